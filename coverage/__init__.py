@@ -1,0 +1,1 @@
+"""Coverage analysis: which demand lies within reach of a station, and where the gaps are."""

@@ -1,0 +1,1 @@
+"""Data layers: delivery demand and the sample-area builder."""

@@ -1,0 +1,1 @@
+"""Database: the embedded PostGIS cluster, engine, models and migrations."""

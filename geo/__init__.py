@@ -1,0 +1,1 @@
+"""Geography: coordinate systems, projections, OpenStreetMap extracts and street networks."""

@@ -1,0 +1,1 @@
+"""Planner maps (Folium), rendered with locally served assets."""

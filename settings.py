@@ -1,0 +1,50 @@
+"""The one settings object: environment variables prefixed ``YIZHAN_``, plus ``DATABASE_URL``."""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import AliasChoices, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def _default_data_dir() -> Path:
+    """Where the embedded database and caches live when ``YIZHAN_DATA_DIR`` is not set.
+
+    Root's home is not readable by the ``postgres`` user that runs the embedded server, so root gets
+    ``/var/lib/yizhan``; everyone else ``$XDG_DATA_HOME/yizhan`` (``~/.local/share/yizhan``).
+    """
+    if os.geteuid() == 0:
+        return Path("/var/lib/yizhan")
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "yizhan"
+
+
+class Settings(BaseSettings):
+    """Runtime configuration. Every field can be set as ``YIZHAN_<FIELD>`` in the environment."""
+
+    model_config = SettingsConfigDict(env_prefix="YIZHAN_", extra="ignore")
+
+    database_url: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("DATABASE_URL", "YIZHAN_DATABASE_URL"),
+        description="PostGIS server to use; without it yizhan runs its own embedded cluster.",
+    )
+    data_dir: Path = Field(default_factory=_default_data_dir, description="Embedded cluster, caches.")
+    out_dir: Path = Field(default=Path("out"), description="Where maps and reports are written.")
+    pg_port: int | None = Field(default=None, description="Port of the embedded cluster (default: a free one).")
+    staff_key: SecretStr | None = Field(default=None, description="API key for staff endpoints (no default).")
+    timezone: str = Field(default="Asia/Shanghai", description="Local time of opening hours.")
+    radius_m: float = Field(default=1000.0, gt=0, description="Service radius in metres.")
+    cell_size_m: float = Field(default=200.0, ge=50, le=1000, description="Demand grid cell edge, metres.")
+    max_k: int = Field(default=100, ge=1, description="Largest k the nearest-station endpoint accepts.")
+    max_upload_mb: float = Field(default=50.0, gt=0, description="Largest station file the API accepts.")
+    statement_timeout_ms: int = Field(default=15000, ge=100, description="Per-statement limit for API queries.")
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """The process-wide settings, read once from the environment."""
+    return Settings()

@@ -1,0 +1,1 @@
+"""The station registry: records, vocabulary, import and export."""
