@@ -1,0 +1,173 @@
+"""ORM models. Every geometry is stored in WGS 84 (``SRID``), lon/lat axis order, with a GiST index.
+
+Stations also carry a ``geog`` geography column computed from ``geom``: nearest-neighbour and radius
+queries run on it, in metres on the spheroid, with its own GiST index (no cast in the query).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from geoalchemy2 import Geography, Geometry, WKBElement
+from sqlalchemy import (
+    ARRAY,
+    Boolean,
+    Computed,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    SmallInteger,
+    String,
+    Text,
+    UniqueConstraint,
+    func,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+SRID = 4326
+"""The one stored SRID: WGS 84 longitude/latitude."""
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+def _geom(kind: str, *, nullable: bool = False) -> Mapped[WKBElement]:
+    return mapped_column(Geometry(kind, srid=SRID, spatial_index=False), nullable=nullable)
+
+
+class Area(Base):
+    """A study area (county, district) with its boundary and the metric CRS of its analysis."""
+
+    __tablename__ = "areas"
+    __table_args__ = (Index("ix_areas_boundary", "boundary", postgresql_using="gist"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    crs_epsg: Mapped[int] = mapped_column(Integer)
+    boundary: Mapped[WKBElement | None] = _geom("MULTIPOLYGON", nullable=True)
+    source: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class Station(Base):
+    """A rest station of the registry; ``external_id`` is the union's own stable id within the area."""
+
+    __tablename__ = "stations"
+    __table_args__ = (
+        UniqueConstraint("area_id", "external_id", name="uq_stations_area_external_id"),
+        Index("ix_stations_geom", "geom", postgresql_using="gist"),
+        Index("ix_stations_geog", "geog", postgresql_using="gist"),
+        Index("ix_stations_amenities", "amenities", postgresql_using="gin"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    area_id: Mapped[int] = mapped_column(ForeignKey("areas.id", ondelete="CASCADE"), index=True)
+    external_id: Mapped[str] = mapped_column(String(100))
+    name: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(20))
+    host: Mapped[str | None] = mapped_column(String(40))
+    address: Mapped[str | None] = mapped_column(String(300))
+    township: Mapped[str | None] = mapped_column(String(100))
+    amenities: Mapped[list[str]] = mapped_column(ARRAY(Text), server_default="{}")
+    opening_hours: Mapped[str | None] = mapped_column(String(300))
+    seats: Mapped[int | None] = mapped_column(Integer)
+    stars: Mapped[int | None] = mapped_column(SmallInteger)
+    status: Mapped[str] = mapped_column(String(20), server_default="active")
+    geom: Mapped[WKBElement] = _geom("POINT")
+    geog: Mapped[WKBElement] = mapped_column(
+        Geography("POINT", srid=SRID, spatial_index=False), Computed("geom::geography", persisted=True)
+    )
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class DemandPoint(Base):
+    """A raw delivery-demand observation (an order drop-off, a GPS ping) with a weight."""
+
+    __tablename__ = "demand_points"
+    __table_args__ = (Index("ix_demand_points_geom", "geom", postgresql_using="gist"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    area_id: Mapped[int] = mapped_column(ForeignKey("areas.id", ondelete="CASCADE"), index=True)
+    weight: Mapped[float] = mapped_column(Float, server_default="1")
+    observed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    geom: Mapped[WKBElement] = _geom("POINT")
+
+
+class DemandCell(Base):
+    """A demand grid cell (square, ``cell_size_m`` metres in the area CRS) with its summed weight."""
+
+    __tablename__ = "demand_cells"
+    __table_args__ = (
+        UniqueConstraint("area_id", "cell_key", name="uq_demand_cells_area_key"),
+        Index("ix_demand_cells_geom", "geom", postgresql_using="gist"),
+        Index("ix_demand_cells_centroid", "centroid", postgresql_using="gist"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    area_id: Mapped[int] = mapped_column(ForeignKey("areas.id", ondelete="CASCADE"), index=True)
+    cell_key: Mapped[str] = mapped_column(String(60))
+    cell_size_m: Mapped[float] = mapped_column(Float)
+    weight: Mapped[float] = mapped_column(Float)
+    points: Mapped[int] = mapped_column(Integer)
+    geom: Mapped[WKBElement] = _geom("POLYGON")
+    centroid: Mapped[WKBElement] = _geom("POINT")
+
+
+class CoverageRun(Base):
+    """One coverage analysis with its parameters and headline figures."""
+
+    __tablename__ = "coverage_runs"
+    __table_args__ = (Index("ix_coverage_runs_covered", "covered_geom", postgresql_using="gist"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    area_id: Mapped[int] = mapped_column(ForeignKey("areas.id", ondelete="CASCADE"), index=True)
+    mode: Mapped[str] = mapped_column(String(20))
+    radius_m: Mapped[float] = mapped_column(Float)
+    params: Mapped[dict] = mapped_column(JSONB, server_default="{}")
+    stations: Mapped[int] = mapped_column(Integer)
+    cells: Mapped[int] = mapped_column(Integer)
+    demand_total: Mapped[float] = mapped_column(Float)
+    demand_covered: Mapped[float] = mapped_column(Float)
+    covered_share: Mapped[float] = mapped_column(Float)
+    covered_area_m2: Mapped[float] = mapped_column(Float)
+    gaps: Mapped[int] = mapped_column(Integer)
+    covered_geom: Mapped[WKBElement | None] = _geom("MULTIPOLYGON", nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class RunCell(Base):
+    """A demand cell's result in a run: covered or not, and its nearest station (metres)."""
+
+    __tablename__ = "run_cells"
+
+    run_id: Mapped[int] = mapped_column(ForeignKey("coverage_runs.id", ondelete="CASCADE"), primary_key=True)
+    cell_id: Mapped[int] = mapped_column(ForeignKey("demand_cells.id", ondelete="CASCADE"), primary_key=True)
+    covered: Mapped[bool] = mapped_column(Boolean)
+    nearest_station_id: Mapped[int | None] = mapped_column(ForeignKey("stations.id", ondelete="SET NULL"))
+    distance_m: Mapped[float | None] = mapped_column(Float)
+
+
+class Gap(Base):
+    """A gap of a run: adjacent uncovered demand cells merged into one polygon, ranked by unmet demand."""
+
+    __tablename__ = "gaps"
+    __table_args__ = (
+        UniqueConstraint("run_id", "rank", name="uq_gaps_run_rank"),
+        Index("ix_gaps_geom", "geom", postgresql_using="gist"),
+        Index("ix_gaps_centroid", "centroid", postgresql_using="gist"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("coverage_runs.id", ondelete="CASCADE"), index=True)
+    rank: Mapped[int] = mapped_column(Integer)
+    demand: Mapped[float] = mapped_column(Float)
+    area_m2: Mapped[float] = mapped_column(Float)
+    cells: Mapped[int] = mapped_column(Integer)
+    nearest_station_id: Mapped[int | None] = mapped_column(ForeignKey("stations.id", ondelete="SET NULL"))
+    nearest_distance_m: Mapped[float | None] = mapped_column(Float)
+    geom: Mapped[WKBElement] = _geom("MULTIPOLYGON")
+    centroid: Mapped[WKBElement] = _geom("POINT")
