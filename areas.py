@@ -1,0 +1,123 @@
+"""Study areas: a named county or district with a boundary (WGS 84) and the metric CRS of its analysis."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import geopandas as gpd
+from geoalchemy2.shape import from_shape, to_shape
+from shapely.geometry import MultiPolygon, Polygon
+from shapely.geometry.base import BaseGeometry
+from sqlalchemy import Connection, Row, select
+
+from yizhan.db.models import SRID, Area
+from yizhan.errors import InvalidInput, NotFound
+from yizhan.geo.projection import utm_epsg
+
+
+@dataclass(frozen=True)
+class AreaInfo:
+    """An area as the domain sees it. ``boundary`` is a (Multi)Polygon in EPSG:4326 (lon, lat) or None."""
+
+    id: int
+    name: str
+    crs_epsg: int
+    boundary: BaseGeometry | None
+
+    def contains(self, lon: float, lat: float) -> bool:
+        """Whether the point (lon, lat, WGS 84) lies in the boundary (True when there is none)."""
+        from shapely import Point
+
+        return self.boundary is None or self.boundary.covers(Point(lon, lat))
+
+
+_T = Area.__table__
+
+
+def _info(row: Row) -> AreaInfo:
+    return AreaInfo(row.id, row.name, row.crs_epsg, to_shape(row.boundary) if row.boundary is not None else None)
+
+
+def _multi(geom: BaseGeometry) -> MultiPolygon:
+    if isinstance(geom, Polygon):
+        return MultiPolygon([geom])
+    if isinstance(geom, MultiPolygon):
+        return geom
+    raise InvalidInput(f"an area boundary must be a polygon, got {geom.geom_type}")
+
+
+def boundary_from_file(path: Path) -> BaseGeometry:
+    """Read a boundary from GeoJSON/GPKG/Shapefile; all features are merged and returned in EPSG:4326."""
+    try:
+        gdf = gpd.read_file(path)
+    except Exception as exc:  # fiona/pyogrio raise many kinds
+        raise InvalidInput(f"{path}: cannot read a boundary (GeoJSON, GPKG or Shapefile expected): {exc}") from exc
+    if gdf.empty:
+        raise InvalidInput(f"{path}: the boundary file has no features")
+    if gdf.crs is None:
+        raise InvalidInput(f"{path}: the boundary file has no CRS; save it with one (EPSG:4326 expected)")
+    return gdf.to_crs(SRID).union_all()
+
+
+def ensure_area(conn: Connection, name: str, *, boundary: BaseGeometry | None = None,
+                crs_epsg: int | None = None, source: str | None = None) -> AreaInfo:
+    """Create the area ``name`` or update its boundary/CRS when given; returns it.
+
+    The CRS defaults to the UTM zone of the boundary's centroid (metres).
+    """
+    name = name.strip()
+    if not name or len(name) > 200:
+        raise InvalidInput("area name: expected 1 to 200 characters")
+    existing = conn.execute(select(Area.id).where(Area.name == name)).scalar_one_or_none()
+    if boundary is not None and crs_epsg is None:
+        c = boundary.centroid
+        crs_epsg = utm_epsg(c.x, c.y)
+    values: dict[str, object] = {}
+    if boundary is not None:
+        values["boundary"] = from_shape(_multi(boundary), srid=SRID)
+    if crs_epsg is not None:
+        values["crs_epsg"] = crs_epsg
+    if source is not None:
+        values["source"] = source
+    if existing is None:
+        if crs_epsg is None:
+            raise InvalidInput(f"area {name!r} is new: give a boundary or a CRS (EPSG code of a metric CRS)")
+        conn.execute(Area.__table__.insert().values(name=name, **values))
+    elif values:
+        conn.execute(Area.__table__.update().where(Area.id == existing).values(**values))
+    return get_area(conn, name)
+
+
+def get_area(conn: Connection, name: str) -> AreaInfo:
+    """The area called ``name``; NotFound lists the areas that exist."""
+    row = conn.execute(select(_T).where(_T.c.name == name)).one_or_none()
+    if row is None:
+        names = conn.execute(select(Area.name).order_by(Area.name)).scalars().all()
+        raise NotFound(f"no area named {name!r}; areas: {', '.join(names) or 'none yet (run `yizhan demo`)'}")
+    return _info(row)
+
+
+def get_area_by_id(conn: Connection, area_id: int) -> AreaInfo:
+    """The area with primary key ``area_id``."""
+    row = conn.execute(select(_T).where(_T.c.id == area_id)).one_or_none()
+    if row is None:
+        raise NotFound(f"no area with id {area_id}")
+    return _info(row)
+
+
+def resolve_area(conn: Connection, name: str | None) -> AreaInfo:
+    """The named area, or the only one when no name is given."""
+    if name:
+        return get_area(conn, name)
+    names = conn.execute(select(Area.name).order_by(Area.name)).scalars().all()
+    if len(names) == 1:
+        return get_area(conn, names[0])
+    if not names:
+        raise NotFound("no area yet: create one with `yizhan area create NAME --boundary FILE` or run `yizhan demo`")
+    raise InvalidInput(f"several areas exist ({', '.join(names)}): name one with --area")
+
+
+def list_areas(conn: Connection) -> list[AreaInfo]:
+    """All areas, by name."""
+    return [_info(r) for r in conn.execute(select(_T).order_by(_T.c.name))]

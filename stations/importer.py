@@ -1,0 +1,272 @@
+"""Reading and checking station registry files (CSV, XLSX, GeoJSON) into validated records.
+
+Columns (English or the Chinese headers of a union's spreadsheet):
+``id 编号, name 名称, kind 类型, lon 经度, lat 纬度`` required; ``host 承办单位, address 地址, township 街道,
+amenities 设施 (separated by ;), opening_hours 开放时间, seats 座位数, stars 星级, status 状态`` optional.
+Every bad row is reported (row number, field, value, what was expected); nothing is stored unless all
+rows are good.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from yizhan.errors import ImportRejected, InvalidInput, RowProblem
+from yizhan.geo.coords import COORD_SYSTEMS, to_wgs84
+from yizhan.stations import vocab
+from yizhan.stations.hours import check_hours
+
+COLUMNS = ["id", "name", "kind", "lon", "lat", "host", "address", "township", "amenities", "opening_hours",
+           "seats", "stars", "status"]
+REQUIRED = ["id", "name", "kind", "lon", "lat"]
+CHINESE_HEADERS = {
+    "编号": "id", "驿站编号": "id", "名称": "name", "驿站名称": "name", "类型": "kind", "驿站类型": "kind",
+    "经度": "lon", "纬度": "lat", "承办单位": "host", "依托单位": "host", "类别": "host", "地址": "address",
+    "街道": "township", "乡镇": "township", "街道乡镇": "township", "设施": "amenities", "服务设施": "amenities",
+    "开放时间": "opening_hours", "座位数": "seats", "座位": "seats", "星级": "stars", "状态": "status",
+}
+ALIASES = {"longitude": "lon", "lng": "lon", "x": "lon", "latitude": "lat", "y": "lat", "external_id": "id",
+           "hours": "opening_hours", "host_type": "host"}
+AMENITY_SPLIT = re.compile(r"[;；,，、|]")
+LIMITS = {"id": 100, "name": 200, "address": 300, "township": 100}
+Contains = Callable[[float, float], bool]
+CHINA = (73.0, 18.0, 135.5, 54.0)  # west, south, east, north
+
+
+@dataclass
+class StationRecord:
+    """A checked station: codes from the vocabulary, WGS 84 lon/lat in degrees."""
+
+    external_id: str
+    name: str
+    kind: str
+    lon: float
+    lat: float
+    host: str | None = None
+    address: str | None = None
+    township: str | None = None
+    amenities: list[str] = field(default_factory=list)
+    opening_hours: str | None = None
+    seats: int | None = None
+    stars: int | None = None
+    status: str = "active"
+
+
+def _decode(raw: bytes, source: str) -> str:
+    for enc in ("utf-8-sig", "gb18030"):
+        try:
+            return raw.decode(enc)
+        except UnicodeDecodeError:
+            continue
+    raise InvalidInput(f"{source}: the file is neither UTF-8 nor GBK text; save it as CSV UTF-8")
+
+
+def _header_map(columns: list[str]) -> dict[str, str]:
+    mapping: dict[str, str] = {}
+    for c in columns:
+        key = str(c).strip()
+        low = key.lower()
+        target = CHINESE_HEADERS.get(key) or (low if low in COLUMNS else ALIASES.get(low))
+        if target:
+            mapping[c] = target
+    return mapping
+
+
+def frame_from_file(path: Path | str, *, data: bytes | None = None, filename: str | None = None) -> pd.DataFrame:
+    """Read a registry file into a string DataFrame with canonical column names and a ``_row`` number.
+
+    ``data`` lets a caller pass the bytes of an uploaded file; ``filename`` then gives its type.
+    Row numbers count the header as row 1 (as a spreadsheet shows them); GeoJSON features count from 1.
+    """
+    name = filename or str(path)
+    source = Path(name).name
+    suffix = Path(name).suffix.lower()
+    try:
+        raw = data if data is not None else Path(path).read_bytes()
+    except OSError as exc:
+        raise InvalidInput(f"{source}: cannot read the file ({exc.strerror})") from exc
+    if not raw.strip():
+        raise InvalidInput(f"{source}: the file is empty")
+    if suffix in {".csv", ".txt"}:
+        try:
+            df = pd.read_csv(io.StringIO(_decode(raw, source)), dtype=str, keep_default_na=False, skipinitialspace=True)
+        except pd.errors.ParserError as exc:
+            raise InvalidInput(f"{source}: not a well-formed CSV file: {exc}") from exc
+        first_row = 2
+    elif suffix in {".xlsx", ".xlsm"}:
+        try:
+            df = pd.read_excel(io.BytesIO(raw), dtype=str, keep_default_na=False, engine="openpyxl")
+        except Exception as exc:
+            raise InvalidInput(f"{source}: not a readable XLSX workbook: {exc}") from exc
+        first_row = 2
+    elif suffix in {".geojson", ".json"}:
+        df = _frame_from_geojson(raw, source)
+        first_row = 1
+    else:
+        raise InvalidInput(f"{source}: unsupported file type {suffix or '(none)'}; expected .csv, .xlsx or .geojson")
+    mapping = _header_map(list(df.columns))
+    df = df.rename(columns=mapping)
+    missing = [c for c in REQUIRED if c not in df.columns]
+    if missing:
+        raise InvalidInput(f"{source}: missing required column(s) {', '.join(missing)}; "
+                           f"expected {', '.join(REQUIRED)} (or 编号, 名称, 类型, 经度, 纬度); "
+                           f"found {[str(c) for c in df.columns]}")
+    df = df[[c for c in COLUMNS if c in df.columns]].copy()
+    for c in COLUMNS:
+        if c not in df.columns:
+            df[c] = ""
+    df = df.fillna("").astype(str).apply(lambda s: s.str.strip())
+    df["_row"] = np.arange(first_row, first_row + len(df))
+    df = df[(df[COLUMNS] != "").any(axis=1)]  # blank spreadsheet lines
+    if df.empty:
+        raise InvalidInput(f"{source}: the file has a header but no station rows")
+    return df
+
+
+def _frame_from_geojson(raw: bytes, source: str) -> pd.DataFrame:
+    try:
+        doc = json.loads(_decode(raw, source))
+    except json.JSONDecodeError as exc:
+        raise InvalidInput(f"{source}: not valid JSON: {exc}") from exc
+    feats = doc.get("features") if isinstance(doc, dict) else None
+    if not isinstance(feats, list):
+        raise InvalidInput(f"{source}: expected a GeoJSON FeatureCollection")
+    rows = []
+    for i, f in enumerate(feats, start=1):
+        props = dict((f or {}).get("properties") or {})
+        geom = (f or {}).get("geometry") or {}
+        coords = geom.get("coordinates") if geom.get("type") == "Point" else None
+        row = {str(k): "" if v is None else (";".join(map(str, v)) if isinstance(v, list) else str(v))
+               for k, v in props.items()}
+        if isinstance(coords, list) and len(coords) >= 2:
+            row["lon"], row["lat"] = str(coords[0]), str(coords[1])
+        else:
+            row["lon"] = row["lat"] = f"<{geom.get('type') or 'no'} geometry in feature {i}>"
+        if "id" not in row and (f or {}).get("id") is not None:
+            row["id"] = str(f["id"])
+        rows.append(row)
+    return pd.DataFrame(rows, dtype=str)
+
+
+def _number(value: str) -> float | None:
+    try:
+        x = float(value)
+    except ValueError:
+        return None
+    return x
+
+
+def records_from_frame(df: pd.DataFrame, *, source: str, coord: str = "wgs84",
+                       area_contains: Contains | None = None, area_name: str | None = None) -> list[StationRecord]:
+    """Check every row; return records (lon/lat converted to WGS 84) or raise ImportRejected listing all problems.
+
+    ``area_contains(lon, lat) -> bool`` (WGS 84 degrees) rejects points outside the study area.
+    """
+    if coord not in COORD_SYSTEMS:
+        raise InvalidInput(f"coord={coord!r}: expected one of {', '.join(COORD_SYSTEMS)}")
+    problems: list[RowProblem] = []
+    records: list[StationRecord] = []
+    seen: dict[str, int] = {}
+    for r in df.to_dict("records"):
+        n = int(r["_row"])
+        bad = len(problems)
+
+        def add(fieldname: str, value: object, expected: str, row: int = n) -> None:
+            problems.append(RowProblem(row, fieldname, value, expected))
+
+        for c in REQUIRED:
+            if not r[c]:
+                add(c, r[c], "a value is required")
+        for c, limit in LIMITS.items():
+            if len(r[c]) > limit:
+                add(c, r[c][:40] + "...", f"at most {limit} characters")
+        if r["id"]:
+            if r["id"] in seen:
+                add("id", r["id"], f"a unique id (also used in row {seen[r['id']]})")
+            else:
+                seen[r["id"]] = n
+        kind = vocab.canonical("kind", r["kind"]) if r["kind"] else None
+        if r["kind"] and kind is None:
+            add("kind", r["kind"], "one of large, small, mobile (大型, 小型, 流动)")
+        host = None
+        if r["host"]:
+            host = vocab.canonical("host", r["host"])
+            if host is None:
+                add("host", r["host"], f"one of {', '.join(vocab.HOSTS)}")
+        amenities: list[str] = []
+        for a in filter(None, (x.strip() for x in AMENITY_SPLIT.split(r["amenities"]))):
+            code = vocab.canonical("amenity", a)
+            if code is None:
+                add("amenities", a, f"known amenities separated by ';': {', '.join(vocab.AMENITIES)}")
+            elif code not in amenities:
+                amenities.append(code)
+        hours = None
+        if r["opening_hours"]:
+            try:
+                hours = check_hours(r["opening_hours"])
+            except ValueError as exc:
+                add("opening_hours", r["opening_hours"], str(exc))
+        seats = stars = None
+        if r["seats"]:
+            x = _number(r["seats"])
+            if x is None or not x.is_integer() or not 0 <= x <= 10000:
+                add("seats", r["seats"], "a whole number from 0 to 10000")
+            else:
+                seats = int(x)
+        if r["stars"]:
+            x = _number(r["stars"])
+            if x is None or not x.is_integer() or not 1 <= x <= 5:
+                add("stars", r["stars"], "a whole number from 1 to 5")
+            else:
+                stars = int(x)
+        status = "active"
+        if r["status"]:
+            status = vocab.canonical("status", r["status"]) or ""
+            if not status:
+                add("status", r["status"], "active or closed (运营 / 关闭)")
+        lon, lat = _number(r["lon"]) if r["lon"] else None, _number(r["lat"]) if r["lat"] else None
+        coords_ok = True
+        for name, v, lo, hi in (("lon", lon, -180, 180), ("lat", lat, -90, 90)):
+            if r[name] and (v is None or not math.isfinite(v)):
+                add(name, r[name], "a finite number in decimal degrees")
+                coords_ok = False
+            elif v is not None and not lo <= v <= hi:
+                swapped = name == "lat" and lon is not None and -90 <= lon <= 90 and -180 <= v <= 180
+                add(name, r[name], f"{lo} to {hi} degrees" + ("; lon and lat look swapped" if swapped else ""))
+                coords_ok = False
+        if coords_ok and lon is not None and lat is not None:
+            w, s, e, nn = CHINA
+            if w <= lat <= e and s <= lon <= nn and not (w <= lon <= e and s <= lat <= nn):
+                add("lon", r["lon"], f"a longitude; ({lon}, {lat}) looks like lat, lon swapped")
+                coords_ok = False
+        if len(problems) > bad or lon is None or lat is None or not coords_ok:
+            continue
+        wlon, wlat = to_wgs84(np.array([lon]), np.array([lat]), coord)
+        wlon_f, wlat_f = float(wlon[0]), float(wlat[0])
+        if area_contains is not None and not area_contains(wlon_f, wlat_f):
+            add("lon/lat", f"{lon}, {lat}", f"a point inside area {area_name!r}" +
+                ("" if coord != "wgs84" else " (if these are GCJ-02 or BD-09 coordinates, pass --coord)"))
+            continue
+        records.append(StationRecord(r["id"], r["name"], kind or "small", wlon_f, wlat_f, host, r["address"] or None,
+                                     r["township"] or None, amenities, hours, seats, stars, status))
+    if problems:
+        raise ImportRejected(source, problems)
+    return records
+
+
+def stations_from_file(path: Path | str, *, coord: str = "wgs84", area_contains: Contains | None = None,
+                       area_name: str | None = None, data: bytes | None = None,
+                       filename: str | None = None) -> list[StationRecord]:
+    """Read and check a registry file (CSV/XLSX/GeoJSON; UTF-8 or GBK). See ``records_from_frame``."""
+    df = frame_from_file(path, data=data, filename=filename)
+    return records_from_frame(df, source=Path(filename or str(path)).name, coord=coord,
+                              area_contains=area_contains, area_name=area_name)

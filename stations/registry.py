@@ -1,0 +1,183 @@
+"""The station registry in PostGIS: upsert, look-up, listing and exact nearest-station search.
+
+Distances are geodesic metres on the WGS 84 spheroid (PostGIS geography), never degrees.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import geopandas as gpd
+import pandas as pd
+from sqlalchemy import Connection, text
+
+from yizhan.db.models import SRID
+from yizhan.errors import InvalidInput, NotFound
+from yizhan.stations import vocab
+from yizhan.stations.hours import is_open
+from yizhan.stations.importer import StationRecord
+
+FIELDS = ("s.external_id, s.name, s.kind, s.host, s.address, s.township, s.amenities, s.opening_hours, "
+          "s.seats, s.stars, s.status, ST_X(s.geom) AS lon, ST_Y(s.geom) AS lat, a.name AS area")
+
+
+@dataclass
+class ImportSummary:
+    """What an import did: rows read, stations inserted and updated, in which area."""
+
+    area: str
+    rows: int
+    inserted: int
+    updated: int
+
+
+def _copy_text(value: object) -> str:
+    if value is None:
+        return "\\N"
+    return str(value).replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
+
+
+def upsert_stations(conn: Connection, area_id: int, area_name: str, records: list[StationRecord]) -> ImportSummary:
+    """Insert or update ``records`` by external id in one statement inside the caller's transaction.
+
+    Rows are streamed with COPY into a temporary table, then merged; stations not in ``records`` stay.
+    """
+    buf = io.StringIO()
+    for r in records:
+        buf.write("\t".join(_copy_text(v) for v in (
+            r.external_id, r.name, r.kind, r.host, r.address, r.township, ";".join(r.amenities), r.opening_hours,
+            r.seats, r.stars, r.status, repr(r.lon), repr(r.lat))) + "\n")
+    conn.execute(text(
+        "CREATE TEMP TABLE _stations_in (external_id text, name text, kind text, host text, address text, "
+        "township text, amenities text, opening_hours text, seats int, stars smallint, status text, "
+        "lon float8, lat float8) ON COMMIT DROP"))
+    raw = conn.connection.driver_connection
+    with raw.cursor() as cur, cur.copy("COPY _stations_in FROM STDIN") as copy:
+        copy.write(buf.getvalue())
+    rows = conn.execute(text(f"""
+        INSERT INTO stations (area_id, external_id, name, kind, host, address, township, amenities, opening_hours,
+                              seats, stars, status, geom, updated_at)
+        SELECT :area_id, external_id, name, kind, host, address, township,
+               COALESCE(string_to_array(NULLIF(amenities, ''), ';'), '{{}}'), opening_hours, seats, stars, status,
+               ST_SetSRID(ST_MakePoint(lon, lat), {SRID}), now()
+        FROM _stations_in
+        ON CONFLICT (area_id, external_id) DO UPDATE SET
+            name = EXCLUDED.name, kind = EXCLUDED.kind, host = EXCLUDED.host, address = EXCLUDED.address,
+            township = EXCLUDED.township, amenities = EXCLUDED.amenities, opening_hours = EXCLUDED.opening_hours,
+            seats = EXCLUDED.seats, stars = EXCLUDED.stars, status = EXCLUDED.status, geom = EXCLUDED.geom,
+            updated_at = now()
+        RETURNING (xmax = 0) AS inserted"""), {"area_id": area_id}).scalars().all()
+    conn.execute(text("DROP TABLE _stations_in"))
+    inserted = sum(1 for x in rows if x)
+    return ImportSummary(area_name, len(records), inserted, len(rows) - inserted)
+
+
+def _station(row: Any) -> dict[str, Any]:
+    d = dict(row._mapping)
+    d["id"] = d.pop("external_id")
+    d["amenities"] = list(d["amenities"] or [])
+    return d
+
+
+def get_station(conn: Connection, external_id: str, *, area: str | None = None) -> dict[str, Any]:
+    """One station by its external id (and area, when ids repeat across areas)."""
+    rows = conn.execute(text(f"SELECT {FIELDS} FROM stations s JOIN areas a ON a.id = s.area_id "
+                             "WHERE s.external_id = :id AND (CAST(:area AS text) IS NULL OR a.name = :area)"),
+                        {"id": external_id, "area": area}).all()
+    if not rows:
+        raise NotFound(f"no station with id {external_id!r}" + (f" in area {area!r}" if area else ""))
+    if len(rows) > 1:
+        raise InvalidInput(f"station id {external_id!r} exists in several areas "
+                           f"({', '.join(r.area for r in rows)}): pass area=")
+    return _station(rows[0])
+
+
+def list_stations(conn: Connection, *, area: str | None = None, kind: str | None = None,
+                  status: str | None = None, limit: int = 100, offset: int = 0) -> tuple[int, list[dict[str, Any]]]:
+    """A page of stations ordered by area and id, and the total count matching the filters."""
+    where = ("(CAST(:area AS text) IS NULL OR a.name = :area) AND (CAST(:kind AS text) IS NULL OR s.kind = :kind) "
+             "AND (CAST(:status AS text) IS NULL OR s.status = :status)")
+    params = {"area": area, "kind": kind, "status": status, "limit": limit, "offset": offset}
+    total = conn.execute(text(f"SELECT count(*) FROM stations s JOIN areas a ON a.id = s.area_id WHERE {where}"),
+                         params).scalar_one()
+    rows = conn.execute(text(f"SELECT {FIELDS} FROM stations s JOIN areas a ON a.id = s.area_id WHERE {where} "
+                             "ORDER BY a.name, s.external_id LIMIT :limit OFFSET :offset"), params).all()
+    return int(total), [_station(r) for r in rows]
+
+
+def stations_frame(conn: Connection, area_id: int) -> gpd.GeoDataFrame:
+    """All stations of an area as a GeoDataFrame in EPSG:4326 (lon, lat); ``station_id`` is the primary key."""
+    df = gpd.read_postgis(text(
+        "SELECT s.id AS station_id, s.external_id, s.name, s.kind, s.host, s.address, s.township, s.amenities, "
+        "s.opening_hours, s.seats, s.stars, s.status, s.geom FROM stations s WHERE s.area_id = :a "
+        "ORDER BY s.external_id"), conn, geom_col="geom", params={"a": area_id})
+    df["amenities"] = df["amenities"].apply(lambda v: list(v or []))
+    for c in ("seats", "stars"):
+        df[c] = df[c].astype("Int64")
+    return df.rename_geometry("geometry")
+
+
+def export_frame(conn: Connection, area_id: int) -> pd.DataFrame:
+    """Stations of an area in the import file layout (``id, name, kind, lon, lat, ...``; WGS 84)."""
+    gdf = stations_frame(conn, area_id)
+    out = pd.DataFrame({
+        "id": gdf["external_id"], "name": gdf["name"], "kind": gdf["kind"],
+        "lon": gdf.geometry.x.round(7), "lat": gdf.geometry.y.round(7),
+        "host": gdf["host"], "address": gdf["address"], "township": gdf["township"],
+        "amenities": gdf["amenities"].apply(";".join), "opening_hours": gdf["opening_hours"],
+        "seats": gdf["seats"], "stars": gdf["stars"], "status": gdf["status"],
+    })
+    return out
+
+
+def nearest_stations(conn: Connection, lon: float, lat: float, *, k: int = 5, amenities: list[str] | None = None,
+                     open_at: datetime | None = None, kind: str | None = None, area: str | None = None,
+                     tz: str = "Asia/Shanghai") -> list[dict[str, Any]]:
+    """The ``k`` active stations nearest to (lon, lat) (WGS 84 degrees), exactly ordered by geodesic metres.
+
+    Step 1 walks the geography GiST index (``<->``, sphere distance) until ``k`` candidates pass every
+    filter; the k-th of their spheroid distances, D, bounds the answer. Step 2 takes every station within
+    D on the spheroid (``ST_DWithin`` on the indexed geography column) and sorts by exact distance, so a
+    sphere/spheroid disagreement in step 1 can never change the result. Each result has ``distance_m``.
+    """
+    unknown = [a for a in (amenities or []) if a not in vocab.AMENITIES]
+    if unknown:
+        raise InvalidInput(f"amenity: unknown {', '.join(unknown)}; expected any of {', '.join(vocab.AMENITIES)}")
+    if kind is not None and kind not in vocab.KINDS:
+        raise InvalidInput(f"kind: {kind!r} is not one of {', '.join(vocab.KINDS)}")
+    params: dict[str, Any] = {"lon": lon, "lat": lat, "amen": list(amenities or []), "kind": kind, "area": area}
+    filters = ("s.status = 'active' AND s.amenities @> CAST(:amen AS text[]) "
+               "AND (CAST(:kind AS text) IS NULL OR s.kind = :kind) "
+               "AND (CAST(:area AS text) IS NULL OR s.area_id = (SELECT id FROM areas WHERE name = :area))")
+    point = f"CAST(ST_SetSRID(ST_MakePoint(:lon, :lat), {SRID}) AS geography)"
+    select = (f"SELECT {FIELDS}, ST_Distance(s.geog, {point}, true) AS distance_m "
+              "FROM stations s JOIN areas a ON a.id = s.area_id")
+
+    def passes(row: Any) -> bool:
+        return open_at is None or is_open(row.opening_hours, open_at, tz=tz)
+
+    limit = k if open_at is None else max(4 * k, 32)
+    while True:
+        rows = conn.execute(text(f"{select} WHERE {filters} ORDER BY s.geog <-> {point} LIMIT :limit"),
+                            {**params, "limit": limit}).all()
+        good = sorted(r.distance_m for r in rows if passes(r))
+        if len(good) >= k or len(rows) < limit:
+            break
+        limit *= 4
+    if not good:
+        return []
+    bound = good[min(k, len(good)) - 1] + 1e-6
+    rows = conn.execute(text(f"{select} WHERE {filters} AND ST_DWithin(s.geog, {point}, :bound) "
+                             "ORDER BY distance_m, s.external_id"), {**params, "bound": bound}).all()
+    out = []
+    for r in rows:
+        if passes(r):
+            d = _station(r)
+            d["distance_m"] = round(float(r.distance_m), 2)
+            out.append(d)
+            if len(out) == k:
+                break
+    return out

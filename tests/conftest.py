@@ -1,0 +1,82 @@
+"""Test fixtures: one real PostGIS cluster per session, a fresh database (from a migrated template) per test."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+from shapely.geometry import box
+from sqlalchemy import Engine
+
+from yizhan.areas import AreaInfo, ensure_area
+from yizhan.db.cluster import Cluster
+from yizhan.db.engine import make_engine, migrate
+
+OSM_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "osm"
+WUDAOKOU_OSM = OSM_DIR / "beijing_haidian_wudaokou.osm"
+WUDAOKOU_BOUNDS = (116.3084, 39.9905, 116.3320, 40.0123)  # west, south, east, north (WGS 84)
+TEMPLATE = "yizhan_template"
+_counter = itertools.count()
+
+
+@pytest.fixture(scope="session")
+def pg_cluster() -> Iterator[Cluster]:
+    """A throw-away PostgreSQL+PostGIS cluster (started as ``postgres`` when run as root)."""
+    base = Path(tempfile.mkdtemp(prefix="yizhan-test-"))
+    os.chmod(base, 0o755)
+    cluster = Cluster(base, durable=False)
+    cluster.up()
+    with psycopg.connect(host="127.0.0.1", port=cluster.port, user="postgres", dbname="postgres",
+                         autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {TEMPLATE}")
+        conn.execute(f"CREATE DATABASE {TEMPLATE}")
+    engine = make_engine(cluster.url(TEMPLATE))
+    migrate(engine)
+    engine.dispose()
+    yield cluster
+    cluster.down()
+    shutil.rmtree(base, ignore_errors=True)
+
+
+def _admin(cluster: Cluster) -> psycopg.Connection:
+    return psycopg.connect(host="127.0.0.1", port=cluster.port, user="postgres", dbname="postgres", autocommit=True)
+
+
+@pytest.fixture
+def db_url(pg_cluster: Cluster) -> Iterator[str]:
+    """URL of a fresh, migrated, empty database, dropped after the test."""
+    name = f"yizhan_test_{os.getpid()}_{next(_counter)}"
+    with _admin(pg_cluster) as conn:
+        conn.execute(f"CREATE DATABASE {name} TEMPLATE {TEMPLATE}")
+    yield pg_cluster.url(name)
+    with _admin(pg_cluster) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+@pytest.fixture
+def engine(db_url: str) -> Iterator[Engine]:
+    eng = make_engine(db_url)
+    yield eng
+    eng.dispose()
+
+
+@pytest.fixture
+def wudaokou(engine: Engine) -> AreaInfo:
+    """The Wudaokou study area (the shared OSM extract's bounds), UTM 50N."""
+    with engine.begin() as conn:
+        return ensure_area(conn, "wudaokou", boundary=box(*WUDAOKOU_BOUNDS), source="test")
+
+
+@pytest.fixture
+def osm_path() -> Path:
+    if not WUDAOKOU_OSM.exists():
+        if os.environ.get("CI"):
+            pytest.fail(f"shared OSM extract missing in CI: {WUDAOKOU_OSM}")
+        pytest.skip("shared OSM extract not present")
+    return WUDAOKOU_OSM
