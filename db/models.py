@@ -140,15 +140,18 @@ class CoverageRun(Base):
 
 
 class RunCell(Base):
-    """A demand cell's result in a run: covered or not, and its nearest station (metres)."""
+    """A demand cell as it was analysed in a run (a copy, so the run survives a demand re-import)."""
 
     __tablename__ = "run_cells"
+    __table_args__ = (Index("ix_run_cells_geom", "geom", postgresql_using="gist"),)
 
     run_id: Mapped[int] = mapped_column(ForeignKey("coverage_runs.id", ondelete="CASCADE"), primary_key=True)
-    cell_id: Mapped[int] = mapped_column(ForeignKey("demand_cells.id", ondelete="CASCADE"), primary_key=True)
+    cell_key: Mapped[str] = mapped_column(String(60), primary_key=True)
+    weight: Mapped[float] = mapped_column(Float)
     covered: Mapped[bool] = mapped_column(Boolean)
     nearest_station_id: Mapped[int | None] = mapped_column(ForeignKey("stations.id", ondelete="SET NULL"))
     distance_m: Mapped[float | None] = mapped_column(Float)
+    geom: Mapped[WKBElement] = _geom("POLYGON")
 
 
 class Gap(Base):
