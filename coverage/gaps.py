@@ -1,0 +1,52 @@
+"""Gaps: adjacent uncovered demand cells merged into polygons and ranked by the demand they leave unmet."""
+
+from __future__ import annotations
+
+import geopandas as gpd
+import numpy as np
+import shapely
+
+
+def gaps_from_cells(cells: gpd.GeoDataFrame, *, uncovered: np.ndarray, weights: np.ndarray) -> gpd.GeoDataFrame:
+    """Merge the uncovered cells that touch into gap polygons.
+
+    Parameters
+    ----------
+    cells
+        Cell polygons in a projected CRS (metres).
+    uncovered, weights
+        Per cell: True where no station is within reach; the cell's demand weight.
+
+    Returns
+    -------
+    GeoDataFrame in the cells' CRS with ``rank`` (1 = most unmet demand), ``demand``, ``area_m2``, ``cells``
+    and ``members`` (positional indices of the merged cells); ordered by rank.
+    """
+    crs = cells.crs
+    idx = np.flatnonzero(uncovered)
+    if len(idx) == 0:
+        return gpd.GeoDataFrame({"rank": [], "demand": [], "area_m2": [], "cells": [], "members": []},
+                                geometry=[], crs=crs)
+    geoms = cells.geometry.to_numpy()[idx]
+    # snap to a 1 cm grid so cells that share an edge after reprojection really touch
+    merged = shapely.set_precision(shapely.union_all(shapely.set_precision(geoms, 0.01)), 0.01)
+    parts = np.asarray(shapely.get_parts(merged))
+    tree = shapely.STRtree(parts)
+    reps = shapely.point_on_surface(geoms)
+    cell_i, part_i = tree.query(reps, predicate="within")
+    owner = np.full(len(idx), -1)
+    owner[cell_i] = part_i
+    lost = np.flatnonzero(owner < 0)
+    if len(lost):  # a point on a snapped edge: give it to the nearest part
+        src, dst = tree.query_nearest(reps[lost], all_matches=False)
+        owner[lost[src]] = dst
+    order = np.argsort(owner, kind="stable")
+    groups = np.split(idx[order], np.searchsorted(owner[order], np.arange(1, len(parts))))
+    rows = []
+    for geom, members in zip(parts, groups, strict=True):
+        rows.append({"demand": float(weights[members].sum()), "area_m2": float(geom.area), "cells": len(members),
+                     "members": members.tolist(), "geometry": geom})
+    gdf = gpd.GeoDataFrame(rows, geometry="geometry", crs=crs)
+    gdf = gdf.sort_values(["demand", "area_m2"], ascending=False, kind="stable").reset_index(drop=True)
+    gdf.insert(0, "rank", np.arange(1, len(gdf) + 1))
+    return gdf
