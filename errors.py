@@ -17,6 +17,10 @@ class InvalidInput(YizhanError):
     """A parameter or file is unusable; the message names the field and what was expected."""
 
 
+class Unauthorized(YizhanError):
+    """A staff-only operation without a valid key."""
+
+
 class DatabaseUnavailable(YizhanError):
     """The database cannot be reached right now."""
 

@@ -1,0 +1,274 @@
+"""The HTTP API (FastAPI): nearest station for riders, registry and gap reports for staff, the planner's map.
+
+Routes parse parameters, call a domain function and serialise; domain errors become HTTP codes in
+``ERROR_STATUS`` only. Coordinates are lon/lat degrees; ``coord`` selects WGS 84, GCJ-02 or BD-09 for input
+and output (stored data is always WGS 84). Distances are geodesic metres.
+"""
+
+from __future__ import annotations
+
+import secrets
+import threading
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+import numpy as np
+import psycopg
+from fastapi import Depends, FastAPI, File, Form, Header, Query, Request, UploadFile
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
+from fastapi.staticfiles import StaticFiles
+from sqlalchemy import Engine, text
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
+
+from yizhan import __version__
+from yizhan.coverage.report import gaps_csv, gaps_geojson
+from yizhan.coverage.runs import latest_run_id, load_run, summary_of
+from yizhan.db.engine import database_url, make_engine, migrate
+from yizhan.errors import (
+    DatabaseUnavailable,
+    ImportRejected,
+    InvalidInput,
+    NotFound,
+    SetupError,
+    Unauthorized,
+    YizhanError,
+)
+from yizhan.geo.coords import from_wgs84, to_wgs84
+from yizhan.settings import Settings, get_settings
+from yizhan.stations import vocab
+from yizhan.stations.registry import get_station, list_stations, nearest_stations
+from yizhan.stations.service import import_stations
+
+Coord = Literal["wgs84", "gcj02", "bd09"]
+ERROR_STATUS: dict[type[Exception], int] = {
+    ImportRejected: 422,
+    NotFound: 404,
+    InvalidInput: 422,
+    DatabaseUnavailable: 503,
+    SetupError: 503,
+    Unauthorized: 401,
+}
+AMENITY_HELP = f"Required amenities (repeatable): {', '.join(vocab.AMENITIES)}"
+DB_DOWN = (OperationalError, InterfaceError, PoolTimeout, psycopg.OperationalError)
+
+
+class Database:
+    """The app's engine, created (and the schema migrated) on first use, retried after a failure."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._engine: Engine | None = None
+        self._lock = threading.Lock()
+
+    def engine(self) -> Engine:
+        if self._engine is None:
+            with self._lock:
+                if self._engine is None:
+                    eng = make_engine(database_url(self.settings),
+                                      statement_timeout_ms=self.settings.statement_timeout_ms, pool_size=10)
+                    try:
+                        migrate(eng)
+                    except BaseException:
+                        eng.dispose()
+                        raise
+                    self._engine = eng
+        return self._engine
+
+    def dispose(self) -> None:
+        if self._engine is not None:
+            self._engine.dispose()
+            self._engine = None
+
+
+def _feature(st: dict[str, Any], coord: str) -> dict[str, Any]:
+    x, y = from_wgs84(np.array([st.pop("lon")]), np.array([st.pop("lat")]), coord)
+    st["kind_label"] = vocab.label("kind", st["kind"])
+    return {"type": "Feature", "id": st["id"],
+            "geometry": {"type": "Point", "coordinates": [round(float(x[0]), 7), round(float(y[0]), 7)]},
+            "properties": st}
+
+
+def _problem(status: int, detail: str, **extra: Any) -> JSONResponse:
+    return JSONResponse({"detail": detail, **extra}, status_code=status)
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the app. Nothing connects to the database until the first request that needs it."""
+    cfg = settings or get_settings()
+    db = Database(cfg)
+    app = FastAPI(title="yizhan 驿站", version=__version__,
+                  description="Nearest rest station for outdoor workers, coverage gaps and maps. "
+                              "Coordinates are lon/lat degrees; distances are geodesic metres.")
+    app.state.db = db
+    from yizhan.maps.folium_map import STATIC_DIR
+
+    app.mount("/yizhan-assets", StaticFiles(directory=STATIC_DIR), name="assets")
+
+    @app.exception_handler(YizhanError)
+    async def _domain_error(_: Request, exc: YizhanError) -> JSONResponse:
+        status = next((code for cls, code in ERROR_STATUS.items() if isinstance(exc, cls)), 400)
+        if isinstance(exc, ImportRejected):
+            return _problem(status, str(exc).split("\n")[0], problems=[p.__dict__ | {"value": str(p.value)}
+                                                                       for p in exc.problems])
+        return _problem(status, str(exc))
+
+    @app.exception_handler(DBAPIError)
+    async def _db_error(_: Request, exc: DBAPIError) -> JSONResponse:
+        if isinstance(exc, DB_DOWN) or exc.connection_invalidated:
+            if "statement timeout" in str(exc.orig):
+                return _problem(503, "the database took too long to answer; try again")
+            return _problem(503, "the database is unavailable right now; try again shortly")
+        raise exc
+
+    @app.exception_handler(PoolTimeout)
+    async def _pool_timeout(_: Request, exc: PoolTimeout) -> JSONResponse:
+        return _problem(503, "the service is busy (no free database connection); try again")
+
+    @app.exception_handler(psycopg.OperationalError)
+    async def _pg_down(_: Request, exc: psycopg.OperationalError) -> JSONResponse:
+        return _problem(503, "the database is unavailable right now; try again shortly")
+
+    @app.exception_handler(RequestValidationError)
+    async def _bad_params(_: Request, exc: RequestValidationError) -> JSONResponse:
+        parts = []
+        for e in exc.errors():
+            loc = ".".join(str(x) for x in e["loc"][1:]) or str(e["loc"][0])
+            parts.append(f"{loc}: {e['msg']}" + (f" (got {e['input']!r})" if "input" in e and e["input"] is not None
+                                                  else ""))
+        return _problem(422, "; ".join(parts), errors=jsonable(exc.errors()))
+
+    def engine() -> Engine:
+        try:
+            return db.engine()
+        except DB_DOWN as exc:
+            raise DatabaseUnavailable("the database is unavailable right now; try again shortly") from exc
+
+    def staff(x_api_key: Annotated[str | None, Header(description="Staff API key")] = None) -> None:
+        if cfg.staff_key is None:
+            raise Unauthorized("staff endpoints are disabled: the server has no YIZHAN_STAFF_KEY")
+        if not x_api_key or not secrets.compare_digest(x_api_key.encode(), cfg.staff_key.get_secret_value().encode()):
+            raise Unauthorized("a valid X-API-Key header is required for this staff endpoint")
+
+    EngineDep = Annotated[Engine, Depends(engine)]
+    Lon = Annotated[float, Query(ge=-180, le=180, allow_inf_nan=False, description="Longitude, degrees")]
+    Lat = Annotated[float, Query(ge=-90, le=90, allow_inf_nan=False, description="Latitude, degrees")]
+
+    @app.get("/healthz", tags=["health"])
+    def healthz() -> dict[str, str]:
+        """The process is up (does not touch the database)."""
+        return {"status": "ok", "version": __version__}
+
+    @app.get("/readyz", tags=["health"])
+    def readyz(eng: EngineDep) -> dict[str, str]:
+        """The database and PostGIS answer."""
+        with eng.connect() as conn:
+            version = conn.execute(text("SELECT postgis_lib_version()")).scalar_one()
+        return {"status": "ready", "postgis": str(version)}
+
+    @app.get("/stations/nearest", tags=["riders"])
+    def nearest(eng: EngineDep, lon: Lon, lat: Lat,
+                k: Annotated[int, Query(ge=1, le=cfg.max_k, description="How many stations")] = 5,
+                amenity: Annotated[list[str] | None, Query(description=AMENITY_HELP)] = None,
+                open_at: Annotated[datetime | None, Query(description="Open at this ISO time (naive: local)")] = None,
+                kind: Annotated[Literal["large", "small", "mobile"] | None, Query()] = None,
+                area: Annotated[str | None, Query(max_length=200)] = None,
+                coord: Annotated[Coord, Query(description="Coordinate system of lon/lat in and out")] = "wgs84",
+                ) -> dict[str, Any]:
+        """The k nearest active stations, by exact geodesic distance (``distance_m``, metres)."""
+        wlon, wlat = to_wgs84(np.array([lon]), np.array([lat]), coord)
+        with eng.connect() as conn:
+            found = nearest_stations(conn, float(wlon[0]), float(wlat[0]), k=k, amenities=amenity, open_at=open_at,
+                                     kind=kind, area=area, tz=cfg.timezone)
+        return {"type": "FeatureCollection", "features": [_feature(s, coord) for s in found],
+                "query": {"lon": lon, "lat": lat, "coord": coord, "k": k, "amenity": amenity or [],
+                          "open_at": open_at.isoformat() if open_at else None}}
+
+    @app.get("/stations", tags=["riders"])
+    def stations(eng: EngineDep, area: Annotated[str | None, Query(max_length=200)] = None,
+                 kind: Annotated[Literal["large", "small", "mobile"] | None, Query()] = None,
+                 status: Annotated[Literal["active", "closed"] | None, Query()] = None,
+                 limit: Annotated[int, Query(ge=1, le=1000)] = 100, offset: Annotated[int, Query(ge=0)] = 0,
+                 coord: Coord = "wgs84") -> dict[str, Any]:
+        """A page of the registry as GeoJSON, with ``total``."""
+        with eng.connect() as conn:
+            total, items = list_stations(conn, area=area, kind=kind, status=status, limit=limit, offset=offset)
+        return {"type": "FeatureCollection", "total": total, "limit": limit, "offset": offset,
+                "features": [_feature(s, coord) for s in items]}
+
+    @app.get("/stations/{station_id}", tags=["riders"])
+    def station(eng: EngineDep, station_id: str, area: Annotated[str | None, Query(max_length=200)] = None,
+                coord: Coord = "wgs84") -> dict[str, Any]:
+        """One station by its registry id."""
+        with eng.connect() as conn:
+            return _feature(get_station(conn, station_id, area=area), coord)
+
+    @app.post("/stations/import", tags=["staff"], dependencies=[Depends(staff)])
+    def import_file(eng: EngineDep, file: Annotated[UploadFile, File(description="CSV, XLSX or GeoJSON")],
+                    area: Annotated[str | None, Form(max_length=200)] = None,
+                    coord: Annotated[Coord, Form()] = "wgs84") -> dict[str, Any]:
+        """Import a registry file: all rows or none; bad rows are listed in ``problems``."""
+        data = file.file.read(int(cfg.max_upload_mb * 1024 * 1024) + 1)
+        if len(data) > cfg.max_upload_mb * 1024 * 1024:
+            raise InvalidInput(f"file: larger than the {cfg.max_upload_mb:g} MB limit")
+        summary = import_stations(eng, file.filename or "upload.csv", area=area, coord=coord, data=data,
+                                  filename=file.filename or "upload.csv")
+        return summary.__dict__
+
+    @app.get("/runs", tags=["planners"])
+    def runs(eng: EngineDep, area: Annotated[str | None, Query(max_length=200)] = None,
+             limit: Annotated[int, Query(ge=1, le=500)] = 50) -> list[dict[str, Any]]:
+        """Stored coverage runs, newest first."""
+        with eng.connect() as conn:
+            ids = conn.execute(text("SELECT r.id FROM coverage_runs r JOIN areas a ON a.id = r.area_id WHERE "
+                                    "CAST(:area AS text) IS NULL OR a.name = :area ORDER BY r.id DESC LIMIT :n"),
+                               {"area": area, "n": limit}).scalars().all()
+            return [summary_of(conn, i) for i in ids]
+
+    @app.get("/runs/{run_id}", tags=["planners"])
+    def run(eng: EngineDep, run_id: int) -> dict[str, Any]:
+        """Summary of one run."""
+        with eng.connect() as conn:
+            return summary_of(conn, run_id)
+
+    def _run_id(eng: Engine, run: int | None, area: str | None) -> int:
+        if run is not None:
+            return run
+        with eng.connect() as conn:
+            return latest_run_id(conn, area=area)
+
+    @app.get("/gaps.csv", tags=["staff"], dependencies=[Depends(staff)], response_class=PlainTextResponse)
+    def gaps_as_csv(eng: EngineDep, run: int | None = None, area: str | None = None) -> Response:
+        """Gap report of a run (default: the latest) as CSV."""
+        data = load_run(eng, _run_id(eng, run, area))
+        return Response("\ufeff" + gaps_csv(data), media_type="text/csv; charset=utf-8", headers={
+            "Content-Disposition": f'attachment; filename="gaps_run{data.summary["run_id"]}.csv"'})
+
+    @app.get("/gaps.geojson", tags=["staff"], dependencies=[Depends(staff)])
+    def gaps_as_geojson(eng: EngineDep, run: int | None = None, area: str | None = None) -> Response:
+        """Gap polygons of a run (default: the latest) as GeoJSON (WGS 84)."""
+        import json
+
+        data = load_run(eng, _run_id(eng, run, area))
+        return Response(json.dumps(gaps_geojson(data), ensure_ascii=False), media_type="application/geo+json")
+
+    @app.get("/map", tags=["planners"], response_class=HTMLResponse)
+    def map_page(eng: EngineDep, run: int | None = None, area: str | None = None) -> HTMLResponse:
+        """The planner's map of a run (default: the latest)."""
+        from yizhan.maps.run_map import map_from_run
+
+        m = map_from_run(load_run(eng, _run_id(eng, run, area)), asset_prefix="/yizhan-assets")
+        return HTMLResponse(m.get_root().render())
+
+    return app
+
+
+def jsonable(errors: Any) -> Any:
+    """Validation errors made JSON-safe (exceptions in ``ctx`` become strings)."""
+    from fastapi.encoders import jsonable_encoder
+
+    return jsonable_encoder(errors, custom_encoder={Exception: str})
+
+
+app = create_app()

@@ -1,0 +1,314 @@
+"""The ``yizhan`` command line: database, areas, registry, demand, coverage, map, reports, API, demo."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import sys
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from yizhan.errors import DatabaseUnavailable, SetupError, YizhanError
+from yizhan.settings import get_settings
+
+app = typer.Typer(help="yizhan 驿站: rest-station coverage for outdoor workers.", no_args_is_help=True,
+                  pretty_exceptions_enable=False, add_completion=False)
+db_app = typer.Typer(help="The database (embedded cluster unless DATABASE_URL is set).", no_args_is_help=True)
+area_app = typer.Typer(help="Study areas.", no_args_is_help=True)
+stations_app = typer.Typer(help="The station registry.", no_args_is_help=True)
+demand_app = typer.Typer(help="Delivery demand layers.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(area_app, name="area")
+app.add_typer(stations_app, name="stations")
+app.add_typer(demand_app, name="demand")
+
+out = Console()
+err = Console(stderr=True)
+
+AreaOpt = Annotated[str | None, typer.Option("--area", help="Area name (default: the only area)")]
+CoordOpt = Annotated[str, typer.Option("--coord", help="Coordinate system of the file: wgs84, gcj02 or bd09")]
+
+
+@contextmanager
+def _status(message: str):  # type: ignore[no-untyped-def]
+    """A spinner on a terminal; plain lines otherwise. Yields a function that updates the message."""
+    if err.is_terminal:
+        with err.status(message) as st:
+            yield lambda m: st.update(m)
+    else:
+        err.print(message)
+        yield lambda m: err.print(f"  {m}")
+
+
+def _engine():  # type: ignore[no-untyped-def]
+    from yizhan.db.engine import get_engine
+
+    return get_engine()
+
+
+def _show(data: Any, as_json: bool) -> None:
+    if as_json:
+        out.print_json(json.dumps(data, ensure_ascii=False, default=str))
+        return
+    table = Table(show_header=False, box=None)
+    for k, v in data.items():
+        table.add_row(f"[bold]{k}[/]", str(v))
+    out.print(table)
+
+
+# -- db ------------------------------------------------------------------------------------------------------
+@db_app.command("up")
+def db_up() -> None:
+    """Start the embedded cluster (created on first use) and bring the schema up to date."""
+    s = get_settings()
+    if s.database_url:
+        err.print("DATABASE_URL is set: yizhan uses that server and starts none of its own.")
+    with _status("starting the database"):
+        _engine()
+    db_url()
+
+
+@db_app.command("down")
+def db_down() -> None:
+    """Stop the embedded cluster."""
+    from yizhan.db.engine import embedded_cluster
+
+    if get_settings().database_url:
+        err.print("DATABASE_URL is set: there is no embedded cluster to stop.")
+        return
+    out.print("stopped" if embedded_cluster().down() else "not running")
+
+
+@db_app.command("status")
+def db_status(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Where the database is and whether it runs."""
+    from yizhan.db.engine import embedded_cluster
+
+    s = get_settings()
+    if s.database_url:
+        _show({"mode": "DATABASE_URL", "url": _redact(s.database_url)}, as_json)
+        return
+    _show({"mode": "embedded", **embedded_cluster(s).status()}, as_json)
+
+
+@db_app.command("url")
+def db_url() -> None:
+    """Print the SQLAlchemy URL of the database (starts the embedded cluster if needed)."""
+    from yizhan.db.engine import database_url
+
+    print(_redact(database_url()))
+
+
+def _redact(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+# -- areas ---------------------------------------------------------------------------------------------------
+@area_app.command("create")
+def area_create(
+    name: str,
+    boundary: Annotated[Path | None, typer.Option(help="GeoJSON/GPKG boundary file")] = None,
+    bbox: Annotated[str | None, typer.Option(help="west,south,east,north in WGS 84 degrees")] = None,
+    crs: Annotated[int | None, typer.Option(help="EPSG code of the metric CRS (default: UTM of the centroid)")] = None,
+) -> None:
+    """Create or update a study area."""
+    from shapely.geometry import box
+
+    from yizhan.areas import boundary_from_file, ensure_area
+    from yizhan.errors import InvalidInput
+
+    geom = None
+    if boundary:
+        geom = boundary_from_file(boundary)
+    elif bbox:
+        try:
+            w, s, e, n = (float(x) for x in bbox.split(","))
+        except ValueError:
+            raise InvalidInput(f"--bbox {bbox!r}: expected west,south,east,north in degrees") from None
+        if not (-180 <= w < e <= 180 and -90 <= s < n <= 90):
+            raise InvalidInput(f"--bbox {bbox!r}: expected west < east and south < north within lon/lat ranges")
+        geom = box(w, s, e, n)
+    with _engine().begin() as conn:
+        info = ensure_area(conn, name, boundary=geom, crs_epsg=crs, source=str(boundary or bbox or ""))
+    out.print(f"area [bold]{info.name}[/] (id {info.id}), analysis CRS EPSG:{info.crs_epsg}")
+
+
+@area_app.command("list")
+def area_list() -> None:
+    """List the study areas."""
+    from yizhan.areas import list_areas
+
+    with _engine().connect() as conn:
+        areas = list_areas(conn)
+    table = Table("name", "id", "CRS", "bounds (W,S,E,N)")
+    for a in areas:
+        b = ", ".join(f"{v:.4f}" for v in a.boundary.bounds) if a.boundary is not None else "-"
+        table.add_row(a.name, str(a.id), f"EPSG:{a.crs_epsg}", b)
+    out.print(table)
+
+
+# -- stations ------------------------------------------------------------------------------------------------
+@stations_app.command("import")
+def stations_import(file: Path, area: AreaOpt = None, coord: CoordOpt = "wgs84") -> None:
+    """Import a registry file (CSV/XLSX/GeoJSON, UTF-8 or GBK): all rows or none, upsert by id."""
+    from yizhan.stations.service import import_stations
+
+    with _status(f"importing {file.name}"):
+        s = import_stations(_engine(), file, area=area, coord=coord)
+    out.print(f"{s.rows} rows: {s.inserted} new, {s.updated} updated stations in area [bold]{s.area}[/]")
+
+
+@stations_app.command("export")
+def stations_export(file: Path, area: AreaOpt = None) -> None:
+    """Export an area's stations to FILE (.csv, .xlsx or .geojson, same columns as the import)."""
+    from yizhan.stations.service import export_stations
+
+    path, n = export_stations(_engine(), file, area=area)
+    out.print(f"{n} stations written to {path}")
+
+
+# -- demand --------------------------------------------------------------------------------------------------
+@demand_app.command("import")
+def demand_import(
+    file: Path, area: AreaOpt = None, coord: CoordOpt = "wgs84",
+    cell_size: Annotated[float | None, typer.Option(help="Grid cell edge in metres (default from settings)")] = None,
+    append: Annotated[bool, typer.Option(help="Add to the area's points instead of replacing them")] = False,
+    clip: Annotated[bool, typer.Option(help="Drop points outside the area instead of rejecting the file")] = False,
+) -> None:
+    """Import delivery-demand points (CSV/GeoJSON/GeoParquet) and aggregate them into grid cells."""
+    from yizhan.data.demand import import_demand
+
+    size = cell_size or get_settings().cell_size_m
+    with _status(f"importing {file.name}"):
+        s = import_demand(_engine(), file, area=area, coord=coord, cell_size_m=size, append=append, clip=clip)
+    dropped = f", {s.dropped_outside} outside the area dropped" if s.dropped_outside else ""
+    out.print(f"{s.points} points{dropped} -> {s.cells} cells of {s.cell_size_m:g} m, "
+              f"total weight {s.weight_total:g} in area [bold]{s.area}[/]")
+
+
+# -- coverage, map, report -----------------------------------------------------------------------------------
+@app.command("coverage")
+def coverage(
+    area: AreaOpt = None,
+    radius: Annotated[float | None, typer.Option(help="Service radius in metres (default 1000)")] = None,
+    mode: Annotated[str, typer.Option(help="Distance: straight (line of sight)")] = "straight",
+    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON")] = False,
+) -> None:
+    """Analyse 1 km coverage of demand by active stations; store the run and print its summary."""
+    from yizhan.coverage.runs import run_coverage
+
+    with _status("coverage") as say:
+        summary = run_coverage(_engine(), area=area, radius_m=radius or get_settings().radius_m, mode=mode,
+                               progress=say)
+    summary.pop("params", None)
+    _show(summary, as_json)
+
+
+@app.command("map")
+def map_cmd(
+    run: Annotated[int | None, typer.Option(help="Run id (default: the latest)")] = None,
+    area: AreaOpt = None,
+    out_file: Annotated[Path | None, typer.Option("--out", help="HTML file (default: OUT_DIR/map_run<ID>.html)")] = None,
+) -> None:
+    """Write the planner's map of a run (opens offline; map tiles need the network)."""
+    path = _write_map(run, area, out_file)
+    out.print(f"map written to {path}")
+
+
+def _write_map(run: int | None, area: str | None, out_file: Path | None) -> Path:
+    from yizhan.coverage.runs import load_run
+    from yizhan.maps.folium_map import write_map
+    from yizhan.maps.run_map import map_from_run
+
+    data = load_run(_engine(), run, area=area)
+    path = out_file or get_settings().out_dir / f"map_run{data.summary['run_id']}.html"
+    return write_map(map_from_run(data), path)
+
+
+@app.command("report")
+def report(
+    run: Annotated[int | None, typer.Option(help="Run id (default: the latest)")] = None,
+    area: AreaOpt = None,
+    out_dir: Annotated[Path | None, typer.Option(help="Folder (default: OUT_DIR)")] = None,
+) -> None:
+    """Write the gap report of a run (CSV for Excel, GeoJSON for GIS)."""
+    from yizhan.coverage.report import write_gap_report
+    from yizhan.coverage.runs import load_run
+
+    paths = write_gap_report(load_run(_engine(), run, area=area), out_dir or get_settings().out_dir)
+    for kind, p in paths.items():
+        out.print(f"{kind}: {p}")
+
+
+# -- API -----------------------------------------------------------------------------------------------------
+@app.command("serve")
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port")] = 8000,
+) -> None:
+    """Serve the HTTP API (docs at /docs) until Ctrl-C."""
+    _serve(host, port)
+
+
+def _serve(host: str, port: int) -> None:
+    import uvicorn
+
+    from yizhan.api import create_app
+
+    _engine()  # start the database first, so errors show here and not on the first request
+    uvicorn.run(create_app(get_settings()), host=host, port=port, log_level="info")
+
+
+# -- demo ----------------------------------------------------------------------------------------------------
+@app.command("demo")
+def demo(
+    osm: Annotated[Path | None, typer.Option(help="OpenStreetMap extract (.osm or .osm.pbf) of the demo area")] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the synthetic stations and demand")] = 7,
+    no_serve: Annotated[bool, typer.Option("--no-serve", help="Stop after writing the files")] = False,
+    host: Annotated[str, typer.Option(help="Interface for the API")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port for the API")] = 8000,
+) -> None:
+    """The whole job on a demo area: database, sample data, import, coverage, map, gap report, API."""
+    from yizhan.demo import run_demo
+
+    s = get_settings()
+    if s.staff_key is None:
+        os.environ["YIZHAN_STAFF_KEY"] = secrets.token_urlsafe(18)
+        get_settings.cache_clear()
+    result = run_demo(osm, seed=seed, say=lambda m: err.print(f"[dim]·[/] {m}"))
+    table = Table(title="yizhan demo", show_header=False)
+    for k, v in result.items():
+        table.add_row(k, str(v))
+    url = f"http://{host}:{port}"
+    table.add_row("map (served)", f"{url}/map")
+    table.add_row("nearest station", f"{url}/stations/nearest?lon=116.326&lat=39.999&k=3")
+    table.add_row("API docs", f"{url}/docs")
+    table.add_row("staff key (X-API-Key)", get_settings().staff_key.get_secret_value())  # type: ignore[union-attr]
+    out.print(table)
+    if not no_serve:
+        out.print(f"serving on {url} — Ctrl-C to stop")
+        _serve(host, port)
+
+
+def main() -> None:
+    """Entry point: run the CLI, turning domain errors into a message and an exit code."""
+    try:
+        app()
+    except (DatabaseUnavailable, SetupError) as exc:
+        err.print(f"[red]error:[/] {exc}")
+        sys.exit(1)
+    except YizhanError as exc:
+        err.print(f"[red]error:[/] {exc}")
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()
