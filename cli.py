@@ -216,7 +216,7 @@ def coverage(
 def map_cmd(
     run: Annotated[int | None, typer.Option(help="Run id (default: the latest)")] = None,
     area: AreaOpt = None,
-    out_file: Annotated[Path | None, typer.Option("--out", help="HTML file (default: OUT_DIR/map_run<ID>.html)")] = None,
+    out_file: Annotated[Path | None, typer.Option("--out", help="HTML file (default OUT_DIR/map_run<ID>.html)")] = None,
 ) -> None:
     """Write the planner's map of a run (opens offline; map tiles need the network)."""
     path = _write_map(run, area, out_file)
