@@ -1,0 +1,623 @@
+"""Folium map of one coverage run: stations, service rings, demand heat, gaps, study area, legend and summary.
+
+Every input is WGS 84 lon/lat (EPSG:4326); Leaflet/Folium take (lat, lon) pairs, and the conversion happens only
+inside this module. All JavaScript and CSS are served from the vendored copies in ``maps/static`` (see its README)
+under a relative ``asset_prefix`` URL, so the page works offline; the OpenStreetMap tiles are the only external
+resource.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+import shutil
+from collections.abc import Iterable, Mapping
+from html.parser import HTMLParser
+from pathlib import Path
+from typing import Any
+
+import folium
+import geopandas as gpd
+import numpy as np
+import shapely
+from branca.element import Element
+from folium.plugins import HeatMap, MarkerCluster
+from shapely.geometry import MultiPolygon, Polygon, mapping
+from shapely.geometry.base import BaseGeometry
+
+from yizhan.errors import InvalidInput
+from yizhan.stations.vocab import KINDS, label
+
+STATIC_DIR: Path = Path(__file__).resolve().parent / "static"
+"""Vendored Leaflet/Folium JS, CSS and fonts; the API serves it at ``/yizhan-assets``."""
+
+ASSET_DIR_NAME = "yizhan-assets"
+"""Directory name :func:`write_map` copies :data:`STATIC_DIR` to, beside the HTML file."""
+
+CLUSTER_THRESHOLD = 500
+"""Stations are drawn in a MarkerCluster when there are more than this many."""
+
+RANK_LABELS = 10
+"""Gaps with rank 1..RANK_LABELS get a rank number drawn on the map."""
+
+OSM_TILES = "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
+OSM_ATTRIBUTION = '© <a href="https://www.openstreetmap.org/copyright">OpenStreetMap</a> contributors'
+
+LAYER_STATIONS = "驿站 Stations"
+LAYER_HEAT = "配送需求热力 Demand heat"
+LAYER_GAPS = "覆盖缺口 Gaps"
+LAYER_AREA = "研究区 Area"
+
+KIND_COLOURS: dict[str, str] = {"large": "#1f4e9d", "small": "#1b8a5a", "mobile": "#7b3294"}
+"""Fill colour of active station markers (and their rings) by kind code."""
+OTHER_KIND_COLOUR = "#3a3a3a"
+CLOSED_COLOUR = "#8a8a8a"
+AREA_COLOUR = "#444444"
+GAP_SCALE: tuple[str, ...] = ("#ffffb2", "#fecc5c", "#fd8d3c", "#f03b20", "#bd0026")
+"""Sequential colour scale (ColorBrewer YlOrRd, 5 classes) for unmet demand of gaps, low to high."""
+
+MODE_LABELS: dict[str, str] = {"straight": "直线距离 straight-line"}
+
+# name → file under the asset prefix; the names are the keys folium uses, so each link replaces the CDN one.
+_MAP_JS: tuple[tuple[str, str], ...] = (
+    ("leaflet", "leaflet-1.9.3/leaflet.js"),
+    ("jquery", "jquery-3.7.1/jquery.min.js"),
+    ("bootstrap", "bootstrap-5.2.2/bootstrap.bundle.min.js"),
+    ("awesome_markers", "leaflet.awesome-markers-2.0.4/leaflet.awesome-markers.js"),
+)
+_MAP_CSS: tuple[tuple[str, str], ...] = (
+    ("leaflet_css", "leaflet-1.9.3/leaflet.css"),
+    ("bootstrap_css", "bootstrap-5.2.2/bootstrap.min.css"),
+    ("awesome_markers_font_css", "fontawesome-free-6.2.0/css/all.min.css"),
+    ("awesome_markers_css", "leaflet.awesome-markers-2.0.4/leaflet.awesome-markers.css"),
+    ("awesome_rotate_css", "folium-0.20.0/leaflet.awesome.rotate.min.css"),
+)
+_HEAT_JS: tuple[tuple[str, str], ...] = (("leaflet-heat.js", "leaflet.heat-0.2.0/leaflet-heat.js"),)
+_CLUSTER_JS: tuple[tuple[str, str], ...] = (
+    ("markerclusterjs", "leaflet.markercluster-1.1.0/leaflet.markercluster.js"),
+)
+_CLUSTER_CSS: tuple[tuple[str, str], ...] = (
+    ("markerclustercss", "leaflet.markercluster-1.1.0/MarkerCluster.css"),
+    ("markerclusterdefaultcss", "leaflet.markercluster-1.1.0/MarkerCluster.Default.css"),
+)
+
+_STATION_COLUMNS = (
+    "external_id", "name", "kind", "host", "address", "township", "amenities", "opening_hours", "seats", "stars",
+    "status",
+)
+_CELL_COLUMNS = ("weight", "covered", "distance_m")
+_GAP_COLUMNS = ("rank", "demand", "area_m2", "cells", "nearest_station", "nearest_distance_m")
+_SUMMARY_KEYS = (
+    "run_id", "area", "mode", "radius_m", "stations", "demand_total", "demand_covered", "covered_share", "gaps",
+    "created_at",
+)
+_EXTERNAL_SCHEMES = ("http://", "https://", "//")
+
+
+class MapInputError(InvalidInput, ValueError):
+    """A map input is unusable (wrong CRS, missing column, inconsistent summary); the message says what to fix."""
+
+
+def map_from_layers(
+    *,
+    stations: gpd.GeoDataFrame,
+    cells: gpd.GeoDataFrame,
+    gaps: gpd.GeoDataFrame,
+    summary: Mapping[str, Any],
+    radius_m: float,
+    boundary: Polygon | MultiPolygon | None = None,
+    asset_prefix: str = ASSET_DIR_NAME,
+) -> folium.Map:
+    """Build the planners' Folium map of one coverage run.
+
+    Parameters
+    ----------
+    stations : geopandas.GeoDataFrame
+        EPSG:4326 Point geometry (x = lon, y = lat, degrees) with columns ``external_id, name, kind, host, address,
+        township, amenities (list of codes), opening_hours, seats, stars, status``. Closed stations are drawn
+        grey and hollow and get no service ring.
+    cells : geopandas.GeoDataFrame
+        EPSG:4326 demand grid cells (Polygon) with ``weight`` (demand, ≥ 0), ``covered`` (bool) and
+        ``distance_m`` (metres to the nearest station). Drawn as a heat map of cell centroids weighted by weight.
+    gaps : geopandas.GeoDataFrame
+        EPSG:4326 Polygon/MultiPolygon with ``rank`` (1 = biggest unmet demand), ``demand``, ``area_m2`` (m²),
+        ``cells``, ``nearest_station`` (name) and ``nearest_distance_m`` (metres).
+    summary : mapping
+        Run summary with keys ``run_id, area, mode, radius_m, stations, demand_total, demand_covered,
+        covered_share (0–1), gaps, created_at``.
+    radius_m : float
+        Service radius in metres; must equal ``summary["radius_m"]``.
+    boundary : shapely Polygon or MultiPolygon, optional
+        Study area in EPSG:4326 (lon, lat degrees).
+    asset_prefix : str
+        URL prefix (relative, or absolute path such as ``/yizhan-assets``) under which the files of
+        :data:`STATIC_DIR` are served. :func:`write_map` expects the default.
+
+    Returns
+    -------
+    folium.Map
+        The map, fitted to the data, whose JS/CSS links all point under ``asset_prefix``.
+
+    Raises
+    ------
+    MapInputError
+        (a ``ValueError``) if a layer is not in EPSG:4326, lacks a column, has the wrong geometry type, or the
+        summary is missing keys or disagrees with ``radius_m``.
+    """
+    _check_frame("stations", stations, _STATION_COLUMNS, ("Point",))
+    _check_frame("cells", cells, _CELL_COLUMNS, ("Polygon", "MultiPolygon"))
+    _check_frame("gaps", gaps, _GAP_COLUMNS, ("Polygon", "MultiPolygon"))
+    _check_summary(summary, radius_m)
+    if boundary is not None:
+        _check_boundary(boundary)
+    prefix = asset_prefix.rstrip("/")
+
+    m = folium.Map(tiles=None, control_scale=True, zoom_start=13, location=_centre(stations, cells, gaps, boundary))
+    m.default_js = _links(prefix, _MAP_JS)
+    m.default_css = _links(prefix, _MAP_CSS)
+    folium.TileLayer(tiles=OSM_TILES, attr=OSM_ATTRIBUTION, name="OpenStreetMap", max_zoom=19, control=False).add_to(m)
+    folium.map.CustomPane("yz-heat", z_index=350, pointer_events=False).add_to(m)
+
+    if boundary is not None:
+        _area_layer(boundary).add_to(m)
+    _heat_layer(cells, prefix).add_to(m)
+    _gap_layer(gaps).add_to(m)
+    _ring_layer(stations, radius_m).add_to(m)
+    _station_layer(stations, prefix).add_to(m)
+    folium.LayerControl(collapsed=False, position="topright").add_to(m)
+
+    root = m.get_root()
+    root.header.add_child(Element(_PANEL_CSS), name="yz_panel_css")
+    root.html.add_child(Element(_legend_html(gaps, radius_m)), name="yz_legend")
+    root.html.add_child(Element(_summary_html(summary)), name="yz_summary")
+
+    bounds = _bounds(stations, cells, gaps, boundary, radius_m)
+    if bounds is not None:
+        m.fit_bounds(bounds, padding=(24, 24))
+    return m
+
+
+def write_map(m: folium.Map, path: Path) -> Path:
+    """Write the map's HTML to ``path`` and copy the assets to ``path.parent / "yizhan-assets"``.
+
+    The result opens offline from disk. The map must have been built with the default ``asset_prefix``.
+
+    Parameters
+    ----------
+    m : folium.Map
+        A map from :func:`map_from_layers`.
+    path : pathlib.Path
+        Target HTML file; its directory is created if needed.
+
+    Returns
+    -------
+    pathlib.Path
+        ``path``.
+
+    Raises
+    ------
+    MapInputError
+        If the page references an external script/stylesheet, or an asset that is not in :data:`STATIC_DIR`
+        under ``yizhan-assets/``; nothing is written then.
+    """
+    path = Path(path)
+    page = m.get_root().render()
+    external = external_urls(page)
+    if external:
+        raise MapInputError(f"map links external scripts/stylesheets {external}; build it with map_from_layers")
+    missing = [u for u in asset_urls(page) if not _vendored(u)]
+    if missing:
+        raise MapInputError(
+            f"map links assets not found under {ASSET_DIR_NAME}/ in {STATIC_DIR}: {missing}; "
+            f"build it with asset_prefix={ASSET_DIR_NAME!r} to write it to disk"
+        )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copytree(STATIC_DIR, path.parent / ASSET_DIR_NAME, dirs_exist_ok=True)
+    path.write_text(page, encoding="utf-8")
+    return path
+
+
+def asset_urls(page: str) -> list[str]:
+    """Every URL a page loads as ``<script src>`` or ``<link href>``, in document order."""
+    parser = _LinkParser()
+    parser.feed(page)
+    parser.close()
+    return parser.urls
+
+
+def external_urls(page: str) -> list[str]:
+    """The ``<script src>``/``<link href>`` URLs of a page that are absolute http(s) or protocol-relative.
+
+    URLs inside JavaScript strings (the tile URL template) are not links and are not returned.
+    """
+    return [u for u in asset_urls(page) if u.lower().startswith(_EXTERNAL_SCHEMES)]
+
+
+# --- inputs ---------------------------------------------------------------------------------------------------------
+
+
+def _check_frame(what: str, gdf: gpd.GeoDataFrame, columns: Iterable[str], geom_types: tuple[str, ...]) -> None:
+    if not isinstance(gdf, gpd.GeoDataFrame):
+        raise MapInputError(f"{what}: expected a GeoDataFrame, got {type(gdf).__name__}")
+    if gdf.crs is None:
+        raise MapInputError(f"{what}: no CRS; expected EPSG:4326 (WGS 84 lon/lat) — use set_crs(4326) or to_crs(4326)")
+    if gdf.crs.to_epsg() != 4326:
+        raise MapInputError(f"{what}: CRS is {gdf.crs.to_string()}, expected EPSG:4326 — use {what}.to_crs(4326)")
+    missing = [c for c in columns if c not in gdf.columns]
+    if missing:
+        raise MapInputError(f"{what}: missing column(s) {missing}")
+    present = gdf.geometry[~(gdf.geometry.isna() | gdf.geometry.is_empty)]
+    bad = sorted(set(present.geom_type) - set(geom_types))
+    if bad:
+        raise MapInputError(f"{what}: geometry must be {'/'.join(geom_types)}, found {bad}")
+
+
+def _check_summary(summary: Mapping[str, Any], radius_m: float) -> None:
+    missing = [k for k in _SUMMARY_KEYS if k not in summary]
+    if missing:
+        raise MapInputError(f"summary: missing key(s) {missing}")
+    if not (math.isfinite(radius_m) and radius_m > 0):
+        raise MapInputError(f"radius_m: expected a positive number of metres, got {radius_m!r}")
+    if not math.isclose(float(summary["radius_m"]), radius_m, rel_tol=1e-9):
+        raise MapInputError(f"summary radius_m={summary['radius_m']!r} differs from radius_m={radius_m!r}")
+    share = float(summary["covered_share"])
+    if not 0.0 <= share <= 1.0:
+        raise MapInputError(f"summary covered_share={share!r}: expected a fraction in [0, 1]")
+
+
+def _check_boundary(boundary: BaseGeometry) -> None:
+    if not isinstance(boundary, Polygon | MultiPolygon):
+        raise MapInputError(f"boundary: expected a shapely Polygon/MultiPolygon, got {type(boundary).__name__}")
+    minx, miny, maxx, maxy = boundary.bounds
+    if not (-180 <= minx <= maxx <= 180 and -90 <= miny <= maxy <= 90):
+        raise MapInputError(f"boundary: bounds {boundary.bounds} are not lon/lat degrees — reproject it to EPSG:4326")
+
+
+# --- layers ---------------------------------------------------------------------------------------------------------
+
+
+def _links(prefix: str, files: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
+    return [(name, f"{prefix}/{rel}") for name, rel in files]
+
+
+def _station_layer(stations: gpd.GeoDataFrame, prefix: str) -> folium.FeatureGroup:
+    group = folium.FeatureGroup(name=LAYER_STATIONS)
+    target: folium.FeatureGroup | MarkerCluster = group
+    if len(stations) > CLUSTER_THRESHOLD:
+        cluster = MarkerCluster(control=False, disable_clustering_at_zoom=15, spiderfy_on_max_zoom=True)
+        cluster.default_js = _links(prefix, _CLUSTER_JS)
+        cluster.default_css = _links(prefix, _CLUSTER_CSS)
+        cluster.add_to(group)
+        target = cluster
+    for geom, row in zip(stations.geometry, stations.itertuples(index=False), strict=True):
+        if geom is None or geom.is_empty:
+            continue
+        closed = row.status == "closed"
+        colour = KIND_COLOURS.get(row.kind, OTHER_KIND_COLOUR)
+        style: dict[str, Any] = (
+            {"color": CLOSED_COLOUR, "weight": 2, "fill_color": "#ffffff", "fill_opacity": 0.7, "dash_array": "3,2",
+             "class_name": "yz-station yz-station-closed"}
+            if closed
+            else {"color": "#ffffff", "weight": 1.5, "fill_color": colour, "fill_opacity": 1.0,
+                  "class_name": f"yz-station yz-station-{_css_token(row.kind)}"}
+        )
+        folium.CircleMarker(
+            location=(geom.y, geom.x),
+            radius=7,
+            popup=folium.Popup(_station_popup(row), max_width=320),
+            tooltip=folium.Tooltip(_esc(_text(row.name) or row.external_id)),
+            **style,
+        ).add_to(target)
+    return group
+
+
+def _ring_layer(stations: gpd.GeoDataFrame, radius_m: float) -> folium.FeatureGroup:
+    group = folium.FeatureGroup(name=f"{_distance(radius_m)} 服务半径 Rings")
+    fill = len(stations) <= CLUSTER_THRESHOLD  # hundreds of overlapping tinted discs would hide the heat map
+    for geom, row in zip(stations.geometry, stations.itertuples(index=False), strict=True):
+        if geom is None or geom.is_empty or row.status == "closed":
+            continue
+        colour = KIND_COLOURS.get(row.kind, OTHER_KIND_COLOUR)
+        ring = folium.Circle(
+            location=(geom.y, geom.x), radius=float(radius_m), color=colour, weight=1.5, opacity=0.8, fill=fill,
+            fill_opacity=0.06 if fill else 0.0, class_name="yz-ring",
+        )
+        ring.options["interactive"] = False  # folium's path_options drops it; clicks must reach the gaps below
+        ring.add_to(group)
+    return group
+
+
+def _heat_layer(cells: gpd.GeoDataFrame, prefix: str) -> folium.FeatureGroup:
+    group = folium.FeatureGroup(name=LAYER_HEAT)
+    geoms = np.asarray(cells.geometry.values, dtype=object)
+    weights = cells["weight"].to_numpy(dtype=float, na_value=np.nan)
+    keep = ~(shapely.is_missing(geoms) | shapely.is_empty(geoms)) & np.isfinite(weights) & (weights > 0)
+    if keep.any():
+        centres = shapely.centroid(geoms[keep])
+        w = weights[keep] / weights[keep].max()
+        data = np.column_stack([shapely.get_y(centres), shapely.get_x(centres), w]).tolist()
+        heat = HeatMap(data, radius=25, blur=20, min_opacity=0.05, control=False, pane="yz-heat")
+        heat.default_js = _links(prefix, _HEAT_JS)
+        heat.add_to(group)
+    return group
+
+
+def _gap_layer(gaps: gpd.GeoDataFrame) -> folium.FeatureGroup:
+    group = folium.FeatureGroup(name=LAYER_GAPS)
+    features = []
+    labels: list[tuple[int, float, float]] = []  # (rank, lat, lon)
+    lo, hi = _demand_range(gaps)
+    for i, (geom, row) in enumerate(zip(gaps.geometry, gaps.itertuples(index=False), strict=True)):
+        if geom is None or geom.is_empty:
+            continue
+        demand = float(row.demand)
+        features.append({
+            "type": "Feature",
+            "id": f"gap-{i}",
+            "geometry": mapping(geom),
+            "properties": {
+                "rank": int(row.rank),
+                "demand": _number(demand),
+                "area_km2": f"{float(row.area_m2) / 1e6:.2f}",
+                "cells": int(row.cells),
+                "nearest": _esc(_text(row.nearest_station) or "—"),
+                "distance": _distance(float(row.nearest_distance_m)),
+                "colour": _scale_colour(demand, lo, hi),
+            },
+        })
+        if int(row.rank) <= RANK_LABELS:
+            spot = geom.representative_point()
+            labels.append((int(row.rank), spot.y, spot.x))
+    if features:
+        fields = ["rank", "demand", "area_km2", "cells", "nearest", "distance"]
+        aliases = [
+            "缺口排名 Rank", "未覆盖需求 Demand", "面积 km²", "需求网格 Cells", "最近驿站 Nearest", "距离 Distance",
+        ]
+        folium.GeoJson(
+            {"type": "FeatureCollection", "features": features},
+            name=LAYER_GAPS,
+            control=False,
+            style_function=_gap_style,
+            highlight_function=lambda _f: {"weight": 3, "fillOpacity": 0.75},
+            tooltip=folium.GeoJsonTooltip(fields=fields, aliases=aliases),
+            popup=folium.GeoJsonPopup(fields=fields, aliases=aliases),
+        ).add_to(group)
+    for rank, lat, lon in sorted(labels, reverse=True):  # rank 1 drawn last, on top
+        folium.Marker(
+            location=(lat, lon),
+            icon=folium.DivIcon(html=f"<div>{rank}</div>", icon_size=(24, 24), icon_anchor=(12, 12),
+                                class_name="yz-gap-rank"),
+            interactive=False,
+        ).add_to(group)
+    return group
+
+
+def _gap_style(feature: dict[str, Any]) -> dict[str, Any]:
+    colour = feature["properties"]["colour"]
+    return {"color": "#7a0019", "weight": 1.2, "fillColor": colour, "fillOpacity": 0.6, "className": "yz-gap"}
+
+
+def _area_layer(boundary: Polygon | MultiPolygon) -> folium.FeatureGroup:
+    group = folium.FeatureGroup(name=LAYER_AREA)
+    folium.GeoJson(
+        {"type": "Feature", "geometry": mapping(boundary), "properties": {}},
+        control=False,
+        style_function=lambda _f: {"color": AREA_COLOUR, "weight": 2, "dashArray": "6,4", "fill": False,
+                                   "interactive": False, "className": "yz-area"},
+    ).add_to(group)
+    return group
+
+
+# --- popups, legend, summary ----------------------------------------------------------------------------------------
+
+
+def _station_popup(row: Any) -> str:
+    amenities = row.amenities if isinstance(row.amenities, list | tuple | np.ndarray) else []
+    stars = _int(row.stars)
+    seats = _int(row.seats)
+    address = " ".join(t for t in (_text(row.township), _text(row.address)) if t)
+    rows = [
+        ("名称", _esc(_text(row.name) or "—")),
+        ("类型", _esc(label("kind", row.kind))),
+        ("承办单位", _esc(label("host", row.host)) if _text(row.host) else "—"),
+        ("地址", _esc(address) or "—"),
+        ("开放时间", _esc(_text(row.opening_hours)) or "未填报"),
+        ("设施", "、".join(_esc(label("amenity", str(a))) for a in amenities) or "—"),
+        ("座位", f"{seats} 个" if seats is not None else "—"),
+        ("星级", f"{'★' * stars} ({stars})" if stars is not None else "—"),
+        ("状态", _esc(label("status", row.status))),
+        ("编号", _esc(_text(row.external_id)) or "—"),
+    ]
+    body = "".join(f"<tr><th>{k}</th><td>{v}</td></tr>" for k, v in rows)
+    return f'<div class="yz-popup"><table>{body}</table></div>'
+
+
+def _legend_html(gaps: gpd.GeoDataFrame, radius_m: float) -> str:
+    kinds = "".join(
+        f'<div><span class="yz-dot" style="background:{KIND_COLOURS[code]}"></span>{name} {code}</div>'
+        for code, name in KINDS.items()
+        if code in KIND_COLOURS
+    )
+    lo, hi = _demand_range(gaps)
+    gradient = ", ".join(GAP_SCALE)
+    scale = (
+        f'<div class="yz-ramp" style="background:linear-gradient(to right, {gradient})"></div>'
+        f'<div class="yz-ramp-labels"><span>{_number(lo)}</span><span>{_number(hi)}</span></div>'
+        if len(gaps)
+        else "<div>无缺口 none</div>"
+    )
+    return f"""
+<div id="yz-legend" class="yz-panel">
+  <div class="yz-title">图例 Legend</div>
+  {kinds}
+  <div><span class="yz-dot yz-dot-closed"></span>已关闭 closed</div>
+  <div><span class="yz-ring-sample"></span>{_distance(radius_m)} 服务半径（直线）service radius</div>
+  <div><span class="yz-heat-sample"></span>配送需求热力 demand heat</div>
+  <div class="yz-sub">覆盖缺口：未覆盖需求 Gaps: unmet demand</div>
+  {scale}
+  <div><span class="yz-area-sample"></span>研究区 study area</div>
+</div>"""
+
+
+def _summary_html(summary: Mapping[str, Any]) -> str:
+    share = float(summary["covered_share"])
+    mode = str(summary["mode"])
+    rows = [
+        ("覆盖率 Covered", f"<b>{share * 100:.1f}%</b>"),
+        ("覆盖需求 Demand", f"{_number(float(summary['demand_covered']))} / {_number(float(summary['demand_total']))}"),
+        ("驿站 Stations", _esc(summary["stations"])),
+        ("缺口 Gaps", _esc(summary["gaps"])),
+        ("服务半径 Radius", _distance(float(summary["radius_m"]))),
+        ("距离 Mode", _esc(MODE_LABELS.get(mode, mode))),
+        ("区域 Area", _esc(summary["area"])),
+        ("运行 Run", _esc(summary["run_id"])),
+        ("生成 Created", _esc(summary["created_at"])),
+    ]
+    body = "".join(f"<tr><th>{k}</th><td>{v}</td></tr>" for k, v in rows)
+    return f"""
+<div id="yz-summary" class="yz-panel">
+  <div class="yz-title">驿站 1 km 覆盖 Coverage summary</div>
+  <table>{body}</table>
+</div>"""
+
+
+_PANEL_CSS = """
+<style>
+  .yz-panel { position: fixed; z-index: 1000; background: rgba(255,255,255,0.93); padding: 8px 10px;
+    border-radius: 6px; box-shadow: 0 1px 5px rgba(0,0,0,0.35); font: 12px/1.5 "PingFang SC", "Microsoft YaHei",
+    "Noto Sans CJK SC", "WenQuanYi Micro Hei", sans-serif; color: #222; }
+  #yz-summary { top: 10px; left: 56px; }
+  #yz-legend { bottom: 64px; left: 10px; min-width: 190px; }
+  .yz-panel .yz-title { font-weight: bold; margin-bottom: 4px; }
+  .yz-panel .yz-sub { margin-top: 4px; }
+  .yz-panel th { font-weight: normal; color: #555; padding-right: 10px; }
+  .yz-dot { display: inline-block; width: 12px; height: 12px; border-radius: 50%; border: 1.5px solid #fff;
+    box-shadow: 0 0 0 1px #999; margin-right: 6px; vertical-align: -2px; }
+  .yz-dot-closed { background: #fff; border: 2px dashed #8a8a8a; box-shadow: none; }
+  .yz-ring-sample { display: inline-block; width: 14px; height: 14px; border-radius: 50%;
+    border: 1.5px solid #1f4e9d; background: rgba(31,78,157,0.08); margin-right: 6px; vertical-align: -3px; }
+  .yz-heat-sample { display: inline-block; width: 14px; height: 10px; margin-right: 6px;
+    background: linear-gradient(to right, blue, cyan, lime, yellow, red); vertical-align: -1px; }
+  .yz-area-sample { display: inline-block; width: 16px; height: 0; border-top: 2px dashed #444;
+    margin-right: 6px; vertical-align: 3px; }
+  .yz-ramp { height: 10px; border: 1px solid #7a0019; }
+  .yz-ramp-labels { display: flex; justify-content: space-between; }
+  .yz-gap-rank div { width: 24px; height: 24px; border-radius: 50%; text-align: center; box-sizing: border-box;
+    background: #fff; border: 2px solid #7a0019; color: #7a0019; font: bold 12px/20px sans-serif; }
+  .yz-gap-rank { background: none; border: none; }
+  .yz-popup th { color: #555; font-weight: normal; padding-right: 8px; white-space: nowrap; vertical-align: top; }
+</style>"""
+
+
+# --- helpers --------------------------------------------------------------------------------------------------------
+
+
+def _demand_range(gaps: gpd.GeoDataFrame) -> tuple[float, float]:
+    values = gaps["demand"].to_numpy(dtype=float, na_value=np.nan)
+    values = values[np.isfinite(values)]
+    if not len(values):
+        return 0.0, 0.0
+    return float(values.min()), float(values.max())
+
+
+def _scale_colour(value: float, lo: float, hi: float) -> str:
+    """Colour of ``value`` on :data:`GAP_SCALE` stretched over [lo, hi], linearly interpolated in RGB."""
+    if not math.isfinite(value):
+        return GAP_SCALE[0]
+    t = 1.0 if hi <= lo else min(max((value - lo) / (hi - lo), 0.0), 1.0)
+    pos = t * (len(GAP_SCALE) - 1)
+    i = min(int(pos), len(GAP_SCALE) - 2)
+    f = pos - i
+    a, b = (tuple(int(c[k : k + 2], 16) for k in (1, 3, 5)) for c in GAP_SCALE[i : i + 2])
+    return "#" + "".join(f"{round(x + (y - x) * f):02x}" for x, y in zip(a, b, strict=True))
+
+
+def _bounds(
+    stations: gpd.GeoDataFrame,
+    cells: gpd.GeoDataFrame,
+    gaps: gpd.GeoDataFrame,
+    boundary: BaseGeometry | None,
+    radius_m: float,
+) -> list[list[float]] | None:
+    """[[south, west], [north, east]] in degrees covering all layers (stations padded by the ring radius)."""
+    boxes = []
+    for gdf, pad_m in ((stations, radius_m), (cells, 0.0), (gaps, 0.0)):
+        if len(gdf) and not gdf.geometry.is_empty.all():
+            minx, miny, maxx, maxy = gdf.total_bounds
+            if np.isfinite([minx, miny, maxx, maxy]).all():
+                dlat = pad_m / 111_320.0
+                dlon = pad_m / (111_320.0 * max(math.cos(math.radians((miny + maxy) / 2)), 0.01))
+                boxes.append((minx - dlon, miny - dlat, maxx + dlon, maxy + dlat))
+    if boundary is not None and not boundary.is_empty:
+        boxes.append(boundary.bounds)
+    if not boxes:
+        return None
+    b = np.array(boxes, dtype=float)
+    return [[float(b[:, 1].min()), float(b[:, 0].min())], [float(b[:, 3].max()), float(b[:, 2].max())]]
+
+
+def _centre(
+    stations: gpd.GeoDataFrame, cells: gpd.GeoDataFrame, gaps: gpd.GeoDataFrame, boundary: BaseGeometry | None
+) -> tuple[float, float]:
+    """(lat, lon) start centre before fitting bounds; the middle of China when there is no data."""
+    b = _bounds(stations, cells, gaps, boundary, 0.0)
+    if b is None:
+        return (35.0, 105.0)
+    return ((b[0][0] + b[1][0]) / 2, (b[0][1] + b[1][1]) / 2)
+
+
+def _vendored(url: str) -> bool:
+    head, _, rel = url.partition("/")
+    return head == ASSET_DIR_NAME and bool(rel) and ".." not in rel.split("/") and (STATIC_DIR / rel).is_file()
+
+
+def _missing(value: Any) -> bool:
+    if value is None:
+        return True
+    try:
+        return bool(value != value)  # NaN, pd.NA
+    except (TypeError, ValueError):
+        return False
+
+
+def _text(value: Any) -> str:
+    return "" if _missing(value) else str(value).strip()
+
+
+def _int(value: Any) -> int | None:
+    return None if _missing(value) else int(value)
+
+
+def _esc(value: Any) -> str:
+    """HTML-escape, also neutralising backticks and ``$`` because folium embeds popups in JS template literals."""
+    return html.escape(str(value)).replace("`", "&#96;").replace("$", "&#36;")
+
+
+def _css_token(code: Any) -> str:
+    return "".join(ch if ch.isalnum() or ch in "-_" else "-" for ch in str(code)) or "unknown"
+
+
+def _number(value: float) -> str:
+    return f"{value:,.0f}" if abs(value) >= 100 else f"{value:,.1f}"
+
+
+def _distance(metres: float) -> str:
+    if not math.isfinite(metres):
+        return "—"
+    return f"{metres / 1000:g} km" if metres >= 1000 else f"{metres:.0f} m"
+
+
+class _LinkParser(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.urls: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        key = {"script": "src", "link": "href"}.get(tag)
+        if key is None:
+            return
+        for name, value in attrs:
+            if name == key and value:
+                self.urls.append(value.strip())
+
+    handle_startendtag = handle_starttag

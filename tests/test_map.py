@@ -1,0 +1,306 @@
+"""Planner map: offline assets, layers and popups in the HTML, and the page as a real (headless, offline) browser
+renders it."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import shutil
+from pathlib import Path
+
+import folium
+import geopandas as gpd
+import numpy as np
+import pytest
+from browser import chromium, dump_dom, read_png, screenshot
+from folium.plugins import HeatMap
+from shapely.geometry import Point, box
+
+from yizhan.maps.folium_map import (
+    ASSET_DIR_NAME,
+    KIND_COLOURS,
+    LAYER_AREA,
+    LAYER_GAPS,
+    LAYER_HEAT,
+    LAYER_STATIONS,
+    STATIC_DIR,
+    MapInputError,
+    asset_urls,
+    external_urls,
+    map_from_layers,
+    write_map,
+)
+
+LON0, LAT0 = 116.32, 40.00
+M_PER_DEG_LAT = 111_320.0
+M_PER_DEG_LON = M_PER_DEG_LAT * math.cos(math.radians(LAT0))
+RADIUS_M = 1000.0
+RING_LAYER = "1 km 服务半径 Rings"
+CDN_MARKERS = ("https://cdn", "jsdelivr", "unpkg", "cdnjs", "code.jquery", "netdna", "bootstrapcdn")
+SCREENSHOT_COPY = Path("/tmp/yizhan_map.png")
+
+needs_chromium = pytest.mark.skipif(chromium() is None, reason="chromium is not installed")
+
+# (external_id, name, kind, host, amenities, opening_hours, seats, stars, status, east_m, north_m)
+_STATIONS = [
+    ("HD-001", "五道口党群服务中心驿站", "large", "party_service_centre", ["drinking_water", "charging", "toilet"],
+     "Mo-Su 08:00-20:00", 20, 5, "active", 0, 0),
+    ("HD-002", "成府路加油站驿站", "small", "petrol_station", ["drinking_water", "microwave"], None, 6, 3, "active",
+     1800, 600),
+    ("HD-003", "清华东路流动驿站", "mobile", "other", ["drinking_water"], "Mo-Fr 10:00-16:00", None, None, "active",
+     -1500, 1300),
+    ("HD-004", "双清路银行驿站", "small", "bank", ["wifi", "air_conditioning"], None, 4, 2, "closed", -900, -1600),
+    ("HD-005", "学院路工会驿站<b>", "large", "union_office", [], "24/7", 12, 4, "active", 2600, -1900),
+]
+
+
+def _lonlat(east_m: float, north_m: float) -> tuple[float, float]:
+    """(lon, lat) in degrees of a point ``east_m``/``north_m`` metres from the test centre (equirectangular)."""
+    return LON0 + east_m / M_PER_DEG_LON, LAT0 + north_m / M_PER_DEG_LAT
+
+
+def _stations(n_extra: int = 0) -> gpd.GeoDataFrame:
+    rows = [
+        {"external_id": s[0], "name": s[1], "kind": s[2], "host": s[3], "address": f"海淀区测试路{i + 1}号",
+         "township": "学院路街道", "amenities": s[4], "opening_hours": s[5], "seats": s[6], "stars": s[7],
+         "status": s[8], "geometry": Point(_lonlat(s[9], s[10]))}
+        for i, s in enumerate(_STATIONS)
+    ]
+    rng = np.random.default_rng(7)
+    for i in range(n_extra):
+        rows.append({"external_id": f"X-{i}", "name": f"驿站{i}", "kind": "small", "host": "shop", "address": "",
+                     "township": "", "amenities": [], "opening_hours": None, "seats": None, "stars": None,
+                     "status": "active", "geometry": Point(_lonlat(*rng.uniform(-4000, 4000, 2)))})
+    return gpd.GeoDataFrame(rows, geometry="geometry", crs=4326)
+
+
+def _cells(stations: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """250 m demand cells over ±3.5 km, demand peaking at two hot spots (one of them uncovered)."""
+    active = [(g.x, g.y) for g, s in zip(stations.geometry, stations.status, strict=True) if s == "active"]
+    size = 250.0
+    rows = []
+    for east in np.arange(-3500, 3500, size):
+        for north in np.arange(-3500, 3500, size):
+            cx, cy = east + size / 2, north + size / 2
+            weight = 40 * math.exp(-((cx - 300) ** 2 + (cy - 200) ** 2) / 1.5e6) + 60 * math.exp(
+                -((cx + 2400) ** 2 + (cy + 2600) ** 2) / 6e5) + 0.5
+            lon, lat = _lonlat(cx, cy)
+            dist = min(math.hypot((lon - x) * M_PER_DEG_LON, (lat - y) * M_PER_DEG_LAT) for x, y in active)
+            (w, s), (e, n) = _lonlat(east, north), _lonlat(east + size, north + size)
+            rows.append({"weight": weight, "covered": dist <= RADIUS_M, "distance_m": dist,
+                         "geometry": box(w, s, e, n)})
+    return gpd.GeoDataFrame(rows, geometry="geometry", crs=4326)
+
+
+def _gaps() -> gpd.GeoDataFrame:
+    rows = [
+        {"rank": 1, "demand": 812.5, "area_m2": 1_750_000.0, "cells": 28, "nearest_station": "双清路银行驿站",
+         "nearest_distance_m": 1420.0, "geometry": box(*_lonlat(-3250, -3500), *_lonlat(-1500, -1750))},
+        {"rank": 2, "demand": 96.0, "area_m2": 500_000.0, "cells": 8, "nearest_station": "学院路工会驿站<b>",
+         "nearest_distance_m": 1180.0, "geometry": box(*_lonlat(2250, 1750), *_lonlat(3250, 2250))},
+    ]
+    return gpd.GeoDataFrame(rows, geometry="geometry", crs=4326)
+
+
+def _summary(stations: gpd.GeoDataFrame, cells: gpd.GeoDataFrame, gaps: gpd.GeoDataFrame) -> dict:
+    total = float(cells["weight"].sum())
+    covered = float(cells.loc[cells["covered"], "weight"].sum())
+    return {"run_id": "run-20250101-test", "area": "wudaokou", "mode": "straight", "radius_m": RADIUS_M,
+            "stations": len(stations), "demand_total": total, "demand_covered": covered,
+            "covered_share": covered / total, "gaps": len(gaps), "created_at": "2025-01-01T08:00:00+08:00"}
+
+
+def _layers(n_extra: int = 0) -> dict:
+    stations = _stations(n_extra)
+    cells = _cells(stations)
+    gaps = _gaps()
+    return {"stations": stations, "cells": cells, "gaps": gaps, "summary": _summary(stations, cells, gaps),
+            "radius_m": RADIUS_M, "boundary": box(*_lonlat(-3500, -3500), *_lonlat(3500, 3500))}
+
+
+def _shown(text: str, page: str) -> bool:
+    """Whether ``text`` appears in a page, verbatim or inside a JSON string (``\\uXXXX``/``\\"`` escapes undone)."""
+    plain = re.sub(r"\\u([0-9a-fA-F]{4})", lambda m: chr(int(m.group(1), 16)), page)
+    return text in plain or json.dumps(text, ensure_ascii=False)[1:-1] in plain
+
+
+@pytest.fixture(scope="module")
+def layers() -> dict:
+    return _layers()
+
+
+@pytest.fixture(scope="module")
+def written(layers: dict, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_map(map_from_layers(**layers), tmp_path_factory.mktemp("map") / "out" / "map.html")
+
+
+@pytest.fixture(scope="module")
+def page(written: Path) -> str:
+    return written.read_text(encoding="utf-8")
+
+
+# --- inputs ---------------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("which", ["stations", "cells", "gaps"])
+def test_rejects_projected_layers(layers: dict, which: str) -> None:
+    bad = dict(layers, **{which: layers[which].to_crs(32650)})
+    with pytest.raises(ValueError, match=r"EPSG:4326.*to_crs"):
+        map_from_layers(**bad)
+
+
+def test_rejects_missing_columns_and_inconsistent_summary(layers: dict) -> None:
+    with pytest.raises(MapInputError, match="amenities"):
+        map_from_layers(**dict(layers, stations=layers["stations"].drop(columns="amenities")))
+    with pytest.raises(ValueError, match="radius_m"):
+        map_from_layers(**dict(layers, radius_m=500.0))
+    with pytest.raises(ValueError, match="lon/lat"):
+        map_from_layers(**dict(layers, boundary=box(440_000, 4_420_000, 450_000, 4_430_000)))
+
+
+# --- HTML -----------------------------------------------------------------------------------------------------------
+
+
+def test_external_urls_finds_script_and_link_urls() -> None:
+    page = ('<link rel="stylesheet" href="https://cdn.example/a.css"/><script src="//unpkg.com/x.js"></script>'
+            '<script src="yizhan-assets/l.js"></script><script>var t = "https://tile.openstreetmap.org/{z}";</script>')
+    assert external_urls(page) == ["https://cdn.example/a.css", "//unpkg.com/x.js"]
+    assert asset_urls(page)[-1] == "yizhan-assets/l.js"
+
+
+def test_page_uses_only_local_assets(written: Path, page: str) -> None:
+    assert external_urls(page) == []
+    for marker in CDN_MARKERS:
+        assert marker not in page, marker
+    urls = asset_urls(page)
+    assert {u.rsplit("/", 1)[-1] for u in urls} >= {
+        "leaflet.js", "leaflet.css", "jquery.min.js", "bootstrap.bundle.min.js", "bootstrap.min.css",
+        "leaflet.awesome-markers.js", "leaflet.awesome-markers.css", "all.min.css",
+        "leaflet.awesome.rotate.min.css", "leaflet-heat.js",
+    }
+    for url in urls:
+        assert url.startswith(f"{ASSET_DIR_NAME}/"), url
+        assert (written.parent / url).is_file(), url
+    for font in ("fa-solid-900.woff2", "fa-regular-400.woff2", "fa-brands-400.woff2"):
+        assert (written.parent / ASSET_DIR_NAME / "fontawesome-free-6.2.0" / "webfonts" / font).is_file()
+    assert "tile.openstreetmap.org/{z}/{x}/{y}.png" in page
+    assert _shown("© <a href=\"https://www.openstreetmap.org/copyright\">OpenStreetMap</a> contributors", page)
+
+
+def test_every_vendored_file_has_its_licence_and_readme_entry() -> None:
+    readme = (STATIC_DIR / "README.md").read_text(encoding="utf-8")
+    for package in (p for p in STATIC_DIR.iterdir() if p.is_dir()):
+        licences = [f for f in package.iterdir() if re.match(r"(MIT-)?LICEN[CS]E", f.name)]
+        assert licences, f"no licence file in {package.name}"
+        assert package.name in readme, package.name
+
+
+def test_page_has_layers_popups_legend_and_summary(page: str, layers: dict) -> None:
+    for name in (LAYER_STATIONS, RING_LAYER, LAYER_HEAT, LAYER_GAPS, LAYER_AREA):
+        assert _shown(name, page), name
+    for text in ("名称", "类型", "大型驿站", "承办单位", "党群服务中心", "地址", "开放时间", "Mo-Su 08:00-20:00",
+                 "设施", "饮水、充电、卫生间", "座位", "20 个", "星级", "★★★★★", "状态", "运营", "关闭", "未填报"):
+        assert text in page, text
+    assert "学院路工会驿站&lt;b&gt;" in page and "学院路工会驿站<b>" not in page  # names are escaped
+    assert page.count("L.circleMarker(") == len(layers["stations"])
+    assert page.count("L.circle(") == int((layers["stations"]["status"] == "active").sum())
+    assert "L.heatLayer(" in page and "markerClusterGroup" not in page
+    covered = layers["summary"]["covered_share"] * 100
+    for text in ("图例 Legend", "覆盖率 Covered", f"{covered:.1f}%", "run-20250101-test", "直线距离", "未覆盖需求"):
+        assert text in page, text
+
+
+@pytest.fixture(scope="module")
+def many_written(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A map of 605 stations (more than CLUSTER_THRESHOLD)."""
+    return write_map(map_from_layers(**_layers(n_extra=600)), tmp_path_factory.mktemp("many") / "many.html")
+
+
+def test_many_stations_are_clustered_with_local_assets(many_written: Path) -> None:
+    out = many_written
+    page = out.read_text(encoding="utf-8")
+    assert "markerClusterGroup" in page
+    assert external_urls(page) == []
+    names = {u.rsplit("/", 1)[-1] for u in asset_urls(page)}
+    assert {"leaflet.markercluster.js", "MarkerCluster.css", "MarkerCluster.Default.css"} <= names
+    assert all((out.parent / u).is_file() for u in asset_urls(page))
+
+
+def test_write_map_refuses_cdn_pages(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="external"):
+        write_map(folium.Map(location=(LAT0, LON0)), tmp_path / "cdn.html")
+    assert not (tmp_path / "cdn.html").exists()
+
+
+def test_class_level_folium_defaults_untouched(page: str) -> None:
+    """The local links are set per instance; folium's own class defaults still point at its CDNs."""
+    assert folium.Map.default_js[0][1].startswith("https://")
+    assert HeatMap.default_js[0][1].startswith("https://")
+
+
+# --- browser --------------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def dom(written: Path) -> str:
+    if chromium() is None:
+        pytest.skip("chromium is not installed")
+    return dump_dom(written)
+
+
+def _elements_with_class(dom: str, cls: str) -> list[str]:
+    """Opening tags in a serialised DOM whose class list contains ``cls``."""
+    pattern = re.compile(rf'\bclass="(?:[^"]*\s)?{re.escape(cls)}(?:\s[^"]*)?"')
+    return [tag for tag in re.findall(r"<[a-z]+\b[^>]*>", dom) if pattern.search(tag)]
+
+
+@needs_chromium
+def test_browser_renders_all_layers(dom: str, layers: dict) -> None:
+    stations = layers["stations"]
+    assert _elements_with_class(dom, "leaflet-container"), "no Leaflet map container"
+    markers = _elements_with_class(dom, "yz-station")
+    assert len(markers) == len(stations)
+    assert all("leaflet-interactive" in m for m in markers)
+    assert len(_elements_with_class(dom, "yz-station-closed")) == int((stations["status"] == "closed").sum())
+    rings = _elements_with_class(dom, "yz-ring")
+    assert len(rings) == int((stations["status"] == "active").sum())
+    assert not any("leaflet-interactive" in r for r in rings)
+    assert len(_elements_with_class(dom, "yz-gap")) == len(layers["gaps"])
+    assert len(_elements_with_class(dom, "yz-gap-rank")) == len(layers["gaps"])
+    assert len(_elements_with_class(dom, "yz-area")) == 1
+    heat = _elements_with_class(dom, "leaflet-heatmap-layer")
+    assert len(heat) == 1 and re.search(r'width="[1-9]\d*"', heat[0])
+    assert _elements_with_class(dom, "leaflet-tile"), "tile layer was not created"
+    for name in (LAYER_STATIONS, RING_LAYER, LAYER_HEAT, LAYER_GAPS, LAYER_AREA):
+        assert re.search(rf"<span>\s*{re.escape(name)}\s*</span>", dom), f"layer control lacks {name}"
+    covered = layers["summary"]["covered_share"] * 100
+    for text in ("图例 Legend", "大型驿站", "服务半径", "未覆盖需求", "覆盖率 Covered", f"{covered:.1f}%",
+                 "run-20250101-test", "OpenStreetMap</a> contributors"):
+        assert text in dom, text
+
+
+@needs_chromium
+def test_browser_screenshot_shows_the_map(written: Path, tmp_path: Path) -> None:
+    png = screenshot(written, tmp_path / "map.png", window_size=(1280, 900))
+    assert png.stat().st_size > 20_000
+    image = read_png(png)
+    assert image.shape[:2] == (900, 1280)
+    rgb = image[..., :3].reshape(-1, 3)
+    colours = np.unique(rgb[:: 7], axis=0)
+    assert len(colours) > 200, "screenshot is (nearly) one flat colour"
+    for kind, hex_colour in KIND_COLOURS.items():  # station markers are drawn fully opaque in their kind colour
+        target = np.array([int(hex_colour[i : i + 2], 16) for i in (1, 3, 5)], dtype=np.uint8)
+        assert (rgb == target).all(axis=1).sum() >= 20, f"no {kind} marker pixels"
+    SCREENSHOT_COPY.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(png, SCREENSHOT_COPY)
+
+
+@needs_chromium
+def test_browser_clusters_many_stations(many_written: Path) -> None:
+    dom = dump_dom(many_written)
+    clusters = _elements_with_class(dom, "marker-cluster")
+    assert clusters, "markercluster drew no clusters"
+    shown = len(_elements_with_class(dom, "yz-station"))
+    counts = [int(n) for n in re.findall(r'class="[^"]*\bmarker-cluster\b[^"]*"[^>]*><div><span>(\d+)</span>', dom)]
+    assert shown + sum(counts) == 605
