@@ -128,10 +128,14 @@ def _copy_points(conn: Connection, area_id: int, pts: pd.DataFrame) -> None:
         cp.write(buf.getvalue())
 
 
+def _check_cell_size(cell_size_m: float) -> None:
+    if not math.isfinite(cell_size_m) or not 10 <= cell_size_m <= 5000:
+        raise InvalidInput(f"cell size {cell_size_m} m: expected 10 to 5000 metres")
+
+
 def aggregate_cells(conn: Connection, area: AreaInfo, cell_size_m: float) -> int:
     """Replace the area's cells by its points summed into ``cell_size_m`` squares (metres, area CRS)."""
-    if not 10 <= cell_size_m <= 5000 or not math.isfinite(cell_size_m):
-        raise InvalidInput(f"cell size {cell_size_m} m: expected 10 to 5000 metres")
+    _check_cell_size(cell_size_m)
     conn.execute(text("DELETE FROM demand_cells WHERE area_id = :a"), {"a": area.id})
     return conn.execute(text(f"""
         INSERT INTO demand_cells (area_id, cell_key, cell_size_m, weight, points, geom, centroid)
@@ -151,6 +155,7 @@ def import_demand(engine: Engine, path: Path | str, *, area: str | None = None, 
     By default the file replaces the area's points; ``append`` adds to them. Points outside the area are an
     error listing them, unless ``clip`` drops them (their count is reported).
     """
+    _check_cell_size(cell_size_m)
     source = Path(path).name
     pts = check_demand(demand_frame_from_file(path), source=source, coord=coord)
     with engine.begin() as conn:
@@ -164,9 +169,9 @@ def import_demand(engine: Engine, path: Path | str, *, area: str | None = None, 
                 if not clip:
                     outside = pts[~inside]
                     raise ImportRejected(source, [
-                        RowProblem(int(r._row), "lon/lat", f"{r.lon:.6f}, {r.lat:.6f}",
+                        RowProblem(int(row), "lon/lat", f"{x:.6f}, {y:.6f}",
                                    f"a point inside area {info.name!r} (or pass --clip to drop outside points)")
-                        for r in outside.head(200).itertuples()])
+                        for row, x, y in outside[["_row", "lon", "lat"]].head(200).itertuples(index=False)])
                 dropped = int((~inside).sum())
                 pts = pts[inside]
         if pts.empty:
