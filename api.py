@@ -5,8 +5,8 @@ Routes parse parameters, call a domain function and serialise; domain errors bec
 and output (stored data is always WGS 84). Distances are geodesic metres.
 """
 
-from __future__ import annotations
-
+# No ``from __future__ import annotations`` here: FastAPI reads the route signatures at run time, and some
+# of them use values (``cfg.max_k``) local to ``create_app``.
 import secrets
 import threading
 from datetime import datetime

@@ -45,7 +45,8 @@ class RunData:
 
 def _cells_frame(conn: Connection, area_id: int) -> gpd.GeoDataFrame:
     sql = "SELECT cell_key, weight, geom FROM demand_cells WHERE area_id = :a ORDER BY cell_key"
-    return gpd.read_postgis(text(sql), conn, geom_col="geom", params={"a": area_id}).rename_geometry("geometry")
+    df = gpd.read_postgis(text(sql), conn, geom_col="geom", crs=SRID, params={"a": area_id})
+    return df.rename_geometry("geometry")
 
 
 def _multi(g: Any) -> MultiPolygon:
@@ -181,7 +182,7 @@ def gaps_frame(conn: Connection, run_id: int) -> gpd.GeoDataFrame:
                s.name AS nearest_station, g.nearest_distance_m, ST_X(g.centroid) AS lon, ST_Y(g.centroid) AS lat,
                g.geom
         FROM gaps g LEFT JOIN stations s ON s.id = g.nearest_station_id WHERE g.run_id = :r ORDER BY g.rank"""),
-        conn, geom_col="geom", params={"r": run_id})
+        conn, geom_col="geom", crs=SRID, params={"r": run_id})
     return df.rename_geometry("geometry")
 
 
@@ -194,7 +195,7 @@ def load_run(engine: Engine, run_id: int | None = None, *, area: str | None = No
         info = get_area_by_id(conn, area_id)
         stations = stations_frame(conn, area_id)
         cells = gpd.read_postgis(text("SELECT cell_key, weight, covered, distance_m, geom FROM run_cells "
-                                      "WHERE run_id = :r ORDER BY cell_key"), conn, geom_col="geom",
+                                      "WHERE run_id = :r ORDER BY cell_key"), conn, geom_col="geom", crs=SRID,
                                  params={"r": rid}).rename_geometry("geometry")
         gaps = gaps_frame(conn, rid)
     return RunData(summary, info, stations, cells, gaps, summary.pop("params"))

@@ -113,7 +113,7 @@ def stations_frame(conn: Connection, area_id: int) -> gpd.GeoDataFrame:
     df = gpd.read_postgis(text(
         "SELECT s.id AS station_id, s.external_id, s.name, s.kind, s.host, s.address, s.township, s.amenities, "
         "s.opening_hours, s.seats, s.stars, s.status, s.geom FROM stations s WHERE s.area_id = :a "
-        "ORDER BY s.external_id"), conn, geom_col="geom", params={"a": area_id})
+        "ORDER BY s.external_id"), conn, geom_col="geom", crs=SRID, params={"a": area_id})
     df["amenities"] = df["amenities"].apply(lambda v: list(v or []))
     for c in ("seats", "stars"):
         df[c] = df[c].astype("Int64")

@@ -25,6 +25,31 @@ TEMPLATE = "yizhan_template"
 _counter = itertools.count()
 
 
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    import geopandas
+    import pyproj
+    import shapely
+
+    from yizhan.db.cluster import find_binaries
+
+    try:
+        pg = f"PostgreSQL {find_binaries().version} (embedded test cluster)"
+    except Exception as exc:  # the header must not break collection
+        pg = f"PostgreSQL: {exc}"
+    return [f"GEOS {shapely.geos_version_string}, PROJ {pyproj.proj_version_str}, geopandas {geopandas.__version__}",
+            pg]
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Iterator[None]:
+    """In CI nothing may be skipped: a skip (missing Chromium, missing shared data) fails the test."""
+    outcome = yield
+    report = outcome.get_result()  # type: ignore[attr-defined]
+    if os.environ.get("CI") and report.skipped and not hasattr(report, "wasxfail"):
+        report.outcome = "failed"
+        report.longrepr = f"skipped in CI, which must run every test: {report.longrepr}"
+
+
 @pytest.fixture(scope="session")
 def pg_cluster() -> Iterator[Cluster]:
     """A throw-away PostgreSQL+PostGIS cluster (started as ``postgres`` when run as root)."""

@@ -1,0 +1,132 @@
+"""The ``yizhan`` command as a user runs it: subprocesses against a real database."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+import pandas as pd
+import pytest
+
+from yizhan.db.cluster import free_port
+
+SAMPLE = Path(__file__).resolve().parents[1] / "data" / "samples" / "stations_sample.csv"
+BBOX = "116.3084,39.9905,116.3320,40.0123"
+
+
+def yz(*args: str, env: dict[str, str], check: bool = True, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    proc = subprocess.run([sys.executable, "-m", "yizhan.cli", *args], env=env, capture_output=True, text=True,
+                          timeout=timeout)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"yizhan {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
+    return proc
+
+
+@pytest.fixture
+def cli_env(db_url, tmp_path):  # type: ignore[no-untyped-def]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("YIZHAN_")}
+    env.update(DATABASE_URL=db_url, YIZHAN_OUT_DIR=str(tmp_path / "out"), YIZHAN_DATA_DIR=str(tmp_path / "data"),
+               COLUMNS="200")
+    return env
+
+
+def test_help_lists_commands(cli_env):
+    out = yz("--help", env=cli_env).stdout
+    for name in ("db", "area", "stations", "demand", "coverage", "map", "report", "serve", "demo"):
+        assert name in out
+
+
+def test_staff_workflow(cli_env, tmp_path):
+    yz("area", "create", "wudaokou", "--bbox", BBOX, env=cli_env)
+    out = yz("stations", "import", str(SAMPLE), env=cli_env).stdout
+    assert "new" in out
+    bad = tmp_path / "bad.csv"
+    bad.write_text("id,name,kind,lon,lat\nX1,ok,small,116.32,40.0\nX2,bad,huge,116.32,40.0\n")
+    proc = yz("stations", "import", str(bad), env=cli_env, check=False)
+    assert proc.returncode == 2
+    assert "row 3, kind='huge'" in proc.stderr and "nothing was imported" in proc.stderr
+    xlsx = tmp_path / "export.xlsx"
+    yz("stations", "export", str(xlsx), env=cli_env)
+    assert len(pd.read_excel(xlsx)) == len(pd.read_csv(SAMPLE))
+    demand = tmp_path / "demand.csv"
+    pd.DataFrame({"lon": [116.31, 116.315, 116.33, 116.325], "lat": [39.995, 40.0, 40.01, 40.011],
+                  "weight": [3, 1, 2, 5]}).to_csv(demand, index=False)
+    yz("demand", "import", str(demand), env=cli_env)
+    summary = json.loads(yz("coverage", "--radius", "1000", "--json", env=cli_env).stdout)
+    for key in ("radius_m", "stations", "demand_total", "demand_covered", "covered_share", "gaps", "run_id"):
+        assert key in summary
+    assert summary["radius_m"] == 1000 and summary["demand_total"] == 11
+    assert 0 <= summary["covered_share"] <= 1
+    html = tmp_path / "m.html"
+    yz("map", "--out", str(html), env=cli_env)
+    assert html.exists() and (tmp_path / "yizhan-assets").is_dir()
+    yz("report", "--out-dir", str(tmp_path / "rep"), env=cli_env)
+    assert (tmp_path / "rep" / f"gaps_run{summary['run_id']}.csv").exists()
+
+
+def test_demo_end_to_end_on_real_osm(cli_env, osm_path, tmp_path):
+    proc = yz("demo", "--no-serve", "--osm", str(osm_path), env=cli_env)
+    out = proc.stdout
+    assert "covered share" in out and "staff key" in out
+    files = list((tmp_path / "out").glob("*"))
+    names = {f.name for f in files}
+    assert "map_run1.html" in names and "gaps_run1.csv" in names and "gaps_run1.geojson" in names
+    assert "yizhan-assets" in names
+    gaps = pd.read_csv(tmp_path / "out" / "gaps_run1.csv")
+    assert len(gaps) >= 1
+    # a second demo run re-imports (updates) and makes a new run
+    again = yz("demo", "--no-serve", "--osm", str(osm_path), env=cli_env).stdout
+    assert "updated" in again and (tmp_path / "out" / "map_run2.html").exists()
+
+
+def test_embedded_database_lifecycle():
+    base = Path(tempfile.mkdtemp(prefix="yizhan-cli-"))
+    os.chmod(base, 0o755)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("YIZHAN_") and k != "DATABASE_URL"}
+    env.update(YIZHAN_DATA_DIR=str(base), COLUMNS="200")
+    try:
+        yz("db", "up", env=env)
+        status = json.loads(yz("db", "status", "--json", env=env).stdout)
+        assert status["running"] is True and status["mode"] == "embedded"
+        url = yz("db", "url", env=env).stdout.strip()
+        assert url.startswith("postgresql+psycopg://") and str(status["port"]) in url
+        yz("area", "create", "t", "--bbox", BBOX, env=env)
+        assert "t" in yz("area", "list", env=env).stdout
+        assert "stopped" in yz("db", "down", env=env).stdout
+        assert json.loads(yz("db", "status", "--json", env=env).stdout)["running"] is False
+        # the next command starts it again, and the data is still there
+        assert "EPSG:32650" in yz("area", "list", env=env).stdout
+    finally:
+        yz("db", "down", env=env, check=False)
+        subprocess.run(["rm", "-rf", str(base)], check=False)
+
+
+def test_serve_answers_http(cli_env):
+    yz("area", "create", "wudaokou", "--bbox", BBOX, env=cli_env)
+    yz("stations", "import", str(SAMPLE), env=cli_env)
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "yizhan.cli", "serve", "--port", str(port)], env=cli_env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                r = httpx.get(f"http://127.0.0.1:{port}/stations/nearest", params={"lon": 116.32, "lat": 40.0, "k": 2},
+                              timeout=5)
+                break
+            except httpx.TransportError:
+                assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
+                assert time.monotonic() < deadline, "server did not start"
+                time.sleep(0.3)
+        assert r.status_code == 200
+        feats = r.json()["features"]
+        assert len(feats) == 2 and feats[0]["properties"]["distance_m"] <= feats[1]["properties"]["distance_m"]
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
