@@ -11,6 +11,7 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
+import geopandas as gpd
 import numpy as np
 import pandas as pd
 from sqlalchemy import Connection, Engine, text
@@ -61,8 +62,6 @@ def demand_frame_from_file(path: Path | str) -> pd.DataFrame:
         df = pd.read_csv(io.StringIO(textdata), dtype=str, keep_default_na=False)
         first = 2
     elif suffix in {".geojson", ".json", ".parquet", ".geoparquet"}:
-        import geopandas as gpd
-
         try:
             gdf = gpd.read_parquet(p) if "parquet" in suffix else gpd.read_file(p)
         except Exception as exc:
@@ -72,7 +71,8 @@ def demand_frame_from_file(path: Path | str) -> pd.DataFrame:
         bad = ~gdf.geometry.geom_type.isin(["Point"])
         if bad.any():
             i = int(np.flatnonzero(bad.to_numpy())[0])
-            raise InvalidInput(f"{p.name}: feature {i + 1} is a {gdf.geometry.iloc[i].geom_type}; points expected")
+            raise InvalidInput(f"{p.name}: feature {i + 1} is a {gdf.geometry.iloc[i].geom_type}; points (or a "
+                               "grid of polygons only) expected")
         df = pd.DataFrame(gdf.drop(columns=gdf.geometry.name)).astype(str)
         df["lon"], df["lat"] = gdf.geometry.x.astype(str), gdf.geometry.y.astype(str)
         first = 1
@@ -157,6 +157,9 @@ def import_demand(engine: Engine, path: Path | str, *, area: str | None = None, 
     """
     _check_cell_size(cell_size_m)
     source = Path(path).name
+    grid = _polygon_grid(Path(path))
+    if grid is not None:
+        return import_grid(engine, grid, source=source, area=area)
     pts = check_demand(demand_frame_from_file(path), source=source, coord=coord)
     with engine.begin() as conn:
         info = resolve_area(conn, area)
@@ -184,3 +187,63 @@ def import_demand(engine: Engine, path: Path | str, *, area: str | None = None, 
                              {"a": info.id}).scalar_one()
     return DemandSummary(info.name, len(pts), dropped, cells, float(total), cell_size_m)
 
+
+
+def _polygon_grid(path: Path) -> gpd.GeoDataFrame | None:
+    """The file's features when it is a GeoJSON/GPKG/GeoParquet of polygons (a ready grid), else None."""
+    if path.suffix.lower() not in {".geojson", ".json", ".gpkg", ".parquet", ".geoparquet"} or not path.exists():
+        return None
+    try:
+        gdf = gpd.read_parquet(path) if "parquet" in path.suffix.lower() else gpd.read_file(path)
+    except Exception as exc:
+        raise InvalidInput(f"{path.name}: cannot read demand data: {exc}") from exc
+    if gdf.empty or not gdf.geometry.geom_type.isin(["Polygon", "MultiPolygon"]).all():
+        return None
+    return gdf
+
+
+def import_grid(engine: Engine, grid: gpd.GeoDataFrame, *, source: str, area: str | None = None,
+                weight_column: str = "weight") -> DemandSummary:
+    """Store a ready demand grid (polygons with a weight, any CRS) as the area's cells, replacing its demand.
+
+    The cell size recorded is the square root of the mean cell area in the area's CRS (metres).
+    """
+    if grid.crs is None:
+        raise InvalidInput(f"{source}: the grid has no CRS; save it with one (EPSG:4326 expected)")
+    cols = {str(c).lower(): c for c in grid.columns}
+    wcol = cols.get(weight_column) or cols.get("权重") or cols.get("count")
+    if wcol is None:
+        raise InvalidInput(f"{source}: a demand grid needs a {weight_column!r} column (number >= 0 per cell)")
+    w = pd.to_numeric(grid[wcol], errors="coerce").to_numpy(float)
+    bad = np.flatnonzero(~np.isfinite(w) | (w < 0))
+    if len(bad):
+        raise ImportRejected(source, [RowProblem(int(i) + 1, str(wcol), grid[wcol].iloc[i], "a number >= 0")
+                                      for i in bad[:200]])
+    key_col = cols.get("cell_id") or cols.get("id")
+    keys = grid[key_col].astype(str).tolist() if key_col is not None else [f"cell:{i + 1}" for i in range(len(grid))]
+    if len(set(keys)) != len(keys):
+        raise InvalidInput(f"{source}: cell ids in column {key_col!r} repeat; each cell needs its own id")
+    cells = grid.to_crs(SRID)
+    with engine.begin() as conn:
+        info = resolve_area(conn, area)
+        size = float(np.sqrt(grid.to_crs(info.crs_epsg).area.mean()))
+        conn.execute(text("DELETE FROM demand_points WHERE area_id = :a"), {"a": info.id})
+        conn.execute(text("DELETE FROM demand_cells WHERE area_id = :a"), {"a": info.id})
+        conn.execute(text(f"""
+            INSERT INTO demand_cells (area_id, cell_key, cell_size_m, weight, points, geom, centroid)
+            VALUES (:a, :k, :size, :w, 0, ST_GeomFromText(:g, {SRID}), ST_GeomFromText(:c, {SRID}))"""), [
+            {"a": info.id, "k": k, "size": size, "w": float(wi), "g": geom.wkt, "c": geom.representative_point().wkt}
+            for k, wi, geom in zip(keys, w, _polygons(cells.geometry, source), strict=True)])
+    return DemandSummary(info.name, 0, 0, len(cells), float(w.sum()), size)
+
+
+def _polygons(geoms: gpd.GeoSeries, source: str) -> list:
+    """Cells are single polygons; a one-part multipolygon is unwrapped, a many-part one is refused."""
+    out = []
+    for i, g in enumerate(geoms, start=1):
+        if g.geom_type == "MultiPolygon":
+            if len(g.geoms) != 1:
+                raise InvalidInput(f"{source}: feature {i} has {len(g.geoms)} parts; a grid cell must be one polygon")
+            g = g.geoms[0]
+        out.append(g)
+    return out

@@ -225,3 +225,20 @@ def cached_streets(path: str | Path, *, profile: str = "walk", cache_dir: Path) 
     graph = streets_from_extract(path, profile=profile)
     save_graph(graph, cached)
     return graph
+
+
+def boundary_from_place(query: str) -> Any:
+    """Boundary polygon (EPSG:4326, lon/lat) of a named place, e.g. ``"嘉善县, 浙江省"``; needs the network.
+
+    Raises InvalidInput when the place is unknown and SetupError when OpenStreetMap's geocoder is unreachable.
+    """
+    from yizhan.errors import SetupError
+
+    try:
+        gdf = ox.geocode_to_gdf(query)
+    except (ox._errors.InsufficientResponseError, TypeError, ValueError) as exc:
+        raise InvalidInput(f"place {query!r}: not found by the OpenStreetMap geocoder ({exc})") from exc
+    except Exception as exc:  # requests' connection errors and the like
+        raise SetupError(f"place {query!r}: the OpenStreetMap geocoder is unreachable ({exc}); use --boundary FILE "
+                         "or --bbox instead") from exc
+    return gdf.to_crs(4326).union_all()

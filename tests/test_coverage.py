@@ -175,3 +175,20 @@ def test_real_osm_sample_area(engine, osm_path, tmp_path):
     assert 0 < s500["covered_share"] < s1000["covered_share"] < 1
     assert s1000["gaps"] >= 1
     assert s1000["demand_total"] == pytest.approx(sample.demand["weight"].sum(), rel=1e-9)
+
+
+def test_ready_grid_import(engine, grid_area, tmp_path):
+    import_stations(engine, _write_stations(tmp_path, [1000], [1500]), area="grid")
+    squares = [box(ORIGIN[0] + x, ORIGIN[1] + 1000, ORIGIN[0] + x + 250, ORIGIN[1] + 1250) for x in (900, 3000)]
+    grid = gpd.GeoDataFrame({"cell_id": ["a", "b"], "weight": [4.0, 6.0]}, geometry=squares, crs=UTM50)
+    path = tmp_path / "grid.geojson"
+    grid.to_crs(4326).to_file(path)
+    s = import_demand(engine, path, area="grid")
+    assert (s.cells, s.weight_total) == (2, 10.0)
+    assert s.cell_size_m == pytest.approx(250, rel=1e-3)
+    summary = run_coverage(engine, area="grid")
+    assert summary["demand_covered"] == 4.0 and summary["gaps"] == 1
+    grid.loc[1, "weight"] = -1
+    grid.to_crs(4326).to_file(path)
+    with pytest.raises(ImportRejected, match="row 2, weight"):
+        import_demand(engine, path, area="grid")
