@@ -118,6 +118,7 @@ def area_create(
     boundary: Annotated[Path | None, typer.Option(help="GeoJSON/GPKG boundary file")] = None,
     bbox: Annotated[str | None, typer.Option(help="west,south,east,north in WGS 84 degrees")] = None,
     place: Annotated[str | None, typer.Option(help="Place name to look up online, e.g. '嘉善县, 浙江省'")] = None,
+    osm: Annotated[Path | None, typer.Option(help="Use the bounds of this OSM extract (.osm/.osm.pbf)")] = None,
     crs: Annotated[int | None, typer.Option(help="EPSG code of the metric CRS (default: UTM of the centroid)")] = None,
 ) -> None:
     """Create or update a study area."""
@@ -137,12 +138,16 @@ def area_create(
         if not (-180 <= w < e <= 180 and -90 <= s < n <= 90):
             raise InvalidInput(f"--bbox {bbox!r}: expected west < east and south < north within lon/lat ranges")
         geom = box(w, s, e, n)
+    elif osm:
+        from yizhan.geo.osm import extract_bounds
+
+        geom = box(*extract_bounds(osm))
     elif place:
         from yizhan.geo.network import boundary_from_place
 
         geom = boundary_from_place(place)
     with _engine().begin() as conn:
-        info = ensure_area(conn, name, boundary=geom, crs_epsg=crs, source=str(boundary or bbox or place or ""))
+        info = ensure_area(conn, name, boundary=geom, crs_epsg=crs, source=str(boundary or bbox or osm or place or ""))
     out.print(f"area [bold]{info.name}[/] (id {info.id}), analysis CRS EPSG:{info.crs_epsg}")
 
 

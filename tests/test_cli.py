@@ -107,8 +107,8 @@ def test_embedded_database_lifecycle():
         subprocess.run(["rm", "-rf", str(base)], check=False)
 
 
-def test_serve_answers_http(cli_env):
-    yz("area", "create", "wudaokou", "--bbox", BBOX, env=cli_env)
+def test_serve_answers_http(cli_env, osm_path):
+    yz("area", "create", "wudaokou", "--osm", str(osm_path), env=cli_env)
     yz("stations", "import", str(SAMPLE), env=cli_env)
     port = free_port()
     proc = subprocess.Popen([sys.executable, "-m", "yizhan.cli", "serve", "--port", str(port)], env=cli_env,

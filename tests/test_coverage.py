@@ -192,3 +192,13 @@ def test_ready_grid_import(engine, grid_area, tmp_path):
     grid.to_crs(4326).to_file(path)
     with pytest.raises(ImportRejected, match="row 2, weight"):
         import_demand(engine, path, area="grid")
+
+
+def test_geoparquet_and_geojson_points(engine, grid_area, tmp_path):
+    lon, lat = _ll([500, 700, 3000], [500, 500, 1500])
+    pts = gpd.GeoDataFrame({"weight": [1.0, 2.0, 3.0]}, geometry=gpd.points_from_xy(lon, lat), crs=4326)
+    pts.to_parquet(tmp_path / "d.parquet")
+    s = import_demand(engine, tmp_path / "d.parquet", area="grid")
+    assert (s.points, s.weight_total) == (3, 6.0)
+    pts.to_crs(UTM50).to_file(tmp_path / "d.geojson")  # written in WGS 84 by the GeoJSON driver
+    assert import_demand(engine, tmp_path / "d.geojson", area="grid").weight_total == 6.0
