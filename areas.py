@@ -6,6 +6,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import geopandas as gpd
+import numpy as np
+import shapely
 from geoalchemy2.shape import from_shape, to_shape
 from shapely.geometry import MultiPolygon, Polygon
 from shapely.geometry.base import BaseGeometry
@@ -25,11 +27,11 @@ class AreaInfo:
     crs_epsg: int
     boundary: BaseGeometry | None
 
-    def contains(self, lon: float, lat: float) -> bool:
-        """Whether the point (lon, lat, WGS 84) lies in the boundary (True when there is none)."""
-        from shapely import Point
-
-        return self.boundary is None or self.boundary.covers(Point(lon, lat))
+    def contains(self, lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
+        """For arrays of lon, lat (WGS 84 degrees): whether each point lies in the boundary (all True if none)."""
+        if self.boundary is None:
+            return np.ones(len(lon), dtype=bool)
+        return shapely.covers(self.boundary, shapely.points(lon, lat))
 
 
 _T = Area.__table__

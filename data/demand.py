@@ -164,19 +164,16 @@ def import_demand(engine: Engine, path: Path | str, *, area: str | None = None, 
     with engine.begin() as conn:
         info = resolve_area(conn, area)
         dropped = 0
-        if info.boundary is not None:
-            import shapely
-
-            inside = shapely.covers(info.boundary, shapely.points(pts["lon"].to_numpy(), pts["lat"].to_numpy()))
-            if not inside.all():
-                if not clip:
-                    outside = pts[~inside]
-                    raise ImportRejected(source, [
-                        RowProblem(int(row), "lon/lat", f"{x:.6f}, {y:.6f}",
-                                   f"a point inside area {info.name!r} (or pass --clip to drop outside points)")
-                        for row, x, y in outside[["_row", "lon", "lat"]].head(200).itertuples(index=False)])
-                dropped = int((~inside).sum())
-                pts = pts[inside]
+        inside = info.contains(pts["lon"].to_numpy(), pts["lat"].to_numpy())
+        if not inside.all():
+            if not clip:
+                outside = pts[~inside]
+                raise ImportRejected(source, [
+                    RowProblem(int(row), "lon/lat", f"{x:.6f}, {y:.6f}",
+                               f"a point inside area {info.name!r} (or pass --clip to drop outside points)")
+                    for row, x, y in outside[["_row", "lon", "lat"]].head(200).itertuples(index=False)])
+            dropped = int((~inside).sum())
+            pts = pts[inside]
         if pts.empty:
             raise InvalidInput(f"{source}: no demand points inside area {info.name!r}")
         if not append:

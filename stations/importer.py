@@ -38,7 +38,7 @@ ALIASES = {"longitude": "lon", "lng": "lon", "x": "lon", "latitude": "lat", "y":
            "hours": "opening_hours", "host_type": "host"}
 AMENITY_SPLIT = re.compile(r"[;；,，、|]")
 LIMITS = {"id": 100, "name": 200, "address": 300, "township": 100}
-Contains = Callable[[float, float], bool]
+Contains = Callable[[np.ndarray, np.ndarray], np.ndarray]
 CHINA = (73.0, 18.0, 135.5, 54.0)  # west, south, east, north
 
 
@@ -169,14 +169,25 @@ def records_from_frame(df: pd.DataFrame, *, source: str, coord: str = "wgs84",
                        area_contains: Contains | None = None, area_name: str | None = None) -> list[StationRecord]:
     """Check every row; return records (lon/lat converted to WGS 84) or raise ImportRejected listing all problems.
 
-    ``area_contains(lon, lat) -> bool`` (WGS 84 degrees) rejects points outside the study area.
+    ``area_contains(lon, lat) -> bool array`` (arrays of WGS 84 degrees) rejects points outside the study area.
     """
     if coord not in COORD_SYSTEMS:
         raise InvalidInput(f"coord={coord!r}: expected one of {', '.join(COORD_SYSTEMS)}")
     problems: list[RowProblem] = []
     records: list[StationRecord] = []
     seen: dict[str, int] = {}
-    for r in df.to_dict("records"):
+    # coordinates are converted and tested against the area for all rows at once; rows with bad numbers
+    # get NaN here and are reported in the loop
+    xs = pd.to_numeric(df["lon"], errors="coerce").to_numpy(float)
+    ys = pd.to_numeric(df["lat"], errors="coerce").to_numpy(float)
+    usable = np.isfinite(xs) & np.isfinite(ys) & (np.abs(xs) <= 180) & (np.abs(ys) <= 90)
+    wx, wy = np.full(len(df), np.nan), np.full(len(df), np.nan)
+    if usable.any():
+        wx[usable], wy[usable] = to_wgs84(xs[usable], ys[usable], coord)
+    inside = np.ones(len(df), dtype=bool)
+    if area_contains is not None and usable.any():
+        inside[usable] = area_contains(wx[usable], wy[usable])
+    for i, r in enumerate(df.to_dict("records")):
         n = int(r["_row"])
         bad = len(problems)
 
@@ -250,9 +261,8 @@ def records_from_frame(df: pd.DataFrame, *, source: str, coord: str = "wgs84",
                 coords_ok = False
         if len(problems) > bad or lon is None or lat is None or not coords_ok:
             continue
-        wlon, wlat = to_wgs84(np.array([lon]), np.array([lat]), coord)
-        wlon_f, wlat_f = float(wlon[0]), float(wlat[0])
-        if area_contains is not None and not area_contains(wlon_f, wlat_f):
+        wlon_f, wlat_f = float(wx[i]), float(wy[i])
+        if not inside[i]:
             add("lon/lat", f"{lon}, {lat}", f"a point inside area {area_name!r}" +
                 ("" if coord != "wgs84" else " (if these are GCJ-02 or BD-09 coordinates, pass --coord)"))
             continue

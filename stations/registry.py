@@ -149,9 +149,15 @@ def nearest_stations(conn: Connection, lon: float, lat: float, *, k: int = 5, am
     if kind is not None and kind not in vocab.KINDS:
         raise InvalidInput(f"kind: {kind!r} is not one of {', '.join(vocab.KINDS)}")
     params: dict[str, Any] = {"lon": lon, "lat": lat, "amen": list(amenities or []), "kind": kind, "area": area}
-    filters = ("s.status = 'active' AND s.amenities @> CAST(:amen AS text[]) "
-               "AND (CAST(:kind AS text) IS NULL OR s.kind = :kind) "
-               "AND (CAST(:area AS text) IS NULL OR s.area_id = (SELECT id FROM areas WHERE name = :area))")
+    # only the filters asked for: a generic plan with "@> '{}'" would scan the whole amenities index
+    conds = ["s.status = 'active'"]
+    if amenities:
+        conds.append("s.amenities @> CAST(:amen AS text[])")
+    if kind is not None:
+        conds.append("s.kind = :kind")
+    if area is not None:
+        conds.append("s.area_id = (SELECT id FROM areas WHERE name = :area)")
+    filters = " AND ".join(conds)
     point = f"CAST(ST_SetSRID(ST_MakePoint(:lon, :lat), {SRID}) AS geography)"
     select = (f"SELECT {FIELDS}, ST_Distance(s.geog, {point}, true) AS distance_m "
               "FROM stations s JOIN areas a ON a.id = s.area_id")

@@ -58,20 +58,25 @@ _SYNONYMS: dict[str, dict[str, str]] = {
 _TERMS: dict[str, dict[str, str]] = {"kind": KINDS, "host": HOSTS, "amenity": AMENITIES, "status": STATUSES}
 
 
+def _lookup(field: str) -> dict[str, str]:
+    table = {code: code for code in _TERMS[field]}
+    table.update({lbl: code for code, lbl in _TERMS[field].items()})
+    table.update(_SYNONYMS[field])
+    table.update({k.lower(): v for k, v in _SYNONYMS[field].items()})
+    return table
+
+
+_LOOKUP = {f: _lookup(f) for f in _TERMS}
+
+
 def canonical(field: str, value: str) -> str | None:
     """Return the stored code for ``value`` of vocabulary ``field`` (kind/host/amenity/status), or None.
 
-    Accepts the code itself (any case), its Chinese label, or a listed synonym.
+    Accepts the code itself (any case, spaces or hyphens for underscores), its Chinese label, or a synonym.
     """
-    terms = _TERMS[field]
     v = value.strip()
-    low = v.lower().replace(" ", "_").replace("-", "_")
-    if low in terms:
-        return low
-    for code, label in terms.items():
-        if v == label:
-            return code
-    return _SYNONYMS[field].get(v) or _SYNONYMS[field].get(v.lower())
+    table = _LOOKUP[field]
+    return table.get(v) or table.get(v.lower().replace(" ", "_").replace("-", "_")) or table.get(v.lower())
 
 
 def label(field: str, code: str) -> str:
