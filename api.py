@@ -19,7 +19,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import Engine, text
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import DataError, DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from yizhan import __version__
@@ -116,6 +116,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.exception_handler(DBAPIError)
     async def _db_error(_: Request, exc: DBAPIError) -> JSONResponse:
+        if isinstance(exc, DataError):  # a value PostgreSQL cannot take, e.g. a NUL character in text
+            return _problem(422, f"a parameter holds a value the database cannot store: {str(exc.orig).strip()}")
         if isinstance(exc, DB_DOWN) or exc.connection_invalidated:
             if "statement timeout" in str(exc.orig):
                 return _problem(503, "the database took too long to answer; try again")

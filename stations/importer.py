@@ -142,8 +142,12 @@ def _frame_from_geojson(raw: bytes, source: str) -> pd.DataFrame:
         raise InvalidInput(f"{source}: expected a GeoJSON FeatureCollection")
     rows = []
     for i, f in enumerate(feats, start=1):
-        props = dict((f or {}).get("properties") or {})
-        geom = (f or {}).get("geometry") or {}
+        if not isinstance(f, dict):
+            raise InvalidInput(f"{source}: feature {i} is not a GeoJSON Feature object")
+        props = f.get("properties") or {}
+        geom = f.get("geometry") or {}
+        if not isinstance(props, dict) or not isinstance(geom, dict):
+            raise InvalidInput(f"{source}: feature {i}: 'properties' and 'geometry' must be JSON objects")
         coords = geom.get("coordinates") if geom.get("type") == "Point" else None
         row = {str(k): "" if v is None else (";".join(map(str, v)) if isinstance(v, list) else str(v))
                for k, v in props.items()}
@@ -151,7 +155,7 @@ def _frame_from_geojson(raw: bytes, source: str) -> pd.DataFrame:
             row["lon"], row["lat"] = str(coords[0]), str(coords[1])
         else:
             row["lon"] = row["lat"] = f"<{geom.get('type') or 'no'} geometry in feature {i}>"
-        if "id" not in row and (f or {}).get("id") is not None:
+        if "id" not in row and f.get("id") is not None:
             row["id"] = str(f["id"])
         rows.append(row)
     return pd.DataFrame(rows, dtype=str)
@@ -197,6 +201,9 @@ def records_from_frame(df: pd.DataFrame, *, source: str, coord: str = "wgs84",
         for c in REQUIRED:
             if not r[c]:
                 add(c, r[c], "a value is required")
+        for c in COLUMNS:
+            if "\x00" in r[c]:
+                add(c, r[c].replace("\x00", "\\0"), "text without NUL (\\0) characters")
         for c, limit in LIMITS.items():
             if len(r[c]) > limit:
                 add(c, r[c][:40] + "...", f"at most {limit} characters")

@@ -148,6 +148,8 @@ def nearest_stations(conn: Connection, lon: float, lat: float, *, k: int = 5, am
         raise InvalidInput(f"amenity: unknown {', '.join(unknown)}; expected any of {', '.join(vocab.AMENITIES)}")
     if kind is not None and kind not in vocab.KINDS:
         raise InvalidInput(f"kind: {kind!r} is not one of {', '.join(vocab.KINDS)}")
+    if open_at is not None and not 1900 <= open_at.year <= 2200:
+        raise InvalidInput(f"open_at: {open_at.isoformat()} is out of range; expected a date between 1900 and 2200")
     params: dict[str, Any] = {"lon": lon, "lat": lat, "amen": list(amenities or []), "kind": kind, "area": area}
     # only the filters asked for: a generic plan with "@> '{}'" would scan the whole amenities index
     conds = ["s.status = 'active'"]
