@@ -24,6 +24,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from yizhan import __version__
 from yizhan.coverage.report import gaps_csv, gaps_geojson
+from yizhan.coverage.routing import nearest_along_streets
 from yizhan.coverage.runs import latest_run_id, load_run, summary_of
 from yizhan.db.engine import database_url, make_engine, migrate
 from yizhan.errors import (
@@ -38,7 +39,7 @@ from yizhan.errors import (
 from yizhan.geo.coords import from_wgs84, to_wgs84
 from yizhan.settings import Settings, get_settings
 from yizhan.stations import vocab
-from yizhan.stations.registry import get_station, list_stations, nearest_stations
+from yizhan.stations.registry import StationFilter, get_station, list_stations, nearest_stations
 from yizhan.stations.service import import_stations
 
 Coord = Literal["wgs84", "gcj02", "bd09"]
@@ -85,6 +86,11 @@ class Database:
 def _feature(st: dict[str, Any], coord: str) -> dict[str, Any]:
     x, y = from_wgs84(np.array([st.pop("lon")]), np.array([st.pop("lat")]), coord)
     st["kind_label"] = vocab.label("kind", st["kind"])
+    if "route" in st:
+        path = np.asarray(st["route"], dtype=float).reshape(-1, 2)
+        rx, ry = from_wgs84(path[:, 0], path[:, 1], coord)
+        st["route"] = {"type": "LineString",
+                       "coordinates": [[round(float(a), 7), round(float(b), 7)] for a, b in zip(rx, ry, strict=True)]}
     return {"type": "Feature", "id": st["id"],
             "geometry": {"type": "Point", "coordinates": [round(float(x[0]), 7), round(float(y[0]), 7)]},
             "properties": st}
@@ -177,15 +183,25 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 kind: Annotated[Literal["large", "small", "mobile"] | None, Query()] = None,
                 area: Annotated[str | None, Query(max_length=200)] = None,
                 coord: Annotated[Coord, Query(description="Coordinate system of lon/lat in and out")] = "wgs84",
+                by: Annotated[Literal["straight", "network"], Query(description="Rank by straight-line distance "
+                              "or along the streets (adds network_distance_m and a route)")] = "straight",
+                profile: Annotated[Literal["walk", "bike"], Query(description="Streets for by=network")] = "walk",
                 ) -> dict[str, Any]:
-        """The k nearest active stations, by exact geodesic distance (``distance_m``, metres)."""
+        """The k nearest active stations: by exact geodesic distance (``distance_m``, metres), or along the
+        streets of the point's area (``by=network``: ``network_distance_m`` and a ``route`` LineString)."""
         wlon, wlat = to_wgs84(np.array([lon]), np.array([lat]), coord)
+        x, y = float(wlon[0]), float(wlat[0])
         with eng.connect() as conn:
-            found = nearest_stations(conn, float(wlon[0]), float(wlat[0]), k=k, amenities=amenity, open_at=open_at,
-                                     kind=kind, area=area, tz=cfg.timezone)
+            if by == "network":
+                flt = StationFilter(amenity, open_at, kind, area, cfg.timezone)
+                found = nearest_along_streets(conn, x, y, k=k, flt=flt, profile=profile, settings=cfg)
+            else:
+                found = nearest_stations(conn, x, y, k=k, amenities=amenity, open_at=open_at, kind=kind, area=area,
+                                         tz=cfg.timezone)
         return {"type": "FeatureCollection", "features": [_feature(s, coord) for s in found],
                 "query": {"lon": lon, "lat": lat, "coord": coord, "k": k, "amenity": amenity or [],
-                          "open_at": open_at.isoformat() if open_at else None}}
+                          "open_at": open_at.isoformat() if open_at else None, "by": by,
+                          **({"profile": profile} if by == "network" else {})}}
 
     @app.get("/stations", tags=["riders"])
     def stations(eng: EngineDep, area: Annotated[str | None, Query(max_length=200)] = None,

@@ -9,9 +9,9 @@ import geopandas as gpd
 import numpy as np
 import shapely
 from geoalchemy2.shape import from_shape, to_shape
-from shapely.geometry import MultiPolygon, Polygon
+from shapely.geometry import MultiPolygon, Polygon, box
 from shapely.geometry.base import BaseGeometry
-from sqlalchemy import Connection, Row, select
+from sqlalchemy import Connection, Row, select, text
 
 from yizhan.db.models import SRID, Area
 from yizhan.errors import InvalidInput, NotFound
@@ -123,3 +123,51 @@ def resolve_area(conn: Connection, name: str | None) -> AreaInfo:
 def list_areas(conn: Connection) -> list[AreaInfo]:
     """All areas, by name."""
     return [_info(r) for r in conn.execute(select(_T).order_by(_T.c.name))]
+
+
+UNIT_NAME_FIELDS = ("name", "名称", "township", "街道", "乡镇", "district", "区县", "name_zh", "NAME")
+
+
+def import_units(conn: Connection, area: AreaInfo, units: gpd.GeoDataFrame, *, name_field: str | None = None,
+                 level: str | None = None, source: str = "units") -> int:
+    """Replace the area's administrative units (districts/townships) by ``units`` (polygons, any CRS).
+
+    The unit name comes from ``name_field`` or the first of ``UNIT_NAME_FIELDS`` present. Returns the count.
+    """
+    if units.crs is None:
+        raise InvalidInput(f"{source}: the units file has no CRS; save it with one (EPSG:4326 expected)")
+    field = name_field or next((f for f in UNIT_NAME_FIELDS if f in units.columns), None)
+    if field is None or field not in units.columns:
+        columns = ", ".join(map(str, units.columns))
+        raise InvalidInput(f"{source}: no name column; pass --name-field (columns: {columns})")
+    bad = [i + 1 for i, g in enumerate(units.geometry) if g is None or g.geom_type not in ("Polygon", "MultiPolygon")]
+    if bad:
+        raise InvalidInput(f"{source}: feature(s) {bad[:20]} are not polygons")
+    names = units[field].astype(str).str.strip()
+    dup = names[names.duplicated()].unique().tolist()
+    if dup or (names == "").any():
+        raise InvalidInput(f"{source}: unit names must be unique and non-empty; repeated: {dup[:20]}")
+    gdf = units.to_crs(SRID)
+    conn.execute(text("DELETE FROM admin_units WHERE area_id = :a"), {"a": area.id})
+    conn.execute(text(f"INSERT INTO admin_units (area_id, name, level, geom) "
+                      f"VALUES (:a, :n, :l, ST_Multi(ST_GeomFromText(:g, {SRID})))"),
+                 [{"a": area.id, "n": n, "l": level, "g": _multi(g).wkt}
+                  for n, g in zip(names, gdf.geometry, strict=True)])
+    return len(gdf)
+
+
+def units_frame(conn: Connection, area_id: int) -> gpd.GeoDataFrame:
+    """The area's administrative units in EPSG:4326, by name (empty when none were imported)."""
+    df = gpd.read_postgis(text("SELECT name, level, geom FROM admin_units WHERE area_id = :a ORDER BY name"), conn,
+                          geom_col="geom", crs=SRID, params={"a": area_id})
+    return df.rename_geometry("geometry")
+
+
+def sector_units(boundary: BaseGeometry) -> gpd.GeoDataFrame:
+    """Four named sectors (东北/西北/东南/西南片区) of a boundary's bounding box, for areas without townships."""
+    w, s, e, n = boundary.bounds
+    mx, my = (w + e) / 2, (s + n) / 2
+    cells = {"西南片区": (w, s, mx, my), "东南片区": (mx, s, e, my),
+             "西北片区": (w, my, mx, n), "东北片区": (mx, my, e, n)}
+    return gpd.GeoDataFrame({"name": list(cells)}, geometry=[box(*b).intersection(boundary) for b in cells.values()],
+                            crs=SRID)

@@ -23,10 +23,14 @@ db_app = typer.Typer(help="The database (embedded cluster unless DATABASE_URL is
 area_app = typer.Typer(help="Study areas.", no_args_is_help=True)
 stations_app = typer.Typer(help="The station registry.", no_args_is_help=True)
 demand_app = typer.Typer(help="Delivery demand layers.", no_args_is_help=True)
+network_app = typer.Typer(help="Street networks (walk, bike) of an area.", no_args_is_help=True)
+units_app = typer.Typer(help="Administrative units (districts, townships) for summaries.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(area_app, name="area")
 app.add_typer(stations_app, name="stations")
 app.add_typer(demand_app, name="demand")
+app.add_typer(network_app, name="network")
+app.add_typer(units_app, name="units")
 
 out = Console()
 err = Console(stderr=True)
@@ -204,12 +208,76 @@ def demand_import(
               f"total weight {s.weight_total:g} in area [bold]{s.area}[/]")
 
 
+# -- street networks and units -------------------------------------------------------------------------------
+@network_app.command("build")
+def network_build(
+    osm: Annotated[Path, typer.Option(help="OpenStreetMap extract (.osm or .osm.pbf) covering the area")],
+    area: AreaOpt = None,
+    profile: Annotated[list[str] | None, typer.Option(help="walk and/or bike (default both)")] = None,
+) -> None:
+    """Build and store the area's street graphs (filtered to streets, connected, in the area's CRS)."""
+    from yizhan.areas import resolve_area
+    from yizhan.coverage.streets import build_area_graph
+
+    with _engine().connect() as conn:
+        info = resolve_area(conn, area)
+    for p in profile or ["walk", "bike"]:
+        with _status(f"building the {p} network of {info.name} from {osm.name}"):
+            g = build_area_graph(info, osm, profile=p)
+        out.print(f"{p}: {g.n_nodes} nodes, {g.n_edges} edges (EPSG:{g.crs_epsg})")
+
+
+@units_app.command("import")
+def units_import(
+    file: Path, area: AreaOpt = None,
+    name_field: Annotated[str | None, typer.Option(help="Column with the unit name")] = None,
+    level: Annotated[str | None, typer.Option(help="e.g. township, district")] = None,
+) -> None:
+    """Replace the area's administrative units by the polygons of FILE (GeoJSON/GPKG/Shapefile)."""
+    import geopandas as gpd
+
+    from yizhan.areas import import_units, resolve_area
+    from yizhan.errors import InvalidInput
+
+    try:
+        units = gpd.read_file(file)
+    except Exception as exc:
+        raise InvalidInput(f"{file}: cannot read units (GeoJSON, GPKG or Shapefile expected): {exc}") from exc
+    with _engine().begin() as conn:
+        info = resolve_area(conn, area)
+        n = import_units(conn, info, units, name_field=name_field, level=level, source=file.name)
+    out.print(f"{n} units stored for area [bold]{info.name}[/]")
+
+
+@units_app.command("show")
+def units_show(
+    run: Annotated[int | None, typer.Option(help="Run id (default: the latest)")] = None,
+    area: AreaOpt = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Stations, demand and covered share (run metric and straight line) per unit of a run."""
+    from yizhan.coverage.runs import latest_run_id, units_table
+
+    with _engine().connect() as conn:
+        rid = run if run is not None else latest_run_id(conn, area=area)
+        df = units_table(conn, rid)
+    if as_json:
+        out.print_json(df.to_json(orient="records", force_ascii=False))
+        return
+    table = Table("unit", "stations", "demand", "covered", "covered (straight line)", title=f"run {rid}")
+    for r in df.itertuples():
+        table.add_row(r.name, str(r.stations), f"{r.demand:,.1f}", f"{r.covered_share:.1%}",
+                      f"{r.covered_share_straight:.1%}")
+    out.print(table)
+
+
 # -- coverage, map, report -----------------------------------------------------------------------------------
 @app.command("coverage")
 def coverage(
     area: AreaOpt = None,
     radius: Annotated[float | None, typer.Option(help="Service radius in metres (default 1000)")] = None,
-    mode: Annotated[str, typer.Option(help="Distance: straight (line of sight)")] = "straight",
+    mode: Annotated[str, typer.Option(help="straight (line) or network (along the streets)")] = "straight",
+    profile: Annotated[str, typer.Option(help="Street network for --mode network: walk or bike")] = "walk",
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON")] = False,
 ) -> None:
     """Analyse 1 km coverage of demand by active stations; store the run and print its summary."""
@@ -217,7 +285,7 @@ def coverage(
 
     with _status("coverage") as say:
         summary = run_coverage(_engine(), area=area, radius_m=radius or get_settings().radius_m, mode=mode,
-                               progress=say)
+                               profile=profile, progress=say)
     summary.pop("params", None)
     _show(summary, as_json)
 

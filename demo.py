@@ -46,10 +46,10 @@ def run_demo(osm: Path | None = None, *, seed: int = 7, say: Callable[[str], Non
     from yizhan.areas import ensure_area
     from yizhan.coverage.report import write_gap_report
     from yizhan.coverage.runs import load_run, run_coverage
+    from yizhan.coverage.streets import build_area_graph
     from yizhan.data.demand import import_demand
     from yizhan.data.sample import sample_from_extract
     from yizhan.db.engine import get_engine
-    from yizhan.geo.network import cached_streets
     from yizhan.maps.folium_map import write_map
     from yizhan.maps.run_map import map_from_run
     from yizhan.stations.service import import_stations
@@ -69,10 +69,13 @@ def run_demo(osm: Path | None = None, *, seed: int = 7, say: Callable[[str], Non
     st = import_stations(engine, files["stations"], area=area.name)
     say(f"importing {len(sample.demand)} demand points")
     dm = import_demand(engine, files["demand"], area=area.name, cell_size_m=settings.cell_size_m)
-    say("street networks (walk, bike), cached after the first run")
-    graphs = {p: cached_streets(extract, profile=p, cache_dir=settings.data_dir / "graphs") for p in ("walk", "bike")}
+    say("street networks (walk, bike), parsed once and cached")
+    graphs = {p: build_area_graph(area, extract, profile=p) for p in ("walk", "bike")}
     say(f"straight-line coverage, radius {settings.radius_m:g} m")
-    summary = run_coverage(engine, area=area.name, radius_m=settings.radius_m, progress=say)
+    straight = run_coverage(engine, area=area.name, radius_m=settings.radius_m, progress=say)
+    say(f"coverage along the walking network, radius {settings.radius_m:g} m")
+    summary = run_coverage(engine, area=area.name, radius_m=settings.radius_m, mode="network", profile="walk",
+                           progress=say)
     run = load_run(engine, summary["run_id"])
     map_path = write_map(map_from_run(run), out_dir / f"map_run{summary['run_id']}.html")
     report = write_gap_report(run, out_dir)
@@ -80,13 +83,15 @@ def run_demo(osm: Path | None = None, *, seed: int = 7, say: Callable[[str], Non
         "area": f"{area.name} (EPSG:{area.crs_epsg})",
         "stations imported": f"{st.rows} ({st.inserted} new, {st.updated} updated)",
         "demand": f"{dm.points} points -> {dm.cells} cells of {dm.cell_size_m:g} m",
-        "street network (walk / bike)": " / ".join(f"{g.number_of_nodes()} nodes, {g.number_of_edges()} edges"
+        "street network (walk / bike)": " / ".join(f"{g.n_nodes} nodes, {g.n_edges} edges"
                                                    for g in graphs.values()),
-        "run": summary["run_id"],
+        "runs (straight / network)": f"{straight['run_id']} / {summary['run_id']}",
         "radius": f"{summary['radius_m']:g} m",
-        "covered share": f"{summary['covered_share']:.1%} of demand ({summary['demand_covered']:g} of "
-                         f"{summary['demand_total']:g})",
-        "gaps": summary["gaps"],
+        "covered share, straight line": f"{straight['covered_share']:.1%} of demand "
+                                        f"({straight['demand_covered']:g} of {straight['demand_total']:g})",
+        "covered share, along streets": f"{summary['covered_share']:.1%} of demand "
+                                        f"({summary['demand_covered']:g} of {summary['demand_total']:g})",
+        "gaps (straight / network)": f"{straight['gaps']} / {summary['gaps']}",
         "map": map_path.resolve(),
         "gap report (CSV)": report["csv"].resolve(),
         "gap report (GeoJSON)": report["geojson"].resolve(),

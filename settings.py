@@ -38,6 +38,7 @@ class Settings(BaseSettings):
     staff_key: SecretStr | None = Field(default=None, description="API key for staff endpoints (no default).")
     timezone: str = Field(default="Asia/Shanghai", description="Local time of opening hours.")
     radius_m: float = Field(default=1000.0, gt=0, description="Service radius in metres.")
+    max_snap_m: float = Field(default=300.0, gt=0, description="Farthest a point may lie from a street, metres.")
     cell_size_m: float = Field(default=200.0, ge=50, le=1000, description="Demand grid cell edge, metres.")
     max_k: int = Field(default=100, ge=1, description="Largest k the nearest-station endpoint accepts.")
     max_upload_mb: float = Field(default=50.0, gt=0, description="Largest station file the API accepts.")

@@ -20,11 +20,13 @@ GAP_COLUMNS = {
     "nearest_station_id": "最近驿站编号 nearest_station_id",
     "nearest_station": "最近驿站 nearest_station",
     "nearest_distance_m": "最近距离(米) nearest_distance_m",
+    "straight_distance_m": "直线距离(米) straight_distance_m",
 }
 
 
 def gaps_table(run: RunData) -> pd.DataFrame:
-    """One row per gap, by rank; lon/lat (WGS 84) of a point inside the gap; distances in metres."""
+    """One row per gap, by rank; lon/lat (WGS 84) of a point inside the gap; distances in metres from the gap's
+    closest cell to the nearest station: in the run's metric (network or straight) and in a straight line."""
     g = run.gaps
     return pd.DataFrame({
         "rank": g["rank"].astype(int),
@@ -36,6 +38,7 @@ def gaps_table(run: RunData) -> pd.DataFrame:
         "nearest_station_id": g["nearest_station_id"],
         "nearest_station": g["nearest_station"],
         "nearest_distance_m": g["nearest_distance_m"].round(1),
+        "straight_distance_m": g["straight_distance_m"].round(1),
     })
 
 

@@ -135,6 +135,8 @@ class CoverageRun(Base):
     covered_share: Mapped[float] = mapped_column(Float)
     covered_area_m2: Mapped[float] = mapped_column(Float)
     gaps: Mapped[int] = mapped_column(Integer)
+    profile: Mapped[str | None] = mapped_column(String(20))
+    demand_covered_straight: Mapped[float | None] = mapped_column(Float)
     covered_geom: Mapped[WKBElement | None] = _geom("MULTIPOLYGON", nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
@@ -151,6 +153,7 @@ class RunCell(Base):
     covered: Mapped[bool] = mapped_column(Boolean)
     nearest_station_id: Mapped[int | None] = mapped_column(ForeignKey("stations.id", ondelete="SET NULL"))
     distance_m: Mapped[float | None] = mapped_column(Float)
+    straight_distance_m: Mapped[float | None] = mapped_column(Float)
     geom: Mapped[WKBElement] = _geom("POLYGON")
 
 
@@ -172,5 +175,35 @@ class Gap(Base):
     cells: Mapped[int] = mapped_column(Integer)
     nearest_station_id: Mapped[int | None] = mapped_column(ForeignKey("stations.id", ondelete="SET NULL"))
     nearest_distance_m: Mapped[float | None] = mapped_column(Float)
+    straight_distance_m: Mapped[float | None] = mapped_column(Float)
     geom: Mapped[WKBElement] = _geom("MULTIPOLYGON")
     centroid: Mapped[WKBElement] = _geom("POINT")
+
+
+class AdminUnit(Base):
+    """A district/township (or a named sector of a demo area) for summaries."""
+
+    __tablename__ = "admin_units"
+    __table_args__ = (
+        UniqueConstraint("area_id", "name", name="uq_admin_units_area_name"),
+        Index("ix_admin_units_geom", "geom", postgresql_using="gist"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    area_id: Mapped[int] = mapped_column(ForeignKey("areas.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    level: Mapped[str | None] = mapped_column(String(40))
+    geom: Mapped[WKBElement] = _geom("MULTIPOLYGON")
+
+
+class RunUnit(Base):
+    """A run's figures within one administrative unit (a copy: it survives re-imported units)."""
+
+    __tablename__ = "run_units"
+
+    run_id: Mapped[int] = mapped_column(ForeignKey("coverage_runs.id", ondelete="CASCADE"), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), primary_key=True)
+    stations: Mapped[int] = mapped_column(Integer)
+    demand: Mapped[float] = mapped_column(Float)
+    demand_covered: Mapped[float] = mapped_column(Float)
+    demand_covered_straight: Mapped[float] = mapped_column(Float)

@@ -242,3 +242,12 @@ def boundary_from_place(query: str) -> Any:
         raise SetupError(f"place {query!r}: the OpenStreetMap geocoder is unreachable ({exc}); use --boundary FILE "
                          "or --bbox instead") from exc
     return gdf.to_crs(4326).union_all()
+
+
+def reproject_streets(graph: nx.MultiDiGraph, epsg: int) -> nx.MultiDiGraph:
+    """The graph in EPSG:``epsg`` (metres), or itself when it is already there."""
+    import pyproj
+
+    if pyproj.CRS(graph.graph["crs"]) == pyproj.CRS.from_epsg(epsg):
+        return graph
+    return ox.project_graph(graph, to_crs=f"EPSG:{epsg}")

@@ -133,6 +133,68 @@ def export_frame(conn: Connection, area_id: int) -> pd.DataFrame:
     return out
 
 
+@dataclass
+class StationFilter:
+    """Which stations a rider's search considers: active ones, with all ``amenities``, open at ``open_at``
+    (naive = local time in ``tz``), of ``kind``, in ``area``."""
+
+    amenities: list[str] | None = None
+    open_at: datetime | None = None
+    kind: str | None = None
+    area: str | None = None
+    tz: str = "Asia/Shanghai"
+
+    def __post_init__(self) -> None:
+        unknown = [a for a in (self.amenities or []) if a not in vocab.AMENITIES]
+        if unknown:
+            raise InvalidInput(f"amenity: unknown {', '.join(unknown)}; expected any of {', '.join(vocab.AMENITIES)}")
+        if self.kind is not None and self.kind not in vocab.KINDS:
+            raise InvalidInput(f"kind: {self.kind!r} is not one of {', '.join(vocab.KINDS)}")
+        if self.open_at is not None and not 1900 <= self.open_at.year <= 2200:
+            raise InvalidInput(f"open_at: {self.open_at.isoformat()} is out of range; expected a date between "
+                               "1900 and 2200")
+
+    def sql(self) -> tuple[str, dict[str, Any]]:
+        """WHERE conditions and parameters. Only the filters asked for: a generic plan with ``@> '{}'`` would
+        scan the whole amenities index."""
+        conds = ["s.status = 'active'"]
+        if self.amenities:
+            conds.append("s.amenities @> CAST(:amen AS text[])")
+        if self.kind is not None:
+            conds.append("s.kind = :kind")
+        if self.area is not None:
+            conds.append("s.area_id = (SELECT id FROM areas WHERE name = :area)")
+        return " AND ".join(conds), {"amen": list(self.amenities or []), "kind": self.kind, "area": self.area}
+
+    def passes(self, opening_hours: str | None) -> bool:
+        """The opening-hours part, checked in Python (OSM syntax is not SQL)."""
+        return self.open_at is None or is_open(opening_hours, self.open_at, tz=self.tz)
+
+
+_POINT = f"CAST(ST_SetSRID(ST_MakePoint(:lon, :lat), {SRID}) AS geography)"
+_SELECT = (f"SELECT {FIELDS}, ST_Distance(s.geog, {_POINT}, true) AS distance_m "
+           "FROM stations s JOIN areas a ON a.id = s.area_id")
+
+
+def stations_within(conn: Connection, lon: float, lat: float, distance_m: float, flt: StationFilter, *,
+                    limit: int | None = None) -> list[dict[str, Any]]:
+    """Stations passing ``flt`` within ``distance_m`` geodesic metres of (lon, lat), nearest first, each with
+    ``distance_m``. Uses the geography GiST index (``ST_DWithin`` on the stored column, no cast)."""
+    where, params = flt.sql()
+    rows = conn.execute(text(f"{_SELECT} WHERE {where} AND ST_DWithin(s.geog, {_POINT}, :bound) "
+                             "ORDER BY distance_m, s.external_id"),
+                        {**params, "lon": lon, "lat": lat, "bound": distance_m}).all()
+    out = []
+    for r in rows:
+        if flt.passes(r.opening_hours):
+            d = _station(r)
+            d["distance_m"] = round(float(r.distance_m), 2)
+            out.append(d)
+            if limit is not None and len(out) == limit:
+                break
+    return out
+
+
 def nearest_stations(conn: Connection, lon: float, lat: float, *, k: int = 5, amenities: list[str] | None = None,
                      open_at: datetime | None = None, kind: str | None = None, area: str | None = None,
                      tz: str = "Asia/Shanghai") -> list[dict[str, Any]]:
@@ -143,49 +205,17 @@ def nearest_stations(conn: Connection, lon: float, lat: float, *, k: int = 5, am
     D on the spheroid (``ST_DWithin`` on the indexed geography column) and sorts by exact distance, so a
     sphere/spheroid disagreement in step 1 can never change the result. Each result has ``distance_m``.
     """
-    unknown = [a for a in (amenities or []) if a not in vocab.AMENITIES]
-    if unknown:
-        raise InvalidInput(f"amenity: unknown {', '.join(unknown)}; expected any of {', '.join(vocab.AMENITIES)}")
-    if kind is not None and kind not in vocab.KINDS:
-        raise InvalidInput(f"kind: {kind!r} is not one of {', '.join(vocab.KINDS)}")
-    if open_at is not None and not 1900 <= open_at.year <= 2200:
-        raise InvalidInput(f"open_at: {open_at.isoformat()} is out of range; expected a date between 1900 and 2200")
-    params: dict[str, Any] = {"lon": lon, "lat": lat, "amen": list(amenities or []), "kind": kind, "area": area}
-    # only the filters asked for: a generic plan with "@> '{}'" would scan the whole amenities index
-    conds = ["s.status = 'active'"]
-    if amenities:
-        conds.append("s.amenities @> CAST(:amen AS text[])")
-    if kind is not None:
-        conds.append("s.kind = :kind")
-    if area is not None:
-        conds.append("s.area_id = (SELECT id FROM areas WHERE name = :area)")
-    filters = " AND ".join(conds)
-    point = f"CAST(ST_SetSRID(ST_MakePoint(:lon, :lat), {SRID}) AS geography)"
-    select = (f"SELECT {FIELDS}, ST_Distance(s.geog, {point}, true) AS distance_m "
-              "FROM stations s JOIN areas a ON a.id = s.area_id")
-
-    def passes(row: Any) -> bool:
-        return open_at is None or is_open(row.opening_hours, open_at, tz=tz)
-
+    flt = StationFilter(amenities, open_at, kind, area, tz)
+    where, params = flt.sql()
+    params.update(lon=lon, lat=lat)
     limit = k if open_at is None else max(4 * k, 32)
     while True:
-        rows = conn.execute(text(f"{select} WHERE {filters} ORDER BY s.geog <-> {point} LIMIT :limit"),
+        rows = conn.execute(text(f"{_SELECT} WHERE {where} ORDER BY s.geog <-> {_POINT} LIMIT :limit"),
                             {**params, "limit": limit}).all()
-        good = sorted(r.distance_m for r in rows if passes(r))
+        good = sorted(r.distance_m for r in rows if flt.passes(r.opening_hours))
         if len(good) >= k or len(rows) < limit:
             break
         limit *= 4
     if not good:
         return []
-    bound = good[min(k, len(good)) - 1] + 1e-6
-    rows = conn.execute(text(f"{select} WHERE {filters} AND ST_DWithin(s.geog, {point}, :bound) "
-                             "ORDER BY distance_m, s.external_id"), {**params, "bound": bound}).all()
-    out = []
-    for r in rows:
-        if passes(r):
-            d = _station(r)
-            d["distance_m"] = round(float(r.distance_m), 2)
-            out.append(d)
-            if len(out) == k:
-                break
-    return out
+    return stations_within(conn, lon, lat, good[min(k, len(good)) - 1] + 1e-6, flt, limit=k)

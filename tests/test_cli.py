@@ -73,16 +73,21 @@ def test_staff_workflow(cli_env, tmp_path):
 def test_demo_end_to_end_on_real_osm(cli_env, osm_path, tmp_path):
     proc = yz("demo", "--no-serve", "--osm", str(osm_path), env=cli_env)
     out = proc.stdout
-    assert "covered share" in out and "staff key" in out
-    files = list((tmp_path / "out").glob("*"))
-    names = {f.name for f in files}
-    assert "map_run1.html" in names and "gaps_run1.csv" in names and "gaps_run1.geojson" in names
-    assert "yizhan-assets" in names
-    gaps = pd.read_csv(tmp_path / "out" / "gaps_run1.csv")
+    assert "covered share, straight line" in out and "covered share, along streets" in out and "staff key" in out
+    names = {f.name for f in (tmp_path / "out").glob("*")}
+    # run 1 is straight-line, run 2 along the walking network: its map and report are written
+    assert {"map_run2.html", "gaps_run2.csv", "gaps_run2.geojson", "yizhan-assets"} <= names
+    gaps = pd.read_csv(tmp_path / "out" / "gaps_run2.csv")
     assert len(gaps) >= 1
-    # a second demo run re-imports (updates) and makes a new run
+    summary = json.loads(yz("coverage", "--mode", "network", "--profile", "bike", "--json", env=cli_env).stdout)
+    assert summary["mode"] == "network" and summary["profile"] == "bike"
+    assert summary["covered_share"] <= summary["covered_share_straight"]
+    units = json.loads(yz("units", "show", "--json", env=cli_env).stdout)
+    assert {"东北片区", "西北片区", "东南片区", "西南片区"} <= {u["name"] for u in units}
+    assert sum(u["demand"] for u in units) == pytest.approx(summary["demand_total"])
+    # a second demo run re-imports (updates) and makes new runs; the street graphs come from the cache
     again = yz("demo", "--no-serve", "--osm", str(osm_path), env=cli_env).stdout
-    assert "updated" in again and (tmp_path / "out" / "map_run2.html").exists()
+    assert "updated" in again and (tmp_path / "out" / "map_run5.html").exists()
 
 
 def test_embedded_database_lifecycle():

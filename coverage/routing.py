@@ -1,0 +1,197 @@
+"""Routes from one point to chosen stations along a street graph (metres; x east, y north, graph CRS).
+
+Used by the rider's "nearest by network" search: one Dijkstra from the rider's point over the forward graph
+gives the distance to every candidate station and the path to each.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, replace
+from typing import Any
+
+import numpy as np
+import shapely
+from pyproj import Transformer
+from scipy.sparse import csr_matrix
+from scipy.sparse.csgraph import dijkstra
+from shapely.geometry import LineString
+from shapely.ops import substring
+from sqlalchemy import Connection, text
+
+from yizhan.areas import AreaInfo, get_area
+from yizhan.coverage.network import Snapped, StreetGraph, snap_points
+from yizhan.coverage.streets import load_area_graph
+from yizhan.db.models import SRID
+from yizhan.errors import InvalidInput
+from yizhan.settings import Settings, get_settings
+from yizhan.stations.registry import StationFilter, stations_within
+
+_forward: dict[int, tuple[StreetGraph, csr_matrix]] = {}
+
+
+def _forward_csr(graph: StreetGraph) -> csr_matrix:
+    """The (from, to) adjacency of ``graph``, built once per graph object."""
+    hit = _forward.get(id(graph))
+    if hit is None or hit[0] is not graph:
+        hit = (graph, graph.adjacency_t.T.tocsr())
+        _forward[id(graph)] = hit
+    return hit[1]
+
+
+def _back(length: np.ndarray, factor: np.ndarray) -> np.ndarray:
+    with np.errstate(invalid="ignore"):
+        return np.where(length > 0, length * factor, 0.0)
+
+
+@dataclass
+class Routes:
+    """Per target: network distance in metres from the origin (``inf`` beyond the limit) and the route."""
+
+    distance_m: np.ndarray
+    routes: list[LineString | None]
+
+
+def routes_from_point(graph: StreetGraph, origin: Snapped, targets: Snapped, *, limit_m: float) -> Routes:
+    """Distances and routes from one snapped origin to snapped targets, along the streets.
+
+    An edge u → v costs its length forwards and ``length * reverse_factor`` backwards (as in
+    ``coverage.network``); the origin and the targets sit on their edges at their offsets.
+    """
+    n = graph.n_nodes
+    e, t = int(origin.edge[0]), float(origin.offset_m[0])
+    length, rf = float(graph.length[e]), float(graph.reverse_factor[e])
+    start_cost = np.array([_back(np.array([t]), np.array([rf]))[0], length - t])  # to u (backwards), to v
+    a = _forward_csr(graph)
+    ends = np.array([graph.u[e], graph.v[e]])
+    ok = np.isfinite(start_cost)
+    idx_dtype = a.indices.dtype
+    indptr = np.concatenate([a.indptr, [a.indptr[-1] + ok.sum()]]).astype(idx_dtype)
+    aug = csr_matrix((np.concatenate([a.data, start_cost[ok]]), np.concatenate([a.indices, ends[ok]]).astype(idx_dtype),
+                      indptr), shape=(n + 1, n + 1))
+    dist, pred = dijkstra(aug, directed=True, indices=n, return_predecessors=True, limit=float(limit_m))
+    te, ts = targets.edge, targets.offset_m
+    tl, trf = graph.length[te], graph.reverse_factor[te]
+    via_u = dist[graph.u[te]] + ts                      # arrive from u travelling forwards
+    via_v = dist[graph.v[te]] + _back(tl - ts, trf)     # arrive from v travelling backwards
+    best = np.minimum(via_u, via_v)
+    end_node = np.where(via_u <= via_v, graph.u[te], graph.v[te])
+    same = te == e
+    direct = np.where(ts >= t, ts - t, _back(t - ts, np.full(len(ts), rf)))
+    use_direct = same & (direct <= best)
+    best = np.where(use_direct, direct, best)
+    best[~targets.too_far & ~(best <= limit_m)] = np.inf
+    best[targets.too_far] = np.inf
+    routes: list[LineString | None] = []
+    for i in range(len(te)):
+        if not np.isfinite(best[i]):
+            routes.append(None)
+        elif use_direct[i]:
+            routes.append(_piece(graph, e, t, float(ts[i])))
+        else:
+            routes.append(_route(graph, pred, n, e, t, int(end_node[i]), int(te[i]), float(ts[i])))
+    return Routes(best, routes)
+
+
+def _piece(graph: StreetGraph, edge: int, a: float, b: float) -> LineString:
+    """The part of an edge's geometry between offsets ``a`` and ``b`` (metres from u), oriented a → b."""
+    line = graph.geometry[edge]
+    scale = line.length / graph.length[edge] if graph.length[edge] > 0 else 1.0
+    piece = substring(line, min(a, b) * scale, max(a, b) * scale)
+    if piece.geom_type == "Point":
+        piece = LineString([piece.coords[0], piece.coords[0]])
+    return piece if a <= b else shapely.reverse(piece)
+
+
+def _edge_between(graph: StreetGraph, a: int, b: int) -> tuple[int, bool]:
+    """The shortest edge joining nodes a and b, and whether it runs a → b."""
+    pairs = _pairs.get(id(graph))
+    if pairs is None or pairs[0] is not graph:
+        table: dict[tuple[int, int], int] = {}
+        for i in np.argsort(-graph.length):  # shortest wins
+            table[(int(graph.u[i]), int(graph.v[i]))] = int(i)
+        pairs = (graph, table)
+        _pairs[id(graph)] = pairs
+    table = pairs[1]
+    if (a, b) in table and ((b, a) not in table or graph.length[table[(a, b)]] <= graph.length[table[(b, a)]]):
+        return table[(a, b)], True
+    return table[(b, a)], False
+
+
+_pairs: dict[int, tuple[StreetGraph, dict[tuple[int, int], int]]] = {}
+
+
+def _route(graph: StreetGraph, pred: np.ndarray, origin_node: int, e0: int, t0: float, end: int, e1: int,
+           t1: float) -> LineString:
+    nodes = [end]
+    while pred[nodes[-1]] != origin_node and pred[nodes[-1]] >= 0:
+        nodes.append(int(pred[nodes[-1]]))
+    nodes.reverse()
+    first = nodes[0]
+    parts: list[Any] = [_piece(graph, e0, t0, 0.0 if first == graph.u[e0] else float(graph.length[e0]))]
+    for a, b in itertools.pairwise(nodes):
+        i, forward = _edge_between(graph, a, b)
+        geom = graph.geometry[i]
+        parts.append(geom if forward else shapely.reverse(geom))
+    parts.append(_piece(graph, e1, 0.0 if end == graph.u[e1] else float(graph.length[e1]), t1))
+    coords: list[tuple[float, float]] = []
+    for p in parts:
+        for c in p.coords:
+            if not coords or coords[-1] != tuple(c):
+                coords.append(tuple(c))
+    if len(coords) == 1:
+        coords.append(coords[0])
+    return LineString(coords)
+
+
+MAX_SEARCH_M = 30_000.0
+
+
+def _area_at(conn: Connection, lon: float, lat: float, name: str | None) -> AreaInfo:
+    if name:
+        return get_area(conn, name)
+    found = conn.execute(text(f"SELECT name FROM areas WHERE ST_Covers(boundary, ST_SetSRID(ST_MakePoint(:x, :y), "
+                              f"{SRID})) ORDER BY ST_Area(boundary) LIMIT 1"), {"x": lon, "y": lat}).scalar()
+    if found is None:
+        raise InvalidInput(f"lon/lat: ({lon}, {lat}) lies in no study area; by=network searches the street network "
+                           "of the area holding the point (or pass area=)")
+    return get_area(conn, found)
+
+
+def nearest_along_streets(conn: Connection, lon: float, lat: float, *, k: int, flt: StationFilter,
+                          profile: str = "walk", settings: Settings | None = None) -> list[dict[str, Any]]:
+    """The ``k`` stations nearest to (lon, lat) (WGS 84) along the ``profile`` streets of the point's area.
+
+    Straight-line distance is a lower bound of the network distance, so the search takes the stations within
+    a straight-line bound L, routes to all of them with one Dijkstra limited to L, and stops once ``k`` are
+    reachable within L (doubling L otherwise). Each result has ``network_distance_m``, the straight-line
+    ``distance_m`` and ``route``: the path as a list of (lon, lat) WGS 84 pairs.
+    """
+    settings = settings or get_settings()
+    info = _area_at(conn, lon, lat, flt.area)
+    graph = load_area_graph(info, profile, settings)
+    to_m = Transformer.from_crs(SRID, graph.crs_epsg, always_xy=True)
+    to_ll = Transformer.from_crs(graph.crs_epsg, SRID, always_xy=True)
+    origin = snap_points(graph, np.array([to_m.transform(lon, lat)]), max_snap_m=settings.max_snap_m)
+    if origin.too_far[0]:
+        raise InvalidInput(f"lon/lat: ({lon}, {lat}) is {origin.offstreet_m[0]:.0f} m from the nearest {profile} "
+                           f"street of area {info.name!r} (more than {settings.max_snap_m:g} m)")
+    area_flt = replace(flt, area=info.name)
+    bound = 2000.0
+    while True:
+        # planar metres in the area's UTM zone differ from geodesic ones by well under 1 %
+        cands = stations_within(conn, lon, lat, bound * 1.01, area_flt)
+        chosen: list[dict[str, Any]] = []
+        if cands:
+            xy = np.array([to_m.transform(c["lon"], c["lat"]) for c in cands])
+            res = routes_from_point(graph, origin, snap_points(graph, xy, max_snap_m=settings.max_snap_m),
+                                    limit_m=bound)
+            for c, d, route in zip(cands, res.distance_m, res.routes, strict=True):
+                if np.isfinite(d) and route is not None:
+                    rx, ry = to_ll.transform(*np.asarray(route.coords).T)
+                    path = [[round(float(a), 7), round(float(b), 7)] for a, b in zip(rx, ry, strict=True)]
+                    chosen.append({**c, "network_distance_m": round(float(d), 1), "route": path})
+        if len(chosen) >= k or bound >= MAX_SEARCH_M:
+            chosen.sort(key=lambda c: (c["network_distance_m"], c["id"]))
+            return chosen[:k]
+        bound *= 2

@@ -1,0 +1,69 @@
+"""Street graphs of study areas: built from an OSM extract, stored compiled per area and profile, loaded fast.
+
+Graphs are kept in ``<data_dir>/graphs`` as ``.npz`` (``StreetGraph.save``), in the area's metric CRS.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+from yizhan.areas import AreaInfo
+from yizhan.coverage.network import StreetGraph, street_graph_from_networkx
+from yizhan.errors import InvalidInput
+from yizhan.settings import Settings, get_settings
+
+PROFILES = ("walk", "bike")
+_cache: dict[tuple[str, int], StreetGraph] = {}
+_lock = threading.Lock()
+
+
+def _check_profile(profile: str) -> str:
+    if profile not in PROFILES:
+        raise InvalidInput(f"profile {profile!r}: expected one of {', '.join(PROFILES)}")
+    return profile
+
+
+def graph_file(area: AreaInfo, profile: str, settings: Settings | None = None) -> Path:
+    """Where the compiled ``profile`` graph of ``area`` is stored."""
+    s = settings or get_settings()
+    return s.data_dir / "graphs" / f"area{area.id}-{_check_profile(profile)}.npz"
+
+
+def build_area_graph(area: AreaInfo, extract: Path, *, profile: str = "walk",
+                     settings: Settings | None = None) -> StreetGraph:
+    """Build the ``profile`` street graph of ``area`` from an OSM extract (.osm/.osm.pbf) and store it.
+
+    The graph is filtered to the profile's streets, reduced to its largest connected part and projected to the
+    area's metric CRS (``yizhan.geo.network``); the parsed extract is cached too, so a rebuild is quick.
+    """
+    from yizhan.geo.network import cached_streets, reproject_streets
+
+    s = settings or get_settings()
+    nx_graph = cached_streets(extract, profile=_check_profile(profile), cache_dir=s.data_dir / "graphs" / "osm")
+    nx_graph = reproject_streets(nx_graph, area.crs_epsg)
+    graph = street_graph_from_networkx(nx_graph)
+    path = graph_file(area, profile, s)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp.npz")
+    graph.save(tmp)
+    tmp.replace(path)
+    with _lock:
+        _cache.pop((str(path), 0), None)
+    return graph
+
+
+def load_area_graph(area: AreaInfo, profile: str = "walk", settings: Settings | None = None) -> StreetGraph:
+    """The stored ``profile`` graph of ``area`` (kept in memory after the first load, until the file changes)."""
+    path = graph_file(area, profile, settings)
+    if not path.exists():
+        raise InvalidInput(f"area {area.name!r} has no {profile} street network yet: build it with "
+                           f"`yizhan network build --area {area.name} --osm EXTRACT.osm.pbf`")
+    key = (str(path), path.stat().st_mtime_ns)
+    with _lock:
+        graph = _cache.get(key)
+        if graph is None:
+            for old in [k for k in _cache if k[0] == key[0]]:
+                del _cache[old]
+            graph = _cache[key] = StreetGraph.load(path)
+    return graph
