@@ -160,7 +160,8 @@ def _area_at(conn: Connection, lon: float, lat: float, name: str | None) -> Area
 
 def nearest_along_streets(conn: Connection, lon: float, lat: float, *, k: int, flt: StationFilter,
                           profile: str = "walk", settings: Settings | None = None) -> list[dict[str, Any]]:
-    """The ``k`` stations nearest to (lon, lat) (WGS 84) along the ``profile`` streets of the point's area.
+    """The ``k`` stations nearest to (lon, lat) (WGS 84) along the ``profile`` streets of the point's area,
+    door to door: the legs from the point and from the station to their nearest streets are included.
 
     Straight-line distance is a lower bound of the network distance, so the search takes the stations within
     a straight-line bound L, routes to all of them with one Dijkstra limited to L, and stops once ``k`` are
@@ -184,13 +185,17 @@ def nearest_along_streets(conn: Connection, lon: float, lat: float, *, k: int, f
         chosen: list[dict[str, Any]] = []
         if cands:
             xy = np.array([to_m.transform(c["lon"], c["lat"]) for c in cands])
-            res = routes_from_point(graph, origin, snap_points(graph, xy, max_snap_m=settings.max_snap_m),
-                                    limit_m=bound)
-            for c, d, route in zip(cands, res.distance_m, res.routes, strict=True):
+            snapped = snap_points(graph, xy, max_snap_m=settings.max_snap_m)
+            res = routes_from_point(graph, origin, snapped, limit_m=bound)
+            for i, (c, d, route) in enumerate(zip(cands, res.distance_m, res.routes, strict=True)):
                 if np.isfinite(d) and route is not None:
-                    rx, ry = to_ll.transform(*np.asarray(route.coords).T)
-                    path = [[round(float(a), 7), round(float(b), 7)] for a, b in zip(rx, ry, strict=True)]
-                    chosen.append({**c, "network_distance_m": round(float(d), 1), "route": path})
+                    # door to door: the rider's and the station's legs to their streets are part of the way
+                    d = d + origin.offstreet_m[0] + snapped.offstreet_m[i]
+                    way = np.vstack([[to_m.transform(lon, lat)], np.asarray(route.coords), [xy[i]]])
+                    rx, ry = to_ll.transform(way[:, 0], way[:, 1])
+                    lonlat = [[round(float(a), 7), round(float(b), 7)] for a, b in zip(rx, ry, strict=True)]
+                    chosen.append({**c, "network_distance_m": round(float(d), 1), "route": lonlat})
+        chosen = [c for c in chosen if c["network_distance_m"] <= bound]
         if len(chosen) >= k or bound >= MAX_SEARCH_M:
             chosen.sort(key=lambda c: (c["network_distance_m"], c["id"]))
             return chosen[:k]

@@ -25,7 +25,7 @@ from yizhan.coverage.euclidean import covered_share, nearest_from_arrays
 from yizhan.coverage.gaps import gaps_from_cells
 from yizhan.db.models import SRID
 from yizhan.errors import InvalidInput, NotFound
-from yizhan.settings import get_settings
+from yizhan.settings import Settings, get_settings
 from yizhan.stations.registry import stations_frame
 
 MODES = ("straight", "network")
@@ -80,24 +80,27 @@ def _straight(cells_xy: np.ndarray, st_xy: np.ndarray, radius_m: float, boundary
 
 
 def _network(info: AreaInfo, profile: str, cells_xy: np.ndarray, st_xy: np.ndarray, radius_m: float,
-             params: dict[str, Any], say: Progress) -> CellCoverage:
+             params: dict[str, Any], say: Progress, settings: Settings) -> CellCoverage:
     """Coverage along the area's street graph: one multi-source Dijkstra from all stations (metres)."""
     from yizhan.coverage.network import network_nearest, service_areas, snap_points
     from yizhan.coverage.streets import load_area_graph
 
-    settings = get_settings()
-    graph = load_area_graph(info, profile)
+    graph = load_area_graph(info, profile, settings)
     say(f"{profile} network: {graph.n_nodes} nodes, {graph.n_edges} edges; snapping stations and cells")
     st_snap = snap_points(graph, st_xy.reshape(-1, 2), max_snap_m=settings.max_snap_m)
     cell_snap = snap_points(graph, cells_xy, max_snap_m=settings.max_snap_m)
     # search beyond the radius so each gap learns how far its nearest station really is along the streets
     limit = radius_m * NETWORK_LIMIT_FACTOR
-    res = network_nearest(graph, st_snap, cell_snap, radius_m=radius_m, limit_m=limit)
+    # door to door: the legs from the cell centre and from the station to their nearest streets count too, so a
+    # network distance is never shorter than the straight line
+    res = network_nearest(graph, st_snap, cell_snap, radius_m=radius_m, limit_m=limit, include_access=True)
     straight = nearest_from_arrays(cells_xy, st_xy, radius_m)
     say("service areas from the reached streets")
-    _, merged = service_areas(graph, st_snap, res.node_dist, res.node_station, radius_m=radius_m)
+    _, merged = service_areas(graph, st_snap, res.node_dist, res.node_station, radius_m=radius_m,
+                              include_access=True)
     params.update({
-        "distance": f"along the {profile} street network, metres between the points' nearest streets",
+        "distance": f"along the {profile} street network, metres door to door (legs to the nearest street "
+                    "included)",
         "profile": profile, "graph_nodes": graph.n_nodes, "graph_edges": graph.n_edges, "search_limit_m": limit,
         "max_snap_m": settings.max_snap_m, "stations_off_network": int(st_snap.too_far.sum()),
         "cells_off_network": int(cell_snap.too_far.sum())})
@@ -106,7 +109,8 @@ def _network(info: AreaInfo, profile: str, cells_xy: np.ndarray, st_xy: np.ndarr
 
 
 def run_coverage(engine: Engine, *, area: str | None = None, radius_m: float = 1000.0, mode: str = "straight",
-                 profile: str = "walk", progress: Progress | None = None) -> dict[str, Any]:
+                 profile: str = "walk", progress: Progress | None = None,
+                 settings: Settings | None = None) -> dict[str, Any]:
     """Analyse coverage of an area's demand by its active stations within ``radius_m`` metres and store the run.
 
     ``mode`` "straight" measures straight lines in the area's metric CRS; "network" measures along the area's
@@ -138,7 +142,7 @@ def run_coverage(engine: Engine, *, area: str | None = None, radius_m: float = 1
         params: dict[str, Any] = {"radius_m": radius_m, "mode": mode, "crs_epsg": crs,
                                   "cell_size_m": _cell_size(conn, info.id)}
         if mode == "network":
-            cov = _network(info, profile, cells_xy, st_xy, radius_m, params, say)
+            cov = _network(info, profile, cells_xy, st_xy, radius_m, params, say, settings or get_settings())
             if cov.covered_geom is not None and boundary_m is not None:
                 cov.covered_geom = cov.covered_geom.intersection(boundary_m)
         else:
@@ -318,7 +322,8 @@ def load_run(engine: Engine, run_id: int | None = None, *, area: str | None = No
         area_id = conn.execute(text("SELECT area_id FROM coverage_runs WHERE id = :r"), {"r": rid}).scalar_one()
         info = get_area_by_id(conn, area_id)
         stations = stations_frame(conn, area_id)
-        cells = gpd.read_postgis(text("SELECT cell_key, weight, covered, distance_m, geom FROM run_cells "
+        cells = gpd.read_postgis(text("SELECT cell_key, weight, covered, distance_m, straight_distance_m, geom "
+                                      "FROM run_cells "
                                       "WHERE run_id = :r ORDER BY cell_key"), conn, geom_col="geom", crs=SRID,
                                  params={"r": rid}).rename_geometry("geometry")
         gaps = gaps_frame(conn, rid)
