@@ -44,6 +44,7 @@ class RunData:
     cells: gpd.GeoDataFrame
     gaps: gpd.GeoDataFrame
     params: dict[str, Any] = field(default_factory=dict)
+    covered_geom: Any = None  # the area within reach (discs or network service areas), EPSG:4326, or None
 
 
 def _cells_frame(conn: Connection, area_id: int) -> gpd.GeoDataFrame:
@@ -327,4 +328,7 @@ def load_run(engine: Engine, run_id: int | None = None, *, area: str | None = No
                                       "WHERE run_id = :r ORDER BY cell_key"), conn, geom_col="geom", crs=SRID,
                                  params={"r": rid}).rename_geometry("geometry")
         gaps = gaps_frame(conn, rid)
-    return RunData(summary, info, stations, cells, gaps, summary.pop("params"))
+        wkb = conn.execute(text("SELECT ST_AsBinary(covered_geom) FROM coverage_runs WHERE id = :r"),
+                           {"r": rid}).scalar()
+    return RunData(summary, info, stations, cells, gaps, summary.pop("params"),
+                   shapely.from_wkb(bytes(wkb)) if wkb is not None else None)

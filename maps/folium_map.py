@@ -56,7 +56,9 @@ AREA_COLOUR = "#444444"
 GAP_SCALE: tuple[str, ...] = ("#ffffb2", "#fecc5c", "#fd8d3c", "#f03b20", "#bd0026")
 """Sequential colour scale (ColorBrewer YlOrRd, 5 classes) for unmet demand of gaps, low to high."""
 
-MODE_LABELS: dict[str, str] = {"straight": "直线距离 straight-line"}
+MODE_LABELS: dict[str, str] = {"straight": "直线距离 straight-line", "network": "沿路网 along the streets"}
+PROFILE_LABELS: dict[str, str] = {"walk": "步行", "bike": "骑行"}
+SERVICE_AREA_COLOUR = "#1b9e77"
 
 # name → file under the asset prefix; the names are the keys folium uses, so each link replaces the CDN one.
 _MAP_JS: tuple[tuple[str, str], ...] = (
@@ -107,6 +109,7 @@ def map_from_layers(
     radius_m: float,
     boundary: Polygon | MultiPolygon | None = None,
     asset_prefix: str = ASSET_DIR_NAME,
+    service_area: Polygon | MultiPolygon | None = None,
 ) -> folium.Map:
     """Build the planners' Folium map of one coverage run.
 
@@ -129,6 +132,9 @@ def map_from_layers(
         Service radius in metres; must equal ``summary["radius_m"]``.
     boundary : shapely Polygon or MultiPolygon, optional
         Study area in EPSG:4326 (lon, lat degrees).
+    service_area : shapely Polygon or MultiPolygon, optional
+        EPSG:4326 area reached along the streets (a network run): drawn as its own layer, and the straight-line
+        rings are then drawn as thin outlines for comparison.
     asset_prefix : str
         URL prefix (relative, or absolute path such as ``/yizhan-assets``) under which the files of
         :data:`STATIC_DIR` are served. :func:`write_map` expects the default.
@@ -162,13 +168,16 @@ def map_from_layers(
         _area_layer(boundary).add_to(m)
     _heat_layer(cells, prefix).add_to(m)
     _gap_layer(gaps).add_to(m)
-    _ring_layer(stations, radius_m).add_to(m)
+    if service_area is not None:
+        _check_boundary(service_area)
+        _service_area_layer(service_area, summary).add_to(m)
+    _ring_layer(stations, radius_m, outline_only=service_area is not None).add_to(m)
     _station_layer(stations, prefix).add_to(m)
     folium.LayerControl(collapsed=False, position="topright").add_to(m)
 
     root = m.get_root()
     root.header.add_child(Element(_PANEL_CSS), name="yz_panel_css")
-    root.html.add_child(Element(_legend_html(gaps, radius_m)), name="yz_legend")
+    root.html.add_child(Element(_legend_html(gaps, radius_m, network=service_area is not None)), name="yz_legend")
     root.html.add_child(Element(_summary_html(summary)), name="yz_summary")
 
     bounds = _bounds(stations, cells, gaps, boundary, radius_m)
@@ -311,9 +320,23 @@ def _station_layer(stations: gpd.GeoDataFrame, prefix: str) -> folium.FeatureGro
     return group
 
 
-def _ring_layer(stations: gpd.GeoDataFrame, radius_m: float) -> folium.FeatureGroup:
+def _service_area_layer(area: Polygon | MultiPolygon, summary: Mapping[str, Any]) -> folium.FeatureGroup:
+    profile = str(summary.get("profile") or "walk")
+    group = folium.FeatureGroup(name=f"{_distance(float(summary['radius_m']))} {PROFILE_LABELS.get(profile, profile)}"
+                                     "服务范围 Service area")
+    folium.GeoJson(
+        {"type": "Feature", "geometry": mapping(area), "properties": {}},
+        control=False,
+        style_function=lambda _f: {"color": SERVICE_AREA_COLOUR, "weight": 1, "fillColor": SERVICE_AREA_COLOUR,
+                                   "fillOpacity": 0.18, "interactive": False, "className": "yz-service-area"},
+    ).add_to(group)
+    return group
+
+
+def _ring_layer(stations: gpd.GeoDataFrame, radius_m: float, *, outline_only: bool = False) -> folium.FeatureGroup:
     group = folium.FeatureGroup(name=f"{_distance(radius_m)} 服务半径 Rings")
-    fill = len(stations) <= CLUSTER_THRESHOLD  # hundreds of overlapping tinted discs would hide the heat map
+    # hundreds of overlapping tinted discs would hide the heat map; beside a service area they are outlines
+    fill = len(stations) <= CLUSTER_THRESHOLD and not outline_only
     for geom, row in zip(stations.geometry, stations.itertuples(index=False), strict=True):
         if geom is None or geom.is_empty or row.status == "closed":
             continue
@@ -432,7 +455,7 @@ def _station_popup(row: Any) -> str:
     return f'<div class="yz-popup"><table>{body}</table></div>'
 
 
-def _legend_html(gaps: gpd.GeoDataFrame, radius_m: float) -> str:
+def _legend_html(gaps: gpd.GeoDataFrame, radius_m: float, *, network: bool = False) -> str:
     kinds = "".join(
         f'<div><span class="yz-dot" style="background:{KIND_COLOURS[code]}"></span>{name} {code}</div>'
         for code, name in KINDS.items()
@@ -446,12 +469,15 @@ def _legend_html(gaps: gpd.GeoDataFrame, radius_m: float) -> str:
         if len(gaps)
         else "<div>无缺口 none</div>"
     )
+    service = (f'<div><span class="yz-dot" style="background:{SERVICE_AREA_COLOUR};border-radius:2px"></span>'
+               f'{_distance(radius_m)} 沿路网服务范围 reached along the streets</div>' if network else "")
     return f"""
 <div id="yz-legend" class="yz-panel">
   <div class="yz-title">图例 Legend</div>
   {kinds}
   <div><span class="yz-dot yz-dot-closed"></span>已关闭 closed</div>
   <div><span class="yz-ring-sample"></span>{_distance(radius_m)} 服务半径（直线）service radius</div>
+  {service}
   <div><span class="yz-heat-sample"></span>配送需求热力 demand heat</div>
   <div class="yz-sub">覆盖缺口：未覆盖需求 Gaps: unmet demand</div>
   {scale}

@@ -18,6 +18,7 @@ from yizhan.coverage.streets import build_area_graph, load_area_graph
 from yizhan.data.demand import import_demand
 from yizhan.data.sample import sample_from_extract
 from yizhan.errors import InvalidInput
+from yizhan.maps.run_map import map_from_run
 from yizhan.settings import Settings
 from yizhan.stations.service import import_stations
 
@@ -60,6 +61,9 @@ def test_network_run_against_straight_line(engine, sample_area, settings):
     assert (run.gaps["straight_distance_m"] < 1000).any()
     # service areas: the stored covered area is smaller than the straight-line discs
     assert 0 < net["covered_area_km2"] < straight["covered_area_km2"]
+    html = map_from_run(run).get_root().render()
+    assert "步行服务范围 Service area" in html and "yz-service-area" in html
+    assert run.covered_geom is not None and run.covered_geom.geom_type in ("Polygon", "MultiPolygon")
     units = units_table(engine.connect(), net["run_id"])
     assert units["demand"].sum() == pytest.approx(net["demand_total"])
     assert units["demand_covered"].sum() == pytest.approx(net["demand_covered"])
