@@ -62,7 +62,7 @@ def test_network_run_against_straight_line(engine, sample_area, settings):
     # service areas: the stored covered area is smaller than the straight-line discs
     assert 0 < net["covered_area_km2"] < straight["covered_area_km2"]
     html = map_from_run(run).get_root().render()
-    assert "步行服务范围 Service area" in html and "yz-service-area" in html
+    assert "沿路网服务范围" in html and "yz-service-area" in html
     assert run.covered_geom is not None and run.covered_geom.geom_type in ("Polygon", "MultiPolygon")
     units = units_table(engine.connect(), net["run_id"])
     assert units["demand"].sum() == pytest.approx(net["demand_total"])
