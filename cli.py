@@ -211,7 +211,9 @@ def demand_import(
 # -- street networks and units -------------------------------------------------------------------------------
 @network_app.command("build")
 def network_build(
-    osm: Annotated[Path, typer.Option(help="OpenStreetMap extract (.osm or .osm.pbf) covering the area")],
+    osm: Annotated[Path | None, typer.Option(help="OpenStreetMap extract (.osm or .osm.pbf) covering the area; "
+                                                  "without it the streets are downloaded (needs the network)")] = None,
+    place: Annotated[str | None, typer.Option(help="Download the streets of this place name instead")] = None,
     area: AreaOpt = None,
     profile: Annotated[list[str] | None, typer.Option(help="walk and/or bike (default both)")] = None,
 ) -> None:
@@ -222,8 +224,9 @@ def network_build(
     with _engine().connect() as conn:
         info = resolve_area(conn, area)
     for p in profile or ["walk", "bike"]:
-        with _status(f"building the {p} network of {info.name} from {osm.name}"):
-            g = build_area_graph(info, osm, profile=p)
+        source = osm.name if osm else (place or "OpenStreetMap (download)")
+        with _status(f"building the {p} network of {info.name} from {source}"):
+            g = build_area_graph(info, osm, profile=p, place=place)
         out.print(f"{p}: {g.n_nodes} nodes, {g.n_edges} edges (EPSG:{g.crs_epsg})")
 
 

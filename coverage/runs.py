@@ -81,7 +81,8 @@ def _straight(cells_xy: np.ndarray, st_xy: np.ndarray, radius_m: float, boundary
 
 
 def _network(info: AreaInfo, profile: str, cells_xy: np.ndarray, st_xy: np.ndarray, radius_m: float,
-             params: dict[str, Any], say: Progress, settings: Settings) -> CellCoverage:
+             params: dict[str, Any], say: Progress, settings: Settings,
+             station_names: list[str] | None = None) -> CellCoverage:
     """Coverage along the area's street graph: one multi-source Dijkstra from all stations (metres)."""
     from yizhan.coverage.network import network_nearest, service_areas, snap_points
     from yizhan.coverage.streets import load_area_graph
@@ -105,6 +106,12 @@ def _network(info: AreaInfo, profile: str, cells_xy: np.ndarray, st_xy: np.ndarr
         "profile": profile, "graph_nodes": graph.n_nodes, "graph_edges": graph.n_edges, "search_limit_m": limit,
         "max_snap_m": settings.max_snap_m, "stations_off_network": int(st_snap.too_far.sum()),
         "cells_off_network": int(cell_snap.too_far.sum())})
+    if st_snap.too_far.any():
+        far = [f"{station_names[i] if station_names else i} ({st_snap.offstreet_m[i]:.0f} m)"
+               for i in np.flatnonzero(st_snap.too_far)[:100]]
+        params["stations_off_network_list"] = far
+        say(f"warning: {len(far)} station(s) more than {settings.max_snap_m:g} m from any {profile} street serve "
+            f"nobody along the network: {', '.join(far[:10])}")
     return CellCoverage(res.station, res.distance_m, res.covered, straight.distance_m, straight.covered,
                         None if merged is None or merged.is_empty else merged)
 
@@ -143,7 +150,8 @@ def run_coverage(engine: Engine, *, area: str | None = None, radius_m: float = 1
         params: dict[str, Any] = {"radius_m": radius_m, "mode": mode, "crs_epsg": crs,
                                   "cell_size_m": _cell_size(conn, info.id)}
         if mode == "network":
-            cov = _network(info, profile, cells_xy, st_xy, radius_m, params, say, settings or get_settings())
+            cov = _network(info, profile, cells_xy, st_xy, radius_m, params, say, settings or get_settings(),
+                           list(active["external_id"]))
             if cov.covered_geom is not None and boundary_m is not None:
                 cov.covered_geom = cov.covered_geom.intersection(boundary_m)
         else:

@@ -30,17 +30,25 @@ def graph_file(area: AreaInfo, profile: str, settings: Settings | None = None) -
     return s.data_dir / "graphs" / f"area{area.id}-{_check_profile(profile)}.npz"
 
 
-def build_area_graph(area: AreaInfo, extract: Path, *, profile: str = "walk",
+def build_area_graph(area: AreaInfo, extract: Path | None, *, profile: str = "walk", place: str | None = None,
                      settings: Settings | None = None) -> StreetGraph:
-    """Build the ``profile`` street graph of ``area`` from an OSM extract (.osm/.osm.pbf) and store it.
+    """Build the ``profile`` street graph of ``area`` and store it, from an OSM extract (.osm/.osm.pbf) or,
+    without one, downloaded by ``place`` name or the area's bounds (needs the network).
 
     The graph is filtered to the profile's streets, reduced to its largest connected part and projected to the
-    area's metric CRS (``yizhan.geo.network``); the parsed extract is cached too, so a rebuild is quick.
+    area's metric CRS (``yizhan.geo.network``); a parsed extract is cached too, so a rebuild is quick.
     """
-    from yizhan.geo.network import cached_streets, reproject_streets
+    from yizhan.geo.network import cached_streets, reproject_streets, streets_online
 
     s = settings or get_settings()
-    nx_graph = cached_streets(extract, profile=_check_profile(profile), cache_dir=s.data_dir / "graphs" / "osm")
+    _check_profile(profile)
+    if extract is not None:
+        nx_graph = cached_streets(extract, profile=profile, cache_dir=s.data_dir / "graphs" / "osm")
+    elif place or area.boundary is not None:
+        nx_graph = streets_online(profile=profile, place=place,
+                                  bbox=None if place else tuple(area.boundary.bounds))  # type: ignore[union-attr]
+    else:
+        raise InvalidInput(f"area {area.name!r} has no boundary: give an extract (--osm) or a place name")
     nx_graph = reproject_streets(nx_graph, area.crs_epsg)
     graph = street_graph_from_networkx(nx_graph)
     path = graph_file(area, profile, s)

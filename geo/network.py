@@ -251,3 +251,34 @@ def reproject_streets(graph: nx.MultiDiGraph, epsg: int) -> nx.MultiDiGraph:
     if pyproj.CRS(graph.graph["crs"]) == pyproj.CRS.from_epsg(epsg):
         return graph
     return ox.project_graph(graph, to_crs=f"EPSG:{epsg}")
+
+
+def streets_online(*, profile: str = "walk", place: str | None = None,
+                   bbox: tuple[float, float, float, float] | None = None) -> nx.MultiDiGraph:
+    """Download the ``profile`` streets of a place name or a bbox (west, south, east, north; WGS 84 degrees)
+    through osmnx (needs the network); largest connected part, projected to the UTM zone of its centre.
+
+    Raises SetupError when OpenStreetMap cannot be reached and InvalidInput for an unknown place.
+    """
+    from yizhan.errors import SetupError
+
+    network_type = {"walk": "walk", "bike": "bike"}[_check_profile(profile)]
+    try:
+        if place:
+            graph = ox.graph_from_place(place, network_type=network_type, retain_all=False, simplify=True)
+        elif bbox:
+            graph = ox.graph_from_bbox(bbox, network_type=network_type, retain_all=False, simplify=True)
+        else:
+            raise InvalidInput("give a place name or a bbox (west, south, east, north)")
+    except (ox._errors.InsufficientResponseError, ValueError) as exc:
+        raise InvalidInput(f"no {profile} streets found for {place or bbox}: {exc}") from exc
+    except InvalidInput:
+        raise
+    except Exception as exc:  # connection errors of requests and the like
+        raise SetupError(f"OpenStreetMap cannot be reached to download streets ({exc}); use --osm EXTRACT "
+                         "(a .osm.pbf from a regional extract service)") from exc
+    graph.graph["profile"] = profile
+    xs = [d["x"] for _, d in graph.nodes(data=True)]
+    ys = [d["y"] for _, d in graph.nodes(data=True)]
+    crs = metric_crs_for(((min(xs)), min(ys), max(xs), max(ys)))
+    return ox.project_graph(graph, to_crs=crs)

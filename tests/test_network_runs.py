@@ -70,6 +70,16 @@ def test_network_run_against_straight_line(engine, sample_area, settings):
     assert (units["covered_share"] <= units["covered_share_straight"] + 1e-9).all()
 
 
+def test_points_far_from_streets_are_reported(engine, sample_area, settings):
+    strict = settings.model_copy(update={"max_snap_m": 2.0})
+    messages: list[str] = []
+    summary = run_coverage(engine, radius_m=1000, mode="network", settings=strict, progress=messages.append)
+    params = load_run(engine, summary["run_id"]).params
+    assert params["stations_off_network"] >= 1 and params["cells_off_network"] >= 1
+    assert len(params["stations_off_network_list"]) == params["stations_off_network"]
+    assert any(m.startswith("warning:") and "DEMO-" in m for m in messages)
+
+
 def test_units_from_file(engine, sample_area, settings, tmp_path):
     w, s, e, n = sample_area.boundary.bounds
     mid = (w + e) / 2
