@@ -20,6 +20,7 @@ from yizhan.db.engine import make_engine, migrate
 
 OSM_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "osm"
 WUDAOKOU_OSM = OSM_DIR / "beijing_haidian_wudaokou.osm"
+WUDAOKOU_PBF = OSM_DIR / "beijing_haidian_wudaokou.osm.pbf"
 WUDAOKOU_BOUNDS = (116.3084, 39.9905, 116.3320, 40.0123)  # west, south, east, north (WGS 84)
 TEMPLATE = "yizhan_template"
 _counter = itertools.count()
@@ -98,10 +99,15 @@ def wudaokou(engine: Engine) -> AreaInfo:
         return ensure_area(conn, "wudaokou", boundary=box(*WUDAOKOU_BOUNDS), source="test")
 
 
-@pytest.fixture
-def osm_path() -> Path:
-    if not WUDAOKOU_OSM.exists():
-        if os.environ.get("CI"):
-            pytest.fail(f"shared OSM extract missing in CI: {WUDAOKOU_OSM}")
-        pytest.skip("shared OSM extract not present")
-    return WUDAOKOU_OSM
+@pytest.fixture(scope="session")
+def extracts() -> tuple[Path, Path]:
+    """The shared Wudaokou extract as OSM XML and as PBF (skipped locally when absent; a failure in CI)."""
+    if not (WUDAOKOU_OSM.is_file() and WUDAOKOU_PBF.is_file()):
+        pytest.skip(f"shared OSM extract not found in {OSM_DIR}")
+    return WUDAOKOU_OSM, WUDAOKOU_PBF
+
+
+@pytest.fixture(scope="session")
+def osm_path(extracts: tuple[Path, Path]) -> Path:
+    """The shared Wudaokou extract (OSM XML)."""
+    return extracts[0]

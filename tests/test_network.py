@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import networkx as nx
 import pyproj
 import pytest
@@ -11,17 +9,6 @@ import pytest
 from yizhan.errors import InvalidInput
 from yizhan.geo import network
 from yizhan.geo.network import cache_path, cached_streets, is_street, streets_from_extract
-
-OSM_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "osm"
-XML = OSM_DIR / "beijing_haidian_wudaokou.osm"
-PBF = OSM_DIR / "beijing_haidian_wudaokou.osm.pbf"
-
-
-@pytest.fixture(scope="module")
-def extracts() -> tuple[Path, Path]:
-    if not (XML.is_file() and PBF.is_file()):
-        pytest.skip(f"shared OSM extract not found in {OSM_DIR}")
-    return XML, PBF
 
 
 @pytest.fixture(scope="module")

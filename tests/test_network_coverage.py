@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import itertools
 import math
-import os
 from collections import defaultdict
 from pathlib import Path
 
@@ -25,25 +24,15 @@ from yizhan.coverage.network import (
 )
 from yizhan.errors import InvalidInput
 
-OSM_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "osm"
-WUDAOKOU_OSM = OSM_DIR / "beijing_haidian_wudaokou.osm"
 UTM50N = "EPSG:32650"
 FAR = 1e9  # a search limit in metres that reaches every node
 
 
-def _extract() -> Path:
-    if not WUDAOKOU_OSM.exists():
-        if os.environ.get("CI"):
-            pytest.fail(f"shared OSM extract missing in CI: {WUDAOKOU_OSM}")
-        pytest.skip("shared OSM extract not present")
-    return WUDAOKOU_OSM
-
-
 @pytest.fixture(scope="module")
-def nx_graphs() -> dict[str, nx.MultiDiGraph]:
+def nx_graphs(osm_path: Path) -> dict[str, nx.MultiDiGraph]:
     from yizhan.geo.network import streets_from_extract
 
-    path = _extract()
+    path = osm_path
     return {profile: streets_from_extract(path, profile=profile) for profile in ("walk", "bike")}
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import pytest
 from shapely.geometry import box
@@ -11,17 +10,7 @@ from shapely.geometry import box
 from yizhan.errors import InvalidInput
 from yizhan.geo.osm import buildings_from_extract, extract_bounds, named_streets_from_extract, pois_from_extract
 
-OSM_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "osm"
-XML = OSM_DIR / "beijing_haidian_wudaokou.osm"
-PBF = OSM_DIR / "beijing_haidian_wudaokou.osm.pbf"
 README_BOUNDS = (116.3084, 39.9905, 116.3320, 40.0123)
-
-
-@pytest.fixture(scope="module")
-def extracts() -> tuple[Path, Path]:
-    if not (XML.is_file() and PBF.is_file()):
-        pytest.skip(f"shared OSM extract not found in {OSM_DIR}")
-    return XML, PBF
 
 
 @pytest.fixture(scope="module")

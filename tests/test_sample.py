@@ -18,16 +18,12 @@ from yizhan.errors import InvalidInput
 from yizhan.geo.osm import pois_from_extract
 from yizhan.stations.vocab import AMENITIES, HOSTS, KINDS, STATUSES
 
-OSM_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "osm"
-XML = OSM_DIR / "beijing_haidian_wudaokou.osm"
 SAMPLE_CSV = Path(__file__).resolve().parents[1] / "data" / "samples" / "stations_sample.csv"
 
 
 @pytest.fixture(scope="module")
-def extract() -> Path:
-    if not XML.is_file():
-        pytest.skip(f"shared OSM extract not found in {OSM_DIR}")
-    return XML
+def extract(osm_path: Path) -> Path:
+    return osm_path
 
 
 @pytest.fixture(scope="module")
