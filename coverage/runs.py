@@ -57,6 +57,15 @@ def _multi(g: Any) -> MultiPolygon:
     return MultiPolygon([g]) if isinstance(g, Polygon) else g
 
 
+def _polygonal(g: Any) -> MultiPolygon | None:
+    """The polygon parts of a geometry (an intersection may add stray lines or points), or None if there are none."""
+    if g is None or g.is_empty:
+        return None
+    parts = [p for p in shapely.get_parts(g) if isinstance(p, Polygon | MultiPolygon) and not p.is_empty]
+    polys = [q for p in parts for q in (p.geoms if isinstance(p, MultiPolygon) else [p])]
+    return MultiPolygon(polys) if polys else None
+
+
 @dataclass
 class CellCoverage:
     """Per demand cell: the nearest station (index into the active stations, -1 for none), the distance to it
@@ -162,9 +171,9 @@ def run_coverage(engine: Engine, *, area: str | None = None, radius_m: float = 1
         done_straight = covered_share(weights, cov.covered_straight)[1]
         say("merging uncovered cells into gaps")
         gaps = gaps_from_cells(cells_m, uncovered=~cov.covered, weights=weights)
-        covered_area = float(cov.covered_geom.area) if cov.covered_geom is not None else 0.0
-        covered_geom = (gpd.GeoSeries([cov.covered_geom], crs=crs).to_crs(SRID).iloc[0]
-                        if cov.covered_geom is not None and not cov.covered_geom.is_empty else None)
+        reach = _polygonal(cov.covered_geom)
+        covered_area = float(reach.area) if reach is not None else 0.0
+        covered_geom = gpd.GeoSeries([reach], crs=crs).to_crs(SRID).iloc[0] if reach is not None else None
         station_ids = active["station_id"].to_numpy()
         run_id = conn.execute(text(f"""
             INSERT INTO coverage_runs (area_id, mode, radius_m, params, stations, cells, demand_total, demand_covered,
