@@ -23,7 +23,6 @@ from sqlalchemy.exc import DataError, DBAPIError, InterfaceError, OperationalErr
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from yizhan import __version__
-from yizhan.coverage.report import gaps_csv, gaps_geojson
 from yizhan.coverage.routing import nearest_along_streets
 from yizhan.coverage.runs import latest_run_id, load_run, summary_of
 from yizhan.db.engine import database_url, make_engine, migrate
@@ -256,20 +255,55 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         with eng.connect() as conn:
             return latest_run_id(conn, area=area)
 
+    def _download(eng: Engine, run_id: int, fmt: str) -> Response:
+        from yizhan.coverage.report import MEDIA_TYPES, file_name, load_report, render
+
+        data = load_report(eng, run_id)
+        disposition = "inline" if fmt in ("html", "pdf") else "attachment"
+        return Response(render(data, fmt), media_type=MEDIA_TYPES[fmt], headers={
+            "Content-Disposition": f'{disposition}; filename="{file_name(data.run_id, fmt)}"'})
+
     @app.get("/gaps.csv", tags=["staff"], dependencies=[Depends(staff)], response_class=PlainTextResponse)
     def gaps_as_csv(eng: EngineDep, run: int | None = None, area: str | None = None) -> Response:
         """Gap report of a run (default: the latest) as CSV."""
-        data = load_run(eng, _run_id(eng, run, area))
-        return Response("\ufeff" + gaps_csv(data), media_type="text/csv; charset=utf-8", headers={
-            "Content-Disposition": f'attachment; filename="gaps_run{data.summary["run_id"]}.csv"'})
+        return _download(eng, _run_id(eng, run, area), "csv")
 
     @app.get("/gaps.geojson", tags=["staff"], dependencies=[Depends(staff)])
     def gaps_as_geojson(eng: EngineDep, run: int | None = None, area: str | None = None) -> Response:
         """Gap polygons of a run (default: the latest) as GeoJSON (WGS 84)."""
-        import json
+        return _download(eng, _run_id(eng, run, area), "geojson")
 
-        data = load_run(eng, _run_id(eng, run, area))
-        return Response(json.dumps(gaps_geojson(data), ensure_ascii=False), media_type="application/geo+json")
+    @app.get("/runs/{run_id}/gaps.csv", tags=["staff"], dependencies=[Depends(staff)],
+             response_class=PlainTextResponse)
+    def run_gaps_csv(eng: EngineDep, run_id: int) -> Response:
+        """The run's gaps as CSV (UTF-8 with BOM, Chinese and English headers)."""
+        return _download(eng, run_id, "csv")
+
+    @app.get("/runs/{run_id}/gaps.xlsx", tags=["staff"], dependencies=[Depends(staff)])
+    def run_gaps_xlsx(eng: EngineDep, run_id: int) -> Response:
+        """The run's report as an Excel workbook: summary, gaps, units and stations sheets."""
+        return _download(eng, run_id, "xlsx")
+
+    @app.get("/runs/{run_id}/gaps.geojson", tags=["staff"], dependencies=[Depends(staff)])
+    def run_gaps_geojson(eng: EngineDep, run_id: int) -> Response:
+        """The run's gap polygons as GeoJSON (RFC 7946, WGS 84)."""
+        return _download(eng, run_id, "geojson")
+
+    @app.get("/runs/{run_id}/gaps.gpkg", tags=["staff"], dependencies=[Depends(staff)])
+    def run_gaps_gpkg(eng: EngineDep, run_id: int) -> Response:
+        """The run's layers as a GeoPackage (EPSG:4326): gaps, units, stations, study area, service area."""
+        return _download(eng, run_id, "gpkg")
+
+    @app.get("/runs/{run_id}/report.pdf", tags=["staff"], dependencies=[Depends(staff)])
+    def run_report_pdf(eng: EngineDep, run_id: int) -> Response:
+        """The run's printable one-page summary (A4 PDF): map, headline figures, top gaps, units."""
+        return _download(eng, run_id, "pdf")
+
+    @app.get("/runs/{run_id}/report.html", tags=["staff"], dependencies=[Depends(staff)],
+             response_class=HTMLResponse)
+    def run_report_html(eng: EngineDep, run_id: int) -> Response:
+        """The run's one-page summary as a self-contained HTML page (same content as the PDF)."""
+        return _download(eng, run_id, "html")
 
     @app.get("/map", tags=["planners"], response_class=HTMLResponse)
     def map_page(eng: EngineDep, run: int | None = None, area: str | None = None) -> HTMLResponse:

@@ -318,13 +318,28 @@ def _write_map(run: int | None, area: str | None, out_file: Path | None) -> Path
 def report(
     run: Annotated[int | None, typer.Option(help="Run id (default: the latest)")] = None,
     area: AreaOpt = None,
-    out_dir: Annotated[Path | None, typer.Option(help="Folder (default: OUT_DIR)")] = None,
+    fmt: Annotated[list[str] | None, typer.Option(
+        "--format", "-f", help="csv, xlsx, geojson, gpkg, html, pdf or all; repeat the option or separate with "
+                               "commas. Default: csv and geojson (as before)")] = None,
+    out_path: Annotated[Path | None, typer.Option(
+        "--out", "--out-dir", help="Folder for the files (named gaps_run<ID>.* and report_run<ID>.*), or the file "
+                                   "itself when one format is asked and it ends in that extension (default: OUT_DIR)"
+    )] = None,
+    osm: Annotated[Path | None, typer.Option(
+        help="OpenStreetMap extract (.osm/.osm.pbf) of the area: name the street next to each gap")] = None,
 ) -> None:
-    """Write the gap report of a run (CSV for Excel, GeoJSON for GIS)."""
-    from yizhan.coverage.report import write_gap_report
-    from yizhan.coverage.runs import load_run
+    """Write the gap report of a run: CSV and XLSX for Excel, GeoJSON and GeoPackage for GIS, and a printable
+    one-page summary (HTML, PDF) with a map, the headline figures, the top gaps and the units."""
+    from yizhan.coverage.report import load_report, parse_formats, write_report
 
-    paths = write_gap_report(load_run(_engine(), run, area=area), out_dir or get_settings().out_dir)
+    formats = parse_formats(fmt)
+    streets = None
+    if osm is not None:
+        from yizhan.geo.osm import named_streets_from_extract
+
+        streets = named_streets_from_extract(osm)
+    data = load_report(_engine(), run, area=area, streets=streets, streets_source=osm.name if osm else None)
+    paths = write_report(data, out_path or get_settings().out_dir, formats)
     for kind, p in paths.items():
         out.print(f"{kind}: {p}")
 

@@ -1,14 +1,49 @@
-"""Gap reports of a stored run: CSV (opens in Excel, Chinese and English headers) and GeoJSON (RFC 7946)."""
+"""Gap reports of a stored run: CSV and XLSX (Excel, Chinese headers), GeoJSON (RFC 7946) and GeoPackage (GIS),
+and a printable one-page summary (HTML, PDF; see ``report_summary`` and ``report_pdf``).
+
+Every format is built from the same tables (:func:`gaps_table`, :func:`units_report_table`,
+:func:`stations_report_table`) and headline figures (:func:`headline`), all read from the stored run, so the
+figures agree across formats. Coordinates are WGS 84 lon/lat (EPSG:4326); distances are metres.
+"""
 
 from __future__ import annotations
 
+import io
 import json
+import math
+import tempfile
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import geopandas as gpd
+import numpy as np
 import pandas as pd
+import shapely
+from shapely.geometry import MultiPolygon, Polygon
+from sqlalchemy import Engine, text
 
-from yizhan.coverage.runs import RunData
+from yizhan.areas import sector_units, units_frame
+from yizhan.coverage.runs import RunData, load_run, units_table
+from yizhan.errors import InvalidInput
+from yizhan.stations import vocab
+
+FORMATS = ("csv", "xlsx", "geojson", "gpkg", "html", "pdf")
+"""Every report format, in the order they are written."""
+DEFAULT_FORMATS = ("csv", "geojson")
+"""What ``yizhan report`` writes when no format is given (as before the other formats existed)."""
+MEDIA_TYPES: dict[str, str] = {
+    "csv": "text/csv; charset=utf-8",
+    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    "geojson": "application/geo+json",
+    "gpkg": "application/geopackage+sqlite3",
+    "html": "text/html; charset=utf-8",
+    "pdf": "application/pdf",
+}
+STREET_NEAR_M = 500.0
+"""A gap is described by a named street only when one passes within this many metres of its interior point."""
+OSM_ATTRIBUTION = "© OpenStreetMap contributors"
 
 GAP_COLUMNS = {
     "rank": "排名 rank",
@@ -21,14 +56,164 @@ GAP_COLUMNS = {
     "nearest_station": "最近驿站 nearest_station",
     "nearest_distance_m": "最近距离(米) nearest_distance_m",
     "straight_distance_m": "直线距离(米) straight_distance_m",
+    "nearest_station_address": "最近驿站地址 nearest_station_address",
+    "location": "位置 location",
+    "street": "附近道路 street",
+    "street_distance_m": "距道路(米) street_distance_m",
+}
+UNIT_COLUMNS = {
+    "name": "乡镇街道/片区 unit",
+    "stations": "驿站数 stations",
+    "demand": "需求 demand",
+    "demand_covered": "已覆盖需求 covered_demand",
+    "demand_unmet": "未覆盖需求 unmet_demand",
+    "covered_share": "覆盖率 covered_share",
+    "demand_covered_straight": "直线已覆盖需求 covered_demand_straight",
+    "covered_share_straight": "直线覆盖率 covered_share_straight",
+}
+STATION_COLUMNS = {
+    "id": "驿站编号 id",
+    "name": "名称 name",
+    "kind": "类型 kind",
+    "status": "状态 status",
+    "host": "依托单位 host",
+    "address": "地址 address",
+    "township": "乡镇街道 township",
+    "lon": "经度 lon",
+    "lat": "纬度 lat",
+    "seats": "座位 seats",
+    "demand_served": "服务需求 demand_served",
+}
+SUMMARY_COLUMNS = {"item": "项目 item", "value": "数值 value", "unit": "单位 unit"}
+SHEETS = {"summary": "概况 summary", "gaps": "缺口 gaps", "units": "乡镇街道 units", "stations": "驿站 stations"}
+# Excel number formats by column key; the cells hold full values, the format only changes the display
+_NUMBER_FORMATS = {
+    "rank": "0", "cells": "0", "stations": "0", "seats": "0",
+    "demand": "#,##0.0", "demand_covered": "#,##0.0", "demand_unmet": "#,##0.0", "demand_covered_straight": "#,##0.0",
+    "demand_served": "#,##0.0",
+    "area_km2": "0.000", "lon": "0.000000", "lat": "0.000000",
+    "nearest_distance_m": "#,##0", "straight_distance_m": "#,##0", "street_distance_m": "#,##0",
+    "covered_share": "0.0%", "covered_share_straight": "0.0%",
 }
 
 
-def gaps_table(run: RunData) -> pd.DataFrame:
-    """One row per gap, by rank; lon/lat (WGS 84) of a point inside the gap; distances in metres from the gap's
-    closest cell to the nearest station: in the run's metric (network or straight) and in a straight line."""
-    g = run.gaps
-    return pd.DataFrame({
+@dataclass
+class RunReport:
+    """A stored run with what its reports need beyond :class:`RunData`.
+
+    ``units`` is :func:`units_table` with the units' polygons (None where unknown); ``served`` the covered demand
+    and cells per station id (database key); ``streets`` optional named streets (EPSG:4326) to describe where
+    gaps are.
+    """
+
+    run: RunData
+    units: gpd.GeoDataFrame = field(default_factory=lambda: gpd.GeoDataFrame(geometry=[], crs=4326))
+    served: pd.DataFrame = field(default_factory=lambda: pd.DataFrame({"station_id": [], "demand": [], "cells": []}))
+    area_source: str | None = None
+    stations_changed: int = 0
+    streets: gpd.GeoDataFrame | None = None
+    streets_source: str | None = None
+
+    @property
+    def run_id(self) -> int:
+        """The run's id."""
+        return int(self.run.summary["run_id"])
+
+    @property
+    def network(self) -> bool:
+        """Whether the run measured along a street network."""
+        return self.run.summary["mode"] == "network"
+
+    @property
+    def uses_osm(self) -> bool:
+        """Whether the report shows OpenStreetMap-derived data (area, street network or street names)."""
+        src = (self.area_source or "").lower()
+        return (self.network or self.streets is not None or "openstreetmap" in src
+                or src.endswith((".osm", ".pbf", ".osm.bz2")))
+
+
+def load_report(engine: Engine, run_id: int | None = None, *, area: str | None = None,
+                streets: gpd.GeoDataFrame | None = None, streets_source: str | None = None) -> RunReport:
+    """Load run ``run_id`` (default: the latest, of ``area`` when given) with its units and served demand.
+
+    Parameters
+    ----------
+    engine
+        The database.
+    run_id, area
+        Which run.
+    streets, streets_source
+        Optional named streets (``name``, LineString geometry, any CRS), e.g. from
+        :func:`yizhan.geo.osm.named_streets_from_extract`, and where they come from (shown in the report).
+    """
+    run = load_run(engine, run_id, area=area)
+    rid = int(run.summary["run_id"])
+    with engine.connect() as conn:
+        units = units_table(conn, rid)
+        shapes = units_frame(conn, run.area.id)
+        source = conn.execute(text("SELECT source FROM areas WHERE id = :a"), {"a": run.area.id}).scalar()
+        served = pd.read_sql(text("SELECT nearest_station_id AS station_id, sum(weight) AS demand, count(*) AS cells "
+                                  "FROM run_cells WHERE run_id = :r AND covered AND nearest_station_id IS NOT NULL "
+                                  "GROUP BY nearest_station_id"), conn, params={"r": rid})
+        changed = conn.execute(text("SELECT count(*) FROM stations WHERE area_id = :a AND updated_at > "
+                                    "(SELECT created_at FROM coverage_runs WHERE id = :r)"),
+                               {"a": run.area.id, "r": rid}).scalar_one()
+    if shapes.empty and run.area.boundary is not None:
+        shapes = sector_units(run.area.boundary)  # what run_coverage used for an area without units
+    geo = dict(zip(shapes["name"], shapes.geometry, strict=True))
+    units_gdf = gpd.GeoDataFrame(units, geometry=[_multi(geo.get(n)) for n in units["name"]], crs=4326)
+    if streets is not None:
+        streets = streets[streets["name"].fillna("").str.len() > 0]
+    return RunReport(run, units_gdf, served, source, int(changed), streets, streets_source)
+
+
+def _multi(g: Any) -> MultiPolygon | None:
+    if g is None or g.is_empty:
+        return None
+    if isinstance(g, Polygon):
+        return MultiPolygon([g])
+    if isinstance(g, MultiPolygon):
+        return g
+    parts = [p for p in shapely.get_parts(g) if isinstance(p, Polygon)]
+    return MultiPolygon(parts) if parts else None
+
+
+def _as_report(run: RunData | RunReport) -> RunReport:
+    return run if isinstance(run, RunReport) else RunReport(run)
+
+
+# -- tables --------------------------------------------------------------------------------------------------------
+def _nearest_streets(report: RunReport) -> tuple[list[str | None], np.ndarray]:
+    """Name of and distance (m) to the nearest named street within ``STREET_NEAR_M`` of each gap's point."""
+    g = report.run.gaps
+    names: list[str | None] = [None] * len(g)
+    dist = np.full(len(g), np.nan)
+    streets = report.streets
+    if streets is None or streets.empty or not len(g):
+        return names, dist
+    crs = report.run.area.crs_epsg
+    lines = streets.to_crs(crs).geometry.to_numpy()
+    pts = gpd.GeoSeries(gpd.points_from_xy(g["lon"], g["lat"]), crs=4326).to_crs(crs).to_numpy()
+    pt_i, line_i = shapely.STRtree(lines).query_nearest(pts, max_distance=STREET_NEAR_M, all_matches=False)
+    for p, li in zip(pt_i, line_i, strict=True):
+        names[p] = str(streets["name"].iloc[li])
+        dist[p] = float(shapely.distance(pts[p], lines[li]))
+    return names, dist
+
+
+def gaps_table(run: RunData | RunReport) -> pd.DataFrame:
+    """One row per gap, by rank.
+
+    ``lon``/``lat`` (WGS 84) is a point inside the gap; distances are metres from the gap's closest cell to the
+    nearest station, in the run's metric (network or straight) and in a straight line (NaN: no station within
+    the network search limit). ``location`` names the nearest street when named streets were given (``street``,
+    ``street_distance_m`` then appear too), else it is the point's "lon, lat".
+    """
+    report = _as_report(run)
+    g = report.run.gaps
+    st = report.run.stations
+    address = dict(zip(st["external_id"], st["address"], strict=True))
+    out = pd.DataFrame({
         "rank": g["rank"].astype(int),
         "demand": g["demand"].round(3),
         "area_km2": (g["area_m2"] / 1e6).round(4),
@@ -39,30 +224,284 @@ def gaps_table(run: RunData) -> pd.DataFrame:
         "nearest_station": g["nearest_station"],
         "nearest_distance_m": g["nearest_distance_m"].round(1),
         "straight_distance_m": g["straight_distance_m"].round(1),
+        "nearest_station_address": [address.get(s) if isinstance(s, str) else None for s in g["nearest_station_id"]],
+    })
+    lonlat = [f"{x:.6f}, {y:.6f}" for x, y in zip(out["lon"], out["lat"], strict=True)]
+    if report.streets is None:
+        out["location"] = lonlat
+        return out
+    names, dist = _nearest_streets(report)
+    out["location"] = [f"{n}附近 near {n}" if n else ll for n, ll in zip(names, lonlat, strict=True)]
+    out["street"] = names
+    out["street_distance_m"] = np.round(dist, 0)
+    return out
+
+
+def units_report_table(report: RunReport) -> pd.DataFrame:
+    """Per unit (township, sector; the unassigned rest last): stations, demand, covered and unmet demand and the
+    covered share (network runs add the straight-line figures)."""
+    u = report.units
+    out = pd.DataFrame({
+        "name": u["name"].astype(str),
+        "stations": u["stations"].astype(int),
+        "demand": u["demand"].round(3),
+        "demand_covered": u["demand_covered"].round(3),
+        "demand_unmet": (u["demand"] - u["demand_covered"]).round(3),
+        "covered_share": u["covered_share"].round(6),
+    }) if len(u) else pd.DataFrame({k: [] for k in list(UNIT_COLUMNS)[:6]})
+    if report.network:
+        out["demand_covered_straight"] = (u["demand_covered_straight"].round(3) if len(u) else [])
+        out["covered_share_straight"] = (u["covered_share_straight"].round(6) if len(u) else [])
+    return out
+
+
+def stations_report_table(report: RunReport) -> pd.DataFrame:
+    """The area's stations as registered now (Chinese labels for kind and status), with the demand the run counted
+    as covered by each (its cells' nearest station; 0 for a station nearest to no covered cell)."""
+    st = report.run.stations
+    served = dict(zip(report.served["station_id"].astype(int), report.served["demand"], strict=True))
+    return pd.DataFrame({
+        "id": st["external_id"],
+        "name": st["name"],
+        "kind": [vocab.label("kind", k) for k in st["kind"]],
+        "status": [vocab.label("status", s) for s in st["status"]],
+        "host": [vocab.label("host", h) if isinstance(h, str) else None for h in st["host"]],
+        "address": st["address"],
+        "township": st["township"],
+        "lon": st.geometry.x.round(6),
+        "lat": st.geometry.y.round(6),
+        "seats": st["seats"],
+        "demand_served": [round(float(served.get(int(i), 0.0)), 3) for i in st["station_id"]],
     })
 
 
-def gaps_csv(run: RunData) -> str:
+def headline(run: RunData | RunReport) -> dict[str, Any]:
+    """The run's headline figures (from the stored summary) plus the unmet demand and the gaps' demand."""
+    report = _as_report(run)
+    s = report.run.summary
+    p = report.run.params
+    out = {k: s[k] for k in ("run_id", "area", "mode", "radius_m", "stations", "cells", "demand_total",
+                             "demand_covered", "covered_share", "covered_area_km2", "gaps", "created_at")}
+    out["demand_unmet"] = round(s["demand_total"] - s["demand_covered"], 3)
+    out["gap_demand"] = round(float(report.run.gaps["demand"].sum()), 3)
+    out["cell_size_m"] = p.get("cell_size_m")
+    out["distance"] = p.get("distance")
+    if report.network:
+        out["profile"] = s.get("profile")
+        out["covered_share_straight"] = s.get("covered_share_straight")
+        out["search_limit_m"] = p.get("search_limit_m")
+        out["stations_off_network"] = p.get("stations_off_network", 0)
+    return out
+
+
+# -- CSV and GeoJSON -----------------------------------------------------------------------------------------------
+def gaps_csv(run: RunData | RunReport) -> str:
     """The gap table as CSV text with bilingual headers, preceded by no BOM (add one when writing a file)."""
     return gaps_table(run).rename(columns=GAP_COLUMNS).to_csv(index=False)
 
 
-def gaps_geojson(run: RunData) -> dict[str, Any]:
-    """Gap polygons as an RFC 7946 FeatureCollection (WGS 84 lon/lat) with the run's summary as ``run``."""
-    table = gaps_table(run)
+def _plain(v: Any) -> Any:
+    if v is None or (isinstance(v, float) and math.isnan(v)) or v is pd.NA:
+        return None
+    if isinstance(v, np.generic):
+        v = v.item()
+        return None if isinstance(v, float) and math.isnan(v) else v
+    return v
+
+
+def gaps_geojson(run: RunData | RunReport) -> dict[str, Any]:
+    """Gap polygons as an RFC 7946 FeatureCollection (WGS 84 lon/lat, exterior rings counter-clockwise) with the
+    run's summary as the foreign member ``run``."""
+    report = _as_report(run)
+    table = gaps_table(report)
+    geoms = shapely.orient_polygons(report.run.gaps.geometry.to_numpy(), exterior_cw=False)
     features = []
-    for rec, geom in zip(table.to_dict("records"), run.gaps.geometry, strict=True):
-        props = {k: (None if pd.isna(v) else (v.item() if hasattr(v, "item") else v)) for k, v in rec.items()}
+    for rec, geom in zip(table.to_dict("records"), geoms, strict=True):
+        props = {k: _plain(v) for k, v in rec.items()}
         features.append({"type": "Feature", "geometry": geom.__geo_interface__, "properties": props})
-    return {"type": "FeatureCollection", "run": run.summary, "features": features}
+    return {"type": "FeatureCollection", "run": report.run.summary, "features": features}
 
 
-def write_gap_report(run: RunData, out_dir: Path) -> dict[str, Path]:
+# -- XLSX ----------------------------------------------------------------------------------------------------------
+def summary_rows(report: RunReport) -> list[tuple[str, Any, str]]:
+    """Headline figures as (label, value, unit) rows for the XLSX summary sheet."""
+    h = headline(report)
+    mode = "沿路网 along the street network" if report.network else "直线距离 straight line"
+    if report.network:
+        mode += f" ({h['profile']})"
+    rows: list[tuple[str, Any, str]] = [
+        ("运行编号 run id", h["run_id"], ""),
+        ("研究区 area", h["area"], ""),
+        ("运行时间 created at", h["created_at"], ""),
+        ("距离算法 mode", mode, ""),
+        ("服务半径 radius", h["radius_m"], "米 m"),
+        ("运营驿站 active stations", h["stations"], "个"),
+        ("需求网格 demand cells", h["cells"], "个"),
+        ("总需求 total demand", h["demand_total"], ""),
+        ("已覆盖需求 covered demand", h["demand_covered"], ""),
+        ("未覆盖需求 unmet demand", h["demand_unmet"], ""),
+        ("覆盖率 covered share", h["covered_share"], ""),
+    ]
+    if report.network:
+        rows.append(("直线覆盖率 straight-line covered share", h["covered_share_straight"], ""))
+    rows += [("覆盖面积 covered area", h["covered_area_km2"], "平方公里 km²"),
+             ("覆盖缺口 gaps", h["gaps"], "个")]
+    return rows
+
+
+_SUMMARY_FORMATS = {"服务半径 radius": "#,##0", "总需求 total demand": "#,##0.0",
+                    "已覆盖需求 covered demand": "#,##0.0", "未覆盖需求 unmet demand": "#,##0.0",
+                    "覆盖率 covered share": "0.0%", "直线覆盖率 straight-line covered share": "0.0%",
+                    "覆盖面积 covered area": "0.000"}
+
+
+def _display_width(value: Any) -> int:
+    s = str(value) if value is not None else ""
+    return sum(2 if ord(c) > 0x2E7F else 1 for c in s)
+
+
+def _write_sheet(ws: Any, table: pd.DataFrame, labels: dict[str, str]) -> None:
+    from openpyxl.styles import Alignment, Font, PatternFill
+    from openpyxl.utils import get_column_letter
+
+    keys = list(table.columns)
+    ws.append([labels.get(k, k) for k in keys])
+    for rec in table.itertuples(index=False):
+        ws.append([_plain(v) for v in rec])
+    head = Font(bold=True)
+    fill = PatternFill("solid", fgColor="DDEBF7")
+    for cell in ws[1]:
+        cell.font, cell.fill = head, fill
+        cell.alignment = Alignment(wrap_text=True, vertical="center")
+    for j, key in enumerate(keys, start=1):
+        fmt = _NUMBER_FORMATS.get(key)
+        letter = get_column_letter(j)
+        if fmt:
+            for (cell,) in ws.iter_rows(min_row=2, min_col=j, max_col=j):
+                cell.number_format = fmt
+        longest = max([_display_width(v) for v in table[key].head(500)] + [8])
+        header = max(_display_width(part) for part in labels.get(key, key).split(" "))
+        ws.column_dimensions[letter].width = min(max(longest, header) + 2, 48)
+    ws.row_dimensions[1].height = 32
+    ws.freeze_panes = "A2"
+    if len(table):
+        ws.auto_filter.ref = f"A1:{get_column_letter(len(keys))}{len(table) + 1}"
+
+
+def gaps_xlsx(report: RunReport) -> bytes:
+    """The report as an Excel workbook: sheets 概况 summary, 缺口 gaps, 乡镇街道 units, 驿站 stations; Chinese
+    (and English) headers, frozen header row, number formats (shares as %, distances without decimals)."""
+    from openpyxl import Workbook
+    from openpyxl.styles import Font
+
+    wb = Workbook()
+    ws = wb.active
+    ws.title = SHEETS["summary"]
+    ws.append(list(SUMMARY_COLUMNS.values()))
+    for label, value, unit in summary_rows(report):
+        ws.append([label, value, unit])
+        fmt = _SUMMARY_FORMATS.get(label)
+        if fmt:
+            ws.cell(ws.max_row, 2).number_format = fmt
+    for cell in ws[1]:
+        cell.font = Font(bold=True)
+    ws.column_dimensions["A"].width, ws.column_dimensions["B"].width, ws.column_dimensions["C"].width = 40, 34, 14
+    ws.freeze_panes = "A2"
+    _write_sheet(wb.create_sheet(SHEETS["gaps"]), gaps_table(report), GAP_COLUMNS)
+    _write_sheet(wb.create_sheet(SHEETS["units"]), units_report_table(report), UNIT_COLUMNS)
+    _write_sheet(wb.create_sheet(SHEETS["stations"]), stations_report_table(report), STATION_COLUMNS)
+    buf = io.BytesIO()
+    wb.save(buf)
+    return buf.getvalue()
+
+
+# -- GeoPackage ----------------------------------------------------------------------------------------------------
+GPKG_LAYERS = ("gaps", "units", "stations", "study_area", "service_area")
+
+
+def gaps_gpkg(report: RunReport) -> bytes:
+    """The report as a GeoPackage (EPSG:4326): layers ``gaps`` and ``units`` (MultiPolygon), ``stations`` (Point),
+    ``study_area`` and ``service_area`` (MultiPolygon; empty when unknown). Field names are the English keys."""
+    run = report.run
+    gaps = gpd.GeoDataFrame(gaps_table(report), geometry=[_multi(g) for g in run.gaps.geometry], crs=4326)
+    units = gpd.GeoDataFrame(units_report_table(report), geometry=list(report.units.geometry), crs=4326)
+    st = stations_report_table(report).assign(seats=lambda d: d["seats"].astype("float64"))
+    stations = gpd.GeoDataFrame(st, geometry=list(run.stations.geometry), crs=4326)
+    area = gpd.GeoDataFrame({"name": [run.area.name]} if run.area.boundary is not None else {"name": []},
+                            geometry=[_multi(run.area.boundary)] if run.area.boundary is not None else [], crs=4326)
+    h = headline(report)
+    service = gpd.GeoDataFrame(
+        {"run_id": [h["run_id"]], "mode": [h["mode"]], "radius_m": [h["radius_m"]],
+         "covered_share": [h["covered_share"]]} if run.covered_geom is not None else
+        {"run_id": [], "mode": [], "radius_m": [], "covered_share": []},
+        geometry=[_multi(run.covered_geom)] if run.covered_geom is not None else [], crs=4326)
+    layers = {"gaps": (gaps, "MultiPolygon"), "units": (units, "MultiPolygon"), "stations": (stations, "Point"),
+              "study_area": (area, "MultiPolygon"), "service_area": (service, "MultiPolygon")}
+    with tempfile.TemporaryDirectory(prefix="yizhan-gpkg-") as tmp:
+        path = Path(tmp) / f"gaps_run{report.run_id}.gpkg"
+        for name, (gdf, gtype) in layers.items():
+            gdf.to_file(path, layer=name, driver="GPKG", geometry_type=gtype, engine="pyogrio")
+        return path.read_bytes()
+
+
+# -- all formats ---------------------------------------------------------------------------------------------------
+def parse_formats(values: Iterable[str] | None) -> tuple[str, ...]:
+    """Formats from ``--format`` values (repeated and/or comma-separated; ``all``), in :data:`FORMATS` order."""
+    asked = {v.strip().lower().lstrip(".") for raw in (values or []) for v in raw.split(",") if v.strip()}
+    if not asked:
+        return DEFAULT_FORMATS
+    if "all" in asked:
+        return FORMATS
+    unknown = sorted(asked - set(FORMATS))
+    if unknown:
+        raise InvalidInput(f"format {', '.join(unknown)}: expected any of {', '.join(FORMATS)} or all")
+    return tuple(f for f in FORMATS if f in asked)
+
+
+def file_name(run_id: int, fmt: str) -> str:
+    """``gaps_run<ID>.<ext>`` for the data formats, ``report_run<ID>.<ext>`` for the printable summary."""
+    return f"{'report' if fmt in ('html', 'pdf') else 'gaps'}_run{run_id}.{fmt}"
+
+
+def render(report: RunReport, fmt: str) -> bytes:
+    """One format as the bytes of its file (the CSV with a BOM so Excel reads the Chinese headers)."""
+    if fmt == "csv":
+        return ("\ufeff" + gaps_csv(report)).encode("utf-8")
+    if fmt == "geojson":
+        return json.dumps(gaps_geojson(report), ensure_ascii=False).encode("utf-8")
+    if fmt == "xlsx":
+        return gaps_xlsx(report)
+    if fmt == "gpkg":
+        return gaps_gpkg(report)
+    if fmt == "html":
+        from yizhan.coverage.report_summary import summary_html
+
+        return summary_html(report).encode("utf-8")
+    if fmt == "pdf":
+        from yizhan.coverage.report_pdf import summary_pdf
+
+        return summary_pdf(report)
+    raise InvalidInput(f"format {fmt!r}: expected one of {', '.join(FORMATS)}")
+
+
+def write_report(report: RunReport, out: Path, formats: Iterable[str] = DEFAULT_FORMATS) -> dict[str, Path]:
+    """Write ``formats`` of the report. ``out`` is a folder (created; files named by :func:`file_name`), or a file
+    path when a single format is asked and ``out`` ends in its extension."""
+    fmts = list(formats)
+    if len(fmts) == 1 and out.suffix.lower() == f".{fmts[0]}":
+        targets = {fmts[0]: out}
+    else:
+        targets = {f: out / file_name(report.run_id, f) for f in fmts}
+    paths = {}
+    for fmt, path in targets.items():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.partial")
+        tmp.write_bytes(render(report, fmt))
+        tmp.replace(path)
+        paths[fmt] = path
+    return paths
+
+
+def write_gap_report(run: RunData | RunReport, out_dir: Path) -> dict[str, Path]:
     """Write ``gaps_run<ID>.csv`` (UTF-8 with BOM for Excel) and ``gaps_run<ID>.geojson`` into ``out_dir``."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    rid = run.summary["run_id"]
-    csv_path = out_dir / f"gaps_run{rid}.csv"
-    csv_path.write_text(gaps_csv(run), encoding="utf-8-sig")
-    gj_path = out_dir / f"gaps_run{rid}.geojson"
-    gj_path.write_text(json.dumps(gaps_geojson(run), ensure_ascii=False), encoding="utf-8")
-    return {"csv": csv_path, "geojson": gj_path}
+    return write_report(_as_report(run), out_dir, DEFAULT_FORMATS)

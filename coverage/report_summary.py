@@ -1,0 +1,240 @@
+"""The printable one-page summary of a run: its content (shared by the HTML and the PDF, so both say the same) and
+the HTML page (self-contained: inline CSS and the map as an embedded PNG)."""
+
+from __future__ import annotations
+
+import base64
+import html
+import math
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import numpy as np
+
+from yizhan.coverage.report import (
+    OSM_ATTRIBUTION,
+    STREET_NEAR_M,
+    RunReport,
+    gaps_table,
+    headline,
+    units_report_table,
+)
+from yizhan.coverage.runs import UNASSIGNED
+from yizhan.settings import get_settings
+
+TOP_GAPS = 10
+"""Gaps listed on the page (the full list is in the CSV/XLSX/GeoJSON/GPKG)."""
+MAX_UNITS = 12
+"""Units listed on the page before the rest is summed up in one line."""
+GAP_TEXT_COLUMNS = frozenset({3, 4})
+"""Columns of the gap table holding text (location, station); the others are numbers, aligned right."""
+PROFILE_LABELS = {"walk": "步行 walk", "bike": "骑行 bike"}
+
+
+def pct(x: float | None) -> str:
+    """A share 0–1 as a percentage with one decimal ("45.6%")."""
+    return "—" if x is None or not math.isfinite(x) else f"{x:.1%}"
+
+
+def num(x: float | None, decimals: int = 1) -> str:
+    """A number with thousands separators ("1,234.5")."""
+    return "—" if x is None or not math.isfinite(x) else f"{x:,.{decimals}f}"
+
+
+def metres(x: float | None) -> str:
+    """A distance in whole metres ("1,234 米")."""
+    return "—" if x is None or not math.isfinite(x) else f"{x:,.0f} 米"
+
+
+def local_time(t: datetime, tz: str | None = None) -> str:
+    """``t`` in the configured time zone (default ``Settings.timezone``), e.g. "2025-06-04 12:00 UTC+08:00"."""
+    try:
+        zone = ZoneInfo(tz or get_settings().timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        zone = None
+    lt = t.astimezone(zone)
+    off = lt.strftime("%z")
+    return f"{lt:%Y-%m-%d %H:%M} UTC{off[:3]}:{off[3:]}" if off else f"{lt:%Y-%m-%d %H:%M}"
+
+
+def _cut(s: Any, n: int) -> str:
+    t = "" if s is None or (isinstance(s, float) and math.isnan(s)) else str(s)
+    return t if len(t) <= n else t[: n - 1] + "…"
+
+
+@dataclass
+class SummaryPage:
+    """What the one-page summary shows, as display strings."""
+
+    title: str
+    subtitle: str
+    figures: list[tuple[str, str, str]]  # (Chinese label, English label, value)
+    gap_header: list[str]
+    gap_rows: list[list[str]]
+    gaps_more: int
+    unit_header: list[str]
+    unit_rows: list[list[str]]
+    unit_total: list[str]
+    units_more: int
+    notes: list[str] = field(default_factory=list)
+    attribution: str | None = None
+
+
+def summary_page(report: RunReport, *, top: int = TOP_GAPS, max_units: int = MAX_UNITS,
+                 now: datetime | None = None) -> SummaryPage:
+    """The summary's content from the stored run (:func:`headline`, :func:`gaps_table`, :func:`units_report_table`)."""
+    h = headline(report)
+    net = report.network
+    if net:
+        mode = f"沿路网（{PROFILE_LABELS.get(h['profile'], h['profile'])}）along the streets"
+    else:
+        mode = "直线距离 straight line"
+    figures = [
+        ("覆盖率", "covered share", pct(h["covered_share"])),
+        ("已覆盖 / 总需求", "covered / total demand", f"{num(h['demand_covered'])} / {num(h['demand_total'])}"),
+        ("未覆盖需求", "unmet demand", num(h["demand_unmet"])),
+        ("覆盖缺口", "gaps", f"{h['gaps']:,}"),
+        ("运营驿站", "active stations", f"{h['stations']:,}"),
+        ("服务半径", "radius", metres(h["radius_m"])),
+        ("距离算法", "mode", mode),
+    ]
+    if net:
+        figures.insert(1, ("直线覆盖率", "straight-line share", pct(h["covered_share_straight"])))
+    figures.append(("覆盖面积", "covered area", f"{num(h['covered_area_km2'], 2)} 平方公里"))
+
+    g = gaps_table(report)
+    gap_header = ["排名", "未覆盖需求", "面积(km²)", "位置 location", "最近驿站", "距离"]
+    if net:
+        gap_header.append("直线距离")
+    limit = h.get("search_limit_m")
+    gap_rows = []
+    for r in g.head(top).itertuples(index=False):
+        far = f"> {metres(limit)}" if net and limit else "—"
+        row = [str(r.rank), num(r.demand), num(r.area_km2, 3), _cut(r.location, 30),
+               _cut(r.nearest_station, 16) if isinstance(r.nearest_station, str) else "—",
+               metres(r.nearest_distance_m) if np.isfinite(r.nearest_distance_m) else far]
+        if net:
+            row.append(metres(r.straight_distance_m))
+        gap_rows.append(row)
+
+    u = units_report_table(report)
+    unit_header = ["乡镇街道/片区 unit", "驿站", "需求", "已覆盖", "未覆盖", "覆盖率"]
+    if net:
+        unit_header.append("直线覆盖率")
+
+    def unit_row(name: str, stations: int, demand: float, covered: float, straight: float | None) -> list[str]:
+        share = covered / demand if demand > 0 else 0.0
+        row = [_cut(name, 22), f"{stations:,}", num(demand), num(covered), num(demand - covered), pct(share)]
+        if net:
+            row.append(pct((straight or 0.0) / demand if demand > 0 else 0.0))
+        return row
+
+    straight_col = u["demand_covered_straight"] if net else u["demand_covered"]
+    rows = [unit_row(r.name, r.stations, r.demand, r.demand_covered, s)
+            for r, s in zip(u.itertuples(index=False), straight_col, strict=True)]
+    more = max(0, len(rows) - max_units)
+    if more:
+        rest = u.iloc[max_units - 1:]
+        others = unit_row(f"其余 {len(rest)} 个单元 others", int(rest["stations"].sum()), float(rest["demand"].sum()),
+                          float(rest["demand_covered"].sum()), float(straight_col.iloc[max_units - 1:].sum()))
+        rows = [*rows[: max_units - 1], others]
+    total = unit_row("合计 total", int(u["stations"].sum()) if len(u) else h["stations"], float(h["demand_total"]),
+                     float(h["demand_covered"]),
+                     float(h["covered_share_straight"] or 0) * float(h["demand_total"]) if net else None)
+
+    notes = [f"距离：{h['distance']}" if h.get("distance") else ""]
+    if report.streets is not None:
+        notes.append(f"位置：{STREET_NEAR_M:g} 米内最近的有名道路（{report.streets_source or 'OSM'}），"
+                     "否则为缺口内一点的经纬度 (WGS 84)。")
+    else:
+        notes.append("位置：缺口内一点的经纬度 (WGS 84 lon, lat)；最近驿站的地址见 CSV/XLSX。")
+    if any(n == UNASSIGNED for n in u.get("name", [])):
+        notes.append("（未划入单元）：中心不在任何单元内的需求网格。")
+    if net and h.get("stations_off_network"):
+        notes.append(f"{h['stations_off_network']} 个驿站离街道过远，沿路网不服务任何需求。")
+    if report.stations_changed:
+        notes.append(f"本次运行后登记册有 {report.stations_changed} 个驿站新增或修改；驿站表为当前登记。")
+    notes.append(f"完整缺口表（{h['gaps']} 个）见 CSV / XLSX / GeoJSON / GeoPackage。"
+                 f"生成于 {local_time(now or datetime.now().astimezone())}。")
+    return SummaryPage(
+        title=f"驿站覆盖缺口报告 · {h['area']}",
+        subtitle=f"运行 run #{h['run_id']} · {local_time(datetime.fromisoformat(h['created_at']))} · {mode} · "
+                 f"半径 {metres(h['radius_m'])} · {h['cells']:,} 个需求网格"
+                 + (f"（{h['cell_size_m']:g} 米）" if h.get("cell_size_m") else ""),
+        figures=figures, gap_header=gap_header, gap_rows=gap_rows, gaps_more=max(0, len(g) - top),
+        unit_header=unit_header, unit_rows=rows, unit_total=total, units_more=more,
+        notes=[n for n in notes if n], attribution=OSM_ATTRIBUTION if report.uses_osm else None)
+
+
+_CSS = """
+@page { size: A4 portrait; margin: 10mm; }
+body { font-family: "Noto Sans CJK SC", "WenQuanYi Zen Hei", "Microsoft YaHei", "PingFang SC", sans-serif;
+       color: #222; margin: 0 auto; max-width: 190mm; font-size: 9pt; }
+h1 { font-size: 15pt; margin: 0 0 1mm; font-weight: 600; }
+.sub { color: #666; margin-bottom: 3mm; }
+.top { display: flex; gap: 4mm; align-items: flex-start; }
+.top img { width: 118mm; border: 1px solid #bbb; }
+.figs { flex: 1; }
+.fig { margin-bottom: 2.2mm; }
+.fig .l { color: #666; font-size: 7.5pt; }
+.fig .v { font-size: 12pt; }
+h2 { font-size: 10pt; margin: 3mm 0 1mm; }
+table { border-collapse: collapse; width: 100%; font-size: 7.5pt; }
+th { background: #ddebf7; text-align: left; font-weight: 600; }
+th, td { padding: 0.6mm 1.5mm; border-bottom: 1px solid #e2e2e2; }
+td.n, th.n { text-align: right; white-space: nowrap; }
+tr.total td { border-top: 1px solid #888; font-weight: 600; }
+.more { color: #666; font-size: 7pt; }
+.notes { color: #555; font-size: 6.8pt; margin-top: 2mm; }
+.notes p { margin: 0.4mm 0; }
+@media print { body { max-width: none; } }
+"""
+
+
+def _table(header: list[str], rows: list[list[str]], total: list[str] | None = None,
+           text: frozenset[int] = frozenset({0})) -> str:
+    def cls(j: int) -> str:
+        return "" if j in text else ' class="n"'
+
+    head = "".join(f"<th{cls(j)}>{html.escape(h)}</th>" for j, h in enumerate(header))
+    body = "".join("<tr>" + "".join(f"<td{cls(j)}>{html.escape(v)}</td>" for j, v in enumerate(r)) + "</tr>"
+                   for r in rows)
+    if total:
+        body += '<tr class="total">' + "".join(f"<td{cls(j)}>{html.escape(v)}</td>"
+                                                for j, v in enumerate(total)) + "</tr>"
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def summary_html(report: RunReport, *, page: SummaryPage | None = None) -> str:
+    """The one-page summary as a self-contained HTML document (print it, or open it offline)."""
+    from yizhan.coverage.report_map import map_png
+
+    p = page or summary_page(report)
+    img = base64.b64encode(map_png(report, width_in=6.0, max_height_in=6.0, dpi=160)).decode("ascii")
+    figs = "".join(f'<div class="fig"><div class="l">{html.escape(zh)} {html.escape(en)}</div>'
+                   f'<div class="v">{html.escape(v)}</div></div>' for zh, en, v in p.figures)
+    gap_table = (_table(p.gap_header, p.gap_rows, text=GAP_TEXT_COLUMNS) if p.gap_rows
+                 else "<p>没有覆盖缺口 no gaps.</p>")
+    more = f'<p class="more">另有 {p.gaps_more} 个缺口 {p.gaps_more} more gaps in the data files.</p>' \
+        if p.gaps_more else ""
+    units_more = f'<p class="more">{p.units_more + 1} 个单元合为一行；分单元明细见 XLSX。</p>' if p.units_more else ""
+    notes = "".join(f"<p>{html.escape(n)}</p>" for n in p.notes)
+    if p.attribution:
+        notes += f"<p>地图数据 Map data {html.escape(p.attribution)}</p>"
+    return f"""<!DOCTYPE html>
+<html lang="zh-CN"><head><meta charset="utf-8"><title>{html.escape(p.title)}</title>
+<meta name="viewport" content="width=device-width, initial-scale=1"><style>{_CSS}</style></head>
+<body>
+<h1>{html.escape(p.title)}</h1>
+<div class="sub">{html.escape(p.subtitle)}</div>
+<div class="top"><img alt="地图 map" src="data:image/png;base64,{img}"><div class="figs">{figs}</div></div>
+<h2>前 {len(p.gap_rows)} 个缺口 Top gaps</h2>
+{gap_table}{more}
+<h2>分单元 By township / unit</h2>
+{_table(p.unit_header, p.unit_rows, p.unit_total)}{units_more}
+<div class="notes">{notes}</div>
+</body></html>
+"""
+
