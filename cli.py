@@ -225,8 +225,8 @@ def network_build(
         info = resolve_area(conn, area)
     for p in profile or ["walk", "bike"]:
         source = osm.name if osm else (place or "OpenStreetMap (download)")
-        with _status(f"building the {p} network of {info.name} from {source}"):
-            g = build_area_graph(info, osm, profile=p, place=place)
+        with _status(f"building the {p} network of {info.name} from {source}") as say:
+            g = build_area_graph(info, osm, profile=p, place=place, progress=say)
         out.print(f"{p}: {g.n_nodes} nodes, {g.n_edges} edges (EPSG:{g.crs_epsg})")
 
 

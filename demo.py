@@ -69,7 +69,7 @@ def run_demo(osm: Path | None = None, *, seed: int = 7, say: Callable[[str], Non
     st = import_stations(engine, files["stations"], area=area.name)
     say(f"importing {len(sample.demand)} demand points")
     dm = import_demand(engine, files["demand"], area=area.name, cell_size_m=settings.cell_size_m)
-    say("street networks (walk, bike), parsed once and cached")
+    say("street networks (walk, bike) from the extract")
     graphs = {p: build_area_graph(area, extract, profile=p) for p in ("walk", "bike")}
     say(f"straight-line coverage, radius {settings.radius_m:g} m")
     straight = run_coverage(engine, area=area.name, radius_m=settings.radius_m, progress=say)

@@ -15,24 +15,16 @@ from yizhan.coverage.network import StreetGraph, network_nearest, snap_points, s
 from yizhan.errors import InvalidInput
 from yizhan.geo.streets_pbf import street_graph_from_pbf
 
-OSM_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "osm"
-XML = OSM_DIR / "beijing_haidian_wudaokou.osm"
-PBF = OSM_DIR / "beijing_haidian_wudaokou.osm.pbf"
 UTM50N = 32650
 PROFILES = ("walk", "bike")
-
-
-@pytest.fixture(scope="module")
-def extracts() -> tuple[Path, Path]:
-    if not (XML.is_file() and PBF.is_file()):
-        pytest.skip(f"shared OSM extract not found in {OSM_DIR}")
-    return PBF, XML
+# `extracts` (conftest, session scope): the shared Wudaokou extract as (.osm, .osm.pbf) under
+# Path(__file__).resolve().parents[2] / "shared" / "data" / "osm"; skipped when absent, a failure in CI
 
 
 @pytest.fixture(scope="module")
 def direct(extracts) -> dict[tuple[str, str], StreetGraph]:
     """Graphs built by street_graph_from_pbf, keyed by (file kind, profile)."""
-    pbf, xml = extracts
+    xml, pbf = extracts
     return {(kind, profile): street_graph_from_pbf(path, profile=profile)
             for kind, path in (("pbf", pbf), ("xml", xml)) for profile in PROFILES}
 
@@ -106,14 +98,14 @@ def test_network_coverage_agrees_with_the_osmnx_route(direct, via_osmnx, profile
     assert diff.max() < 1e-6  # the same graph gives the same distances
 
 
-def test_walk_ignores_oneway_and_bike_honours_it(direct):
+def test_walk_ignores_oneway_and_bike_honours_it(extracts, direct):
     walk, bike = direct["pbf", "walk"], direct["pbf", "bike"]
     assert not walk.directed and np.all(walk.reverse_factor == 1.0)
     assert bike.directed
     oneway = bike.reverse_factor != 1.0
     assert 0 < oneway.sum() < bike.n_edges
     assert np.all(bike.reverse_factor[oneway] == 3.0)  # the default contraflow factor
-    strict = street_graph_from_pbf(PBF, profile="bike", contraflow_factor=np.inf)
+    strict = street_graph_from_pbf(extracts[1], profile="bike", contraflow_factor=np.inf)
     assert np.isinf(strict.reverse_factor).sum() == oneway.sum()
 
 
@@ -131,7 +123,7 @@ def test_one_connected_metric_component(direct, profile):
 
 def test_crs_and_progress(extracts):
     messages: list[str] = []
-    g = street_graph_from_pbf(extracts[0], crs_epsg=32649, progress=messages.append)
+    g = street_graph_from_pbf(extracts[1], crs_epsg=32649, progress=messages.append)
     assert g.crs_epsg == 32649
     assert [m.split(":")[0] for m in messages] == ["read", "topology", "component", "geometry", "compile"]
     assert "631 walk streets" in messages[0]
@@ -141,9 +133,9 @@ def test_bad_input(tmp_path, extracts):
     with pytest.raises(InvalidInput, match="not found"):
         street_graph_from_pbf(tmp_path / "missing.osm.pbf")
     with pytest.raises(InvalidInput, match="profile"):
-        street_graph_from_pbf(extracts[0], profile="car")
+        street_graph_from_pbf(extracts[1], profile="car")
     with pytest.raises(InvalidInput, match="projected"):
-        street_graph_from_pbf(extracts[0], crs_epsg=4326)
+        street_graph_from_pbf(extracts[1], crs_epsg=4326)
     junk = tmp_path / "junk.osm.pbf"
     junk.write_bytes(b"not an extract")
     with pytest.raises(InvalidInput):
@@ -180,7 +172,7 @@ def test_edge_cases_match_osmnx(tmp_path, profile):
         (9, [21, 103], road), (10, [103, 104, 105, 106, 103], {"highway": "tertiary", "junction": "roundabout"}),
         (11, [201, 202, 203, 201], {"highway": "footway"}),  # an isolated ring: dropped
         (12, [301, 302], road), (13, [105, 22, 22], road),  # a detached street: dropped; a repeated node
-        (14, [2, 2], road),  # one distinct node: no street
+        (14, [2, 2], road), (15, [3], road),  # one distinct node, a single node: no street
     ]
     path = _write(tmp_path / "edge.osm", {**grid, **extra}, ways)
     mine = street_graph_from_pbf(path, profile=profile, crs_epsg=UTM50N)
