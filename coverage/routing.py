@@ -7,6 +7,7 @@ gives the distance to every candidate station and the path to each.
 from __future__ import annotations
 
 import itertools
+import weakref
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -27,16 +28,16 @@ from yizhan.errors import InvalidInput
 from yizhan.settings import Settings, get_settings
 from yizhan.stations.registry import StationFilter, stations_within
 
-_forward: dict[int, tuple[StreetGraph, csr_matrix]] = {}
+# per loaded graph, built on first use and dropped with the graph
+_forward: weakref.WeakKeyDictionary[StreetGraph, csr_matrix] = weakref.WeakKeyDictionary()
+_pairs: weakref.WeakKeyDictionary[StreetGraph, dict[tuple[int, int], int]] = weakref.WeakKeyDictionary()
 
 
 def _forward_csr(graph: StreetGraph) -> csr_matrix:
-    """The (from, to) adjacency of ``graph``, built once per graph object."""
-    hit = _forward.get(id(graph))
-    if hit is None or hit[0] is not graph:
-        hit = (graph, graph.adjacency_t.T.tocsr())
-        _forward[id(graph)] = hit
-    return hit[1]
+    """The (from, to) adjacency of ``graph``."""
+    if graph not in _forward:
+        _forward[graph] = graph.adjacency_t.T.tocsr()
+    return _forward[graph]
 
 
 def _back(length: np.ndarray, factor: np.ndarray) -> np.ndarray:
@@ -105,20 +106,16 @@ def _piece(graph: StreetGraph, edge: int, a: float, b: float) -> LineString:
 
 def _edge_between(graph: StreetGraph, a: int, b: int) -> tuple[int, bool]:
     """The shortest edge joining nodes a and b, and whether it runs a → b."""
-    pairs = _pairs.get(id(graph))
-    if pairs is None or pairs[0] is not graph:
-        table: dict[tuple[int, int], int] = {}
+    table = _pairs.get(graph)
+    if table is None:
+        table = {}
         for i in np.argsort(-graph.length):  # shortest wins
             table[(int(graph.u[i]), int(graph.v[i]))] = int(i)
-        pairs = (graph, table)
-        _pairs[id(graph)] = pairs
-    table = pairs[1]
+        _pairs[graph] = table
     if (a, b) in table and ((b, a) not in table or graph.length[table[(a, b)]] <= graph.length[table[(b, a)]]):
         return table[(a, b)], True
     return table[(b, a)], False
 
-
-_pairs: dict[int, tuple[StreetGraph, dict[tuple[int, int], int]]] = {}
 
 
 def _route(graph: StreetGraph, pred: np.ndarray, origin_node: int, e0: int, t0: float, end: int, e1: int,
