@@ -7,7 +7,6 @@ and output (stored data is always WGS 84). Distances are geodesic metres.
 
 # No ``from __future__ import annotations`` here: FastAPI reads the route signatures at run time, and some
 # of them use values (``cfg.max_k``) local to ``create_app``.
-import secrets
 import threading
 from datetime import datetime
 from typing import Annotated, Any, Literal
@@ -16,6 +15,7 @@ import numpy as np
 import psycopg
 from fastapi import Depends, FastAPI, File, Form, Header, Query, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import Engine, text
@@ -32,10 +32,13 @@ from yizhan.errors import (
     InvalidInput,
     NotFound,
     SetupError,
+    TooManyRequests,
     Unauthorized,
     YizhanError,
 )
 from yizhan.geo.coords import from_wgs84, to_wgs84
+from yizhan.keys import key_is_valid
+from yizhan.ratelimit import RateLimiter
 from yizhan.settings import Settings, get_settings
 from yizhan.stations import vocab
 from yizhan.stations.registry import StationFilter, get_station, list_stations, nearest_stations
@@ -49,6 +52,7 @@ ERROR_STATUS: dict[type[Exception], int] = {
     DatabaseUnavailable: 503,
     SetupError: 503,
     Unauthorized: 401,
+    TooManyRequests: 429,
 }
 AMENITY_HELP = f"Required amenities (repeatable): {', '.join(vocab.AMENITIES)}"
 DB_DOWN = (OperationalError, InterfaceError, PoolTimeout, psycopg.OperationalError)
@@ -110,6 +114,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     from yizhan.maps.folium_map import STATIC_DIR
 
     app.mount("/yizhan-assets", StaticFiles(directory=STATIC_DIR), name="assets")
+    if cfg.cors_origins:
+        app.add_middleware(CORSMiddleware, allow_origins=cfg.cors_origins, allow_methods=["GET", "POST"],
+                           allow_headers=["X-API-Key", "Content-Type"])
 
     @app.exception_handler(YizhanError)
     async def _domain_error(_: Request, exc: YizhanError) -> JSONResponse:
@@ -117,7 +124,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if isinstance(exc, ImportRejected):
             return _problem(status, str(exc).split("\n")[0], problems=[p.__dict__ | {"value": str(p.value)}
                                                                        for p in exc.problems])
-        return _problem(status, str(exc))
+        response = _problem(status, str(exc))
+        if isinstance(exc, TooManyRequests):
+            response.headers["Retry-After"] = str(exc.retry_after)
+        return response
 
     @app.exception_handler(DBAPIError)
     async def _db_error(_: Request, exc: DBAPIError) -> JSONResponse:
@@ -152,11 +162,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         except DB_DOWN as exc:
             raise DatabaseUnavailable("the database is unavailable right now; try again shortly") from exc
 
-    def staff(x_api_key: Annotated[str | None, Header(description="Staff API key")] = None) -> None:
-        if cfg.staff_key is None:
-            raise Unauthorized("staff endpoints are disabled: the server has no YIZHAN_STAFF_KEY")
-        if not x_api_key or not secrets.compare_digest(x_api_key.encode(), cfg.staff_key.get_secret_value().encode()):
-            raise Unauthorized("a valid X-API-Key header is required for this staff endpoint")
+    def staff(eng: Annotated[Engine, Depends(engine)],
+              x_api_key: Annotated[str | None, Header(description="Staff API key")] = None) -> None:
+        if not x_api_key:
+            raise Unauthorized("a valid X-API-Key header is required for this staff endpoint "
+                               "(keys are made with `yizhan keys create NAME`)")
+        settings_key = cfg.staff_key.get_secret_value() if cfg.staff_key is not None else None
+        with eng.connect() as conn:
+            if not key_is_valid(conn, x_api_key, extra=settings_key):
+                raise Unauthorized("the X-API-Key is not a valid staff key")
+
+    limiter = RateLimiter(cfg.rate_limit_per_minute)
+
+    def rider(request: Request) -> None:
+        limiter.check(request.client.host if request.client else "unknown")
 
     EngineDep = Annotated[Engine, Depends(engine)]
     Lon = Annotated[float, Query(ge=-180, le=180, allow_inf_nan=False, description="Longitude, degrees")]
@@ -174,7 +193,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             version = conn.execute(text("SELECT postgis_lib_version()")).scalar_one()
         return {"status": "ready", "postgis": str(version)}
 
-    @app.get("/stations/nearest", tags=["riders"])
+    @app.get("/stations/nearest", tags=["riders"], dependencies=[Depends(rider)])
     def nearest(eng: EngineDep, lon: Lon, lat: Lat,
                 k: Annotated[int, Query(ge=1, le=cfg.max_k, description="How many stations")] = 5,
                 amenity: Annotated[list[str] | None, Query(description=AMENITY_HELP)] = None,
@@ -202,7 +221,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                           "open_at": open_at.isoformat() if open_at else None, "by": by,
                           **({"profile": profile} if by == "network" else {})}}
 
-    @app.get("/stations", tags=["riders"])
+    @app.get("/stations", tags=["riders"], dependencies=[Depends(rider)])
     def stations(eng: EngineDep, area: Annotated[str | None, Query(max_length=200)] = None,
                  kind: Annotated[Literal["large", "small", "mobile"] | None, Query()] = None,
                  status: Annotated[Literal["active", "closed"] | None, Query()] = None,
@@ -214,7 +233,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return {"type": "FeatureCollection", "total": total, "limit": limit, "offset": offset,
                 "features": [_feature(s, coord) for s in items]}
 
-    @app.get("/stations/{station_id}", tags=["riders"])
+    @app.get("/stations/{station_id}", tags=["riders"], dependencies=[Depends(rider)])
     def station(eng: EngineDep, station_id: str, area: Annotated[str | None, Query(max_length=200)] = None,
                 coord: Coord = "wgs84") -> dict[str, Any]:
         """One station by its registry id."""

@@ -24,6 +24,7 @@ area_app = typer.Typer(help="Study areas.", no_args_is_help=True)
 stations_app = typer.Typer(help="The station registry.", no_args_is_help=True)
 demand_app = typer.Typer(help="Delivery demand layers.", no_args_is_help=True)
 network_app = typer.Typer(help="Street networks (walk, bike) of an area.", no_args_is_help=True)
+keys_app = typer.Typer(help="Staff API keys (stored hashed; shown once).", no_args_is_help=True)
 units_app = typer.Typer(help="Administrative units (districts, townships) for summaries.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(area_app, name="area")
@@ -31,6 +32,7 @@ app.add_typer(stations_app, name="stations")
 app.add_typer(demand_app, name="demand")
 app.add_typer(network_app, name="network")
 app.add_typer(units_app, name="units")
+app.add_typer(keys_app, name="keys")
 
 out = Console()
 err = Console(stderr=True)
@@ -272,6 +274,42 @@ def units_show(
         table.add_row(r.name, str(r.stations), f"{r.demand:,.1f}", f"{r.covered_share:.1%}",
                       f"{r.covered_share_straight:.1%}")
     out.print(table)
+
+
+# -- staff keys ----------------------------------------------------------------------------------------------
+@keys_app.command("create")
+def keys_create(name: str) -> None:
+    """Create a staff API key called NAME and print it (only its hash is kept: copy it now)."""
+    from yizhan.keys import create_key
+
+    with _engine().begin() as conn:
+        key = create_key(conn, name)
+    err.print(f"staff key [bold]{name}[/] created; send it as the X-API-Key header. It is not shown again:")
+    print(key)
+
+
+@keys_app.command("list")
+def keys_list() -> None:
+    """The staff keys: names and dates (never the keys)."""
+    from yizhan.keys import list_keys
+
+    with _engine().connect() as conn:
+        rows = list_keys(conn)
+    table = Table("name", "created", "revoked")
+    for r in rows:
+        table.add_row(r["name"], f"{r['created_at']:%Y-%m-%d %H:%M}",
+                      f"{r['revoked_at']:%Y-%m-%d %H:%M}" if r["revoked_at"] else "")
+    out.print(table)
+
+
+@keys_app.command("revoke")
+def keys_revoke(name: str) -> None:
+    """Revoke the staff key called NAME."""
+    from yizhan.keys import revoke_key
+
+    with _engine().begin() as conn:
+        revoke_key(conn, name)
+    out.print(f"key {name} revoked")
 
 
 # -- coverage, map, report -----------------------------------------------------------------------------------

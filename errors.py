@@ -21,6 +21,14 @@ class Unauthorized(YizhanError):
     """A staff-only operation without a valid key."""
 
 
+class TooManyRequests(YizhanError):
+    """A client asked more often than the rate limit allows; retry after ``retry_after`` seconds."""
+
+    def __init__(self, message: str, *, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
 class DatabaseUnavailable(YizhanError):
     """The database cannot be reached right now."""
 

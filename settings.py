@@ -36,6 +36,10 @@ class Settings(BaseSettings):
     out_dir: Path = Field(default=Path("out"), description="Where maps and reports are written.")
     pg_port: int | None = Field(default=None, description="Port of the embedded cluster (default: a free one).")
     staff_key: SecretStr | None = Field(default=None, description="API key for staff endpoints (no default).")
+    cors_origins: list[str] = Field(default_factory=list,
+                                    description="Origins allowed to call the API from a browser (JSON list).")
+    rate_limit_per_minute: int = Field(default=600, ge=0,
+                                       description="Rider requests per client address and minute (0: no limit).")
     timezone: str = Field(default="Asia/Shanghai", description="Local time of opening hours.")
     radius_m: float = Field(default=1000.0, gt=0, description="Service radius in metres.")
     max_snap_m: float = Field(default=300.0, gt=0, description="Farthest a point may lie from a street, metres.")

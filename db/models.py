@@ -207,3 +207,15 @@ class RunUnit(Base):
     demand: Mapped[float] = mapped_column(Float)
     demand_covered: Mapped[float] = mapped_column(Float)
     demand_covered_straight: Mapped[float] = mapped_column(Float)
+
+
+class ApiKey(Base):
+    """A staff API key; only its SHA-256 is stored (the key itself is shown once, at creation)."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

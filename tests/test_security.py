@@ -1,0 +1,99 @@
+"""Staff keys stored hashed, rider rate limits and CORS, over real HTTP."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import httpx
+import pytest
+from live_server import live_server
+from sqlalchemy import text
+
+from yizhan import ratelimit
+from yizhan.api import create_app
+from yizhan.errors import TooManyRequests
+from yizhan.ratelimit import RateLimiter
+from yizhan.settings import Settings
+
+
+def _cli(*args: str, db_url: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("YIZHAN_")}
+    env["DATABASE_URL"] = db_url
+    return subprocess.run([sys.executable, "-m", "yizhan.cli", *args], env=env, capture_output=True, text=True,
+                          timeout=120)
+
+
+def test_keys_are_stored_hashed_and_can_be_revoked(db_url, engine, wudaokou, tmp_path):
+    made = _cli("keys", "create", "jiashan-staff", db_url=db_url)
+    assert made.returncode == 0, made.stderr
+    key = made.stdout.strip()
+    assert key.startswith("yz_") and len(key) > 40
+    assert _cli("keys", "create", "jiashan-staff", db_url=db_url).returncode == 2  # name taken
+    with engine.connect() as conn:
+        stored = conn.execute(text("SELECT key_hash FROM api_keys")).scalars().all()
+        dump = conn.execute(text("SELECT string_agg(t::text, ' ') FROM api_keys t")).scalar_one()
+    assert len(stored) == 1 and key not in dump and stored[0] != key
+    app = create_app(Settings(database_url=db_url, data_dir=tmp_path))  # no key in the settings at all
+    try:
+        with live_server(app) as base, httpx.Client(base_url=base, timeout=30) as client:
+            assert client.get("/gaps.csv").status_code == 401
+            assert client.get("/gaps.csv", headers={"X-API-Key": key + "x"}).status_code == 401
+            ok = client.get("/gaps.csv", headers={"X-API-Key": key})
+            assert ok.status_code == 404 and "no coverage run" in ok.json()["detail"]  # authorised: no run yet
+            assert "jiashan-staff" in _cli("keys", "list", db_url=db_url).stdout
+            assert _cli("keys", "revoke", "jiashan-staff", db_url=db_url).returncode == 0
+            assert client.get("/gaps.csv", headers={"X-API-Key": key}).status_code == 401
+            assert _cli("keys", "revoke", "jiashan-staff", db_url=db_url).returncode == 2
+    finally:
+        app.state.db.dispose()
+
+
+def test_rider_rate_limit_and_cors(db_url, wudaokou, tmp_path):
+    app = create_app(Settings(database_url=db_url, data_dir=tmp_path, staff_key="k", rate_limit_per_minute=5,
+                              cors_origins=["https://riders.example"]))
+    try:
+        with live_server(app) as base, httpx.Client(base_url=base, timeout=30) as client:
+            params = {"lon": 116.32, "lat": 40.0}
+            codes = [client.get("/stations/nearest", params=params).status_code for _ in range(6)]
+            assert codes == [200] * 5 + [429]
+            limited = client.get("/stations", params=params)
+            assert limited.status_code == 429
+            assert int(limited.headers["Retry-After"]) >= 1 and "at most 5 a minute" in limited.json()["detail"]
+            # staff and health routes are not rate limited
+            assert client.get("/healthz").status_code == 200
+            assert client.get("/runs", headers={"X-API-Key": "k"}).status_code == 200
+            pre = client.options("/stations/nearest", headers={"Origin": "https://riders.example",
+                                                              "Access-Control-Request-Method": "GET"})
+            assert pre.headers["access-control-allow-origin"] == "https://riders.example"
+            other = client.options("/stations/nearest", headers={"Origin": "https://evil.example",
+                                                                "Access-Control-Request-Method": "GET"})
+            assert "access-control-allow-origin" not in other.headers
+    finally:
+        app.state.db.dispose()
+
+
+def test_no_cors_unless_configured(db_url, tmp_path):
+    app = create_app(Settings(database_url=db_url, data_dir=tmp_path))
+    try:
+        with live_server(app) as base:
+            r = httpx.get(f"{base}/healthz", headers={"Origin": "https://riders.example"})
+            assert "access-control-allow-origin" not in r.headers
+    finally:
+        app.state.db.dispose()
+
+
+def test_token_bucket_refills(monkeypatch):
+    now = [1000.0]
+    monkeypatch.setattr(ratelimit.time, "monotonic", lambda: now[0])
+    limiter = RateLimiter(60)  # one a second, bursts of 60
+    for _ in range(60):
+        limiter.check("a")
+    with pytest.raises(TooManyRequests) as info:
+        limiter.check("a")
+    assert info.value.retry_after == 1
+    limiter.check("b")  # another client has its own bucket
+    now[0] += 1.0
+    limiter.check("a")
+    RateLimiter(0).check("a")  # 0 disables the limit
