@@ -45,6 +45,8 @@ class RunData:
     gaps: gpd.GeoDataFrame
     params: dict[str, Any] = field(default_factory=dict)
     covered_geom: Any = None  # the area within reach (discs or network service areas), EPSG:4326, or None
+    unit_polygons: gpd.GeoDataFrame | None = None  # the area's units (or its sectors), EPSG:4326
+    unit_table: pd.DataFrame | None = None  # ``units_table`` of the run
 
 
 def _cells_frame(conn: Connection, area_id: int) -> gpd.GeoDataFrame:
@@ -347,5 +349,9 @@ def load_run(engine: Engine, run_id: int | None = None, *, area: str | None = No
         gaps = gaps_frame(conn, rid)
         wkb = conn.execute(text("SELECT ST_AsBinary(covered_geom) FROM coverage_runs WHERE id = :r"),
                            {"r": rid}).scalar()
+        polygons = units_frame(conn, area_id)
+        if not len(polygons) and info.boundary is not None:
+            polygons = sector_units(info.boundary)  # what run_coverage used
+        table = units_table(conn, rid)
     return RunData(summary, info, stations, cells, gaps, summary.pop("params"),
-                   shapely.from_wkb(bytes(wkb)) if wkb is not None else None)
+                   shapely.from_wkb(bytes(wkb)) if wkb is not None else None, polygons, table)

@@ -3,15 +3,41 @@
 from __future__ import annotations
 
 import folium
+import geopandas as gpd
+import pandas as pd
 
 from yizhan.coverage.runs import RunData
 from yizhan.maps.folium_map import ASSET_DIR_NAME, map_from_layers
 
 
-def map_from_run(run: RunData, *, asset_prefix: str = ASSET_DIR_NAME) -> folium.Map:
+def map_from_run(
+    run: RunData, *, asset_prefix: str = ASSET_DIR_NAME, units: gpd.GeoDataFrame | None = None
+) -> folium.Map:
     """Folium map of ``run``: its stations, service rings (and, for a network run, the area reached along the
-    streets), demand heat and ranked gaps (all WGS 84)."""
+    streets), demand heat and ranked gaps (all WGS 84), on an OpenStreetMap or (GCJ-02) Amap basemap.
+
+    ``units`` (EPSG:4326; polygons with ``name, covered_share, demand, stations``) draws the township
+    choropleth; by default the run's own units (:func:`units_choropleth` of ``run.unit_polygons`` and
+    ``run.unit_table``).
+    """
+    if units is None and run.unit_polygons is not None and run.unit_table is not None:
+        units = units_choropleth(run.unit_polygons, run.unit_table)
     return map_from_layers(stations=run.stations, cells=run.cells, gaps=run.gaps, summary=run.summary,
                            radius_m=float(run.summary["radius_m"]), boundary=run.area.boundary,
                            asset_prefix=asset_prefix,
-                           service_area=run.covered_geom if run.summary["mode"] == "network" else None)
+                           service_area=run.covered_geom if run.summary["mode"] == "network" else None,
+                           units=units)
+
+
+def units_choropleth(units: gpd.GeoDataFrame, table: pd.DataFrame) -> gpd.GeoDataFrame:
+    """Unit polygons (``units_frame``: name, geometry; EPSG:4326) joined on name with a run's ``units_table``
+    (name, stations, demand, demand_covered, covered_share, …); units without a row get share NaN, demand and
+    stations 0. The ``（未划入单元）unassigned`` row has no polygon and is dropped."""
+    if not len(units):
+        return gpd.GeoDataFrame({"name": [], "covered_share": [], "demand": [], "stations": []},
+                                geometry=gpd.GeoSeries([], crs=4326), crs=4326)
+    cols = ["name", "covered_share", "demand", "stations"]
+    out = units[["name", units.geometry.name]].merge(table[cols], on="name", how="left")
+    out["demand"] = out["demand"].fillna(0.0)
+    out["stations"] = out["stations"].fillna(0).astype(int)
+    return gpd.GeoDataFrame(out, geometry=units.geometry.name, crs=units.crs).to_crs(4326)

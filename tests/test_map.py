@@ -203,8 +203,9 @@ def test_page_has_layers_popups_legend_and_summary(page: str, layers: dict) -> N
                  "设施", "饮水、充电、卫生间", "座位", "20 个", "星级", "★★★★★", "状态", "运营", "关闭", "未填报"):
         assert text in page, text
     assert "学院路工会驿站&lt;b&gt;" in page and "学院路工会驿站<b>" not in page  # names are escaped
-    assert page.count("L.circleMarker(") == len(layers["stations"])
-    assert page.count("L.circle(") == int((layers["stations"]["status"] == "active").sum())
+    # every overlay is built twice: WGS 84 (OSM basemap) and GCJ-02 (Amap basemap)
+    assert len(re.findall(r"L\.circleMarker\(\s*\[-?\d", page)) == 2 * len(layers["stations"])
+    assert len(re.findall(r"L\.circle\(\s*\[-?\d", page)) == 2 * int((layers["stations"]["status"] == "active").sum())
     assert "L.heatLayer(" in page and "markerClusterGroup" not in page
     covered = layers["summary"]["covered_share"] * 100
     for text in ("图例 Legend", "覆盖率 Covered", f"{covered:.1f}%", "run-20250101-test", "直线距离", "未覆盖需求"):
