@@ -327,9 +327,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @app.get("/map", tags=["planners"], response_class=HTMLResponse)
     def map_page(eng: EngineDep, run: int | None = None, area: str | None = None) -> HTMLResponse:
         """The planner's map of a run (default: the latest)."""
-        from yizhan.maps.run_map import map_from_run
+        from yizhan.maps.run_map import map_for_run
 
-        m = map_from_run(load_run(eng, _run_id(eng, run, area)), asset_prefix="/yizhan-assets")
+        m = map_for_run(load_run(eng, _run_id(eng, run, area)), settings=cfg, asset_prefix="/yizhan-assets")
         return HTMLResponse(m.get_root().render())
 
     return app

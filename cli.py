@@ -345,11 +345,11 @@ def map_cmd(
 def _write_map(run: int | None, area: str | None, out_file: Path | None) -> Path:
     from yizhan.coverage.runs import load_run
     from yizhan.maps.folium_map import write_map
-    from yizhan.maps.run_map import map_from_run
+    from yizhan.maps.run_map import map_for_run
 
     data = load_run(_engine(), run, area=area)
     path = out_file or get_settings().out_dir / f"map_run{data.summary['run_id']}.html"
-    return write_map(map_from_run(data), path)
+    return write_map(map_for_run(data), path)
 
 
 @app.command("report")

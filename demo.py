@@ -51,7 +51,7 @@ def run_demo(osm: Path | None = None, *, seed: int = 7, say: Callable[[str], Non
     from yizhan.data.sample import sample_from_extract
     from yizhan.db.engine import get_engine
     from yizhan.maps.folium_map import write_map
-    from yizhan.maps.run_map import map_from_run
+    from yizhan.maps.run_map import map_for_run
     from yizhan.stations.service import import_stations
 
     settings = get_settings()
@@ -77,7 +77,7 @@ def run_demo(osm: Path | None = None, *, seed: int = 7, say: Callable[[str], Non
     summary = run_coverage(engine, area=area.name, radius_m=settings.radius_m, mode="network", profile="walk",
                            progress=say)
     run = load_run(engine, summary["run_id"])
-    map_path = write_map(map_from_run(run), out_dir / f"map_run{summary['run_id']}.html")
+    map_path = write_map(map_for_run(run), out_dir / f"map_run{summary['run_id']}.html")
     report = write_gap_report(run, out_dir)
     return {
         "area": f"{area.name} (EPSG:{area.crs_epsg})",

@@ -9,8 +9,14 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
+import shapely
+from pyproj import Transformer
+from shapely.geometry.base import BaseGeometry
+
 from yizhan.areas import AreaInfo
 from yizhan.coverage.network import StreetGraph, street_graph_from_networkx
+from yizhan.db.models import SRID
 from yizhan.errors import InvalidInput
 from yizhan.settings import Settings, get_settings
 
@@ -78,3 +84,23 @@ def load_area_graph(area: AreaInfo, profile: str = "walk", settings: Settings | 
                 del _cache[old]
             graph = _cache[key] = StreetGraph.load(path)
     return graph
+
+
+def street_lines(area: AreaInfo, settings: Settings | None = None, *, max_edges: int = 60_000,
+                 tolerance_m: float = 3.0) -> BaseGeometry | None:
+    """The area's streets (its walk graph, else its bike graph) as one MultiLineString in EPSG:4326, simplified by
+    ``tolerance_m`` metres, for drawing without map tiles; None when the area has no graph or more than
+    ``max_edges`` edges (a province's streets are too heavy for a browser page)."""
+    for profile in PROFILES:
+        if graph_file(area, profile, settings).exists():
+            graph = load_area_graph(area, profile, settings)
+            if graph.n_edges > max_edges:
+                return None
+            lines = shapely.simplify(shapely.multilinestrings(list(graph.geometry)), tolerance_m)
+            return _to_lonlat(lines, graph.crs_epsg)
+    return None
+
+
+def _to_lonlat(geom: BaseGeometry, epsg: int) -> BaseGeometry:
+    to_ll = Transformer.from_crs(epsg, SRID, always_xy=True)
+    return shapely.transform(geom, lambda xy: np.column_stack(to_ll.transform(xy[:, 0], xy[:, 1])))

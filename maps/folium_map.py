@@ -65,6 +65,8 @@ LAYER_HEAT = "配送需求热力 Demand heat"
 LAYER_GAPS = "覆盖缺口 Gaps"
 LAYER_AREA = "研究区 Area"
 LAYER_UNITS = "街道覆盖率 Townships"
+LAYER_STREETS = "街道线（离线）Streets, offline"
+STREET_COLOUR = "#9a9a9a"
 
 KIND_COLOURS: dict[str, str] = {"large": "#1f4e9d", "small": "#1b8a5a", "mobile": "#7b3294"}
 """Fill colour of active station markers (and their rings) by kind code."""
@@ -132,6 +134,7 @@ def map_from_layers(
     asset_prefix: str = ASSET_DIR_NAME,
     service_area: Polygon | MultiPolygon | None = None,
     units: gpd.GeoDataFrame | None = None,
+    streets: BaseGeometry | None = None,
 ) -> folium.Map:
     """Build the planners' Folium map of one coverage run.
 
@@ -220,6 +223,9 @@ def map_from_layers(
         parent.add_to(m)
         pairs.append((parent, children))
 
+    if streets is not None:
+        _check_lines(streets)
+        paired(folium.FeatureGroup(name=LAYER_STREETS), lambda sy: _street_layers(_shift_geom(streets, sy)))
     if units is not None:
         paired(folium.FeatureGroup(name=LAYER_UNITS), lambda sy: _unit_layers(_shift_frame(units, sy)))
     if boundary is not None:
@@ -353,6 +359,14 @@ def _check_boundary(boundary: BaseGeometry) -> None:
     minx, miny, maxx, maxy = boundary.bounds
     if not (-180 <= minx <= maxx <= 180 and -90 <= miny <= maxy <= 90):
         raise MapInputError(f"boundary: bounds {boundary.bounds} are not lon/lat degrees — reproject it to EPSG:4326")
+
+
+def _check_lines(lines: BaseGeometry) -> None:
+    if lines.geom_type not in ("LineString", "MultiLineString"):
+        raise MapInputError(f"streets: expected a shapely (Multi)LineString, got {lines.geom_type}")
+    minx, miny, maxx, maxy = lines.bounds
+    if not (-180 <= minx <= maxx <= 180 and -90 <= miny <= maxy <= 90):
+        raise MapInputError(f"streets: bounds {lines.bounds} are not lon/lat degrees — reproject them to EPSG:4326")
 
 
 # --- layers ---------------------------------------------------------------------------------------------------------
@@ -498,6 +512,16 @@ def _gap_layers(gaps: gpd.GeoDataFrame) -> list[Any]:
 def _gap_style(feature: dict[str, Any]) -> dict[str, Any]:
     colour = feature["properties"]["colour"]
     return {"color": "#7a0019", "weight": 1.2, "fillColor": colour, "fillOpacity": 0.6, "className": "yz-gap"}
+
+
+def _street_layers(streets: BaseGeometry) -> list[Any]:
+    """The area's own streets as thin grey lines: a basemap that needs no tiles (offline office networks)."""
+    return [folium.GeoJson(
+        {"type": "Feature", "geometry": mapping(streets), "properties": {}},
+        control=False,
+        style_function=lambda _f: {"color": STREET_COLOUR, "weight": 1, "opacity": 0.9, "interactive": False,
+                                   "className": "yz-streets"},
+    )]
 
 
 def _area_layers(boundary: BaseGeometry) -> list[Any]:

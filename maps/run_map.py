@@ -5,13 +5,16 @@ from __future__ import annotations
 import folium
 import geopandas as gpd
 import pandas as pd
+from shapely.geometry.base import BaseGeometry
 
 from yizhan.coverage.runs import RunData
 from yizhan.maps.folium_map import ASSET_DIR_NAME, map_from_layers
+from yizhan.settings import Settings
 
 
 def map_from_run(
-    run: RunData, *, asset_prefix: str = ASSET_DIR_NAME, units: gpd.GeoDataFrame | None = None
+    run: RunData, *, asset_prefix: str = ASSET_DIR_NAME, units: gpd.GeoDataFrame | None = None,
+    streets: BaseGeometry | None = None,
 ) -> folium.Map:
     """Folium map of ``run``: its stations, service rings (and, for a network run, the area reached along the
     streets), demand heat and ranked gaps (all WGS 84), on an OpenStreetMap or (GCJ-02) Amap basemap.
@@ -26,7 +29,7 @@ def map_from_run(
                            radius_m=float(run.summary["radius_m"]), boundary=run.area.boundary,
                            asset_prefix=asset_prefix,
                            service_area=run.covered_geom if run.summary["mode"] == "network" else None,
-                           units=units)
+                           units=units, streets=streets)
 
 
 def units_choropleth(units: gpd.GeoDataFrame, table: pd.DataFrame) -> gpd.GeoDataFrame:
@@ -41,3 +44,10 @@ def units_choropleth(units: gpd.GeoDataFrame, table: pd.DataFrame) -> gpd.GeoDat
     out["demand"] = out["demand"].fillna(0.0)
     out["stations"] = out["stations"].fillna(0).astype(int)
     return gpd.GeoDataFrame(out, geometry=units.geometry.name, crs=units.crs).to_crs(4326)
+
+
+def map_for_run(run: RunData, *, settings: Settings | None = None, asset_prefix: str = ASSET_DIR_NAME) -> folium.Map:
+    """``map_from_run`` with the area's own streets drawn as an offline basemap when its street graph exists."""
+    from yizhan.coverage.streets import street_lines
+
+    return map_from_run(run, asset_prefix=asset_prefix, streets=street_lines(run.area, settings))

@@ -18,7 +18,7 @@ from yizhan.coverage.streets import build_area_graph, load_area_graph
 from yizhan.data.demand import import_demand
 from yizhan.data.sample import sample_from_extract
 from yizhan.errors import InvalidInput
-from yizhan.maps.run_map import map_from_run
+from yizhan.maps.run_map import map_for_run, map_from_run
 from yizhan.settings import Settings
 from yizhan.stations.service import import_stations
 
@@ -63,6 +63,9 @@ def test_network_run_against_straight_line(engine, sample_area, settings):
     assert 0 < net["covered_area_km2"] < straight["covered_area_km2"]
     html = map_from_run(run).get_root().render()
     assert "沿路网服务范围" in html and "yz-service-area" in html
+    assert "yz-streets" not in html
+    offline = map_for_run(run, settings=settings).get_root().render()  # the area's streets as a tile-free basemap
+    assert "yz-streets" in offline
     assert run.covered_geom is not None and run.covered_geom.geom_type in ("Polygon", "MultiPolygon")
     units = units_table(engine.connect(), net["run_id"])
     assert units["demand"].sum() == pytest.approx(net["demand_total"])
