@@ -114,6 +114,12 @@ def frame_from_file(path: Path | str, *, data: bytes | None = None, filename: st
     else:
         raise InvalidInput(f"{source}: unsupported file type {suffix or '(none)'}; expected .csv, .xlsx or .geojson")
     mapping = _header_map(list(df.columns))
+    same: dict[str, list[str]] = {}
+    for col, target in mapping.items():
+        same.setdefault(target, []).append(str(col))
+    clashes = [f"{' and '.join(cols)} are all {target!r}" for target, cols in same.items() if len(cols) > 1]
+    if clashes:
+        raise InvalidInput(f"{source}: several columns name the same field ({'; '.join(clashes)}); keep one of each")
     df = df.rename(columns=mapping)
     missing = [c for c in REQUIRED if c not in df.columns]
     if missing:
@@ -135,8 +141,15 @@ def frame_from_file(path: Path | str, *, data: bytes | None = None, filename: st
 def _frame_from_geojson(raw: bytes, source: str) -> pd.DataFrame:
     try:
         doc = json.loads(_decode(raw, source))
-    except json.JSONDecodeError as exc:
+        # an unpaired \ud800-\udfff escape decodes to a lone surrogate, which no UTF-8 text (nor the database) holds
+        json.dumps(doc, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError as exc:  # before ValueError, its base class
+        raise InvalidInput(f"{source}: not valid JSON text: a \\u escape makes a lone UTF-16 surrogate "
+                           f"({exc.object[exc.start]!r}); save the file as UTF-8") from exc
+    except ValueError as exc:  # JSONDecodeError, or a number too long to convert
         raise InvalidInput(f"{source}: not valid JSON: {exc}") from exc
+    except RecursionError as exc:
+        raise InvalidInput(f"{source}: not valid GeoJSON: arrays or objects nested too deeply") from exc
     feats = doc.get("features") if isinstance(doc, dict) else None
     if not isinstance(feats, list):
         raise InvalidInput(f"{source}: expected a GeoJSON FeatureCollection")
