@@ -70,8 +70,11 @@ class Database:
         if self._engine is None:
             with self._lock:
                 if self._engine is None:
+                    # a fixed pool, no overflow: overflow connections are closed on return and re-opened (a fork
+                    # and a login in PostgreSQL each) under load; requests wait for a pooled one instead
                     eng = make_engine(database_url(self.settings),
-                                      statement_timeout_ms=self.settings.statement_timeout_ms, pool_size=10)
+                                      statement_timeout_ms=self.settings.statement_timeout_ms, pool_size=20,
+                                      max_overflow=0)
                     try:
                         migrate(eng)
                     except BaseException:

@@ -82,7 +82,10 @@ def free_port() -> int:
 
 
 def _port_free(port: int) -> bool:
+    """Whether nothing listens on ``port``. SO_REUSEADDR as PostgreSQL binds: connections a restart has just
+    cut linger in TIME-WAIT on the port and must not make it look taken (the server would move)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind(("127.0.0.1", port))
         except OSError:

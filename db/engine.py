@@ -56,12 +56,13 @@ def migrate(engine: Engine) -> None:
         command.upgrade(cfg, "head")
 
 
-def make_engine(url: str, *, statement_timeout_ms: int | None = None, pool_size: int = 5) -> Engine:
+def make_engine(url: str, *, statement_timeout_ms: int | None = None, pool_size: int = 5,
+                max_overflow: int = 10) -> Engine:
     """A pooled engine that checks connections before use, so it recovers after a database restart."""
     connect_args: dict[str, object] = {"connect_timeout": 5}
     if statement_timeout_ms:
         connect_args["options"] = f"-c statement_timeout={int(statement_timeout_ms)}"
-    return create_engine(normalise_url(url), pool_pre_ping=True, pool_size=pool_size, max_overflow=10,
+    return create_engine(normalise_url(url), pool_pre_ping=True, pool_size=pool_size, max_overflow=max_overflow,
                          pool_timeout=10, connect_args=connect_args)
 
 
