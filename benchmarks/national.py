@@ -287,6 +287,16 @@ class Level:
     first_error: str | None = None
     cpu: dict[str, float] = field(default_factory=dict)
 
+    def record(self, start: float, end: float, status: str, problem: str | None) -> None:
+        """One answered (or failed) request: its timing, status, and the first problem seen."""
+        self.events.append((start, end, status))
+        self.statuses[status] = self.statuses.get(status, 0) + 1
+        if problem is None:
+            self.latencies.append(end - start)
+        else:
+            self.errors += 1
+            self.first_error = self.first_error or problem
+
 
 class RawClient:
     """A minimal HTTP/1.1 keep-alive client on asyncio streams, one connection per worker: far cheaper per request
@@ -350,14 +360,7 @@ async def load_level(base: str, points: np.ndarray, concurrency: int, n: int, se
                 except (httpx.HTTPError, ValueError, KeyError) as exc:
                     status = type(exc).__name__
                     problem = f"{status}: {exc}"
-                end = time.perf_counter()
-                out.events.append((t, end, status))
-                out.statuses[status] = out.statuses.get(status, 0) + 1
-                if problem is None:
-                    out.latencies.append(end - t)
-                else:
-                    out.errors += 1
-                    out.first_error = out.first_error or problem
+                out.record(t, time.perf_counter(), status, problem)
 
         cpu0 = probe() if probe else {}
         start = time.perf_counter()
@@ -395,14 +398,7 @@ async def raw_level(base: str, points: np.ndarray, concurrency: int, n: int, sec
             except (OSError, asyncio.IncompleteReadError, TimeoutError, ValueError, KeyError, StopIteration) as exc:
                 status = type(exc).__name__
                 problem = f"{status}: {exc}"
-            end = time.perf_counter()
-            out.events.append((t, end, status))
-            out.statuses[status] = out.statuses.get(status, 0) + 1
-            if problem is None:
-                out.latencies.append(end - t)
-            else:
-                out.errors += 1
-                out.first_error = out.first_error or problem
+            out.record(t, time.perf_counter(), status, problem)
 
     cpu0 = probe() if probe else {}
     start = time.perf_counter()
