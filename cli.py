@@ -26,6 +26,8 @@ demand_app = typer.Typer(help="Delivery demand layers.", no_args_is_help=True)
 network_app = typer.Typer(help="Street networks (walk, bike) of an area.", no_args_is_help=True)
 keys_app = typer.Typer(help="Staff API keys (stored hashed; shown once).", no_args_is_help=True)
 units_app = typer.Typer(help="Administrative units (districts, townships) for summaries.", no_args_is_help=True)
+candidates_app = typer.Typer(help="Candidate sites for new stations (OSM premises or the union's own list).",
+                             no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(area_app, name="area")
 app.add_typer(stations_app, name="stations")
@@ -33,6 +35,7 @@ app.add_typer(demand_app, name="demand")
 app.add_typer(network_app, name="network")
 app.add_typer(units_app, name="units")
 app.add_typer(keys_app, name="keys")
+app.add_typer(candidates_app, name="candidates")
 
 out = Console()
 err = Console(stderr=True)
@@ -173,13 +176,23 @@ def area_list() -> None:
 
 # -- stations ------------------------------------------------------------------------------------------------
 @stations_app.command("import")
-def stations_import(file: Path, area: AreaOpt = None, coord: CoordOpt = "wgs84") -> None:
+def stations_import(
+    file: Path, area: AreaOpt = None, coord: CoordOpt = "wgs84",
+    ignore_unknown_columns: Annotated[bool, typer.Option(
+        help="Import a file with columns the importer does not know, leaving them out (default: reject it)")] = False,
+    trust_coords: Annotated[bool, typer.Option(
+        help="Skip the check that stations already stored did not move by exactly the offset between WGS 84 "
+             "and GCJ-02/BD-09 (a file in another system than --coord)")] = False,
+) -> None:
     """Import a registry file (CSV/XLSX/GeoJSON, UTF-8 or GBK): all rows or none, upsert by id."""
     from yizhan.stations.service import import_stations
 
     with _status(f"importing {file.name}"):
-        s = import_stations(_engine(), file, area=area, coord=coord)
+        s = import_stations(_engine(), file, area=area, coord=coord, ignore_unknown_columns=ignore_unknown_columns,
+                            trust_coords=trust_coords)
     out.print(f"{s.rows} rows: {s.inserted} new, {s.updated} updated stations in area [bold]{s.area}[/]")
+    if s.ignored_columns:
+        out.print(f"left out unknown column(s): {', '.join(s.ignored_columns)}", markup=False)
 
 
 @stations_app.command("export")
@@ -331,14 +344,116 @@ def coverage(
     _show(summary, as_json)
 
 
+@candidates_app.command("import")
+def candidates_import(
+    file: Annotated[Path | None, typer.Argument(help="CSV, XLSX or GeoJSON: id, name, lon, lat[, host_type, "
+                                                     "address]")] = None,
+    osm: Annotated[Path | None, typer.Option(help="Take the host premises of this .osm/.osm.pbf extract")] = None,
+    area: AreaOpt = None,
+    coord: CoordOpt = "wgs84",
+) -> None:
+    """Store candidate sites of an area (insert or update by id; one transaction). From an extract only the
+    premises inside the area are taken; a file's rows must all lie inside it."""
+    from yizhan.areas import resolve_area
+    from yizhan.coverage.candidates import (
+        candidate_counts,
+        candidates_from_extract,
+        candidates_from_file,
+        filter_candidates,
+        store_candidates,
+    )
+
+    if (file is None) == (osm is None):
+        raise typer.BadParameter("give a candidates FILE or --osm EXTRACT (one of them)")
+    with _engine().begin() as conn:
+        info = resolve_area(conn, area)
+        if osm is not None:
+            cands, _ = filter_candidates(candidates_from_extract(osm), info)
+            done = store_candidates(conn, info, cands, source=f"{osm.name} (© OpenStreetMap contributors)")
+        else:
+            done = store_candidates(conn, info, candidates_from_file(file, coord=coord), source=Path(file).name)
+        counts = candidate_counts(conn, info.id)
+    out.print(f"{done['rows']} candidate sites stored in {info.name} ({done['inserted']} new, {done['updated']} "
+              f"updated); the area now has {sum(counts.values())}: "
+              + ", ".join(f"{k} {v}" for k, v in counts.items()))
+
+
+@candidates_app.command("list")
+def candidates_list(area: AreaOpt = None,
+                    as_json: Annotated[bool, typer.Option("--json", help="Print as JSON")] = False) -> None:
+    """Stored candidate sites of an area by host type."""
+    from yizhan.areas import resolve_area
+    from yizhan.coverage.candidates import candidate_counts
+
+    with _engine().connect() as conn:
+        info = resolve_area(conn, area)
+        _show({"area": info.name, **candidate_counts(conn, info.id)}, as_json)
+
+
+@app.command("recommend")
+def recommend_cmd(
+    k: Annotated[int | None, typer.Option("--k", help="How many new sites to choose (maximal covering)")] = None,
+    target: Annotated[float | None, typer.Option(help="Covered share to reach with the fewest sites, e.g. 0.95")]
+    = None,
+    evaluate: Annotated[Path | None, typer.Option(help="Evaluate these proposed sites (CSV/XLSX/GeoJSON: id, "
+                                                       "name, lon, lat) instead of choosing")] = None,
+    area: AreaOpt = None,
+    mode: Annotated[str, typer.Option(help="straight (line) or network (along the streets)")] = "straight",
+    profile: Annotated[str, typer.Option(help="Street network for --mode network: walk or bike")] = "walk",
+    radius: Annotated[float | None, typer.Option(help="Service radius in metres (default 1000)")] = None,
+    candidates: Annotated[Path | None, typer.Option(help="Use the candidate sites of this file instead of the "
+                                                         "area's stored ones")] = None,
+    exclude_host: Annotated[list[str] | None, typer.Option("--exclude-host", help="Leave out a host type "
+                                                           "(repeatable), e.g. bank")] = None,
+    no_go: Annotated[Path | None, typer.Option(help="Polygons (GeoJSON/GPKG) where no station may go")] = None,
+    coord: CoordOpt = "wgs84",
+    time_limit: Annotated[float, typer.Option(help="Seconds for the exact solver (the local search always "
+                                                   "answers)")] = 60.0,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON")] = False,
+) -> None:
+    """Where to open the next stations: the best K sites, the fewest sites for a target share, or how good a
+    proposed list is. Existing active stations stay; the run is stored."""
+    from yizhan.coverage.candidates import candidates_from_file, no_go_from_file
+    from yizhan.coverage.recommend import recommend
+
+    with _status("recommend") as say:
+        result = recommend(
+            _engine(), area=area, k=k, target=target, mode=mode, profile=profile,
+            sites=candidates_from_file(evaluate, coord=coord) if evaluate is not None else None,
+            radius_m=radius or get_settings().radius_m,
+            candidates=candidates_from_file(candidates, coord=coord) if candidates is not None else None,
+            exclude_host_types=exclude_host, no_go=no_go_from_file(no_go) if no_go is not None else None,
+            time_limit_s=time_limit, progress=say)
+    result.pop("params", None)
+    if as_json:
+        _show(result, True)
+        return
+    sites = result.pop("sites")
+    _show(result, False)
+    table = Table("rank", "id", "name", "host type", "lon", "lat", "newly covered", "covered share after")
+    for s in sites:
+        table.add_row(str(s["rank"]), s["id"], s["name"], s["host_type"], f"{s['lon']:.6f}", f"{s['lat']:.6f}",
+                      f"{s['gain']:.1f}", f"{s['covered_share_after']:.1%}")
+    out.print(table)
+
+
 @app.command("map")
 def map_cmd(
     run: Annotated[int | None, typer.Option(help="Run id (default: the latest)")] = None,
     area: AreaOpt = None,
     out_file: Annotated[Path | None, typer.Option("--out", help="HTML file (default OUT_DIR/map_run<ID>.html)")] = None,
+    recommendation: Annotated[int | None, typer.Option(help="Map this recommendation run instead")] = None,
 ) -> None:
-    """Write the planner's map of a run (opens offline; map tiles need the network)."""
-    path = _write_map(run, area, out_file)
+    """Write the planner's map of a run or a recommendation (opens offline; map tiles need the network)."""
+    if recommendation is not None:
+        from yizhan.coverage.recommend import load_recommendation
+        from yizhan.maps.folium_map import write_map
+        from yizhan.maps.recommend_map import map_for_recommendation
+
+        path = write_map(map_for_recommendation(load_recommendation(_engine(), recommendation)),
+                         out_file or get_settings().out_dir / f"map_recommendation{recommendation}.html")
+    else:
+        path = _write_map(run, area, out_file)
     out.print(f"map written to {path}")
 
 

@@ -4,7 +4,9 @@ Columns (English or the Chinese headers of a union's spreadsheet):
 ``id 编号, name 名称, kind 类型, lon 经度, lat 纬度`` required; ``host 承办单位, address 地址, township 街道,
 amenities 设施 (separated by ;), opening_hours 开放时间, seats 座位数, stars 星级, status 状态`` optional.
 Every bad row is reported (row number, field, value, what was expected); nothing is stored unless all
-rows are good.
+rows are good. A column the importer does not know is an error unless the caller allows extra columns, and
+``check_coord_system`` catches a file whose coordinates are in another system than declared (GCJ-02 pasted
+from Amap into a WGS 84 file) by comparing it with the stations already stored.
 """
 
 from __future__ import annotations
@@ -19,9 +21,10 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from pyproj import Geod
 
 from yizhan.errors import ImportRejected, InvalidInput, RowProblem
-from yizhan.geo.coords import COORD_SYSTEMS, to_wgs84
+from yizhan.geo.coords import COORD_SYSTEMS, from_wgs84, to_wgs84
 from yizhan.stations import vocab
 from yizhan.stations.hours import check_hours
 
@@ -40,6 +43,18 @@ AMENITY_SPLIT = re.compile(r"[;；,，、|]")
 LIMITS = {"id": 100, "name": 200, "address": 300, "township": 100}
 Contains = Callable[[np.ndarray, np.ndarray], np.ndarray]
 CHINA = (73.0, 18.0, 135.5, 54.0)  # west, south, east, north
+# pandas names a column with an empty header "Unnamed: N", and the second, third... of a repeated header "X.1", "X.2"
+_BLANK_HEADER = re.compile(r"^(Unnamed: \d+(\.\d+)?)?$")
+_REPEATED_HEADER = re.compile(r"^(.+)\.(\d+)$")
+COORD_LABELS = {"wgs84": "WGS 84 (GPS)", "gcj02": "GCJ-02 (Amap, Tencent)", "bd09": "BD-09 (Baidu)"}
+# A row "sits at" another system's position of its stored station when within this distance of it, metres.
+# GCJ-02 differs from WGS 84 by 100-700 m in China (BD-09 by about 1.1-1.4 km), so a genuine move lands this close
+# to that one point only by a rare coincidence, while a point copied from a map app lands within a metre or two.
+OFFSET_TOLERANCE_M = 10.0
+# Two systems are told apart at a point only where they differ by at least this much, metres (outside China the
+# GCJ-02 formula is the identity).
+MIN_SEPARATION_M = 50.0
+_GEOD = Geod(ellps="WGS84")
 
 
 @dataclass
@@ -81,11 +96,30 @@ def _header_map(columns: list[str]) -> dict[str, str]:
     return mapping
 
 
-def frame_from_file(path: Path | str, *, data: bytes | None = None, filename: str | None = None) -> pd.DataFrame:
+def accepted_columns() -> str:
+    """The column names the importer knows, for messages."""
+    return (f"{', '.join(COLUMNS)}; or the Chinese headers {', '.join(CHINESE_HEADERS)}; "
+            f"or the aliases {', '.join(ALIASES)}")
+
+
+def frame_from_file(path: Path | str, *, data: bytes | None = None, filename: str | None = None,
+                    ignore_unknown_columns: bool = False) -> pd.DataFrame:
     """Read a registry file into a string DataFrame with canonical column names and a ``_row`` number.
 
     ``data`` lets a caller pass the bytes of an uploaded file; ``filename`` then gives its type.
     Row numbers count the header as row 1 (as a spreadsheet shows them); GeoJSON features count from 1.
+    See ``read_registry`` for unknown columns.
+    """
+    return read_registry(path, data=data, filename=filename, ignore_unknown_columns=ignore_unknown_columns)[0]
+
+
+def read_registry(path: Path | str, *, data: bytes | None = None, filename: str | None = None,
+                  ignore_unknown_columns: bool = False) -> tuple[pd.DataFrame, list[str]]:
+    """``frame_from_file``, also returning the names of the unknown columns that were left out.
+
+    A column that is not one of ``COLUMNS``, ``CHINESE_HEADERS`` or ``ALIASES`` is an ``InvalidInput`` naming it
+    unless ``ignore_unknown_columns``. Columns with an empty header and no values (trailing commas, Excel's
+    empty columns) are dropped silently; with values they count as unknown.
     """
     name = filename or str(path)
     source = Path(name).name
@@ -118,6 +152,21 @@ def frame_from_file(path: Path | str, *, data: bytes | None = None, filename: st
     for col, target in mapping.items():
         same.setdefault(target, []).append(str(col))
     clashes = [f"{' and '.join(cols)} are all {target!r}" for target, cols in same.items() if len(cols) > 1]
+    names = [str(c) for c in df.columns]
+    unknown: list[str] = []
+    for i, col in enumerate(df.columns):
+        if col in mapping:
+            continue
+        key = str(col).strip()
+        repeated = _REPEATED_HEADER.match(key)
+        if repeated and repeated.group(1) in names and repeated.group(1) in mapping:
+            clashes.append(f"{repeated.group(1)!r} appears more than once")
+        elif _BLANK_HEADER.match(key):
+            values = df[col].fillna("").astype(str).str.strip()
+            if (values != "").any():
+                unknown.append(f"(no header, column {i + 1})")
+        else:
+            unknown.append(key)
     if clashes:
         raise InvalidInput(f"{source}: several columns name the same field ({'; '.join(clashes)}); keep one of each")
     df = df.rename(columns=mapping)
@@ -126,6 +175,10 @@ def frame_from_file(path: Path | str, *, data: bytes | None = None, filename: st
         raise InvalidInput(f"{source}: missing required column(s) {', '.join(missing)}; "
                            f"expected {', '.join(REQUIRED)} (or 编号, 名称, 类型, 经度, 纬度); "
                            f"found {[str(c) for c in df.columns]}")
+    if unknown and not ignore_unknown_columns:
+        raise InvalidInput(f"{source}: unknown column(s) {', '.join(map(repr, unknown))}; accepted columns: "
+                           f"{accepted_columns()}. Rename or remove them, or import without them with "
+                           f"--ignore-unknown-columns (API form field ignore_unknown_columns=true)")
     df = df[[c for c in COLUMNS if c in df.columns]].copy()
     for c in COLUMNS:
         if c not in df.columns:
@@ -135,7 +188,7 @@ def frame_from_file(path: Path | str, *, data: bytes | None = None, filename: st
     df = df[(df[COLUMNS] != "").any(axis=1)]  # blank spreadsheet lines
     if df.empty:
         raise InvalidInput(f"{source}: the file has a header but no station rows")
-    return df
+    return df, unknown
 
 
 def _frame_from_geojson(raw: bytes, source: str) -> pd.DataFrame:
@@ -294,9 +347,113 @@ def records_from_frame(df: pd.DataFrame, *, source: str, coord: str = "wgs84",
 
 
 def stations_from_file(path: Path | str, *, coord: str = "wgs84", area_contains: Contains | None = None,
-                       area_name: str | None = None, data: bytes | None = None,
-                       filename: str | None = None) -> list[StationRecord]:
+                       area_name: str | None = None, data: bytes | None = None, filename: str | None = None,
+                       ignore_unknown_columns: bool = False) -> list[StationRecord]:
     """Read and check a registry file (CSV/XLSX/GeoJSON; UTF-8 or GBK). See ``records_from_frame``."""
-    df = frame_from_file(path, data=data, filename=filename)
+    df = frame_from_file(path, data=data, filename=filename, ignore_unknown_columns=ignore_unknown_columns)
     return records_from_frame(df, source=Path(filename or str(path)).name, coord=coord,
                               area_contains=area_contains, area_name=area_name)
+
+
+@dataclass
+class CoordSystemMismatch(ImportRejected):
+    """The file's coordinates fit another coordinate system than the declared one; nothing was stored.
+
+    ``declared`` and ``likely`` are names from ``COORD_SYSTEMS``; ``problems`` lists the rows that fit ``likely``.
+    """
+
+    declared: str = "wgs84"
+    likely: str = "gcj02"
+    headline: str = ""
+
+    def __str__(self) -> str:
+        shown = "\n".join(f"  - {p}" for p in self.problems[:50])
+        more = f"\n  ... and {len(self.problems) - 50} more" if len(self.problems) > 50 else ""
+        return f"{self.source}: {self.headline}\n{shown}{more}"
+
+
+_COMPASS = ("N", "NE", "E", "SE", "S", "SW", "W", "NW")
+
+
+def frame_positions(df: pd.DataFrame, coord: str) -> pd.DataFrame:
+    """Rows of a ``frame_from_file`` frame with an id and usable lon/lat, as WGS 84 read from ``coord``.
+
+    Returns columns ``id, row, lon, lat`` (degrees); the first row of a repeated id only. The row checks of
+    ``records_from_frame`` report the rest.
+    """
+    if coord not in COORD_SYSTEMS:
+        raise InvalidInput(f"coord={coord!r}: expected one of {', '.join(COORD_SYSTEMS)}")
+    xs = pd.to_numeric(df["lon"], errors="coerce").to_numpy(float)
+    ys = pd.to_numeric(df["lat"], errors="coerce").to_numpy(float)
+    ok = (np.isfinite(xs) & np.isfinite(ys) & (np.abs(xs) <= 180) & (np.abs(ys) <= 90)
+          & (df["id"] != "").to_numpy() & ~df["id"].duplicated().to_numpy())
+    wx, wy = to_wgs84(xs[ok], ys[ok], coord)
+    return pd.DataFrame({"id": df["id"].to_numpy()[ok], "row": df["_row"].to_numpy()[ok], "lon": wx, "lat": wy})
+
+
+def check_coord_system(points: pd.DataFrame, stored: dict[str, tuple[float, float]], *, declared: str,
+                       source: str) -> None:
+    """Reject a file whose points sit where the stored stations lie in another coordinate system.
+
+    ``points`` (from ``frame_positions``: ``id, row, lon, lat``) hold WGS 84 degrees converted from the file's
+    ``declared`` system; ``stored`` maps an external id to the stored WGS 84 (lon, lat) of that station in the same
+    area. For each point with a stored station, the file's raw coordinates are read as each other system of
+    ``COORD_SYSTEMS``: a row *fits* a system when, read that way, it lies within ``OFFSET_TOLERANCE_M`` of its
+    stored station while the declared reading does not (the systems differ by at least ``MIN_SEPARATION_M``
+    there). A genuine move lands within metres of that one point by coincidence only; a coordinate copied from a
+    map app of the other system lands on it.
+
+    Raises ``CoordSystemMismatch`` when at least one row fits the most-fitted system and such rows are at least
+    as many as the rows that moved otherwise; the message advises ``--coord <system>`` when they are at least half
+    the stored stations of the file, else names them as single rows to convert. Does nothing for a file without
+    stored stations (new ids only): the stored stations are the only reference this check trusts.
+    """
+    if declared not in COORD_SYSTEMS:
+        raise InvalidInput(f"coord={declared!r}: expected one of {', '.join(COORD_SYSTEMS)}")
+    matched = points[points["id"].isin(list(stored))]
+    if matched.empty:
+        return
+    ids = matched["id"].tolist()
+    rows = matched["row"].astype(int).tolist()
+    wlon = matched["lon"].to_numpy(float)
+    wlat = matched["lat"].to_numpy(float)
+    slon = np.array([stored[i][0] for i in ids])
+    slat = np.array([stored[i][1] for i in ids])
+    raw_lon, raw_lat = from_wgs84(wlon, wlat, declared)
+    _, _, moved = _GEOD.inv(slon, slat, wlon, wlat)
+    fits: dict[str, np.ndarray] = {}
+    for system in COORD_SYSTEMS:
+        if system == declared:
+            continue
+        alon, alat = to_wgs84(raw_lon, raw_lat, system)
+        _, _, residual = _GEOD.inv(slon, slat, alon, alat)
+        _, _, separation = _GEOD.inv(wlon, wlat, alon, alat)
+        fits[system] = (residual <= OFFSET_TOLERANCE_M) & (separation >= MIN_SEPARATION_M)
+    fit_any = np.logical_or.reduce(list(fits.values()))
+    likely = max(fits, key=lambda k: int(fits[k].sum()))
+    n_fit = int(fits[likely].sum())
+    moved_otherwise = int(((moved > OFFSET_TOLERANCE_M) & ~fit_any).sum())
+    if n_fit == 0 or n_fit < moved_otherwise:
+        return
+    azimuth, _, _ = _GEOD.inv(slon, slat, wlon, wlat)
+    problems = []
+    for i in np.flatnonzero(fits[likely]):
+        way = _COMPASS[int(((azimuth[i] % 360) + 22.5) // 45) % 8]
+        problems.append(RowProblem(
+            rows[i], "lon/lat", f"{raw_lon[i]:.6f}, {raw_lat[i]:.6f}",
+            f"{COORD_LABELS[declared]} coordinates; read as {COORD_LABELS[likely]} this is stored station "
+            f"{ids[i]!r} (as given it moved {moved[i]:.0f} m {way}, exactly the offset between the two)"))
+    named = ", ".join(str(p.row) for p in problems[:5]) + (", ..." if len(problems) > 5 else "")
+    override = "if these stations really moved, import with --trust-coords (API: trust_coords=true)"
+    if 2 * n_fit >= len(matched):
+        headline = (f"the coordinates look like {COORD_LABELS[likely]}, not {COORD_LABELS[declared]}: {n_fit} of "
+                    f"{len(matched)} stations already stored moved by exactly the offset between the two systems "
+                    f"(rows {named}); nothing was imported. Re-import with --coord {likely} "
+                    f"(API form field coord={likely}); {override}")
+    else:
+        headline = (f"{n_fit} row(s) ({named}) look like {COORD_LABELS[likely]} coordinates in a "
+                    f"{COORD_LABELS[declared]} file: each moved by exactly the offset between the two systems from "
+                    f"its stored station, while the other {len(matched) - n_fit} stored stations did not; nothing "
+                    f"was imported. Convert these rows to {COORD_LABELS[declared]} (or give the whole file in one "
+                    f"system with --coord); {override}")
+    raise CoordSystemMismatch(source, problems, declared=declared, likely=likely, headline=headline)
