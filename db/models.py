@@ -219,3 +219,81 @@ class ApiKey(Base):
     key_hash: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class CandidateSite(Base):
+    """A place that could host a new station (an OSM POI or a site the union has an agreement with)."""
+
+    __tablename__ = "candidate_sites"
+    __table_args__ = (
+        UniqueConstraint("area_id", "external_id", name="uq_candidate_sites_area_id"),
+        Index("ix_candidate_sites_geom", "geom", postgresql_using="gist"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    area_id: Mapped[int] = mapped_column(ForeignKey("areas.id", ondelete="CASCADE"), index=True)
+    external_id: Mapped[str] = mapped_column(String(100))
+    name: Mapped[str] = mapped_column(String(200))
+    host_type: Mapped[str] = mapped_column(String(40))
+    address: Mapped[str | None] = mapped_column(String(300))
+    source: Mapped[str] = mapped_column(String(200))
+    geom: Mapped[WKBElement] = _geom("POINT")
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class RecommendationRun(Base):
+    """One site recommendation (MCLP for k sites, set covering to a target share, or an evaluated list)."""
+
+    __tablename__ = "recommendation_runs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    area_id: Mapped[int] = mapped_column(ForeignKey("areas.id", ondelete="CASCADE"), index=True)
+    problem: Mapped[str] = mapped_column(String(20))
+    mode: Mapped[str] = mapped_column(String(20))
+    profile: Mapped[str | None] = mapped_column(String(20))
+    radius_m: Mapped[float] = mapped_column(Float)
+    k: Mapped[int] = mapped_column(Integer)
+    target: Mapped[float | None] = mapped_column(Float)
+    method: Mapped[str] = mapped_column(String(200))
+    optimal: Mapped[bool] = mapped_column(Boolean)
+    objective: Mapped[float] = mapped_column(Float)
+    bound: Mapped[float] = mapped_column(Float)
+    gap: Mapped[float] = mapped_column(Float)
+    demand_total: Mapped[float] = mapped_column(Float)
+    demand_covered_before: Mapped[float] = mapped_column(Float)
+    demand_covered_after: Mapped[float] = mapped_column(Float)
+    candidates: Mapped[int] = mapped_column(Integer)
+    seconds: Mapped[float] = mapped_column(Float)
+    params: Mapped[dict] = mapped_column(JSONB, server_default="{}")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class RecommendedSite(Base):
+    """A chosen site of a recommendation run, ranked by the demand it newly covers after those ranked above."""
+
+    __tablename__ = "recommended_sites"
+    __table_args__ = (Index("ix_recommended_sites_geom", "geom", postgresql_using="gist"),)
+
+    run_id: Mapped[int] = mapped_column(ForeignKey("recommendation_runs.id", ondelete="CASCADE"), primary_key=True)
+    rank: Mapped[int] = mapped_column(Integer, primary_key=True)
+    external_id: Mapped[str] = mapped_column(String(100))
+    name: Mapped[str] = mapped_column(String(200))
+    host_type: Mapped[str] = mapped_column(String(40))
+    source: Mapped[str] = mapped_column(String(200))
+    gain: Mapped[float] = mapped_column(Float)
+    covered_share_after: Mapped[float] = mapped_column(Float)
+    geom: Mapped[WKBElement] = _geom("POINT")
+
+
+class RecommendationGap(Base):
+    """What demand stays uncovered after a recommendation: merged cells ranked by unmet demand."""
+
+    __tablename__ = "recommendation_gaps"
+    __table_args__ = (Index("ix_recommendation_gaps_geom", "geom", postgresql_using="gist"),)
+
+    run_id: Mapped[int] = mapped_column(ForeignKey("recommendation_runs.id", ondelete="CASCADE"), primary_key=True)
+    rank: Mapped[int] = mapped_column(Integer, primary_key=True)
+    demand: Mapped[float] = mapped_column(Float)
+    area_m2: Mapped[float] = mapped_column(Float)
+    cells: Mapped[int] = mapped_column(Integer)
+    geom: Mapped[WKBElement] = _geom("MULTIPOLYGON")

@@ -66,6 +66,8 @@ LAYER_GAPS = "覆盖缺口 Gaps"
 LAYER_AREA = "研究区 Area"
 LAYER_UNITS = "街道覆盖率 Townships"
 LAYER_STREETS = "街道线（离线）Streets, offline"
+LAYER_SITES = "推荐新址 Recommended sites"
+SITE_COLOUR = "#d4145a"
 STREET_COLOUR = "#9a9a9a"
 
 KIND_COLOURS: dict[str, str] = {"large": "#1f4e9d", "small": "#1b8a5a", "mobile": "#7b3294"}
@@ -112,6 +114,7 @@ _STATION_COLUMNS = (
 _CELL_COLUMNS = ("weight", "covered", "distance_m")
 _GAP_COLUMNS = ("rank", "demand", "area_m2", "cells", "nearest_station", "nearest_distance_m")
 _UNIT_COLUMNS = ("name", "covered_share", "demand", "stations")
+_SITE_COLUMNS = ("rank", "external_id", "name", "host_type", "gain", "covered_share_after")
 _SUMMARY_KEYS = (
     "run_id", "area", "mode", "radius_m", "stations", "demand_total", "demand_covered", "covered_share", "gaps",
     "created_at",
@@ -135,8 +138,9 @@ def map_from_layers(
     service_area: Polygon | MultiPolygon | None = None,
     units: gpd.GeoDataFrame | None = None,
     streets: BaseGeometry | None = None,
+    sites: gpd.GeoDataFrame | None = None,
 ) -> folium.Map:
-    """Build the planners' Folium map of one coverage run.
+    """Build the planners' Folium map of one coverage run (or of a recommendation, with ``sites``).
 
     Parameters
     ----------
@@ -164,6 +168,9 @@ def map_from_layers(
         EPSG:4326 townships (Polygon/MultiPolygon) with ``name``, ``covered_share`` (0–1), ``demand`` and
         ``stations`` (e.g. ``units_frame`` joined with ``units_table`` on name): drawn as a choropleth of the
         covered share with a tooltip.
+    sites : geopandas.GeoDataFrame, optional
+        EPSG:4326 Points of recommended new sites with ``rank, external_id, name, host_type, gain`` (demand newly
+        covered) and ``covered_share_after`` (0–1): drawn as numbered markers with dashed rings of ``radius_m``.
     asset_prefix : str
         URL prefix (relative, or absolute path such as ``/yizhan-assets``) under which the files of
         :data:`STATIC_DIR` are served. :func:`write_map` expects the default.
@@ -188,6 +195,8 @@ def map_from_layers(
     _check_frame("gaps", gaps, _GAP_COLUMNS, ("Polygon", "MultiPolygon"))
     if units is not None:
         _check_frame("units", units, _UNIT_COLUMNS, ("Polygon", "MultiPolygon"))
+    if sites is not None:
+        _check_frame("sites", sites, _SITE_COLUMNS, ("Point",))
     _check_summary(summary, radius_m)
     if boundary is not None:
         _check_boundary(boundary)
@@ -250,13 +259,15 @@ def map_from_layers(
         pairs.append((station_group, clusters))
     else:
         paired(station_group, lambda sy: _station_layers(_shift_frame(stations, sy), prefix, nearest))
+    if sites is not None:
+        paired(folium.FeatureGroup(name=LAYER_SITES), lambda sy: _site_layers(_shift_frame(sites, sy), radius_m))
     folium.LayerControl(collapsed=False, position="topright").add_to(m)
     _Glue(m, pairs, station_group, stations, nearest, compact=compact, tiles=tiles).add_to(m)
 
     root = m.get_root()
     root.header.add_child(Element(_PANEL_CSS), name="yz_panel_css")
     root.html.add_child(Element(_legend_html(gaps, radius_m, network=network, units=units is not None,
-                                             rings=not compact)), name="yz_legend")
+                                             rings=not compact, sites=sites is not None)), name="yz_legend")
     root.html.add_child(Element(_summary_html(summary)), name="yz_summary")
 
     bounds = _bounds(stations, cells, gaps, boundary, radius_m)
@@ -412,6 +423,37 @@ def _station_layers(stations: gpd.GeoDataFrame, prefix: str, nearest: np.ndarray
             marker.add_to(cluster)
         return [cluster]
     return markers
+
+
+def _site_layers(sites: gpd.GeoDataFrame, radius_m: float) -> list[Any]:
+    """Recommended sites: a dashed ring of the radius and a numbered marker each, rank 1 on top."""
+    layers: list[Any] = []
+    rows = sorted(zip(sites.geometry, sites.itertuples(index=False), strict=True), key=lambda p: -int(p[1].rank))
+    for geom, row in rows:
+        if geom is None or geom.is_empty:
+            continue
+        ring = folium.Circle(location=(geom.y, geom.x), radius=float(radius_m), color=SITE_COLOUR, weight=2,
+                             dash_array="6,4", fill=False, class_name="yz-site-ring")
+        ring.options["interactive"] = False
+        layers.append(ring)
+        popup = (
+            '<table class="yz-popup">'
+            f"<tr><th>推荐排名 Rank</th><td><b>{int(row.rank)}</b></td></tr>"
+            f"<tr><th>名称 Name</th><td>{_esc(_text(row.name))}</td></tr>"
+            f"<tr><th>编号 Id</th><td>{_esc(row.external_id)}</td></tr>"
+            f"<tr><th>承办类型 Host</th><td>{_esc(row.host_type)}</td></tr>"
+            f"<tr><th>新增覆盖需求 Newly covered</th><td>{_number(float(row.gain))}</td></tr>"
+            f"<tr><th>累计覆盖率 Covered after</th><td>{float(row.covered_share_after) * 100:.1f}%</td></tr>"
+            f"<tr><th>坐标 Lon, lat</th><td>{geom.x:.6f}, {geom.y:.6f}</td></tr></table>"
+        )
+        layers.append(folium.Marker(
+            location=(geom.y, geom.x),
+            icon=folium.DivIcon(html=f"<div>{int(row.rank)}</div>", icon_size=(26, 26), icon_anchor=(13, 13),
+                                class_name="yz-site"),
+            tooltip=folium.Tooltip(f"推荐 {int(row.rank)}: {_esc(_text(row.name))}"),
+            popup=folium.Popup(popup, max_width=320),
+        ))
+    return layers
 
 
 def _service_area_name(summary: Mapping[str, Any]) -> str:
@@ -891,7 +933,7 @@ def _station_popup(row: Any, nearest: str = "—") -> str:
 
 
 def _legend_html(gaps: gpd.GeoDataFrame, radius_m: float, *, network: bool = False, units: bool = False,
-                 rings: bool = True) -> str:
+                 rings: bool = True, sites: bool = False) -> str:
     kinds = "".join(
         f'<div><span class="yz-dot" style="background:{KIND_COLOURS[code]}"></span>{name} {code}</div>'
         for code, name in KINDS.items()
@@ -910,6 +952,8 @@ def _legend_html(gaps: gpd.GeoDataFrame, radius_m: float, *, network: bool = Fal
     ring = (f'<div><span class="yz-ring-sample"></span>{_distance(radius_m)} 服务半径（直线）service radius</div>'
             if rings else f'<div class="yz-note">驿站过多（&gt;{COMPACT_THRESHOLD:,}），未绘制服务半径 '
                           'rings not drawn at this scale</div>')
+    site_line = (f'<div><span class="yz-dot" style="background:{SITE_COLOUR};border-radius:3px"></span>'
+                 f'推荐新址（虚线 {_distance(radius_m)}）recommended site</div>' if sites else "")
     share_gradient = ", ".join(SHARE_SCALE)
     unit_scale = (
         '<div class="yz-sub">街道覆盖率 Townships: covered share</div>'
@@ -922,6 +966,7 @@ def _legend_html(gaps: gpd.GeoDataFrame, radius_m: float, *, network: bool = Fal
   <div class="yz-title">图例 Legend</div>
   {kinds}
   <div><span class="yz-dot yz-dot-closed"></span>已关闭 closed</div>
+  {site_line}
   {ring}
   {service}
   <div><span class="yz-heat-sample"></span>配送需求热力 demand heat</div>
@@ -936,8 +981,10 @@ def _legend_html(gaps: gpd.GeoDataFrame, radius_m: float, *, network: bool = Fal
 def _summary_html(summary: Mapping[str, Any]) -> str:
     share = float(summary["covered_share"])
     mode = str(summary["mode"])
+    before = summary.get("covered_share_before")
     rows = [
-        ("覆盖率 Covered", f"<b>{share * 100:.1f}%</b>"),
+        ("覆盖率 Covered", f"<b>{share * 100:.1f}%</b>" if before is None else
+         f"{float(before) * 100:.1f}% → <b>{share * 100:.1f}%</b>"),
         ("覆盖需求 Demand", f"{_number(float(summary['demand_covered']))} / {_number(float(summary['demand_total']))}"),
         ("驿站 Stations", _esc(summary["stations"])),
         ("缺口 Gaps", _esc(summary["gaps"])),
@@ -947,10 +994,16 @@ def _summary_html(summary: Mapping[str, Any]) -> str:
         ("运行 Run", _esc(summary["run_id"])),
         ("生成 Created", _esc(summary["created_at"])),
     ]
+    title = "驿站 1 km 覆盖 Coverage summary"
+    if before is not None:
+        title = "选址建议 Where to open next"
+        rows[2:2] = [("新址 New sites", _esc(summary.get("new_sites", ""))),
+                     ("方法 Method", _esc(summary.get("method", ""))),
+                     ("最优差距 Gap to bound", f"{float(summary.get('gap', 0.0)) * 100:.2f}%")]
     body = "".join(f"<tr><th>{k}</th><td>{v}</td></tr>" for k, v in rows)
     return f"""
 <div id="yz-summary" class="yz-panel">
-  <div class="yz-title">驿站 1 km 覆盖 Coverage summary</div>
+  <div class="yz-title">{title}</div>
   <table>{body}</table>
 </div>"""
 
@@ -979,6 +1032,10 @@ _PANEL_CSS = """
   .yz-gap-rank div { width: 24px; height: 24px; border-radius: 50%; text-align: center; box-sizing: border-box;
     background: #fff; border: 2px solid #7a0019; color: #7a0019; font: bold 12px/20px sans-serif; }
   .yz-gap-rank { background: none; border: none; }
+  .yz-site div { width: 26px; height: 26px; border-radius: 4px; text-align: center; box-sizing: border-box;
+    background: #d4145a; border: 2px solid #fff; color: #fff; font: bold 13px/22px sans-serif;
+    box-shadow: 0 1px 4px rgba(0,0,0,0.5); }
+  .yz-site { background: none; border: none; }
   .yz-panel .yz-note { color: #7a0019; max-width: 220px; }
   .yz-search { background: #fff; padding: 4px; width: 220px; }
   .yz-search input { width: 100%; box-sizing: border-box; border: 1px solid #bbb; border-radius: 3px;

@@ -93,6 +93,15 @@ def engine(db_url: str) -> Iterator[Engine]:
 
 
 @pytest.fixture
+def cli_env(db_url: str, tmp_path: Path) -> dict[str, str]:
+    """Environment for running the ``yizhan`` command against the test database (no YIZHAN_* from outside)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("YIZHAN_")}
+    env.update(DATABASE_URL=db_url, YIZHAN_OUT_DIR=str(tmp_path / "out"), YIZHAN_DATA_DIR=str(tmp_path / "data"),
+               COLUMNS="200")
+    return env
+
+
+@pytest.fixture
 def wudaokou(engine: Engine) -> AreaInfo:
     """The Wudaokou study area (the shared OSM extract's bounds), UTM 50N."""
     with engine.begin() as conn:

@@ -28,14 +28,6 @@ def yz(*args: str, env: dict[str, str], check: bool = True, timeout: float = 300
     return proc
 
 
-@pytest.fixture
-def cli_env(db_url, tmp_path):  # type: ignore[no-untyped-def]
-    env = {k: v for k, v in os.environ.items() if not k.startswith("YIZHAN_")}
-    env.update(DATABASE_URL=db_url, YIZHAN_OUT_DIR=str(tmp_path / "out"), YIZHAN_DATA_DIR=str(tmp_path / "data"),
-               COLUMNS="200")
-    return env
-
-
 def test_help_lists_commands(cli_env):
     out = yz("--help", env=cli_env).stdout
     for name in ("db", "area", "stations", "demand", "coverage", "map", "report", "serve", "demo"):

@@ -1,0 +1,449 @@
+"""Site selection on a sparse coverage matrix: maximal covering (MCLP) and set covering to a target (LSCP).
+
+The matrix holds only the demand that existing stations leave uncovered: row r is a demand cell of weight
+``w_r`` (any unit: deliveries, riders), column j a candidate site, ``A[r, j] = 1`` when site j would cover
+cell r (within the radius, in metres, straight or along the streets). Nothing here knows about coordinates.
+
+Solvers, best first where time allows:
+
+- greedy (exact incremental gains) followed by a best-improvement swap search (fast interchange);
+- the LP relaxation solved by HiGHS: a proven upper bound for MCLP (lower bound for LSCP);
+- the mixed-integer model solved by HiGHS with the local-search answer as its starting point, within a
+  time limit; it proves optimality or tightens the bound.
+
+Every answer carries its objective, the best proven bound, the relative gap and which method produced it;
+an answer is called optimal only when a bound proves it.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from scipy.sparse import csc_matrix, csr_matrix
+
+Progress = Callable[[str], None]
+EPS = 1e-9
+_BANNER_SHOWN = False
+
+
+@dataclass
+class CoverageMatrix:
+    """Which candidate covers which still-uncovered demand cell.
+
+    Attributes
+    ----------
+    matrix : csr_matrix, shape (n_rows, n_candidates)
+        1 where the candidate covers the row's cell.
+    weights : ndarray, shape (n_rows,)
+        Demand weight of each row (> 0).
+    rows : ndarray of int64, shape (n_rows,)
+        Index of each row's cell among all cells of the run (to map answers back).
+    """
+
+    matrix: csr_matrix
+    weights: np.ndarray
+    rows: np.ndarray
+
+    @property
+    def n_candidates(self) -> int:
+        return int(self.matrix.shape[1])
+
+    @classmethod
+    def from_pairs(cls, row_cell: np.ndarray, col: np.ndarray, n_candidates: int, cell_weights: np.ndarray,
+                   coverable: np.ndarray) -> CoverageMatrix:
+        """Build from (cell, candidate) pairs within reach; cells outside ``coverable`` (already covered or
+        weightless) are dropped."""
+        keep = coverable[row_cell]
+        row_cell, col = row_cell[keep], col[keep]
+        cells = np.unique(row_cell)
+        local = np.searchsorted(cells, row_cell)
+        mat = csr_matrix((np.ones(len(col), dtype=np.float64), (local, col)), shape=(len(cells), n_candidates))
+        mat.sum_duplicates()
+        mat.data[:] = 1.0
+        return cls(mat, np.asarray(cell_weights, dtype=np.float64)[cells], cells.astype(np.int64))
+
+
+@dataclass
+class Solution:
+    """An answer: chosen candidates (indices) ranked by marginal gain, and how good it is proven to be.
+
+    ``objective`` is the demand weight the chosen sites newly cover (MCLP) or the number of sites (LSCP);
+    ``bound`` the best proven bound on the optimum (upper for MCLP, lower for LSCP); ``gap`` the relative
+    distance between them (0 = proven optimal).
+    """
+
+    chosen: np.ndarray
+    gains: np.ndarray
+    objective: float
+    bound: float
+    gap: float
+    method: str
+    optimal: bool
+    covered_weight: float
+    seconds: float
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+class _Reduced:
+    """Identical rows merged (weights summed) and empty columns left out: a smaller, equivalent model."""
+
+    def __init__(self, cm: CoverageMatrix) -> None:
+        import pandas as pd
+
+        a = cm.matrix.tocsr()
+        a.sort_indices()
+        keys = [a.indices[a.indptr[i]:a.indptr[i + 1]].tobytes() for i in range(a.shape[0])]
+        inverse, uniques = pd.factorize(pd.Series(keys, dtype=object))
+        _, first = np.unique(inverse, return_index=True)
+        w = np.bincount(inverse, weights=cm.weights, minlength=len(uniques))
+        rows = a[first]
+        used = np.flatnonzero(np.diff(rows.tocsc().indptr) > 0)
+        self.cols = used  # reduced column -> original column
+        self.a = rows[:, used].tocsr()
+        self.w = w
+        self.at = self.a.T.tocsr()
+
+
+def _gains(at: csr_matrix, w_open: np.ndarray) -> np.ndarray:
+    return at @ w_open
+
+
+def _order_by_gain(a: csr_matrix, at: csr_matrix, w: np.ndarray, chosen: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The chosen columns re-ordered greedily by marginal gain, with those gains."""
+    left = list(int(c) for c in chosen)
+    open_w = w.copy()
+    order, gains = [], []
+    while left:
+        g = at[left] @ open_w
+        best = int(np.argmax(g))
+        j = left.pop(best)
+        order.append(j)
+        gains.append(float(g[best]))
+        open_w[at.indices[at.indptr[j]:at.indptr[j + 1]]] = 0.0
+    return np.array(order, dtype=np.int64), np.array(gains)
+
+
+def covered_by(a: csr_matrix, w: np.ndarray, chosen: np.ndarray) -> float:
+    """Weight of the rows covered by at least one of ``chosen`` (column indices)."""
+    sel = np.zeros(a.shape[1])
+    sel[np.asarray(chosen, dtype=np.int64)] = 1.0
+    return float(w[(a @ sel) > 0].sum())
+
+
+def greedy(a: csr_matrix, at: csr_matrix, w: np.ndarray, k: int) -> np.ndarray:
+    """Up to ``k`` columns, each adding the most uncovered weight (ties: lowest index), in the order taken;
+    stops early when nothing more can be covered. ``a`` is rows x columns, ``at`` its transpose (CSR)."""
+    open_w = w.copy()
+    gains = _gains(at, open_w)
+    chosen: list[int] = []
+    taken = np.zeros(a.shape[1], dtype=bool)
+    taken[chosen] = True
+    while len(chosen) < k:
+        g = np.where(taken, -1.0, gains)
+        j = int(np.argmax(g)) if len(g) else -1
+        if j < 0 or g[j] <= EPS:
+            break
+        chosen.append(j)
+        taken[j] = True
+        newly = at.indices[at.indptr[j]:at.indptr[j + 1]]
+        newly = newly[open_w[newly] > 0]
+        if len(newly):
+            sub = a[newly]
+            gains -= np.bincount(sub.indices, weights=np.repeat(open_w[newly], np.diff(sub.indptr)),
+                                 minlength=a.shape[1])
+            open_w[newly] = 0.0
+    return np.array(chosen, dtype=np.int64)
+
+
+def swap_search(a: csr_matrix, at: csr_matrix, w: np.ndarray, chosen: np.ndarray, *,
+                deadline: float) -> tuple[np.ndarray, int]:
+    """Best-improvement interchange: swap one chosen column for one other while that covers more weight.
+
+    Each round costs O(nnz): per row the number of chosen columns covering it; the loss of dropping i is
+    the weight only i covers; the gain of adding j after dropping i is j's uncovered weight plus the weight j
+    shares with i alone. Returns the improved set and the number of swaps made."""
+    m = a.shape[1]
+    sel = np.zeros(m)
+    sel[chosen] = 1.0
+    swaps = 0
+    total = float(w.sum())
+    while time.monotonic() < deadline:
+        cnt = a @ sel
+        uncovered_w = np.where(cnt == 0, w, 0.0)
+        gain = at @ uncovered_w
+        unique = np.flatnonzero(cnt == 1)
+        owner = np.rint(a[unique] @ (sel * np.arange(1, m + 1))).astype(np.int64) - 1
+        loss = np.bincount(owner, weights=w[unique], minlength=m)
+        # shared[j, i]: weight of rows covered by j whose only chosen cover is i
+        b = csr_matrix((w[unique], (np.arange(len(unique)), owner)), shape=(len(unique), m))
+        shared = (at[:, unique] @ b).tocoo() if len(unique) else csr_matrix((m, m)).tocoo()
+        is_in = sel > 0
+        out_gain = np.where(is_in, -np.inf, gain)
+        best_plain = int(np.argmax(out_gain))
+        cand = []
+        ins = np.flatnonzero(is_in)
+        # plain: add the best outside column, drop the chosen one that loses least
+        i_min = ins[int(np.argmin(loss[ins]))]
+        cand.append((out_gain[best_plain] - loss[i_min], best_plain, i_min))
+        if shared.nnz:
+            ok = ~is_in[shared.row] & is_in[shared.col]
+            val = gain[shared.row[ok]] + shared.data[ok] - loss[shared.col[ok]]
+            if len(val):
+                t = int(np.argmax(val))
+                cand.append((val[t], int(shared.row[ok][t]), int(shared.col[ok][t])))
+        delta, j, i = max(cand, key=lambda c: c[0])
+        if not delta > EPS * max(total, 1.0):
+            break
+        sel[i], sel[j] = 0.0, 1.0
+        swaps += 1
+    return np.flatnonzero(sel > 0).astype(np.int64), swaps
+
+
+def _highs_model(a: csr_matrix, w: np.ndarray, *, k: int | None, required: float | None, integer: bool) -> Any:
+    """The MCLP (``k`` given: max covered weight with at most k columns) or LSCP (``required``: fewest columns
+    covering at least that weight) model for HiGHS. Variables: x_j (columns) then y_r (rows, 0..1)."""
+    import highspy
+
+    n, m = a.shape
+    # rows: y_r - sum_{j covers r} x_j <= 0, then the budget (MCLP) or the coverage requirement (LSCP)
+    coo = a.tocoo()
+    r_idx = np.concatenate([coo.row, np.arange(n), np.full(m if k is not None else n, n)])
+    c_idx = np.concatenate([coo.col, m + np.arange(n), np.arange(m) if k is not None else m + np.arange(n)])
+    vals = np.concatenate([-np.ones(coo.nnz), np.ones(n), np.ones(m) if k is not None else w])
+    mat = csc_matrix((vals, (r_idx, c_idx)), shape=(n + 1, m + n))
+    lp = highspy.HighsLp()
+    lp.num_col_, lp.num_row_ = m + n, n + 1
+    if k is not None:
+        lp.col_cost_ = np.concatenate([np.zeros(m), w])
+        lp.sense_ = highspy.ObjSense.kMaximize
+        lp.row_lower_ = np.concatenate([np.full(n, -highspy.kHighsInf), [-highspy.kHighsInf]])
+        lp.row_upper_ = np.concatenate([np.zeros(n), [float(k)]])
+    else:
+        lp.col_cost_ = np.concatenate([np.ones(m), np.zeros(n)])
+        lp.sense_ = highspy.ObjSense.kMinimize
+        lp.row_lower_ = np.concatenate([np.full(n, -highspy.kHighsInf), [float(required)]])
+        lp.row_upper_ = np.concatenate([np.zeros(n), [highspy.kHighsInf]])
+    lp.col_lower_ = np.zeros(m + n)
+    lp.col_upper_ = np.ones(m + n)
+    lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
+    lp.a_matrix_.start_ = mat.indptr.astype(np.int32)
+    lp.a_matrix_.index_ = mat.indices.astype(np.int32)
+    lp.a_matrix_.value_ = mat.data
+    lp.a_matrix_.num_col_, lp.a_matrix_.num_row_ = m + n, n + 1
+    if integer:
+        lp.integrality_ = [highspy.HighsVarType.kInteger] * m + [highspy.HighsVarType.kContinuous] * n
+    h = _new_highs()
+    h.setOptionValue("output_flag", False)
+    h.setOptionValue("threads", 1)
+    h.passModel(lp)
+    return h
+
+
+def _new_highs() -> Any:
+    """A HiGHS instance; its banner (printed to stdout by the first one a process makes) is kept off stdout,
+    which may carry a JSON answer."""
+    import highspy
+
+    global _BANNER_SHOWN
+    if _BANNER_SHOWN:
+        return highspy.Highs()
+    sys.stdout.flush()
+    saved = os.dup(1)
+    try:
+        with open(os.devnull, "wb") as null:
+            os.dup2(null.fileno(), 1)
+            h = highspy.Highs()
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
+    _BANNER_SHOWN = True
+    return h
+
+
+def _run(h: Any, seconds: float) -> str:
+    import highspy
+
+    h.setOptionValue("time_limit", max(float(seconds), 0.01))
+    h.run()
+    status = h.getModelStatus()
+    if status == highspy.HighsModelStatus.kOptimal:
+        return "optimal"
+    if status in (highspy.HighsModelStatus.kTimeLimit, highspy.HighsModelStatus.kInterrupt):
+        return "time limit"
+    return h.modelStatusToString(status)
+
+
+def _rel_gap(objective: float, bound: float) -> float:
+    return max(0.0, abs(bound - objective)) / max(abs(bound), abs(objective), EPS)
+
+
+def solve_mclp(cm: CoverageMatrix, k: int, *, time_limit_s: float = 60.0, exact: bool = True,
+               mip_rel_gap: float = 1e-6, progress: Progress | None = None) -> Solution:
+    """The ``k`` candidates covering the most still-uncovered weight.
+
+    Greedy + swap first; then the LP relaxation (HiGHS) for a bound; then, with ``exact`` and time left, the
+    mixed-integer model (HiGHS) started from the local-search answer. Returns the best answer found within
+    ``time_limit_s`` seconds (the local search always finishes) with its proven bound and gap.
+    """
+    say = progress or (lambda _m: None)
+    t0 = time.monotonic()
+    deadline = t0 + time_limit_s
+    if k < 0:
+        raise ValueError("k must be >= 0")
+    red = _Reduced(cm)
+    a, at, w = red.a, red.at, red.w
+    details: dict[str, Any] = {"rows": int(cm.matrix.shape[0]), "candidates": cm.n_candidates,
+                               "nonzeros": int(cm.matrix.nnz), "reduced_rows": int(a.shape[0]),
+                               "useful_candidates": int(a.shape[1])}
+    if k == 0 or a.shape[1] == 0:
+        return Solution(np.empty(0, np.int64), np.empty(0), 0.0, 0.0, 0.0, "trivial (nothing to choose)", True,
+                        0.0, time.monotonic() - t0, details)
+    if k >= a.shape[1]:
+        chosen = np.arange(a.shape[1])
+        order, gains = _order_by_gain(a, at, w, chosen)
+        obj = float(w.sum())
+        return Solution(red.cols[order], gains, obj, obj, 0.0, "all useful candidates (k >= their number)", True,
+                        obj, time.monotonic() - t0, details)
+    say(f"greedy over {a.shape[0]:,} demand groups x {a.shape[1]:,} candidates ({a.nnz:,} links)")
+    chosen = greedy(a, at, w, k)
+    details["greedy_objective"] = covered_by(a, w, chosen)
+    if len(chosen) < k:  # every coverable weight is covered: optimal
+        order, gains = _order_by_gain(a, at, w, chosen)
+        obj = float(gains.sum())
+        return Solution(red.cols[order], gains, obj, obj, 0.0, "greedy (covers all coverable demand)", True, obj,
+                        time.monotonic() - t0, details)
+    say("swap search")
+    chosen, swaps = swap_search(a, at, w, chosen, deadline=min(deadline, t0 + 0.5 * time_limit_s))
+    details["swaps"] = swaps
+    best = covered_by(a, w, chosen)
+    method = "greedy + swap"
+    bound = float(np.sort(_gains(at, w))[::-1][:k].sum())  # trivial bound: the k largest single-site gains
+    bound_from = "sum of the k largest single-site gains"
+    if time.monotonic() < deadline:
+        say("LP relaxation (HiGHS) for a bound")
+        h = _highs_model(a, w, k=k, required=None, integer=False)
+        status = _run(h, deadline - time.monotonic())
+        if status == "optimal":
+            lp = float(h.getInfo().objective_function_value)
+            if lp < bound:
+                bound, bound_from = lp, "LP relaxation (HiGHS)"
+        details["lp_status"] = status
+    optimal = best >= bound - EPS * max(bound, 1.0)
+    if exact and not optimal and time.monotonic() < deadline:
+        say("mixed-integer model (HiGHS) from the swap answer")
+        import highspy
+
+        h = _highs_model(a, w, k=k, required=None, integer=True)
+        h.setOptionValue("mip_rel_gap", mip_rel_gap)
+        start = np.zeros(a.shape[1] + a.shape[0])
+        start[chosen] = 1.0
+        start[a.shape[1]:] = (a @ start[:a.shape[1]] > 0).astype(float)
+        sol = highspy.HighsSolution()
+        sol.col_value = start
+        sol.value_valid = True
+        h.setSolution(sol)
+        status = _run(h, deadline - time.monotonic())
+        info = h.getInfo()
+        details["mip_status"] = status
+        details["mip_nodes"] = int(info.mip_node_count)
+        x = np.asarray(h.getSolution().col_value[:a.shape[1]])
+        mip_chosen = np.flatnonzero(x > 0.5)
+        if len(mip_chosen) <= k:
+            value = covered_by(a, w, mip_chosen)
+            if value > best + EPS * max(best, 1.0):
+                chosen, best, method = mip_chosen, value, "HiGHS branch and cut"
+        dual = float(info.mip_dual_bound)
+        if np.isfinite(dual) and dual < bound:
+            bound, bound_from = dual, "HiGHS branch and cut (dual bound)"
+    bound = max(bound, best)
+    gap = _rel_gap(best, bound)
+    optimal = gap <= max(mip_rel_gap, 1e-9)
+    order, gains = _order_by_gain(a, at, w, chosen)
+    details["bound_from"] = bound_from
+    return Solution(red.cols[order], gains, best, bound, gap, method, optimal, best, time.monotonic() - t0, details)
+
+
+def evaluate_sites(cm: CoverageMatrix, chosen: np.ndarray) -> Solution:
+    """A given set of candidates (a planner's own list), ranked by marginal gain; ``bound`` is the LP bound of
+    the best set of the same size, so ``gap`` says how far the list is from the best possible."""
+    t0 = time.monotonic()
+    chosen = np.unique(np.asarray(chosen, dtype=np.int64))
+    a = cm.matrix.tocsr()
+    at = a.T.tocsr()
+    order, gains = _order_by_gain(a, at, cm.weights, chosen)
+    value = float(gains.sum())
+    best = solve_mclp(cm, len(chosen), time_limit_s=30.0, exact=False) if len(chosen) else None
+    bound = best.bound if best is not None else 0.0
+    return Solution(order, gains, value, max(bound, value), _rel_gap(value, max(bound, value)),
+                    "evaluation of the given sites", False, value, time.monotonic() - t0,
+                    {"best_found_same_k": best.objective if best is not None else 0.0,
+                     "bound_from": best.details.get("bound_from") if best is not None else None})
+
+
+def solve_lscp(cm: CoverageMatrix, required: float, *, time_limit_s: float = 60.0, exact: bool = True,
+               progress: Progress | None = None) -> Solution:
+    """The fewest candidates newly covering at least ``required`` weight (partial set covering).
+
+    Greedy until the requirement is met, then redundant sites dropped; the LP relaxation gives a lower bound
+    (rounded up); the mixed-integer model (HiGHS) proves or improves the count with time left. Raises
+    ``ValueError`` when even all candidates together cover less than ``required``."""
+    say = progress or (lambda _m: None)
+    t0 = time.monotonic()
+    deadline = t0 + time_limit_s
+    red = _Reduced(cm)
+    a, at, w = red.a, red.at, red.w
+    reachable = float(w.sum())
+    details: dict[str, Any] = {"rows": int(cm.matrix.shape[0]), "candidates": cm.n_candidates,
+                               "reduced_rows": int(a.shape[0]), "useful_candidates": int(a.shape[1]),
+                               "required_weight": required, "coverable_weight": reachable}
+    if required <= EPS:
+        return Solution(np.empty(0, np.int64), np.empty(0), 0.0, 0.0, 0.0, "trivial (already reached)", True, 0.0,
+                        time.monotonic() - t0, details)
+    if reachable < required - EPS * max(required, 1.0):
+        raise ValueError(f"all {a.shape[1]} useful candidates together newly cover {reachable:.6g}, "
+                         f"less than the {required:.6g} needed")
+    say("greedy until the target is reached")
+    chosen, gains = _order_by_gain(a, at, w, greedy(a, at, w, a.shape[1]))
+    need = int(np.searchsorted(np.cumsum(gains), required - EPS * max(required, 1.0)) + 1)
+    chosen = chosen[:need]
+    # drop sites the others make redundant (largest index first, deterministic)
+    for j in sorted(chosen.tolist(), reverse=True):
+        rest = chosen[chosen != j]
+        if covered_by(a, w, rest) >= required - EPS * max(required, 1.0):
+            chosen = rest
+    best = float(len(chosen))
+    method = "greedy"
+    bound, bound_from = 1.0, "at least one site"
+    if time.monotonic() < deadline:
+        say("LP relaxation (HiGHS) for a bound")
+        h = _highs_model(a, w, k=None, required=required, integer=False)
+        if _run(h, deadline - time.monotonic()) == "optimal":
+            bound = max(bound, float(np.ceil(h.getInfo().objective_function_value - 1e-6)))
+            bound_from = "LP relaxation (HiGHS), rounded up"
+    if exact and best > bound and time.monotonic() < deadline:
+        say("mixed-integer model (HiGHS)")
+        h = _highs_model(a, w, k=None, required=required, integer=True)
+        status = _run(h, deadline - time.monotonic())
+        info = h.getInfo()
+        details["mip_status"] = status
+        x = np.asarray(h.getSolution().col_value[:a.shape[1]])
+        mip_chosen = np.flatnonzero(x > 0.5)
+        if len(mip_chosen) and len(mip_chosen) < best and covered_by(a, w, mip_chosen) >= required - 1e-6:
+            chosen, best, method = mip_chosen, float(len(mip_chosen)), "HiGHS branch and cut"
+        dual = float(info.mip_dual_bound)
+        if np.isfinite(dual) and np.ceil(dual - 1e-6) > bound:
+            bound, bound_from = float(np.ceil(dual - 1e-6)), "HiGHS branch and cut (dual bound)"
+        if status == "optimal":
+            bound = best
+    bound = min(bound, best)
+    order, gains = _order_by_gain(a, at, w, chosen)
+    details["bound_from"] = bound_from
+    gap = _rel_gap(best, bound)
+    return Solution(red.cols[order], gains, best, bound, gap, method, gap == 0.0, float(gains.sum()),
+                    time.monotonic() - t0, details)

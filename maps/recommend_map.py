@@ -1,0 +1,32 @@
+"""The planner's map of a stored recommendation run: existing stations, the recommended new sites with their
+rings, the demand and the gaps that remain after the new sites (all WGS 84)."""
+
+from __future__ import annotations
+
+import folium
+import numpy as np
+
+from yizhan.coverage.recommend import RecommendationData
+from yizhan.maps.folium_map import ASSET_DIR_NAME, map_from_layers
+from yizhan.settings import Settings
+
+
+def map_for_recommendation(rec: RecommendationData, *, settings: Settings | None = None,
+                           asset_prefix: str = ASSET_DIR_NAME) -> folium.Map:
+    """Folium map of ``rec``: the recommended sites as their own layer (numbered, dashed rings of the radius),
+    existing stations, demand heat, the remaining gaps, the study area and its offline streets when built."""
+    from yizhan.coverage.streets import street_lines
+
+    s = rec.summary
+    summary = {
+        "run_id": f"R{s['run_id']}", "area": s["area"], "mode": s["mode"], "radius_m": s["radius_m"],
+        "stations": int((rec.stations["status"] == "active").sum()), "demand_total": s["demand_total"],
+        "demand_covered": s["demand_covered_after"], "covered_share": s["covered_share_after"],
+        "covered_share_before": s["covered_share_before"], "gaps": s["remaining_gaps"],
+        "created_at": s["created_at"], "new_sites": len(s["sites"]), "method": s["method"], "gap": s["gap"],
+    }
+    gaps = rec.gaps.assign(nearest_station="", nearest_distance_m=np.nan)
+    cells = rec.cells.assign(covered=False, distance_m=np.nan)
+    return map_from_layers(stations=rec.stations, cells=cells, gaps=gaps, summary=summary,
+                           radius_m=float(s["radius_m"]), boundary=rec.area.boundary, asset_prefix=asset_prefix,
+                           streets=street_lines(rec.area, settings), sites=rec.sites)

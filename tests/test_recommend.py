@@ -1,0 +1,204 @@
+"""Recommendation runs on a real PostGIS with the real Wudaokou extract: candidates, K = 1..5, set covering,
+what-if lists, host-type and no-go filters, network mode, the CLI and the map."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import geopandas as gpd
+import numpy as np
+import pytest
+from browser import dump_dom
+from shapely.geometry import box
+from sqlalchemy import text
+from test_cli import yz
+
+from yizhan.areas import AreaInfo, ensure_area
+from yizhan.coverage.candidates import (
+    candidates_from_extract,
+    candidates_from_file,
+    filter_candidates,
+    load_candidates,
+    store_candidates,
+)
+from yizhan.coverage.recommend import load_recommendation, recommend
+from yizhan.coverage.runs import run_coverage
+from yizhan.coverage.streets import build_area_graph
+from yizhan.data.demand import import_demand
+from yizhan.data.sample import sample_from_extract
+from yizhan.errors import ImportRejected, InvalidInput
+from yizhan.maps.folium_map import LAYER_SITES, write_map
+from yizhan.maps.recommend_map import map_for_recommendation
+from yizhan.settings import Settings
+from yizhan.stations.service import import_stations
+
+
+@pytest.fixture
+def settings(tmp_path) -> Settings:  # type: ignore[no-untyped-def]
+    return Settings(data_dir=tmp_path / "data", staff_key="k")
+
+
+@pytest.fixture
+def area(engine, osm_path, tmp_path, settings) -> AreaInfo:  # type: ignore[no-untyped-def]
+    """The demo sample area: stations, demand, walk graph and the extract's host premises as candidates."""
+    sample = sample_from_extract(osm_path, seed=7)
+    files = sample.write(tmp_path / "sample")
+    with engine.begin() as conn:
+        info = ensure_area(conn, sample.name, boundary=sample.boundary, crs_epsg=sample.crs_epsg)
+    import_stations(engine, files["stations"])
+    import_demand(engine, files["demand"])
+    build_area_graph(info, osm_path, profile="walk", settings=settings)
+    with engine.begin() as conn:
+        cands, _ = filter_candidates(candidates_from_extract(osm_path), info)
+        store_candidates(conn, info, cands, source="osm")
+    return info
+
+
+def test_candidates_from_the_extract_are_real_host_premises(osm_path):
+    cands = candidates_from_extract(osm_path)
+    assert len(cands) > 20 and cands.crs.to_epsg() == 4326
+    assert {"bank", "convenience", "fuel"} <= set(cands["host_type"])
+    assert cands["external_id"].str.match(r"^osm:[nw]\d+$").all() and cands["external_id"].is_unique
+
+
+@pytest.mark.parametrize("radius", [1000.0, 400.0])
+def test_k_one_to_five_is_monotone_and_consistent(engine, area, settings, radius):
+    straight = run_coverage(engine, radius_m=radius)
+    shares, n_sites = [], 0
+    for k in range(1, 6):
+        r = recommend(engine, k=k, radius_m=radius, settings=settings)
+        assert r["covered_share_before"] == pytest.approx(straight["covered_share"], abs=1e-6)
+        assert r["covered_share_after"] >= r["covered_share_before"]
+        assert r["gap"] <= 1e-6 and r["optimal"] and r["bound"] >= r["objective"]
+        assert len(r["sites"]) <= k
+        gains = [s["gain"] for s in r["sites"]]
+        assert sum(gains) == pytest.approx(r["objective"], abs=1e-3)
+        assert gains == sorted(gains, reverse=True)
+        assert r["demand_covered_after"] - r["demand_covered_before"] == pytest.approx(r["objective"], abs=1e-3)
+        assert r["sites"][-1]["covered_share_after"] == pytest.approx(r["covered_share_after"], abs=1e-6)
+        shares.append(r["covered_share_after"])
+        n_sites += len(r["sites"])
+    assert shares == sorted(shares) and shares[0] > straight["covered_share"]
+    if radius < 1000:
+        assert len(set(shares)) == 5  # at 400 m every further site adds demand
+    with engine.connect() as conn:
+        runs = conn.execute(text("SELECT count(*) FROM recommendation_runs")).scalar_one()
+        stored = conn.execute(text("SELECT count(*) FROM recommended_sites")).scalar_one()
+    assert runs == 5 and stored == n_sites
+
+
+def test_network_mode_uses_the_coverage_engine(engine, area, settings):
+    net = run_coverage(engine, radius_m=1000, mode="network", profile="walk", settings=settings)
+    r = recommend(engine, k=2, mode="network", settings=settings)
+    assert r["mode"] == "network" and r["profile"] == "walk"
+    assert r["covered_share_before"] == pytest.approx(net["covered_share"], abs=1e-6)
+    straight = recommend(engine, k=2, settings=settings)
+    assert r["covered_share_after"] <= straight["covered_share_after"] + 1e-9
+    assert r["params"]["distance"].startswith("along the walk street network")
+
+
+def test_target_needs_the_fewest_sites(engine, area, settings):
+    r = recommend(engine, target=0.95, settings=settings)
+    n = len(r["sites"])
+    assert r["problem"] == "lscp" and r["covered_share_after"] >= 0.95 and r["objective"] == n
+    if n > 1:
+        fewer = recommend(engine, k=n - 1, settings=settings)
+        assert fewer["optimal"] and fewer["covered_share_after"] < 0.95
+    with pytest.raises(InvalidInput, match="cannot be reached"):
+        recommend(engine, target=1.0, radius_m=50, settings=settings)
+
+
+def test_host_type_and_no_go_filters(engine, area, settings):
+    best = recommend(engine, k=2, settings=settings)
+    banned = {s["host_type"] for s in best["sites"]}
+    r = recommend(engine, k=2, exclude_host_types=sorted(banned), settings=settings)
+    assert not banned & {s["host_type"] for s in r["sites"]}
+    assert r["params"]["candidates_removed"]["excluded_host_type"] > 0
+    top = best["sites"][0]
+    zone = box(top["lon"] - 0.002, top["lat"] - 0.002, top["lon"] + 0.002, top["lat"] + 0.002)
+    r = recommend(engine, k=2, no_go=zone, settings=settings)
+    assert all(not zone.covers(gpd.points_from_xy([s["lon"]], [s["lat"]])[0]) for s in r["sites"])
+    assert r["params"]["candidates_removed"]["in_no_go_area"] >= 1
+    with pytest.raises(InvalidInput, match="host type: unknown 'castle'"):
+        recommend(engine, k=2, exclude_host_types=["castle"], settings=settings)
+
+
+def test_a_planners_own_sites_are_evaluated_against_the_best(engine, area, settings):
+    with engine.connect() as conn:
+        pool = load_candidates(conn, area.id)
+    mine = pool.iloc[[0, 5]][["external_id", "name", "host_type", "geometry"]].copy()
+    mine["external_id"] = ["P1", "P2"]
+    ev = recommend(engine, sites=mine, settings=settings)
+    best = recommend(engine, k=2, settings=settings)
+    assert ev["problem"] == "evaluate" and {s["id"] for s in ev["sites"]} == {"P1", "P2"}
+    assert ev["objective"] <= best["objective"] <= ev["bound"] + 1e-6
+    assert not ev["optimal"] or ev["objective"] == pytest.approx(best["objective"])
+
+
+def test_bad_requests_are_named(engine, area, settings):
+    for kwargs, message in [({}, "exactly one of"), ({"k": 2, "target": 0.9}, "exactly one of"),
+                            ({"k": 0}, "k=0"), ({"target": 1.5}, "target=1.5"), ({"k": 2, "mode": "fly"}, "mode"),
+                            ({"k": 2, "radius_m": -1}, "radius")]:
+        with pytest.raises(InvalidInput, match=message):
+            recommend(engine, settings=settings, **kwargs)
+
+
+def test_candidate_files_are_checked_and_stored_all_or_nothing(engine, area, tmp_path):
+    good = tmp_path / "sites.csv"
+    good.write_bytes("编号,名称,类型,经度,纬度\nA1,中石化加油站,加油站,116.3150,40.0000\nA2,社区服务站,社区,116.3200,"
+                     "40.0050\n".encode("gb18030"))
+    cands = candidates_from_file(good)
+    assert list(cands["host_type"]) == ["fuel", "community_centre"]
+    bad = tmp_path / "bad.csv"
+    bad.write_text("id,name,host_type,lon,lat\nB1,x,castle,116.31,40.0\nB1,y,bank,116.31,95\n", encoding="utf-8")
+    with pytest.raises(ImportRejected) as err:
+        candidates_from_file(bad)
+    text_ = str(err.value)
+    assert "row 2, host_type='castle'" in text_ and "row 3, id='B1'" in text_ and "row 3, lat=" in text_
+    far = candidates_from_file(good).assign(geometry=gpd.points_from_xy([116.0, 116.32], [39.0, 40.005]))
+    with engine.begin() as conn:
+        before = len(load_candidates(conn, area.id))
+    with pytest.raises(ImportRejected, match="outside area"), engine.begin() as conn:
+        store_candidates(conn, area, gpd.GeoDataFrame(far, crs=4326), source="far.csv")
+    with engine.begin() as conn:
+        assert len(load_candidates(conn, area.id)) == before
+        store_candidates(conn, area, cands, source="sites.csv")
+        assert len(load_candidates(conn, area.id)) == before + 2
+
+
+def test_recommendation_map_shows_the_sites(engine, area, settings, tmp_path):
+    r = recommend(engine, k=3, radius_m=400, settings=settings)
+    page = write_map(map_for_recommendation(load_recommendation(engine, r["run_id"]), settings=settings),
+                     tmp_path / "rec.html")
+    dom = dump_dom(page)
+    assert LAYER_SITES in dom and "选址建议 Where to open next" in dom
+    markers = re.findall(r'class="[^"]*yz-site[^"]*"[^>]*><div>(\d+)</div>', dom)
+    assert sorted(map(int, markers)) == [s["rank"] for s in r["sites"]]  # one set drawn (WGS 84), numbered
+    before, after = r["covered_share_before"] * 100, r["covered_share_after"] * 100
+    assert f"{before:.1f}% → <b>{after:.1f}%</b>" in dom
+
+
+def test_cli_recommend_json(cli_env, osm_path, tmp_path):
+    yz("area", "create", "wudaokou", "--bbox", "116.3084,39.9905,116.3320,40.0123", env=cli_env)
+    sample = sample_from_extract(osm_path, seed=7)
+    files = sample.write(tmp_path / "s")
+    yz("stations", "import", str(files["stations"]), env=cli_env)
+    yz("demand", "import", str(files["demand"]), env=cli_env)
+    out = yz("candidates", "import", "--osm", str(osm_path), env=cli_env).stdout
+    assert "candidate sites stored" in out
+    proc = yz("recommend", "--k", "3", "--json", env=cli_env)
+    data = json.loads(proc.stdout)
+    for key in ("k", "covered_share_before", "covered_share_after", "objective", "bound", "gap", "method", "sites"):
+        assert key in data
+    assert data["k"] == 3 and data["covered_share_after"] > data["covered_share_before"]
+    assert {"id", "name", "lon", "lat", "gain"} <= set(data["sites"][0])
+    proc = yz("recommend", "--target", "0.9", "--exclude-host", "bank", "--json", env=cli_env)
+    assert all(s["host_type"] != "bank" for s in json.loads(proc.stdout)["sites"])
+    bad = yz("recommend", "--k", "2", "--target", "0.9", env=cli_env, check=False)
+    assert bad.returncode != 0 and "exactly one of" in bad.stderr
+    page = tmp_path / "rec.html"
+    yz("map", "--recommendation", str(data["run_id"]), "--out", str(page), env=cli_env)
+    html = page.read_text(encoding="utf-8")
+    assert "选址建议 Where to open next" in html and html.count('className": "yz-site",') >= len(data["sites"])
+    assert np.isfinite(data["gap"])
