@@ -1,0 +1,140 @@
+"""Site recommendation at county to province scale: sparse reach, MCLP solve, bound and gap.
+
+Run with ``.venv/bin/python benchmarks/recommend.py [--quick] [--spopt]``. No database: the solver core works on
+arrays, as ``yizhan recommend`` does after loading an area.
+
+Instances (synthetic, seeded): demand cells on a 200 m grid over a square region, weights from a few dozen
+Gaussian "town centres" plus a uniform background (deliveries concentrate in towns); existing stations placed in
+the towns so they cover part of the demand; candidate sites drawn near demand (premises sit where people are).
+Radius 1,000 m, straight line. For each size (demand cells x candidates) and K:
+
+- reach: ``straight_reach`` (KD-tree) and building the sparse matrix of still-uncovered cells;
+- solve: ``solve_mclp`` with a 60 s limit: greedy + swap, HiGHS LP bound, HiGHS branch and cut from the swap
+  answer while time is left; objective, proven bound, relative gap, method, seconds;
+- peak RSS of this process after the size (it only grows).
+
+``--spopt``: PySAL spopt's MCLP (dense cost matrix + PuLP/CBC) on 20k x 1k, stopped after 500 s.
+The issue's goal: 50k x 5k, K = 50 within a proven 2 % gap in <= 60 s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing as mp
+import os
+import platform
+import resource
+import time
+
+import numpy as np
+from scipy.spatial import cKDTree
+
+from yizhan.coverage.reach import straight_reach
+from yizhan.coverage.siting import CoverageMatrix, solve_mclp
+
+RADIUS = 1000.0
+CELL = 200.0
+SIZES = [(10_000, 1_000, (10, 50)), (50_000, 5_000, (10, 50, 200)), (200_000, 20_000, (10, 50, 200))]
+QUICK = [(10_000, 1_000, (10, 50)), (50_000, 5_000, (50,))]
+
+
+def instance(n_cells: int, n_cands: int, seed: int = 1) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Cell centres (x, y metres), weights, candidate sites, existing stations."""
+    rng = np.random.default_rng(seed)
+    side = int(np.ceil(np.sqrt(n_cells)))
+    gx, gy = np.meshgrid(np.arange(side), np.arange(side))
+    cells = (np.column_stack([gx.ravel(), gy.ravel()])[:n_cells] + 0.5) * CELL
+    size = side * CELL
+    towns = rng.uniform(0, size, (max(8, n_cells // 2000), 2))
+    spread = rng.uniform(800, 3000, len(towns))
+    d2 = np.min(((cells[:, None, :] - towns[None, :, :]) ** 2).sum(axis=2) / spread[None, :] ** 2, axis=1) \
+        if n_cells * len(towns) <= 2e8 else np.zeros(n_cells)
+    weights = np.round(40 * np.exp(-d2 / 2) + rng.exponential(0.8, n_cells), 1)
+    p = weights / weights.sum()
+    cands = cells[rng.choice(n_cells, n_cands, replace=False, p=p)] + rng.uniform(-CELL / 2, CELL / 2, (n_cands, 2))
+    n_st = max(5, n_cands // 10)
+    stations = towns[rng.integers(0, len(towns), n_st)] + rng.normal(0, 1500, (n_st, 2))
+    return cells, weights, cands, stations
+
+
+def rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def run_size(n: int, m: int, ks: tuple[int, ...], time_limit: float) -> list[list[str]]:
+    t0 = time.perf_counter()
+    cells, w, cands, stations = instance(n, m)
+    t_gen = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    covered = cKDTree(stations).query(cells)[0] <= RADIUS
+    dem, site, _ = straight_reach(cells, cands, RADIUS)
+    cm = CoverageMatrix.from_pairs(dem, site, m, w, ~covered & (w > 0))
+    t_reach = time.perf_counter() - t0
+    before = w[covered].sum() / w.sum()
+    print(f"{n:,} cells x {m:,} candidates: generated in {t_gen:.1f} s, reach + matrix {t_reach:.2f} s, "
+          f"{cm.matrix.shape[0]:,} uncovered rows, {cm.matrix.nnz:,} links, covered before {before:.1%}", flush=True)
+    rows = []
+    for k in ks:
+        t0 = time.perf_counter()
+        sol = solve_mclp(cm, k, time_limit_s=time_limit)
+        secs = time.perf_counter() - t0
+        after = (w[covered].sum() + sol.objective) / w.sum()
+        rows.append([f"{n:,} x {m:,}", str(k), f"{t_reach:.2f}", f"{secs:.2f}", f"{before:.1%}", f"{after:.1%}",
+                     f"{sol.objective:,.1f}", f"{sol.bound:,.1f}", f"{sol.gap:.3%}", sol.method,
+                     f"{sol.details.get('reduced_rows', 0):,}", f"{rss_mb():,.0f}"])
+        print("  " + " | ".join(rows[-1]), flush=True)
+    return rows
+
+
+def _spopt(n: int, m: int, k: int, out: mp.Queue) -> None:
+    import pulp
+    from spopt.locate import MCLP
+
+    cells, w, cands, _ = instance(n, m)
+    t0 = time.perf_counter()
+    cost = np.sqrt(((cells[:, None, :] - cands[None, :, :]) ** 2).sum(axis=2))
+    built = MCLP.from_cost_matrix(cost, w, RADIUS, p_facilities=k)
+    t_build = time.perf_counter() - t0
+    built.solve(pulp.PULP_CBC_CMD(msg=False))
+    out.put((t_build, time.perf_counter() - t0, float(pulp.value(built.problem.objective))))
+
+
+def run_spopt(n: int, m: int, k: int, limit: float) -> str:
+    q: mp.Queue = mp.Queue()
+    p = mp.Process(target=_spopt, args=(n, m, k, q))
+    t0 = time.perf_counter()
+    p.start()
+    p.join(limit)
+    if p.is_alive():
+        p.kill()
+        p.join()
+        return f"spopt MCLP {n:,} x {m:,}, K={k}: not finished after {limit:.0f} s (stopped)"
+    t_build, t_all, obj = q.get()
+    return (f"spopt MCLP {n:,} x {m:,}, K={k}: build {t_build:.1f} s, total {t_all:.1f} s, objective {obj:,.1f} "
+            f"(wall {time.perf_counter() - t0:.1f} s)")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--quick", action="store_true", help="two small sizes only")
+    ap.add_argument("--spopt", action="store_true", help="also time spopt's dense MCLP on 20k x 1k (up to 500 s)")
+    ap.add_argument("--time-limit", type=float, default=60.0, help="seconds per solve (default 60)")
+    args = ap.parse_args()
+    print(f"machine: {os.cpu_count()} CPUs, {platform.processor() or platform.machine()}, load "
+          f"{os.getloadavg()[0]:.2f}; Python {platform.python_version()}", flush=True)
+    rows = []
+    for n, m, ks in (QUICK if args.quick else SIZES):
+        rows += run_size(n, m, ks, args.time_limit)
+    head = ["cells x candidates", "K", "reach s", "solve s", "before", "after", "objective", "bound", "gap",
+            "method", "reduced rows", "peak RSS MB"]
+    widths = [max(len(r[i]) for r in [head, *rows]) for i in range(len(head))]
+    print()
+    for r in [head, *rows]:
+        print("  ".join(c.ljust(wd) for c, wd in zip(r, widths, strict=True)))
+    if args.spopt:
+        print()
+        print(run_spopt(20_000, 1_000, 50, 500.0), flush=True)
+
+
+if __name__ == "__main__":
+    main()
