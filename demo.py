@@ -44,6 +44,8 @@ def find_extract(osm: Path | None, *, say: Callable[[str], None]) -> Path:
 def run_demo(osm: Path | None = None, *, seed: int = 7, say: Callable[[str], None] = print) -> dict[str, Any]:
     """Run the demo job; returns what a person wants to see: figures and the paths of the files written."""
     from yizhan.areas import ensure_area
+    from yizhan.coverage.candidates import candidates_from_extract, filter_candidates, store_candidates
+    from yizhan.coverage.recommend import load_recommendation, recommend
     from yizhan.coverage.report import write_gap_report
     from yizhan.coverage.runs import load_run, run_coverage
     from yizhan.coverage.streets import build_area_graph
@@ -51,6 +53,7 @@ def run_demo(osm: Path | None = None, *, seed: int = 7, say: Callable[[str], Non
     from yizhan.data.sample import sample_from_extract
     from yizhan.db.engine import get_engine
     from yizhan.maps.folium_map import write_map
+    from yizhan.maps.recommend_map import map_for_recommendation
     from yizhan.maps.run_map import map_for_run
     from yizhan.stations.service import import_stations
 
@@ -79,6 +82,15 @@ def run_demo(osm: Path | None = None, *, seed: int = 7, say: Callable[[str], Non
     run = load_run(engine, summary["run_id"])
     map_path = write_map(map_for_run(run), out_dir / f"map_run{summary['run_id']}.html")
     report = write_gap_report(run, out_dir)
+    say("candidate sites: the extract's host premises (fuel, banks, shops, post offices, offices)")
+    with engine.begin() as conn:
+        cands, _ = filter_candidates(candidates_from_extract(extract), area)
+        store_candidates(conn, area, cands, source=f"{extract.name} (© OpenStreetMap contributors)")
+    say("recommending 3 new sites along the walking network")
+    rec = recommend(engine, area=area.name, k=3, mode="network", profile="walk", radius_m=settings.radius_m,
+                    progress=say)
+    rec_map = write_map(map_for_recommendation(load_recommendation(engine, rec["run_id"])),
+                        out_dir / f"map_recommendation{rec['run_id']}.html")
     return {
         "area": f"{area.name} (EPSG:{area.crs_epsg})",
         "stations imported": f"{st.rows} ({st.inserted} new, {st.updated} updated)",
@@ -92,6 +104,12 @@ def run_demo(osm: Path | None = None, *, seed: int = 7, say: Callable[[str], Non
         "covered share, along streets": f"{summary['covered_share']:.1%} of demand "
                                         f"({summary['demand_covered']:g} of {summary['demand_total']:g})",
         "gaps (straight / network)": f"{straight['gaps']} / {summary['gaps']}",
+        "3 new sites (recommendation run " + str(rec["run_id"]) + ")": "; ".join(
+            f"{s['rank']}. {s['name']} (+{s['gain']:g})" for s in rec["sites"]),
+        "covered share with them, along streets": f"{rec['covered_share_before']:.1%} -> "
+                                                  f"{rec['covered_share_after']:.1%} ({rec['method']}, gap "
+                                                  f"{rec['gap']:.2%})",
+        "recommendation map": rec_map.resolve(),
         "map": map_path.resolve(),
         "gap report (CSV)": report["csv"].resolve(),
         "gap report (GeoJSON)": report["geojson"].resolve(),

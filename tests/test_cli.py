@@ -68,7 +68,9 @@ def test_demo_end_to_end_on_real_osm(cli_env, osm_path, tmp_path):
     assert "covered share, straight line" in out and "covered share, along streets" in out and "staff key" in out
     names = {f.name for f in (tmp_path / "out").glob("*")}
     # run 1 is straight-line, run 2 along the walking network: its map and report are written
-    assert {"map_run2.html", "gaps_run2.csv", "gaps_run2.geojson", "yizhan-assets"} <= names
+    assert {"map_run2.html", "gaps_run2.csv", "gaps_run2.geojson", "yizhan-assets",
+            "map_recommendation1.html"} <= names
+    assert "3 new sites (recommendation run 1)" in out and "covered share with them" in out
     gaps = pd.read_csv(tmp_path / "out" / "gaps_run2.csv")
     assert len(gaps) >= 1
     summary = json.loads(yz("coverage", "--mode", "network", "--profile", "bike", "--json", env=cli_env).stdout)
