@@ -18,6 +18,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 from fastapi.staticfiles import StaticFiles
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import Engine, text
 from sqlalchemy.exc import DataError, DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
@@ -328,14 +329,74 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return _download(eng, run_id, "html")
 
     @app.get("/map", tags=["planners"], response_class=HTMLResponse)
-    def map_page(eng: EngineDep, run: int | None = None, area: str | None = None) -> HTMLResponse:
-        """The planner's map of a run (default: the latest)."""
-        from yizhan.maps.run_map import map_for_run
+    def map_page(eng: EngineDep, run: int | None = None, area: str | None = None,
+                 recommendation: int | None = None) -> HTMLResponse:
+        """The planner's map of a run (default: the latest), or of a recommendation run."""
+        if recommendation is not None:
+            from yizhan.coverage.recommend import load_recommendation
+            from yizhan.maps.recommend_map import map_for_recommendation
 
-        m = map_for_run(load_run(eng, _run_id(eng, run, area)), settings=cfg, asset_prefix="/yizhan-assets")
+            m = map_for_recommendation(load_recommendation(eng, recommendation), settings=cfg,
+                                       asset_prefix="/yizhan-assets")
+        else:
+            from yizhan.maps.run_map import map_for_run
+
+            m = map_for_run(load_run(eng, _run_id(eng, run, area)), settings=cfg, asset_prefix="/yizhan-assets")
         return HTMLResponse(m.get_root().render())
 
+    @app.post("/recommendations", tags=["staff"], dependencies=[Depends(staff)])
+    def recommendations_create(eng: EngineDep, body: RecommendationRequest) -> dict[str, Any]:
+        """Where to open the next stations: the best ``k`` sites, the fewest for a ``target`` share, or an
+        evaluation of proposed ``sites``; stored as a recommendation run (see ``yizhan recommend``)."""
+        from yizhan.coverage.candidates import no_go_from_geojson
+        from yizhan.coverage.recommend import recommend, sites_to_frame
+
+        return recommend(eng, area=body.area, k=body.k, target=body.target, mode=body.mode, profile=body.profile,
+                         sites=sites_to_frame(body.sites, coord=body.coord),
+                         candidates=sites_to_frame(body.candidates, coord=body.coord, field="candidates"),
+                         radius_m=body.radius_m, exclude_host_types=body.exclude_host_types,
+                         no_go=no_go_from_geojson(body.no_go, coord=body.coord), time_limit_s=body.time_limit_s,
+                         settings=cfg)
+
+    @app.get("/recommendations", tags=["planners"])
+    def recommendations_list(eng: EngineDep, area: Annotated[str | None, Query(max_length=200)] = None,
+                             limit: Annotated[int, Query(ge=1, le=500)] = 50) -> list[dict[str, Any]]:
+        """Stored recommendation runs, newest first."""
+        from yizhan.coverage.recommend import recommendation_ids, recommendation_of
+
+        with eng.connect() as conn:
+            return [recommendation_of(conn, i) for i in recommendation_ids(conn, area=area, limit=limit)]
+
+    @app.get("/recommendations/{run_id}", tags=["planners"])
+    def recommendations_get(eng: EngineDep, run_id: int) -> dict[str, Any]:
+        """One stored recommendation run with its ranked sites."""
+        from yizhan.coverage.recommend import recommendation_of
+
+        with eng.connect() as conn:
+            return recommendation_of(conn, run_id)
+
     return app
+
+
+class RecommendationRequest(BaseModel):
+    """Body of ``POST /recommendations``: exactly one of ``k``, ``target`` or ``sites``. Lon/lat in ``coord``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    k: int | None = Field(None, ge=1, le=1000, description="How many new sites to choose (maximal covering)")
+    target: float | None = Field(None, gt=0, le=1, description="Covered share (0-1) to reach with the fewest sites")
+    sites: list[dict[str, Any]] | None = Field(None, max_length=5000, description="Proposed sites to evaluate: "
+                                               "GeoJSON Point features with properties id, name[, host_type]")
+    area: str | None = Field(None, max_length=200)
+    mode: Literal["straight", "network"] = "straight"
+    profile: Literal["walk", "bike"] = "walk"
+    radius_m: float = Field(1000.0, gt=0, le=50_000, allow_inf_nan=False, description="Service radius, metres")
+    exclude_host_types: list[str] = Field(default_factory=list, max_length=20)
+    no_go: dict[str, Any] | None = Field(None, description="GeoJSON polygon(s) where no station may go")
+    candidates: list[dict[str, Any]] | None = Field(None, max_length=100_000, description="GeoJSON Point features "
+                                                    "to choose from instead of the area's stored candidates")
+    coord: Coord = "wgs84"
+    time_limit_s: float = Field(30.0, gt=0, le=300, allow_inf_nan=False, description="Seconds for the exact solver")
 
 
 def jsonable(errors: Any) -> Any:

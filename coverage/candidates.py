@@ -16,6 +16,8 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
+import shapely.errors
+import shapely.geometry
 from shapely.geometry.base import BaseGeometry
 from sqlalchemy import Connection, text
 
@@ -213,6 +215,32 @@ def no_go_from_frame(gdf: gpd.GeoDataFrame, source: str) -> BaseGeometry:
     if polys.empty:
         raise InvalidInput(f"{source}: no polygons for no-go areas")
     return shapely.make_valid(polys.union_all())
+
+
+def no_go_from_geojson(obj: dict | None, *, coord: str = "wgs84") -> BaseGeometry | None:
+    """No-go polygons from a GeoJSON geometry, Feature or FeatureCollection whose lon/lat are in ``coord``
+    (wgs84, gcj02, bd09); merged, in EPSG:4326. InvalidInput says what is wrong."""
+    if obj is None:
+        return None
+    try:
+        if obj.get("type") == "FeatureCollection":
+            geoms = [shapely.geometry.shape(f["geometry"]) for f in obj["features"]]
+        elif obj.get("type") == "Feature":
+            geoms = [shapely.geometry.shape(obj["geometry"])]
+        else:
+            geoms = [shapely.geometry.shape(obj)]
+    except (KeyError, TypeError, ValueError, AttributeError, shapely.errors.GEOSException) as exc:
+        raise InvalidInput(f"no_go: not a GeoJSON polygon, feature or feature collection ({exc})") from exc
+    polys = [g for g in geoms if g.geom_type in ("Polygon", "MultiPolygon") and not g.is_empty]
+    if not polys or len(polys) != len(geoms):
+        raise InvalidInput("no_go: expected Polygon or MultiPolygon geometries only")
+    merged = shapely.make_valid(shapely.union_all(polys))
+    xy = shapely.get_coordinates(merged)
+    if not (np.isfinite(xy).all() and (np.abs(xy[:, 0]) <= 180).all() and (np.abs(xy[:, 1]) <= 90).all()):
+        raise InvalidInput("no_go: coordinates must be finite lon, lat degrees")
+    if coord != "wgs84":
+        merged = shapely.transform(merged, lambda c: np.column_stack(to_wgs84(c[:, 0], c[:, 1], coord)))
+    return merged
 
 
 def store_candidates(conn: Connection, area: AreaInfo, cands: gpd.GeoDataFrame, *, source: str) -> dict[str, int]:

@@ -268,15 +268,12 @@ def recommendation_of(conn: Connection, run_id: int) -> dict[str, Any]:
     }
 
 
-def latest_recommendation_id(conn: Connection, *, area: str | None = None) -> int:
-    """The newest recommendation run (of ``area`` when given)."""
-    rid = conn.execute(text("SELECT r.id FROM recommendation_runs r JOIN areas a ON a.id = r.area_id "
-                            "WHERE CAST(:area AS text) IS NULL OR a.name = :area ORDER BY r.id DESC LIMIT 1"),
-                       {"area": area}).scalar()
-    if rid is None:
-        raise NotFound("no recommendation run yet: run `yizhan recommend` first" + (f" for area {area!r}" if area
-                                                                                    else ""))
-    return int(rid)
+def recommendation_ids(conn: Connection, *, area: str | None = None, limit: int = 50) -> list[int]:
+    """Ids of stored recommendation runs (of ``area`` when given), newest first."""
+    return [int(i) for i in conn.execute(text(
+        "SELECT r.id FROM recommendation_runs r JOIN areas a ON a.id = r.area_id "
+        "WHERE CAST(:area AS text) IS NULL OR a.name = :area ORDER BY r.id DESC LIMIT :n"),
+        {"area": area, "n": limit}).scalars()]
 
 
 @dataclass

@@ -7,13 +7,17 @@ import json
 import re
 
 import geopandas as gpd
+import httpx
 import numpy as np
 import pytest
+import shapely.geometry
 from browser import dump_dom
+from live_server import live_server
 from shapely.geometry import box
 from sqlalchemy import text
 from test_cli import yz
 
+from yizhan.api import create_app
 from yizhan.areas import AreaInfo, ensure_area
 from yizhan.coverage.candidates import (
     candidates_from_extract,
@@ -28,6 +32,7 @@ from yizhan.coverage.streets import build_area_graph
 from yizhan.data.demand import import_demand
 from yizhan.data.sample import sample_from_extract
 from yizhan.errors import ImportRejected, InvalidInput
+from yizhan.geo.coords import from_wgs84
 from yizhan.maps.folium_map import LAYER_SITES, write_map
 from yizhan.maps.recommend_map import map_for_recommendation
 from yizhan.settings import Settings
@@ -202,3 +207,50 @@ def test_cli_recommend_json(cli_env, osm_path, tmp_path):
     html = page.read_text(encoding="utf-8")
     assert "选址建议 Where to open next" in html and html.count('className": "yz-site",') >= len(data["sites"])
     assert np.isfinite(data["gap"])
+
+
+def test_http_recommendations(engine, area, settings, db_url):
+    app = create_app(Settings(database_url=db_url, staff_key="staff-key", data_dir=settings.data_dir))
+    try:
+        with live_server(app) as base, httpx.Client(base_url=base, timeout=120) as api:
+            body = {"k": 2, "radius_m": 500}
+            assert api.post("/recommendations", json=body).status_code == 401
+            assert api.post("/recommendations", json=body, headers={"X-API-Key": "nope"}).status_code == 401
+            staff = {"X-API-Key": "staff-key"}
+            r = api.post("/recommendations", json=body, headers=staff)
+            assert r.status_code == 200, r.text
+            rec = r.json()
+            assert rec["k"] == 2 and rec["covered_share_after"] > rec["covered_share_before"]
+            same = recommend(engine, k=2, radius_m=500, settings=settings)
+            assert rec["objective"] == pytest.approx(same["objective"])
+            assert [s["id"] for s in rec["sites"]] == [s["id"] for s in same["sites"]]
+            assert api.get(f"/recommendations/{rec['run_id']}").json()["sites"] == rec["sites"]
+            assert rec["run_id"] in [x["run_id"] for x in api.get("/recommendations").json()]
+            page = api.get("/map", params={"recommendation": rec["run_id"]})
+            assert page.status_code == 200 and "选址建议 Where to open next" in page.text
+            assert api.get("/recommendations/999999").status_code == 404
+            # a proposed site given in GCJ-02 (as a map app shows it) and a no-go zone around the best site
+            top = rec["sites"][0]
+            gx, gy = from_wgs84(np.array([top["lon"]]), np.array([top["lat"]]), "gcj02")
+            proposal = {"type": "Feature", "geometry": {"type": "Point", "coordinates": [gx[0], gy[0]]},
+                        "properties": {"id": "P1", "name": "我的选址", "host_type": "加油站"}}
+            ev = api.post("/recommendations", headers=staff,
+                          json={"sites": [proposal], "coord": "gcj02", "radius_m": 500}).json()
+            assert ev["problem"] == "evaluate" and ev["sites"][0]["id"] == "P1"
+            assert ev["sites"][0]["lon"] == pytest.approx(top["lon"], abs=1e-5)
+            assert ev["objective"] == pytest.approx(rec["sites"][0]["gain"], rel=1e-6)
+            zone = box(top["lon"] - 0.001, top["lat"] - 0.001, top["lon"] + 0.001, top["lat"] + 0.001)
+            avoid = api.post("/recommendations", headers=staff,
+                             json={"k": 2, "radius_m": 500, "no_go": shapely.geometry.mapping(zone)}).json()
+            assert top["id"] not in [s["id"] for s in avoid["sites"]]
+            for bad, field in [({"k": 0}, "k"), ({"k": 2, "target": 0.9}, "exactly one of"),
+                               ({"k": 2, "mode": "fly"}, "mode"), ({"k": 2, "radius_m": "inf"}, "radius_m"),
+                               ({"k": 2, "colour": "red"}, "colour"), ({"k": 2, "exclude_host_types": ["castle"]},
+                                                                      "castle"),
+                               ({"k": 2, "no_go": {"type": "Point", "coordinates": [116.3, 40.0]}}, "no_go"),
+                               ({"sites": [{"geometry": {"type": "Point", "coordinates": [500, 1]}}]}, "sites[0]")]:
+                r = api.post("/recommendations", headers=staff, json=bad)
+                assert r.status_code == 422, (bad, r.text)
+                assert field in r.json()["detail"], (bad, r.json()["detail"])
+    finally:
+        app.state.db.dispose()
