@@ -82,7 +82,8 @@ def run_size(n: int, m: int, ks: tuple[int, ...], time_limit: float) -> list[lis
         rows.append([f"{n:,} x {m:,}", str(k), f"{t_reach:.2f}", f"{secs:.2f}", f"{before:.1%}", f"{after:.1%}",
                      f"{sol.objective:,.1f}", f"{sol.bound:,.1f}", f"{sol.gap:.3%}", sol.method,
                      f"{sol.details.get('reduced_rows', 0):,}", f"{rss_mb():,.0f}"])
-        print("  " + " | ".join(rows[-1]), flush=True)
+        phases = ", ".join(f"{k} {v:.1f}" for k, v in sol.details.get("phase_seconds", {}).items())
+        print("  " + " | ".join(rows[-1]) + f" | phases (s): {phases}", flush=True)
     return rows
 
 

@@ -310,8 +310,17 @@ def solve_mclp(cm: CoverageMatrix, k: int, *, time_limit_s: float = 60.0, exact:
         obj = float(w.sum())
         return Solution(red.cols[order], gains, obj, obj, 0.0, "all useful candidates (k >= their number)", True,
                         obj, time.monotonic() - t0, details)
+    phase = details["phase_seconds"] = {"reduce": round(time.monotonic() - t0, 3)}
+
+    def lap(name: str, since: float) -> float:
+        now = time.monotonic()
+        phase[name] = round(now - since, 3)
+        return now
+
     say(f"greedy over {a.shape[0]:,} demand groups x {a.shape[1]:,} candidates ({a.nnz:,} links)")
+    t = time.monotonic()
     chosen = greedy(a, at, w, k)
+    t = lap("greedy", t)
     details["greedy_objective"] = covered_by(a, w, chosen)
     if len(chosen) < k:  # every coverable weight is covered: optimal
         order, gains = _order_by_gain(a, at, w, chosen)
@@ -320,6 +329,7 @@ def solve_mclp(cm: CoverageMatrix, k: int, *, time_limit_s: float = 60.0, exact:
                         time.monotonic() - t0, details)
     say("swap search")
     chosen, swaps = swap_search(a, at, w, chosen, deadline=min(deadline, t0 + 0.5 * time_limit_s))
+    t = lap("swap", t)
     details["swaps"] = swaps
     best = covered_by(a, w, chosen)
     method = "greedy + swap"
@@ -334,6 +344,7 @@ def solve_mclp(cm: CoverageMatrix, k: int, *, time_limit_s: float = 60.0, exact:
             if lp < bound:
                 bound, bound_from = lp, "LP relaxation (HiGHS)"
         details["lp_status"] = status
+        t = lap("lp", t)
     optimal = best >= bound - EPS * max(bound, 1.0)
     if exact and not optimal and time.monotonic() < deadline:
         say("mixed-integer model (HiGHS) from the swap answer")
@@ -352,6 +363,7 @@ def solve_mclp(cm: CoverageMatrix, k: int, *, time_limit_s: float = 60.0, exact:
         info = h.getInfo()
         details["mip_status"] = status
         details["mip_nodes"] = int(info.mip_node_count)
+        t = lap("mip", t)
         x = np.asarray(h.getSolution().col_value[:a.shape[1]])
         mip_chosen = np.flatnonzero(x > 0.5)
         if len(mip_chosen) <= k:
