@@ -247,13 +247,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @app.post("/stations/import", tags=["staff"], dependencies=[Depends(staff)])
     def import_file(eng: EngineDep, file: Annotated[UploadFile, File(description="CSV, XLSX or GeoJSON")],
                     area: Annotated[str | None, Form(max_length=200)] = None,
-                    coord: Annotated[Coord, Form()] = "wgs84") -> dict[str, Any]:
+                    coord: Annotated[Coord, Form()] = "wgs84",
+                    ignore_unknown_columns: Annotated[bool, Form(
+                        description="Import a file with unknown columns, leaving them out (listed in "
+                                    "ignored_columns); by default such a file is rejected")] = False,
+                    trust_coords: Annotated[bool, Form(
+                        description="Skip the check that stations already stored did not move by exactly the "
+                                    "offset between WGS 84 and GCJ-02/BD-09")] = False) -> dict[str, Any]:
         """Import a registry file: all rows or none; bad rows are listed in ``problems``."""
         data = file.file.read(int(cfg.max_upload_mb * 1024 * 1024) + 1)
         if len(data) > cfg.max_upload_mb * 1024 * 1024:
             raise InvalidInput(f"file: larger than the {cfg.max_upload_mb:g} MB limit")
         summary = import_stations(eng, file.filename or "upload.csv", area=area, coord=coord, data=data,
-                                  filename=file.filename or "upload.csv")
+                                  filename=file.filename or "upload.csv",
+                                  ignore_unknown_columns=ignore_unknown_columns, trust_coords=trust_coords)
         return summary.__dict__
 
     @app.get("/runs", tags=["planners"])
