@@ -7,11 +7,15 @@ and output (stored data is always WGS 84). Distances are geodesic metres.
 
 # No ``from __future__ import annotations`` here: FastAPI reads the route signatures at run time, and some
 # of them use values (``cfg.max_k``) local to ``create_app``.
+import asyncio
 import threading
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
 import numpy as np
+import orjson
 import psycopg
 from fastapi import Depends, FastAPI, File, Form, Header, Query, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
@@ -22,11 +26,12 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import Engine, text
 from sqlalchemy.exc import DataError, DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
+from starlette.concurrency import run_in_threadpool
 
 from yizhan import __version__
 from yizhan.coverage.routing import nearest_along_streets
 from yizhan.coverage.runs import latest_run_id, load_run, summary_of
-from yizhan.db.engine import database_url, make_engine, migrate
+from yizhan.db.engine import AsyncPool, database_url, make_engine, migrate
 from yizhan.errors import (
     DatabaseUnavailable,
     ImportRejected,
@@ -42,6 +47,7 @@ from yizhan.keys import key_is_valid
 from yizhan.ratelimit import RateLimiter
 from yizhan.settings import Settings, get_settings
 from yizhan.stations import vocab
+from yizhan.stations.nearest import nearest_stations_async
 from yizhan.stations.registry import StationFilter, get_station, list_stations, nearest_stations
 from yizhan.stations.service import import_stations
 
@@ -60,12 +66,15 @@ DB_DOWN = (OperationalError, InterfaceError, PoolTimeout, psycopg.OperationalErr
 
 
 class Database:
-    """The app's engine, created (and the schema migrated) on first use, retried after a failure."""
+    """The app's engine, created (and the schema migrated) on first use, retried after a failure; and the
+    async pool of the nearest-station hot path, made after the engine (so the schema is migrated first)."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self._engine: Engine | None = None
         self._lock = threading.Lock()
+        self._pool: AsyncPool | None = None
+        self._pool_lock = asyncio.Lock()
 
     def engine(self) -> Engine:
         if self._engine is None:
@@ -84,14 +93,40 @@ class Database:
                     self._engine = eng
         return self._engine
 
+    async def pool(self) -> AsyncPool:
+        """The async pool (in the running event loop); DatabaseUnavailable while the database is down."""
+        if self._pool is not None:
+            return self._pool
+        async with self._pool_lock:
+            if self._pool is None:
+                try:
+                    eng = await run_in_threadpool(self.engine)
+                except DB_DOWN as exc:
+                    raise DatabaseUnavailable("the database is unavailable right now; try again shortly") from exc
+                self._pool = AsyncPool(eng.url.render_as_string(hide_password=False),
+                                       max_size=self.settings.db_pool_size, timeout=self.settings.db_pool_timeout_s,
+                                       statement_timeout_ms=self.settings.statement_timeout_ms)
+        return self._pool
+
+    async def aclose(self) -> None:
+        """Close the async pool (at shutdown, in its event loop)."""
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            await pool.close()
+
     def dispose(self) -> None:
+        self._pool = None  # its connections close with it (the loop that made them may be gone)
         if self._engine is not None:
             self._engine.dispose()
             self._engine = None
 
 
 def _feature(st: dict[str, Any], coord: str) -> dict[str, Any]:
-    x, y = from_wgs84(np.array([st.pop("lon")]), np.array([st.pop("lat")]), coord)
+    lon, lat = float(st.pop("lon")), float(st.pop("lat"))
+    if coord == "wgs84":
+        x, y = [lon], [lat]
+    else:
+        x, y = from_wgs84(np.array([lon]), np.array([lat]), coord)
     st["kind_label"] = vocab.label("kind", st["kind"])
     if "route" in st:
         path = np.asarray(st["route"], dtype=float).reshape(-1, 2)
@@ -111,7 +146,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the app. Nothing connects to the database until the first request that needs it."""
     cfg = settings or get_settings()
     db = Database(cfg)
-    app = FastAPI(title="yizhan 驿站", version=__version__,
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        await db.aclose()
+
+    app = FastAPI(title="yizhan 驿站", version=__version__, lifespan=lifespan,
                   description="Nearest rest station for outdoor workers, coverage gaps and maps. "
                               "Coordinates are lon/lat degrees; distances are geodesic metres.")
     app.state.db = db
@@ -149,7 +190,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.exception_handler(psycopg.OperationalError)
     async def _pg_down(_: Request, exc: psycopg.OperationalError) -> JSONResponse:
+        if isinstance(exc, psycopg.errors.QueryCanceled):
+            return _problem(503, "the database took too long to answer; try again")
         return _problem(503, "the database is unavailable right now; try again shortly")
+
+    @app.exception_handler(psycopg.DataError)
+    async def _pg_data(_: Request, exc: psycopg.DataError) -> JSONResponse:
+        return _problem(422, f"a parameter holds a value the database cannot store: {str(exc).strip()}")
 
     @app.exception_handler(RequestValidationError)
     async def _bad_params(_: Request, exc: RequestValidationError) -> JSONResponse:
@@ -178,7 +225,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     limiter = RateLimiter(cfg.rate_limit_per_minute)
 
-    def rider(request: Request) -> None:
+    async def rider(request: Request) -> None:
         limiter.check(request.client.host if request.client else "unknown")
 
     EngineDep = Annotated[Engine, Depends(engine)]
@@ -198,32 +245,45 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return {"status": "ready", "postgis": str(version)}
 
     @app.get("/stations/nearest", tags=["riders"], dependencies=[Depends(rider)])
-    def nearest(eng: EngineDep, lon: Lon, lat: Lat,
-                k: Annotated[int, Query(ge=1, le=cfg.max_k, description="How many stations")] = 5,
-                amenity: Annotated[list[str] | None, Query(description=AMENITY_HELP)] = None,
-                open_at: Annotated[datetime | None, Query(description="Open at this ISO time (naive: local)")] = None,
-                kind: Annotated[Literal["large", "small", "mobile"] | None, Query()] = None,
-                area: Annotated[str | None, Query(max_length=200)] = None,
-                coord: Annotated[Coord, Query(description="Coordinate system of lon/lat in and out")] = "wgs84",
-                by: Annotated[Literal["straight", "network"], Query(description="Rank by straight-line distance "
-                              "or along the streets (adds network_distance_m and a route)")] = "straight",
-                profile: Annotated[Literal["walk", "bike"], Query(description="Streets for by=network")] = "walk",
-                ) -> dict[str, Any]:
+    async def nearest(lon: Lon, lat: Lat,
+                      k: Annotated[int, Query(ge=1, le=cfg.max_k, description="How many stations")] = 5,
+                      amenity: Annotated[list[str] | None, Query(description=AMENITY_HELP)] = None,
+                      open_at: Annotated[datetime | None, Query(description="Open at this ISO time (naive: local)")]
+                      = None,
+                      kind: Annotated[Literal["large", "small", "mobile"] | None, Query()] = None,
+                      area: Annotated[str | None, Query(max_length=200)] = None,
+                      coord: Annotated[Coord, Query(description="Coordinate system of lon/lat in and out")] = "wgs84",
+                      by: Annotated[Literal["straight", "network"], Query(description="Rank by straight-line "
+                                    "distance or along the streets (adds network_distance_m and a route)")]
+                      = "straight",
+                      profile: Annotated[Literal["walk", "bike"], Query(description="Streets for by=network")] = "walk",
+                      ) -> Response:
         """The k nearest active stations: by exact geodesic distance (``distance_m``, metres), or along the
         streets of the point's area (``by=network``: ``network_distance_m`` and a ``route`` LineString)."""
-        wlon, wlat = to_wgs84(np.array([lon]), np.array([lat]), coord)
-        x, y = float(wlon[0]), float(wlat[0])
-        with eng.connect() as conn:
-            if by == "network":
-                flt = StationFilter(amenity, open_at, kind, area, cfg.timezone)
-                found = nearest_along_streets(conn, x, y, k=k, flt=flt, profile=profile, settings=cfg)
-            else:
-                found = nearest_stations(conn, x, y, k=k, amenities=amenity, open_at=open_at, kind=kind, area=area,
-                                         tz=cfg.timezone)
-        return {"type": "FeatureCollection", "features": [_feature(s, coord) for s in found],
+        if coord == "wgs84":
+            x, y = lon, lat
+        else:
+            wlon, wlat = to_wgs84(np.array([lon]), np.array([lat]), coord)
+            x, y = float(wlon[0]), float(wlat[0])
+        if by == "straight" and open_at is None:  # the hot path: one statement on the async pool
+            found = await nearest_stations_async(await db.pool(), x, y, k=k, amenities=amenity, kind=kind,
+                                                 area=area)
+        else:  # opening hours are checked in Python, street routing is CPU work: in a worker thread
+            found = await run_in_threadpool(_nearest_sync, x, y, k, amenity, open_at, kind, area, by, profile)
+        body = {"type": "FeatureCollection", "features": [_feature(s, coord) for s in found],
                 "query": {"lon": lon, "lat": lat, "coord": coord, "k": k, "amenity": amenity or [],
                           "open_at": open_at.isoformat() if open_at else None, "by": by,
                           **({"profile": profile} if by == "network" else {})}}
+        return Response(orjson.dumps(body), media_type="application/json")
+
+    def _nearest_sync(x: float, y: float, k: int, amenity: list[str] | None, open_at: datetime | None,
+                      kind: str | None, area: str | None, by: str, profile: str) -> list[dict[str, Any]]:
+        with engine().connect() as conn:
+            if by == "network":
+                flt = StationFilter(amenity, open_at, kind, area, cfg.timezone)
+                return nearest_along_streets(conn, x, y, k=k, flt=flt, profile=profile, settings=cfg)
+            return nearest_stations(conn, x, y, k=k, amenities=amenity, open_at=open_at, kind=kind, area=area,
+                                    tz=cfg.timezone)
 
     @app.get("/stations", tags=["riders"], dependencies=[Depends(rider)])
     def stations(eng: EngineDep, area: Annotated[str | None, Query(max_length=200)] = None,

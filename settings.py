@@ -47,6 +47,10 @@ class Settings(BaseSettings):
     max_k: int = Field(default=100, ge=1, description="Largest k the nearest-station endpoint accepts.")
     max_upload_mb: float = Field(default=50.0, gt=0, description="Largest station file the API accepts.")
     statement_timeout_ms: int = Field(default=15000, ge=100, description="Per-statement limit for API queries.")
+    db_pool_size: int = Field(default=10, ge=1, le=200,
+                              description="Connections of the API's async pool (nearest-station searches).")
+    db_pool_timeout_s: float = Field(default=10.0, gt=0,
+                                     description="Longest wait for a free pooled connection before a 503, seconds.")
 
 
 @lru_cache

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
+import psycopg
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine, create_engine, text
@@ -23,6 +28,11 @@ def normalise_url(url: str) -> str:
         if url.startswith(prefix):
             return "postgresql+psycopg://" + url[len(prefix):]
     return url
+
+
+def libpq_url(url: str) -> str:
+    """The libpq form (``postgresql://...``) of a SQLAlchemy or libpq URL, for psycopg's own connections."""
+    return normalise_url(url).replace("postgresql+psycopg://", "postgresql://", 1)
 
 
 def embedded_cluster(settings: Settings | None = None) -> Cluster:
@@ -77,3 +87,103 @@ def get_engine() -> Engine:
         get_engine.cache_clear()
         raise DatabaseUnavailable(f"cannot reach the database: {exc.orig}") from exc
     return engine
+
+
+class AsyncPool:
+    """A bounded pool of psycopg ``AsyncConnection`` s (autocommit) for the API's read-only hot path.
+
+    At most ``max_size`` connections exist; a request waits at most ``timeout`` seconds (s) for one, then gets
+    DatabaseUnavailable ("busy"). Connections open on demand and are reused newest first; one that broke or was
+    left inside a transaction is closed, not reused. When the database is down every request fails at once
+    (connection refused: DatabaseUnavailable) instead of queueing, and it recovers as soon as a connection can
+    be opened again: after a broken connection all idle ones (opened before the failure) are dropped, and a
+    query that failed on a reused connection is retried once on a new one (reads only).
+    """
+
+    def __init__(self, url: str, *, max_size: int = 10, timeout: float = 10.0, connect_timeout: int = 5,
+                 statement_timeout_ms: int | None = None) -> None:
+        if max_size < 1:
+            raise ValueError("max_size must be at least 1")
+        self.url = libpq_url(url)
+        self.max_size = max_size
+        self.timeout = timeout
+        self.connect_kwargs: dict[str, Any] = {"autocommit": True, "connect_timeout": connect_timeout}
+        if statement_timeout_ms:
+            self.connect_kwargs["options"] = f"-c statement_timeout={int(statement_timeout_ms)}"
+        self._slots = asyncio.Semaphore(max_size)
+        self._idle: list[tuple[int, psycopg.AsyncConnection[Any]]] = []  # (generation, connection), newest last
+        self._generation = 0  # bumped when a connection breaks: idle ones of older generations are dropped
+        self._closed = False
+
+    async def fetch(self, query: str, params: dict[str, Any] | Sequence[Any], *,
+                    prepare: bool | None = None) -> list[tuple[Any, ...]]:
+        """All rows of one statement (tuples). Raises DatabaseUnavailable when no connection can be had, and
+        psycopg's errors of the statement itself (``psycopg.OperationalError`` for a lost connection or a
+        statement timeout, ``psycopg.DataError`` for a value PostgreSQL refuses)."""
+        if self._closed:
+            raise DatabaseUnavailable("the database pool is closed")
+        try:
+            if self._slots.locked():
+                await asyncio.wait_for(self._slots.acquire(), self.timeout)
+            else:  # a free slot: no timer task needed
+                await self._slots.acquire()
+        except TimeoutError:
+            raise DatabaseUnavailable("the service is busy (no free database connection); try again") from None
+        try:
+            for attempt in (0, 1):
+                conn, reused = await self._take()
+                try:
+                    cur = await conn.execute(query, params, prepare=prepare)
+                    rows = await cur.fetchall()
+                except psycopg.OperationalError:
+                    broken = conn.broken or conn.closed
+                    await self._give_back(conn)
+                    if broken:
+                        self._generation += 1
+                        if reused and attempt == 0:
+                            continue
+                    raise
+                except BaseException:
+                    await self._give_back(conn)
+                    raise
+                await self._give_back(conn)
+                return rows
+            raise AssertionError("unreachable")  # pragma: no cover
+        finally:
+            self._slots.release()
+
+    async def _take(self) -> tuple[psycopg.AsyncConnection[Any], bool]:
+        while self._idle:
+            gen, conn = self._idle.pop()
+            if gen == self._generation and not conn.closed:
+                return conn, True
+            await self._close(conn)
+        try:
+            conn = await psycopg.AsyncConnection.connect(self.url, **self.connect_kwargs)
+        except psycopg.OperationalError as exc:
+            raise DatabaseUnavailable("the database is unavailable right now; try again shortly") from exc
+        return conn, False
+
+    async def _give_back(self, conn: psycopg.AsyncConnection[Any]) -> None:
+        if (self._closed or conn.closed or conn.broken
+                or conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE):
+            await self._close(conn)
+        else:
+            self._idle.append((self._generation, conn))
+
+    @staticmethod
+    async def _close(conn: psycopg.AsyncConnection[Any]) -> None:
+        with contextlib.suppress(Exception):
+            await conn.close()
+
+    @property
+    def idle(self) -> int:
+        """Connections open and waiting in the pool."""
+        return len(self._idle)
+
+    async def close(self) -> None:
+        """Close the idle connections; connections in use are closed when they come back."""
+        self._closed = True
+        idle, self._idle = self._idle, []
+        for _, conn in idle:
+            await self._close(conn)

@@ -154,16 +154,18 @@ class StationFilter:
             raise InvalidInput(f"open_at: {self.open_at.isoformat()} is out of range; expected a date between "
                                "1900 and 2200")
 
-    def sql(self) -> tuple[str, dict[str, Any]]:
+    def sql(self, placeholder: str = ":{}") -> tuple[str, dict[str, Any]]:
         """WHERE conditions and parameters. Only the filters asked for: a generic plan with ``@> '{}'`` would
-        scan the whole amenities index."""
+        scan the whole amenities index. ``placeholder`` formats a parameter name (SQLAlchemy ``:{}``, psycopg
+        ``%({})s``)."""
+        p = placeholder.format
         conds = ["s.status = 'active'"]
         if self.amenities:
-            conds.append("s.amenities @> CAST(:amen AS text[])")
+            conds.append(f"s.amenities @> CAST({p('amen')} AS text[])")
         if self.kind is not None:
-            conds.append("s.kind = :kind")
+            conds.append(f"s.kind = {p('kind')}")
         if self.area is not None:
-            conds.append("s.area_id = (SELECT id FROM areas WHERE name = :area)")
+            conds.append(f"s.area_id = (SELECT id FROM areas WHERE name = {p('area')})")
         return " AND ".join(conds), {"amen": list(self.amenities or []), "kind": self.kind, "area": self.area}
 
     def passes(self, opening_hours: str | None) -> bool:

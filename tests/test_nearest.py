@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 
 import numpy as np
+import psycopg
 import pytest
 from pyproj import Geod
 from sqlalchemy import text
 
 from yizhan.areas import ensure_area
-from yizhan.errors import InvalidInput
+from yizhan.db.engine import AsyncPool, libpq_url
+from yizhan.errors import DatabaseUnavailable, InvalidInput
 from yizhan.stations.hours import is_open
 from yizhan.stations.importer import StationRecord
+from yizhan.stations.nearest import nearest_stations_async
 from yizhan.stations.registry import nearest_stations, upsert_stations
 
 GEOD = Geod(ellps="WGS84")
@@ -104,3 +108,109 @@ def test_fewer_stations_than_k_and_bad_filters(engine, random_stations):
             nearest_stations(conn, 116.4, 39.9, k=3, amenities=["teleporter"])
         with pytest.raises(InvalidInput, match="kind"):
             nearest_stations(conn, 116.4, 39.9, k=3, kind="huge")
+
+
+# --- the API's hot path: one statement on the async pool ---------------------------------------------------------
+
+
+@pytest.fixture
+def mixed_stations(engine):
+    """2,400 stations in two areas with every kind, amenity sets, closed ones and stations sharing a point
+    (equal distances: ties are broken by id), around Beijing and Shanghai; seeded."""
+    rng = np.random.default_rng(11)
+    n = 2400
+    lon = np.concatenate([rng.normal(116.4, 0.08, n // 2), rng.normal(121.5, 0.08, n // 2)])
+    lat = np.concatenate([rng.normal(39.9, 0.06, n // 2), rng.normal(31.2, 0.06, n // 2)])
+    lon[1::40], lat[1::40] = lon[0::40], lat[0::40]  # twins: the same point, two ids
+    kinds = ["large", "small", "mobile"]
+    recs = [StationRecord(f"M{(i * 7919) % n:05d}", f"站{i}", kinds[i % 3], float(lon[i]), float(lat[i]),
+                          amenities=AMENITY_SETS[i % 4], opening_hours=HOURS[i % 5],
+                          status="closed" if i % 13 == 0 else "active") for i in range(n)]
+    with engine.begin() as conn:
+        for name, part in [("north", recs[0::2]), ("south", recs[1::2])]:
+            area = ensure_area(conn, name, crs_epsg=32650)
+            upsert_stations(conn, area.id, area.name, part)
+    return recs
+
+
+def test_async_path_equals_nearest_stations(engine, db_url, mixed_stations):
+    """``nearest_stations_async`` (one statement, async pool) gives exactly what ``nearest_stations`` gives, for
+    random points near and far, every k up to 30, and filters by amenity, kind and area."""
+    rng = np.random.default_rng(17)
+    cases = []
+    for i in range(400):
+        city = (116.4, 39.9) if i % 2 else (121.5, 31.2)
+        lon, lat = ((rng.normal(city[0], 0.1), rng.normal(city[1], 0.08)) if i % 5
+                    else (rng.uniform(100, 125), rng.uniform(20, 45)))
+        cases.append((float(lon), float(lat), int(rng.integers(1, 31)), [None, ["charging"], ["drinking_water",
+                      "charging"], ["toilet"]][i % 4], [None, "large", "mobile"][i % 3],
+                      [None, "north", "south", None, "nowhere"][i % 5]))
+
+    async def run() -> list[list[dict]]:
+        pool = AsyncPool(db_url, max_size=3)
+        try:
+            return [await nearest_stations_async(pool, lon, lat, k=k, amenities=amen, kind=kind, area=area)
+                    for lon, lat, k, amen, kind, area in cases]
+        finally:
+            await pool.close()
+
+    fast = asyncio.run(run())
+    ties = 0
+    with engine.connect() as conn:
+        for (lon, lat, k, amen, kind, area), got in zip(cases, fast, strict=True):
+            want = nearest_stations(conn, lon, lat, k=k, amenities=amen, kind=kind, area=area)
+            assert got == want, (lon, lat, k, amen, kind, area)
+            dist = [s["distance_m"] for s in got]
+            ties += len(dist) != len(set(dist))
+    assert ties  # some answers hold twins, so the order of equal distances was checked too
+    assert any(not got for got in fast) and any(len(got) == 30 for got in fast)
+
+
+def test_async_path_bad_filters(db_url, mixed_stations):
+    async def run() -> None:
+        pool = AsyncPool(db_url, max_size=1)
+        try:
+            with pytest.raises(InvalidInput, match="teleporter"):
+                await nearest_stations_async(pool, 116.4, 39.9, amenities=["teleporter"])
+            with pytest.raises(InvalidInput, match="kind"):
+                await nearest_stations_async(pool, 116.4, 39.9, kind="huge")
+            with pytest.raises(psycopg.DataError):  # PostgreSQL text cannot hold NUL
+                await nearest_stations_async(pool, 116.4, 39.9, area="no\x00where")
+            assert len(await nearest_stations_async(pool, 116.4, 39.9)) == 5  # the connection is still usable
+        finally:
+            await pool.close()
+
+    asyncio.run(run())
+
+
+def test_pool_replaces_lost_connections_and_stays_bounded(db_url, mixed_stations):
+    """Connections killed on the server are replaced without an error (a read on a reused connection is
+    retried once); the pool never holds more than ``max_size`` connections; a wait for a free one ends in
+    DatabaseUnavailable after ``timeout``."""
+    async def run() -> None:
+        pool = AsyncPool(db_url, max_size=3, timeout=0.2)
+        try:
+            await asyncio.gather(*[nearest_stations_async(pool, 116.4 + i / 100, 39.9) for i in range(20)])
+            assert pool.idle <= 3
+            with psycopg.connect(libpq_url(db_url), autocommit=True) as admin:
+                killed = admin.execute("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                                       "WHERE datname = current_database() AND pid <> pg_backend_pid()").fetchone()
+                assert killed and killed[0] >= 1
+                got = await asyncio.gather(*[nearest_stations_async(pool, 116.4, 39.9 + i / 100) for i in range(6)])
+                assert all(len(g) == 5 for g in got)
+                n_conns = admin.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                                        "AND pid <> pg_backend_pid()").fetchone()
+                assert n_conns and n_conns[0] <= 3
+
+            async def hold() -> None:  # a slot taken by a slow statement
+                await pool.fetch("SELECT pg_sleep(2)", ())
+
+            slow = [asyncio.create_task(hold()) for _ in range(3)]
+            await asyncio.sleep(0.1)
+            with pytest.raises(DatabaseUnavailable, match="busy"):
+                await nearest_stations_async(pool, 116.4, 39.9)
+            await asyncio.gather(*slow)
+        finally:
+            await pool.close()
+
+    asyncio.run(run())

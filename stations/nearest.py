@@ -1,0 +1,62 @@
+"""Exact nearest stations in one SQL statement on the async pool: the API's hot path.
+
+Same answer as ``registry.nearest_stations`` (without ``open_at``, which needs Python): the geography GiST
+index's KNN order (``<->``) gives k candidates, the largest of their spheroid distances bounds the answer, and
+every station within that bound (``ST_DWithin`` on the indexed geography column) is ranked by its exact
+geodesic distance in metres on the WGS 84 spheroid, ties by registry id. Points are (lon, lat) degrees, WGS 84.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from yizhan.db.engine import AsyncPool
+from yizhan.db.models import SRID
+from yizhan.stations.registry import FIELDS, StationFilter
+
+_POINT = f"CAST(ST_SetSRID(ST_MakePoint(%(lon)s, %(lat)s), {SRID}) AS geography)"
+_SQL_CACHE: dict[tuple[int, bool, bool, bool], str] = {}
+
+
+def nearest_sql(flt: StationFilter, k: int) -> tuple[str, dict[str, Any]]:
+    """The one statement (psycopg ``%(name)s`` parameters ``lon, lat`` plus the filter's) and the filter's
+    parameters. Only the filters asked for appear in it, and ``k`` is written into it (not a parameter), so
+    that a prepared statement's generic plan knows its LIMIT and stays on the KNN index."""
+    k = int(k)
+    if k < 1:
+        raise ValueError("k must be at least 1")
+    where, params = flt.sql("%({})s")
+    key = (k, bool(flt.amenities), flt.kind is not None, flt.area is not None)
+    if key not in _SQL_CACHE:
+        _SQL_CACHE[key] = (
+            f"WITH knn AS (SELECT ST_Distance(s.geog, {_POINT}, true) AS d FROM stations s WHERE {where} "
+            f"ORDER BY s.geog <-> {_POINT} LIMIT {k}) "
+            f"SELECT {FIELDS}, ST_Distance(s.geog, {_POINT}, true) AS distance_m "
+            "FROM stations s JOIN areas a ON a.id = s.area_id "
+            f"WHERE {where} AND ST_DWithin(s.geog, {_POINT}, (SELECT max(d) FROM knn) + 1e-6) "
+            f"ORDER BY distance_m, s.external_id LIMIT {k}")
+    return _SQL_CACHE[key], params
+
+
+def _station(r: tuple[Any, ...]) -> dict[str, Any]:
+    """A result row as ``registry.nearest_stations`` gives it (same keys, same order)."""
+    ext, name, kind, host, address, township, amen, hours, seats, stars, status, lon, lat, area, dist = r
+    return {"name": name, "kind": kind, "host": host, "address": address, "township": township,
+            "amenities": list(amen or []), "opening_hours": hours, "seats": seats, "stars": stars, "status": status,
+            "lon": lon, "lat": lat, "area": area, "id": ext, "distance_m": round(float(dist), 2)}
+
+
+async def nearest_stations_async(pool: AsyncPool, lon: float, lat: float, *, k: int = 5,
+                                 amenities: list[str] | None = None, kind: str | None = None,
+                                 area: str | None = None) -> list[dict[str, Any]]:
+    """The ``k`` active stations nearest to (lon, lat) (WGS 84 degrees), exactly ordered by geodesic metres
+    (``distance_m``), filtered by all ``amenities``, ``kind`` and ``area``; one round trip to the database.
+
+    Statements without an amenity filter are prepared (a generic plan is right for them); with one, PostgreSQL
+    plans each query with its values, as the amenity's frequency decides between the KNN and the GIN index.
+    """
+    flt = StationFilter(amenities, None, kind, area)
+    sql, params = nearest_sql(flt, k)
+    params.update(lon=lon, lat=lat)
+    rows = await pool.fetch(sql, params, prepare=not flt.amenities)
+    return [_station(r) for r in rows]
