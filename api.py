@@ -8,11 +8,12 @@ and output (stored data is always WGS 84). Distances are geodesic metres.
 # No ``from __future__ import annotations`` here: FastAPI reads the route signatures at run time, and some
 # of them use values (``cfg.max_k``) local to ``create_app``.
 import asyncio
+import functools
 import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args, get_origin
 
 import numpy as np
 import orjson
@@ -22,7 +23,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 from fastapi.staticfiles import StaticFiles
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy import Engine, text
 from sqlalchemy.exc import DataError, DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
@@ -229,8 +230,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         limiter.check(request.client.host if request.client else "unknown")
 
     EngineDep = Annotated[Engine, Depends(engine)]
-    Lon = Annotated[float, Query(ge=-180, le=180, allow_inf_nan=False, description="Longitude, degrees")]
-    Lat = Annotated[float, Query(ge=-90, le=90, allow_inf_nan=False, description="Latitude, degrees")]
 
     @app.get("/healthz", tags=["health"])
     def healthz() -> dict[str, str]:
@@ -244,46 +243,53 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             version = conn.execute(text("SELECT postgis_lib_version()")).scalar_one()
         return {"status": "ready", "postgis": str(version)}
 
-    @app.get("/stations/nearest", tags=["riders"], dependencies=[Depends(rider)])
-    async def nearest(lon: Lon, lat: Lat,
-                      k: Annotated[int, Query(ge=1, le=cfg.max_k, description="How many stations")] = 5,
-                      amenity: Annotated[list[str] | None, Query(description=AMENITY_HELP)] = None,
-                      open_at: Annotated[datetime | None, Query(description="Open at this ISO time (naive: local)")]
-                      = None,
-                      kind: Annotated[Literal["large", "small", "mobile"] | None, Query()] = None,
-                      area: Annotated[str | None, Query(max_length=200)] = None,
-                      coord: Annotated[Coord, Query(description="Coordinate system of lon/lat in and out")] = "wgs84",
-                      by: Annotated[Literal["straight", "network"], Query(description="Rank by straight-line "
-                                    "distance or along the streets (adds network_distance_m and a route)")]
-                      = "straight",
-                      profile: Annotated[Literal["walk", "bike"], Query(description="Streets for by=network")] = "walk",
-                      ) -> Response:
+    class NearestQuery(BaseModel):
+        """The query parameters of ``GET /stations/nearest``, validated in one pydantic call (FastAPI's
+        per-parameter parsing costs more CPU than the search itself); documented from this model."""
+
+        model_config = ConfigDict(extra="ignore")
+        lon: float = Field(ge=-180, le=180, allow_inf_nan=False, description="Longitude, degrees")
+        lat: float = Field(ge=-90, le=90, allow_inf_nan=False, description="Latitude, degrees")
+        k: int = Field(5, ge=1, le=cfg.max_k, description="How many stations")
+        amenity: list[str] | None = Field(None, description=AMENITY_HELP)
+        open_at: datetime | None = Field(None, description="Open at this ISO time (naive: local)")
+        kind: Literal["large", "small", "mobile"] | None = None
+        area: str | None = Field(None, max_length=200)
+        coord: Coord = Field("wgs84", description="Coordinate system of lon/lat in and out")
+        by: Literal["straight", "network"] = Field("straight", description="Rank by straight-line distance or "
+                                                   "along the streets (adds network_distance_m and a route)")
+        profile: Literal["walk", "bike"] = Field("walk", description="Streets for by=network")
+
+    @app.get("/stations/nearest", tags=["riders"], response_class=JSONResponse,
+             openapi_extra=query_openapi(NearestQuery))
+    async def nearest(request: Request) -> Response:
         """The k nearest active stations: by exact geodesic distance (``distance_m``, metres), or along the
         streets of the point's area (``by=network``: ``network_distance_m`` and a ``route`` LineString)."""
-        if coord == "wgs84":
-            x, y = lon, lat
+        await rider(request)  # called here, not as a dependency: FastAPI's dependency machinery costs CPU
+        q = parse_query(NearestQuery, request)
+        if q.coord == "wgs84":
+            x, y = q.lon, q.lat
         else:
-            wlon, wlat = to_wgs84(np.array([lon]), np.array([lat]), coord)
+            wlon, wlat = to_wgs84(np.array([q.lon]), np.array([q.lat]), q.coord)
             x, y = float(wlon[0]), float(wlat[0])
-        if by == "straight" and open_at is None:  # the hot path: one statement on the async pool
-            found = await nearest_stations_async(await db.pool(), x, y, k=k, amenities=amenity, kind=kind,
-                                                 area=area)
+        if q.by == "straight" and q.open_at is None:  # the hot path: one statement on the async pool
+            found = await nearest_stations_async(await db.pool(), x, y, k=q.k, amenities=q.amenity, kind=q.kind,
+                                                 area=q.area)
         else:  # opening hours are checked in Python, street routing is CPU work: in a worker thread
-            found = await run_in_threadpool(_nearest_sync, x, y, k, amenity, open_at, kind, area, by, profile)
-        body = {"type": "FeatureCollection", "features": [_feature(s, coord) for s in found],
-                "query": {"lon": lon, "lat": lat, "coord": coord, "k": k, "amenity": amenity or [],
-                          "open_at": open_at.isoformat() if open_at else None, "by": by,
-                          **({"profile": profile} if by == "network" else {})}}
+            found = await run_in_threadpool(_nearest_sync, x, y, q)
+        body = {"type": "FeatureCollection", "features": [_feature(s, q.coord) for s in found],
+                "query": {"lon": q.lon, "lat": q.lat, "coord": q.coord, "k": q.k, "amenity": q.amenity or [],
+                          "open_at": q.open_at.isoformat() if q.open_at else None, "by": q.by,
+                          **({"profile": q.profile} if q.by == "network" else {})}}
         return Response(orjson.dumps(body), media_type="application/json")
 
-    def _nearest_sync(x: float, y: float, k: int, amenity: list[str] | None, open_at: datetime | None,
-                      kind: str | None, area: str | None, by: str, profile: str) -> list[dict[str, Any]]:
+    def _nearest_sync(x: float, y: float, q: NearestQuery) -> list[dict[str, Any]]:
         with engine().connect() as conn:
-            if by == "network":
-                flt = StationFilter(amenity, open_at, kind, area, cfg.timezone)
-                return nearest_along_streets(conn, x, y, k=k, flt=flt, profile=profile, settings=cfg)
-            return nearest_stations(conn, x, y, k=k, amenities=amenity, open_at=open_at, kind=kind, area=area,
-                                    tz=cfg.timezone)
+            if q.by == "network":
+                flt = StationFilter(q.amenity, q.open_at, q.kind, q.area, cfg.timezone)
+                return nearest_along_streets(conn, x, y, k=q.k, flt=flt, profile=q.profile, settings=cfg)
+            return nearest_stations(conn, x, y, k=q.k, amenities=q.amenity, open_at=q.open_at, kind=q.kind,
+                                    area=q.area, tz=cfg.timezone)
 
     @app.get("/stations", tags=["riders"], dependencies=[Depends(rider)])
     def stations(eng: EngineDep, area: Annotated[str | None, Query(max_length=200)] = None,
@@ -464,6 +470,45 @@ class RecommendationRequest(BaseModel):
                                                     "to choose from instead of the area's stored candidates")
     coord: Coord = "wgs84"
     time_limit_s: float = Field(30.0, gt=0, le=300, allow_inf_nan=False, description="Seconds for the exact solver")
+
+
+def query_openapi(model: type[BaseModel]) -> dict[str, Any]:
+    """OpenAPI ``parameters`` (and the 422 answer) of a route whose query string is validated by ``model``,
+    as FastAPI would write them for the same parameters declared one by one."""
+    schema = model.model_json_schema()
+    params = [{"name": name, "in": "query", "required": name in schema.get("required", []), "schema": prop,
+               **({"description": prop["description"]} if "description" in prop else {})}
+              for name, prop in schema["properties"].items()]
+    return {"parameters": params, "responses": {"422": {"description": "Validation Error", "content": {
+        "application/json": {"schema": {"$ref": "#/components/schemas/HTTPValidationError"}}}}}}
+
+
+def parse_query(model: type[BaseModel], request: Request) -> Any:
+    """``model`` from the request's query string: list fields take every value of their name, the others the
+    last one; errors become FastAPI's RequestValidationError (``loc`` starting with ``query``)."""
+    qp = request.query_params
+    data: dict[str, Any] = {}
+    for name, is_list in _query_fields(model):
+        if name in qp:
+            data[name] = qp.getlist(name) if is_list else qp[name]
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        errors = []
+        for e in exc.errors(include_url=False):
+            missing = e["type"] == "missing"  # as FastAPI reports it: no input, the parameter's name only
+            errors.append({**e, "loc": ("query", *e["loc"][:1]) if missing else ("query", *e["loc"]),
+                           "input": None if missing else e.get("input")})
+        raise RequestValidationError(errors) from None
+
+
+@functools.cache
+def _query_fields(model: type[BaseModel]) -> tuple[tuple[str, bool], ...]:
+    """(name, takes a list) of each field of ``model``."""
+    def is_list(annotation: Any) -> bool:
+        return get_origin(annotation) is list or any(get_origin(a) is list for a in get_args(annotation))
+
+    return tuple((name, is_list(f.annotation)) for name, f in model.model_fields.items())
 
 
 def jsonable(errors: Any) -> Any:

@@ -261,6 +261,20 @@ def test_nearest_bad_parameters_are_422(api: httpx.Client, seeded: AreaInfo, par
     assert name in detail, detail
 
 
+def test_nearest_query_string_reads_as_fastapi_params(api: httpx.Client, seeded: AreaInfo) -> None:
+    """The route validates its query string in one model: same answers as FastAPI's per-parameter parsing."""
+    r = api.get("/stations/nearest", params={"lat": 40})
+    assert r.status_code == 422 and r.json()["detail"] == "lon: Field required", r.text
+    assert r.json()["errors"][0]["loc"] == ["query", "lon"]
+    r = api.get("/stations/nearest", params=[("lon", Q[0]), ("lat", Q[1]), ("k", 2), ("k", 3), ("color", "red")])
+    assert r.status_code == 200, r.text
+    assert len(r.json()["features"]) == 3  # a repeated single parameter: the last value; unknown ones ignored
+    assert r.json()["query"] == {"lon": Q[0], "lat": Q[1], "coord": "wgs84", "k": 3, "amenity": [], "open_at": None,
+                                 "by": "straight"}
+    r = api.get("/stations/nearest", params={"lon": Q[0], "lat": Q[1], "area": "no\x00where"})
+    assert r.status_code == 422, r.text  # PostgreSQL text cannot hold NUL: a 422, not a 500
+
+
 def test_bad_parameters_elsewhere_are_422(api: httpx.Client, seeded: AreaInfo) -> None:
     for path, params, name in [("/stations", {"limit": 0}, "limit"), ("/stations", {"offset": -1}, "offset"),
                                ("/stations", {"status": "gone"}, "status"), ("/stations", {"coord": "utm"}, "coord"),
