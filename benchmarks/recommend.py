@@ -13,6 +13,10 @@ Radius 1,000 m, straight line. For each size (demand cells x candidates) and K:
   answer while time is left; objective, proven bound, relative gap, method, seconds;
 - peak RSS of this process after the size (it only grows).
 
+``--network``: the same along a street network: a perturbed lattice of 100 m blocks (``benchmarks/network.py``)
+of 250k and 1M nodes, demand points and candidates snapped to it, ``network_reach`` (bounded Dijkstra per tile of
+candidates), then ``solve_mclp`` with K = 50.
+
 ``--spopt``: PySAL spopt's MCLP (dense cost matrix + PuLP/CBC) on 20k x 1k, stopped after 500 s.
 The issue's goal: 50k x 5k, K = 50 within a proven 2 % gap in <= 60 s.
 """
@@ -87,6 +91,35 @@ def run_size(n: int, m: int, ks: tuple[int, ...], time_limit: float) -> list[lis
     return rows
 
 
+def run_network(n_nodes: int, n_demand: int, n_cands: int, k: int, time_limit: float) -> list[str]:
+    from network import lattice
+
+    from yizhan.coverage.network import compile_street_graph, network_nearest, snap_points
+    from yizhan.coverage.reach import network_reach
+
+    rng = np.random.default_rng(3)
+    data = lattice(n_nodes, 3)
+    graph = compile_street_graph(data["x"], data["y"], data["u"], data["v"], crs_epsg=32650,
+                                 geometry=data["geometry"])
+    lo, hi = np.array(data["lo"]), np.array(data["hi"])
+    demand = snap_points(graph, rng.uniform(lo, hi, (n_demand, 2)))
+    cands = snap_points(graph, rng.uniform(lo, hi, (n_cands, 2)))
+    stations = snap_points(graph, rng.uniform(lo, hi, (max(5, n_cands // 10), 2)))
+    w = np.round(rng.exponential(3.0, n_demand), 1)
+    covered = network_nearest(graph, stations, demand, radius_m=RADIUS, include_access=True).covered
+    t0 = time.perf_counter()
+    dem, site, _ = network_reach(graph, cands, demand, radius_m=RADIUS)
+    t_reach = time.perf_counter() - t0
+    cm = CoverageMatrix.from_pairs(dem, site, n_cands, w, ~covered & (w > 0))
+    t0 = time.perf_counter()
+    sol = solve_mclp(cm, k, time_limit_s=time_limit)
+    secs = time.perf_counter() - t0
+    row = [f"{graph.n_nodes:,} nodes, {n_demand:,} x {n_cands:,}", str(k), f"{t_reach:.2f}", f"{len(dem):,}",
+           f"{secs:.2f}", f"{sol.gap:.3%}", sol.method, f"{rss_mb():,.0f}"]
+    print("  " + " | ".join(row), flush=True)
+    return row
+
+
 def _spopt(n: int, m: int, k: int, out: mp.Queue) -> None:
     import pulp
     from spopt.locate import MCLP
@@ -119,6 +152,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true", help="two small sizes only")
     ap.add_argument("--spopt", action="store_true", help="also time spopt's dense MCLP on 20k x 1k (up to 500 s)")
+    ap.add_argument("--network", action="store_true", help="also along street lattices of 250k and 1M nodes")
     ap.add_argument("--time-limit", type=float, default=60.0, help="seconds per solve (default 60)")
     args = ap.parse_args()
     print(f"machine: {os.cpu_count()} CPUs, {platform.processor() or platform.machine()}, load "
@@ -132,6 +166,14 @@ def main() -> None:
     print()
     for r in [head, *rows]:
         print("  ".join(c.ljust(wd) for c, wd in zip(r, widths, strict=True)))
+    if args.network:
+        print("\nalong the streets (network_reach, then the same solver):")
+        net = [run_network(n, d, c, 50, args.time_limit) for n, d, c in
+               ([(250_000, 50_000, 5_000)] if args.quick else [(250_000, 50_000, 5_000), (1_000_000, 200_000, 20_000)])]
+        head = ["graph, demand x candidates", "K", "reach s", "pairs", "solve s", "gap", "method", "peak RSS MB"]
+        widths = [max(len(r[i]) for r in [head, *net]) for i in range(len(head))]
+        for r in [head, *net]:
+            print("  ".join(c.ljust(wd) for c, wd in zip(r, widths, strict=True)))
     if args.spopt:
         print()
         print(run_spopt(20_000, 1_000, 50, 500.0), flush=True)
