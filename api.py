@@ -440,6 +440,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         with eng.connect() as conn:
             return [recommendation_of(conn, i) for i in recommendation_ids(conn, area=area, limit=limit)]
 
+    @app.get("/recommendations/{run_id}.geojson", tags=["planners"])
+    def recommendations_geojson(eng: EngineDep, run_id: int) -> Response:
+        """A recommendation's sites and remaining gaps as one GeoJSON FeatureCollection (RFC 7946, WGS 84)."""
+        import json
+
+        from yizhan.coverage.recommend import recommendation_geojson
+
+        with eng.connect() as conn:
+            doc = recommendation_geojson(conn, run_id)
+        return Response(json.dumps(doc, ensure_ascii=False), media_type="application/geo+json", headers={
+            "Content-Disposition": f'attachment; filename="recommendation_{run_id}.geojson"'})
+
     @app.get("/recommendations/{run_id}", tags=["planners"])
     def recommendations_get(eng: EngineDep, run_id: int) -> dict[str, Any]:
         """One stored recommendation run with its ranked sites."""

@@ -409,6 +409,8 @@ def recommend_cmd(
     coord: CoordOpt = "wgs84",
     time_limit: Annotated[float, typer.Option(help="Seconds for the exact solver (the local search always "
                                                    "answers)")] = 60.0,
+    geojson: Annotated[Path | None, typer.Option(help="Also write the sites and the remaining gaps as GeoJSON")]
+    = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON")] = False,
 ) -> None:
     """Where to open the next stations: the best K sites, the fewest sites for a target share, or how good a
@@ -425,6 +427,14 @@ def recommend_cmd(
             exclude_host_types=exclude_host, no_go=no_go_from_file(no_go) if no_go is not None else None,
             time_limit_s=time_limit, progress=say)
     result.pop("params", None)
+    if geojson is not None:
+        from yizhan.coverage.recommend import recommendation_geojson
+
+        with _engine().connect() as conn:
+            doc = recommendation_geojson(conn, result["run_id"])
+        geojson.parent.mkdir(parents=True, exist_ok=True)
+        geojson.write_text(json.dumps(doc, ensure_ascii=False), encoding="utf-8")
+        err.print(f"sites and remaining gaps written to {geojson}")
     if as_json:
         _show(result, True)
         return

@@ -276,6 +276,26 @@ def recommendation_ids(conn: Connection, *, area: str | None = None, limit: int 
         {"area": area, "n": limit}).scalars()]
 
 
+def recommendation_geojson(conn: Connection, run_id: int) -> dict[str, Any]:
+    """A recommendation as one GeoJSON FeatureCollection (RFC 7946, WGS 84 lon/lat): the ranked sites (Points,
+    ``layer`` "site") and the gaps that remain (MultiPolygons, ``layer`` "remaining_gap"); the run's headline
+    figures in ``properties`` of the collection."""
+    summary = recommendation_of(conn, run_id)
+    features: list[dict[str, Any]] = []
+    for s in summary.pop("sites"):
+        lon, lat = s.pop("lon"), s.pop("lat")
+        features.append({"type": "Feature", "geometry": {"type": "Point", "coordinates": [lon, lat]},
+                         "properties": {"layer": "site", **s}})
+    rows = conn.execute(text("SELECT rank, demand, area_m2, cells, ST_AsGeoJSON(geom, 7) AS g "
+                             "FROM recommendation_gaps WHERE run_id = :r ORDER BY rank"), {"r": run_id}).all()
+    for g in rows:
+        features.append({"type": "Feature", "geometry": json.loads(g.g),
+                         "properties": {"layer": "remaining_gap", "rank": g.rank, "demand": round(g.demand, 3),
+                                        "area_m2": round(g.area_m2, 1), "cells": g.cells}})
+    summary.pop("params", None)
+    return {"type": "FeatureCollection", "properties": summary, "features": features}
+
+
 @dataclass
 class RecommendationData:
     """A stored recommendation with its layers for maps (EPSG:4326)."""

@@ -198,6 +198,13 @@ def test_cli_recommend_json(cli_env, osm_path, tmp_path):
         assert key in data
     assert data["k"] == 3 and data["covered_share_after"] > data["covered_share_before"]
     assert {"id", "name", "lon", "lat", "gain"} <= set(data["sites"][0])
+    out_geo = tmp_path / "rec.geojson"
+    proc = yz("recommend", "--k", "2", "--radius", "400", "--geojson", str(out_geo), env=cli_env)
+    doc = gpd.read_file(out_geo)
+    sites, gaps = doc[doc["layer"] == "site"], doc[doc["layer"] == "remaining_gap"]
+    assert len(sites) == 2 and len(gaps) >= 1 and doc.crs.to_epsg() == 4326
+    assert set(sites.geom_type) == {"Point"} and set(gaps.geom_type) <= {"Polygon", "MultiPolygon"}
+    assert "newly covered" in proc.stdout  # the table of sites
     proc = yz("recommend", "--target", "0.9", "--exclude-host", "bank", "--json", env=cli_env)
     assert all(s["host_type"] != "bank" for s in json.loads(proc.stdout)["sites"])
     bad = yz("recommend", "--k", "2", "--target", "0.9", env=cli_env, check=False)
@@ -229,6 +236,11 @@ def test_http_recommendations(engine, area, settings, db_url):
             page = api.get("/map", params={"recommendation": rec["run_id"]})
             assert page.status_code == 200 and "选址建议 Where to open next" in page.text
             assert api.get("/recommendations/999999").status_code == 404
+            geo = api.get(f"/recommendations/{rec['run_id']}.geojson")
+            assert geo.status_code == 200 and geo.headers["content-type"].startswith("application/geo+json")
+            layers = [f["properties"]["layer"] for f in geo.json()["features"]]
+            assert layers.count("site") == len(rec["sites"]) and layers.count("remaining_gap") == rec["remaining_gaps"]
+            assert geo.json()["properties"]["covered_share_after"] == rec["covered_share_after"]
             # a proposed site given in GCJ-02 (as a map app shows it) and a no-go zone around the best site
             top = rec["sites"][0]
             gx, gy = from_wgs84(np.array([top["lon"]]), np.array([top["lat"]]), "gcj02")
