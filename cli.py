@@ -512,18 +512,28 @@ def report(
 def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port")] = 8000,
+    workers: Annotated[int, typer.Option(min=1, help="Server processes sharing the port (each has its own "
+                                         "database pools); 2 uses both cores of a 2-core machine")] = 1,
+    access_log: Annotated[bool, typer.Option(help="Log every request (costs CPU under load)")] = True,
 ) -> None:
     """Serve the HTTP API (docs at /docs) until Ctrl-C."""
-    _serve(host, port)
+    _serve(host, port, workers=workers, access_log=access_log)
 
 
-def _serve(host: str, port: int) -> None:
+def _serve(host: str, port: int, *, workers: int = 1, access_log: bool = True) -> None:
     import uvicorn
 
     from yizhan.api import create_app
 
     _engine()  # start the database first, so errors show here and not on the first request
-    uvicorn.run(create_app(get_settings()), host=host, port=port, log_level="info")
+    # uvicorn picks uvloop and httptools (dependencies) when they are installed; uvloop also sets TCP_NODELAY on
+    # every connection, which the plain asyncio loop does not do for the sockets of --workers children (each
+    # keep-alive answer then waits ~40 ms for a delayed ACK)
+    if workers > 1:
+        uvicorn.run("yizhan.api:create_app", factory=True, host=host, port=port, workers=workers, log_level="info",
+                    access_log=access_log)
+    else:
+        uvicorn.run(create_app(get_settings()), host=host, port=port, log_level="info", access_log=access_log)
 
 
 # -- demo ----------------------------------------------------------------------------------------------------

@@ -5,12 +5,14 @@ PostGIS cluster (fsync off) in a temporary folder, removed at the end (also on C
 
 1. Generate ``yizhan.data.national.national_registry(186_100)`` and load it with ``load_national`` (COPY + one
    upsert, one transaction); stations/s for each step.
-2. The database floor on the same data, one connection in this process: ``nearest_stations`` (what the route
-   calls), a bare ``SELECT ... ORDER BY geog <-> point LIMIT 5`` through psycopg, and that bare query from two
-   processes at once (both cores), plus a per-call cost breakdown of the route's Python work.
+2. The database floor on the same data, one connection in this process: ``nearest_stations_async`` (what the
+   route calls without ``open_at``: one statement on the async pool), ``nearest_stations`` (the sync path, two
+   queries, used with ``open_at``), a bare ``SELECT ... ORDER BY geog <-> point LIMIT 5`` through psycopg, and
+   that bare query from two processes at once (both cores), plus a per-call cost breakdown.
 3. GET /stations/nearest?k=5 over loopback from an ``httpx.AsyncClient`` in this process against
-   ``python -m uvicorn --factory yizhan.api:create_app --workers W`` (W = 1, 2, 4; rate limit off, access log
-   off) at 1, 8 and 64 concurrent clients: a fixed number of requests per level, bounded in time.
+   ``python -m uvicorn --factory yizhan.api:create_app --workers W`` (W = 1, 2, 4; uvloop and httptools, which
+   uvicorn picks when installed; rate limit off, access log off) at 1, 8 and 64 concurrent clients: a fixed
+   number of requests per level, bounded in time; the "raw" client rows are the ones to read at 64 clients.
 4. One level (8 clients, 2 workers) while the database is stopped and started again: 503s, other errors,
    time from the restart to the first 200 and to the last 503.
 
@@ -44,7 +46,8 @@ from sqlalchemy import text
 import yizhan.db.cluster
 from yizhan.data.national import CITIES, load_national, national_registry
 from yizhan.db.cluster import Cluster
-from yizhan.db.engine import make_engine, migrate
+from yizhan.db.engine import AsyncPool, make_engine, migrate
+from yizhan.stations.nearest import nearest_stations_async
 from yizhan.stations.registry import nearest_stations
 
 T0 = time.perf_counter()
@@ -166,6 +169,27 @@ def bare_knn(port: int, points: np.ndarray, seconds: float) -> list[float]:
     return lat_s
 
 
+def async_path(url: str, points: np.ndarray) -> list[float]:
+    """Latencies of ``nearest_stations_async`` one after another on a one-connection async pool (after 20 warm-up
+    calls, so the statement is prepared)."""
+    async def run() -> list[float]:
+        pool = AsyncPool(url, max_size=1)
+        out: list[float] = []
+        try:
+            for lon, la in points[:20]:
+                await nearest_stations_async(pool, float(lon), float(la), k=K)
+            for lon, la in points:
+                t = time.perf_counter()
+                got = await nearest_stations_async(pool, float(lon), float(la), k=K)
+                out.append(time.perf_counter() - t)
+                assert len(got) == K
+        finally:
+            await pool.close()
+        return out
+
+    return asyncio.run(run())
+
+
 def db_floor(url: str, port: int, points: np.ndarray, scale: Scale) -> tuple[list[list[Any]], list[list[Any]]]:
     from fastapi.encoders import jsonable_encoder
 
@@ -203,24 +227,27 @@ def db_floor(url: str, port: int, points: np.ndarray, scale: Scale) -> tuple[lis
             lat_json.append(t3 - t2)
     finally:
         eng.dispose()
+    lat_async = async_path(url, points[:n])
     lat_bare = bare_knn(port, points[:n], scale.level_seconds)
     with ProcessPoolExecutor(2) as pool:
         t = time.perf_counter()
         both = list(pool.map(bare_knn, [port, port], [points[:n], points[n:2 * n]], [scale.level_seconds] * 2))
         wall = time.perf_counter() - t
     both_n = sum(len(b) for b in both)
-    for label, lat_s in [("nearest_stations, 1 conn held (2 queries: KNN + exact re-check)", lat_nearest),
+    for label, lat_s in [("nearest_stations_async, 1-conn async pool (1 statement)", lat_async),
+                         ("nearest_stations, 1 conn held (2 queries: KNN + exact re-check)", lat_nearest),
                          ("nearest_stations, pool checkout per call (as the route)", lat_checkout),
                          ("bare KNN SELECT via psycopg, 1 conn", lat_bare)]:
         rows.append([label, f"{len(lat_s):,}", f"{len(lat_s) / sum(lat_s):,.0f}", ms(lat_s, 50), ms(lat_s, 99)])
     rows.append(["bare KNN SELECT, 2 processes (both cores)", f"{both_n:,}", f"{both_n / wall:,.0f}",
                  ms(both[0] + both[1], 50), ms(both[0] + both[1], 99)])
     breakdown = [
-        ["pool checkout + pre-ping + nearest_stations + return", f"{np.mean(lat_checkout) * 1e3:.2f}"],
+        ["nearest_stations_async (the route's path without open_at)", f"{np.mean(lat_async) * 1e3:.2f}"],
+        ["pool checkout + pre-ping + nearest_stations + return (sync path)", f"{np.mean(lat_checkout) * 1e3:.2f}"],
         ["  of which nearest_stations on a held conn", f"{np.mean(lat_nearest) * 1e3:.2f}"],
         ["  of which the bare KNN query alone", f"{np.mean(lat_bare) * 1e3:.2f}"],
         ["_feature() x5 (from_wgs84 numpy per station, labels)", f"{np.mean(lat_feature) * 1e3:.2f}"],
-        ["jsonable_encoder + json.dumps of the body", f"{np.mean(lat_json) * 1e3:.2f}"],
+        ["jsonable_encoder + json.dumps of the body (the route now uses orjson)", f"{np.mean(lat_json) * 1e3:.2f}"],
     ]
     return rows, breakdown
 
@@ -573,10 +600,19 @@ def main() -> int:
         restart_rows = bench_restart(cluster, url, points, work)
 
         print("\n" + "=" * 100)
+        from importlib.metadata import PackageNotFoundError, version
+
+        def ver(pkg: str) -> str:
+            try:
+                return version(pkg)
+            except PackageNotFoundError:
+                return "not installed"
+
         print(f"yizhan national benchmark ({'QUICK' if args.quick else 'full'} run), "
               f"total {time.perf_counter() - T0:.0f} s; nproc {len(os.sched_getaffinity(0))}, load average at start "
               f"{'/'.join(f'{x:.2f}' for x in LOAD_AT_START)}, at end "
-              f"{'/'.join(f'{x:.2f}' for x in os.getloadavg())}")
+              f"{'/'.join(f'{x:.2f}' for x in os.getloadavg())}; uvicorn {ver('uvicorn')}, uvloop {ver('uvloop')}, "
+              f"httptools {ver('httptools')}")
         print(table(f"1. Registry ({n:,} stations)", ["step", "time", "rate"], load_rows))
         print(table(f"2. Database floor (k={K}, {scale.db_queries:,} queries, random points near cities)",
                     ["path", "calls", "calls/s", "p50 ms", "p99 ms"], db_rows))

@@ -214,3 +214,19 @@ def test_pool_replaces_lost_connections_and_stays_bounded(db_url, mixed_stations
             await pool.close()
 
     asyncio.run(run())
+
+
+def test_pool_statement_timeout(db_url):
+    """A statement over the pool's statement timeout is cancelled by PostgreSQL (the API answers 503 for it);
+    its connection stays usable."""
+    async def run() -> None:
+        pool = AsyncPool(db_url, max_size=1, statement_timeout_ms=100)
+        try:
+            with pytest.raises(psycopg.errors.QueryCanceled, match="statement timeout"):
+                await pool.fetch("SELECT pg_sleep(5)", ())
+            assert await pool.fetch("SELECT 1", ()) == [(1,)]
+            assert pool.idle == 1
+        finally:
+            await pool.close()
+
+    asyncio.run(run())
