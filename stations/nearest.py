@@ -1,9 +1,13 @@
 """Exact nearest stations in one SQL statement on the async pool: the API's hot path.
 
-Same answer as ``registry.nearest_stations`` (without ``open_at``, which needs Python): the geography GiST
-index's KNN order (``<->``) gives k candidates, the largest of their spheroid distances bounds the answer, and
-every station within that bound (``ST_DWithin`` on the indexed geography column) is ranked by its exact
-geodesic distance in metres on the WGS 84 spheroid, ties by registry id. Points are (lon, lat) degrees, WGS 84.
+Same answer as ``registry.nearest_stations`` (without ``open_at``, which needs Python): a KNN walk of an index
+gives k candidates, the largest of their spheroid distances bounds the answer, and every station within that
+bound (``ST_DWithin`` on the indexed geography column) is ranked by its exact geodesic distance in metres on the
+WGS 84 spheroid, ties by registry id. Points are (lon, lat) degrees, WGS 84.
+
+Any k stations that pass the filters bound the k-th smallest distance, so the candidates only decide how many
+stations the re-check reads, never the answer. They come from the planar KNN on the geometry column (degrees):
+cheaper for PostgreSQL than the geography KNN, and nearly as tight away from the poles and the antimeridian.
 """
 
 from __future__ import annotations
@@ -14,14 +18,16 @@ from yizhan.db.engine import AsyncPool
 from yizhan.db.models import SRID
 from yizhan.stations.registry import FIELDS, StationFilter
 
-_POINT = f"CAST(ST_SetSRID(ST_MakePoint(%(lon)s, %(lat)s), {SRID}) AS geography)"
+_GEOM = f"ST_SetSRID(ST_MakePoint(%(lon)s, %(lat)s), {SRID})"
+_POINT = f"CAST({_GEOM} AS geography)"
 _SQL_CACHE: dict[tuple[int, bool, bool, bool], str] = {}
 
 
 def nearest_sql(flt: StationFilter, k: int) -> tuple[str, dict[str, Any]]:
     """The one statement (psycopg ``%(name)s`` parameters ``lon, lat`` plus the filter's) and the filter's
     parameters. Only the filters asked for appear in it, and ``k`` is written into it (not a parameter), so
-    that a prepared statement's generic plan knows its LIMIT and stays on the KNN index."""
+    that a prepared statement's generic plan knows its LIMIT and stays on the KNN index (with a LIMIT parameter
+    PostgreSQL plans a sort of every station)."""
     k = int(k)
     if k < 1:
         raise ValueError("k must be at least 1")
@@ -30,7 +36,7 @@ def nearest_sql(flt: StationFilter, k: int) -> tuple[str, dict[str, Any]]:
     if key not in _SQL_CACHE:
         _SQL_CACHE[key] = (
             f"WITH knn AS (SELECT ST_Distance(s.geog, {_POINT}, true) AS d FROM stations s WHERE {where} "
-            f"ORDER BY s.geog <-> {_POINT} LIMIT {k}) "
+            f"ORDER BY s.geom <-> {_GEOM} LIMIT {k}) "
             f"SELECT {FIELDS}, ST_Distance(s.geog, {_POINT}, true) AS distance_m "
             "FROM stations s JOIN areas a ON a.id = s.area_id "
             f"WHERE {where} AND ST_DWithin(s.geog, {_POINT}, (SELECT max(d) FROM knn) + 1e-6) "
