@@ -93,11 +93,12 @@ class AsyncPool:
     """A bounded pool of psycopg ``AsyncConnection`` s (autocommit) for the API's read-only hot path.
 
     At most ``max_size`` connections exist; a request waits at most ``timeout`` seconds (s) for one, then gets
-    DatabaseUnavailable ("busy"). Connections open on demand and are reused newest first; one that broke or was
-    left inside a transaction is closed, not reused. When the database is down every request fails at once
-    (connection refused: DatabaseUnavailable) instead of queueing, and it recovers as soon as a connection can
-    be opened again: after a broken connection all idle ones (opened before the failure) are dropped, and a
-    query that failed on a reused connection is retried once on a new one (reads only).
+    DatabaseUnavailable ("busy"). Connections open on demand and are reused newest first, each with one cursor
+    (a new cursor per query costs a copy of the type adapters); one that broke or was left inside a transaction
+    is closed, not reused. When the database is down every request fails at once (connection refused:
+    DatabaseUnavailable) instead of queueing, and it recovers as soon as a connection can be opened again: after a
+    broken connection all idle ones (opened before the failure) are dropped, and a query that failed on a reused
+    connection is retried once on a new one (reads only).
     """
 
     def __init__(self, url: str, *, max_size: int = 10, timeout: float = 10.0, connect_timeout: int = 5,
@@ -111,7 +112,7 @@ class AsyncPool:
         if statement_timeout_ms:
             self.connect_kwargs["options"] = f"-c statement_timeout={int(statement_timeout_ms)}"
         self._slots = asyncio.Semaphore(max_size)
-        self._idle: list[tuple[int, psycopg.AsyncConnection[Any]]] = []  # (generation, connection), newest last
+        self._idle: list[tuple[int, psycopg.AsyncCursor[Any]]] = []  # (generation, cursor), newest last
         self._generation = 0  # bumped when a connection breaks: idle ones of older generations are dropped
         self._closed = False
 
@@ -123,53 +124,52 @@ class AsyncPool:
         if self._closed:
             raise DatabaseUnavailable("the database pool is closed")
         try:
-            if self._slots.locked():
-                await asyncio.wait_for(self._slots.acquire(), self.timeout)
-            else:  # a free slot: no timer task needed
+            async with asyncio.timeout(self.timeout):  # no timer task when a slot is free
                 await self._slots.acquire()
         except TimeoutError:
             raise DatabaseUnavailable("the service is busy (no free database connection); try again") from None
         try:
             for attempt in (0, 1):
-                conn, reused = await self._take()
+                cur, reused = await self._take()
                 try:
-                    cur = await conn.execute(query, params, prepare=prepare)
+                    await cur.execute(query, params, prepare=prepare)
                     rows = await cur.fetchall()
                 except psycopg.OperationalError:
-                    broken = conn.broken or conn.closed
-                    await self._give_back(conn)
+                    broken = cur.connection.broken or cur.connection.closed
+                    await self._give_back(cur)
                     if broken:
                         self._generation += 1
                         if reused and attempt == 0:
                             continue
                     raise
                 except BaseException:
-                    await self._give_back(conn)
+                    await self._give_back(cur)
                     raise
-                await self._give_back(conn)
+                await self._give_back(cur)
                 return rows
             raise AssertionError("unreachable")  # pragma: no cover
         finally:
             self._slots.release()
 
-    async def _take(self) -> tuple[psycopg.AsyncConnection[Any], bool]:
+    async def _take(self) -> tuple[psycopg.AsyncCursor[Any], bool]:
         while self._idle:
-            gen, conn = self._idle.pop()
-            if gen == self._generation and not conn.closed:
-                return conn, True
-            await self._close(conn)
+            gen, cur = self._idle.pop()
+            if gen == self._generation and not cur.connection.closed:
+                return cur, True
+            await self._close(cur.connection)
         try:
             conn = await psycopg.AsyncConnection.connect(self.url, **self.connect_kwargs)
         except psycopg.OperationalError as exc:
             raise DatabaseUnavailable("the database is unavailable right now; try again shortly") from exc
-        return conn, False
+        return conn.cursor(), False
 
-    async def _give_back(self, conn: psycopg.AsyncConnection[Any]) -> None:
+    async def _give_back(self, cur: psycopg.AsyncCursor[Any]) -> None:
+        conn = cur.connection
         if (self._closed or conn.closed or conn.broken
                 or conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE):
             await self._close(conn)
         else:
-            self._idle.append((self._generation, conn))
+            self._idle.append((self._generation, cur))
 
     @staticmethod
     async def _close(conn: psycopg.AsyncConnection[Any]) -> None:
@@ -185,5 +185,5 @@ class AsyncPool:
         """Close the idle connections; connections in use are closed when they come back."""
         self._closed = True
         idle, self._idle = self._idle, []
-        for _, conn in idle:
-            await self._close(conn)
+        for _, cur in idle:
+            await self._close(cur.connection)
