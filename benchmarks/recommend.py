@@ -28,7 +28,10 @@ import multiprocessing as mp
 import os
 import platform
 import resource
+import signal
 import time
+from contextlib import suppress
+from pathlib import Path
 
 import numpy as np
 from scipy.spatial import cKDTree
@@ -133,6 +136,25 @@ def _spopt(n: int, m: int, k: int, out: mp.Queue) -> None:
     out.put((t_build, time.perf_counter() - t0, float(pulp.value(built.problem.objective))))
 
 
+def _kill_tree(pid: int) -> None:
+    """Kill a process and all its descendants (Linux /proc)."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    todo, found = [pid], []
+    while todo:
+        p = todo.pop()
+        found.append(p)
+        todo.extend(children.get(p, []))
+    for p in found:
+        with suppress(ProcessLookupError):
+            os.kill(p, signal.SIGKILL)
+
+
 def run_spopt(n: int, m: int, k: int, limit: float) -> str:
     q: mp.Queue = mp.Queue()
     p = mp.Process(target=_spopt, args=(n, m, k, q))
@@ -140,7 +162,7 @@ def run_spopt(n: int, m: int, k: int, limit: float) -> str:
     p.start()
     p.join(limit)
     if p.is_alive():
-        p.kill()
+        _kill_tree(p.pid)  # PuLP's CBC runs as a child process of its own: stop it too
         p.join()
         return f"spopt MCLP {n:,} x {m:,}, K={k}: not finished after {limit:.0f} s (stopped)"
     t_build, t_all, obj = q.get()

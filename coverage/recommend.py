@@ -86,7 +86,9 @@ def _prepare(conn: Connection, *, area: str | None, mode: str, profile: str, rad
         if "source" not in cands.columns:
             cands["source"] = "given"
     total = len(cands)
-    cands, removed = filter_candidates(cands, info, exclude_host_types=exclude_host_types, no_go=no_go)
+    fixed = cands["_proposed"].to_numpy(bool) if "_proposed" in cands.columns else np.zeros(len(cands), bool)
+    pool, removed = filter_candidates(cands[~fixed], info, exclude_host_types=exclude_host_types, no_go=no_go)
+    cands = gpd.GeoDataFrame(pd.concat([cands[fixed], pool], ignore_index=True), geometry="geometry", crs=SRID)
     if cands.empty:
         raise InvalidInput(f"no candidate site is left after the filters ({total} given; removed: "
                            + ", ".join(f"{k} {v}" for k, v in removed.items()) + ")")
@@ -157,17 +159,23 @@ def recommend(engine: Engine, *, area: str | None = None, k: int | None = None, 
         if sites is not None:
             if sites.empty:
                 raise InvalidInput("sites: the list of proposed sites is empty")
-            pool = candidates if candidates is not None else load_candidates(conn, resolve_area(conn, area).id)
-            proposed = sites.assign(source="proposed")
-            proposed["host_type"] = proposed.get("host_type", pd.Series("other", index=proposed.index)).fillna("other")
-            outside = ~resolve_area(conn, area).contains(proposed.geometry.x.to_numpy(), proposed.geometry.y.to_numpy())
+            info = resolve_area(conn, area)
+            proposed = sites.copy()
+            proposed["source"] = "proposed"
+            if "host_type" not in proposed.columns:
+                proposed["host_type"] = "other"
+            proposed["host_type"] = proposed["host_type"].fillna("other")
+            outside = ~info.contains(proposed.geometry.x.to_numpy(), proposed.geometry.y.to_numpy())
             if outside.any():
                 raise InvalidInput("sites: " + ", ".join(map(str, proposed["external_id"][outside][:10]))
                                    + " lie outside the area")
-            pool = pool[~pool["external_id"].isin(proposed["external_id"])] if len(pool) else pool
-            candidates = pd.concat([proposed, pool], ignore_index=True) if len(pool) else proposed
-            candidates = gpd.GeoDataFrame(candidates, geometry="geometry", crs=SRID)
-            exclude_host_types, no_go = None, None  # a planner's own sites are taken as given
+            pool = candidates if candidates is not None else load_candidates(conn, info.id)
+            if "source" not in pool.columns:
+                pool = pool.assign(source="given")
+            # the planner's own sites are taken as given; the pool they are compared with keeps the filters
+            candidates = gpd.GeoDataFrame(pd.concat([proposed.assign(_proposed=True),
+                                                     pool.assign(_proposed=False)], ignore_index=True),
+                                          geometry="geometry", crs=SRID)
         inp = _prepare(conn, area=area, mode=mode, profile=profile, radius_m=radius_m, candidates=candidates,
                        exclude_host_types=exclude_host_types, no_go=no_go, say=say, settings=cfg)
         w = inp.weights
@@ -186,7 +194,12 @@ def recommend(engine: Engine, *, area: str | None = None, k: int | None = None, 
                 raise InvalidInput(f"target {target:.1%} cannot be reached: all {len(inp.cands)} candidates together "
                                    f"cover {reach_all / total:.1%} of the demand ({exc})") from exc
         else:
-            sol = evaluate_sites(cm, np.flatnonzero(inp.cands["source"].to_numpy() == "proposed"))
+            mine = np.flatnonzero(inp.cands["_proposed"].to_numpy(bool))
+            sol = evaluate_sites(cm, mine, time_limit_s=time_limit_s)
+            others = len(inp.cands) - len(mine)
+            inp.params["compared_with"] = (
+                f"the best {len(mine)} of the proposed and {others} candidate sites (LP or Lagrangian bound)"
+                if others else "nothing: no candidate pool, the bound is the proposed sites' own")
         say(f"{sol.method}: objective {sol.objective:.6g}, bound {sol.bound:.6g}, gap {sol.gap:.2%}")
         return _store(conn, inp, problem, sol, k=k, target=target, mode=mode, profile=profile, radius_m=radius_m,
                       total=total, before_w=before_w, cm=cm, time_limit_s=time_limit_s)

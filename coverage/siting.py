@@ -115,8 +115,10 @@ def _gains(at: csr_matrix, w_open: np.ndarray) -> np.ndarray:
     return at @ w_open
 
 
-def _order_by_gain(a: csr_matrix, at: csr_matrix, w: np.ndarray, chosen: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The chosen columns re-ordered greedily by marginal gain, with those gains."""
+def _order_by_gain(a: csr_matrix, at: csr_matrix, w: np.ndarray, chosen: np.ndarray, *,
+                   trim: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """The chosen columns re-ordered greedily by marginal gain, with those gains; with ``trim`` the columns that
+    add nothing after the others are left out."""
     left = list(int(c) for c in chosen)
     open_w = w.copy()
     order, gains = [], []
@@ -127,7 +129,9 @@ def _order_by_gain(a: csr_matrix, at: csr_matrix, w: np.ndarray, chosen: np.ndar
         order.append(j)
         gains.append(float(g[best]))
         open_w[at.indices[at.indptr[j]:at.indptr[j + 1]]] = 0.0
-    return np.array(order, dtype=np.int64), np.array(gains)
+    order_a, gains_a = np.array(order, dtype=np.int64), np.array(gains)
+    useful = gains_a > _tol(w) if trim else np.ones(len(order_a), dtype=bool)
+    return order_a[useful], gains_a[useful]
 
 
 def covered_by(a: csr_matrix, w: np.ndarray, chosen: np.ndarray) -> float:
@@ -137,9 +141,15 @@ def covered_by(a: csr_matrix, w: np.ndarray, chosen: np.ndarray) -> float:
     return float(w[(a @ sel) > 0].sum())
 
 
+def _tol(w: np.ndarray) -> float:
+    """What counts as no gain at all: a tiny share of the total weight (weights may be any unit and scale)."""
+    return 1e-9 * float(np.sum(w))
+
+
 def greedy(a: csr_matrix, at: csr_matrix, w: np.ndarray, k: int) -> np.ndarray:
     """Up to ``k`` columns, each adding the most uncovered weight (ties: lowest index), in the order taken;
     stops early when nothing more can be covered. ``a`` is rows x columns, ``at`` its transpose (CSR)."""
+    tol = _tol(w)
     open_w = w.copy()
     gains = _gains(at, open_w)
     chosen: list[int] = []
@@ -148,7 +158,7 @@ def greedy(a: csr_matrix, at: csr_matrix, w: np.ndarray, k: int) -> np.ndarray:
     while len(chosen) < k:
         g = np.where(taken, -1.0, gains)
         j = int(np.argmax(g)) if len(g) else -1
-        if j < 0 or g[j] <= EPS:
+        if j < 0 or g[j] <= tol:
             break
         chosen.append(j)
         taken[j] = True
@@ -199,7 +209,7 @@ def swap_search(a: csr_matrix, at: csr_matrix, w: np.ndarray, chosen: np.ndarray
                 t = int(np.argmax(val))
                 cand.append((val[t], int(shared.row[ok][t]), int(shared.col[ok][t])))
         delta, j, i = max(cand, key=lambda c: c[0])
-        if not delta > EPS * max(total, 1.0):
+        if not delta > 1e-9 * total:
             break
         sel[i], sel[j] = 0.0, 1.0
         swaps += 1
@@ -385,7 +395,7 @@ def solve_mclp(cm: CoverageMatrix, k: int, *, time_limit_s: float = 60.0, exact:
         t = lap("swap", t)
         details["swaps"] = swaps
         best = covered_by(a, w, chosen)
-        method = "greedy + swap"
+        method = "greedy + swap" if swaps else "greedy (no improving swap)"
     if not exact and best < bound - mip_rel_gap * bound and time.monotonic() < deadline:
         # (branch and cut solves this relaxation at its root anyway)
         say("LP relaxation (HiGHS) for a bound")
@@ -419,7 +429,7 @@ def solve_mclp(cm: CoverageMatrix, k: int, *, time_limit_s: float = 60.0, exact:
         mip_chosen = np.flatnonzero(x > 0.5)
         if len(mip_chosen) <= k:
             value = covered_by(a, w, mip_chosen)
-            if value > best + EPS * max(best, 1.0):
+            if value > best + _tol(w):
                 chosen, best, method = mip_chosen, value, "HiGHS branch and cut"
         dual = float(info.mip_dual_bound)
         if np.isfinite(dual) and dual < bound:
@@ -432,16 +442,16 @@ def solve_mclp(cm: CoverageMatrix, k: int, *, time_limit_s: float = 60.0, exact:
     return Solution(red.cols[order], gains, best, bound, gap, method, optimal, best, time.monotonic() - t0, details)
 
 
-def evaluate_sites(cm: CoverageMatrix, chosen: np.ndarray) -> Solution:
+def evaluate_sites(cm: CoverageMatrix, chosen: np.ndarray, *, time_limit_s: float = 30.0) -> Solution:
     """A given set of candidates (a planner's own list), ranked by marginal gain; ``bound`` is the LP bound of
     the best set of the same size, so ``gap`` says how far the list is from the best possible."""
     t0 = time.monotonic()
     chosen = np.unique(np.asarray(chosen, dtype=np.int64))
     a = cm.matrix.tocsr()
     at = a.T.tocsr()
-    order, gains = _order_by_gain(a, at, cm.weights, chosen)
+    order, gains = _order_by_gain(a, at, cm.weights, chosen, trim=False)  # every given site is listed
     value = float(gains.sum())
-    best = solve_mclp(cm, len(chosen), time_limit_s=30.0, exact=False) if len(chosen) else None
+    best = solve_mclp(cm, len(chosen), time_limit_s=time_limit_s, exact=False) if len(chosen) else None
     bound = best.bound if best is not None else 0.0
     return Solution(order, gains, value, max(bound, value), _rel_gap(value, max(bound, value)),
                     "evaluation of the given sites", False, value, time.monotonic() - t0,
@@ -465,45 +475,58 @@ def solve_lscp(cm: CoverageMatrix, required: float, *, time_limit_s: float = 60.
     details: dict[str, Any] = {"rows": int(cm.matrix.shape[0]), "candidates": cm.n_candidates,
                                "reduced_rows": int(a.shape[0]), "useful_candidates": int(a.shape[1]),
                                "required_weight": required, "coverable_weight": reachable}
-    if required <= EPS:
+    tol = _tol(w) if len(w) else 0.0
+    if required <= tol:
         return Solution(np.empty(0, np.int64), np.empty(0), 0.0, 0.0, 0.0, "trivial (already reached)", True, 0.0,
                         time.monotonic() - t0, details)
-    if reachable < required - EPS * max(required, 1.0):
+    if reachable < required - tol:
         raise ValueError(f"all {a.shape[1]} useful candidates together newly cover {reachable:.6g}, "
                          f"less than the {required:.6g} needed")
     say("greedy until the target is reached")
     chosen, gains = _order_by_gain(a, at, w, greedy(a, at, w, a.shape[1]))
-    need = int(np.searchsorted(np.cumsum(gains), required - EPS * max(required, 1.0)) + 1)
+    need = int(np.searchsorted(np.cumsum(gains), required - tol) + 1)
     chosen = chosen[:need]
     # drop sites the others make redundant (largest index first, deterministic)
     for j in sorted(chosen.tolist(), reverse=True):
         rest = chosen[chosen != j]
-        if covered_by(a, w, rest) >= required - EPS * max(required, 1.0):
+        if covered_by(a, w, rest) >= required - tol:
             chosen = rest
     best = float(len(chosen))
     method = "greedy"
     bound, bound_from = 1.0, "at least one site"
-    if time.monotonic() < deadline:
-        say("LP relaxation (HiGHS) for a bound")
+    if best > bound and time.monotonic() < deadline:
+        say("LP relaxation (HiGHS, interior point) for a bound")
         h = _highs_model(a, w, k=None, required=required, integer=False)
-        if _run(h, deadline - time.monotonic()) == "optimal":
-            bound = max(bound, float(np.ceil(h.getInfo().objective_function_value - 1e-6)))
+        h.setOptionValue("solver", "ipm")
+        # at most a third of the time: branch and cut needs the rest (and solves this LP at its root anyway)
+        if _run(h, (deadline - time.monotonic()) / 3) == "optimal":
+            lp = float(h.getInfo().objective_function_value)
+            bound = max(bound, float(np.ceil(lp - 1e-6 * max(1.0, lp))))
             bound_from = "LP relaxation (HiGHS), rounded up"
     if exact and best > bound and time.monotonic() < deadline:
-        say("mixed-integer model (HiGHS)")
+        import highspy
+
+        say("mixed-integer model (HiGHS) from the greedy answer")
         h = _highs_model(a, w, k=None, required=required, integer=True)
+        start = np.zeros(a.shape[1] + a.shape[0])
+        start[chosen] = 1.0
+        start[a.shape[1]:] = (a @ start[:a.shape[1]] > 0).astype(float)
+        sol = highspy.HighsSolution()
+        sol.col_value = start
+        sol.value_valid = True
+        h.setSolution(sol)
         status = _run(h, deadline - time.monotonic())
         info = h.getInfo()
         details["mip_status"] = status
         x = np.asarray(h.getSolution().col_value[:a.shape[1]])
         mip_chosen = np.flatnonzero(x > 0.5)
-        if len(mip_chosen) and len(mip_chosen) < best and covered_by(a, w, mip_chosen) >= required - 1e-6:
+        if len(mip_chosen) and len(mip_chosen) < best and covered_by(a, w, mip_chosen) >= required - tol:
             chosen, best, method = mip_chosen, float(len(mip_chosen)), "HiGHS branch and cut"
         dual = float(info.mip_dual_bound)
-        if np.isfinite(dual) and np.ceil(dual - 1e-6) > bound:
-            bound, bound_from = float(np.ceil(dual - 1e-6)), "HiGHS branch and cut (dual bound)"
-        if status == "optimal":
-            bound = best
+        if np.isfinite(dual):
+            proven = float(np.ceil(dual - 1e-6 * max(1.0, abs(dual))))
+            if proven > bound:
+                bound, bound_from = proven, "HiGHS branch and cut (dual bound), rounded up"
     bound = min(bound, best)
     order, gains = _order_by_gain(a, at, w, chosen)
     details["bound_from"] = bound_from
