@@ -139,6 +139,11 @@ def test_a_planners_own_sites_are_evaluated_against_the_best(engine, area, setti
     assert ev["problem"] == "evaluate" and {s["id"] for s in ev["sites"]} == {"P1", "P2"}
     assert ev["objective"] <= best["objective"] <= ev["bound"] + 1e-6
     assert not ev["optimal"] or ev["objective"] == pytest.approx(best["objective"])
+    # the planner's own sites are taken as given; the pool they are compared with keeps the filters
+    ev2 = recommend(engine, sites=mine.assign(host_type="bank"), exclude_host_types=["bank"], settings=settings)
+    assert {s["id"] for s in ev2["sites"]} == {"P1", "P2"}
+    assert ev2["params"]["exclude_host_types"] == ["bank"] and ev2["params"]["candidates_removed"]["excluded_host_type"]
+    assert "candidate sites" in ev2["params"]["compared_with"]
 
 
 def test_bad_requests_are_named(engine, area, settings):

@@ -140,3 +140,25 @@ def test_network_reach_equals_the_coverage_engine(extracts, profile):
         mine = site == k
         assert np.array_equal(np.flatnonzero(one.covered), np.sort(dem[mine]))
         assert np.allclose(one.distance_m[dem[mine]], dist[mine], atol=1e-6)
+
+
+def test_sites_that_add_nothing_are_not_recommended():
+    cm = CoverageMatrix.from_pairs(np.array([0, 0, 0]), np.array([0, 1, 2]), 3, np.array([5.0]), np.ones(1, bool))
+    sol = solve_mclp(cm, 5)
+    assert len(sol.chosen) == 1 and sol.objective == 5 and sol.optimal
+    # an evaluation lists every given site, the useless ones with gain 0
+    ev = evaluate_sites(cm, np.array([0, 1]))
+    assert len(ev.chosen) == 2 and sorted(ev.gains.tolist()) == [0.0, 5.0]
+
+
+@pytest.mark.parametrize("scale", [1e-10, 1.0, 1e7])
+def test_weights_of_any_scale(scale):
+    cells, w, cands, stations = instance(12, 900, 150)
+    cm, _ = matrix(cells, w * scale, cands, stations)
+    sol = solve_mclp(cm, 40, time_limit_s=20, exact=False)
+    assert (sol.gains > 1e-9 * cm.weights.sum()).all()
+    assert sol.objective <= sol.bound * (1 + 1e-9)
+    ref = solve_mclp(CoverageMatrix(cm.matrix, cm.weights / scale, cm.rows), 40, time_limit_s=20, exact=False)
+    assert sol.objective / scale == pytest.approx(ref.objective, rel=1e-9)
+    lscp = solve_lscp(cm, 0.5 * cm.weights.sum(), time_limit_s=20)
+    assert len(lscp.chosen) >= 1 and lscp.bound <= lscp.objective
