@@ -331,6 +331,25 @@ def _run(h: Any, seconds: float) -> str:
     return h.modelStatusToString(status)
 
 
+def _branch_and_cut(h: Any, a: csr_matrix, chosen: np.ndarray, deadline: float,
+                    details: dict[str, Any]) -> tuple[np.ndarray, Any]:
+    """Run the mixed-integer model ``h`` from the columns ``chosen`` until ``deadline``; the x values found
+    (one per column) and HiGHS' info (``mip_dual_bound``); status and node count go to ``details``."""
+    import highspy
+
+    start = np.zeros(a.shape[1] + a.shape[0])
+    start[chosen] = 1.0
+    start[a.shape[1]:] = (a @ start[:a.shape[1]] > 0).astype(float)
+    sol = highspy.HighsSolution()
+    sol.col_value = start
+    sol.value_valid = True
+    h.setSolution(sol)
+    details["mip_status"] = _run(h, deadline - time.monotonic())
+    info = h.getInfo()
+    details["mip_nodes"] = int(info.mip_node_count)
+    return np.asarray(h.getSolution().col_value[:a.shape[1]]), info
+
+
 def _rel_gap(objective: float, bound: float) -> float:
     return max(0.0, abs(bound - objective)) / max(abs(bound), abs(objective), EPS)
 
@@ -409,23 +428,10 @@ def solve_mclp(cm: CoverageMatrix, k: int, *, time_limit_s: float = 60.0, exact:
         t = lap("lp", t)
     if exact and best < bound - mip_rel_gap * bound and time.monotonic() < deadline:
         say("mixed-integer model (HiGHS) from the swap answer")
-        import highspy
-
         h = _highs_model(a, w, k=k, required=None, integer=True)
         h.setOptionValue("mip_rel_gap", mip_rel_gap)
-        start = np.zeros(a.shape[1] + a.shape[0])
-        start[chosen] = 1.0
-        start[a.shape[1]:] = (a @ start[:a.shape[1]] > 0).astype(float)
-        sol = highspy.HighsSolution()
-        sol.col_value = start
-        sol.value_valid = True
-        h.setSolution(sol)
-        status = _run(h, deadline - time.monotonic())
-        info = h.getInfo()
-        details["mip_status"] = status
-        details["mip_nodes"] = int(info.mip_node_count)
+        x, info = _branch_and_cut(h, a, chosen, deadline, details)
         t = lap("mip", t)
-        x = np.asarray(h.getSolution().col_value[:a.shape[1]])
         mip_chosen = np.flatnonzero(x > 0.5)
         if len(mip_chosen) <= k:
             value = covered_by(a, w, mip_chosen)
@@ -504,21 +510,9 @@ def solve_lscp(cm: CoverageMatrix, required: float, *, time_limit_s: float = 60.
             bound = max(bound, float(np.ceil(lp - 1e-6 * max(1.0, lp))))
             bound_from = "LP relaxation (HiGHS), rounded up"
     if exact and best > bound and time.monotonic() < deadline:
-        import highspy
-
         say("mixed-integer model (HiGHS) from the greedy answer")
         h = _highs_model(a, w, k=None, required=required, integer=True)
-        start = np.zeros(a.shape[1] + a.shape[0])
-        start[chosen] = 1.0
-        start[a.shape[1]:] = (a @ start[:a.shape[1]] > 0).astype(float)
-        sol = highspy.HighsSolution()
-        sol.col_value = start
-        sol.value_valid = True
-        h.setSolution(sol)
-        status = _run(h, deadline - time.monotonic())
-        info = h.getInfo()
-        details["mip_status"] = status
-        x = np.asarray(h.getSolution().col_value[:a.shape[1]])
+        x, info = _branch_and_cut(h, a, chosen, deadline, details)
         mip_chosen = np.flatnonzero(x > 0.5)
         if len(mip_chosen) and len(mip_chosen) < best and covered_by(a, w, mip_chosen) >= required - tol:
             chosen, best, method = mip_chosen, float(len(mip_chosen)), "HiGHS branch and cut"
