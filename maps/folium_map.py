@@ -953,7 +953,8 @@ def _legend_html(gaps: gpd.GeoDataFrame, radius_m: float, *, network: bool = Fal
             if rings else f'<div class="yz-note">驿站过多（&gt;{COMPACT_THRESHOLD:,}），未绘制服务半径 '
                           'rings not drawn at this scale</div>')
     site_line = (f'<div><span class="yz-dot" style="background:{SITE_COLOUR};border-radius:3px"></span>'
-                 f'推荐新址（虚线 {_distance(radius_m)}）recommended site</div>' if sites else "")
+                 f'推荐新址 recommended site（虚线：直线 {_distance(radius_m)} 半径 dashed: straight-line '
+                 'radius）</div>' if sites else "")
     share_gradient = ", ".join(SHARE_SCALE)
     unit_scale = (
         '<div class="yz-sub">街道覆盖率 Townships: covered share</div>'
