@@ -154,7 +154,6 @@ def greedy(a: csr_matrix, at: csr_matrix, w: np.ndarray, k: int) -> np.ndarray:
     gains = _gains(at, open_w)
     chosen: list[int] = []
     taken = np.zeros(a.shape[1], dtype=bool)
-    taken[chosen] = True
     while len(chosen) < k:
         g = np.where(taken, -1.0, gains)
         j = int(np.argmax(g)) if len(g) else -1
