@@ -48,6 +48,7 @@ from yizhan.keys import key_is_valid
 from yizhan.ratelimit import RateLimiter
 from yizhan.settings import Settings, get_settings
 from yizhan.stations import vocab
+from yizhan.stations.memindex import IndexKeeper
 from yizhan.stations.nearest import nearest_stations_async
 from yizhan.stations.registry import StationFilter, get_station, list_stations, nearest_stations
 from yizhan.stations.service import import_stations
@@ -68,7 +69,8 @@ DB_DOWN = (OperationalError, InterfaceError, PoolTimeout, psycopg.OperationalErr
 
 class Database:
     """The app's engine, created (and the schema migrated) on first use, retried after a failure; and the
-    async pool of the nearest-station hot path, made after the engine (so the schema is migrated first)."""
+    async pool of the nearest-station hot path, made after the engine (so the schema is migrated first); and,
+    with the pool, the in-process station index of that path (``YIZHAN_NEAREST_INDEX_TTL_S`` > 0)."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -76,6 +78,7 @@ class Database:
         self._lock = threading.Lock()
         self._pool: AsyncPool | None = None
         self._pool_lock = asyncio.Lock()
+        self._index: IndexKeeper | None = None
 
     def engine(self) -> Engine:
         if self._engine is None:
@@ -104,19 +107,35 @@ class Database:
                     eng = await run_in_threadpool(self.engine)
                 except DB_DOWN as exc:
                     raise DatabaseUnavailable("the database is unavailable right now; try again shortly") from exc
-                self._pool = AsyncPool(eng.url.render_as_string(hide_password=False),
-                                       max_size=self.settings.db_pool_size, timeout=self.settings.db_pool_timeout_s,
+                url = eng.url.render_as_string(hide_password=False)
+                self._pool = AsyncPool(url, max_size=self.settings.db_pool_size,
+                                       timeout=self.settings.db_pool_timeout_s,
                                        statement_timeout_ms=self.settings.statement_timeout_ms)
+                if self._index is None and self.settings.nearest_index_ttl_s > 0:
+                    self._index = IndexKeeper(url, self.settings.nearest_index_ttl_s)
+                    self._index.start()  # loads in the background; the pool answers until then
         return self._pool
+
+    @property
+    def station_index(self) -> IndexKeeper | None:
+        """The keeper of the in-process station index (None before the first nearest-station search)."""
+        return self._index
 
     async def aclose(self) -> None:
         """Close the async pool (at shutdown, in its event loop)."""
         pool, self._pool = self._pool, None
+        self._stop_index()
         if pool is not None:
             await pool.close()
 
+    def _stop_index(self) -> None:
+        keeper, self._index = self._index, None
+        if keeper is not None:
+            keeper.stop()
+
     def dispose(self) -> None:
         self._pool = None  # its connections close with it (the loop that made them may be gone)
+        self._stop_index()
         if self._engine is not None:
             self._engine.dispose()
             self._engine = None
@@ -272,16 +291,24 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         else:
             wlon, wlat = to_wgs84(np.array([q.lon]), np.array([q.lat]), q.coord)
             x, y = float(wlon[0]), float(wlat[0])
-        if q.by == "straight" and q.open_at is None:  # the hot path: one statement on the async pool
-            found = await nearest_stations_async(await db.pool(), x, y, k=q.k, amenities=q.amenity, kind=q.kind,
-                                                 area=q.area)
+        source = "database"
+        if q.by == "straight" and q.open_at is None:  # the hot path: the in-process index, else one statement
+            keeper = db.station_index
+            index = keeper.current() if keeper is not None else None
+            found = (index.nearest(x, y, k=q.k, amenities=q.amenity, kind=q.kind, area=q.area)
+                     if index is not None else None)
+            if found is None:
+                found = await nearest_stations_async(await db.pool(), x, y, k=q.k, amenities=q.amenity,
+                                                     kind=q.kind, area=q.area)
+            else:
+                source = "index"
         else:  # opening hours are checked in Python, street routing is CPU work: in a worker thread
             found = await run_in_threadpool(_nearest_sync, x, y, q)
         body = {"type": "FeatureCollection", "features": [_feature(s, q.coord) for s in found],
                 "query": {"lon": q.lon, "lat": q.lat, "coord": q.coord, "k": q.k, "amenity": q.amenity or [],
                           "open_at": q.open_at.isoformat() if q.open_at else None, "by": q.by,
                           **({"profile": q.profile} if q.by == "network" else {})}}
-        return Response(orjson.dumps(body), media_type="application/json")
+        return Response(orjson.dumps(body), media_type="application/json", headers={"X-Nearest-Source": source})
 
     def _nearest_sync(x: float, y: float, q: NearestQuery) -> list[dict[str, Any]]:
         with engine().connect() as conn:

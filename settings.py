@@ -51,6 +51,10 @@ class Settings(BaseSettings):
                               description="Connections of the API's async pool (nearest-station searches).")
     db_pool_timeout_s: float = Field(default=10.0, gt=0,
                                      description="Longest wait for a free pooled connection before a 503, seconds.")
+    nearest_index_ttl_s: float = Field(default=2.0, ge=0,
+                                       description="Nearest-station searches answer from an in-process index of the "
+                                                   "active stations, at most this many seconds behind the registry "
+                                                   "(0: always ask the database).")
 
 
 @lru_cache

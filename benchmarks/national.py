@@ -9,10 +9,13 @@ PostGIS cluster (fsync off) in a temporary folder, removed at the end (also on C
    route calls without ``open_at``: one statement on the async pool), ``nearest_stations`` (the sync path, two
    queries, used with ``open_at``), a bare ``SELECT ... ORDER BY geog <-> point LIMIT 5`` through psycopg, and
    that bare query from two processes at once (both cores), plus a per-call cost breakdown.
+   Also the in-process station index (``stations.memindex``): its load from the database and its searches.
 3. GET /stations/nearest?k=5 over loopback from an ``httpx.AsyncClient`` in this process against
    ``python -m uvicorn --factory yizhan.api:create_app --workers W`` (W = 1, 2, 4; uvloop and httptools, which
    uvicorn picks when installed; rate limit off, access log off) at 1, 8 and 64 concurrent clients: a fixed
    number of requests per level, bounded in time; the "raw" client rows are the ones to read at 64 clients.
+   Each server answers from its in-process index (the levels start once every worker's index is loaded); the
+   "db path" rows are 2 workers with the index off (``YIZHAN_NEAREST_INDEX_TTL_S=0``), as before it existed.
 4. One level (8 clients, 2 workers) while the database is stopped and started again: 503s, other errors,
    time from the restart to the first 200 and to the last 503.
 
@@ -47,6 +50,7 @@ import yizhan.db.cluster
 from yizhan.data.national import CITIES, load_national, national_registry
 from yizhan.db.cluster import Cluster
 from yizhan.db.engine import AsyncPool, make_engine, migrate
+from yizhan.stations.memindex import StationIndex
 from yizhan.stations.nearest import nearest_stations_async
 from yizhan.stations.registry import nearest_stations
 
@@ -67,10 +71,11 @@ class Scale:
     db_queries: int
     workers: tuple[int, ...] = (1, 2, 4)
     concurrency: tuple[int, ...] = (1, 8, 64)
+    db_path_workers: tuple[int, ...] = (2,)  # servers with the in-process index off, for comparison
 
 
-FULL = Scale(stations=186_100, requests=3_000, level_seconds=40, db_queries=3_000)
-QUICK = Scale(stations=186_100, requests=300, level_seconds=10, db_queries=300, workers=(1, 2))
+FULL = Scale(stations=186_100, requests=10_000, level_seconds=40, db_queries=3_000)
+QUICK = Scale(stations=186_100, requests=300, level_seconds=10, db_queries=300, workers=(1, 2), db_path_workers=())
 
 
 def say(msg: str) -> None:
@@ -228,13 +233,25 @@ def db_floor(url: str, port: int, points: np.ndarray, scale: Scale) -> tuple[lis
     finally:
         eng.dispose()
     lat_async = async_path(url, points[:n])
+    with psycopg.connect(f"host=127.0.0.1 port={port} user=postgres dbname=yizhan") as conn:
+        t = time.perf_counter()
+        index = StationIndex.load(conn)
+        t_index = time.perf_counter() - t
+    lat_index: list[float] = []
+    for lon, la in points[:n]:
+        t = time.perf_counter()
+        got = index.nearest(float(lon), float(la), k=K)
+        lat_index.append(time.perf_counter() - t)
+        assert got is not None and len(got) == K
+    del index
     lat_bare = bare_knn(port, points[:n], scale.level_seconds)
     with ProcessPoolExecutor(2) as pool:
         t = time.perf_counter()
         both = list(pool.map(bare_knn, [port, port], [points[:n], points[n:2 * n]], [scale.level_seconds] * 2))
         wall = time.perf_counter() - t
     both_n = sum(len(b) for b in both)
-    for label, lat_s in [("nearest_stations_async, 1-conn async pool (1 statement)", lat_async),
+    for label, lat_s in [("StationIndex.nearest, in process (no database)", lat_index),
+                         ("nearest_stations_async, 1-conn async pool (1 statement)", lat_async),
                          ("nearest_stations, 1 conn held (2 queries: KNN + exact re-check)", lat_nearest),
                          ("nearest_stations, pool checkout per call (as the route)", lat_checkout),
                          ("bare KNN SELECT via psycopg, 1 conn", lat_bare)]:
@@ -242,7 +259,10 @@ def db_floor(url: str, port: int, points: np.ndarray, scale: Scale) -> tuple[lis
     rows.append(["bare KNN SELECT, 2 processes (both cores)", f"{both_n:,}", f"{both_n / wall:,.0f}",
                  ms(both[0] + both[1], 50), ms(both[0] + both[1], 99)])
     breakdown = [
-        ["nearest_stations_async (the route's path without open_at)", f"{np.mean(lat_async) * 1e3:.2f}"],
+        ["StationIndex.nearest (the route's path while the index is loaded)", f"{np.mean(lat_index) * 1e3:.2f}"],
+        ["StationIndex.load: all active stations, one query + KD-tree (once per reload)",
+         f"{t_index * 1e3:.0f}"],
+        ["nearest_stations_async (the route's path without the index)", f"{np.mean(lat_async) * 1e3:.2f}"],
         ["pool checkout + pre-ping + nearest_stations + return (sync path)", f"{np.mean(lat_checkout) * 1e3:.2f}"],
         ["  of which nearest_stations on a held conn", f"{np.mean(lat_nearest) * 1e3:.2f}"],
         ["  of which the bare KNN query alone", f"{np.mean(lat_bare) * 1e3:.2f}"],
@@ -262,12 +282,13 @@ def free_port() -> int:
 class Server:
     """``python -m uvicorn --factory yizhan.api:create_app --workers W`` in a child process."""
 
-    def __init__(self, url: str, workers: int, data_dir: Path, log: Path) -> None:
+    def __init__(self, url: str, workers: int, data_dir: Path, log: Path, *, index: bool = True) -> None:
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.log = log
+        self.index = index
         env = {**os.environ, "DATABASE_URL": url, "YIZHAN_RATE_LIMIT_PER_MINUTE": "0",
-               "YIZHAN_DATA_DIR": str(data_dir)}
+               "YIZHAN_DATA_DIR": str(data_dir), "YIZHAN_NEAREST_INDEX_TTL_S": "2" if index else "0"}
         with open(log, "w") as fh:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "uvicorn", "--factory", "yizhan.api:create_app", "--host", "127.0.0.1",
@@ -288,6 +309,20 @@ class Server:
                     continue
             time.sleep(0.2)
         raise RuntimeError(f"uvicorn did not become ready in {timeout:.0f} s:\n{self.log.read_text()[-3000:]}")
+
+    def wait_index(self, workers: int, timeout: float = 120.0) -> float:
+        """Ask for the nearest stations until 50 answers per worker in a row came from the in-process index
+        (each worker loads it in the background after its first search); the seconds that took."""
+        t0 = time.monotonic()
+        in_a_row = 0
+        with httpx.Client(base_url=self.base, timeout=30) as client:
+            while in_a_row < 50 * workers:
+                if time.monotonic() - t0 > timeout:
+                    raise RuntimeError(f"the station index did not answer within {timeout:.0f} s")
+                r = client.get("/stations/nearest", params={"lon": 116.4, "lat": 39.9, "k": K},
+                               headers={"Connection": "close"})  # a new connection: any worker may take it
+                in_a_row = in_a_row + 1 if r.headers.get("x-nearest-source") == "index" else 0
+        return time.monotonic() - t0
 
     def cpu(self) -> float:
         return tree_cpu(self.proc.pid)
@@ -313,6 +348,7 @@ class Level:
     events: list[tuple[float, float, str]] = field(default_factory=list)  # start, end, status
     first_error: str | None = None
     cpu: dict[str, float] = field(default_factory=dict)
+    from_db: int = 0  # answers the database gave (X-Nearest-Source: database), raw client only
 
     def record(self, start: float, end: float, status: str, problem: str | None) -> None:
         """One answered (or failed) request: its timing, status, and the first problem seen."""
@@ -336,9 +372,13 @@ class RawClient:
         self.conn: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
 
     async def get(self, path: str) -> tuple[int, bytes]:
+        return (await self.get_with_head(path))[:2]
+
+    async def get_with_head(self, path: str) -> tuple[int, bytes, bytes]:
+        """Status, body and the raw head (status line and headers)."""
         return await asyncio.wait_for(self._get(path), self.timeout)
 
-    async def _get(self, path: str) -> tuple[int, bytes]:
+    async def _get(self, path: str) -> tuple[int, bytes, bytes]:
         if self.conn is None:
             self.conn = await asyncio.open_connection(self.host, self.port)
         reader, writer = self.conn
@@ -352,7 +392,7 @@ class RawClient:
         except BaseException:
             self.close()
             raise
-        return int(lines[0].split()[1]), body
+        return int(lines[0].split()[1]), body, head
 
     def close(self) -> None:
         if self.conn is not None:
@@ -418,8 +458,9 @@ async def raw_level(base: str, points: np.ndarray, concurrency: int, n: int, sec
             next_i += 1
             t = time.perf_counter()
             try:
-                code, body = await client.get(path(lon, lat))
+                code, body, head = await client.get_with_head(path(lon, lat))
                 status = str(code)
+                out.from_db += b"x-nearest-source: database" in head.lower()
                 ok = code == 200 and len(json.loads(body)["features"]) == K
                 problem = None if ok else f"HTTP {code}: {body[:200]!r}"
             except (OSError, asyncio.IncompleteReadError, TimeoutError, ValueError, KeyError, StopIteration) as exc:
@@ -441,11 +482,15 @@ async def raw_level(base: str, points: np.ndarray, concurrency: int, n: int, sec
 
 def bench_http(url: str, points: np.ndarray, scale: Scale, work: Path, postmaster: int) -> list[list[Any]]:
     rows: list[list[Any]] = []
-    for workers in scale.workers:
-        say(f"uvicorn --workers {workers}")
-        server = Server(url, workers, work / "data", work / f"uvicorn-{workers}.log")
+    for workers, index in [(w, True) for w in scale.workers] + [(w, False) for w in scale.db_path_workers]:
+        tag = f"workers={workers}" + ("" if index else " db path")
+        say(f"uvicorn --workers {workers}" + ("" if index else ", index off (YIZHAN_NEAREST_INDEX_TTL_S=0)"))
+        server = Server(url, workers, work / "data", work / f"uvicorn-{workers}{'' if index else '-db'}.log",
+                        index=index)
         try:
             server.wait_ready(workers)
+            if index:
+                say(f"  every worker's index answers after {server.wait_index(workers):.1f} s")
 
             def probe(server: Server = server) -> dict[str, float]:
                 return {"client": self_cpu(), "server": server.cpu(), "postgres": tree_cpu(postmaster, waited=True)}
@@ -454,16 +499,18 @@ def bench_http(url: str, points: np.ndarray, scale: Scale, work: Path, postmaste
                 r = asyncio.run(load_level(server.base, points, conc, scale.requests, scale.level_seconds, probe,
                                            client_kind=kind))
                 rate = r.done / r.seconds
-                say(f"  workers={workers} c={conc} {kind}: {rate:,.0f} req/s, p50 {ms(r.latencies, 50)} ms, "
+                say(f"  {tag} c={conc} {kind}: {rate:,.0f} req/s, p50 {ms(r.latencies, 50)} ms, "
                     f"p99 {ms(r.latencies, 99)} ms, errors {r.errors}"
                     + (f" (first: {r.first_error})" if r.first_error else ""))
-                rows.append([f"workers={workers} c={conc} {kind}", f"{r.done:,}", f"{rate:,.0f}", ms(r.latencies, 50),
+                rows.append([f"{tag} c={conc} {kind}", f"{r.done:,}", f"{rate:,.0f}", ms(r.latencies, 50),
                              ms(r.latencies, 99), r.errors, f"{r.cpu['client'] * 100:.0f}",
-                             f"{r.cpu['server'] * 100:.0f}", f"{r.cpu['postgres'] * 100:.0f}"])
+                             f"{r.cpu['server'] * 100:.0f}", f"{r.cpu['postgres'] * 100:.0f}",
+                             f"{r.from_db:,}" if kind == "raw" else ""])
             # the framework floor: a route that touches no database, on the same server
             r = asyncio.run(healthz_level(server.base, 64, scale.requests, scale.level_seconds))
-            rows.append([f"workers={workers} c=64 raw GET /healthz (no DB)", f"{r.done:,}",
-                         f"{r.done / r.seconds:,.0f}", ms(r.latencies, 50), ms(r.latencies, 99), r.errors, "", "", ""])
+            rows.append([f"{tag} c=64 raw GET /healthz (no DB)", f"{r.done:,}",
+                         f"{r.done / r.seconds:,.0f}", ms(r.latencies, 50), ms(r.latencies, 99), r.errors, "", "", "",
+                         ""])
         finally:
             server.stop()
     return rows
@@ -504,6 +551,7 @@ def bench_restart(cluster: Cluster, url: str, points: np.ndarray, work: Path, *,
     marks: dict[str, float] = {}
     try:
         server.wait_ready(workers)
+        server.wait_index(workers)
 
         async def run() -> Level:
             async def chaos() -> None:
@@ -620,7 +668,7 @@ def main() -> int:
         print(table(f"3. GET /stations/nearest?k={K} ({scale.requests:,} requests per level, at most "
                     f"{scale.level_seconds:.0f} s; CPU % = CPU s / wall s, 200 % = both cores)",
                     ["level", "requests", "req/s", "p50 ms", "p99 ms", "errors", "client CPU%", "server CPU%",
-                     "postgres CPU%"], http_rows))
+                     "postgres CPU%", "db answers"], http_rows))
         print(table("4. Database restart during load", ["item", "value"], restart_rows))
         return 0
     finally:
