@@ -516,6 +516,57 @@ def bench_http(url: str, points: np.ndarray, scale: Scale, work: Path, postmaste
     return rows
 
 
+WRK_LUA = """
+local points = {%s}
+local i = 0
+request = function()
+  i = i %% #points + 1
+  return wrk.format("GET", "/stations/nearest?k=%d&" .. points[i])
+end
+"""
+
+
+def _wrk_ms(text_: str, label: str) -> str:
+    """A latency percentile line of ``wrk --latency`` ("99%%   12.34ms") in milliseconds."""
+    for line in text_.splitlines():
+        parts = line.split()
+        if len(parts) == 2 and parts[0] == label:
+            value, unit = float(parts[1].rstrip("usm")), parts[1].lstrip("0123456789.")
+            return f"{value * {'us': 1e-3, 'ms': 1.0, 's': 1e3}[unit]:.1f}"
+    return "?"
+
+
+def bench_wrk(url: str, points: np.ndarray, work: Path, seconds: int) -> list[list[Any]]:
+    """GET /stations/nearest from ``wrk`` (a C load generator: far less client CPU than a Python client on the
+    same two cores) at 8 and 64 connections, 2 threads, against the index with 1 and 2 uvicorn workers."""
+    wrk = shutil.which("wrk")
+    if wrk is None:
+        say("wrk not installed (Debian: apt-get install wrk): wrk levels skipped")
+        return [["wrk not installed", "", "", "", "", ""]]
+    script = work / "nearest.lua"
+    script.write_text(WRK_LUA % (", ".join(f'"lon={x:.6f}&lat={y:.6f}"' for x, y in points[:5000]), K))
+    rows: list[list[Any]] = []
+    for workers in (1, 2):
+        server = Server(url, workers, work / "data", work / f"uvicorn-wrk-{workers}.log")
+        try:
+            server.wait_ready(workers)
+            server.wait_index(workers)
+            for conns in (8, 64):
+                done = subprocess.run([wrk, "-t2", f"-c{conns}", f"-d{seconds}s", "--latency", "-s", str(script),
+                                       server.base], capture_output=True, text=True, timeout=seconds + 60)
+                out = done.stdout
+                rate = next((ln.split()[1] for ln in out.splitlines() if ln.startswith("Requests/sec:")), "?")
+                errors = sum(int(x) for ln in out.splitlines() if "Non-2xx" in ln or "Socket errors" in ln
+                             for x in ln.replace(",", " ").split() if x.isdigit())
+                say(f"  wrk workers={workers} c={conns}: {rate} req/s, p50 {_wrk_ms(out, '50%')} ms, "
+                    f"p99 {_wrk_ms(out, '99%')} ms, errors {errors}")
+                rows.append([f"workers={workers} c={conns} wrk", rate, _wrk_ms(out, "50%"), _wrk_ms(out, "90%"),
+                             _wrk_ms(out, "99%"), errors])
+        finally:
+            server.stop()
+    return rows
+
+
 async def healthz_level(base: str, concurrency: int, n: int, seconds: float) -> Level:
     """The framework floor: GET /healthz (a sync route, no database) from the raw client."""
     out = Level()
@@ -644,6 +695,8 @@ def main() -> int:
         db_rows, breakdown = db_floor(url, cluster.port, points, scale)
         say("HTTP levels")
         http_rows = bench_http(url, points, scale, work, postmaster)
+        say("HTTP levels from wrk")
+        wrk_rows = bench_wrk(url, points, work, 10 if args.quick else 30)
         say("HTTP under a database restart")
         restart_rows = bench_restart(cluster, url, points, work)
 
@@ -669,6 +722,8 @@ def main() -> int:
                     f"{scale.level_seconds:.0f} s; CPU % = CPU s / wall s, 200 % = both cores)",
                     ["level", "requests", "req/s", "p50 ms", "p99 ms", "errors", "client CPU%", "server CPU%",
                      "postgres CPU%", "db answers"], http_rows))
+        print(table("3b. GET /stations/nearest from wrk (2 threads; in-process index)",
+                    ["level", "req/s", "p50 ms", "p90 ms", "p99 ms", "errors"], wrk_rows))
         print(table("4. Database restart during load", ["item", "value"], restart_rows))
         return 0
     finally:
