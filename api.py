@@ -356,7 +356,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                                   ignore_unknown_columns=ignore_unknown_columns, trust_coords=trust_coords)
         return summary.__dict__
 
-    @app.get("/runs", tags=["planners"])
+    @app.get("/runs", tags=["staff"], dependencies=[Depends(staff)])
     def runs(eng: EngineDep, area: Annotated[str | None, Query(max_length=200)] = None,
              limit: Annotated[int, Query(ge=1, le=500)] = 50) -> list[dict[str, Any]]:
         """Stored coverage runs, newest first."""
@@ -366,7 +366,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                                {"area": area, "n": limit}).scalars().all()
             return [summary_of(conn, i) for i in ids]
 
-    @app.get("/runs/{run_id}", tags=["planners"])
+    @app.get("/runs/{run_id}", tags=["staff"], dependencies=[Depends(staff)])
     def run(eng: EngineDep, run_id: int) -> dict[str, Any]:
         """Summary of one run."""
         with eng.connect() as conn:
@@ -458,7 +458,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                          no_go=no_go_from_geojson(body.no_go, coord=body.coord), time_limit_s=body.time_limit_s,
                          settings=cfg)
 
-    @app.get("/recommendations", tags=["planners"])
+    @app.get("/recommendations", tags=["staff"], dependencies=[Depends(staff)])
     def recommendations_list(eng: EngineDep, area: Annotated[str | None, Query(max_length=200)] = None,
                              limit: Annotated[int, Query(ge=1, le=500)] = 50) -> list[dict[str, Any]]:
         """Stored recommendation runs, newest first."""
@@ -467,7 +467,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         with eng.connect() as conn:
             return [recommendation_of(conn, i) for i in recommendation_ids(conn, area=area, limit=limit)]
 
-    @app.get("/recommendations/{run_id}.geojson", tags=["planners"])
+    @app.get("/recommendations/{run_id}.geojson", tags=["staff"], dependencies=[Depends(staff)])
     def recommendations_geojson(eng: EngineDep, run_id: int) -> Response:
         """A recommendation's sites and remaining gaps as one GeoJSON FeatureCollection (RFC 7946, WGS 84)."""
         import json
@@ -479,7 +479,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return Response(json.dumps(doc, ensure_ascii=False), media_type="application/geo+json", headers={
             "Content-Disposition": f'attachment; filename="recommendation_{run_id}.geojson"'})
 
-    @app.get("/recommendations/{run_id}", tags=["planners"])
+    @app.get("/recommendations/{run_id}", tags=["staff"], dependencies=[Depends(staff)])
     def recommendations_get(eng: EngineDep, run_id: int) -> dict[str, Any]:
         """One stored recommendation run with its ranked sites."""
         from yizhan.coverage.recommend import recommendation_of

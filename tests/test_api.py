@@ -279,7 +279,7 @@ def test_bad_parameters_elsewhere_are_422(api: httpx.Client, seeded: AreaInfo) -
     for path, params, name in [("/stations", {"limit": 0}, "limit"), ("/stations", {"offset": -1}, "offset"),
                                ("/stations", {"status": "gone"}, "status"), ("/stations", {"coord": "utm"}, "coord"),
                                ("/runs/abc", {}, "run_id"), ("/map", {"run": "x"}, "run")]:
-        r = api.get(path, params=params)
+        r = api.get(path, params=params, headers=STAFF)
         assert r.status_code == 422, (path, params, r.status_code, r.text)
         assert isinstance(r.json()["detail"], str) and name in r.json()["detail"], r.text
 
@@ -499,12 +499,14 @@ def test_gaps_csv_and_geojson(api: httpx.Client, coverage_run: dict) -> None:
 
 
 def test_runs_endpoints(api: httpx.Client, coverage_run: dict) -> None:
-    r = api.get("/runs")
+    assert api.get("/runs").status_code == 401  # runs are staff data
+    assert api.get(f"/runs/{coverage_run['run_id']}").status_code == 401
+    r = api.get("/runs", headers=STAFF)
     assert r.status_code == 200, r.text
     assert [x["run_id"] for x in r.json()] == [coverage_run["run_id"]]
-    one = api.get(f"/runs/{coverage_run['run_id']}").json()
+    one = api.get(f"/runs/{coverage_run['run_id']}", headers=STAFF).json()
     assert one["gaps"] == coverage_run["gaps"] and one["radius_m"] == 500
-    r = api.get("/runs/999")
+    r = api.get("/runs/999", headers=STAFF)
     assert r.status_code == 404 and "999" in r.json()["detail"]
 
 

@@ -236,12 +236,13 @@ def test_http_recommendations(engine, area, settings, db_url):
             same = recommend(engine, k=2, radius_m=500, settings=settings)
             assert rec["objective"] == pytest.approx(same["objective"])
             assert [s["id"] for s in rec["sites"]] == [s["id"] for s in same["sites"]]
-            assert api.get(f"/recommendations/{rec['run_id']}").json()["sites"] == rec["sites"]
-            assert rec["run_id"] in [x["run_id"] for x in api.get("/recommendations").json()]
+            assert api.get(f"/recommendations/{rec['run_id']}").status_code == 401
+            assert api.get(f"/recommendations/{rec['run_id']}", headers=staff).json()["sites"] == rec["sites"]
+            assert rec["run_id"] in [x["run_id"] for x in api.get("/recommendations", headers=staff).json()]
             page = api.get("/map", params={"recommendation": rec["run_id"]})
             assert page.status_code == 200 and "选址建议 Where to open next" in page.text
-            assert api.get("/recommendations/999999").status_code == 404
-            geo = api.get(f"/recommendations/{rec['run_id']}.geojson")
+            assert api.get("/recommendations/999999", headers=staff).status_code == 404
+            geo = api.get(f"/recommendations/{rec['run_id']}.geojson", headers=staff)
             assert geo.status_code == 200 and geo.headers["content-type"].startswith("application/geo+json")
             layers = [f["properties"]["layer"] for f in geo.json()["features"]]
             assert layers.count("site") == len(rec["sites"]) and layers.count("remaining_gap") == rec["remaining_gaps"]
