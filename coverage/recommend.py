@@ -339,6 +339,38 @@ def load_recommendation(engine: Engine, run_id: int) -> RecommendationData:
     return RecommendationData(summary, info, stations, sites, gaps, cells)
 
 
+def street_reach(rec: RecommendationData, settings: Settings | None = None) -> BaseGeometry | None:
+    """For a network recommendation: the area reached along its streets within the radius from the active
+    stations and the recommended sites together (street pieces buffered 25 m, as in network coverage runs), in
+    EPSG:4326 and clipped to the area; None for a straight-line one or when the street graph is gone."""
+    from yizhan.coverage.network import node_distances, service_areas, snap_points
+    from yizhan.coverage.runs import _polygonal
+    from yizhan.coverage.streets import load_area_graph
+
+    s = rec.summary
+    if s["mode"] != "network":
+        return None
+    cfg = settings or get_settings()
+    try:
+        graph = load_area_graph(rec.area, s["profile"] or "walk", cfg)
+    except InvalidInput:
+        return None
+    active = rec.stations[rec.stations["status"] == "active"]
+    points = gpd.GeoSeries(list(active.geometry) + list(rec.sites.geometry), crs=SRID)
+    if points.empty:
+        return None
+    xy = _xy(gpd.GeoDataFrame(geometry=points), graph.crs_epsg)
+    snap = snap_points(graph, xy, max_snap_m=cfg.max_snap_m)
+    radius = float(s["radius_m"])
+    node_dist, node_station = node_distances(graph, snap, limit_m=radius, include_access=True)
+    _, merged = service_areas(graph, snap, node_dist, node_station, radius_m=radius, include_access=True)
+    reach = _polygonal(merged)
+    if reach is None:
+        return None
+    reach = gpd.GeoSeries([reach], crs=graph.crs_epsg).to_crs(SRID).iloc[0]
+    return _polygonal(reach.intersection(rec.area.boundary)) if rec.area.boundary is not None else reach
+
+
 def sites_to_frame(features: list[dict[str, Any]] | None, *, coord: str = "wgs84",
                    field: str = "sites") -> gpd.GeoDataFrame | None:
     """GeoJSON point features (``id``/``name`` in properties or ``id`` on the feature) as a site frame in

@@ -6,7 +6,7 @@ from __future__ import annotations
 import folium
 import numpy as np
 
-from yizhan.coverage.recommend import RecommendationData
+from yizhan.coverage.recommend import RecommendationData, street_reach
 from yizhan.maps.folium_map import ASSET_DIR_NAME, map_from_layers
 from yizhan.settings import Settings
 
@@ -14,7 +14,8 @@ from yizhan.settings import Settings
 def map_for_recommendation(rec: RecommendationData, *, settings: Settings | None = None,
                            asset_prefix: str = ASSET_DIR_NAME) -> folium.Map:
     """Folium map of ``rec``: the recommended sites as their own layer (numbered, dashed rings of the radius),
-    existing stations, demand heat, the remaining gaps, the study area and its offline streets when built."""
+    existing stations, demand heat, the remaining gaps, the study area and its offline streets when built; for a
+    network recommendation also the area the stations and the new sites reach along the streets."""
     from yizhan.coverage.streets import street_lines
 
     s = rec.summary
@@ -24,9 +25,11 @@ def map_for_recommendation(rec: RecommendationData, *, settings: Settings | None
         "demand_covered": s["demand_covered_after"], "covered_share": s["covered_share_after"],
         "covered_share_before": s["covered_share_before"], "gaps": s["remaining_gaps"],
         "created_at": s["created_at"], "new_sites": len(s["sites"]), "method": s["method"], "gap": s["gap"],
+        "profile": s["profile"],
     }
     gaps = rec.gaps.assign(nearest_station="", nearest_distance_m=np.nan)
     cells = rec.cells.assign(covered=False, distance_m=np.nan)
     return map_from_layers(stations=rec.stations, cells=cells, gaps=gaps, summary=summary,
                            radius_m=float(s["radius_m"]), boundary=rec.area.boundary, asset_prefix=asset_prefix,
-                           streets=street_lines(rec.area, settings), sites=rec.sites)
+                           streets=street_lines(rec.area, settings), sites=rec.sites,
+                           service_area=street_reach(rec, settings))

@@ -26,7 +26,7 @@ from yizhan.coverage.candidates import (
     load_candidates,
     store_candidates,
 )
-from yizhan.coverage.recommend import load_recommendation, recommend
+from yizhan.coverage.recommend import load_recommendation, recommend, street_reach
 from yizhan.coverage.runs import run_coverage
 from yizhan.coverage.streets import build_area_graph
 from yizhan.data.demand import import_demand
@@ -101,6 +101,16 @@ def test_network_mode_uses_the_coverage_engine(engine, area, settings):
     straight = recommend(engine, k=2, settings=settings)
     assert r["covered_share_after"] <= straight["covered_share_after"] + 1e-9
     assert r["params"]["distance"].startswith("along the walk street network")
+    # the map draws what the stations and the new sites reach along the streets
+    rec = load_recommendation(engine, r["run_id"])
+    reach = street_reach(rec, settings)
+    assert reach is not None and area.boundary.covers(reach)
+    before = street_reach(load_recommendation(engine, recommend(engine, k=1, mode="network", settings=settings)
+                                              ["run_id"]), settings)
+    assert reach.area > before.area  # two new sites reach more than one
+    assert street_reach(load_recommendation(engine, straight["run_id"]), settings) is None
+    html = map_for_recommendation(rec, settings=settings).get_root().render()
+    assert "yz-service-area" in html
 
 
 def test_target_needs_the_fewest_sites(engine, area, settings):
