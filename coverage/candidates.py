@@ -8,8 +8,6 @@ Stored per area in PostGIS as WGS 84 lon/lat points.
 
 from __future__ import annotations
 
-import io
-import json
 from pathlib import Path
 
 import geopandas as gpd
@@ -25,6 +23,7 @@ from yizhan.areas import AreaInfo
 from yizhan.db.models import SRID
 from yizhan.errors import ImportRejected, InvalidInput, RowProblem
 from yizhan.geo.coords import COORD_SYSTEMS, to_wgs84
+from yizhan.stations.importer import read_table
 
 HOST_TYPES: dict[str, str] = {
     "fuel": "加油站",
@@ -105,28 +104,6 @@ def candidates_from_extract(path: str | Path) -> gpd.GeoDataFrame:
                              "address": None}, geometry=pois.geometry.to_numpy(), crs=SRID).reset_index(drop=True)
 
 
-def _read_table(data: bytes, name: str) -> pd.DataFrame:
-    suffix = Path(name).suffix.lower()
-    if suffix in (".geojson", ".json"):
-        try:
-            doc = json.loads(data.decode("utf-8-sig"))
-            feats = doc["features"]
-            rows = [{**(f.get("properties") or {}), "lon": f["geometry"]["coordinates"][0],
-                     "lat": f["geometry"]["coordinates"][1]} for f in feats]
-        except (ValueError, KeyError, TypeError, IndexError) as exc:
-            raise InvalidInput(f"{name}: not a GeoJSON FeatureCollection of points ({exc})") from exc
-        return pd.DataFrame(rows)
-    if suffix in (".xlsx", ".xlsm"):
-        return pd.read_excel(io.BytesIO(data), dtype=str)
-    if suffix in (".csv", ".txt"):
-        for enc in ("utf-8-sig", "gb18030"):
-            try:
-                return pd.read_csv(io.StringIO(data.decode(enc)), dtype=str, keep_default_na=False)
-            except UnicodeDecodeError:
-                continue
-    raise InvalidInput(f"{name}: expected a .csv, .xlsx or .geojson file of candidate sites")
-
-
 def candidates_from_file(path: str | Path | None = None, *, data: bytes | None = None, filename: str | None = None,
                          coord: str = "wgs84", default_host_type: str = "other") -> gpd.GeoDataFrame:
     """Candidate sites from a file: columns ``id, name, lon, lat`` (or 编号, 名称, 经度, 纬度; GeoJSON points
@@ -134,12 +111,8 @@ def candidates_from_file(path: str | Path | None = None, *, data: bytes | None =
     the coordinate system of lon/lat (wgs84, gcj02, bd09); stored as WGS 84. Every bad row is reported."""
     if coord not in COORD_SYSTEMS:
         raise InvalidInput(f"coord: {coord!r}; expected one of {', '.join(COORD_SYSTEMS)}")
-    name = filename or (str(path) if path is not None else "candidates.csv")
-    if data is None:
-        if path is None or not Path(path).is_file():
-            raise InvalidInput(f"{name}: file not found")
-        data = Path(path).read_bytes()
-    df = _read_table(data, name)
+    name = Path(filename or str(path)).name
+    df, first_row = read_table(path, data=data, filename=filename)
     df = df.rename(columns={c: _HEADERS[str(c).strip().lower()] for c in df.columns
                             if str(c).strip().lower() in _HEADERS})
     missing = [c for c in ("id", "name", "lon", "lat") if c not in df.columns]
@@ -153,7 +126,8 @@ def candidates_from_file(path: str | Path | None = None, *, data: bytes | None =
     lat = pd.to_numeric(df["lat"], errors="coerce").to_numpy(float)
     hosts = []
     seen: dict[str, int] = {}
-    for i, row in enumerate(df.itertuples(index=False), start=2):
+    for n, row in enumerate(df.itertuples(index=False)):
+        i = first_row + n  # the row number a spreadsheet shows
         rid = str(row.id).strip()
         if not rid or rid.lower() == "nan" or len(rid) > 100:
             problems.append(RowProblem(i, "id", row.id, "a non-empty id of up to 100 characters"))
@@ -162,7 +136,7 @@ def candidates_from_file(path: str | Path | None = None, *, data: bytes | None =
         seen.setdefault(rid, i)
         if not str(row.name).strip() or len(str(row.name)) > 200:
             problems.append(RowProblem(i, "name", row.name, "a name of 1 to 200 characters"))
-        x, y = lon[i - 2], lat[i - 2]
+        x, y = lon[n], lat[n]
         if not (np.isfinite(x) and -180 <= x <= 180):
             problems.append(RowProblem(i, "lon", row.lon, "longitude in degrees, -180 to 180"))
         if not (np.isfinite(y) and -90 <= y <= 90):

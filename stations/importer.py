@@ -113,19 +113,17 @@ def frame_from_file(path: Path | str, *, data: bytes | None = None, filename: st
     return read_registry(path, data=data, filename=filename, ignore_unknown_columns=ignore_unknown_columns)[0]
 
 
-def read_registry(path: Path | str, *, data: bytes | None = None, filename: str | None = None,
-                  ignore_unknown_columns: bool = False) -> tuple[pd.DataFrame, list[str]]:
-    """``frame_from_file``, also returning the names of the unknown columns that were left out.
-
-    A column that is not one of ``COLUMNS``, ``CHINESE_HEADERS`` or ``ALIASES`` is an ``InvalidInput`` naming it
-    unless ``ignore_unknown_columns``. Columns with an empty header and no values (trailing commas, Excel's
-    empty columns) are dropped silently; with values they count as unknown.
-    """
+def read_table(path: Path | str | None, *, data: bytes | None = None,
+               filename: str | None = None) -> tuple[pd.DataFrame, int]:
+    """The rows of a CSV (UTF-8 or GBK), XLSX or GeoJSON file, as strings under the file's own headers, and the
+    number of its first row (2 below a header line, 1 for GeoJSON features, whose Point coordinates become
+    ``lon``, ``lat``). ``data`` gives the bytes of an upload, ``filename`` then its type. InvalidInput names the
+    file and what is wrong with it."""
     name = filename or str(path)
     source = Path(name).name
     suffix = Path(name).suffix.lower()
     try:
-        raw = data if data is not None else Path(path).read_bytes()
+        raw = data if data is not None else Path(str(path)).read_bytes()
     except OSError as exc:
         raise InvalidInput(f"{source}: cannot read the file ({exc.strerror})") from exc
     if not raw.strip():
@@ -135,18 +133,28 @@ def read_registry(path: Path | str, *, data: bytes | None = None, filename: str 
             df = pd.read_csv(io.StringIO(_decode(raw, source)), dtype=str, keep_default_na=False, skipinitialspace=True)
         except pd.errors.ParserError as exc:
             raise InvalidInput(f"{source}: not a well-formed CSV file: {exc}") from exc
-        first_row = 2
-    elif suffix in {".xlsx", ".xlsm"}:
+        return df, 2
+    if suffix in {".xlsx", ".xlsm"}:
         try:
             df = pd.read_excel(io.BytesIO(raw), dtype=str, keep_default_na=False, engine="openpyxl")
         except Exception as exc:
             raise InvalidInput(f"{source}: not a readable XLSX workbook: {exc}") from exc
-        first_row = 2
-    elif suffix in {".geojson", ".json"}:
-        df = _frame_from_geojson(raw, source)
-        first_row = 1
-    else:
-        raise InvalidInput(f"{source}: unsupported file type {suffix or '(none)'}; expected .csv, .xlsx or .geojson")
+        return df, 2
+    if suffix in {".geojson", ".json"}:
+        return _frame_from_geojson(raw, source), 1
+    raise InvalidInput(f"{source}: unsupported file type {suffix or '(none)'}; expected .csv, .xlsx or .geojson")
+
+
+def read_registry(path: Path | str, *, data: bytes | None = None, filename: str | None = None,
+                  ignore_unknown_columns: bool = False) -> tuple[pd.DataFrame, list[str]]:
+    """``frame_from_file``, also returning the names of the unknown columns that were left out.
+
+    A column that is not one of ``COLUMNS``, ``CHINESE_HEADERS`` or ``ALIASES`` is an ``InvalidInput`` naming it
+    unless ``ignore_unknown_columns``. Columns with an empty header and no values (trailing commas, Excel's
+    empty columns) are dropped silently; with values they count as unknown.
+    """
+    source = Path(filename or str(path)).name
+    df, first_row = read_table(path, data=data, filename=filename)
     mapping = _header_map(list(df.columns))
     same: dict[str, list[str]] = {}
     for col, target in mapping.items():
