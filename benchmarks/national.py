@@ -30,7 +30,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -46,9 +45,8 @@ import numpy as np
 import psycopg
 from sqlalchemy import text
 
-import yizhan.db.cluster
 from yizhan.data.national import CITIES, load_national, national_registry
-from yizhan.db.cluster import Cluster
+from yizhan.db.cluster import Cluster, free_port
 from yizhan.db.engine import AsyncPool, make_engine, migrate
 from yizhan.stations.memindex import StationIndex
 from yizhan.stations.nearest import nearest_stations_async
@@ -99,18 +97,6 @@ def pct(values: list[float], q: float) -> float:
 
 def ms(values: list[float], q: float) -> str:
     return f"{pct(values, q) * 1e3:.1f}"
-
-
-def _port_free_reuseaddr(port: int) -> bool:
-    """``db.cluster._port_free`` with SO_REUSEADDR (as PostgreSQL binds): without it a restart right after
-    connections were cut moves the server to a new port and the API never reconnects (see the report)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            s.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-        return True
 
 
 # -- CPU accounting (Linux /proc) ------------------------------------------------------------------------------
@@ -273,12 +259,6 @@ def db_floor(url: str, port: int, points: np.ndarray, scale: Scale) -> tuple[lis
 
 
 # -- the HTTP server and load --------------------------------------------------------------------------------
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 class Server:
     """``python -m uvicorn --factory yizhan.api:create_app --workers W`` in a child process."""
 
@@ -649,8 +629,6 @@ def main() -> int:
     args = parser.parse_args()
     scale = QUICK if args.quick else FULL
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    # see _port_free_reuseaddr: without this the restart step moves the database to another port
-    yizhan.db.cluster._port_free = _port_free_reuseaddr  # type: ignore[attr-defined]
 
     base = Path(tempfile.mkdtemp(prefix="yizhan-national-"))
     os.chmod(base, 0o755)  # as root, the postgres user must traverse it

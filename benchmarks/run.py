@@ -16,7 +16,6 @@ import resource
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -39,7 +38,7 @@ from sqlalchemy import Engine, text
 from yizhan.areas import ensure_area, get_area
 from yizhan.coverage.runs import run_coverage
 from yizhan.data.demand import aggregate_cells, check_demand, demand_frame_from_file, import_demand
-from yizhan.db.cluster import Cluster
+from yizhan.db.cluster import Cluster, free_port
 from yizhan.db.engine import make_engine, migrate
 from yizhan.stations.importer import frame_from_file, records_from_frame
 from yizhan.stations.registry import nearest_stations, upsert_stations
@@ -267,12 +266,6 @@ def make_grid(scale: Scale, rng: np.random.Generator, folder: Path) -> Grid:
 
 
 # -- the HTTP server ---------------------------------------------------------------------------------------------
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 class Server:
     """``benchmarks/_serve.py`` in a child process."""
 
