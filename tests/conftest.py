@@ -15,8 +15,13 @@ from shapely.geometry import box
 from sqlalchemy import Engine
 
 from yizhan.areas import AreaInfo, ensure_area
+from yizhan.coverage.streets import build_area_graph
+from yizhan.data.demand import import_demand
+from yizhan.data.sample import sample_from_extract
 from yizhan.db.cluster import Cluster
 from yizhan.db.engine import make_engine, migrate
+from yizhan.settings import Settings
+from yizhan.stations.service import import_stations
 
 OSM_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "osm"
 WUDAOKOU_OSM = OSM_DIR / "beijing_haidian_wudaokou.osm"
@@ -90,6 +95,26 @@ def engine(db_url: str) -> Iterator[Engine]:
     eng = make_engine(db_url)
     yield eng
     eng.dispose()
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    """Settings with the test's own data folder (street graphs) and a staff key."""
+    return Settings(data_dir=tmp_path / "data", staff_key="k")
+
+
+@pytest.fixture
+def sample_area(engine: Engine, osm_path: Path, tmp_path: Path, settings: Settings) -> AreaInfo:
+    """The demo sample area of the real extract with its stations, demand and walk + bike graphs."""
+    sample = sample_from_extract(osm_path, seed=7)
+    files = sample.write(tmp_path / "sample")
+    with engine.begin() as conn:
+        area = ensure_area(conn, sample.name, boundary=sample.boundary, crs_epsg=sample.crs_epsg)
+    import_stations(engine, files["stations"])
+    import_demand(engine, files["demand"])
+    for profile in ("walk", "bike"):
+        build_area_graph(area, osm_path, profile=profile, settings=settings)
+    return area
 
 
 @pytest.fixture

@@ -11,37 +11,15 @@ from pyproj import Geod, Transformer
 from shapely.geometry import Point, box
 
 from yizhan.api import create_app
-from yizhan.areas import AreaInfo, ensure_area, import_units
+from yizhan.areas import import_units
 from yizhan.coverage.network import network_nearest, snap_points
 from yizhan.coverage.runs import load_run, run_coverage, units_table
-from yizhan.coverage.streets import build_area_graph, load_area_graph
-from yizhan.data.demand import import_demand
-from yizhan.data.sample import sample_from_extract
+from yizhan.coverage.streets import load_area_graph
 from yizhan.errors import InvalidInput
 from yizhan.maps.run_map import map_for_run, map_from_run
 from yizhan.settings import Settings
-from yizhan.stations.service import import_stations
 
 GEOD = Geod(ellps="WGS84")
-
-
-@pytest.fixture
-def settings(tmp_path) -> Settings:  # type: ignore[no-untyped-def]
-    return Settings(data_dir=tmp_path / "data", staff_key="k")
-
-
-@pytest.fixture
-def sample_area(engine, osm_path, tmp_path, settings) -> AreaInfo:  # type: ignore[no-untyped-def]
-    """The demo sample area with its stations, demand and walk + bike graphs."""
-    sample = sample_from_extract(osm_path, seed=7)
-    files = sample.write(tmp_path / "sample")
-    with engine.begin() as conn:
-        area = ensure_area(conn, sample.name, boundary=sample.boundary, crs_epsg=sample.crs_epsg)
-    import_stations(engine, files["stations"])
-    import_demand(engine, files["demand"])
-    for profile in ("walk", "bike"):
-        build_area_graph(area, osm_path, profile=profile, settings=settings)
-    return area
 
 
 def test_network_run_against_straight_line(engine, sample_area, settings):

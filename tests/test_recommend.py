@@ -18,7 +18,7 @@ from sqlalchemy import text
 from test_cli import yz
 
 from yizhan.api import create_app
-from yizhan.areas import AreaInfo, ensure_area
+from yizhan.areas import AreaInfo
 from yizhan.coverage.candidates import (
     candidates_from_extract,
     candidates_from_file,
@@ -28,36 +28,21 @@ from yizhan.coverage.candidates import (
 )
 from yizhan.coverage.recommend import load_recommendation, recommend, street_reach
 from yizhan.coverage.runs import run_coverage
-from yizhan.coverage.streets import build_area_graph
-from yizhan.data.demand import import_demand
 from yizhan.data.sample import sample_from_extract
 from yizhan.errors import ImportRejected, InvalidInput
 from yizhan.geo.coords import from_wgs84
 from yizhan.maps.folium_map import LAYER_SITES, write_map
 from yizhan.maps.recommend_map import map_for_recommendation
 from yizhan.settings import Settings
-from yizhan.stations.service import import_stations
 
 
 @pytest.fixture
-def settings(tmp_path) -> Settings:  # type: ignore[no-untyped-def]
-    return Settings(data_dir=tmp_path / "data", staff_key="k")
-
-
-@pytest.fixture
-def area(engine, osm_path, tmp_path, settings) -> AreaInfo:  # type: ignore[no-untyped-def]
-    """The demo sample area: stations, demand, walk graph and the extract's host premises as candidates."""
-    sample = sample_from_extract(osm_path, seed=7)
-    files = sample.write(tmp_path / "sample")
+def area(engine, osm_path, sample_area) -> AreaInfo:  # type: ignore[no-untyped-def]
+    """The demo sample area (stations, demand, street graphs) with the extract's host premises as candidates."""
     with engine.begin() as conn:
-        info = ensure_area(conn, sample.name, boundary=sample.boundary, crs_epsg=sample.crs_epsg)
-    import_stations(engine, files["stations"])
-    import_demand(engine, files["demand"])
-    build_area_graph(info, osm_path, profile="walk", settings=settings)
-    with engine.begin() as conn:
-        cands, _ = filter_candidates(candidates_from_extract(osm_path), info)
-        store_candidates(conn, info, cands, source="osm")
-    return info
+        cands, _ = filter_candidates(candidates_from_extract(osm_path), sample_area)
+        store_candidates(conn, sample_area, cands, source="osm")
+    return sample_area
 
 
 def test_candidates_from_the_extract_are_real_host_premises(osm_path):
