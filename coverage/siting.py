@@ -146,13 +146,15 @@ def _tol(w: np.ndarray) -> float:
     return 1e-9 * float(np.sum(w))
 
 
-def greedy(a: csr_matrix, at: csr_matrix, w: np.ndarray, k: int) -> np.ndarray:
-    """Up to ``k`` columns, each adding the most uncovered weight (ties: lowest index), in the order taken;
-    stops early when nothing more can be covered. ``a`` is rows x columns, ``at`` its transpose (CSR)."""
+def greedy(a: csr_matrix, at: csr_matrix, w: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Up to ``k`` columns, each adding the most uncovered weight (ties: lowest index), in the order taken, and
+    the weight each added; stops early when nothing more can be covered. ``a`` is rows x columns, ``at`` its
+    transpose (CSR)."""
     tol = _tol(w)
     open_w = w.copy()
     gains = _gains(at, open_w)
     chosen: list[int] = []
+    added: list[float] = []
     taken = np.zeros(a.shape[1], dtype=bool)
     while len(chosen) < k:
         g = np.where(taken, -1.0, gains)
@@ -160,6 +162,7 @@ def greedy(a: csr_matrix, at: csr_matrix, w: np.ndarray, k: int) -> np.ndarray:
         if j < 0 or g[j] <= tol:
             break
         chosen.append(j)
+        added.append(float(g[j]))
         taken[j] = True
         newly = at.indices[at.indptr[j]:at.indptr[j + 1]]
         newly = newly[open_w[newly] > 0]
@@ -168,7 +171,7 @@ def greedy(a: csr_matrix, at: csr_matrix, w: np.ndarray, k: int) -> np.ndarray:
             gains -= np.bincount(sub.indices, weights=np.repeat(open_w[newly], np.diff(sub.indptr)),
                                  minlength=a.shape[1])
             open_w[newly] = 0.0
-    return np.array(chosen, dtype=np.int64)
+    return np.array(chosen, dtype=np.int64), np.array(added)
 
 
 def swap_search(a: csr_matrix, at: csr_matrix, w: np.ndarray, chosen: np.ndarray, *,
@@ -390,13 +393,12 @@ def solve_mclp(cm: CoverageMatrix, k: int, *, time_limit_s: float = 60.0, exact:
 
     say(f"greedy over {a.shape[0]:,} demand groups x {a.shape[1]:,} candidates ({a.nnz:,} links)")
     t = time.monotonic()
-    chosen = greedy(a, at, w, k)
+    chosen, gains = greedy(a, at, w, k)
     t = lap("greedy", t)
     details["greedy_objective"] = covered_by(a, w, chosen)
     if len(chosen) < k:  # every coverable weight is covered: optimal
-        order, gains = _order_by_gain(a, at, w, chosen)
         obj = float(gains.sum())
-        return Solution(red.cols[order], gains, obj, obj, 0.0, "greedy (covers all coverable demand)", True, obj,
+        return Solution(red.cols[chosen], gains, obj, obj, 0.0, "greedy (covers all coverable demand)", True, obj,
                         time.monotonic() - t0, details)
     bound = float(np.sort(_gains(at, w))[::-1][:k].sum())  # trivial bound: the k largest single-site gains
     bound_from = "sum of the k largest single-site gains"
@@ -488,7 +490,7 @@ def solve_lscp(cm: CoverageMatrix, required: float, *, time_limit_s: float = 60.
         raise ValueError(f"all {a.shape[1]} useful candidates together newly cover {reachable:.6g}, "
                          f"less than the {required:.6g} needed")
     say("greedy until the target is reached")
-    chosen, gains = _order_by_gain(a, at, w, greedy(a, at, w, a.shape[1]))
+    chosen, gains = greedy(a, at, w, a.shape[1])  # taken in order of marginal gain
     need = int(np.searchsorted(np.cumsum(gains), required - tol) + 1)
     chosen = chosen[:need]
     # drop sites the others make redundant (largest index first, deterministic)

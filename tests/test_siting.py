@@ -84,7 +84,7 @@ def test_greedy_trap_is_escaped_by_the_swap_and_proven():
     cols = np.array([0, 0, 0, 0, 1, 1, 1, 2, 2, 2])
     cm = CoverageMatrix.from_pairs(rows, cols, 3, np.ones(6), np.ones(6, dtype=bool))
     at = cm.matrix.T.tocsr()
-    first = greedy(cm.matrix, at, cm.weights, 2)
+    first, _ = greedy(cm.matrix, at, cm.weights, 2)
     assert covered_by(cm.matrix, cm.weights, first) == 5
     sol = solve_mclp(cm, 2, time_limit_s=10)
     assert sol.objective == 6 and sorted(sol.chosen.tolist()) == [1, 2] and sol.optimal
