@@ -22,7 +22,6 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
-from shapely.geometry import MultiPolygon, Polygon
 from shapely.geometry.base import BaseGeometry
 from sqlalchemy import Connection, Engine, text
 
@@ -31,6 +30,7 @@ from yizhan.coverage.candidates import filter_candidates, load_candidates
 from yizhan.coverage.euclidean import nearest_from_arrays
 from yizhan.coverage.gaps import gaps_from_cells
 from yizhan.coverage.reach import Pairs, network_reach, straight_reach
+from yizhan.coverage.runs import cells_frame, multi_polygon, polygonal
 from yizhan.coverage.siting import CoverageMatrix, Solution, evaluate_sites, solve_lscp, solve_mclp
 from yizhan.db.models import SRID
 from yizhan.errors import InvalidInput, NotFound
@@ -54,12 +54,6 @@ class _Inputs:
     params: dict[str, Any]
 
 
-def _cells(conn: Connection, area_id: int) -> gpd.GeoDataFrame:
-    df = gpd.read_postgis(text("SELECT cell_key, weight, geom FROM demand_cells WHERE area_id = :a ORDER BY cell_key"),
-                          conn, geom_col="geom", crs=SRID, params={"a": area_id})
-    return df.rename_geometry("geometry")
-
-
 def _xy(gdf: gpd.GeoDataFrame, crs: int) -> np.ndarray:
     g = gdf.to_crs(crs).geometry
     if len(g) and not (g.geom_type == "Point").all():
@@ -71,7 +65,7 @@ def _prepare(conn: Connection, *, area: str | None, mode: str, profile: str, rad
              candidates: gpd.GeoDataFrame | None, exclude_host_types: list[str] | None, no_go: BaseGeometry | None,
              say: Progress, settings: Settings) -> _Inputs:
     info = resolve_area(conn, area)
-    cells = _cells(conn, info.id)
+    cells = cells_frame(conn, info.id)
     if cells.empty:
         raise InvalidInput(f"area {info.name!r} has no demand cells: import demand first (`yizhan demand import`)")
     stations = stations_frame(conn, info.id)
@@ -244,7 +238,7 @@ def _store(conn: Connection, inp: _Inputs, problem: str, sol: Solution, *, k: in
             INSERT INTO recommendation_gaps (run_id, rank, demand, area_m2, cells, geom)
             VALUES (:run, :rank, :d, :area, :cells, ST_Multi(ST_GeomFromText(:g, {SRID})))"""),
                      [{"run": run_id, "rank": int(g.rank), "d": float(g.demand), "area": float(g.area_m2),
-                       "cells": int(g.cells), "g": (MultiPolygon([geom]) if isinstance(geom, Polygon) else geom).wkt}
+                       "cells": int(g.cells), "g": multi_polygon(geom).wkt}
                       for g, geom in zip(gaps.itertuples(), g4326.geometry, strict=True)])
     return recommendation_of(conn, run_id)
 
@@ -335,7 +329,7 @@ def load_recommendation(engine: Engine, run_id: int) -> RecommendationData:
         gaps = gpd.read_postgis(text("SELECT rank, demand, area_m2, cells, geom FROM recommendation_gaps "
                                      "WHERE run_id = :r ORDER BY rank"), conn, geom_col="geom", crs=SRID,
                                 params={"r": run_id}).rename_geometry("geometry")
-        cells = _cells(conn, area_id)
+        cells = cells_frame(conn, area_id)
     return RecommendationData(summary, info, stations, sites, gaps, cells)
 
 
@@ -344,7 +338,6 @@ def street_reach(rec: RecommendationData, settings: Settings | None = None) -> B
     stations and the recommended sites together (street pieces buffered 25 m, as in network coverage runs), in
     EPSG:4326 and clipped to the area; None for a straight-line one or when the street graph is gone."""
     from yizhan.coverage.network import node_distances, service_areas, snap_points
-    from yizhan.coverage.runs import _polygonal
     from yizhan.coverage.streets import load_area_graph
 
     s = rec.summary
@@ -364,11 +357,11 @@ def street_reach(rec: RecommendationData, settings: Settings | None = None) -> B
     radius = float(s["radius_m"])
     node_dist, node_station = node_distances(graph, snap, limit_m=radius, include_access=True)
     _, merged = service_areas(graph, snap, node_dist, node_station, radius_m=radius, include_access=True)
-    reach = _polygonal(merged)
+    reach = polygonal(merged)
     if reach is None:
         return None
     reach = gpd.GeoSeries([reach], crs=graph.crs_epsg).to_crs(SRID).iloc[0]
-    return _polygonal(reach.intersection(rec.area.boundary)) if rec.area.boundary is not None else reach
+    return polygonal(reach.intersection(rec.area.boundary)) if rec.area.boundary is not None else reach
 
 
 def sites_to_frame(features: list[dict[str, Any]] | None, *, coord: str = "wgs84",

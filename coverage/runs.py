@@ -49,17 +49,19 @@ class RunData:
     unit_table: pd.DataFrame | None = None  # ``units_table`` of the run
 
 
-def _cells_frame(conn: Connection, area_id: int) -> gpd.GeoDataFrame:
+def cells_frame(conn: Connection, area_id: int) -> gpd.GeoDataFrame:
+    """The area's demand cells (``cell_key``, ``weight``, Polygon in EPSG:4326), ordered by key."""
     sql = "SELECT cell_key, weight, geom FROM demand_cells WHERE area_id = :a ORDER BY cell_key"
     df = gpd.read_postgis(text(sql), conn, geom_col="geom", crs=SRID, params={"a": area_id})
     return df.rename_geometry("geometry")
 
 
-def _multi(g: Any) -> MultiPolygon:
+def multi_polygon(g: Any) -> MultiPolygon:
+    """A Polygon as a one-part MultiPolygon; anything else unchanged."""
     return MultiPolygon([g]) if isinstance(g, Polygon) else g
 
 
-def _polygonal(g: Any) -> MultiPolygon | None:
+def polygonal(g: Any) -> MultiPolygon | None:
     """The polygon parts of a geometry (an intersection may add stray lines or points), or None if there are none."""
     if g is None or g.is_empty:
         return None
@@ -145,7 +147,7 @@ def run_coverage(engine: Engine, *, area: str | None = None, radius_m: float = 1
         say(f"loading stations and demand of {info.name}")
         stations = stations_frame(conn, info.id)
         active = stations[stations["status"] == "active"]
-        cells = _cells_frame(conn, info.id)
+        cells = cells_frame(conn, info.id)
         if cells.empty:
             raise InvalidInput(f"area {info.name!r} has no demand cells: import demand first (`yizhan demand import`)")
         units = units_frame(conn, info.id)
@@ -173,7 +175,7 @@ def run_coverage(engine: Engine, *, area: str | None = None, radius_m: float = 1
         done_straight = covered_share(weights, cov.covered_straight)[1]
         say("merging uncovered cells into gaps")
         gaps = gaps_from_cells(cells_m, uncovered=~cov.covered, weights=weights)
-        reach = _polygonal(cov.covered_geom)
+        reach = polygonal(cov.covered_geom)
         covered_area = float(reach.area) if reach is not None else 0.0
         covered_geom = gpd.GeoSeries([reach], crs=crs).to_crs(SRID).iloc[0] if reach is not None else None
         station_ids = active["station_id"].to_numpy()
@@ -216,7 +218,7 @@ def _store_gaps(conn: Connection, run_id: int, gaps: gpd.GeoDataFrame, cov: Cell
         rows.append({"run": run_id, "rank": int(r.rank), "demand": r.demand, "area": r.area_m2, "cells": int(r.cells),
                      "sid": int(nearest_id[best]) if nearest_id[best] >= 0 else None,
                      "dist": _finite(cov.distance_m[best]), "sdist": _finite(cov.straight_m[members].min()),
-                     "g": _multi(r.geometry).wkt, "c": gaps4326.geometry.iloc[i].representative_point().wkt})
+                     "g": multi_polygon(r.geometry).wkt, "c": gaps4326.geometry.iloc[i].representative_point().wkt})
     conn.execute(text(f"""
         INSERT INTO gaps (run_id, rank, demand, area_m2, cells, nearest_station_id, nearest_distance_m,
                           straight_distance_m, geom, centroid)
