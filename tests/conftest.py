@@ -98,6 +98,20 @@ def engine(db_url: str) -> Iterator[Engine]:
 
 
 @pytest.fixture
+def restartable_cluster() -> Iterator[Cluster]:
+    """A throw-away cluster this test may stop and start (the session cluster is never stopped)."""
+    base = Path(tempfile.mkdtemp(prefix="yizhan-restart-"))
+    os.chmod(base, 0o755)  # as root, the postgres user must traverse it
+    cluster = Cluster(base, durable=False)
+    cluster.up()
+    try:
+        yield cluster
+    finally:
+        cluster.down()
+        shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture
 def settings(tmp_path: Path) -> Settings:
     """Settings with the test's own data folder (street graphs) and a staff key."""
     return Settings(data_dir=tmp_path / "data", staff_key="k")

@@ -540,36 +540,22 @@ def test_map_page_and_its_assets(api: httpx.Client, coverage_run: dict) -> None:
 # --- database down and back ---------------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def own_cluster() -> Iterator[Cluster]:
-    """A throw-away cluster this test may stop and start (the session cluster is never stopped)."""
-    base = Path(tempfile.mkdtemp(prefix="yizhan-api-down-"))
-    os.chmod(base, 0o755)
-    cluster = Cluster(base, durable=False)
-    cluster.up()
-    try:
-        yield cluster
-    finally:
-        cluster.down()
-        shutil.rmtree(base, ignore_errors=True)
-
-
 def _timed_get(client: httpx.Client, path: str, **kw: object) -> tuple[httpx.Response, float]:
     t0 = time.monotonic()
     r = client.get(path, **kw)
     return r, time.monotonic() - t0
 
 
-def test_database_down_is_503_then_recovers(own_cluster: Cluster, tmp_path: Path) -> None:
-    port = own_cluster.port
-    app = create_app(Settings(database_url=own_cluster.url(), staff_key=KEY, data_dir=tmp_path / "data"))
+def test_database_down_is_503_then_recovers(restartable_cluster: Cluster, tmp_path: Path) -> None:
+    port = restartable_cluster.port
+    app = create_app(Settings(database_url=restartable_cluster.url(), staff_key=KEY, data_dir=tmp_path / "data"))
     try:
         with live_server(app) as base, httpx.Client(base_url=base, timeout=30) as client:
             r = client.get("/readyz")
             assert r.status_code == 200, r.text
             assert client.get("/stations").json()["total"] == 0  # the schema exists
 
-            assert own_cluster.down()
+            assert restartable_cluster.down()
             for path, kw in [("/readyz", {}), ("/stations", {}), ("/stations/nearest", {"params": {"lon": 116.3,
                                                                                                    "lat": 40}}),
                              ("/gaps.csv", {"headers": STAFF}), ("/map", {})]:
@@ -580,8 +566,8 @@ def test_database_down_is_503_then_recovers(own_cluster: Cluster, tmp_path: Path
                 assert took < 5, f"{path} took {took:.1f} s with the database down"
             assert client.get("/healthz").status_code == 200  # does not touch the database
 
-            own_cluster.up()
-            assert own_cluster.port == port
+            restartable_cluster.up()
+            assert restartable_cluster.port == port
             deadline = time.monotonic() + 10
             while True:  # the first request after the restart must already work; allow a short grace anyway
                 r = client.get("/readyz")

@@ -8,20 +8,15 @@ registry must be intact afterwards.
 
 from __future__ import annotations
 
-import os
-import shutil
-import tempfile
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import numpy as np
 import psycopg
-import pytest
 from live_server import live_server
 from sqlalchemy import text
 
@@ -47,20 +42,6 @@ class Answer:
     end: float
     status: int | None  # None: a transport error (timeout, connection reset)
     detail: str
-
-
-@pytest.fixture
-def restartable_cluster() -> Iterator[Cluster]:
-    """A throw-away cluster this test may stop and start (the session cluster is never stopped)."""
-    base = Path(tempfile.mkdtemp(prefix="yizhan-faults-"))
-    os.chmod(base, 0o755)  # as root, the postgres user must traverse it
-    cluster = Cluster(base, durable=False)
-    cluster.up()
-    try:
-        yield cluster
-    finally:
-        cluster.down()
-        shutil.rmtree(base, ignore_errors=True)
 
 
 def _count(url: str) -> int:
