@@ -379,7 +379,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             return latest_run_id(conn, area=area)
 
     def _download(eng: Engine, run_id: int, fmt: str) -> Response:
-        from yizhan.coverage.report import MEDIA_TYPES, file_name, load_report, render
+        from yizhan.reports.run_report import MEDIA_TYPES, load_report
+        from yizhan.reports.writer import file_name, render
 
         data = load_report(eng, run_id)
         disposition = "inline" if fmt in ("html", "pdf") else "attachment"
@@ -433,8 +434,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                  recommendation: int | None = None) -> HTMLResponse:
         """The planner's map of a run (default: the latest), or of a recommendation run."""
         if recommendation is not None:
-            from yizhan.coverage.recommend import load_recommendation
             from yizhan.maps.recommend_map import map_for_recommendation
+            from yizhan.siting.recommend import load_recommendation
 
             m = map_for_recommendation(load_recommendation(eng, recommendation), settings=cfg,
                                        asset_prefix="/yizhan-assets")
@@ -448,8 +449,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     def recommendations_create(eng: EngineDep, body: RecommendationRequest) -> dict[str, Any]:
         """Where to open the next stations: the best ``k`` sites, the fewest for a ``target`` share, or an
         evaluation of proposed ``sites``; stored as a recommendation run (see ``yizhan recommend``)."""
-        from yizhan.coverage.candidates import no_go_from_geojson
-        from yizhan.coverage.recommend import recommend, sites_to_frame
+        from yizhan.siting.candidates import no_go_from_geojson
+        from yizhan.siting.recommend import recommend, sites_to_frame
 
         return recommend(eng, area=body.area, k=body.k, target=body.target, mode=body.mode, profile=body.profile,
                          sites=sites_to_frame(body.sites, coord=body.coord),
@@ -462,7 +463,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     def recommendations_list(eng: EngineDep, area: Annotated[str | None, Query(max_length=200)] = None,
                              limit: Annotated[int, Query(ge=1, le=500)] = 50) -> list[dict[str, Any]]:
         """Stored recommendation runs, newest first."""
-        from yizhan.coverage.recommend import recommendation_ids, recommendation_of
+        from yizhan.siting.recommend import recommendation_ids, recommendation_of
 
         with eng.connect() as conn:
             return [recommendation_of(conn, i) for i in recommendation_ids(conn, area=area, limit=limit)]
@@ -472,7 +473,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         """A recommendation's sites and remaining gaps as one GeoJSON FeatureCollection (RFC 7946, WGS 84)."""
         import json
 
-        from yizhan.coverage.recommend import recommendation_geojson
+        from yizhan.siting.recommend import recommendation_geojson
 
         with eng.connect() as conn:
             doc = recommendation_geojson(conn, run_id)
@@ -482,7 +483,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @app.get("/recommendations/{run_id}", tags=["staff"], dependencies=[Depends(staff)])
     def recommendations_get(eng: EngineDep, run_id: int) -> dict[str, Any]:
         """One stored recommendation run with its ranked sites."""
-        from yizhan.coverage.recommend import recommendation_of
+        from yizhan.siting.recommend import recommendation_of
 
         with eng.connect() as conn:
             return recommendation_of(conn, run_id)

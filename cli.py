@@ -152,7 +152,7 @@ def area_create(
 
         geom = box(*extract_bounds(osm))
     elif place:
-        from yizhan.geo.network import boundary_from_place
+        from yizhan.geo.streets_osmnx import boundary_from_place
 
         geom = boundary_from_place(place)
     with _engine().begin() as conn:
@@ -355,7 +355,7 @@ def candidates_import(
     """Store candidate sites of an area (insert or update by id; one transaction). From an extract only the
     premises inside the area are taken; a file's rows must all lie inside it."""
     from yizhan.areas import resolve_area
-    from yizhan.coverage.candidates import (
+    from yizhan.siting.candidates import (
         candidate_counts,
         candidates_from_extract,
         candidates_from_file,
@@ -383,7 +383,7 @@ def candidates_list(area: AreaOpt = None,
                     as_json: Annotated[bool, typer.Option("--json", help="Print as JSON")] = False) -> None:
     """Stored candidate sites of an area by host type."""
     from yizhan.areas import resolve_area
-    from yizhan.coverage.candidates import candidate_counts
+    from yizhan.siting.candidates import candidate_counts
 
     with _engine().connect() as conn:
         info = resolve_area(conn, area)
@@ -415,8 +415,8 @@ def recommend_cmd(
 ) -> None:
     """Where to open the next stations: the best K sites, the fewest sites for a target share, or how good a
     proposed list is. Existing active stations stay; the run is stored."""
-    from yizhan.coverage.candidates import candidates_from_file, no_go_from_file
-    from yizhan.coverage.recommend import recommend
+    from yizhan.siting.candidates import candidates_from_file, no_go_from_file
+    from yizhan.siting.recommend import recommend
 
     with _status("recommend") as say:
         result = recommend(
@@ -428,7 +428,7 @@ def recommend_cmd(
             time_limit_s=time_limit, progress=say)
     result.pop("params", None)
     if geojson is not None:
-        from yizhan.coverage.recommend import recommendation_geojson
+        from yizhan.siting.recommend import recommendation_geojson
 
         with _engine().connect() as conn:
             doc = recommendation_geojson(conn, result["run_id"])
@@ -456,9 +456,9 @@ def map_cmd(
 ) -> None:
     """Write the planner's map of a run or a recommendation (opens offline; map tiles need the network)."""
     if recommendation is not None:
-        from yizhan.coverage.recommend import load_recommendation
         from yizhan.maps.folium_map import write_map
         from yizhan.maps.recommend_map import map_for_recommendation
+        from yizhan.siting.recommend import load_recommendation
 
         path = write_map(map_for_recommendation(load_recommendation(_engine(), recommendation)),
                          out_file or get_settings().out_dir / f"map_recommendation{recommendation}.html")
@@ -493,7 +493,8 @@ def report(
 ) -> None:
     """Write the gap report of a run: CSV and XLSX for Excel, GeoJSON and GeoPackage for GIS, and a printable
     one-page summary (HTML, PDF) with a map, the headline figures, the top gaps and the units."""
-    from yizhan.coverage.report import load_report, parse_formats, write_report
+    from yizhan.reports.run_report import load_report
+    from yizhan.reports.writer import parse_formats, write_report
 
     formats = parse_formats(fmt)
     streets = None

@@ -44,9 +44,6 @@ def find_extract(osm: Path | None, *, say: Callable[[str], None]) -> Path:
 def run_demo(osm: Path | None = None, *, seed: int = 7, say: Callable[[str], None] = print) -> dict[str, Any]:
     """Run the demo job; returns what a person wants to see: figures and the paths of the files written."""
     from yizhan.areas import ensure_area
-    from yizhan.coverage.candidates import candidates_from_extract, filter_candidates, store_candidates
-    from yizhan.coverage.recommend import load_recommendation, recommend
-    from yizhan.coverage.report import write_gap_report
     from yizhan.coverage.runs import load_run, run_coverage
     from yizhan.coverage.streets import build_area_graph
     from yizhan.data.demand import import_demand
@@ -55,6 +52,9 @@ def run_demo(osm: Path | None = None, *, seed: int = 7, say: Callable[[str], Non
     from yizhan.maps.folium_map import write_map
     from yizhan.maps.recommend_map import map_for_recommendation
     from yizhan.maps.run_map import map_for_run
+    from yizhan.reports.writer import write_gap_report
+    from yizhan.siting.candidates import candidates_from_extract, filter_candidates, store_candidates
+    from yizhan.siting.recommend import load_recommendation, recommend
     from yizhan.stations.service import import_stations
 
     settings = get_settings()

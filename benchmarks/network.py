@@ -30,16 +30,8 @@ import scipy
 import shapely
 from scipy.sparse.csgraph import dijkstra
 
-from yizhan.coverage.network import (
-    StreetGraph,
-    compile_street_graph,
-    demand_distances,
-    network_nearest,
-    node_distances,
-    service_areas,
-    snap_points,
-    street_graph_from_networkx,
-)
+from yizhan.coverage.network import demand_distances, network_nearest, node_distances, service_areas, snap_points
+from yizhan.geo.streets import StreetGraph, compile_street_graph, street_graph_from_networkx
 
 HERE = Path(__file__).resolve().parent
 WUDAOKOU = HERE.parents[1] / "shared" / "data" / "osm" / "beijing_haidian_wudaokou.osm"
@@ -134,7 +126,7 @@ def run_case(n_nodes: int, n_stations: int) -> dict[str, Any]:
 
 def run_wudaokou() -> dict[str, Any]:
     """The real Wudaokou walk graph: osmnx build, compile, snap 6 stations and 2,000 demand points, coverage."""
-    from yizhan.geo.network import streets_from_extract
+    from yizhan.geo.streets_osmnx import streets_from_extract
 
     G, t_osmnx = _timed(streets_from_extract, WUDAOKOU, profile="walk")
     graph, t_compile = _timed(street_graph_from_networkx, G)

@@ -38,7 +38,8 @@ from typing import Any
 import numpy as np
 import osmium
 
-from yizhan.coverage.network import network_nearest, snap_points, street_graph_from_networkx
+from yizhan.coverage.network import network_nearest, snap_points
+from yizhan.geo.streets import street_graph_from_networkx
 from yizhan.geo.streets_pbf import street_graph_from_pbf
 
 HERE = Path(__file__).resolve().parent
@@ -165,7 +166,7 @@ def run_build(path: Path, profile: str, coverage: bool) -> dict[str, Any]:
 
 def run_osmnx(path: Path, profile: str) -> dict[str, Any]:
     """The osmnx route on ``path``: streets_from_extract + street_graph_from_networkx, timed."""
-    from yizhan.geo.network import streets_from_extract
+    from yizhan.geo.streets_osmnx import streets_from_extract
 
     t = time.perf_counter()
     G = streets_from_extract(path, profile=profile)

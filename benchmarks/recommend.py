@@ -36,8 +36,8 @@ from pathlib import Path
 import numpy as np
 from scipy.spatial import cKDTree
 
-from yizhan.coverage.reach import straight_reach
-from yizhan.coverage.siting import CoverageMatrix, solve_mclp
+from yizhan.siting.reach import straight_reach
+from yizhan.siting.solver import CoverageMatrix, solve_mclp
 
 RADIUS = 1000.0
 CELL = 200.0
@@ -97,8 +97,9 @@ def run_size(n: int, m: int, ks: tuple[int, ...], time_limit: float) -> list[lis
 def run_network(n_nodes: int, n_demand: int, n_cands: int, k: int, time_limit: float) -> list[str]:
     from network import lattice
 
-    from yizhan.coverage.network import compile_street_graph, network_nearest, snap_points
-    from yizhan.coverage.reach import network_reach
+    from yizhan.coverage.network import network_nearest, snap_points
+    from yizhan.geo.streets import compile_street_graph
+    from yizhan.siting.reach import network_reach
 
     rng = np.random.default_rng(3)
     data = lattice(n_nodes, 3)

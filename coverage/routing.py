@@ -21,10 +21,11 @@ from shapely.ops import substring
 from sqlalchemy import Connection, text
 
 from yizhan.areas import AreaInfo, get_area
-from yizhan.coverage.network import Snapped, StreetGraph, snap_points
+from yizhan.coverage.network import Snapped, snap_points
 from yizhan.coverage.streets import load_area_graph
 from yizhan.db.models import SRID
 from yizhan.errors import InvalidInput
+from yizhan.geo.streets import StreetGraph
 from yizhan.settings import Settings, get_settings
 from yizhan.stations.registry import StationFilter, stations_within
 

@@ -15,9 +15,9 @@ from pyproj import Transformer
 from shapely.geometry.base import BaseGeometry
 
 from yizhan.areas import AreaInfo
-from yizhan.coverage.network import StreetGraph, street_graph_from_networkx
 from yizhan.db.models import SRID
 from yizhan.errors import InvalidInput
+from yizhan.geo.streets import StreetGraph, street_graph_from_networkx
 from yizhan.settings import Settings, get_settings
 
 PROFILES = ("walk", "bike")
@@ -53,7 +53,7 @@ def build_area_graph(area: AreaInfo, extract: Path | None, *, profile: str = "wa
 
         graph = street_graph_from_pbf(extract, profile=profile, crs_epsg=area.crs_epsg, progress=progress)
     elif place or area.boundary is not None:
-        from yizhan.geo.network import reproject_streets, streets_online
+        from yizhan.geo.streets_osmnx import reproject_streets, streets_online
 
         nx_graph = streets_online(profile=profile, place=place,
                                   bbox=None if place else tuple(area.boundary.bounds))  # type: ignore[union-attr]

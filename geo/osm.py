@@ -25,30 +25,30 @@ EXPECTED_FORMAT = "an OpenStreetMap extract in .osm (XML) or .osm.pbf format"
 _NUMBER = re.compile(r"\d+(?:\.\d+)?")
 
 
-def _checked(path: str | Path) -> Path:
+def checked_extract(path: str | Path) -> Path:
     p = Path(path)
     if not p.is_file():
         raise InvalidInput(f"{p}: file not found; expected {EXPECTED_FORMAT}")
     return p
 
 
-def _reading_error(path: Path, exc: Exception) -> InvalidInput:
+def reading_error(path: Path, exc: Exception) -> InvalidInput:
     return InvalidInput(f"{path}: cannot be read ({exc}); expected {EXPECTED_FORMAT}")
 
 
-def _iterate(path: Path, processor: osmium.FileProcessor) -> Iterator[Any]:
+def iterate_extract(path: Path, processor: osmium.FileProcessor) -> Iterator[Any]:
     """Iterate a FileProcessor, turning libosmium read errors into InvalidInput."""
     try:
         yield from processor
     except (RuntimeError, ValueError, OSError) as exc:
-        raise _reading_error(path, exc) from exc
+        raise reading_error(path, exc) from exc
 
 
-def _processor(path: Path, entities: Any = osmium.osm.ALL) -> osmium.FileProcessor:
+def extract_processor(path: Path, entities: Any = osmium.osm.ALL) -> osmium.FileProcessor:
     try:
         return osmium.FileProcessor(str(path), entities)
     except (RuntimeError, ValueError, OSError) as exc:
-        raise _reading_error(path, exc) from exc
+        raise reading_error(path, exc) from exc
 
 
 def _id_key(osm_id: str) -> tuple[int, int]:
@@ -74,18 +74,18 @@ def extract_bounds(path: str | Path) -> tuple[float, float, float, float]:
     InvalidInput
         If the file is missing, unreadable or holds no nodes.
     """
-    p = _checked(path)
-    proc = _processor(p, osmium.osm.NODE)
+    p = checked_extract(path)
+    proc = extract_processor(p, osmium.osm.NODE)
     try:
         header_box = proc.header.box()
     except (RuntimeError, ValueError, OSError) as exc:
-        raise _reading_error(p, exc) from exc
+        raise reading_error(p, exc) from exc
     if header_box.valid():
         return (header_box.bottom_left.lon, header_box.bottom_left.lat,
                 header_box.top_right.lon, header_box.top_right.lat)
     west = south = math.inf
     east = north = -math.inf
-    for node in _iterate(p, proc):
+    for node in iterate_extract(p, proc):
         loc = node.location
         if loc.valid():
             west, east = min(west, loc.lon), max(east, loc.lon)
@@ -132,10 +132,10 @@ def pois_from_extract(path: str | Path) -> gpd.GeoDataFrame:
     InvalidInput
         If the file is missing or unreadable.
     """
-    p = _checked(path)
+    p = checked_extract(path)
     rows: list[dict[str, Any]] = []
-    proc = _processor(p, osmium.osm.NODE | osmium.osm.WAY).with_locations()
-    for obj in _iterate(p, proc):
+    proc = extract_processor(p, osmium.osm.NODE | osmium.osm.WAY).with_locations()
+    for obj in iterate_extract(p, proc):
         tags = obj.tags
         if not any(k in tags for k in POI_KEYS):
             continue
@@ -184,14 +184,14 @@ def buildings_from_extract(path: str | Path) -> gpd.GeoDataFrame:
     InvalidInput
         If the file is missing or unreadable.
     """
-    p = _checked(path)
+    p = checked_extract(path)
     factory = osmium.geom.WKBFactory()
     rows: list[dict[str, Any]] = []
-    proc = (_processor(p, osmium.osm.NODE | osmium.osm.WAY | osmium.osm.RELATION)
+    proc = (extract_processor(p, osmium.osm.NODE | osmium.osm.WAY | osmium.osm.RELATION)
             .with_areas(osmium.filter.KeyFilter("building"))
             .with_filter(osmium.filter.EntityFilter(osmium.osm.AREA))
             .with_filter(osmium.filter.KeyFilter("building")))
-    for area in _iterate(p, proc):
+    for area in iterate_extract(p, proc):
         try:
             geom = shapely.from_wkb(factory.create_multipolygon(area))
         except RuntimeError:  # broken rings in the source data
@@ -231,10 +231,10 @@ def named_streets_from_extract(path: str | Path) -> gpd.GeoDataFrame:
     InvalidInput
         If the file is missing or unreadable.
     """
-    p = _checked(path)
+    p = checked_extract(path)
     rows: list[dict[str, Any]] = []
-    proc = _processor(p, osmium.osm.NODE | osmium.osm.WAY).with_locations()
-    for obj in _iterate(p, proc):
+    proc = extract_processor(p, osmium.osm.NODE | osmium.osm.WAY).with_locations()
+    for obj in iterate_extract(p, proc):
         if not obj.is_way() or "highway" not in obj.tags or not _name(obj.tags):
             continue
         coords = [(nd.location.lon, nd.location.lat) for nd in obj.nodes if nd.location.valid()]

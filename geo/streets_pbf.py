@@ -1,13 +1,13 @@
 """Street graphs straight from an OpenStreetMap extract (.osm.pbf or .osm) to a ``StreetGraph``, without osmnx.
 
-``yizhan.geo.network.streets_from_extract`` goes through a temporary OSM XML file, osmnx and networkx: fine for
+``yizhan.geo.streets_osmnx.streets_from_extract`` goes through a temporary OSM XML file, osmnx and networkx: fine for
 a district, far too slow and memory-hungry for a province. This module reads the extract once with pyosmium
 (ways filtered on ``highway`` in C++, node locations from a libosmium location index) and builds the graph
 with numpy: one array entry per way node, no Python object per OSM node.
 
 Topology: the same as osmnx's ``graph_from_xml(..., simplify=True)``
 ------------------------------------------------------------------------
-- The ways kept are those where ``yizhan.geo.network.is_street(tags, profile)`` holds. Node references without
+- The ways kept are those where ``yizhan.geo.streets_osmnx.is_street(tags, profile)`` holds. Node references without
   a location are dropped (the way runs straight past them), repeated consecutive nodes are collapsed, and
   ways with fewer than two nodes left are dropped, as the osmnx route does.
 - One-way (bike only; walk ignores it): a way is one-way when ``oneway`` is one of osmnx's values ``yes``,
@@ -45,11 +45,11 @@ import shapely
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
-from yizhan.coverage.network import DEFAULT_CONTRAFLOW_FACTOR, StreetGraph, compile_street_graph
 from yizhan.errors import InvalidInput
-from yizhan.geo.network import PROFILES, is_street
-from yizhan.geo.osm import EXPECTED_FORMAT, _checked, _iterate, _reading_error
+from yizhan.geo.osm import EXPECTED_FORMAT, checked_extract, iterate_extract, reading_error
 from yizhan.geo.projection import utm_epsg
+from yizhan.geo.streets import DEFAULT_CONTRAFLOW_FACTOR, StreetGraph, compile_street_graph
+from yizhan.geo.streets_osmnx import PROFILES, is_street
 
 # osmnx's values (osmnx.graph._add_paths), so that both routes read one-way tags alike
 ONEWAY_VALUES = frozenset({"yes", "true", "1", "-1", "reverse", "T", "F"})
@@ -114,11 +114,11 @@ def _read_streets(path: Path, profile: str, node_index: str,
                 .with_filter(osmium.filter.KeyFilter("highway")))
         box = proc.header.box()
     except (RuntimeError, ValueError, OSError) as exc:
-        raise _reading_error(path, exc) from exc
+        raise reading_error(path, exc) from exc
     header = ((box.bottom_left.lon, box.bottom_left.lat, box.top_right.lon, box.top_right.lat) if box.valid()
               else (math.nan,) * 4)
     n_highway = 0
-    for way in _iterate(path, proc):
+    for way in iterate_extract(path, proc):
         n_highway += 1
         if not n_highway % _PROGRESS_EVERY:
             progress(f"reading: {n_highway:,} highway ways, {len(counts):,} streets, {len(refs):,} node refs")
@@ -311,7 +311,7 @@ def street_graph_from_pbf(path: str | Path, *, profile: str = "walk", crs_epsg: 
     InvalidInput
         If the file is missing or unreadable, the profile or CRS is unusable, or there are no streets.
     """
-    p = _checked(path)
+    p = checked_extract(path)
     if profile not in PROFILES:
         raise InvalidInput(f"profile {profile!r} is not known; expected one of {', '.join(PROFILES)}")
     say = progress or _noop

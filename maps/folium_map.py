@@ -31,6 +31,19 @@ from shapely.geometry.base import BaseGeometry
 
 from yizhan.errors import InvalidInput
 from yizhan.geo.coords import from_wgs84
+from yizhan.maps.style import (
+    AREA_COLOUR,
+    CLOSED_COLOUR,
+    GAP_SCALE,
+    KIND_COLOURS,
+    MODE_LABELS,
+    OTHER_KIND_COLOUR,
+    PROFILE_LABELS,
+    SERVICE_AREA_COLOUR,
+    SHARE_SCALE,
+    SITE_COLOUR,
+    STREET_COLOUR,
+)
 from yizhan.stations.vocab import KINDS, label
 
 STATIC_DIR: Path = Path(__file__).resolve().parent / "static"
@@ -67,22 +80,6 @@ LAYER_AREA = "研究区 Area"
 LAYER_UNITS = "街道覆盖率 Townships"
 LAYER_STREETS = "街道线（离线）Streets, offline"
 LAYER_SITES = "推荐新址 Recommended sites"
-SITE_COLOUR = "#d4145a"
-STREET_COLOUR = "#9a9a9a"
-
-KIND_COLOURS: dict[str, str] = {"large": "#1f4e9d", "small": "#1b8a5a", "mobile": "#7b3294"}
-"""Fill colour of active station markers (and their rings) by kind code."""
-OTHER_KIND_COLOUR = "#3a3a3a"
-CLOSED_COLOUR = "#8a8a8a"
-AREA_COLOUR = "#444444"
-GAP_SCALE: tuple[str, ...] = ("#ffffb2", "#fecc5c", "#fd8d3c", "#f03b20", "#bd0026")
-"""Sequential colour scale (ColorBrewer YlOrRd, 5 classes) for unmet demand of gaps, low to high."""
-SHARE_SCALE: tuple[str, ...] = ("#d7191c", "#fdae61", "#ffffbf", "#a6d96a", "#1a9641")
-"""Diverging colour scale (ColorBrewer RdYlGn, 5 classes) for the covered share of townships, 0 % to 100 %."""
-
-MODE_LABELS: dict[str, str] = {"straight": "直线距离 straight-line", "network": "沿路网 along the streets"}
-PROFILE_LABELS: dict[str, str] = {"walk": "步行", "bike": "骑行"}
-SERVICE_AREA_COLOUR = "#1b9e77"
 
 # name → file under the asset prefix; the names are the keys folium uses, so each link replaces the CDN one.
 _MAP_JS: tuple[tuple[str, str], ...] = (

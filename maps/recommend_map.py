@@ -6,9 +6,9 @@ from __future__ import annotations
 import folium
 import numpy as np
 
-from yizhan.coverage.recommend import RecommendationData, street_reach
 from yizhan.maps.folium_map import ASSET_DIR_NAME, map_from_layers
 from yizhan.settings import Settings
+from yizhan.siting.recommend import RecommendationData, street_reach
 
 
 def map_for_recommendation(rec: RecommendationData, *, settings: Settings | None = None,

@@ -16,11 +16,12 @@ from sqlalchemy import text
 from yizhan.areas import ensure_area
 from yizhan.coverage.euclidean import nearest_from_arrays
 from yizhan.coverage.gaps import gaps_from_cells
-from yizhan.coverage.report import gaps_csv, gaps_geojson, write_gap_report
 from yizhan.coverage.runs import load_run, run_coverage
 from yizhan.data.demand import import_demand
 from yizhan.data.sample import sample_from_extract
 from yizhan.errors import ImportRejected, InvalidInput
+from yizhan.reports.run_report import gaps_csv, gaps_geojson
+from yizhan.reports.writer import write_gap_report
 from yizhan.stations.service import import_stations
 
 UTM50 = 32650

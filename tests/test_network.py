@@ -1,4 +1,4 @@
-"""Tests of yizhan.geo.network: walk/bike street graphs of the shared Wudaokou extract."""
+"""Tests of yizhan.geo.streets_osmnx: walk/bike street graphs of the shared Wudaokou extract."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import pyproj
 import pytest
 
 from yizhan.errors import InvalidInput
-from yizhan.geo import network
-from yizhan.geo.network import cache_path, cached_streets, is_street, streets_from_extract
+from yizhan.geo import streets_osmnx as network
+from yizhan.geo.streets_osmnx import cache_path, cached_streets, is_street, streets_from_extract
 
 
 @pytest.fixture(scope="module")

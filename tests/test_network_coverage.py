@@ -14,15 +14,9 @@ import shapely
 from shapely.geometry import LineString, Point
 
 from yizhan.coverage.euclidean import nearest_from_arrays
-from yizhan.coverage.network import (
-    Snapped,
-    StreetGraph,
-    network_nearest,
-    service_areas,
-    snap_points,
-    street_graph_from_networkx,
-)
+from yizhan.coverage.network import Snapped, network_nearest, service_areas, snap_points
 from yizhan.errors import InvalidInput
+from yizhan.geo.streets import StreetGraph, street_graph_from_networkx
 
 UTM50N = "EPSG:32650"
 FAR = 1e9  # a search limit in metres that reaches every node
@@ -30,7 +24,7 @@ FAR = 1e9  # a search limit in metres that reaches every node
 
 @pytest.fixture(scope="module")
 def nx_graphs(osm_path: Path) -> dict[str, nx.MultiDiGraph]:
-    from yizhan.geo.network import streets_from_extract
+    from yizhan.geo.streets_osmnx import streets_from_extract
 
     path = osm_path
     return {profile: streets_from_extract(path, profile=profile) for profile in ("walk", "bike")}

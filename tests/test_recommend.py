@@ -19,14 +19,6 @@ from test_cli import yz
 
 from yizhan.api import create_app
 from yizhan.areas import AreaInfo
-from yizhan.coverage.candidates import (
-    candidates_from_extract,
-    candidates_from_file,
-    filter_candidates,
-    load_candidates,
-    store_candidates,
-)
-from yizhan.coverage.recommend import load_recommendation, recommend, street_reach
 from yizhan.coverage.runs import run_coverage
 from yizhan.data.sample import sample_from_extract
 from yizhan.errors import ImportRejected, InvalidInput
@@ -34,6 +26,14 @@ from yizhan.geo.coords import from_wgs84
 from yizhan.maps.folium_map import LAYER_SITES, write_map
 from yizhan.maps.recommend_map import map_for_recommendation
 from yizhan.settings import Settings
+from yizhan.siting.candidates import (
+    candidates_from_extract,
+    candidates_from_file,
+    filter_candidates,
+    load_candidates,
+    store_candidates,
+)
+from yizhan.siting.recommend import load_recommendation, recommend, street_reach
 
 
 @pytest.fixture

@@ -27,8 +27,11 @@ from sqlalchemy import Engine
 
 from yizhan.api import create_app
 from yizhan.areas import ensure_area, import_units
-from yizhan.coverage import report_map
-from yizhan.coverage.report import (
+from yizhan.coverage.runs import UNASSIGNED, run_coverage, units_table
+from yizhan.data.demand import import_demand
+from yizhan.errors import InvalidInput
+from yizhan.reports import drawing as report_map
+from yizhan.reports.run_report import (
     DEFAULT_FORMATS,
     FORMATS,
     GAP_COLUMNS,
@@ -38,14 +41,9 @@ from yizhan.coverage.report import (
     RunReport,
     gaps_table,
     load_report,
-    parse_formats,
-    render,
-    write_report,
 )
-from yizhan.coverage.report_summary import pct, summary_page
-from yizhan.coverage.runs import UNASSIGNED, run_coverage, units_table
-from yizhan.data.demand import import_demand
-from yizhan.errors import InvalidInput
+from yizhan.reports.summary import pct, summary_page
+from yizhan.reports.writer import parse_formats, render, write_report
 from yizhan.settings import Settings
 from yizhan.stations.service import import_stations
 

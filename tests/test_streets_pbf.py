@@ -11,8 +11,9 @@ import shapely
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
-from yizhan.coverage.network import StreetGraph, network_nearest, snap_points, street_graph_from_networkx
+from yizhan.coverage.network import network_nearest, snap_points
 from yizhan.errors import InvalidInput
+from yizhan.geo.streets import StreetGraph, street_graph_from_networkx
 from yizhan.geo.streets_pbf import street_graph_from_pbf
 
 UTM50N = 32650
@@ -32,7 +33,7 @@ def direct(extracts) -> dict[tuple[str, str], StreetGraph]:
 @pytest.fixture(scope="module")
 def via_osmnx(extracts) -> dict[str, StreetGraph]:
     """The osmnx route (XML → osmnx → street_graph_from_networkx) in EPSG:32650."""
-    from yizhan.geo.network import reproject_streets, streets_from_extract
+    from yizhan.geo.streets_osmnx import reproject_streets, streets_from_extract
 
     return {profile: street_graph_from_networkx(reproject_streets(streets_from_extract(extracts[0], profile=profile),
                                                                   UTM50N))
@@ -157,7 +158,7 @@ def _write(path: Path, nodes: dict[int, tuple[float, float]], ways: list[tuple[i
 @pytest.mark.parametrize("profile", PROFILES)
 def test_edge_cases_match_osmnx(tmp_path, profile):
     """Ways continuing each other, one-way (forwards, -1, roundabout), a missing node, a ring, a detached piece."""
-    from yizhan.geo.network import reproject_streets, streets_from_extract
+    from yizhan.geo.streets_osmnx import reproject_streets, streets_from_extract
 
     grid = {10 * i + j + 1: (2.0 * i, 2.0 * j) for i in range(3) for j in range(3)}  # 1..23, ~170 m blocks
     extra = {101: (1.0, 0.3), 102: (1.3, 0.0), 103: (5.0, 1.0), 104: (5.5, 1.5), 105: (5.0, 2.0),

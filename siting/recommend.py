@@ -26,15 +26,15 @@ from shapely.geometry.base import BaseGeometry
 from sqlalchemy import Connection, Engine, text
 
 from yizhan.areas import AreaInfo, get_area_by_id, resolve_area
-from yizhan.coverage.candidates import filter_candidates, load_candidates
 from yizhan.coverage.euclidean import nearest_from_arrays
 from yizhan.coverage.gaps import gaps_from_cells
-from yizhan.coverage.reach import Pairs, network_reach, straight_reach
 from yizhan.coverage.runs import cells_frame, multi_polygon, polygonal
-from yizhan.coverage.siting import CoverageMatrix, Solution, evaluate_sites, solve_lscp, solve_mclp
 from yizhan.db.models import SRID
 from yizhan.errors import InvalidInput, NotFound
 from yizhan.settings import Settings, get_settings
+from yizhan.siting.candidates import filter_candidates, load_candidates
+from yizhan.siting.reach import Pairs, network_reach, straight_reach
+from yizhan.siting.solver import CoverageMatrix, Solution, evaluate_sites, solve_lscp, solve_mclp
 from yizhan.stations.registry import stations_frame
 
 Progress = Callable[[str], None]
@@ -368,8 +368,8 @@ def sites_to_frame(features: list[dict[str, Any]] | None, *, coord: str = "wgs84
                    field: str = "sites") -> gpd.GeoDataFrame | None:
     """GeoJSON point features (``id``/``name`` in properties or ``id`` on the feature) as a site frame in
     EPSG:4326; ``coord`` is the system of the given lon/lat. InvalidInput names the bad feature."""
-    from yizhan.coverage.candidates import HOST_TYPES, host_type_code
     from yizhan.geo.coords import to_wgs84
+    from yizhan.siting.candidates import HOST_TYPES, host_type_code
 
     if features is None:
         return None

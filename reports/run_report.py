@@ -1,5 +1,6 @@
 """Gap reports of a stored run: CSV and XLSX (Excel, Chinese headers), GeoJSON (RFC 7946) and GeoPackage (GIS),
-and a printable one-page summary (HTML, PDF; see ``report_summary`` and ``report_pdf``).
+and the tables and figures of the printable one-page summary (HTML, PDF: ``summary`` and ``pdf``; all formats
+are written by ``writer``).
 
 Every format is built from the same tables (:func:`gaps_table`, :func:`units_report_table`,
 :func:`stations_report_table`) and headline figures (:func:`headline`), all read from the stored run, so the
@@ -9,10 +10,8 @@ figures agree across formats. Coordinates are WGS 84 lon/lat (EPSG:4326); distan
 from __future__ import annotations
 
 import io
-import json
 import math
 import tempfile
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,7 +25,6 @@ from sqlalchemy import Engine, text
 
 from yizhan.areas import sector_units, units_frame
 from yizhan.coverage.runs import RunData, load_run, units_table
-from yizhan.errors import InvalidInput
 from yizhan.stations import vocab
 
 FORMATS = ("csv", "xlsx", "geojson", "gpkg", "html", "pdf")
@@ -178,7 +176,7 @@ def _multi(g: Any) -> MultiPolygon | None:
     return MultiPolygon(parts) if parts else None
 
 
-def _as_report(run: RunData | RunReport) -> RunReport:
+def as_report(run: RunData | RunReport) -> RunReport:
     return run if isinstance(run, RunReport) else RunReport(run)
 
 
@@ -209,7 +207,7 @@ def gaps_table(run: RunData | RunReport) -> pd.DataFrame:
     the network search limit). ``location`` names the nearest street when named streets were given (``street``,
     ``street_distance_m`` then appear too), else it is the point's "lon, lat".
     """
-    report = _as_report(run)
+    report = as_report(run)
     g = report.run.gaps
     st = report.run.stations
     address = dict(zip(st["external_id"], st["address"], strict=True))
@@ -277,7 +275,7 @@ def stations_report_table(report: RunReport) -> pd.DataFrame:
 
 def headline(run: RunData | RunReport) -> dict[str, Any]:
     """The run's headline figures (from the stored summary) plus the unmet demand and the gaps' demand."""
-    report = _as_report(run)
+    report = as_report(run)
     s = report.run.summary
     p = report.run.params
     out = {k: s[k] for k in ("run_id", "area", "mode", "radius_m", "stations", "cells", "demand_total",
@@ -312,7 +310,7 @@ def _plain(v: Any) -> Any:
 def gaps_geojson(run: RunData | RunReport) -> dict[str, Any]:
     """Gap polygons as an RFC 7946 FeatureCollection (WGS 84 lon/lat, exterior rings counter-clockwise) with the
     run's summary as the foreign member ``run``."""
-    report = _as_report(run)
+    report = as_report(run)
     table = gaps_table(report)
     geoms = shapely.orient_polygons(report.run.gaps.geometry.to_numpy(), exterior_cw=False)
     features = []
@@ -442,66 +440,3 @@ def gaps_gpkg(report: RunReport) -> bytes:
         for name, (gdf, gtype) in layers.items():
             gdf.to_file(path, layer=name, driver="GPKG", geometry_type=gtype, engine="pyogrio")
         return path.read_bytes()
-
-
-# -- all formats ---------------------------------------------------------------------------------------------------
-def parse_formats(values: Iterable[str] | None) -> tuple[str, ...]:
-    """Formats from ``--format`` values (repeated and/or comma-separated; ``all``), in :data:`FORMATS` order."""
-    asked = {v.strip().lower().lstrip(".") for raw in (values or []) for v in raw.split(",") if v.strip()}
-    if not asked:
-        return DEFAULT_FORMATS
-    if "all" in asked:
-        return FORMATS
-    unknown = sorted(asked - set(FORMATS))
-    if unknown:
-        raise InvalidInput(f"format {', '.join(unknown)}: expected any of {', '.join(FORMATS)} or all")
-    return tuple(f for f in FORMATS if f in asked)
-
-
-def file_name(run_id: int, fmt: str) -> str:
-    """``gaps_run<ID>.<ext>`` for the data formats, ``report_run<ID>.<ext>`` for the printable summary."""
-    return f"{'report' if fmt in ('html', 'pdf') else 'gaps'}_run{run_id}.{fmt}"
-
-
-def render(report: RunReport, fmt: str) -> bytes:
-    """One format as the bytes of its file (the CSV with a BOM so Excel reads the Chinese headers)."""
-    if fmt == "csv":
-        return ("\ufeff" + gaps_csv(report)).encode("utf-8")
-    if fmt == "geojson":
-        return json.dumps(gaps_geojson(report), ensure_ascii=False).encode("utf-8")
-    if fmt == "xlsx":
-        return gaps_xlsx(report)
-    if fmt == "gpkg":
-        return gaps_gpkg(report)
-    if fmt == "html":
-        from yizhan.coverage.report_summary import summary_html
-
-        return summary_html(report).encode("utf-8")
-    if fmt == "pdf":
-        from yizhan.coverage.report_pdf import summary_pdf
-
-        return summary_pdf(report)
-    raise InvalidInput(f"format {fmt!r}: expected one of {', '.join(FORMATS)}")
-
-
-def write_report(report: RunReport, out: Path, formats: Iterable[str] = DEFAULT_FORMATS) -> dict[str, Path]:
-    """Write ``formats`` of the report. ``out`` is a folder (created; files named by :func:`file_name`), or a file
-    path when a single format is asked and ``out`` ends in its extension."""
-    fmts = list(formats)
-    if len(fmts) == 1 and out.suffix.lower() == f".{fmts[0]}":
-        targets = {fmts[0]: out}
-    else:
-        targets = {f: out / file_name(report.run_id, f) for f in fmts}
-    paths = {}
-    for fmt, path in targets.items():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.partial")
-        tmp.write_bytes(render(report, fmt))
-        tmp.replace(path)
-        paths[fmt] = path
-    return paths
-
-
-def write_gap_report(run: RunData | RunReport, out_dir: Path) -> dict[str, Path]:
-    """Write ``gaps_run<ID>.csv`` (UTF-8 with BOM for Excel) and ``gaps_run<ID>.geojson`` into ``out_dir``."""
-    return write_report(_as_report(run), out_dir, DEFAULT_FORMATS)

@@ -28,9 +28,9 @@ from matplotlib.patches import Patch, PathPatch
 from matplotlib.path import Path as MplPath
 from shapely.geometry.base import BaseGeometry
 
-from yizhan.coverage.report import OSM_ATTRIBUTION, RunReport
-from yizhan.maps.folium_map import AREA_COLOUR, CLOSED_COLOUR, GAP_SCALE, KIND_COLOURS, OTHER_KIND_COLOUR
-from yizhan.maps.folium_map import SERVICE_AREA_COLOUR as SERVICE_COLOUR
+from yizhan.maps.style import AREA_COLOUR, CLOSED_COLOUR, GAP_SCALE, KIND_COLOURS, OTHER_KIND_COLOUR
+from yizhan.maps.style import SERVICE_AREA_COLOUR as SERVICE_COLOUR
+from yizhan.reports.run_report import OSM_ATTRIBUTION, RunReport
 from yizhan.stations.vocab import KINDS
 
 CJK_FONTS = ("Noto Sans CJK SC", "Noto Sans SC", "Source Han Sans SC", "Source Han Sans CN", "WenQuanYi Zen Hei",

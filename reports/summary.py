@@ -13,7 +13,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import numpy as np
 
-from yizhan.coverage.report import (
+from yizhan.coverage.runs import UNASSIGNED
+from yizhan.reports.drawing import map_png
+from yizhan.reports.run_report import (
     OSM_ATTRIBUTION,
     STREET_NEAR_M,
     RunReport,
@@ -21,7 +23,6 @@ from yizhan.coverage.report import (
     headline,
     units_report_table,
 )
-from yizhan.coverage.runs import UNASSIGNED
 from yizhan.settings import get_settings
 
 TOP_GAPS = 10
@@ -209,8 +210,6 @@ def _table(header: list[str], rows: list[list[str]], total: list[str] | None = N
 
 def summary_html(report: RunReport, *, page: SummaryPage | None = None) -> str:
     """The one-page summary as a self-contained HTML document (print it, or open it offline)."""
-    from yizhan.coverage.report_map import map_png
-
     p = page or summary_page(report)
     img = base64.b64encode(map_png(report, width_in=6.0, max_height_in=6.0, dpi=160)).decode("ascii")
     figs = "".join(f'<div class="fig"><div class="l">{html.escape(zh)} {html.escape(en)}</div>'

@@ -18,7 +18,7 @@ import osmium
 import osmnx as ox
 
 from yizhan.errors import InvalidInput
-from yizhan.geo.osm import EXPECTED_FORMAT, _checked, _iterate, _processor, extract_bounds
+from yizhan.geo.osm import EXPECTED_FORMAT, checked_extract, extract_bounds, extract_processor, iterate_extract
 from yizhan.geo.projection import metric_crs_for
 
 # The one place where osmnx is configured: no HTTP cache folder, no console logging.
@@ -92,18 +92,18 @@ def _write_street_xml(path: Path, profile: str, out: Path) -> int:
     """Write the profile's street ways and their nodes from ``path`` to OSM XML ``out``; return the way count."""
     keep: set[int] = set()
     needed: set[int] = set()
-    for way in _iterate(path, _processor(path, osmium.osm.WAY)):
+    for way in iterate_extract(path, extract_processor(path, osmium.osm.WAY)):
         if is_street(way.tags, profile):
             keep.add(way.id)
             needed.update(nd.ref for nd in way.nodes)
     present: set[int] = set()
     writer = osmium.SimpleWriter(str(out), overwrite=True)
     try:
-        for node in _iterate(path, _processor(path, osmium.osm.NODE)):
+        for node in iterate_extract(path, extract_processor(path, osmium.osm.NODE)):
             if node.id in needed and node.location.valid():
                 present.add(node.id)
                 writer.add_node(node)
-        for way in _iterate(path, _processor(path, osmium.osm.WAY)):
+        for way in iterate_extract(path, extract_processor(path, osmium.osm.WAY)):
             if way.id in keep:
                 refs = [nd.ref for nd in way.nodes if nd.ref in present]
                 if len(refs) >= 2:
@@ -139,7 +139,7 @@ def streets_from_extract(path: str | Path, *, profile: str = "walk") -> nx.Multi
     InvalidInput
         If the file is missing or unreadable, the profile is unknown or there are no streets.
     """
-    p = _checked(path)
+    p = checked_extract(path)
     _check_profile(profile)
     bounds = extract_bounds(p)
     with tempfile.TemporaryDirectory(prefix="yizhan-streets-") as tmp:
@@ -193,7 +193,7 @@ def load_graph(path: str | Path) -> nx.MultiDiGraph:
 
 def cache_path(path: str | Path, *, profile: str, cache_dir: Path) -> Path:
     """GraphML cache file for an extract and profile, keyed by file name, size, mtime (ns) and profile."""
-    p = _checked(path)
+    p = checked_extract(path)
     st = p.stat()
     stem = _GRAPHML_SAFE.sub("_", p.name)
     return Path(cache_dir) / f"{stem}-{st.st_size}-{st.st_mtime_ns}-{_check_profile(profile)}.graphml"

@@ -16,7 +16,8 @@ from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import dijkstra
 from scipy.spatial import cKDTree
 
-from yizhan.coverage.network import Snapped, StreetGraph, _times
+from yizhan.coverage.network import Snapped
+from yizhan.geo.streets import StreetGraph, edge_costs
 
 Pairs = tuple[np.ndarray, np.ndarray, np.ndarray]  # demand index, site index, distance in metres
 Progress = Callable[[str], None]
@@ -80,7 +81,7 @@ def network_reach(graph: StreetGraph, site_snap: Snapped, demand_snap: Snapped, 
     t = demand_snap.offset_m[ok_dem]
     leg = demand_snap.offstreet_m[ok_dem] if include_access else np.zeros(len(ok_dem))
     att_node = np.concatenate([graph.u[e], graph.v[e]])
-    att_cost = np.concatenate([_times(t, graph.reverse_factor[e]), graph.length[e] - t])
+    att_cost = np.concatenate([edge_costs(t, graph.reverse_factor[e]), graph.length[e] - t])
     att_dem = np.concatenate([ok_dem, ok_dem])
     att_leg = np.concatenate([leg, leg])
     att_order, att_start = _csr_groups(att_node, n)
@@ -105,7 +106,7 @@ def network_reach(graph: StreetGraph, site_snap: Snapped, demand_snap: Snapped, 
             sub = a[nodes][:, nodes].tocsr()
             se = site_snap.edge[sites]
             s = site_snap.offset_m[sites]
-            cost = np.stack([s, _times(graph.length[se] - s, graph.reverse_factor[se])], axis=1) \
+            cost = np.stack([s, edge_costs(graph.length[se] - s, graph.reverse_factor[se])], axis=1) \
                 + site_leg[sites][:, None]
             cols = np.stack([local[graph.u[se]], local[graph.v[se]]], axis=1)
             use = np.isfinite(cost) & (cols >= 0) & (cost <= r)
@@ -129,7 +130,7 @@ def network_reach(graph: StreetGraph, site_snap: Snapped, demand_snap: Snapped, 
             on = edge_order[_gather(edge_start, se)]
             k = np.repeat(sites, per_site)
             sk, tt = site_snap.offset_m[k], t[on]
-            direct = np.where(sk >= tt, sk - tt, _times(tt - sk, graph.reverse_factor[site_snap.edge[k]])) \
+            direct = np.where(sk >= tt, sk - tt, edge_costs(tt - sk, graph.reverse_factor[site_snap.edge[k]])) \
                 + site_leg[k] + leg[on]
             keep = direct <= r
             pieces.append((ok_dem[on[keep]], k[keep], direct[keep]))

@@ -1,7 +1,7 @@
 """The one-page summary as a PDF (A4 portrait), laid out and written by matplotlib.
 
-Same content as the HTML (:func:`yizhan.coverage.report_summary.summary_page`); the map is drawn as vector
-graphics. Text uses an installed CJK font (see :func:`yizhan.coverage.report_map.cjk_font`), embedded as
+Same content as the HTML (:func:`yizhan.reports.summary.summary_page`); the map is drawn as vector
+graphics. Text uses an installed CJK font (see :func:`yizhan.reports.drawing.cjk_font`), embedded as
 TrueType so it can be searched and copied.
 """
 
@@ -13,9 +13,9 @@ from datetime import datetime
 from matplotlib.backends.backend_pdf import PdfPages
 from matplotlib.figure import Figure
 
-from yizhan.coverage.report import RunReport
-from yizhan.coverage.report_map import LEGEND_IN, draw_map, drawing, fit_map
-from yizhan.coverage.report_summary import GAP_TEXT_COLUMNS, SummaryPage, summary_page
+from yizhan.reports.drawing import LEGEND_IN, draw_map, drawing, fit_map
+from yizhan.reports.run_report import RunReport
+from yizhan.reports.summary import GAP_TEXT_COLUMNS, SummaryPage, summary_page
 
 PAGE_W, PAGE_H = 8.27, 11.69  # A4, inches
 MARGIN = 0.45

@@ -1,0 +1,1 @@
+"""Report writing: the run report as CSV, XLSX, GeoJSON, GeoPackage, HTML and PDF."""

@@ -1,0 +1,80 @@
+"""Every report format of a run, written as files or rendered to bytes (the CLI's and the API's entry point)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from pathlib import Path
+
+from yizhan.coverage.runs import RunData
+from yizhan.errors import InvalidInput
+from yizhan.reports.pdf import summary_pdf
+from yizhan.reports.run_report import (
+    DEFAULT_FORMATS,
+    FORMATS,
+    RunReport,
+    as_report,
+    gaps_csv,
+    gaps_geojson,
+    gaps_gpkg,
+    gaps_xlsx,
+)
+from yizhan.reports.summary import summary_html
+
+
+def parse_formats(values: Iterable[str] | None) -> tuple[str, ...]:
+    """Formats from ``--format`` values (repeated and/or comma-separated; ``all``), in :data:`FORMATS` order."""
+    asked = {v.strip().lower().lstrip(".") for raw in (values or []) for v in raw.split(",") if v.strip()}
+    if not asked:
+        return DEFAULT_FORMATS
+    if "all" in asked:
+        return FORMATS
+    unknown = sorted(asked - set(FORMATS))
+    if unknown:
+        raise InvalidInput(f"format {', '.join(unknown)}: expected any of {', '.join(FORMATS)} or all")
+    return tuple(f for f in FORMATS if f in asked)
+
+
+def file_name(run_id: int, fmt: str) -> str:
+    """``gaps_run<ID>.<ext>`` for the data formats, ``report_run<ID>.<ext>`` for the printable summary."""
+    return f"{'report' if fmt in ('html', 'pdf') else 'gaps'}_run{run_id}.{fmt}"
+
+
+def render(report: RunReport, fmt: str) -> bytes:
+    """One format as the bytes of its file (the CSV with a BOM so Excel reads the Chinese headers)."""
+    if fmt == "csv":
+        return ("\ufeff" + gaps_csv(report)).encode("utf-8")
+    if fmt == "geojson":
+        return json.dumps(gaps_geojson(report), ensure_ascii=False).encode("utf-8")
+    if fmt == "xlsx":
+        return gaps_xlsx(report)
+    if fmt == "gpkg":
+        return gaps_gpkg(report)
+    if fmt == "html":
+        return summary_html(report).encode("utf-8")
+    if fmt == "pdf":
+        return summary_pdf(report)
+    raise InvalidInput(f"format {fmt!r}: expected one of {', '.join(FORMATS)}")
+
+
+def write_report(report: RunReport, out: Path, formats: Iterable[str] = DEFAULT_FORMATS) -> dict[str, Path]:
+    """Write ``formats`` of the report. ``out`` is a folder (created; files named by :func:`file_name`), or a file
+    path when a single format is asked and ``out`` ends in its extension."""
+    fmts = list(formats)
+    if len(fmts) == 1 and out.suffix.lower() == f".{fmts[0]}":
+        targets = {fmts[0]: out}
+    else:
+        targets = {f: out / file_name(report.run_id, f) for f in fmts}
+    paths = {}
+    for fmt, path in targets.items():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.partial")
+        tmp.write_bytes(render(report, fmt))
+        tmp.replace(path)
+        paths[fmt] = path
+    return paths
+
+
+def write_gap_report(run: RunData | RunReport, out_dir: Path) -> dict[str, Path]:
+    """Write ``gaps_run<ID>.csv`` (UTF-8 with BOM for Excel) and ``gaps_run<ID>.geojson`` into ``out_dir``."""
+    return write_report(as_report(run), out_dir, DEFAULT_FORMATS)

@@ -1,0 +1,1 @@
+"""Site recommendation: candidate sites, their reach, the solver and stored recommendation runs."""
