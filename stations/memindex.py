@@ -35,6 +35,7 @@ from scipy.spatial import cKDTree
 from yizhan.db.engine import libpq_url
 from yizhan.stations import vocab
 from yizhan.stations.registry import StationFilter
+from yizhan.stations.schema import N_COLUMNS, STATION_COLUMNS, Station, station_from_row
 
 log = logging.getLogger(__name__)
 
@@ -49,12 +50,11 @@ _BITS = " + ".join(f"(CASE WHEN s.amenities @> ARRAY['{a}'] THEN {b} ELSE 0 END)
 _KINDS = " ".join(f"WHEN '{k}' THEN {c}" for k, c in KIND_CODE.items())
 # rows ordered by external_id in the database's collation: the row number is the tie-break of equal distances
 LOAD_SQL = (
-    f"SELECT s.external_id, ST_X(s.geom), ST_Y(s.geom), CASE s.kind {_KINDS} ELSE -1 END, CAST({_BITS} AS bigint), "
-    "s.area_id, a.name, json_build_object('name', s.name, 'kind', s.kind, 'host', s.host, 'address', s.address, "
-    "'township', s.township, 'amenities', COALESCE(s.amenities, '{}'), 'opening_hours', s.opening_hours, "
-    "'seats', s.seats, 'stars', s.stars, 'status', s.status, 'lon', ST_X(s.geom), 'lat', ST_Y(s.geom), "
-    "'area', a.name, 'id', s.external_id)::text "
+    f"SELECT {STATION_COLUMNS}, CASE s.kind {_KINDS} ELSE -1 END, CAST({_BITS} AS bigint), s.area_id "
     "FROM stations s JOIN areas a ON a.id = s.area_id WHERE s.status = 'active' ORDER BY s.external_id, s.id")
+"""Every active station: its ``STATION_COLUMNS``, then kind code, amenity bits and area id."""
+_KIND, _BITS_AT, _AREA_ID = N_COLUMNS, N_COLUMNS + 1, N_COLUMNS + 2
+_LON, _LAT, _AREA = 11, 12, 13  # within STATION_COLUMNS
 
 
 def unit_vectors(lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
@@ -80,7 +80,7 @@ class StationIndex:
     bits: np.ndarray  # amenities, one bit each (AMENITY_BIT)
     area: np.ndarray  # area id
     area_ids: dict[str, int]
-    blob: bytes  # every station's answer fields as JSON (no distance), one after the other (UTF-8)
+    blob: bytes  # every station's ``Station`` as JSON (no distance), one after the other (UTF-8)
     offsets: np.ndarray  # station i is blob[offsets[i]:offsets[i + 1]]
     xyz: np.ndarray
     tree: cKDTree
@@ -90,16 +90,16 @@ class StationIndex:
     def from_rows(cls, rows: list[tuple[Any, ...]]) -> StationIndex:
         """Build from ``LOAD_SQL`` rows."""
         n = len(rows)
-        lon = np.fromiter((r[1] for r in rows), float, n)
-        lat = np.fromiter((r[2] for r in rows), float, n)
+        lon = np.fromiter((r[_LON] for r in rows), float, n)
+        lat = np.fromiter((r[_LAT] for r in rows), float, n)
         xyz = unit_vectors(lon, lat) if n else np.zeros((0, 3))
-        parts = [r[7].encode() for r in rows]
+        parts = [orjson.dumps(station_from_row(r)) for r in rows]
         offsets = np.zeros(n + 1, np.int64)
         np.cumsum(np.fromiter((len(b) for b in parts), np.int64, n), out=offsets[1:])
-        return cls(lon=lon, lat=lat, kind=np.fromiter((r[3] for r in rows), np.int8, n),
-                   bits=np.fromiter((r[4] for r in rows), np.int64, n),
-                   area=np.fromiter((r[5] for r in rows), np.int64, n),
-                   area_ids={r[6]: r[5] for r in rows}, blob=b"".join(parts), offsets=offsets, xyz=xyz,
+        return cls(lon=lon, lat=lat, kind=np.fromiter((r[_KIND] for r in rows), np.int8, n),
+                   bits=np.fromiter((r[_BITS_AT] for r in rows), np.int64, n),
+                   area=np.fromiter((r[_AREA_ID] for r in rows), np.int64, n),
+                   area_ids={r[_AREA]: r[_AREA_ID] for r in rows}, blob=b"".join(parts), offsets=offsets, xyz=xyz,
                    tree=cKDTree(xyz, balanced_tree=False, compact_nodes=False))
 
     @classmethod
@@ -111,7 +111,7 @@ class StationIndex:
         return len(self.offsets) - 1
 
     def nearest(self, lon: float, lat: float, *, k: int = 5, amenities: list[str] | None = None,
-                kind: str | None = None, area: str | None = None) -> list[dict[str, Any]] | None:
+                kind: str | None = None, area: str | None = None) -> list[Station] | None:
         """What ``registry.nearest_stations`` answers without ``open_at``: the ``k`` active stations nearest to
         (lon, lat) (WGS 84 degrees) passing the filters, by exact geodesic metres (``distance_m``), ties by id.
         None when only the database can answer (an area name holding NUL: PostgreSQL text refuses it)."""
@@ -177,11 +177,11 @@ class StationIndex:
             idx = ball[passes(ball)] if filtered else ball
             dist = self._distances(lon, lat, idx)
         order = np.lexsort((idx, dist))[:k]
-        out = []
+        out: list[Station] = []
         for j in order:
             i = idx[j]
-            st = orjson.loads(self.blob[self.offsets[i]:self.offsets[i + 1]])
-            st["distance_m"] = round(float(dist[j]), 2)
+            st: Station = orjson.loads(self.blob[self.offsets[i]:self.offsets[i + 1]])
+            st["distance_m"] = round(float(dist[j]), 2)  # as station_from_row rounds it
             out.append(st)
         return out
 

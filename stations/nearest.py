@@ -16,7 +16,8 @@ from typing import Any
 
 from yizhan.db.engine import AsyncPool
 from yizhan.db.models import SRID
-from yizhan.stations.registry import FIELDS, StationFilter
+from yizhan.stations.registry import StationFilter
+from yizhan.stations.schema import N_COLUMNS, STATION_COLUMNS, Station, station_from_row
 
 _GEOM = f"ST_SetSRID(ST_MakePoint(%(lon)s, %(lat)s), {SRID})"
 _POINT = f"CAST({_GEOM} AS geography)"
@@ -37,24 +38,16 @@ def nearest_sql(flt: StationFilter, k: int) -> tuple[str, dict[str, Any]]:
         _SQL_CACHE[key] = (
             f"WITH knn AS (SELECT ST_Distance(s.geog, {_POINT}, true) AS d FROM stations s WHERE {where} "
             f"ORDER BY s.geom <-> {_GEOM} LIMIT {k}) "
-            f"SELECT {FIELDS}, ST_Distance(s.geog, {_POINT}, true) AS distance_m "
+            f"SELECT {STATION_COLUMNS}, ST_Distance(s.geog, {_POINT}, true) AS distance_m "
             "FROM stations s JOIN areas a ON a.id = s.area_id "
             f"WHERE {where} AND ST_DWithin(s.geog, {_POINT}, (SELECT max(d) FROM knn) + 1e-6) "
             f"ORDER BY distance_m, s.external_id LIMIT {k}")
     return _SQL_CACHE[key], params
 
 
-def _station(r: tuple[Any, ...]) -> dict[str, Any]:
-    """A result row as ``registry.nearest_stations`` gives it (same keys, same order)."""
-    ext, name, kind, host, address, township, amen, hours, seats, stars, status, lon, lat, area, dist = r
-    return {"name": name, "kind": kind, "host": host, "address": address, "township": township,
-            "amenities": list(amen or []), "opening_hours": hours, "seats": seats, "stars": stars, "status": status,
-            "lon": lon, "lat": lat, "area": area, "id": ext, "distance_m": round(float(dist), 2)}
-
-
 async def nearest_stations_async(pool: AsyncPool, lon: float, lat: float, *, k: int = 5,
                                  amenities: list[str] | None = None, kind: str | None = None,
-                                 area: str | None = None) -> list[dict[str, Any]]:
+                                 area: str | None = None) -> list[Station]:
     """The ``k`` active stations nearest to (lon, lat) (WGS 84 degrees), exactly ordered by geodesic metres
     (``distance_m``), filtered by all ``amenities``, ``kind`` and ``area``; one round trip to the database.
 
@@ -65,4 +58,4 @@ async def nearest_stations_async(pool: AsyncPool, lon: float, lat: float, *, k: 
     sql, params = nearest_sql(flt, k)
     params.update(lon=lon, lat=lat)
     rows = await pool.fetch(sql, params, prepare=not flt.amenities)
-    return [_station(r) for r in rows]
+    return [station_from_row(r, r[N_COLUMNS]) for r in rows]

@@ -19,9 +19,7 @@ from yizhan.errors import InvalidInput, NotFound
 from yizhan.stations import vocab
 from yizhan.stations.hours import is_open
 from yizhan.stations.importer import StationRecord
-
-FIELDS = ("s.external_id, s.name, s.kind, s.host, s.address, s.township, s.amenities, s.opening_hours, "
-          "s.seats, s.stars, s.status, ST_X(s.geom) AS lon, ST_Y(s.geom) AS lat, a.name AS area")
+from yizhan.stations.schema import STATION_COLUMNS, Station, station_from_row
 
 
 @dataclass
@@ -75,16 +73,9 @@ def upsert_stations(conn: Connection, area_id: int, area_name: str, records: lis
     return ImportSummary(area_name, len(records), inserted, len(rows) - inserted)
 
 
-def _station(row: Any) -> dict[str, Any]:
-    d = dict(row._mapping)
-    d["id"] = d.pop("external_id")
-    d["amenities"] = list(d["amenities"] or [])
-    return d
-
-
-def get_station(conn: Connection, external_id: str, *, area: str | None = None) -> dict[str, Any]:
+def get_station(conn: Connection, external_id: str, *, area: str | None = None) -> Station:
     """One station by its external id (and area, when ids repeat across areas)."""
-    rows = conn.execute(text(f"SELECT {FIELDS} FROM stations s JOIN areas a ON a.id = s.area_id "
+    rows = conn.execute(text(f"SELECT {STATION_COLUMNS} FROM stations s JOIN areas a ON a.id = s.area_id "
                              "WHERE s.external_id = :id AND (CAST(:area AS text) IS NULL OR a.name = :area)"),
                         {"id": external_id, "area": area}).all()
     if not rows:
@@ -92,20 +83,20 @@ def get_station(conn: Connection, external_id: str, *, area: str | None = None) 
     if len(rows) > 1:
         raise InvalidInput(f"station id {external_id!r} exists in several areas "
                            f"({', '.join(r.area for r in rows)}): pass area=")
-    return _station(rows[0])
+    return station_from_row(rows[0])
 
 
 def list_stations(conn: Connection, *, area: str | None = None, kind: str | None = None,
-                  status: str | None = None, limit: int = 100, offset: int = 0) -> tuple[int, list[dict[str, Any]]]:
+                  status: str | None = None, limit: int = 100, offset: int = 0) -> tuple[int, list[Station]]:
     """A page of stations ordered by area and id, and the total count matching the filters."""
     where = ("(CAST(:area AS text) IS NULL OR a.name = :area) AND (CAST(:kind AS text) IS NULL OR s.kind = :kind) "
              "AND (CAST(:status AS text) IS NULL OR s.status = :status)")
     params = {"area": area, "kind": kind, "status": status, "limit": limit, "offset": offset}
     total = conn.execute(text(f"SELECT count(*) FROM stations s JOIN areas a ON a.id = s.area_id WHERE {where}"),
                          params).scalar_one()
-    rows = conn.execute(text(f"SELECT {FIELDS} FROM stations s JOIN areas a ON a.id = s.area_id WHERE {where} "
+    rows = conn.execute(text(f"SELECT {STATION_COLUMNS} FROM stations s JOIN areas a ON a.id = s.area_id WHERE {where} "
                              "ORDER BY a.name, s.external_id LIMIT :limit OFFSET :offset"), params).all()
-    return int(total), [_station(r) for r in rows]
+    return int(total), [station_from_row(r) for r in rows]
 
 
 def stations_frame(conn: Connection, area_id: int) -> gpd.GeoDataFrame:
@@ -174,12 +165,12 @@ class StationFilter:
 
 
 _POINT = f"CAST(ST_SetSRID(ST_MakePoint(:lon, :lat), {SRID}) AS geography)"
-_SELECT = (f"SELECT {FIELDS}, ST_Distance(s.geog, {_POINT}, true) AS distance_m "
+_SELECT = (f"SELECT {STATION_COLUMNS}, ST_Distance(s.geog, {_POINT}, true) AS distance_m "
            "FROM stations s JOIN areas a ON a.id = s.area_id")
 
 
 def stations_within(conn: Connection, lon: float, lat: float, distance_m: float, flt: StationFilter, *,
-                    limit: int | None = None) -> list[dict[str, Any]]:
+                    limit: int | None = None) -> list[Station]:
     """Stations passing ``flt`` within ``distance_m`` geodesic metres of (lon, lat), nearest first, each with
     ``distance_m``. Uses the geography GiST index (``ST_DWithin`` on the stored column, no cast)."""
     where, params = flt.sql()
@@ -189,9 +180,7 @@ def stations_within(conn: Connection, lon: float, lat: float, distance_m: float,
     out = []
     for r in rows:
         if flt.passes(r.opening_hours):
-            d = _station(r)
-            d["distance_m"] = round(float(r.distance_m), 2)
-            out.append(d)
+            out.append(station_from_row(r, r.distance_m))
             if limit is not None and len(out) == limit:
                 break
     return out
@@ -199,7 +188,7 @@ def stations_within(conn: Connection, lon: float, lat: float, distance_m: float,
 
 def nearest_stations(conn: Connection, lon: float, lat: float, *, k: int = 5, amenities: list[str] | None = None,
                      open_at: datetime | None = None, kind: str | None = None, area: str | None = None,
-                     tz: str = "Asia/Shanghai") -> list[dict[str, Any]]:
+                     tz: str = "Asia/Shanghai") -> list[Station]:
     """The ``k`` active stations nearest to (lon, lat) (WGS 84 degrees), exactly ordered by geodesic metres.
 
     Step 1 walks the geography GiST index (``<->``, sphere distance) until ``k`` candidates pass every

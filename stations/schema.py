@@ -1,0 +1,177 @@
+"""The one shape of a station, from the database row to the API's GeoJSON.
+
+``STATION_COLUMNS`` is the select list every station query reads and ``station_from_row`` the one function that
+turns such a row into a ``Station`` (the registry, the async nearest search and the in-process index all use
+them, so their answers have the same keys in the same order). ``station_feature`` and ``station_collection`` make
+the API's GeoJSON of stations as plain dicts (the nearest-station hot path serialises them with orjson, with no
+model validation per request); the pydantic models below document that same shape for OpenAPI and are the JSON
+routes' response models.
+
+Coordinates are lon/lat degrees (WGS 84 as stored; the API may give them in GCJ-02 or BD-09); distances are
+geodesic metres on the WGS 84 ellipsoid.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any, Literal, NotRequired, TypedDict
+
+import numpy as np
+from pydantic import BaseModel, Field
+
+from yizhan.geo.coords import from_wgs84
+from yizhan.stations import vocab
+
+Coord = Literal["wgs84", "gcj02", "bd09"]
+
+STATION_COLUMNS = ("s.external_id, s.name, s.kind, s.host, s.address, s.township, s.amenities, s.opening_hours, "
+                   "s.seats, s.stars, s.status, ST_X(s.geom) AS lon, ST_Y(s.geom) AS lat, a.name AS area")
+"""The select list of a station (``stations s JOIN areas a``), in the order ``station_from_row`` reads."""
+N_COLUMNS = 14
+
+
+class Station(TypedDict):
+    """A station as the registry's searches and look-ups give it (lon/lat WGS 84 degrees, metres)."""
+
+    name: str
+    kind: str
+    host: str | None
+    address: str | None
+    township: str | None
+    amenities: list[str]
+    opening_hours: str | None
+    seats: int | None
+    stars: int | None
+    status: str
+    lon: float
+    lat: float
+    area: str
+    id: str
+    distance_m: NotRequired[float]  # geodesic metres from the searched point (nearest searches)
+    network_distance_m: NotRequired[float]  # metres along the streets (search by=network)
+    route: NotRequired[list[list[float]]]  # the way there along the streets: [lon, lat] pairs, WGS 84
+
+
+def station_from_row(row: Sequence[Any], distance_m: float | None = None) -> Station:
+    """A ``Station`` from a row whose first columns are ``STATION_COLUMNS``; ``distance_m`` (metres) is rounded
+    to centimetres."""
+    ext, name, kind, host, address, township, amenities, hours, seats, stars, status, lon, lat, area = \
+        row[:N_COLUMNS]
+    st: Station = {"name": name, "kind": kind, "host": host, "address": address, "township": township,
+                   "amenities": list(amenities or []), "opening_hours": hours, "seats": seats, "stars": stars,
+                   "status": status, "lon": lon, "lat": lat, "area": area, "id": ext}
+    if distance_m is not None:
+        st["distance_m"] = round(float(distance_m), 2)
+    return st
+
+
+# --- the API's GeoJSON: plain dicts, and the models documenting them ---------------------------------------------
+
+
+class PointGeometry(BaseModel):
+    """A GeoJSON Point: [lon, lat] degrees in the answer's coordinate system, 7 decimals."""
+
+    type: Literal["Point"]
+    coordinates: list[float] = Field(min_length=2, max_length=2, description="[lon, lat], degrees")
+
+
+class LineStringGeometry(BaseModel):
+    """A GeoJSON LineString: [lon, lat] pairs (degrees) in the answer's coordinate system, 7 decimals."""
+
+    type: Literal["LineString"]
+    coordinates: list[list[float]] = Field(description="[[lon, lat], ...], degrees")
+
+
+class StationPublic(BaseModel):
+    """A station's properties in the API: the registry's fields, its kind's Chinese label, and in nearest
+    searches the distance to it."""
+
+    name: str = Field(description="名称 Name")
+    kind: str = Field(description=f"类型 Kind: {', '.join(vocab.KINDS)}")
+    host: str | None = Field(description=f"承办单位类型 Host type: {', '.join(vocab.HOSTS)}")
+    address: str | None = Field(description="地址 Address")
+    township: str | None = Field(description="街道乡镇 Township")
+    amenities: list[str] = Field(description=f"设施 Amenities: any of {', '.join(vocab.AMENITIES)}")
+    opening_hours: str | None = Field(description="开放时间 Opening hours (OpenStreetMap syntax)")
+    seats: int | None = Field(description="座位数 Seats")
+    stars: int | None = Field(description="星级 Stars")
+    status: str = Field(description=f"状态 Status: {', '.join(vocab.STATUSES)}")
+    area: str = Field(description="所属区域 Area")
+    id: str = Field(description="编号 Registry id")
+    distance_m: float | None = Field(None, description="直线距离 Geodesic distance from the searched point, metres "
+                                                       "(nearest searches only)")
+    kind_label: str = Field(description="类型名称 The kind's Chinese label")
+    network_distance_m: float | None = Field(None, description="步行/骑行距离 Distance along the streets, metres "
+                                                               "(by=network only)")
+    route: LineStringGeometry | None = Field(None, description="路线 The way along the streets (by=network only)")
+
+
+class StationFeature(BaseModel):
+    """A station as a GeoJSON Feature (``id`` = the registry id)."""
+
+    type: Literal["Feature"]
+    id: str
+    geometry: PointGeometry
+    properties: StationPublic
+
+
+class StationCollection(BaseModel):
+    """Stations as a GeoJSON FeatureCollection."""
+
+    type: Literal["FeatureCollection"]
+    features: list[StationFeature]
+
+
+class StationPage(StationCollection):
+    """A page of the registry: ``total`` stations match, ``features`` holds ``limit`` of them from ``offset``."""
+
+    total: int
+    limit: int
+    offset: int
+
+
+class NearestEcho(BaseModel):
+    """The nearest search as understood (``open_at`` ISO 8601; ``profile`` with by=network only)."""
+
+    lon: float
+    lat: float
+    coord: Coord
+    k: int
+    amenity: list[str]
+    open_at: str | None
+    by: Literal["straight", "network"]
+    profile: Literal["walk", "bike"] | None = None
+
+
+class NearestAnswer(StationCollection):
+    """The nearest stations, nearest first, and the search they answer."""
+
+    query: NearestEcho
+
+
+def _rounded(x: Iterable[Any], y: Iterable[Any]) -> list[list[float]]:
+    return [[round(float(a), 7), round(float(b), 7)] for a, b in zip(x, y, strict=True)]
+
+
+def station_feature(st: Station, coord: str = "wgs84") -> dict[str, Any]:
+    """The GeoJSON Feature of ``st`` (a ``StationFeature`` as a plain dict): the point and the route in ``coord``
+    (``wgs84``, ``gcj02`` or ``bd09``), the properties of ``StationPublic``. ``st`` is left unchanged."""
+    props: dict[str, Any] = dict(st)
+    lon, lat = float(props.pop("lon")), float(props.pop("lat"))
+    if coord == "wgs84":
+        x, y = [lon], [lat]
+    else:
+        x, y = from_wgs84(np.array([lon]), np.array([lat]), coord)
+    props["kind_label"] = vocab.label("kind", st["kind"])
+    if "route" in st:
+        path = np.asarray(st["route"], dtype=float).reshape(-1, 2)
+        rx, ry = from_wgs84(path[:, 0], path[:, 1], coord)
+        props["route"] = {"type": "LineString", "coordinates": _rounded(rx, ry)}
+    return {"type": "Feature", "id": st["id"], "geometry": {"type": "Point", "coordinates": _rounded(x, y)[0]},
+            "properties": props}
+
+
+def station_collection(stations: Iterable[Station], coord: str = "wgs84", **members: Any) -> dict[str, Any]:
+    """The GeoJSON FeatureCollection of ``stations`` in ``coord`` (a ``StationCollection`` as a plain dict), with
+    ``members`` added after the features (``total``, ``query``...)."""
+    return {"type": "FeatureCollection", "features": [station_feature(s, coord) for s in stations], **members}
