@@ -9,6 +9,13 @@ from pathlib import Path
 from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+DEFAULT_RADIUS_M = 1000.0
+"""The service radius, metres: the "one-kilometre" goal counties set. Defined here once."""
+MAX_RADIUS_M = 50_000.0
+"""The largest radius any analysis accepts, metres."""
+DEFAULT_TIMEZONE = "Asia/Shanghai"
+"""Local time of opening hours and of the times printed in reports (IANA name)."""
+
 
 def _default_data_dir() -> Path:
     """Where the embedded database and caches live when ``YIZHAN_DATA_DIR`` is not set.
@@ -40,8 +47,8 @@ class Settings(BaseSettings):
                                     description="Origins allowed to call the API from a browser (JSON list).")
     rate_limit_per_minute: int = Field(default=600, ge=0,
                                        description="Rider requests per client address and minute (0: no limit).")
-    timezone: str = Field(default="Asia/Shanghai", description="Local time of opening hours.")
-    radius_m: float = Field(default=1000.0, gt=0, description="Service radius in metres.")
+    timezone: str = Field(default=DEFAULT_TIMEZONE, description="Local time of opening hours.")
+    radius_m: float = Field(default=DEFAULT_RADIUS_M, gt=0, le=MAX_RADIUS_M, description="Service radius in metres.")
     max_snap_m: float = Field(default=300.0, gt=0, description="Farthest a point may lie from a street, metres.")
     cell_size_m: float = Field(default=200.0, ge=50, le=1000, description="Demand grid cell edge, metres.")
     max_k: int = Field(default=100, ge=1, description="Largest k the nearest-station endpoint accepts.")

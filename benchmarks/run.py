@@ -36,7 +36,7 @@ from shapely.geometry import box
 from sqlalchemy import Engine, text
 
 from yizhan.areas import ensure_area, get_area
-from yizhan.coverage.runs import run_coverage
+from yizhan.coverage.analysis import run_coverage
 from yizhan.data.demand import aggregate_cells, check_demand, demand_frame_from_file, import_demand
 from yizhan.db.cluster import Cluster, free_port
 from yizhan.db.engine import make_engine, migrate

@@ -26,7 +26,7 @@ from yizhan.coverage.streets import load_area_graph
 from yizhan.db.models import SRID
 from yizhan.errors import InvalidInput
 from yizhan.geo.streets import StreetGraph
-from yizhan.settings import Settings, get_settings
+from yizhan.settings import Settings
 from yizhan.stations.registry import StationFilter, stations_within
 
 # per loaded graph, built on first use and dropped with the graph
@@ -157,7 +157,7 @@ def _area_at(conn: Connection, lon: float, lat: float, name: str | None) -> Area
 
 
 def nearest_along_streets(conn: Connection, lon: float, lat: float, *, k: int, flt: StationFilter,
-                          profile: str = "walk", settings: Settings | None = None) -> list[dict[str, Any]]:
+                          profile: str = "walk", settings: Settings) -> list[dict[str, Any]]:
     """The ``k`` stations nearest to (lon, lat) (WGS 84) along the ``profile`` streets of the point's area,
     door to door: the legs from the point and from the station to their nearest streets are included.
 
@@ -166,7 +166,6 @@ def nearest_along_streets(conn: Connection, lon: float, lat: float, *, k: int, f
     reachable within L (doubling L otherwise). Each result has ``network_distance_m``, the straight-line
     ``distance_m`` and ``route``: the path as a list of (lon, lat) WGS 84 pairs.
     """
-    settings = settings or get_settings()
     info = _area_at(conn, lon, lat, flt.area)
     graph = load_area_graph(info, profile, settings)
     to_m = Transformer.from_crs(SRID, graph.crs_epsg, always_xy=True)

@@ -18,7 +18,7 @@ from yizhan.areas import AreaInfo
 from yizhan.db.models import SRID
 from yizhan.errors import InvalidInput
 from yizhan.geo.streets import StreetGraph, street_graph_from_networkx
-from yizhan.settings import Settings, get_settings
+from yizhan.settings import Settings
 
 PROFILES = ("walk", "bike")
 _cache: dict[tuple[str, int], StreetGraph] = {}
@@ -31,22 +31,20 @@ def _check_profile(profile: str) -> str:
     return profile
 
 
-def graph_file(area: AreaInfo, profile: str, settings: Settings | None = None) -> Path:
-    """Where the compiled ``profile`` graph of ``area`` is stored."""
-    s = settings or get_settings()
-    return s.data_dir / "graphs" / f"area{area.id}-{_check_profile(profile)}.npz"
+def graph_file(area: AreaInfo, profile: str, settings: Settings) -> Path:
+    """Where the compiled ``profile`` graph of ``area`` is stored (under the settings' data folder)."""
+    return settings.data_dir / "graphs" / f"area{area.id}-{_check_profile(profile)}.npz"
 
 
 def build_area_graph(area: AreaInfo, extract: Path | None, *, profile: str = "walk", place: str | None = None,
-                     settings: Settings | None = None, progress: Callable[[str], None] | None = None) -> StreetGraph:
+                     settings: Settings, progress: Callable[[str], None] | None = None) -> StreetGraph:
     """Build the ``profile`` street graph of ``area`` and store it, from an OSM extract (.osm/.osm.pbf) or,
     without one, downloaded by ``place`` name or the area's bounds (needs the network).
 
     The graph holds the profile's streets only, its largest connected part, in the area's metric CRS. An
     extract is read straight into arrays (``geo.streets_pbf``: a province in well under a minute); a download
-    goes through osmnx (``geo.network``).
+    goes through osmnx (``geo.streets_osmnx``).
     """
-    s = settings or get_settings()
     _check_profile(profile)
     if extract is not None:
         from yizhan.geo.streets_pbf import street_graph_from_pbf
@@ -60,7 +58,7 @@ def build_area_graph(area: AreaInfo, extract: Path | None, *, profile: str = "wa
         graph = street_graph_from_networkx(reproject_streets(nx_graph, area.crs_epsg))
     else:
         raise InvalidInput(f"area {area.name!r} has no boundary: give an extract (--osm) or a place name")
-    path = graph_file(area, profile, s)
+    path = graph_file(area, profile, settings)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp.npz")
     graph.save(tmp)
@@ -70,7 +68,7 @@ def build_area_graph(area: AreaInfo, extract: Path | None, *, profile: str = "wa
     return graph
 
 
-def load_area_graph(area: AreaInfo, profile: str = "walk", settings: Settings | None = None) -> StreetGraph:
+def load_area_graph(area: AreaInfo, profile: str, settings: Settings) -> StreetGraph:
     """The stored ``profile`` graph of ``area`` (kept in memory after the first load, until the file changes)."""
     path = graph_file(area, profile, settings)
     if not path.exists():
@@ -86,7 +84,7 @@ def load_area_graph(area: AreaInfo, profile: str = "walk", settings: Settings | 
     return graph
 
 
-def street_lines(area: AreaInfo, settings: Settings | None = None, *, max_edges: int = 60_000,
+def street_lines(area: AreaInfo, settings: Settings, *, max_edges: int = 60_000,
                  tolerance_m: float = 3.0) -> BaseGeometry | None:
     """The area's streets (its walk graph, else its bike graph) as one MultiLineString in EPSG:4326, simplified by
     ``tolerance_m`` metres, for drawing without map tiles; None when the area has no graph or more than

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import threading
 from collections.abc import Sequence
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +17,7 @@ from sqlalchemy.exc import OperationalError
 
 from yizhan.db.cluster import Cluster
 from yizhan.errors import DatabaseUnavailable
-from yizhan.settings import Settings, get_settings
+from yizhan.settings import Settings
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 
@@ -35,18 +35,16 @@ def libpq_url(url: str) -> str:
     return normalise_url(url).replace("postgresql+psycopg://", "postgresql://", 1)
 
 
-def embedded_cluster(settings: Settings | None = None) -> Cluster:
+def embedded_cluster(settings: Settings) -> Cluster:
     """The embedded cluster of the settings' data folder (not started)."""
-    s = settings or get_settings()
-    return Cluster(s.data_dir, port=s.pg_port)
+    return Cluster(settings.data_dir, port=settings.pg_port)
 
 
-def database_url(settings: Settings | None = None) -> str:
+def database_url(settings: Settings) -> str:
     """``DATABASE_URL`` when set; otherwise start (if needed) the embedded cluster and return its URL."""
-    s = settings or get_settings()
-    if s.database_url:
-        return normalise_url(s.database_url)
-    return embedded_cluster(s).up()
+    if settings.database_url:
+        return normalise_url(settings.database_url)
+    return embedded_cluster(settings).up()
 
 
 def alembic_config(url: str) -> Config:
@@ -76,16 +74,25 @@ def make_engine(url: str, *, statement_timeout_ms: int | None = None, pool_size:
                          pool_timeout=10, connect_args=connect_args)
 
 
-@lru_cache
-def get_engine() -> Engine:
-    """The process-wide engine, schema migrated. Raises DatabaseUnavailable when it cannot connect."""
-    s = get_settings()
-    engine = make_engine(database_url(s), statement_timeout_ms=s.statement_timeout_ms)
-    try:
-        migrate(engine)
-    except OperationalError as exc:
-        get_engine.cache_clear()
-        raise DatabaseUnavailable(f"cannot reach the database: {exc.orig}") from exc
+_engines: dict[tuple[str, int], Engine] = {}
+_engines_lock = threading.Lock()
+
+
+def get_engine(settings: Settings) -> Engine:
+    """The process-wide engine of the settings' database, schema migrated on first use (one per URL and
+    statement timeout). Raises DatabaseUnavailable when it cannot connect."""
+    url = database_url(settings)
+    key = (url, settings.statement_timeout_ms)
+    with _engines_lock:
+        engine = _engines.get(key)
+        if engine is None:
+            engine = make_engine(url, statement_timeout_ms=settings.statement_timeout_ms)
+            try:
+                migrate(engine)
+            except OperationalError as exc:
+                engine.dispose()
+                raise DatabaseUnavailable(f"cannot reach the database: {exc.orig}") from exc
+            _engines[key] = engine
     return engine
 
 

@@ -21,10 +21,16 @@ from yizhan.errors import InvalidInput
 from yizhan.geo.osm import EXPECTED_FORMAT, checked_extract, extract_bounds, extract_processor, iterate_extract
 from yizhan.geo.projection import metric_crs_for
 
-# The one place where osmnx is configured: no HTTP cache folder, no console logging.
-ox.settings.use_cache = False
-ox.settings.log_console = False
-ox.settings.log_file = False
+InsufficientResponseError = ox._errors.InsufficientResponseError
+"""osmnx's "no data for this query" error (osmnx documents its exceptions in ``osmnx._errors``)."""
+
+
+def configure_osmnx() -> None:
+    """The one place where osmnx is configured, called once at start-up by the entry points (CLI, API): no HTTP
+    cache folder in the working directory, no console or file logging."""
+    ox.settings.use_cache = False
+    ox.settings.log_console = False
+    ox.settings.log_file = False
 
 PROFILES: tuple[str, ...] = ("walk", "bike")
 
@@ -236,7 +242,7 @@ def boundary_from_place(query: str) -> Any:
 
     try:
         gdf = ox.geocode_to_gdf(query)
-    except (ox._errors.InsufficientResponseError, TypeError, ValueError) as exc:
+    except (InsufficientResponseError, TypeError, ValueError) as exc:
         raise InvalidInput(f"place {query!r}: not found by the OpenStreetMap geocoder ({exc})") from exc
     except Exception as exc:  # requests' connection errors and the like
         raise SetupError(f"place {query!r}: the OpenStreetMap geocoder is unreachable ({exc}); use --boundary FILE "
@@ -270,7 +276,7 @@ def streets_online(*, profile: str = "walk", place: str | None = None,
             graph = ox.graph_from_bbox(bbox, network_type=network_type, retain_all=False, simplify=True)
         else:
             raise InvalidInput("give a place name or a bbox (west, south, east, north)")
-    except (ox._errors.InsufficientResponseError, ValueError) as exc:
+    except (InsufficientResponseError, ValueError) as exc:
         raise InvalidInput(f"no {profile} streets found for {place or bbox}: {exc}") from exc
     except InvalidInput:
         raise

@@ -8,10 +8,11 @@ import numpy as np
 
 from yizhan.maps.folium_map import ASSET_DIR_NAME, map_from_layers
 from yizhan.settings import Settings
-from yizhan.siting.recommend import RecommendationData, street_reach
+from yizhan.siting.recommend import street_reach
+from yizhan.siting.runs import RecommendationData
 
 
-def map_for_recommendation(rec: RecommendationData, *, settings: Settings | None = None,
+def map_for_recommendation(rec: RecommendationData, *, settings: Settings,
                            asset_prefix: str = ASSET_DIR_NAME) -> folium.Map:
     """Folium map of ``rec``: the recommended sites as their own layer (numbered, dashed rings of the radius),
     existing stations, demand heat, the remaining gaps, the study area and its offline streets when built; for a

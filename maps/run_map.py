@@ -46,7 +46,7 @@ def units_choropleth(units: gpd.GeoDataFrame, table: pd.DataFrame) -> gpd.GeoDat
     return gpd.GeoDataFrame(out, geometry=units.geometry.name, crs=units.crs).to_crs(4326)
 
 
-def map_for_run(run: RunData, *, settings: Settings | None = None, asset_prefix: str = ASSET_DIR_NAME) -> folium.Map:
+def map_for_run(run: RunData, *, settings: Settings, asset_prefix: str = ASSET_DIR_NAME) -> folium.Map:
     """``map_from_run`` with the area's own streets drawn as an offline basemap when its street graph exists."""
     from yizhan.coverage.streets import street_lines
 

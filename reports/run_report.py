@@ -25,6 +25,7 @@ from sqlalchemy import Engine, text
 
 from yizhan.areas import sector_units, units_frame
 from yizhan.coverage.runs import RunData, load_run, units_table
+from yizhan.settings import DEFAULT_TIMEZONE
 from yizhan.stations import vocab
 
 FORMATS = ("csv", "xlsx", "geojson", "gpkg", "html", "pdf")
@@ -111,6 +112,7 @@ class RunReport:
     stations_changed: int = 0
     streets: gpd.GeoDataFrame | None = None
     streets_source: str | None = None
+    timezone: str = DEFAULT_TIMEZONE  # the IANA zone the printed report's times are shown in
 
     @property
     def run_id(self) -> int:
@@ -131,7 +133,8 @@ class RunReport:
 
 
 def load_report(engine: Engine, run_id: int | None = None, *, area: str | None = None,
-                streets: gpd.GeoDataFrame | None = None, streets_source: str | None = None) -> RunReport:
+                streets: gpd.GeoDataFrame | None = None, streets_source: str | None = None,
+                timezone: str = DEFAULT_TIMEZONE) -> RunReport:
     """Load run ``run_id`` (default: the latest, of ``area`` when given) with its units and served demand.
 
     Parameters
@@ -143,6 +146,8 @@ def load_report(engine: Engine, run_id: int | None = None, *, area: str | None =
     streets, streets_source
         Optional named streets (``name``, LineString geometry, any CRS), e.g. from
         :func:`yizhan.geo.osm.named_streets_from_extract`, and where they come from (shown in the report).
+    timezone
+        IANA time zone of the times printed in the report (``Settings.timezone``).
     """
     run = load_run(engine, run_id, area=area)
     rid = int(run.summary["run_id"])
@@ -162,7 +167,7 @@ def load_report(engine: Engine, run_id: int | None = None, *, area: str | None =
     units_gdf = gpd.GeoDataFrame(units, geometry=[_multi(geo.get(n)) for n in units["name"]], crs=4326)
     if streets is not None:
         streets = streets[streets["name"].fillna("").str.len() > 0]
-    return RunReport(run, units_gdf, served, source, int(changed), streets, streets_source)
+    return RunReport(run, units_gdf, served, source, int(changed), streets, streets_source, timezone)
 
 
 def _multi(g: Any) -> MultiPolygon | None:

@@ -23,7 +23,6 @@ from yizhan.reports.run_report import (
     headline,
     units_report_table,
 )
-from yizhan.settings import get_settings
 
 TOP_GAPS = 10
 """Gaps listed on the page (the full list is in the CSV/XLSX/GeoJSON/GPKG)."""
@@ -49,10 +48,10 @@ def metres(x: float | None) -> str:
     return "—" if x is None or not math.isfinite(x) else f"{x:,.0f} 米"
 
 
-def local_time(t: datetime, tz: str | None = None) -> str:
-    """``t`` in the configured time zone (default ``Settings.timezone``), e.g. "2025-06-04 12:00 UTC+08:00"."""
+def local_time(t: datetime, tz: str) -> str:
+    """``t`` in the IANA time zone ``tz``, e.g. "2025-06-04 12:00 UTC+08:00"."""
     try:
-        zone = ZoneInfo(tz or get_settings().timezone)
+        zone = ZoneInfo(tz)
     except (ZoneInfoNotFoundError, ValueError):
         zone = None
     lt = t.astimezone(zone)
@@ -158,10 +157,11 @@ def summary_page(report: RunReport, *, top: int = TOP_GAPS, max_units: int = MAX
     if report.stations_changed:
         notes.append(f"本次运行后登记册有 {report.stations_changed} 个驿站新增或修改；驿站表为当前登记。")
     notes.append(f"完整缺口表（{h['gaps']} 个）见 CSV / XLSX / GeoJSON / GeoPackage。"
-                 f"生成于 {local_time(now or datetime.now().astimezone())}。")
+                 f"生成于 {local_time(now or datetime.now().astimezone(), report.timezone)}。")
     return SummaryPage(
         title=f"驿站覆盖缺口报告 · {h['area']}",
-        subtitle=f"运行 run #{h['run_id']} · {local_time(datetime.fromisoformat(h['created_at']))} · {mode} · "
+        subtitle=f"运行 run #{h['run_id']} · {local_time(datetime.fromisoformat(h['created_at']), report.timezone)} · "
+                 f"{mode} · "
                  f"半径 {metres(h['radius_m'])} · {h['cells']:,} 个需求网格"
                  + (f"（{h['cell_size_m']:g} 米）" if h.get("cell_size_m") else ""),
         figures=figures, gap_header=gap_header, gap_rows=gap_rows, gaps_more=max(0, len(g) - top),

@@ -22,7 +22,7 @@ from sqlalchemy import Engine
 
 from yizhan.api import create_app
 from yizhan.areas import AreaInfo
-from yizhan.coverage.runs import run_coverage
+from yizhan.coverage.analysis import run_coverage
 from yizhan.data.demand import import_demand
 from yizhan.db.cluster import Cluster
 from yizhan.geo.coords import from_wgs84

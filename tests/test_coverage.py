@@ -14,9 +14,10 @@ from shapely.geometry import box
 from sqlalchemy import text
 
 from yizhan.areas import ensure_area
+from yizhan.coverage.analysis import run_coverage
 from yizhan.coverage.euclidean import nearest_from_arrays
 from yizhan.coverage.gaps import gaps_from_cells
-from yizhan.coverage.runs import load_run, run_coverage
+from yizhan.coverage.runs import load_run
 from yizhan.data.demand import import_demand
 from yizhan.data.sample import sample_from_extract
 from yizhan.errors import ImportRejected, InvalidInput

@@ -37,7 +37,7 @@ from shapely.geometry import box
 
 from yizhan.api import create_app
 from yizhan.areas import AreaInfo, ensure_area
-from yizhan.coverage.runs import run_coverage
+from yizhan.coverage.analysis import run_coverage
 from yizhan.coverage.streets import build_area_graph
 from yizhan.data.demand import import_demand
 from yizhan.db.cluster import Cluster

@@ -258,7 +258,8 @@ def test_browser_compact_clusters_and_search(national: tuple[Path, gpd.GeoDataFr
 
 def test_map_of_stored_run_with_townships(engine, osm_path, tmp_path) -> None:  # type: ignore[no-untyped-def]
     from yizhan.areas import ensure_area, sector_units, units_frame
-    from yizhan.coverage.runs import load_run, run_coverage, units_table
+    from yizhan.coverage.analysis import run_coverage
+    from yizhan.coverage.runs import load_run, units_table
     from yizhan.data.demand import import_demand
     from yizhan.data.sample import sample_from_extract
     from yizhan.maps.run_map import map_from_run, units_choropleth

@@ -12,8 +12,9 @@ from shapely.geometry import Point, box
 
 from yizhan.api import create_app
 from yizhan.areas import import_units
+from yizhan.coverage.analysis import network_coverage, run_coverage
 from yizhan.coverage.network import network_nearest, snap_points
-from yizhan.coverage.runs import load_run, run_coverage, units_table
+from yizhan.coverage.runs import load_run, units_table
 from yizhan.coverage.streets import load_area_graph
 from yizhan.errors import InvalidInput
 from yizhan.maps.run_map import map_for_run, map_from_run
@@ -78,10 +79,8 @@ def test_units_from_file(engine, sample_area, settings, tmp_path):
 
 def test_network_run_needs_a_graph(engine, wudaokou, tmp_path):
     with pytest.raises(InvalidInput, match="no walk street network"):
-        from yizhan.coverage.runs import _network
-
-        _network(wudaokou, "walk", np.zeros((1, 2)), np.zeros((1, 2)), 1000, {}, print,
-                 Settings(data_dir=tmp_path / "empty"))
+        network_coverage(wudaokou, "walk", np.zeros((1, 2)), np.zeros((1, 2)), 1000, {}, print,
+                         Settings(data_dir=tmp_path / "empty"))
 
 
 def _brute_force(graph, origin_xy, stations_xy, k):  # type: ignore[no-untyped-def]

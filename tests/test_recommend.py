@@ -19,7 +19,7 @@ from test_cli import yz
 
 from yizhan.api import create_app
 from yizhan.areas import AreaInfo
-from yizhan.coverage.runs import run_coverage
+from yizhan.coverage.analysis import run_coverage
 from yizhan.data.sample import sample_from_extract
 from yizhan.errors import ImportRejected, InvalidInput
 from yizhan.geo.coords import from_wgs84
@@ -33,7 +33,8 @@ from yizhan.siting.candidates import (
     load_candidates,
     store_candidates,
 )
-from yizhan.siting.recommend import load_recommendation, recommend, street_reach
+from yizhan.siting.recommend import recommend, street_reach
+from yizhan.siting.runs import load_recommendation
 
 
 @pytest.fixture

@@ -27,7 +27,8 @@ from sqlalchemy import Engine
 
 from yizhan.api import create_app
 from yizhan.areas import ensure_area, import_units
-from yizhan.coverage.runs import UNASSIGNED, run_coverage, units_table
+from yizhan.coverage.analysis import run_coverage
+from yizhan.coverage.runs import UNASSIGNED, units_table
 from yizhan.data.demand import import_demand
 from yizhan.errors import InvalidInput
 from yizhan.reports import drawing as report_map

@@ -1,0 +1,232 @@
+"""A coverage run: how much of an area's demand lies within the radius of its active stations, and where not.
+
+``run_coverage`` reads the area's stations and demand cells (one short read), computes with no transaction
+open (straight line in the area's metric CRS, or along its street network), and hands the results to
+``yizhan.coverage.runs.store_run``, which writes them in one transaction. All measurements are metres in the
+area's metric CRS (the UTM zone of its centroid unless set); everything stored is WGS 84 (lon, lat).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import shapely
+
+from yizhan.areas import AreaInfo, resolve_area, sector_units, units_frame
+from yizhan.coverage.euclidean import covered_share, nearest_from_arrays
+from yizhan.coverage.gaps import gaps_from_cells
+from yizhan.coverage.network import network_nearest, service_areas, snap_points
+from yizhan.coverage.runs import (
+    UNASSIGNED,
+    GapRow,
+    RunRecord,
+    UnitRow,
+    cell_size_of,
+    cells_frame,
+    multi_polygon,
+    polygonal,
+    store_run,
+)
+from yizhan.coverage.streets import load_area_graph
+from yizhan.db.models import SRID
+from yizhan.errors import InvalidInput
+from yizhan.settings import DEFAULT_RADIUS_M, MAX_RADIUS_M, Settings
+from yizhan.stations.registry import stations_frame
+
+MODES = ("straight", "network")
+NETWORK_LIMIT_FACTOR = 3.0
+"""A network run searches this many radii along the streets, so each gap learns how far its nearest station is."""
+Progress = Callable[[str], None]
+
+
+@dataclass
+class CellCoverage:
+    """Per demand cell: the nearest station (index into the active stations, -1 for none), the distance to it
+    in the run's metric (metres; network or straight line), covered or not, and the straight-line figures."""
+
+    station: np.ndarray
+    distance_m: np.ndarray
+    covered: np.ndarray
+    straight_m: np.ndarray
+    covered_straight: np.ndarray
+    covered_geom: Any = None  # covered area in the area CRS (discs or network service areas), or None
+
+
+def straight_coverage(cells_xy: np.ndarray, st_xy: np.ndarray, radius_m: float, boundary_m: Any) -> CellCoverage:
+    """Straight-line coverage of cell centres ``cells_xy`` by stations ``st_xy`` (both (n, 2) metres, x east,
+    y north); the covered area is the union of the stations' discs, clipped to ``boundary_m`` when given."""
+    res = nearest_from_arrays(cells_xy, st_xy, radius_m)
+    geom = None
+    if len(st_xy):
+        geom = shapely.union_all(shapely.buffer(shapely.points(st_xy), radius_m, quad_segs=16))
+        if boundary_m is not None:
+            geom = geom.intersection(boundary_m)
+    return CellCoverage(res.station, res.distance_m, res.covered, res.distance_m, res.covered, geom)
+
+
+def network_coverage(info: AreaInfo, profile: str, cells_xy: np.ndarray, st_xy: np.ndarray, radius_m: float,
+                     params: dict[str, Any], say: Progress, settings: Settings,
+                     station_names: list[str] | None = None) -> CellCoverage:
+    """Coverage along the area's ``profile`` street graph: one multi-source Dijkstra from all stations, door to
+    door (metres; points as (n, 2) metres in the graph's CRS). Adds the network figures to ``params``."""
+    graph = load_area_graph(info, profile, settings)
+    say(f"{profile} network: {graph.n_nodes} nodes, {graph.n_edges} edges; snapping stations and cells")
+    st_snap = snap_points(graph, st_xy.reshape(-1, 2), max_snap_m=settings.max_snap_m)
+    cell_snap = snap_points(graph, cells_xy, max_snap_m=settings.max_snap_m)
+    # search beyond the radius so each gap learns how far its nearest station really is along the streets
+    limit = radius_m * NETWORK_LIMIT_FACTOR
+    # door to door: the legs from the cell centre and from the station to their nearest streets count too, so a
+    # network distance is never shorter than the straight line
+    res = network_nearest(graph, st_snap, cell_snap, radius_m=radius_m, limit_m=limit, include_access=True)
+    straight = nearest_from_arrays(cells_xy, st_xy, radius_m)
+    say("service areas from the reached streets")
+    _, merged = service_areas(graph, st_snap, res.node_dist, res.node_station, radius_m=radius_m,
+                              include_access=True)
+    params.update({
+        "distance": f"along the {profile} street network, metres door to door (legs to the nearest street "
+                    "included)",
+        "profile": profile, "graph_nodes": graph.n_nodes, "graph_edges": graph.n_edges, "search_limit_m": limit,
+        "max_snap_m": settings.max_snap_m, "stations_off_network": int(st_snap.too_far.sum()),
+        "cells_off_network": int(cell_snap.too_far.sum())})
+    if st_snap.too_far.any():
+        far = [f"{station_names[i] if station_names else i} ({st_snap.offstreet_m[i]:.0f} m)"
+               for i in np.flatnonzero(st_snap.too_far)[:100]]
+        params["stations_off_network_list"] = far
+        say(f"warning: {len(far)} station(s) more than {settings.max_snap_m:g} m from any {profile} street serve "
+            f"nobody along the network: {', '.join(far[:10])}")
+    return CellCoverage(res.station, res.distance_m, res.covered, straight.distance_m, straight.covered,
+                        None if merged is None or merged.is_empty else merged)
+
+
+def check_radius(radius_m: float) -> float:
+    """``radius_m`` as a float, or InvalidInput naming it when it is not a positive number of metres in range."""
+    if not np.isfinite(radius_m) or not 0 < radius_m <= MAX_RADIUS_M:
+        raise InvalidInput(f"radius {radius_m} m: expected a positive number of metres up to {MAX_RADIUS_M:g}")
+    return float(radius_m)
+
+
+def run_coverage(engine: Any, *, area: str | None = None, radius_m: float = DEFAULT_RADIUS_M,
+                 mode: str = "straight", profile: str = "walk", progress: Progress | None = None,
+                 settings: Settings | None = None) -> dict[str, Any]:
+    """Analyse coverage of an area's demand by its active stations within ``radius_m`` metres and store the run.
+
+    ``mode`` "straight" measures straight lines in the area's metric CRS; "network" measures along the area's
+    ``profile`` ("walk"/"bike") street network (built with ``yizhan network build``), found through
+    ``settings`` (required then). Returns the stored run's ``summary_of``.
+    """
+    if mode not in MODES:
+        raise InvalidInput(f"mode {mode!r}: expected one of {', '.join(MODES)}")
+    radius_m = check_radius(radius_m)
+    if mode == "network" and settings is None:
+        raise TypeError("run_coverage(mode='network') needs settings: they say where the street graphs are")
+    say = progress or (lambda _msg: None)
+    with engine.connect() as conn:
+        info = resolve_area(conn, area)
+        say(f"loading stations and demand of {info.name}")
+        stations = stations_frame(conn, info.id)
+        cells = cells_frame(conn, info.id)
+        units = units_frame(conn, info.id)
+        cell_size = cell_size_of(conn, info.id)
+    if cells.empty:
+        raise InvalidInput(f"area {info.name!r} has no demand cells: import demand first (`yizhan demand import`)")
+    active = stations[stations["status"] == "active"]
+    crs = info.crs_epsg
+    cells_m = cells.to_crs(crs)
+    st_m = active.to_crs(crs)
+    boundary_m = (gpd.GeoSeries([info.boundary], crs=SRID).to_crs(crs).iloc[0]
+                  if info.boundary is not None else None)
+    centre = cells_m.geometry.centroid
+    cells_xy = np.column_stack([centre.x, centre.y])
+    st_xy = np.column_stack([st_m.geometry.x, st_m.geometry.y])
+    say(f"{mode} coverage of {len(cells)} cells by {len(active)} active stations within {radius_m:g} m")
+    params: dict[str, Any] = {"radius_m": radius_m, "mode": mode, "crs_epsg": crs, "cell_size_m": cell_size}
+    if mode == "network":
+        assert settings is not None  # checked above
+        cov = network_coverage(info, profile, cells_xy, st_xy, radius_m, params, say, settings,
+                               list(active["external_id"]))
+        if cov.covered_geom is not None and boundary_m is not None:
+            cov.covered_geom = cov.covered_geom.intersection(boundary_m)
+    else:
+        cov = straight_coverage(cells_xy, st_xy, radius_m, boundary_m)
+        params["distance"] = "straight line, metres"
+    weights = cells["weight"].to_numpy(float)
+    total, done, share = covered_share(weights, cov.covered)
+    done_straight = covered_share(weights, cov.covered_straight)[1]
+    say("merging uncovered cells into gaps")
+    gaps = gaps_from_cells(cells_m, uncovered=~cov.covered, weights=weights)
+    reach = polygonal(cov.covered_geom)
+    station_ids = active["station_id"].to_numpy()
+    nearest_id = np.full(len(cells), -1, dtype=np.int64)
+    found = cov.station >= 0
+    nearest_id[found] = station_ids[cov.station[found]]
+    unit_polys = units if len(units) or info.boundary is None else sector_units(info.boundary)
+    record = RunRecord(
+        area_id=info.id, mode=mode, profile=profile if mode == "network" else None, radius_m=radius_m,
+        params=params, stations=len(active), demand_total=total, demand_covered=done, covered_share=share,
+        demand_covered_straight=done_straight, covered_area_m2=float(reach.area) if reach is not None else 0.0,
+        covered_geom=gpd.GeoSeries([reach], crs=crs).to_crs(SRID).iloc[0] if reach is not None else None,
+        cells=cells, covered=cov.covered, nearest_station_id=nearest_id, distance_m=cov.distance_m,
+        straight_m=cov.straight_m, gaps=gap_rows(gaps, cov, nearest_id),
+        units=unit_rows(unit_polys, crs, cells_xy, weights, cov, st_xy))
+    say("storing the run")
+    return store_run(engine, record)
+
+
+def gap_rows(gaps: gpd.GeoDataFrame, cov: CellCoverage, nearest_id: np.ndarray) -> list[GapRow]:
+    """The gaps to store (WGS 84). Each gap's nearest station is that of its cell closest (in the run's metric)
+    to any station; its straight distance the shortest straight line from any of its cells."""
+    if not len(gaps):
+        return []
+    gaps4326 = gaps.to_crs(SRID)
+    rows = []
+    for r, geom in zip(gaps4326.itertuples(), gaps4326.geometry, strict=True):
+        members = np.asarray(r.members, dtype=np.int64)
+        best = members[np.argmin(cov.distance_m[members])]
+        rows.append(GapRow(rank=int(r.rank), demand=float(r.demand), area_m2=float(r.area_m2), cells=int(r.cells),
+                           nearest_station_id=int(nearest_id[best]) if nearest_id[best] >= 0 else None,
+                           nearest_distance_m=_finite(cov.distance_m[best]),
+                           straight_distance_m=_finite(cov.straight_m[members].min()),
+                           geometry=multi_polygon(geom), centroid=geom.representative_point()))
+    return rows
+
+
+def unit_rows(units: gpd.GeoDataFrame, crs: int, cells_xy: np.ndarray, weights: np.ndarray, cov: CellCoverage,
+              st_xy: np.ndarray) -> list[UnitRow]:
+    """Stations, demand and covered demand (run metric and straight line) per unit. A cell counts in the unit
+    holding its centre (the first one, on a shared border); cells in no unit go to an ``UNASSIGNED`` row."""
+    if not len(units):
+        return []
+    polys = units.to_crs(crs).geometry.to_numpy()
+    n = len(polys)
+    owner = first_owner(polys, cells_xy, n)
+    st_owner = first_owner(polys, st_xy, n)
+    names = [*units["name"], UNASSIGNED]
+    demand = np.bincount(owner, weights=weights, minlength=n + 1)
+    covered = np.bincount(owner, weights=weights * cov.covered, minlength=n + 1)
+    straight = np.bincount(owner, weights=weights * cov.covered_straight, minlength=n + 1)
+    n_st = np.bincount(st_owner, minlength=n + 1)
+    return [UnitRow(name=names[i], stations=int(n_st[i]), demand=float(demand[i]), demand_covered=float(covered[i]),
+                    demand_covered_straight=float(straight[i]))
+            for i in range(n + 1) if i < n or demand[i] > 0 or n_st[i] > 0]
+
+
+def first_owner(polys: np.ndarray, xy: np.ndarray, n: int) -> np.ndarray:
+    """Index of the first polygon covering each point (``xy`` (k, 2) in the polygons' CRS); ``n`` for points in
+    none."""
+    owner = np.full(len(xy), n, dtype=np.int64)
+    if len(xy):
+        poly_i, pt_i = shapely.STRtree(shapely.points(xy.reshape(-1, 2))).query(polys, predicate="covers")
+        order = np.lexsort((poly_i, pt_i))
+        pt_i, poly_i = pt_i[order], poly_i[order]
+        first = np.ones(len(pt_i), dtype=bool)
+        first[1:] = pt_i[1:] != pt_i[:-1]
+        owner[pt_i[first]] = poly_i[first]
+    return owner
+
+
+def _finite(x: float) -> float | None:
+    return float(x) if np.isfinite(x) else None
