@@ -96,6 +96,15 @@ def get_engine(settings: Settings) -> Engine:
     return engine
 
 
+def dispose_engines() -> None:
+    """Close every engine ``get_engine`` made and forget them (a long-lived process that runs many commands)."""
+    with _engines_lock:
+        engines = list(_engines.values())
+        _engines.clear()
+    for engine in engines:
+        engine.dispose()
+
+
 class AsyncPool:
     """A bounded pool of psycopg ``AsyncConnection`` s (autocommit) for the API's read-only hot path.
 

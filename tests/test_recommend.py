@@ -12,10 +12,10 @@ import numpy as np
 import pytest
 import shapely.geometry
 from browser import dump_dom
+from cli_runner import run_cli
 from live_server import live_server
 from shapely.geometry import box
 from sqlalchemy import text
-from test_cli import yz
 
 from yizhan.api import create_app
 from yizhan.areas import AreaInfo
@@ -186,32 +186,32 @@ def test_recommendation_map_shows_the_sites(engine, area, settings, tmp_path):
 
 
 def test_cli_recommend_json(cli_env, osm_path, tmp_path):
-    yz("area", "create", "wudaokou", "--bbox", "116.3084,39.9905,116.3320,40.0123", env=cli_env)
+    run_cli("area", "create", "wudaokou", "--bbox", "116.3084,39.9905,116.3320,40.0123", env=cli_env)
     sample = sample_from_extract(osm_path, seed=7)
     files = sample.write(tmp_path / "s")
-    yz("stations", "import", str(files["stations"]), env=cli_env)
-    yz("demand", "import", str(files["demand"]), env=cli_env)
-    out = yz("candidates", "import", "--osm", str(osm_path), env=cli_env).stdout
+    run_cli("stations", "import", str(files["stations"]), env=cli_env)
+    run_cli("demand", "import", str(files["demand"]), env=cli_env)
+    out = run_cli("candidates", "import", "--osm", str(osm_path), env=cli_env).stdout
     assert "candidate sites stored" in out
-    proc = yz("recommend", "--k", "3", "--json", env=cli_env)
+    proc = run_cli("recommend", "--k", "3", "--json", env=cli_env)
     data = json.loads(proc.stdout)
     for key in ("k", "covered_share_before", "covered_share_after", "objective", "bound", "gap", "method", "sites"):
         assert key in data
     assert data["k"] == 3 and data["covered_share_after"] > data["covered_share_before"]
     assert {"id", "name", "lon", "lat", "gain"} <= set(data["sites"][0])
     out_geo = tmp_path / "rec.geojson"
-    proc = yz("recommend", "--k", "2", "--radius", "400", "--geojson", str(out_geo), env=cli_env)
+    proc = run_cli("recommend", "--k", "2", "--radius", "400", "--geojson", str(out_geo), env=cli_env)
     doc = gpd.read_file(out_geo)
     sites, gaps = doc[doc["layer"] == "site"], doc[doc["layer"] == "remaining_gap"]
     assert len(sites) == 2 and len(gaps) >= 1 and doc.crs.to_epsg() == 4326
     assert set(sites.geom_type) == {"Point"} and set(gaps.geom_type) <= {"Polygon", "MultiPolygon"}
     assert "newly covered" in proc.stdout  # the table of sites
-    proc = yz("recommend", "--target", "0.9", "--exclude-host", "bank", "--json", env=cli_env)
+    proc = run_cli("recommend", "--target", "0.9", "--exclude-host", "bank", "--json", env=cli_env)
     assert all(s["host_type"] != "bank" for s in json.loads(proc.stdout)["sites"])
-    bad = yz("recommend", "--k", "2", "--target", "0.9", env=cli_env, check=False)
+    bad = run_cli("recommend", "--k", "2", "--target", "0.9", env=cli_env, check=False)
     assert bad.returncode != 0 and "exactly one of" in bad.stderr
     page = tmp_path / "rec.html"
-    yz("map", "--recommendation", str(data["run_id"]), "--out", str(page), env=cli_env)
+    run_cli("map", "--recommendation", str(data["run_id"]), "--out", str(page), env=cli_env)
     html = page.read_text(encoding="utf-8")
     assert "选址建议 Where to open next" in html and html.count('className": "yz-site",') >= len(data["sites"])
     assert np.isfinite(data["gap"])

@@ -9,7 +9,6 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import geopandas as gpd
@@ -20,6 +19,7 @@ import pandas as pd
 import pyogrio
 import pytest
 import shapely
+from cli_runner import run_cli
 from live_server import live_server
 from pyproj import Transformer
 from shapely.geometry import box
@@ -301,8 +301,7 @@ def test_report_command(engine, db_url, tmp_path):
                COLUMNS="200")
 
     def yz(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "yizhan.cli", "report", *args], env=env, capture_output=True,
-                              text=True, timeout=300)
+        return run_cli("report", *args, env=env, check=False)
 
     assert "csv and geojson" in yz("--help").stdout
     proc = yz()
