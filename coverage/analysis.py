@@ -24,6 +24,7 @@ from yizhan.coverage.runs import (
     UNASSIGNED,
     GapRow,
     RunRecord,
+    RunSummary,
     UnitRow,
     cell_size_of,
     cells_frame,
@@ -111,7 +112,7 @@ def check_radius(radius_m: float) -> float:
 
 def run_coverage(engine: Any, *, area: str | None = None, radius_m: float = DEFAULT_RADIUS_M,
                  mode: str = "straight", profile: str = "walk", progress: Progress | None = None,
-                 settings: Settings | None = None) -> dict[str, Any]:
+                 settings: Settings | None = None) -> RunSummary:
     """Analyse coverage of an area's demand by its active stations within ``radius_m`` metres and store the run.
 
     ``mode`` "straight" measures straight lines in the area's metric CRS; "network" measures along the area's

@@ -11,7 +11,7 @@ import io
 import json
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, NotRequired
 
 import geopandas as gpd
 import numpy as np
@@ -19,6 +19,7 @@ import pandas as pd
 import shapely
 from shapely.geometry import MultiPolygon, Polygon
 from sqlalchemy import Connection, Engine, text
+from typing_extensions import TypedDict
 
 from yizhan.areas import AreaInfo, get_area_by_id, sector_units, units_frame
 from yizhan.db.models import SRID
@@ -29,11 +30,35 @@ UNASSIGNED = "（未划入单元）unassigned"
 """The unit row of demand cells and stations that lie in none of the area's units."""
 
 
+
+class RunSummary(TypedDict):
+    """Headline figures of a stored coverage run (JSON-ready): demand in the layer's units, shares 0–1, the radius
+    in metres, the covered area in km², ``created_at`` ISO 8601. Network runs add ``profile`` and
+    ``covered_share_straight`` (the same stations and demand in a straight line); ``params`` holds the run's
+    parameters and notes (dropped where only the figures are shown)."""
+
+    run_id: int
+    area: str
+    mode: str
+    radius_m: float
+    stations: int
+    cells: int
+    demand_total: float
+    demand_covered: float
+    covered_share: float
+    covered_area_km2: float
+    gaps: int
+    created_at: str
+    params: NotRequired[dict[str, Any]]
+    profile: NotRequired[str | None]
+    covered_share_straight: NotRequired[float]
+
+
 @dataclass
 class RunData:
     """A stored run: summary figures and its layers, all GeoDataFrames in EPSG:4326."""
 
-    summary: dict[str, Any]
+    summary: RunSummary
     area: AreaInfo
     stations: gpd.GeoDataFrame
     cells: gpd.GeoDataFrame
@@ -120,7 +145,7 @@ class RunRecord:
     units: list[UnitRow] = field(default_factory=list)
 
 
-def store_run(engine: Engine, rec: RunRecord) -> dict[str, Any]:
+def store_run(engine: Engine, rec: RunRecord) -> RunSummary:
     """Write a run in one transaction (the run, its cells by COPY, its gaps and units); its ``summary_of``."""
     with engine.begin() as conn:
         run_id = conn.execute(text(f"""
@@ -189,7 +214,7 @@ def _copy_cells(conn: Connection, run_id: int, cells: gpd.GeoDataFrame, covered:
         cur.execute("DROP TABLE _cells_in")
 
 
-def summary_of(conn: Connection, run_id: int) -> dict[str, Any]:
+def summary_of(conn: Connection, run_id: int) -> RunSummary:
     """Headline figures of a stored run: ``run_id, area, mode, radius_m, stations, cells, demand_total,
     demand_covered, covered_share (0–1), covered_area_km2, gaps, created_at`` (ISO); network runs add
     ``profile`` and ``covered_share_straight`` (the same stations and demand in a straight line)."""
@@ -198,7 +223,7 @@ def summary_of(conn: Connection, run_id: int) -> dict[str, Any]:
     if r is None:
         raise NotFound(f"no coverage run with id {run_id}")
     created: datetime = r.created_at
-    out: dict[str, Any] = {
+    out: RunSummary = {
         "run_id": r.id, "area": r.area, "mode": r.mode, "radius_m": r.radius_m, "stations": r.stations,
         "cells": r.cells, "demand_total": round(r.demand_total, 3), "demand_covered": round(r.demand_covered, 3),
         "covered_share": round(r.covered_share, 6), "covered_area_km2": round(r.covered_area_m2 / 1e6, 4),

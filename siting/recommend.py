@@ -38,6 +38,7 @@ from yizhan.siting.reach import Pairs, network_reach, straight_reach
 from yizhan.siting.runs import (
     RecommendationData,
     RecommendationRecord,
+    RecommendationSummary,
     RemainingGap,
     SiteRow,
     store_recommendation,
@@ -143,7 +144,7 @@ def recommend(engine: Engine, *, area: str | None = None, k: int | None = None, 
               radius_m: float = DEFAULT_RADIUS_M, candidates: gpd.GeoDataFrame | None = None,
               exclude_host_types: list[str] | None = None, no_go: BaseGeometry | None = None,
               time_limit_s: float = 60.0, exact: bool = True, progress: Progress | None = None,
-              settings: Settings) -> dict[str, Any]:
+              settings: Settings) -> RecommendationSummary:
     """Recommend sites for new stations in an area and store the run; returns ``recommendation_of``.
 
     Exactly one of: ``k`` (the k best sites), ``target`` (covered share 0–1 to reach with the fewest sites) or

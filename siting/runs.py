@@ -8,17 +8,62 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NotRequired
 
 import geopandas as gpd
 from shapely.geometry import MultiPolygon
 from sqlalchemy import Connection, Engine, text
+from typing_extensions import TypedDict
 
 from yizhan.areas import AreaInfo, get_area_by_id
 from yizhan.coverage.runs import cells_frame
 from yizhan.db.models import SRID
 from yizhan.errors import NotFound
 from yizhan.stations.registry import stations_frame
+
+
+class RecommendedSite(TypedDict):
+    """A ranked site of a stored recommendation: WGS 84 lon/lat; ``gain`` the demand it newly covers after the
+    sites ranked above; ``covered_share_after`` 0–1."""
+
+    rank: int
+    id: str
+    name: str
+    host_type: str
+    source: str
+    lon: float
+    lat: float
+    gain: float
+    covered_share_after: float
+
+
+class RecommendationSummary(TypedDict):
+    """A stored recommendation run (JSON-ready); see ``recommendation_of``."""
+
+    run_id: int
+    area: str
+    problem: str
+    mode: str
+    profile: str | None
+    radius_m: float
+    k: int
+    target: float | None
+    covered_share_before: float
+    covered_share_after: float
+    demand_total: float
+    demand_covered_before: float
+    demand_covered_after: float
+    objective: float
+    bound: float
+    gap: float
+    optimal: bool
+    method: str
+    candidates: int
+    seconds: float
+    sites: list[RecommendedSite]
+    remaining_gaps: int
+    created_at: str
+    params: NotRequired[dict[str, Any]]
 
 
 @dataclass
@@ -74,7 +119,7 @@ class RecommendationRecord:
     gaps: list[RemainingGap] = field(default_factory=list)
 
 
-def store_recommendation(conn: Connection, rec: RecommendationRecord) -> dict[str, Any]:
+def store_recommendation(conn: Connection, rec: RecommendationRecord) -> RecommendationSummary:
     """Write a recommendation run (inside the caller's transaction); its ``recommendation_of``."""
     run_id = conn.execute(text("""
         INSERT INTO recommendation_runs (area_id, problem, mode, profile, radius_m, k, target, method, optimal,
@@ -102,7 +147,7 @@ def store_recommendation(conn: Connection, rec: RecommendationRecord) -> dict[st
     return recommendation_of(conn, run_id)
 
 
-def recommendation_of(conn: Connection, run_id: int) -> dict[str, Any]:
+def recommendation_of(conn: Connection, run_id: int) -> RecommendationSummary:
     """A stored recommendation run: ``run_id, area, problem, mode, radius_m, k, target, covered_share_before,
     covered_share_after`` (0–1), ``objective`` (demand newly covered; LSCP: number of sites), ``bound`` (proven:
     upper for k sites, lower for a target), ``gap`` (relative, 0 = proven optimal), ``optimal``, ``method``,
@@ -118,7 +163,7 @@ def recommendation_of(conn: Connection, run_id: int) -> dict[str, Any]:
     n_gaps = conn.execute(text("SELECT count(*) FROM recommendation_gaps WHERE run_id = :r"),
                           {"r": run_id}).scalar_one()
     tot = r.demand_total or 0.0
-    return {
+    summary: RecommendationSummary = {
         "run_id": r.id, "area": r.area, "problem": r.problem, "mode": r.mode, "profile": r.profile,
         "radius_m": r.radius_m, "k": r.k, "target": r.target,
         "covered_share_before": round(r.demand_covered_before / tot, 6) if tot else 0.0,
@@ -132,6 +177,7 @@ def recommendation_of(conn: Connection, run_id: int) -> dict[str, Any]:
                    "covered_share_after": round(s.covered_share_after, 6)} for s in sites],
         "remaining_gaps": int(n_gaps), "created_at": r.created_at.isoformat(), "params": r.params,
     }
+    return summary
 
 
 def recommendation_ids(conn: Connection, *, area: str | None = None, limit: int = 50) -> list[int]:
@@ -148,25 +194,24 @@ def recommendation_geojson(conn: Connection, run_id: int) -> dict[str, Any]:
     figures in ``properties`` of the collection."""
     summary = recommendation_of(conn, run_id)
     features: list[dict[str, Any]] = []
-    for s in summary.pop("sites"):
-        lon, lat = s.pop("lon"), s.pop("lat")
-        features.append({"type": "Feature", "geometry": {"type": "Point", "coordinates": [lon, lat]},
-                         "properties": {"layer": "site", **s}})
+    for s in summary["sites"]:
+        features.append({"type": "Feature", "geometry": {"type": "Point", "coordinates": [s["lon"], s["lat"]]},
+                         "properties": {"layer": "site", **{k: v for k, v in s.items() if k not in ("lon", "lat")}}})
     rows = conn.execute(text("SELECT rank, demand, area_m2, cells, ST_AsGeoJSON(geom, 7) AS g "
                              "FROM recommendation_gaps WHERE run_id = :r ORDER BY rank"), {"r": run_id}).all()
     for g in rows:
         features.append({"type": "Feature", "geometry": json.loads(g.g),
                          "properties": {"layer": "remaining_gap", "rank": g.rank, "demand": round(g.demand, 3),
                                         "area_m2": round(g.area_m2, 1), "cells": g.cells}})
-    summary.pop("params", None)
-    return {"type": "FeatureCollection", "properties": summary, "features": features}
+    properties = {k: v for k, v in summary.items() if k not in ("sites", "params")}
+    return {"type": "FeatureCollection", "properties": properties, "features": features}
 
 
 @dataclass
 class RecommendationData:
     """A stored recommendation with its layers for maps (EPSG:4326)."""
 
-    summary: dict[str, Any]
+    summary: RecommendationSummary
     area: AreaInfo
     stations: gpd.GeoDataFrame
     sites: gpd.GeoDataFrame
