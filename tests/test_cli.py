@@ -1,4 +1,5 @@
-"""The ``yizhan`` command as a user runs it: subprocesses against a real database."""
+"""The ``yizhan`` command as a user runs it, against a real database: in-process through its entry point, and as
+real processes for ``--help`` and ``serve``."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from pathlib import Path
 import httpx
 import pandas as pd
 import pytest
+from cli_runner import run_cli, run_cli_process
 
 from yizhan.db.cluster import free_port
 
@@ -20,16 +22,13 @@ SAMPLE = Path(__file__).resolve().parents[1] / "data" / "samples" / "stations_sa
 BBOX = "116.3084,39.9905,116.3320,40.0123"
 
 
-def yz(*args: str, env: dict[str, str], check: bool = True, timeout: float = 300) -> subprocess.CompletedProcess[str]:
-    proc = subprocess.run([sys.executable, "-m", "yizhan.cli", *args], env=env, capture_output=True, text=True,
-                          timeout=timeout)
-    if check and proc.returncode != 0:
-        raise AssertionError(f"yizhan {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
-    return proc
+def yz(*args: str, env: dict[str, str], check: bool = True) -> subprocess.CompletedProcess[str]:
+    """``yizhan ARGS`` run in this process (tests/cli_runner.py); the entry point as a process is tested below."""
+    return run_cli(*args, env=env, check=check)
 
 
 def test_help_lists_commands(cli_env):
-    out = yz("--help", env=cli_env).stdout
+    out = run_cli_process("--help", env=cli_env).stdout  # the real entry point, as a process
     for name in ("db", "area", "stations", "demand", "coverage", "map", "report", "serve", "demo"):
         assert name in out
 
