@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 
 import httpx
 import pytest
+from cli_runner import run_cli
 from live_server import live_server
 from sqlalchemy import text
 
@@ -21,8 +21,7 @@ from yizhan.settings import Settings
 def _cli(*args: str, db_url: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("YIZHAN_")}
     env["DATABASE_URL"] = db_url
-    return subprocess.run([sys.executable, "-m", "yizhan.cli", *args], env=env, capture_output=True, text=True,
-                          timeout=120)
+    return run_cli(*args, env=env, check=False)
 
 
 def test_keys_are_stored_hashed_and_can_be_revoked(db_url, engine, wudaokou, tmp_path):
