@@ -6,7 +6,8 @@ from __future__ import annotations
 import folium
 import numpy as np
 
-from yizhan.maps.folium_map import ASSET_DIR_NAME, map_from_layers
+from yizhan.maps.assets import ASSET_DIR_NAME
+from yizhan.maps.folium_map import map_from_layers
 from yizhan.settings import Settings
 from yizhan.siting.recommend import street_reach
 from yizhan.siting.runs import RecommendationData

@@ -8,7 +8,8 @@ import pandas as pd
 from shapely.geometry.base import BaseGeometry
 
 from yizhan.coverage.runs import RunData
-from yizhan.maps.folium_map import ASSET_DIR_NAME, map_from_layers
+from yizhan.maps.assets import ASSET_DIR_NAME
+from yizhan.maps.folium_map import map_from_layers
 from yizhan.settings import Settings
 
 

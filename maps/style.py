@@ -5,6 +5,8 @@ Colours are CSS hex strings; scales run from low to high.
 
 from __future__ import annotations
 
+import math
+
 SITE_COLOUR = "#d4145a"
 STREET_COLOUR = "#9a9a9a"
 
@@ -21,3 +23,22 @@ SHARE_SCALE: tuple[str, ...] = ("#d7191c", "#fdae61", "#ffffbf", "#a6d96a", "#1a
 MODE_LABELS: dict[str, str] = {"straight": "直线距离 straight-line", "network": "沿路网 along the streets"}
 PROFILE_LABELS: dict[str, str] = {"walk": "步行", "bike": "骑行"}
 SERVICE_AREA_COLOUR = "#1b9e77"
+
+
+def scale_colour(value: float, lo: float, hi: float, scale: tuple[str, ...] = GAP_SCALE) -> str:
+    """Colour of ``value`` on ``scale`` stretched over [lo, hi], linearly interpolated in RGB."""
+    if not math.isfinite(value):
+        return scale[0]
+    t = 1.0 if hi <= lo else min(max((value - lo) / (hi - lo), 0.0), 1.0)
+    pos = t * (len(scale) - 1)
+    i = min(int(pos), len(scale) - 2)
+    f = pos - i
+    a, b = (tuple(int(c[k : k + 2], 16) for k in (1, 3, 5)) for c in scale[i : i + 2])
+    return "#" + "".join(f"{round(x + (y - x) * f):02x}" for x, y in zip(a, b, strict=True))
+
+
+def share_colour(share: float) -> str:
+    """Colour of a covered share (0–1) on :data:`SHARE_SCALE`; grey when unknown."""
+    if not math.isfinite(share):
+        return "#bbbbbb"
+    return scale_colour(min(max(share, 0.0), 1.0), 0.0, 1.0, SHARE_SCALE)

@@ -17,20 +17,10 @@ from browser import chromium, dump_dom, read_png, screenshot
 from folium.plugins import HeatMap
 from shapely.geometry import Point, box
 
-from yizhan.maps.folium_map import (
-    ASSET_DIR_NAME,
-    KIND_COLOURS,
-    LAYER_AREA,
-    LAYER_GAPS,
-    LAYER_HEAT,
-    LAYER_STATIONS,
-    STATIC_DIR,
-    MapInputError,
-    asset_urls,
-    external_urls,
-    map_from_layers,
-    write_map,
-)
+from yizhan.maps.assets import ASSET_DIR_NAME, GLUE_DIR, STATIC_DIR, asset_urls, external_urls
+from yizhan.maps.folium_map import MapInputError, map_from_layers, write_map
+from yizhan.maps.layers import LAYER_AREA, LAYER_GAPS, LAYER_HEAT, LAYER_STATIONS
+from yizhan.maps.style import KIND_COLOURS
 
 LON0, LAT0 = 116.32, 40.00
 M_PER_DEG_LAT = 111_320.0
@@ -191,9 +181,11 @@ def test_page_uses_only_local_assets(written: Path, page: str) -> None:
 def test_every_vendored_file_has_its_licence_and_readme_entry() -> None:
     readme = (STATIC_DIR / "README.md").read_text(encoding="utf-8")
     for package in (p for p in STATIC_DIR.iterdir() if p.is_dir()):
+        assert package.name in readme, package.name
+        if package.name == GLUE_DIR:  # the project's own page script and stylesheet, not vendored
+            continue
         licences = [f for f in package.iterdir() if re.match(r"(MIT-)?LICEN[CS]E", f.name)]
         assert licences, f"no licence file in {package.name}"
-        assert package.name in readme, package.name
 
 
 def test_page_has_layers_popups_legend_and_summary(page: str, layers: dict) -> None:
@@ -279,6 +271,19 @@ def test_browser_renders_all_layers(dom: str, layers: dict) -> None:
     for text in ("图例 Legend", "大型驿站", "服务半径", "未覆盖需求", "覆盖率 Covered", f"{covered:.1f}%",
                  "run-20250101-test", "OpenStreetMap</a> contributors"):
         assert text in dom, text
+
+
+@needs_chromium
+def test_browser_click_opens_station_popup(written: Path, tmp_path: Path) -> None:
+    """Clicking a station marker opens the popup the page script binds to it; the name stays text, not markup."""
+    click = '<script>addEventListener("load", function () { yizhanMap.markers.wgs84[4].fire("click"); });</script>'
+    page = tmp_path / "click.html"
+    page.write_text(written.read_text(encoding="utf-8").replace("</body>", click + "</body>"), encoding="utf-8")
+    shutil.copytree(written.parent / ASSET_DIR_NAME, tmp_path / ASSET_DIR_NAME)
+    popup = dump_dom(page).split("leaflet-popup-content", 1)[1][:3000]
+    assert "学院路工会驿站&lt;b&gt;" in popup and "<b>" not in popup
+    for text in ("大型驿站", "工会", "24/7", "12 个", "★★★★ (4)", "运营", "m（直线）", "HD-005"):
+        assert text in popup, text
 
 
 @needs_chromium

@@ -18,17 +18,11 @@ from shapely.geometry import Point, box
 from test_map import LAT0, LON0, _layers, _lonlat, _shown, _stations
 
 from yizhan.geo.coords import from_wgs84
-from yizhan.maps.folium_map import (
-    AMAP_TILES,
-    BASE_AMAP,
-    BASE_OSM,
-    COMPACT_THRESHOLD,
-    LAYER_UNITS,
-    external_urls,
-    map_from_layers,
-    nearest_station_m,
-    write_map,
-)
+from yizhan.maps.assets import asset_urls, external_urls
+from yizhan.maps.basemaps import AMAP_TILES, BASE_AMAP, BASE_OSM
+from yizhan.maps.folium_map import map_from_layers, write_map
+from yizhan.maps.layers import COMPACT_THRESHOLD, LAYER_UNITS
+from yizhan.maps.popup import nearest_station_m
 
 GEOD = Geod(ellps="WGS84")
 SCREENSHOTS = Path("/tmp")
@@ -68,7 +62,7 @@ def _marker_coords(page: str) -> list[tuple[float, float]]:
 # --- GCJ-02 ---------------------------------------------------------------------------------------------------------
 
 
-def test_both_basemaps_and_two_overlay_sets(page: str, layers: dict) -> None:
+def test_both_basemaps_and_two_overlay_sets(page: str, layers: dict, written: Path) -> None:
     assert "webrd0{s}.is.autonavi.com/appmaptile" in page and "tile.openstreetmap.org" in page
     assert AMAP_TILES.replace("&", "\\u0026") in page or AMAP_TILES in page
     for name in (BASE_OSM, BASE_AMAP):
@@ -89,8 +83,11 @@ def test_both_basemaps_and_two_overlay_sets(page: str, layers: dict) -> None:
     assert len(rings) == 2 * int((st["status"] == "active").sum())
     assert page.count('"className": "yz-unit"') == 2 * 2  # two townships in two systems
     assert page.count("L.heatLayer(") == 2
-    # the switch: the GCJ child groups are created but not added; the handler swaps them on baselayerchange
-    assert 'map.on("baselayerchange"' in page
+    # the switch: the GCJ child groups are created but not added; the linked page script swaps them on
+    # baselayerchange
+    glue = [u for u in asset_urls(page) if u.endswith("/map.js")]
+    assert len(glue) == 1 and "yizhanGlue({" in page
+    assert 'map.on("baselayerchange"' in (written.parent / glue[0]).read_text(encoding="utf-8")
     assert "坐标系" in page and "WGS 84" in page
 
 
@@ -183,6 +180,8 @@ def test_browser_search_opens_station_popup(written: Path) -> None:
     assert re.search(r'<input[^>]*placeholder="搜索驿站', dom)
     gcj = dump_dom(written.as_uri() + "#gcj02&search=" + "工会")
     assert 'data-yz-found="4"' in gcj and 'data-yz-crs="gcj02"' in gcj
+    popup = gcj.split("leaflet-popup-content", 1)[1][:3000]
+    assert "学院路工会驿站&lt;b&gt;" in popup and "<b>" not in popup  # the name stays text, not markup
 
 
 @needs_chromium

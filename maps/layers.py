@@ -1,0 +1,304 @@
+"""The map's overlays, each built from WGS 84 or GCJ-02 lon/lat geometries: stations, service rings, demand heat,
+gaps, the study area, townships, offline streets, the area reached along the streets and recommended sites.
+
+Every builder returns a list of folium layers for one coordinate system; ``map_from_layers`` calls it once per
+system. Folium takes (lat, lon) pairs: the swap happens here. Radii are metres.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+import folium
+import geopandas as gpd
+import numpy as np
+import shapely
+from folium.plugins import HeatMap, MarkerCluster
+from shapely.geometry import mapping
+from shapely.geometry.base import BaseGeometry
+
+from yizhan.maps.assets import CLUSTER_CSS, CLUSTER_JS, HEAT_JS, links
+from yizhan.maps.formatting import (
+    clean_text,
+    css_token,
+    distance_text,
+    esc,
+    is_missing,
+    number_text,
+    optional_int,
+)
+from yizhan.maps.style import (
+    AREA_COLOUR,
+    CLOSED_COLOUR,
+    KIND_COLOURS,
+    OTHER_KIND_COLOUR,
+    PROFILE_LABELS,
+    SERVICE_AREA_COLOUR,
+    SITE_COLOUR,
+    STREET_COLOUR,
+    scale_colour,
+    share_colour,
+)
+
+LAYER_STATIONS = "驿站 Stations"
+LAYER_HEAT = "配送需求热力 Demand heat"
+LAYER_GAPS = "覆盖缺口 Gaps"
+LAYER_AREA = "研究区 Area"
+LAYER_UNITS = "街道覆盖率 Townships"
+LAYER_STREETS = "街道线（离线）Streets, offline"
+LAYER_SITES = "推荐新址 Recommended sites"
+
+CLUSTER_THRESHOLD = 500
+"""Stations are drawn in a MarkerCluster when there are more than this many."""
+
+COMPACT_THRESHOLD = 5000
+"""Above this many stations (national registry scale) the stations are shipped as compact JSON arrays and the
+markers, cluster and popups are built in JavaScript, and no service rings are drawn."""
+
+RANK_LABELS = 10
+"""Gaps with rank 1..RANK_LABELS get a rank number drawn on the map."""
+
+
+def ring_layer_name(radius_m: float) -> str:
+    """Layer-control name of the straight-line service rings of ``radius_m`` metres."""
+    return f"{distance_text(radius_m)} 服务半径 Rings"
+
+
+def service_area_name(summary: Mapping[str, Any]) -> str:
+    """Layer-control name of the area reached along the streets, e.g. ``"1 km 步行服务范围 Service area"``."""
+    profile = str(summary.get("profile") or "walk")
+    return f"{distance_text(float(summary['radius_m']))} {PROFILE_LABELS.get(profile, profile)}服务范围 Service area"
+
+
+def station_cluster(prefix: str, **kwargs: Any) -> MarkerCluster:
+    """A MarkerCluster (single markers from zoom 15) whose JS/CSS are the vendored ones under ``prefix``."""
+    cluster = MarkerCluster(control=False, disable_clustering_at_zoom=15, spiderfy_on_max_zoom=True, **kwargs)
+    cluster.default_js = links(prefix, CLUSTER_JS)
+    cluster.default_css = links(prefix, CLUSTER_CSS)
+    return cluster
+
+
+def station_style(kind: Any, status: Any) -> dict[str, Any]:
+    """Leaflet path options of a station marker: filled in its kind's colour, or grey and hollow when closed."""
+    if status == "closed":
+        return {"color": CLOSED_COLOUR, "weight": 2, "fillColor": "#ffffff", "fillOpacity": 0.7, "dashArray": "3,2",
+                "className": "yz-station yz-station-closed"}
+    return {"color": "#ffffff", "weight": 1.5, "fillColor": KIND_COLOURS.get(kind, OTHER_KIND_COLOUR),
+            "fillOpacity": 1.0, "className": f"yz-station yz-station-{css_token(kind)}"}
+
+
+def station_layers(stations: gpd.GeoDataFrame, prefix: str) -> list[Any]:
+    """A circle marker per station with its name as tooltip, clustered above :data:`CLUSTER_THRESHOLD`.
+
+    Each marker carries its row index as the Leaflet option ``yzIdx``: the page script binds the popup of that
+    station to it and finds it for the search box.
+    """
+    markers = []
+    for i, (geom, row) in enumerate(zip(stations.geometry, stations.itertuples(index=False), strict=True)):
+        if geom is None or geom.is_empty:
+            continue
+        marker = folium.CircleMarker(location=(geom.y, geom.x), radius=7,
+                                     tooltip=folium.Tooltip(esc(clean_text(row.name) or row.external_id)),
+                                     **station_style(row.kind, row.status))
+        marker.options["yzIdx"] = i
+        markers.append(marker)
+    if len(stations) > CLUSTER_THRESHOLD:
+        cluster = station_cluster(prefix)
+        for marker in markers:
+            marker.add_to(cluster)
+        return [cluster]
+    return markers
+
+
+def ring_layers(stations: gpd.GeoDataFrame, radius_m: float, *, outline_only: bool = False) -> list[Any]:
+    """A ring of ``radius_m`` metres around each active station, in its kind's colour, not clickable."""
+    # hundreds of overlapping tinted discs would hide the heat map; beside a service area they are outlines
+    fill = len(stations) <= CLUSTER_THRESHOLD and not outline_only
+    rings = []
+    for geom, row in zip(stations.geometry, stations.itertuples(index=False), strict=True):
+        if geom is None or geom.is_empty or row.status == "closed":
+            continue
+        colour = KIND_COLOURS.get(row.kind, OTHER_KIND_COLOUR)
+        ring = folium.Circle(
+            location=(geom.y, geom.x), radius=float(radius_m), color=colour, weight=1.5, opacity=0.8, fill=fill,
+            fill_opacity=0.06 if fill else 0.0, class_name="yz-ring",
+        )
+        ring.options["interactive"] = False  # folium's path_options drops it; clicks must reach the gaps below
+        rings.append(ring)
+    return rings
+
+
+def site_layers(sites: gpd.GeoDataFrame, radius_m: float) -> list[Any]:
+    """Recommended sites: a dashed ring of the radius and a numbered marker each, rank 1 on top."""
+    layers: list[Any] = []
+    rows = sorted(zip(sites.geometry, sites.itertuples(index=False), strict=True), key=lambda p: -int(p[1].rank))
+    for geom, row in rows:
+        if geom is None or geom.is_empty:
+            continue
+        ring = folium.Circle(location=(geom.y, geom.x), radius=float(radius_m), color=SITE_COLOUR, weight=2,
+                             dash_array="6,4", fill=False, class_name="yz-site-ring")
+        ring.options["interactive"] = False
+        layers.append(ring)
+        popup = (
+            '<table class="yz-popup">'
+            f"<tr><th>推荐排名 Rank</th><td><b>{int(row.rank)}</b></td></tr>"
+            f"<tr><th>名称 Name</th><td>{esc(clean_text(row.name))}</td></tr>"
+            f"<tr><th>编号 Id</th><td>{esc(row.external_id)}</td></tr>"
+            f"<tr><th>承办类型 Host</th><td>{esc(row.host_type)}</td></tr>"
+            f"<tr><th>新增覆盖需求 Newly covered</th><td>{number_text(float(row.gain))}</td></tr>"
+            f"<tr><th>累计覆盖率 Covered after</th><td>{float(row.covered_share_after) * 100:.1f}%</td></tr>"
+            f"<tr><th>坐标 Lon, lat</th><td>{geom.x:.6f}, {geom.y:.6f}</td></tr></table>"
+        )
+        layers.append(folium.Marker(
+            location=(geom.y, geom.x),
+            icon=folium.DivIcon(html=f"<div>{int(row.rank)}</div>", icon_size=(26, 26), icon_anchor=(13, 13),
+                                class_name="yz-site"),
+            tooltip=folium.Tooltip(f"推荐 {int(row.rank)}: {esc(clean_text(row.name))}"),
+            popup=folium.Popup(popup, max_width=320),
+        ))
+    return layers
+
+
+def heat_layers(cells: gpd.GeoDataFrame, prefix: str) -> list[Any]:
+    """A heat map of the demand cells' centroids weighted by ``weight`` (scaled to the maximum), below the gaps."""
+    geoms = np.asarray(cells.geometry.values, dtype=object)
+    weights = cells["weight"].to_numpy(dtype=float, na_value=np.nan)
+    keep = ~(shapely.is_missing(geoms) | shapely.is_empty(geoms)) & np.isfinite(weights) & (weights > 0)
+    if not keep.any():
+        return []
+    centres = shapely.centroid(geoms[keep])
+    w = weights[keep] / weights[keep].max()
+    data = np.column_stack([shapely.get_y(centres), shapely.get_x(centres), w]).tolist()
+    heat = HeatMap(data, radius=25, blur=20, min_opacity=0.05, control=False, pane="yz-heat")
+    heat.default_js = links(prefix, HEAT_JS)
+    return [heat]
+
+
+def demand_range(gaps: gpd.GeoDataFrame) -> tuple[float, float]:
+    """(lowest, highest) finite unmet demand of the gaps; (0, 0) when there is none."""
+    values = gaps["demand"].to_numpy(dtype=float, na_value=np.nan)
+    values = values[np.isfinite(values)]
+    if not len(values):
+        return 0.0, 0.0
+    return float(values.min()), float(values.max())
+
+
+def gap_layers(gaps: gpd.GeoDataFrame) -> list[Any]:
+    """The gaps coloured by unmet demand, with tooltip and popup, and rank numbers on the first :data:`RANK_LABELS`."""
+    layers: list[Any] = []
+    features = []
+    labels: list[tuple[int, float, float]] = []  # (rank, lat, lon)
+    lo, hi = demand_range(gaps)
+    for i, (geom, row) in enumerate(zip(gaps.geometry, gaps.itertuples(index=False), strict=True)):
+        if geom is None or geom.is_empty:
+            continue
+        demand = float(row.demand)
+        features.append({
+            "type": "Feature",
+            "id": f"gap-{i}",
+            "geometry": mapping(geom),
+            "properties": {
+                "rank": int(row.rank),
+                "demand": number_text(demand),
+                "area_km2": f"{float(row.area_m2) / 1e6:.2f}",
+                "cells": int(row.cells),
+                "nearest": esc(clean_text(row.nearest_station) or "—"),
+                "distance": distance_text(float(row.nearest_distance_m)),
+                "colour": scale_colour(demand, lo, hi),
+            },
+        })
+        if int(row.rank) <= RANK_LABELS:
+            spot = geom.representative_point()
+            labels.append((int(row.rank), spot.y, spot.x))
+    if features:
+        fields = ["rank", "demand", "area_km2", "cells", "nearest", "distance"]
+        aliases = [
+            "缺口排名 Rank", "未覆盖需求 Demand", "面积 km²", "需求网格 Cells", "最近驿站 Nearest", "距离 Distance",
+        ]
+        layers.append(folium.GeoJson(
+            {"type": "FeatureCollection", "features": features},
+            name=LAYER_GAPS,
+            control=False,
+            style_function=_gap_style,
+            highlight_function=lambda _f: {"weight": 3, "fillOpacity": 0.75},
+            tooltip=folium.GeoJsonTooltip(fields=fields, aliases=aliases),
+            popup=folium.GeoJsonPopup(fields=fields, aliases=aliases),
+        ))
+    for rank, lat, lon in sorted(labels, reverse=True):  # rank 1 drawn last, on top
+        layers.append(folium.Marker(
+            location=(lat, lon),
+            icon=folium.DivIcon(html=f"<div>{rank}</div>", icon_size=(24, 24), icon_anchor=(12, 12),
+                                class_name="yz-gap-rank"),
+            interactive=False,
+        ))
+    return layers
+
+
+def _gap_style(feature: dict[str, Any]) -> dict[str, Any]:
+    colour = feature["properties"]["colour"]
+    return {"color": "#7a0019", "weight": 1.2, "fillColor": colour, "fillOpacity": 0.6, "className": "yz-gap"}
+
+
+def unit_layers(units: gpd.GeoDataFrame) -> list[Any]:
+    """Townships coloured by covered share, with a tooltip of share, demand and stations."""
+    features = []
+    for i, (geom, row) in enumerate(zip(units.geometry, units.itertuples(index=False), strict=True)):
+        if geom is None or geom.is_empty:
+            continue
+        share = float(row.covered_share) if not is_missing(row.covered_share) else math.nan
+        features.append({
+            "type": "Feature",
+            "id": f"unit-{i}",
+            "geometry": mapping(geom),
+            "properties": {
+                "name": esc(clean_text(row.name) or "—"),
+                "share": f"{share * 100:.1f}%" if math.isfinite(share) else "—",
+                "demand": number_text(float(row.demand)) if not is_missing(row.demand) else "—",
+                "stations": optional_int(row.stations) if not is_missing(row.stations) else "—",
+                "colour": share_colour(share),
+            },
+        })
+    if not features:
+        return []
+    fields = ["name", "share", "demand", "stations"]
+    aliases = ["街道 Township", "覆盖率 Covered", "配送需求 Demand", "驿站 Stations"]
+    return [folium.GeoJson(
+        {"type": "FeatureCollection", "features": features},
+        control=False,
+        style_function=lambda f: {"color": "#555555", "weight": 1, "fillColor": f["properties"]["colour"],
+                                  "fillOpacity": 0.35, "className": "yz-unit"},
+        highlight_function=lambda _f: {"weight": 2.5, "fillOpacity": 0.55},
+        tooltip=folium.GeoJsonTooltip(fields=fields, aliases=aliases),
+    )]
+
+
+def street_layers(streets: BaseGeometry) -> list[Any]:
+    """The area's own streets as thin grey lines: a basemap that needs no tiles (offline office networks)."""
+    return [folium.GeoJson(
+        {"type": "Feature", "geometry": mapping(streets), "properties": {}},
+        control=False,
+        style_function=lambda _f: {"color": STREET_COLOUR, "weight": 1, "opacity": 0.9, "interactive": False,
+                                   "className": "yz-streets"},
+    )]
+
+
+def area_layers(boundary: BaseGeometry) -> list[Any]:
+    """The study area's outline, dashed, not clickable."""
+    return [folium.GeoJson(
+        {"type": "Feature", "geometry": mapping(boundary), "properties": {}},
+        control=False,
+        style_function=lambda _f: {"color": AREA_COLOUR, "weight": 2, "dashArray": "6,4", "fill": False,
+                                   "interactive": False, "className": "yz-area"},
+    )]
+
+
+def service_area_layers(area: BaseGeometry) -> list[Any]:
+    """The area reached along the streets (a network run), tinted, not clickable."""
+    return [folium.GeoJson(
+        {"type": "Feature", "geometry": mapping(area), "properties": {}},
+        control=False,
+        style_function=lambda _f: {"color": SERVICE_AREA_COLOUR, "weight": 1, "fillColor": SERVICE_AREA_COLOUR,
+                                   "fillOpacity": 0.18, "interactive": False, "className": "yz-service-area"},
+    )]
