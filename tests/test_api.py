@@ -26,7 +26,7 @@ from yizhan.coverage.analysis import run_coverage
 from yizhan.data.demand import import_demand
 from yizhan.db.cluster import Cluster
 from yizhan.geo.coords import from_wgs84
-from yizhan.maps.folium_map import asset_urls
+from yizhan.maps.assets import asset_urls
 from yizhan.settings import Settings
 from yizhan.stations.service import import_stations
 

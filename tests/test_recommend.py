@@ -23,7 +23,8 @@ from yizhan.coverage.analysis import run_coverage
 from yizhan.data.sample import sample_from_extract
 from yizhan.errors import ImportRejected, InvalidInput
 from yizhan.geo.coords import from_wgs84
-from yizhan.maps.folium_map import LAYER_SITES, write_map
+from yizhan.maps.folium_map import write_map
+from yizhan.maps.layers import LAYER_SITES
 from yizhan.maps.recommend_map import map_for_recommendation
 from yizhan.settings import Settings
 from yizhan.siting.candidates import (
