@@ -39,8 +39,8 @@ from yizhan.siting.runs import (
     RecommendationData,
     RecommendationRecord,
     RecommendationSummary,
+    RecommendedSite,
     RemainingGap,
-    SiteRow,
     store_recommendation,
 )
 from yizhan.siting.solver import CoverageMatrix, Solution, evaluate_sites, solve_lscp, solve_mclp
@@ -239,13 +239,13 @@ def _record(inp: _Inputs, problem: str, sol: Solution, *, k: int | None, target:
     after_w = float(inp.weights[covered_after].sum())
     params = {**inp.params, "time_limit_s": time_limit_s, "matrix": sol.details, "solve_seconds": sol.seconds}
     cum = before_w + np.cumsum(sol.gains)
-    sites = []
+    sites: list[RecommendedSite] = []
     for rank, (j, gain, c) in enumerate(zip(sol.chosen, sol.gains, cum, strict=True), start=1):
         r = inp.cands.iloc[int(j)]
-        sites.append(SiteRow(rank=rank, external_id=str(r["external_id"]), name=str(r["name"])[:200],
-                             host_type=str(r["host_type"]), source=str(r["source"])[:200], gain=float(gain),
-                             covered_share_after=float(c / total) if total else 0.0,
-                             lon=float(r.geometry.x), lat=float(r.geometry.y)))
+        sites.append(RecommendedSite(rank=rank, id=str(r["external_id"]), name=str(r["name"])[:200],
+                                     host_type=str(r["host_type"]), source=str(r["source"])[:200], gain=float(gain),
+                                     covered_share_after=float(c / total) if total else 0.0,
+                                     lon=float(r.geometry.x), lat=float(r.geometry.y)))
     gaps = gaps_from_cells(inp.cells_m, uncovered=~covered_after & (inp.weights > 0), weights=inp.weights)
     g4326 = gaps.to_crs(SRID) if len(gaps) else gaps
     remaining = [RemainingGap(rank=int(g.rank), demand=float(g.demand), area_m2=float(g.area_m2), cells=int(g.cells),

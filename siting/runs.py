@@ -67,22 +67,6 @@ class RecommendationSummary(TypedDict):
 
 
 @dataclass
-class SiteRow:
-    """A recommended site: rank, candidate id, name, host type, source, demand newly covered (``gain``), the
-    covered share (0–1) after it and the sites ranked above, WGS 84 lon/lat."""
-
-    rank: int
-    external_id: str
-    name: str
-    host_type: str
-    source: str
-    gain: float
-    covered_share_after: float
-    lon: float
-    lat: float
-
-
-@dataclass
 class RemainingGap:
     """A gap left after the recommended sites: WGS 84 geometry, demand, area (m²), cells."""
 
@@ -115,7 +99,7 @@ class RecommendationRecord:
     candidates: int
     seconds: float
     params: dict[str, Any]
-    sites: list[SiteRow] = field(default_factory=list)
+    sites: list[RecommendedSite] = field(default_factory=list)
     gaps: list[RemainingGap] = field(default_factory=list)
 
 
@@ -136,8 +120,8 @@ def store_recommendation(conn: Connection, rec: RecommendationRecord) -> Recomme
             INSERT INTO recommended_sites (run_id, rank, external_id, name, host_type, source, gain,
                                            covered_share_after, geom)
             VALUES (:run, :rank, :id, :n, :h, :s, :g, :share, ST_SetSRID(ST_MakePoint(:x, :y), {SRID}))"""),
-            [{"run": run_id, "rank": s.rank, "id": s.external_id, "n": s.name, "h": s.host_type, "s": s.source,
-              "g": s.gain, "share": s.covered_share_after, "x": s.lon, "y": s.lat} for s in rec.sites])
+            [{"run": run_id, "rank": s["rank"], "id": s["id"], "n": s["name"], "h": s["host_type"], "s": s["source"],
+              "g": s["gain"], "share": s["covered_share_after"], "x": s["lon"], "y": s["lat"]} for s in rec.sites])
     if rec.gaps:
         conn.execute(text(f"""
             INSERT INTO recommendation_gaps (run_id, rank, demand, area_m2, cells, geom)
