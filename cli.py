@@ -107,11 +107,22 @@ def db_status(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
 
 
 @db_app.command("url")
-def db_url() -> None:
-    """Print the SQLAlchemy URL of the database (starts the embedded cluster if needed)."""
-    from yizhan.db.engine import database_url
+def db_url(
+    sqlalchemy: Annotated[bool, typer.Option("--sqlalchemy", help="The SQLAlchemy form postgresql+psycopg://... "
+                                             "instead of the one psql and libpq accept")] = False,
+) -> None:
+    """Print the database URL for psql: `psql "$(yizhan db url)"` (starts the embedded cluster if needed).
 
-    print(_redact(database_url()))
+    数据库连接地址，可直接用于 psql。The password is never printed: psql then asks for it or reads PGPASSWORD or
+    ~/.pgpass (the embedded cluster needs none)."""
+    from sqlalchemy.engine import URL, make_url
+
+    from yizhan.db.engine import database_url, libpq_url
+
+    url = database_url(get_settings())
+    u = make_url(url if sqlalchemy else libpq_url(url))
+    print(URL.create(u.drivername, username=u.username, host=u.host, port=u.port, database=u.database,
+                     query=u.query).render_as_string(hide_password=False))
 
 
 def _redact(url: str) -> str:
@@ -540,32 +551,51 @@ def _serve(host: str, port: int, *, workers: int = 1, access_log: bool = True) -
 # -- demo ----------------------------------------------------------------------------------------------------
 @app.command("demo")
 def demo(
-    osm: Annotated[Path | None, typer.Option(help="OpenStreetMap extract (.osm or .osm.pbf) of the demo area")] = None,
+    osm: Annotated[Path | None, typer.Option(help="OpenStreetMap extract (.osm or .osm.pbf) of the demo area "
+                                             "(default: the Wudaokou extract shipped with yizhan; no download)")
+                   ] = None,
     seed: Annotated[int, typer.Option(help="Seed of the synthetic stations and demand")] = 7,
     no_serve: Annotated[bool, typer.Option("--no-serve", help="Stop after writing the files")] = False,
     host: Annotated[str, typer.Option(help="Interface for the API")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port for the API")] = 8000,
 ) -> None:
-    """The whole job on a demo area: database, sample data, import, coverage, map, gap report, API."""
+    """The whole job on a demo area: database, sample data, import, coverage, map, gap report, new sites, API.
+
+    演示：示例区域、导入、覆盖分析、地图、盲区报告、新站点推荐，然后启动 API（--no-serve 则只写文件）。"""
     from yizhan.demo import run_demo
 
-    s = get_settings()
-    if s.staff_key is None:
+    result = run_demo(osm, seed=seed, say=lambda m: err.print(f"[dim]·[/] {m}"), settings=get_settings())
+    table = Table(title="yizhan demo 演示", show_header=False)
+    for k, v in result.figures.items():
+        table.add_row(k, v)
+    out.print(table)
+    out.print("写入的文件 / files written:")
+    for label, path in result.files.items():
+        out.print(f"  {label}: {path}", soft_wrap=True, markup=False, highlight=False)
+    out.print(result.note, soft_wrap=True, markup=False)
+    if no_serve:
+        out.print("地图可直接用浏览器打开 / open the maps in a browser straight from disk. 之后启动 API / to serve "
+                  "the map and the API later: `./run yizhan serve` (or `yizhan serve`), then /map and /docs. "
+                  "Staff endpoints need a key: `./run yizhan keys create NAME`.", soft_wrap=True, markup=False)
+        return
+    if get_settings().staff_key is None:
         os.environ["YIZHAN_STAFF_KEY"] = secrets.token_urlsafe(18)
         get_settings.cache_clear()
-    result = run_demo(osm, seed=seed, say=lambda m: err.print(f"[dim]·[/] {m}"))
-    table = Table(title="yizhan demo", show_header=False)
-    for k, v in result.items():
-        table.add_row(k, str(v))
+        key = f"{get_settings().staff_key.get_secret_value()} (valid while this server runs)"  # type: ignore[union-attr]
+    else:
+        key = "the YIZHAN_STAFF_KEY you set / 您设置的 YIZHAN_STAFF_KEY"
     url = f"http://{host}:{port}"
-    table.add_row("map (served)", f"{url}/map")
-    table.add_row("nearest station", f"{url}/stations/nearest?lon=116.326&lat=39.999&k=3")
-    table.add_row("API docs", f"{url}/docs")
-    table.add_row("staff key (X-API-Key)", get_settings().staff_key.get_secret_value())  # type: ignore[union-attr]
-    out.print(table)
-    if not no_serve:
-        out.print(f"serving on {url} — Ctrl-C to stop")
-        _serve(host, port)
+    lon, lat = result.centre
+    served = Table(title="API", show_header=False)
+    served.add_row("地图 / map (served)", f"{url}/map?run={result.run_id}")
+    if result.recommendation_id is not None and result.no_sites_reason is None:
+        served.add_row("推荐地图 / recommendation map", f"{url}/map?recommendation={result.recommendation_id}")
+    served.add_row("最近驿站 / nearest stations", f"{url}/stations/nearest?lon={lon}&lat={lat}&k=3")
+    served.add_row("API 文档 / API docs", f"{url}/docs")
+    served.add_row("员工密钥 / staff key (X-API-Key)", key)
+    out.print(served)
+    out.print(f"serving on {url} — Ctrl-C to stop / 按 Ctrl-C 停止")
+    _serve(host, port)
 
 
 def main() -> None:

@@ -1,50 +1,122 @@
-"""The demo job end to end: database, a sample area from an OSM extract, import, coverage, map, gap report."""
+"""The demo job end to end: database, a sample area from an OSM extract, import, coverage, map, gap report,
+candidate sites and a recommendation of new sites.
+
+Without ``--osm`` the demo reads the small Wudaokou extract shipped with the package (``data/osm``), so it runs
+offline. Coordinates are WGS 84 lon/lat degrees in (lon, lat) order; radii and distances are metres.
+"""
 
 from __future__ import annotations
 
-import urllib.request
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from yizhan.errors import SetupError
-from yizhan.settings import get_settings
+from yizhan.settings import Settings, get_settings
 
-DEMO_EXTRACT = "beijing_haidian_wudaokou.osm"
-DEMO_BBOX = (116.3084, 39.9905, 116.3320, 40.0123)  # west, south, east, north (WGS 84)
-_REPO = Path(__file__).resolve().parent
+DEMO_EXTRACT = Path(__file__).resolve().parent / "data" / "osm" / "beijing_haidian_wudaokou.osm.pbf"
+DEMO_BBOX = (116.3084, 39.9905, 116.3320, 40.0123)  # west, south, east, north (WGS 84 lon/lat degrees)
+NEW_SITES = 3  # how many new sites the demo recommends
+HOST_PREMISES = "加油站、银行、便利店、超市、邮局、社区服务中心、政务及工会办公场所"
+HOST_PREMISES_EN = "fuel stations, banks, convenience shops, supermarkets, post offices, community centres, " \
+                   "government and union offices"
 
 
-def find_extract(osm: Path | None, *, say: Callable[[str], None]) -> Path:
-    """The demo's OSM extract: the given path, else the shared Wudaokou extract, else a download when online."""
+@dataclass
+class DemoResult:
+    """What the demo did, for a person to read.
+
+    Attributes
+    ----------
+    area : str
+        Name of the demo area (the extract's file name without suffixes).
+    centre : tuple of float
+        Centre of the area's boundary, ``(lon, lat)`` in WGS 84 degrees.
+    figures : dict of str to str
+        Headline figures, label → text (Chinese label with English beside it).
+    files : dict of str to Path
+        Every file and folder written, label → absolute path.
+    run_id : int
+        The coverage run along the walking network (its map and gap report are written).
+    recommendation_id : int or None
+        The recommendation run, None when no recommendation was possible.
+    no_sites_reason : str or None
+        Why no new site could be recommended (Chinese, then English); None when sites were found.
+    note : str
+        States that the stations and demand are synthetic, with the OpenStreetMap credit.
+    """
+
+    area: str
+    centre: tuple[float, float]
+    figures: dict[str, str] = field(default_factory=dict)
+    files: dict[str, Path] = field(default_factory=dict)
+    run_id: int = 0
+    recommendation_id: int | None = None
+    no_sites_reason: str | None = None
+    note: str = ""
+
+
+def find_extract(osm: Path | None) -> Path:
+    """The demo's OSM extract: ``osm`` when given, else the Wudaokou extract shipped with the package.
+
+    Never downloads anything. Raises SetupError when the shipped extract is missing (a broken installation).
+    """
     if osm is not None:
         return osm
-    for base in (Path.cwd(), _REPO):
-        candidate = base.parent / "shared" / "data" / "osm" / DEMO_EXTRACT
-        if candidate.exists():
-            return candidate
-    target = get_settings().data_dir / "osm" / DEMO_EXTRACT
-    if target.exists():
-        return target
-    w, s, e, n = DEMO_BBOX
-    url = f"https://overpass-api.de/api/map?bbox={w},{s},{e},{n}"
-    say(f"no local extract; downloading the demo area from {url}")
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        with urllib.request.urlopen(url, timeout=90) as resp:
-            target.write_bytes(resp.read())
-    except OSError as exc:
+    if not DEMO_EXTRACT.is_file():
+        w, s, e, n = DEMO_BBOX
         raise SetupError(
-            f"no OpenStreetMap extract for the demo and the download failed ({exc}). Export the area "
-            f"{w},{s},{e},{n} from openstreetmap.org (Export > Overpass API) or any .osm/.osm.pbf extract and "
-            "pass it with `yizhan demo --osm FILE`.") from exc
-    return target
+            f"演示数据缺失 / the demo's OpenStreetMap extract {DEMO_EXTRACT.name} is not in this installation "
+            f"(expected in the package's data/osm folder). Reinstall yizhan, or pass any .osm/.osm.pbf extract "
+            f"with `yizhan demo --osm FILE` (e.g. the area {w},{s},{e},{n} exported from openstreetmap.org).")
+    return DEMO_EXTRACT
 
 
-def run_demo(osm: Path | None = None, *, seed: int = 7, say: Callable[[str], None] = print) -> dict[str, Any]:
-    """Run the demo job; returns what a person wants to see: figures and the paths of the files written."""
+def no_sites_reason(*, candidates: int, demand_uncovered: float, sites: int | None, radius_m: float,
+                    profile: str = "walk") -> str | None:
+    """Why a recommendation found no new site, in words (Chinese, then English); None when it found some.
+
+    Parameters
+    ----------
+    candidates : int
+        Candidate sites inside the area.
+    demand_uncovered : float
+        Demand weight not covered by the active stations within ``radius_m`` along the ``profile`` network.
+    sites : int or None
+        Sites the recommendation chose, None when it was not run.
+    radius_m : float
+        Service radius in metres.
+    profile : str
+        Street network: "walk" or "bike".
+    """
+    way = {"walk": ("步行", "walking"), "bike": ("骑行", "cycling")}.get(profile, (profile, profile))
+    if candidates == 0:
+        return (f"无法推荐新站点：该区域内没有可作为候选点的场所（{HOST_PREMISES}）。"
+                f" No recommendation: the extract has no premises inside the area that could host a station "
+                f"({HOST_PREMISES_EN}). Import candidate sites of your own with `yizhan candidates import FILE`.")
+    if demand_uncovered <= 0:
+        return (f"无需新站点：现有驿站沿{way[0]}路网 {radius_m:g} 米内已覆盖全部需求。"
+                f" No new site needed: the active stations already cover all demand within {radius_m:g} m along "
+                f"the {way[1]} network.")
+    if not sites:
+        return (f"无法推荐新站点：{candidates} 个候选点都无法沿{way[0]}路网在 {radius_m:g} 米内到达未覆盖的需求。"
+                f" No recommendation: none of the {candidates} candidate sites reaches uncovered demand within "
+                f"{radius_m:g} m along the {way[1]} network.")
+    return None
+
+
+def run_demo(osm: Path | None = None, *, seed: int = 7, say: Callable[[str], None] = print,
+             settings: Settings | None = None) -> DemoResult:
+    """Run the demo job and return its figures and the paths of the files written.
+
+    Builds a synthetic sample area (stations at real premises, demand at real food/shop POIs and buildings) from
+    the extract, imports it, runs straight-line and walking-network coverage within the configured radius
+    (metres), writes the run's map and gap report, stores every premises of the extract as a candidate site and
+    recommends ``NEW_SITES`` new sites along the walking network (or says why none can be recommended).
+    """
     from yizhan.areas import ensure_area
-    from yizhan.coverage.runs import load_run, run_coverage
+    from yizhan.coverage.analysis import run_coverage
+    from yizhan.coverage.runs import load_run
     from yizhan.coverage.streets import build_area_graph
     from yizhan.data.demand import import_demand
     from yizhan.data.sample import sample_from_extract
@@ -54,65 +126,87 @@ def run_demo(osm: Path | None = None, *, seed: int = 7, say: Callable[[str], Non
     from yizhan.maps.run_map import map_for_run
     from yizhan.reports.writer import write_gap_report
     from yizhan.siting.candidates import candidates_from_extract, filter_candidates, store_candidates
-    from yizhan.siting.recommend import load_recommendation, recommend
+    from yizhan.siting.recommend import recommend
+    from yizhan.siting.runs import load_recommendation
     from yizhan.stations.service import import_stations
 
-    settings = get_settings()
-    extract = find_extract(osm, say=say)
-    say("database: " + ("DATABASE_URL" if settings.database_url else f"embedded cluster in {settings.data_dir}"))
-    engine = get_engine()
-    say(f"building the sample area from {extract.name} (synthetic stations and demand, seed {seed})")
+    s = settings or get_settings()
+    extract = find_extract(osm)
+    radius = s.radius_m
+    say("database / 数据库: " + ("DATABASE_URL" if s.database_url else f"embedded cluster in {s.data_dir}"))
+    engine = get_engine(s)
+    say(f"sample area / 示例区域 from {extract.name} (synthetic stations and demand, seed {seed})")
     sample = sample_from_extract(extract, seed=seed)
-    out_dir = settings.out_dir
+    out_dir = s.out_dir
     files = sample.write(out_dir / "demo")
     with engine.begin() as conn:
         area = ensure_area(conn, sample.name, boundary=sample.boundary, crs_epsg=sample.crs_epsg,
                            source=f"{extract.name} (synthetic demo data; © OpenStreetMap contributors)")
-    say(f"importing {len(sample.stations)} stations")
+    centre = sample.boundary.centroid
+    result = DemoResult(area=area.name, centre=(round(centre.x, 5), round(centre.y, 5)), note=sample.synthetic_note)
+    say(f"importing {len(sample.stations)} stations / 导入驿站")
     st = import_stations(engine, files["stations"], area=area.name)
-    say(f"importing {len(sample.demand)} demand points")
-    dm = import_demand(engine, files["demand"], area=area.name, cell_size_m=settings.cell_size_m)
-    say("street networks (walk, bike) from the extract")
-    graphs = {p: build_area_graph(area, extract, profile=p) for p in ("walk", "bike")}
-    say(f"straight-line coverage, radius {settings.radius_m:g} m")
-    straight = run_coverage(engine, area=area.name, radius_m=settings.radius_m, progress=say)
-    say(f"coverage along the walking network, radius {settings.radius_m:g} m")
-    summary = run_coverage(engine, area=area.name, radius_m=settings.radius_m, mode="network", profile="walk",
-                           progress=say)
-    run = load_run(engine, summary["run_id"])
-    map_path = write_map(map_for_run(run), out_dir / f"map_run{summary['run_id']}.html")
+    say(f"importing {len(sample.demand)} demand points / 导入需求点")
+    dm = import_demand(engine, files["demand"], area=area.name, cell_size_m=s.cell_size_m)
+    say("street networks (walk, bike) from the extract / 步行、骑行路网")
+    graphs = {p: build_area_graph(area, extract, profile=p, settings=s) for p in ("walk", "bike")}
+    say(f"straight-line coverage, radius {radius:g} m / 直线覆盖")
+    straight = run_coverage(engine, area=area.name, radius_m=radius, progress=say, settings=s)
+    say(f"coverage along the walking network, radius {radius:g} m / 沿步行路网覆盖")
+    walk = run_coverage(engine, area=area.name, radius_m=radius, mode="network", profile="walk", progress=say,
+                        settings=s)
+    result.run_id = walk["run_id"]
+    run = load_run(engine, walk["run_id"])
+    map_path = write_map(map_for_run(run, settings=s), out_dir / f"map_run{walk['run_id']}.html")
     report = write_gap_report(run, out_dir)
-    say("candidate sites: the extract's host premises (fuel, banks, shops, post offices, offices)")
+
+    say("candidate sites: every premises of the extract that could host a station / 候选点")
     with engine.begin() as conn:
         cands, _ = filter_candidates(candidates_from_extract(extract), area)
-        store_candidates(conn, area, cands, source=f"{extract.name} (© OpenStreetMap contributors)")
-    say("recommending 3 new sites along the walking network")
-    rec = recommend(engine, area=area.name, k=3, mode="network", profile="walk", radius_m=settings.radius_m,
-                    progress=say)
-    rec_map = write_map(map_for_recommendation(load_recommendation(engine, rec["run_id"])),
-                        out_dir / f"map_recommendation{rec['run_id']}.html")
-    return {
-        "area": f"{area.name} (EPSG:{area.crs_epsg})",
-        "stations imported": f"{st.rows} ({st.inserted} new, {st.updated} updated)",
-        "demand": f"{dm.points} points -> {dm.cells} cells of {dm.cell_size_m:g} m",
-        "street network (walk / bike)": " / ".join(f"{g.n_nodes} nodes, {g.n_edges} edges"
-                                                   for g in graphs.values()),
-        "runs (straight / network)": f"{straight['run_id']} / {summary['run_id']}",
-        "radius": f"{summary['radius_m']:g} m",
-        "covered share, straight line": f"{straight['covered_share']:.1%} of demand "
-                                        f"({straight['demand_covered']:g} of {straight['demand_total']:g})",
-        "covered share, along streets": f"{summary['covered_share']:.1%} of demand "
-                                        f"({summary['demand_covered']:g} of {summary['demand_total']:g})",
-        "gaps (straight / network)": f"{straight['gaps']} / {summary['gaps']}",
-        "3 new sites (recommendation run " + str(rec["run_id"]) + ")": "; ".join(
-            f"{s['rank']}. {s['name']} (+{s['gain']:g})" for s in rec["sites"]),
-        "covered share with them, along streets": f"{rec['covered_share_before']:.1%} -> "
-                                                  f"{rec['covered_share_after']:.1%} ({rec['method']}, gap "
-                                                  f"{rec['gap']:.2%})",
-        "recommendation map": rec_map.resolve(),
-        "map": map_path.resolve(),
-        "gap report (CSV)": report["csv"].resolve(),
-        "gap report (GeoJSON)": report["geojson"].resolve(),
-        "sample data": files["stations"].parent.resolve(),
-        "note": sample.synthetic_note,
-    }
+        if not cands.empty:
+            store_candidates(conn, area, cands, source=f"{extract.name} (© OpenStreetMap contributors)")
+    uncovered = walk["demand_total"] - walk["demand_covered"]
+    rec = None
+    if len(cands) and uncovered > 0:
+        say(f"recommending {NEW_SITES} new sites along the walking network / 推荐新站点")
+        rec = recommend(engine, area=area.name, k=NEW_SITES, mode="network", profile="walk", radius_m=radius,
+                        progress=say, settings=s)
+        result.recommendation_id = rec["run_id"]
+    result.no_sites_reason = no_sites_reason(candidates=len(cands), demand_uncovered=uncovered,
+                                             sites=len(rec["sites"]) if rec else None, radius_m=radius)
+
+    f = result.figures
+    f["区域 / area"] = f"{area.name} (EPSG:{area.crs_epsg}), centre {result.centre[0]}, {result.centre[1]} (lon, lat)"
+    f["导入驿站 / stations imported"] = f"{st.rows} ({st.inserted} new, {st.updated} updated)"
+    f["需求 / demand"] = f"{dm.points} points -> {dm.cells} cells of {dm.cell_size_m:g} m"
+    f["路网 / street network (walk / bike)"] = " / ".join(f"{g.n_nodes} nodes, {g.n_edges} edges"
+                                                         for g in graphs.values())
+    f["覆盖分析 / runs (straight / network)"] = f"{straight['run_id']} / {walk['run_id']}"
+    f["服务半径 / radius"] = f"{walk['radius_m']:g} m"
+    f["直线覆盖率 / covered share, straight line"] = (
+        f"{straight['covered_share']:.1%} of demand ({straight['demand_covered']:g} of {straight['demand_total']:g})")
+    f["沿路网覆盖率 / covered share, along streets"] = (
+        f"{walk['covered_share']:.1%} of demand ({walk['demand_covered']:g} of {walk['demand_total']:g})")
+    f["盲区 / gaps (straight / network)"] = f"{straight['gaps']} / {walk['gaps']}"
+    f["候选点 / candidate sites"] = f"{len(cands)} premises of the extract inside the area"
+    if result.no_sites_reason is None and rec is not None:
+        f[f"新站点 / {NEW_SITES} new sites (recommendation run {rec['run_id']})"] = "; ".join(
+            f"{site['rank']}. {site['name']} (+{site['gain']:g})" for site in rec["sites"])
+        f["新增后覆盖率 / covered share with them, along streets"] = (
+            f"{rec['covered_share_before']:.1%} -> {rec['covered_share_after']:.1%} ({rec['method']}, "
+            f"gap {rec['gap']:.2%})")
+    else:
+        f["新站点 / new sites"] = str(result.no_sites_reason)
+
+    result.files["地图 / map"] = map_path.resolve()
+    result.files["地图资源 / map assets (needed by the maps)"] = (map_path.parent / "yizhan-assets").resolve()
+    if rec is not None and rec["sites"]:
+        rec_map = write_map(map_for_recommendation(load_recommendation(engine, rec["run_id"]), settings=s),
+                            out_dir / f"map_recommendation{rec['run_id']}.html")
+        result.files["推荐地图 / recommendation map"] = rec_map.resolve()
+    result.files["盲区报告 / gap report (CSV)"] = report["csv"].resolve()
+    result.files["盲区报告 / gap report (GeoJSON)"] = report["geojson"].resolve()
+    result.files["示例驿站 / sample stations"] = files["stations"].resolve()
+    result.files["示例需求 / sample demand"] = files["demand"].resolve()
+    result.files["区域边界 / area boundary"] = files["boundary"].resolve()
+    return result

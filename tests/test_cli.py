@@ -18,13 +18,22 @@ from cli_runner import run_cli, run_cli_process
 
 from yizhan.db.cluster import free_port
 
-SAMPLE = Path(__file__).resolve().parents[1] / "data" / "samples" / "stations_sample.csv"
+SAMPLES = Path(__file__).resolve().parents[1] / "data" / "samples"
+SAMPLE = SAMPLES / "stations_sample.csv"
 BBOX = "116.3084,39.9905,116.3320,40.0123"
 
 
 def yz(*args: str, env: dict[str, str], check: bool = True) -> subprocess.CompletedProcess[str]:
     """``yizhan ARGS`` run in this process (tests/cli_runner.py); the entry point as a process is tested below."""
     return run_cli(*args, env=env, check=check)
+
+
+def _psql(url: str, sql: str) -> str:
+    """Run ``sql`` with the psql client on ``url``; its unaligned output."""
+    proc = subprocess.run(["psql", url, "-X", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-c", sql], capture_output=True,
+                          text=True, timeout=60, env={**os.environ, "PGCONNECT_TIMEOUT": "10"})
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout.strip()
 
 
 def test_help_lists_commands(cli_env):
@@ -64,7 +73,8 @@ def test_staff_workflow(cli_env, tmp_path):
 def test_demo_end_to_end_on_real_osm(cli_env, osm_path, tmp_path):
     proc = yz("demo", "--no-serve", "--osm", str(osm_path), env=cli_env)
     out = proc.stdout
-    assert "covered share, straight line" in out and "covered share, along streets" in out and "staff key" in out
+    assert "covered share, straight line" in out and "covered share, along streets" in out
+    assert "staff key" not in out and "served" not in out  # --no-serve: no server, so no key and no URLs
     names = {f.name for f in (tmp_path / "out").glob("*")}
     # run 1 is straight-line, run 2 along the walking network: its map and report are written
     assert {"map_run2.html", "gaps_run2.csv", "gaps_run2.geojson", "yizhan-assets",
@@ -93,7 +103,10 @@ def test_embedded_database_lifecycle():
         status = json.loads(yz("db", "status", "--json", env=env).stdout)
         assert status["running"] is True and status["mode"] == "embedded"
         url = yz("db", "url", env=env).stdout.strip()
-        assert url.startswith("postgresql+psycopg://") and str(status["port"]) in url
+        assert url.startswith("postgresql://") and str(status["port"]) in url
+        assert _psql(url, "SELECT 1") == "1"
+        assert yz("db", "url", "--sqlalchemy", env=env).stdout.strip() == url.replace("postgresql://",
+                                                                                        "postgresql+psycopg://")
         yz("area", "create", "t", "--bbox", BBOX, env=env)
         assert "t" in yz("area", "list", env=env).stdout
         assert "stopped" in yz("db", "down", env=env).stdout
@@ -128,3 +141,51 @@ def test_serve_answers_http(cli_env, osm_path):
     finally:
         proc.terminate()
         proc.wait(timeout=20)
+
+
+def test_db_url_for_psql_and_sqlalchemy(cli_env, db_url):
+    """`psql "$(yizhan db url)"` works; --sqlalchemy gives the driver form; a password is never printed."""
+    from sqlalchemy.engine import make_url
+
+    given = make_url(db_url)
+    env = dict(cli_env, DATABASE_URL=given.set(password="s3cret-pw").render_as_string(hide_password=False))
+    url = yz("db", "url", env=env).stdout.strip()
+    assert url == f"postgresql://{given.username}@{given.host}:{given.port}/{given.database}"
+    assert _psql(url, "SELECT 1") == "1"
+    assert _psql(url, "SELECT current_database()") == given.database
+    alchemy = yz("db", "url", "--sqlalchemy", env=env).stdout.strip()
+    assert alchemy == url.replace("postgresql://", "postgresql+psycopg://", 1)
+    assert "s3cret" not in url + alchemy
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(alchemy)
+    try:
+        with engine.connect() as conn:
+            assert conn.execute(text("SELECT 1")).scalar() == 1
+    finally:
+        engine.dispose()
+
+
+def test_sample_files_import_cleanly(cli_env):
+    """The README's "your own data" steps with the sample files: township boundaries, the station sheet with
+    Chinese headers, delivery orders; then a coverage run counts per township."""
+    townships = SAMPLES / "townships_sample.geojson"
+    yz("area", "create", "wudaokou", "--boundary", str(townships), env=cli_env)
+    assert "4 units stored" in yz("units", "import", str(townships), "--level", "township", env=cli_env).stdout
+    out = yz("stations", "import", str(SAMPLES / "stations_registry_zh.csv"), env=cli_env)
+    assert "9 rows: 9 new" in out.stdout and "ignored" not in (out.stdout + out.stderr)
+    assert "8 rows: 8 new" in yz("stations", "import", str(SAMPLE), env=cli_env).stdout
+    orders = SAMPLES / "orders_sample.csv"
+    out = yz("demand", "import", str(orders), env=cli_env).stdout
+    assert f"{len(pd.read_csv(orders))} points ->" in out and "outside" not in out
+    registry = pd.read_csv(SAMPLES / "stations_registry_zh.csv")
+    active = (registry["状态"] == "运营").sum() + (pd.read_csv(SAMPLE)["status"] == "active").sum()
+    summary = json.loads(yz("coverage", "--json", env=cli_env).stdout)
+    assert summary["stations"] == active and summary["demand_total"] == pd.read_csv(orders)["订单量"].sum()
+    units = json.loads(yz("units", "show", "--json", env=cli_env).stdout)
+    # cells are counted by their centre: boundary cells whose centre lies outside every township are unassigned
+    named = {u["name"] for u in units if "unassigned" not in u["name"]}
+    assert named == {"燕园街道", "清华园街道", "学院路街道", "东升镇"}
+    assert all(u["stations"] == 0 for u in units if u["name"] not in named)
+    assert sum(u["demand"] for u in units) == pytest.approx(summary["demand_total"])
+    assert set(registry["街道"]) == named  # each station's 街道 is a township of the file

@@ -139,3 +139,13 @@ def test_hand_written_sample_registry():
     assert all(validate(oh) for oh in st["opening_hours"])
     assert st["lon"].between(116.309, 116.332).all() and st["lat"].between(39.991, 40.012).all()
     assert st["stars"].between(1, 5).all()
+
+
+def test_shipped_extract_gives_the_same_area_as_the_xml(area):
+    """The demo's shipped PBF holds the XML export's data and bounds: the same sample area, station for station."""
+    from yizhan.demo import DEMO_EXTRACT
+
+    shipped = sample_from_extract(DEMO_EXTRACT)
+    assert shipped.boundary.equals(area.boundary) and shipped.crs_epsg == area.crs_epsg
+    pd.testing.assert_frame_equal(shipped.stations, area.stations)
+    pd.testing.assert_frame_equal(shipped.demand, area.demand)
