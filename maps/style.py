@@ -1,6 +1,6 @@
 """The map's palette and labels, shared by the interactive map (``maps``) and the printed report maps (``reports``).
 
-Colours are CSS hex strings; scales run from low to high.
+Colours are CSS hex strings; scales run from low to high (:func:`scale_colour` picks a colour on one).
 """
 
 from __future__ import annotations
