@@ -1,4 +1,10 @@
-"""Test fixtures: one real PostGIS cluster per session, a fresh database (from a migrated template) per test."""
+"""Test fixtures: one real PostGIS cluster per session (per worker under pytest-xdist), a fresh database per test.
+
+Expensive things are built once per session and copied per test: the migrated empty database and the demo
+sample area (stations, demand) are template databases (``CREATE DATABASE ... TEMPLATE`` clones one per test, so
+tests that change data stay isolated), and the sample area's compiled street graphs are files copied into each
+test's data folder.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +13,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import psycopg
@@ -15,9 +22,9 @@ from shapely.geometry import box
 from sqlalchemy import Engine
 
 from yizhan.areas import AreaInfo, ensure_area
-from yizhan.coverage.streets import build_area_graph
+from yizhan.coverage.streets import PROFILES, build_area_graph
 from yizhan.data.demand import import_demand
-from yizhan.data.sample import sample_from_extract
+from yizhan.data.sample import SampleArea, sample_from_extract
 from yizhan.db.cluster import Cluster
 from yizhan.db.engine import make_engine, migrate
 from yizhan.settings import Settings
@@ -27,7 +34,8 @@ OSM_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "osm"
 WUDAOKOU_OSM = OSM_DIR / "beijing_haidian_wudaokou.osm"
 WUDAOKOU_PBF = OSM_DIR / "beijing_haidian_wudaokou.osm.pbf"
 WUDAOKOU_BOUNDS = (116.3084, 39.9905, 116.3320, 40.0123)  # west, south, east, north (WGS 84)
-TEMPLATE = "yizhan_template"
+TEMPLATE = "yizhan_template"  # migrated, empty
+SAMPLE_TEMPLATE = "yizhan_sample_template"  # TEMPLATE plus the demo sample area, its stations and demand
 _counter = itertools.count()
 
 
@@ -80,11 +88,16 @@ def _admin(cluster: Cluster) -> psycopg.Connection:
 
 
 @pytest.fixture
-def db_url(pg_cluster: Cluster) -> Iterator[str]:
-    """URL of a fresh, migrated, empty database, dropped after the test."""
+def db_url(request: pytest.FixtureRequest, pg_cluster: Cluster) -> Iterator[str]:
+    """URL of a fresh, migrated database, dropped after the test: empty, or holding the demo sample area when the
+    test uses ``sample_area`` (a clone of the session's sample template)."""
+    template = TEMPLATE
+    if "sample_area" in request.fixturenames:
+        request.getfixturevalue("sample_template")
+        template = SAMPLE_TEMPLATE
     name = f"yizhan_test_{os.getpid()}_{next(_counter)}"
     with _admin(pg_cluster) as conn:
-        conn.execute(f"CREATE DATABASE {name} TEMPLATE {TEMPLATE}")
+        conn.execute(f"CREATE DATABASE {name} TEMPLATE {template}")
     yield pg_cluster.url(name)
     with _admin(pg_cluster) as conn:
         conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
@@ -117,18 +130,60 @@ def settings(tmp_path: Path) -> Settings:
     return Settings(data_dir=tmp_path / "data", staff_key="k")
 
 
+@pytest.fixture(scope="session")
+def sample_extract(osm_path: Path) -> SampleArea:
+    """The demo sample area of the real extract (seed 7): boundary, synthetic stations and demand (WGS 84)."""
+    return sample_from_extract(osm_path, seed=7)
+
+
+@dataclass(frozen=True)
+class SampleTemplate:
+    """The demo sample area as built once for the session.
+
+    Attributes
+    ----------
+    area : AreaInfo
+        The area as stored in ``SAMPLE_TEMPLATE`` (the same id in every clone of it).
+    files : dict[str, Path]
+        The sample's files (``stations``, ``demand``, ``boundary``) as ``SampleArea.write`` wrote them.
+    graphs : Path
+        Folder of the area's compiled walk and bike street graphs, laid out as ``<data_dir>/graphs``.
+    """
+
+    area: AreaInfo
+    files: dict[str, Path]
+    graphs: Path
+
+
+@pytest.fixture(scope="session")
+def sample_template(pg_cluster: Cluster, sample_extract: SampleArea, osm_path: Path,
+                    tmp_path_factory: pytest.TempPathFactory) -> SampleTemplate:
+    """Build the demo sample area once: the ``SAMPLE_TEMPLATE`` database (stations, demand) and its graph files."""
+    root = tmp_path_factory.mktemp("sample-template")
+    files = sample_extract.write(root / "sample")
+    with _admin(pg_cluster) as conn:
+        conn.execute(f"CREATE DATABASE {SAMPLE_TEMPLATE} TEMPLATE {TEMPLATE}")
+    engine = make_engine(pg_cluster.url(SAMPLE_TEMPLATE))
+    try:
+        with engine.begin() as conn:
+            area = ensure_area(conn, sample_extract.name, boundary=sample_extract.boundary,
+                               crs_epsg=sample_extract.crs_epsg)
+        import_stations(engine, files["stations"])
+        import_demand(engine, files["demand"])
+    finally:
+        engine.dispose()  # a template database must have no open connections when it is cloned
+    built = Settings(data_dir=root / "data")
+    for profile in PROFILES:
+        build_area_graph(area, osm_path, profile=profile, settings=built)
+    return SampleTemplate(area=area, files=files, graphs=built.data_dir / "graphs")
+
+
 @pytest.fixture
-def sample_area(engine: Engine, osm_path: Path, tmp_path: Path, settings: Settings) -> AreaInfo:
-    """The demo sample area of the real extract with its stations, demand and walk + bike graphs."""
-    sample = sample_from_extract(osm_path, seed=7)
-    files = sample.write(tmp_path / "sample")
-    with engine.begin() as conn:
-        area = ensure_area(conn, sample.name, boundary=sample.boundary, crs_epsg=sample.crs_epsg)
-    import_stations(engine, files["stations"])
-    import_demand(engine, files["demand"])
-    for profile in ("walk", "bike"):
-        build_area_graph(area, osm_path, profile=profile, settings=settings)
-    return area
+def sample_area(sample_template: SampleTemplate, engine: Engine, settings: Settings) -> AreaInfo:
+    """The demo sample area of the real extract with its stations, demand and walk + bike graphs: the test's
+    database is a clone of the sample template (see ``db_url``), the graphs are copied into its data folder."""
+    shutil.copytree(sample_template.graphs, settings.data_dir / "graphs", dirs_exist_ok=True)
+    return sample_template.area
 
 
 @pytest.fixture

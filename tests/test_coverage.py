@@ -19,7 +19,6 @@ from yizhan.coverage.euclidean import nearest_from_arrays
 from yizhan.coverage.gaps import gaps_from_cells
 from yizhan.coverage.runs import load_run
 from yizhan.data.demand import import_demand
-from yizhan.data.sample import sample_from_extract
 from yizhan.errors import ImportRejected, InvalidInput
 from yizhan.reports.run_report import gaps_csv, gaps_geojson
 from yizhan.reports.writer import write_gap_report
@@ -165,8 +164,8 @@ def test_coverage_errors(engine, grid_area):
         run_coverage(engine, area="grid", mode="teleport")
 
 
-def test_real_osm_sample_area(engine, osm_path, tmp_path):
-    sample = sample_from_extract(osm_path, seed=7)
+def test_real_osm_sample_area(engine, sample_extract, tmp_path):
+    sample = sample_extract
     files = sample.write(tmp_path)
     with engine.begin() as conn:
         ensure_area(conn, sample.name, boundary=sample.boundary, crs_epsg=sample.crs_epsg)

@@ -20,7 +20,6 @@ from sqlalchemy import text
 from yizhan.api import create_app
 from yizhan.areas import AreaInfo
 from yizhan.coverage.analysis import run_coverage
-from yizhan.data.sample import sample_from_extract
 from yizhan.errors import ImportRejected, InvalidInput
 from yizhan.geo.coords import from_wgs84
 from yizhan.maps.folium_map import write_map
@@ -38,17 +37,23 @@ from yizhan.siting.recommend import recommend, street_reach
 from yizhan.siting.runs import load_recommendation
 
 
+@pytest.fixture(scope="module")
+def extract_candidates(osm_path) -> gpd.GeoDataFrame:  # type: ignore[no-untyped-def]
+    """The extract's host premises (read once for the module)."""
+    return candidates_from_extract(osm_path)
+
+
 @pytest.fixture
-def area(engine, osm_path, sample_area) -> AreaInfo:  # type: ignore[no-untyped-def]
+def area(engine, extract_candidates, sample_area) -> AreaInfo:  # type: ignore[no-untyped-def]
     """The demo sample area (stations, demand, street graphs) with the extract's host premises as candidates."""
     with engine.begin() as conn:
-        cands, _ = filter_candidates(candidates_from_extract(osm_path), sample_area)
+        cands, _ = filter_candidates(extract_candidates.copy(), sample_area)
         store_candidates(conn, sample_area, cands, source="osm")
     return sample_area
 
 
-def test_candidates_from_the_extract_are_real_host_premises(osm_path):
-    cands = candidates_from_extract(osm_path)
+def test_candidates_from_the_extract_are_real_host_premises(extract_candidates):
+    cands = extract_candidates
     assert len(cands) > 20 and cands.crs.to_epsg() == 4326
     assert {"bank", "convenience", "fuel"} <= set(cands["host_type"])
     assert cands["external_id"].str.match(r"^osm:[nw]\d+$").all() and cands["external_id"].is_unique
@@ -186,10 +191,9 @@ def test_recommendation_map_shows_the_sites(engine, area, settings, tmp_path):
     assert f"{before:.1f}% → <b>{after:.1f}%</b>" in dom
 
 
-def test_cli_recommend_json(cli_env, osm_path, tmp_path):
+def test_cli_recommend_json(cli_env, osm_path, sample_extract, tmp_path):
     run_cli("area", "create", "wudaokou", "--bbox", "116.3084,39.9905,116.3320,40.0123", env=cli_env)
-    sample = sample_from_extract(osm_path, seed=7)
-    files = sample.write(tmp_path / "s")
+    files = sample_extract.write(tmp_path / "s")
     run_cli("stations", "import", str(files["stations"]), env=cli_env)
     run_cli("demand", "import", str(files["demand"]), env=cli_env)
     out = run_cli("candidates", "import", "--osm", str(osm_path), env=cli_env).stdout

@@ -253,13 +253,12 @@ def test_parse_formats_and_file_targets(grid_report, tmp_path):
     assert not list((tmp_path / "dir.d").glob(".*partial"))
 
 
-def test_network_run_report_with_street_names(engine, osm_path, tmp_path):
+def test_network_run_report_with_street_names(engine, osm_path, sample_extract, tmp_path):
     from yizhan.coverage.streets import build_area_graph
-    from yizhan.data.sample import sample_from_extract
     from yizhan.geo.osm import named_streets_from_extract
 
     settings = Settings(data_dir=tmp_path / "data")
-    sample = sample_from_extract(osm_path, seed=7)
+    sample = sample_extract
     files = sample.write(tmp_path / "sample")
     with engine.begin() as conn:
         area = ensure_area(conn, sample.name, boundary=sample.boundary, crs_epsg=sample.crs_epsg,
