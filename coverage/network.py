@@ -27,7 +27,7 @@ Model
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import shapely
@@ -128,7 +128,7 @@ def snap_points(graph: StreetGraph, xy: np.ndarray, *, max_snap_m: float = DEFAU
     if n == 0:
         empty = np.empty(0)
         return Snapped(np.empty(0, dtype=np.int64), empty, empty, empty, empty, np.empty(0, dtype=bool))
-    geoms = shapely.points(pts)
+    geoms = cast(np.ndarray, shapely.points(pts))  # (n, 2) coordinates give an array of n Points
     # query in a serpentine order of 250 m cells: neighbouring queries share tree nodes (~3x faster)
     cell = np.floor((pts - pts.min(axis=0)) / 250.0).astype(np.int64)
     order = np.lexsort((np.where(cell[:, 0] % 2 == 1, -cell[:, 1], cell[:, 1]), cell[:, 0]))

@@ -14,6 +14,7 @@ from pathlib import Path
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+from shapely.geometry.base import BaseGeometry
 from sqlalchemy import Connection, Engine, text
 
 from yizhan.areas import AreaInfo, resolve_area
@@ -124,6 +125,7 @@ def _copy_points(conn: Connection, area_id: int, pts: pd.DataFrame) -> None:
                   "g": [f"SRID={SRID};POINT({x!r} {y!r})" for x, y in zip(pts["lon"], pts["lat"], strict=True)]}
                  ).to_csv(buf, sep="\t", header=False, index=False)
     raw = conn.connection.driver_connection
+    assert raw is not None, "an open connection has its psycopg connection"
     with raw.cursor() as cur, cur.copy("COPY demand_points (area_id, weight, observed_at, geom) FROM STDIN") as cp:
         cp.write(buf.getvalue())
 
@@ -234,9 +236,9 @@ def import_grid(engine: Engine, grid: gpd.GeoDataFrame, *, source: str, area: st
     return DemandSummary(info.name, 0, 0, len(cells), float(w.sum()), size)
 
 
-def _polygons(geoms: gpd.GeoSeries, source: str) -> list:
+def _polygons(geoms: gpd.GeoSeries, source: str) -> list[BaseGeometry]:
     """Cells are single polygons; a one-part multipolygon is unwrapped, a many-part one is refused."""
-    out = []
+    out: list[BaseGeometry] = []
     for i, g in enumerate(geoms, start=1):
         if g.geom_type == "MultiPolygon":
             if len(g.geoms) != 1:

@@ -74,8 +74,8 @@ _EPS = 1e-6
 
 def _points(n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """City index, lon, lat of ``n`` stations (degrees, inside ``CHINA``)."""
-    _, clon, clat, pop = zip(*CITIES, strict=True)
-    clon, clat, pop = np.array(clon), np.array(clat), np.array(pop)
+    _, lons, lats, pops = zip(*CITIES, strict=True)
+    clon, clat, pop = np.array(lons), np.array(lats), np.array(pops)
     city = rng.choice(len(CITIES), n, p=pop / pop.sum())
     part = rng.random(n)
     # centre spread: ~4 km for a small city, ~13 km for Shanghai (1 degree of latitude is ~111 km)

@@ -10,12 +10,13 @@ import math
 import re
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import geopandas as gpd
 import osmium
 import shapely
-from shapely.geometry import LineString, Point, Polygon
+from shapely.geometry import LineString, MultiPolygon, Point, Polygon
+from shapely.geometry.base import BaseGeometry
 
 from yizhan.errors import InvalidInput
 from yizhan.geo.projection import WGS84
@@ -95,8 +96,11 @@ def extract_bounds(path: str | Path) -> tuple[float, float, float, float]:
     return west, south, east, north
 
 
-def _ring(way: Any) -> Polygon | None:
-    """Polygon of a closed way from its node locations, or None when locations are missing or too few."""
+def _ring(way: Any) -> BaseGeometry | None:
+    """Polygon of a closed way from its node locations (lon/lat), or None when locations are missing or too few.
+
+    A self-intersecting ring is repaired with ``shapely.make_valid``, which may give a MultiPolygon or a collection.
+    """
     coords = []
     for nd in way.nodes:
         if not nd.location.valid():
@@ -193,13 +197,12 @@ def buildings_from_extract(path: str | Path) -> gpd.GeoDataFrame:
             .with_filter(osmium.filter.KeyFilter("building")))
     for area in iterate_extract(p, proc):
         try:
-            geom = shapely.from_wkb(factory.create_multipolygon(area))
+            multi = cast(MultiPolygon, shapely.from_wkb(factory.create_multipolygon(area)))  # WKB of a MultiPolygon
         except RuntimeError:  # broken rings in the source data
             continue
-        if geom.is_empty:
+        if multi.is_empty:
             continue
-        if len(geom.geoms) == 1:
-            geom = geom.geoms[0]
+        geom: Polygon | MultiPolygon = multi.geoms[0] if len(multi.geoms) == 1 else multi
         prefix = "w" if area.from_way() else "r"
         rows.append({
             "osm_id": f"{prefix}{area.orig_id()}",

@@ -119,7 +119,7 @@ def _write_street_xml(path: Path, profile: str, out: Path) -> int:
     return len(keep)
 
 
-def streets_from_extract(path: str | Path, *, profile: str = "walk") -> nx.MultiDiGraph:
+def streets_from_extract(path: str | Path, *, profile: str = "walk") -> nx.MultiDiGraph[int]:
     """Street graph of an extract for walking or cycling, projected to metres.
 
     Ways are first filtered to the profile's streets (see ``is_street``), written to a temporary OSM XML file
@@ -160,7 +160,7 @@ def streets_from_extract(path: str | Path, *, profile: str = "walk") -> nx.Multi
     return graph
 
 
-def save_graph(graph: nx.MultiDiGraph, path: str | Path) -> Path:
+def save_graph(graph: nx.MultiDiGraph[int], path: str | Path) -> Path:
     """Save a street graph as GraphML (written to a temporary file, then renamed into place).
 
     Parameters
@@ -183,7 +183,7 @@ def save_graph(graph: nx.MultiDiGraph, path: str | Path) -> Path:
     return target
 
 
-def load_graph(path: str | Path) -> nx.MultiDiGraph:
+def load_graph(path: str | Path) -> nx.MultiDiGraph[int]:
     """Load a GraphML street graph written by ``save_graph`` (node ``x``/``y`` and edge ``length`` in metres).
 
     Raises
@@ -205,7 +205,7 @@ def cache_path(path: str | Path, *, profile: str, cache_dir: Path) -> Path:
     return Path(cache_dir) / f"{stem}-{st.st_size}-{st.st_mtime_ns}-{_check_profile(profile)}.graphml"
 
 
-def cached_streets(path: str | Path, *, profile: str = "walk", cache_dir: Path) -> nx.MultiDiGraph:
+def cached_streets(path: str | Path, *, profile: str = "walk", cache_dir: Path) -> nx.MultiDiGraph[int]:
     """``streets_from_extract`` with a GraphML cache in ``cache_dir``.
 
     The cache key changes when the extract's name, size or modification time changes, or with the profile;
@@ -250,7 +250,7 @@ def boundary_from_place(query: str) -> Any:
     return gdf.to_crs(4326).union_all()
 
 
-def reproject_streets(graph: nx.MultiDiGraph, epsg: int) -> nx.MultiDiGraph:
+def reproject_streets(graph: nx.MultiDiGraph[int], epsg: int) -> nx.MultiDiGraph[int]:
     """The graph in EPSG:``epsg`` (metres), or itself when it is already there."""
     import pyproj
 
@@ -260,7 +260,7 @@ def reproject_streets(graph: nx.MultiDiGraph, epsg: int) -> nx.MultiDiGraph:
 
 
 def streets_online(*, profile: str = "walk", place: str | None = None,
-                   bbox: tuple[float, float, float, float] | None = None) -> nx.MultiDiGraph:
+                   bbox: tuple[float, float, float, float] | None = None) -> nx.MultiDiGraph[int]:
     """Download the ``profile`` streets of a place name or a bbox (west, south, east, north; WGS 84 degrees)
     through osmnx (needs the network); largest connected part, projected to the UTM zone of its centre.
 

@@ -185,7 +185,8 @@ def _endpoints(node: np.ndarray, way: np.ndarray, oneway: np.ndarray, n: int) ->
     pairs = pairs[np.r_[True, pairs[1:] != pairs[:-1]]]
     neighbours = np.bincount(pairs // n, minlength=n) + np.bincount(pairs % n, minlength=n)
     deg = in_deg + out_deg
-    return (in_deg == 0) | (out_deg == 0) | ~((neighbours == 2) & ((deg == 2) | (deg == 4)))
+    endpoint: np.ndarray = (in_deg == 0) | (out_deg == 0) | ~((neighbours == 2) & ((deg == 2) | (deg == 4)))
+    return endpoint
 
 
 def _chains(node: np.ndarray, way: np.ndarray, oneway: np.ndarray,

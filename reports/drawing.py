@@ -15,7 +15,7 @@ import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import geopandas as gpd
 import numpy as np
@@ -33,6 +33,9 @@ from yizhan.maps.style import SERVICE_AREA_COLOUR as SERVICE_COLOUR
 from yizhan.reports.run_report import OSM_ATTRIBUTION, RunReport
 from yizhan.stations.vocab import KINDS
 
+if TYPE_CHECKING:
+    from matplotlib.typing import RcKeyType
+
 CJK_FONTS = ("Noto Sans CJK SC", "Noto Sans SC", "Source Han Sans SC", "Source Han Sans CN", "WenQuanYi Zen Hei",
              "WenQuanYi Micro Hei", "Droid Sans Fallback", "AR PL UMing CN", "SimHei", "Microsoft YaHei")
 """Fonts with Chinese glyphs, in order of preference (Debian: fonts-noto-cjk or fonts-wqy-zenhei)."""
@@ -45,7 +48,7 @@ _LOCK = threading.RLock()
 
 
 @lru_cache(maxsize=1)
-def cjk_font() -> tuple[str, float] | None:
+def cjk_font() -> tuple[str, int | str] | None:
     """(family name, weight) of an installed font with Chinese glyphs, or None when there is none."""
     from matplotlib import font_manager
 
@@ -62,9 +65,9 @@ def drawing() -> Iterator[str | None]:
     so the text can be searched and copied). Yields the CJK family used, or None when no CJK font is installed
     (Chinese text then shows as empty boxes; the missing-glyph warnings are silenced)."""
     found = cjk_font()
-    rc: dict[str, Any] = {"font.family": "sans-serif", "pdf.fonttype": 42, "svg.fonttype": "none",
-                          "font.sans-serif": [found[0], "DejaVu Sans"] if found else ["DejaVu Sans"],
-                          "axes.unicode_minus": False}
+    rc: dict[RcKeyType, Any] = {"font.family": "sans-serif", "pdf.fonttype": 42, "svg.fonttype": "none",
+                                "font.sans-serif": [found[0], "DejaVu Sans"] if found else ["DejaVu Sans"],
+                                "axes.unicode_minus": False}
     if found:
         rc["font.weight"] = found[1]  # e.g. 500 for WenQuanYi: matplotlib would otherwise warn on each look-up
     # rcParams and warning filters are process-wide: one drawing at a time, or a server thread could restore the

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from matplotlib.backends.backend_pdf import PdfPages
 from matplotlib.figure import Figure
@@ -16,6 +17,10 @@ from matplotlib.figure import Figure
 from yizhan.reports.drawing import LEGEND_IN, draw_map, drawing, fit_map
 from yizhan.reports.run_report import RunReport
 from yizhan.reports.summary import GAP_TEXT_COLUMNS, SummaryPage, summary_page
+
+if TYPE_CHECKING:
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Rectangle
 
 PAGE_W, PAGE_H = 8.27, 11.69  # A4, inches
 MARGIN = 0.45
@@ -63,13 +68,13 @@ class _Page:
         return y
 
 
-def _line(x0: float, x1: float, y: float, **kw: object) -> object:
+def _line(x0: float, x1: float, y: float, **kw: object) -> Line2D:
     from matplotlib.lines import Line2D
 
     return Line2D([x0 / PAGE_W, x1 / PAGE_W], [1 - y / PAGE_H] * 2, **kw)  # type: ignore[arg-type]
 
 
-def _band(x: float, w: float, y: float, h: float) -> object:
+def _band(x: float, w: float, y: float, h: float) -> Rectangle:
     from matplotlib.patches import Rectangle
 
     return Rectangle((x / PAGE_W, 1 - (y + h) / PAGE_H), w / PAGE_W, h / PAGE_H, facecolor="#ddebf7",

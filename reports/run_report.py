@@ -14,7 +14,7 @@ import math
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import geopandas as gpd
 import numpy as np
@@ -283,7 +283,7 @@ def headline(run: RunData | RunReport) -> dict[str, Any]:
     report = as_report(run)
     s = report.run.summary
     p = report.run.params
-    out = {k: s[k] for k in ("run_id", "area", "mode", "radius_m", "stations", "cells", "demand_total",
+    out: dict[str, Any] = {k: s[k] for k in ("run_id", "area", "mode", "radius_m", "stations", "cells", "demand_total",
                              "demand_covered", "covered_share", "covered_area_km2", "gaps", "created_at")}
     out["demand_unmet"] = round(s["demand_total"] - s["demand_covered"], 3)
     out["gap_demand"] = round(float(report.run.gaps["demand"].sum()), 3)
@@ -300,7 +300,8 @@ def headline(run: RunData | RunReport) -> dict[str, Any]:
 # -- CSV and GeoJSON -----------------------------------------------------------------------------------------------
 def gaps_csv(run: RunData | RunReport) -> str:
     """The gap table as CSV text with bilingual headers, preceded by no BOM (add one when writing a file)."""
-    return gaps_table(run).rename(columns=GAP_COLUMNS).to_csv(index=False)
+    csv: str = gaps_table(run).rename(columns=GAP_COLUMNS).to_csv(index=False)
+    return csv
 
 
 def _plain(v: Any) -> Any:
@@ -396,9 +397,10 @@ def gaps_xlsx(report: RunReport) -> bytes:
     (and English) headers, frozen header row, number formats (shares as %, distances without decimals)."""
     from openpyxl import Workbook
     from openpyxl.styles import Font
+    from openpyxl.worksheet.worksheet import Worksheet
 
     wb = Workbook()
-    ws = wb.active
+    ws = cast(Worksheet, wb.active)  # a new workbook's one sheet
     ws.title = SHEETS["summary"]
     ws.append(list(SUMMARY_COLUMNS.values()))
     for label, value, unit in summary_rows(report):

@@ -9,6 +9,7 @@ Stored per area in PostGIS as WGS 84 lon/lat points.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import geopandas as gpd
 import numpy as np
@@ -78,7 +79,8 @@ def host_type_code(value: object) -> str | None:
 
 def check_host_types(values: list[str] | None) -> list[str]:
     """Host-type codes of ``values``; InvalidInput naming the unknown ones."""
-    codes, bad = [], []
+    codes: list[str] = []
+    bad: list[str] = []
     for v in values or []:
         c = host_type_code(v)
         (codes if c else bad).append(c or v)
@@ -188,10 +190,11 @@ def no_go_from_frame(gdf: gpd.GeoDataFrame, source: str) -> BaseGeometry:
     polys = geoms[geoms.geom_type.isin(["Polygon", "MultiPolygon"])]
     if polys.empty:
         raise InvalidInput(f"{source}: no polygons for no-go areas")
-    return shapely.make_valid(polys.union_all())
+    merged: BaseGeometry = shapely.make_valid(polys.union_all())
+    return merged
 
 
-def no_go_from_geojson(obj: dict | None, *, coord: str = "wgs84") -> BaseGeometry | None:
+def no_go_from_geojson(obj: dict[str, Any] | None, *, coord: str = "wgs84") -> BaseGeometry | None:
     """No-go polygons from a GeoJSON geometry, Feature or FeatureCollection whose lon/lat are in ``coord``
     (wgs84, gcj02, bd09); merged, in EPSG:4326. InvalidInput says what is wrong."""
     if obj is None:

@@ -112,7 +112,8 @@ class _Reduced:
 
 
 def _gains(at: csr_matrix, w_open: np.ndarray) -> np.ndarray:
-    return at @ w_open
+    gains: np.ndarray = at @ w_open
+    return gains
 
 
 def _order_by_gain(a: csr_matrix, at: csr_matrix, w: np.ndarray, chosen: np.ndarray, *,
@@ -271,6 +272,7 @@ def _highs_model(a: csr_matrix, w: np.ndarray, *, k: int | None, required: float
         lp.row_lower_ = np.concatenate([np.full(n, -highspy.kHighsInf), [-highspy.kHighsInf]])
         lp.row_upper_ = np.concatenate([np.zeros(n), [float(k)]])
     else:
+        assert required is not None, "the LSCP model needs the required weight"
         lp.col_cost_ = np.concatenate([np.ones(m), np.zeros(n)])
         lp.sense_ = highspy.ObjSense.kMinimize
         lp.row_lower_ = np.concatenate([np.full(n, -highspy.kHighsInf), [float(required)]])
@@ -330,7 +332,8 @@ def _run(h: Any, seconds: float) -> str:
         return "optimal"
     if status in (highspy.HighsModelStatus.kTimeLimit, highspy.HighsModelStatus.kInterrupt):
         return "time limit"
-    return h.modelStatusToString(status)
+    text: str = h.modelStatusToString(status)
+    return text
 
 
 def _branch_and_cut(h: Any, a: csr_matrix, chosen: np.ndarray, deadline: float,
