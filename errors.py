@@ -1,8 +1,28 @@
-"""Domain errors. Services raise these; the API maps them to HTTP codes in one place."""
+"""Domain errors, and their HTTP answers in one place.
+
+Services raise these; ``ERROR_STATUS`` gives each its HTTP status, and ``add_exception_handlers`` registers
+everything an app answers for an error: domain errors, the database-down family (SQLAlchemy and psycopg errors of
+a lost, refusing or overloaded database, all answered 503 as ``DatabaseUnavailable``), values PostgreSQL refuses
+(422) and FastAPI's request validation errors (422, one readable ``detail`` line plus ``errors``).
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import psycopg
+from sqlalchemy.exc import DataError, DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI, Request
+    from fastapi.exceptions import RequestValidationError
+    from starlette.responses import JSONResponse
+
+DATABASE_DOWN = "the database is unavailable right now; try again shortly"
+DATABASE_SLOW = "the database took too long to answer; try again"
+DATABASE_BUSY = "the service is busy (no free database connection); try again"
 
 
 class YizhanError(Exception):
@@ -30,7 +50,11 @@ class TooManyRequests(YizhanError):
 
 
 class DatabaseUnavailable(YizhanError):
-    """The database cannot be reached right now."""
+    """The database cannot be reached right now (or is too slow or too busy to answer: ``DATABASE_SLOW``,
+    ``DATABASE_BUSY``)."""
+
+    def __init__(self, message: str = DATABASE_DOWN) -> None:
+        super().__init__(message)
 
 
 class SetupError(YizhanError):
@@ -62,3 +86,107 @@ class ImportRejected(InvalidInput):
         shown = "\n".join(f"  - {p}" for p in self.problems[:50])
         more = f"\n  ... and {len(self.problems) - 50} more" if len(self.problems) > 50 else ""
         return f"{head}\n{shown}{more}"
+
+
+ERROR_STATUS: dict[type[YizhanError], int] = {
+    ImportRejected: 422,
+    NotFound: 404,
+    InvalidInput: 422,
+    DatabaseUnavailable: 503,
+    SetupError: 503,
+    Unauthorized: 401,
+    TooManyRequests: 429,
+}
+"""HTTP status of each domain error (the first class in this order that the error is an instance of); 400 for
+any other ``YizhanError``."""
+
+DATABASE_DOWN_ERRORS: tuple[type[Exception], ...] = (OperationalError, InterfaceError, PoolTimeout,
+                                                     psycopg.OperationalError)
+"""Errors of a database that is down, restarting, refusing connections, too slow or out of pooled connections."""
+
+
+def http_status(exc: YizhanError) -> int:
+    """The HTTP status of a domain error (``ERROR_STATUS``)."""
+    return next((code for cls, code in ERROR_STATUS.items() if isinstance(exc, cls)), 400)
+
+
+def as_unavailable(exc: Exception) -> DatabaseUnavailable:
+    """The ``DatabaseUnavailable`` an error of ``DATABASE_DOWN_ERRORS`` stands for: a statement timeout
+    (``DATABASE_SLOW``), no free pooled connection (``DATABASE_BUSY``), otherwise ``DATABASE_DOWN``."""
+    if isinstance(exc, PoolTimeout):
+        return DatabaseUnavailable(DATABASE_BUSY)
+    if isinstance(exc, psycopg.errors.QueryCanceled) or (
+            isinstance(exc, DBAPIError) and "statement timeout" in str(exc.orig)):
+        return DatabaseUnavailable(DATABASE_SLOW)
+    return DatabaseUnavailable()
+
+
+def add_exception_handlers(app: FastAPI) -> None:
+    """Register the app's error answers: ``{"detail": message}`` with the status of ``ERROR_STATUS``."""
+    from fastapi.exceptions import RequestValidationError
+
+    app.add_exception_handler(YizhanError, _domain_error)  # type: ignore[arg-type]
+    app.add_exception_handler(DBAPIError, _sqlalchemy_error)  # type: ignore[arg-type]
+    app.add_exception_handler(PoolTimeout, _database_down)
+    app.add_exception_handler(psycopg.OperationalError, _database_down)
+    app.add_exception_handler(psycopg.DataError, _refused_value)  # type: ignore[arg-type]
+    app.add_exception_handler(RequestValidationError, _bad_request)  # type: ignore[arg-type]
+
+
+def _problem(status: int, detail: str, **extra: Any) -> JSONResponse:
+    from starlette.responses import JSONResponse
+
+    return JSONResponse({"detail": detail, **extra}, status_code=status)
+
+
+def domain_response(exc: YizhanError) -> JSONResponse:
+    """The answer to a domain error: its status, its message; the bad rows of a rejected import in
+    ``problems``; ``Retry-After`` (seconds) when rate limited."""
+    status = http_status(exc)
+    if isinstance(exc, ImportRejected):
+        return _problem(status, str(exc).split("\n")[0],
+                        problems=[p.__dict__ | {"value": str(p.value)} for p in exc.problems])
+    response = _problem(status, str(exc))
+    if isinstance(exc, TooManyRequests):
+        response.headers["Retry-After"] = str(exc.retry_after)
+    return response
+
+
+async def _domain_error(_: Request, exc: YizhanError) -> JSONResponse:
+    return domain_response(exc)
+
+
+async def _database_down(_: Request, exc: Exception) -> JSONResponse:
+    return domain_response(as_unavailable(exc))
+
+
+def _refused(exc: Exception) -> JSONResponse:
+    return _problem(422, f"a parameter holds a value the database cannot store: {str(exc).strip()}")
+
+
+async def _refused_value(_: Request, exc: psycopg.DataError) -> JSONResponse:
+    return _refused(exc)
+
+
+async def _sqlalchemy_error(_: Request, exc: DBAPIError) -> JSONResponse:
+    if isinstance(exc, DataError):  # a value PostgreSQL cannot take, e.g. a NUL character in text
+        return _refused(exc.orig)  # type: ignore[arg-type]
+    if isinstance(exc, DATABASE_DOWN_ERRORS) or exc.connection_invalidated:
+        return domain_response(as_unavailable(exc))
+    raise exc
+
+
+async def _bad_request(_: Request, exc: RequestValidationError) -> JSONResponse:
+    parts = []
+    for e in exc.errors():
+        loc = ".".join(str(x) for x in e["loc"][1:]) or str(e["loc"][0])
+        parts.append(f"{loc}: {e['msg']}" + (f" (got {e['input']!r})" if "input" in e and e["input"] is not None
+                                              else ""))
+    return _problem(422, "; ".join(parts), errors=jsonable_errors(exc.errors()))
+
+
+def jsonable_errors(errors: Any) -> Any:
+    """Validation errors made JSON-safe (exceptions in ``ctx`` become strings)."""
+    from fastapi.encoders import jsonable_encoder
+
+    return jsonable_encoder(errors, custom_encoder={Exception: str})

@@ -278,7 +278,7 @@ def load_run(engine: Engine, run_id: int | None = None, *, area: str | None = No
                    shapely.from_wkb(bytes(wkb)) if wkb is not None else None, polygons, table)
 
 
-def list_runs(engine: Engine, *, area: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
+def list_runs(engine: Engine, *, area: str | None = None, limit: int = 50) -> list[RunSummary]:
     """The ``summary_of`` of the newest ``limit`` stored runs (of ``area`` when given), newest first."""
     with engine.connect() as conn:
         ids = conn.execute(text("SELECT r.id FROM coverage_runs r JOIN areas a ON a.id = r.area_id WHERE "

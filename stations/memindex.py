@@ -189,7 +189,7 @@ class StationIndex:
         """Exact geodesic metres (WGS 84) from (lon, lat) to stations ``idx``."""
         n = len(idx)
         _, _, dist = GEOD.inv(np.full(n, lon), np.full(n, lat), self.lon[idx], self.lat[idx], inplace=True)
-        return dist
+        return np.asarray(dist)
 
 
 class IndexKeeper:

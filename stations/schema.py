@@ -14,10 +14,11 @@ geodesic metres on the WGS 84 ellipsoid.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import Any, Literal, NotRequired, TypedDict
+from typing import Any, Literal, NotRequired
 
 import numpy as np
 from pydantic import BaseModel, Field
+from typing_extensions import TypedDict
 
 from yizhan.geo.coords import from_wgs84
 from yizhan.stations import vocab
@@ -159,15 +160,16 @@ def station_feature(st: Station, coord: str = "wgs84") -> dict[str, Any]:
     props: dict[str, Any] = dict(st)
     lon, lat = float(props.pop("lon")), float(props.pop("lat"))
     if coord == "wgs84":
-        x, y = [lon], [lat]
+        point = [round(lon, 7), round(lat, 7)]
     else:
         x, y = from_wgs84(np.array([lon]), np.array([lat]), coord)
+        point = _rounded(x, y)[0]
     props["kind_label"] = vocab.label("kind", st["kind"])
     if "route" in st:
         path = np.asarray(st["route"], dtype=float).reshape(-1, 2)
         rx, ry = from_wgs84(path[:, 0], path[:, 1], coord)
         props["route"] = {"type": "LineString", "coordinates": _rounded(rx, ry)}
-    return {"type": "Feature", "id": st["id"], "geometry": {"type": "Point", "coordinates": _rounded(x, y)[0]},
+    return {"type": "Feature", "id": st["id"], "geometry": {"type": "Point", "coordinates": point},
             "properties": props}
 
 

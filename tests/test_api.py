@@ -28,6 +28,7 @@ from yizhan.db.cluster import Cluster
 from yizhan.geo.coords import from_wgs84
 from yizhan.maps.assets import asset_urls
 from yizhan.settings import Settings
+from yizhan.stations.schema import NearestAnswer, StationFeature, StationPage, StationPublic
 from yizhan.stations.service import import_stations
 
 KEY = "test-key"
@@ -665,3 +666,76 @@ def test_import_size_limit(db_url: str, wudaokou: AreaInfo, tmp_path: Path) -> N
             assert _upload(client, small, headers=STAFF).status_code == 200
     finally:
         app.state.db.dispose()
+
+
+# --- declared shapes and settings ------------------------------------------------------------------------------
+
+
+def test_answers_have_the_declared_shapes(api: httpx.Client, seeded: AreaInfo) -> None:
+    """Every key of a station answer is a field of the schema in ``stations/schema.py`` (the hot path builds plain
+    dicts, so nothing else checks this), and OpenAPI shows the JSON routes' shapes."""
+    r = api.get("/stations/nearest", params={"lon": Q[0], "lat": Q[1], "k": 3, "coord": "gcj02"})
+    answer = NearestAnswer.model_validate_json(r.content)
+    assert len(answer.features) == 3 and answer.query.coord == "gcj02"
+    page = StationPage.model_validate_json(api.get("/stations", params={"limit": 2}).content)
+    one = StationFeature.model_validate_json(api.get("/stations/N-247").content)
+    assert page.total == len(STATIONS) and one.properties.kind_label == "小型驿站"
+    for feature in [*r.json()["features"], *api.get("/stations").json()["features"]]:
+        assert set(feature) == set(StationFeature.model_fields)
+        assert set(feature["properties"]) <= set(StationPublic.model_fields), feature["properties"]
+    assert "distance_m" not in api.get("/stations/N-247").json()["properties"]  # only nearest answers have it
+    paths = api.get("/openapi.json").json()["paths"]
+    for path, method, schema in [("/stations/nearest", "get", "NearestAnswer"), ("/stations", "get", "StationPage"),
+                                 ("/stations/{station_id}", "get", "StationFeature"),
+                                 ("/runs/{run_id}", "get", "RunSummary"),
+                                 ("/recommendations", "post", "RecommendationSummary"),
+                                 ("/stations/import", "post", "ImportReport")]:
+        ok = paths[path][method]["responses"]["200"]["content"]["application/json"]["schema"]
+        assert schema in str(ok), (path, ok)
+
+
+def test_recommendation_radius_defaults_to_the_settings(engine: Engine, coverage_run: dict, db_url: str,
+                                                        tmp_path: Path) -> None:
+    """``POST /recommendations`` without ``radius_m`` uses ``YIZHAN_RADIUS_M``; a radius in the body wins."""
+    candidates = [{"type": "Feature", "geometry": {"type": "Point", "coordinates": list(CORNERS[c])},
+                   "properties": {"id": f"CAND-{c}", "name": f"候选 {c}"}} for c in ("NW", "NE", "SE")]
+    app = create_app(Settings(database_url=db_url, staff_key=KEY, data_dir=tmp_path / "data", radius_m=800.0))
+    try:
+        with live_server(app) as base, httpx.Client(base_url=base, timeout=120) as client:
+            r = client.post("/recommendations", headers=STAFF, json={"k": 1, "candidates": candidates})
+            assert r.status_code == 200, r.text
+            assert r.json()["radius_m"] == 800.0
+            stored = client.get(f"/recommendations/{r.json()['run_id']}", headers=STAFF).json()
+            assert stored["radius_m"] == 800.0
+            given = client.post("/recommendations", headers=STAFF,
+                                json={"k": 1, "candidates": candidates, "radius_m": 500})
+            assert given.status_code == 200, given.text
+            assert given.json()["radius_m"] == 500.0
+    finally:
+        app.state.db.dispose()
+
+
+def test_database_errors_are_one_unavailable_answer() -> None:
+    """The database-down family maps to DatabaseUnavailable (503): too slow, too busy, or down."""
+    import psycopg
+    from sqlalchemy.exc import OperationalError
+    from sqlalchemy.exc import TimeoutError as PoolTimeout
+
+    from yizhan.errors import (
+        DATABASE_BUSY,
+        DATABASE_DOWN,
+        DATABASE_SLOW,
+        DatabaseUnavailable,
+        as_unavailable,
+        http_status,
+    )
+
+    assert str(as_unavailable(PoolTimeout())) == DATABASE_BUSY
+    assert str(as_unavailable(psycopg.errors.QueryCanceled("canceling statement due to statement timeout"))) \
+        == DATABASE_SLOW
+    slow = OperationalError("SELECT 1", {}, psycopg.errors.QueryCanceled("canceling statement due to statement "
+                                                                        "timeout"))
+    assert str(as_unavailable(slow)) == DATABASE_SLOW
+    down = OperationalError("SELECT 1", {}, psycopg.OperationalError("connection refused"))
+    assert str(as_unavailable(down)) == DATABASE_DOWN == str(DatabaseUnavailable())
+    assert http_status(as_unavailable(down)) == 503

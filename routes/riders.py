@@ -1,0 +1,158 @@
+"""Riders' routes: health, the nearest stations, the registry's pages.
+
+Coordinates are lon/lat degrees; ``coord`` selects WGS 84, GCJ-02 or BD-09 for input and output (stored data is
+always WGS 84). Distances are geodesic metres (``distance_m``) or metres along the streets
+(``network_distance_m``).
+"""
+
+# No ``from __future__ import annotations``: FastAPI reads the route signatures at run time.
+import functools
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+import numpy as np
+import orjson
+from fastapi import APIRouter, FastAPI, Query, Request
+from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel, ConfigDict, Field, create_model
+from sqlalchemy import text
+
+from yizhan import __version__
+from yizhan.coverage.routing import nearest_along_streets
+from yizhan.geo.coords import to_wgs84
+from yizhan.routes.deps import EngineDep, RiderLimit, limit_rider
+from yizhan.routes.query import parse_query, query_openapi
+from yizhan.settings import Settings
+from yizhan.stations import vocab
+from yizhan.stations.registry import get_station, list_stations
+from yizhan.stations.schema import (
+    Coord,
+    NearestAnswer,
+    StationFeature,
+    StationPage,
+    station_collection,
+    station_feature,
+)
+from yizhan.stations.search import NearestSearch, find_nearest
+
+NEAREST_PATH = "/stations/nearest"
+AMENITY_HELP = f"Required amenities (repeatable): {', '.join(vocab.AMENITIES)}"
+
+router = APIRouter()
+
+
+class Health(BaseModel):
+    """The process is up."""
+
+    status: Literal["ok"]
+    version: str
+
+
+class Ready(BaseModel):
+    """The database and PostGIS answer."""
+
+    status: Literal["ready"]
+    postgis: str = Field(description="PostGIS library version")
+
+
+@router.get("/healthz", tags=["health"], response_model=Health)
+def healthz() -> dict[str, str]:
+    """The process is up (does not touch the database)."""
+    return {"status": "ok", "version": __version__}
+
+
+@router.get("/readyz", tags=["health"], response_model=Ready)
+def readyz(eng: EngineDep) -> dict[str, str]:
+    """The database and PostGIS answer."""
+    with eng.connect() as conn:
+        version = conn.execute(text("SELECT postgis_lib_version()")).scalar_one()
+    return {"status": "ready", "postgis": str(version)}
+
+
+class NearestQuery(BaseModel):
+    """The query parameters of ``GET /stations/nearest``, validated in one pydantic call (FastAPI's
+    per-parameter parsing costs more CPU than the search itself); documented from this model. ``k`` is at most
+    the settings' ``max_k`` in the model each app uses (``nearest_query``)."""
+
+    model_config = ConfigDict(extra="ignore")
+    lon: float = Field(ge=-180, le=180, allow_inf_nan=False, description="Longitude, degrees")
+    lat: float = Field(ge=-90, le=90, allow_inf_nan=False, description="Latitude, degrees")
+    k: int = Field(5, ge=1, description="How many stations")
+    amenity: list[str] | None = Field(None, description=AMENITY_HELP)
+    open_at: datetime | None = Field(None, description="Open at this ISO time (naive: local)")
+    kind: Literal["large", "small", "mobile"] | None = None
+    area: str | None = Field(None, max_length=200)
+    coord: Coord = Field("wgs84", description="Coordinate system of lon/lat in and out")
+    by: Literal["straight", "network"] = Field("straight", description="Rank by straight-line distance or "
+                                               "along the streets (adds network_distance_m and a route)")
+    profile: Literal["walk", "bike"] = Field("walk", description="Streets for by=network")
+
+
+@functools.cache
+def nearest_query(max_k: int) -> type[NearestQuery]:
+    """``NearestQuery`` with ``k`` at most ``max_k``."""
+    return create_model("NearestQuery", __base__=NearestQuery, __doc__=NearestQuery.__doc__,
+                        k=(int, Field(5, ge=1, le=max_k, description="How many stations")))
+
+
+def configure(app: FastAPI, settings: Settings) -> None:
+    """The riders' routes' parts that follow the settings: the nearest search's largest ``k`` (``max_k``), in
+    the model validating its query (``app.state.nearest_query``) and in the app's OpenAPI document (the route
+    itself is shared by every app made in the process, so its declared parameters cannot carry one app's limit)."""
+    model = nearest_query(settings.max_k)
+    app.state.nearest_query = model
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        fresh = app.openapi_schema is None
+        doc = generate()  # made once, then cached in app.openapi_schema
+        if fresh:
+            doc["paths"][NEAREST_PATH]["get"]["parameters"] = query_openapi(model)["parameters"]
+        return doc
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+@router.get(NEAREST_PATH, tags=["riders"], response_class=JSONResponse,
+            responses={200: {"model": NearestAnswer, "description": "The nearest stations, nearest first"}},
+            openapi_extra=query_openapi(NearestQuery))
+async def nearest(request: Request) -> Response:
+    """The k nearest active stations: by exact geodesic distance (``distance_m``, metres), or along the
+    streets of the point's area (``by=network``: ``network_distance_m`` and a ``route`` LineString)."""
+    await limit_rider(request)  # called here, not as a dependency: FastAPI's dependency machinery costs CPU
+    state = request.app.state
+    q = parse_query(state.nearest_query, request)
+    if q.coord == "wgs84":
+        x, y = q.lon, q.lat
+    else:
+        wlon, wlat = to_wgs84(np.array([q.lon]), np.array([q.lat]), q.coord)
+        x, y = float(wlon[0]), float(wlat[0])
+    found = await find_nearest(state.db, NearestSearch(x, y, k=q.k, amenities=q.amenity, open_at=q.open_at,
+                                                       kind=q.kind, area=q.area, by=q.by, profile=q.profile),
+                               settings=state.settings, along_streets=nearest_along_streets)
+    body = station_collection(found.stations, q.coord, query={
+        "lon": q.lon, "lat": q.lat, "coord": q.coord, "k": q.k, "amenity": q.amenity or [],
+        "open_at": q.open_at.isoformat() if q.open_at else None, "by": q.by,
+        **({"profile": q.profile} if q.by == "network" else {})})
+    return Response(orjson.dumps(body), media_type="application/json", headers={"X-Nearest-Source": found.source})
+
+
+@router.get("/stations", tags=["riders"], response_model=StationPage, response_model_exclude_unset=True)
+def stations(_: RiderLimit, eng: EngineDep, area: Annotated[str | None, Query(max_length=200)] = None,
+             kind: Annotated[Literal["large", "small", "mobile"] | None, Query()] = None,
+             status: Annotated[Literal["active", "closed"] | None, Query()] = None,
+             limit: Annotated[int, Query(ge=1, le=1000)] = 100, offset: Annotated[int, Query(ge=0)] = 0,
+             coord: Coord = "wgs84") -> dict[str, object]:
+    """A page of the registry as GeoJSON, with ``total``."""
+    with eng.connect() as conn:
+        total, items = list_stations(conn, area=area, kind=kind, status=status, limit=limit, offset=offset)
+    return station_collection(items, coord, total=total, limit=limit, offset=offset)
+
+
+@router.get("/stations/{station_id}", tags=["riders"], response_model=StationFeature,
+            response_model_exclude_unset=True)
+def station(_: RiderLimit, eng: EngineDep, station_id: str,
+            area: Annotated[str | None, Query(max_length=200)] = None, coord: Coord = "wgs84") -> dict[str, object]:
+    """One station by its registry id."""
+    with eng.connect() as conn:
+        return station_feature(get_station(conn, station_id, area=area), coord)

@@ -1,0 +1,180 @@
+"""Staff routes (every one needs a staff key, ``X-API-Key``): the registry import, coverage runs and their gap
+reports, site recommendations.
+
+Lon/lat are degrees in ``coord`` (WGS 84, GCJ-02 or BD-09) where a body or form says so, WGS 84 otherwise;
+radii and distances are metres.
+"""
+
+# No ``from __future__ import annotations``: FastAPI reads the route signatures at run time.
+import json
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, File, Form, Query, UploadFile
+from fastapi.responses import HTMLResponse, PlainTextResponse, Response
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import Engine
+
+from yizhan.coverage.runs import RunSummary, list_runs, summary_of
+from yizhan.errors import InvalidInput
+from yizhan.routes.deps import EngineDep, SettingsDep, StaffKey, run_or_latest
+from yizhan.siting.runs import RecommendationSummary, recommendation_geojson, recommendation_ids, recommendation_of
+from yizhan.stations.schema import Coord
+from yizhan.stations.service import ImportReport, import_stations
+
+router = APIRouter(tags=["staff"])
+
+
+@router.post("/stations/import", response_model=ImportReport)
+def import_file(_: StaffKey, eng: EngineDep, settings: SettingsDep,
+                file: Annotated[UploadFile, File(description="CSV, XLSX or GeoJSON")],
+                area: Annotated[str | None, Form(max_length=200)] = None,
+                coord: Annotated[Coord, Form()] = "wgs84",
+                ignore_unknown_columns: Annotated[bool, Form(
+                    description="Import a file with unknown columns, leaving them out (listed in "
+                                "ignored_columns); by default such a file is rejected")] = False,
+                trust_coords: Annotated[bool, Form(
+                    description="Skip the check that stations already stored did not move by exactly the "
+                                "offset between WGS 84 and GCJ-02/BD-09")] = False) -> ImportReport:
+    """Import a registry file: all rows or none; bad rows are listed in ``problems``."""
+    limit = settings.max_upload_mb * 1024 * 1024
+    data = file.file.read(int(limit) + 1)
+    if len(data) > limit:
+        raise InvalidInput(f"file: larger than the {settings.max_upload_mb:g} MB limit")
+    name = file.filename or "upload.csv"
+    return import_stations(eng, name, area=area, coord=coord, data=data, filename=name,
+                           ignore_unknown_columns=ignore_unknown_columns, trust_coords=trust_coords)
+
+
+@router.get("/runs", response_model=list[RunSummary])
+def runs(_: StaffKey, eng: EngineDep, area: Annotated[str | None, Query(max_length=200)] = None,
+         limit: Annotated[int, Query(ge=1, le=500)] = 50) -> list[RunSummary]:
+    """Stored coverage runs, newest first."""
+    return list_runs(eng, area=area, limit=limit)
+
+
+@router.get("/runs/{run_id}", response_model=RunSummary)
+def run(_: StaffKey, eng: EngineDep, run_id: int) -> RunSummary:
+    """Summary of one run."""
+    with eng.connect() as conn:
+        return summary_of(conn, run_id)
+
+
+def _download(eng: Engine, run_id: int, fmt: str) -> Response:
+    from yizhan.reports.run_report import MEDIA_TYPES, load_report
+    from yizhan.reports.writer import file_name, render
+
+    data = load_report(eng, run_id)
+    disposition = "inline" if fmt in ("html", "pdf") else "attachment"
+    return Response(render(data, fmt), media_type=MEDIA_TYPES[fmt], headers={
+        "Content-Disposition": f'{disposition}; filename="{file_name(data.run_id, fmt)}"'})
+
+
+@router.get("/gaps.csv", response_class=PlainTextResponse)
+def gaps_as_csv(_: StaffKey, eng: EngineDep, run: int | None = None, area: str | None = None) -> Response:
+    """Gap report of a run (default: the latest) as CSV."""
+    return _download(eng, run_or_latest(eng, run, area), "csv")
+
+
+@router.get("/gaps.geojson")
+def gaps_as_geojson(_: StaffKey, eng: EngineDep, run: int | None = None, area: str | None = None) -> Response:
+    """Gap polygons of a run (default: the latest) as GeoJSON (WGS 84)."""
+    return _download(eng, run_or_latest(eng, run, area), "geojson")
+
+
+@router.get("/runs/{run_id}/gaps.csv", response_class=PlainTextResponse)
+def run_gaps_csv(_: StaffKey, eng: EngineDep, run_id: int) -> Response:
+    """The run's gaps as CSV (UTF-8 with BOM, Chinese and English headers)."""
+    return _download(eng, run_id, "csv")
+
+
+@router.get("/runs/{run_id}/gaps.xlsx")
+def run_gaps_xlsx(_: StaffKey, eng: EngineDep, run_id: int) -> Response:
+    """The run's report as an Excel workbook: summary, gaps, units and stations sheets."""
+    return _download(eng, run_id, "xlsx")
+
+
+@router.get("/runs/{run_id}/gaps.geojson")
+def run_gaps_geojson(_: StaffKey, eng: EngineDep, run_id: int) -> Response:
+    """The run's gap polygons as GeoJSON (RFC 7946, WGS 84)."""
+    return _download(eng, run_id, "geojson")
+
+
+@router.get("/runs/{run_id}/gaps.gpkg")
+def run_gaps_gpkg(_: StaffKey, eng: EngineDep, run_id: int) -> Response:
+    """The run's layers as a GeoPackage (EPSG:4326): gaps, units, stations, study area, service area."""
+    return _download(eng, run_id, "gpkg")
+
+
+@router.get("/runs/{run_id}/report.pdf")
+def run_report_pdf(_: StaffKey, eng: EngineDep, run_id: int) -> Response:
+    """The run's printable one-page summary (A4 PDF): map, headline figures, top gaps, units."""
+    return _download(eng, run_id, "pdf")
+
+
+@router.get("/runs/{run_id}/report.html", response_class=HTMLResponse)
+def run_report_html(_: StaffKey, eng: EngineDep, run_id: int) -> Response:
+    """The run's one-page summary as a self-contained HTML page (same content as the PDF)."""
+    return _download(eng, run_id, "html")
+
+
+class RecommendationRequest(BaseModel):
+    """Body of ``POST /recommendations``: exactly one of ``k``, ``target`` or ``sites``. Lon/lat in ``coord``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    k: int | None = Field(None, ge=1, le=1000, description="How many new sites to choose (maximal covering)")
+    target: float | None = Field(None, gt=0, le=1, description="Covered share (0-1) to reach with the fewest sites")
+    sites: list[dict[str, Any]] | None = Field(None, max_length=5000, description="Proposed sites to evaluate: "
+                                               "GeoJSON Point features with properties id, name[, host_type]")
+    area: str | None = Field(None, max_length=200)
+    mode: Literal["straight", "network"] = "straight"
+    profile: Literal["walk", "bike"] = "walk"
+    radius_m: float | None = Field(None, gt=0, le=50_000, allow_inf_nan=False,
+                                   description="Service radius, metres (default: the settings' YIZHAN_RADIUS_M)")
+    exclude_host_types: list[str] = Field(default_factory=list, max_length=20)
+    no_go: dict[str, Any] | None = Field(None, description="GeoJSON polygon(s) where no station may go")
+    candidates: list[dict[str, Any]] | None = Field(None, max_length=100_000, description="GeoJSON Point features "
+                                                    "to choose from instead of the area's stored candidates")
+    coord: Coord = "wgs84"
+    time_limit_s: float = Field(30.0, gt=0, le=300, allow_inf_nan=False, description="Seconds for the exact solver")
+
+
+@router.post("/recommendations", response_model=RecommendationSummary)
+def recommendations_create(_: StaffKey, eng: EngineDep, settings: SettingsDep,
+                           body: RecommendationRequest) -> RecommendationSummary:
+    """Where to open the next stations: the best ``k`` sites, the fewest for a ``target`` share, or an
+    evaluation of proposed ``sites``; stored as a recommendation run (see ``yizhan recommend``)."""
+    from yizhan.siting.candidates import no_go_from_geojson
+    from yizhan.siting.recommend import recommend, sites_to_frame
+
+    return recommend(eng, area=body.area, k=body.k, target=body.target, mode=body.mode, profile=body.profile,
+                     sites=sites_to_frame(body.sites, coord=body.coord),
+                     candidates=sites_to_frame(body.candidates, coord=body.coord, field="candidates"),
+                     radius_m=body.radius_m if body.radius_m is not None else settings.radius_m,
+                     exclude_host_types=body.exclude_host_types,
+                     no_go=no_go_from_geojson(body.no_go, coord=body.coord), time_limit_s=body.time_limit_s,
+                     settings=settings)
+
+
+@router.get("/recommendations", response_model=list[RecommendationSummary])
+def recommendations_list(_: StaffKey, eng: EngineDep, area: Annotated[str | None, Query(max_length=200)] = None,
+                         limit: Annotated[int, Query(ge=1, le=500)] = 50) -> list[RecommendationSummary]:
+    """Stored recommendation runs, newest first."""
+    with eng.connect() as conn:
+        return [recommendation_of(conn, i) for i in recommendation_ids(conn, area=area, limit=limit)]
+
+
+@router.get("/recommendations/{run_id}.geojson")
+def recommendations_geojson(_: StaffKey, eng: EngineDep, run_id: int) -> Response:
+    """A recommendation's sites and remaining gaps as one GeoJSON FeatureCollection (RFC 7946, WGS 84)."""
+    with eng.connect() as conn:
+        doc = recommendation_geojson(conn, run_id)
+    return Response(json.dumps(doc, ensure_ascii=False), media_type="application/geo+json", headers={
+        "Content-Disposition": f'attachment; filename="recommendation_{run_id}.geojson"'})
+
+
+@router.get("/recommendations/{run_id}", response_model=RecommendationSummary)
+def recommendations_get(_: StaffKey, eng: EngineDep, run_id: int) -> RecommendationSummary:
+    """One stored recommendation run with its ranked sites."""
+    with eng.connect() as conn:
+        return recommendation_of(conn, run_id)
