@@ -1,9 +1,11 @@
 """Faults under load: the database restarts while riders keep asking for the nearest station.
 
 Eight client threads send GET /stations/nearest over real HTTP (tests/live_server.py) while the main thread
-stops the cluster after ~1.5 s and starts it again ~1.5 s later. Every answer must be 200 or 503 (never a 500,
-never a hang), the outage must show as 503s, 200s must come back within a few seconds of the restart, and the
-registry must be intact afterwards.
+stops the cluster once the riders have had answers, and starts it again once the outage has shown. The phases
+follow what the clients saw, not the clock: every answer must be 200 or 503 (never a 500, never a transport
+error: a hung request runs into the client's timeout and fails the test), every request during the outage must
+get a 503, 200s must come back after the restart and stay, and the registry must be intact afterwards. How fast
+(first 200 after the restart, slowest answer) is measured by benchmarks/national.py, section 4.
 """
 
 from __future__ import annotations
@@ -11,12 +13,14 @@ from __future__ import annotations
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import numpy as np
 import psycopg
+import pytest
 from live_server import live_server
 from sqlalchemy import text
 
@@ -26,14 +30,15 @@ from yizhan.db.cluster import Cluster
 from yizhan.db.engine import make_engine, migrate
 from yizhan.settings import Settings
 
+pytestmark = pytest.mark.fault
+
 N_STATIONS = 20_000
 CLIENTS = 8
-DOWN_AFTER_S = 1.5
-OUTAGE_S = 1.5
-AFTER_UP_S = 5.0  # keep the load on this long after the database is back
-CLIENT_TIMEOUT_S = 8.0
-MAX_LATENCY_S = 5.0
-MAX_RECOVERY_S = 3.0  # first 200 after the restart, and only 200s from then on
+BEFORE = 5 * CLIENTS  # answers before the database stops
+DURING = 3 * CLIENTS  # 503s seen while it is down, before it starts again
+AFTER = 40 * CLIENTS  # answers after the restart
+CLIENT_TIMEOUT_S = 30.0  # turns a hung request into a transport error, which fails the test
+PHASE_TIMEOUT_S = 120.0  # turns a stalled phase into a failure instead of a hung run
 
 
 @dataclass
@@ -68,6 +73,12 @@ def test_restart_under_connections_keeps_the_port(restartable_cluster: Cluster) 
     assert cluster.port == port
 
 
+def _wait_for(cond: threading.Condition, ready: Callable[[], bool], what: str) -> None:
+    with cond:
+        if not cond.wait_for(ready, timeout=PHASE_TIMEOUT_S):
+            raise AssertionError(f"stalled: {what}")
+
+
 def test_database_restart_during_load(restartable_cluster: Cluster, tmp_path: Path) -> None:
     cluster = restartable_cluster
     port = cluster.port
@@ -85,11 +96,10 @@ def test_database_restart_during_load(restartable_cluster: Cluster, tmp_path: Pa
     points = np.column_stack([rng.uniform(102, 122, 2000), rng.uniform(22, 40, 2000)]).round(5)
     app = create_app(Settings(database_url=url, data_dir=tmp_path / "data", rate_limit_per_minute=0))
     answers: list[Answer] = []
-    lock = threading.Lock()
+    seen = threading.Condition()
     stop = threading.Event()
 
     def client(worker: int) -> None:
-        mine: list[Answer] = []
         with httpx.Client(base_url=base, timeout=CLIENT_TIMEOUT_S) as http:
             i = worker
             while not stop.is_set():
@@ -101,9 +111,12 @@ def test_database_restart_during_load(restartable_cluster: Cluster, tmp_path: Pa
                     ans = Answer(t, time.monotonic(), r.status_code, r.text[:200])
                 except httpx.HTTPError as exc:
                     ans = Answer(t, time.monotonic(), None, f"{type(exc).__name__}: {exc}")
-                mine.append(ans)
-        with lock:
-            answers.extend(mine)
+                with seen:
+                    answers.append(ans)
+                    seen.notify_all()
+
+    def count(since: float, status: int | None = None) -> int:
+        return sum(a.start >= since and (status is None or a.status == status) for a in answers)
 
     try:
         with live_server(app) as base:
@@ -112,19 +125,21 @@ def test_database_restart_during_load(restartable_cluster: Cluster, tmp_path: Pa
             t0 = time.monotonic()
             for th in threads:
                 th.start()
-            time.sleep(DOWN_AFTER_S)
-            down_at = time.monotonic()
-            assert cluster.down()
-            down_done = time.monotonic()
-            time.sleep(max(0.0, OUTAGE_S - (down_done - down_at)))
-            up_at = time.monotonic()
-            cluster.up()
-            up_done = time.monotonic()
-            assert cluster.port == port
-            time.sleep(AFTER_UP_S)
-            stop.set()
-            for th in threads:
-                th.join(CLIENT_TIMEOUT_S + 5)
+            try:
+                _wait_for(seen, lambda: len(answers) >= BEFORE, f"{BEFORE} answers before the outage")
+                down_at = time.monotonic()
+                assert cluster.down()
+                down_done = time.monotonic()
+                _wait_for(seen, lambda: count(down_done, 503) >= DURING, f"{DURING} 503s during the outage")
+                up_at = time.monotonic()
+                cluster.up()
+                up_done = time.monotonic()
+                assert cluster.port == port
+                _wait_for(seen, lambda: count(up_done) >= AFTER, f"{AFTER} answers after the restart")
+            finally:
+                stop.set()
+                for th in threads:
+                    th.join(CLIENT_TIMEOUT_S + 5)
             assert not any(th.is_alive() for th in threads), "a client thread hung"
     finally:
         app.state.db.dispose()
@@ -134,21 +149,18 @@ def test_database_restart_during_load(restartable_cluster: Cluster, tmp_path: Pa
     outage = [a for a in answers if a.start >= down_done and a.end <= up_at]
     after = [a for a in answers if a.start >= up_done]
     first_ok = next((a for a in after if a.status == 200), None)
-    recovery = (first_ok.end - up_done) if first_ok else float("inf")
-    tail = [a for a in answers if a.start >= up_done + MAX_RECOVERY_S]
+    recovered = [a for a in after if first_ok is not None and a.start >= first_ok.end]
     slowest = max(answers, key=lambda a: a.end - a.start)
     print(f"\n{len(answers)} requests in {time.monotonic() - t0:.1f} s: {dict(statuses)}; "
           f"stop took {down_done - down_at:.2f} s, start {up_done - up_at:.2f} s; "
-          f"during the outage {Counter(a.status for a in outage)}; first 200 {recovery:.2f} s after the restart; "
+          f"during the outage {Counter(a.status for a in outage)}; "
+          f"first 200 {(first_ok.end - up_done) if first_ok else float('nan'):.2f} s after the restart; "
           f"slowest answer {slowest.end - slowest.start:.2f} s ({slowest.status})")
 
     bad = [a for a in answers if a.status not in (200, 503)]
     assert not bad, f"{len(bad)} answers neither 200 nor 503, e.g. {bad[:3]}"
-    assert slowest.end - slowest.start < MAX_LATENCY_S, slowest
-    assert statuses[200] > 0 and statuses[503] > 0, statuses
-    assert outage and all(a.status == 503 for a in outage), Counter(a.status for a in outage)
     assert all(a.status == 200 for a in answers if a.end < down_at), "errors before the outage"
-    assert recovery < MAX_RECOVERY_S, (f"no 200 within {MAX_RECOVERY_S} s of the restart: "
-                                       f"{Counter(a.detail for a in after).most_common(3)}")
-    assert tail and all(a.status == 200 for a in tail), Counter(a.status for a in tail)
+    assert outage and all(a.status == 503 for a in outage), Counter(a.status for a in outage)
+    assert first_ok is not None, f"no 200 after the restart: {Counter(a.detail for a in after).most_common(3)}"
+    assert recovered and all(a.status == 200 for a in recovered), Counter(a.status for a in recovered)
     assert _count(url) == before

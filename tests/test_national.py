@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections import Counter
 
 import numpy as np
@@ -28,11 +27,8 @@ def test_deterministic_for_a_seed() -> None:
     assert national_registry(0) == []
 
 
-def test_full_size_is_quick_and_well_formed(full: list) -> None:
-    start = time.perf_counter()
-    national_registry()
-    took = time.perf_counter() - start
-    assert took < 5, f"generating 186,100 stations took {took:.1f} s"
+def test_full_size_is_well_formed(full: list) -> None:
+    """186,100 well-formed stations (how fast they are generated: benchmarks/national.py)."""
     assert len(full) == 186_100
     ids = [r.external_id for r in full]
     assert ids[0] == "CN-0000001" and ids[-1] == "CN-0186100"
