@@ -19,7 +19,8 @@ PostGIS cluster (fsync off) in a temporary folder, removed at the end (also on C
 4. One level (8 clients, 2 workers) while the database is stopped and started again: 503s, other errors,
    time from the restart to the first 200 and to the last 503.
 
-Only loopback traffic; nothing is downloaded. The issue's goal: >= 2,000 req/s and p99 <= 25 ms at 64 clients.
+The server processes and the load levels are in ``http_load.py``, section 3b (``wrk``) in ``wrk_load.py``. Only
+loopback traffic; nothing is downloaded. The issue's goal: >= 2,000 req/s and p99 <= 25 ms at 64 clients.
 """
 
 from __future__ import annotations
@@ -28,37 +29,37 @@ import argparse
 import asyncio
 import json
 import os
-import shutil
-import signal
-import subprocess
 import sys
-import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor
-from contextlib import suppress
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
-import httpx
 import numpy as np
 import psycopg
+from fastapi.encoders import jsonable_encoder
 from sqlalchemy import text
 
 from yizhan.data.national import CITIES, load_national, national_registry
-from yizhan.db.cluster import Cluster, free_port
+from yizhan.db.cluster import Cluster
 from yizhan.db.engine import AsyncPool, make_engine, migrate
 from yizhan.stations.memindex import StationIndex
 from yizhan.stations.nearest import nearest_stations_async
 from yizhan.stations.registry import nearest_stations
+from yizhan.stations.schema import station_collection
 
-T0 = time.perf_counter()
-LOAD_AT_START = os.getloadavg()
+from common import LOAD_AT_START, T0, loads, ms, say, self_cpu, table, throwaway_cluster, tree_cpu
+from http_load import Level, healthz_level, load_level, uvicorn_workers
+from wrk_load import bench_wrk
+
 SEED = 7
 K = 5
 KNN_SQL = ("SELECT id, external_id, ST_Distance(geog, q) AS d FROM stations, "
            "CAST(ST_SetSRID(ST_MakePoint(%s, %s), 4326) AS geography) AS q "
            "WHERE status = 'active' ORDER BY geog <-> q LIMIT 5")
+
 
 
 @dataclass(frozen=True)
@@ -75,59 +76,6 @@ class Scale:
 FULL = Scale(stations=186_100, requests=10_000, level_seconds=40, db_queries=3_000)
 QUICK = Scale(stations=186_100, requests=300, level_seconds=10, db_queries=300, workers=(1, 2), db_path_workers=())
 
-
-def say(msg: str) -> None:
-    print(f"[{time.perf_counter() - T0:7.1f}s] {msg}", flush=True)
-
-
-def table(title: str, headers: list[str], rows: list[list[Any]]) -> str:
-    cells = [[str(h) for h in headers], *[[str(c) for c in r] for r in rows]]
-    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
-
-    def line(r: list[str]) -> str:
-        return "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths, strict=True)))
-
-    rule = "-" * len(line(cells[0]))
-    return "\n".join([f"\n{title}", rule, line(cells[0]), rule, *(line(r) for r in cells[1:]), rule])
-
-
-def pct(values: list[float], q: float) -> float:
-    return float(np.percentile(np.asarray(values), q)) if values else float("nan")
-
-
-def ms(values: list[float], q: float) -> str:
-    return f"{pct(values, q) * 1e3:.1f}"
-
-
-# -- CPU accounting (Linux /proc) ------------------------------------------------------------------------------
-_TICK = os.sysconf("SC_CLK_TCK")
-
-
-def _stat(pid: int) -> list[str] | None:
-    try:
-        raw = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    return raw[raw.rindex(")") + 2:].split()
-
-
-def tree_cpu(root: int, *, waited: bool = False) -> float:
-    """CPU seconds of ``root`` and its live children (plus its exited, waited-for children when ``waited``)."""
-    f = _stat(root)
-    if not f:
-        return 0.0
-    total = sum(int(x) for x in f[11:15 if waited else 13]) / _TICK
-    for d in Path("/proc").iterdir():
-        if d.name.isdigit():
-            c = _stat(int(d.name))
-            if c and int(c[1]) == root:
-                total += (int(c[11]) + int(c[12])) / _TICK
-    return total
-
-
-def self_cpu() -> float:
-    t = os.times()
-    return t.user + t.system
 
 
 # -- the database floor ---------------------------------------------------------------------------------------
@@ -182,10 +130,6 @@ def async_path(url: str, points: np.ndarray) -> list[float]:
 
 
 def db_floor(url: str, port: int, points: np.ndarray, scale: Scale) -> tuple[list[list[Any]], list[list[Any]]]:
-    from fastapi.encoders import jsonable_encoder
-
-    from yizhan.api import _feature
-
     rows: list[list[Any]] = []
     eng = make_engine(url)
     n = scale.db_queries
@@ -207,9 +151,8 @@ def db_floor(url: str, port: int, points: np.ndarray, scale: Scale) -> tuple[lis
             with eng.connect() as conn:
                 got = nearest_stations(conn, float(lon), float(la), k=K)
             t1 = time.perf_counter()
-            body = {"type": "FeatureCollection", "features": [_feature(s, "wgs84") for s in got],
-                    "query": {"lon": float(lon), "lat": float(la), "coord": "wgs84", "k": K, "amenity": [],
-                              "open_at": None, "by": "straight"}}
+            body = station_collection(got, "wgs84", query={"lon": float(lon), "lat": float(la), "coord": "wgs84",
+                                                           "k": K, "amenity": [], "open_at": None, "by": "straight"})
             t2 = time.perf_counter()
             json.dumps(jsonable_encoder(body), ensure_ascii=False, separators=(",", ":")).encode()
             t3 = time.perf_counter()
@@ -252,212 +195,11 @@ def db_floor(url: str, port: int, points: np.ndarray, scale: Scale) -> tuple[lis
         ["pool checkout + pre-ping + nearest_stations + return (sync path)", f"{np.mean(lat_checkout) * 1e3:.2f}"],
         ["  of which nearest_stations on a held conn", f"{np.mean(lat_nearest) * 1e3:.2f}"],
         ["  of which the bare KNN query alone", f"{np.mean(lat_bare) * 1e3:.2f}"],
-        ["_feature() x5 (from_wgs84 numpy per station, labels)", f"{np.mean(lat_feature) * 1e3:.2f}"],
+        ["station_collection of the 5 (GeoJSON dicts, kind labels)", f"{np.mean(lat_feature) * 1e3:.2f}"],
         ["jsonable_encoder + json.dumps of the body (the route now uses orjson)", f"{np.mean(lat_json) * 1e3:.2f}"],
     ]
     return rows, breakdown
 
-
-# -- the HTTP server and load --------------------------------------------------------------------------------
-class Server:
-    """``python -m uvicorn --factory yizhan.api:create_app --workers W`` in a child process."""
-
-    def __init__(self, url: str, workers: int, data_dir: Path, log: Path, *, index: bool = True) -> None:
-        self.port = free_port()
-        self.base = f"http://127.0.0.1:{self.port}"
-        self.log = log
-        self.index = index
-        env = {**os.environ, "DATABASE_URL": url, "YIZHAN_RATE_LIMIT_PER_MINUTE": "0",
-               "YIZHAN_DATA_DIR": str(data_dir), "YIZHAN_NEAREST_INDEX_TTL_S": "2" if index else "0"}
-        with open(log, "w") as fh:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "uvicorn", "--factory", "yizhan.api:create_app", "--host", "127.0.0.1",
-                 "--port", str(self.port), "--workers", str(workers), "--no-access-log", "--log-level", "warning"],
-                stdout=fh, stderr=subprocess.STDOUT, env=env, start_new_session=True)
-
-    def wait_ready(self, workers: int, timeout: float = 90.0) -> None:
-        deadline = time.monotonic() + timeout
-        ok = 0
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"uvicorn exited ({self.proc.returncode}):\n{self.log.read_text()[-3000:]}")
-            with suppress(httpx.HTTPError):
-                if httpx.get(f"{self.base}/readyz", timeout=10).status_code == 200:
-                    ok += 1
-                    if ok >= 3 * workers:  # every worker has (very likely) connected and migrated
-                        return
-                    continue
-            time.sleep(0.2)
-        raise RuntimeError(f"uvicorn did not become ready in {timeout:.0f} s:\n{self.log.read_text()[-3000:]}")
-
-    def wait_index(self, workers: int, timeout: float = 120.0) -> float:
-        """Ask for the nearest stations until 50 answers per worker in a row came from the in-process index
-        (each worker loads it in the background after its first search); the seconds that took."""
-        t0 = time.monotonic()
-        in_a_row = 0
-        with httpx.Client(base_url=self.base, timeout=30) as client:
-            while in_a_row < 50 * workers:
-                if time.monotonic() - t0 > timeout:
-                    raise RuntimeError(f"the station index did not answer within {timeout:.0f} s")
-                r = client.get("/stations/nearest", params={"lon": 116.4, "lat": 39.9, "k": K},
-                               headers={"Connection": "close"})  # a new connection: any worker may take it
-                in_a_row = in_a_row + 1 if r.headers.get("x-nearest-source") == "index" else 0
-        return time.monotonic() - t0
-
-    def cpu(self) -> float:
-        return tree_cpu(self.proc.pid)
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGINT)
-            try:
-                self.proc.wait(20)
-            except subprocess.TimeoutExpired:
-                with suppress(ProcessLookupError):
-                    os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait()
-
-
-@dataclass
-class Level:
-    done: int = 0
-    errors: int = 0
-    seconds: float = 0.0
-    latencies: list[float] = field(default_factory=list)
-    statuses: dict[str, int] = field(default_factory=dict)
-    events: list[tuple[float, float, str]] = field(default_factory=list)  # start, end, status
-    first_error: str | None = None
-    cpu: dict[str, float] = field(default_factory=dict)
-    from_db: int = 0  # answers the database gave (X-Nearest-Source: database), raw client only
-
-    def record(self, start: float, end: float, status: str, problem: str | None) -> None:
-        """One answered (or failed) request: its timing, status, and the first problem seen."""
-        self.events.append((start, end, status))
-        self.statuses[status] = self.statuses.get(status, 0) + 1
-        if problem is None:
-            self.latencies.append(end - start)
-        else:
-            self.errors += 1
-            self.first_error = self.first_error or problem
-
-
-class RawClient:
-    """A minimal HTTP/1.1 keep-alive client on asyncio streams, one connection per worker: far cheaper per request
-    than httpx, whose connection pool costs grow with the number of connections (at 64 connections httpx itself
-    caps the rate at a few hundred requests/s on this machine)."""
-
-    def __init__(self, base: str, timeout: float) -> None:
-        host, port = base.removeprefix("http://").split(":")
-        self.host, self.port, self.timeout = host, int(port), timeout
-        self.conn: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
-
-    async def get(self, path: str) -> tuple[int, bytes]:
-        return (await self.get_with_head(path))[:2]
-
-    async def get_with_head(self, path: str) -> tuple[int, bytes, bytes]:
-        """Status, body and the raw head (status line and headers)."""
-        return await asyncio.wait_for(self._get(path), self.timeout)
-
-    async def _get(self, path: str) -> tuple[int, bytes, bytes]:
-        if self.conn is None:
-            self.conn = await asyncio.open_connection(self.host, self.port)
-        reader, writer = self.conn
-        try:
-            writer.write(f"GET {path} HTTP/1.1\r\nHost: {self.host}\r\n\r\n".encode())
-            await writer.drain()
-            head = await reader.readuntil(b"\r\n\r\n")
-            lines = head.split(b"\r\n")
-            length = next(int(ln.split(b":", 1)[1]) for ln in lines if ln.lower().startswith(b"content-length:"))
-            body = await reader.readexactly(length)
-        except BaseException:
-            self.close()
-            raise
-        return int(lines[0].split()[1]), body, head
-
-    def close(self) -> None:
-        if self.conn is not None:
-            self.conn[1].close()
-            self.conn = None
-
-
-async def load_level(base: str, points: np.ndarray, concurrency: int, n: int, seconds: float,
-                     probe: Any = None, *, timeout: float = 30.0, client_kind: str = "httpx") -> Level:
-    """``n`` GET /stations/nearest (at most ``seconds``) from ``concurrency`` workers on keep-alive connections."""
-    if client_kind == "raw":
-        return await raw_level(base, points, concurrency, n, seconds, probe, timeout=timeout)
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    out = Level()
-    next_i = 0
-    async with httpx.AsyncClient(base_url=base, limits=limits, timeout=timeout) as client:
-        await asyncio.gather(*[client.get("/stations/nearest", params={"lon": p[0], "lat": p[1], "k": K})
-                               for p in points[:concurrency]])
-        deadline = time.perf_counter() + seconds
-
-        async def worker() -> None:
-            nonlocal next_i
-            while next_i < n and time.perf_counter() < deadline:
-                lon, lat = points[next_i % len(points)]
-                next_i += 1
-                t = time.perf_counter()
-                try:
-                    r = await client.get("/stations/nearest", params={"lon": lon, "lat": lat, "k": K})
-                    status = str(r.status_code)
-                    ok = r.status_code == 200 and len(r.json()["features"]) == K
-                    problem = None if ok else f"HTTP {r.status_code}: {r.text[:200]}"
-                except (httpx.HTTPError, ValueError, KeyError) as exc:
-                    status = type(exc).__name__
-                    problem = f"{status}: {exc}"
-                out.record(t, time.perf_counter(), status, problem)
-
-        cpu0 = probe() if probe else {}
-        start = time.perf_counter()
-        await asyncio.gather(*[worker() for _ in range(concurrency)])
-        out.seconds = time.perf_counter() - start
-        cpu1 = probe() if probe else {}
-    out.done = len(out.events)
-    out.cpu = {key: (cpu1[key] - cpu0[key]) / out.seconds for key in cpu0}
-    return out
-
-
-async def raw_level(base: str, points: np.ndarray, concurrency: int, n: int, seconds: float,
-                    probe: Any = None, *, timeout: float = 30.0) -> Level:
-    out = Level()
-    next_i = 0
-    clients = [RawClient(base, timeout) for _ in range(concurrency)]
-
-    def path(lon: float, lat: float) -> str:
-        return f"/stations/nearest?lon={lon}&lat={lat}&k={K}"
-
-    await asyncio.gather(*[c.get(path(*points[i])) for i, c in enumerate(clients)])
-    deadline = time.perf_counter() + seconds
-
-    async def worker(client: RawClient) -> None:
-        nonlocal next_i
-        while next_i < n and time.perf_counter() < deadline:
-            lon, lat = points[next_i % len(points)]
-            next_i += 1
-            t = time.perf_counter()
-            try:
-                code, body, head = await client.get_with_head(path(lon, lat))
-                status = str(code)
-                out.from_db += b"x-nearest-source: database" in head.lower()
-                ok = code == 200 and len(json.loads(body)["features"]) == K
-                problem = None if ok else f"HTTP {code}: {body[:200]!r}"
-            except (OSError, asyncio.IncompleteReadError, TimeoutError, ValueError, KeyError, StopIteration) as exc:
-                status = type(exc).__name__
-                problem = f"{status}: {exc}"
-            out.record(t, time.perf_counter(), status, problem)
-
-    cpu0 = probe() if probe else {}
-    start = time.perf_counter()
-    await asyncio.gather(*[worker(c) for c in clients])
-    out.seconds = time.perf_counter() - start
-    cpu1 = probe() if probe else {}
-    for c in clients:
-        c.close()
-    out.done = len(out.events)
-    out.cpu = {key: (cpu1[key] - cpu0[key]) / out.seconds for key in cpu0}
-    return out
 
 
 def bench_http(url: str, points: np.ndarray, scale: Scale, work: Path, postmaster: int) -> list[list[Any]]:
@@ -465,15 +207,15 @@ def bench_http(url: str, points: np.ndarray, scale: Scale, work: Path, postmaste
     for workers, index in [(w, True) for w in scale.workers] + [(w, False) for w in scale.db_path_workers]:
         tag = f"workers={workers}" + ("" if index else " db path")
         say(f"uvicorn --workers {workers}" + ("" if index else ", index off (YIZHAN_NEAREST_INDEX_TTL_S=0)"))
-        server = Server(url, workers, work / "data", work / f"uvicorn-{workers}{'' if index else '-db'}.log",
-                        index=index)
+        server = uvicorn_workers(url, workers, work / "data",
+                                 work / f"uvicorn-{workers}{'' if index else '-db'}.log", index=index)
         try:
-            server.wait_ready(workers)
+            server.wait_ready()
             if index:
-                say(f"  every worker's index answers after {server.wait_index(workers):.1f} s")
+                say(f"  every worker's index answers after {server.wait_index(k=K):.1f} s")
 
-            def probe(server: Server = server) -> dict[str, float]:
-                return {"client": self_cpu(), "server": server.cpu(), "postgres": tree_cpu(postmaster, waited=True)}
+            def probe(pid: int = server.proc.pid) -> dict[str, float]:
+                return {"client": self_cpu(), "server": tree_cpu(pid), "postgres": tree_cpu(postmaster, waited=True)}
 
             for conc, kind in [(c, k) for c in scale.concurrency for k in ("httpx", "raw")]:
                 r = asyncio.run(load_level(server.base, points, conc, scale.requests, scale.level_seconds, probe,
@@ -496,93 +238,15 @@ def bench_http(url: str, points: np.ndarray, scale: Scale, work: Path, postmaste
     return rows
 
 
-WRK_LUA = """
-local points = {%s}
-local i = 0
-request = function()
-  i = i %% #points + 1
-  return wrk.format("GET", "/stations/nearest?k=%d&" .. points[i])
-end
-"""
-
-
-def _wrk_ms(text_: str, label: str) -> str:
-    """A latency percentile line of ``wrk --latency`` ("99%%   12.34ms") in milliseconds."""
-    for line in text_.splitlines():
-        parts = line.split()
-        if len(parts) == 2 and parts[0] == label:
-            value, unit = float(parts[1].rstrip("usm")), parts[1].lstrip("0123456789.")
-            return f"{value * {'us': 1e-3, 'ms': 1.0, 's': 1e3}[unit]:.1f}"
-    return "?"
-
-
-def bench_wrk(url: str, points: np.ndarray, work: Path, seconds: int) -> list[list[Any]]:
-    """GET /stations/nearest from ``wrk`` (a C load generator: far less client CPU than a Python client on the
-    same two cores) at 8 and 64 connections, 2 threads, against the index with 1 and 2 uvicorn workers."""
-    wrk = shutil.which("wrk")
-    if wrk is None:
-        say("wrk not installed (Debian: apt-get install wrk): wrk levels skipped")
-        return [["wrk not installed", "", "", "", "", ""]]
-    script = work / "nearest.lua"
-    script.write_text(WRK_LUA % (", ".join(f'"lon={x:.6f}&lat={y:.6f}"' for x, y in points[:5000]), K))
-    rows: list[list[Any]] = []
-    for workers in (1, 2):
-        server = Server(url, workers, work / "data", work / f"uvicorn-wrk-{workers}.log")
-        try:
-            server.wait_ready(workers)
-            server.wait_index(workers)
-            for conns in (8, 64):
-                done = subprocess.run([wrk, "-t2", f"-c{conns}", f"-d{seconds}s", "--latency", "-s", str(script),
-                                       server.base], capture_output=True, text=True, timeout=seconds + 60)
-                out = done.stdout
-                rate = next((ln.split()[1] for ln in out.splitlines() if ln.startswith("Requests/sec:")), "?")
-                errors = sum(int(x) for ln in out.splitlines() if "Non-2xx" in ln or "Socket errors" in ln
-                             for x in ln.replace(",", " ").split() if x.isdigit())
-                say(f"  wrk workers={workers} c={conns}: {rate} req/s, p50 {_wrk_ms(out, '50%')} ms, "
-                    f"p99 {_wrk_ms(out, '99%')} ms, errors {errors}")
-                rows.append([f"workers={workers} c={conns} wrk", rate, _wrk_ms(out, "50%"), _wrk_ms(out, "90%"),
-                             _wrk_ms(out, "99%"), errors])
-        finally:
-            server.stop()
-    return rows
-
-
-async def healthz_level(base: str, concurrency: int, n: int, seconds: float) -> Level:
-    """The framework floor: GET /healthz (a sync route, no database) from the raw client."""
-    out = Level()
-    sent = 0
-    clients = [RawClient(base, 30.0) for _ in range(concurrency)]
-    await asyncio.gather(*[c.get("/healthz") for c in clients])
-    deadline = time.perf_counter() + seconds
-
-    async def worker(client: RawClient) -> None:
-        nonlocal sent
-        while sent < n and time.perf_counter() < deadline:
-            sent += 1
-            t = time.perf_counter()
-            code, _ = await client.get("/healthz")
-            if code == 200:
-                out.latencies.append(time.perf_counter() - t)
-            else:
-                out.errors += 1
-
-    start = time.perf_counter()
-    await asyncio.gather(*[worker(c) for c in clients])
-    out.seconds = time.perf_counter() - start
-    for c in clients:
-        c.close()
-    out.done = len(out.latencies) + out.errors
-    return out
-
 
 def bench_restart(cluster: Cluster, url: str, points: np.ndarray, work: Path, *, conc: int = 8,
                   workers: int = 2) -> list[list[Any]]:
     """One level while the database stops (after 2 s) and starts again (2 s later); 10 s in all."""
-    server = Server(url, workers, work / "data", work / "uvicorn-restart.log")
+    server = uvicorn_workers(url, workers, work / "data", work / "uvicorn-restart.log")
     marks: dict[str, float] = {}
     try:
-        server.wait_ready(workers)
-        server.wait_index(workers)
+        server.wait_ready()
+        server.wait_index(k=K)
 
         async def run() -> Level:
             async def chaos() -> None:
@@ -622,25 +286,11 @@ def bench_restart(cluster: Cluster, url: str, points: np.ndarray, work: Path, *,
     ]
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description="yizhan national benchmark (own throw-away PostGIS cluster)")
-    parser.add_argument("--quick", action="store_true", help="fewer requests and workers: a smoke run")
-    parser.add_argument("--keep", action="store_true", help="keep the temporary folder (logs) at the end")
-    args = parser.parse_args()
-    scale = QUICK if args.quick else FULL
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-
-    base = Path(tempfile.mkdtemp(prefix="yizhan-national-"))
-    os.chmod(base, 0o755)  # as root, the postgres user must traverse it
-    work = base / "work"
-    work.mkdir()
-    cluster = Cluster(base, durable=False)
-    load_rows: list[list[Any]] = []
+def load_registry(url: str, scale: Scale) -> list[list[Any]]:
+    """Section 1: migrate, generate the national registry, load it, load it again (all updates), VACUUM ANALYZE;
+    rows (step, seconds, stations/s)."""
+    eng = make_engine(url)
     try:
-        say(f"starting a throw-away PostgreSQL cluster in {base}")
-        url = cluster.up()
-        postmaster = int((cluster.data / "postmaster.pid").read_text().split("\n")[0])
-        eng = make_engine(url)
         migrate(eng)
         t = time.perf_counter()
         records = national_registry(scale.stations, seed=2024)
@@ -658,14 +308,34 @@ def main() -> int:
             t = time.perf_counter()
             conn.execute(text("VACUUM ANALYZE stations"))
             t_vac = time.perf_counter() - t
+    finally:
         eng.dispose()
-        n = len(records)
-        load_rows = [["national_registry (generate, numpy)", f"{t_gen:.2f} s", f"{n / t_gen:,.0f} stations/s"],
-                     ["load_national, all new (COPY + upsert, 1 txn)", f"{t_load:.2f} s",
-                      f"{n / t_load:,.0f} stations/s"],
-                     ["load_national again, all updates", f"{t_reload:.2f} s", f"{n / t_reload:,.0f} stations/s"],
-                     ["VACUUM ANALYZE stations", f"{t_vac:.2f} s", ""]]
-        del records
+    n = len(records)
+    return [["national_registry (generate, numpy)", f"{t_gen:.2f} s", f"{n / t_gen:,.0f} stations/s"],
+            ["load_national, all new (COPY + upsert, 1 txn)", f"{t_load:.2f} s", f"{n / t_load:,.0f} stations/s"],
+            ["load_national again, all updates", f"{t_reload:.2f} s", f"{n / t_reload:,.0f} stations/s"],
+            ["VACUUM ANALYZE stations", f"{t_vac:.2f} s", ""]]
+
+
+def _version(pkg: str) -> str:
+    try:
+        return version(pkg)
+    except PackageNotFoundError:
+        return "not installed"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description="yizhan national benchmark (own throw-away PostGIS cluster)")
+    parser.add_argument("--quick", action="store_true", help="fewer requests and workers: a smoke run")
+    parser.add_argument("--keep", action="store_true", help="keep the temporary folder (logs) at the end")
+    args = parser.parse_args()
+    scale = QUICK if args.quick else FULL
+    with throwaway_cluster("yizhan-national-", keep=args.keep) as scratch:
+        cluster, work = scratch.cluster, scratch.work
+        say(f"starting a throw-away PostgreSQL cluster in {scratch.base}")
+        url = cluster.up()
+        postmaster = scratch.postmaster()
+        load_rows = load_registry(url, scale)
 
         rng = np.random.default_rng(SEED)
         points = query_points(max(2 * scale.db_queries, scale.requests), rng)
@@ -679,20 +349,11 @@ def main() -> int:
         restart_rows = bench_restart(cluster, url, points, work)
 
         print("\n" + "=" * 100)
-        from importlib.metadata import PackageNotFoundError, version
-
-        def ver(pkg: str) -> str:
-            try:
-                return version(pkg)
-            except PackageNotFoundError:
-                return "not installed"
-
         print(f"yizhan national benchmark ({'QUICK' if args.quick else 'full'} run), "
               f"total {time.perf_counter() - T0:.0f} s; nproc {len(os.sched_getaffinity(0))}, load average at start "
-              f"{'/'.join(f'{x:.2f}' for x in LOAD_AT_START)}, at end "
-              f"{'/'.join(f'{x:.2f}' for x in os.getloadavg())}; uvicorn {ver('uvicorn')}, uvloop {ver('uvloop')}, "
-              f"httptools {ver('httptools')}")
-        print(table(f"1. Registry ({n:,} stations)", ["step", "time", "rate"], load_rows))
+              f"{loads(LOAD_AT_START)}, at end {loads(os.getloadavg())}; uvicorn {_version('uvicorn')}, "
+              f"uvloop {_version('uvloop')}, httptools {_version('httptools')}")
+        print(table(f"1. Registry ({scale.stations:,} stations)", ["step", "time", "rate"], load_rows))
         print(table(f"2. Database floor (k={K}, {scale.db_queries:,} queries, random points near cities)",
                     ["path", "calls", "calls/s", "p50 ms", "p99 ms"], db_rows))
         print(table("2b. Per-request cost outside HTTP (mean ms)", ["part", "ms"], breakdown))
@@ -703,18 +364,7 @@ def main() -> int:
         print(table("3b. GET /stations/nearest from wrk (2 threads; in-process index)",
                     ["level", "req/s", "p50 ms", "p90 ms", "p99 ms", "errors"], wrk_rows))
         print(table("4. Database restart during load", ["item", "value"], restart_rows))
-        return 0
-    finally:
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(sig, signal.SIG_IGN)
-        try:
-            cluster.down()
-        except Exception as exc:
-            print(f"clean-up: stopping the cluster failed: {type(exc).__name__}: {exc}", file=sys.stderr)
-        if args.keep:
-            print(f"kept {base}")
-        else:
-            shutil.rmtree(base, ignore_errors=True)
+    return 0
 
 
 if __name__ == "__main__":
