@@ -12,9 +12,12 @@ import struct
 import subprocess
 import tempfile
 import zlib
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
+import pytest
 
 CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 OFFLINE_FLAGS = (
@@ -40,6 +43,14 @@ def chromium() -> str | None:
         if found:
             return found
     return None
+
+
+Test = TypeVar("Test", bound=Callable[..., object])
+
+
+def needs_chromium(test: Test) -> Test:
+    """Mark ``test`` as a ``browser`` test, skipped when no Chromium is installed (in CI a skip fails: conftest)."""
+    return pytest.mark.browser(pytest.mark.skipif(chromium() is None, reason="chromium is not installed")(test))
 
 
 def dump_dom(url_or_path: str | Path, *, budget_ms: int = 10_000, window_size: tuple[int, int] = (1280, 900)) -> str:

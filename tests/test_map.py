@@ -13,7 +13,7 @@ import folium
 import geopandas as gpd
 import numpy as np
 import pytest
-from browser import chromium, dump_dom, read_png, screenshot
+from browser import chromium, dump_dom, needs_chromium, read_png, screenshot
 from folium.plugins import HeatMap
 from shapely.geometry import Point, box
 
@@ -29,8 +29,6 @@ RADIUS_M = 1000.0
 RING_LAYER = "1 km 服务半径 Rings"
 CDN_MARKERS = ("https://cdn", "jsdelivr", "unpkg", "cdnjs", "code.jquery", "netdna", "bootstrapcdn")
 SCREENSHOT_COPY = Path("/tmp/yizhan_map.png")
-
-needs_chromium = pytest.mark.skipif(chromium() is None, reason="chromium is not installed")
 
 # (external_id, name, kind, host, amenities, opening_hours, seats, stars, status, east_m, north_m)
 _STATIONS = [

@@ -12,7 +12,7 @@ from pathlib import Path
 import geopandas as gpd
 import numpy as np
 import pytest
-from browser import chromium, dump_dom, screenshot
+from browser import dump_dom, needs_chromium, screenshot
 from pyproj import Geod
 from shapely.geometry import Point, box
 from test_map import LAT0, LON0, _layers, _lonlat, _shown, _stations
@@ -26,7 +26,6 @@ from yizhan.maps.popup import nearest_station_m
 
 GEOD = Geod(ellps="WGS84")
 SCREENSHOTS = Path("/tmp")
-needs_chromium = pytest.mark.skipif(chromium() is None, reason="chromium is not installed")
 
 
 def _units() -> gpd.GeoDataFrame:
