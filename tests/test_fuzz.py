@@ -48,6 +48,8 @@ from yizhan.stations import vocab
 from yizhan.stations.importer import stations_from_file
 from yizhan.stations.service import import_stations
 
+pytestmark = pytest.mark.fuzz
+
 KEY = "k"
 SAMPLE_CSV = Path(__file__).resolve().parents[1] / "data" / "samples" / "stations_sample.csv"
 MAX_EXAMPLES = 30  # per operation, fuzzing phase; the coverage phase adds its own fixed set of boundary cases

@@ -11,7 +11,7 @@ import httpx
 import numpy as np
 import pytest
 import shapely.geometry
-from browser import dump_dom
+from browser import dump_dom, needs_chromium
 from cli_runner import run_cli
 from live_server import live_server
 from shapely.geometry import box
@@ -179,6 +179,7 @@ def test_candidate_files_are_checked_and_stored_all_or_nothing(engine, area, tmp
         assert len(load_candidates(conn, area.id)) == before + 2
 
 
+@needs_chromium
 def test_recommendation_map_shows_the_sites(engine, area, settings, tmp_path):
     r = recommend(engine, k=3, radius_m=400, settings=settings)
     page = write_map(map_for_recommendation(load_recommendation(engine, r["run_id"]), settings=settings),
@@ -191,6 +192,7 @@ def test_recommendation_map_shows_the_sites(engine, area, settings, tmp_path):
     assert f"{before:.1f}% → <b>{after:.1f}%</b>" in dom
 
 
+@pytest.mark.slow
 def test_cli_recommend_json(cli_env, osm_path, sample_extract, tmp_path):
     run_cli("area", "create", "wudaokou", "--bbox", "116.3084,39.9905,116.3320,40.0123", env=cli_env)
     files = sample_extract.write(tmp_path / "s")
