@@ -15,11 +15,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
-import platform
-import resource
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -33,16 +28,14 @@ from scipy.sparse.csgraph import dijkstra
 from yizhan.coverage.network import demand_distances, network_nearest, node_distances, service_areas, snap_points
 from yizhan.geo.streets import StreetGraph, compile_street_graph, street_graph_from_networkx
 
+from common import dict_table, fixed, json_from_child, machine_line, rss_mb
+
 HERE = Path(__file__).resolve().parent
 WUDAOKOU = HERE.parents[1] / "shared" / "data" / "osm" / "beijing_haidian_wudaokou.osm"
 SEED = 20261125
 CASES = [(10_000, 100), (100_000, 1_000), (1_000_000, 10_000)]
 RADIUS_M = 1000.0
 REPEATS = 3
-
-
-def _rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def lattice(n_nodes: int, seed: int) -> dict[str, Any]:
@@ -112,7 +105,7 @@ def run_case(n_nodes: int, n_stations: int) -> dict[str, Any]:
     res, t_demand = _best(demand_distances, graph, stations, demand, node_dist, node_station, radius_m=RADIUS_M)
     _, t_core = _best(network_nearest, graph, stations, demand, radius_m=RADIUS_M)
     _, t_bare = _best(_bare_dijkstra, graph, graph.u[stations.edge])
-    rss_core = _rss_mb()
+    rss_core = rss_mb()
     t_areas = None
     if n_nodes <= 100_000:
         _, t_areas = _timed(service_areas, graph, stations, res.node_dist, res.node_station, radius_m=RADIUS_M)
@@ -121,7 +114,7 @@ def run_case(n_nodes: int, n_stations: int) -> dict[str, Any]:
             "compile": t_compile, "save": t_save, "load": t_load, "file_mb": size_mb, "strtree": t_tree,
             "snap_stations": t_snap_s, "snap_demand": t_snap_d, "dijkstra": t_dijkstra, "per_demand": t_demand,
             "core": t_core, "bare_dijkstra": t_bare, "service_areas": t_areas,
-            "covered": float(res.covered.mean()), "rss_core_mb": rss_core, "rss_mb": _rss_mb()}
+            "covered": float(res.covered.mean()), "rss_core_mb": rss_core, "rss_mb": rss_mb()}
 
 
 def run_wudaokou() -> dict[str, Any]:
@@ -141,30 +134,11 @@ def run_wudaokou() -> dict[str, Any]:
     return {"case": "Wudaokou walk (real)", "nodes": graph.n_nodes, "edges": graph.n_edges, "stations": 6,
             "demand": len(demand), "osmnx_build": t_osmnx, "compile": t_compile, "strtree": t_tree,
             "snap_stations": t_snap_s, "snap_demand": t_snap_d, "core": t_core, "service_areas": t_areas,
-            "covered": float(res.covered.mean()), "rss_mb": _rss_mb()}
-
-
-def _subprocess(args: list[str]) -> dict[str, Any]:
-    out = subprocess.run([sys.executable, __file__, *args], check=True, capture_output=True, text=True)
-    return json.loads(out.stdout.strip().splitlines()[-1])
-
-
-def _fmt(value: Any, digits: int = 4) -> str:
-    if value is None:
-        return "–"
-    if isinstance(value, float):
-        return f"{value:.{digits}f}"
-    return f"{value:,}" if isinstance(value, int) else str(value)
+            "covered": float(res.covered.mean()), "rss_mb": rss_mb()}
 
 
 def _table(rows: list[dict[str, Any]], columns: list[tuple[str, str]]) -> str:
-    head = [title for title, _ in columns]
-    body = [[_fmt(row.get(key)) for _, key in columns] for row in rows]
-    widths = [max(len(h), *(len(r[i]) for r in body)) for i, h in enumerate(head)]
-    lines = [" | ".join(h.ljust(w) for h, w in zip(head, widths, strict=True)),
-             "-+-".join("-" * w for w in widths)]
-    lines += [" | ".join(c.rjust(w) for c, w in zip(r, widths, strict=True)) for r in body]
-    return "\n".join(lines)
+    return dict_table(rows, columns, fixed(4))
 
 
 def main() -> None:
@@ -179,17 +153,16 @@ def main() -> None:
     if args.wudaokou:
         print(json.dumps(run_wudaokou()))
         return
-    print(f"machine: {os.cpu_count()} CPUs, {platform.processor() or platform.machine()}, load "
-          f"{os.getloadavg()[0]:.2f}; Python {platform.python_version()}, numpy {np.__version__}, "
-          f"scipy {scipy.__version__}, shapely {shapely.__version__} (GEOS {shapely.geos_version_string})")
+    print(machine_line(f"numpy {np.__version__}, scipy {scipy.__version__}, shapely {shapely.__version__} "
+                       f"(GEOS {shapely.geos_version_string})"))
     rows = []
     for n_nodes, n_stations in CASES[:2] if args.quick else CASES:
         print(f"running {n_nodes:,} nodes, {n_stations:,} stations ...", flush=True)
-        rows.append(_subprocess(["--one", str(n_nodes), str(n_stations)]))
+        rows.append(json_from_child(__file__, ["--one", str(n_nodes), str(n_stations)]))
     real = None
     if WUDAOKOU.exists():
         print("running the Wudaokou walk graph ...", flush=True)
-        real = _subprocess(["--wudaokou"])
+        real = json_from_child(__file__, ["--wudaokou"])
     else:
         print(f"Wudaokou extract not found at {WUDAOKOU}: skipped")
     print("\nSynthetic lattices (seconds; core phases best of 3; radius 1000 m; demand = nodes / 4)\n")

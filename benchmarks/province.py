@@ -24,11 +24,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
-import resource
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -42,6 +38,8 @@ from yizhan.coverage.network import network_nearest, snap_points
 from yizhan.geo.streets import street_graph_from_networkx
 from yizhan.geo.streets_pbf import street_graph_from_pbf
 
+from common import dict_table, json_from_child, machine_line, rss_mb, say
+
 HERE = Path(__file__).resolve().parent
 WUDAOKOU = HERE.parents[1] / "shared" / "data" / "osm" / "beijing_haidian_wudaokou.osm.pbf"
 WIDTH, HEIGHT = 116.3320 - 116.3084, 40.0123 - 39.9905  # the extract's bounds, degrees of lon / lat
@@ -51,12 +49,9 @@ N_STATIONS, N_DEMAND, RADIUS_M = 10_000, 250_000, 1000.0
 PHASES = ("read", "topology", "component", "geometry", "compile")
 
 
-def _rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-def _log(msg: str, t0: float = time.perf_counter()) -> None:
-    print(f"[{time.perf_counter() - t0:8.1f}s] {msg}", file=sys.stderr, flush=True)
+def _log(msg: str) -> None:
+    """A progress line on stderr (stdout carries a child's JSON answer)."""
+    say(msg, file=sys.stderr)
 
 
 def _link_nodes(src: Path) -> dict[str, int]:
@@ -130,14 +125,14 @@ def run_build(path: Path, profile: str, coverage: bool) -> dict[str, Any]:
     marks: list[tuple[str, float, float, str]] = []
 
     def progress(msg: str) -> None:
-        marks.append((msg.split(":")[0], time.perf_counter(), _rss_mb(), msg))
+        marks.append((msg.split(":")[0], time.perf_counter(), rss_mb(), msg))
         _log(f"{profile}: {msg}")
 
     t0 = time.perf_counter()
     graph = street_graph_from_pbf(path, profile=profile, progress=progress)
     total = time.perf_counter() - t0
     out: dict[str, Any] = {"profile": profile, "build_s": total, "nodes": graph.n_nodes, "edges": graph.n_edges,
-                           "oneway_edges": int((graph.reverse_factor != 1).sum()), "rss_build_mb": _rss_mb()}
+                           "oneway_edges": int((graph.reverse_factor != 1).sum()), "rss_build_mb": rss_mb()}
     last = t0
     for phase, t, rss, msg in marks:
         if phase in PHASES:
@@ -160,7 +155,7 @@ def run_build(path: Path, profile: str, coverage: bool) -> dict[str, Any]:
         out["core_s"] = time.perf_counter() - t
         out["covered"] = float(res.covered.mean())
         out["too_far"] = float(demand.too_far.mean())
-        out["rss_mb"] = _rss_mb()
+        out["rss_mb"] = rss_mb()
     return out
 
 
@@ -175,30 +170,11 @@ def run_osmnx(path: Path, profile: str) -> dict[str, Any]:
     graph = street_graph_from_networkx(G)
     return {"profile": profile, "osmnx_s": t_osmnx, "networkx_compile_s": time.perf_counter() - t,
             "build_s": t_osmnx + time.perf_counter() - t, "nodes": graph.n_nodes, "edges": graph.n_edges,
-            "rss_build_mb": _rss_mb()}
+            "rss_build_mb": rss_mb()}
 
 
 def _subprocess(args: list[str]) -> dict[str, Any]:
-    out = subprocess.run([sys.executable, __file__, *args], check=True, stdout=subprocess.PIPE, text=True)
-    return json.loads(out.stdout.strip().splitlines()[-1])
-
-
-def _fmt(value: Any) -> str:
-    if value is None:
-        return "–"
-    if isinstance(value, float):
-        return f"{value:,.1f}" if abs(value) >= 100 else f"{value:.3f}" if abs(value) < 1 else f"{value:.2f}"
-    return f"{value:,}" if isinstance(value, int) else str(value)
-
-
-def _table(rows: list[dict[str, Any]], columns: list[tuple[str, str]]) -> str:
-    head = [title for title, _ in columns]
-    body = [[_fmt(row.get(key)) for _, key in columns] for row in rows]
-    widths = [max(len(h), *(len(r[i]) for r in body)) for i, h in enumerate(head)]
-    lines = [" | ".join(h.ljust(w) for h, w in zip(head, widths, strict=True)),
-             "-+-".join("-" * w for w in widths)]
-    lines += [" | ".join(c.rjust(w) for c, w in zip(r, widths, strict=True)) for r in body]
-    return "\n".join(lines)
+    return json_from_child(__file__, args, show_stderr=True)
 
 
 def main() -> None:
@@ -218,8 +194,7 @@ def main() -> None:
         return
     if not WUDAOKOU.is_file():
         sys.exit(f"the shared extract is missing: {WUDAOKOU}")
-    print(f"machine: {os.cpu_count()} CPUs, {platform.processor() or platform.machine()}, load "
-          f"{os.getloadavg()[0]:.2f}; Python {platform.python_version()}, numpy {np.__version__}", flush=True)
+    print(machine_line(f"numpy {np.__version__}"), flush=True)
     folder = args.keep or Path(tempfile.mkdtemp(prefix="yizhan-province-"))
     folder.mkdir(parents=True, exist_ok=True)
     try:
@@ -250,32 +225,32 @@ def main() -> None:
         if args.keep is None:
             shutil.rmtree(folder, ignore_errors=True)
     print()
-    print(_table([big_meta, small_meta], [("replica", "tiles"), ("file MB", "file_mb"), ("OSM nodes", "nodes"),
-                                           ("ways", "ways"), ("relations", "relations"), ("links", "links"),
-                                           ("generate s", "generate_s")]))
+    print(dict_table([big_meta, small_meta], [("replica", "tiles"), ("file MB", "file_mb"), ("OSM nodes", "nodes"),
+                                               ("ways", "ways"), ("relations", "relations"), ("links", "links"),
+                                               ("generate s", "generate_s")]))
     n2 = args.tiles ** 2
     for row in rows:
         g = single[row["profile"]]
         row["expected"] = f"{n2 * g.n_nodes:,} / {n2 * g.n_edges + 2 * args.tiles * (args.tiles - 1):,}"
     print()
     print("street_graph_from_pbf on the province (phase times in s, RSS in MB at the end of the phase)")
-    print(_table(rows, [("case", "case"), ("nodes", "nodes"), ("edges", "edges"), ("expected n / e", "expected"),
-                        ("one-way", "oneway_edges"), ("read", "read_s"), ("topology", "topology_s"),
-                        ("component", "component_s"), ("geometry", "geometry_s"), ("compile", "compile_s"),
-                        ("total", "build_s"), ("RSS read", "read_rss_mb"), ("RSS built", "rss_build_mb")]))
+    print(dict_table(rows, [("case", "case"), ("nodes", "nodes"), ("edges", "edges"), ("expected n / e", "expected"),
+                            ("one-way", "oneway_edges"), ("read", "read_s"), ("topology", "topology_s"),
+                            ("component", "component_s"), ("geometry", "geometry_s"), ("compile", "compile_s"),
+                            ("total", "build_s"), ("RSS read", "read_rss_mb"), ("RSS built", "rss_build_mb")]))
     for row in rows:
         print(f"  {row['case']}: {row['read_msg']}")
     print()
     print(f"coverage core on the province graph: {N_STATIONS:,} stations, {N_DEMAND:,} demand points, "
           f"radius {RADIUS_M:,.0f} m (times in s)")
-    print(_table(rows, [("case", "case"), ("STRtree", "strtree_s"), ("snap stations", "snap_stations_s"),
-                        ("snap demand", "snap_demand_s"), ("network_nearest", "core_s"), ("covered", "covered"),
-                        ("too far", "too_far"), ("peak RSS MB", "rss_mb")]))
+    print(dict_table(rows, [("case", "case"), ("STRtree", "strtree_s"), ("snap stations", "snap_stations_s"),
+                            ("snap demand", "snap_demand_s"), ("network_nearest", "core_s"), ("covered", "covered"),
+                            ("too far", "too_far"), ("peak RSS MB", "rss_mb")]))
     print()
     print(f"osmnx route vs street_graph_from_pbf on the {small_meta['tiles']} replica (s, MB)")
-    print(_table(compare, [("case", "case"), ("nodes", "nodes"), ("edges", "edges"), ("osmnx", "osmnx_s"),
-                           ("nx → StreetGraph", "networkx_compile_s"), ("total", "build_s"),
-                           ("peak RSS MB", "rss_build_mb")]))
+    print(dict_table(compare, [("case", "case"), ("nodes", "nodes"), ("edges", "edges"), ("osmnx", "osmnx_s"),
+                               ("nx → StreetGraph", "networkx_compile_s"), ("total", "build_s"),
+                               ("peak RSS MB", "rss_build_mb")]))
 
 
 if __name__ == "__main__":

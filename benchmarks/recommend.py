@@ -26,8 +26,6 @@ from __future__ import annotations
 import argparse
 import multiprocessing as mp
 import os
-import platform
-import resource
 import signal
 import time
 from contextlib import suppress
@@ -38,6 +36,8 @@ from scipy.spatial import cKDTree
 
 from yizhan.siting.reach import straight_reach
 from yizhan.siting.solver import CoverageMatrix, solve_mclp
+
+from common import aligned, machine_line, rss_mb
 
 RADIUS = 1000.0
 CELL = 200.0
@@ -62,10 +62,6 @@ def instance(n_cells: int, n_cands: int, seed: int = 1) -> tuple[np.ndarray, np.
     n_st = max(5, n_cands // 10)
     stations = towns[rng.integers(0, len(towns), n_st)] + rng.normal(0, 1500, (n_st, 2))
     return cells, weights, cands, stations
-
-
-def rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def run_size(n: int, m: int, ks: tuple[int, ...], time_limit: float) -> list[list[str]]:
@@ -95,11 +91,11 @@ def run_size(n: int, m: int, ks: tuple[int, ...], time_limit: float) -> list[lis
 
 
 def run_network(n_nodes: int, n_demand: int, n_cands: int, k: int, time_limit: float) -> list[str]:
-    from network import lattice
-
     from yizhan.coverage.network import network_nearest, snap_points
     from yizhan.geo.streets import compile_street_graph
     from yizhan.siting.reach import network_reach
+
+    from network import lattice
 
     rng = np.random.default_rng(3)
     data = lattice(n_nodes, 3)
@@ -178,25 +174,20 @@ def main() -> None:
     ap.add_argument("--network", action="store_true", help="also along street lattices of 250k and 1M nodes")
     ap.add_argument("--time-limit", type=float, default=60.0, help="seconds per solve (default 60)")
     args = ap.parse_args()
-    print(f"machine: {os.cpu_count()} CPUs, {platform.processor() or platform.machine()}, load "
-          f"{os.getloadavg()[0]:.2f}; Python {platform.python_version()}", flush=True)
+    print(machine_line(), flush=True)
     rows = []
     for n, m, ks in (QUICK if args.quick else SIZES):
         rows += run_size(n, m, ks, args.time_limit)
     head = ["cells x candidates", "K", "reach s", "solve s", "before", "after", "objective", "bound", "gap",
             "method", "reduced rows", "peak RSS MB"]
-    widths = [max(len(r[i]) for r in [head, *rows]) for i in range(len(head))]
     print()
-    for r in [head, *rows]:
-        print("  ".join(c.ljust(wd) for c, wd in zip(r, widths, strict=True)))
+    print(aligned([head, *rows]))
     if args.network:
         print("\nalong the streets (network_reach, then the same solver):")
         net = [run_network(n, d, c, 50, args.time_limit) for n, d, c in
                ([(250_000, 50_000, 5_000)] if args.quick else [(250_000, 50_000, 5_000), (1_000_000, 200_000, 20_000)])]
         head = ["graph, demand x candidates", "K", "reach s", "pairs", "solve s", "gap", "method", "peak RSS MB"]
-        widths = [max(len(r[i]) for r in [head, *net]) for i in range(len(head))]
-        for r in [head, *net]:
-            print("  ".join(c.ljust(wd) for c, wd in zip(r, widths, strict=True)))
+        print(aligned([head, *net]))
     if args.spopt:
         print()
         print(run_spopt(20_000, 1_000, 50, 500.0), flush=True)
