@@ -58,7 +58,7 @@ def _status(message: str):  # type: ignore[no-untyped-def]
 def _engine():  # type: ignore[no-untyped-def]
     from yizhan.db.engine import get_engine
 
-    return get_engine()
+    return get_engine(get_settings())
 
 
 def _show(data: Any, as_json: bool) -> None:
@@ -91,7 +91,7 @@ def db_down() -> None:
     if get_settings().database_url:
         err.print("DATABASE_URL is set: there is no embedded cluster to stop.")
         return
-    out.print("stopped" if embedded_cluster().down() else "not running")
+    out.print("stopped" if embedded_cluster(get_settings()).down() else "not running")
 
 
 @db_app.command("status")
@@ -163,8 +163,9 @@ def area_create(
 
         geom = box(*extract_bounds(osm))
     elif place:
-        from yizhan.geo.streets_osmnx import boundary_from_place
+        from yizhan.geo.streets_osmnx import boundary_from_place, configure_osmnx
 
+        configure_osmnx()
         geom = boundary_from_place(place)
     with _engine().begin() as conn:
         info = ensure_area(conn, name, boundary=geom, crs_epsg=crs, source=str(boundary or bbox or osm or place or ""))
@@ -249,10 +250,14 @@ def network_build(
 
     with _engine().connect() as conn:
         info = resolve_area(conn, area)
+    if osm is None:  # a download goes through osmnx
+        from yizhan.geo.streets_osmnx import configure_osmnx
+
+        configure_osmnx()
     for p in profile or ["walk", "bike"]:
         source = osm.name if osm else (place or "OpenStreetMap (download)")
         with _status(f"building the {p} network of {info.name} from {source}") as say:
-            g = build_area_graph(info, osm, profile=p, place=place, progress=say)
+            g = build_area_graph(info, osm, profile=p, place=place, progress=say, settings=get_settings())
         out.print(f"{p}: {g.n_nodes} nodes, {g.n_edges} edges (EPSG:{g.crs_epsg})")
 
 
@@ -340,17 +345,17 @@ def keys_revoke(name: str) -> None:
 @app.command("coverage")
 def coverage(
     area: AreaOpt = None,
-    radius: Annotated[float | None, typer.Option(help="Service radius in metres (default 1000)")] = None,
+    radius: Annotated[float | None, typer.Option(help="Service radius in metres (default: YIZHAN_RADIUS_M)")] = None,
     mode: Annotated[str, typer.Option(help="straight (line) or network (along the streets)")] = "straight",
     profile: Annotated[str, typer.Option(help="Street network for --mode network: walk or bike")] = "walk",
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON")] = False,
 ) -> None:
     """Analyse 1 km coverage of demand by active stations; store the run and print its summary."""
-    from yizhan.coverage.runs import run_coverage
+    from yizhan.coverage.analysis import run_coverage
 
     with _status("coverage") as say:
         summary = run_coverage(_engine(), area=area, radius_m=radius or get_settings().radius_m, mode=mode,
-                               profile=profile, progress=say)
+                               profile=profile, progress=say, settings=get_settings())
     summary.pop("params", None)
     _show(summary, as_json)
 
@@ -411,7 +416,7 @@ def recommend_cmd(
     area: AreaOpt = None,
     mode: Annotated[str, typer.Option(help="straight (line) or network (along the streets)")] = "straight",
     profile: Annotated[str, typer.Option(help="Street network for --mode network: walk or bike")] = "walk",
-    radius: Annotated[float | None, typer.Option(help="Service radius in metres (default 1000)")] = None,
+    radius: Annotated[float | None, typer.Option(help="Service radius in metres (default: YIZHAN_RADIUS_M)")] = None,
     candidates: Annotated[Path | None, typer.Option(help="Use the candidate sites of this file instead of the "
                                                          "area's stored ones")] = None,
     exclude_host: Annotated[list[str] | None, typer.Option("--exclude-host", help="Leave out a host type "
@@ -436,10 +441,10 @@ def recommend_cmd(
             radius_m=radius or get_settings().radius_m,
             candidates=candidates_from_file(candidates, coord=coord) if candidates is not None else None,
             exclude_host_types=exclude_host, no_go=no_go_from_file(no_go) if no_go is not None else None,
-            time_limit_s=time_limit, progress=say)
+            time_limit_s=time_limit, progress=say, settings=get_settings())
     result.pop("params", None)
     if geojson is not None:
-        from yizhan.siting.recommend import recommendation_geojson
+        from yizhan.siting.runs import recommendation_geojson
 
         with _engine().connect() as conn:
             doc = recommendation_geojson(conn, result["run_id"])
@@ -469,9 +474,10 @@ def map_cmd(
     if recommendation is not None:
         from yizhan.maps.folium_map import write_map
         from yizhan.maps.recommend_map import map_for_recommendation
-        from yizhan.siting.recommend import load_recommendation
+        from yizhan.siting.runs import load_recommendation
 
-        path = write_map(map_for_recommendation(load_recommendation(_engine(), recommendation)),
+        rec = load_recommendation(_engine(), recommendation)
+        path = write_map(map_for_recommendation(rec, settings=get_settings()),
                          out_file or get_settings().out_dir / f"map_recommendation{recommendation}.html")
     else:
         path = _write_map(run, area, out_file)
@@ -485,7 +491,7 @@ def _write_map(run: int | None, area: str | None, out_file: Path | None) -> Path
 
     data = load_run(_engine(), run, area=area)
     path = out_file or get_settings().out_dir / f"map_run{data.summary['run_id']}.html"
-    return write_map(map_for_run(data), path)
+    return write_map(map_for_run(data, settings=get_settings()), path)
 
 
 @app.command("report")
@@ -513,7 +519,8 @@ def report(
         from yizhan.geo.osm import named_streets_from_extract
 
         streets = named_streets_from_extract(osm)
-    data = load_report(_engine(), run, area=area, streets=streets, streets_source=osm.name if osm else None)
+    data = load_report(_engine(), run, area=area, streets=streets, streets_source=osm.name if osm else None,
+                       timezone=get_settings().timezone)
     paths = write_report(data, out_path or get_settings().out_dir, formats)
     for kind, p in paths.items():
         out.print(f"{kind}: {p}")
