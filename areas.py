@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 import geopandas as gpd
 import numpy as np
@@ -11,7 +12,7 @@ import shapely
 from geoalchemy2.shape import from_shape, to_shape
 from shapely.geometry import MultiPolygon, Polygon, box
 from shapely.geometry.base import BaseGeometry
-from sqlalchemy import Connection, Row, select, text
+from sqlalchemy import Connection, Row, Table, select, text
 
 from yizhan.db.models import SRID, Area
 from yizhan.errors import InvalidInput, NotFound
@@ -31,10 +32,10 @@ class AreaInfo:
         """For arrays of lon, lat (WGS 84 degrees): whether each point lies in the boundary (all True if none)."""
         if self.boundary is None:
             return np.ones(len(lon), dtype=bool)
-        return shapely.covers(self.boundary, shapely.points(lon, lat))
+        return cast(np.ndarray, shapely.covers(self.boundary, shapely.points(lon, lat)))  # arrays in, array out
 
 
-_T = Area.__table__
+_T = cast(Table, Area.__table__)
 
 
 def _info(row: Row) -> AreaInfo:
@@ -85,9 +86,9 @@ def ensure_area(conn: Connection, name: str, *, boundary: BaseGeometry | None = 
     if existing is None:
         if crs_epsg is None:
             raise InvalidInput(f"area {name!r} is new: give a boundary or a CRS (EPSG code of a metric CRS)")
-        conn.execute(Area.__table__.insert().values(name=name, **values))
+        conn.execute(_T.insert().values(name=name, **values))
     elif values:
-        conn.execute(Area.__table__.update().where(Area.id == existing).values(**values))
+        conn.execute(_T.update().where(Area.id == existing).values(**values))
     return get_area(conn, name)
 
 

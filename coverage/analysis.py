@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import geopandas as gpd
 import numpy as np
@@ -220,7 +220,8 @@ def first_owner(polys: np.ndarray, xy: np.ndarray, n: int) -> np.ndarray:
     none."""
     owner = np.full(len(xy), n, dtype=np.int64)
     if len(xy):
-        poly_i, pt_i = shapely.STRtree(shapely.points(xy.reshape(-1, 2))).query(polys, predicate="covers")
+        points = cast(np.ndarray, shapely.points(xy.reshape(-1, 2)))  # (k, 2) coordinates give an array of Points
+        poly_i, pt_i = shapely.STRtree(points).query(polys, predicate="covers")
         order = np.lexsort((poly_i, pt_i))
         pt_i, poly_i = pt_i[order], poly_i[order]
         first = np.ones(len(pt_i), dtype=bool)

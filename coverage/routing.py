@@ -71,7 +71,8 @@ def routes_from_point(graph: StreetGraph, origin: Snapped, targets: Snapped, *, 
     indptr = np.concatenate([a.indptr, [a.indptr[-1] + ok.sum()]]).astype(idx_dtype)
     aug = csr_matrix((np.concatenate([a.data, start_cost[ok]]), np.concatenate([a.indices, ends[ok]]).astype(idx_dtype),
                       indptr), shape=(n + 1, n + 1))
-    dist, pred = dijkstra(aug, directed=True, indices=n, return_predecessors=True, limit=float(limit_m))
+    dist, pred = dijkstra(aug, directed=True, indices=n, return_predecessors=True,  # type: ignore[call-overload]
+                          limit=float(limit_m))  # scipy-stubs take no plain int for indices; scipy does (one source)
     te, ts = targets.edge, targets.offset_m
     tl, trf = graph.length[te], graph.reverse_factor[te]
     via_u = dist[graph.u[te]] + ts                      # arrive from u travelling forwards

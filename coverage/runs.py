@@ -203,6 +203,7 @@ def _copy_cells(conn: Connection, run_id: int, cells: gpd.GeoDataFrame, covered:
                   "g": shapely.to_wkt(cells.geometry.to_numpy(), rounding_precision=8)}
                  ).to_csv(buf, sep="\t", header=False, index=False)
     raw = conn.connection.driver_connection
+    assert raw is not None, "an open connection has its psycopg connection"
     with raw.cursor() as cur:
         cur.execute("CREATE TEMP TABLE _cells_in (run_id int, cell_key text, weight float8, covered bool, "
                     "nearest_station_id int, distance_m float8, straight_distance_m float8, wkt text) ON COMMIT DROP")

@@ -28,11 +28,14 @@ SYSTEM_LABELS: dict[str, str] = {"wgs84": "WGS 84（OpenStreetMap）", "gcj02": 
 
 def add_basemaps(m: folium.Map) -> dict[str, folium.TileLayer]:
     """Add the OSM (shown) and Amap (hidden) tile layers to ``m``; return them by coordinate system."""
-    return {
-        "wgs84": folium.TileLayer(tiles=OSM_TILES, attr=OSM_ATTRIBUTION, name=BASE_OSM, max_zoom=19).add_to(m),
+    layers = {
+        "wgs84": folium.TileLayer(tiles=OSM_TILES, attr=OSM_ATTRIBUTION, name=BASE_OSM, max_zoom=19),
         "gcj02": folium.TileLayer(tiles=AMAP_TILES, attr=AMAP_ATTRIBUTION, name=BASE_AMAP, max_zoom=18,
-                                  subdomains="1234", show=False).add_to(m),
+                                  subdomains="1234", show=False),
     }
+    for layer in layers.values():
+        layer.add_to(m)
+    return layers
 
 
 def gcj_coords(xy: np.ndarray) -> np.ndarray:

@@ -14,13 +14,12 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import folium
 import geopandas as gpd
 import numpy as np
-from branca.element import Element
-from shapely.geometry import MultiPolygon, Polygon
+from branca.element import Element, Figure
 from shapely.geometry.base import BaseGeometry
 
 from yizhan.maps.assets import (
@@ -83,9 +82,9 @@ def map_from_layers(
     gaps: gpd.GeoDataFrame,
     summary: Mapping[str, Any],
     radius_m: float,
-    boundary: Polygon | MultiPolygon | None = None,
+    boundary: BaseGeometry | None = None,
     asset_prefix: str = ASSET_DIR_NAME,
-    service_area: Polygon | MultiPolygon | None = None,
+    service_area: BaseGeometry | None = None,
     units: gpd.GeoDataFrame | None = None,
     streets: BaseGeometry | None = None,
     sites: gpd.GeoDataFrame | None = None,
@@ -213,7 +212,7 @@ def map_from_layers(
     PageGlue(m, pairs, station_group, stations, nearest_station_m(stations), compact=compact, tiles=tiles,
              prefix=prefix).add_to(m)
 
-    root = m.get_root()
+    root = cast(Figure, m.get_root())  # a Map's root is the page's Figure
     root.html.add_child(Element(legend_html(gaps, radius_m, network=network, units=units is not None,
                                             rings=not compact, sites=sites is not None)), name="yz_legend")
     root.html.add_child(Element(summary_html(summary)), name="yz_summary")

@@ -45,8 +45,10 @@ def nearest_station_m(stations: gpd.GeoDataFrame) -> np.ndarray:
     ok = ~(shapely.is_missing(geoms) | shapely.is_empty(geoms))
     if not ok.any():
         return out
-    lon = np.where(ok, shapely.get_x(np.where(ok, geoms, None)), np.nan)
-    lat = np.where(ok, shapely.get_y(np.where(ok, geoms, None)), np.nan)
+    present = geoms.copy()
+    present[~ok] = None  # no coordinates asked of missing or empty geometries
+    lon = np.where(ok, shapely.get_x(present), np.nan)
+    lat = np.where(ok, shapely.get_y(present), np.nan)
     active = ok & (stations["status"].to_numpy() == "active")
     idx_active = np.flatnonzero(active)
     if len(idx_active) == 0:
@@ -57,7 +59,7 @@ def nearest_station_m(stations: gpd.GeoDataFrame) -> np.ndarray:
     query = np.flatnonzero(ok)
     k = min(2, len(idx_active))
     dist, pos = tree.query(xyz[query], k=k)
-    dist, pos = dist.reshape(len(query), k), pos.reshape(len(query), k)
+    dist, pos = np.asarray(dist).reshape(len(query), k), np.asarray(pos).reshape(len(query), k)
     self_hit = idx_active[pos[:, 0]] == query
     first = np.where(self_hit, 1, 0)
     valid = first < k

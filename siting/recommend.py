@@ -204,8 +204,10 @@ def recommend(engine: Engine, *, area: str | None = None, k: int | None = None, 
     cell_i, cand_i, _dist = inp.reach
     cm = CoverageMatrix.from_pairs(cell_i, cand_i, len(inp.cands), w, ~inp.covered_before & (w > 0))
     if problem == "mclp":
+        assert k is not None  # problem follows from which of k, target, sites was given
         sol = solve_mclp(cm, int(k), time_limit_s=time_limit_s, exact=exact, progress=say)
     elif problem == "lscp":
+        assert target is not None
         required = float(target) * total - before_w
         try:
             sol = solve_lscp(cm, required, time_limit_s=time_limit_s, exact=exact, progress=say)

@@ -23,8 +23,9 @@ def geojson_from_frame(df: pd.DataFrame) -> dict:
     feats = []
     for rec in df.to_dict("records"):
         props = {k: _clean(v) for k, v in rec.items() if k not in ("lon", "lat")}
-        if isinstance(props.get("amenities"), str):
-            props["amenities"] = [a for a in props["amenities"].split(";") if a]
+        amenities = props.get("amenities")
+        if isinstance(amenities, str):
+            props["amenities"] = [a for a in amenities.split(";") if a]
         feats.append({"type": "Feature", "id": props.get("id"),
                       "geometry": {"type": "Point", "coordinates": [float(rec["lon"]), float(rec["lat"])]},
                       "properties": props})

@@ -19,7 +19,7 @@ def check_hours(expr: str) -> str:
     text = expr.strip()
     try:
         _parse(text)
-    except opening_hours.ParserError as exc:
+    except opening_hours.ParserError as exc:  # type: ignore[attr-defined]  # ParserError is missing from the package's own stub (__init__.pyi)
         detail = " ".join(str(exc).split())
         raise ValueError(f"not valid opening_hours syntax (e.g. 'Mo-Fr 08:00-20:00; Sa,Su 09:00-18:00' or "
                          f"'24/7'): {detail[:160]}") from None
@@ -39,5 +39,5 @@ def is_open(expr: str | None, at: datetime, *, tz: str = "Asia/Shanghai") -> boo
         return False
     try:
         return bool(_parse(expr).is_open(local_time(at, tz)))
-    except opening_hours.ParserError:
+    except opening_hours.ParserError:  # type: ignore[attr-defined]  # ParserError is missing from the package's own stub (__init__.pyi)
         return False

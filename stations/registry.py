@@ -53,6 +53,7 @@ def upsert_stations(conn: Connection, area_id: int, area_name: str, records: lis
         "township text, amenities text, opening_hours text, seats int, stars smallint, status text, "
         "lon float8, lat float8) ON COMMIT DROP"))
     raw = conn.connection.driver_connection
+    assert raw is not None, "an open connection has its psycopg connection"
     with raw.cursor() as cur, cur.copy("COPY _stations_in FROM STDIN") as copy:
         copy.write(buf.getvalue())
     rows = conn.execute(text(f"""
