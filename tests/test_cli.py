@@ -70,6 +70,7 @@ def test_staff_workflow(cli_env, tmp_path):
     assert (tmp_path / "rep" / f"gaps_run{summary['run_id']}.csv").exists()
 
 
+@pytest.mark.slow
 def test_demo_end_to_end_on_real_osm(cli_env, osm_path, tmp_path):
     proc = yz("demo", "--no-serve", "--osm", str(osm_path), env=cli_env)
     out = proc.stdout
@@ -93,6 +94,7 @@ def test_demo_end_to_end_on_real_osm(cli_env, osm_path, tmp_path):
     assert "updated" in again and (tmp_path / "out" / "map_run5.html").exists()
 
 
+@pytest.mark.slow
 def test_embedded_database_lifecycle():
     base = Path(tempfile.mkdtemp(prefix="yizhan-cli-"))
     os.chmod(base, 0o755)
@@ -118,6 +120,7 @@ def test_embedded_database_lifecycle():
         subprocess.run(["rm", "-rf", str(base)], check=False)
 
 
+@pytest.mark.slow
 def test_serve_answers_http(cli_env, osm_path):
     yz("area", "create", "wudaokou", "--osm", str(osm_path), env=cli_env)
     yz("stations", "import", str(SAMPLE), env=cli_env)

@@ -46,6 +46,7 @@ def spopt_optimum(cells, weights, cands, stations, k: int) -> float:
     return float(pulp.value(model.problem.objective))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("seed", "n", "m", "k"), [(0, 600, 120, 1), (1, 600, 120, 4), (2, 900, 200, 10),
                                                   (3, 2000, 300, 6), (4, 1500, 300, 25)])
 def test_mclp_objective_equals_spopt_optimum(seed, n, m, k):
@@ -63,6 +64,7 @@ def test_mclp_objective_equals_spopt_optimum(seed, n, m, k):
     assert (np.diff(sol.gains) <= 1e-9).all()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("seed", [5, 6, 7])
 def test_bounds_hold_and_unproven_answers_are_not_called_optimal(seed):
     cells, w, cands, stations = instance(seed, 1200, 250)
