@@ -8,11 +8,12 @@ test's data folder.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -87,6 +88,25 @@ def _admin(cluster: Cluster) -> psycopg.Connection:
     return psycopg.connect(host="127.0.0.1", port=cluster.port, user="postgres", dbname="postgres", autocommit=True)
 
 
+@contextlib.contextmanager
+def _cloned_database(cluster: Cluster, template: str) -> Iterator[str]:
+    name = f"yizhan_test_{os.getpid()}_{next(_counter)}"
+    with _admin(cluster) as conn:
+        conn.execute(f"CREATE DATABASE {name} TEMPLATE {template}")
+    try:
+        yield cluster.url(name)
+    finally:
+        with _admin(cluster) as conn:
+            conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+@pytest.fixture(scope="session")
+def fresh_database(pg_cluster: Cluster) -> Callable[[], contextlib.AbstractContextManager[str]]:
+    """For fixtures of a wider scope than a test: ``with fresh_database() as url:`` a new migrated, empty database,
+    dropped when the block ends."""
+    return lambda: _cloned_database(pg_cluster, TEMPLATE)
+
+
 @pytest.fixture
 def db_url(request: pytest.FixtureRequest, pg_cluster: Cluster) -> Iterator[str]:
     """URL of a fresh, migrated database, dropped after the test: empty, or holding the demo sample area when the
@@ -95,12 +115,8 @@ def db_url(request: pytest.FixtureRequest, pg_cluster: Cluster) -> Iterator[str]
     if "sample_area" in request.fixturenames:
         request.getfixturevalue("sample_template")
         template = SAMPLE_TEMPLATE
-    name = f"yizhan_test_{os.getpid()}_{next(_counter)}"
-    with _admin(pg_cluster) as conn:
-        conn.execute(f"CREATE DATABASE {name} TEMPLATE {template}")
-    yield pg_cluster.url(name)
-    with _admin(pg_cluster) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    with _cloned_database(pg_cluster, template) as url:
+        yield url
 
 
 @pytest.fixture

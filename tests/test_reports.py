@@ -9,6 +9,7 @@ import os
 import re
 import shutil
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 import geopandas as gpd
@@ -30,6 +31,7 @@ from yizhan.areas import ensure_area, import_units
 from yizhan.coverage.analysis import run_coverage
 from yizhan.coverage.runs import UNASSIGNED, units_table
 from yizhan.data.demand import import_demand
+from yizhan.db.engine import make_engine
 from yizhan.errors import InvalidInput
 from yizhan.reports import drawing as report_map
 from yizhan.reports.run_report import (
@@ -89,9 +91,23 @@ def _grid_run(engine: Engine, tmp_path: Path, *, radius: float = 1450.0, units: 
     return int(run_coverage(engine, area="grid", radius_m=radius)["run_id"])
 
 
+@pytest.fixture(scope="module")
+def grid(fresh_database, tmp_path_factory) -> Iterator[tuple[Engine, int]]:  # type: ignore[no-untyped-def]
+    """The grid run of ``_grid_run`` in a database of the module's own, built once: the tests that take it only
+    read it. Yields its engine and the run id."""
+    with fresh_database() as url:
+        engine = make_engine(url)
+        try:
+            yield engine, _grid_run(engine, tmp_path_factory.mktemp("grid"))
+        finally:
+            engine.dispose()
+
+
 @pytest.fixture
-def grid_report(engine, tmp_path) -> RunReport:  # type: ignore[no-untyped-def]
-    return load_report(engine, _grid_run(engine, tmp_path))
+def grid_report(grid) -> RunReport:  # type: ignore[no-untyped-def]
+    """The grid run's report, loaded for the test."""
+    engine, run_id = grid
+    return load_report(engine, run_id)
 
 
 def _pdf_text(data: bytes, tmp_path: Path) -> str:
@@ -191,7 +207,8 @@ def units_table_of(report: RunReport) -> pd.DataFrame:
     return pd.DataFrame(report.units.drop(columns="geometry"))
 
 
-def test_every_format_agrees_with_the_run(engine, grid_report, tmp_path):
+def test_every_format_agrees_with_the_run(grid, grid_report, tmp_path):
+    engine, _ = grid
     report = grid_report
     s = report.run.summary
     assert s["stations"] == 2 and s["gaps"] == 5
