@@ -6,9 +6,10 @@ import json
 import os
 import secrets
 import sys
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -16,6 +17,9 @@ from rich.table import Table
 
 from yizhan.errors import DatabaseUnavailable, SetupError, YizhanError
 from yizhan.settings import get_settings
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
 
 app = typer.Typer(help="yizhan 驿站: rest-station coverage for outdoor workers.", no_args_is_help=True,
                   pretty_exceptions_enable=False, add_completion=False)
@@ -45,7 +49,7 @@ CoordOpt = Annotated[str, typer.Option("--coord", help="Coordinate system of the
 
 
 @contextmanager
-def _status(message: str):  # type: ignore[no-untyped-def]
+def _status(message: str) -> Iterator[Callable[[str], None]]:
     """A spinner on a terminal; plain lines otherwise. Yields a function that updates the message."""
     if err.is_terminal:
         with err.status(message) as st:
@@ -55,7 +59,7 @@ def _status(message: str):  # type: ignore[no-untyped-def]
         yield lambda m: err.print(f"  {m}")
 
 
-def _engine():  # type: ignore[no-untyped-def]
+def _engine() -> Engine:
     from yizhan.db.engine import get_engine
 
     return get_engine(get_settings())
@@ -386,7 +390,7 @@ def candidates_import(
         if osm is not None:
             cands, _ = filter_candidates(candidates_from_extract(osm), info)
             done = store_candidates(conn, info, cands, source=f"{osm.name} (© OpenStreetMap contributors)")
-        else:
+        elif file is not None:
             done = store_candidates(conn, info, candidates_from_file(file, coord=coord), source=Path(file).name)
         counts = candidate_counts(conn, info.id)
     out.print(f"{done['rows']} candidate sites stored in {info.name} ({done['inserted']} new, {done['updated']} "
@@ -454,8 +458,8 @@ def recommend_cmd(
     if as_json:
         _show(result, True)
         return
-    sites = result.pop("sites")
-    _show(result, False)
+    sites = result["sites"]
+    _show({k: v for k, v in result.items() if k != "sites"}, False)
     table = Table("rank", "id", "name", "host type", "lon", "lat", "newly covered", "covered share after")
     for s in sites:
         table.add_row(str(s["rank"]), s["id"], s["name"], s["host_type"], f"{s['lon']:.6f}", f"{s['lat']:.6f}",
