@@ -17,17 +17,15 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import httpx
-import psycopg
 import pytest
 import schemathesis
-from conftest import TEMPLATE, WUDAOKOU_BOUNDS
+from conftest import WUDAOKOU_BOUNDS
 from hypothesis import example, given, reject, settings
 from hypothesis import strategies as st
 from live_server import live_server
@@ -40,7 +38,6 @@ from yizhan.areas import AreaInfo, ensure_area
 from yizhan.coverage.analysis import run_coverage
 from yizhan.coverage.streets import build_area_graph
 from yizhan.data.demand import import_demand
-from yizhan.db.cluster import Cluster
 from yizhan.db.engine import make_engine
 from yizhan.errors import InvalidInput
 from yizhan.settings import Settings
@@ -82,19 +79,11 @@ class Server:
     area: AreaInfo
 
 
-def _admin(cluster: Cluster) -> psycopg.Connection:
-    return psycopg.connect(host="127.0.0.1", port=cluster.port, user="postgres", dbname="postgres", autocommit=True)
-
-
 @pytest.fixture(scope="module")
-def fuzz_db(pg_cluster: Cluster) -> Iterator[str]:
+def fuzz_db(fresh_database: Callable[[], contextlib.AbstractContextManager[str]]) -> Iterator[str]:
     """A fresh database for the module: every fuzzed operation talks to the same seeded server."""
-    name = f"yizhan_fuzz_{os.getpid()}"
-    with _admin(pg_cluster) as conn:
-        conn.execute(f"CREATE DATABASE {name} TEMPLATE {TEMPLATE}")
-    yield pg_cluster.url(name)
-    with _admin(pg_cluster) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    with fresh_database() as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
