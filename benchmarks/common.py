@@ -205,6 +205,16 @@ def tree_cpu(root: int, *, waited: bool = False) -> float:
     return total
 
 
+def cpu_probe(server: int, postmaster: int, *, server_children: bool) -> Callable[[], dict[str, float]]:
+    """A probe of CPU seconds so far: ``client`` (this process), ``server`` (the process ``server``, plus its
+    worker processes with ``server_children``) and ``postgres`` (the postmaster and its backends, also exited)."""
+    def probe() -> dict[str, float]:
+        return {"client": self_cpu(), "server": tree_cpu(server) if server_children else proc_cpu(server),
+                "postgres": tree_cpu(postmaster, waited=True)}
+
+    return probe
+
+
 # -- the throw-away cluster -------------------------------------------------------------------------------------
 @dataclass
 class Scratch:

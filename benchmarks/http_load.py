@@ -18,11 +18,10 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable
 from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import httpx
 import numpy as np
@@ -166,11 +165,33 @@ class Level:
             self.first_error = self.first_error or problem
 
 
-async def _measure(out: Level, workers: list[Coroutine[Any, Any, None]], probe: Probe | None) -> None:
-    """Run the level's workers to the end; fill in its wall seconds, request count and CPU per wall second."""
+Ask = Callable[[float, float], Awaitable[tuple[str, str | None]]]  # (lon, lat) -> status, problem or None
+
+
+async def _drive(out: Level, points: np.ndarray, n: int, seconds: float, asks: list[Ask],
+                 catch: tuple[type[BaseException], ...], probe: Probe | None) -> None:
+    """One worker per ``asks`` entry, together sending ``n`` requests (at most ``seconds``), cycling through
+    ``points``; exceptions of the ``catch`` types count as failed requests. Fills in ``out``: every request, the
+    wall seconds, the count and the CPU per wall second between two probes."""
+    next_i = 0
+    deadline = time.perf_counter() + seconds
+
+    async def worker(ask: Ask) -> None:
+        nonlocal next_i
+        while next_i < n and time.perf_counter() < deadline:
+            lon, lat = points[next_i % len(points)]
+            next_i += 1
+            t = time.perf_counter()
+            try:
+                status, problem = await ask(lon, lat)
+            except catch as exc:
+                status = type(exc).__name__
+                problem = f"{status}: {exc}"
+            out.record(t, time.perf_counter(), status, problem)
+
     cpu0 = probe() if probe else {}
     start = time.perf_counter()
-    await asyncio.gather(*workers)
+    await asyncio.gather(*[worker(ask) for ask in asks])
     out.seconds = time.perf_counter() - start
     cpu1 = probe() if probe else {}
     out.done = len(out.events)
@@ -225,30 +246,17 @@ async def load_level(base: str, points: np.ndarray, concurrency: int, n: int, se
         return await raw_level(base, points, concurrency, n, seconds, probe, k=k, timeout=timeout)
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
     out = Level()
-    next_i = 0
     async with httpx.AsyncClient(base_url=base, limits=limits, timeout=timeout) as client:
+
+        async def ask(lon: float, lat: float) -> tuple[str, str | None]:
+            r = await client.get("/stations/nearest", params={"lon": lon, "lat": lat, "k": k})
+            ok = r.status_code == 200 and len(r.json()["features"]) == k
+            return str(r.status_code), None if ok else f"HTTP {r.status_code}: {r.text[:200]}"
+
         # warm-up: open the connections (and the server's DB pool) outside the measurement
         await asyncio.gather(*[client.get("/stations/nearest", params={"lon": p[0], "lat": p[1], "k": k})
                                for p in points[:concurrency]])
-        deadline = time.perf_counter() + seconds
-
-        async def worker() -> None:
-            nonlocal next_i
-            while next_i < n and time.perf_counter() < deadline:
-                lon, lat = points[next_i % len(points)]
-                next_i += 1
-                t = time.perf_counter()
-                try:
-                    r = await client.get("/stations/nearest", params={"lon": lon, "lat": lat, "k": k})
-                    status = str(r.status_code)
-                    ok = r.status_code == 200 and len(r.json()["features"]) == k
-                    problem = None if ok else f"HTTP {r.status_code}: {r.text[:200]}"
-                except (httpx.HTTPError, ValueError, KeyError) as exc:
-                    status = type(exc).__name__
-                    problem = f"{status}: {exc}"
-                out.record(t, time.perf_counter(), status, problem)
-
-        await _measure(out, [worker() for _ in range(concurrency)], probe)
+        await _drive(out, points, n, seconds, [ask] * concurrency, (httpx.HTTPError, ValueError, KeyError), probe)
     return out
 
 
@@ -256,34 +264,24 @@ async def raw_level(base: str, points: np.ndarray, concurrency: int, n: int, sec
                     probe: Probe | None = None, *, k: int = 5, timeout: float = 30.0) -> Level:
     """``load_level`` from ``RawClient``s; also counts the answers that came from the database."""
     out = Level()
-    next_i = 0
     clients = [RawClient(base, timeout) for _ in range(concurrency)]
 
     def path(lon: float, lat: float) -> str:
         return f"/stations/nearest?lon={lon}&lat={lat}&k={k}"
 
-    await asyncio.gather(*[c.get(path(*points[i])) for i, c in enumerate(clients)])
-    deadline = time.perf_counter() + seconds
+    def asker(client: RawClient) -> Ask:
+        async def ask(lon: float, lat: float) -> tuple[str, str | None]:
+            code, body, head = await client.get_with_head(path(lon, lat))
+            out.from_db += b"x-nearest-source: database" in head.lower()
+            ok = code == 200 and len(json.loads(body)["features"]) == k
+            return str(code), None if ok else f"HTTP {code}: {body[:200]!r}"
 
-    async def worker(client: RawClient) -> None:
-        nonlocal next_i
-        while next_i < n and time.perf_counter() < deadline:
-            lon, lat = points[next_i % len(points)]
-            next_i += 1
-            t = time.perf_counter()
-            try:
-                code, body, head = await client.get_with_head(path(lon, lat))
-                status = str(code)
-                out.from_db += b"x-nearest-source: database" in head.lower()
-                ok = code == 200 and len(json.loads(body)["features"]) == k
-                problem = None if ok else f"HTTP {code}: {body[:200]!r}"
-            except (OSError, asyncio.IncompleteReadError, TimeoutError, ValueError, KeyError, StopIteration) as exc:
-                status = type(exc).__name__
-                problem = f"{status}: {exc}"
-            out.record(t, time.perf_counter(), status, problem)
+        return ask
 
     try:
-        await _measure(out, [worker(c) for c in clients], probe)
+        await asyncio.gather(*[c.get(path(*points[i])) for i, c in enumerate(clients)])
+        await _drive(out, points, n, seconds, [asker(c) for c in clients],
+                     (OSError, asyncio.IncompleteReadError, TimeoutError, ValueError, KeyError, StopIteration), probe)
     finally:
         for c in clients:
             c.close()
@@ -293,21 +291,18 @@ async def raw_level(base: str, points: np.ndarray, concurrency: int, n: int, sec
 async def healthz_level(base: str, concurrency: int, n: int, seconds: float) -> Level:
     """The framework floor: ``n`` GET /healthz (a sync route, no database) from ``concurrency`` raw clients."""
     out = Level()
-    sent = 0
     clients = [RawClient(base, 30.0) for _ in range(concurrency)]
-    await asyncio.gather(*[c.get("/healthz") for c in clients])
-    deadline = time.perf_counter() + seconds
 
-    async def worker(client: RawClient) -> None:
-        nonlocal sent
-        while sent < n and time.perf_counter() < deadline:
-            sent += 1
-            t = time.perf_counter()
+    def asker(client: RawClient) -> Ask:
+        async def ask(_lon: float, _lat: float) -> tuple[str, str | None]:
             code, _ = await client.get("/healthz")
-            out.record(t, time.perf_counter(), str(code), None if code == 200 else f"HTTP {code}")
+            return str(code), None if code == 200 else f"HTTP {code}"
+
+        return ask
 
     try:
-        await _measure(out, [worker(c) for c in clients], None)
+        await asyncio.gather(*[c.get("/healthz") for c in clients])
+        await _drive(out, np.zeros((1, 2)), n, seconds, [asker(c) for c in clients], (), None)
     finally:
         for c in clients:
             c.close()

@@ -50,7 +50,7 @@ from yizhan.stations.nearest import nearest_stations_async
 from yizhan.stations.registry import nearest_stations
 from yizhan.stations.schema import station_collection
 
-from common import LOAD_AT_START, T0, loads, ms, say, self_cpu, table, throwaway_cluster, tree_cpu
+from common import LOAD_AT_START, T0, cpu_probe, loads, ms, say, table, throwaway_cluster
 from http_load import Level, healthz_level, load_level, uvicorn_workers
 from wrk_load import bench_wrk
 
@@ -59,7 +59,6 @@ K = 5
 KNN_SQL = ("SELECT id, external_id, ST_Distance(geog, q) AS d FROM stations, "
            "CAST(ST_SetSRID(ST_MakePoint(%s, %s), 4326) AS geography) AS q "
            "WHERE status = 'active' ORDER BY geog <-> q LIMIT 5")
-
 
 
 @dataclass(frozen=True)
@@ -77,8 +76,39 @@ FULL = Scale(stations=186_100, requests=10_000, level_seconds=40, db_queries=3_0
 QUICK = Scale(stations=186_100, requests=300, level_seconds=10, db_queries=300, workers=(1, 2), db_path_workers=())
 
 
+# -- the registry ----------------------------------------------------------------------------------------------
+def load_registry(url: str, scale: Scale) -> list[list[Any]]:
+    """Section 1: migrate, generate the national registry, load it, load it again (all updates), VACUUM ANALYZE;
+    rows (step, seconds, stations/s)."""
+    eng = make_engine(url)
+    try:
+        migrate(eng)
+        t = time.perf_counter()
+        records = national_registry(scale.stations, seed=2024)
+        t_gen = time.perf_counter() - t
+        say(f"generated {len(records):,} stations in {t_gen:.2f} s")
+        t = time.perf_counter()
+        summary = load_national(eng, records=records)
+        t_load = time.perf_counter() - t
+        say(f"loaded {summary.inserted:,} stations in {t_load:.2f} s")
+        t = time.perf_counter()
+        again = load_national(eng, records=records)
+        t_reload = time.perf_counter() - t
+        assert again.updated == len(records), again
+        with eng.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            t = time.perf_counter()
+            conn.execute(text("VACUUM ANALYZE stations"))
+            t_vac = time.perf_counter() - t
+    finally:
+        eng.dispose()
+    n = len(records)
+    return [["national_registry (generate, numpy)", f"{t_gen:.2f} s", f"{n / t_gen:,.0f} stations/s"],
+            ["load_national, all new (COPY + upsert, 1 txn)", f"{t_load:.2f} s", f"{n / t_load:,.0f} stations/s"],
+            ["load_national again, all updates", f"{t_reload:.2f} s", f"{n / t_reload:,.0f} stations/s"],
+            ["VACUUM ANALYZE stations", f"{t_vac:.2f} s", ""]]
 
-# -- the database floor ---------------------------------------------------------------------------------------
+
+# -- the database floor ----------------------------------------------------------------------------------------
 def query_points(n: int, rng: np.random.Generator) -> np.ndarray:
     """Where riders ask from: around cities like the stations (90 %), anywhere in the east (10 %)."""
     pop = np.array([c[3] for c in CITIES])
@@ -201,8 +231,10 @@ def db_floor(url: str, port: int, points: np.ndarray, scale: Scale) -> tuple[lis
     return rows, breakdown
 
 
-
+# -- over HTTP -------------------------------------------------------------------------------------------------
 def bench_http(url: str, points: np.ndarray, scale: Scale, work: Path, postmaster: int) -> list[list[Any]]:
+    """Section 3: for each server (W workers, index on; the db-path servers, index off) the levels from httpx and
+    the raw client, then GET /healthz at 64 raw clients; one table row per level."""
     rows: list[list[Any]] = []
     for workers, index in [(w, True) for w in scale.workers] + [(w, False) for w in scale.db_path_workers]:
         tag = f"workers={workers}" + ("" if index else " db path")
@@ -214,9 +246,7 @@ def bench_http(url: str, points: np.ndarray, scale: Scale, work: Path, postmaste
             if index:
                 say(f"  every worker's index answers after {server.wait_index(k=K):.1f} s")
 
-            def probe(pid: int = server.proc.pid) -> dict[str, float]:
-                return {"client": self_cpu(), "server": tree_cpu(pid), "postgres": tree_cpu(postmaster, waited=True)}
-
+            probe = cpu_probe(server.proc.pid, postmaster, server_children=True)
             for conc, kind in [(c, k) for c in scale.concurrency for k in ("httpx", "raw")]:
                 r = asyncio.run(load_level(server.base, points, conc, scale.requests, scale.level_seconds, probe,
                                            client_kind=kind))
@@ -236,7 +266,6 @@ def bench_http(url: str, points: np.ndarray, scale: Scale, work: Path, postmaste
         finally:
             server.stop()
     return rows
-
 
 
 def bench_restart(cluster: Cluster, url: str, points: np.ndarray, work: Path, *, conc: int = 8,
@@ -284,37 +313,6 @@ def bench_restart(cluster: Cluster, url: str, points: np.ndarray, work: Path, *,
         ["slowest answer", f"{slowest * 1e3:.0f} ms"],
         ["port unchanged", str(cluster.url() == url)],
     ]
-
-
-def load_registry(url: str, scale: Scale) -> list[list[Any]]:
-    """Section 1: migrate, generate the national registry, load it, load it again (all updates), VACUUM ANALYZE;
-    rows (step, seconds, stations/s)."""
-    eng = make_engine(url)
-    try:
-        migrate(eng)
-        t = time.perf_counter()
-        records = national_registry(scale.stations, seed=2024)
-        t_gen = time.perf_counter() - t
-        say(f"generated {len(records):,} stations in {t_gen:.2f} s")
-        t = time.perf_counter()
-        summary = load_national(eng, records=records)
-        t_load = time.perf_counter() - t
-        say(f"loaded {summary.inserted:,} stations in {t_load:.2f} s")
-        t = time.perf_counter()
-        again = load_national(eng, records=records)
-        t_reload = time.perf_counter() - t
-        assert again.updated == len(records), again
-        with eng.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-            t = time.perf_counter()
-            conn.execute(text("VACUUM ANALYZE stations"))
-            t_vac = time.perf_counter() - t
-    finally:
-        eng.dispose()
-    n = len(records)
-    return [["national_registry (generate, numpy)", f"{t_gen:.2f} s", f"{n / t_gen:,.0f} stations/s"],
-            ["load_national, all new (COPY + upsert, 1 txn)", f"{t_load:.2f} s", f"{n / t_load:,.0f} stations/s"],
-            ["load_national again, all updates", f"{t_reload:.2f} s", f"{n / t_reload:,.0f} stations/s"],
-            ["VACUUM ANALYZE stations", f"{t_vac:.2f} s", ""]]
 
 
 def _version(pkg: str) -> str:

@@ -2,7 +2,8 @@
 
 Run with ``.venv/bin/python benchmarks/run.py [--quick]``. Everything happens in a throw-away PostgreSQL +
 PostGIS cluster (fsync off) in a temporary folder that is removed at the end, also on Ctrl-C or an error.
-See ``benchmarks/README.md`` for what each figure means.
+See ``benchmarks/README.md`` for what each figure means. The synthetic data come from ``beijing_data.py``, the
+API server and the HTTP load from ``http_load.py``, the shared helpers from ``common.py``.
 """
 
 from __future__ import annotations
@@ -30,21 +31,7 @@ from yizhan.stations.registry import nearest_stations, upsert_stations
 from yizhan.stations.service import import_stations
 
 from beijing_data import BEIJING, UTM50N, beijing_points, make_grid, registry_frame
-from common import (
-    T0,
-    machine_info,
-    ms,
-    parallel_scaling,
-    pct,
-    proc_cpu,
-    rss_mb,
-    say,
-    self_cpu,
-    table,
-    throwaway_cluster,
-    timed,
-    tree_cpu,
-)
+from common import T0, cpu_probe, machine_info, ms, parallel_scaling, pct, rss_mb, say, table, throwaway_cluster, timed
 from http_load import load_level, serve_script
 
 SEED = 20261125
@@ -63,7 +50,6 @@ class Scale:
 
 FULL = Scale(stations=100_000, requests=2_000, level_seconds=120, db_queries=2_000, grid_side=317, cov_stations=5_000)
 QUICK = Scale(stations=10_000, requests=200, level_seconds=30, db_queries=200, grid_side=100, cov_stations=500)
-
 
 
 def bench_import(engine: Engine, scale: Scale, rng: np.random.Generator, folder: Path,
@@ -167,10 +153,7 @@ def bench_nearest(engine: Engine, url: str, scale: Scale, rng: np.random.Generat
         server.wait_ready()
         say(f"API up on {server.base}")
 
-        def probe() -> dict[str, float]:
-            return {"client": self_cpu(), "server": proc_cpu(server.proc.pid),
-                    "postgres": tree_cpu(postmaster, waited=True)}
-
+        probe = cpu_probe(server.proc.pid, postmaster, server_children=False)
         rows = []
         for conc in scale.concurrency:
             say(f"HTTP: {scale.requests:,} requests at concurrency {conc} (at most {scale.level_seconds:.0f} s)")
