@@ -17,8 +17,10 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import psycopg
 import pytest
+from live_server import serve_api
 from shapely.geometry import box
 from sqlalchemy import Engine
 
@@ -200,6 +202,15 @@ def sample_area(sample_template: SampleTemplate, engine: Engine, settings: Setti
     database is a clone of the sample template (see ``db_url``), the graphs are copied into its data folder."""
     shutil.copytree(sample_template.graphs, settings.data_dir / "graphs", dirs_exist_ok=True)
     return sample_template.area
+
+
+@pytest.fixture
+def live_api() -> Iterator[Callable[..., httpx.Client]]:
+    """Serve the API over real HTTP for this test: ``client = live_api(settings)`` starts it (tests/live_server.py)
+    and gives an httpx client bound to it (``timeout=`` seconds, default 30). Every server started so stops when
+    the test ends, and its app's database connections are closed."""
+    with contextlib.ExitStack() as stack:
+        yield lambda settings, timeout=30.0: stack.enter_context(serve_api(settings, timeout=timeout))
 
 
 @pytest.fixture

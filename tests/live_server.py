@@ -3,6 +3,11 @@
     with live_server(create_app(settings)) as base_url:
         httpx.get(f"{base_url}/healthz")
 
+    with serve_api(settings) as client:  # yizhan's API: an httpx client bound to it, the app's engines disposed
+        client.get("/healthz")
+
+Tests take the ``live_api`` fixture (conftest), which serves ``serve_api`` for the length of the test.
+
 Unhandled exceptions of the app (the cause of a 500) are kept and written to stderr, formatted, when the block
 ends, so pytest shows them with a failing test. They are deliberately not logged by uvicorn in the server
 thread: formatting a traceback runs ``ast.parse`` there (Python 3.11's traceback module uses it for its ``^^^``
@@ -22,6 +27,7 @@ import traceback
 from collections.abc import Iterator
 from typing import Any
 
+import httpx
 import uvicorn
 
 
@@ -88,3 +94,17 @@ def live_server(app: Any, *, startup_timeout: float = 20.0, log_level: str = "wa
         wrapped.errors.clear()
     if thread.is_alive():
         raise RuntimeError("the test server did not stop within 15 s")
+
+
+@contextlib.contextmanager
+def serve_api(settings: Any, *, timeout: float = 30.0) -> Iterator[httpx.Client]:
+    """Serve yizhan's API built with ``settings`` (a ``yizhan.settings.Settings``) until the block ends; yields an
+    httpx client bound to it (``timeout`` in seconds). The app's database connections are closed afterwards."""
+    from yizhan.api import create_app
+
+    app = create_app(settings)
+    try:
+        with live_server(app) as base, httpx.Client(base_url=base, timeout=timeout) as client:
+            yield client
+    finally:
+        app.state.db.dispose()

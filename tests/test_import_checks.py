@@ -7,7 +7,7 @@ import io
 import json
 import os
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -15,12 +15,10 @@ import numpy as np
 import pandas as pd
 import pytest
 from cli_runner import run_cli
-from live_server import live_server
 from pyproj import Geod
 from shapely.geometry import box
 from sqlalchemy import Engine, text
 
-from yizhan.api import create_app
 from yizhan.areas import AreaInfo, ensure_area
 from yizhan.errors import ImportRejected, InvalidInput
 from yizhan.geo.coords import from_wgs84
@@ -304,14 +302,9 @@ def test_cli_options(db_url, engine, stored, tmp_path):
 
 
 @pytest.fixture
-def api(db_url: str, tmp_path: Path) -> Iterator[httpx.Client]:
+def api(db_url: str, tmp_path: Path, live_api: Callable[..., httpx.Client]) -> httpx.Client:
     """A client of the app served over real HTTP against the test's fresh database."""
-    app = create_app(Settings(database_url=db_url, staff_key=KEY, data_dir=tmp_path / "data"))
-    try:
-        with live_server(app) as base, httpx.Client(base_url=base, timeout=30) as client:
-            yield client
-    finally:
-        app.state.db.dispose()
+    return live_api(Settings(database_url=db_url, staff_key=KEY, data_dir=tmp_path / "data"))
 
 
 def _upload(api: httpx.Client, content: bytes, filename: str = "registry.csv", **form: str) -> httpx.Response:

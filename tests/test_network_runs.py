@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import geopandas as gpd
-import httpx
 import numpy as np
 import pytest
-from live_server import live_server
 from pyproj import Geod, Transformer
 from shapely.geometry import Point, box
 
-from yizhan.api import create_app
 from yizhan.areas import import_units
 from yizhan.coverage.analysis import network_coverage, run_coverage
 from yizhan.coverage.network import network_nearest, snap_points
@@ -94,7 +91,7 @@ def _brute_force(graph, origin_xy, stations_xy, k):  # type: ignore[no-untyped-d
     return np.array(out)
 
 
-def test_nearest_by_network_over_http(engine, db_url, sample_area, settings):
+def test_nearest_by_network_over_http(engine, db_url, sample_area, settings, live_api):
     graph = load_area_graph(sample_area, "walk", settings)
     to_m = Transformer.from_crs(4326, graph.crs_epsg, always_xy=True)
     with engine.connect() as conn:
@@ -102,36 +99,32 @@ def test_nearest_by_network_over_http(engine, db_url, sample_area, settings):
 
         _, stations = list_stations(conn, status="active", limit=1000)
     st_xy = np.array([to_m.transform(s["lon"], s["lat"]) for s in stations])
-    app = create_app(settings.model_copy(update={"database_url": db_url}))
     rng = np.random.default_rng(5)
     w, s, e, n = sample_area.boundary.bounds
-    try:
-        with live_server(app) as base, httpx.Client(base_url=base, timeout=30) as client:
-            for lon, lat in zip(rng.uniform(w, e, 8), rng.uniform(s, n, 8), strict=True):
-                r = client.get("/stations/nearest", params={"lon": lon, "lat": lat, "k": 3, "by": "network"})
-                assert r.status_code == 200, r.text
-                feats = r.json()["features"]
-                brute = _brute_force(graph, to_m.transform(lon, lat), st_xy, 3)
-                expected = [stations[i]["id"] for i in np.argsort(brute, kind="stable")[:3] if np.isfinite(brute[i])]
-                assert [f["properties"]["id"] for f in feats] == expected
-                for f in feats:
-                    p = f["properties"]
-                    i = next(j for j, st in enumerate(stations) if st["id"] == p["id"])
-                    assert p["network_distance_m"] == pytest.approx(brute[i], abs=0.1)
-                    assert p["network_distance_m"] >= p["distance_m"] * 0.99
-                    route = np.array(p["route"]["coordinates"])
-                    length = GEOD.line_length(route[:, 0], route[:, 1])
-                    assert length == pytest.approx(p["network_distance_m"], rel=0.01, abs=2)
-                    # the route runs from the rider to the station, via their nearest streets
-                    start, end = Point(to_m.transform(*route[0])), Point(to_m.transform(*route[-1]))
-                    assert start.distance(Point(to_m.transform(lon, lat))) < 0.5
-                    assert end.distance(Point(st_xy[i])) < 0.5
-                    snapped = snap_points(graph, np.array([to_m.transform(lon, lat), st_xy[i]]))
-                    assert Point(to_m.transform(*route[1])).distance(Point(snapped.x[0], snapped.y[0])) < 0.5
-            bike = client.get("/stations/nearest", params={"lon": (w + e) / 2, "lat": (s + n) / 2, "k": 2,
-                                                           "by": "network", "profile": "bike", "coord": "gcj02"})
-            assert bike.status_code == 200 and bike.json()["query"]["profile"] == "bike"
-            outside = client.get("/stations/nearest", params={"lon": 121.47, "lat": 31.23, "by": "network"})
-            assert outside.status_code == 422 and "no study area" in outside.json()["detail"]
-    finally:
-        app.state.db.dispose()
+    client = live_api(settings.model_copy(update={"database_url": db_url}))
+    for lon, lat in zip(rng.uniform(w, e, 8), rng.uniform(s, n, 8), strict=True):
+        r = client.get("/stations/nearest", params={"lon": lon, "lat": lat, "k": 3, "by": "network"})
+        assert r.status_code == 200, r.text
+        feats = r.json()["features"]
+        brute = _brute_force(graph, to_m.transform(lon, lat), st_xy, 3)
+        expected = [stations[i]["id"] for i in np.argsort(brute, kind="stable")[:3] if np.isfinite(brute[i])]
+        assert [f["properties"]["id"] for f in feats] == expected
+        for f in feats:
+            p = f["properties"]
+            i = next(j for j, st in enumerate(stations) if st["id"] == p["id"])
+            assert p["network_distance_m"] == pytest.approx(brute[i], abs=0.1)
+            assert p["network_distance_m"] >= p["distance_m"] * 0.99
+            route = np.array(p["route"]["coordinates"])
+            length = GEOD.line_length(route[:, 0], route[:, 1])
+            assert length == pytest.approx(p["network_distance_m"], rel=0.01, abs=2)
+            # the route runs from the rider to the station, via their nearest streets
+            start, end = Point(to_m.transform(*route[0])), Point(to_m.transform(*route[-1]))
+            assert start.distance(Point(to_m.transform(lon, lat))) < 0.5
+            assert end.distance(Point(st_xy[i])) < 0.5
+            snapped = snap_points(graph, np.array([to_m.transform(lon, lat), st_xy[i]]))
+            assert Point(to_m.transform(*route[1])).distance(Point(snapped.x[0], snapped.y[0])) < 0.5
+    bike = client.get("/stations/nearest", params={"lon": (w + e) / 2, "lat": (s + n) / 2, "k": 2,
+                                                   "by": "network", "profile": "bike", "coord": "gcj02"})
+    assert bike.status_code == 200 and bike.json()["query"]["profile"] == "bike"
+    outside = client.get("/stations/nearest", params={"lon": 121.47, "lat": 31.23, "by": "network"})
+    assert outside.status_code == 422 and "no study area" in outside.json()["detail"]

@@ -7,17 +7,14 @@ import json
 import re
 
 import geopandas as gpd
-import httpx
 import numpy as np
 import pytest
 import shapely.geometry
 from browser import dump_dom, needs_chromium
 from cli_runner import run_cli
-from live_server import live_server
 from shapely.geometry import box
 from sqlalchemy import text
 
-from yizhan.api import create_app
 from yizhan.areas import AreaInfo
 from yizhan.coverage.analysis import run_coverage
 from yizhan.errors import ImportRejected, InvalidInput
@@ -224,54 +221,50 @@ def test_cli_recommend_json(cli_env, osm_path, sample_extract, tmp_path):
     assert np.isfinite(data["gap"])
 
 
-def test_http_recommendations(engine, area, settings, db_url):
-    app = create_app(Settings(database_url=db_url, staff_key="staff-key", data_dir=settings.data_dir))
-    try:
-        with live_server(app) as base, httpx.Client(base_url=base, timeout=120) as api:
-            body = {"k": 2, "radius_m": 500}
-            assert api.post("/recommendations", json=body).status_code == 401
-            assert api.post("/recommendations", json=body, headers={"X-API-Key": "nope"}).status_code == 401
-            staff = {"X-API-Key": "staff-key"}
-            r = api.post("/recommendations", json=body, headers=staff)
-            assert r.status_code == 200, r.text
-            rec = r.json()
-            assert rec["k"] == 2 and rec["covered_share_after"] > rec["covered_share_before"]
-            same = recommend(engine, k=2, radius_m=500, settings=settings)
-            assert rec["objective"] == pytest.approx(same["objective"])
-            assert [s["id"] for s in rec["sites"]] == [s["id"] for s in same["sites"]]
-            assert api.get(f"/recommendations/{rec['run_id']}").status_code == 401
-            assert api.get(f"/recommendations/{rec['run_id']}", headers=staff).json()["sites"] == rec["sites"]
-            assert rec["run_id"] in [x["run_id"] for x in api.get("/recommendations", headers=staff).json()]
-            page = api.get("/map", params={"recommendation": rec["run_id"]})
-            assert page.status_code == 200 and "选址建议 Where to open next" in page.text
-            assert api.get("/recommendations/999999", headers=staff).status_code == 404
-            geo = api.get(f"/recommendations/{rec['run_id']}.geojson", headers=staff)
-            assert geo.status_code == 200 and geo.headers["content-type"].startswith("application/geo+json")
-            layers = [f["properties"]["layer"] for f in geo.json()["features"]]
-            assert layers.count("site") == len(rec["sites"]) and layers.count("remaining_gap") == rec["remaining_gaps"]
-            assert geo.json()["properties"]["covered_share_after"] == rec["covered_share_after"]
-            # a proposed site given in GCJ-02 (as a map app shows it) and a no-go zone around the best site
-            top = rec["sites"][0]
-            gx, gy = from_wgs84(np.array([top["lon"]]), np.array([top["lat"]]), "gcj02")
-            proposal = {"type": "Feature", "geometry": {"type": "Point", "coordinates": [gx[0], gy[0]]},
-                        "properties": {"id": "P1", "name": "我的选址", "host_type": "加油站"}}
-            ev = api.post("/recommendations", headers=staff,
-                          json={"sites": [proposal], "coord": "gcj02", "radius_m": 500}).json()
-            assert ev["problem"] == "evaluate" and ev["sites"][0]["id"] == "P1"
-            assert ev["sites"][0]["lon"] == pytest.approx(top["lon"], abs=1e-5)
-            assert ev["objective"] == pytest.approx(rec["sites"][0]["gain"], rel=1e-6)
-            zone = box(top["lon"] - 0.001, top["lat"] - 0.001, top["lon"] + 0.001, top["lat"] + 0.001)
-            avoid = api.post("/recommendations", headers=staff,
-                             json={"k": 2, "radius_m": 500, "no_go": shapely.geometry.mapping(zone)}).json()
-            assert top["id"] not in [s["id"] for s in avoid["sites"]]
-            for bad, field in [({"k": 0}, "k"), ({"k": 2, "target": 0.9}, "exactly one of"),
-                               ({"k": 2, "mode": "fly"}, "mode"), ({"k": 2, "radius_m": "inf"}, "radius_m"),
-                               ({"k": 2, "colour": "red"}, "colour"), ({"k": 2, "exclude_host_types": ["castle"]},
-                                                                      "castle"),
-                               ({"k": 2, "no_go": {"type": "Point", "coordinates": [116.3, 40.0]}}, "no_go"),
-                               ({"sites": [{"geometry": {"type": "Point", "coordinates": [500, 1]}}]}, "sites[0]")]:
-                r = api.post("/recommendations", headers=staff, json=bad)
-                assert r.status_code == 422, (bad, r.text)
-                assert field in r.json()["detail"], (bad, r.json()["detail"])
-    finally:
-        app.state.db.dispose()
+def test_http_recommendations(engine, area, settings, db_url, live_api):
+    api = live_api(Settings(database_url=db_url, staff_key="staff-key", data_dir=settings.data_dir), timeout=120)
+    body = {"k": 2, "radius_m": 500}
+    assert api.post("/recommendations", json=body).status_code == 401
+    assert api.post("/recommendations", json=body, headers={"X-API-Key": "nope"}).status_code == 401
+    staff = {"X-API-Key": "staff-key"}
+    r = api.post("/recommendations", json=body, headers=staff)
+    assert r.status_code == 200, r.text
+    rec = r.json()
+    assert rec["k"] == 2 and rec["covered_share_after"] > rec["covered_share_before"]
+    same = recommend(engine, k=2, radius_m=500, settings=settings)
+    assert rec["objective"] == pytest.approx(same["objective"])
+    assert [s["id"] for s in rec["sites"]] == [s["id"] for s in same["sites"]]
+    assert api.get(f"/recommendations/{rec['run_id']}").status_code == 401
+    assert api.get(f"/recommendations/{rec['run_id']}", headers=staff).json()["sites"] == rec["sites"]
+    assert rec["run_id"] in [x["run_id"] for x in api.get("/recommendations", headers=staff).json()]
+    page = api.get("/map", params={"recommendation": rec["run_id"]})
+    assert page.status_code == 200 and "选址建议 Where to open next" in page.text
+    assert api.get("/recommendations/999999", headers=staff).status_code == 404
+    geo = api.get(f"/recommendations/{rec['run_id']}.geojson", headers=staff)
+    assert geo.status_code == 200 and geo.headers["content-type"].startswith("application/geo+json")
+    layers = [f["properties"]["layer"] for f in geo.json()["features"]]
+    assert layers.count("site") == len(rec["sites"]) and layers.count("remaining_gap") == rec["remaining_gaps"]
+    assert geo.json()["properties"]["covered_share_after"] == rec["covered_share_after"]
+    # a proposed site given in GCJ-02 (as a map app shows it) and a no-go zone around the best site
+    top = rec["sites"][0]
+    gx, gy = from_wgs84(np.array([top["lon"]]), np.array([top["lat"]]), "gcj02")
+    proposal = {"type": "Feature", "geometry": {"type": "Point", "coordinates": [gx[0], gy[0]]},
+                "properties": {"id": "P1", "name": "我的选址", "host_type": "加油站"}}
+    ev = api.post("/recommendations", headers=staff,
+                  json={"sites": [proposal], "coord": "gcj02", "radius_m": 500}).json()
+    assert ev["problem"] == "evaluate" and ev["sites"][0]["id"] == "P1"
+    assert ev["sites"][0]["lon"] == pytest.approx(top["lon"], abs=1e-5)
+    assert ev["objective"] == pytest.approx(rec["sites"][0]["gain"], rel=1e-6)
+    zone = box(top["lon"] - 0.001, top["lat"] - 0.001, top["lon"] + 0.001, top["lat"] + 0.001)
+    avoid = api.post("/recommendations", headers=staff,
+                     json={"k": 2, "radius_m": 500, "no_go": shapely.geometry.mapping(zone)}).json()
+    assert top["id"] not in [s["id"] for s in avoid["sites"]]
+    for bad, field in [({"k": 0}, "k"), ({"k": 2, "target": 0.9}, "exactly one of"),
+                       ({"k": 2, "mode": "fly"}, "mode"), ({"k": 2, "radius_m": "inf"}, "radius_m"),
+                       ({"k": 2, "colour": "red"}, "colour"), ({"k": 2, "exclude_host_types": ["castle"]},
+                                                              "castle"),
+                       ({"k": 2, "no_go": {"type": "Point", "coordinates": [116.3, 40.0]}}, "no_go"),
+                       ({"sites": [{"geometry": {"type": "Point", "coordinates": [500, 1]}}]}, "sites[0]")]:
+        r = api.post("/recommendations", headers=staff, json=bad)
+        assert r.status_code == 422, (bad, r.text)
+        assert field in r.json()["detail"], (bad, r.json()["detail"])

@@ -13,7 +13,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import geopandas as gpd
-import httpx
 import numpy as np
 import openpyxl
 import pandas as pd
@@ -21,12 +20,10 @@ import pyogrio
 import pytest
 import shapely
 from cli_runner import run_cli
-from live_server import live_server
 from pyproj import Transformer
 from shapely.geometry import box
 from sqlalchemy import Engine
 
-from yizhan.api import create_app
 from yizhan.areas import ensure_area, import_units
 from yizhan.coverage.analysis import run_coverage
 from yizhan.coverage.runs import UNASSIGNED, units_table
@@ -335,10 +332,9 @@ def test_report_command(engine, db_url, tmp_path):
     assert proc.returncode == 2 and "999" in proc.stderr
 
 
-def test_report_endpoints_over_http(engine, db_url, tmp_path):
+def test_report_endpoints_over_http(engine, db_url, tmp_path, live_api):
     rid = _grid_run(engine, tmp_path)
     report = load_report(engine, rid)
-    app = create_app(Settings(database_url=db_url, staff_key=KEY, data_dir=tmp_path / "data"))
     expected = {"gaps.csv": ("text/csv", "attachment", f"gaps_run{rid}.csv"),
                 "gaps.xlsx": ("application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", "attachment",
                               f"gaps_run{rid}.xlsx"),
@@ -346,38 +342,35 @@ def test_report_endpoints_over_http(engine, db_url, tmp_path):
                 "gaps.gpkg": ("application/geopackage+sqlite3", "attachment", f"gaps_run{rid}.gpkg"),
                 "report.pdf": ("application/pdf", "inline", f"report_run{rid}.pdf"),
                 "report.html": ("text/html", "inline", f"report_run{rid}.html")}
-    try:
-        with live_server(app) as base, httpx.Client(base_url=base, timeout=60) as client:
-            got: dict[str, bytes] = {}
-            for name, (media, disposition, filename) in expected.items():
-                url = f"/runs/{rid}/{name}"
-                assert client.get(url).status_code == 401
-                assert client.get(url, headers={"X-API-Key": "wrong"}).status_code == 401
-                r = client.get(url, headers=STAFF)
-                assert r.status_code == 200, (url, r.text[:500])
-                assert r.headers["content-type"].startswith(media), (url, r.headers["content-type"])
-                assert r.headers["content-disposition"] == f'{disposition}; filename="{filename}"'
-                got[name] = r.content
-                missing = client.get(f"/runs/{rid + 100}/{name}", headers=STAFF)
-                assert missing.status_code == 404 and str(rid + 100) in missing.json()["detail"]
-            out = tmp_path / "http"
-            out.mkdir()
-            paths = {}
-            for name, data in got.items():
-                fmt = name.split(".")[1]
-                paths[fmt] = out / f"r.{fmt}"
-                paths[fmt].write_bytes(data)
-            _check_against_run(report, paths, tmp_path)
-            # the latest-run routes give the same files
-            legacy = client.get("/gaps.csv", headers=STAFF)
-            assert legacy.status_code == 200 and legacy.content == got["gaps.csv"]
-            assert f'filename="gaps_run{rid}.csv"' in legacy.headers["content-disposition"]
-            legacy_gj = client.get("/gaps.geojson", headers=STAFF, params={"run": rid})
-            assert legacy_gj.headers["content-type"].startswith("application/geo+json")
-            assert legacy_gj.json() == json.loads(got["gaps.geojson"])
-            assert client.get("/gaps.geojson").status_code == 401
-            assert client.get("/runs/abc/gaps.csv", headers=STAFF).status_code == 422
-            xlsx = openpyxl.load_workbook(io.BytesIO(got["gaps.xlsx"]))
-            assert xlsx.sheetnames == list(SHEETS.values())
-    finally:
-        app.state.db.dispose()
+    client = live_api(Settings(database_url=db_url, staff_key=KEY, data_dir=tmp_path / "data"), timeout=60)
+    got: dict[str, bytes] = {}
+    for name, (media, disposition, filename) in expected.items():
+        url = f"/runs/{rid}/{name}"
+        assert client.get(url).status_code == 401
+        assert client.get(url, headers={"X-API-Key": "wrong"}).status_code == 401
+        r = client.get(url, headers=STAFF)
+        assert r.status_code == 200, (url, r.text[:500])
+        assert r.headers["content-type"].startswith(media), (url, r.headers["content-type"])
+        assert r.headers["content-disposition"] == f'{disposition}; filename="{filename}"'
+        got[name] = r.content
+        missing = client.get(f"/runs/{rid + 100}/{name}", headers=STAFF)
+        assert missing.status_code == 404 and str(rid + 100) in missing.json()["detail"]
+    out = tmp_path / "http"
+    out.mkdir()
+    paths = {}
+    for name, data in got.items():
+        fmt = name.split(".")[1]
+        paths[fmt] = out / f"r.{fmt}"
+        paths[fmt].write_bytes(data)
+    _check_against_run(report, paths, tmp_path)
+    # the latest-run routes give the same files
+    legacy = client.get("/gaps.csv", headers=STAFF)
+    assert legacy.status_code == 200 and legacy.content == got["gaps.csv"]
+    assert f'filename="gaps_run{rid}.csv"' in legacy.headers["content-disposition"]
+    legacy_gj = client.get("/gaps.geojson", headers=STAFF, params={"run": rid})
+    assert legacy_gj.headers["content-type"].startswith("application/geo+json")
+    assert legacy_gj.json() == json.loads(got["gaps.geojson"])
+    assert client.get("/gaps.geojson").status_code == 401
+    assert client.get("/runs/abc/gaps.csv", headers=STAFF).status_code == 422
+    xlsx = openpyxl.load_workbook(io.BytesIO(got["gaps.xlsx"]))
+    assert xlsx.sheetnames == list(SHEETS.values())
