@@ -18,7 +18,7 @@ from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import dijkstra
 from shapely.geometry import LineString
 from shapely.ops import substring
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection, Engine, text
 
 from yizhan.areas import AreaInfo, get_area
 from yizhan.coverage.network import Snapped, snap_points
@@ -157,7 +157,7 @@ def _area_at(conn: Connection, lon: float, lat: float, name: str | None) -> Area
     return get_area(conn, found)
 
 
-def nearest_along_streets(conn: Connection, lon: float, lat: float, *, k: int, flt: StationFilter,
+def nearest_along_streets(engine: Engine, lon: float, lat: float, *, k: int, flt: StationFilter,
                           profile: str = "walk", settings: Settings) -> list[dict[str, Any]]:
     """The ``k`` stations nearest to (lon, lat) (WGS 84) along the ``profile`` streets of the point's area,
     door to door: the legs from the point and from the station to their nearest streets are included.
@@ -165,9 +165,11 @@ def nearest_along_streets(conn: Connection, lon: float, lat: float, *, k: int, f
     Straight-line distance is a lower bound of the network distance, so the search takes the stations within
     a straight-line bound L, routes to all of them with one Dijkstra limited to L, and stops once ``k`` are
     reachable within L (doubling L otherwise). Each result has ``network_distance_m``, the straight-line
-    ``distance_m`` and ``route``: the path as a list of (lon, lat) WGS 84 pairs.
+    ``distance_m`` and ``route``: the path as a list of (lon, lat) WGS 84 pairs. The database is read in short
+    connections between the routing passes, so no transaction stays open while the CPU routes.
     """
-    info = _area_at(conn, lon, lat, flt.area)
+    with engine.connect() as conn:
+        info = _area_at(conn, lon, lat, flt.area)
     graph = load_area_graph(info, profile, settings)
     to_m = Transformer.from_crs(SRID, graph.crs_epsg, always_xy=True)
     to_ll = Transformer.from_crs(graph.crs_epsg, SRID, always_xy=True)
@@ -179,7 +181,8 @@ def nearest_along_streets(conn: Connection, lon: float, lat: float, *, k: int, f
     bound = 2000.0
     while True:
         # planar metres in the area's UTM zone differ from geodesic ones by well under 1 %
-        cands = stations_within(conn, lon, lat, bound * 1.01, area_flt)
+        with engine.connect() as conn:
+            cands = stations_within(conn, lon, lat, bound * 1.01, area_flt)
         chosen: list[dict[str, Any]] = []
         if cands:
             xy = np.array([to_m.transform(c["lon"], c["lat"]) for c in cands])

@@ -26,7 +26,7 @@ from yizhan.stations.registry import StationFilter, nearest_stations
 from yizhan.stations.schema import Station
 
 StreetSearch = Callable[..., Sequence[Mapping[str, Any]]]
-"""``along_streets(conn, lon, lat, *, k, flt, profile, settings)``: the ``k`` stations passing ``flt`` nearest
+"""``along_streets(engine, lon, lat, *, k, flt, profile, settings)``: the ``k`` stations passing ``flt`` nearest
 along the ``profile`` streets (``coverage.routing.nearest_along_streets``): each a ``Station`` with
 ``network_distance_m`` and ``route``."""
 
@@ -85,10 +85,10 @@ async def find_nearest(db: Database[IndexKeeper], q: NearestSearch, *, settings:
 
 def _search_on_engine(db: Database[IndexKeeper], q: NearestSearch, settings: Settings,
                       along_streets: StreetSearch) -> list[Station]:
+    if q.by == "network":  # reads in short connections of its own: no transaction stays open while it routes
+        flt = StationFilter(q.amenities, q.open_at, q.kind, q.area, settings.timezone)
+        found = along_streets(db.engine(), q.lon, q.lat, k=q.k, flt=flt, profile=q.profile, settings=settings)
+        return cast(list[Station], list(found))
     with db.engine().connect() as conn:
-        if q.by == "network":
-            flt = StationFilter(q.amenities, q.open_at, q.kind, q.area, settings.timezone)
-            found = along_streets(conn, q.lon, q.lat, k=q.k, flt=flt, profile=q.profile, settings=settings)
-            return cast(list[Station], list(found))
         return nearest_stations(conn, q.lon, q.lat, k=q.k, amenities=q.amenities, open_at=q.open_at, kind=q.kind,
                                 area=q.area, tz=settings.timezone)
