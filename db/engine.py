@@ -16,7 +16,7 @@ from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.exc import OperationalError
 
 from yizhan.db.cluster import Cluster
-from yizhan.errors import DatabaseUnavailable
+from yizhan.errors import DATABASE_BUSY, DATABASE_DOWN, DatabaseUnavailable
 from yizhan.settings import Settings
 
 MIGRATIONS = Path(__file__).with_name("migrations")
@@ -143,7 +143,7 @@ class AsyncPool:
             async with asyncio.timeout(self.timeout):  # no timer task when a slot is free
                 await self._slots.acquire()
         except TimeoutError:
-            raise DatabaseUnavailable("the service is busy (no free database connection); try again") from None
+            raise DatabaseUnavailable(DATABASE_BUSY) from None
         try:
             for attempt in (0, 1):
                 cur, reused = await self._take()
@@ -176,7 +176,7 @@ class AsyncPool:
         try:
             conn = await psycopg.AsyncConnection.connect(self.url, **self.connect_kwargs)
         except psycopg.OperationalError as exc:
-            raise DatabaseUnavailable("the database is unavailable right now; try again shortly") from exc
+            raise DatabaseUnavailable(DATABASE_DOWN) from exc
         return conn.cursor(), False
 
     async def _give_back(self, cur: psycopg.AsyncCursor[Any]) -> None:
