@@ -5,10 +5,10 @@ the same whichever way the command ran.
 
 In-process, the command runs through the entry point itself (``yizhan.cli.main``: the same exit codes and
 ``error:`` messages as the installed command) with ``sys.argv``, the standard streams (click's ``CliRunner``
-isolation) and the *whole* environment replaced for the call, so variables a test leaves out are really unset
-and a command that sets one (``demo`` sets a staff key) does not leak it. The process-wide settings and engines
-are dropped before and after, as a new process would start without them. An unexpected
-exception becomes exit code 1 with its traceback on stderr, as Python's would.
+isolation), the command's rich consoles and the *whole* environment replaced for the call, so variables a test
+leaves out are really unset and a command that sets one (``demo`` sets a staff key) does not leak it. The
+process-wide settings and engines are dropped before and after, as a new process would start without them. An
+unexpected exception becomes exit code 1 with its traceback on stderr, as Python's would.
 
 A subprocess costs 2–3 s of imports (geopandas, osmnx, …) per command; keep it for tests about the process
 itself (the entry point, ``serve``).
@@ -23,6 +23,7 @@ import traceback
 from collections.abc import Mapping
 
 from click.testing import CliRunner
+from rich.console import Console
 
 from yizhan import cli
 from yizhan.db.engine import dispose_engines
@@ -51,7 +52,7 @@ def run_cli(*args: str, env: Mapping[str, str], check: bool = True) -> subproces
 
     Raises AssertionError (stdout and stderr in the message) when ``check`` and the exit code is not 0.
     """
-    saved_env, saved_argv = dict(os.environ), sys.argv
+    saved_env, saved_argv, saved_consoles = dict(os.environ), sys.argv, (cli.out, cli.err)
     runner = CliRunner()
     _forget_process_state()
     try:
@@ -59,6 +60,8 @@ def run_cli(*args: str, env: Mapping[str, str], check: bool = True) -> subproces
             os.environ.clear()
             os.environ.update(env)
             sys.argv = ["yizhan", *args]
+            # new consoles, as a new process has: rich reads the width (COLUMNS) when a console is made
+            cli.out, cli.err = Console(), Console(stderr=True)
             try:
                 cli.main()
                 code = 0
@@ -74,6 +77,7 @@ def run_cli(*args: str, env: Mapping[str, str], check: bool = True) -> subproces
             proc = _completed(args, code, out.getvalue(), err.getvalue())
     finally:
         _forget_process_state()
+        cli.out, cli.err = saved_consoles
         sys.argv = saved_argv
         os.environ.clear()
         os.environ.update(saved_env)
