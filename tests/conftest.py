@@ -14,6 +14,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -90,34 +91,77 @@ def _admin(cluster: Cluster) -> psycopg.Connection:
     return psycopg.connect(host="127.0.0.1", port=cluster.port, user="postgres", dbname="postgres", autocommit=True)
 
 
-@contextlib.contextmanager
-def _cloned_database(cluster: Cluster, template: str) -> Iterator[str]:
-    name = f"yizhan_test_{os.getpid()}_{next(_counter)}"
-    with _admin(cluster) as conn:
-        conn.execute(f"CREATE DATABASE {name} TEMPLATE {template}")
-    try:
-        yield cluster.url(name)
-    finally:
-        with _admin(cluster) as conn:
+class _Clones:
+    """Clones of one template database, made a test ahead and dropped behind in a background thread.
+
+    Cloning (``CREATE DATABASE ... TEMPLATE``) and dropping take a few tenths of a second each; done while the
+    previous test runs, a test waits only when its clone is not ready yet. Each clone is still used by one test
+    and dropped after it, so tests stay isolated.
+    """
+
+    def __init__(self, cluster: Cluster, template: str) -> None:
+        self._cluster, self._template = cluster, template
+        self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"clones-{template}")
+        self._ahead: Future[str] | None = None
+
+    def _create(self) -> str:
+        name = f"yizhan_test_{os.getpid()}_{next(_counter)}"
+        with _admin(self._cluster) as conn:
+            conn.execute(f"CREATE DATABASE {name} TEMPLATE {self._template}")
+        return name
+
+    def _drop(self, name: str) -> None:
+        with _admin(self._cluster) as conn:
             conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+    @contextlib.contextmanager
+    def clone(self) -> Iterator[str]:
+        """A fresh clone's URL for the block; the next clone is started at once, this one dropped afterwards."""
+        ready = self._ahead if self._ahead is not None else self._worker.submit(self._create)
+        self._ahead = self._worker.submit(self._create)
+        name = ready.result()
+        try:
+            yield self._cluster.url(name)
+        finally:
+            self._worker.submit(self._drop, name)
+
+    def close(self) -> None:
+        """Drop the clone made ahead and wait for every pending drop."""
+        if self._ahead is not None:
+            with contextlib.suppress(Exception):
+                self._worker.submit(self._drop, self._ahead.result())
+        self._worker.shutdown(wait=True)
 
 
 @pytest.fixture(scope="session")
-def fresh_database(pg_cluster: Cluster) -> Callable[[], contextlib.AbstractContextManager[str]]:
+def template_clones(pg_cluster: Cluster) -> Iterator[_Clones]:
+    """Clones of the migrated, empty template."""
+    clones = _Clones(pg_cluster, TEMPLATE)
+    yield clones
+    clones.close()
+
+
+@pytest.fixture(scope="session")
+def sample_clones(pg_cluster: Cluster, sample_template: SampleTemplate) -> Iterator[_Clones]:
+    """Clones of the sample template (the demo sample area's stations and demand)."""
+    clones = _Clones(pg_cluster, SAMPLE_TEMPLATE)
+    yield clones
+    clones.close()
+
+
+@pytest.fixture(scope="session")
+def fresh_database(template_clones: _Clones) -> Callable[[], contextlib.AbstractContextManager[str]]:
     """For fixtures of a wider scope than a test: ``with fresh_database() as url:`` a new migrated, empty database,
     dropped when the block ends."""
-    return lambda: _cloned_database(pg_cluster, TEMPLATE)
+    return template_clones.clone
 
 
 @pytest.fixture
-def db_url(request: pytest.FixtureRequest, pg_cluster: Cluster) -> Iterator[str]:
+def db_url(request: pytest.FixtureRequest, template_clones: _Clones) -> Iterator[str]:
     """URL of a fresh, migrated database, dropped after the test: empty, or holding the demo sample area when the
     test uses ``sample_area`` (a clone of the session's sample template)."""
-    template = TEMPLATE
-    if "sample_area" in request.fixturenames:
-        request.getfixturevalue("sample_template")
-        template = SAMPLE_TEMPLATE
-    with _cloned_database(pg_cluster, template) as url:
+    clones = request.getfixturevalue("sample_clones") if "sample_area" in request.fixturenames else template_clones
+    with clones.clone() as url:
         yield url
 
 
