@@ -26,6 +26,7 @@ from click.testing import CliRunner
 from rich.console import Console
 
 from yizhan import cli
+from yizhan.cli import common
 from yizhan.db.engine import dispose_engines
 from yizhan.settings import get_settings
 
@@ -52,7 +53,7 @@ def run_cli(*args: str, env: Mapping[str, str], check: bool = True) -> subproces
 
     Raises AssertionError (stdout and stderr in the message) when ``check`` and the exit code is not 0.
     """
-    saved_env, saved_argv, saved_consoles = dict(os.environ), sys.argv, (cli.out, cli.err)
+    saved_env, saved_argv, saved_consoles = dict(os.environ), sys.argv, (common.out, common.err)
     runner = CliRunner()
     _forget_process_state()
     try:
@@ -61,7 +62,7 @@ def run_cli(*args: str, env: Mapping[str, str], check: bool = True) -> subproces
             os.environ.update(env)
             sys.argv = ["yizhan", *args]
             # new consoles, as a new process has: rich reads the width (COLUMNS) when a console is made
-            cli.out, cli.err = Console(), Console(stderr=True)
+            common.out, common.err = Console(), Console(stderr=True)
             try:
                 cli.main()
                 code = 0
@@ -77,7 +78,7 @@ def run_cli(*args: str, env: Mapping[str, str], check: bool = True) -> subproces
             proc = _completed(args, code, out.getvalue(), err.getvalue())
     finally:
         _forget_process_state()
-        cli.out, cli.err = saved_consoles
+        common.out, common.err = saved_consoles
         sys.argv = saved_argv
         os.environ.clear()
         os.environ.update(saved_env)

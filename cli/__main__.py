@@ -1,0 +1,5 @@
+"""``python -m yizhan.cli``: the ``yizhan`` command."""
+
+from yizhan.cli import main
+
+main()

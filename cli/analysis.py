@@ -1,0 +1,207 @@
+"""``yizhan coverage|recommend|map|report``: coverage runs, site recommendations, their maps and reports."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from yizhan.cli import common
+from yizhan.cli.common import (
+    AreaOpt,
+    CoordOpt,
+    app,
+    candidates_app,
+    engine,
+    show,
+    status,
+)
+from yizhan.settings import get_settings
+
+
+# -- coverage, map, report -----------------------------------------------------------------------------------
+@app.command("coverage")
+def coverage(
+    area: AreaOpt = None,
+    radius: Annotated[float | None, typer.Option(help="Service radius in metres (default: YIZHAN_RADIUS_M)")] = None,
+    mode: Annotated[str, typer.Option(help="straight (line) or network (along the streets)")] = "straight",
+    profile: Annotated[str, typer.Option(help="Street network for --mode network: walk or bike")] = "walk",
+    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON")] = False,
+) -> None:
+    """Analyse 1 km coverage of demand by active stations; store the run and print its summary."""
+    from yizhan.coverage.analysis import run_coverage
+
+    with status("coverage") as say:
+        summary = run_coverage(engine(), area=area, radius_m=radius or get_settings().radius_m, mode=mode,
+                               profile=profile, progress=say, settings=get_settings())
+    summary.pop("params", None)
+    show(summary, as_json)
+
+
+@candidates_app.command("import")
+def candidates_import(
+    file: Annotated[Path | None, typer.Argument(help="CSV, XLSX or GeoJSON: id, name, lon, lat[, host_type, "
+                                                     "address]")] = None,
+    osm: Annotated[Path | None, typer.Option(help="Take the host premises of this .osm/.osm.pbf extract")] = None,
+    area: AreaOpt = None,
+    coord: CoordOpt = "wgs84",
+) -> None:
+    """Store candidate sites of an area (insert or update by id; one transaction). From an extract only the
+    premises inside the area are taken; a file's rows must all lie inside it."""
+    from yizhan.areas import resolve_area
+    from yizhan.siting.candidates import (
+        candidate_counts,
+        candidates_from_extract,
+        candidates_from_file,
+        filter_candidates,
+        store_candidates,
+    )
+
+    if (file is None) == (osm is None):
+        raise typer.BadParameter("give a candidates FILE or --osm EXTRACT (one of them)")
+    with engine().begin() as conn:
+        info = resolve_area(conn, area)
+        if osm is not None:
+            cands, _ = filter_candidates(candidates_from_extract(osm), info)
+            done = store_candidates(conn, info, cands, source=f"{osm.name} (© OpenStreetMap contributors)")
+        elif file is not None:
+            done = store_candidates(conn, info, candidates_from_file(file, coord=coord), source=Path(file).name)
+        counts = candidate_counts(conn, info.id)
+    common.out.print(f"{done['rows']} candidate sites stored in {info.name} ({done['inserted']} new, {done['updated']} "
+                     f"updated); the area now has {sum(counts.values())}: "
+                     + ", ".join(f"{k} {v}" for k, v in counts.items()))
+
+
+@candidates_app.command("list")
+def candidates_list(area: AreaOpt = None,
+                    as_json: Annotated[bool, typer.Option("--json", help="Print as JSON")] = False) -> None:
+    """Stored candidate sites of an area by host type."""
+    from yizhan.areas import resolve_area
+    from yizhan.siting.candidates import candidate_counts
+
+    with engine().connect() as conn:
+        info = resolve_area(conn, area)
+        show({"area": info.name, **candidate_counts(conn, info.id)}, as_json)
+
+
+@app.command("recommend")
+def recommend_cmd(
+    k: Annotated[int | None, typer.Option("--k", help="How many new sites to choose (maximal covering)")] = None,
+    target: Annotated[float | None, typer.Option(help="Covered share to reach with the fewest sites, e.g. 0.95")]
+    = None,
+    evaluate: Annotated[Path | None, typer.Option(help="Evaluate these proposed sites (CSV/XLSX/GeoJSON: id, "
+                                                       "name, lon, lat) instead of choosing")] = None,
+    area: AreaOpt = None,
+    mode: Annotated[str, typer.Option(help="straight (line) or network (along the streets)")] = "straight",
+    profile: Annotated[str, typer.Option(help="Street network for --mode network: walk or bike")] = "walk",
+    radius: Annotated[float | None, typer.Option(help="Service radius in metres (default: YIZHAN_RADIUS_M)")] = None,
+    candidates: Annotated[Path | None, typer.Option(help="Use the candidate sites of this file instead of the "
+                                                         "area's stored ones")] = None,
+    exclude_host: Annotated[list[str] | None, typer.Option("--exclude-host", help="Leave out a host type "
+                                                           "(repeatable), e.g. bank")] = None,
+    no_go: Annotated[Path | None, typer.Option(help="Polygons (GeoJSON/GPKG) where no station may go")] = None,
+    coord: CoordOpt = "wgs84",
+    time_limit: Annotated[float, typer.Option(help="Seconds for the exact solver (the local search always "
+                                                   "answers)")] = 60.0,
+    geojson: Annotated[Path | None, typer.Option(help="Also write the sites and the remaining gaps as GeoJSON")]
+    = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON")] = False,
+) -> None:
+    """Where to open the next stations: the best K sites, the fewest sites for a target share, or how good a
+    proposed list is. Existing active stations stay; the run is stored."""
+    from yizhan.siting.candidates import candidates_from_file, no_go_from_file
+    from yizhan.siting.recommend import recommend
+
+    with status("recommend") as say:
+        result = recommend(
+            engine(), area=area, k=k, target=target, mode=mode, profile=profile,
+            sites=candidates_from_file(evaluate, coord=coord) if evaluate is not None else None,
+            radius_m=radius or get_settings().radius_m,
+            candidates=candidates_from_file(candidates, coord=coord) if candidates is not None else None,
+            exclude_host_types=exclude_host, no_go=no_go_from_file(no_go) if no_go is not None else None,
+            time_limit_s=time_limit, progress=say, settings=get_settings())
+    result.pop("params", None)
+    if geojson is not None:
+        from yizhan.siting.runs import recommendation_geojson
+
+        with engine().connect() as conn:
+            doc = recommendation_geojson(conn, result["run_id"])
+        geojson.parent.mkdir(parents=True, exist_ok=True)
+        geojson.write_text(json.dumps(doc, ensure_ascii=False), encoding="utf-8")
+        common.err.print(f"sites and remaining gaps written to {geojson}")
+    if as_json:
+        show(result, True)
+        return
+    sites = result["sites"]
+    show({k: v for k, v in result.items() if k != "sites"}, False)
+    table = Table("rank", "id", "name", "host type", "lon", "lat", "newly covered", "covered share after")
+    for s in sites:
+        table.add_row(str(s["rank"]), s["id"], s["name"], s["host_type"], f"{s['lon']:.6f}", f"{s['lat']:.6f}",
+                      f"{s['gain']:.1f}", f"{s['covered_share_after']:.1%}")
+    common.out.print(table)
+
+
+@app.command("map")
+def map_cmd(
+    run: Annotated[int | None, typer.Option(help="Run id (default: the latest)")] = None,
+    area: AreaOpt = None,
+    out_file: Annotated[Path | None, typer.Option("--out", help="HTML file (default OUT_DIR/map_run<ID>.html)")] = None,
+    recommendation: Annotated[int | None, typer.Option(help="Map this recommendation run instead")] = None,
+) -> None:
+    """Write the planner's map of a run or a recommendation (opens offline; map tiles need the network)."""
+    if recommendation is not None:
+        from yizhan.maps.folium_map import write_map
+        from yizhan.maps.recommend_map import map_for_recommendation
+        from yizhan.siting.runs import load_recommendation
+
+        rec = load_recommendation(engine(), recommendation)
+        path = write_map(map_for_recommendation(rec, settings=get_settings()),
+                         out_file or get_settings().out_dir / f"map_recommendation{recommendation}.html")
+    else:
+        path = _write_map(run, area, out_file)
+    common.out.print(f"map written to {path}")
+
+
+def _write_map(run: int | None, area: str | None, out_file: Path | None) -> Path:
+    from yizhan.coverage.runs import load_run
+    from yizhan.maps.folium_map import write_map
+    from yizhan.maps.run_map import map_for_run
+
+    data = load_run(engine(), run, area=area)
+    path = out_file or get_settings().out_dir / f"map_run{data.summary['run_id']}.html"
+    return write_map(map_for_run(data, settings=get_settings()), path)
+
+
+@app.command("report")
+def report(
+    run: Annotated[int | None, typer.Option(help="Run id (default: the latest)")] = None,
+    area: AreaOpt = None,
+    fmt: Annotated[list[str] | None, typer.Option(
+        "--format", "-f", help="csv, xlsx, geojson, gpkg, html, pdf or all; repeat the option or separate with "
+                               "commas. Default: csv and geojson (as before)")] = None,
+    out_path: Annotated[Path | None, typer.Option(
+        "--out", "--out-dir", help="Folder for the files (named gaps_run<ID>.* and report_run<ID>.*), or the file "
+                                   "itself when one format is asked and it ends in that extension (default: OUT_DIR)"
+    )] = None,
+    osm: Annotated[Path | None, typer.Option(
+        help="OpenStreetMap extract (.osm/.osm.pbf) of the area: name the street next to each gap")] = None,
+) -> None:
+    """Write the gap report of a run: CSV and XLSX for Excel, GeoJSON and GeoPackage for GIS, and a printable
+    one-page summary (HTML, PDF) with a map, the headline figures, the top gaps and the units."""
+    from yizhan.reports.run_report import load_report
+    from yizhan.reports.writer import parse_formats, write_report
+
+    formats = parse_formats(fmt)
+    streets = None
+    if osm is not None:
+        from yizhan.geo.osm import named_streets_from_extract
+
+        streets = named_streets_from_extract(osm)
+    data = load_report(engine(), run, area=area, streets=streets, streets_source=osm.name if osm else None,
+                       timezone=get_settings().timezone)
+    paths = write_report(data, out_path or get_settings().out_dir, formats)
+    for kind, p in paths.items():
+        common.out.print(f"{kind}: {p}")
