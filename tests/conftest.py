@@ -21,10 +21,12 @@ from pathlib import Path
 import httpx
 import psycopg
 import pytest
-from live_server import serve_api
+from api_data import KEY, STATIONS, stations_csv
+from live_server import live_server, serve_api
 from shapely.geometry import box
 from sqlalchemy import Engine
 
+from yizhan.api import create_app
 from yizhan.areas import AreaInfo, ensure_area
 from yizhan.coverage.streets import PROFILES, build_area_graph
 from yizhan.data.demand import import_demand
@@ -285,3 +287,24 @@ def extracts() -> tuple[Path, Path]:
 def osm_path(extracts: tuple[Path, Path]) -> Path:
     """The shared Wudaokou extract (OSM XML)."""
     return extracts[0]
+
+
+# --- the HTTP API tests (tests/test_api*.py) ---------------------------------------------------------------
+@pytest.fixture
+def api(db_url: str, tmp_path: Path) -> Iterator[httpx.Client]:
+    """A client of the app served over HTTP against the test's fresh database."""
+    app = create_app(Settings(database_url=db_url, staff_key=KEY, data_dir=tmp_path / "data"))
+    try:
+        with live_server(app) as base, httpx.Client(base_url=base, timeout=30) as client:
+            yield client
+    finally:
+        app.state.db.dispose()
+
+
+@pytest.fixture
+def seeded(engine: Engine, wudaokou: AreaInfo) -> AreaInfo:
+    """The Wudaokou area holding ``STATIONS``."""
+    summary = import_stations(engine, "stations.csv", area=wudaokou.name, data=stations_csv(STATIONS),
+                              filename="stations.csv")
+    assert summary.inserted == len(STATIONS)
+    return wudaokou
