@@ -9,14 +9,16 @@ import html
 import math
 from typing import Any
 
+import pandas as pd
+
 
 def is_missing(value: Any) -> bool:
-    """Whether ``value`` is None, NaN or ``pd.NA``."""
-    if value is None:
+    """Whether ``value`` is None, NaN, ``pd.NA`` or ``pd.NaT`` (a list or array is never missing)."""
+    if value is None or value is pd.NA or value is pd.NaT:
         return True
     try:
-        return bool(value != value)  # NaN, pd.NA
-    except (TypeError, ValueError):
+        return bool(value != value)  # NaN (float, numpy)
+    except (TypeError, ValueError):  # a comparison whose truth is not a bool (an array, another NA-like)
         return False
 
 
@@ -26,7 +28,7 @@ def clean_text(value: Any) -> str:
 
 
 def optional_int(value: Any) -> int | None:
-    """``value`` as an int; None when missing."""
+    """``value`` as an int; None when missing (None, NaN, ``pd.NA``)."""
     return None if is_missing(value) else int(value)
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 import folium
 import geopandas as gpd
 import numpy as np
+import pandas as pd
 import pytest
 from browser import chromium, dump_dom, needs_chromium, read_png, screenshot
 from folium.plugins import HeatMap
@@ -19,6 +20,7 @@ from shapely.geometry import Point, box
 
 from yizhan.maps.assets import ASSET_DIR_NAME, GLUE_DIR, STATIC_DIR, asset_urls, external_urls
 from yizhan.maps.folium_map import MapInputError, map_from_layers, write_map
+from yizhan.maps.formatting import is_missing, optional_int
 from yizhan.maps.layers import LAYER_AREA, LAYER_GAPS, LAYER_HEAT, LAYER_STATIONS
 from yizhan.maps.style import KIND_COLOURS
 
@@ -308,3 +310,11 @@ def test_browser_clusters_many_stations(many_written: Path) -> None:
     shown = len(_elements_with_class(dom, "yz-station"))
     counts = [int(n) for n in re.findall(r'class="[^"]*\bmarker-cluster\b[^"]*"[^>]*><div><span>(\d+)</span>', dom)]
     assert shown + sum(counts) == 605
+
+
+def test_missing_values_of_every_kind() -> None:
+    for missing in (None, float("nan"), np.nan, pd.NA, pd.NaT, np.float64("nan")):
+        assert is_missing(missing) and optional_int(missing) is None
+    for present in (0, 3, np.int64(4), 2.0, "", "x", [1], np.array([1, 2])):
+        assert not is_missing(present)
+    assert [optional_int(v) for v in pd.array([3, None], dtype="Int64")] == [3, None]

@@ -283,3 +283,36 @@ def test_map_of_stored_run_with_townships(engine, osm_path, tmp_path) -> None:  
     for share in units["covered_share"]:
         assert f"{share * 100:.1f}%" in page
     assert _shown(LAYER_UNITS, page)
+
+
+# --- stations without the optional seats and stars ------------------------------------------------------------------
+
+
+def test_map_of_stations_without_seats_or_stars(cli_env, api, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Seats and stars are optional: stations without them (read as pandas NA) are mapped with "—" in their
+    popups, by ``yizhan map`` and by ``GET /map``, and exported and reported like the others."""
+    from cli_runner import run_cli
+
+    stations = tmp_path / "stations.csv"
+    stations.write_text("id,name,kind,lon,lat,seats,stars\n"
+                        "NA-1,无座位驿站,small,116.3200,40.0000,,\n"
+                        "NA-2,无星级驿站,large,116.3150,39.9950,12,\n"
+                        "NA-3,齐全驿站,small,116.3250,40.0050,6,4\n", encoding="utf-8")
+    demand = tmp_path / "demand.csv"
+    demand.write_text("lon,lat,weight\n116.31,39.995,3\n116.33,40.01,2\n", encoding="utf-8")
+    run_cli("area", "create", "wudaokou", "--bbox", "116.3084,39.9905,116.3320,40.0123", env=cli_env)
+    run_cli("stations", "import", str(stations), env=cli_env)
+    run_cli("demand", "import", str(demand), env=cli_env)
+    run_id = json.loads(run_cli("coverage", "--radius", "1000", "--json", env=cli_env).stdout)["run_id"]
+    html = tmp_path / "map.html"
+    proc = run_cli("map", "--out", str(html), env=cli_env, check=False)
+    assert proc.returncode == 0, proc.stderr
+    page = html.read_text(encoding="utf-8")
+    assert "无座位驿站" in page and "12 个" in page and "★★★★ (4)" in page
+    answer = api.get("/map", params={"run": run_id})
+    assert answer.status_code == 200 and "无座位驿站" in answer.text
+    for fmt in ("csv", "xlsx", "html"):
+        proc = run_cli("report", "--format", fmt, "--out", str(tmp_path / "rep"), env=cli_env, check=False)
+        assert proc.returncode == 0, proc.stderr
+    proc = run_cli("stations", "export", str(tmp_path / "export.xlsx"), env=cli_env, check=False)
+    assert proc.returncode == 0, proc.stderr
