@@ -41,12 +41,20 @@ class Unauthorized(YizhanError):
     """A staff-only operation without a valid key."""
 
 
+class Conflict(YizhanError):
+    """The operation collides with another one in progress (an import of the same area); retry when it ends."""
+
+
 class TooManyRequests(YizhanError):
     """A client asked more often than the rate limit allows; retry after ``retry_after`` seconds."""
 
     def __init__(self, message: str, *, retry_after: int) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+
+
+class PayloadTooLarge(YizhanError):
+    """A request body (an upload) over the size limit; the message names the limit."""
 
 
 class DatabaseUnavailable(YizhanError):
@@ -91,11 +99,13 @@ class ImportRejected(InvalidInput):
 ERROR_STATUS: dict[type[YizhanError], int] = {
     ImportRejected: 422,
     NotFound: 404,
+    Conflict: 409,
     InvalidInput: 422,
     DatabaseUnavailable: 503,
     SetupError: 503,
     Unauthorized: 401,
     TooManyRequests: 429,
+    PayloadTooLarge: 413,
 }
 """HTTP status of each domain error (the first class in this order that the error is an instance of); 400 for
 any other ``YizhanError``."""

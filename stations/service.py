@@ -5,9 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import psycopg
 from sqlalchemy import Connection, Engine, text
+from sqlalchemy.exc import OperationalError
 
 from yizhan.areas import resolve_area
+from yizhan.errors import Conflict
 from yizhan.stations.export import write_stations
 from yizhan.stations.importer import check_coord_system, frame_positions, read_registry, records_from_frame
 from yizhan.stations.registry import ImportSummary, export_frame, upsert_stations
@@ -30,29 +33,72 @@ def stored_positions(conn: Connection, area_id: int, external_ids: list[str]) ->
     return {r[0]: (float(r[1]), float(r[2])) for r in rows}
 
 
+IMPORT_LOCK_SPACE = 727002
+"""First key of the two-key advisory locks that serialise the imports of one area; the second is the area id."""
+IMPORT_LOCK_WAIT_S = 5.0
+"""Longest wait of an import for the area's lock or a station row another transaction holds, seconds."""
+IMPORT_IDLE_TIMEOUT_S = 30.0
+"""An import transaction whose client stops talking (killed, frozen, cut off) is ended by the server after this
+many idle seconds, releasing its locks."""
+
+
+def area_import_lock(conn: Connection, area_id: int, area_name: str, *,
+                     wait_s: float = IMPORT_LOCK_WAIT_S) -> None:
+    """Take the import lock of an area for the rest of ``conn``'s transaction (released at commit or rollback,
+    also when the client dies). Waits at most ``wait_s`` seconds (the transaction's ``lock_timeout``, which then
+    applies to its later lock waits too); raises ``Conflict`` when another import holds it longer."""
+    conn.execute(text("SELECT set_config('lock_timeout', :t, true)"), {"t": f"{max(1, round(wait_s * 1000))}ms"})
+    try:
+        conn.execute(text("SELECT pg_advisory_xact_lock(CAST(:space AS integer), CAST(:area AS integer))"),
+                     {"space": IMPORT_LOCK_SPACE, "area": area_id})
+    except OperationalError as exc:
+        if isinstance(exc.orig, psycopg.errors.LockNotAvailable):
+            raise Conflict(f"area {area_name!r}: another import of this area is running; try again when it has "
+                           f"finished (该区域另一导入正在进行，请在其完成后重试)") from None
+        raise
+
+
 def import_stations(engine: Engine, path: Path | str, *, area: str | None = None, coord: str = "wgs84",
                     data: bytes | None = None, filename: str | None = None, ignore_unknown_columns: bool = False,
-                    trust_coords: bool = False) -> ImportReport:
+                    trust_coords: bool = False, lock_wait_s: float = IMPORT_LOCK_WAIT_S) -> ImportReport:
     """Check a registry file and upsert it into ``area`` in one transaction: all rows or none.
 
     ``coord`` is the file's coordinate system (``wgs84``, ``gcj02``, ``bd09``). Unless ``trust_coords``, rows of
     stations already stored are compared with them, and a file that fits another system (GCJ-02 pasted into a
     WGS 84 file) is rejected (``importer.check_coord_system``). Unknown columns are rejected unless
     ``ignore_unknown_columns``; the report then lists them.
-    Raises ``ImportRejected`` (every bad row listed) or ``InvalidInput``; nothing is stored then.
+
+    The file is read and checked with no transaction open (short reads of the area and the stored stations);
+    the writing transaction first takes the area's import lock (``area_import_lock``: imports of one area run one
+    after the other, never deadlock), so a second import waits up to ``lock_wait_s`` seconds, then gets
+    ``Conflict``. The server ends the transaction if its client goes silent for ``IMPORT_IDLE_TIMEOUT_S``.
+    Raises ``ImportRejected`` (every bad row listed), ``InvalidInput`` or ``Conflict``; nothing is stored then.
     """
     source = Path(filename or str(path)).name
-    with engine.begin() as conn:
+    with engine.connect() as conn:
         info = resolve_area(conn, area)
-        df, ignored = read_registry(path, data=data, filename=filename, ignore_unknown_columns=ignore_unknown_columns)
-        if not trust_coords:  # first: a file in another system also puts points outside the area
-            points = frame_positions(df, coord)
+    df, ignored = read_registry(path, data=data, filename=filename, ignore_unknown_columns=ignore_unknown_columns)
+    if not trust_coords:  # first: a file in another system also puts points outside the area
+        points = frame_positions(df, coord)
+        with engine.connect() as conn:
             stored = stored_positions(conn, info.id, points["id"].tolist())
-            check_coord_system(points, stored, declared=coord, source=source)
-        records = records_from_frame(df, source=source, coord=coord, area_contains=info.contains,
-                                     area_name=info.name)
-        summary = upsert_stations(conn, info.id, info.name, records)
-        return ImportReport(**summary.__dict__, ignored_columns=ignored)
+        check_coord_system(points, stored, declared=coord, source=source)
+    records = records_from_frame(df, source=source, coord=coord, area_contains=info.contains, area_name=info.name)
+    del df
+    with engine.begin() as conn:
+        conn.execute(text("SELECT set_config('idle_in_transaction_session_timeout', :t, true)"),
+                     {"t": f"{round(IMPORT_IDLE_TIMEOUT_S * 1000)}ms"})
+        area_import_lock(conn, info.id, info.name, wait_s=lock_wait_s)
+        if resolve_area(conn, info.name).id != info.id:
+            raise Conflict(f"area {info.name!r} was replaced during the import; import the file again")
+        try:
+            summary = upsert_stations(conn, info.id, info.name, records)
+        except OperationalError as exc:
+            if isinstance(exc.orig, psycopg.errors.LockNotAvailable):
+                raise Conflict(f"area {info.name!r}: some of its stations are being changed by another transaction; "
+                               f"try again when it has finished (该区域站点正被另一操作修改，请稍后重试)") from None
+            raise
+    return ImportReport(**summary.__dict__, ignored_columns=ignored)
 
 
 def export_stations(engine: Engine, path: Path, *, area: str | None = None) -> tuple[Path, int]:

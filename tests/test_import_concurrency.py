@@ -1,0 +1,132 @@
+"""Imports of one area at the same time: serialised per area, never a deadlock.
+
+Two threads import overlapping station files (the same ids, in opposite orders, so that unserialised upserts
+lock the same rows in opposite orders) into one area at once on the real database. Each import either succeeds
+or, when the other holds the area for longer than the lock wait, is refused with ``Conflict`` naming the other
+import; the registry afterwards holds exactly one of the two files, whole.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+from conftest import WUDAOKOU_BOUNDS
+from sqlalchemy import Engine, text
+
+from yizhan.areas import AreaInfo
+from yizhan.errors import Conflict, http_status
+from yizhan.stations.service import import_stations
+
+N_ROWS = 4000
+HEADER = "id,name,kind,lon,lat,status"
+
+
+def _csv(ids: list[str], name: str, seed: int) -> bytes:
+    """A registry CSV of ``ids`` (in this order) at random points inside the Wudaokou bounds."""
+    west, south, east, north = WUDAOKOU_BOUNDS
+    rng = np.random.default_rng(seed)
+    lons = rng.uniform(west + 1e-4, east - 1e-4, len(ids)).round(6)
+    lats = rng.uniform(south + 1e-4, north - 1e-4, len(ids)).round(6)
+    rows = zip(ids, lons, lats, strict=True)
+    lines = [HEADER] + [f"{sid},{name} {sid},small,{lon},{lat},active" for sid, lon, lat in rows]
+    return ("\n".join(lines) + "\n").encode()
+
+
+def _import_all_at_once(engine: Engine, area: str, files: list[bytes]) -> list[object]:
+    """Run one import per file in its own thread, all released at the same moment; each one's result or error."""
+    results: list[object] = [None] * len(files)
+    start = threading.Barrier(len(files))
+
+    def run(i: int) -> None:
+        start.wait()
+        try:
+            results[i] = import_stations(engine, "stations.csv", area=area, data=files[i], filename="stations.csv")
+        except Exception as exc:  # the test inspects every outcome
+            results[i] = exc
+
+    threads = [threading.Thread(target=run, args=(i,), name=f"import-{i}") for i in range(len(files))]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join(300)
+    assert not any(th.is_alive() for th in threads), "an import hung"
+    return results
+
+
+@pytest.mark.parametrize("round_", range(3))
+def test_overlapping_imports_at_once_never_deadlock(engine: Engine, wudaokou: AreaInfo, round_: int) -> None:
+    ids = [f"S{i:05d}" for i in range(N_ROWS)]
+    forward = _csv(ids, "forward", seed=round_)
+    backward = _csv(ids[::-1], "backward", seed=100 + round_)
+    results = _import_all_at_once(engine, wudaokou.name, [forward, backward])
+
+    for r in results:
+        if isinstance(r, Exception):
+            assert isinstance(r, Conflict), f"{type(r).__name__}: {r}"
+            assert "another import of this area is running" in str(r) and "该区域另一导入正在进行" in str(r)
+            assert wudaokou.name in str(r)
+            assert http_status(r) == 409
+    done = [r for r in results if not isinstance(r, Exception)]
+    assert done, "neither import succeeded"
+    with engine.connect() as conn:
+        names = conn.execute(text("SELECT name FROM stations WHERE area_id = :a"), {"a": wudaokou.id}).scalars().all()
+    assert len(names) == N_ROWS
+    prefixes = {n.split(" ")[0] for n in names}
+    assert len(prefixes) == 1, f"the registry mixes two files: {prefixes}"  # the last import wrote every row
+
+
+def test_an_import_waits_for_the_other_and_then_runs(engine: Engine, wudaokou: AreaInfo) -> None:
+    """An import that finds the area locked for less than the lock wait waits and then succeeds."""
+    from yizhan.stations.service import area_import_lock
+
+    ids = [f"W{i:03d}" for i in range(50)]
+    held = threading.Event()
+    release = threading.Event()
+
+    def hold() -> None:
+        with engine.begin() as conn:
+            area_import_lock(conn, wudaokou.id, wudaokou.name)
+            held.set()
+            release.wait(30)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    try:
+        assert held.wait(30)
+        threading.Timer(1.0, release.set).start()
+        summary = import_stations(engine, "w.csv", area=wudaokou.name, data=_csv(ids, "w", seed=1), filename="w.csv")
+    finally:
+        release.set()
+        holder.join(30)
+    assert summary.inserted == len(ids)
+
+
+def test_an_import_gives_up_on_a_held_area_with_one_line(engine: Engine, wudaokou: AreaInfo) -> None:
+    """An area held longer than the lock wait: the import is refused with Conflict, nothing stored."""
+    from yizhan.stations.service import area_import_lock
+
+    held = threading.Event()
+    release = threading.Event()
+
+    def hold() -> None:
+        with engine.begin() as conn:
+            area_import_lock(conn, wudaokou.id, wudaokou.name)
+            held.set()
+            release.wait(60)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    try:
+        assert held.wait(30)
+        with pytest.raises(Conflict) as info:
+            import_stations(engine, "w.csv", area=wudaokou.name, data=_csv(["X1"], "w", seed=2), filename="w.csv",
+                            lock_wait_s=0.5)
+    finally:
+        release.set()
+        holder.join(30)
+    message = str(info.value)
+    assert "\n" not in message and "another import of this area is running" in message
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM stations")).scalar_one() == 0
