@@ -96,3 +96,32 @@ def test_token_bucket_refills(monkeypatch):
     now[0] += 1.0
     limiter.check("a")
     RateLimiter(0).check("a")  # 0 disables the limit
+
+
+def test_revoke_works_when_the_revoked_name_is_taken(db_url, engine, wudaokou, tmp_path):
+    """Revoking renames the key's row ``NAME (revoked ID)`` so the name is free again; a row already called so
+    (stored before such names were refused), or a name at the 100-character limit, must not stop the revoke."""
+    key = _cli("keys", "create", "jiashan-staff", db_url=db_url).stdout.strip()
+    long_name = "长" * 100
+    long_key = _cli("keys", "create", long_name, db_url=db_url).stdout.strip()
+    with engine.begin() as conn:
+        key_id = conn.execute(text("SELECT id FROM api_keys WHERE name = 'jiashan-staff'")).scalar_one()
+        conn.execute(text("INSERT INTO api_keys (name, key_hash) VALUES (:n, :h)"),
+                     {"n": f"jiashan-staff (revoked {key_id})", "h": "0" * 64})
+    app = create_app(Settings(database_url=db_url, data_dir=tmp_path))
+    try:
+        with live_server(app) as base, httpx.Client(base_url=base, timeout=30) as client:
+            for k in (key, long_key):
+                assert client.get("/gaps.csv", headers={"X-API-Key": k}).status_code == 404  # authorised
+            for name in ("jiashan-staff", long_name):
+                done = _cli("keys", "revoke", name, db_url=db_url)
+                assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr
+            for k in (key, long_key):
+                assert client.get("/gaps.csv", headers={"X-API-Key": k}).status_code == 401
+    finally:
+        app.state.db.dispose()
+    with engine.connect() as conn:
+        names = conn.execute(text("SELECT name FROM api_keys WHERE revoked_at IS NOT NULL")).scalars().all()
+    assert len(names) == 2 and all(len(n) <= 100 and "(revoked " in n for n in names)
+    refused = _cli("keys", "create", f"jiashan-staff (revoked {key_id + 7})", db_url=db_url)
+    assert refused.returncode == 2 and "revoked" in refused.stderr
