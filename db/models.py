@@ -12,6 +12,7 @@ from geoalchemy2 import Geography, Geometry, WKBElement
 from sqlalchemy import (
     ARRAY,
     Boolean,
+    CheckConstraint,
     Computed,
     DateTime,
     Float,
@@ -33,6 +34,10 @@ SRID = 4326
 
 class Base(DeclarativeBase):
     pass
+
+
+FINITE_POINT = "NOT ST_IsEmpty(geom) AND ST_X(geom) BETWEEN -180 AND 180 AND ST_Y(geom) BETWEEN -90 AND 90"
+"""A point column ``geom`` that holds a real place: not empty, finite lon/lat in range (NaN fails BETWEEN)."""
 
 
 def _geom(kind: str, *, nullable: bool = False) -> Mapped[WKBElement]:
@@ -62,6 +67,7 @@ class Station(Base):
         Index("ix_stations_geom", "geom", postgresql_using="gist"),
         Index("ix_stations_geog", "geog", postgresql_using="gist"),
         Index("ix_stations_amenities", "amenities", postgresql_using="gin"),
+        CheckConstraint(FINITE_POINT, name="ck_stations_finite_point"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -228,6 +234,7 @@ class CandidateSite(Base):
     __table_args__ = (
         UniqueConstraint("area_id", "external_id", name="uq_candidate_sites_area_id"),
         Index("ix_candidate_sites_geom", "geom", postgresql_using="gist"),
+        CheckConstraint(FINITE_POINT, name="ck_candidate_sites_finite_point"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

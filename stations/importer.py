@@ -15,6 +15,7 @@ import io
 import json
 import math
 import re
+import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -55,6 +56,11 @@ OFFSET_TOLERANCE_M = 10.0
 # GCJ-02 formula is the identity).
 MIN_SEPARATION_M = 50.0
 _GEOD = Geod(ellps="WGS84")
+NUMERIC = ("lon", "lat", "seats", "stars")
+"""The numeric fields: full-width forms (``１１６．３２``, typed in a Chinese keyboard's full-width mode) are read as
+the ASCII characters they stand for (Unicode NFKC); anything but a plain decimal number is refused by name."""
+_DECIMAL = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?", re.ASCII)
+_MINUS = str.maketrans({"\u2212": "-"})  # MINUS SIGN, which NFKC keeps
 
 
 @dataclass
@@ -192,6 +198,8 @@ def read_registry(path: Path | str, *, data: bytes | None = None, filename: str 
         if c not in df.columns:
             df[c] = ""
     df = df.fillna("").astype(str).apply(lambda s: s.str.strip())
+    for c in NUMERIC:
+        df[c] = _ascii_number_text(df[c])
     df["_row"] = np.arange(first_row, first_row + len(df))
     df = df[(df[COLUMNS] != "").any(axis=1)]  # blank spreadsheet lines
     if df.empty:
@@ -235,12 +243,29 @@ def _frame_from_geojson(raw: bytes, source: str) -> pd.DataFrame:
     return pd.DataFrame(rows, dtype=str)
 
 
+def _ascii_number_text(values: pd.Series) -> pd.Series:
+    """``values`` with full-width and other compatibility forms of digits, signs and points made ASCII (NFKC)."""
+    plain = values.map(str.isascii).astype(bool)
+    if plain.all():
+        return values
+    out = values.copy()
+    out[~plain] = [unicodedata.normalize("NFKC", v).translate(_MINUS).strip() for v in values[~plain]]
+    return out
+
+
 def _number(value: str) -> float | None:
-    try:
-        x = float(value)
-    except ValueError:
-        return None
-    return x
+    """A plain decimal number (``116.32``, ``-3``, ``1e2``) as a float; None for anything else, NaN and infinity
+    spelled out included (a number too large for a float becomes infinity: the callers refuse non-finite ones)."""
+    return float(value) if _DECIMAL.fullmatch(value) else None
+
+
+def _numbers(values: pd.Series) -> np.ndarray:
+    """``_number`` of every value, NaN where there is none."""
+    ok = values.str.fullmatch(_DECIMAL).fillna(False).to_numpy(bool)
+    out = np.full(len(values), np.nan)
+    if ok.any():
+        out[ok] = pd.to_numeric(values[ok]).to_numpy(float)
+    return out
 
 
 def records_from_frame(df: pd.DataFrame, *, source: str, coord: str = "wgs84",
@@ -256,8 +281,7 @@ def records_from_frame(df: pd.DataFrame, *, source: str, coord: str = "wgs84",
     seen: dict[str, int] = {}
     # coordinates are converted and tested against the area for all rows at once; rows with bad numbers
     # get NaN here and are reported in the loop
-    xs = pd.to_numeric(df["lon"], errors="coerce").to_numpy(float)
-    ys = pd.to_numeric(df["lat"], errors="coerce").to_numpy(float)
+    xs, ys = _numbers(df["lon"]), _numbers(df["lat"])
     usable = np.isfinite(xs) & np.isfinite(ys) & (np.abs(xs) <= 180) & (np.abs(ys) <= 90)
     wx, wy = np.full(len(df), np.nan), np.full(len(df), np.nan)
     if usable.any():
@@ -343,6 +367,9 @@ def records_from_frame(df: pd.DataFrame, *, source: str, coord: str = "wgs84",
         if len(problems) > bad or lon is None or lat is None or not coords_ok:
             continue
         wlon_f, wlat_f = float(wx[i]), float(wy[i])
+        if not (math.isfinite(wlon_f) and math.isfinite(wlat_f)):  # a conversion that left the plane
+            add("lon/lat", f"{lon}, {lat}", f"a point that {COORD_LABELS[coord]} can convert to WGS 84")
+            continue
         if not inside[i]:
             add("lon/lat", f"{lon}, {lat}", f"a point inside area {area_name!r}" +
                 ("" if coord != "wgs84" else " (if these are GCJ-02 or BD-09 coordinates, pass --coord)"))
@@ -391,8 +418,7 @@ def frame_positions(df: pd.DataFrame, coord: str) -> pd.DataFrame:
     """
     if coord not in COORD_SYSTEMS:
         raise InvalidInput(f"coord={coord!r}: expected one of {', '.join(COORD_SYSTEMS)}")
-    xs = pd.to_numeric(df["lon"], errors="coerce").to_numpy(float)
-    ys = pd.to_numeric(df["lat"], errors="coerce").to_numpy(float)
+    xs, ys = _numbers(df["lon"]), _numbers(df["lat"])
     ok = (np.isfinite(xs) & np.isfinite(ys) & (np.abs(xs) <= 180) & (np.abs(ys) <= 90)
           & (df["id"] != "").to_numpy() & ~df["id"].duplicated().to_numpy())
     wx, wy = to_wgs84(xs[ok], ys[ok], coord)
