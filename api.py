@@ -20,6 +20,7 @@ from yizhan.db.lifecycle import Database
 from yizhan.errors import add_exception_handlers
 from yizhan.ratelimit import RateLimiter
 from yizhan.routes import planners, riders, staff
+from yizhan.routes.upload_guard import UploadGuard
 from yizhan.settings import Settings, get_settings
 from yizhan.stations.search import station_index_factory
 
@@ -42,6 +43,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.db = db
     app.state.rate_limiter = RateLimiter(cfg.rate_limit_per_minute)
     app.mount(planners.ASSET_PREFIX, planners.map_assets(), name="assets")
+    app.add_middleware(UploadGuard, settings=cfg, database=db)  # inside CORS: its refusals carry CORS headers
     if cfg.cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=cfg.cors_origins, allow_methods=["GET", "POST"],
                            allow_headers=["X-API-Key", "Content-Type"])

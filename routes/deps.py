@@ -45,6 +45,12 @@ EngineDep = Annotated[Engine, Depends(engine)]
 def require_staff_key(eng: EngineDep, settings: SettingsDep,
                       x_api_key: Annotated[str | None, Header(description="Staff API key")] = None) -> None:
     """Unauthorized (401) unless ``X-API-Key`` is an active stored key or the settings' ``YIZHAN_STAFF_KEY``."""
+    check_staff_key(eng, settings, x_api_key)
+
+
+def check_staff_key(eng: Engine, settings: Settings, x_api_key: str | None) -> None:
+    """Unauthorized (401) unless ``x_api_key`` is an active stored key or the settings' ``YIZHAN_STAFF_KEY``
+    (the check of ``require_staff_key``, for callers outside FastAPI's dependencies)."""
     if not x_api_key:
         raise Unauthorized("a valid X-API-Key header is required for this staff endpoint "
                            "(keys are made with `yizhan keys create NAME`)")

@@ -15,8 +15,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import Engine
 
 from yizhan.coverage.runs import RunSummary, list_runs, summary_of
-from yizhan.errors import InvalidInput
 from yizhan.routes.deps import EngineDep, SettingsDep, StaffKey, run_or_latest
+from yizhan.routes.upload_guard import too_large
 from yizhan.siting.runs import RecommendationSummary, recommendation_geojson, recommendation_ids, recommendation_of
 from yizhan.stations.schema import Coord
 from yizhan.stations.service import ImportReport, import_stations
@@ -35,11 +35,12 @@ def import_file(_: StaffKey, eng: EngineDep, settings: SettingsDep,
                 trust_coords: Annotated[bool, Form(
                     description="Skip the check that stations already stored did not move by exactly the "
                                 "offset between WGS 84 and GCJ-02/BD-09")] = False) -> ImportReport:
-    """Import a registry file: all rows or none; bad rows are listed in ``problems``."""
-    limit = settings.max_upload_mb * 1024 * 1024
-    data = file.file.read(int(limit) + 1)
+    """Import a registry file: all rows or none; bad rows are listed in ``problems``. The key and the size
+    (``YIZHAN_MAX_UPLOAD_MB``, else 413) are checked before the body is read (``upload_guard``)."""
+    limit = int(settings.max_upload_mb * 1024 * 1024)  # the body was cut at this plus the multipart envelope
+    data = file.file.read(limit + 1)
     if len(data) > limit:
-        raise InvalidInput(f"file: larger than the {settings.max_upload_mb:g} MB limit")
+        raise too_large(settings)
     name = file.filename or "upload.csv"
     return import_stations(eng, name, area=area, coord=coord, data=data, filename=name,
                            ignore_unknown_columns=ignore_unknown_columns, trust_coords=trust_coords)

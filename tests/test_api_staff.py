@@ -261,8 +261,8 @@ def test_import_size_limit(db_url: str, wudaokou: AreaInfo, tmp_path: Path) -> N
             big = SAMPLE_CSV.read_bytes()
             assert len(big) > 1100
             r = upload(client, big, headers=STAFF)
-            assert r.status_code == 422, r.text
-            assert "file" in r.json()["detail"] and "limit" in r.json()["detail"]
+            assert r.status_code == 413, r.text
+            assert "file" in r.json()["detail"] and "0.001 MB limit" in r.json()["detail"]
             small = f"{HEADER}\nS-1,小驿站,small,116.32,40.0,,,,,,,,active\n".encode()
             assert upload(client, small, headers=STAFF).status_code == 200
     finally:
