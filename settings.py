@@ -53,6 +53,9 @@ class Settings(BaseSettings):
     cell_size_m: float = Field(default=200.0, ge=50, le=1000, description="Demand grid cell edge, metres.")
     max_k: int = Field(default=100, ge=1, description="Largest k the nearest-station endpoint accepts.")
     max_upload_mb: float = Field(default=50.0, gt=0, description="Largest station file the API accepts.")
+    max_api_import_rows: int = Field(default=200_000, ge=1,
+                                     description="Most station rows a file imported through the API may hold; "
+                                                 "larger files go through `yizhan stations import`.")
     statement_timeout_ms: int = Field(default=15000, ge=100, description="Per-statement limit for API queries.")
     db_pool_size: int = Field(default=10, ge=1, le=200,
                               description="Connections of the API's async pool (nearest-station searches).")

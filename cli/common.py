@@ -60,10 +60,11 @@ def status(message: str) -> Iterator[Callable[[str], None]]:
 
 
 def engine() -> Engine:
-    """The engine of the settings' database (started and migrated on first use)."""
+    """The engine of the settings' database (started and migrated on first use), without the API's statement
+    timeout: a command's own job (a large import, a coverage run) runs as long as it needs."""
     from yizhan.db.engine import get_engine
 
-    return get_engine(get_settings())
+    return get_engine(get_settings(), statement_timeout=False)
 
 
 def show(data: Any, as_json: bool) -> None:

@@ -66,9 +66,12 @@ def migrate(engine: Engine) -> None:
 
 def make_engine(url: str, *, statement_timeout_ms: int | None = None, pool_size: int = 5,
                 max_overflow: int = 10) -> Engine:
-    """A pooled engine that checks connections before use, so it recovers after a database restart."""
+    """A pooled engine that checks connections before use, so it recovers after a database restart.
+
+    ``statement_timeout_ms`` cuts each statement after that many milliseconds (0: never, whatever the server's
+    default); None leaves the server's default."""
     connect_args: dict[str, object] = {"connect_timeout": 5}
-    if statement_timeout_ms:
+    if statement_timeout_ms is not None:
         connect_args["options"] = f"-c statement_timeout={int(statement_timeout_ms)}"
     return create_engine(normalise_url(url), pool_pre_ping=True, pool_size=pool_size, max_overflow=max_overflow,
                          pool_timeout=10, connect_args=connect_args)
@@ -78,15 +81,18 @@ _engines: dict[tuple[str, int], Engine] = {}
 _engines_lock = threading.Lock()
 
 
-def get_engine(settings: Settings) -> Engine:
+def get_engine(settings: Settings, *, statement_timeout: bool = True) -> Engine:
     """The process-wide engine of the settings' database, schema migrated on first use (one per URL and
-    statement timeout). Raises DatabaseUnavailable when it cannot connect."""
+    statement timeout). Its statements are cut after ``settings.statement_timeout_ms`` milliseconds (the API's
+    limit) unless ``statement_timeout`` is False: the command line's own jobs (a 1 M-row import) run as long as
+    they need. Raises DatabaseUnavailable when it cannot connect."""
     url = database_url(settings)
-    key = (url, settings.statement_timeout_ms)
+    timeout_ms = settings.statement_timeout_ms if statement_timeout else 0
+    key = (url, timeout_ms)
     with _engines_lock:
         engine = _engines.get(key)
         if engine is None:
-            engine = make_engine(url, statement_timeout_ms=settings.statement_timeout_ms)
+            engine = make_engine(url, statement_timeout_ms=timeout_ms)
             try:
                 migrate(engine)
             except OperationalError as exc:

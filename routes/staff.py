@@ -43,7 +43,8 @@ def import_file(_: StaffKey, eng: EngineDep, settings: SettingsDep,
         raise too_large(settings)
     name = file.filename or "upload.csv"
     return import_stations(eng, name, area=area, coord=coord, data=data, filename=name,
-                           ignore_unknown_columns=ignore_unknown_columns, trust_coords=trust_coords)
+                           ignore_unknown_columns=ignore_unknown_columns, trust_coords=trust_coords,
+                           max_rows=settings.max_api_import_rows)
 
 
 @router.get("/runs", response_model=list[RunSummary])

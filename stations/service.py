@@ -10,7 +10,7 @@ from sqlalchemy import Connection, Engine, text
 from sqlalchemy.exc import OperationalError
 
 from yizhan.areas import resolve_area
-from yizhan.errors import Conflict
+from yizhan.errors import Conflict, PayloadTooLarge
 from yizhan.stations.export import write_stations
 from yizhan.stations.importer import check_coord_system, frame_positions, read_registry, records_from_frame
 from yizhan.stations.registry import ImportSummary, export_frame, upsert_stations
@@ -60,24 +60,30 @@ def area_import_lock(conn: Connection, area_id: int, area_name: str, *,
 
 def import_stations(engine: Engine, path: Path | str, *, area: str | None = None, coord: str = "wgs84",
                     data: bytes | None = None, filename: str | None = None, ignore_unknown_columns: bool = False,
-                    trust_coords: bool = False, lock_wait_s: float = IMPORT_LOCK_WAIT_S) -> ImportReport:
+                    trust_coords: bool = False, max_rows: int | None = None,
+                    lock_wait_s: float = IMPORT_LOCK_WAIT_S) -> ImportReport:
     """Check a registry file and upsert it into ``area`` in one transaction: all rows or none.
 
     ``coord`` is the file's coordinate system (``wgs84``, ``gcj02``, ``bd09``). Unless ``trust_coords``, rows of
     stations already stored are compared with them, and a file that fits another system (GCJ-02 pasted into a
     WGS 84 file) is rejected (``importer.check_coord_system``). Unknown columns are rejected unless
-    ``ignore_unknown_columns``; the report then lists them.
+    ``ignore_unknown_columns``; the report then lists them. A file of more than ``max_rows`` station rows (the
+    API's limit) is refused with ``PayloadTooLarge`` before any row is checked.
 
     The file is read and checked with no transaction open (short reads of the area and the stored stations);
     the writing transaction first takes the area's import lock (``area_import_lock``: imports of one area run one
     after the other, never deadlock), so a second import waits up to ``lock_wait_s`` seconds, then gets
     ``Conflict``. The server ends the transaction if its client goes silent for ``IMPORT_IDLE_TIMEOUT_S``.
-    Raises ``ImportRejected`` (every bad row listed), ``InvalidInput`` or ``Conflict``; nothing is stored then.
+    Raises ``ImportRejected`` (every bad row listed), ``InvalidInput``, ``PayloadTooLarge`` or ``Conflict``;
+    nothing is stored then.
     """
     source = Path(filename or str(path)).name
     with engine.connect() as conn:
         info = resolve_area(conn, area)
     df, ignored = read_registry(path, data=data, filename=filename, ignore_unknown_columns=ignore_unknown_columns)
+    if max_rows is not None and len(df) > max_rows:
+        raise PayloadTooLarge(f"{source}: {len(df)} rows, more than the {max_rows} rows an import through the API "
+                              f"may hold; use `yizhan stations import` for larger files (文件行数超过接口导入上限)")
     if not trust_coords:  # first: a file in another system also puts points outside the area
         points = frame_positions(df, coord)
         with engine.connect() as conn:

@@ -1,22 +1,34 @@
-"""Imports of one area at the same time: serialised per area, never a deadlock.
+"""Large and concurrent imports.
 
-Two threads import overlapping station files (the same ids, in opposite orders, so that unserialised upserts
-lock the same rows in opposite orders) into one area at once on the real database. Each import either succeeds
-or, when the other holds the area for longer than the lock wait, is refused with ``Conflict`` naming the other
-import; the registry afterwards holds exactly one of the two files, whole.
+Large: the command line's own jobs have no statement timeout (the API's 15 s is not theirs), and the API refuses
+a file over its row limit up front, naming the limit and the command that takes larger files. How long a 1 M-row
+import takes and how much memory it needs is measured by benchmarks/import_large.py, not here.
+
+Concurrent: imports of one area at the same time are serialised per area, never a deadlock. Two threads import
+overlapping station files (the same ids, in opposite orders, so that unserialised upserts lock the same rows in
+opposite orders) into one area at once on the real database. Each import either succeeds or, when the other
+holds the area for longer than the lock wait, is refused with ``Conflict`` naming the other import; the registry
+afterwards holds exactly one of the two files, whole.
 """
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
+from pathlib import Path
 
+import httpx
 import numpy as np
 import pytest
+from api_data import KEY, STAFF
+from cli_runner import run_cli
 from conftest import WUDAOKOU_BOUNDS
 from sqlalchemy import Engine, text
 
 from yizhan.areas import AreaInfo
+from yizhan.db.engine import dispose_engines, get_engine
 from yizhan.errors import Conflict, http_status
+from yizhan.settings import Settings
 from yizhan.stations.service import import_stations
 
 N_ROWS = 4000
@@ -130,3 +142,50 @@ def test_an_import_gives_up_on_a_held_area_with_one_line(engine: Engine, wudaoko
     assert "\n" not in message and "another import of this area is running" in message
     with engine.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM stations")).scalar_one() == 0
+
+
+# -- large imports -------------------------------------------------------------------------------------------------
+def test_get_engine_without_statement_timeout(db_url: str, tmp_path: Path) -> None:
+    settings = Settings(database_url=db_url, data_dir=tmp_path / "data", statement_timeout_ms=1234)
+    try:
+        with get_engine(settings).connect() as conn:
+            assert conn.execute(text("SHOW statement_timeout")).scalar_one() == "1234ms"
+        with get_engine(settings, statement_timeout=False).connect() as conn:
+            assert conn.execute(text("SHOW statement_timeout")).scalar_one() == "0"
+    finally:
+        dispose_engines()
+
+
+def test_cli_import_is_not_bound_by_the_api_statement_timeout(cli_env: dict[str, str], engine: Engine,
+                                                               wudaokou: AreaInfo, tmp_path: Path) -> None:
+    """The API's statement timeout (here its smallest, 100 ms) does not cut the command line's own import."""
+    ids = [f"L{i:06d}" for i in range(60_000)]
+    path = tmp_path / "large.csv"
+    path.write_bytes(_csv(ids, "large", seed=3))
+    proc = run_cli("stations", "import", str(path), "--area", wudaokou.name,
+                   env={**cli_env, "YIZHAN_STATEMENT_TIMEOUT_MS": "100"}, check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert f"{len(ids)} rows: {len(ids)} new" in proc.stdout
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM stations")).scalar_one() == len(ids)
+
+
+def test_api_refuses_a_file_over_its_row_limit(db_url: str, wudaokou: AreaInfo, tmp_path: Path,
+                                               live_api: Callable[..., httpx.Client], engine: Engine) -> None:
+    settings = Settings(database_url=db_url, staff_key=KEY, data_dir=tmp_path / "data", max_api_import_rows=20)
+    api = live_api(settings)
+
+    def post(n: int) -> httpx.Response:
+        data = _csv([f"R{i:03d}" for i in range(n)], "r", seed=n)
+        return api.post("/stations/import", files={"file": ("r.csv", data, "text/csv")},
+                        data={"area": wudaokou.name}, headers=STAFF)
+
+    r = post(21)
+    assert r.status_code == 413, r.text
+    detail = r.json()["detail"]
+    assert "\n" not in detail and "21 rows" in detail and "20" in detail and "yizhan stations import" in detail
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM stations")).scalar_one() == 0
+    r = post(20)
+    assert r.status_code == 200, r.text
+    assert r.json()["inserted"] == 20
