@@ -1,4 +1,7 @@
-"""Writing the registry back out in the import formats: CSV (UTF-8 with BOM, opens in Excel), XLSX, GeoJSON."""
+"""Writing the registry back out in the import formats: CSV (UTF-8 with BOM, opens in Excel), XLSX, GeoJSON.
+
+No text becomes a live formula: CSV text cells that a spreadsheet would run get a leading apostrophe, which the
+import takes off again; XLSX text cells are text cells (``stations.cells``)."""
 
 from __future__ import annotations
 
@@ -8,6 +11,7 @@ from pathlib import Path
 import pandas as pd
 
 from yizhan.errors import InvalidInput
+from yizhan.stations.cells import csv_text, keep_text
 
 FORMATS = (".csv", ".xlsx", ".geojson")
 
@@ -40,11 +44,12 @@ def write_stations(df: pd.DataFrame, path: Path) -> Path:
         raise InvalidInput(f"{path.name}: unsupported export type; expected one of {', '.join(FORMATS)}")
     path.parent.mkdir(parents=True, exist_ok=True)
     if suffix == ".csv":
-        df.to_csv(path, index=False, encoding="utf-8-sig")
+        path.write_bytes(("\ufeff" + csv_text(df)).encode("utf-8"))
     elif suffix == ".xlsx":
         with pd.ExcelWriter(path, engine="openpyxl") as xw:
             df.to_excel(xw, index=False, sheet_name="stations")
             ws = xw.sheets["stations"]
+            keep_text(ws)
             for col, name in zip(ws.columns, df.columns, strict=True):
                 width = max([len(str(name))] + [len(str(c.value or "")) for c in col[1:200]])
                 ws.column_dimensions[col[0].column_letter].width = min(60, width * 1.6 + 2)
