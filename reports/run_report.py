@@ -5,6 +5,9 @@ are written by ``writer``).
 Every format is built from the same tables (:func:`gaps_table`, :func:`units_report_table`,
 :func:`stations_report_table`) and headline figures (:func:`headline`), all read from the stored run, so the
 figures agree across formats. Coordinates are WGS 84 lon/lat (EPSG:4326); distances are metres.
+
+No text of a station, unit or area becomes a live formula: CSV text cells that a spreadsheet would run get a
+leading apostrophe (OWASP), XLSX text cells are text cells (``stations.cells``).
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from yizhan.areas import sector_units, units_frame
 from yizhan.coverage.runs import RunData, load_run, units_table
 from yizhan.settings import DEFAULT_TIMEZONE
 from yizhan.stations import vocab
+from yizhan.stations.cells import csv_text, keep_text
 
 FORMATS = ("csv", "xlsx", "geojson", "gpkg", "html", "pdf")
 """Every report format, in the order they are written."""
@@ -299,9 +303,9 @@ def headline(run: RunData | RunReport) -> dict[str, Any]:
 
 # -- CSV and GeoJSON -----------------------------------------------------------------------------------------------
 def gaps_csv(run: RunData | RunReport) -> str:
-    """The gap table as CSV text with bilingual headers, preceded by no BOM (add one when writing a file)."""
-    csv: str = gaps_table(run).rename(columns=GAP_COLUMNS).to_csv(index=False)
-    return csv
+    """The gap table as CSV text with bilingual headers, preceded by no BOM (add one when writing a file); text
+    cells beginning with a formula character get a leading apostrophe (``stations.cells.csv_text``)."""
+    return csv_text(gaps_table(run).rename(columns=GAP_COLUMNS))
 
 
 def _plain(v: Any) -> Any:
@@ -394,7 +398,8 @@ def _write_sheet(ws: Any, table: pd.DataFrame, labels: dict[str, str]) -> None:
 
 def gaps_xlsx(report: RunReport) -> bytes:
     """The report as an Excel workbook: sheets 概况 summary, 缺口 gaps, 乡镇街道 units, 驿站 stations; Chinese
-    (and English) headers, frozen header row, number formats (shares as %, distances without decimals)."""
+    (and English) headers, frozen header row, number formats (shares as %, distances without decimals). Every
+    text is a text cell, never a formula."""
     from openpyxl import Workbook
     from openpyxl.styles import Font
     from openpyxl.worksheet.worksheet import Worksheet
@@ -415,6 +420,8 @@ def gaps_xlsx(report: RunReport) -> bytes:
     _write_sheet(wb.create_sheet(SHEETS["gaps"]), gaps_table(report), GAP_COLUMNS)
     _write_sheet(wb.create_sheet(SHEETS["units"]), units_report_table(report), UNIT_COLUMNS)
     _write_sheet(wb.create_sheet(SHEETS["stations"]), stations_report_table(report), STATION_COLUMNS)
+    for sheet in wb.worksheets:
+        keep_text(sheet)
     buf = io.BytesIO()
     wb.save(buf)
     return buf.getvalue()
