@@ -18,11 +18,14 @@ from fastapi.middleware.cors import CORSMiddleware
 from yizhan import __version__
 from yizhan.db.lifecycle import Database
 from yizhan.errors import add_exception_handlers
-from yizhan.ratelimit import RateLimiter
+from yizhan.ratelimit import shared_rate_limiter
 from yizhan.routes import planners, riders, staff
 from yizhan.routes.upload_guard import UploadGuard
 from yizhan.settings import Settings, get_settings
 from yizhan.stations.search import station_index_factory
+
+RATE_LIMIT_FILE = "rate-limit.buckets"
+"""The riders' rate limit buckets in the data directory, shared by the worker processes of a server."""
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -35,13 +38,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         yield
         await db.aclose()
+        app.state.rate_limiter.close()
 
     app = FastAPI(title="yizhan 驿站", version=__version__, lifespan=lifespan,
                   description="Nearest rest station for outdoor workers, coverage gaps and maps. "
                               "Coordinates are lon/lat degrees; distances are geodesic metres.")
     app.state.settings = cfg
     app.state.db = db
-    app.state.rate_limiter = RateLimiter(cfg.rate_limit_per_minute)
+    app.state.rate_limiter = shared_rate_limiter(cfg.rate_limit_per_minute, cfg.data_dir / RATE_LIMIT_FILE)
     app.mount(planners.ASSET_PREFIX, planners.map_assets(), name="assets")
     app.add_middleware(UploadGuard, settings=cfg, database=db)  # inside CORS: its refusals carry CORS headers
     if cfg.cors_origins:

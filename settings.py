@@ -47,6 +47,11 @@ class Settings(BaseSettings):
                                     description="Origins allowed to call the API from a browser (JSON list).")
     rate_limit_per_minute: int = Field(default=600, ge=0,
                                        description="Rider requests per client address and minute (0: no limit).")
+    trusted_proxies: list[str] = Field(
+        default_factory=list,
+        description="Addresses or networks (CIDR) of the reverse proxies whose X-Forwarded-For and "
+                    "X-Forwarded-Proto `yizhan serve` believes (JSON list; '*' any); empty: none, the peer's "
+                    "address is the client (as the rate limit counts it).")
     timezone: str = Field(default=DEFAULT_TIMEZONE, description="Local time of opening hours.")
     radius_m: float = Field(default=DEFAULT_RADIUS_M, gt=0, le=MAX_RADIUS_M, description="Service radius in metres.")
     max_snap_m: float = Field(default=300.0, gt=0, description="Farthest a point may lie from a street, metres.")

@@ -63,25 +63,47 @@ def serve(
     workers: Annotated[int, typer.Option(min=1, help="Server processes sharing the port (each has its own "
                                          "database pools); 2 uses both cores of a 2-core machine")] = 1,
     access_log: Annotated[bool, typer.Option(help="Log every request (costs CPU under load)")] = True,
+    trusted_proxy: Annotated[list[str] | None, typer.Option(
+        help="Address or network (CIDR) of a reverse proxy whose X-Forwarded-For is believed (repeatable; "
+             "default: the settings' YIZHAN_TRUSTED_PROXIES, else none)")] = None,
 ) -> None:
     """Serve the HTTP API (docs at /docs) until Ctrl-C."""
-    _serve(host, port, workers=workers, access_log=access_log)
+    check_port(port)
+    _serve(host, port, workers=workers, access_log=access_log, trusted_proxies=trusted_proxy)
 
 
-def _serve(host: str, port: int, *, workers: int = 1, access_log: bool = True) -> None:
+def check_port(port: int) -> None:
+    """InvalidInput unless ``port`` is a TCP port (1-65535): uvicorn would take 70000 modulo 65536."""
+    from yizhan.errors import InvalidInput
+
+    if not 1 <= port <= 65535:
+        raise InvalidInput(f"--port {port}: 端口须在 1–65535 之间 / a TCP port is 1–65535")
+
+
+def believed_proxies(option: list[str] | None) -> list[str]:
+    """The reverse proxies whose forwarded headers uvicorn believes: the ``--trusted-proxy`` options, else the
+    settings' ``trusted_proxies``; none at all when both are empty (``proxy_headers`` off, whatever uvicorn's own
+    default of trusting 127.0.0.1). The peer so reported is the client the rate limit counts."""
+    return list(option or get_settings().trusted_proxies)
+
+
+def _serve(host: str, port: int, *, workers: int = 1, access_log: bool = True,
+           trusted_proxies: list[str] | None = None) -> None:
     import uvicorn
 
     from yizhan.api import create_app
 
     engine()  # start the database first, so errors show here and not on the first request
+    proxies = believed_proxies(trusted_proxies)
     # uvicorn picks uvloop and httptools (dependencies) when they are installed; uvloop also sets TCP_NODELAY on
     # every connection, which the plain asyncio loop does not do for the sockets of --workers children (each
     # keep-alive answer then waits ~40 ms for a delayed ACK)
     if workers > 1:
         uvicorn.run("yizhan.api:create_app", factory=True, host=host, port=port, workers=workers, log_level="info",
-                    access_log=access_log)
+                    access_log=access_log, proxy_headers=bool(proxies), forwarded_allow_ips=proxies)
     else:
-        uvicorn.run(create_app(get_settings()), host=host, port=port, log_level="info", access_log=access_log)
+        uvicorn.run(create_app(get_settings()), host=host, port=port, log_level="info", access_log=access_log,
+                    proxy_headers=bool(proxies), forwarded_allow_ips=proxies)
 
 
 # -- demo ----------------------------------------------------------------------------------------------------
@@ -98,6 +120,7 @@ def demo(
     """The whole job on a demo area: database, sample data, import, coverage, map, gap report, new sites, API.
 
     演示：示例区域、导入、覆盖分析、地图、盲区报告、新站点推荐，然后启动 API（--no-serve 则只写文件）。"""
+    check_port(port)
     from yizhan.demo import run_demo
 
     result = run_demo(osm, seed=seed, say=lambda m: common.err.print(f"[dim]·[/] {m}"), settings=get_settings())

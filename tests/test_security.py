@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
+import time
 
 import httpx
 import pytest
@@ -13,6 +15,7 @@ from sqlalchemy import text
 
 from yizhan import ratelimit
 from yizhan.api import create_app
+from yizhan.db.cluster import free_port
 from yizhan.errors import TooManyRequests
 from yizhan.ratelimit import RateLimiter
 from yizhan.settings import Settings
@@ -125,3 +128,83 @@ def test_revoke_works_when_the_revoked_name_is_taken(db_url, engine, wudaokou, t
     assert len(names) == 2 and all(len(n) <= 100 and "(revoked " in n for n in names)
     refused = _cli("keys", "create", f"jiashan-staff (revoked {key_id + 7})", db_url=db_url)
     assert refused.returncode == 2 and "revoked" in refused.stderr
+
+
+# --- forwarded headers and the limit across worker processes -------------------------------------------------------
+SHARED_TAKER = """
+import sys
+from pathlib import Path
+from yizhan.errors import TooManyRequests
+from yizhan.ratelimit import shared_rate_limiter
+
+limiter = shared_rate_limiter(20, Path(sys.argv[1]))
+allowed = 0
+for _ in range(30):
+    try:
+        limiter.check("10.1.2.3")
+        allowed += 1
+    except TooManyRequests:
+        pass
+print(allowed)
+"""
+
+
+def test_shared_buckets_hold_across_processes(tmp_path):
+    """Two processes taking from one client's bucket in the shared file get 20 tokens between them, not 20 each
+    (plus at most what refills while they run: 20 a minute)."""
+    path = tmp_path / "limits" / "rate-limit.buckets"
+    started = time.monotonic()
+    procs = [subprocess.Popen([sys.executable, "-c", SHARED_TAKER, str(path)], stdout=subprocess.PIPE, text=True)
+             for _ in range(2)]
+    counts = [int(p.communicate(timeout=60)[0]) for p in procs]
+    refilled = (time.monotonic() - started) * 20 / 60
+    assert all(p.returncode == 0 for p in procs)
+    assert 20 <= sum(counts) <= 20 + refilled + 1, counts
+    # another client has a bucket of its own in the same file
+    limiter = ratelimit.shared_rate_limiter(20, path)
+    limiter.check("10.9.9.9")
+    with pytest.raises(TooManyRequests):
+        limiter.check("10.1.2.3")
+    limiter.close()
+
+
+def _serve(cli_env: dict[str, str], *args: str) -> tuple[subprocess.Popen[str], str]:
+    port = free_port()
+    env = dict(cli_env, YIZHAN_RATE_LIMIT_PER_MINUTE="5")
+    proc = subprocess.Popen([sys.executable, "-m", "yizhan.cli", "serve", "--port", str(port), "--no-access-log",
+                             *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            httpx.get(f"{base}/healthz", timeout=5)
+            return proc, base
+        except httpx.TransportError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                proc.kill()
+                raise AssertionError(f"server did not start: {proc.communicate()[0]}") from None
+            time.sleep(0.3)
+
+
+def _codes(base: str, forwarded: list[str]) -> list[int]:
+    """Status of one rider request per forwarded address, each on a new connection (any worker may take it)."""
+    return [httpx.get(f"{base}/stations", headers={"X-Forwarded-For": addr}, timeout=30).status_code
+            for addr in forwarded]
+
+
+@pytest.mark.slow
+def test_forwarded_for_is_believed_only_from_trusted_proxies(cli_env, wudaokou):
+    rotating = [f"203.0.113.{i}" for i in range(1, 9)]
+    proc, base = _serve(cli_env, "--workers", "2")
+    try:  # no trusted proxy: a rotating X-Forwarded-For from 127.0.0.1 is one client, across both workers
+        assert _codes(base, rotating) == [200] * 5 + [429] * 3
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    proc, base = _serve(cli_env, "--trusted-proxy", "127.0.0.1")
+    try:  # behind a trusted proxy each forwarded address is its own client, with its own limit
+        assert _codes(base, rotating) == [200] * 8
+        assert _codes(base, ["198.51.100.7"] * 6) == [200] * 5 + [429]
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
