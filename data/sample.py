@@ -24,6 +24,7 @@ from shapely.geometry import Polygon, box, mapping
 from yizhan.errors import InvalidInput
 from yizhan.geo.osm import buildings_from_extract, extract_bounds, named_streets_from_extract, pois_from_extract
 from yizhan.geo.projection import WGS84, utm_epsg
+from yizhan.stations.cells import csv_text
 from yizhan.stations.vocab import AMENITIES
 
 STATION_COLUMNS = ("id", "name", "kind", "lon", "lat", "host", "address", "township", "amenities",
@@ -131,7 +132,8 @@ class SampleArea:
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
         paths = {"stations": out / "stations.csv", "demand": out / "demand.csv", "boundary": out / "boundary.geojson"}
-        self.stations.to_csv(paths["stations"], index=False, encoding="utf-8")
+        # names come from OpenStreetMap: none may become a live formula (stations.cells)
+        paths["stations"].write_bytes(csv_text(self.stations).encode("utf-8"))
         self.demand.to_csv(paths["demand"], index=False, encoding="utf-8")
         feature = {
             "type": "Feature",

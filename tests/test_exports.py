@@ -24,6 +24,7 @@ from sqlalchemy import Engine, text
 from yizhan.areas import ensure_area, import_units
 from yizhan.coverage.analysis import run_coverage
 from yizhan.data.demand import import_demand
+from yizhan.data.sample import SampleArea
 from yizhan.db.engine import make_engine
 from yizhan.reports.run_report import GAP_COLUMNS, SHEETS, STATION_COLUMNS, UNIT_COLUMNS, load_report
 from yizhan.reports.writer import write_report
@@ -289,3 +290,19 @@ def test_gap_report_routes_serve_no_formulas(hostile, tmp_path, live_api):
     r = client.get(f"/runs/{rid}/gaps.xlsx", headers=STAFF)
     assert r.status_code == 200, r.text[:300]
     _check_gaps_xlsx(r.content)
+
+
+# -- the sample-area builder's files ------------------------------------------------------------------------------
+def test_sample_area_stations_csv_writes_no_formulas(tmp_path):
+    """The demo's stations file carries names from OpenStreetMap, which anyone may edit."""
+    lon, lat = _ll([1000, 2000], [1000, 1000])
+    stations = pd.DataFrame({"id": ["OSM1", "OSM2"], "name": [HYPERLINK, "普通驿站"], "kind": "small",
+                             "lon": lon, "lat": lat, "address": ["@SUM(A1)", "-2"], "seats": [4, 6]})
+    demand = pd.DataFrame({"lon": lon, "lat": lat, "weight": [-12.5, 2.0]})
+    sample = SampleArea("s", box(0, 0, 1, 1), UTM50, stations, demand, "synthetic")
+    paths = sample.write(tmp_path)
+    rows = _csv_rows(paths["stations"].read_bytes())
+    assert [r["name"] for r in rows] == ["'" + HYPERLINK, "普通驿站"]
+    assert [r["address"] for r in rows] == ["'@SUM(A1)", "'-2"] and [r["seats"] for r in rows] == ["4", "6"]
+    assert [float(r["lon"]) for r in rows] == pytest.approx(list(lon), abs=1e-9)
+    assert [r["weight"] for r in _csv_rows(paths["demand"].read_bytes())] == ["-12.5", "2.0"]
