@@ -8,6 +8,7 @@ from pathlib import Path
 
 import httpx
 from api_data import HEADER, KEY, STAFF
+from cli_runner import run_cli
 
 from yizhan.areas import AreaInfo
 from yizhan.settings import Settings
@@ -111,3 +112,13 @@ def test_uploads_within_the_limit_still_import(live_api: Callable[..., httpx.Cli
     r = client.post("/stations/import", headers=STAFF, files={"file": ("s.csv", over, "text/csv")})
     assert r.status_code == 413, r.text
     assert "0.01 MB" in r.json()["detail"]
+
+
+def test_serve_and_demo_refuse_a_port_out_of_range(cli_env: dict[str, str]) -> None:
+    """uvicorn would listen on 70000 modulo 65536 (4464) while logging :70000."""
+    for args in (("serve", "--port", "70000"), ("serve", "--port", "0"), ("demo", "--port", "70000")):
+        proc = run_cli(*args, env=cli_env, check=False)
+        assert proc.returncode == 2, (args, proc.stdout, proc.stderr)
+        lines = proc.stderr.strip().splitlines()
+        assert len(lines) == 1 and "Traceback" not in proc.stderr, proc.stderr
+        assert args[-1] in lines[0] and "1–65535" in lines[0]
