@@ -20,6 +20,7 @@ from yizhan.db.lifecycle import Database
 from yizhan.errors import add_exception_handlers
 from yizhan.ratelimit import shared_rate_limiter
 from yizhan.routes import planners, riders, staff
+from yizhan.routes.map_cache import MapCache
 from yizhan.routes.upload_guard import UploadGuard
 from yizhan.settings import Settings, get_settings
 from yizhan.stations.search import station_index_factory
@@ -45,6 +46,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                               "Coordinates are lon/lat degrees; distances are geodesic metres.")
     app.state.settings = cfg
     app.state.db = db
+    app.state.map_cache = MapCache()
     app.state.rate_limiter = shared_rate_limiter(cfg.rate_limit_per_minute, cfg.data_dir / RATE_LIMIT_FILE)
     app.mount(planners.ASSET_PREFIX, planners.map_assets(), name="assets")
     app.add_middleware(UploadGuard, settings=cfg, database=db)  # inside CORS: its refusals carry CORS headers

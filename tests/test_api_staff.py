@@ -251,6 +251,34 @@ def test_map_page_and_its_assets(api: httpx.Client, coverage_run: dict) -> None:
     assert api.get("/yizhan-assets/../api.py").status_code == 404
 
 
+def test_map_is_rendered_once_per_run_and_stations(engine: Engine, coverage_run: dict, wudaokou: AreaInfo,
+                                                   db_url: str, tmp_path: Path) -> None:
+    """The map of a run is rendered once and served from the cache until the area's stations change; the route is
+    rate limited like the riders' routes."""
+    app = create_app(Settings(database_url=db_url, staff_key=KEY, data_dir=tmp_path / "data",
+                              rate_limit_per_minute=6))
+    renders = app.state.map_cache.stats
+    try:
+        with live_server(app) as base, httpx.Client(base_url=base, timeout=60) as client:
+            run = {"run": coverage_run["run_id"]}
+            first, second = client.get("/map", params=run), client.get("/map")  # the latest run is the same map
+            assert first.status_code == second.status_code == 200, (first.text, second.text)
+            assert first.text == second.text and renders.renders == 1
+            assert first.headers["X-Map-Cache"] == "miss" and second.headers["X-Map-Cache"] == "hit"
+            assert "改名的驿站" not in first.text
+            csv = f"{HEADER}\nC-1,改名的驿站,small,116.3200,40.0015,,,,,,,,active\n".encode()
+            import_stations(engine, "s.csv", area=wudaokou.name, data=csv, filename="s.csv")
+            third = client.get("/map", params=run)
+            assert third.status_code == 200 and renders.renders == 2 and "改名的驿站" in third.text
+            assert client.get("/map", params={"run": 999}).status_code == 404  # a fifth request, not cached
+            codes = [client.get("/map", params=run).status_code for _ in range(3)]
+            assert codes == [200, 200, 429], codes
+            limited = client.get("/map", params=run)
+            assert "at most 6 a minute" in limited.json()["detail"] and int(limited.headers["Retry-After"]) >= 1
+    finally:
+        app.state.db.dispose()
+
+
 # --- odd uploads, the size limit and the recommendation radius -----------------------------------------------------
 
 
