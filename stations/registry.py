@@ -5,7 +5,8 @@ Distances are geodesic metres on the WGS 84 spheroid (PostGIS geography), never 
 
 from __future__ import annotations
 
-import io
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -32,22 +33,30 @@ class ImportSummary:
     updated: int
 
 
+COPY_CHUNK_ROWS = 10_000
+"""Rows turned into COPY text at a time: the text of a chunk is all that is held, not that of the whole file."""
+
+
 def _copy_text(value: object) -> str:
     if value is None:
         return "\\N"
     return str(value).replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
 
 
-def upsert_stations(conn: Connection, area_id: int, area_name: str, records: list[StationRecord]) -> ImportSummary:
-    """Insert or update ``records`` by external id in one statement inside the caller's transaction.
+def _copy_line(r: StationRecord) -> str:
+    return "\t".join(_copy_text(v) for v in (
+        r.external_id, r.name, r.kind, r.host, r.address, r.township, ";".join(r.amenities), r.opening_hours,
+        r.seats, r.stars, r.status, repr(r.lon), repr(r.lat))) + "\n"
 
-    Rows are streamed with COPY into a temporary table, then merged; stations not in ``records`` stay.
+
+@contextmanager
+def copy_stations(conn: Connection) -> Iterator[Callable[[Iterable[StationRecord]], int]]:
+    """Stream station records into a temporary table inside the caller's transaction, for ``merge_copied``.
+
+    Yields ``write(records) -> count``, which may be called any number of times; the records are sent with COPY
+    in chunks of ``COPY_CHUNK_ROWS``, so neither the records nor their text need to be held at once. The COPY
+    ends when the block does (it is aborted, and the transaction with it, when the block raises).
     """
-    buf = io.StringIO()
-    for r in records:
-        buf.write("\t".join(_copy_text(v) for v in (
-            r.external_id, r.name, r.kind, r.host, r.address, r.township, ";".join(r.amenities), r.opening_hours,
-            r.seats, r.stars, r.status, repr(r.lon), repr(r.lat))) + "\n")
     conn.execute(text(
         "CREATE TEMP TABLE _stations_in (external_id text, name text, kind text, host text, address text, "
         "township text, amenities text, opening_hours text, seats int, stars smallint, status text, "
@@ -55,23 +64,56 @@ def upsert_stations(conn: Connection, area_id: int, area_name: str, records: lis
     raw = conn.connection.driver_connection
     assert raw is not None, "an open connection has its psycopg connection"
     with raw.cursor() as cur, cur.copy("COPY _stations_in FROM STDIN") as copy:
-        copy.write(buf.getvalue())
-    rows = conn.execute(text(f"""
-        INSERT INTO stations (area_id, external_id, name, kind, host, address, township, amenities, opening_hours,
-                              seats, stars, status, geom, updated_at)
-        SELECT :area_id, external_id, name, kind, host, address, township,
-               COALESCE(string_to_array(NULLIF(amenities, ''), ';'), '{{}}'), opening_hours, seats, stars, status,
-               ST_SetSRID(ST_MakePoint(lon, lat), {SRID}), now()
-        FROM _stations_in
-        ON CONFLICT (area_id, external_id) DO UPDATE SET
-            name = EXCLUDED.name, kind = EXCLUDED.kind, host = EXCLUDED.host, address = EXCLUDED.address,
-            township = EXCLUDED.township, amenities = EXCLUDED.amenities, opening_hours = EXCLUDED.opening_hours,
-            seats = EXCLUDED.seats, stars = EXCLUDED.stars, status = EXCLUDED.status, geom = EXCLUDED.geom,
-            updated_at = now()
-        RETURNING (xmax = 0) AS inserted"""), {"area_id": area_id}).scalars().all()
+
+        def write(records: Iterable[StationRecord]) -> int:
+            n = 0
+            chunk: list[str] = []
+            for r in records:
+                chunk.append(_copy_line(r))
+                if len(chunk) == COPY_CHUNK_ROWS:
+                    copy.write("".join(chunk))
+                    n += len(chunk)
+                    chunk = []
+            if chunk:
+                copy.write("".join(chunk))
+                n += len(chunk)
+            return n
+
+        yield write
+
+
+def merge_copied(conn: Connection, area_id: int, area_name: str, rows: int) -> ImportSummary:
+    """Insert or update the records ``copy_stations`` sent, by external id, in one statement; stations not among
+    them stay. ``rows`` is the number of rows the file had (for the summary)."""
+    inserted, total = conn.execute(text(f"""
+        WITH merged AS (
+            INSERT INTO stations (area_id, external_id, name, kind, host, address, township, amenities,
+                                  opening_hours, seats, stars, status, geom, updated_at)
+            SELECT :area_id, external_id, name, kind, host, address, township,
+                   COALESCE(string_to_array(NULLIF(amenities, ''), ';'), '{{}}'), opening_hours, seats, stars,
+                   status, ST_SetSRID(ST_MakePoint(lon, lat), {SRID}), now()
+            FROM _stations_in
+            ON CONFLICT (area_id, external_id) DO UPDATE SET
+                name = EXCLUDED.name, kind = EXCLUDED.kind, host = EXCLUDED.host, address = EXCLUDED.address,
+                township = EXCLUDED.township, amenities = EXCLUDED.amenities,
+                opening_hours = EXCLUDED.opening_hours, seats = EXCLUDED.seats, stars = EXCLUDED.stars,
+                status = EXCLUDED.status, geom = EXCLUDED.geom, updated_at = now()
+            RETURNING (xmax = 0) AS inserted)
+        SELECT count(*) FILTER (WHERE inserted), count(*) FROM merged"""), {"area_id": area_id}).one()
     conn.execute(text("DROP TABLE _stations_in"))
-    inserted = sum(1 for x in rows if x)
-    return ImportSummary(area_name, len(records), inserted, len(rows) - inserted)
+    return ImportSummary(area_name, rows, int(inserted), int(total) - int(inserted))
+
+
+def upsert_stations(conn: Connection, area_id: int, area_name: str,
+                    records: Iterable[StationRecord]) -> ImportSummary:
+    """Insert or update ``records`` by external id in one statement inside the caller's transaction.
+
+    Rows are streamed with COPY into a temporary table (``copy_stations``), then merged (``merge_copied``);
+    stations not in ``records`` stay.
+    """
+    with copy_stations(conn) as write:
+        n = write(records)
+    return merge_copied(conn, area_id, area_name, n)
 
 
 def get_station(conn: Connection, external_id: str, *, area: str | None = None) -> Station:

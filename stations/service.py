@@ -5,15 +5,17 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import psycopg
 from sqlalchemy import Connection, Engine, text
 from sqlalchemy.exc import OperationalError
 
-from yizhan.areas import resolve_area
-from yizhan.errors import Conflict, PayloadTooLarge
+from yizhan.areas import AreaInfo, resolve_area
+from yizhan.errors import Conflict, ImportRejected, PayloadTooLarge, RowProblem
 from yizhan.stations.export import write_stations
 from yizhan.stations.importer import check_coord_system, frame_positions, read_registry, records_from_frame
-from yizhan.stations.registry import ImportSummary, export_frame, upsert_stations
+from yizhan.stations.registry import ImportSummary, copy_stations, export_frame, merge_copied
 
 
 @dataclass
@@ -58,6 +60,48 @@ def area_import_lock(conn: Connection, area_id: int, area_name: str, *,
         raise
 
 
+CHECK_CHUNK_ROWS = 50_000
+"""Rows of a file checked at a time: only one chunk's checked records are held (memory), never the whole file's."""
+
+
+def duplicates_across_chunks(df: pd.DataFrame, chunk_rows: int) -> list[RowProblem]:
+    """Ids of ``df`` (a ``read_registry`` frame) used again in a later chunk of ``chunk_rows`` rows than their
+    first use: one problem for the first such row of each later chunk (``records_from_frame``, which sees one
+    chunk, names the repeats within it)."""
+    ids = df["id"].to_numpy(dtype=object)
+    rows = df["_row"].to_numpy()
+    chunk = np.arange(len(df)) // chunk_rows
+    first_in_chunk = ~pd.DataFrame({"id": ids, "chunk": chunk}).duplicated().to_numpy()
+    first_anywhere = ~pd.Series(ids).duplicated().to_numpy()
+    first_row = pd.Series(rows).groupby(ids).transform("first").to_numpy()
+    late = np.flatnonzero(first_in_chunk & ~first_anywhere & (ids != ""))
+    return [RowProblem(int(rows[i]), "id", ids[i], f"a unique id (also used in row {int(first_row[i])})")
+            for i in late]
+
+
+def _check_and_write(conn: Connection, df: pd.DataFrame, info: AreaInfo, *, source: str,
+                     coord: str) -> ImportSummary:
+    """Check ``df``'s rows a chunk at a time, COPY the records of good chunks, merge them when no row had a
+    problem; otherwise raise ``ImportRejected`` listing every problem of the file (the caller rolls back)."""
+    chunk_rows = CHECK_CHUNK_ROWS
+    problems = duplicates_across_chunks(df, chunk_rows)
+    written = 0
+    with copy_stations(conn) as write:
+        for start in range(0, len(df), chunk_rows):
+            try:
+                records = records_from_frame(df.iloc[start:start + chunk_rows], source=source, coord=coord,
+                                             area_contains=info.contains, area_name=info.name)
+            except ImportRejected as exc:
+                problems.extend(exc.problems)
+                continue
+            if not problems:  # once the file is known bad, only its problems are collected
+                written += write(records)
+            del records
+    if problems:
+        raise ImportRejected(source, sorted(problems, key=lambda p: p.row))
+    return merge_copied(conn, info.id, info.name, written)
+
+
 def import_stations(engine: Engine, path: Path | str, *, area: str | None = None, coord: str = "wgs84",
                     data: bytes | None = None, filename: str | None = None, ignore_unknown_columns: bool = False,
                     trust_coords: bool = False, max_rows: int | None = None,
@@ -70,10 +114,13 @@ def import_stations(engine: Engine, path: Path | str, *, area: str | None = None
     ``ignore_unknown_columns``; the report then lists them. A file of more than ``max_rows`` station rows (the
     API's limit) is refused with ``PayloadTooLarge`` before any row is checked.
 
-    The file is read and checked with no transaction open (short reads of the area and the stored stations);
-    the writing transaction first takes the area's import lock (``area_import_lock``: imports of one area run one
-    after the other, never deadlock), so a second import waits up to ``lock_wait_s`` seconds, then gets
-    ``Conflict``. The server ends the transaction if its client goes silent for ``IMPORT_IDLE_TIMEOUT_S``.
+    The file is read and its coordinate system checked with no transaction open (short reads of the area and the
+    stored stations). The writing transaction first takes the area's import lock (``area_import_lock``: imports of
+    one area run one after the other, never deadlock), so a second import waits up to ``lock_wait_s`` seconds,
+    then gets ``Conflict``; then the rows are checked ``CHECK_CHUNK_ROWS`` at a time, each good chunk streamed
+    into the database with COPY while the next is checked, and merged in one statement only when no row of the
+    file had a problem. The server ends the transaction if its client goes silent between statements for
+    ``IMPORT_IDLE_TIMEOUT_S``.
     Raises ``ImportRejected`` (every bad row listed), ``InvalidInput``, ``PayloadTooLarge`` or ``Conflict``;
     nothing is stored then.
     """
@@ -89,8 +136,6 @@ def import_stations(engine: Engine, path: Path | str, *, area: str | None = None
         with engine.connect() as conn:
             stored = stored_positions(conn, info.id, points["id"].tolist())
         check_coord_system(points, stored, declared=coord, source=source)
-    records = records_from_frame(df, source=source, coord=coord, area_contains=info.contains, area_name=info.name)
-    del df
     with engine.begin() as conn:
         conn.execute(text("SELECT set_config('idle_in_transaction_session_timeout', :t, true)"),
                      {"t": f"{round(IMPORT_IDLE_TIMEOUT_S * 1000)}ms"})
@@ -98,7 +143,7 @@ def import_stations(engine: Engine, path: Path | str, *, area: str | None = None
         if resolve_area(conn, info.name).id != info.id:
             raise Conflict(f"area {info.name!r} was replaced during the import; import the file again")
         try:
-            summary = upsert_stations(conn, info.id, info.name, records)
+            summary = _check_and_write(conn, df, info, source=source, coord=coord)
         except OperationalError as exc:
             if isinstance(exc.orig, psycopg.errors.LockNotAvailable):
                 raise Conflict(f"area {info.name!r}: some of its stations are being changed by another transaction; "

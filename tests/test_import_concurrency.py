@@ -27,8 +27,9 @@ from sqlalchemy import Engine, text
 
 from yizhan.areas import AreaInfo
 from yizhan.db.engine import dispose_engines, get_engine
-from yizhan.errors import Conflict, http_status
+from yizhan.errors import Conflict, ImportRejected, http_status
 from yizhan.settings import Settings
+from yizhan.stations import service
 from yizhan.stations.service import import_stations
 
 N_ROWS = 4000
@@ -189,3 +190,28 @@ def test_api_refuses_a_file_over_its_row_limit(db_url: str, wudaokou: AreaInfo, 
     r = post(20)
     assert r.status_code == 200, r.text
     assert r.json()["inserted"] == 20
+
+
+def test_rows_checked_in_chunks_name_every_problem_and_store_nothing(engine: Engine, wudaokou: AreaInfo,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """A file checked 10 rows at a time: a repeat of an id from an earlier chunk and a bad row in a later chunk
+    are both named (row numbers count the header as row 1), and nothing is stored."""
+    monkeypatch.setattr(service, "CHECK_CHUNK_ROWS", 10)
+    ids = [f"C{i:02d}" for i in range(30)]
+    ids[14] = ids[2]  # data row 15 is file row 16; the first use is file row 4
+    lines = _csv(ids, "c", seed=4).decode().splitlines()
+    lines[26] = lines[26].replace(",small,", ",huge,")  # file row 27
+    lines[27] = lines[27].replace(",small,", ",huge,")  # file row 28: two bad rows in one chunk after a bad chunk
+    with pytest.raises(ImportRejected) as info:
+        import_stations(engine, "c.csv", area=wudaokou.name, data="\n".join(lines).encode(), filename="c.csv")
+    found = [(p.row, p.field) for p in info.value.problems]
+    assert found == [(16, "id"), (27, "kind"), (28, "kind")]
+    assert "also used in row 4" in info.value.problems[0].expected
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM stations")).scalar_one() == 0
+
+    good = _csv([f"C{i:02d}" for i in range(35)], "c", seed=5)
+    summary = import_stations(engine, "c.csv", area=wudaokou.name, data=good, filename="c.csv")
+    assert (summary.rows, summary.inserted, summary.updated) == (35, 35, 0)
+    again = import_stations(engine, "c.csv", area=wudaokou.name, data=good, filename="c.csv")
+    assert (again.rows, again.inserted, again.updated) == (35, 0, 35)
