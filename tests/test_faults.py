@@ -6,10 +6,19 @@ follow what the clients saw, not the clock: every answer must be 200 or 503 (nev
 error: a hung request runs into the client's timeout and fails the test), every request during the outage must
 get a 503, 200s must come back after the restart and stay, and the registry must be intact afterwards. How fast
 (first 200 after the restart, slowest answer) is measured by benchmarks/national.py, section 4.
+
+Imports under faults, on the session's cluster: an import process killed with SIGKILL while it writes leaves no
+lock behind (the next import of the area runs at once and the killed one stored nothing), and two command-line
+imports of overlapping files at once end each with success or one line saying another import of the area is
+running, never a deadlock or a traceback.
 """
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
 import threading
 import time
 from collections import Counter
@@ -22,13 +31,15 @@ import numpy as np
 import psycopg
 import pytest
 from live_server import live_server
-from sqlalchemy import text
+from sqlalchemy import Engine, text
 
 from yizhan.api import create_app
+from yizhan.areas import AreaInfo
 from yizhan.data.national import load_national
 from yizhan.db.cluster import Cluster
-from yizhan.db.engine import make_engine, migrate
+from yizhan.db.engine import libpq_url, make_engine, migrate
 from yizhan.settings import Settings
+from yizhan.stations.service import IMPORT_LOCK_SPACE, import_stations
 
 pytestmark = pytest.mark.fault
 
@@ -164,3 +175,85 @@ def test_database_restart_during_load(restartable_cluster: Cluster, tmp_path: Pa
     assert first_ok is not None, f"no 200 after the restart: {Counter(a.detail for a in after).most_common(3)}"
     assert recovered and all(a.status == 200 for a in recovered), Counter(a.status for a in recovered)
     assert _count(url) == before
+
+
+# -- imports under faults ----------------------------------------------------------------------------------------
+WUDAOKOU_INNER = (116.3090, 39.9910, 116.3310, 40.0115)  # inside the wudaokou fixture's bounds (W, S, E, N)
+
+
+def _registry_csv(path: Path, n: int, prefix: str, seed: int) -> Path:
+    """A registry CSV of ``n`` stations ``{prefix}000000``... at random points inside the Wudaokou area."""
+    west, south, east, north = WUDAOKOU_INNER
+    rng = np.random.default_rng(seed)
+    lons = rng.uniform(west, east, n).round(6)
+    lats = rng.uniform(south, north, n).round(6)
+    with path.open("w") as f:
+        f.write("id,name,kind,lon,lat,amenities,opening_hours\n")
+        for i, (lon, lat) in enumerate(zip(lons, lats, strict=True)):
+            f.write(f"{prefix}{i:06d},驿站 {prefix}{i},small,{lon},{lat},charging;toilet,24/7\n")
+    return path
+
+
+def _cli(*args: str, env: dict[str, str]) -> subprocess.Popen[str]:
+    return subprocess.Popen([sys.executable, "-m", "yizhan.cli", *args], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+
+
+def _writing(conn: psycopg.Connection, area_id: int) -> bool:
+    """Whether a session holds the area's import lock and is copying rows into the database."""
+    row = conn.execute(
+        "SELECT EXISTS (SELECT 1 FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
+        "WHERE l.locktype = 'advisory' AND l.classid = %s AND l.objid = %s AND l.granted "
+        "AND a.query LIKE 'COPY _stations_in%%' AND a.state = 'active')", (IMPORT_LOCK_SPACE, area_id)).fetchone()
+    return bool(row and row[0])
+
+
+def test_kill_9_during_a_cli_import_leaves_no_lock(cli_env: dict[str, str], db_url: str, engine: Engine,
+                                                    wudaokou: AreaInfo, tmp_path: Path) -> None:
+    big = _registry_csv(tmp_path / "big.csv", 200_000, "K", seed=11)
+    proc = _cli("stations", "import", str(big), "--area", wudaokou.name, env=cli_env)
+    try:
+        with psycopg.connect(libpq_url(db_url), autocommit=True) as watch:
+            deadline = time.monotonic() + PHASE_TIMEOUT_S
+            while not _writing(watch, wudaokou.id):
+                assert proc.poll() is None, f"the import ended before it was killed: {proc.communicate()}"
+                assert time.monotonic() < deadline, "the import never started writing"
+                time.sleep(0.05)
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.wait(30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.communicate()
+    assert proc.returncode == -signal.SIGKILL
+
+    small = _registry_csv(tmp_path / "small.csv", 50, "S", seed=12)
+    t = time.monotonic()
+    summary = import_stations(engine, small, area=wudaokou.name)  # Conflict if the dead import's lock were held
+    print(f"\nthe next import ran {time.monotonic() - t:.2f} s after the kill")
+    assert (summary.inserted, summary.updated) == (50, 0)
+    with engine.connect() as conn:
+        ids = conn.execute(text("SELECT external_id FROM stations")).scalars().all()
+    assert sorted(ids) == [f"S{i:06d}" for i in range(50)], "the killed import stored rows"
+
+
+def test_two_cli_imports_of_one_area_at_once(cli_env: dict[str, str], engine: Engine, wudaokou: AreaInfo,
+                                             tmp_path: Path) -> None:
+    n = 20_000
+    forward = _registry_csv(tmp_path / "forward.csv", n, "F", seed=21)
+    lines = forward.read_text().splitlines()
+    backward = tmp_path / "backward.csv"
+    backward.write_text("\n".join([lines[0], *lines[:0:-1]]) + "\n")  # the same ids in the opposite order
+    procs = [_cli("stations", "import", str(p), "--area", wudaokou.name, env=cli_env) for p in (forward, backward)]
+    outcomes = [(p.wait(PHASE_TIMEOUT_S), *p.communicate()) for p in procs]
+    for code, out, err in outcomes:
+        assert "Traceback" not in err and "deadlock" not in err.lower(), err
+        if code == 0:
+            assert f"{n} rows" in out
+        else:
+            assert code == 2, (code, out, err)
+            assert "another import of this area is running" in err, err
+            assert len(err.strip().splitlines()) <= 2, err  # the progress line and the one error line
+    assert any(code == 0 for code, _, _ in outcomes)
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM stations")).scalar_one() == n
