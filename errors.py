@@ -188,8 +188,9 @@ async def _sqlalchemy_error(_: Request, exc: DBAPIError) -> JSONResponse:
 
 async def _bad_request(_: Request, exc: RequestValidationError) -> JSONResponse:
     parts = []
-    for e in exc.errors():
-        loc = ".".join(str(x) for x in e["loc"][1:]) or str(e["loc"][0])
+    for e in exc.errors():  # each begins with the parameter and where it was: "lon (query): ..."
+        where, *name = (str(x) for x in e["loc"])
+        loc = f"{'.'.join(name)} ({where})" if name else where
         parts.append(f"{loc}: {e['msg']}" + (f" (got {e['input']!r})" if "input" in e and e["input"] is not None
                                               else ""))
     return _problem(422, "; ".join(parts), errors=jsonable_errors(exc.errors()))

@@ -9,6 +9,7 @@ from typing import Annotated
 from fastapi import Depends, Header, Request
 from sqlalchemy import Engine
 
+from yizhan.areas import get_area
 from yizhan.coverage.runs import latest_run_id
 from yizhan.db.lifecycle import Database
 from yizhan.errors import Unauthorized
@@ -69,6 +70,14 @@ StaffKey = Annotated[None, Depends(require_staff_key)]
 """A staff route's parameter: the request carries a valid staff key."""
 RiderLimit = Annotated[None, Depends(limit_rider)]
 """A rider route's parameter: the client is within its rate limit."""
+
+
+def require_area(eng: Engine, name: str | None) -> None:
+    """NotFound (404) naming the areas that exist when ``name`` is given and is no area's name: an ``area=`` that
+    names nothing is a mistake to tell, not a filter that matches nothing."""
+    if name is not None:
+        with eng.connect() as conn:
+            get_area(conn, name)
 
 
 def run_or_latest(eng: Engine, run: int | None, area: str | None) -> int:

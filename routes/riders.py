@@ -16,11 +16,12 @@ from fastapi import APIRouter, FastAPI, Query, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, create_model
 from sqlalchemy import text
+from starlette.concurrency import run_in_threadpool
 
 from yizhan import __version__
 from yizhan.coverage.routing import nearest_along_streets
 from yizhan.geo.coords import to_wgs84
-from yizhan.routes.deps import EngineDep, RiderLimit, limit_rider
+from yizhan.routes.deps import EngineDep, RiderLimit, limit_rider, require_area
 from yizhan.routes.query import parse_query, query_openapi
 from yizhan.settings import Settings
 from yizhan.stations import vocab
@@ -130,6 +131,8 @@ async def nearest(request: Request) -> Response:
     found = await find_nearest(state.db, NearestSearch(x, y, k=q.k, amenities=q.amenity, open_at=q.open_at,
                                                        kind=q.kind, area=q.area, by=q.by, profile=q.profile),
                                settings=state.settings, along_streets=nearest_along_streets)
+    if not found.stations and q.area is not None:  # nothing found: say so if the area itself does not exist
+        await run_in_threadpool(lambda: require_area(state.db.engine(), q.area))
     body = station_collection(found.stations, q.coord, query={
         "lon": q.lon, "lat": q.lat, "coord": q.coord, "k": q.k, "amenity": q.amenity or [],
         "open_at": q.open_at.isoformat() if q.open_at else None, "by": q.by,
@@ -144,6 +147,7 @@ def stations(_: RiderLimit, eng: EngineDep, area: Annotated[str | None, Query(ma
              limit: Annotated[int, Query(ge=1, le=1000)] = 100, offset: Annotated[int, Query(ge=0)] = 0,
              coord: Coord = "wgs84") -> dict[str, object]:
     """A page of the registry as GeoJSON, with ``total``."""
+    require_area(eng, area)
     with eng.connect() as conn:
         total, items = list_stations(conn, area=area, kind=kind, status=status, limit=limit, offset=offset)
     return station_collection(items, coord, total=total, limit=limit, offset=offset)
@@ -154,5 +158,6 @@ def stations(_: RiderLimit, eng: EngineDep, area: Annotated[str | None, Query(ma
 def station(_: RiderLimit, eng: EngineDep, station_id: str,
             area: Annotated[str | None, Query(max_length=200)] = None, coord: Coord = "wgs84") -> dict[str, object]:
     """One station by its registry id."""
+    require_area(eng, area)
     with eng.connect() as conn:
         return station_feature(get_station(conn, station_id, area=area), coord)

@@ -181,7 +181,7 @@ def test_nearest_bad_parameters_are_422(api: httpx.Client, seeded: AreaInfo, par
 def test_nearest_query_string_reads_as_fastapi_params(api: httpx.Client, seeded: AreaInfo) -> None:
     """The route validates its query string in one model: same answers as FastAPI's per-parameter parsing."""
     r = api.get("/stations/nearest", params={"lat": 40})
-    assert r.status_code == 422 and r.json()["detail"] == "lon: Field required", r.text
+    assert r.status_code == 422 and r.json()["detail"] == "lon (query): Field required", r.text
     assert r.json()["errors"][0]["loc"] == ["query", "lon"]
     r = api.get("/stations/nearest", params=[("lon", Q[0]), ("lat", Q[1]), ("k", 2), ("k", 3), ("color", "red")])
     assert r.status_code == 200, r.text
@@ -199,6 +199,44 @@ def test_bad_parameters_elsewhere_are_422(api: httpx.Client, seeded: AreaInfo) -
         r = api.get(path, params=params, headers=STAFF)
         assert r.status_code == 422, (path, params, r.status_code, r.text)
         assert isinstance(r.json()["detail"], str) and name in r.json()["detail"], r.text
+
+
+def test_unknown_area_is_404_naming_the_areas(api: httpx.Client, seeded: AreaInfo) -> None:
+    """``area=`` naming no area is a mistake to tell, not an empty answer."""
+    for path, params in [("/stations", {"area": "atlantis"}),
+                         ("/stations/nearest", {"lon": Q[0], "lat": Q[1], "area": "atlantis"}),
+                         ("/stations/nearest", {"lon": Q[0], "lat": Q[1], "area": "atlantis", "by": "network"}),
+                         ("/stations/N-247", {"area": "atlantis"})]:
+        r = api.get(path, params=params)
+        assert r.status_code == 404, (path, r.status_code, r.text)
+        assert r.json()["detail"] == "no area named 'atlantis'; areas: wudaokou", r.text
+    # the area that exists still answers, also where it has no station of the kind asked
+    assert api.get("/stations", params={"area": "wudaokou"}).json()["total"] == len(STATIONS)
+    assert nearest_features(api, *Q, area="wudaokou", kind="mobile") == []
+
+
+@pytest.mark.parametrize(("path", "params", "starts"), [
+    ("/stations/nearest", {"lon": 181, "lat": 40}, "lon (query): "),
+    ("/stations/nearest", {"lat": 40}, "lon (query): "),
+    ("/stations", {"limit": 0}, "limit (query): "),
+    ("/runs/abc", {}, "run_id (path): "),
+    ("/map", {"run": "x"}, "run (query): "),
+])
+def test_422_detail_starts_with_the_parameter_and_where(api: httpx.Client, path: str, params: dict,
+                                                        starts: str) -> None:
+    r = api.get(path, params=params, headers=STAFF)
+    assert r.status_code == 422, r.text
+    assert r.json()["detail"].startswith(starts), r.json()["detail"]
+
+
+def test_422_of_a_body_names_the_field(api: httpx.Client) -> None:
+    r = api.post("/recommendations", headers=STAFF, json={"k": 0})
+    assert r.status_code == 422, r.text
+    assert r.json()["detail"].startswith("k (body): "), r.json()["detail"]
+    r = api.post("/stations/import", headers=STAFF, files={"file": ("s.csv", b"id\n", "text/csv")},
+                 data={"coord": "mars"})
+    assert r.status_code == 422, r.text
+    assert r.json()["detail"].startswith("coord (body): "), r.json()["detail"]
 
 
 # --- registry reads -----------------------------------------------------------------------------------------------
