@@ -8,6 +8,7 @@ showing progress and results.
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Annotated, Any
@@ -43,6 +44,22 @@ app.add_typer(candidates_app, name="candidates")
 
 out = Console()
 err = Console(stderr=True)
+
+debug = False
+"""Whether a failure shows its traceback (``yizhan --debug`` or ``YIZHAN_DEBUG=1``); set by :func:`root`."""
+
+
+@app.callback()
+def root(show_traceback: Annotated[bool, typer.Option(
+        "--debug", help="Show the full traceback of a failure (also YIZHAN_DEBUG=1)")] = False) -> None:
+    """yizhan 驿站: rest-station coverage for outdoor workers."""
+    global debug
+    debug = show_traceback or debug_from_environment()
+
+
+def debug_from_environment() -> bool:
+    """Whether ``YIZHAN_DEBUG`` asks for tracebacks (1, true, yes, on)."""
+    return os.environ.get("YIZHAN_DEBUG", "").strip().lower() in ("1", "true", "yes", "on")
 
 AreaOpt = Annotated[str | None, typer.Option("--area", help="Area name (default: the only area)")]
 CoordOpt = Annotated[str, typer.Option("--coord", help="Coordinate system of the file: wgs84, gcj02 or bd09")]

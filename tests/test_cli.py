@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -13,6 +14,7 @@ from pathlib import Path
 
 import httpx
 import pandas as pd
+import psycopg
 import pytest
 from cli_runner import run_cli, run_cli_process
 
@@ -192,3 +194,109 @@ def test_sample_files_import_cleanly(cli_env):
     assert all(u["stations"] == 0 for u in units if u["name"] not in named)
     assert sum(u["demand"] for u in units) == pytest.approx(summary["demand_total"])
     assert set(registry["街道"]) == named  # each station's 街道 is a township of the file
+
+
+# -- failures: one line each, the traceback only with --debug --------------------------------------------------
+def _one_line(proc: subprocess.CompletedProcess[str], code: int, *words: str) -> str:
+    """The one ``error:`` line that ends a failed command's stderr (exit ``code``, no traceback; progress lines
+    may come before it), which names ``words``."""
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    errors = [line for line in lines if line.startswith("error: ")]
+    assert proc.returncode == code and "Traceback" not in proc.stderr and errors == lines[-1:], (proc.returncode,
+                                                                                                 proc.stderr)
+    assert all(w in errors[0] for w in words), errors[0]
+    return errors[0]
+
+
+def test_debug_shows_the_traceback_of_a_failure(cli_env, tmp_path):
+    missing = tmp_path / "nowhere" / "stations.csv"
+    yz("area", "create", "wudaokou", "--bbox", BBOX, env=cli_env)
+    _one_line(yz("stations", "import", str(missing), env=cli_env, check=False), 2, missing.name)
+    for proc in (yz("--debug", "stations", "import", str(missing), env=cli_env, check=False),
+                 yz("stations", "import", str(missing), env=dict(cli_env, YIZHAN_DEBUG="1"), check=False)):
+        assert proc.returncode == 2 and "Traceback (most recent call last)" in proc.stderr
+        assert proc.stderr.rstrip().splitlines()[-1].startswith("error: ")
+    assert "--debug" in run_cli_process("--help", env=cli_env).stdout
+
+
+def test_database_down_is_one_line(cli_env):
+    env = dict(cli_env, DATABASE_URL=f"postgresql://yizhan@127.0.0.1:{free_port()}/nothing")
+    _one_line(yz("area", "list", env=env, check=False), 1, "database", "run the command again")
+
+
+@pytest.fixture
+def blocked(engine, cli_env):  # type: ignore[no-untyped-def]
+    """The stations table locked by another session for the test: ``yizhan stations export`` waits on it."""
+    yz("area", "create", "wudaokou", "--bbox", BBOX, env=cli_env)
+    yz("stations", "import", str(SAMPLE), env=cli_env)
+    with engine.connect() as conn:
+        conn.exec_driver_sql("BEGIN")
+        conn.exec_driver_sql("LOCK TABLE stations IN ACCESS EXCLUSIVE MODE")
+        yield conn
+        conn.exec_driver_sql("ROLLBACK")
+
+
+def _waiting_backend(engine, proc: subprocess.Popen[str]) -> int:  # type: ignore[no-untyped-def]
+    """The process id of the database session that waits for the lock (the command's), once it waits."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, proc.communicate()
+        with engine.connect() as conn:
+            pid = conn.exec_driver_sql("SELECT pid FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND "
+                                       "datname = current_database()").scalar()
+        if pid is not None:
+            return int(pid)
+        time.sleep(0.2)
+    raise AssertionError("the command never waited for the lock")
+
+
+def _export(cli_env: dict[str, str], tmp_path: Path, **env: str) -> subprocess.Popen[str]:
+    return subprocess.Popen([sys.executable, "-m", "yizhan.cli", "stations", "export", str(tmp_path / "s.csv")],
+                            env={**cli_env, **env}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _finished(proc: subprocess.Popen[str]) -> subprocess.CompletedProcess[str]:
+    out, err = proc.communicate(timeout=60)
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+
+
+def test_interrupt_is_one_line(engine, blocked, cli_env, tmp_path):
+    proc = _export(cli_env, tmp_path)
+    _waiting_backend(engine, proc)
+    proc.send_signal(signal.SIGINT)
+    _one_line(_finished(proc), 1, "interrupted", "run the command again")
+    assert not list(tmp_path.glob("*s.*csv"))  # no export, no temporary file
+
+
+def test_cancelled_statement_is_one_line(engine, blocked, cli_env, tmp_path):
+    proc = _export(cli_env, tmp_path)
+    with engine.connect() as conn:
+        assert conn.exec_driver_sql(f"SELECT pg_cancel_backend({_waiting_backend(engine, proc)})").scalar()
+    _one_line(_finished(proc), 1, "cancelled", "run it again")
+
+
+def test_lock_timeout_is_one_line(engine, blocked, cli_env, tmp_path, db_url):
+    with engine.connect() as conn:
+        database = conn.exec_driver_sql("SELECT current_database()").scalar()
+        conn.exec_driver_sql(f"ALTER DATABASE {database} SET lock_timeout = '300ms'")
+        conn.commit()
+    _one_line(_finished(_export(cli_env, tmp_path)), 1, "another job", "lock timeout")
+
+
+def test_database_failures_are_described() -> None:
+    """The classes a deadlock, a timeout and a refused value arrive as (psycopg's own, wrapped by SQLAlchemy)."""
+    from sqlalchemy.exc import DataError, OperationalError
+
+    from yizhan.cli.failures import describe
+
+    def wrapped(cls: type[Exception], text: str) -> BaseException:
+        return (OperationalError if issubclass(cls, psycopg.OperationalError) else DataError)("SQL", {}, cls(text))
+
+    deadlock = describe(wrapped(psycopg.errors.DeadlockDetected, "deadlock detected"))
+    assert deadlock is not None and "deadlock" in deadlock[0] and deadlock[1] == 1
+    slow = describe(wrapped(psycopg.errors.QueryCanceled, "canceling statement due to statement timeout"))
+    assert slow is not None and "statement timeout" in slow[0] and slow[1] == 1
+    value = describe(wrapped(psycopg.errors.StringDataRightTruncation, "value too long for type character "
+                                                                       "varying(300)"))
+    assert value is not None and "varying(300)" in value[0] and value[1] == 2
+    assert describe(RuntimeError("a bug")) is None  # keeps its traceback
