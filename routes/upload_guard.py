@@ -34,6 +34,13 @@ def too_large(settings: Settings) -> PayloadTooLarge:
                            "(YIZHAN_MAX_UPLOAD_MB); split the file or ask for a larger limit")
 
 
+def _route_path(scope: Scope) -> str:
+    """The request's path as the routes declare it (without the ``root_path`` a proxy serves the app under)."""
+    path: str = scope["path"]
+    root: str = scope.get("root_path", "")
+    return path[len(root):] if root and path.startswith(root) else path
+
+
 class _BodyTooLarge(HTTPException):
     """Raised from ``receive`` when the body passes the limit. An HTTPException, because FastAPI turns any other
     error met while parsing a body into a 400."""
@@ -52,7 +59,7 @@ class UploadGuard:
         self.limit = int(settings.max_upload_mb * 1024 * 1024) + ENVELOPE_BYTES
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or (scope["method"], scope["path"]) not in GUARDED:
+        if scope["type"] != "http" or (scope["method"], _route_path(scope)) not in GUARDED:
             await self.app(scope, receive, send)
             return
         headers = Headers(scope=scope)
