@@ -19,6 +19,7 @@ from yizhan.cli.common import (
     show,
     status,
 )
+from yizhan.outputs import replacing
 from yizhan.settings import get_settings
 
 
@@ -129,8 +130,8 @@ def recommend_cmd(
 
         with engine().connect() as conn:
             doc = recommendation_geojson(conn, result["run_id"])
-        geojson.parent.mkdir(parents=True, exist_ok=True)
-        geojson.write_text(json.dumps(doc, ensure_ascii=False), encoding="utf-8")
+        with replacing(geojson) as tmp:
+            tmp.write_text(json.dumps(doc, ensure_ascii=False), encoding="utf-8")
         common.err.print(f"sites and remaining gaps written to {geojson}")
     if as_json:
         show(result, True)

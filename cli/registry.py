@@ -102,11 +102,18 @@ def stations_import(
 
 @stations_app.command("export")
 def stations_export(file: Path, area: AreaOpt = None) -> None:
-    """Export an area's stations to FILE (.csv, .xlsx or .geojson, same columns as the import)."""
+    """Export an area's stations to FILE (.csv, .xlsx or .geojson, same columns as the import); FILE is written
+    whole or not at all (an earlier FILE stays when the folder is full or read-only)."""
+    from yizhan.errors import InvalidInput
+    from yizhan.outputs import replacing
+    from yizhan.stations.export import FORMATS
     from yizhan.stations.service import export_stations
 
-    path, n = export_stations(engine(), file, area=area)
-    common.out.print(f"{n} stations written to {path}")
+    if file.suffix.lower() not in FORMATS:  # before a temporary file, whose name would be in the message
+        raise InvalidInput(f"{file.name}: unsupported export type; expected one of {', '.join(FORMATS)}")
+    with replacing(file, keep_suffix=True) as tmp:
+        _, n = export_stations(engine(), tmp, area=area)
+    common.out.print(f"{n} stations written to {file}")
 
 
 # -- demand --------------------------------------------------------------------------------------------------

@@ -13,6 +13,8 @@ from collections.abc import Iterable
 from html.parser import HTMLParser
 from pathlib import Path
 
+from yizhan.outputs import replacing_folder
+
 STATIC_DIR: Path = Path(__file__).resolve().parent / "static"
 """Vendored Leaflet/Folium JS, CSS and fonts plus the page glue; the API serves it at ``/yizhan-assets``."""
 
@@ -79,9 +81,24 @@ def is_vendored(url: str) -> bool:
 
 
 def copy_assets(directory: Path) -> Path:
-    """Copy :data:`STATIC_DIR` to ``directory / "yizhan-assets"`` (merging into an existing copy); return that path."""
+    """Copy :data:`STATIC_DIR` to ``directory / "yizhan-assets"`` whole or not at all (an older copy is replaced
+    only once the new one is complete; a failed copy leaves no half-copied folder); return that path.
+
+    Raises
+    ------
+    OSError
+        The folder cannot take the copy (full, read-only, not a folder); the error names the target folder.
+    """
     target = Path(directory) / ASSET_DIR_NAME
-    shutil.copytree(STATIC_DIR, target, dirs_exist_ok=True)
+    with replacing_folder(target) as tmp:
+        for src in sorted(STATIC_DIR.rglob("*")):
+            dst = tmp / src.relative_to(STATIC_DIR)
+            if src.is_dir():
+                dst.mkdir(parents=True, exist_ok=True)
+            else:
+                dst.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(src, dst)  # raises at the first failure with its errno (copytree collects them)
+        tmp.mkdir(exist_ok=True)
     return target
 
 

@@ -71,6 +71,7 @@ from yizhan.maps.layers import (
 )
 from yizhan.maps.panels import legend_html, summary_html
 from yizhan.maps.popup import nearest_station_m
+from yizhan.outputs import replacing
 
 __all__ = ["ASSET_DIR_NAME", "STATIC_DIR", "MapInputError", "map_from_layers", "write_map"]
 
@@ -224,7 +225,8 @@ def map_from_layers(
 
 
 def write_map(m: folium.Map, path: Path) -> Path:
-    """Write the map's HTML to ``path`` and copy the assets to ``path.parent / "yizhan-assets"``.
+    """Write the map's HTML to ``path`` and copy the assets to ``path.parent / "yizhan-assets"``, each under a
+    temporary name first.
 
     The result opens offline from disk. The map must have been built with the default ``asset_prefix``.
 
@@ -245,6 +247,9 @@ def write_map(m: folium.Map, path: Path) -> Path:
     MapInputError
         If the page references an external script/stylesheet, or an asset that is not in :data:`STATIC_DIR`
         under ``yizhan-assets/``; nothing is written then.
+    OSError
+        If the folder cannot take the page or its assets (full, read-only, not a folder): the page and the
+        assets are each written whole or not at all (an earlier copy stays), no temporary file is left.
     """
     path = Path(path)
     page = m.get_root().render()
@@ -259,7 +264,8 @@ def write_map(m: folium.Map, path: Path) -> Path:
         )
     path.parent.mkdir(parents=True, exist_ok=True)
     copy_assets(path.parent)
-    path.write_text(page, encoding="utf-8")
+    with replacing(path) as tmp:
+        tmp.write_text(page, encoding="utf-8")
     return path
 
 

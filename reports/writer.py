@@ -8,6 +8,7 @@ from pathlib import Path
 
 from yizhan.coverage.runs import RunData
 from yizhan.errors import InvalidInput
+from yizhan.outputs import replacing
 from yizhan.reports.pdf import summary_pdf
 from yizhan.reports.run_report import (
     DEFAULT_FORMATS,
@@ -59,7 +60,12 @@ def render(report: RunReport, fmt: str) -> bytes:
 
 def write_report(report: RunReport, out: Path, formats: Iterable[str] = DEFAULT_FORMATS) -> dict[str, Path]:
     """Write ``formats`` of the report. ``out`` is a folder (created; files named by :func:`file_name`), or a file
-    path when a single format is asked and ``out`` ends in its extension."""
+    path when a single format is asked and ``out`` ends in its extension.
+
+    Each file is rendered first, then written under a temporary name and renamed: a folder that cannot take it
+    (full, read-only, not a folder) raises ``OSError`` naming the file, keeps any earlier file of that name and
+    leaves no temporary file; the files written before it stay.
+    """
     fmts = list(formats)
     if len(fmts) == 1 and out.suffix.lower() == f".{fmts[0]}":
         targets = {fmts[0]: out}
@@ -67,10 +73,9 @@ def write_report(report: RunReport, out: Path, formats: Iterable[str] = DEFAULT_
         targets = {f: out / file_name(report.run_id, f) for f in fmts}
     paths = {}
     for fmt, path in targets.items():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.partial")
-        tmp.write_bytes(render(report, fmt))
-        tmp.replace(path)
+        data = render(report, fmt)
+        with replacing(path) as tmp:
+            tmp.write_bytes(data)
         paths[fmt] = path
     return paths
 

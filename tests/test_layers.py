@@ -5,7 +5,8 @@ Layers, top to bottom (a module may import from its own layer or any layer below
 1. entry points: ``yizhan.api``, ``yizhan.routes``, ``yizhan.cli``, ``yizhan.demo``
 2. services: ``yizhan.reports``, above ``yizhan.maps``
 3. domain: ``yizhan.siting``, above ``yizhan.coverage``, above ``yizhan.stations`` and ``yizhan.data``
-4. foundations: ``yizhan.geo``, ``yizhan.db``, ``yizhan.areas``, ``yizhan.keys``, ``yizhan.ratelimit``
+4. foundations: ``yizhan.geo``, ``yizhan.db``, ``yizhan.areas``, ``yizhan.keys``, ``yizhan.ratelimit``,
+   ``yizhan.outputs``
 5. ground: ``yizhan.settings``, ``yizhan.errors`` (and the package's own ``__init__``)
 
 Besides the layers: ``yizhan.geo`` imports no domain package; no two top-level parts import each other, directly or
@@ -39,7 +40,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("siting",),
     ("coverage",),
     ("stations", "data"),
-    ("geo", "db", "areas", "keys", "ratelimit"),
+    ("geo", "db", "areas", "keys", "ratelimit", "outputs"),
     ("settings", "errors", "__init__"),
 )
 RANK: dict[str, int] = {part: len(LAYERS) - i for i, layer in enumerate(LAYERS) for part in layer}
