@@ -311,7 +311,7 @@ def test_map_of_stations_without_seats_or_stars(cli_env, api, tmp_path) -> None:
     assert "无座位驿站" in page and "12 个" in page and "★★★★ (4)" in page
     answer = api.get("/map", params={"run": run_id})
     assert answer.status_code == 200 and "无座位驿站" in answer.text
-    for fmt in ("csv", "xlsx", "html"):
+    for fmt in ("csv", "xlsx", "geojson", "gpkg", "html", "pdf"):
         proc = run_cli("report", "--format", fmt, "--out", str(tmp_path / "rep"), env=cli_env, check=False)
         assert proc.returncode == 0, proc.stderr
     proc = run_cli("stations", "export", str(tmp_path / "export.xlsx"), env=cli_env, check=False)
