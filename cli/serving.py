@@ -16,6 +16,7 @@ from yizhan.cli.common import (
     engine,
     keys_app,
 )
+from yizhan.cli.failures import Interrupted
 from yizhan.settings import get_settings
 
 
@@ -98,12 +99,16 @@ def _serve(host: str, port: int, *, workers: int = 1, access_log: bool = True,
     # uvicorn picks uvloop and httptools (dependencies) when they are installed; uvloop also sets TCP_NODELAY on
     # every connection, which the plain asyncio loop does not do for the sockets of --workers children (each
     # keep-alive answer then waits ~40 ms for a delayed ACK)
-    if workers > 1:
-        uvicorn.run("yizhan.api:create_app", factory=True, host=host, port=port, workers=workers, log_level="info",
-                    access_log=access_log, proxy_headers=bool(proxies), forwarded_allow_ips=proxies)
-    else:
-        uvicorn.run(create_app(get_settings()), host=host, port=port, log_level="info", access_log=access_log,
-                    proxy_headers=bool(proxies), forwarded_allow_ips=proxies)
+    try:
+        if workers > 1:
+            uvicorn.run("yizhan.api:create_app", factory=True, host=host, port=port, workers=workers,
+                        log_level="info", access_log=access_log, proxy_headers=bool(proxies),
+                        forwarded_allow_ips=proxies)
+        else:
+            uvicorn.run(create_app(get_settings()), host=host, port=port, log_level="info", access_log=access_log,
+                        proxy_headers=bool(proxies), forwarded_allow_ips=proxies)
+    except Interrupted:  # Ctrl-C is how a server stops: uvicorn raises it again once its shutdown is done
+        common.err.print("server stopped")
 
 
 # -- demo ----------------------------------------------------------------------------------------------------

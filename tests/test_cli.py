@@ -300,3 +300,21 @@ def test_database_failures_are_described() -> None:
                                                                        "varying(300)"))
     assert value is not None and "varying(300)" in value[0] and value[1] == 2
     assert describe(RuntimeError("a bug")) is None  # keeps its traceback
+
+
+def test_ctrl_c_stops_the_server_cleanly(cli_env):
+    """Ctrl-C is how ``yizhan serve`` is stopped: after uvicorn's own clean shutdown, no error line, exit 0."""
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "yizhan.cli", "serve", "--port", str(port)], env=cli_env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            assert httpx.get(f"http://127.0.0.1:{port}/health", timeout=5).status_code < 500
+            break
+        except httpx.TransportError:
+            assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+            time.sleep(0.3)
+    proc.send_signal(signal.SIGINT)
+    done = _finished(proc)
+    assert done.returncode == 0 and "error:" not in done.stderr and "Traceback" not in done.stderr, done.stderr
