@@ -13,6 +13,11 @@ DEFAULT_RADIUS_M = 1000.0
 """The service radius, metres: the "one-kilometre" goal counties set. Defined here once."""
 MAX_RADIUS_M = 50_000.0
 """The largest radius any analysis accepts, metres."""
+DEFAULT_MAX_IMPORT_ROWS = 1_048_576
+"""The most rows one station import reads from a file or sheet: Excel's own row limit, so any sheet Excel saves."""
+DEFAULT_MAX_UNCOMPRESSED_MB = 1000.0
+"""The most an XLSX workbook may unpack to, MB (all its archive members together): a guard against
+decompression bombs, checked before a sheet is parsed."""
 DEFAULT_TIMEZONE = "Asia/Shanghai"
 """Local time of opening hours and of the times printed in reports (IANA name)."""
 
@@ -61,6 +66,10 @@ class Settings(BaseSettings):
     max_api_import_rows: int = Field(default=200_000, ge=1,
                                      description="Most station rows a file imported through the API may hold; "
                                                  "larger files go through `yizhan stations import`.")
+    max_import_rows: int = Field(default=DEFAULT_MAX_IMPORT_ROWS, ge=1,
+                                 description="Most rows a station import reads from one file or sheet.")
+    max_uncompressed_mb: float = Field(default=DEFAULT_MAX_UNCOMPRESSED_MB, gt=0,
+                                       description="Most MB an XLSX workbook may unpack to.")
     statement_timeout_ms: int = Field(default=15000, ge=100, description="Per-statement limit for API queries.")
     db_pool_size: int = Field(default=10, ge=1, le=200,
                               description="Connections of the API's async pool (nearest-station searches).")

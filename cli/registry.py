@@ -98,6 +98,8 @@ def stations_import(
     common.out.print(f"{s.rows} rows: {s.inserted} new, {s.updated} updated stations in area [bold]{s.area}[/]")
     if s.ignored_columns:
         common.out.print(f"left out unknown column(s): {', '.join(s.ignored_columns)}", markup=False)
+    if s.sheets:
+        common.out.print(f"read sheet(s): {', '.join(s.sheets)}", markup=False)
 
 
 @stations_app.command("export")

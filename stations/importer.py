@@ -11,23 +11,25 @@ from Amap into a WGS 84 file) by comparing it with the stations already stored.
 
 from __future__ import annotations
 
-import io
-import json
 import math
 import re
 import unicodedata
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from pyproj import Geod
+from sqlalchemy import String
 
+from yizhan.db.models import Station
 from yizhan.errors import ImportRejected, InvalidInput, RowProblem
 from yizhan.geo.coords import COORD_SYSTEMS, from_wgs84, to_wgs84
 from yizhan.stations import vocab
+from yizhan.stations.cells import QUOTE, restore_text
 from yizhan.stations.hours import check_hours
+from yizhan.stations.tables import ImportLimits, Part, read_file
 
 COLUMNS = ["id", "name", "kind", "lon", "lat", "host", "address", "township", "amenities", "opening_hours",
            "seats", "stars", "status"]
@@ -38,10 +40,28 @@ CHINESE_HEADERS = {
     "街道": "township", "乡镇": "township", "街道乡镇": "township", "设施": "amenities", "服务设施": "amenities",
     "开放时间": "opening_hours", "座位数": "seats", "座位": "seats", "星级": "stars", "状态": "status",
 }
+TRADITIONAL_HEADERS = {
+    "編號": "id", "驛站編號": "id", "名稱": "name", "驛站名稱": "name", "類型": "kind", "驛站類型": "kind",
+    "經度": "lon", "緯度": "lat", "承辦單位": "host", "依託單位": "host", "類別": "host", "鄉鎮": "township",
+    "街道鄉鎮": "township", "設施": "amenities", "服務設施": "amenities", "開放時間": "opening_hours",
+    "座位數": "seats", "星級": "stars", "狀態": "status",
+}
+"""The same headers in traditional characters (a Big5 file from Hong Kong or Taiwan, a converted sheet)."""
 ALIASES = {"longitude": "lon", "lng": "lon", "x": "lon", "latitude": "lat", "y": "lat", "external_id": "id",
            "hours": "opening_hours", "host_type": "host"}
 AMENITY_SPLIT = re.compile(r"[;；,，、|]")
-LIMITS = {"id": 100, "name": 200, "address": 300, "township": 100}
+STORED_AS = {"external_id": "id"}
+"""The file's field of a ``stations`` column, where the names differ."""
+
+
+def _column_limits() -> dict[str, int]:
+    """Length limits of the text columns of ``stations``, characters, by column: its ``String(n)`` columns."""
+    return {c.name: int(c.type.length) for c in Station.__table__.columns
+            if isinstance(c.type, String) and c.type.length}
+
+
+LIMITS = _column_limits()
+"""Most characters each text column of ``stations`` holds, by column (``external_id``, ``name``, ...)."""
 Contains = Callable[[np.ndarray, np.ndarray], np.ndarray]
 CHINA = (73.0, 18.0, 135.5, 54.0)  # west, south, east, north
 # pandas names a column with an empty header "Unnamed: N", and the second, third... of a repeated header "X.1", "X.2"
@@ -82,21 +102,13 @@ class StationRecord:
     status: str = "active"
 
 
-def _decode(raw: bytes, source: str) -> str:
-    for enc in ("utf-8-sig", "gb18030"):
-        try:
-            return raw.decode(enc)
-        except UnicodeDecodeError:
-            continue
-    raise InvalidInput(f"{source}: the file is neither UTF-8 nor GBK text; save it as CSV UTF-8")
-
-
 def _header_map(columns: list[str]) -> dict[str, str]:
     mapping: dict[str, str] = {}
     for c in columns:
         key = str(c).strip()
         low = key.lower()
-        target = CHINESE_HEADERS.get(key) or (low if low in COLUMNS else ALIASES.get(low))
+        target = (CHINESE_HEADERS.get(key) or TRADITIONAL_HEADERS.get(key)
+                  or (low if low in COLUMNS else ALIASES.get(low)))
         if target:
             mapping[c] = target
     return mapping
@@ -119,56 +131,38 @@ def frame_from_file(path: Path | str, *, data: bytes | None = None, filename: st
     return read_registry(path, data=data, filename=filename, ignore_unknown_columns=ignore_unknown_columns)[0]
 
 
+def header_score(cells: Sequence[str]) -> int:
+    """How many of ``cells`` name a registry column (a header row names two or more)."""
+    return len(_header_map([str(c) for c in cells]))
+
+
 def read_table(path: Path | str | None, *, data: bytes | None = None,
                filename: str | None = None) -> tuple[pd.DataFrame, int]:
-    """The rows of a CSV (UTF-8 or GBK), XLSX or GeoJSON file, as strings under the file's own headers, and the
-    number of its first row (2 below a header line, 1 for GeoJSON features, whose Point coordinates become
-    ``lon``, ``lat``). ``data`` gives the bytes of an upload, ``filename`` then its type. InvalidInput names the
-    file and what is wrong with it."""
-    name = filename or str(path)
-    source = Path(name).name
-    suffix = Path(name).suffix.lower()
-    try:
-        raw = data if data is not None else Path(str(path)).read_bytes()
-    except OSError as exc:
-        raise InvalidInput(f"{source}: cannot read the file ({exc.strerror})") from exc
-    if not raw.strip():
-        raise InvalidInput(f"{source}: the file is empty")
-    if suffix in {".csv", ".txt"}:
-        try:
-            df = pd.read_csv(io.StringIO(_decode(raw, source)), dtype=str, keep_default_na=False, skipinitialspace=True)
-        except pd.errors.ParserError as exc:
-            raise InvalidInput(f"{source}: not a well-formed CSV file: {exc}") from exc
-        return df, 2
-    if suffix in {".xlsx", ".xlsm"}:
-        try:
-            df = pd.read_excel(io.BytesIO(raw), dtype=str, keep_default_na=False, engine="openpyxl")
-        except Exception as exc:
-            raise InvalidInput(f"{source}: not a readable XLSX workbook: {exc}") from exc
-        return df, 2
-    if suffix in {".geojson", ".json"}:
-        return _frame_from_geojson(raw, source), 1
-    raise InvalidInput(f"{source}: unsupported file type {suffix or '(none)'}; expected .csv, .xlsx or .geojson")
+    """The rows of a CSV (UTF-8, GBK or Big5), XLSX or GeoJSON file, as strings under the file's own headers, and
+    the number of its first row (the row below the header, 1 for GeoJSON features, whose Point coordinates become
+    ``lon``, ``lat``); blank rows are left out. ``data`` gives the bytes of an upload, ``filename`` then its type.
+    InvalidInput names the file and what is wrong with it (see ``tables``)."""
+    table = read_file(path, data=data, filename=filename, score=header_score)
+    df = pd.concat([p.frame for p in table.parts], ignore_index=True) if len(table.parts) > 1 else table.parts[0].frame
+    cells = df.drop(columns="_row").fillna("").astype(str)
+    df = df[(cells.apply(lambda c: c.str.strip()) != "").any(axis=1)] if len(df) else df
+    first_row = int(df["_row"].iloc[0]) if len(df) else 2
+    return df.drop(columns="_row").reset_index(drop=True), first_row
 
 
-def read_registry(path: Path | str, *, data: bytes | None = None, filename: str | None = None,
-                  ignore_unknown_columns: bool = False) -> tuple[pd.DataFrame, list[str]]:
-    """``frame_from_file``, also returning the names of the unknown columns that were left out.
-
-    A column that is not one of ``COLUMNS``, ``CHINESE_HEADERS`` or ``ALIASES`` is an ``InvalidInput`` naming it
-    unless ``ignore_unknown_columns``. Columns with an empty header and no values (trailing commas, Excel's
-    empty columns) are dropped silently; with values they count as unknown.
-    """
-    source = Path(filename or str(path)).name
-    df, first_row = read_table(path, data=data, filename=filename)
-    mapping = _header_map(list(df.columns))
+def _canonical_part(part: Part, source: str, hint: str) -> tuple[pd.DataFrame, list[str]]:
+    """One part of a file (a CSV, a sheet) under the canonical column names, and its unknown columns."""
+    df = part.frame
+    where = f" (sheet {part.sheet!r})" if part.sheet else ""
+    headers = [c for c in df.columns if c != "_row"]
+    mapping = _header_map(headers)
     same: dict[str, list[str]] = {}
     for col, target in mapping.items():
         same.setdefault(target, []).append(str(col))
     clashes = [f"{' and '.join(cols)} are all {target!r}" for target, cols in same.items() if len(cols) > 1]
-    names = [str(c) for c in df.columns]
+    names = [str(c) for c in headers]
     unknown: list[str] = []
-    for i, col in enumerate(df.columns):
+    for i, col in enumerate(headers):
         if col in mapping:
             continue
         key = str(col).strip()
@@ -182,65 +176,62 @@ def read_registry(path: Path | str, *, data: bytes | None = None, filename: str 
         else:
             unknown.append(key)
     if clashes:
-        raise InvalidInput(f"{source}: several columns name the same field ({'; '.join(clashes)}); keep one of each")
+        raise InvalidInput(f"{source}{where}: several columns name the same field ({'; '.join(clashes)}); "
+                           f"keep one of each")
     df = df.rename(columns=mapping)
     missing = [c for c in REQUIRED if c not in df.columns]
     if missing:
-        raise InvalidInput(f"{source}: missing required column(s) {', '.join(missing)}; "
+        raise InvalidInput(f"{source}{where}: missing required column(s) {', '.join(missing)}; "
                            f"expected {', '.join(REQUIRED)} (or 编号, 名称, 类型, 经度, 纬度); "
-                           f"found {[str(c) for c in df.columns]}")
+                           f"found {names}" + (f"; {hint}" if hint else ""))
+    df = df[[c for c in [*COLUMNS, "_row"] if c in df.columns]].copy()
+    for c in COLUMNS:
+        if c not in df.columns:
+            df[c] = ""
+    df["_sheet"] = part.sheet or ""
+    return df, unknown
+
+
+def read_registry(path: Path | str, *, data: bytes | None = None, filename: str | None = None,
+                  ignore_unknown_columns: bool = False,
+                  limits: ImportLimits | None = None) -> tuple[pd.DataFrame, list[str]]:
+    """``frame_from_file``, also returning the names of the unknown columns that were left out.
+
+    A column that is not one of ``COLUMNS``, ``CHINESE_HEADERS`` or ``ALIASES`` is an ``InvalidInput`` naming it
+    unless ``ignore_unknown_columns``. Columns with an empty header and no values (trailing commas, Excel's
+    empty columns) are dropped silently; with values they count as unknown. A workbook's sheets with the registry's
+    headers are read one after the other (``_sheet`` names each row's sheet); ``sheets_read`` says which.
+    """
+    source = Path(filename or str(path)).name
+    table = read_file(path, data=data, filename=filename, score=header_score, limits=limits)
+    frames, unknown = [], []
+    for part in table.parts:
+        df, more = _canonical_part(part, source, table.hint)
+        frames.append(df)
+        unknown += [u for u in more if u not in unknown]
+    df = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
     if unknown and not ignore_unknown_columns:
         raise InvalidInput(f"{source}: unknown column(s) {', '.join(map(repr, unknown))}; accepted columns: "
                            f"{accepted_columns()}. Rename or remove them, or import without them with "
                            f"--ignore-unknown-columns (API form field ignore_unknown_columns=true)")
-    df = df[[c for c in COLUMNS if c in df.columns]].copy()
-    for c in COLUMNS:
-        if c not in df.columns:
-            df[c] = ""
-    df = df.fillna("").astype(str).apply(lambda s: s.str.strip())
+    df[COLUMNS] = df[COLUMNS].fillna("").astype(str).apply(lambda s: s.str.strip())
+    if table.marked_text:  # an export's '=..., '+..., '-..., '@... reads back as it was stored
+        for c in COLUMNS:
+            marked = df[c].str.startswith(QUOTE)
+            if marked.any():
+                df.loc[marked, c] = df.loc[marked, c].map(restore_text)
     for c in NUMERIC:
         df[c] = _ascii_number_text(df[c])
-    df["_row"] = np.arange(first_row, first_row + len(df))
     df = df[(df[COLUMNS] != "").any(axis=1)]  # blank spreadsheet lines
     if df.empty:
         raise InvalidInput(f"{source}: the file has a header but no station rows")
+    df.attrs["sheets"] = table.sheets
     return df, unknown
 
 
-def _frame_from_geojson(raw: bytes, source: str) -> pd.DataFrame:
-    try:
-        doc = json.loads(_decode(raw, source))
-        # an unpaired \ud800-\udfff escape decodes to a lone surrogate, which no UTF-8 text (nor the database) holds
-        json.dumps(doc, ensure_ascii=False).encode("utf-8")
-    except UnicodeEncodeError as exc:  # before ValueError, its base class
-        raise InvalidInput(f"{source}: not valid JSON text: a \\u escape makes a lone UTF-16 surrogate "
-                           f"({exc.object[exc.start]!r}); save the file as UTF-8") from exc
-    except ValueError as exc:  # JSONDecodeError, or a number too long to convert
-        raise InvalidInput(f"{source}: not valid JSON: {exc}") from exc
-    except RecursionError as exc:
-        raise InvalidInput(f"{source}: not valid GeoJSON: arrays or objects nested too deeply") from exc
-    feats = doc.get("features") if isinstance(doc, dict) else None
-    if not isinstance(feats, list):
-        raise InvalidInput(f"{source}: expected a GeoJSON FeatureCollection")
-    rows = []
-    for i, f in enumerate(feats, start=1):
-        if not isinstance(f, dict):
-            raise InvalidInput(f"{source}: feature {i} is not a GeoJSON Feature object")
-        props = f.get("properties") or {}
-        geom = f.get("geometry") or {}
-        if not isinstance(props, dict) or not isinstance(geom, dict):
-            raise InvalidInput(f"{source}: feature {i}: 'properties' and 'geometry' must be JSON objects")
-        coords = geom.get("coordinates") if geom.get("type") == "Point" else None
-        row = {str(k): "" if v is None else (";".join(map(str, v)) if isinstance(v, list) else str(v))
-               for k, v in props.items()}
-        if isinstance(coords, list) and len(coords) >= 2:
-            row["lon"], row["lat"] = str(coords[0]), str(coords[1])
-        else:
-            row["lon"] = row["lat"] = f"<{geom.get('type') or 'no'} geometry in feature {i}>"
-        if "id" not in row and f.get("id") is not None:
-            row["id"] = str(f["id"])
-        rows.append(row)
-    return pd.DataFrame(rows, dtype=str)
+def sheets_read(df: pd.DataFrame) -> list[str]:
+    """The sheets of a workbook a ``read_registry`` frame was read from (empty for CSV and GeoJSON)."""
+    return list(df.attrs.get("sheets", []))
 
 
 def _ascii_number_text(values: pd.Series) -> pd.Series:
@@ -289,12 +280,14 @@ def records_from_frame(df: pd.DataFrame, *, source: str, coord: str = "wgs84",
     inside = np.ones(len(df), dtype=bool)
     if area_contains is not None and usable.any():
         inside[usable] = area_contains(wx[usable], wy[usable])
+    several_sheets = len(sheets_read(df)) > 1 or ("_sheet" in df.columns and df["_sheet"].nunique() > 1)
     for i, r in enumerate(df.to_dict("records")):
         n = int(r["_row"])
         bad = len(problems)
+        sheet = f" (sheet {r['_sheet']})" if several_sheets else ""
 
-        def add(fieldname: str, value: object, expected: str, row: int = n) -> None:
-            problems.append(RowProblem(row, fieldname, value, expected))
+        def add(fieldname: str, value: object, expected: str, row: int = n, sheet: str = sheet) -> None:
+            problems.append(RowProblem(row, fieldname + sheet, value, expected))
 
         for c in REQUIRED:
             if not r[c]:
@@ -302,9 +295,6 @@ def records_from_frame(df: pd.DataFrame, *, source: str, coord: str = "wgs84",
         for c in COLUMNS:
             if "\x00" in r[c]:
                 add(c, r[c].replace("\x00", "\\0"), "text without NUL (\\0) characters")
-        for c, limit in LIMITS.items():
-            if len(r[c]) > limit:
-                add(c, r[c][:40] + "...", f"at most {limit} characters")
         if r["id"]:
             if r["id"] in seen:
                 add("id", r["id"], f"a unique id (also used in row {seen[r['id']]})")
@@ -349,6 +339,13 @@ def records_from_frame(df: pd.DataFrame, *, source: str, coord: str = "wgs84",
             status = vocab.canonical("status", r["status"]) or ""
             if not status:
                 add("status", r["status"], "active or closed (运营 / 关闭)")
+        stored = {"external_id": r["id"], "name": r["name"], "kind": kind, "host": host, "address": r["address"],
+                  "township": r["township"], "opening_hours": hours, "status": status}
+        for column, limit in LIMITS.items():
+            text = stored[column] or ""
+            if len(text) > limit:
+                add(STORED_AS.get(column, column), text[:40] + "...",
+                    f"at most {limit} characters (this one has {len(text)}); shorten it")
         lon, lat = _number(r["lon"]) if r["lon"] else None, _number(r["lat"]) if r["lat"] else None
         coords_ok = True
         for name, v, lo, hi in (("lon", lon, -180, 180), ("lat", lat, -90, 90)):

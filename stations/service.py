@@ -14,7 +14,13 @@ from sqlalchemy.exc import OperationalError
 from yizhan.areas import AreaInfo, resolve_area
 from yizhan.errors import Conflict, ImportRejected, PayloadTooLarge, RowProblem
 from yizhan.stations.export import write_stations
-from yizhan.stations.importer import check_coord_system, frame_positions, read_registry, records_from_frame
+from yizhan.stations.importer import (
+    check_coord_system,
+    frame_positions,
+    read_registry,
+    records_from_frame,
+    sheets_read,
+)
 from yizhan.stations.registry import ImportSummary, copy_stations, export_frame, merge_copied
 
 
@@ -23,6 +29,8 @@ class ImportReport(ImportSummary):
     """``ImportSummary`` plus the columns of the file that were left out (only with ``ignore_unknown_columns``)."""
 
     ignored_columns: list[str] = field(default_factory=list)
+    sheets: list[str] = field(default_factory=list)
+    """The sheets of a workbook that were read (every sheet with the registry's headers); empty for CSV, GeoJSON."""
 
 
 def stored_positions(conn: Connection, area_id: int, external_ids: list[str]) -> dict[str, tuple[float, float]]:
@@ -149,7 +157,7 @@ def import_stations(engine: Engine, path: Path | str, *, area: str | None = None
                 raise Conflict(f"area {info.name!r}: some of its stations are being changed by another transaction; "
                                f"try again when it has finished (该区域站点正被另一操作修改，请稍后重试)") from None
             raise
-    return ImportReport(**summary.__dict__, ignored_columns=ignored)
+    return ImportReport(**summary.__dict__, ignored_columns=ignored, sheets=sheets_read(df))
 
 
 def export_stations(engine: Engine, path: Path, *, area: str | None = None) -> tuple[Path, int]:

@@ -242,13 +242,7 @@ def test_stations_export_writes_no_formulas(hostile, tmp_path):
             _check_stations_sheet(_workbook(out.read_bytes())["stations"])
 
 
-@pytest.mark.parametrize("suffix", [
-    "xlsx",
-    pytest.param("csv", marks=pytest.mark.xfail(
-        strict=True, reason="waits for the importer (stations/importer.py) to take off the one leading apostrophe "
-                            "that the CSV export puts before a text beginning with = + - @ tab or CR "
-                            "(stations.cells.restore_text)")),
-])
+@pytest.mark.parametrize("suffix", ["xlsx", "csv"])
 def test_stations_export_round_trip_through_import(hostile, tmp_path, suffix):
     """An exported registry imports back (``yizhan stations import`` into a new area) as the values it was written
     from. T1's leading tab and carriage return aside: an import trims every value, so T1 is left out."""
