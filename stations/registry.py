@@ -53,9 +53,10 @@ def _copy_line(r: StationRecord) -> str:
 def copy_stations(conn: Connection) -> Iterator[Callable[[Iterable[StationRecord]], int]]:
     """Stream station records into a temporary table inside the caller's transaction, for ``merge_copied``.
 
-    Yields ``write(records) -> count``, which may be called any number of times; the records are sent with COPY
-    in chunks of ``COPY_CHUNK_ROWS``, so neither the records nor their text need to be held at once. The COPY
-    ends when the block does (it is aborted, and the transaction with it, when the block raises).
+    Yields ``write(records) -> count``, which may be called any number of times, each call one COPY statement
+    (short: the caller's work between calls, such as checking the next rows, is outside every statement and its
+    timeout); the records are sent in chunks of ``COPY_CHUNK_ROWS``, so neither they nor their text need to be
+    held at once.
     """
     conn.execute(text(
         "CREATE TEMP TABLE _stations_in (external_id text, name text, kind text, host text, address text, "
@@ -63,10 +64,10 @@ def copy_stations(conn: Connection) -> Iterator[Callable[[Iterable[StationRecord
         "lon float8, lat float8) ON COMMIT DROP"))
     raw = conn.connection.driver_connection
     assert raw is not None, "an open connection has its psycopg connection"
-    with raw.cursor() as cur, cur.copy("COPY _stations_in FROM STDIN") as copy:
 
-        def write(records: Iterable[StationRecord]) -> int:
-            n = 0
+    def write(records: Iterable[StationRecord]) -> int:
+        n = 0
+        with raw.cursor() as cur, cur.copy("COPY _stations_in FROM STDIN") as copy:
             chunk: list[str] = []
             for r in records:
                 chunk.append(_copy_line(r))
@@ -77,9 +78,9 @@ def copy_stations(conn: Connection) -> Iterator[Callable[[Iterable[StationRecord
             if chunk:
                 copy.write("".join(chunk))
                 n += len(chunk)
-            return n
+        return n
 
-        yield write
+    yield write
 
 
 def merge_copied(conn: Connection, area_id: int, area_name: str, rows: int) -> ImportSummary:

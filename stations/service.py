@@ -125,10 +125,10 @@ def import_stations(engine: Engine, path: Path | str, *, area: str | None = None
     The file is read and its coordinate system checked with no transaction open (short reads of the area and the
     stored stations). The writing transaction first takes the area's import lock (``area_import_lock``: imports of
     one area run one after the other, never deadlock), so a second import waits up to ``lock_wait_s`` seconds,
-    then gets ``Conflict``; then the rows are checked ``CHECK_CHUNK_ROWS`` at a time, each good chunk streamed
-    into the database with COPY while the next is checked, and merged in one statement only when no row of the
-    file had a problem. The server ends the transaction if its client goes silent between statements for
-    ``IMPORT_IDLE_TIMEOUT_S``.
+    then gets ``Conflict``; then the rows are checked ``CHECK_CHUNK_ROWS`` at a time, each good chunk sent with
+    its own COPY (a statement as short as the sending; the checks run between statements), and merged in one
+    statement only when no row of the file had a problem. The server ends the transaction if its client goes
+    silent between statements for ``IMPORT_IDLE_TIMEOUT_S``.
     Raises ``ImportRejected`` (every bad row listed), ``InvalidInput``, ``PayloadTooLarge`` or ``Conflict``;
     nothing is stored then.
     """
