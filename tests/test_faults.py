@@ -200,11 +200,12 @@ def _cli(*args: str, env: dict[str, str]) -> subprocess.Popen[str]:
 
 
 def _writing(conn: psycopg.Connection, area_id: int) -> bool:
-    """Whether a session holds the area's import lock and is copying rows into the database."""
+    """Whether a session holds the area's import lock and has started copying rows into the database (its last
+    statement a COPY of checked rows)."""
     row = conn.execute(
         "SELECT EXISTS (SELECT 1 FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
         "WHERE l.locktype = 'advisory' AND l.classid = %s AND l.objid = %s AND l.granted "
-        "AND a.query LIKE 'COPY _stations_in%%' AND a.state = 'active')", (IMPORT_LOCK_SPACE, area_id)).fetchone()
+        "AND a.query LIKE 'COPY _stations_in%%')", (IMPORT_LOCK_SPACE, area_id)).fetchone()
     return bool(row and row[0])
 
 
