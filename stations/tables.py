@@ -138,9 +138,7 @@ def find_header(rows: Sequence[Sequence[str]], score: HeaderScore) -> int | None
 
 
 def _frame(names: list[str], rows: list[list[str]], numbers: Iterable[int]) -> pd.DataFrame:
-    width = len(names)
-    columns = list(zip(*rows, strict=True)) if rows else [() for _ in range(width)]
-    df = pd.DataFrame({n: pd.Series(col, dtype=object) for n, col in zip(names, columns, strict=True)})
+    df = pd.DataFrame(rows, columns=names, dtype=object) if rows else pd.DataFrame(columns=names, dtype=object)
     df["_row"] = np.fromiter(numbers, dtype=np.int64, count=len(rows))
     return df
 
@@ -204,34 +202,32 @@ def _read_csv(raw: bytes, source: str, score: HeaderScore, limits: ImportLimits)
         chosen = (text, ",", 0)
     text, sep, header = chosen
     reader = csv.reader(io.StringIO(text), delimiter=sep, skipinitialspace=True)
-    rows: list[list[str]] = []
-    numbers: list[int] = []
-    problems: list[RowProblem] = []
     try:
         for _ in range(header):  # title rows
             next(reader)
         head = next(reader, None)
         if head is None:
             raise InvalidInput(f"{source}: the file is empty")
-        header_row = header + 1
-        width = len(head)
-        for number, rec in enumerate(reader, start=header_row + 1):
-            if len(rows) >= limits.max_rows:
-                raise InvalidInput(f"{source}: more than {limits.max_rows} rows, the limit of one import "
-                                   f"(YIZHAN_MAX_IMPORT_ROWS); split the file")
-            if len(rec) != width:
-                if not any(c.strip() for c in rec):
-                    rec = [""] * width  # a blank line
-                else:
-                    problems.append(RowProblem(
-                        number, "fields", len(rec),
-                        f"{width} fields like the header row (row {header_row}); a value that contains "
-                        f"{SEPARATOR_NAMES[sep]!s} ({sep!r}) must be in double quotes"))
-                    continue
-            rows.append(rec)
-            numbers.append(number)
+        records = list(itertools.islice(reader, limits.max_rows + 1))
     except csv.Error as exc:
         raise InvalidInput(f"{source}: not a well-formed CSV file (line {reader.line_num}): {exc}") from exc
+    if len(records) > limits.max_rows:
+        raise InvalidInput(f"{source}: more than {limits.max_rows} rows, the limit of one import "
+                           f"(YIZHAN_MAX_IMPORT_ROWS); split the file")
+    header_row = header + 1
+    width = len(head)
+    problems: list[RowProblem] = []
+    ragged = [i for i, rec in enumerate(records) if len(rec) != width]
+    for i in ragged:
+        if any(c.strip() for c in records[i]):
+            problems.append(RowProblem(
+                header_row + 1 + i, "fields", len(records[i]),
+                f"{width} fields like the header row (row {header_row}); a value that contains a "
+                f"{SEPARATOR_NAMES[sep]} ({sep!r}) must be in double quotes"))
+        else:
+            records[i] = [""] * width  # a blank line
+    numbers = range(header_row + 1, header_row + 1 + len(records))
+    rows = records
     if problems:
         raise ImportRejected(source, problems)
     return Table([Part(_frame(unique_headers(head), rows, numbers))], hint=hint, marked_text=True)
