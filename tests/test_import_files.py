@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 from cli_runner import run_cli
 from openpyxl import Workbook
+from openpyxl.chart import BarChart, Reference
 from sqlalchemy import Engine, text
 from sqlalchemy.exc import IntegrityError
 
@@ -312,3 +313,18 @@ def test_an_exported_apostrophe_comes_off_once(engine, wudaokou, tmp_path):
     stored = _stations(engine).set_index("external_id")
     assert stored.loc["Q1", "name"] == "=SUM(A1)" and stored.loc["Q1", "address"] == "-3号"
     assert stored.loc["Q2", "name"] == "'+1" and stored.loc["Q2", "address"] == "'plain"
+
+
+def test_a_chart_sheet_beside_the_stations_is_no_obstacle(engine, wudaokou):
+    wb = Workbook()
+    ws = wb.active
+    ws.title = "stations"
+    ws.append(COLS)
+    ws.append(["C1", "图表旁", "small", 116.32, 40.0])
+    chart = BarChart()
+    chart.add_data(Reference(ws, min_col=4, min_row=1, max_row=2), titles_from_data=True)
+    wb.create_chartsheet("chart").add_chart(chart)
+    buf = io.BytesIO()
+    wb.save(buf)
+    s = import_stations(engine, "c.xlsx", data=buf.getvalue(), filename="c.xlsx")
+    assert (s.inserted, s.sheets) == (1, ["stations"])
