@@ -8,6 +8,7 @@ import io
 import json
 import zipfile
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
@@ -328,3 +329,24 @@ def test_a_chart_sheet_beside_the_stations_is_no_obstacle(engine, wudaokou):
     wb.save(buf)
     s = import_stations(engine, "c.xlsx", data=buf.getvalue(), filename="c.xlsx")
     assert (s.inserted, s.sheets) == (1, ["stations"])
+
+
+# --- the same answers over HTTP ----------------------------------------------------------------------------------
+
+def test_http_answers_name_the_row_the_sheets_and_the_limit(api, engine, wudaokou):
+    key = {"X-API-Key": "test-key"}
+
+    def post(name: str, content: bytes) -> Any:
+        r = api.post("/stations/import", files={"file": (name, content, "application/octet-stream")}, headers=key)
+        assert r.status_code in (200, 422), r.text
+        return r.json()
+
+    problems = post("r.csv", (HEADER + "R1,成府路,1号,small,116.32,40.0,,,,,,,,\n").encode())["problems"]
+    assert [(p["row"], p["field"], p["value"]) for p in problems] == [(2, "fields", "14")]
+    assert "13 fields like the header row (row 1)" in problems[0]["expected"]
+    two = post("two.xlsx", _xlsx({"北区": [COLS, ["S1", "一", "small", 116.32, 40.0]],
+                                  "南区": [COLS, ["S2", "二", "small", 116.325, 40.001]]}))
+    assert (two["inserted"], two["sheets"]) == (2, ["北区", "南区"])
+    fullwidth = post("f.csv", (HEADER + "F1,全角,small,１１６.３２,４０.００,,,,,,,,\n").encode())
+    assert fullwidth["inserted"] == 1
+    assert _stations(engine).set_index("external_id").loc["F1", "lon"] == pytest.approx(116.32)
