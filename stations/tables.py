@@ -23,7 +23,7 @@ import itertools
 import json
 import re
 import zipfile
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from pathlib import Path
@@ -43,6 +43,8 @@ HEADER_SEARCH_ROWS = 10
 """The header is looked for among this many first rows."""
 MAX_COLUMNS = 200
 """Widest sheet read, columns: a registry has about a dozen."""
+CHUNK_ROWS = 100_000
+"""CSV records turned into compact text columns at a time (memory: never a Python string per cell of the file)."""
 SEPARATORS = (",", "\t", ";", "|")
 ENCODINGS = ("utf-8-sig", "gb18030", "big5")
 SEPARATOR_NAMES = {",": "comma", "\t": "tab", ";": "semicolon", "|": "bar"}
@@ -138,21 +140,22 @@ def find_header(rows: Sequence[Sequence[str]], score: HeaderScore) -> int | None
 
 
 def _frame(names: list[str], rows: list[list[str]], numbers: Iterable[int]) -> pd.DataFrame:
-    df = pd.DataFrame(rows, columns=names, dtype=object) if rows else pd.DataFrame(columns=names, dtype=object)
+    df = pd.DataFrame(rows, columns=names, dtype=str) if rows else pd.DataFrame(columns=names, dtype=str)
     df["_row"] = np.fromiter(numbers, dtype=np.int64, count=len(rows))
     return df
 
 
 # --- CSV -----------------------------------------------------------------------------------------------------
 
-def _decodings(raw: bytes) -> list[tuple[str, str]]:
-    out = []
+def _encodings(raw: bytes) -> Iterator[tuple[str, str]]:
+    """Each of ``ENCODINGS`` that ``raw`` is valid in, with the text of its first 64 kB (a whole decoded file is
+    not kept: the rows are decoded as they are read)."""
     for enc in ENCODINGS:
         try:
-            out.append((enc, raw.decode(enc)))
+            raw.decode(enc)
         except UnicodeDecodeError:
             continue
-    return out
+        yield enc, raw[:65536].decode(enc, errors="ignore")
 
 
 def _head_rows(text: str, sep: str) -> list[list[str]]:
@@ -178,59 +181,70 @@ def _garbled_hint(cells: Sequence[str], score: HeaderScore) -> str:
 
 
 def _read_csv(raw: bytes, source: str, score: HeaderScore, limits: ImportLimits) -> Table:
-    decodings = _decodings(raw)
-    if not decodings:
-        raise InvalidInput(f"{source}: the file is neither UTF-8 nor GBK text; save it as CSV UTF-8")
     chosen: tuple[str, str, int] | None = None
-    for (_enc, text), sep in itertools.product(decodings, SEPARATORS):
-        header = find_header(_head_rows(text, sep), score)
-        if header is not None:
-            chosen = (text, sep, header)
+    fallback: tuple[str, str] | None = None
+    for enc, sample in _encodings(raw):
+        fallback = fallback or (enc, sample)
+        for sep in SEPARATORS:
+            header = find_header(_head_rows(sample, sep), score)
+            if header is not None:
+                chosen = (enc, sep, header)
+                break
+        if chosen is not None:
             break
+    if fallback is None:
+        raise InvalidInput(f"{source}: the file is neither UTF-8 nor GBK text; save it as CSV UTF-8")
     hint = ""
     if chosen is None:  # read as commas and say what the file looks like
-        text = decodings[0][1]
-        first = text.lstrip("\ufeff").splitlines()[0] if text.strip() else ""
-        counts = {s: first.count(s) for s in SEPARATORS}
+        lines = fallback[1].lstrip("\ufeff").splitlines()
+        first_line = lines[0] if lines else ""
+        counts = {s: first_line.count(s) for s in SEPARATORS}
         likely = max(counts, key=lambda s: counts[s])
         if likely != "," and counts[likely] > counts[","]:
             hint = (f"this file looks {SEPARATOR_NAMES[likely]}-separated ({counts[likely]} {SEPARATOR_NAMES[likely]}s "
                     f"in its first line), but none of its column names is known")
         else:
-            head_rows = _head_rows(text, ",")
+            head_rows = _head_rows(fallback[1], ",")
             hint = _garbled_hint(head_rows[0], score) if head_rows else ""
-        chosen = (text, ",", 0)
-    text, sep, header = chosen
-    reader = csv.reader(io.StringIO(text), delimiter=sep, skipinitialspace=True)
+        chosen = (fallback[0], ",", 0)
+    enc, sep, header = chosen
+    reader = csv.reader(io.TextIOWrapper(io.BytesIO(raw), encoding=enc, newline=""), delimiter=sep,
+                        skipinitialspace=True)
     try:
         for _ in range(header):  # title rows
             next(reader)
         head = next(reader, None)
         if head is None:
             raise InvalidInput(f"{source}: the file is empty")
-        records = list(itertools.islice(reader, limits.max_rows + 1))
+        header_row = header + 1
+        names = unique_headers(head)
+        width = len(head)
+        frames: list[pd.DataFrame] = []
+        problems: list[RowProblem] = []
+        count = 0
+        while records := list(itertools.islice(reader, CHUNK_ROWS)):
+            first = header_row + 1 + count
+            count += len(records)
+            if count > limits.max_rows:
+                raise InvalidInput(f"{source}: more than {limits.max_rows} rows, the limit of one import "
+                                   f"(YIZHAN_MAX_IMPORT_ROWS); split the file")
+            for i in [i for i, rec in enumerate(records) if len(rec) != width]:
+                if any(c.strip() for c in records[i]):
+                    problems.append(RowProblem(
+                        first + i, "fields", len(records[i]),
+                        f"{width} fields like the header row (row {header_row}); a value that contains a "
+                        f"{SEPARATOR_NAMES[sep]} ({sep!r}) must be in double quotes"))
+                else:
+                    records[i] = [""] * width  # a blank line
+            if not problems:  # compact text columns a chunk at a time, not a list of every row's strings
+                frames.append(_frame(names, records, range(first, first + len(records))))
     except csv.Error as exc:
         raise InvalidInput(f"{source}: not a well-formed CSV file (line {reader.line_num}): {exc}") from exc
-    if len(records) > limits.max_rows:
-        raise InvalidInput(f"{source}: more than {limits.max_rows} rows, the limit of one import "
-                           f"(YIZHAN_MAX_IMPORT_ROWS); split the file")
-    header_row = header + 1
-    width = len(head)
-    problems: list[RowProblem] = []
-    ragged = [i for i, rec in enumerate(records) if len(rec) != width]
-    for i in ragged:
-        if any(c.strip() for c in records[i]):
-            problems.append(RowProblem(
-                header_row + 1 + i, "fields", len(records[i]),
-                f"{width} fields like the header row (row {header_row}); a value that contains a "
-                f"{SEPARATOR_NAMES[sep]} ({sep!r}) must be in double quotes"))
-        else:
-            records[i] = [""] * width  # a blank line
-    numbers = range(header_row + 1, header_row + 1 + len(records))
-    rows = records
     if problems:
         raise ImportRejected(source, problems)
-    return Table([Part(_frame(unique_headers(head), rows, numbers))], hint=hint, marked_text=True)
+    frame = pd.concat(frames, ignore_index=True) if len(frames) > 1 else (frames[0] if frames
+                                                                           else _frame(names, [], []))
+    return Table([Part(frame)], hint=hint, marked_text=True)
 
 
 # --- XLSX ----------------------------------------------------------------------------------------------------
@@ -395,11 +409,11 @@ def _crs_transformer(doc: dict[str, object], source: str) -> Transformer | None:
 
 
 def _read_geojson(raw: bytes, source: str, limits: ImportLimits) -> pd.DataFrame:
-    decodings = _decodings(raw)
-    if not decodings:
+    enc = next((e for e, _ in _encodings(raw)), None)
+    if enc is None:
         raise InvalidInput(f"{source}: the file is neither UTF-8 nor GBK text; save it as UTF-8")
     try:
-        doc = json.loads(decodings[0][1])
+        doc = json.loads(raw.decode(enc))
         # an unpaired \ud800-\udfff escape decodes to a lone surrogate, which no UTF-8 text (nor the database) holds
         json.dumps(doc, ensure_ascii=False).encode("utf-8")
     except UnicodeEncodeError as exc:  # before ValueError, its base class
