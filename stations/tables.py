@@ -379,6 +379,8 @@ def _read_xlsx(raw: bytes, source: str, score: HeaderScore, limits: ImportLimits
                            f"; nothing was imported. Give those sheets the headers, or delete them")
     if problems:
         raise ImportRejected(source, problems)
+    if not parts and not others:
+        raise InvalidInput(f"{source}: every sheet of the workbook is empty")
     if not parts:  # no sheet with known headers: the first sheet's own, for the message
         head = first_rows[0] if first_rows else []
         return Table([Part(_frame(unique_headers(head), [], []), others[0] if others else None)],

@@ -154,6 +154,11 @@ def test_every_sheet_with_the_registry_headers_is_read(engine, wudaokou, tmp_pat
     assert list(_stations(engine)["external_id"]) == ["S1", "S2"]
 
 
+def test_a_workbook_of_empty_sheets_is_named_as_such(engine, wudaokou):
+    with pytest.raises(InvalidInput, match="every sheet of the workbook is empty"):
+        import_stations(engine, "e.xlsx", data=_xlsx({"a": [], "b": [[None, ""]]}), filename="e.xlsx")
+
+
 def test_a_sheet_with_data_but_no_headers_is_named_and_nothing_imported(engine, wudaokou):
     data = _xlsx({"stations": [COLS, ["S1", "一", "small", 116.32, 40.0]],
                   "more": [["S2", "二", "small", 116.325, 40.001]]})
