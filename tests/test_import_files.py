@@ -116,6 +116,20 @@ def test_a_blank_line_keeps_the_row_numbers_of_a_spreadsheet(engine, wudaokou, t
     assert [(p.row, p.field) for p in info.value.problems] == [(4, "kind")]
 
 
+def test_row_numbers_hold_across_the_chunks_a_csv_is_read_in(engine, wudaokou, tmp_path, monkeypatch):
+    monkeypatch.setattr("yizhan.stations.tables.CHUNK_ROWS", 2)
+    good = "".join(f"K{i},ok,small,116.32,40.0,,,,,,,,\n" for i in range(5))
+    body = HEADER + good + "\n" + "K9,ok,huge,116.32,40.0,,,,,,,,\n"
+    with pytest.raises(ImportRejected) as info:
+        import_stations(engine, _write(tmp_path, body))
+    assert [(p.row, p.field) for p in info.value.problems] == [(8, "kind")]
+    body = HEADER + good + "K8,a,b,small,116.32,40.0,,,,,,,,\n" + good.replace("K", "L")
+    with pytest.raises(ImportRejected) as info:
+        import_stations(engine, _write(tmp_path, body))
+    assert [(p.row, p.value) for p in info.value.problems] == [(7, 14)]
+    assert import_stations(engine, _write(tmp_path, HEADER + good)).inserted == 5
+
+
 # --- item 12: every length limit of a stored column -----------------------------------------------------------
 
 def test_the_limits_are_those_of_the_stations_table():
