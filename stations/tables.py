@@ -290,7 +290,9 @@ def _has_formulas(archive: zipfile.ZipFile) -> bool:
     return False
 
 
-def _sheet_rows(ws: object, source: str, limits: ImportLimits) -> list[list[str]]:
+def _sheet_rows(ws: object, source: str, limits: ImportLimits) -> Iterator[list[str]]:
+    """The rows of a read-only sheet as text cells without trailing blanks, one at a time; InvalidInput when the
+    sheet declares or holds more rows than ``limits`` allow, or is wider than ``MAX_COLUMNS``."""
     title = getattr(ws, "title", "?")
     declared_rows = getattr(ws, "max_row", None) or 0
     declared_cols = getattr(ws, "max_column", None) or 0
@@ -301,33 +303,45 @@ def _sheet_rows(ws: object, source: str, limits: ImportLimits) -> list[list[str]
         raise InvalidInput(f"{source}: sheet {title!r} is {declared_cols:,} columns wide; a registry sheet has at "
                            f"most {MAX_COLUMNS}; delete the columns beyond the data")
     ws.reset_dimensions()  # type: ignore[attr-defined]  # a wrong <dimension> would cut the rows
-    rows: list[list[str]] = []
-    for values in ws.iter_rows(max_col=MAX_COLUMNS, values_only=True):  # type: ignore[attr-defined]
-        if len(rows) > limits.max_rows + HEADER_SEARCH_ROWS:
+    for n, values in enumerate(ws.iter_rows(max_col=MAX_COLUMNS, values_only=True)):  # type: ignore[attr-defined]
+        if n > limits.max_rows + HEADER_SEARCH_ROWS:
             raise InvalidInput(f"{source}: sheet {title!r} has more than {limits.max_rows:,} rows, the limit "
                                f"(YIZHAN_MAX_IMPORT_ROWS); split the workbook")
         cells = [_cell_text(v) for v in values]
         while cells and cells[-1] == "":
             cells.pop()
-        rows.append(cells)
-    return rows
+        yield cells
 
 
-def _formula_problems(raw: bytes, title: str, header: int, names: list[str],
-                      rows: list[list[str]]) -> list[RowProblem]:
-    """Formula cells of a sheet without a stored result (a file written by a program, never opened in Excel)."""
+def _body_frames(header_cells: list[str], rows: Iterable[list[str]], first_row: int) -> Iterator[pd.DataFrame]:
+    """The rows below a sheet's header as frames of ``CHUNK_ROWS`` rows, numbered from ``first_row``; values right
+    of the last header get columns of their own with blank headers (``Unnamed: N``)."""
+    rows = iter(rows)
+    while chunk := list(itertools.islice(rows, CHUNK_ROWS)):
+        width = max(len(header_cells), *(len(r) for r in chunk))
+        names = unique_headers(header_cells + [""] * (width - len(header_cells)))
+        yield _frame(names, [r + [""] * (width - len(r)) for r in chunk], range(first_row, first_row + len(chunk)))
+        first_row += len(chunk)
+
+
+def _formula_problems(raw: bytes, title: str, frame: pd.DataFrame) -> list[RowProblem]:
+    """Formula cells of a sheet without a stored result (a file written by a program, never opened in Excel):
+    ``frame`` holds the sheet's rows as read (stored results), numbered by ``_row``."""
+    names = [c for c in frame.columns if c != "_row"]
+    where = {int(r): i for i, r in enumerate(frame["_row"])}
     book = openpyxl.load_workbook(io.BytesIO(raw), read_only=True, data_only=False)
     try:
         ws = book[title]
         ws.reset_dimensions()
         problems = []
-        for i, values in enumerate(ws.iter_rows(max_col=len(names), values_only=True)):
-            if i <= header or i >= len(rows):
+        for n, values in enumerate(ws.iter_rows(max_col=len(names), values_only=True), start=1):
+            i = where.get(n)
+            if i is None:
                 continue
             for j, v in enumerate(values):
-                if isinstance(v, str) and v.startswith("=") and (j >= len(rows[i]) or rows[i][j] == ""):
+                if isinstance(v, str) and v.startswith("=") and frame[names[j]].iat[i] == "":
                     problems.append(RowProblem(
-                        i + 1, names[j], v, "a value, but the formula has no stored result; open the file in Excel "
+                        n, names[j], v, "a value, but the formula has no stored result; open the file in Excel "
                         "(or LibreOffice) and save it, so the values are stored, then import it again"))
         return problems
     finally:
@@ -348,24 +362,19 @@ def _read_xlsx(raw: bytes, source: str, score: HeaderScore, limits: ImportLimits
     try:
         for ws in book.worksheets:
             rows = _sheet_rows(ws, source, limits)
-            if not any(any(c.strip() for c in r) for r in rows):
-                continue  # an empty sheet
-            header = find_header(rows, score)
+            top = list(itertools.islice(rows, HEADER_SEARCH_ROWS))
+            header = find_header(top, score)
             if header is None:
-                others.append(ws.title)
-                first_rows = first_rows or rows[:1]
-                continue
-            names = unique_headers(rows[header])
-            width = len(names)
-            body = rows[header + 1:]
-            extra = [c for r in body for c in r[width:] if c.strip()]
-            if extra:  # values right of the last header: give those columns their own blank headers
-                width = max(len(r) for r in body)
-                names = unique_headers(rows[header] + [""] * (width - len(names)))
+                if any(any(c.strip() for c in r) for r in itertools.chain(top, rows)):
+                    others.append(ws.title)
+                    first_rows = first_rows or top[:1]
+                continue  # else an empty sheet
+            body = _body_frames(top[header], itertools.chain(top[header + 1:], rows), header + 2)
+            frames = list(body)
+            frame = (pd.concat(frames, ignore_index=True).fillna("") if len(frames) > 1
+                     else frames[0] if frames else _frame(unique_headers(top[header]), [], []))
             if formulas:
-                problems += _formula_problems(raw, ws.title, header, names, rows)
-            cells = [r + [""] * (width - len(r)) for r in body]
-            frame = _frame(names, cells, range(header + 2, header + 2 + len(cells)))
+                problems += _formula_problems(raw, ws.title, frame)
             parts.append(Part(frame, ws.title))
     except (InvalidInput, ImportRejected):
         raise

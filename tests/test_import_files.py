@@ -294,6 +294,19 @@ def test_formulas_without_stored_values_are_named(engine, wudaokou):
     assert "open the file in Excel" in problem.expected and "save it" in problem.expected
 
 
+def test_a_sheet_is_read_in_chunks_with_its_rows_and_columns_kept(engine, wudaokou, monkeypatch):
+    monkeypatch.setattr("yizhan.stations.tables.CHUNK_ROWS", 2)
+    rows: list[list[object]] = [COLS, *([f"W{i}", "n", "small", 116.32, 40.0] for i in range(4))]
+    formula = _xlsx({"s": [*rows, ["W9", "=A2", "small", 116.32, 40.0]]})
+    with pytest.raises(ImportRejected) as info:
+        import_stations(engine, "w.xlsx", data=formula, filename="w.xlsx")
+    assert [(p.row, p.field) for p in info.value.problems] == [(6, "name")]
+    beyond = _xlsx({"s": [*rows, ["W9", "n", "small", 116.32, 40.0, "备注"]]})
+    with pytest.raises(InvalidInput, match=r"unknown column\(s\) '\(no header, column 6\)'"):
+        import_stations(engine, "w.xlsx", data=beyond, filename="w.xlsx")
+    assert import_stations(engine, "w.xlsx", data=_xlsx({"s": rows}), filename="w.xlsx").inserted == 4
+
+
 def _geojson(features: list[dict[str, object]], **extra: object) -> bytes:
     return json.dumps({"type": "FeatureCollection", **extra, "features": features}).encode()
 
