@@ -6,7 +6,9 @@ amenities 设施 (separated by ;), opening_hours 开放时间, seats 座位数, 
 Every bad row is reported (row number, field, value, what was expected); nothing is stored unless all
 rows are good. A column the importer does not know is an error unless the caller allows extra columns, and
 ``check_coord_system`` catches a file whose coordinates are in another system than declared (GCJ-02 pasted
-from Amap into a WGS 84 file) by comparing it with the stations already stored.
+from Amap into a WGS 84 file) by comparing it with the stations already stored. The files themselves are read by
+``stations.tables`` (separators, encodings, title rows, sheets, size limits); the lengths of text fields are those
+of the ``stations`` table's columns (``LIMITS``).
 """
 
 from __future__ import annotations
@@ -125,7 +127,7 @@ def frame_from_file(path: Path | str, *, data: bytes | None = None, filename: st
     """Read a registry file into a string DataFrame with canonical column names and a ``_row`` number.
 
     ``data`` lets a caller pass the bytes of an uploaded file; ``filename`` then gives its type.
-    Row numbers count the header as row 1 (as a spreadsheet shows them); GeoJSON features count from 1.
+    Row numbers are those a spreadsheet shows (the first line is row 1); GeoJSON features count from 1.
     See ``read_registry`` for unknown columns.
     """
     return read_registry(path, data=data, filename=filename, ignore_unknown_columns=ignore_unknown_columns)[0]
