@@ -90,16 +90,20 @@ def stations_import(
              "and GCJ-02/BD-09 (a file in another system than --coord)")] = False,
 ) -> None:
     """Import a registry file (CSV/XLSX/GeoJSON, UTF-8 or GBK): all rows or none, upsert by id."""
+    from yizhan.coverage.placement import placement_check
     from yizhan.stations.service import import_stations
 
     with status(f"importing {file.name}"):
-        s = import_stations(engine(), file, area=area, coord=coord, ignore_unknown_columns=ignore_unknown_columns,
-                            trust_coords=trust_coords)
+        eng = engine()
+        s = import_stations(eng, file, area=area, coord=coord, ignore_unknown_columns=ignore_unknown_columns,
+                            trust_coords=trust_coords, placement_check=placement_check(get_settings(), eng))
     common.out.print(f"{s.rows} rows: {s.inserted} new, {s.updated} updated stations in area [bold]{s.area}[/]")
     if s.ignored_columns:
         common.out.print(f"left out unknown column(s): {', '.join(s.ignored_columns)}", markup=False)
     if s.sheets:
         common.out.print(f"read sheet(s): {', '.join(s.sheets)}", markup=False)
+    for line in s.warnings:
+        common.out.print(f"warning: {line}", markup=False)
 
 
 @stations_app.command("export")

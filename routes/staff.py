@@ -14,6 +14,7 @@ from fastapi.responses import HTMLResponse, PlainTextResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import Engine
 
+from yizhan.coverage.placement import placement_check
 from yizhan.coverage.runs import RunSummary, list_runs, summary_of
 from yizhan.routes.deps import EngineDep, SettingsDep, StaffKey, run_or_latest
 from yizhan.routes.upload_guard import too_large
@@ -44,7 +45,7 @@ def import_file(_: StaffKey, eng: EngineDep, settings: SettingsDep,
     name = file.filename or "upload.csv"
     return import_stations(eng, name, area=area, coord=coord, data=data, filename=name,
                            ignore_unknown_columns=ignore_unknown_columns, trust_coords=trust_coords,
-                           max_rows=settings.max_api_import_rows)
+                           max_rows=settings.max_api_import_rows, placement_check=placement_check(settings, eng))
 
 
 @router.get("/runs", response_model=list[RunSummary])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -31,6 +32,13 @@ class ImportReport(ImportSummary):
     ignored_columns: list[str] = field(default_factory=list)
     sheets: list[str] = field(default_factory=list)
     """The sheets of a workbook that were read (every sheet with the registry's headers); empty for CSV, GeoJSON."""
+    warnings: list[str] = field(default_factory=list)
+    """One line each: what looked wrong but was stored as given (a WGS 84 file that fits GCJ-02 better)."""
+
+
+PlacementCheck = Callable[[AreaInfo, np.ndarray, np.ndarray], list[str]]
+"""``check(area, lon, lat)``: warning lines about where a file's points (WGS 84 degrees, as declared) lie, such as
+``coverage.placement.placement_check``'s; given by the entry points (the domain below coverage cannot import it)."""
 
 
 def stored_positions(conn: Connection, area_id: int, external_ids: list[str]) -> dict[str, tuple[float, float]]:
@@ -113,14 +121,18 @@ def _check_and_write(conn: Connection, df: pd.DataFrame, info: AreaInfo, *, sour
 def import_stations(engine: Engine, path: Path | str, *, area: str | None = None, coord: str = "wgs84",
                     data: bytes | None = None, filename: str | None = None, ignore_unknown_columns: bool = False,
                     trust_coords: bool = False, max_rows: int | None = None,
-                    lock_wait_s: float = IMPORT_LOCK_WAIT_S) -> ImportReport:
+                    lock_wait_s: float = IMPORT_LOCK_WAIT_S,
+                    placement_check: PlacementCheck | None = None) -> ImportReport:
     """Check a registry file and upsert it into ``area`` in one transaction: all rows or none.
 
     ``coord`` is the file's coordinate system (``wgs84``, ``gcj02``, ``bd09``). Unless ``trust_coords``, rows of
     stations already stored are compared with them, and a file that fits another system (GCJ-02 pasted into a
     WGS 84 file) is rejected (``importer.check_coord_system``). Unknown columns are rejected unless
     ``ignore_unknown_columns``; the report then lists them. A file of more than ``max_rows`` station rows (the
-    API's limit) is refused with ``PayloadTooLarge`` before any row is checked.
+    API's limit) is refused with ``PayloadTooLarge`` before any row is checked. A WGS 84 file's points are given
+    to ``placement_check`` (when given): its lines (a file that fits the area's streets or OSM premises better as
+    GCJ-02, also on a first import with no stored station to compare) become the report's ``warnings``; the
+    coordinates are stored as given.
 
     The file is read and its coordinate system checked with no transaction open (short reads of the area and the
     stored stations). The writing transaction first takes the area's import lock (``area_import_lock``: imports of
@@ -144,6 +156,10 @@ def import_stations(engine: Engine, path: Path | str, *, area: str | None = None
         with engine.connect() as conn:
             stored = stored_positions(conn, info.id, points["id"].tolist())
         check_coord_system(points, stored, declared=coord, source=source)
+    warnings: list[str] = []
+    if placement_check is not None and coord == "wgs84":
+        placed = frame_positions(df, coord)
+        warnings = placement_check(info, placed["lon"].to_numpy(dtype=float), placed["lat"].to_numpy(dtype=float))
     with engine.begin() as conn:
         conn.execute(text("SELECT set_config('idle_in_transaction_session_timeout', :t, true)"),
                      {"t": f"{round(IMPORT_IDLE_TIMEOUT_S * 1000)}ms"})
@@ -157,7 +173,7 @@ def import_stations(engine: Engine, path: Path | str, *, area: str | None = None
                 raise Conflict(f"area {info.name!r}: some of its stations are being changed by another transaction; "
                                f"try again when it has finished (该区域站点正被另一操作修改，请稍后重试)") from None
             raise
-    return ImportReport(**summary.__dict__, ignored_columns=ignored, sheets=sheets_read(df))
+    return ImportReport(**summary.__dict__, ignored_columns=ignored, sheets=sheets_read(df), warnings=warnings)
 
 
 def export_stations(engine: Engine, path: Path, *, area: str | None = None) -> tuple[Path, int]:
