@@ -419,7 +419,8 @@ def frame_positions(df: pd.DataFrame, coord: str) -> pd.DataFrame:
         raise InvalidInput(f"coord={coord!r}: expected one of {', '.join(COORD_SYSTEMS)}")
     xs, ys = _numbers(df["lon"]), _numbers(df["lat"])
     ok = (np.isfinite(xs) & np.isfinite(ys) & (np.abs(xs) <= 180) & (np.abs(ys) <= 90)
-          & (df["id"] != "").to_numpy() & ~df["id"].duplicated().to_numpy())
+          & (df["id"] != "").to_numpy() & ~df["id"].duplicated().to_numpy()
+          & ~df["id"].str.contains("\x00", regex=False).to_numpy(bool))  # refused by the row checks
     wx, wy = to_wgs84(xs[ok], ys[ok], coord)
     return pd.DataFrame({"id": df["id"].to_numpy()[ok], "row": df["_row"].to_numpy()[ok], "lon": wx, "lat": wy})
 
