@@ -7,6 +7,7 @@ always WGS 84). Distances are geodesic metres (``distance_m``) or metres along t
 
 # No ``from __future__ import annotations``: FastAPI reads the route signatures at run time.
 import functools
+import re
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -14,7 +15,7 @@ import numpy as np
 import orjson
 from fastapi import APIRouter, FastAPI, Query, Request
 from fastapi.responses import JSONResponse, Response
-from pydantic import BaseModel, ConfigDict, Field, create_model
+from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator
 from sqlalchemy import text
 from starlette.concurrency import run_in_threadpool
 
@@ -38,6 +39,9 @@ from yizhan.stations.search import NearestSearch, find_nearest
 
 NEAREST_PATH = "/stations/nearest"
 AMENITY_HELP = f"Required amenities (repeatable): {', '.join(vocab.AMENITIES)}"
+SPACED_OFFSET = re.compile(r"(\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?) (\d{2}):?(\d{2})")
+"""A date-time whose UTC offset begins with a space: the ``+`` of ``+08:00`` as a query string decodes it when
+it was not written ``%2B``."""
 
 router = APIRouter()
 
@@ -87,6 +91,20 @@ class NearestQuery(BaseModel):
     by: Literal["straight", "network"] = Field("straight", description="Rank by straight-line distance or "
                                                "along the streets (adds network_distance_m and a route)")
     profile: Literal["walk", "bike"] = Field("walk", description="Streets for by=network")
+
+    @field_validator("open_at", mode="before")
+    @classmethod
+    def plus_as_space(cls, value: object) -> object:
+        """``2025-06-04T12:00:00 08:00`` (an unencoded ``+`` decoded as a space) read as ``+08:00`` when the rest
+        is a valid offset (hours 00-23, minutes 00-59); otherwise the error says how to write the ``+``."""
+        if not isinstance(value, str) or not (m := SPACED_OFFSET.fullmatch(value.strip())):
+            return value
+        when, hours, minutes = m.groups()
+        if int(hours) > 23 or int(minutes) > 59:
+            raise ValueError(f"a space where a UTC offset's '+' should be, and "
+                             f"'{hours}:{minutes}' is no offset; use %2B for + in a URL "
+                             f"(open_at=2025-06-04T12:00:00%2B08:00), or give local time without an offset")
+        return f"{when}+{hours}:{minutes}"
 
 
 @functools.cache

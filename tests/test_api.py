@@ -324,3 +324,24 @@ def test_answers_have_the_declared_shapes(api: httpx.Client, seeded: AreaInfo) -
                                  ("/stations/import", "post", "ImportReport")]:
         ok = paths[path][method]["responses"]["200"]["content"]["application/json"]["schema"]
         assert schema in str(ok), (path, ok)
+
+
+@pytest.mark.parametrize("offset", ["08:00", "0800"])
+def test_nearest_open_at_unencoded_plus(api: httpx.Client, seeded: AreaInfo, offset: str) -> None:
+    """``open_at=...T12:00:00+08:00`` typed into a URL: the ``+`` arrives as a space, read as the offset's ``+``."""
+    r = api.get(f"/stations/nearest?lon={Q[0]}&lat={Q[1]}&k=50&open_at=2025-06-04T12:00:00+{offset}")
+    assert r.status_code == 200, r.text
+    assert r.json()["query"]["open_at"] == "2025-06-04T12:00:00+08:00"
+    assert feature_ids(r.json()["features"]) == ["N-WEEK", "N-247", "N-WEEK2", "N-FAR"]  # Wednesday noon, Beijing
+
+
+@pytest.mark.parametrize("value", ["2025-06-04T12:00:00+99:00", "2025-06-04T12:00:00+08:61"])
+def test_nearest_open_at_space_not_an_offset(api: httpx.Client, seeded: AreaInfo, value: str) -> None:
+    """A space (an unencoded ``+``) before something that is no offset: a 422 naming open_at and saying how to
+    write the ``+``."""
+    r = api.get(f"/stations/nearest?lon={Q[0]}&lat={Q[1]}&open_at={value}")
+    assert r.status_code == 422, r.text
+    detail = r.json()["detail"]
+    assert detail.startswith("open_at (query): ") and "\n" not in detail, detail
+    assert "%2B" in detail and "without an offset" in detail, detail
+    assert [e["loc"] for e in r.json()["errors"]] == [["query", "open_at"]]
