@@ -21,6 +21,7 @@ from yizhan.routes.upload_guard import too_large
 from yizhan.siting.runs import RecommendationSummary, recommendation_geojson, recommendation_ids, recommendation_of
 from yizhan.stations.schema import Coord
 from yizhan.stations.service import ImportReport, import_stations
+from yizhan.stations.tables import ImportLimits
 
 router = APIRouter(tags=["staff"])
 
@@ -45,7 +46,8 @@ def import_file(_: StaffKey, eng: EngineDep, settings: SettingsDep,
     name = file.filename or "upload.csv"
     return import_stations(eng, name, area=area, coord=coord, data=data, filename=name,
                            ignore_unknown_columns=ignore_unknown_columns, trust_coords=trust_coords,
-                           max_rows=settings.max_api_import_rows, placement_check=placement_check(settings, eng))
+                           max_rows=settings.max_api_import_rows, limits=ImportLimits.from_settings(settings),
+                           placement_check=placement_check(settings, eng))
 
 
 @router.get("/runs", response_model=list[RunSummary])

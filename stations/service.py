@@ -23,6 +23,7 @@ from yizhan.stations.importer import (
     sheets_read,
 )
 from yizhan.stations.registry import ImportSummary, copy_stations, export_frame, merge_copied
+from yizhan.stations.tables import ImportLimits
 
 
 @dataclass
@@ -120,7 +121,7 @@ def _check_and_write(conn: Connection, df: pd.DataFrame, info: AreaInfo, *, sour
 
 def import_stations(engine: Engine, path: Path | str, *, area: str | None = None, coord: str = "wgs84",
                     data: bytes | None = None, filename: str | None = None, ignore_unknown_columns: bool = False,
-                    trust_coords: bool = False, max_rows: int | None = None,
+                    trust_coords: bool = False, max_rows: int | None = None, limits: ImportLimits | None = None,
                     lock_wait_s: float = IMPORT_LOCK_WAIT_S,
                     placement_check: PlacementCheck | None = None) -> ImportReport:
     """Check a registry file and upsert it into ``area`` in one transaction: all rows or none.
@@ -129,7 +130,9 @@ def import_stations(engine: Engine, path: Path | str, *, area: str | None = None
     stations already stored are compared with them, and a file that fits another system (GCJ-02 pasted into a
     WGS 84 file) is rejected (``importer.check_coord_system``). Unknown columns are rejected unless
     ``ignore_unknown_columns``; the report then lists them. A file of more than ``max_rows`` station rows (the
-    API's limit) is refused with ``PayloadTooLarge`` before any row is checked. A WGS 84 file's points are given
+    API's limit) is refused with ``PayloadTooLarge`` before any row is checked. ``limits`` bound what the file
+    reader takes at all (rows, unpacked MB: ``ImportLimits``; by default the process's settings); an app passes
+    those of its own settings. A WGS 84 file's points are given
     to ``placement_check`` (when given): its lines (a file that fits the area's streets or OSM premises better as
     GCJ-02, also on a first import with no stored station to compare) become the report's ``warnings``; the
     coordinates are stored as given.
@@ -147,7 +150,8 @@ def import_stations(engine: Engine, path: Path | str, *, area: str | None = None
     source = Path(filename or str(path)).name
     with engine.connect() as conn:
         info = resolve_area(conn, area)
-    df, ignored = read_registry(path, data=data, filename=filename, ignore_unknown_columns=ignore_unknown_columns)
+    df, ignored = read_registry(path, data=data, filename=filename, ignore_unknown_columns=ignore_unknown_columns,
+                                limits=limits)
     if max_rows is not None and len(df) > max_rows:
         raise PayloadTooLarge(f"{source}: {len(df)} rows, more than the {max_rows} rows an import through the API "
                               f"may hold; use `yizhan stations import` for larger files (文件行数超过接口导入上限)")

@@ -94,7 +94,8 @@ def read_file(path: Path | str | None, *, data: bytes | None = None, filename: s
               score: HeaderScore, limits: ImportLimits | None = None) -> Table:
     """The rows of a CSV, XLSX or GeoJSON file. ``data`` gives the bytes of an upload, ``filename`` then its
     type; ``score`` tells a header row; ``limits`` default to the process's settings (``YIZHAN_MAX_IMPORT_ROWS``,
-    ``YIZHAN_MAX_UNCOMPRESSED_MB``). InvalidInput (or ImportRejected, rows named) says what is wrong."""
+    ``YIZHAN_MAX_UNCOMPRESSED_MB``): the API passes those of its app's own settings (``ImportLimits.from_settings``).
+    InvalidInput (or ImportRejected, rows named) says what is wrong."""
     limits = limits or ImportLimits.from_settings(get_settings())
     name = filename or str(path)
     source = Path(name).name

@@ -3,10 +3,16 @@ health, OpenAPI, the nearest station, the station list, odd inputs and the decla
 
 from __future__ import annotations
 
+import io
+from collections.abc import Callable
+from pathlib import Path
+
 import httpx
+import openpyxl
 import pytest
 from api_data import (
     ACTIVE,
+    KEY,
     SATURDAY_22H,
     STAFF,
     STATIONS,
@@ -16,10 +22,12 @@ from api_data import (
     feature_ids,
     geodesic_m,
     nearest_features,
+    stations_csv,
     to_gcj02,
 )
 
 from yizhan.areas import AreaInfo
+from yizhan.settings import Settings
 from yizhan.stations.schema import NearestAnswer, StationFeature, StationPage, StationPublic
 
 # --- health and OpenAPI -------------------------------------------------------------------------------------------
@@ -345,3 +353,26 @@ def test_nearest_open_at_space_not_an_offset(api: httpx.Client, seeded: AreaInfo
     assert detail.startswith("open_at (query): ") and "\n" not in detail, detail
     assert "%2B" in detail and "without an offset" in detail, detail
     assert [e["loc"] for e in r.json()["errors"]] == [["query", "open_at"]]
+
+
+def test_import_uses_the_apps_own_read_limits(live_api: Callable[..., httpx.Client], db_url: str, tmp_path: Path,
+                                              wudaokou: AreaInfo) -> None:
+    """An app made with lower import limits than the process's environment applies them to uploads: rows read
+    (``max_import_rows``) and the unpacked size of a workbook (``max_uncompressed_mb``)."""
+    api = live_api(Settings(database_url=db_url, staff_key=KEY, data_dir=tmp_path / "data", max_import_rows=5,
+                            max_uncompressed_mb=0.001))
+    six = {f"L{i}": (116.32 + i / 1000, 40.0, "", "24/7", "active") for i in range(6)}
+    r = api.post("/stations/import", headers=STAFF, data={"area": wudaokou.name},
+                 files={"file": ("six.csv", stations_csv(six), "text/csv")})
+    assert r.status_code == 422, r.text
+    assert "more than 5 rows" in r.json()["detail"], r.text
+    wb = openpyxl.Workbook()
+    wb.active.append(["id", "name", "kind", "lon", "lat"])
+    wb.active.append(["L0", "a", "small", 116.32, 40.0])
+    out = io.BytesIO()
+    wb.save(out)
+    r = api.post("/stations/import", headers=STAFF, data={"area": wudaokou.name},
+                 files={"file": ("one.xlsx", out.getvalue(), "application/octet-stream")})
+    assert r.status_code == 422, r.text
+    assert "limit of 0.001 MB" in r.json()["detail"], r.text
+    assert api.get("/stations", params={"area": wudaokou.name}).json()["total"] == 0
