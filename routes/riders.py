@@ -84,7 +84,8 @@ class NearestQuery(BaseModel):
     lat: float = Field(ge=-90, le=90, allow_inf_nan=False, description="Latitude, degrees")
     k: int = Field(5, ge=1, description="How many stations")
     amenity: list[str] | None = Field(None, description=AMENITY_HELP)
-    open_at: datetime | None = Field(None, description="Open at this ISO time (naive: local)")
+    open_at: datetime | None = Field(None, description="Open at this ISO time (naive: local); an offset's + is "
+                                     "written %2B in a URL (a bare +, which arrives as a space, is read as one)")
     kind: Literal["large", "small", "mobile"] | None = None
     area: str | None = Field(None, max_length=200)
     coord: Coord = Field("wgs84", description="Coordinate system of lon/lat in and out")
