@@ -13,8 +13,9 @@ afterwards holds exactly one of the two files, whole.
 
 from __future__ import annotations
 
+import contextlib
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -90,42 +91,16 @@ def test_overlapping_imports_at_once_never_deadlock(engine: Engine, wudaokou: Ar
     assert len(prefixes) == 1, f"the registry mixes two files: {prefixes}"  # the last import wrote every row
 
 
-def test_an_import_waits_for_the_other_and_then_runs(engine: Engine, wudaokou: AreaInfo) -> None:
-    """An import that finds the area locked for less than the lock wait waits and then succeeds."""
+@contextlib.contextmanager
+def area_held(engine: Engine, area: AreaInfo) -> Iterator[threading.Event]:
+    """Another session holds ``area``'s import lock until the yielded event is set (or the block ends)."""
     from yizhan.stations.service import area_import_lock
 
-    ids = [f"W{i:03d}" for i in range(50)]
-    held = threading.Event()
-    release = threading.Event()
+    held, release = threading.Event(), threading.Event()
 
     def hold() -> None:
         with engine.begin() as conn:
-            area_import_lock(conn, wudaokou.id, wudaokou.name)
-            held.set()
-            release.wait(30)
-
-    holder = threading.Thread(target=hold)
-    holder.start()
-    try:
-        assert held.wait(30)
-        threading.Timer(1.0, release.set).start()
-        summary = import_stations(engine, "w.csv", area=wudaokou.name, data=_csv(ids, "w", seed=1), filename="w.csv")
-    finally:
-        release.set()
-        holder.join(30)
-    assert summary.inserted == len(ids)
-
-
-def test_an_import_gives_up_on_a_held_area_with_one_line(engine: Engine, wudaokou: AreaInfo) -> None:
-    """An area held longer than the lock wait: the import is refused with Conflict, nothing stored."""
-    from yizhan.stations.service import area_import_lock
-
-    held = threading.Event()
-    release = threading.Event()
-
-    def hold() -> None:
-        with engine.begin() as conn:
-            area_import_lock(conn, wudaokou.id, wudaokou.name)
+            area_import_lock(conn, area.id, area.name)
             held.set()
             release.wait(60)
 
@@ -133,12 +108,26 @@ def test_an_import_gives_up_on_a_held_area_with_one_line(engine: Engine, wudaoko
     holder.start()
     try:
         assert held.wait(30)
-        with pytest.raises(Conflict) as info:
-            import_stations(engine, "w.csv", area=wudaokou.name, data=_csv(["X1"], "w", seed=2), filename="w.csv",
-                            lock_wait_s=0.5)
+        yield release
     finally:
         release.set()
         holder.join(30)
+
+
+def test_an_import_waits_for_the_other_and_then_runs(engine: Engine, wudaokou: AreaInfo) -> None:
+    """An import that finds the area locked for less than the lock wait waits and then succeeds."""
+    ids = [f"W{i:03d}" for i in range(50)]
+    with area_held(engine, wudaokou) as release:
+        threading.Timer(1.0, release.set).start()
+        summary = import_stations(engine, "w.csv", area=wudaokou.name, data=_csv(ids, "w", seed=1), filename="w.csv")
+    assert summary.inserted == len(ids)
+
+
+def test_an_import_gives_up_on_a_held_area_with_one_line(engine: Engine, wudaokou: AreaInfo) -> None:
+    """An area held longer than the lock wait: the import is refused with Conflict, nothing stored."""
+    with area_held(engine, wudaokou), pytest.raises(Conflict) as info:
+        import_stations(engine, "w.csv", area=wudaokou.name, data=_csv(["X1"], "w", seed=2), filename="w.csv",
+                        lock_wait_s=0.5)
     message = str(info.value)
     assert "\n" not in message and "another import of this area is running" in message
     with engine.connect() as conn:
