@@ -45,6 +45,12 @@ class Conflict(YizhanError):
     """The operation collides with another one in progress (an import of the same area); retry when it ends."""
 
 
+class ImportCancelled(YizhanError):
+    """An import stopped before its end because its caller went away (the client disconnected, the server is
+    stopping); its transaction was rolled back, nothing was stored. No HTTP status of its own (400): nobody is
+    left to read the answer."""
+
+
 class TooManyRequests(YizhanError):
     """A client asked more often than the rate limit allows; retry after ``retry_after`` seconds."""
 

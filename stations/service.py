@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,7 +14,7 @@ from sqlalchemy import Connection, Engine, text
 from sqlalchemy.exc import OperationalError
 
 from yizhan.areas import AreaInfo, resolve_area
-from yizhan.errors import Conflict, ImportRejected, PayloadTooLarge, RowProblem
+from yizhan.errors import Conflict, ImportCancelled, ImportRejected, PayloadTooLarge, RowProblem
 from yizhan.stations.export import write_stations
 from yizhan.stations.importer import (
     check_coord_system,
@@ -35,6 +36,21 @@ class ImportReport(ImportSummary):
     """The sheets of a workbook that were read (every sheet with the registry's headers); empty for CSV, GeoJSON."""
     warnings: list[str] = field(default_factory=list)
     """One line each: what looked wrong but was stored as given (a WGS 84 file that fits GCJ-02 better)."""
+
+
+Cancelled = Callable[[], bool]
+"""``cancelled()``: whether the caller of an import has gone away (``threading.Event().is_set``); asked between
+the steps and chunks of the import, which then stops with ``ImportCancelled`` and stores nothing."""
+
+LOCK_POLL_S = 0.05
+"""How often an import that can be cancelled tries the area's lock again while another import holds it, seconds."""
+
+
+def stop_if_cancelled(cancelled: Cancelled | None, source: str) -> None:
+    """Raise ``ImportCancelled`` (naming the file ``source``) when ``cancelled`` says the caller has gone away."""
+    if cancelled is not None and cancelled():
+        raise ImportCancelled(f"{source}: 导入已取消，未保存任何内容 / the import was cancelled (the client went away "
+                              f"or the server is stopping); nothing was stored")
 
 
 PlacementCheck = Callable[[AreaInfo, np.ndarray, np.ndarray], list[str]]
@@ -62,11 +78,24 @@ many idle seconds, releasing its locks."""
 
 
 def area_import_lock(conn: Connection, area_id: int, area_name: str, *,
-                     wait_s: float = IMPORT_LOCK_WAIT_S) -> None:
+                     wait_s: float = IMPORT_LOCK_WAIT_S, cancelled: Cancelled | None = None) -> None:
     """Take the import lock of an area for the rest of ``conn``'s transaction (released at commit or rollback,
     also when the client dies). Waits at most ``wait_s`` seconds (the transaction's ``lock_timeout``, which then
-    applies to its later lock waits too); raises ``Conflict`` when another import holds it longer."""
+    applies to its later lock waits too); raises ``Conflict`` when another import holds it longer. With
+    ``cancelled``, the wait is a try every ``LOCK_POLL_S`` seconds that stops with ``ImportCancelled`` as soon as
+    ``cancelled()`` is true."""
     conn.execute(text("SELECT set_config('lock_timeout', :t, true)"), {"t": f"{max(1, round(wait_s * 1000))}ms"})
+    if cancelled is not None:
+        deadline = time.monotonic() + wait_s
+        while not conn.execute(text("SELECT pg_try_advisory_xact_lock(CAST(:space AS integer), "
+                                    "CAST(:area AS integer))"),
+                               {"space": IMPORT_LOCK_SPACE, "area": area_id}).scalar_one():
+            stop_if_cancelled(cancelled, f"area {area_name!r}")
+            if time.monotonic() >= deadline:
+                raise Conflict(f"area {area_name!r}: another import of this area is running; try again when it "
+                               f"has finished (该区域另一导入正在进行，请在其完成后重试)")
+            time.sleep(LOCK_POLL_S)
+        return
     try:
         conn.execute(text("SELECT pg_advisory_xact_lock(CAST(:space AS integer), CAST(:area AS integer))"),
                      {"space": IMPORT_LOCK_SPACE, "area": area_id})
@@ -97,14 +126,16 @@ def duplicates_across_chunks(df: pd.DataFrame, chunk_rows: int) -> list[RowProbl
 
 
 def _check_and_write(conn: Connection, df: pd.DataFrame, info: AreaInfo, *, source: str,
-                     coord: str) -> ImportSummary:
+                     coord: str, chunk_rows: int = CHECK_CHUNK_ROWS,
+                     cancelled: Cancelled | None = None) -> ImportSummary:
     """Check ``df``'s rows a chunk at a time, COPY the records of good chunks, merge them when no row had a
-    problem; otherwise raise ``ImportRejected`` listing every problem of the file (the caller rolls back)."""
-    chunk_rows = CHECK_CHUNK_ROWS
+    problem; otherwise raise ``ImportRejected`` listing every problem of the file (the caller rolls back).
+    ``cancelled`` is asked before each chunk and before the merge (``ImportCancelled``; the caller rolls back)."""
     problems = duplicates_across_chunks(df, chunk_rows)
     written = 0
     with copy_stations(conn) as write:
         for start in range(0, len(df), chunk_rows):
+            stop_if_cancelled(cancelled, source)
             try:
                 records = records_from_frame(df.iloc[start:start + chunk_rows], source=source, coord=coord,
                                              area_contains=info.contains, area_name=info.name)
@@ -116,6 +147,7 @@ def _check_and_write(conn: Connection, df: pd.DataFrame, info: AreaInfo, *, sour
             del records
     if problems:
         raise ImportRejected(source, sorted(problems, key=lambda p: p.row))
+    stop_if_cancelled(cancelled, source)
     return merge_copied(conn, info.id, info.name, written)
 
 
@@ -123,7 +155,8 @@ def import_stations(engine: Engine, path: Path | str, *, area: str | None = None
                     data: bytes | None = None, filename: str | None = None, ignore_unknown_columns: bool = False,
                     trust_coords: bool = False, max_rows: int | None = None, limits: ImportLimits | None = None,
                     lock_wait_s: float = IMPORT_LOCK_WAIT_S,
-                    placement_check: PlacementCheck | None = None) -> ImportReport:
+                    placement_check: PlacementCheck | None = None, cancelled: Cancelled | None = None,
+                    chunk_rows: int = CHECK_CHUNK_ROWS) -> ImportReport:
     """Check a registry file and upsert it into ``area`` in one transaction: all rows or none.
 
     ``coord`` is the file's coordinate system (``wgs84``, ``gcj02``, ``bd09``). Unless ``trust_coords``, rows of
@@ -144,14 +177,17 @@ def import_stations(engine: Engine, path: Path | str, *, area: str | None = None
     its own COPY (a statement as short as the sending; the checks run between statements), and merged in one
     statement only when no row of the file had a problem. The server ends the transaction if its client goes
     silent between statements for ``IMPORT_IDLE_TIMEOUT_S``.
-    Raises ``ImportRejected`` (every bad row listed), ``InvalidInput``, ``PayloadTooLarge`` or ``Conflict``;
-    nothing is stored then.
+    ``cancelled`` (when given) is asked after the file is read, while waiting for the area's lock, before each
+    chunk of ``chunk_rows`` rows and before the merge: once it is true the import stops with ``ImportCancelled``.
+    Raises ``ImportRejected`` (every bad row listed), ``InvalidInput``, ``PayloadTooLarge``, ``Conflict`` or
+    ``ImportCancelled``; nothing is stored then.
     """
     source = Path(filename or str(path)).name
     with engine.connect() as conn:
         info = resolve_area(conn, area)
     df, ignored = read_registry(path, data=data, filename=filename, ignore_unknown_columns=ignore_unknown_columns,
                                 limits=limits)
+    stop_if_cancelled(cancelled, source)
     if max_rows is not None and len(df) > max_rows:
         raise PayloadTooLarge(f"{source}: {len(df)} rows, more than the {max_rows} rows an import through the API "
                               f"may hold; use `yizhan stations import` for larger files (文件行数超过接口导入上限)")
@@ -167,11 +203,12 @@ def import_stations(engine: Engine, path: Path | str, *, area: str | None = None
     with engine.begin() as conn:
         conn.execute(text("SELECT set_config('idle_in_transaction_session_timeout', :t, true)"),
                      {"t": f"{round(IMPORT_IDLE_TIMEOUT_S * 1000)}ms"})
-        area_import_lock(conn, info.id, info.name, wait_s=lock_wait_s)
+        area_import_lock(conn, info.id, info.name, wait_s=lock_wait_s, cancelled=cancelled)
         if resolve_area(conn, info.name).id != info.id:
             raise Conflict(f"area {info.name!r} was replaced during the import; import the file again")
         try:
-            summary = _check_and_write(conn, df, info, source=source, coord=coord)
+            summary = _check_and_write(conn, df, info, source=source, coord=coord, chunk_rows=chunk_rows,
+                                       cancelled=cancelled)
         except OperationalError as exc:
             if isinstance(exc.orig, psycopg.errors.LockNotAvailable):
                 raise Conflict(f"area {info.name!r}: some of its stations are being changed by another transaction; "
