@@ -34,6 +34,10 @@ def _default_data_dir() -> Path:
     return Path(base) / "yizhan"
 
 
+DEFAULT_SHUTDOWN_GRACE_S = 10
+"""Seconds a stopping server waits for requests in flight before cancelling them."""
+
+
 class Settings(BaseSettings):
     """Runtime configuration. Every field can be set as ``YIZHAN_<FIELD>`` in the environment."""
 
@@ -70,6 +74,10 @@ class Settings(BaseSettings):
                                  description="Most rows a station import reads from one file or sheet.")
     max_uncompressed_mb: float = Field(default=DEFAULT_MAX_UNCOMPRESSED_MB, gt=0,
                                        description="Most MB an XLSX workbook may unpack to.")
+    shutdown_grace_s: int = Field(default=DEFAULT_SHUTDOWN_GRACE_S, ge=1,
+                                  description="`yizhan serve` on SIGTERM or Ctrl-C: longest wait for requests in "
+                                              "flight before they are cancelled (an import is rolled back), "
+                                              "whole seconds.")
     statement_timeout_ms: int = Field(default=15000, ge=100, description="Per-statement limit for API queries.")
     db_pool_size: int = Field(default=10, ge=1, le=200,
                               description="Connections of the API's async pool (nearest-station searches).")

@@ -68,7 +68,8 @@ def serve(
         help="Address or network (CIDR) of a reverse proxy whose X-Forwarded-For is believed (repeatable; "
              "default: the settings' YIZHAN_TRUSTED_PROXIES, else none)")] = None,
 ) -> None:
-    """Serve the HTTP API (docs at /docs) until Ctrl-C."""
+    """Serve the HTTP API (docs at /docs) until Ctrl-C or SIGTERM (requests in flight get YIZHAN_SHUTDOWN_GRACE_S
+    seconds, then are cancelled)."""
     check_port(port)
     _serve(host, port, workers=workers, access_log=access_log, trusted_proxies=trusted_proxy)
 
@@ -96,6 +97,9 @@ def _serve(host: str, port: int, *, workers: int = 1, access_log: bool = True,
 
     engine()  # start the database first, so errors show here and not on the first request
     proxies = believed_proxies(trusted_proxies)
+    # on SIGTERM or Ctrl-C, requests still running after the grace (seconds) are cancelled: an import in flight
+    # is then told to stop (routes/staff.py) and rolls back, so the server stops in bounded time
+    grace_s = get_settings().shutdown_grace_s
     # uvicorn picks uvloop and httptools (dependencies) when they are installed; uvloop also sets TCP_NODELAY on
     # every connection, which the plain asyncio loop does not do for the sockets of --workers children (each
     # keep-alive answer then waits ~40 ms for a delayed ACK)
@@ -103,10 +107,10 @@ def _serve(host: str, port: int, *, workers: int = 1, access_log: bool = True,
         if workers > 1:
             uvicorn.run("yizhan.api:create_app", factory=True, host=host, port=port, workers=workers,
                         log_level="info", access_log=access_log, proxy_headers=bool(proxies),
-                        forwarded_allow_ips=proxies)
+                        forwarded_allow_ips=proxies, timeout_graceful_shutdown=grace_s)
         else:
             uvicorn.run(create_app(get_settings()), host=host, port=port, log_level="info", access_log=access_log,
-                        proxy_headers=bool(proxies), forwarded_allow_ips=proxies)
+                        proxy_headers=bool(proxies), forwarded_allow_ips=proxies, timeout_graceful_shutdown=grace_s)
     except Interrupted:  # Ctrl-C is how a server stops: uvicorn raises it again once its shutdown is done
         common.err.print("server stopped")
 

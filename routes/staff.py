@@ -7,9 +7,13 @@ radii and distances are metres.
 
 # No ``from __future__ import annotations``: FastAPI reads the route signatures at run time.
 import json
-from typing import Annotated, Any, Literal
+import threading
+from collections.abc import Callable
+from typing import Annotated, Any, Literal, TypeVar
 
-from fastapi import APIRouter, File, Form, Query, UploadFile
+import anyio
+import anyio.to_thread
+from fastapi import APIRouter, File, Form, Query, Request, UploadFile
 from fastapi.responses import HTMLResponse, PlainTextResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import Engine
@@ -26,8 +30,44 @@ from yizhan.stations.tables import ImportLimits
 router = APIRouter(tags=["staff"])
 
 
+T = TypeVar("T")
+
+DISCONNECT_POLL_S = 0.2
+"""How often a running import asks whether its client is still there, seconds."""
+
+
+async def run_while_connected(request: Request, job: Callable[[threading.Event], T]) -> T:
+    """Run ``job(stop)`` in a worker thread; ``stop`` is set when the client disconnects (polled every
+    ``DISCONNECT_POLL_S`` seconds) or when this request is cancelled (a stopping server cancels the requests still
+    running after its grace), so that a job that asks ``stop`` between its steps ends soon and rolls back."""
+    stop = threading.Event()
+
+    async def watch() -> None:
+        while not stop.is_set():
+            if await request.is_disconnected():
+                stop.set()
+                return
+            await anyio.sleep(DISCONNECT_POLL_S)
+
+    failure: Exception | None = None
+    try:
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(watch)
+            try:  # abandoned on cancel: the thread goes on until it next asks ``stop``, set just below
+                result = await anyio.to_thread.run_sync(job, stop, abandon_on_cancel=True)
+            except Exception as exc:  # raised below as it is, not wrapped in the task group's ExceptionGroup
+                failure = exc
+            finally:
+                tg.cancel_scope.cancel()
+    finally:
+        stop.set()
+    if failure is not None:
+        raise failure
+    return result
+
+
 @router.post("/stations/import", response_model=ImportReport)
-def import_file(_: StaffKey, eng: EngineDep, settings: SettingsDep,
+async def import_file(request: Request, _: StaffKey, eng: EngineDep, settings: SettingsDep,
                 file: Annotated[UploadFile, File(description="CSV, XLSX or GeoJSON")],
                 area: Annotated[str | None, Form(max_length=200)] = None,
                 coord: Annotated[Coord, Form()] = "wgs84",
@@ -38,16 +78,22 @@ def import_file(_: StaffKey, eng: EngineDep, settings: SettingsDep,
                     description="Skip the check that stations already stored did not move by exactly the "
                                 "offset between WGS 84 and GCJ-02/BD-09")] = False) -> ImportReport:
     """Import a registry file: all rows or none; bad rows are listed in ``problems``. The key and the size
-    (``YIZHAN_MAX_UPLOAD_MB``, else 413) are checked before the body is read (``upload_guard``)."""
+    (``YIZHAN_MAX_UPLOAD_MB``, else 413) are checked before the body is read (``upload_guard``). The import
+    runs in a worker thread and is cancelled (rolled back, nothing stored) when the client goes away or the
+    server stops (``run_while_connected``)."""
     limit = int(settings.max_upload_mb * 1024 * 1024)  # the body was cut at this plus the multipart envelope
-    data = file.file.read(limit + 1)
+    data = await file.read(limit + 1)
     if len(data) > limit:
         raise too_large(settings)
     name = file.filename or "upload.csv"
-    return import_stations(eng, name, area=area, coord=coord, data=data, filename=name,
-                           ignore_unknown_columns=ignore_unknown_columns, trust_coords=trust_coords,
-                           max_rows=settings.max_api_import_rows, limits=ImportLimits.from_settings(settings),
-                           placement_check=placement_check(settings, eng))
+
+    def job(stop: threading.Event) -> ImportReport:
+        return import_stations(eng, name, area=area, coord=coord, data=data, filename=name,
+                               ignore_unknown_columns=ignore_unknown_columns, trust_coords=trust_coords,
+                               max_rows=settings.max_api_import_rows, limits=ImportLimits.from_settings(settings),
+                               placement_check=placement_check(settings, eng), cancelled=stop.is_set)
+
+    return await run_while_connected(request, job)
 
 
 @router.get("/runs", response_model=list[RunSummary])

@@ -1,0 +1,195 @@
+"""Imports stop when their caller goes away, and a stopping server does not wait for them without limit.
+
+The import service asks its ``cancelled`` callable between its steps and chunks (and while it waits for the area's
+import lock); once it says yes, the import ends with ``ImportCancelled`` and its transaction rolls back. The API's
+import route sets it when the client disconnects or when the server cancels the request; ``yizhan serve`` cancels
+the requests still running ``shutdown_grace_s`` seconds after SIGTERM. All on the real database, over real HTTP,
+with a real ``yizhan serve`` process.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+from api_data import KEY, STAFF
+from conftest import WUDAOKOU_BOUNDS
+from sqlalchemy import Engine, text
+
+from yizhan.areas import AreaInfo
+from yizhan.db.cluster import free_port
+from yizhan.errors import ImportCancelled, YizhanError, http_status
+from yizhan.settings import Settings, get_settings
+from yizhan.stations.service import area_import_lock, import_stations
+
+HEADER = "id,name,kind,lon,lat,status"
+
+
+def registry_csv(ids: list[str], seed: int) -> bytes:
+    """A registry CSV of ``ids`` at random points inside the Wudaokou bounds."""
+    west, south, east, north = WUDAOKOU_BOUNDS
+    rng = np.random.default_rng(seed)
+    lons = rng.uniform(west + 1e-4, east - 1e-4, len(ids)).round(6)
+    lats = rng.uniform(south + 1e-4, north - 1e-4, len(ids)).round(6)
+    lines = [HEADER] + [f"{sid},station {sid},small,{lon},{lat},active" for sid, lon, lat in
+                        zip(ids, lons, lats, strict=True)]
+    return ("\n".join(lines) + "\n").encode()
+
+
+def stored_ids(engine: Engine) -> set[str]:
+    with engine.connect() as conn:
+        return set(conn.execute(text("SELECT external_id FROM stations")).scalars())
+
+
+@contextlib.contextmanager
+def area_locked(engine: Engine, area: AreaInfo) -> Iterator[threading.Event]:
+    """Another session holds ``area``'s import lock until the yielded event is set (or the block ends)."""
+    held, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with engine.begin() as conn:
+            area_import_lock(conn, area.id, area.name)
+            held.set()
+            release.wait(120)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    try:
+        assert held.wait(30)
+        yield release
+    finally:
+        release.set()
+        holder.join(30)
+
+
+# -- the service ---------------------------------------------------------------------------------------------------
+def test_cancelled_after_the_first_chunk_stores_nothing(engine: Engine, wudaokou: AreaInfo) -> None:
+    ids = [f"C{i:04d}" for i in range(500)]
+    asked: list[int] = []
+
+    def cancelled() -> bool:
+        asked.append(1)
+        return len(asked) > 3  # after the file read, the lock and the first chunk of 100 rows
+
+    with pytest.raises(ImportCancelled) as info:
+        import_stations(engine, "c.csv", area=wudaokou.name, data=registry_csv(ids, 1), filename="c.csv",
+                        chunk_rows=100, cancelled=cancelled)
+    message = str(info.value)
+    assert "\n" not in message and "c.csv" in message and "nothing was stored" in message and "导入已取消" in message
+    assert isinstance(info.value, YizhanError) and http_status(info.value) == 400
+    assert len(asked) == 4  # it stopped at the first question after the first chunk
+    assert stored_ids(engine) == set()
+    # the area is free and the same file imports whole when nobody cancels it
+    report = import_stations(engine, "c.csv", area=wudaokou.name, data=registry_csv(ids, 1), filename="c.csv",
+                             chunk_rows=100, cancelled=lambda: False)
+    assert report.inserted == len(ids) and stored_ids(engine) == set(ids)
+
+
+def test_cancel_ends_the_wait_for_the_area_lock(engine: Engine, wudaokou: AreaInfo) -> None:
+    """An import waiting for another import's lock stops as soon as it is cancelled, not at the lock wait."""
+    stop = threading.Event()
+    with area_locked(engine, wudaokou):
+        threading.Timer(0.5, stop.set).start()
+        started = time.monotonic()
+        with pytest.raises(ImportCancelled):
+            import_stations(engine, "w.csv", area=wudaokou.name, data=registry_csv(["W1"], 2), filename="w.csv",
+                            lock_wait_s=30, cancelled=stop.is_set)
+        assert time.monotonic() - started < 3
+    assert stored_ids(engine) == set()
+
+
+# -- over HTTP -----------------------------------------------------------------------------------------------------
+def _multipart(data: bytes, filename: str) -> tuple[bytes, str]:
+    """A multipart/form-data body with one ``file`` part; the body and its content type."""
+    boundary = "yizhan-cancel-test"
+    body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{filename}\"\r\n"
+            f"Content-Type: text/csv\r\n\r\n").encode() + data + f"\r\n--{boundary}--\r\n".encode()
+    return body, f"multipart/form-data; boundary={boundary}"
+
+
+def _send_and_leave(base_url: str, data: bytes, filename: str) -> socket.socket:
+    """Send a whole import request on a raw socket and return it unread (the caller closes it: a client that
+    goes away before the answer)."""
+    url = httpx.URL(base_url)
+    body, content_type = _multipart(data, filename)
+    sock = socket.create_connection((url.host, url.port or 80), timeout=10)
+    head = (f"POST /stations/import HTTP/1.1\r\nHost: {url.host}\r\nX-API-Key: {KEY}\r\n"
+            f"Content-Type: {content_type}\r\nContent-Length: {len(body)}\r\n\r\n").encode()
+    sock.sendall(head + body)
+    return sock
+
+
+def test_a_client_that_leaves_mid_import_stores_nothing(engine: Engine, wudaokou: AreaInfo, db_url: str,
+                                                        tmp_path: Path, live_api) -> None:
+    """The import of a client that disconnected is cancelled: when the area it waited for is free, it stores
+    nothing, and the next import runs at once."""
+    client = live_api(Settings(database_url=db_url, staff_key=KEY, data_dir=tmp_path / "data"))
+    left = [f"L{i:03d}" for i in range(50)]
+    with area_locked(engine, wudaokou) as release:
+        sock = _send_and_leave(str(client.base_url), registry_csv(left, 3), "left.csv")
+        time.sleep(1.0)  # the server has the request and its import waits for the area
+        sock.close()
+        time.sleep(1.0)  # the disconnect is noticed (polled)
+        release.set()
+    time.sleep(0.5)
+    started = time.monotonic()
+    after = [f"A{i:03d}" for i in range(20)]
+    r = client.post("/stations/import", headers=STAFF, files={"file": ("after.csv", registry_csv(after, 4))})
+    assert r.status_code == 200, r.text
+    assert time.monotonic() - started < 4  # not behind a lock
+    assert stored_ids(engine) == set(after)
+
+
+# -- yizhan serve --------------------------------------------------------------------------------------------------
+def test_serve_stops_on_sigterm_within_the_grace(cli_env: dict[str, str], engine: Engine,
+                                                 wudaokou: AreaInfo) -> None:
+    """SIGTERM with an import in flight (waiting for the area's lock): the server cancels it after the grace and
+    exits soon after, nothing stored; before, it waited for the request to end however long it took."""
+    grace = 1
+    env = dict(cli_env, YIZHAN_STAFF_KEY=KEY, YIZHAN_SHUTDOWN_GRACE_S=str(grace))
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "yizhan.cli", "serve", "--port", str(port)], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                assert httpx.get(f"http://127.0.0.1:{port}/health", timeout=5).status_code < 500
+                break
+            except httpx.TransportError:
+                assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+                time.sleep(0.3)
+        with area_locked(engine, wudaokou):
+            sock = _send_and_leave(f"http://127.0.0.1:{port}", registry_csv(["T1", "T2"], 5), "t.csv")
+            time.sleep(0.5)  # the import is waiting for the area
+            sent = time.monotonic()
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout=grace + 2.5)
+            except subprocess.TimeoutExpired:
+                pytest.fail(f"yizhan serve still running {time.monotonic() - sent:.1f} s after SIGTERM")
+            sock.close()
+        _, err = proc.communicate(timeout=10)
+        assert "Traceback" not in err, err
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+    assert stored_ids(engine) == set()
+
+
+def test_shutdown_grace_is_a_setting() -> None:
+    assert get_settings().shutdown_grace_s > 0
+    assert Settings(shutdown_grace_s=3).shutdown_grace_s == 3
+    with pytest.raises(ValueError):
+        Settings(shutdown_grace_s=0)
