@@ -31,7 +31,7 @@ from yizhan.geo.coords import COORD_SYSTEMS, from_wgs84, to_wgs84
 from yizhan.stations import vocab
 from yizhan.stations.cells import QUOTE, restore_text
 from yizhan.stations.hours import check_hours
-from yizhan.stations.tables import ImportLimits, Part, read_file
+from yizhan.stations.tables import Cancelled, ImportLimits, Part, read_file
 
 COLUMNS = ["id", "name", "kind", "lon", "lat", "host", "address", "township", "amenities", "opening_hours",
            "seats", "stars", "status"]
@@ -196,16 +196,18 @@ def _canonical_part(part: Part, source: str, hint: str) -> tuple[pd.DataFrame, l
 
 def read_registry(path: Path | str, *, data: bytes | None = None, filename: str | None = None,
                   ignore_unknown_columns: bool = False,
-                  limits: ImportLimits | None = None) -> tuple[pd.DataFrame, list[str]]:
+                  limits: ImportLimits | None = None,
+                  cancelled: Cancelled | None = None) -> tuple[pd.DataFrame, list[str]]:
     """``frame_from_file``, also returning the names of the unknown columns that were left out.
 
     A column that is not one of ``COLUMNS``, ``CHINESE_HEADERS`` or ``ALIASES`` is an ``InvalidInput`` naming it
     unless ``ignore_unknown_columns``. Columns with an empty header and no values (trailing commas, Excel's
     empty columns) are dropped silently; with values they count as unknown. A workbook's sheets with the registry's
     headers are read one after the other (``_sheet`` names each row's sheet); ``sheets_read`` says which.
+    ``cancelled`` is asked while the file is read (``tables.read_file``: ``ImportCancelled``).
     """
     source = Path(filename or str(path)).name
-    table = read_file(path, data=data, filename=filename, score=header_score, limits=limits)
+    table = read_file(path, data=data, filename=filename, score=header_score, limits=limits, cancelled=cancelled)
     frames, unknown = [], []
     for part in table.parts:
         df, more = _canonical_part(part, source, table.hint)

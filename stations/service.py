@@ -14,7 +14,7 @@ from sqlalchemy import Connection, Engine, text
 from sqlalchemy.exc import OperationalError
 
 from yizhan.areas import AreaInfo, resolve_area
-from yizhan.errors import Conflict, ImportCancelled, ImportRejected, PayloadTooLarge, RowProblem
+from yizhan.errors import Conflict, ImportRejected, PayloadTooLarge, RowProblem
 from yizhan.stations.export import write_stations
 from yizhan.stations.importer import (
     check_coord_system,
@@ -24,7 +24,7 @@ from yizhan.stations.importer import (
     sheets_read,
 )
 from yizhan.stations.registry import ImportSummary, copy_stations, export_frame, merge_copied
-from yizhan.stations.tables import ImportLimits
+from yizhan.stations.tables import Cancelled, ImportLimits, stop_if_cancelled
 
 
 @dataclass
@@ -38,19 +38,8 @@ class ImportReport(ImportSummary):
     """One line each: what looked wrong but was stored as given (a WGS 84 file that fits GCJ-02 better)."""
 
 
-Cancelled = Callable[[], bool]
-"""``cancelled()``: whether the caller of an import has gone away (``threading.Event().is_set``); asked between
-the steps and chunks of the import, which then stops with ``ImportCancelled`` and stores nothing."""
-
 LOCK_POLL_S = 0.05
 """How often an import that can be cancelled tries the area's lock again while another import holds it, seconds."""
-
-
-def stop_if_cancelled(cancelled: Cancelled | None, source: str) -> None:
-    """Raise ``ImportCancelled`` (naming the file ``source``) when ``cancelled`` says the caller has gone away."""
-    if cancelled is not None and cancelled():
-        raise ImportCancelled(f"{source}: 导入已取消，未保存任何内容 / the import was cancelled (the client went away "
-                              f"or the server is stopping); nothing was stored")
 
 
 PlacementCheck = Callable[[AreaInfo, np.ndarray, np.ndarray], list[str]]
@@ -177,8 +166,9 @@ def import_stations(engine: Engine, path: Path | str, *, area: str | None = None
     its own COPY (a statement as short as the sending; the checks run between statements), and merged in one
     statement only when no row of the file had a problem. The server ends the transaction if its client goes
     silent between statements for ``IMPORT_IDLE_TIMEOUT_S``.
-    ``cancelled`` (when given) is asked after the file is read, while waiting for the area's lock, before each
-    chunk of ``chunk_rows`` rows and before the merge: once it is true the import stops with ``ImportCancelled``.
+    ``cancelled`` (when given) is asked while the file is read (``tables.read_file``), after it is read, while
+    waiting for the area's lock, before each chunk of ``chunk_rows`` rows and before the merge: once it is true
+    the import stops with ``ImportCancelled``.
     Raises ``ImportRejected`` (every bad row listed), ``InvalidInput``, ``PayloadTooLarge``, ``Conflict`` or
     ``ImportCancelled``; nothing is stored then.
     """
@@ -186,7 +176,7 @@ def import_stations(engine: Engine, path: Path | str, *, area: str | None = None
     with engine.connect() as conn:
         info = resolve_area(conn, area)
     df, ignored = read_registry(path, data=data, filename=filename, ignore_unknown_columns=ignore_unknown_columns,
-                                limits=limits)
+                                limits=limits, cancelled=cancelled)
     stop_if_cancelled(cancelled, source)
     if max_rows is not None and len(df) > max_rows:
         raise PayloadTooLarge(f"{source}: {len(df)} rows, more than the {max_rows} rows an import through the API "

@@ -34,7 +34,7 @@ import pandas as pd
 from pyproj import CRS, Transformer
 from pyproj.exceptions import CRSError
 
-from yizhan.errors import ImportRejected, InvalidInput, RowProblem
+from yizhan.errors import ImportCancelled, ImportRejected, InvalidInput, RowProblem
 from yizhan.settings import DEFAULT_MAX_IMPORT_ROWS, DEFAULT_MAX_UNCOMPRESSED_MB, Settings, get_settings
 
 HeaderScore = Callable[[Sequence[str]], int]
@@ -52,6 +52,18 @@ _MB = 1024 * 1024
 _FORMULA_TAG = re.compile(rb"<(?:\w+:)?f[\s>/]")
 _WORKSHEET = re.compile(r"xl/worksheets/[^/]+\.xml")
 WGS84_NAMES = {"EPSG:4326", "OGC:CRS84", "URN:OGC:DEF:CRS:OGC:1.3:CRS84", "URN:OGC:DEF:CRS:EPSG::4326"}
+
+
+Cancelled = Callable[[], bool]
+"""``cancelled()``: whether the caller of an import has gone away (``threading.Event().is_set``); asked between
+the chunks an import reads, checks and copies; the import then stops with ``ImportCancelled``, storing nothing."""
+
+
+def stop_if_cancelled(cancelled: Cancelled | None, source: str) -> None:
+    """Raise ``ImportCancelled`` (naming the file ``source``) when ``cancelled`` says the caller has gone away."""
+    if cancelled is not None and cancelled():
+        raise ImportCancelled(f"{source}: 导入已取消，未保存任何内容 / the import was cancelled (the client went away "
+                              f"or the server is stopping); nothing was stored")
 
 
 @dataclass(frozen=True)
@@ -91,11 +103,12 @@ class Table:
 
 
 def read_file(path: Path | str | None, *, data: bytes | None = None, filename: str | None = None,
-              score: HeaderScore, limits: ImportLimits | None = None) -> Table:
+              score: HeaderScore, limits: ImportLimits | None = None, cancelled: Cancelled | None = None) -> Table:
     """The rows of a CSV, XLSX or GeoJSON file. ``data`` gives the bytes of an upload, ``filename`` then its
     type; ``score`` tells a header row; ``limits`` default to the process's settings (``YIZHAN_MAX_IMPORT_ROWS``,
     ``YIZHAN_MAX_UNCOMPRESSED_MB``): the API passes those of its app's own settings (``ImportLimits.from_settings``).
-    InvalidInput (or ImportRejected, rows named) says what is wrong."""
+    InvalidInput (or ImportRejected, rows named) says what is wrong. ``cancelled`` is asked before the file is
+    parsed and every ``CHUNK_ROWS`` rows of a CSV file or sheet (``ImportCancelled``)."""
     limits = limits or ImportLimits.from_settings(get_settings())
     name = filename or str(path)
     source = Path(name).name
@@ -106,10 +119,11 @@ def read_file(path: Path | str | None, *, data: bytes | None = None, filename: s
         raise InvalidInput(f"{source}: cannot read the file ({exc.strerror})") from exc
     if not raw.strip():
         raise InvalidInput(f"{source}: the file is empty")
+    stop_if_cancelled(cancelled, source)
     if suffix in {".csv", ".txt", ".tsv"}:
-        return _read_csv(raw, source, score, limits)
+        return _read_csv(raw, source, score, limits, cancelled)
     if suffix in {".xlsx", ".xlsm"}:
-        return _read_xlsx(raw, source, score, limits)
+        return _read_xlsx(raw, source, score, limits, cancelled)
     if suffix in {".geojson", ".json"}:
         return Table([Part(_read_geojson(raw, source, limits))])
     raise InvalidInput(f"{source}: unsupported file type {suffix or '(none)'}; expected .csv, .xlsx or .geojson")
@@ -181,7 +195,8 @@ def _garbled_hint(cells: Sequence[str], score: HeaderScore) -> str:
     return ""
 
 
-def _read_csv(raw: bytes, source: str, score: HeaderScore, limits: ImportLimits) -> Table:
+def _read_csv(raw: bytes, source: str, score: HeaderScore, limits: ImportLimits,
+              cancelled: Cancelled | None = None) -> Table:
     chosen: tuple[str, str, int] | None = None
     fallback: tuple[str, str] | None = None
     for enc, sample in _encodings(raw):
@@ -224,6 +239,7 @@ def _read_csv(raw: bytes, source: str, score: HeaderScore, limits: ImportLimits)
         problems: list[RowProblem] = []
         count = 0
         while records := list(itertools.islice(reader, CHUNK_ROWS)):
+            stop_if_cancelled(cancelled, source)
             first = header_row + 1 + count
             count += len(records)
             if count > limits.max_rows:
@@ -291,7 +307,8 @@ def _has_formulas(archive: zipfile.ZipFile) -> bool:
     return False
 
 
-def _sheet_rows(ws: object, source: str, limits: ImportLimits) -> Iterator[list[str]]:
+def _sheet_rows(ws: object, source: str, limits: ImportLimits,
+                cancelled: Cancelled | None = None) -> Iterator[list[str]]:
     """The rows of a read-only sheet as text cells without trailing blanks, one at a time; InvalidInput when the
     sheet declares or holds more rows than ``limits`` allow, or is wider than ``MAX_COLUMNS``."""
     title = getattr(ws, "title", "?")
@@ -305,6 +322,8 @@ def _sheet_rows(ws: object, source: str, limits: ImportLimits) -> Iterator[list[
                            f"most {MAX_COLUMNS}; delete the columns beyond the data")
     ws.reset_dimensions()  # type: ignore[attr-defined]  # a wrong <dimension> would cut the rows
     for n, values in enumerate(ws.iter_rows(max_col=MAX_COLUMNS, values_only=True)):  # type: ignore[attr-defined]
+        if n % CHUNK_ROWS == 0:
+            stop_if_cancelled(cancelled, source)
         if n > limits.max_rows + HEADER_SEARCH_ROWS:
             raise InvalidInput(f"{source}: sheet {title!r} has more than {limits.max_rows:,} rows, the limit "
                                f"(YIZHAN_MAX_IMPORT_ROWS); split the workbook")
@@ -349,7 +368,8 @@ def _formula_problems(raw: bytes, title: str, frame: pd.DataFrame) -> list[RowPr
         book.close()
 
 
-def _read_xlsx(raw: bytes, source: str, score: HeaderScore, limits: ImportLimits) -> Table:
+def _read_xlsx(raw: bytes, source: str, score: HeaderScore, limits: ImportLimits,
+               cancelled: Cancelled | None = None) -> Table:
     archive = _check_archive(raw, source, limits)
     formulas = _has_formulas(archive)
     try:
@@ -362,7 +382,7 @@ def _read_xlsx(raw: bytes, source: str, score: HeaderScore, limits: ImportLimits
     first_rows: list[list[str]] = []
     try:
         for ws in book.worksheets:
-            rows = _sheet_rows(ws, source, limits)
+            rows = _sheet_rows(ws, source, limits, cancelled)
             top = list(itertools.islice(rows, HEADER_SEARCH_ROWS))
             header = find_header(top, score)
             if header is None:
@@ -377,7 +397,7 @@ def _read_xlsx(raw: bytes, source: str, score: HeaderScore, limits: ImportLimits
             if formulas:
                 problems += _formula_problems(raw, ws.title, frame)
             parts.append(Part(frame, ws.title))
-    except (InvalidInput, ImportRejected):
+    except (InvalidInput, ImportRejected, ImportCancelled):
         raise
     except Exception as exc:
         raise InvalidInput(f"{source}: not a readable XLSX workbook: {exc}") from exc

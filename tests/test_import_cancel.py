@@ -10,6 +10,7 @@ with a real ``yizhan serve`` process.
 from __future__ import annotations
 
 import contextlib
+import io
 import signal
 import socket
 import subprocess
@@ -21,6 +22,7 @@ from pathlib import Path
 
 import httpx
 import numpy as np
+import pandas as pd
 import pytest
 from api_data import KEY, STAFF
 from conftest import WUDAOKOU_BOUNDS
@@ -30,6 +32,7 @@ from yizhan.areas import AreaInfo
 from yizhan.db.cluster import free_port
 from yizhan.errors import ImportCancelled, YizhanError, http_status
 from yizhan.settings import Settings, get_settings
+from yizhan.stations.importer import read_registry
 from yizhan.stations.service import area_import_lock, import_stations
 
 HEADER = "id,name,kind,lon,lat,status"
@@ -73,26 +76,57 @@ def area_locked(engine: Engine, area: AreaInfo) -> Iterator[threading.Event]:
 
 
 # -- the service ---------------------------------------------------------------------------------------------------
+class Asks:
+    """A ``cancelled`` callable that counts how often it was asked and says yes from the ``yes_from``-th time."""
+
+    def __init__(self, yes_from: int | None = None) -> None:
+        self.asked = 0
+        self.yes_from = yes_from
+
+    def __call__(self) -> bool:
+        self.asked += 1
+        return self.yes_from is not None and self.asked >= self.yes_from
+
+
 def test_cancelled_after_the_first_chunk_stores_nothing(engine: Engine, wudaokou: AreaInfo) -> None:
+    """Five chunks of 100 rows: cancelled when asked before the second chunk, the registry keeps what it held."""
+    before = [f"B{i:04d}" for i in range(500)]
+    counted = Asks()
+    import_stations(engine, "b.csv", area=wudaokou.name, data=registry_csv(before, 1), filename="b.csv",
+                    chunk_rows=100, cancelled=counted)
+    # the last questions are: before each of the 5 chunks, before the merge; the same for a file of as many rows
+    second_chunk = counted.asked - 4
     ids = [f"C{i:04d}" for i in range(500)]
-    asked: list[int] = []
-
-    def cancelled() -> bool:
-        asked.append(1)
-        return len(asked) > 3  # after the file read, the lock and the first chunk of 100 rows
-
+    cancel = Asks(yes_from=second_chunk)
     with pytest.raises(ImportCancelled) as info:
-        import_stations(engine, "c.csv", area=wudaokou.name, data=registry_csv(ids, 1), filename="c.csv",
-                        chunk_rows=100, cancelled=cancelled)
+        import_stations(engine, "c.csv", area=wudaokou.name, data=registry_csv(ids, 2), filename="c.csv",
+                        chunk_rows=100, cancelled=cancel)
     message = str(info.value)
     assert "\n" not in message and "c.csv" in message and "nothing was stored" in message and "导入已取消" in message
     assert isinstance(info.value, YizhanError) and http_status(info.value) == 400
-    assert len(asked) == 4  # it stopped at the first question after the first chunk
-    assert stored_ids(engine) == set()
+    assert cancel.asked == second_chunk  # it stopped at the first question after the first chunk was copied
+    assert stored_ids(engine) == set(before)
     # the area is free and the same file imports whole when nobody cancels it
-    report = import_stations(engine, "c.csv", area=wudaokou.name, data=registry_csv(ids, 1), filename="c.csv",
+    report = import_stations(engine, "c.csv", area=wudaokou.name, data=registry_csv(ids, 2), filename="c.csv",
                              chunk_rows=100, cancelled=lambda: False)
-    assert report.inserted == len(ids) and stored_ids(engine) == set(ids)
+    assert report.inserted == len(ids) and stored_ids(engine) == set(before) | set(ids)
+
+
+@pytest.mark.parametrize("kind", ["csv", "xlsx"])
+def test_the_file_reader_asks_while_reading(kind: str) -> None:
+    """The reader asks before parsing and while it reads the rows (a CSV's chunks, a sheet's rows)."""
+    data = registry_csv([f"R{i}" for i in range(10)], 6)
+    if kind == "xlsx":
+        frame = pd.read_csv(io.BytesIO(data), dtype=str)
+        buffer = io.BytesIO()
+        frame.to_excel(buffer, index=False)
+        data = buffer.getvalue()
+    read_registry(f"r.{kind}", data=data, filename=f"r.{kind}", cancelled=(counted := Asks()))
+    assert counted.asked >= 2
+    with pytest.raises(ImportCancelled):
+        read_registry(f"r.{kind}", data=data, filename=f"r.{kind}", cancelled=Asks(yes_from=2))
+    with pytest.raises(ImportCancelled):
+        read_registry(f"r.{kind}", data=data, filename=f"r.{kind}", cancelled=lambda: True)
 
 
 def test_cancel_ends_the_wait_for_the_area_lock(engine: Engine, wudaokou: AreaInfo) -> None:
