@@ -19,14 +19,17 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 import traceback
 from collections.abc import Mapping
 
+import httpx
 from click.testing import CliRunner
 from rich.console import Console
 
 from yizhan import cli
 from yizhan.cli import common
+from yizhan.db.cluster import free_port
 from yizhan.db.engine import dispose_engines
 from yizhan.settings import get_settings
 
@@ -92,3 +95,24 @@ def run_cli_process(*args: str, env: Mapping[str, str], check: bool = True,
                           timeout=timeout)
     proc.args = ["yizhan", *args]
     return _check(proc) if check else proc
+
+
+def start_server(*args: str, env: Mapping[str, str], startup_s: float = 60) -> tuple[subprocess.Popen[str], str]:
+    """Start ``python -m yizhan.cli serve --port PORT ARGS`` (a free port) with the environment ``env`` and wait
+    until it answers ``/healthz``; the process (stdout and stderr piped, as text) and its base URL. The caller
+    stops it. AssertionError with the server's output when it exits or does not answer within ``startup_s``."""
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "yizhan.cli", "serve", "--port", str(port), *args], env=dict(env),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + startup_s
+    while True:
+        try:
+            httpx.get(f"{base}/healthz", timeout=5)
+            return proc, base
+        except httpx.TransportError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                proc.kill()
+                out, err = proc.communicate()
+                raise AssertionError(f"yizhan serve did not start:\n{out}\n{err}") from None
+            time.sleep(0.3)

@@ -13,6 +13,7 @@ import itertools
 import os
 import shutil
 import tempfile
+import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -34,7 +35,7 @@ from yizhan.data.sample import SampleArea, sample_from_extract
 from yizhan.db.cluster import Cluster
 from yizhan.db.engine import make_engine, migrate
 from yizhan.settings import Settings
-from yizhan.stations.service import import_stations
+from yizhan.stations.service import area_import_lock, import_stations
 
 OSM_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "osm"
 WUDAOKOU_OSM = OSM_DIR / "beijing_haidian_wudaokou.osm"
@@ -308,3 +309,25 @@ def seeded(engine: Engine, wudaokou: AreaInfo) -> AreaInfo:
                               filename="stations.csv")
     assert summary.inserted == len(STATIONS)
     return wudaokou
+
+
+# --- imports of one area ---------------------------------------------------------------------------------------
+@contextlib.contextmanager
+def area_held(engine: Engine, area: AreaInfo) -> Iterator[threading.Event]:
+    """Another session holds ``area``'s import lock until the yielded event is set (or the block ends)."""
+    held, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with engine.begin() as conn:
+            area_import_lock(conn, area.id, area.name)
+            held.set()
+            release.wait(120)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    try:
+        assert held.wait(30)
+        yield release
+    finally:
+        release.set()
+        holder.join(30)

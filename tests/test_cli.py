@@ -16,7 +16,7 @@ import httpx
 import pandas as pd
 import psycopg
 import pytest
-from cli_runner import run_cli, run_cli_process
+from cli_runner import run_cli, run_cli_process, start_server
 
 from yizhan.db.cluster import free_port
 
@@ -126,20 +126,9 @@ def test_embedded_database_lifecycle():
 def test_serve_answers_http(cli_env, osm_path):
     yz("area", "create", "wudaokou", "--osm", str(osm_path), env=cli_env)
     yz("stations", "import", str(SAMPLE), env=cli_env)
-    port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "yizhan.cli", "serve", "--port", str(port)], env=cli_env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc, base = start_server(env=cli_env)
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                r = httpx.get(f"http://127.0.0.1:{port}/stations/nearest", params={"lon": 116.32, "lat": 40.0, "k": 2},
-                              timeout=5)
-                break
-            except httpx.TransportError:
-                assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
-                assert time.monotonic() < deadline, "server did not start"
-                time.sleep(0.3)
+        r = httpx.get(f"{base}/stations/nearest", params={"lon": 116.32, "lat": 40.0, "k": 2}, timeout=30)
         assert r.status_code == 200
         feats = r.json()["features"]
         assert len(feats) == 2 and feats[0]["properties"]["distance_m"] <= feats[1]["properties"]["distance_m"]
@@ -304,17 +293,7 @@ def test_database_failures_are_described() -> None:
 
 def test_ctrl_c_stops_the_server_cleanly(cli_env):
     """Ctrl-C is how ``yizhan serve`` is stopped: after uvicorn's own clean shutdown, no error line, exit 0."""
-    port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "yizhan.cli", "serve", "--port", str(port)], env=cli_env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            assert httpx.get(f"http://127.0.0.1:{port}/health", timeout=5).status_code < 500
-            break
-        except httpx.TransportError:
-            assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
-            time.sleep(0.3)
+    proc, _ = start_server(env=cli_env)
     proc.send_signal(signal.SIGINT)
     done = _finished(proc)
     assert done.returncode == 0 and "error:" not in done.stderr and "Traceback" not in done.stderr, done.stderr

@@ -9,15 +9,12 @@ with a real ``yizhan serve`` process.
 
 from __future__ import annotations
 
-import contextlib
 import io
 import signal
 import socket
 import subprocess
-import sys
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -25,15 +22,15 @@ import numpy as np
 import pandas as pd
 import pytest
 from api_data import KEY, STAFF
-from conftest import WUDAOKOU_BOUNDS
+from cli_runner import start_server
+from conftest import WUDAOKOU_BOUNDS, area_held
 from sqlalchemy import Engine, text
 
 from yizhan.areas import AreaInfo
-from yizhan.db.cluster import free_port
 from yizhan.errors import ImportCancelled, YizhanError, http_status
 from yizhan.settings import Settings, get_settings
 from yizhan.stations.importer import read_registry
-from yizhan.stations.service import area_import_lock, import_stations
+from yizhan.stations.service import import_stations
 
 HEADER = "id,name,kind,lon,lat,status"
 
@@ -52,27 +49,6 @@ def registry_csv(ids: list[str], seed: int) -> bytes:
 def stored_ids(engine: Engine) -> set[str]:
     with engine.connect() as conn:
         return set(conn.execute(text("SELECT external_id FROM stations")).scalars())
-
-
-@contextlib.contextmanager
-def area_locked(engine: Engine, area: AreaInfo) -> Iterator[threading.Event]:
-    """Another session holds ``area``'s import lock until the yielded event is set (or the block ends)."""
-    held, release = threading.Event(), threading.Event()
-
-    def hold() -> None:
-        with engine.begin() as conn:
-            area_import_lock(conn, area.id, area.name)
-            held.set()
-            release.wait(120)
-
-    holder = threading.Thread(target=hold)
-    holder.start()
-    try:
-        assert held.wait(30)
-        yield release
-    finally:
-        release.set()
-        holder.join(30)
 
 
 # -- the service ---------------------------------------------------------------------------------------------------
@@ -132,7 +108,7 @@ def test_the_file_reader_asks_while_reading(kind: str) -> None:
 def test_cancel_ends_the_wait_for_the_area_lock(engine: Engine, wudaokou: AreaInfo) -> None:
     """An import waiting for another import's lock stops as soon as it is cancelled, not at the lock wait."""
     stop = threading.Event()
-    with area_locked(engine, wudaokou):
+    with area_held(engine, wudaokou):
         threading.Timer(0.5, stop.set).start()
         started = time.monotonic()
         with pytest.raises(ImportCancelled):
@@ -169,7 +145,7 @@ def test_a_client_that_leaves_mid_import_stores_nothing(engine: Engine, wudaokou
     nothing, and the next import runs at once."""
     client = live_api(Settings(database_url=db_url, staff_key=KEY, data_dir=tmp_path / "data"))
     left = [f"L{i:03d}" for i in range(50)]
-    with area_locked(engine, wudaokou) as release:
+    with area_held(engine, wudaokou) as release:
         sock = _send_and_leave(str(client.base_url), registry_csv(left, 3), "left.csv")
         time.sleep(1.0)  # the server has the request and its import waits for the area
         sock.close()
@@ -191,20 +167,10 @@ def test_serve_stops_on_sigterm_within_the_grace(cli_env: dict[str, str], engine
     exits soon after, nothing stored; before, it waited for the request to end however long it took."""
     grace = 1
     env = dict(cli_env, YIZHAN_STAFF_KEY=KEY, YIZHAN_SHUTDOWN_GRACE_S=str(grace))
-    port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "yizhan.cli", "serve", "--port", str(port)], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc, base = start_server(env=env)
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                assert httpx.get(f"http://127.0.0.1:{port}/health", timeout=5).status_code < 500
-                break
-            except httpx.TransportError:
-                assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
-                time.sleep(0.3)
-        with area_locked(engine, wudaokou):
-            sock = _send_and_leave(f"http://127.0.0.1:{port}", registry_csv(["T1", "T2"], 5), "t.csv")
+        with area_held(engine, wudaokou):
+            sock = _send_and_leave(base, registry_csv(["T1", "T2"], 5), "t.csv")
             time.sleep(0.5)  # the import is waiting for the area
             sent = time.monotonic()
             proc.send_signal(signal.SIGTERM)

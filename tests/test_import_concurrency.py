@@ -13,9 +13,8 @@ afterwards holds exactly one of the two files, whole.
 
 from __future__ import annotations
 
-import contextlib
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -23,7 +22,7 @@ import numpy as np
 import pytest
 from api_data import KEY, STAFF
 from cli_runner import run_cli
-from conftest import WUDAOKOU_BOUNDS
+from conftest import WUDAOKOU_BOUNDS, area_held
 from sqlalchemy import Engine, text
 
 from yizhan.areas import AreaInfo
@@ -89,29 +88,6 @@ def test_overlapping_imports_at_once_never_deadlock(engine: Engine, wudaokou: Ar
     assert len(names) == N_ROWS
     prefixes = {n.split(" ")[0] for n in names}
     assert len(prefixes) == 1, f"the registry mixes two files: {prefixes}"  # the last import wrote every row
-
-
-@contextlib.contextmanager
-def area_held(engine: Engine, area: AreaInfo) -> Iterator[threading.Event]:
-    """Another session holds ``area``'s import lock until the yielded event is set (or the block ends)."""
-    from yizhan.stations.service import area_import_lock
-
-    held, release = threading.Event(), threading.Event()
-
-    def hold() -> None:
-        with engine.begin() as conn:
-            area_import_lock(conn, area.id, area.name)
-            held.set()
-            release.wait(60)
-
-    holder = threading.Thread(target=hold)
-    holder.start()
-    try:
-        assert held.wait(30)
-        yield release
-    finally:
-        release.set()
-        holder.join(30)
 
 
 def test_an_import_waits_for_the_other_and_then_runs(engine: Engine, wudaokou: AreaInfo) -> None:

@@ -9,13 +9,12 @@ import time
 
 import httpx
 import pytest
-from cli_runner import run_cli
+from cli_runner import run_cli, start_server
 from live_server import live_server
 from sqlalchemy import text
 
 from yizhan import ratelimit
 from yizhan.api import create_app
-from yizhan.db.cluster import free_port
 from yizhan.errors import TooManyRequests
 from yizhan.ratelimit import RateLimiter
 from yizhan.settings import Settings
@@ -169,21 +168,7 @@ def test_shared_buckets_hold_across_processes(tmp_path):
 
 
 def _serve(cli_env: dict[str, str], *args: str) -> tuple[subprocess.Popen[str], str]:
-    port = free_port()
-    env = dict(cli_env, YIZHAN_RATE_LIMIT_PER_MINUTE="5")
-    proc = subprocess.Popen([sys.executable, "-m", "yizhan.cli", "serve", "--port", str(port), "--no-access-log",
-                             *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            httpx.get(f"{base}/healthz", timeout=5)
-            return proc, base
-        except httpx.TransportError:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                proc.kill()
-                raise AssertionError(f"server did not start: {proc.communicate()[0]}") from None
-            time.sleep(0.3)
+    return start_server("--no-access-log", *args, env=dict(cli_env, YIZHAN_RATE_LIMIT_PER_MINUTE="5"))
 
 
 def _codes(base: str, forwarded: list[str]) -> list[int]:
