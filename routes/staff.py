@@ -22,6 +22,7 @@ from yizhan.coverage.placement import placement_check
 from yizhan.coverage.runs import RunSummary, list_runs, summary_of
 from yizhan.routes.deps import EngineDep, SettingsDep, StaffKey, run_or_latest
 from yizhan.routes.upload_guard import too_large
+from yizhan.settings import Settings
 from yizhan.siting.runs import RecommendationSummary, recommendation_geojson, recommendation_ids, recommendation_of
 from yizhan.stations.schema import Coord
 from yizhan.stations.service import ImportReport, import_stations
@@ -110,62 +111,65 @@ def run(_: StaffKey, eng: EngineDep, run_id: int) -> RunSummary:
         return summary_of(conn, run_id)
 
 
-def _download(eng: Engine, run_id: int, fmt: str) -> Response:
+def _download(eng: Engine, settings: Settings, run_id: int, fmt: str) -> Response:
+    """One report format of a run as a download; times in the app's time zone."""
     from yizhan.reports.run_report import MEDIA_TYPES, load_report
     from yizhan.reports.writer import file_name, render
 
-    data = load_report(eng, run_id)
+    data = load_report(eng, run_id, timezone=settings.timezone)
     disposition = "inline" if fmt in ("html", "pdf") else "attachment"
     return Response(render(data, fmt), media_type=MEDIA_TYPES[fmt], headers={
         "Content-Disposition": f'{disposition}; filename="{file_name(data.run_id, fmt)}"'})
 
 
 @router.get("/gaps.csv", response_class=PlainTextResponse)
-def gaps_as_csv(_: StaffKey, eng: EngineDep, run: int | None = None, area: str | None = None) -> Response:
+def gaps_as_csv(_: StaffKey, eng: EngineDep, settings: SettingsDep, run: int | None = None,
+                area: str | None = None) -> Response:
     """Gap report of a run (default: the latest) as CSV."""
-    return _download(eng, run_or_latest(eng, run, area), "csv")
+    return _download(eng, settings, run_or_latest(eng, run, area), "csv")
 
 
 @router.get("/gaps.geojson")
-def gaps_as_geojson(_: StaffKey, eng: EngineDep, run: int | None = None, area: str | None = None) -> Response:
+def gaps_as_geojson(_: StaffKey, eng: EngineDep, settings: SettingsDep, run: int | None = None,
+                    area: str | None = None) -> Response:
     """Gap polygons of a run (default: the latest) as GeoJSON (WGS 84)."""
-    return _download(eng, run_or_latest(eng, run, area), "geojson")
+    return _download(eng, settings, run_or_latest(eng, run, area), "geojson")
 
 
 @router.get("/runs/{run_id}/gaps.csv", response_class=PlainTextResponse)
-def run_gaps_csv(_: StaffKey, eng: EngineDep, run_id: int) -> Response:
+def run_gaps_csv(_: StaffKey, eng: EngineDep, settings: SettingsDep, run_id: int) -> Response:
     """The run's gaps as CSV (UTF-8 with BOM, Chinese and English headers)."""
-    return _download(eng, run_id, "csv")
+    return _download(eng, settings, run_id, "csv")
 
 
 @router.get("/runs/{run_id}/gaps.xlsx")
-def run_gaps_xlsx(_: StaffKey, eng: EngineDep, run_id: int) -> Response:
+def run_gaps_xlsx(_: StaffKey, eng: EngineDep, settings: SettingsDep, run_id: int) -> Response:
     """The run's report as an Excel workbook: summary, gaps, units and stations sheets."""
-    return _download(eng, run_id, "xlsx")
+    return _download(eng, settings, run_id, "xlsx")
 
 
 @router.get("/runs/{run_id}/gaps.geojson")
-def run_gaps_geojson(_: StaffKey, eng: EngineDep, run_id: int) -> Response:
+def run_gaps_geojson(_: StaffKey, eng: EngineDep, settings: SettingsDep, run_id: int) -> Response:
     """The run's gap polygons as GeoJSON (RFC 7946, WGS 84)."""
-    return _download(eng, run_id, "geojson")
+    return _download(eng, settings, run_id, "geojson")
 
 
 @router.get("/runs/{run_id}/gaps.gpkg")
-def run_gaps_gpkg(_: StaffKey, eng: EngineDep, run_id: int) -> Response:
+def run_gaps_gpkg(_: StaffKey, eng: EngineDep, settings: SettingsDep, run_id: int) -> Response:
     """The run's layers as a GeoPackage (EPSG:4326): gaps, units, stations, study area, service area."""
-    return _download(eng, run_id, "gpkg")
+    return _download(eng, settings, run_id, "gpkg")
 
 
 @router.get("/runs/{run_id}/report.pdf")
-def run_report_pdf(_: StaffKey, eng: EngineDep, run_id: int) -> Response:
+def run_report_pdf(_: StaffKey, eng: EngineDep, settings: SettingsDep, run_id: int) -> Response:
     """The run's printable one-page summary (A4 PDF): map, headline figures, top gaps, units."""
-    return _download(eng, run_id, "pdf")
+    return _download(eng, settings, run_id, "pdf")
 
 
 @router.get("/runs/{run_id}/report.html", response_class=HTMLResponse)
-def run_report_html(_: StaffKey, eng: EngineDep, run_id: int) -> Response:
+def run_report_html(_: StaffKey, eng: EngineDep, settings: SettingsDep, run_id: int) -> Response:
     """The run's one-page summary as a self-contained HTML page (same content as the PDF)."""
-    return _download(eng, run_id, "html")
+    return _download(eng, settings, run_id, "html")
 
 
 class RecommendationRequest(BaseModel):

@@ -374,3 +374,12 @@ def test_report_endpoints_over_http(engine, db_url, tmp_path, live_api):
     assert client.get("/runs/abc/gaps.csv", headers=STAFF).status_code == 422
     xlsx = openpyxl.load_workbook(io.BytesIO(got["gaps.xlsx"]))
     assert xlsx.sheetnames == list(SHEETS.values())
+
+
+def test_report_over_http_shows_times_in_the_apps_time_zone(engine, db_url, tmp_path, live_api):
+    """The one-page summary served by the API prints times in the app's ``timezone`` setting, as the CLI does."""
+    rid = _grid_run(engine, tmp_path)
+    client = live_api(Settings(database_url=db_url, staff_key=KEY, data_dir=tmp_path / "data", timezone="UTC"))
+    page = client.get(f"/runs/{rid}/report.html", headers=STAFF)
+    assert page.status_code == 200, page.text[:500]
+    assert "UTC+00:00" in page.text and "UTC+08:00" not in page.text
