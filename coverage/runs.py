@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 import shapely
 from shapely.geometry import MultiPolygon, Polygon
-from sqlalchemy import Connection, Engine, text
+from sqlalchemy import Connection, Engine, Row, text
 from typing_extensions import TypedDict
 
 from yizhan.areas import AreaInfo, get_area_by_id, sector_units, units_frame
@@ -215,14 +215,14 @@ def _copy_cells(conn: Connection, run_id: int, cells: gpd.GeoDataFrame, covered:
         cur.execute("DROP TABLE _cells_in")
 
 
-def summary_of(conn: Connection, run_id: int) -> RunSummary:
-    """Headline figures of a stored run: ``run_id, area, mode, radius_m, stations, cells, demand_total,
-    demand_covered, covered_share (0–1), covered_area_km2, gaps, created_at`` (ISO); network runs add
-    ``profile`` and ``covered_share_straight`` (the same stations and demand in a straight line)."""
-    r = conn.execute(text("SELECT r.*, a.name AS area FROM coverage_runs r JOIN areas a ON a.id = r.area_id "
-                          "WHERE r.id = :id"), {"id": run_id}).one_or_none()
-    if r is None:
-        raise NotFound(f"no coverage run with id {run_id}")
+RUNS_SQL = "SELECT r.*, a.name AS area FROM coverage_runs r JOIN areas a ON a.id = r.area_id"
+"""A stored run's row with its area's name: what ``run_summary`` reads."""
+
+
+def run_summary(r: Row[Any]) -> RunSummary:
+    """Headline figures of a stored run from its row (``RUNS_SQL``): ``run_id, area, mode, radius_m, stations,
+    cells, demand_total, demand_covered, covered_share (0–1), covered_area_km2, gaps, created_at`` (ISO); network
+    runs add ``profile`` and ``covered_share_straight`` (the same stations and demand in a straight line)."""
     created: datetime = r.created_at
     out: RunSummary = {
         "run_id": r.id, "area": r.area, "mode": r.mode, "radius_m": r.radius_m, "stations": r.stations,
@@ -233,6 +233,14 @@ def summary_of(conn: Connection, run_id: int) -> RunSummary:
         out["profile"] = r.profile
         out["covered_share_straight"] = round(r.demand_covered_straight / r.demand_total, 6) if r.demand_total else 0.0
     return out
+
+
+def summary_of(conn: Connection, run_id: int) -> RunSummary:
+    """The ``run_summary`` of stored run ``run_id``; NotFound without it."""
+    r = conn.execute(text(f"{RUNS_SQL} WHERE r.id = :id"), {"id": run_id}).one_or_none()
+    if r is None:
+        raise NotFound(f"no coverage run with id {run_id}")
+    return run_summary(r)
 
 
 def latest_run_id(conn: Connection, *, area: str | None = None) -> int:
@@ -280,9 +288,8 @@ def load_run(engine: Engine, run_id: int | None = None, *, area: str | None = No
 
 
 def list_runs(engine: Engine, *, area: str | None = None, limit: int = 50) -> list[RunSummary]:
-    """The ``summary_of`` of the newest ``limit`` stored runs (of ``area`` when given), newest first."""
+    """The ``run_summary`` of the newest ``limit`` stored runs (of ``area`` when given), newest first: one query."""
     with engine.connect() as conn:
-        ids = conn.execute(text("SELECT r.id FROM coverage_runs r JOIN areas a ON a.id = r.area_id WHERE "
-                                "CAST(:area AS text) IS NULL OR a.name = :area ORDER BY r.id DESC LIMIT :n"),
-                           {"area": area, "n": limit}).scalars().all()
-        return [summary_of(conn, i) for i in ids]
+        rows = conn.execute(text(f"{RUNS_SQL} WHERE CAST(:area AS text) IS NULL OR a.name = :area "
+                                 "ORDER BY r.id DESC LIMIT :n"), {"area": area, "n": limit}).all()
+    return [run_summary(r) for r in rows]
