@@ -26,7 +26,8 @@ from yizhan.areas import ensure_area, get_area
 from yizhan.coverage.analysis import run_coverage
 from yizhan.data.demand import aggregate_cells, check_demand, demand_frame_from_file, import_demand
 from yizhan.db.engine import make_engine, migrate
-from yizhan.stations.importer import frame_from_file, records_from_frame
+from yizhan.stations.columns import frame_from_file
+from yizhan.stations.importer import records_from_frame
 from yizhan.stations.registry import nearest_stations, upsert_stations
 from yizhan.stations.service import import_stations
 

@@ -1,5 +1,5 @@
-"""``yizhan area|stations|demand|network|units|candidates``: what an analysis reads: study areas, the station
-registry, demand layers, street networks, administrative units and candidate sites."""
+"""``yizhan area|network|units``: study areas, their street networks and administrative units (the station
+registry is in ``cli.stations``, demand layers in ``cli.demand``)."""
 
 from __future__ import annotations
 
@@ -12,12 +12,9 @@ from rich.table import Table
 from yizhan.cli import common
 from yizhan.cli.common import (
     AreaOpt,
-    CoordOpt,
     area_app,
-    demand_app,
     engine,
     network_app,
-    stations_app,
     status,
     units_app,
 )
@@ -77,68 +74,6 @@ def area_list() -> None:
         b = ", ".join(f"{v:.4f}" for v in a.boundary.bounds) if a.boundary is not None else "-"
         table.add_row(a.name, str(a.id), f"EPSG:{a.crs_epsg}", b)
     common.out.print(table)
-
-
-# -- stations ------------------------------------------------------------------------------------------------
-@stations_app.command("import")
-def stations_import(
-    file: Path, area: AreaOpt = None, coord: CoordOpt = "wgs84",
-    ignore_unknown_columns: Annotated[bool, typer.Option(
-        help="Import a file with columns the importer does not know, leaving them out (default: reject it)")] = False,
-    trust_coords: Annotated[bool, typer.Option(
-        help="Skip the check that stations already stored did not move by exactly the offset between WGS 84 "
-             "and GCJ-02/BD-09 (a file in another system than --coord)")] = False,
-) -> None:
-    """Import a registry file (CSV/XLSX/GeoJSON, UTF-8 or GBK): all rows or none, upsert by id."""
-    from yizhan.coverage.placement import placement_check
-    from yizhan.stations.service import import_stations
-
-    with status(f"importing {file.name}"):
-        eng = engine()
-        s = import_stations(eng, file, area=area, coord=coord, ignore_unknown_columns=ignore_unknown_columns,
-                            trust_coords=trust_coords, placement_check=placement_check(get_settings(), eng))
-    common.out.print(f"{s.rows} rows: {s.inserted} new, {s.updated} updated stations in area [bold]{s.area}[/]")
-    if s.ignored_columns:
-        common.out.print(f"left out unknown column(s): {', '.join(s.ignored_columns)}", markup=False)
-    if s.sheets:
-        common.out.print(f"read sheet(s): {', '.join(s.sheets)}", markup=False)
-    for line in s.warnings:
-        common.out.print(f"warning: {line}", markup=False)
-
-
-@stations_app.command("export")
-def stations_export(file: Path, area: AreaOpt = None) -> None:
-    """Export an area's stations to FILE (.csv, .xlsx or .geojson, same columns as the import); FILE is written
-    whole or not at all (an earlier FILE stays when the folder is full or read-only)."""
-    from yizhan.errors import InvalidInput
-    from yizhan.outputs import replacing
-    from yizhan.stations.export import FORMATS
-    from yizhan.stations.service import export_stations
-
-    if file.suffix.lower() not in FORMATS:  # before a temporary file, whose name would be in the message
-        raise InvalidInput(f"{file.name}: unsupported export type; expected one of {', '.join(FORMATS)}")
-    with replacing(file, keep_suffix=True) as tmp:
-        _, n = export_stations(engine(), tmp, area=area)
-    common.out.print(f"{n} stations written to {file}")
-
-
-# -- demand --------------------------------------------------------------------------------------------------
-@demand_app.command("import")
-def demand_import(
-    file: Path, area: AreaOpt = None, coord: CoordOpt = "wgs84",
-    cell_size: Annotated[float | None, typer.Option(help="Grid cell edge in metres (default from settings)")] = None,
-    append: Annotated[bool, typer.Option(help="Add to the area's points instead of replacing them")] = False,
-    clip: Annotated[bool, typer.Option(help="Drop points outside the area instead of rejecting the file")] = False,
-) -> None:
-    """Import delivery-demand points (CSV/GeoJSON/GeoParquet) and aggregate them into grid cells."""
-    from yizhan.data.demand import import_demand
-
-    size = cell_size or get_settings().cell_size_m
-    with status(f"importing {file.name}"):
-        s = import_demand(engine(), file, area=area, coord=coord, cell_size_m=size, append=append, clip=clip)
-    dropped = f", {s.dropped_outside} outside the area dropped" if s.dropped_outside else ""
-    common.out.print(f"{s.points} points{dropped} -> {s.cells} cells of {s.cell_size_m:g} m, "
-                     f"total weight {s.weight_total:g} in area [bold]{s.area}[/]")
 
 
 # -- street networks and units -------------------------------------------------------------------------------

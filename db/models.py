@@ -56,6 +56,10 @@ class Area(Base):
     boundary: Mapped[WKBElement | None] = _geom("MULTIPOLYGON", nullable=True)
     source: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    display_name: Mapped[str | None] = mapped_column(String(200))
+    """The name people use (海淀区五道口街道); ``name`` is the code name commands take."""
+    registry_lang: Mapped[str | None] = mapped_column(String(2))
+    """``zh`` or ``en``: the language of the registry's last import, which exports follow unless told."""
 
 
 class Station(Base):
@@ -76,10 +80,15 @@ class Station(Base):
     name: Mapped[str] = mapped_column(String(200))
     kind: Mapped[str] = mapped_column(String(20))
     host: Mapped[str | None] = mapped_column(String(40))
+    """The host type code (``stations.vocab.HOSTS``); ``host_name`` the host as written (中国石化五道口加油站)."""
+    host_name: Mapped[str | None] = mapped_column(String(200))
+    phone: Mapped[str | None] = mapped_column(String(40))
     address: Mapped[str | None] = mapped_column(String(300))
     township: Mapped[str | None] = mapped_column(String(100))
     amenities: Mapped[list[str]] = mapped_column(ARRAY(Text), server_default="{}")
     opening_hours: Mapped[str | None] = mapped_column(String(300))
+    """The OSM ``opening_hours`` rule; ``opening_hours_text`` the hours as written when not that rule (全天)."""
+    opening_hours_text: Mapped[str | None] = mapped_column(String(300))
     seats: Mapped[int | None] = mapped_column(Integer)
     stars: Mapped[int | None] = mapped_column(SmallInteger)
     status: Mapped[str] = mapped_column(String(20), server_default="active")

@@ -24,7 +24,7 @@ from yizhan.areas import AreaInfo
 from yizhan.db.models import SRID
 from yizhan.errors import ImportRejected, InvalidInput, RowProblem
 from yizhan.geo.coords import COORD_SYSTEMS, to_wgs84
-from yizhan.stations.importer import read_table
+from yizhan.stations.columns import read_table
 
 HOST_TYPES: dict[str, str] = {
     "fuel": "加油站",

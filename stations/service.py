@@ -15,14 +15,9 @@ from sqlalchemy.exc import OperationalError
 
 from yizhan.areas import AreaInfo, resolve_area
 from yizhan.errors import Conflict, ImportRejected, PayloadTooLarge, RowProblem
+from yizhan.stations.columns import read_registry, sheets_read
 from yizhan.stations.export import write_stations
-from yizhan.stations.importer import (
-    check_coord_system,
-    frame_positions,
-    read_registry,
-    records_from_frame,
-    sheets_read,
-)
+from yizhan.stations.importer import check_coord_system, frame_positions, records_from_frame
 from yizhan.stations.registry import ImportSummary, copy_stations, export_frame, merge_copied
 from yizhan.stations.tables import Cancelled, ImportLimits, stop_if_cancelled
 

@@ -29,7 +29,7 @@ from sqlalchemy import Engine, text
 from yizhan.areas import AreaInfo
 from yizhan.errors import ImportCancelled, YizhanError, http_status
 from yizhan.settings import Settings, get_settings
-from yizhan.stations.importer import read_registry
+from yizhan.stations.columns import read_registry
 from yizhan.stations.service import import_stations
 
 HEADER = "id,name,kind,lon,lat,status"

@@ -262,7 +262,7 @@ def test_exports_reimport_without_the_flag(engine, stored, tmp_path, suffix):
 
 def test_bundled_sample_builders_write_known_columns(tmp_path):
     from yizhan.data.sample import STATION_COLUMNS
-    from yizhan.stations.importer import read_registry
+    from yizhan.stations.columns import read_registry
 
     df = pd.read_csv(SAMPLE, dtype=str, keep_default_na=False)
     write_stations(df[list(STATION_COLUMNS)], tmp_path / "s.csv")

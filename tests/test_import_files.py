@@ -136,7 +136,8 @@ def test_the_limits_are_those_of_the_stations_table():
     from yizhan.db.models import Station
     from yizhan.stations.importer import LIMITS
     assert LIMITS["opening_hours"] == Station.__table__.c["opening_hours"].type.length == 300
-    assert {"external_id", "name", "address", "township", "opening_hours", "kind", "host", "status"} == set(LIMITS)
+    assert {"external_id", "name", "address", "township", "opening_hours", "kind", "host", "status", "host_name",
+            "phone", "opening_hours_text"} == set(LIMITS)
 
 
 def test_valid_opening_hours_longer_than_the_column_are_named(engine, wudaokou, tmp_path):
@@ -157,7 +158,7 @@ def test_valid_opening_hours_longer_than_the_column_are_named(engine, wudaokou, 
 # --- item 8: workbooks with several sheets --------------------------------------------------------------------
 
 def test_every_sheet_with_the_registry_headers_is_read(engine, wudaokou, tmp_path):
-    from yizhan.stations.importer import read_registry, sheets_read
+    from yizhan.stations.columns import read_registry, sheets_read
     data = _xlsx({"北区": [COLS, ["S1", "一", "small", 116.32, 40.0]],
                   "南区": [["编号", "名称", "类型", "经度", "纬度"], ["S2", "二", "大型", 116.325, 40.001]],
                   "空": []})
@@ -210,7 +211,7 @@ def _bomb(rows: int, filler_mb: int = 0) -> bytes:
 
 
 def test_a_workbook_that_unpacks_beyond_the_limit_is_refused_before_parsing(engine, wudaokou):
-    from yizhan.stations.importer import read_registry
+    from yizhan.stations.columns import read_registry
     from yizhan.stations.tables import ImportLimits
     data = _bomb(3, filler_mb=40)
     assert len(data) < 200_000
@@ -220,7 +221,7 @@ def test_a_workbook_that_unpacks_beyond_the_limit_is_refused_before_parsing(engi
 
 
 def test_a_sheet_with_more_rows_than_the_limit_is_refused(engine, wudaokou):
-    from yizhan.stations.importer import read_registry
+    from yizhan.stations.columns import read_registry
     from yizhan.stations.tables import ImportLimits
     with pytest.raises(InvalidInput, match=r"sheet 's' has 5,000 rows, more than the limit of 1,000 "
                                            r"\(YIZHAN_MAX_IMPORT_ROWS\)"):

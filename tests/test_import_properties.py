@@ -45,7 +45,7 @@ from yizhan.db.engine import make_engine
 from yizhan.errors import ImportRejected, InvalidInput
 from yizhan.settings import Settings
 from yizhan.stations import vocab
-from yizhan.stations.importer import ALIASES, CHINESE_HEADERS
+from yizhan.stations.columns import ALIASES, CHINESE_HEADERS
 from yizhan.stations.service import import_stations
 
 pytestmark = pytest.mark.fuzz
