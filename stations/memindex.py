@@ -35,7 +35,7 @@ from scipy.spatial import cKDTree
 from yizhan.db.engine import libpq_url
 from yizhan.stations import vocab
 from yizhan.stations.registry import StationFilter
-from yizhan.stations.schema import N_COLUMNS, STATION_COLUMNS, Station, station_from_row
+from yizhan.stations.schema import AREA_AT, LAT_AT, LON_AT, N_COLUMNS, STATION_COLUMNS, Station, station_from_row
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +54,7 @@ LOAD_SQL = (
     "FROM stations s JOIN areas a ON a.id = s.area_id WHERE s.status = 'active' ORDER BY s.external_id, s.id")
 """Every active station: its ``STATION_COLUMNS``, then kind code, amenity bits and area id."""
 _KIND, _BITS_AT, _AREA_ID = N_COLUMNS, N_COLUMNS + 1, N_COLUMNS + 2
-_LON, _LAT, _AREA = 11, 12, 13  # within STATION_COLUMNS
+_LON, _LAT, _AREA = LON_AT, LAT_AT, AREA_AT  # within STATION_COLUMNS
 
 
 def unit_vectors(lon: np.ndarray, lat: np.ndarray) -> np.ndarray:

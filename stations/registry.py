@@ -45,8 +45,8 @@ def _copy_text(value: object) -> str:
 
 def _copy_line(r: StationRecord) -> str:
     return "\t".join(_copy_text(v) for v in (
-        r.external_id, r.name, r.kind, r.host, r.address, r.township, ";".join(r.amenities), r.opening_hours,
-        r.seats, r.stars, r.status, repr(r.lon), repr(r.lat))) + "\n"
+        r.external_id, r.name, r.kind, r.host, r.host_name, r.address, r.township, ";".join(r.amenities),
+        r.opening_hours, r.opening_hours_text, r.seats, r.stars, r.status, r.phone, repr(r.lon), repr(r.lat))) + "\n"
 
 
 @contextmanager
@@ -59,9 +59,9 @@ def copy_stations(conn: Connection) -> Iterator[Callable[[Iterable[StationRecord
     held at once.
     """
     conn.execute(text(
-        "CREATE TEMP TABLE _stations_in (external_id text, name text, kind text, host text, address text, "
-        "township text, amenities text, opening_hours text, seats int, stars smallint, status text, "
-        "lon float8, lat float8) ON COMMIT DROP"))
+        "CREATE TEMP TABLE _stations_in (external_id text, name text, kind text, host text, host_name text, "
+        "address text, township text, amenities text, opening_hours text, opening_hours_text text, seats int, "
+        "stars smallint, status text, phone text, lon float8, lat float8) ON COMMIT DROP"))
     raw = conn.connection.driver_connection
     assert raw is not None, "an open connection has its psycopg connection"
 
@@ -83,38 +83,73 @@ def copy_stations(conn: Connection) -> Iterator[Callable[[Iterable[StationRecord
     yield write
 
 
-def merge_copied(conn: Connection, area_id: int, area_name: str, rows: int) -> ImportSummary:
+LANGS = ("zh", "en")
+"""The languages of a registry (``areas.registry_lang``): its exports' headers and labels."""
+_FIELDS = ("name", "kind", "host", "host_name", "address", "township", "amenities", "opening_hours",
+           "opening_hours_text", "seats", "stars", "status", "phone", "geom")
+"""The columns of ``stations`` an import writes (besides the area and the external id that identify the row)."""
+
+
+def check_lang(lang: str) -> str:
+    """``lang`` if it is one of ``LANGS``; else ``InvalidInput`` naming it and what is accepted."""
+    if lang not in LANGS:
+        raise InvalidInput(f"lang: 语言 {lang!r} 不可用，可用 zh（中文）或 en（英文） / lang {lang!r} is not "
+                           f"accepted; expected zh (Chinese) or en (English)")
+    return lang
+
+
+def merge_copied(conn: Connection, area_id: int, area_name: str, rows: int, *,
+                 lang: str | None = None) -> ImportSummary:
     """Insert or update the records ``copy_stations`` sent, by external id, in one statement; stations not among
-    them stay. ``rows`` is the number of rows the file had (for the summary)."""
-    inserted, total = conn.execute(text(f"""
+    them stay. ``rows`` is the number of rows the file had (for the summary).
+
+    A stored station is rewritten (and its ``updated_at`` set) only when one of its fields differs from the
+    record's, the phone or the host's name alone included; a station the file gives unchanged keeps its row as it
+    was. ``updated`` counts the file's stations that were already stored, changed or not. ``lang`` (``zh`` or
+    ``en``, the language of the file's headers), when given, becomes the area's ``registry_lang`` in the same
+    transaction: its exports follow it (``registry_lang``)."""
+    if lang is not None:
+        check_lang(lang)
+    fields = ", ".join(_FIELDS)
+    changed = " OR ".join(f"stations.{f} IS DISTINCT FROM EXCLUDED.{f}" for f in _FIELDS)
+    inserted, _ = conn.execute(text(f"""
         WITH merged AS (
-            INSERT INTO stations (area_id, external_id, name, kind, host, address, township, amenities,
-                                  opening_hours, seats, stars, status, geom, updated_at)
-            SELECT :area_id, external_id, name, kind, host, address, township,
-                   COALESCE(string_to_array(NULLIF(amenities, ''), ';'), '{{}}'), opening_hours, seats, stars,
-                   status, ST_SetSRID(ST_MakePoint(lon, lat), {SRID}), now()
+            INSERT INTO stations (area_id, external_id, {fields}, updated_at)
+            SELECT :area_id, external_id, name, kind, host, host_name, address, township,
+                   COALESCE(string_to_array(NULLIF(amenities, ''), ';'), '{{}}'), opening_hours,
+                   opening_hours_text, seats, stars, status, phone, ST_SetSRID(ST_MakePoint(lon, lat), {SRID}), now()
             FROM _stations_in
             ON CONFLICT (area_id, external_id) DO UPDATE SET
-                name = EXCLUDED.name, kind = EXCLUDED.kind, host = EXCLUDED.host, address = EXCLUDED.address,
-                township = EXCLUDED.township, amenities = EXCLUDED.amenities,
-                opening_hours = EXCLUDED.opening_hours, seats = EXCLUDED.seats, stars = EXCLUDED.stars,
-                status = EXCLUDED.status, geom = EXCLUDED.geom, updated_at = now()
+                {", ".join(f"{f} = EXCLUDED.{f}" for f in _FIELDS)}, updated_at = now()
+            WHERE {changed}
             RETURNING (xmax = 0) AS inserted)
         SELECT count(*) FILTER (WHERE inserted), count(*) FROM merged"""), {"area_id": area_id}).one()
+    copied = conn.execute(text("SELECT count(*) FROM _stations_in")).scalar_one()
     conn.execute(text("DROP TABLE _stations_in"))
-    return ImportSummary(area_name, rows, int(inserted), int(total) - int(inserted))
+    if lang is not None:
+        conn.execute(text("UPDATE areas SET registry_lang = :lang WHERE id = :a"), {"lang": lang, "a": area_id})
+    return ImportSummary(area_name, rows, int(inserted), int(copied) - int(inserted))
+
+
+def registry_lang(conn: Connection, area_id: int) -> str:
+    """The language of an area's registry (``zh`` or ``en``): that of its last import's headers
+    (``areas.registry_lang``), or ``en`` when no import since the language was recorded says (a registry written
+    by the sample, demo or national builders, whose values are English codes, or imported before; its exports
+    stay as they were). Exports default to it."""
+    lang = conn.execute(text("SELECT registry_lang FROM areas WHERE id = :a"), {"a": area_id}).scalar()
+    return lang if lang in LANGS else "en"
 
 
 def upsert_stations(conn: Connection, area_id: int, area_name: str,
-                    records: Iterable[StationRecord]) -> ImportSummary:
+                    records: Iterable[StationRecord], *, lang: str | None = None) -> ImportSummary:
     """Insert or update ``records`` by external id in one statement inside the caller's transaction.
 
-    Rows are streamed with COPY into a temporary table (``copy_stations``), then merged (``merge_copied``);
-    stations not in ``records`` stay.
+    Rows are streamed with COPY into a temporary table (``copy_stations``), then merged (``merge_copied``, which
+    also records ``lang`` when given); stations not in ``records`` stay.
     """
     with copy_stations(conn) as write:
         n = write(records)
-    return merge_copied(conn, area_id, area_name, n)
+    return merge_copied(conn, area_id, area_name, n, lang=lang)
 
 
 def get_station(conn: Connection, external_id: str, *, area: str | None = None) -> Station:
@@ -144,27 +179,38 @@ def list_stations(conn: Connection, *, area: str | None = None, kind: str | None
 
 
 def stations_frame(conn: Connection, area_id: int) -> gpd.GeoDataFrame:
-    """All stations of an area as a GeoDataFrame in EPSG:4326 (lon, lat); ``station_id`` is the primary key."""
+    """All stations of an area as a GeoDataFrame in EPSG:4326 (lon, lat); ``station_id`` is the primary key.
+    Codes as stored (``kind``, ``host``, ``amenities`` a list, ``status``), with ``host_name``, ``phone`` and
+    ``opening_hours_text`` as written."""
     df = gpd.read_postgis(text(
-        "SELECT s.id AS station_id, s.external_id, s.name, s.kind, s.host, s.address, s.township, s.amenities, "
-        "s.opening_hours, s.seats, s.stars, s.status, s.geom FROM stations s WHERE s.area_id = :a "
-        "ORDER BY s.external_id"), conn, geom_col="geom", crs=SRID, params={"a": area_id})
+        "SELECT s.id AS station_id, s.external_id, s.name, s.kind, s.host, s.host_name, s.address, s.township, "
+        "s.amenities, s.opening_hours, s.opening_hours_text, s.seats, s.stars, s.status, s.phone, s.geom "
+        "FROM stations s WHERE s.area_id = :a ORDER BY s.external_id"), conn, geom_col="geom", crs=SRID,
+        params={"a": area_id})
     df["amenities"] = df["amenities"].apply(lambda v: list(v or []))
     for c in ("seats", "stars"):
         df[c] = df[c].astype("Int64")
     return df.rename_geometry("geometry")
 
 
+EXPORT_COLUMNS = ("id", "name", "kind", "lon", "lat", "host", "host_name", "address", "township", "amenities",
+                  "opening_hours", "opening_hours_text", "seats", "stars", "status", "phone")
+"""The columns of an export, in order: the import file's own (``stations.columns``), English names."""
+
+
 def export_frame(conn: Connection, area_id: int) -> pd.DataFrame:
-    """Stations of an area in the import file layout (``id, name, kind, lon, lat, ...``; WGS 84)."""
+    """Stations of an area in the import file layout (``EXPORT_COLUMNS``: ``id, name, kind, lon, lat, ...``),
+    ordered by id: lon/lat WGS 84 degrees rounded to 7 decimals (about a centimetre), codes as stored, amenities
+    joined by ``;``, missing values None (NA for seats and stars). ``stations.export`` writes it in a language."""
     gdf = stations_frame(conn, area_id)
     out = pd.DataFrame({
         "id": gdf["external_id"], "name": gdf["name"], "kind": gdf["kind"],
         "lon": gdf.geometry.x.round(7), "lat": gdf.geometry.y.round(7),
-        "host": gdf["host"], "address": gdf["address"], "township": gdf["township"],
+        "host": gdf["host"], "host_name": gdf["host_name"], "address": gdf["address"], "township": gdf["township"],
         "amenities": gdf["amenities"].apply(";".join), "opening_hours": gdf["opening_hours"],
-        "seats": gdf["seats"], "stars": gdf["stars"], "status": gdf["status"],
-    })
+        "opening_hours_text": gdf["opening_hours_text"], "seats": gdf["seats"], "stars": gdf["stars"],
+        "status": gdf["status"], "phone": gdf["phone"],
+    }, columns=list(EXPORT_COLUMNS))
     return out
 
 

@@ -25,10 +25,14 @@ from yizhan.stations import vocab
 
 Coord = Literal["wgs84", "gcj02", "bd09"]
 
-STATION_COLUMNS = ("s.external_id, s.name, s.kind, s.host, s.address, s.township, s.amenities, s.opening_hours, "
-                   "s.seats, s.stars, s.status, ST_X(s.geom) AS lon, ST_Y(s.geom) AS lat, a.name AS area")
+STATION_COLUMNS = ("s.external_id, s.name, s.kind, s.host, s.host_name, s.address, s.township, s.amenities, "
+                   "s.opening_hours, s.opening_hours_text, s.seats, s.stars, s.status, s.phone, "
+                   "ST_X(s.geom) AS lon, ST_Y(s.geom) AS lat, a.name AS area")
 """The select list of a station (``stations s JOIN areas a``), in the order ``station_from_row`` reads."""
-N_COLUMNS = 14
+N_COLUMNS = 17
+"""How many columns ``STATION_COLUMNS`` selects: a query's own columns follow them."""
+LON_AT, LAT_AT, AREA_AT = 14, 15, 16
+"""Where lon, lat (WGS 84 degrees) and the area's name are within ``STATION_COLUMNS``."""
 
 
 class Station(TypedDict):
@@ -37,13 +41,16 @@ class Station(TypedDict):
     name: str
     kind: str
     host: str | None
+    host_name: str | None  # the host as written (中国石化五道口加油站); ``host`` is its type code
     address: str | None
     township: str | None
     amenities: list[str]
     opening_hours: str | None
+    opening_hours_text: str | None  # the hours as written when not the OSM rule (周一至周五 09:00-18:00)
     seats: int | None
     stars: int | None
     status: str
+    phone: str | None
     lon: float
     lat: float
     area: str
@@ -56,11 +63,12 @@ class Station(TypedDict):
 def station_from_row(row: Sequence[Any], distance_m: float | None = None) -> Station:
     """A ``Station`` from a row whose first columns are ``STATION_COLUMNS``; ``distance_m`` (metres) is rounded
     to centimetres."""
-    ext, name, kind, host, address, township, amenities, hours, seats, stars, status, lon, lat, area = \
-        row[:N_COLUMNS]
-    st: Station = {"name": name, "kind": kind, "host": host, "address": address, "township": township,
-                   "amenities": list(amenities or []), "opening_hours": hours, "seats": seats, "stars": stars,
-                   "status": status, "lon": lon, "lat": lat, "area": area, "id": ext}
+    (ext, name, kind, host, host_name, address, township, amenities, hours, hours_text, seats, stars, status, phone,
+     lon, lat, area) = row[:N_COLUMNS]
+    st: Station = {"name": name, "kind": kind, "host": host, "host_name": host_name, "address": address,
+                   "township": township, "amenities": list(amenities or []), "opening_hours": hours,
+                   "opening_hours_text": hours_text, "seats": seats, "stars": stars, "status": status,
+                   "phone": phone, "lon": lon, "lat": lat, "area": area, "id": ext}
     if distance_m is not None:
         st["distance_m"] = round(float(distance_m), 2)
     return st
@@ -90,13 +98,20 @@ class StationPublic(BaseModel):
     name: str = Field(description="名称 Name")
     kind: str = Field(description=f"类型 Kind: {', '.join(vocab.KINDS)}")
     host: str | None = Field(description=f"承办单位类型 Host type: {', '.join(vocab.HOSTS)}")
+    host_name: str | None = Field(None, description="承办单位名称 The host's name as the registry writes it "
+                                                    "(中国石化五道口加油站); empty when only its type is known")
     address: str | None = Field(description="地址 Address")
     township: str | None = Field(description="街道乡镇 Township")
     amenities: list[str] = Field(description=f"设施 Amenities: any of {', '.join(vocab.AMENITIES)}")
     opening_hours: str | None = Field(description="开放时间 Opening hours (OpenStreetMap syntax)")
+    opening_hours_text: str | None = Field(None, description="开放时间说明 The opening hours as the registry wrote "
+                                                             "them (周一至周五 09:00-18:00), when that was not "
+                                                             "the OpenStreetMap rule itself")
     seats: int | None = Field(description="座位数 Seats")
     stars: int | None = Field(description="星级 Stars")
     status: str = Field(description=f"状态 Status: {', '.join(vocab.STATUSES)}")
+    phone: str | None = Field(None, description="联系电话 The station's phone number as written "
+                                                "(010-62345678, 138 0013 8000)")
     area: str = Field(description="所属区域 Area")
     id: str = Field(description="编号 Registry id")
     distance_m: float | None = Field(None, description="直线距离 Geodesic distance from the searched point, metres "

@@ -13,6 +13,9 @@ from sqlalchemy import text
 
 from yizhan.errors import ImportRejected, InvalidInput
 from yizhan.geo.coords import from_wgs84
+from yizhan.stations.importer import StationRecord
+from yizhan.stations.registry import get_station, list_stations, nearest_stations, stations_frame, upsert_stations
+from yizhan.stations.schema import StationPublic, station_feature
 from yizhan.stations.service import export_stations, import_stations
 
 SAMPLE = Path(__file__).resolve().parents[1] / "data" / "samples" / "stations_sample.csv"
@@ -139,3 +142,65 @@ def test_export_round_trip(engine, wudaokou, tmp_path, suffix):
     after = _stations(engine)
     pd.testing.assert_frame_equal(after.drop(columns=["lon", "lat"]), before.drop(columns=["lon", "lat"]))
     np.testing.assert_allclose(after[["lon", "lat"]], before[["lon", "lat"]], atol=1e-7)
+
+
+# -- the fields of a clerk's sheet: host name, phone, hours as written -------------------------------------------
+def _records() -> list[StationRecord]:
+    return [
+        StationRecord("P1", "五道口加油站驿站", "small", 116.3261, 39.9948, host="petrol_station",
+                      host_name="中国石化五道口加油站", phone="010-62345678", opening_hours="Mo-Fr 09:00-18:00",
+                      opening_hours_text="周一至周五 09:00-18:00"),
+        StationRecord("P2", "银行驿站", "small", 116.3287, 39.9923, host="bank", phone="138 0013 8000"),
+        StationRecord("P3", "流动驿站", "mobile", 116.3225, 40.0041),
+    ]
+
+
+def _updated_at(engine) -> dict[str, object]:  # type: ignore[no-untyped-def]
+    with engine.connect() as conn:
+        return dict(conn.execute(text("SELECT external_id, updated_at FROM stations")).all())
+
+
+def test_host_name_phone_and_hours_as_written_are_stored_and_returned(engine, wudaokou):
+    with engine.begin() as conn:
+        s = upsert_stations(conn, wudaokou.id, wudaokou.name, _records(), lang="zh")
+    assert (s.rows, s.inserted, s.updated) == (3, 3, 0)
+    with engine.connect() as conn:
+        p1 = get_station(conn, "P1")
+        assert (p1["host"], p1["host_name"], p1["phone"]) == ("petrol_station", "中国石化五道口加油站", "010-62345678")
+        assert (p1["opening_hours"], p1["opening_hours_text"]) == ("Mo-Fr 09:00-18:00", "周一至周五 09:00-18:00")
+        p3 = get_station(conn, "P3")
+        assert (p3["host_name"], p3["phone"], p3["opening_hours_text"]) == (None, None, None)
+        _, page = list_stations(conn, area=wudaokou.name)
+        assert [st["phone"] for st in page] == ["010-62345678", "138 0013 8000", None]
+        near = nearest_stations(conn, 116.3262, 39.9949, k=1)
+        assert near[0]["id"] == "P1" and near[0]["host_name"] == "中国石化五道口加油站"
+        frame = stations_frame(conn, wudaokou.id).set_index("external_id")
+        assert frame.loc["P2", "phone"] == "138 0013 8000" and frame.loc["P1", "opening_hours_text"].startswith("周一")
+        assert conn.execute(text("SELECT registry_lang FROM areas WHERE id = :a"), {"a": wudaokou.id}).scalar() == "zh"
+    feature = station_feature(p1)
+    assert {"host_name", "phone", "opening_hours_text"} <= set(feature["properties"])
+    StationPublic.model_validate(feature["properties"])
+
+
+def test_a_change_of_phone_or_host_name_alone_is_written_and_unchanged_rows_stay(engine, wudaokou):
+    with engine.begin() as conn:
+        upsert_stations(conn, wudaokou.id, wudaokou.name, _records())
+    before = _updated_at(engine)
+    changed = _records()
+    changed[0].phone = "010-62340000"
+    changed[1].host_name = "工商银行五道口支行"
+    with engine.begin() as conn:
+        s = upsert_stations(conn, wudaokou.id, wudaokou.name, changed)
+    assert (s.rows, s.inserted, s.updated) == (3, 0, 3)
+    after = _updated_at(engine)
+    assert after["P1"] > before["P1"] and after["P2"] > before["P2"]
+    assert after["P3"] == before["P3"]  # given again unchanged: its row is not rewritten
+    with engine.connect() as conn:
+        assert get_station(conn, "P1")["phone"] == "010-62340000"
+        assert get_station(conn, "P2")["host_name"] == "工商银行五道口支行"
+    changed[0].phone = None  # a value taken away is a change too
+    with engine.begin() as conn:
+        upsert_stations(conn, wudaokou.id, wudaokou.name, changed)
+    with engine.connect() as conn:
+        assert get_station(conn, "P1")["phone"] is None
+    assert _updated_at(engine)["P3"] == before["P3"]
