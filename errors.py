@@ -77,28 +77,116 @@ class SetupError(YizhanError):
 
 @dataclass
 class RowProblem:
-    """One problem in one row of an imported file (row numbers count the header as row 1)."""
+    """One problem in one row of an imported file (row numbers count the header as row 1).
+
+    ``expected`` says in English what would be accepted; ``expected_zh`` the same in Chinese, ``field_zh`` the
+    field's Chinese name (类型) and ``closest`` the accepted word nearest the value (饮水机 → 饮水), where the
+    importer knows them.
+    """
 
     row: int
     field: str
     value: object
     expected: str
+    expected_zh: str | None = None
+    field_zh: str | None = None
+    closest: str | None = None
 
     def __str__(self) -> str:
         return f"row {self.row}, {self.field}={self.value!r}: {self.expected}"
 
 
+FIELD_ZH = {"id": "编号", "name": "名称", "lon": "经度", "lat": "纬度", "lon/lat": "经纬度", "weight": "订单量",
+            "timestamp": "时间", "geometry": "几何", "fields": "字段数", "host_type": "场所类型"}
+"""Chinese names of the fields every importer shares, for a problem that gives no ``field_zh``."""
+ROWS_SHOWN = 10
+"""Row numbers named in a group's line; the rest are counted."""
+GROUPS_SHOWN = 50
+"""Groups a rejected import's message lists; the rest are counted (the API's ``groups`` holds them all)."""
+
+
+@dataclass
+class ProblemGroup:
+    """The problems of one bad value: a field, the value, and every row that holds it (``rows`` ascending)."""
+
+    field: str
+    value: object
+    rows: list[int]
+    expected: str
+    expected_zh: str | None = None
+    field_zh: str | None = None
+    closest: str | None = None
+
+    def zh(self) -> str:
+        """The group in Chinese: 类型 '大站点' (12 行: 3, 7, 9, …): 可用 大型/小型/流动 — 最接近: 大型."""
+        name = self.field_zh or FIELD_ZH.get(self.field, self.field)
+        where = f"第 {self.rows[0]} 行" if len(self.rows) == 1 else f"{len(self.rows)} 行: {self._rows()}"
+        head = f"{name} {self.value!r} ({where})"
+        if not self.expected_zh:
+            return head
+        return f"{head}: {self.expected_zh}" + (f" — 最接近: {self.closest}" if self.closest else "")
+
+    def en(self) -> str:
+        """The group in English: kind '大站点' (12 rows: 3, 7, 9, …): expected large/small/mobile — closest: 大型;
+        a single row as ``RowProblem`` writes it (row 3, kind='大站点': ...)."""
+        if len(self.rows) == 1:
+            head = f"row {self.rows[0]}, {self.field}={self.value!r}"
+        else:
+            head = f"{self.field} {self.value!r} ({len(self.rows)} rows: {self._rows()})"
+        return f"{head}: {self.expected}" + (f" — closest: {self.closest}" if self.closest else "")
+
+    def _rows(self) -> str:
+        shown = ", ".join(str(r) for r in self.rows[:ROWS_SHOWN])
+        return shown + (", …" if len(self.rows) > ROWS_SHOWN else "")
+
+    def __str__(self) -> str:
+        return f"{self.zh()} / {self.en()}"
+
+    def as_json(self) -> dict[str, Any]:
+        """The group for the API: field, value (text), rows, expected (English and Chinese), closest."""
+        return {"field": self.field, "field_zh": self.field_zh or FIELD_ZH.get(self.field, self.field),
+                "value": str(self.value), "rows": self.rows, "count": len(self.rows), "expected": self.expected,
+                "expected_zh": self.expected_zh, "closest": self.closest}
+
+
+def group_problems(problems: list[RowProblem]) -> list[ProblemGroup]:
+    """``problems`` grouped by distinct bad value (same field, value and expectation), in the order of each
+    group's first row."""
+    groups: dict[tuple[str, str, str, str], ProblemGroup] = {}
+    for p in problems:
+        key = (p.field, repr(p.value), p.expected, p.expected_zh or "")
+        g = groups.get(key)
+        if g is None:
+            groups[key] = ProblemGroup(p.field, p.value, [p.row], p.expected, p.expected_zh, p.field_zh, p.closest)
+        elif p.row not in g.rows:
+            g.rows.append(p.row)
+    out = list(groups.values())
+    for g in out:
+        g.rows.sort()
+    return sorted(out, key=lambda g: g.rows[0])
+
+
 @dataclass
 class ImportRejected(InvalidInput):
-    """A file had bad rows; nothing was stored. ``problems`` lists every one."""
+    """A file had bad rows; nothing was stored. ``problems`` lists every one; the message lists them grouped by
+    distinct bad value (``groups``), one line each in Chinese and English, at most ``GROUPS_SHOWN``."""
 
     source: str
     problems: list[RowProblem] = field(default_factory=list)
 
+    @property
+    def groups(self) -> list[ProblemGroup]:
+        """The problems grouped by distinct bad value (``group_problems``)."""
+        return group_problems(self.problems)
+
     def __str__(self) -> str:
-        head = f"{self.source}: {len(self.problems)} problem(s), nothing was imported"
-        shown = "\n".join(f"  - {p}" for p in self.problems[:50])
-        more = f"\n  ... and {len(self.problems) - 50} more" if len(self.problems) > 50 else ""
+        groups = self.groups
+        n, g = len(self.problems), len(groups)
+        head = (f"{self.source}: {n} 处问题（{g} 个不同的错误值），未导入任何数据 / "
+                f"{n} problem(s) with {g} distinct bad value(s), nothing was imported")
+        shown = "\n".join(f"  - {x}" for x in groups[:GROUPS_SHOWN])
+        rest = g - GROUPS_SHOWN
+        more = f"\n  ... 另有 {rest} 组 / and {rest} more" if rest > 0 else ""
         return f"{head}\n{shown}{more}"
 
 
@@ -157,11 +245,13 @@ def _problem(status: int, detail: str, **extra: Any) -> JSONResponse:
 
 def domain_response(exc: YizhanError) -> JSONResponse:
     """The answer to a domain error: its status, its message; the bad rows of a rejected import in
-    ``problems``; ``Retry-After`` (seconds) when rate limited."""
+    ``problems`` (every one) and ``groups`` (by distinct bad value: field, value, rows, expected, closest);
+    ``Retry-After`` (seconds) when rate limited."""
     status = http_status(exc)
     if isinstance(exc, ImportRejected):
         return _problem(status, str(exc).split("\n")[0],
-                        problems=[p.__dict__ | {"value": str(p.value)} for p in exc.problems])
+                        problems=[p.__dict__ | {"value": str(p.value)} for p in exc.problems],
+                        groups=[g.as_json() for g in exc.groups])
     response = _problem(status, str(exc))
     if isinstance(exc, TooManyRequests):
         response.headers["Retry-After"] = str(exc.retry_after)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import re
+import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,7 +27,9 @@ from yizhan.stations import vocab
 from yizhan.stations.columns import COLUMNS, REQUIRED, frame_from_file, sheets_read
 from yizhan.stations.hours import check_hours
 
-AMENITY_SPLIT = re.compile(r"[;；,，、|]")
+OPTIONAL = ("host_name", "phone")
+"""Columns read when the file has them (承办单位名称, 联系电话)."""
+AMENITY_SPLIT = re.compile(r"[;；,，、|/／\n]")
 STORED_AS = {"external_id": "id"}
 """The file's field of a ``stations`` column, where the names differ."""
 
@@ -92,6 +95,87 @@ def _numbers(values: pd.Series) -> np.ndarray:
     return out
 
 
+AddProblem = Callable[..., None]
+"""``add(field, value, expected, expected_zh=None, closest=None)``: records one problem of the row being checked."""
+STARS_EXPECTED = "1 to 5 stars (五星, 3星, 3, ★★★); 0 or blank for unrated"
+STARS_EXPECTED_ZH = "一星至五星（如 五星、3星、3、★★★）；未评星写 0 或留空"
+PHONE_DIGITS = (5, 20)
+"""The fewest and most digits of a phone number (a short service number, a landline with area code and extension)."""
+PHONE_EXPECTED = ("a phone number of 5 to 20 digits: 010-62345678, (010)62345678, 138 0013 8000, 400-123-4567, "
+                  "010-62345678 转 123")
+PHONE_EXPECTED_ZH = ("5 到 20 位数字的电话号码，如 010-62345678、(010)62345678、138 0013 8000、400-123-4567、"
+                     "010-62345678 转 123")
+_PHONE_GAPS = re.compile(r"\s*([-()])\s*")
+
+
+def phone_of(text: str) -> str:
+    """A phone number as written, its spacing made plain: full-width digits and brackets as ASCII, runs of spaces as
+    one, no spaces around ``-`` and brackets (``（010） 6234 5678`` → ``(010)6234 5678``; ``138 0013 8000`` and
+    ``010-62345678 转 123`` stay). Raises ValueError unless it has ``PHONE_DIGITS`` digits."""
+    t = _PHONE_GAPS.sub(r"\1", " ".join(unicodedata.normalize("NFKC", text).split()))
+    digits = sum(c in "0123456789" for c in t)
+    if not PHONE_DIGITS[0] <= digits <= PHONE_DIGITS[1]:
+        raise ValueError(f"not a phone number: {text!r} has {digits} digits")
+    return t
+
+
+def _unknown_word(field: str, column: str, value: str, add: AddProblem) -> None:
+    """Report ``value`` of column ``column`` as no word of vocabulary ``field``, with the words accepted and the
+    nearest one."""
+    code = vocab.closest(field, value)
+    add(column, value, f"expected {vocab.choices(field, lang='en')}", f"可用 {vocab.choices(field)}",
+        vocab.short(field, code) if code else None)
+
+
+def _host(text: str, name: str, add: AddProblem) -> tuple[str | None, str | None]:
+    """The host type code and the host's name of 承办单位 ``text`` and 承办单位名称 ``name`` (either may be blank).
+
+    A ``text`` that is a host type (code, label or synonym) is the type; any other text is the organisation's name,
+    kept as written, its type read from it (``vocab.host_type_of_name``); a ``name`` column is kept as given and
+    gives the type when ``text`` is blank. A ``text`` written like a code (petrol_statoin) is reported, not taken
+    for a name."""
+    host = vocab.canonical("host", text) if text else None
+    host_name = None
+    if text and host is None:
+        if vocab.looks_like_code(text):
+            code = vocab.closest("host", text)
+            add("host", text, f"a host type ({vocab.choices('host', lang='en')}) or the host's name",
+                f"承办单位类型（{vocab.choices('host')}）或单位名称", vocab.short("host", code) if code else None)
+            return None, None
+        host, host_name = vocab.host_type_of_name(text), text
+    if name:
+        host_name = name
+        if host is None:
+            host = vocab.host_type_of_name(name)
+    return host, host_name
+
+
+def _amenities(text: str, add: AddProblem) -> list[str]:
+    """The amenity codes of a 服务设施 cell (words separated by ``AMENITY_SPLIT``, or by spaces when every spaced
+    part is a word), each once, in the order written; unknown words are reported with the nearest one."""
+    codes: list[str] = []
+    for a in filter(None, (x.strip() for x in AMENITY_SPLIT.split(text))):
+        code = vocab.canonical("amenity", a)
+        found = [code] if code else [vocab.canonical("amenity", w) for w in a.split()]
+        if len(found) > 1 and all(found):
+            pass
+        elif code is None:
+            near = vocab.closest("amenity", a)
+            add("amenities", a, f"known amenities separated by ';' or '、': {vocab.choices('amenity', lang='en')}",
+                f"可用 {vocab.choices('amenity')}，多项用 、或 ; 分隔", vocab.short("amenity", near) if near else None)
+            continue
+        codes += [c for c in found if c and c not in codes]
+    return codes
+
+
+def _hours_expected(message: str) -> tuple[str, str | None]:
+    """The English and Chinese expectations of hours ``check_hours`` refused with ``message``: its own message when
+    it says it in Chinese too."""
+    if any("\u4e00" <= ch <= "\u9fff" for ch in message):
+        return message, None
+    return message, "OpenStreetMap 开放时间写法，如 Mo-Fr 08:00-20:00; Sa,Su 09:00-18:00 或 24/7"
+
+
 def records_from_frame(df: pd.DataFrame, *, source: str, coord: str = "wgs84",
                        area_contains: Contains | None = None, area_name: str | None = None) -> list[StationRecord]:
     """Check every row; return records (lon/lat converted to WGS 84) or raise ImportRejected listing all problems.
@@ -118,95 +202,103 @@ def records_from_frame(df: pd.DataFrame, *, source: str, coord: str = "wgs84",
         n = int(r["_row"])
         bad = len(problems)
         sheet = f" (sheet {r['_sheet']})" if several_sheets else ""
+        sheet_zh = f" (工作表 {r['_sheet']})" if several_sheets else ""
 
-        def add(fieldname: str, value: object, expected: str, row: int = n, sheet: str = sheet) -> None:
-            problems.append(RowProblem(row, fieldname + sheet, value, expected))
+        def add(fieldname: str, value: object, expected: str, expected_zh: str | None = None,
+                closest: str | None = None, row: int = n, sheet: str = sheet, sheet_zh: str = sheet_zh) -> None:
+            problems.append(RowProblem(row, fieldname + sheet, value, expected, expected_zh,
+                                       vocab.FIELD_LABELS.get(fieldname, fieldname) + sheet_zh, closest))
 
         for c in REQUIRED:
             if not r[c]:
-                add(c, r[c], "a value is required")
-        for c in COLUMNS:
-            if "\x00" in r[c]:
-                add(c, r[c].replace("\x00", "\\0"), "text without NUL (\\0) characters")
+                add(c, r[c], "a value is required", "必填")
+        for c in (*COLUMNS, *OPTIONAL):
+            if "\x00" in r.get(c, ""):
+                add(c, r[c].replace("\x00", "\\0"), "text without NUL (\\0) characters", "不含 NUL (\\0) 字符的文本")
         if r["id"]:
             if r["id"] in seen:
-                add("id", r["id"], f"a unique id (also used in row {seen[r['id']]})")
+                first = seen[r["id"]]
+                add("id", r["id"], f"a unique id (also used in row {first})", f"唯一的编号（第 {first} 行已用）")
             else:
                 seen[r["id"]] = n
         kind = vocab.canonical("kind", r["kind"]) if r["kind"] else None
         if r["kind"] and kind is None:
-            add("kind", r["kind"], "one of large, small, mobile (大型, 小型, 流动)")
-        host = None
-        if r["host"]:
-            host = vocab.canonical("host", r["host"])
-            if host is None:
-                add("host", r["host"], f"one of {', '.join(vocab.HOSTS)}")
-        amenities: list[str] = []
-        for a in filter(None, (x.strip() for x in AMENITY_SPLIT.split(r["amenities"]))):
-            code = vocab.canonical("amenity", a)
-            if code is None:
-                add("amenities", a, f"known amenities separated by ';': {', '.join(vocab.AMENITIES)}")
-            elif code not in amenities:
-                amenities.append(code)
-        hours = None
+            _unknown_word("kind", "kind", r["kind"], add)
+        host, host_name = _host(r["host"], r.get("host_name", ""), add)
+        amenities = _amenities(r["amenities"], add)
+        hours = hours_text = None
         if r["opening_hours"]:
             try:
                 hours = check_hours(r["opening_hours"])
             except ValueError as exc:
-                add("opening_hours", r["opening_hours"], str(exc))
+                add("opening_hours", r["opening_hours"], *_hours_expected(str(exc)))
+            else:
+                hours_text = r["opening_hours"].strip() if r["opening_hours"].strip() != hours else None
         seats = stars = None
         if r["seats"]:
             x = _number(r["seats"])
             if x is None or not x.is_integer() or not 0 <= x <= 10000:
-                add("seats", r["seats"], "a whole number from 0 to 10000")
+                add("seats", r["seats"], "a whole number from 0 to 10000", "0 到 10000 的整数")
             else:
                 seats = int(x)
         if r["stars"]:
-            x = _number(r["stars"])
-            if x is None or not x.is_integer() or not 1 <= x <= 5:
-                add("stars", r["stars"], "a whole number from 1 to 5")
-            else:
-                stars = int(x)
+            try:
+                stars = vocab.stars_of(r["stars"])
+            except ValueError:
+                add("stars", r["stars"], STARS_EXPECTED, STARS_EXPECTED_ZH)
         status = "active"
         if r["status"]:
             status = vocab.canonical("status", r["status"]) or ""
             if not status:
-                add("status", r["status"], "active or closed (运营 / 关闭)")
+                _unknown_word("status", "status", r["status"], add)
+        phone = None
+        if r.get("phone"):
+            try:
+                phone = phone_of(r["phone"])
+            except ValueError:
+                add("phone", r["phone"], PHONE_EXPECTED, PHONE_EXPECTED_ZH)
         stored = {"external_id": r["id"], "name": r["name"], "kind": kind, "host": host, "address": r["address"],
-                  "township": r["township"], "opening_hours": hours, "status": status, "host_name": None, "phone": None,
-                  "opening_hours_text": None}
+                  "township": r["township"], "opening_hours": hours, "status": status, "host_name": host_name,
+                  "phone": phone, "opening_hours_text": hours_text}
         for column, limit in LIMITS.items():
             text = stored[column] or ""
             if len(text) > limit:
                 add(STORED_AS.get(column, column), text[:40] + "...",
-                    f"at most {limit} characters (this one has {len(text)}); shorten it")
+                    f"at most {limit} characters (this one has {len(text)}); shorten it",
+                    f"最多 {limit} 个字符（此处 {len(text)} 个），请缩短")
         lon, lat = _number(r["lon"]) if r["lon"] else None, _number(r["lat"]) if r["lat"] else None
         coords_ok = True
         for name, v, lo, hi in (("lon", lon, -180, 180), ("lat", lat, -90, 90)):
             if r[name] and (v is None or not math.isfinite(v)):
-                add(name, r[name], "a finite number in decimal degrees")
+                add(name, r[name], "a finite number in decimal degrees", "十进制度数的有限数字")
                 coords_ok = False
             elif v is not None and not lo <= v <= hi:
                 swapped = name == "lat" and lon is not None and -90 <= lon <= 90 and -180 <= v <= 180
-                add(name, r[name], f"{lo} to {hi} degrees" + ("; lon and lat look swapped" if swapped else ""))
+                add(name, r[name], f"{lo} to {hi} degrees" + ("; lon and lat look swapped" if swapped else ""),
+                    f"{lo} 到 {hi} 度" + ("；经纬度似乎填反了" if swapped else ""))
                 coords_ok = False
         if coords_ok and lon is not None and lat is not None:
             w, s, e, nn = CHINA
             if w <= lat <= e and s <= lon <= nn and not (w <= lon <= e and s <= lat <= nn):
-                add("lon", r["lon"], f"a longitude; ({lon}, {lat}) looks like lat, lon swapped")
+                add("lon", r["lon"], f"a longitude; ({lon}, {lat}) looks like lat, lon swapped",
+                    f"经度；({lon}, {lat}) 像是纬度、经度填反了")
                 coords_ok = False
         if len(problems) > bad or lon is None or lat is None or not coords_ok:
             continue
         wlon_f, wlat_f = float(wx[i]), float(wy[i])
         if not (math.isfinite(wlon_f) and math.isfinite(wlat_f)):  # a conversion that left the plane
-            add("lon/lat", f"{lon}, {lat}", f"a point that {COORD_LABELS[coord]} can convert to WGS 84")
+            add("lon/lat", f"{lon}, {lat}", f"a point that {COORD_LABELS[coord]} can convert to WGS 84",
+                f"能由 {COORD_LABELS[coord]} 换算到 WGS 84 的点")
             continue
         if not inside[i]:
             add("lon/lat", f"{lon}, {lat}", f"a point inside area {area_name!r}" +
-                ("" if coord != "wgs84" else " (if these are GCJ-02 or BD-09 coordinates, pass --coord)"))
+                ("" if coord != "wgs84" else " (if these are GCJ-02 or BD-09 coordinates, pass --coord)"),
+                f"区域 {area_name!r} 内的点"
+                + ("" if coord != "wgs84" else "（如为 GCJ-02 或 BD-09 坐标，请加 --coord）"))
             continue
         records.append(StationRecord(r["id"], r["name"], kind or "small", wlon_f, wlat_f, host, r["address"] or None,
-                                     r["township"] or None, amenities, hours, seats, stars, status))
+                                     r["township"] or None, amenities, hours, seats, stars, status, host_name, phone,
+                                     hours_text))
     if problems:
         raise ImportRejected(source, problems)
     return records

@@ -120,13 +120,14 @@ def expected_row(cells: dict[str, Any], *, csv_file: bool) -> dict[str, Any]:
         code = vocab.canonical("amenity", a)
         if code not in amenities:
             amenities.append(code)
-    seats, stars = num("seats"), num("stars")
+    seats = num("seats")
+    host = txt("host")
     return {
         "name": txt("name"), "kind": vocab.canonical("kind", txt("kind")),
-        "host": vocab.canonical("host", txt("host")) if txt("host") else None,
+        "host": (vocab.canonical("host", host) or vocab.host_type_of_name(host)) if host else None,
         "address": txt("address") or None, "township": txt("township") or None, "amenities": amenities,
         "opening_hours": txt("opening_hours") or None, "seats": None if seats is None else int(seats),
-        "stars": None if stars is None else int(stars),
+        "stars": vocab.stars_of(txt("stars")),
         "status": vocab.canonical("status", txt("status")) if txt("status") else "active",
         "lon": num("lon"), "lat": num("lat"),
     }
