@@ -18,13 +18,40 @@ def demand_import(
     cell_size: Annotated[float | None, typer.Option(help="Grid cell edge in metres (default from settings)")] = None,
     append: Annotated[bool, typer.Option(help="Add to the area's points instead of replacing them")] = False,
     clip: Annotated[bool, typer.Option(help="Drop points outside the area instead of rejecting the file")] = False,
+    lon_col: Annotated[str | None, typer.Option(
+        help="Column of the longitude (default: 收货经度, 送达经度, 经度, lon, lng ... by the header)")] = None,
+    lat_col: Annotated[str | None, typer.Option(
+        help="Column of the latitude (default: 收货纬度, 送达纬度, 纬度, lat ... by the header)")] = None,
+    weight_col: Annotated[str | None, typer.Option(
+        help="Column of the number of orders (default: 订单量, 单量, 件数, weight ...; without one each row is 1)")
+    ] = None,
+    time_col: Annotated[str | None, typer.Option(
+        help="Column of the order time (default: 下单时间, 送达时间, 时间, timestamp ...); a time without an "
+             "offset is local time of YIZHAN_TIMEZONE")] = None,
+    encoding: Annotated[str | None, typer.Option(
+        help="Text encoding of a shapefile without a .cpg (or with a wrong one): gbk or utf-8 (default: the "
+             ".cpg, else found from the .dbf)")] = None,
 ) -> None:
-    """Import delivery-demand points (CSV/GeoJSON/GeoParquet) and aggregate them into grid cells."""
+    """Import delivery orders or demand points (CSV, XLSX, GeoJSON, GeoParquet, a shapefile or a .zip holding
+    one) and aggregate them into grid cells. The columns are found by their Chinese or English headers
+    (收货经度/收货纬度, 下单时间, 订单量 ...) or named with --lon-col, --lat-col, --weight-col, --time-col."""
     from yizhan.data.demand import import_demand
+    from yizhan.data.demand_columns import DemandColumns
+    from yizhan.stations.tables import ImportLimits
 
-    size = cell_size or get_settings().cell_size_m
+    settings = get_settings()
+    size = cell_size or settings.cell_size_m
+    columns = DemandColumns(lon=lon_col, lat=lat_col, weight=weight_col, time=time_col)
     with status(f"importing {file.name}"):
-        s = import_demand(engine(), file, area=area, coord=coord, cell_size_m=size, append=append, clip=clip)
+        s = import_demand(engine(), file, area=area, coord=coord, cell_size_m=size, append=append, clip=clip,
+                          timezone=settings.timezone, columns=columns, encoding=encoding,
+                          limits=ImportLimits.from_settings(settings))
+    dropped_zh = f"，区域外 {s.dropped_outside} 个已丢弃" if s.dropped_outside else ""
     dropped = f", {s.dropped_outside} outside the area dropped" if s.dropped_outside else ""
-    common.out.print(f"{s.points} points{dropped} -> {s.cells} cells of {s.cell_size_m:g} m, "
-                     f"total weight {s.weight_total:g} in area [bold]{s.area}[/]")
+    common.out.print(f"{s.points} 个需求点{dropped_zh} → {s.cells} 个 {s.cell_size_m:g} 米网格，总权重 "
+                     f"{s.weight_total:g}，区域 {s.area} / {s.points} points{dropped} -> {s.cells} cells of "
+                     f"{s.cell_size_m:g} m, total weight {s.weight_total:g} in area {s.area}", markup=False)
+    if s.columns:
+        common.out.print(f"所用的列 / columns used: {s.columns}", markup=False)
+    for note in s.notes:
+        common.out.print(note, markup=False)

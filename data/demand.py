@@ -1,14 +1,18 @@
 """Delivery demand: raw points (lon, lat, weight, time) imported into PostGIS and summed into grid cells.
 
-Cells are squares of ``cell_size_m`` metres in the area's metric CRS, aggregated in PostGIS; each keeps
-its total weight, point count, polygon and centre (stored in WGS 84).
+Files are read by ``data.demand_files`` (CSV, XLSX, GeoJSON, GeoParquet, shapefiles; the columns by the headers
+clerks and platforms write, ``data.demand_columns``), times by ``data.demand_times`` (a time without an offset is
+local time of the app's time zone). Cells are squares of ``cell_size_m`` metres in the area's metric CRS,
+aggregated in PostGIS; each keeps its total weight, point count, polygon and centre (stored in WGS 84).
 """
 
 from __future__ import annotations
 
 import io
 import math
-from dataclasses import dataclass
+import unicodedata
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import geopandas as gpd
@@ -18,18 +22,23 @@ from shapely.geometry.base import BaseGeometry
 from sqlalchemy import Connection, Engine, text
 
 from yizhan.areas import AreaInfo, resolve_area
+from yizhan.data.demand_columns import DemandColumns
+from yizhan.data.demand_files import DemandRows, demand_rows_from_file
+from yizhan.data.demand_times import expected_time, times_from_text
 from yizhan.db.models import SRID
 from yizhan.errors import ImportRejected, InvalidInput, RowProblem
 from yizhan.geo.coords import COORD_SYSTEMS, to_wgs84
+from yizhan.settings import DEFAULT_TIMEZONE
+from yizhan.stations.tables import ImportLimits
 
-HEADERS = {"经度": "lon", "纬度": "lat", "权重": "weight", "订单量": "weight", "时间": "timestamp",
-           "longitude": "lon", "lng": "lon", "latitude": "lat", "count": "weight", "orders": "weight",
-           "time": "timestamp", "observed_at": "timestamp"}
+MAX_PROBLEMS = 1000
+"""Bad rows listed at most per field."""
 
 
 @dataclass
 class DemandSummary:
-    """What a demand import stored: points read, points dropped outside the area, cells, total weight."""
+    """What a demand import stored: points read, points dropped outside the area, cells, total weight; for a
+    file of points, ``columns`` says which of its columns were used and ``notes`` what else the reader noticed."""
 
     area: str
     points: int
@@ -37,92 +46,82 @@ class DemandSummary:
     cells: int
     weight_total: float
     cell_size_m: float
+    columns: str = ""
+    notes: list[str] = field(default_factory=list)
 
 
-def demand_frame_from_file(path: Path | str) -> pd.DataFrame:
-    """Read demand points from CSV (UTF-8/GBK), GeoJSON or GeoParquet into ``lon, lat, weight, timestamp, _row``.
+def demand_frame_from_file(path: Path | str, *, columns: DemandColumns = DemandColumns(),
+                           encoding: str | None = None, limits: ImportLimits = ImportLimits()) -> pd.DataFrame:
+    """The rows of a demand file as ``lon, lat, weight, timestamp, _row`` (``data.demand_files``).
 
-    ``lon``/``lat`` are degrees as written in the file (any supported coordinate system); weight defaults to 1.
+    ``lon``/``lat`` are degrees as written in the file (any supported coordinate system) or WGS 84 from a point
+    geometry; weight and timestamp are the text of their cells (blank when the file has no such column).
     """
-    p = Path(path)
-    suffix = p.suffix.lower()
-    if not p.exists():
-        raise InvalidInput(f"{p}: no such file")
-    if suffix in {".csv", ".txt"}:
-        raw = p.read_bytes()
-        if not raw.strip():
-            raise InvalidInput(f"{p.name}: the file is empty")
-        for enc in ("utf-8-sig", "gb18030"):
-            try:
-                textdata = raw.decode(enc)
-                break
-            except UnicodeDecodeError:
-                continue
-        else:
-            raise InvalidInput(f"{p.name}: the file is neither UTF-8 nor GBK text")
-        df = pd.read_csv(io.StringIO(textdata), dtype=str, keep_default_na=False)
-        first = 2
-    elif suffix in {".geojson", ".json", ".parquet", ".geoparquet"}:
-        try:
-            gdf = gpd.read_parquet(p) if "parquet" in suffix else gpd.read_file(p)
-        except Exception as exc:
-            raise InvalidInput(f"{p.name}: cannot read demand points: {exc}") from exc
-        if gdf.crs is not None and gdf.crs.to_epsg() != SRID:
-            gdf = gdf.to_crs(SRID)
-        bad = ~gdf.geometry.geom_type.isin(["Point"])
-        if bad.any():
-            i = int(np.flatnonzero(bad.to_numpy())[0])
-            raise InvalidInput(f"{p.name}: feature {i + 1} is a {gdf.geometry.iloc[i].geom_type}; points (or a "
-                               "grid of polygons only) expected")
-        df = pd.DataFrame(gdf.drop(columns=gdf.geometry.name)).astype(str)
-        df["lon"], df["lat"] = gdf.geometry.x.astype(str), gdf.geometry.y.astype(str)
-        first = 1
-    else:
-        raise InvalidInput(f"{p.name}: unsupported type {suffix or '(none)'}; expected .csv, .geojson or .parquet")
-    df = df.rename(columns={c: HEADERS.get(str(c).strip(), HEADERS.get(str(c).strip().lower(), str(c).strip().lower()))
-                            for c in df.columns})
-    missing = [c for c in ("lon", "lat") if c not in df.columns]
-    if missing:
-        raise InvalidInput(f"{p.name}: missing column(s) {', '.join(missing)}; expected lon, lat[, weight, timestamp]")
-    out = pd.DataFrame({"lon": df["lon"], "lat": df["lat"],
-                        "weight": df.get("weight", "1"),
-                        "timestamp": df.get("timestamp", "")})
-    out["_row"] = np.arange(first, first + len(out))
-    return out
+    return demand_rows_from_file(path, columns=columns, encoding=encoding, limits=limits).frame
 
 
-def check_demand(df: pd.DataFrame, *, source: str, coord: str = "wgs84") -> pd.DataFrame:
-    """Validate and convert to WGS 84: returns ``lon, lat, weight, observed_at``; ImportRejected lists bad rows."""
+def _plain_numbers(values: pd.Series) -> pd.Series:
+    """Numbers typed in a Chinese keyboard's full-width mode (``１１６．３２``) as the ASCII they stand for (NFKC)."""
+    if values.dtype.kind in "fiu":
+        return values
+    values = values.astype(str).str.strip()
+    wide = ~values.str.isascii().to_numpy(dtype=bool)
+    if wide.any():
+        values = values.copy()
+        values[wide] = [unicodedata.normalize("NFKC", v).replace("\u2212", "-") for v in values[wide]]
+    return values
+
+
+def check_demand(df: pd.DataFrame, *, source: str, coord: str = "wgs84", timezone: str = DEFAULT_TIMEZONE,
+                 columns: Mapping[str, Mapping[str, str]] | None = None) -> pd.DataFrame:
+    """Validate and convert to WGS 84: returns ``lon, lat, weight, observed_at, _row``; ImportRejected lists bad
+    rows.
+
+    ``df`` is a ``demand_frame_from_file`` frame; ``coord`` the coordinate system of its ``lon``/``lat`` degrees;
+    a ``timestamp`` without an offset is local time of ``timezone`` (``data.demand_times``); ``observed_at`` is
+    the instant in UTC (NaT without a time). ``columns`` gives the file's column of each field (by sheet, ``""``
+    for a file of one part) for the messages.
+    """
     if coord not in COORD_SYSTEMS:
-        raise InvalidInput(f"coord={coord!r}: expected one of {', '.join(COORD_SYSTEMS)}")
-    lon = pd.to_numeric(df["lon"], errors="coerce").to_numpy(float)
-    lat = pd.to_numeric(df["lat"], errors="coerce").to_numpy(float)
-    w = pd.to_numeric(df["weight"].replace("", "1"), errors="coerce").to_numpy(float)
-    ts = pd.to_datetime(df["timestamp"].replace("", None), errors="coerce", utc=True, format="mixed")
+        raise InvalidInput(f"coord={coord!r}: 坐标系须为 / expected one of {', '.join(COORD_SYSTEMS)}")
+    lon_text, lat_text = _plain_numbers(df["lon"]), _plain_numbers(df["lat"])
+    weight_text = _plain_numbers(df["weight"])
+    lon = pd.to_numeric(lon_text, errors="coerce").to_numpy(float)
+    lat = pd.to_numeric(lat_text, errors="coerce").to_numpy(float)
+    w = pd.to_numeric(weight_text.replace("", "1") if weight_text.dtype.kind not in "fiu" else weight_text,
+                      errors="coerce").to_numpy(float)
+    ts, bad_time = times_from_text(df["timestamp"], timezone)
     rows = df["_row"].to_numpy()
+    sheets = df["_sheet"].to_numpy() if "_sheet" in df.columns else None
+    names = columns or {}
     problems: list[RowProblem] = []
     checks = [
-        ("lon", df["lon"], ~np.isfinite(lon) | (np.abs(lon) > 180), "a longitude in degrees, -180 to 180"),
-        ("lat", df["lat"], ~np.isfinite(lat) | (np.abs(lat) > 90), "a latitude in degrees, -90 to 90"),
-        ("weight", df["weight"], ~np.isfinite(w) | (w < 0), "a number >= 0"),
-        ("timestamp", df["timestamp"], (df["timestamp"] != "").to_numpy() & ts.isna().to_numpy(),
-         "an ISO date-time such as 2026-11-25T12:30:00+08:00"),
+        ("lon", df["lon"], ~np.isfinite(lon) | (np.abs(lon) > 180), "经度，-180 至 180 度 / a longitude in degrees, "
+                                                                    "-180 to 180"),
+        ("lat", df["lat"], ~np.isfinite(lat) | (np.abs(lat) > 90), "纬度，-90 至 90 度 / a latitude in degrees, "
+                                                                  "-90 to 90"),
+        ("weight", df["weight"], ~np.isfinite(w) | (w < 0), "不小于 0 的数（空白为 1）/ a number >= 0 (blank: 1)"),
+        ("timestamp", df["timestamp"], bad_time, expected_time(timezone)),
     ]
     for name, values, mask, expected in checks:
-        for i in np.flatnonzero(mask)[:1000]:
-            problems.append(RowProblem(int(rows[i]), name, values.iloc[i], expected))
+        for i in np.flatnonzero(mask)[:MAX_PROBLEMS]:
+            sheet = str(sheets[i]) if sheets is not None else ""
+            column = names.get(sheet, {}).get(name, name)
+            problems.append(RowProblem(int(rows[i]), f"{sheet}!{column}" if sheet else column, values.iloc[i],
+                                       expected))
     if problems:
         problems.sort(key=lambda p: p.row)
         raise ImportRejected(source, problems)
     wlon, wlat = to_wgs84(lon, lat, coord)
-    return pd.DataFrame({"lon": wlon, "lat": wlat, "weight": w, "observed_at": ts, "_row": rows})
+    return pd.DataFrame({"lon": wlon, "lat": wlat, "weight": w, "observed_at": ts.reset_index(drop=True),
+                         "_row": rows})
 
 
 def _copy_points(conn: Connection, area_id: int, pts: pd.DataFrame) -> None:
     buf = io.StringIO()
-    obs = pts["observed_at"].map(lambda t: "\\N" if pd.isna(t) else t.isoformat())
-    pd.DataFrame({"a": area_id, "w": pts["weight"], "t": obs,
-                  "g": [f"SRID={SRID};POINT({x!r} {y!r})" for x, y in zip(pts["lon"], pts["lat"], strict=True)]}
+    stamps = pts["observed_at"].dt.strftime("%Y-%m-%dT%H:%M:%S.%f+00:00").fillna("\\N")
+    geoms = "SRID=" + str(SRID) + ";POINT(" + pts["lon"].map(repr) + " " + pts["lat"].map(repr) + ")"
+    pd.DataFrame({"a": area_id, "w": pts["weight"].to_numpy(), "t": stamps.to_numpy(), "g": geoms.to_numpy()}
                  ).to_csv(buf, sep="\t", header=False, index=False)
     raw = conn.connection.driver_connection
     assert raw is not None, "an open connection has its psycopg connection"
@@ -151,41 +150,64 @@ def aggregate_cells(conn: Connection, area: AreaInfo, cell_size_m: float) -> int
 
 
 def import_demand(engine: Engine, path: Path | str, *, area: str | None = None, coord: str = "wgs84",
-                  cell_size_m: float = 200.0, append: bool = False, clip: bool = False) -> DemandSummary:
+                  cell_size_m: float = 200.0, append: bool = False, clip: bool = False,
+                  timezone: str = DEFAULT_TIMEZONE, columns: DemandColumns = DemandColumns(),
+                  encoding: str | None = None, limits: ImportLimits = ImportLimits()) -> DemandSummary:
     """Import demand points into an area and rebuild its cells, in one transaction.
 
     By default the file replaces the area's points; ``append`` adds to them. Points outside the area are an
-    error listing them, unless ``clip`` drops them (their count is reported).
+    error listing them, unless ``clip`` drops them (their count is reported). ``coord`` is the coordinate system
+    of the file's longitude/latitude degrees (``wgs84``, ``gcj02``, ``bd09``); ``timezone`` the zone of times
+    written without an offset (the app's ``settings.timezone``); ``columns`` names the file's columns instead of
+    the header tables; ``encoding`` a shapefile's text encoding; ``limits`` the rows and unpacked MB read
+    (``ImportLimits.from_settings``). A file of polygons is a ready grid (``import_grid``).
     """
     _check_cell_size(cell_size_m)
     source = Path(path).name
     grid = _polygon_grid(Path(path))
     if grid is not None:
         return import_grid(engine, grid, source=source, area=area)
-    pts = check_demand(demand_frame_from_file(path), source=source, coord=coord)
+    read = demand_rows_from_file(path, columns=columns, encoding=encoding, limits=limits)
+    if not read.geographic and coord != "wgs84":
+        raise InvalidInput(f"{source}: --coord {coord} 只用于经纬度 / applies to longitude/latitude degrees, but this "
+                           f"file's points are in a projected CRS (its .prj), transformed to WGS 84 as they are; "
+                           f"import it without --coord")
+    pts = check_demand(read.frame, source=source, coord=coord, timezone=timezone, columns=read.columns)
     with engine.begin() as conn:
         info = resolve_area(conn, area)
         dropped = 0
         inside = info.contains(pts["lon"].to_numpy(), pts["lat"].to_numpy())
         if not inside.all():
             if not clip:
+                where = _position_field(read)
                 outside = pts[~inside]
                 raise ImportRejected(source, [
-                    RowProblem(int(row), "lon/lat", f"{x:.6f}, {y:.6f}",
-                               f"a point inside area {info.name!r} (or pass --clip to drop outside points)")
+                    RowProblem(int(row), where, f"{x:.6f}, {y:.6f}",
+                               f"区域 {info.name!r} 内的点（或加 --clip 丢弃区域外的点）/ a point inside area "
+                               f"{info.name!r} (or pass --clip to drop outside points)")
                     for row, x, y in outside[["_row", "lon", "lat"]].head(200).itertuples(index=False)])
             dropped = int((~inside).sum())
             pts = pts[inside]
         if pts.empty:
-            raise InvalidInput(f"{source}: no demand points inside area {info.name!r}")
+            raise InvalidInput(f"{source}: 区域 {info.name!r} 内没有需求点 / no demand points inside area "
+                               f"{info.name!r}")
         if not append:
             conn.execute(text("DELETE FROM demand_points WHERE area_id = :a"), {"a": info.id})
         _copy_points(conn, info.id, pts)
         cells = aggregate_cells(conn, info, cell_size_m)
         total = conn.execute(text("SELECT coalesce(sum(weight), 0) FROM demand_cells WHERE area_id = :a"),
                              {"a": info.id}).scalar_one()
-    return DemandSummary(info.name, len(pts), dropped, cells, float(total), cell_size_m)
+    notes = list(read.notes)
+    if any("timestamp" in names for names in read.columns.values()):
+        notes.append(f"不带时区的时间按 {timezone} 当地时间 / times without an offset are local time in {timezone}")
+    return DemandSummary(info.name, len(pts), dropped, cells, float(total), cell_size_m, read.used, notes)
 
+
+def _position_field(read: DemandRows) -> str:
+    """The file's longitude/latitude columns as a message names them (``收货经度/收货纬度``, ``lon/lat``)."""
+    names = next(iter(read.columns.values()), {})
+    lon, lat = names.get("lon", "lon"), names.get("lat", "lat")
+    return lon if lon == lat else f"{lon}/{lat}"
 
 
 def _polygon_grid(path: Path) -> gpd.GeoDataFrame | None:
