@@ -17,6 +17,7 @@ all (``outputs.replacing``)."""
 from __future__ import annotations
 
 import json
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +34,10 @@ from yizhan.stations.cells import csv_text, keep_text
 from yizhan.stations.registry import EXPORT_COLUMNS, check_lang, export_frame, registry_lang
 
 FORMATS = (".csv", ".xlsx", ".geojson", ".gpkg")
+MEDIA_TYPES = {"csv": "text/csv; charset=utf-8",
+               "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+               "geojson": "application/geo+json", "gpkg": "application/geopackage+sqlite3"}
+"""The media type of each export format (by its suffix without the dot), for a download."""
 
 HEADERS: dict[str, dict[str, str]] = {
     "en": {c: c for c in EXPORT_COLUMNS},
@@ -146,6 +151,14 @@ def write_stations(df: pd.DataFrame, path: Path, *, lang: str = "en") -> Path:
         else:
             geopackage_frame(df, lang=lang).to_file(tmp, driver="GPKG", layer=SHEET_NAMES[lang])
     return path
+
+
+def render_stations(df: pd.DataFrame, fmt: str, *, lang: str = "en") -> bytes:
+    """The bytes of the file ``write_stations`` writes for ``df`` in format ``fmt`` (``csv``, ``xlsx``,
+    ``geojson`` or ``gpkg``; see ``MEDIA_TYPES``) and ``lang``: a download of the export, written in a temporary
+    folder that is removed again."""
+    with tempfile.TemporaryDirectory(prefix="yizhan-export-") as folder:
+        return write_stations(df, Path(folder) / f"stations.{fmt}", lang=lang).read_bytes()
 
 
 def _write_xlsx(table: pd.DataFrame, path: Path, sheet: str) -> None:

@@ -19,7 +19,7 @@ from sqlalchemy import Engine, text
 
 from yizhan.areas import AreaInfo, ensure_area
 from yizhan.errors import InvalidInput
-from yizhan.stations.export import HEADERS, SHEET_NAMES, stations_table, write_stations
+from yizhan.stations.export import HEADERS, MEDIA_TYPES, SHEET_NAMES, render_stations, stations_table, write_stations
 from yizhan.stations.importer import StationRecord
 from yizhan.stations.registry import export_frame, registry_lang, upsert_stations
 from yizhan.stations.service import import_stations
@@ -212,3 +212,15 @@ def test_a_language_or_a_format_not_offered_is_one_clear_line(engine, wudaokou, 
     with engine.begin() as conn, pytest.raises(InvalidInput, match="lang 'de'"):
         upsert_stations(conn, wudaokou.id, wudaokou.name, RECORDS, lang="de")
     assert not list(tmp_path.iterdir())  # nothing written, not even a temporary file
+
+
+def test_a_download_is_the_file_an_export_writes(engine, wudaokou, tmp_path):
+    _store(engine, wudaokou, RECORDS)
+    with engine.connect() as conn:
+        df = export_frame(conn, wudaokou.id)
+    for fmt in FORMATS:
+        written = tmp_path / f"st.{fmt}"
+        written.write_bytes(render_stations(df, fmt, lang="zh"))
+        assert _rows(written) == _rows(_export(engine, wudaokou, tmp_path / f"file.{fmt}", "zh")), fmt
+        assert fmt in MEDIA_TYPES
+    assert render_stations(df, "csv", lang="en") == _export(engine, wudaokou, tmp_path / "en.csv", "en").read_bytes()

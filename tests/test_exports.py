@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,7 +22,7 @@ from pyproj import Transformer
 from shapely.geometry import box
 from sqlalchemy import Engine, text
 
-from yizhan.areas import ensure_area, import_units
+from yizhan.areas import ensure_area, import_units, resolve_area
 from yizhan.coverage.analysis import run_coverage
 from yizhan.data.demand import import_demand
 from yizhan.data.sample import SampleArea
@@ -30,8 +31,9 @@ from yizhan.reports.run_report import GAP_COLUMNS, SHEETS, STATION_COLUMNS, UNIT
 from yizhan.reports.writer import write_report
 from yizhan.settings import Settings
 from yizhan.stations.cells import FORMULA_STARTS, keep_text, neutralise, neutralise_frame, restore_text
+from yizhan.stations.export import HEADERS, write_stations
 from yizhan.stations.importer import StationRecord
-from yizhan.stations.registry import upsert_stations
+from yizhan.stations.registry import export_frame, upsert_stations
 from yizhan.stations.service import export_stations
 
 UTM50 = 32650
@@ -145,10 +147,11 @@ def _column(ws, header: str) -> list[object]:  # type: ignore[no-untyped-def]
     return [ws.cell(i, j).value for i in range(2, ws.max_row + 1)]
 
 
-def _check_stations_csv(data: bytes) -> None:
+def _check_stations_csv(data: bytes, head: dict[str, str] | None = None) -> None:
+    head = head or {f: f for f in (*TEXT_FIELDS, "lon", "lat", "seats")}
     rows = _csv_rows(data)
     want = _originals()
-    got = {restore_text(r["id"]): r for r in rows}
+    got = {restore_text(r[head["id"]]): {f: r[head[f]] for f in (*TEXT_FIELDS, "lon", "lat", "seats")} for r in rows}
     assert set(got) == set(want)
     for sid, fields in want.items():
         for f, value in fields.items():
@@ -240,6 +243,22 @@ def test_stations_export_writes_no_formulas(hostile, tmp_path):
             _check_stations_csv(out.read_bytes())
         else:
             _check_stations_sheet(_workbook(out.read_bytes())["stations"])
+
+
+def test_chinese_stations_export_writes_no_formulas(hostile, tmp_path):
+    """The export in Chinese (headers and labels) keeps text out of formulas as the English one does; GeoJSON and
+    GeoPackage, which no spreadsheet runs, hold the text as it is."""
+    engine, _, _ = hostile
+    with engine.connect() as conn:
+        df = export_frame(conn, resolve_area(conn, AREA).id)
+    zh = HEADERS["zh"]
+    _check_stations_csv(write_stations(df, tmp_path / "st.csv", lang="zh").read_bytes(), zh)
+    _check_stations_sheet(_workbook(write_stations(df, tmp_path / "st.xlsx", lang="zh").read_bytes())["站点"], zh)
+    names = {k: v["name"] for k, v in _originals().items()}
+    gdf = gpd.read_file(write_stations(df, tmp_path / "st.gpkg", lang="zh"))
+    assert dict(zip(gdf["编号"], gdf["名称"], strict=True)) == names
+    doc = json.loads(write_stations(df, tmp_path / "st.geojson", lang="zh").read_text(encoding="utf-8"))
+    assert {f["properties"]["编号"]: f["properties"]["名称"] for f in doc["features"]} == names
 
 
 @pytest.mark.parametrize("suffix", ["xlsx", "csv"])
