@@ -27,6 +27,16 @@ class AreaInfo:
     name: str
     crs_epsg: int
     boundary: BaseGeometry | None
+    display_name: str | None = None
+    """The name people use (海淀区五道口街道), when one was given; ``name`` is the code name commands take."""
+
+    @property
+    def label(self) -> str:
+        """What reports print: the display name with the code name beside it ("海淀区五道口街道 (wudaokou)"), or the
+        code name alone when the area has no display name."""
+        if self.display_name and self.display_name != self.name:
+            return f"{self.display_name} ({self.name})"
+        return self.name
 
     def contains(self, lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
         """For arrays of lon, lat (WGS 84 degrees): whether each point lies in the boundary (all True if none)."""
@@ -39,7 +49,8 @@ _T = cast(Table, Area.__table__)
 
 
 def _info(row: Row) -> AreaInfo:
-    return AreaInfo(row.id, row.name, row.crs_epsg, to_shape(row.boundary) if row.boundary is not None else None)
+    return AreaInfo(row.id, row.name, row.crs_epsg, to_shape(row.boundary) if row.boundary is not None else None,
+                    row.display_name)
 
 
 def _multi(geom: BaseGeometry) -> MultiPolygon:
@@ -64,10 +75,12 @@ def boundary_from_file(path: Path) -> BaseGeometry:
 
 
 def ensure_area(conn: Connection, name: str, *, boundary: BaseGeometry | None = None,
-                crs_epsg: int | None = None, source: str | None = None) -> AreaInfo:
-    """Create the area ``name`` or update its boundary/CRS when given; returns it.
+                crs_epsg: int | None = None, source: str | None = None,
+                display_name: str | None = None) -> AreaInfo:
+    """Create the area ``name`` or update its boundary/CRS/display name when given; returns it.
 
-    The CRS defaults to the UTM zone of the boundary's centroid (metres).
+    The CRS defaults to the UTM zone of the boundary's centroid (metres). ``display_name`` is the name people use
+    (海淀区五道口街道), printed by reports and returns; an empty one clears it.
     """
     name = name.strip()
     if not name or len(name) > 200:
@@ -83,6 +96,11 @@ def ensure_area(conn: Connection, name: str, *, boundary: BaseGeometry | None = 
         values["crs_epsg"] = crs_epsg
     if source is not None:
         values["source"] = source
+    if display_name is not None:
+        shown = display_name.strip()
+        if len(shown) > 200:
+            raise InvalidInput(f"display name {shown[:40]!r}…: 显示名称最多 200 个字符 expected at most 200 characters")
+        values["display_name"] = shown or None
     if existing is None:
         if crs_epsg is None:
             raise InvalidInput(f"area {name!r} is new: give a boundary or a CRS (EPSG code of a metric CRS)")
@@ -124,6 +142,19 @@ def resolve_area(conn: Connection, name: str | None) -> AreaInfo:
 def list_areas(conn: Connection) -> list[AreaInfo]:
     """All areas, by name."""
     return [_info(r) for r in conn.execute(select(_T).order_by(_T.c.name))]
+
+
+def remember_extract(conn: Connection, area_id: int, path: Path) -> None:
+    """Remember ``path`` (an .osm/.osm.pbf file, stored absolute) as the extract the area's streets were built from."""
+    conn.execute(text("INSERT INTO area_extracts (area_id, path) VALUES (:a, :p) ON CONFLICT (area_id) DO UPDATE "
+                      "SET path = EXCLUDED.path, recorded_at = now()"), {"a": area_id, "p": str(path.resolve())})
+
+
+def remembered_extract(conn: Connection, area_id: int) -> Path | None:
+    """The extract the area's streets were last built from (``remember_extract``), or None when none was recorded.
+    The path may no longer exist on this machine: the caller checks."""
+    stored = conn.execute(text("SELECT path FROM area_extracts WHERE area_id = :a"), {"a": area_id}).scalar()
+    return Path(stored) if stored else None
 
 
 UNIT_NAME_FIELDS = ("name", "名称", "township", "街道", "乡镇", "district", "区县", "name_zh", "NAME")

@@ -188,13 +188,29 @@ def report(
                                    "itself when one format is asked and it ends in that extension (default: OUT_DIR)"
     )] = None,
     osm: Annotated[Path | None, typer.Option(
-        help="OpenStreetMap extract (.osm/.osm.pbf) of the area: name the street next to each gap")] = None,
+        help="OpenStreetMap extract (.osm/.osm.pbf) of the area: name the street next to each gap (default: the "
+             "extract its street network was built from)")] = None,
+    month: Annotated[str | None, typer.Option(
+        help="Make the monthly return (月报) of this month, YYYY-MM (e.g. 2026-11): XLSX and PDF")] = None,
+    union: Annotated[str | None, typer.Option(
+        help="Return: the union filing it (remembered from the area's last return)")] = None,
+    preparer: Annotated[str | None, typer.Option(help="Return: who prepared it (remembered)")] = None,
+    reviewer: Annotated[str | None, typer.Option(help="Return: who reviewed it (remembered)")] = None,
+    replace: Annotated[bool, typer.Option("--replace", help="Return: make the month's return again, replacing "
+                                                            "the stored one")] = False,
+    lang: Annotated[str, typer.Option(help="Return PDF: zh (Chinese only) or zh-en (Chinese with English beside)")]
+    = "zh-en",
 ) -> None:
     """Write the gap report of a run: CSV and XLSX for Excel, GeoJSON and GeoPackage for GIS, and a printable
-    one-page summary (HTML, PDF) with a map, the headline figures, the top gaps and the units."""
+    one-page summary (HTML, PDF) with a map, the headline figures, the top gaps and the units. With --month: the
+    monthly return (月报) instead, stored and written as XLSX and PDF."""
     from yizhan.reports.run_report import load_report
     from yizhan.reports.writer import parse_formats, write_report
 
+    if month is not None:
+        _monthly_return(month, run=run, area=area, fmt=fmt, out_path=out_path, osm=osm, union=union,
+                        preparer=preparer, reviewer=reviewer, replace=replace, lang=lang)
+        return
     formats = parse_formats(fmt)
     streets = None
     if osm is not None:
@@ -202,7 +218,36 @@ def report(
 
         streets = named_streets_from_extract(osm)
     data = load_report(engine(), run, area=area, streets=streets, streets_source=osm.name if osm else None,
-                       timezone=get_settings().timezone)
+                       timezone=get_settings().timezone, remembered_streets=True)
     paths = write_report(data, out_path or get_settings().out_dir, formats)
+    for kind, p in paths.items():
+        common.out.print(f"{kind}: {p}")
+
+
+def _monthly_return(month: str, *, run: int | None, area: str | None, fmt: list[str] | None, out_path: Path | None,
+                    osm: Path | None, union: str | None, preparer: str | None, reviewer: str | None, replace: bool,
+                    lang: str) -> None:
+    from yizhan.returns.document import check_lang
+    from yizhan.returns.files import parse_return_formats, write_return
+    from yizhan.returns.store import Signers, make_return
+
+    settings = get_settings()
+    formats = parse_return_formats(fmt)
+    check_lang(lang)
+    streets = None
+    if osm is not None:
+        from yizhan.geo.osm import named_streets_from_extract
+
+        streets = named_streets_from_extract(osm)
+    with status(f"monthly return {month}"):
+        ret = make_return(engine(), month, area=area, run_id=run, signers=Signers(union, preparer, reviewer),
+                          replace=replace, streets=streets, streets_source=osm.name if osm else None,
+                          settings=settings)
+    paths = write_return(ret, out_path or settings.out_dir, formats, lang=lang)
+    c = ret.changes
+    common.out.print(f"月报 return {ret.period.label} of {ret.area.label}: "
+                     + ("首份月报，无上月可比 first return, nothing earlier to compare with" if ret.previous is None
+                        else f"开通 opened {len(c.opened)}, 关闭 closed {len(c.closed)}, 变更 changed {len(c.changed)} "
+                             f"since {ret.previous.period.label}"))
     for kind, p in paths.items():
         common.out.print(f"{kind}: {p}")

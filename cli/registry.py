@@ -30,8 +30,10 @@ def area_create(
     place: Annotated[str | None, typer.Option(help="Place name to look up online, e.g. '嘉善县, 浙江省'")] = None,
     osm: Annotated[Path | None, typer.Option(help="Use the bounds of this OSM extract (.osm/.osm.pbf)")] = None,
     crs: Annotated[int | None, typer.Option(help="EPSG code of the metric CRS (default: UTM of the centroid)")] = None,
+    display_name: Annotated[str | None, typer.Option(
+        "--display-name", help="The name people use, printed on reports and returns, e.g. 海淀区五道口街道")] = None,
 ) -> None:
-    """Create or update a study area."""
+    """Create or update a study area (NAME is the code name commands take)."""
     from shapely.geometry import box
 
     from yizhan.areas import boundary_from_file, ensure_area
@@ -58,8 +60,10 @@ def area_create(
         configure_osmnx()
         geom = boundary_from_place(place)
     with engine().begin() as conn:
-        info = ensure_area(conn, name, boundary=geom, crs_epsg=crs, source=str(boundary or bbox or osm or place or ""))
-    common.out.print(f"area [bold]{info.name}[/] (id {info.id}), analysis CRS EPSG:{info.crs_epsg}")
+        info = ensure_area(conn, name, boundary=geom, crs_epsg=crs, display_name=display_name,
+                           source=str(boundary or bbox or osm or place or "") if geom is not None else None)
+    shown = f" 「{info.display_name}」" if info.display_name else ""
+    common.out.print(f"area [bold]{info.name}[/]{shown} (id {info.id}), analysis CRS EPSG:{info.crs_epsg}")
 
 
 @area_app.command("list")
@@ -69,10 +73,10 @@ def area_list() -> None:
 
     with engine().connect() as conn:
         areas = list_areas(conn)
-    table = Table("name", "id", "CRS", "bounds (W,S,E,N)")
+    table = Table("name", "显示名称 display name", "id", "CRS", "bounds (W,S,E,N)")
     for a in areas:
         b = ", ".join(f"{v:.4f}" for v in a.boundary.bounds) if a.boundary is not None else "-"
-        table.add_row(a.name, str(a.id), f"EPSG:{a.crs_epsg}", b)
+        table.add_row(a.name, a.display_name or "-", str(a.id), f"EPSG:{a.crs_epsg}", b)
     common.out.print(table)
 
 
@@ -85,8 +89,9 @@ def network_build(
     area: AreaOpt = None,
     profile: Annotated[list[str] | None, typer.Option(help="walk and/or bike (default both)")] = None,
 ) -> None:
-    """Build and store the area's street graphs (filtered to streets, connected, in the area's CRS)."""
-    from yizhan.areas import resolve_area
+    """Build and store the area's street graphs (filtered to streets, connected, in the area's CRS). The area
+    remembers the extract, so its reports name the streets near gaps without being given it again."""
+    from yizhan.areas import remember_extract, resolve_area
     from yizhan.coverage.streets import build_area_graph
 
     with engine().connect() as conn:
@@ -100,6 +105,9 @@ def network_build(
         with status(f"building the {p} network of {info.name} from {source}") as say:
             g = build_area_graph(info, osm, profile=p, place=place, progress=say, settings=get_settings())
         common.out.print(f"{p}: {g.n_nodes} nodes, {g.n_edges} edges (EPSG:{g.crs_epsg})")
+    if osm is not None:
+        with engine().begin() as conn:
+            remember_extract(conn, info.id, osm)
 
 
 @units_app.command("import")

@@ -6,7 +6,7 @@ queries run on it, in metres on the spheroid, with its own GiST index (no cast i
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
 from geoalchemy2 import Geography, Geometry, WKBElement
 from sqlalchemy import (
@@ -14,6 +14,7 @@ from sqlalchemy import (
     Boolean,
     CheckConstraint,
     Computed,
+    Date,
     DateTime,
     Float,
     ForeignKey,
@@ -313,3 +314,36 @@ class RecommendationGap(Base):
     area_m2: Mapped[float] = mapped_column(Float)
     cells: Mapped[int] = mapped_column(Integer)
     geom: Mapped[WKBElement] = _geom("MULTIPOLYGON")
+
+
+class MonthlyReturn(Base):
+    """A union's monthly return (月报) of an area: who made it, when, the coverage run it used, and snapshots of the
+    registry (``stations``: every station's fields), the per-township shares (``units``) and the top gaps, so the
+    next month's return can list what changed. ``period`` is the first day of the calendar month (local time)."""
+
+    __tablename__ = "monthly_returns"
+    __table_args__ = (UniqueConstraint("area_id", "period", name="uq_monthly_returns_area_period"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    area_id: Mapped[int] = mapped_column(ForeignKey("areas.id", ondelete="CASCADE"), index=True)
+    period: Mapped[date] = mapped_column(Date)
+    union_name: Mapped[str] = mapped_column(String(200))
+    preparer: Mapped[str] = mapped_column(String(100))
+    reviewer: Mapped[str] = mapped_column(String(100))
+    made_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    run_id: Mapped[int | None] = mapped_column(ForeignKey("coverage_runs.id", ondelete="SET NULL"))
+    figures: Mapped[dict] = mapped_column(JSONB, server_default="{}")
+    stations: Mapped[list] = mapped_column(JSONB, server_default="[]")
+    units: Mapped[list] = mapped_column(JSONB, server_default="[]")
+    gaps: Mapped[list] = mapped_column(JSONB, server_default="[]")
+
+
+class AreaExtract(Base):
+    """The OpenStreetMap extract (a path on this machine) the area's street networks were last built from; reports
+    read the names of the streets near gaps from it."""
+
+    __tablename__ = "area_extracts"
+
+    area_id: Mapped[int] = mapped_column(ForeignKey("areas.id", ondelete="CASCADE"), primary_key=True)
+    path: Mapped[str] = mapped_column(Text)
+    recorded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())

@@ -28,8 +28,8 @@ ROW_H = 0.155  # table row height, inches
 GREY = "#666666"
 
 
-class _Page:
-    """Place text on the page by inches from the top left."""
+class Page:
+    """Place text on an A4 page (``PAGE_W`` x ``PAGE_H`` inches) by inches from the top left."""
 
     def __init__(self, fig: Figure) -> None:
         self.fig = fig
@@ -81,7 +81,8 @@ def _band(x: float, w: float, y: float, h: float) -> Rectangle:
                      edgecolor="none")
 
 
-def _scaled(widths: list[float], total: float) -> list[float]:
+def scaled(widths: list[float], total: float) -> list[float]:
+    """``widths`` scaled to add up to ``total`` (inches)."""
     s = sum(widths)
     return [w * total / s for w in widths]
 
@@ -93,7 +94,7 @@ def summary_pdf(report: RunReport, *, page: SummaryPage | None = None) -> bytes:
     buf = io.BytesIO()
     with drawing() as font:
         fig = Figure(figsize=(PAGE_W, PAGE_H))
-        pg = _Page(fig)
+        pg = Page(fig)
         pg.text(MARGIN, 0.62, p.title, fontsize=15)
         pg.text(MARGIN, 0.86, p.subtitle, fontsize=7.5, color=GREY)
         box_w, top = 4.75, 1.05
@@ -112,7 +113,7 @@ def summary_pdf(report: RunReport, *, page: SummaryPage | None = None) -> bytes:
                 fontsize=10)
         y += 0.1
         if p.gap_rows:
-            widths = _scaled([0.45, 0.85, 0.75, 2.6, 1.5, 0.8] + ([0.8] if len(p.gap_header) > 6 else []), inner)
+            widths = scaled([0.45, 0.85, 0.75, 2.6, 1.5, 0.8] + ([0.8] if len(p.gap_header) > 6 else []), inner)
             y = pg.table(y, p.gap_header, p.gap_rows, widths, GAP_TEXT_COLUMNS)
             if p.gaps_more:
                 pg.text(MARGIN, y + 0.16, f"另有 {p.gaps_more} 个缺口见数据文件 {p.gaps_more} more gaps in the data "
@@ -121,7 +122,7 @@ def summary_pdf(report: RunReport, *, page: SummaryPage | None = None) -> bytes:
         y += 0.35
         pg.text(MARGIN, y, "分单元 By township / unit", fontsize=10)
         y += 0.1
-        widths = _scaled([2.2, 0.6, 1.0, 1.0, 1.0, 0.8] + ([0.9] if len(p.unit_header) > 6 else []), inner)
+        widths = scaled([2.2, 0.6, 1.0, 1.0, 1.0, 0.8] + ([0.9] if len(p.unit_header) > 6 else []), inner)
         y = pg.table(y, p.unit_header, p.unit_rows, widths, frozenset({0}), p.unit_total)
         if p.units_more:
             pg.text(MARGIN, y + 0.16, f"{p.units_more + 1} 个单元合为一行；分单元明细见 XLSX。", fontsize=6.5,

@@ -7,15 +7,16 @@ Every format is built from the same tables (:func:`gaps_table`, :func:`units_rep
 figures agree across formats. Coordinates are WGS 84 lon/lat (EPSG:4326); distances are metres.
 
 No text of a station, unit or area becomes a live formula: CSV text cells that a spreadsheet would run get a
-leading apostrophe (OWASP), XLSX text cells are text cells (``stations.cells``).
+leading apostrophe (OWASP), XLSX text cells are text cells (``stations.cells``). The workbook is set up for printing
+(``reports.workbook``: A4, fit to width, header rows repeated, totals rows); its times are Excel dates in local time.
 """
 
 from __future__ import annotations
 
 import io
-import math
 import tempfile
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any, cast
 
@@ -26,8 +27,17 @@ import shapely
 from shapely.geometry import MultiPolygon, Polygon
 from sqlalchemy import Engine, text
 
-from yizhan.areas import sector_units, units_frame
+from yizhan.areas import remembered_extract, sector_units, units_frame
 from yizhan.coverage.runs import RunData, load_run, units_table
+from yizhan.reports.workbook import (
+    DATE_FORMAT,
+    TOTAL_LABEL,
+    display_width,
+    local_naive,
+    plain,
+    print_setup,
+    write_table,
+)
 from yizhan.settings import DEFAULT_TIMEZONE
 from yizhan.stations import vocab
 from yizhan.stations.cells import csv_text, keep_text
@@ -85,6 +95,8 @@ STATION_COLUMNS = {
     "lon": "经度 lon",
     "lat": "纬度 lat",
     "seats": "座位 seats",
+    "amenities": "服务设施 amenities",
+    "hours": "开放时间 hours",
     "demand_served": "服务需求 demand_served",
 }
 SUMMARY_COLUMNS = {"item": "项目 item", "value": "数值 value", "unit": "单位 unit"}
@@ -138,7 +150,7 @@ class RunReport:
 
 def load_report(engine: Engine, run_id: int | None = None, *, area: str | None = None,
                 streets: gpd.GeoDataFrame | None = None, streets_source: str | None = None,
-                timezone: str = DEFAULT_TIMEZONE) -> RunReport:
+                timezone: str = DEFAULT_TIMEZONE, remembered_streets: bool = False) -> RunReport:
     """Load run ``run_id`` (default: the latest, of ``area`` when given) with its units and served demand.
 
     Parameters
@@ -152,6 +164,9 @@ def load_report(engine: Engine, run_id: int | None = None, *, area: str | None =
         :func:`yizhan.geo.osm.named_streets_from_extract`, and where they come from (shown in the report).
     timezone
         IANA time zone of the times printed in the report (``Settings.timezone``).
+    remembered_streets
+        Without ``streets``: read the named streets from the extract the area's street network was built from
+        (``areas.remembered_extract``), when one was recorded and the file is still there.
     """
     run = load_run(engine, run_id, area=area)
     rid = int(run.summary["run_id"])
@@ -165,10 +180,15 @@ def load_report(engine: Engine, run_id: int | None = None, *, area: str | None =
         changed = conn.execute(text("SELECT count(*) FROM stations WHERE area_id = :a AND updated_at > "
                                     "(SELECT created_at FROM coverage_runs WHERE id = :r)"),
                                {"a": run.area.id, "r": rid}).scalar_one()
+        extract = remembered_extract(conn, run.area.id) if streets is None and remembered_streets else None
     if shapes.empty and run.area.boundary is not None:
         shapes = sector_units(run.area.boundary)  # what run_coverage used for an area without units
     geo = dict(zip(shapes["name"], shapes.geometry, strict=True))
     units_gdf = gpd.GeoDataFrame(units, geometry=[_multi(geo.get(n)) for n in units["name"]], crs=4326)
+    if extract is not None and extract.is_file():
+        from yizhan.geo.osm import named_streets_from_extract
+
+        streets, streets_source = named_streets_from_extract(extract), extract.name
     if streets is not None:
         streets = streets[streets["name"].fillna("").str.len() > 0]
     return RunReport(run, units_gdf, served, source, int(changed), streets, streets_source, timezone)
@@ -278,8 +298,24 @@ def stations_report_table(report: RunReport) -> pd.DataFrame:
         "lon": st.geometry.x.round(6),
         "lat": st.geometry.y.round(6),
         "seats": st["seats"],
+        "amenities": [amenity_labels(a) for a in st["amenities"]],
+        "hours": hours_text(st),
         "demand_served": [round(float(served.get(int(i), 0.0)), 3) for i in st["station_id"]],
     })
+
+
+def amenity_labels(codes: Any) -> str:
+    """A station's amenities as their Chinese labels, separated by "、" (饮水、充电); empty when it has none."""
+    return "、".join(vocab.label("amenity", str(c)) for c in (codes if isinstance(codes, (list, tuple)) else []))
+
+
+def hours_text(stations: pd.DataFrame) -> list[str | None]:
+    """The opening hours of each station as the registry has them: as written (``opening_hours_text``, e.g.
+    周一至周五 09:00-18:00) where the registry kept that, else the OSM rule (``opening_hours``); None when unknown."""
+    rule = stations["opening_hours"] if "opening_hours" in stations else pd.Series([None] * len(stations))
+    written = stations["opening_hours_text"] if "opening_hours_text" in stations else pd.Series([None] * len(stations))
+    return [w if isinstance(w, str) and w else (r if isinstance(r, str) and r else None)
+            for w, r in zip(written, rule, strict=True)]
 
 
 def headline(run: RunData | RunReport) -> dict[str, Any]:
@@ -308,15 +344,6 @@ def gaps_csv(run: RunData | RunReport) -> str:
     return csv_text(gaps_table(run).rename(columns=GAP_COLUMNS))
 
 
-def _plain(v: Any) -> Any:
-    if v is None or (isinstance(v, float) and math.isnan(v)) or v is pd.NA:
-        return None
-    if isinstance(v, np.generic):
-        v = v.item()
-        return None if isinstance(v, float) and math.isnan(v) else v
-    return v
-
-
 def gaps_geojson(run: RunData | RunReport) -> dict[str, Any]:
     """Gap polygons as an RFC 7946 FeatureCollection (WGS 84 lon/lat, exterior rings counter-clockwise) with the
     run's summary as the foreign member ``run``."""
@@ -325,7 +352,7 @@ def gaps_geojson(run: RunData | RunReport) -> dict[str, Any]:
     geoms = shapely.orient_polygons(report.run.gaps.geometry.to_numpy(), exterior_cw=False)
     features = []
     for rec, geom in zip(table.to_dict("records"), geoms, strict=True):
-        props = {k: _plain(v) for k, v in rec.items()}
+        props = {k: plain(v) for k, v in rec.items()}
         features.append({"type": "Feature", "geometry": geom.__geo_interface__, "properties": props})
     return {"type": "FeatureCollection", "run": report.run.summary, "features": features}
 
@@ -339,8 +366,8 @@ def summary_rows(report: RunReport) -> list[tuple[str, Any, str]]:
         mode += f" ({h['profile']})"
     rows: list[tuple[str, Any, str]] = [
         ("运行编号 run id", h["run_id"], ""),
-        ("研究区 area", h["area"], ""),
-        ("运行时间 created at", h["created_at"], ""),
+        ("研究区 area", report.run.area.label, ""),
+        ("运行时间 created at", local_naive(h["created_at"], report.timezone), report.timezone),
         ("距离算法 mode", mode, ""),
         ("服务半径 radius", h["radius_m"], "米 m"),
         ("运营驿站 active stations", h["stations"], "个"),
@@ -353,74 +380,83 @@ def summary_rows(report: RunReport) -> list[tuple[str, Any, str]]:
     if report.network:
         rows.append(("直线覆盖率 straight-line covered share", h["covered_share_straight"], ""))
     rows += [("覆盖面积 covered area", h["covered_area_km2"], "平方公里 km²"),
-             ("覆盖缺口 gaps", h["gaps"], "个")]
+             ("覆盖缺口 gaps", h["gaps"], "个"),
+             ("生成时间 made at", local_naive(datetime.now().astimezone(), report.timezone), report.timezone)]
     return rows
 
 
 _SUMMARY_FORMATS = {"服务半径 radius": "#,##0", "总需求 total demand": "#,##0.0",
                     "已覆盖需求 covered demand": "#,##0.0", "未覆盖需求 unmet demand": "#,##0.0",
                     "覆盖率 covered share": "0.0%", "直线覆盖率 straight-line covered share": "0.0%",
-                    "覆盖面积 covered area": "0.000"}
+                    "覆盖面积 covered area": "0.000", "运行时间 created at": DATE_FORMAT,
+                    "生成时间 made at": DATE_FORMAT}
 
 
-def _display_width(value: Any) -> int:
-    s = str(value) if value is not None else ""
-    return sum(2 if ord(c) > 0x2E7F else 1 for c in s)
+def gaps_totals(table: pd.DataFrame) -> dict[str, Any]:
+    """The totals row of the gap table: how many gaps, their unmet demand, area (km²) and cells."""
+    return {"rank": f"{TOTAL_LABEL} ({len(table)})", "demand": round(float(table["demand"].sum()), 3),
+            "area_km2": round(float(table["area_km2"].sum()), 4), "cells": int(table["cells"].sum())}
 
 
-def _write_sheet(ws: Any, table: pd.DataFrame, labels: dict[str, str]) -> None:
-    from openpyxl.styles import Alignment, Font, PatternFill
-    from openpyxl.utils import get_column_letter
+def units_totals(table: pd.DataFrame) -> dict[str, Any]:
+    """The totals row of the units table: sums, and the covered shares of the sums (not a mean of shares)."""
+    demand = float(table["demand"].sum())
+    out: dict[str, Any] = {"stations": int(table["stations"].sum()), "demand": round(demand, 3),
+                           "demand_covered": round(float(table["demand_covered"].sum()), 3),
+                           "demand_unmet": round(float(table["demand_unmet"].sum()), 3)}
+    out["covered_share"] = round(out["demand_covered"] / demand, 6) if demand > 0 else None
+    if "demand_covered_straight" in table:
+        out["demand_covered_straight"] = round(float(table["demand_covered_straight"].sum()), 3)
+        out["covered_share_straight"] = round(out["demand_covered_straight"] / demand, 6) if demand > 0 else None
+    return out
 
-    keys = list(table.columns)
-    ws.append([labels.get(k, k) for k in keys])
-    for rec in table.itertuples(index=False):
-        ws.append([_plain(v) for v in rec])
-    head = Font(bold=True)
-    fill = PatternFill("solid", fgColor="DDEBF7")
-    for cell in ws[1]:
-        cell.font, cell.fill = head, fill
-        cell.alignment = Alignment(wrap_text=True, vertical="center")
-    for j, key in enumerate(keys, start=1):
-        fmt = _NUMBER_FORMATS.get(key)
-        letter = get_column_letter(j)
+
+def stations_totals(table: pd.DataFrame) -> dict[str, Any]:
+    """The totals row of the stations table: how many (how many active), their seats and the demand they serve."""
+    active = int((table["status"] == vocab.label("status", "active")).sum())
+    return {"name": f"{len(table)} 个驿站 stations, 运营 {active} active",
+            "seats": int(pd.to_numeric(table["seats"], errors="coerce").fillna(0).sum()),
+            "demand_served": round(float(table["demand_served"].sum()), 3)}
+
+
+def _summary_sheet(ws: Any, rows: list[tuple[str, Any, str]], formats: dict[str, str]) -> None:
+    from openpyxl.styles import Font, PatternFill
+
+    ws.append(list(SUMMARY_COLUMNS.values()))
+    for label, value, unit in rows:
+        ws.append([label, plain(value), unit])
+        fmt = formats.get(label) or (DATE_FORMAT if isinstance(value, datetime) else None)
         if fmt:
-            for (cell,) in ws.iter_rows(min_row=2, min_col=j, max_col=j):
-                cell.number_format = fmt
-        longest = max([_display_width(v) for v in table[key].head(500)] + [8])
-        header = max(_display_width(part) for part in labels.get(key, key).split(" "))
-        ws.column_dimensions[letter].width = min(max(longest, header) + 2, 48)
-    ws.row_dimensions[1].height = 32
+            ws.cell(ws.max_row, 2).number_format = fmt
+    for cell in ws[1]:
+        cell.font, cell.fill = Font(bold=True), PatternFill("solid", fgColor="DDEBF7")
+    ws.column_dimensions["A"].width = 40
+    ws.column_dimensions["B"].width = max([34] + [display_width(v) + 2 for _, v, _ in rows if isinstance(v, str)])
+    ws.column_dimensions["C"].width = 16
     ws.freeze_panes = "A2"
-    if len(table):
-        ws.auto_filter.ref = f"A1:{get_column_letter(len(keys))}{len(table) + 1}"
 
 
 def gaps_xlsx(report: RunReport) -> bytes:
     """The report as an Excel workbook: sheets 概况 summary, 缺口 gaps, 乡镇街道 units, 驿站 stations; Chinese
-    (and English) headers, frozen header row, number formats (shares as %, distances without decimals). Every
-    text is a text cell, never a formula."""
+    (and English) headers, frozen header row, number formats (shares as %, distances without decimals), a totals
+    row under each table, times as Excel dates in the report's time zone, the stations' amenities (Chinese
+    labels) and hours. Every sheet prints on A4, fit to the page width, its header row on every page. Every text
+    is a text cell, never a formula."""
     from openpyxl import Workbook
-    from openpyxl.styles import Font
     from openpyxl.worksheet.worksheet import Worksheet
 
     wb = Workbook()
     ws = cast(Worksheet, wb.active)  # a new workbook's one sheet
     ws.title = SHEETS["summary"]
-    ws.append(list(SUMMARY_COLUMNS.values()))
-    for label, value, unit in summary_rows(report):
-        ws.append([label, value, unit])
-        fmt = _SUMMARY_FORMATS.get(label)
-        if fmt:
-            ws.cell(ws.max_row, 2).number_format = fmt
-    for cell in ws[1]:
-        cell.font = Font(bold=True)
-    ws.column_dimensions["A"].width, ws.column_dimensions["B"].width, ws.column_dimensions["C"].width = 40, 34, 14
-    ws.freeze_panes = "A2"
-    _write_sheet(wb.create_sheet(SHEETS["gaps"]), gaps_table(report), GAP_COLUMNS)
-    _write_sheet(wb.create_sheet(SHEETS["units"]), units_report_table(report), UNIT_COLUMNS)
-    _write_sheet(wb.create_sheet(SHEETS["stations"]), stations_report_table(report), STATION_COLUMNS)
+    _summary_sheet(ws, summary_rows(report), _SUMMARY_FORMATS)
+    gaps, units, stations = gaps_table(report), units_report_table(report), stations_report_table(report)
+    write_table(wb.create_sheet(SHEETS["gaps"]), gaps, GAP_COLUMNS, _NUMBER_FORMATS, totals=gaps_totals(gaps))
+    write_table(wb.create_sheet(SHEETS["units"]), units, UNIT_COLUMNS, _NUMBER_FORMATS, totals=units_totals(units))
+    write_table(wb.create_sheet(SHEETS["stations"]), stations, STATION_COLUMNS, _NUMBER_FORMATS,
+                totals=stations_totals(stations))
+    title = f"驿站覆盖缺口报告 gap report · {report.run.area.label} · 运行 run #{report.run_id}"
     for sheet in wb.worksheets:
+        print_setup(sheet, title=title, landscape=False if sheet.title == SHEETS["summary"] else None)
         keep_text(sheet)
     buf = io.BytesIO()
     wb.save(buf)

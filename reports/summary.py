@@ -159,7 +159,7 @@ def summary_page(report: RunReport, *, top: int = TOP_GAPS, max_units: int = MAX
     notes.append(f"完整缺口表（{h['gaps']} 个）见 CSV / XLSX / GeoJSON / GeoPackage。"
                  f"生成于 {local_time(now or datetime.now().astimezone(), report.timezone)}。")
     return SummaryPage(
-        title=f"驿站覆盖缺口报告 · {h['area']}",
+        title=f"驿站覆盖缺口报告 · {report.run.area.label}",
         subtitle=f"运行 run #{h['run_id']} · {local_time(datetime.fromisoformat(h['created_at']), report.timezone)} · "
                  f"{mode} · "
                  f"半径 {metres(h['radius_m'])} · {h['cells']:,} 个需求网格"

@@ -142,9 +142,11 @@ def _workbook(data: bytes) -> openpyxl.Workbook:
 
 
 def _column(ws, header: str) -> list[object]:  # type: ignore[no-untyped-def]
+    """The column's values under the header, without a report's totals row (its first cell 合计 total)."""
     heads = [c.value for c in ws[1]]
     j = heads.index(header) + 1
-    return [ws.cell(i, j).value for i in range(2, ws.max_row + 1)]
+    last = ws.max_row - (str(ws.cell(ws.max_row, 1).value).startswith("合计 total"))
+    return [ws.cell(i, j).value for i in range(2, last + 1)]
 
 
 def _check_stations_csv(data: bytes, head: dict[str, str] | None = None) -> None:

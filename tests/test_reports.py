@@ -43,6 +43,7 @@ from yizhan.reports.run_report import (
     load_report,
 )
 from yizhan.reports.summary import pct, summary_page
+from yizhan.reports.workbook import TOTAL_LABEL
 from yizhan.reports.writer import parse_formats, render, write_report
 from yizhan.settings import Settings
 from yizhan.stations.service import import_stations
@@ -151,6 +152,14 @@ def _check_against_run(report: RunReport, paths: dict[str, Path], tmp_path: Path
     uhead = {c.value: c.column_letter for c in units_ws[1]}
     assert units_ws[f"{uhead[UNIT_COLUMNS['covered_share']]}2"].number_format == "0.0%"
     sheets = pd.read_excel(paths["xlsx"], sheet_name=None)
+    totals = {name: _totals_row(sheets[name]) for name in (SHEETS["gaps"], SHEETS["units"], SHEETS["stations"])}
+    sheets = {name: df.iloc[:-1] if name in totals else df for name, df in sheets.items()}
+    for name, total in totals.items():  # each table ends in its totals row: the sums of its rows
+        for col in total.index[1:]:
+            if col in (GAP_COLUMNS["demand"], UNIT_COLUMNS["demand"], UNIT_COLUMNS["demand_covered"],
+                       "服务需求 demand_served"):
+                assert total[col] == pytest.approx(sheets[name][col].sum(), abs=1e-3), (name, col)
+    assert totals[SHEETS["units"]][UNIT_COLUMNS["covered_share"]] == pytest.approx(s["covered_share"], abs=1e-6)
     gx = sheets[SHEETS["gaps"]]
     assert len(gx) == n and gx[GAP_COLUMNS["demand"]].sum() == pytest.approx(unmet, abs=1e-3 * max(n, 1))
     ux = sheets[SHEETS["units"]]
@@ -197,6 +206,13 @@ def _check_against_run(report: RunReport, paths: dict[str, Path], tmp_path: Path
     for row in page.gap_rows[:3] + page.unit_rows:
         for cell in (row[0], row[1], row[-1]):
             assert cell in html and cell in flat, (cell, row)
+
+
+def _totals_row(df: pd.DataFrame) -> pd.Series:
+    """The last row of a sheet read with pandas, checked to be its totals row."""
+    last = df.iloc[-1]
+    assert str(last.iloc[0]).startswith(TOTAL_LABEL), list(last)
+    return last
 
 
 def units_table_of(report: RunReport) -> pd.DataFrame:
@@ -291,8 +307,11 @@ def test_network_run_report_with_street_names(engine, osm_path, sample_extract, 
     head = dict(zip(book[SHEETS["summary"]].iloc[:, 0], book[SHEETS["summary"]].iloc[:, 1], strict=True))
     assert float(head["直线覆盖率 straight-line covered share"]) == pytest.approx(share_straight)
     units = book[SHEETS["units"]]
-    straight = units[UNIT_COLUMNS["demand_covered_straight"]].sum()
+    total = _totals_row(units)
+    straight = units.iloc[:-1][UNIT_COLUMNS["demand_covered_straight"]].sum()
     assert straight == pytest.approx(share_straight * summary["demand_total"])
+    assert total[UNIT_COLUMNS["demand_covered_straight"]] == pytest.approx(straight, abs=1e-3)
+    assert total[UNIT_COLUMNS["covered_share_straight"]] == pytest.approx(share_straight, abs=1e-6)
     text = _pdf_text(paths["pdf"].read_bytes(), tmp_path)
     html = paths["html"].read_text(encoding="utf-8")
     for shown in (pct(share_straight), "© OpenStreetMap contributors", "沿路网"):

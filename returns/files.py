@@ -1,0 +1,60 @@
+"""A return's files: ``return_<area>_<YYYY-MM>.xlsx`` and ``.pdf``, each written whole or not at all."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+
+from yizhan.errors import InvalidInput
+from yizhan.outputs import replacing
+from yizhan.returns.document import check_lang, return_pdf
+from yizhan.returns.store import MonthReturn
+from yizhan.returns.workbook import return_xlsx
+
+FORMATS = ("xlsx", "pdf")
+"""The formats of a return, in the order they are written (both by default)."""
+
+
+def parse_return_formats(values: Iterable[str] | None) -> tuple[str, ...]:
+    """Formats from ``--format`` values (repeated and/or comma-separated; ``all``) for a return."""
+    asked = {v.strip().lower().lstrip(".") for raw in (values or []) for v in raw.split(",") if v.strip()}
+    if not asked or "all" in asked:
+        return FORMATS
+    unknown = sorted(asked - set(FORMATS))
+    if unknown:
+        raise InvalidInput(f"--format {', '.join(unknown)}: 月报只有 xlsx 和 pdf / a return is written as xlsx and pdf")
+    return tuple(f for f in FORMATS if f in asked)
+
+
+def file_name(ret: MonthReturn, fmt: str) -> str:
+    """``return_<area code name>_<YYYY-MM>.<fmt>``."""
+    return f"return_{ret.area.name}_{ret.period.label}.{fmt}"
+
+
+def render_return(ret: MonthReturn, fmt: str, *, lang: str = "zh-en") -> bytes:
+    """One format of the return as the bytes of its file."""
+    if fmt == "xlsx":
+        return return_xlsx(ret)
+    if fmt == "pdf":
+        return return_pdf(ret, lang=lang)
+    raise InvalidInput(f"format {fmt!r}: expected one of {', '.join(FORMATS)}")
+
+
+def write_return(ret: MonthReturn, out: Path, formats: Iterable[str] = FORMATS, *, lang: str = "zh-en"
+                 ) -> dict[str, Path]:
+    """Write ``formats`` of the return into the folder ``out`` (created), or to the file ``out`` when one format
+    is asked and ``out`` ends in its extension. Each file is rendered first, then written under a temporary name
+    and renamed (``outputs.replacing``)."""
+    check_lang(lang)
+    fmts = list(formats)
+    if len(fmts) == 1 and out.suffix.lower() == f".{fmts[0]}":
+        targets = {fmts[0]: out}
+    else:
+        targets = {f: out / file_name(ret, f) for f in fmts}
+    paths = {}
+    for fmt, path in targets.items():
+        data = render_return(ret, fmt, lang=lang)
+        with replacing(path) as tmp:
+            tmp.write_bytes(data)
+        paths[fmt] = path
+    return paths
