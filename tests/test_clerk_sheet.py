@@ -110,8 +110,9 @@ def _xlsx(rows: list[list[Any]], headers: list[str] = HEADERS) -> bytes:
 def _stored(engine: Engine) -> dict[str, dict[str, Any]]:
     with engine.connect() as conn:
         rows = conn.execute(text(
-            "SELECT external_id, name, kind, host, address, township, amenities, opening_hours, seats, stars, status, "
-            "ST_X(geom) AS lon, ST_Y(geom) AS lat FROM stations ORDER BY external_id")).mappings()
+            "SELECT external_id, name, kind, host, host_name, address, township, amenities, opening_hours, "
+            "opening_hours_text, seats, stars, status, phone, ST_X(geom) AS lon, ST_Y(geom) AS lat FROM stations "
+            "ORDER BY external_id")).mappings()
         return {r["external_id"]: dict(r) for r in rows}
 
 
@@ -124,6 +125,8 @@ def _check_stored(engine: Engine) -> None:
         have = got[sid]
         kind, host, amenities, hours, seats, stars, status = STORED[sid]
         assert (have["name"], have["kind"], have["host"]) == (r[1], kind, host), sid
+        assert have["host_name"] == HOST_NAMES.get(sid), sid
+        assert have["opening_hours_text"] is None, sid  # the rules were written as OSM rules
         assert (have["address"], have["township"]) == (r[6] or None, r[7] or None), sid
         assert list(have["amenities"]) == amenities, sid
         assert (have["opening_hours"], have["seats"], have["stars"], have["status"]) == (hours, seats, stars,
