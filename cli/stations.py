@@ -20,6 +20,9 @@ def stations_import(
     trust_coords: Annotated[bool, typer.Option(
         help="Skip the check that stations already stored did not move by exactly the offset between WGS 84 "
              "and GCJ-02/BD-09 (a file in another system than --coord)")] = False,
+    sheet: Annotated[list[str] | None, typer.Option(
+        help="Read only this sheet of a workbook (repeat for several); other sheets are then left alone. "
+             "Default: every sheet with the registry's headers")] = None,
 ) -> None:
     """Import a registry file (CSV/XLSX/GeoJSON, UTF-8 or GBK): all rows or none, upsert by id."""
     from yizhan.coverage.placement import placement_check
@@ -28,12 +31,15 @@ def stations_import(
     with status(f"importing {file.name}"):
         eng = engine()
         s = import_stations(eng, file, area=area, coord=coord, ignore_unknown_columns=ignore_unknown_columns,
-                            trust_coords=trust_coords, placement_check=placement_check(get_settings(), eng))
+                            trust_coords=trust_coords, placement_check=placement_check(get_settings(), eng),
+                            sheets=sheet or None)
     common.out.print(f"{s.rows} rows: {s.inserted} new, {s.updated} updated stations in area [bold]{s.area}[/]")
     if s.ignored_columns:
         common.out.print(f"left out unknown column(s): {', '.join(s.ignored_columns)}", markup=False)
     if s.sheets:
         common.out.print(f"read sheet(s): {', '.join(s.sheets)}", markup=False)
+    for line in s.notes:
+        common.out.print(line, markup=False)
     for line in s.warnings:
         common.out.print(f"warning: {line}", markup=False)
 

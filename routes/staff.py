@@ -77,7 +77,11 @@ async def import_file(request: Request, _: StaffKey, eng: EngineDep, settings: S
                                 "ignored_columns); by default such a file is rejected")] = False,
                 trust_coords: Annotated[bool, Form(
                     description="Skip the check that stations already stored did not move by exactly the "
-                                "offset between WGS 84 and GCJ-02/BD-09")] = False) -> ImportReport:
+                                "offset between WGS 84 and GCJ-02/BD-09")] = False,
+                sheet: Annotated[str | None, Form(
+                    max_length=2000, description="Sheets of a workbook to read, comma-separated (default: every "
+                                                 "sheet with the registry's headers); other sheets are then left "
+                                                 "alone")] = None) -> ImportReport:
     """Import a registry file: all rows or none; bad rows are listed in ``problems``. The key and the size
     (``YIZHAN_MAX_UPLOAD_MB``, else 413) are checked before the body is read (``upload_guard``). The import
     runs in a worker thread and is cancelled (rolled back, nothing stored) when the client goes away or the
@@ -87,12 +91,14 @@ async def import_file(request: Request, _: StaffKey, eng: EngineDep, settings: S
     if len(data) > limit:
         raise too_large(settings)
     name = file.filename or "upload.csv"
+    sheets = [s.strip() for s in sheet.split(",") if s.strip()] if sheet else None
 
     def job(stop: threading.Event) -> ImportReport:
         return import_stations(eng, name, area=area, coord=coord, data=data, filename=name,
                                ignore_unknown_columns=ignore_unknown_columns, trust_coords=trust_coords,
                                max_rows=settings.max_api_import_rows, limits=ImportLimits.from_settings(settings),
-                               placement_check=placement_check(settings, eng), cancelled=stop.is_set)
+                               placement_check=placement_check(settings, eng), cancelled=stop.is_set,
+                               sheets=sheets)
 
     return await run_while_connected(request, job)
 

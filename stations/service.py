@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -14,8 +14,8 @@ from sqlalchemy import Connection, Engine, text
 from sqlalchemy.exc import OperationalError
 
 from yizhan.areas import AreaInfo, resolve_area
-from yizhan.errors import Conflict, ImportRejected, PayloadTooLarge, RowProblem
-from yizhan.stations.columns import read_registry, sheets_read
+from yizhan.errors import Conflict, ImportRejected, InvalidInput, PayloadTooLarge, RowProblem
+from yizhan.stations.columns import RegistryChunks, registry_chunks
 from yizhan.stations.export import write_stations
 from yizhan.stations.importer import check_coord_system, frame_positions, records_from_frame
 from yizhan.stations.registry import ImportSummary, copy_stations, export_frame, merge_copied
@@ -31,6 +31,10 @@ class ImportReport(ImportSummary):
     """The sheets of a workbook that were read (every sheet with the registry's headers); empty for CSV, GeoJSON."""
     warnings: list[str] = field(default_factory=list)
     """One line each: what looked wrong but was stored as given (a WGS 84 file that fits GCJ-02 better)."""
+    notes: list[str] = field(default_factory=list)
+    """One line each, Chinese first: layout and remark columns of the file left out (序号, 备注)."""
+    lang: str = "en"
+    """The language of the file's headers: ``zh`` when most recognised headers are Chinese, else ``en``."""
 
 
 LOCK_POLL_S = 0.05
@@ -95,9 +99,10 @@ CHECK_CHUNK_ROWS = 50_000
 
 
 def duplicates_across_chunks(df: pd.DataFrame, chunk_rows: int) -> list[RowProblem]:
-    """Ids of ``df`` (a ``read_registry`` frame) used again in a later chunk of ``chunk_rows`` rows than their
-    first use: one problem for the first such row of each later chunk (``records_from_frame``, which sees one
-    chunk, names the repeats within it)."""
+    """Ids of ``df`` (columns ``id`` and ``_row`` of a registry file's station rows in file order, as
+    ``read_registry`` or the import's first pass gives them) used again in a later chunk of ``chunk_rows`` rows
+    than their first use: one problem for the first such row of each later chunk (``records_from_frame``, which
+    sees one chunk, names the repeats within it)."""
     ids = df["id"].to_numpy(dtype=object)
     rows = df["_row"].to_numpy()
     chunk = np.arange(len(df)) // chunk_rows
@@ -109,26 +114,90 @@ def duplicates_across_chunks(df: pd.DataFrame, chunk_rows: int) -> list[RowProbl
             for i in late]
 
 
-def _check_and_write(conn: Connection, df: pd.DataFrame, info: AreaInfo, *, source: str,
+@dataclass
+class FirstPass:
+    """What the import's first pass over a file keeps (no transaction open): per station row, in file order, its
+    id and row number (``index``: ``id``, ``_row``), and, when asked, ``positions``: the rows with an id and usable
+    lon/lat as WGS 84 degrees (``importer.frame_positions``: ``id, row, lon, lat``, the first row of an id only)."""
+
+    index: pd.DataFrame
+    positions: pd.DataFrame | None
+    sheets: list[str]
+    notes: list[str]
+    lang: str
+    unknown: list[str]
+
+
+def first_pass(stream: RegistryChunks, *, coord: str, positions: bool) -> FirstPass:
+    """Read ``stream`` once, keeping only compact per-row arrays (``FirstPass``)."""
+    ids: list[np.ndarray] = []
+    rows: list[np.ndarray] = []
+    placed: list[pd.DataFrame] = []
+    for chunk in stream:
+        ids.append(chunk["id"].to_numpy(dtype=object))
+        rows.append(chunk["_row"].to_numpy(dtype=np.int64))
+        if positions:
+            placed.append(frame_positions(chunk, coord))
+    index = pd.DataFrame({"id": np.concatenate(ids) if ids else np.array([], dtype=object),
+                          "_row": np.concatenate(rows) if rows else np.array([], dtype=np.int64)})
+    points = None
+    if positions:
+        points = (pd.concat(placed, ignore_index=True) if len(placed) > 1 else placed[0]) if placed else \
+            pd.DataFrame({"id": [], "row": [], "lon": [], "lat": []})
+        points = points[~points["id"].duplicated()].reset_index(drop=True)
+    return FirstPass(index, points, list(stream.sheets), list(stream.notes), stream.lang, list(stream.unknown))
+
+
+def exact_chunks(frames: Iterable[pd.DataFrame], chunk_rows: int) -> Iterator[pd.DataFrame]:
+    """``frames`` cut and joined into frames of exactly ``chunk_rows`` rows (the last may hold fewer), in order."""
+    held: list[pd.DataFrame] = []
+    count = 0
+    for frame in frames:
+        while len(frame):
+            take = frame.iloc[:chunk_rows - count]
+            frame = frame.iloc[len(take):]
+            held.append(take)
+            count += len(take)
+            if count == chunk_rows:
+                yield pd.concat(held, ignore_index=True) if len(held) > 1 else held[0].reset_index(drop=True)
+                held, count = [], 0
+    if held:
+        yield pd.concat(held, ignore_index=True) if len(held) > 1 else held[0].reset_index(drop=True)
+
+
+def _check_and_write(conn: Connection, stream: RegistryChunks, first: FirstPass, info: AreaInfo, *, source: str,
                      coord: str, chunk_rows: int = CHECK_CHUNK_ROWS,
                      cancelled: Cancelled | None = None) -> ImportSummary:
-    """Check ``df``'s rows a chunk at a time, COPY the records of good chunks, merge them when no row had a
-    problem; otherwise raise ``ImportRejected`` listing every problem of the file (the caller rolls back).
-    ``cancelled`` is asked before each chunk and before the merge (``ImportCancelled``; the caller rolls back)."""
-    problems = duplicates_across_chunks(df, chunk_rows)
+    """Read ``stream`` again (the file's second pass), check its rows a chunk of ``chunk_rows`` at a time, COPY
+    the records of good chunks, merge them when no row had a problem; otherwise raise ``ImportRejected`` listing
+    every problem of the file (the caller rolls back). ``first`` (the first pass) gives the ids of the whole file,
+    for repeats across chunks; a file that reads otherwise now is refused (``InvalidInput``: it changed during
+    the import). ``cancelled`` is asked before each chunk and before the merge (``ImportCancelled``; the caller
+    rolls back)."""
+    problems = duplicates_across_chunks(first.index, chunk_rows)
+    expected = first.index["id"].to_numpy(dtype=object)
+    changed = InvalidInput(f"{source}: 文件在导入过程中被修改，未保存任何内容 / the file changed while it was "
+                           f"imported; nothing was stored: import it again when it is no longer being written")
     written = 0
+    seen = 0
     with copy_stations(conn) as write:
-        for start in range(0, len(df), chunk_rows):
+        for chunk in exact_chunks(stream, chunk_rows):
             stop_if_cancelled(cancelled, source)
+            if not np.array_equal(chunk["id"].to_numpy(dtype=object), expected[seen:seen + len(chunk)]):
+                raise changed
+            seen += len(chunk)
+            chunk.attrs.update(sheets=first.sheets)
             try:
-                records = records_from_frame(df.iloc[start:start + chunk_rows], source=source, coord=coord,
-                                             area_contains=info.contains, area_name=info.name)
+                records = records_from_frame(chunk, source=source, coord=coord, area_contains=info.contains,
+                                             area_name=info.name)
             except ImportRejected as exc:
                 problems.extend(exc.problems)
                 continue
             if not problems:  # once the file is known bad, only its problems are collected
                 written += write(records)
             del records
+    if seen != len(expected):
+        raise changed
     if problems:
         raise ImportRejected(source, sorted(problems, key=lambda p: p.row))
     stop_if_cancelled(cancelled, source)
@@ -140,51 +209,61 @@ def import_stations(engine: Engine, path: Path | str, *, area: str | None = None
                     trust_coords: bool = False, max_rows: int | None = None, limits: ImportLimits | None = None,
                     lock_wait_s: float = IMPORT_LOCK_WAIT_S,
                     placement_check: PlacementCheck | None = None, cancelled: Cancelled | None = None,
-                    chunk_rows: int = CHECK_CHUNK_ROWS) -> ImportReport:
+                    chunk_rows: int | None = None, sheets: Sequence[str] | None = None) -> ImportReport:
     """Check a registry file and upsert it into ``area`` in one transaction: all rows or none.
 
     ``coord`` is the file's coordinate system (``wgs84``, ``gcj02``, ``bd09``). Unless ``trust_coords``, rows of
     stations already stored are compared with them, and a file that fits another system (GCJ-02 pasted into a
     WGS 84 file) is rejected (``importer.check_coord_system``). Unknown columns are rejected unless
-    ``ignore_unknown_columns``; the report then lists them. A file of more than ``max_rows`` station rows (the
-    API's limit) is refused with ``PayloadTooLarge`` before any row is checked. ``limits`` bound what the file
-    reader takes at all (rows, unpacked MB: ``ImportLimits``; by default the process's settings); an app passes
-    those of its own settings. A WGS 84 file's points are given
-    to ``placement_check`` (when given): its lines (a file that fits the area's streets or OSM premises better as
-    GCJ-02, also on a first import with no stored station to compare) become the report's ``warnings``; the
-    coordinates are stored as given.
+    ``ignore_unknown_columns``; the report then lists them; layout columns (序号, 备注) are left out with a line in
+    ``notes``. ``sheets`` names the sheets of a workbook to read (default: every sheet with the registry's
+    headers). A file of more than ``max_rows`` station rows (the API's limit) is refused with ``PayloadTooLarge``
+    before any row is checked. ``limits`` bound what the file reader takes at all (rows, unpacked MB:
+    ``ImportLimits``; by default the process's settings); an app passes those of its own settings. A WGS 84 file's
+    points are given to ``placement_check`` (when given): its lines (a file that fits the area's streets or OSM
+    premises better as GCJ-02, also on a first import with no stored station to compare) become the report's
+    ``warnings``; the coordinates are stored as given.
 
-    The file is read and its coordinate system checked with no transaction open (short reads of the area and the
-    stored stations). The writing transaction first takes the area's import lock (``area_import_lock``: imports of
-    one area run one after the other, never deadlock), so a second import waits up to ``lock_wait_s`` seconds,
-    then gets ``Conflict``; then the rows are checked ``CHECK_CHUNK_ROWS`` at a time, each good chunk sent with
-    its own COPY (a statement as short as the sending; the checks run between statements), and merged in one
+    The file is read twice, a chunk at a time, so memory does not grow with its size beyond a few arrays of one
+    entry per row (ids, row numbers, WGS 84 positions). The first pass runs with no transaction open: the row
+    count (``max_rows``), the ids (repeats across chunks), the positions for the coordinate system and placement
+    checks (short reads of the area and the stored stations). The writing transaction first takes the area's
+    import lock (``area_import_lock``: imports of one area run one after the other, never deadlock), so a second
+    import waits up to ``lock_wait_s`` seconds, then gets ``Conflict``; then the second pass reads the file again
+    and checks its rows ``chunk_rows`` (default ``CHECK_CHUNK_ROWS``) at a time, each good chunk sent with its own
+    COPY (a statement as short as the sending; reading and checks run between statements), and merged in one
     statement only when no row of the file had a problem. The server ends the transaction if its client goes
     silent between statements for ``IMPORT_IDLE_TIMEOUT_S``.
-    ``cancelled`` (when given) is asked while the file is read (``tables.read_file``), after it is read, while
-    waiting for the area's lock, before each chunk of ``chunk_rows`` rows and before the merge: once it is true
-    the import stops with ``ImportCancelled``.
+    ``cancelled`` (when given) is asked while the file is read (``tables.read_file``), after the first pass, while
+    waiting for the area's lock, before each chunk checked and before the merge: once it is true the import stops
+    with ``ImportCancelled``.
     Raises ``ImportRejected`` (every bad row listed), ``InvalidInput``, ``PayloadTooLarge``, ``Conflict`` or
     ``ImportCancelled``; nothing is stored then.
     """
     source = Path(filename or str(path)).name
+    chunk_rows = chunk_rows or CHECK_CHUNK_ROWS
     with engine.connect() as conn:
         info = resolve_area(conn, area)
-    df, ignored = read_registry(path, data=data, filename=filename, ignore_unknown_columns=ignore_unknown_columns,
-                                limits=limits, cancelled=cancelled)
+
+    def stream() -> RegistryChunks:
+        return registry_chunks(path, data=data, filename=filename, ignore_unknown_columns=ignore_unknown_columns,
+                               limits=limits, cancelled=cancelled, sheets=sheets)
+
+    check_placement = placement_check is not None and coord == "wgs84"
+    first = first_pass(stream(), coord=coord, positions=not trust_coords or check_placement)
     stop_if_cancelled(cancelled, source)
-    if max_rows is not None and len(df) > max_rows:
-        raise PayloadTooLarge(f"{source}: {len(df)} rows, more than the {max_rows} rows an import through the API "
-                              f"may hold; use `yizhan stations import` for larger files (文件行数超过接口导入上限)")
-    if not trust_coords:  # first: a file in another system also puts points outside the area
-        points = frame_positions(df, coord)
+    if max_rows is not None and len(first.index) > max_rows:
+        raise PayloadTooLarge(f"{source}: {len(first.index)} rows, more than the {max_rows} rows an import "
+                              f"through the API may hold; use `yizhan stations import` for larger files "
+                              f"(文件行数超过接口导入上限)")
+    points = first.positions
+    if not trust_coords and points is not None:  # first: a file in another system puts points outside the area too
         with engine.connect() as conn:
             stored = stored_positions(conn, info.id, points["id"].tolist())
         check_coord_system(points, stored, declared=coord, source=source)
     warnings: list[str] = []
-    if placement_check is not None and coord == "wgs84":
-        placed = frame_positions(df, coord)
-        warnings = placement_check(info, placed["lon"].to_numpy(dtype=float), placed["lat"].to_numpy(dtype=float))
+    if placement_check is not None and check_placement and points is not None:
+        warnings = placement_check(info, points["lon"].to_numpy(dtype=float), points["lat"].to_numpy(dtype=float))
     with engine.begin() as conn:
         conn.execute(text("SELECT set_config('idle_in_transaction_session_timeout', :t, true)"),
                      {"t": f"{round(IMPORT_IDLE_TIMEOUT_S * 1000)}ms"})
@@ -192,14 +271,15 @@ def import_stations(engine: Engine, path: Path | str, *, area: str | None = None
         if resolve_area(conn, info.name).id != info.id:
             raise Conflict(f"area {info.name!r} was replaced during the import; import the file again")
         try:
-            summary = _check_and_write(conn, df, info, source=source, coord=coord, chunk_rows=chunk_rows,
-                                       cancelled=cancelled)
+            summary = _check_and_write(conn, stream(), first, info, source=source, coord=coord,
+                                       chunk_rows=chunk_rows, cancelled=cancelled)
         except OperationalError as exc:
             if isinstance(exc.orig, psycopg.errors.LockNotAvailable):
                 raise Conflict(f"area {info.name!r}: some of its stations are being changed by another transaction; "
                                f"try again when it has finished (该区域站点正被另一操作修改，请稍后重试)") from None
             raise
-    return ImportReport(**summary.__dict__, ignored_columns=ignored, sheets=sheets_read(df), warnings=warnings)
+    return ImportReport(**summary.__dict__, ignored_columns=first.unknown, sheets=first.sheets, warnings=warnings,
+                        notes=first.notes, lang=first.lang)
 
 
 def export_stations(engine: Engine, path: Path, *, area: str | None = None) -> tuple[Path, int]:

@@ -208,12 +208,12 @@ def test_stations_of_another_area_are_no_reference(engine, haidian, tmp_path):
 
 def test_unknown_columns_are_rejected_by_name(engine, wudaokou, tmp_path):
     df = pd.read_csv(SAMPLE, dtype=str, keep_default_na=False)
-    df["备注"] = "note"
-    df["phone"] = "010-12345678"
+    df["负责人"] = "note"
+    df["wechat"] = "010-12345678"
     with pytest.raises(InvalidInput) as info:
         import_stations(engine, "extra.csv", data=_csv(df), filename="extra.csv")
     message = str(info.value)
-    assert "unknown column(s) '备注', 'phone'" in message
+    assert "unknown column(s) '负责人', 'wechat'" in message
     assert "id, name, kind, lon, lat, host" in message and "经度" in message  # the accepted columns
     assert "--ignore-unknown-columns" in message and "ignore_unknown_columns=true" in message
     assert _stations(engine).empty
@@ -221,10 +221,10 @@ def test_unknown_columns_are_rejected_by_name(engine, wudaokou, tmp_path):
 
 def test_unknown_columns_are_left_out_when_allowed(engine, wudaokou, tmp_path):
     df = pd.read_csv(SAMPLE, dtype=str, keep_default_na=False)
-    df.insert(2, "备注", "note")
-    df["phone"] = "010-12345678"
+    df.insert(2, "负责人", "note")
+    df["wechat"] = "010-12345678"
     s = import_stations(engine, "extra.csv", data=_csv(df), filename="extra.csv", ignore_unknown_columns=True)
-    assert s.inserted == len(df) and s.ignored_columns == ["备注", "phone"]
+    assert s.inserted == len(df) and s.ignored_columns == ["负责人", "wechat"]
 
 
 def test_unknown_geojson_property_and_unheaded_column(engine, wudaokou, tmp_path):
@@ -288,12 +288,12 @@ def test_cli_options(db_url, engine, stored, tmp_path):
     assert ok.returncode == 0, ok.stderr
     extra = tmp_path / "extra.csv"
     df = pd.read_csv(SAMPLE, dtype=str, keep_default_na=False)
-    df["备注"] = "x"
+    df["负责人"] = "x"
     extra.write_bytes(_csv(df))
     no = _cli("stations", "import", str(extra), db_url=db_url)
-    assert no.returncode == 2 and "备注" in no.stderr
+    assert no.returncode == 2 and "负责人" in no.stderr
     yes = _cli("stations", "import", str(extra), "--ignore-unknown-columns", db_url=db_url)
-    assert yes.returncode == 0 and "left out unknown column(s): 备注" in yes.stdout, yes.stderr
+    assert yes.returncode == 0 and "left out unknown column(s): 负责人" in yes.stdout, yes.stderr
     trusted = _cli("stations", "import", str(gcj), "--trust-coords", db_url=db_url)  # now stored as given
     assert trusted.returncode == 0, trusted.stderr
 
@@ -343,9 +343,9 @@ def test_http_genuine_move_accepted(api, engine, stored, tmp_path):
 
 def test_http_unknown_column(api, engine, haidian):
     df = pd.read_csv(SAMPLE, dtype=str, keep_default_na=False)
-    df["备注"] = "note"
+    df["负责人"] = "note"
     r = _upload(api, _csv(df))
-    assert r.status_code == 422 and "unknown column(s) '备注'" in r.json()["detail"]
+    assert r.status_code == 422 and "unknown column(s) '负责人'" in r.json()["detail"]
     assert "ignore_unknown_columns=true" in r.json()["detail"]
     assert _stations(engine).empty
 
@@ -353,9 +353,9 @@ def test_http_unknown_column(api, engine, haidian):
 def test_http_form_fields_allow_extra_columns_and_trust_coords(api, engine, stored, tmp_path):
     assert {"ignore_unknown_columns", "trust_coords"} <= _form_fields(api)
     df = _exported(engine, tmp_path)
-    df["备注"] = "note"
+    df["负责人"] = "note"
     r = _upload(api, _csv(df), ignore_unknown_columns="true")
     assert r.status_code == 200, r.text
-    assert r.json()["ignored_columns"] == ["备注"]
+    assert r.json()["ignored_columns"] == ["负责人"]
     r = _upload(api, _csv(_as_gcj(_exported(engine, tmp_path))), trust_coords="true")
     assert r.status_code == 200, r.text
