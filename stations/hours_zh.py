@@ -57,6 +57,7 @@ DAY_WORDS: dict[str, frozenset[str]] = {
     **{w: frozenset({"PH"}) for w in ("节假日", "法定节假日", "法定假日", "国定假日", "公众假期", "假日", "节日",
                                       "节庆日", "ph")},
     **{code.lower(): frozenset({code}) for code in WEEKDAYS},
+    "日": frozenset({"Su"}),  # in 周六、日 and 周一至日 (5月1日, 节假日, 次日 are longer words)
     **{name: frozenset({code}) for code, names in zip(WEEKDAYS, (
         ("mon", "monday"), ("tue", "tuesday"), ("wed", "wednesday"), ("thu", "thursday"), ("fri", "friday"),
         ("sat", "saturday"), ("sun", "sunday")), strict=True) for name in names},
@@ -314,6 +315,8 @@ class _Reader:
         in_except = False
         pending_break = False
         last_days: set[str] = set()
+        last_listed = False  # a list of weekdays is being read (周一、三、五)
+        prev_kind = ""
         while i < len(toks):
             t = toks[i]
             nxt = toks[i + 1] if i + 1 < len(toks) else None
@@ -327,10 +330,9 @@ class _Reader:
                     c = self.cur
                 c.rest = True
             elif t.kind == "sep":
-                in_except = False
-                if c.has_time() or (c.days is not None and not in_except):
+                in_except = pending_break = False
+                if c.has_time() or c.days is not None:
                     self.flush()
-                pending_break = False
             elif t.kind == "range":
                 raise self.fail(f"'{t.text}' 前后缺少时间、星期或月份", f"'{t.text}' joins nothing",
                                 "周一至周五 09:00-18:00")
@@ -381,6 +383,13 @@ class _Reader:
                     c.months = [*(c.months or []), (first, last)]
                     c.own_months = True
                     self.months_ctx = c.months
+            elif t.kind == "time" and t.bare and prev_kind == "join" and last_listed and \
+                    1 <= t.minutes // 60 <= 7 and not t.minutes % 60:
+                day = frozenset({WEEKDAYS[t.minutes // 60 - 1]})  # 周一、三、五: a weekday by its number
+                if in_except:
+                    c.except_days |= day
+                else:
+                    c.days = (c.days or set()) | day
             elif t.kind == "time":
                 if c.state:
                     self.flush()
@@ -427,6 +436,8 @@ class _Reader:
             elif t.kind == "open" and c.days is not None and "PH" in c.days and not c.has_time():
                 c.usual = True  # 节假日正常开放
             pending_break = pending_break and t.kind != "time"
+            last_listed = t.kind == "days" or (last_listed and t.kind in ("join", "time") and not c.has_time())
+            prev_kind = t.kind
             if t.kind != "days":
                 last_days = set()
             i += 1
@@ -475,9 +486,33 @@ def _day_range(first: Token, last: frozenset[str], reader: _Reader) -> set[str]:
 
 
 # ---- from clauses to the rule ----------------------------------------------------------------------------------------
+def _days_only(c: Clause | None) -> bool:
+    return c is not None and c.days is not None and not c.has_time() and not c.months and not c.season \
+        and not c.except_days and not c.rest and not c.usual
+
+
+def _days_after_hours(clauses: list[Clause]) -> list[Clause]:
+    """9:00-18:00（周一至周五）: days written after hours with none of their own are those hours' days; holidays
+    alone after them (24小时（含节假日）) are added to every day."""
+    out: list[Clause] = []
+    k = 0
+    while k < len(clauses):
+        c = clauses[k]
+        after = clauses[k + 1] if k + 1 < len(clauses) else None
+        before = out[-1] if out else None
+        if (c.periods or c.all_day) and c.days is None and not c.state and not c.months and not c.season \
+                and after is not None and _days_only(after) and not _days_only(before):
+            c.days = set(ALL_DAYS) | (after.days or set()) if after.days == {"PH"} else after.days
+            k += 1
+        out.append(c)
+        k += 1
+    return out
+
+
 def _settle(text: str, clauses: list[Clause]) -> list[Clause]:
     """Joins what belongs together (days with the hours after them, extra periods, breaks, seasons, 除...外)."""
     out: list[Clause] = []
+    clauses = _days_after_hours(clauses)
     for c in clauses:
         prev = out[-1] if out else None
         if c.except_days and c.days is None and not c.has_time() and not c.months and out:
@@ -516,10 +551,6 @@ def _settle(text: str, clauses: list[Clause]) -> list[Clause]:
                 and (c.periods or c.all_day) and not c.state and not c.months and not c.season:
             c.days = prev.days | (c.days or set()) if c.days is not None else prev.days  # 周一至周五，9:00-17:00
             out[-1] = c
-            continue
-        if prev is not None and c.days is not None and not c.has_time() and not c.months and not c.season and \
-                prev.days is None and (prev.periods or prev.all_day) and not prev.state and not prev.months:
-            prev.days = c.days  # 9:00-18:00（周一至周五）: the days after the hours
             continue
         if prev is not None and c.periods and c.days is None and not c.months and not c.season and not c.state and \
                 not c.all_day and prev.periods and not prev.state:
@@ -626,6 +657,8 @@ def _months_osm(months: list[MonthRange]) -> str:
 
 
 def _rule_of(c: Clause) -> str:
+    if c.days is not None and c.days >= ALL_DAYS:
+        c.days = set(ALL_DAYS)  # every day and holidays too (每天（含节假日）) is every day
     months = _months_osm(c.months) if c.months else ""
     every = c.days is None or c.days == set(ALL_DAYS)
     if c.state:
