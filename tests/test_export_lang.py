@@ -39,11 +39,19 @@ RECORDS = [
     StationRecord("B2", "便利店驿站", "small", 116.3258, 40.0102, host="shop", address="@紫荆公寓"),
     StationRecord("B3", "邮政驿站", "small", 116.3129, 39.9964, host="other", seats=0),
 ]
+# the fields of a clerk's sheet: the host's name as written, a phone, hours as written beside their rule
+CLERK = [
+    StationRecord("C1", "石化驿站", "small", 116.3261, 39.9948, host="petrol_station", host_name="中国石化五道口加油站",
+                  phone="010-62345678", opening_hours="Mo-Fr 09:00-18:00", opening_hours_text="周一至周五 09:00-18:00"),
+    StationRecord("C2", "银行驿站", "small", 116.3287, 39.9923, host="bank", phone="+86 138 0013 8000"),
+]
 ZH_HEADER = ["编号", "名称", "类型", "经度", "纬度", "承办单位", "地址", "街道", "设施", "开放时间", "座位数", "星级",
              "状态"]
 EN_HEADER = ["id", "name", "kind", "lon", "lat", "host", "address", "township", "amenities", "opening_hours",
              "seats", "stars", "status"]
 FORMATS = ("csv", "xlsx", "geojson", "gpkg")
+ZH_ALL = ["编号", "名称", "类型", "经度", "纬度", "承办单位", "承办单位名称", "地址", "街道", "设施", "开放时间",
+          "开放时间说明", "座位数", "星级", "状态", "联系电话"]
 
 
 def _area(engine: Engine, name: str) -> AreaInfo:
@@ -127,6 +135,29 @@ def test_headers_and_labels_in_the_language(engine, wudaokou, tmp_path, lang):
         assert (a1["kind"], a1["host"], a1["amenities"], a1["status"]) == ("large", "petrol_station",
                                                                          "drinking_water;charging", "active")
         assert rows["A2"]["status"] == "closed" and rows["B3"]["seats"] == "0"
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_host_name_phone_and_hours_as_written_have_columns_of_their_own(engine, wudaokou, tmp_path, lang):
+    """承办单位名称, 开放时间说明 and 联系电话 (host_name, opening_hours_text, phone) when a station has one: the hours'
+    OSM rule in 开放时间, as the importer reads it back, and the words they were written in beside it."""
+    _store(engine, wudaokou, RECORDS + CLERK)
+    tables = {fmt: _rows(_export(engine, wudaokou, tmp_path / f"st.{fmt}", lang)) for fmt in FORMATS}
+    head = HEADERS[lang]
+    assert list(tables["csv"][0]) == (ZH_ALL if lang == "zh" else list(head))
+    c1 = next(r for r in tables["csv"] if r[head["id"]] == "C1")
+    assert (c1[head["host"]], c1[head["host_name"]]) == ("加油站" if lang == "zh" else "petrol_station",
+                                                         "中国石化五道口加油站")
+    hours = (c1[head["opening_hours"]], c1[head["opening_hours_text"]])
+    assert hours == ("Mo-Fr 09:00-18:00", "周一至周五 09:00-18:00")
+    assert c1[head["phone"]] == "010-62345678"
+    c2 = next(r for r in tables["csv"] if r[head["id"]] == "C2")
+    assert (c2[head["host_name"]], c2[head["opening_hours_text"]]) == (None, None)
+    assert c2[head["phone"]] == "+86 138 0013 8000"
+    csv_rows = _by_header(tables["csv"], lang)
+    for fmt in ("xlsx", "geojson", "gpkg"):
+        assert _by_header(tables[fmt], lang) == csv_rows, fmt
+    assert b"'+86 138 0013 8000" in (tmp_path / "st.csv").read_bytes()  # kept text in a spreadsheet
 
 
 @pytest.mark.parametrize("lang", ["zh", "en"])
