@@ -9,7 +9,9 @@ with a real ``yizhan serve`` process.
 
 from __future__ import annotations
 
+import contextlib
 import io
+import json
 import signal
 import socket
 import subprocess
@@ -27,7 +29,7 @@ from conftest import WUDAOKOU_BOUNDS, area_held
 from sqlalchemy import Engine, text
 
 from yizhan.areas import AreaInfo
-from yizhan.errors import ImportCancelled, YizhanError, http_status
+from yizhan.errors import ImportCancelled, ImportRejected, YizhanError, http_status
 from yizhan.settings import Settings, get_settings
 from yizhan.stations.columns import read_registry
 from yizhan.stations.service import import_stations
@@ -103,6 +105,55 @@ def test_the_file_reader_asks_while_reading(kind: str) -> None:
         read_registry(f"r.{kind}", data=data, filename=f"r.{kind}", cancelled=Asks(yes_from=2))
     with pytest.raises(ImportCancelled):
         read_registry(f"r.{kind}", data=data, filename=f"r.{kind}", cancelled=lambda: True)
+
+
+def _workbook(n: int, formulas: bool = False) -> bytes:
+    """A one-sheet registry workbook of ``n`` rows; with ``formulas`` its names are formulas without stored
+    results (written by a program, never opened in Excel)."""
+    from openpyxl import Workbook
+    wb = Workbook()
+    ws = wb.active
+    ws.append(["id", "name", "kind", "lon", "lat"])
+    for i in range(n):
+        ws.append([f"R{i}", f'="n{i}"' if formulas else f"n{i}", "small", 116.32, 40.0])
+    buffer = io.BytesIO()
+    wb.save(buffer)
+    return buffer.getvalue()
+
+
+def _geojson(n: int) -> bytes:
+    features = [{"type": "Feature", "properties": {"id": f"G{i}", "name": "g", "kind": "small"},
+                 "geometry": {"type": "Point", "coordinates": [116.32, 40.0]}} for i in range(n)]
+    return json.dumps({"type": "FeatureCollection", "features": features}).encode()
+
+
+def _asked(name: str, data: bytes) -> int:
+    counted = Asks()
+    with contextlib.suppress(ImportRejected):  # the formulas without results: asked all the same
+        read_registry(name, data=data, filename=name, cancelled=counted)
+    return counted.asked
+
+
+@pytest.mark.parametrize("kind", ["sheet", "sheet with formulas", "geojson"])
+def test_long_sheets_and_feature_lists_are_asked_every_few_thousand_rows(kind: str) -> None:
+    """6,000 rows are asked about at least 3 times more than 10 rows (every CANCEL_EVERY_ROWS rows or features),
+    the formula check of a sheet included; before, a sheet was asked every 100,000 rows and a GeoJSON file, its
+    formula check and its archive never."""
+    if kind == "geojson":
+        small, large, name = _geojson(10), _geojson(6000), "g.geojson"
+    else:
+        formulas = kind == "sheet with formulas"
+        small, large, name = _workbook(10, formulas), _workbook(6000, formulas), "w.xlsx"
+    assert _asked(name, large) - _asked(name, small) >= 3
+    with pytest.raises(ImportCancelled):
+        read_registry(name, data=large, filename=name, cancelled=Asks(yes_from=_asked(name, small) + 1))
+
+
+def test_the_archive_check_asks_before_each_worksheet() -> None:
+    """The scan of a workbook's archive for formulas asks before each worksheet member (and each MB read)."""
+    with pytest.raises(ImportCancelled) as info:
+        read_registry("w.xlsx", data=_workbook(10), filename="w.xlsx", cancelled=Asks(yes_from=2))
+    assert any(entry.name == "_has_formulas" for entry in info.traceback)
 
 
 def test_cancel_ends_the_wait_for_the_area_lock(engine: Engine, wudaokou: AreaInfo) -> None:
