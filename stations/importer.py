@@ -1,7 +1,12 @@
 """Checking the rows of a station registry file (read by ``stations.columns``) into validated records.
 
-Every bad row is reported (row number, field, value, what was expected); nothing is stored unless all rows are
-good. ``check_coord_system`` catches a file whose coordinates are in another system than declared (GCJ-02 pasted
+Every bad row is reported (row number, field, value, what was expected in English and Chinese, and the nearest
+accepted word where there is one); nothing is stored unless all rows are good, and the refusal lists each distinct
+bad value once with its rows (``errors.ImportRejected``). Coded values are read through ``stations.vocab`` (the words
+clerks write: 大站, 急救药箱, 正常运营, 五星, ★★★); 承办单位 holds a host type or an organisation's name
+(``host_name``, its type read from it); phone numbers are kept as written, their spacing made plain (``phone_of``);
+hours are stored as the OSM rule ``check_hours`` returns, the text as written beside it when it differs.
+``check_coord_system`` catches a file whose coordinates are in another system than declared (GCJ-02 pasted
 from Amap into a WGS 84 file) by comparing it with the stations already stored. The lengths of text fields are
 those of the ``stations`` table's columns (``LIMITS``).
 """
@@ -181,6 +186,7 @@ def records_from_frame(df: pd.DataFrame, *, source: str, coord: str = "wgs84",
     """Check every row; return records (lon/lat converted to WGS 84) or raise ImportRejected listing all problems.
 
     ``area_contains(lon, lat) -> bool array`` (arrays of WGS 84 degrees) rejects points outside the study area.
+    The columns of ``OPTIONAL`` (``host_name``, ``phone``) are read when ``df`` has them.
     """
     if coord not in COORD_SYSTEMS:
         raise InvalidInput(f"coord={coord!r}: expected one of {', '.join(COORD_SYSTEMS)}")
@@ -212,7 +218,7 @@ def records_from_frame(df: pd.DataFrame, *, source: str, coord: str = "wgs84",
         for c in REQUIRED:
             if not r[c]:
                 add(c, r[c], "a value is required", "必填")
-        for c in (*COLUMNS, *OPTIONAL):
+        for c in dict.fromkeys((*COLUMNS, *OPTIONAL)):
             if "\x00" in r.get(c, ""):
                 add(c, r[c].replace("\x00", "\\0"), "text without NUL (\\0) characters", "不含 NUL (\\0) 字符的文本")
         if r["id"]:
