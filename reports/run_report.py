@@ -90,6 +90,8 @@ STATION_COLUMNS = {
     "kind": "类型 kind",
     "status": "状态 status",
     "host": "依托单位 host",
+    "host_name": "承办单位 host name",
+    "phone": "联系电话 phone",
     "address": "地址 address",
     "township": "乡镇街道 township",
     "lon": "经度 lon",
@@ -283,8 +285,9 @@ def units_report_table(report: RunReport) -> pd.DataFrame:
 
 
 def stations_report_table(report: RunReport) -> pd.DataFrame:
-    """The area's stations as registered now (Chinese labels for kind and status), with the demand the run counted
-    as covered by each (its cells' nearest station; 0 for a station nearest to no covered cell)."""
+    """The area's stations as registered now (Chinese labels for kind, status, host type and amenities; the hours
+    as written or said in Chinese: :func:`hours_label`), with the demand the run counted as covered by each (its
+    cells' nearest station; 0 for a station nearest to no covered cell)."""
     st = report.run.stations
     served = dict(zip(report.served["station_id"].astype(int), report.served["demand"], strict=True))
     return pd.DataFrame({
@@ -293,6 +296,8 @@ def stations_report_table(report: RunReport) -> pd.DataFrame:
         "kind": [vocab.label("kind", k) for k in st["kind"]],
         "status": [vocab.label("status", s) for s in st["status"]],
         "host": [vocab.label("host", h) if isinstance(h, str) else None for h in st["host"]],
+        "host_name": st.get("host_name"),
+        "phone": st.get("phone"),
         "address": st["address"],
         "township": st["township"],
         "lon": st.geometry.x.round(6),
@@ -309,13 +314,25 @@ def amenity_labels(codes: Any) -> str:
     return "、".join(vocab.label("amenity", str(c)) for c in (codes if isinstance(codes, (list, tuple)) else []))
 
 
+def hours_label(rule: Any, written: Any = None) -> str | None:
+    """A station's opening hours for a printed sheet: as written in the registry (``opening_hours_text``, e.g.
+    周一至周五 9点-18点) where it kept that, else the OSM rule said in Chinese (``Mo-Fr 09:00-18:00`` -> 周一至周五
+    09:00–18:00, ``stations.hours_zh``); None when unknown."""
+    from yizhan.stations.hours_zh import hours_zh
+
+    if isinstance(written, str) and written.strip():
+        return written.strip()
+    if isinstance(rule, str) and rule.strip():
+        return hours_zh(rule)
+    return None
+
+
 def hours_text(stations: pd.DataFrame) -> list[str | None]:
-    """The opening hours of each station as the registry has them: as written (``opening_hours_text``, e.g.
-    周一至周五 09:00-18:00) where the registry kept that, else the OSM rule (``opening_hours``); None when unknown."""
-    rule = stations["opening_hours"] if "opening_hours" in stations else pd.Series([None] * len(stations))
-    written = stations["opening_hours_text"] if "opening_hours_text" in stations else pd.Series([None] * len(stations))
-    return [w if isinstance(w, str) and w else (r if isinstance(r, str) and r else None)
-            for w, r in zip(written, rule, strict=True)]
+    """:func:`hours_label` of each station of a frame with ``opening_hours`` (and ``opening_hours_text``)."""
+    none = pd.Series([None] * len(stations), index=stations.index)
+    rule = stations.get("opening_hours", none)
+    written = stations.get("opening_hours_text", none)
+    return [hours_label(r, w) for r, w in zip(rule, written, strict=True)]
 
 
 def headline(run: RunData | RunReport) -> dict[str, Any]:

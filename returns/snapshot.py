@@ -15,6 +15,7 @@ from typing import Any
 from pyproj import Geod
 from sqlalchemy import Connection, text
 
+from yizhan.reports.run_report import hours_label
 from yizhan.stations import vocab
 
 ACTIVE = "active"
@@ -59,8 +60,9 @@ def registry_snapshot(conn: Connection, area_id: int) -> list[dict[str, Any]]:
 
 
 def hours_of(station: dict[str, Any]) -> str | None:
-    """The hours as the registry has them: as written where it kept that, else the OSM rule."""
-    return station.get("opening_hours_text") or station.get("opening_hours") or None
+    """The hours as the return prints them: as written where the registry kept that, else the OSM rule said in
+    Chinese (``reports.run_report.hours_label``)."""
+    return hours_label(station.get("opening_hours"), station.get("opening_hours_text"))
 
 
 def shown(key: str, station: dict[str, Any] | None) -> str:

@@ -123,7 +123,7 @@ def test_two_months_list_exactly_the_registry_changes(engine, two_months):
     assert got == EXPECTED
     by_id = {c.id: c for c in november.changes.all}
     hours = by_id["S1"].fields[0]
-    assert (hours.old, hours.new) == ("Mo-Fr 08:00-18:00", "24/7")
+    assert (hours.old, hours.new) == ("周一至周五 08:00–18:00", "24小时开放")  # the rules said in Chinese
     moved = by_id["S3"]
     lon0, lat0 = _ll(3000, 500)
     lon1, lat1 = _ll(3000, 900)
@@ -200,7 +200,7 @@ def test_the_workbook_prints_and_holds_the_changes(two_months, tmp_path):
     head = [c.value for c in stations[1]]
     assert head == list(STATION_COLUMNS.values())
     values = {r[0]: dict(zip(head, r, strict=True)) for r in stations.iter_rows(min_row=2, values_only=True)}
-    assert values["S1"]["服务设施 amenities"] == "饮水、充电" and values["S1"]["开放时间 hours"] == "24/7"
+    assert values["S1"]["服务设施 amenities"] == "饮水、充电" and values["S1"]["开放时间 hours"] == "24小时开放"
     assert values["S2"]["状态 status"] == "关闭"
     assert str(values[TOTAL_LABEL]["名称 name"]).startswith("5 个驿站")
     assert values[TOTAL_LABEL]["座位数 seats"] == 20
