@@ -39,6 +39,9 @@ DAY_ZH = dict(zip(WEEKDAYS, ("周一", "周二", "周三", "周四", "周五", "
 MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 """OSM month codes, January first."""
 DAY_MINUTES = 24 * 60
+EVENING = 17 * 60
+"""A period ending before it starts runs past midnight when it starts at this time or later (minutes after midnight),
+22:00-6:00; an earlier start needs 次日 or 凌晨 written (8:00-5:30 may mean 17:30)."""
 MAX_TEXT = 300
 """Longest hours text read, characters (the stored column's length)."""
 EXAMPLE_ZH = "周一至周五 09:00-18:00，周末 10:00-16:00，节假日休息"
@@ -299,7 +302,6 @@ class _Reader:
         self.tokens = [t for t in tokens if t.kind != "noise"]
         self.clauses: list[Clause] = []
         self.cur = Clause()
-        self.months_ctx: list[MonthRange] | None = None
 
     def fail(self, zh: str, en: str, example: str = EXAMPLE_ZH) -> HoursNotRead:
         return _fail(self.text, zh, en, example)
@@ -382,7 +384,6 @@ class _Reader:
                                         "5月1日至9月30日 08:00-21:00")
                     c.months = [*(c.months or []), (first, last)]
                     c.own_months = True
-                    self.months_ctx = c.months
             elif t.kind == "time" and t.bare and prev_kind == "join" and last_listed and \
                     1 <= t.minutes // 60 <= 7 and not t.minutes % 60:
                 day = frozenset({WEEKDAYS[t.minutes // 60 - 1]})  # 周一、三、五: a weekday by its number
@@ -449,8 +450,6 @@ class _Reader:
             return tok.days
         if tok.kind == "time" and tok.bare and 1 <= tok.minutes // 60 <= 7 and tok.minutes % 60 == 0:
             return frozenset({WEEKDAYS[tok.minutes // 60 - 1]})  # 周一至五
-        if tok.text in ("日", "天"):
-            return frozenset({"Su"})
         return None
 
     def _period(self, start: Token, end: Token) -> Period:
@@ -465,12 +464,10 @@ class _Reader:
                             f"'{start.text}-{end.text}' starts and ends at the same time", "每天 08:00-20:00")
         if b == 0 and a > 0:
             b = DAY_MINUTES  # 8:00-0:00 closes at midnight
-        if b < a and not end.next_day and (b >= 12 * 60 or a < 12 * 60):
+        if b < a and not end.next_day and (b >= 12 * 60 or a < EVENING):
             # past midnight only from an evening start (22:00-6:00) or when written (次日, 凌晨): 8:00-5:30 is unclear
             raise self.fail(f"'{start.text}' 至 '{end.text}' 结束早于开始", f"'{start.text}-{end.text}' ends before it "
                             "starts", "20:00-次日02:00")
-        if b > DAY_MINUTES:
-            b -= DAY_MINUTES
         return (a, b)
 
 
@@ -661,14 +658,14 @@ def _rule_of(c: Clause) -> str:
         c.days = set(ALL_DAYS)  # every day and holidays too (每天（含节假日）) is every day
     months = _months_osm(c.months) if c.months else ""
     every = c.days is None or c.days == set(ALL_DAYS)
+    times = "" if c.all_day or not c.periods else ",".join(f"{_hhmm(a)}-{_hhmm(b)}" for a, b in sorted(c.periods))
     if c.state:
         state = "off" if c.state == "off" else f'unknown "{UNKNOWN_NOTE}"'
         days = "" if c.days is None else _days_osm(c.days)
-        return " ".join(filter(None, (months, days, state)))
+        return " ".join(filter(None, (months, days, times, state)))
     if (c.all_day or not c.periods) and every and not months:
         return "24/7"
     days = _days_osm(c.days) if c.days is not None else "" if months or not c.periods else "Mo-Su"
-    times = "" if c.all_day or not c.periods else ",".join(f"{_hhmm(a)}-{_hhmm(b)}" for a, b in sorted(c.periods))
     return " ".join(filter(None, (months, days, times)))
 
 
@@ -788,22 +785,23 @@ def _rule_zh(rule: str) -> str | None:
     if m["days"] and days_set is None:
         return None
     days = days_zh(days_set) if days_set else ""
-    if state in ("off", "closed"):
-        if m["times"]:
-            return None
-        if not (months or days):
-            return "暂停开放"
-        return f"{' '.join(filter(None, (months, days)))}休息"
-    if state == "unknown":
-        note = m["note"] or UNKNOWN_NOTE
-        if m["times"] or note != UNKNOWN_NOTE:
-            return None
-        return " ".join(filter(None, (months, days, note)))
-    if m["always"] or not (months or days or m["times"]):
-        return "24小时开放"
-    times = _times_zh(m["times"]) if m["times"] else "全天"
+    times = _times_zh(m["times"]) if m["times"] else ""
     if times is None:
         return None
+    if state in ("off", "closed"):
+        if not (months or days or times):
+            return "暂停开放"
+        return f"{' '.join(filter(None, (months, days, times)))}{' ' if times else ''}休息"
+    if state == "unknown":
+        note = m["note"] or UNKNOWN_NOTE
+        if note != UNKNOWN_NOTE:
+            return None
+        return " ".join(filter(None, (months, days, times, note)))
+    if m["always"] or not (months or days or m["times"]):
+        return "24小时开放"
+    times = times or "全天"
+    if times == "全天" and days_set is not None and days_set >= ALL_DAYS and not months:
+        return "24小时开放"  # Mo-Su 00:00-24:00
     if not days and not months:
         days = "每天"
     return " ".join(filter(None, (months, days, times)))

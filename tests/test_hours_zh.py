@@ -22,15 +22,14 @@ from yizhan.stations.hours_zh import hours_zh, rule_from_zh, status_zh
 from yizhan.stations.service import import_stations
 
 # instants, local time: a working week in June 2025, a public holiday (National Day, a Wednesday) and January
-DAYS = {"mon": "2025-06-02", "wed": "2025-06-04", "fri": "2025-06-06", "sat": "2025-06-07", "sun": "2025-06-08",
-        "ph": "2025-10-01", "jan": "2025-01-15", "jul": "2025-07-16", "oct": "2025-10-15"}
+DAYS = {"mon": "2025-06-02", "tue": "2025-06-03", "wed": "2025-06-04", "thu": "2025-06-05", "fri": "2025-06-06",
+        "sat": "2025-06-07", "sun": "2025-06-08", "ph": "2025-10-01", "jan": "2025-01-15", "jul": "2025-07-16",
+        "oct": "2025-10-15"}
 
 
 def at(when: str) -> datetime:
     """``'wed 10:00'`` -> that local time (naive, as ``is_open`` takes it); ``'thu 01:00'`` is the night after wed."""
     day, clock = when.split()
-    if day == "thu":
-        return datetime.fromisoformat(f"{DAYS['wed']}T{clock}") + timedelta(days=1)
     return datetime.fromisoformat(f"{DAYS[day]}T{clock}")
 
 
@@ -158,6 +157,9 @@ TABLE: list[tuple[str, str, tuple[str, ...], tuple[str, ...]]] = [
     ("暂停开放", "off", (), ("wed 12:00",)),
     ("停止营业", "off", (), ("sun 12:00",)),
     ("不定时", 'unknown "不定时"', (), ("wed 12:00",)),
+    ("周一至周五 9:00-18:00，周一 12:00-14:00 休息", "Mo-Fr 09:00-18:00; Mo 12:00-14:00 off",
+     ("mon 11:00", "tue 13:00"), ("mon 13:00",)),
+    ("每天 17:00-2:00", "Mo-Su 17:00-02:00", ("thu 01:00",), ("wed 16:00",)),
     ("周一至周五 9:00-18:00，周末不定时", 'Mo-Fr 09:00-18:00; Sa,Su unknown "不定时"', ("wed 12:00",), ("sat 12:00",)),
 ]
 
@@ -199,6 +201,10 @@ SAID = [
     ("closed", "暂停开放"),
     ("08:00-20:00", "每天 08:00–20:00"),
     ("Mo-Sa", "周一至周六 全天"),
+    ("Mo-Su 00:00-24:00", "24小时开放"),
+    ("Mo 12:00-14:00 off", "周一 12:00–14:00 休息"),
+    ('Sa,Su 10:00-16:00 unknown "不定时"', "周末 10:00–16:00 不定时"),
+    ("Mo-Fr 09:00-18:00 open", "周一至周五 09:00–18:00"),
 ]
 
 
@@ -234,6 +240,7 @@ UNREADABLE = [
     ("9:00", "9:00"),
     ("周一至周五 25:00-26:00", "25:00"),
     ("周一至周五 8:00-5:30", "8:00"),  # 17:30 or the next morning? (8:00-5:30 alone is a valid OSM rule, kept)
+    ("每天 12:00-2:00", "12:00"),  # noon to 2 at night, or 12:00-14:00? (from 17:00 on it runs past midnight)
     ("not hours", "not"),
     ("always", "always"),
     ("夏季 8:00-21:00 冬季 9:00-17:00", "季节"),
