@@ -1,4 +1,5 @@
-"""The station registry in PostGIS: upsert, look-up, listing and exact nearest-station search.
+"""The station registry in PostGIS: upsert, look-up, listing, exact nearest-station search, and the language of an
+area's registry (``registry_lang``, which its exports follow).
 
 Distances are geodesic metres on the WGS 84 spheroid (PostGIS geography), never degrees.
 """
