@@ -114,7 +114,7 @@ def run_demo(osm: Path | None = None, *, seed: int = 7, say: Callable[[str], Non
     (metres), writes the run's map and gap report, stores every premises of the extract as a candidate site and
     recommends ``NEW_SITES`` new sites along the walking network (or says why none can be recommended).
     """
-    from yizhan.areas import ensure_area
+    from yizhan.areas import ensure_area, remember_extract
     from yizhan.coverage.analysis import run_coverage
     from yizhan.coverage.runs import load_run
     from yizhan.coverage.streets import build_area_graph
@@ -141,7 +141,8 @@ def run_demo(osm: Path | None = None, *, seed: int = 7, say: Callable[[str], Non
     files = sample.write(out_dir / "demo")
     with engine.begin() as conn:
         area = ensure_area(conn, sample.name, boundary=sample.boundary, crs_epsg=sample.crs_epsg,
-                           source=f"{extract.name} (synthetic demo data; © OpenStreetMap contributors)")
+                           source=f"{extract.name} (synthetic demo data; © OpenStreetMap contributors)",
+                           display_name=sample.display_name)
     centre = sample.boundary.centroid
     result = DemoResult(area=area.name, centre=(round(centre.x, 5), round(centre.y, 5)), note=sample.synthetic_note)
     say(f"importing {len(sample.stations)} stations / 导入驿站")
@@ -150,6 +151,8 @@ def run_demo(osm: Path | None = None, *, seed: int = 7, say: Callable[[str], Non
     dm = import_demand(engine, files["demand"], area=area.name, cell_size_m=s.cell_size_m)
     say("street networks (walk, bike) from the extract / 步行、骑行路网")
     graphs = {p: build_area_graph(area, extract, profile=p, settings=s) for p in ("walk", "bike")}
+    with engine.begin() as conn:
+        remember_extract(conn, area.id, extract)  # its reports name the streets near gaps
     say(f"straight-line coverage, radius {radius:g} m / 直线覆盖")
     straight = run_coverage(engine, area=area.name, radius_m=radius, progress=say, settings=s)
     say(f"coverage along the walking network, radius {radius:g} m / 沿步行路网覆盖")
@@ -176,7 +179,7 @@ def run_demo(osm: Path | None = None, *, seed: int = 7, say: Callable[[str], Non
                                              sites=len(rec["sites"]) if rec else None, radius_m=radius)
 
     f = result.figures
-    f["区域 / area"] = f"{area.name} (EPSG:{area.crs_epsg}), centre {result.centre[0]}, {result.centre[1]} (lon, lat)"
+    f["区域 / area"] = f"{area.label} (EPSG:{area.crs_epsg}), centre {result.centre[0]}, {result.centre[1]} (lon, lat)"
     f["导入驿站 / stations imported"] = f"{st.rows} ({st.inserted} new, {st.updated} updated)"
     f["需求 / demand"] = f"{dm.points} points -> {dm.cells} cells of {dm.cell_size_m:g} m"
     f["路网 / street network (walk / bike)"] = " / ".join(f"{g.n_nodes} nodes, {g.n_edges} edges"

@@ -112,6 +112,8 @@ class SampleArea:
         Columns ``lon``, ``lat`` (degrees), ``weight`` (relative demand, > 0), ``timestamp`` (ISO 8601, +08:00).
     synthetic_note : str
         States that the data is synthetic and derived from OpenStreetMap (© OpenStreetMap contributors).
+    display_name : str
+        The Chinese name reports print (``DISPLAY_NAMES`` for a known extract, else the name with 示例区域).
     """
 
     name: str
@@ -120,6 +122,7 @@ class SampleArea:
     stations: pd.DataFrame
     demand: pd.DataFrame
     synthetic_note: str
+    display_name: str = ""
 
     def write(self, out_dir: str | Path) -> dict[str, Path]:
         """Write ``stations.csv``, ``demand.csv`` (UTF-8, with header) and ``boundary.geojson`` to ``out_dir``.
@@ -143,6 +146,10 @@ class SampleArea:
         collection = {"type": "FeatureCollection", "features": [feature]}
         paths["boundary"].write_text(json.dumps(collection, ensure_ascii=False, indent=1), encoding="utf-8")
         return paths
+
+
+DISPLAY_NAMES = {"beijing_haidian_wudaokou": "北京市海淀区五道口（示例）"}
+"""The Chinese display name of the demo area of a known extract (by area name)."""
 
 
 def _area_name(path: Path) -> str:
@@ -354,8 +361,9 @@ def sample_from_extract(path: str | Path, *, seed: int = 7, n_stations: int | No
             "placed at real host POIs and demand at real food/shop POIs and buildings, but every station, "
             "attribute, order weight and timestamp is invented. 合成演示数据，并非真实驿站或订单。"
             "Map data © OpenStreetMap contributors (ODbL).")
-    return SampleArea(name=_area_name(p), boundary=boundary, crs_epsg=epsg, stations=stations, demand=demand,
-                      synthetic_note=note)
+    name = _area_name(p)
+    return SampleArea(name=name, boundary=boundary, crs_epsg=epsg, stations=stations, demand=demand,
+                      synthetic_note=note, display_name=DISPLAY_NAMES.get(name, f"{name}（示例区域）"))
 
 
 def _named_streets(path: Path, boundary: Polygon, epsg: int) -> gpd.GeoDataFrame:

@@ -80,14 +80,11 @@ def return_pdf(ret: MonthReturn, *, lang: str = "zh-en") -> bytes:
     last_share = p.figures.get("covered_share") if p else None
     change = now_share - last_share if now_share is not None and last_share is not None else None
     c = ret.changes
-    figures = [(_say("本月覆盖率", "covered share", lang), _pct(now_share)),
-               (_say("上月", "last month", lang), _pct(last_share)),
-               (_say("变化", "change", lang), _pp(change)),
-               (_say("运营驿站", "active stations", lang), str(r.active_stations))]
+    figures = [("本月覆盖率", "covered share", _pct(now_share)), ("上月", "last month", _pct(last_share)),
+               ("变化", "change", _pp(change)), ("运营驿站", "active stations", str(r.active_stations))]
     if p is not None:
-        figures += [(_say("开通", "opened", lang), str(len(c.opened))),
-                    (_say("关闭", "closed", lang), str(len(c.closed))),
-                    (_say("变更", "changed", lang), str(len(c.changed)))]
+        figures += [("开通", "opened", str(len(c.opened))), ("关闭", "closed", str(len(c.closed))),
+                    ("变更", "changed", str(len(c.changed)))]
     buf = io.BytesIO()
     with drawing() as font:
         fig = Figure(figsize=(PAGE_W, PAGE_H))
@@ -97,13 +94,19 @@ def return_pdf(ret: MonthReturn, *, lang: str = "zh-en") -> bytes:
         pg.text(MARGIN, 0.88, "    ".join(s for s in sub if s), fontsize=7.5, color=GREY)
         x, y = MARGIN, 1.3
         step = inner / len(figures)
-        for label, value in figures:
-            pg.text(x, y, label, fontsize=7, color=GREY)
-            pg.text(x, y + 0.26, value, fontsize=13)
+        for zh, en, value in figures:  # the English label under the Chinese one, so neither runs into the next
+            pg.text(x, y, zh, fontsize=7, color=GREY)
+            if lang != "zh":
+                pg.text(x, y + 0.13, en, fontsize=6, color=GREY)
+            pg.text(x, y + 0.4, value, fontsize=13)
             x += step
-        y += 0.7
+        y += 0.8
 
-        since = f"（{_say('与', 'since', lang)} {p.period.label_zh} {_say('月报比较', 'return', lang)}）" if p else ""
+        since = ""
+        if p is not None:
+            since = f"（与 {p.period.label_zh}月报比较）"
+            if lang != "zh":
+                since += f" since the {p.period.label} return"
         pg.text(MARGIN, y, _say("站点变化", "stations opened, closed, changed", lang) + since, fontsize=10)
         y += 0.1
         if p is None:
@@ -121,7 +124,7 @@ def return_pdf(ret: MonthReturn, *, lang: str = "zh-en") -> bytes:
                     what += f" …（{len(ch.fields)}）"
                 note = ch.note_zh if lang == "zh" else ch.note
                 rows.append([_zh(KIND_LABELS[ch.kind], lang), _cut(ch.id, 12), _cut(ch.name, 16),
-                             _cut("；".join(t for t in (what, note) if t), 70)])
+                             _cut("；".join(t for t in (what, note) if t), 84)])
             header = [_say("类别", "change", lang), _say("编号", "id", lang), _say("名称", "name", lang),
                       _say("变化内容", "what changed", lang)]
             y = pg.table(y, header, rows, scaled([0.9, 0.9, 1.6, 4.6], inner), frozenset({0, 1, 2, 3}))
@@ -151,7 +154,7 @@ def return_pdf(ret: MonthReturn, *, lang: str = "zh-en") -> bytes:
                      _cut(g.get("street") or g.get("location"), 28), _cut(g.get("nearest_station") or "—", 16),
                      "—" if g.get("nearest_distance_m") is None else f"{float(g['nearest_distance_m']):,.0f} 米"]
                     for g in r.gaps[:MAX_GAPS]]
-            header = [_say("排名", "rank", lang), _say("未覆盖需求", "unmet", lang), _say("附近道路", "street", lang),
+            header = [_say("排名", "rank", lang), _say("未覆盖需求", "unmet", lang), _say("位置", "location", lang),
                       _say("最近驿站", "nearest station", lang), _say("距离", "distance", lang)]
             y = pg.table(y, header, rows, scaled([0.6, 1.0, 2.8, 1.8, 0.9], inner), frozenset({2, 3}))
         else:
