@@ -64,11 +64,11 @@ def _plain_numbers(values: pd.Series) -> pd.Series:
     """Numbers typed in a Chinese keyboard's full-width mode (``１１６．３２``) as the ASCII they stand for (NFKC)."""
     if values.dtype.kind in "fiu":
         return values
-    values = values.astype(str).str.strip()
+    values = values.astype(str)
     wide = ~values.str.isascii().to_numpy(dtype=bool)
     if wide.any():
         values = values.copy()
-        values[wide] = [unicodedata.normalize("NFKC", v).replace("\u2212", "-") for v in values[wide]]
+        values[wide] = [unicodedata.normalize("NFKC", v).replace("\u2212", "-").strip() for v in values[wide]]
     return values
 
 
@@ -88,8 +88,9 @@ def check_demand(df: pd.DataFrame, *, source: str, coord: str = "wgs84", timezon
     weight_text = _plain_numbers(df["weight"])
     lon = pd.to_numeric(lon_text, errors="coerce").to_numpy(float)
     lat = pd.to_numeric(lat_text, errors="coerce").to_numpy(float)
-    w = pd.to_numeric(weight_text.replace("", "1") if weight_text.dtype.kind not in "fiu" else weight_text,
-                      errors="coerce").to_numpy(float)
+    if weight_text.dtype.kind not in "fiu":
+        weight_text = weight_text.where(weight_text.str.strip() != "", "1")  # blank: one order
+    w = pd.to_numeric(weight_text, errors="coerce").to_numpy(float)
     ts, bad_time = times_from_text(df["timestamp"], timezone)
     rows = df["_row"].to_numpy()
     sheets = df["_sheet"].to_numpy() if "_sheet" in df.columns else None

@@ -138,7 +138,7 @@ def _used_rows(chunk: pd.DataFrame, choice: ColumnChoice) -> pd.DataFrame:
     blank = np.ones(len(rows), dtype=bool)
     for name in ROW_FIELDS:
         if _column(choice, name):
-            blank &= (rows[name].fillna("").astype(str).str.strip() == "").to_numpy()
+            blank &= (rows[name] == "").to_numpy()  # the reader strips leading spaces
     return (rows[~blank] if blank.any() else rows).reset_index(drop=True)
 
 
