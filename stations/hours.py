@@ -46,6 +46,7 @@ def _wipes_out(expr: str) -> bool:
     return False
 
 
+@lru_cache(maxsize=4096)
 def _valid(expr: str) -> bool:
     try:
         _parse(expr)

@@ -22,6 +22,15 @@ Decisions worth knowing:
 - A month range (夏季(5月-9月)) applies to the clauses after it up to the next one; a closed-days clause (周一闭馆)
   and a holiday clause without months of their own apply all year.
 - A break (中午休息 12:00-14:00, or 12:00-14:00 休息 after the hours) is cut out of the hours it falls in.
+- A season needs its months (夏季(5月-9月)); the other season may take the months left (冬季). 夏季 and 冬季 with no
+  months at all are refused: the switch-over dates differ from place to place.
+- A period ending before it starts runs past midnight when 次日 or 凌晨 is written, or when it starts at 17:00 or
+  later (22:00-6:00); 8:00-5:30 is refused as unclear (17:30, or the next morning?).
+- Days written after the hours (9:00-18:00（周一至周五）) are those hours' days; 其余 is the weekdays no other clause
+  names. Two clauses with the same days and months add up (周一至周五 8:00-12:00；周一至周五 14:00-18:00).
+
+``status_zh`` and ``status_en`` say a station's state for the rider's page (营业至 20:00 / 已关闭 · 明天 08:00 开放);
+``stations.hours.hours_now`` works the state out.
 """
 
 from __future__ import annotations
