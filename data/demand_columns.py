@@ -2,7 +2,8 @@
 
 An order export (美团, 饿了么, a courier company's sheet, a clerk's own table) names the delivery position
 收货经度/收货纬度, 送达经度/送达纬度, 经度/纬度, lng/lat ...; the order time 下单时间, 送达时间, 时间 ...; the number of
-orders 订单量, 单量, 件数 .... ``choose_columns`` picks one column for each field from a file's headers, by the
+orders 订单量, 单量, 件数 ...; a date and a time of day in two columns (日期, 时间) make one time.
+``choose_columns`` picks one column for each field from a file's headers, by the
 tables below (first match wins, in the order written), or as the caller names them (``DemandColumns``, the
 ``--lon-col --lat-col --weight-col --time-col`` options); the choice is reported (``ColumnChoice.describe``).
 
@@ -55,6 +56,10 @@ WEIGHT_HEADERS: tuple[str, ...] = (
     "數量", "權重", "weight", "count", "orders", "order_count", "qty", "quantity",
 )
 """How many orders a row stands for (default 1 when the file has none of these)."""
+CLOCK_HEADERS: tuple[str, ...] = ("时间", "時間", "time", "时刻")
+"""Headers that may hold only the time of day; beside a ``DATE_HEADERS`` column the two make the order time."""
+DATE_HEADERS: tuple[str, ...] = ("日期", "下单日期", "订单日期", "date", "day")
+"""A date column read with a ``CLOCK_HEADERS`` column: ``日期 2026-11-25`` and ``时间 12:30``."""
 FIELDS = ("lon", "lat", "weight", "time")
 FIELD_NAMES = {"lon": "经度 longitude", "lat": "纬度 latitude", "weight": "订单量 weight", "time": "时间 time"}
 OPTIONS = {"lon": "--lon-col", "lat": "--lat-col", "weight": "--weight-col", "time": "--time-col"}
@@ -102,6 +107,8 @@ class ColumnChoice:
     weight: str | None = None
     time: str | None = None
     notes: list[str] = field(default_factory=list)
+    date: str | None = None
+    """A date column whose values go before those of ``time`` (a time of day), when the file splits them."""
 
     def used(self) -> dict[str, str]:
         """The columns used, by field."""
@@ -109,7 +116,10 @@ class ColumnChoice:
 
     def describe(self) -> str:
         """The choice in one line, Chinese and English: ``经度 longitude=收货经度, 纬度 latitude=收货纬度, ...``."""
-        return ", ".join(f"{FIELD_NAMES[f]}={v}" for f, v in self.used().items())
+        used = self.used()
+        if self.date is not None and self.time is not None:
+            used["time"] = f"{self.date} + {self.time}"
+        return ", ".join(f"{FIELD_NAMES[f]}={v}" for f, v in used.items())
 
 
 def header_score(cells: Sequence[str], columns: DemandColumns = DemandColumns()) -> int:
@@ -174,4 +184,8 @@ def choose_columns(headers: Sequence[str], *, source: str, columns: DemandColumn
     if choice.time is None:
         choice.time = next((by_key[k] for n in TIME_HEADERS if (k := header_key(n)) in by_key
                             and by_key[k] not in taken), None)
+        clocks = {header_key(n) for n in CLOCK_HEADERS}
+        if choice.time is not None and header_key(choice.time) in clocks:
+            choice.date = next((by_key[k] for n in DATE_HEADERS if (k := header_key(n)) in by_key
+                                and by_key[k] not in taken), None)
     return choice

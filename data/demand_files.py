@@ -134,12 +134,25 @@ def _used_rows(chunk: pd.DataFrame, choice: ColumnChoice) -> pd.DataFrame:
     ``_row``; rows blank in every used column (blank lines) left out."""
     rows = pd.DataFrame({name: (chunk[col] if (col := _column(choice, name)) else "") for name in ROW_FIELDS},
                         index=chunk.index)
+    if choice.date is not None and choice.time is not None:
+        rows["timestamp"] = _date_and_clock(chunk[choice.date], chunk[choice.time])
     rows["_row"] = chunk["_row"].to_numpy()
     blank = np.ones(len(rows), dtype=bool)
     for name in ROW_FIELDS:
         if _column(choice, name):
             blank &= (rows[name] == "").to_numpy()  # the reader strips leading spaces
     return (rows[~blank] if blank.any() else rows).reset_index(drop=True)
+
+
+def _date_and_clock(dates: pd.Series, clocks: pd.Series) -> pd.Series:
+    """One time cell from a date cell and a time-of-day cell (``2026-11-25`` + ``12:30``); a workbook's date
+    cell (``2026-11-25 00:00:00``) loses its midnight first; a blank time of day leaves the date alone, and a
+    time cell that holds a date itself (``2026-11-25 12:30``) is taken as it is."""
+    day = dates.astype(str).str.strip().str.replace(r" 00:00:00$", "", regex=True)
+    clock = clocks.astype(str).str.strip()
+    whole = clock.str.contains(r"[-/年]|^[0-9]{8}", regex=True).to_numpy(dtype=bool)
+    joined = day.where(clock == "", day + " " + clock)
+    return joined.where(~whole, clock)
 
 
 def _column(choice: ColumnChoice, name: str) -> str | None:

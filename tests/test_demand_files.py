@@ -265,9 +265,10 @@ def test_projected_shapefile_is_transformed_to_wgs84(engine, wudaokou, tmp_path)
         import_demand(engine, path, area="wudaokou", coord="gcj02")
 
 
-def test_cli_names_the_columns_used(cli_env, tmp_path):
+def test_cli_names_the_columns_used(engine, cli_env, tmp_path):
     """``yizhan demand import`` with the column options: the summary line in Chinese and English and the columns
-    used; a column not in the file fails in one line, exit code 2, no traceback."""
+    used; times in the zone of YIZHAN_TIMEZONE; a column not in the file fails in one line, exit code 2, no
+    traceback."""
     run_cli("area", "create", "wudaokou", "--bbox", "116.3084,39.9905,116.3320,40.0123", env=cli_env)
     path = tmp_path / "orders.csv"
     path.write_text("位置X,位置Y,份\n" + "".join(f"{x},{y},2\n" for x, y in STOPS), encoding="utf-8")
@@ -275,7 +276,34 @@ def test_cli_names_the_columns_used(cli_env, tmp_path):
                   env=cli_env).stdout
     assert "4 个需求点" in out and "4 points ->" in out and "total weight 8" in out
     assert "columns used: 经度 longitude=位置X, 纬度 latitude=位置Y, 订单量 weight=份" in out
+    timed = tmp_path / "timed.csv"
+    timed.write_text("lng,lat,下单时间\n" + "".join(f"{x},{y},2026-11-25 12:30\n" for x, y in STOPS), encoding="utf-8")
+    out = run_cli("demand", "import", str(timed), env={**cli_env, "YIZHAN_TIMEZONE": "Asia/Tokyo"}).stdout
+    assert "local time in Asia/Tokyo" in out
+    assert set(_points(engine)["observed_at"]) == {_utc(2026, 11, 25, 3, 30)}  # 12:30 in Tokyo (UTC+9)
     failed = run_cli("demand", "import", str(path), "--lon-col", "lng", "--lat-col", "位置Y", env=cli_env,
                      check=False)
     assert failed.returncode == 2 and "Traceback" not in failed.stderr
     assert "no column 'lng' (--lon-col)" in failed.stderr and "位置X, 位置Y, 份" in failed.stderr
+
+
+def test_date_and_time_of_day_in_two_columns(engine, wudaokou, tmp_path):
+    """日期 and 时间 in two columns (as many exports split them) make one local time; a workbook's date cells
+    and time cells too; a 时间 that holds the whole time is taken alone."""
+    path = tmp_path / "split.csv"
+    path.write_text("经度,纬度,日期,时间\n" + "".join(f"{x},{y},2026/11/25,{h}:15\n" for (x, y), h in
+                                                zip(STOPS, (7, 8, 9, 10), strict=True)), encoding="utf-8")
+    s = import_demand(engine, path, area="wudaokou")
+    assert "时间 time=日期 + 时间" in s.columns
+    assert list(_points(engine)["observed_at"]) == [_utc(2026, 11, 24, 23, 15), _utc(2026, 11, 25, 0, 15),
+                                                    _utc(2026, 11, 25, 1, 15), _utc(2026, 11, 25, 2, 15)]
+    book = openpyxl.Workbook()
+    ws = book.active
+    ws.append(["经度", "纬度", "日期", "时间"])
+    ws.append([*STOPS[0], datetime(2026, 11, 25), datetime(2026, 11, 25, 12, 30).time()])
+    ws.append([*STOPS[1], datetime(2026, 11, 25), "2026-11-26 12:30"])
+    ws.append([*STOPS[2], datetime(2026, 11, 25), None])
+    book.save(tmp_path / "split.xlsx")
+    import_demand(engine, tmp_path / "split.xlsx", area="wudaokou")
+    assert list(_points(engine)["observed_at"]) == [_utc(2026, 11, 25, 4, 30), _utc(2026, 11, 26, 4, 30),
+                                                    _utc(2026, 11, 24, 16, 0)]
