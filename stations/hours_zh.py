@@ -79,9 +79,12 @@ ALL_DAY_WORDS = ("全天", "全天候", "24小时", "24h", "24/7", "7×24小时"
                  "7*24", "24小时营业", "24小时开放", "全天开放", "全天24小时", "24小时不打烊", "昼夜", "通宵")
 OFF_WORDS = ("休息", "闭馆", "闭站", "关闭", "关门", "休馆", "不开放", "停业", "歇业", "打烊", "暂停开放", "停止营业",
              "暂停营业", "暂停使用", "停止开放", "停用", "已关闭", "暂停服务", "停止服务", "不营业", "off", "closed")
-OPEN_WORDS = ("开放", "营业", "正常开放", "照常开放", "正常营业", "照常营业", "照常", "正常", "不休息", "无休", "open",
-              "开门", "服务", "对外开放")
-UNKNOWN_WORDS = ("不定时", "不固定", "时间不定", "时间不固定", "不定期", "视情况而定", "以实际为准", "unknown")
+OPEN_WORDS = ("开放", "营业", "正常开放", "照常开放", "正常营业", "照常营业", "照常", "正常", "不休息", "不休", "无休",
+              "open", "开门", "服务", "对外开放")
+UNKNOWN_WORDS = ("不定时", "不固定", "时间不定", "时间不固定", "不定期", "视情况而定", "以实际为准", "另行通知",
+                 "另行安排", "另行公告", "unknown")
+HALF_DAYS: dict[str, tuple[int, int]] = {"上午": (0, 12 * 60), "下午": (12 * 60, 24 * 60)}
+"""Half a day, minutes after midnight, in a closure only (周三下午休息: closed on Wednesday from noon)."""
 BREAK_WORDS = ("午休", "中午休息", "午间休息", "午休时间", "休息时间", "午餐休息")
 EXCEPT_WORDS = ("除", "除了")
 EXCEPT_END_WORDS = ("外", "以外", "之外", "除外")
@@ -114,7 +117,7 @@ PATTERNS: dict[str, re.Pattern[str]] = {
     # 周一, 星期天, 礼拜六, 每周一, 周六日 (a run of weekdays), 周1 (a digit not starting a clock time)
     "weekday": re.compile(r"(?:每)?(?:周|星期|礼拜)(?:([一二三四五六日天]+)|([1-7])(?![\d:.点时]))"),
     # 8:00, 08.30, 8点, 8点半, 八点三十分, 20时, 早8, 晚上8点, 次日2:00, a bare 8 (only inside a range)
-    "time": re.compile(rf"(?:(?P<part>{_PART})\s*)?(?P<h>{_NUM})(?:(?P<sep>[:.])(?P<m>\d{{2}})|"
+    "time": re.compile(rf"(?:(?P<part>{_PART})[\s:]*)?(?P<h>{_NUM})(?:(?P<sep>[:.])(?P<m>\d{{2}})|"
                        rf"(?P<unit>[点时])(?:(?P<half>半)|(?P<m2>{_NUM})分?)?)?"),
     # 5月, 5月1日, 十月 (a month, with its day)
     "month": re.compile(rf"(?P<m>{_NUM})\s*月(?:份)?(?:\s*(?P<d>{_NUM})\s*[日号])?"),
@@ -130,8 +133,8 @@ def _word_kinds() -> dict[str, str]:
     for kind, words in (("noise", NOISE_WORDS), ("join", JOIN_WORDS), ("sep", BREAK_SEPARATORS),
                         ("range", RANGE_WORDS), ("open", OPEN_WORDS), ("off", OFF_WORDS), ("break", BREAK_WORDS),
                         ("unknown", UNKNOWN_WORDS), ("rest", REST_WORDS), ("except", EXCEPT_WORDS),
-                        ("except_end", EXCEPT_END_WORDS), ("allday", ALL_DAY_WORDS), ("days", DAY_WORDS),
-                        ("season", SEASON_WORDS)):
+                        ("except_end", EXCEPT_END_WORDS), ("allday", ALL_DAY_WORDS), ("halfday", HALF_DAYS),
+                        ("days", DAY_WORDS), ("season", SEASON_WORDS)):
         for w in words:
             kinds[w] = kind
     return kinds
@@ -294,13 +297,14 @@ class Clause:
     state: str = ""  # "", "off", "unknown"
     usual: bool = False  # 节假日正常开放: the usual hours on these days
     rest: bool = False  # 其余: the weekdays no other clause names
+    half: Period | None = None  # 上午 / 下午 with no time: valid only as a closure (周三下午休息)
 
     def empty(self) -> bool:
         return not (self.months or self.season or self.days is not None or self.except_days or self.periods
-                    or self.breaks or self.all_day or self.state or self.usual or self.rest)
+                    or self.breaks or self.all_day or self.state or self.usual or self.rest or self.half)
 
     def has_time(self) -> bool:
-        return bool(self.periods or self.all_day or self.state or self.breaks)
+        return bool(self.periods or self.all_day or self.state or self.breaks or self.half)
 
 
 class _Reader:
@@ -316,6 +320,9 @@ class _Reader:
         return _fail(self.text, zh, en, example)
 
     def flush(self) -> None:
+        if self.cur.half is not None:
+            raise self.fail("'上午' 或 '下午' 缺少具体时间", "a morning or afternoon without its hours",
+                            "周六上午 8:30-11:30，周三下午休息")
         if not self.cur.empty():
             self.clauses.append(self.cur)
         self.cur = Clause()
@@ -420,11 +427,18 @@ class _Reader:
                     c.all_day = True
                 else:
                     c.periods.append(period)
+            elif t.kind == "halfday":
+                if c.state or c.periods:
+                    self.flush()
+                    c = self.cur
+                c.half = HALF_DAYS[t.text]
             elif t.kind == "allday":
                 if c.state or c.periods:
                     self.flush()
                     c = self.cur
                 c.all_day = True
+            elif t.kind == "off" and c.half is not None and not c.periods:
+                c.periods, c.half, c.state = [c.half], None, "off"  # 周三下午休息
             elif t.kind == "off":
                 if c.periods and (len(c.periods) > 1 or c.days is None) and c.days != {"PH"}:
                     c.breaks.append(c.periods.pop())  # 8:00-18:00 12:00-14:00休息, or 12:00-14:00休息 alone
@@ -572,6 +586,8 @@ def _settle(text: str, clauses: list[Clause]) -> list[Clause]:
             if usual is None:
                 raise _fail(text, "'正常开放' 之前没有平日的开放时间", "'open as usual' comes before the usual hours",
                             "周一至周五 09:00-18:00，节假日正常开放")
+            if (usual.days is None or usual.days >= ALL_DAYS) and not usual.months:
+                continue  # open every day already: holidays too
             c.periods, c.all_day = list(usual.periods), usual.all_day
         out.append(c)
     named = set().union(*(o.days for o in out if o.days is not None and not o.rest)) if out else set()
