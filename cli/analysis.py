@@ -198,13 +198,14 @@ def report(
     reviewer: Annotated[str | None, typer.Option(help="Return: who reviewed it (remembered)")] = None,
     replace: Annotated[bool, typer.Option("--replace", help="Return: make the month's return again, replacing "
                                                             "the stored one")] = False,
-    lang: Annotated[str, typer.Option(help="Return PDF: zh (Chinese only) or zh-en (Chinese with English beside)")]
-    = "zh-en",
+    lang: Annotated[str, typer.Option(help="The PDF and HTML (and a return's PDF): zh (Chinese only) or zh-en "
+                                           "(Chinese with English beside)")] = "zh-en",
 ) -> None:
     """Write the gap report of a run: CSV and XLSX for Excel, GeoJSON and GeoPackage for GIS, and a printable
     one-page summary (HTML, PDF) with a map, the headline figures, the top gaps and the units. With --month: the
     monthly return (月报) instead, stored and written as XLSX and PDF."""
     from yizhan.reports.run_report import load_report
+    from yizhan.reports.summary import check_lang
     from yizhan.reports.writer import parse_formats, write_report
 
     if month is not None:
@@ -212,6 +213,7 @@ def report(
                         preparer=preparer, reviewer=reviewer, replace=replace, lang=lang)
         return
     formats = parse_formats(fmt)
+    check_lang(lang)
     streets = None
     if osm is not None:
         from yizhan.geo.osm import named_streets_from_extract
@@ -219,7 +221,7 @@ def report(
         streets = named_streets_from_extract(osm)
     data = load_report(engine(), run, area=area, streets=streets, streets_source=osm.name if osm else None,
                        timezone=get_settings().timezone, remembered_streets=True)
-    paths = write_report(data, out_path or get_settings().out_dir, formats)
+    paths = write_report(data, out_path or get_settings().out_dir, formats, lang=lang)
     for kind, p in paths.items():
         common.out.print(f"{kind}: {p}")
 
@@ -227,7 +229,7 @@ def report(
 def _monthly_return(month: str, *, run: int | None, area: str | None, fmt: list[str] | None, out_path: Path | None,
                     osm: Path | None, union: str | None, preparer: str | None, reviewer: str | None, replace: bool,
                     lang: str) -> None:
-    from yizhan.returns.document import check_lang
+    from yizhan.reports.summary import check_lang
     from yizhan.returns.files import parse_return_formats, write_return
     from yizhan.returns.store import Signers, make_return
 

@@ -87,9 +87,10 @@ def scaled(widths: list[float], total: float) -> list[float]:
     return [w * total / s for w in widths]
 
 
-def summary_pdf(report: RunReport, *, page: SummaryPage | None = None) -> bytes:
-    """The one-page summary (map, headline figures, top gaps, units, notes) as PDF bytes."""
-    p = page or summary_page(report)
+def summary_pdf(report: RunReport, *, page: SummaryPage | None = None, lang: str = "zh-en") -> bytes:
+    """The one-page summary (map, headline figures, top gaps, units, notes) as PDF bytes, in ``lang``
+    (``summary.LANGS``: ``zh`` Chinese only, ``zh-en`` with English beside)."""
+    p = page or summary_page(report, lang=lang)
     inner = PAGE_W - 2 * MARGIN
     buf = io.BytesIO()
     with drawing() as font:
@@ -105,22 +106,22 @@ def summary_pdf(report: RunReport, *, page: SummaryPage | None = None) -> bytes:
         x = MARGIN + box_w + 0.25
         y = top + 0.1
         for zh, en, value in p.figures:
-            pg.text(x, y, f"{zh} {en}", fontsize=7, color=GREY)
+            pg.text(x, y, p.say(zh, en), fontsize=7, color=GREY)
             pg.text(x, y + 0.22, value, fontsize=12 if len(value) <= 22 else 8.5)
             y += 0.45
         y = max(top + map_h + LEGEND_IN, y) + 0.3
-        pg.text(MARGIN, y, f"前 {len(p.gap_rows)} 个缺口 Top gaps" if p.gap_rows else "没有覆盖缺口 No gaps",
-                fontsize=10)
+        pg.text(MARGIN, y, p.say(f"前 {len(p.gap_rows)} 个缺口", "Top gaps") if p.gap_rows
+                else p.say("没有覆盖缺口", "No gaps"), fontsize=10)
         y += 0.1
         if p.gap_rows:
             widths = scaled([0.45, 0.85, 0.75, 2.6, 1.5, 0.8] + ([0.8] if len(p.gap_header) > 6 else []), inner)
             y = pg.table(y, p.gap_header, p.gap_rows, widths, GAP_TEXT_COLUMNS)
             if p.gaps_more:
-                pg.text(MARGIN, y + 0.16, f"另有 {p.gaps_more} 个缺口见数据文件 {p.gaps_more} more gaps in the data "
-                        "files.", fontsize=6.5, color=GREY)
+                more = p.say(f"另有 {p.gaps_more} 个缺口见数据文件。", f"{p.gaps_more} more gaps in the data files.")
+                pg.text(MARGIN, y + 0.16, more, fontsize=6.5, color=GREY)
                 y += 0.16
         y += 0.35
-        pg.text(MARGIN, y, "分单元 By township / unit", fontsize=10)
+        pg.text(MARGIN, y, p.say("分单元", "By township / unit"), fontsize=10)
         y += 0.1
         widths = scaled([2.2, 0.6, 1.0, 1.0, 1.0, 0.8] + ([0.9] if len(p.unit_header) > 6 else []), inner)
         y = pg.table(y, p.unit_header, p.unit_rows, widths, frozenset({0}), p.unit_total)
@@ -130,7 +131,7 @@ def summary_pdf(report: RunReport, *, page: SummaryPage | None = None) -> bytes:
             y += 0.16
         notes = list(p.notes)
         if p.attribution:
-            notes.append(f"地图数据 Map data {p.attribution}")
+            notes.append(f"{p.say('地图数据', 'Map data')} {p.attribution}")
         if font is None:
             notes.append("No CJK font installed (e.g. Debian fonts-noto-cjk): Chinese text cannot be shown.")
         y += 0.3

@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import numpy as np
 
 from yizhan.coverage.runs import UNASSIGNED
+from yizhan.errors import InvalidInput
 from yizhan.reports.drawing import map_png
 from yizhan.reports.run_report import (
     OSM_ATTRIBUTION,
@@ -31,6 +32,27 @@ MAX_UNITS = 12
 GAP_TEXT_COLUMNS = frozenset({3, 4})
 """Columns of the gap table holding text (location, station); the others are numbers, aligned right."""
 PROFILE_LABELS = {"walk": "步行 walk", "bike": "骑行 bike"}
+LANGS = ("zh", "zh-en")
+"""Languages of a printed page: ``zh`` Chinese only (asked with ``--lang zh``); ``zh-en`` Chinese with English
+beside, the default, as every message of the project is."""
+
+
+def check_lang(lang: str) -> str:
+    """``lang`` if it is one of :data:`LANGS`; InvalidInput naming it otherwise."""
+    if lang not in LANGS:
+        raise InvalidInput(f"--lang {lang!r}: 应为 zh 或 zh-en / expected zh (Chinese only) or zh-en (Chinese with "
+                           "English beside)")
+    return lang
+
+
+def say(zh: str, en: str, lang: str) -> str:
+    """``zh`` alone in ``lang`` ``zh``, else ``zh`` with ``en`` beside."""
+    return zh if lang == "zh" else f"{zh} {en}"
+
+
+def zh_part(label: str, lang: str) -> str:
+    """A "中文 English" label in ``lang``: its Chinese part alone for ``zh``."""
+    return label.split(" ", 1)[0] if lang == "zh" else label
 
 
 def pct(x: float | None) -> str:
@@ -80,17 +102,25 @@ class SummaryPage:
     units_more: int
     notes: list[str] = field(default_factory=list)
     attribution: str | None = None
+    lang: str = "zh-en"
+
+    def say(self, zh: str, en: str) -> str:
+        """``zh`` in the page's language (with ``en`` beside unless Chinese only)."""
+        return say(zh, en, self.lang)
 
 
 def summary_page(report: RunReport, *, top: int = TOP_GAPS, max_units: int = MAX_UNITS,
-                 now: datetime | None = None) -> SummaryPage:
-    """The summary's content from the stored run (:func:`headline`, :func:`gaps_table`, :func:`units_report_table`)."""
+                 now: datetime | None = None, lang: str = "zh-en") -> SummaryPage:
+    """The summary's content from the stored run (:func:`headline`, :func:`gaps_table`, :func:`units_report_table`),
+    in ``lang`` (:data:`LANGS`)."""
+    check_lang(lang)
     h = headline(report)
     net = report.network
     if net:
-        mode = f"沿路网（{PROFILE_LABELS.get(h['profile'], h['profile'])}）along the streets"
+        profile = zh_part(PROFILE_LABELS.get(h["profile"], h["profile"]), lang)
+        mode = say(f"沿路网（{profile}）", "along the streets", lang)
     else:
-        mode = "直线距离 straight line"
+        mode = say("直线距离", "straight line", lang)
     figures = [
         ("覆盖率", "covered share", pct(h["covered_share"])),
         ("已覆盖 / 总需求", "covered / total demand", f"{num(h['demand_covered'])} / {num(h['demand_total'])}"),
@@ -105,14 +135,16 @@ def summary_page(report: RunReport, *, top: int = TOP_GAPS, max_units: int = MAX
     figures.append(("覆盖面积", "covered area", f"{num(h['covered_area_km2'], 2)} 平方公里"))
 
     g = gaps_table(report)
-    gap_header = ["排名", "未覆盖需求", "面积(km²)", "位置 location", "最近驿站", "距离"]
+    gap_header = ["排名", "未覆盖需求", "面积(km²)", say("位置", "location", lang), "最近驿站", "距离"]
     if net:
         gap_header.append("直线距离")
     limit = h.get("search_limit_m")
     gap_rows = []
     for r in g.head(top).itertuples(index=False):
         far = f"> {metres(limit)}" if net and limit else "—"
-        row = [str(r.rank), num(r.demand), num(r.area_km2, 3), _cut(r.location, 30),
+        street = getattr(r, "street", None)
+        where = f"{street}附近" if lang == "zh" and isinstance(street, str) and street else r.location
+        row = [str(r.rank), num(r.demand), num(r.area_km2, 3), _cut(where, 30),
                _cut(r.nearest_station, 16) if isinstance(r.nearest_station, str) else "—",
                metres(r.nearest_distance_m) if np.isfinite(r.nearest_distance_m) else far]
         if net:
@@ -120,7 +152,7 @@ def summary_page(report: RunReport, *, top: int = TOP_GAPS, max_units: int = MAX
         gap_rows.append(row)
 
     u = units_report_table(report)
-    unit_header = ["乡镇街道/片区 unit", "驿站", "需求", "已覆盖", "未覆盖", "覆盖率"]
+    unit_header = [say("乡镇街道/片区", "unit", lang), "驿站", "需求", "已覆盖", "未覆盖", "覆盖率"]
     if net:
         unit_header.append("直线覆盖率")
 
@@ -137,14 +169,18 @@ def summary_page(report: RunReport, *, top: int = TOP_GAPS, max_units: int = MAX
     more = max(0, len(rows) - max_units)
     if more:
         rest = u.iloc[max_units - 1:]
-        others = unit_row(f"其余 {len(rest)} 个单元 others", int(rest["stations"].sum()), float(rest["demand"].sum()),
-                          float(rest["demand_covered"].sum()), float(straight_col.iloc[max_units - 1:].sum()))
+        others = unit_row(say(f"其余 {len(rest)} 个单元", "others", lang), int(rest["stations"].sum()),
+                          float(rest["demand"].sum()), float(rest["demand_covered"].sum()),
+                          float(straight_col.iloc[max_units - 1:].sum()))
         rows = [*rows[: max_units - 1], others]
-    total = unit_row("合计 total", int(u["stations"].sum()) if len(u) else h["stations"], float(h["demand_total"]),
-                     float(h["demand_covered"]),
+    total = unit_row(say("合计", "total", lang), int(u["stations"].sum()) if len(u) else h["stations"],
+                     float(h["demand_total"]), float(h["demand_covered"]),
                      float(h["covered_share_straight"] or 0) * float(h["demand_total"]) if net else None)
 
-    notes = [f"距离：{h['distance']}" if h.get("distance") else ""]
+    if lang == "zh":
+        notes = [f"距离：沿{profile}路网，门到门（米）" if net else "距离：直线（米）"]
+    else:
+        notes = [f"距离：{h['distance']}" if h.get("distance") else ""]
     if report.streets is not None:
         notes.append(f"位置：{STREET_NEAR_M:g} 米内最近的有名道路（{report.streets_source or 'OSM'}），"
                      "否则为缺口内一点的经纬度 (WGS 84)。")
@@ -160,13 +196,13 @@ def summary_page(report: RunReport, *, top: int = TOP_GAPS, max_units: int = MAX
                  f"生成于 {local_time(now or datetime.now().astimezone(), report.timezone)}。")
     return SummaryPage(
         title=f"驿站覆盖缺口报告 · {report.run.area.label}",
-        subtitle=f"运行 run #{h['run_id']} · {local_time(datetime.fromisoformat(h['created_at']), report.timezone)} · "
-                 f"{mode} · "
+        subtitle=f"{say('运行', 'run', lang)} #{h['run_id']} · "
+                 f"{local_time(datetime.fromisoformat(h['created_at']), report.timezone)} · {mode} · "
                  f"半径 {metres(h['radius_m'])} · {h['cells']:,} 个需求网格"
                  + (f"（{h['cell_size_m']:g} 米）" if h.get("cell_size_m") else ""),
         figures=figures, gap_header=gap_header, gap_rows=gap_rows, gaps_more=max(0, len(g) - top),
         unit_header=unit_header, unit_rows=rows, unit_total=total, units_more=more,
-        notes=[n for n in notes if n], attribution=OSM_ATTRIBUTION if report.uses_osm else None)
+        notes=[n for n in notes if n], attribution=OSM_ATTRIBUTION if report.uses_osm else None, lang=lang)
 
 
 _CSS = """
@@ -208,20 +244,20 @@ def _table(header: list[str], rows: list[list[str]], total: list[str] | None = N
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
-def summary_html(report: RunReport, *, page: SummaryPage | None = None) -> str:
-    """The one-page summary as a self-contained HTML document (print it, or open it offline)."""
-    p = page or summary_page(report)
+def summary_html(report: RunReport, *, page: SummaryPage | None = None, lang: str = "zh-en") -> str:
+    """The one-page summary as a self-contained HTML document (print it, or open it offline), in ``lang``."""
+    p = page or summary_page(report, lang=lang)
     img = base64.b64encode(map_png(report, width_in=6.0, max_height_in=6.0, dpi=160)).decode("ascii")
-    figs = "".join(f'<div class="fig"><div class="l">{html.escape(zh)} {html.escape(en)}</div>'
+    figs = "".join(f'<div class="fig"><div class="l">{html.escape(p.say(zh, en))}</div>'
                    f'<div class="v">{html.escape(v)}</div></div>' for zh, en, v in p.figures)
     gap_table = (_table(p.gap_header, p.gap_rows, text=GAP_TEXT_COLUMNS) if p.gap_rows
-                 else "<p>没有覆盖缺口 no gaps.</p>")
-    more = f'<p class="more">另有 {p.gaps_more} 个缺口 {p.gaps_more} more gaps in the data files.</p>' \
-        if p.gaps_more else ""
+                 else f"<p>{p.say('没有覆盖缺口。', 'No gaps.')}</p>")
+    more_text = p.say(f"另有 {p.gaps_more} 个缺口见数据文件。", f"{p.gaps_more} more gaps in the data files.")
+    more = f'<p class="more">{html.escape(more_text)}</p>' if p.gaps_more else ""
     units_more = f'<p class="more">{p.units_more + 1} 个单元合为一行；分单元明细见 XLSX。</p>' if p.units_more else ""
     notes = "".join(f"<p>{html.escape(n)}</p>" for n in p.notes)
     if p.attribution:
-        notes += f"<p>地图数据 Map data {html.escape(p.attribution)}</p>"
+        notes += f"<p>{p.say('地图数据', 'Map data')} {html.escape(p.attribution)}</p>"
     return f"""<!DOCTYPE html>
 <html lang="zh-CN"><head><meta charset="utf-8"><title>{html.escape(p.title)}</title>
 <meta name="viewport" content="width=device-width, initial-scale=1"><style>{_CSS}</style></head>
@@ -229,9 +265,9 @@ def summary_html(report: RunReport, *, page: SummaryPage | None = None) -> str:
 <h1>{html.escape(p.title)}</h1>
 <div class="sub">{html.escape(p.subtitle)}</div>
 <div class="top"><img alt="地图 map" src="data:image/png;base64,{img}"><div class="figs">{figs}</div></div>
-<h2>前 {len(p.gap_rows)} 个缺口 Top gaps</h2>
+<h2>{html.escape(p.say(f"前 {len(p.gap_rows)} 个缺口", "Top gaps"))}</h2>
 {gap_table}{more}
-<h2>分单元 By township / unit</h2>
+<h2>{html.escape(p.say("分单元", "By township / unit"))}</h2>
 {_table(p.unit_header, p.unit_rows, p.unit_total)}{units_more}
 <div class="notes">{notes}</div>
 </body></html>

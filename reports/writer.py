@@ -20,7 +20,7 @@ from yizhan.reports.run_report import (
     gaps_gpkg,
     gaps_xlsx,
 )
-from yizhan.reports.summary import summary_html
+from yizhan.reports.summary import check_lang, summary_html
 
 
 def parse_formats(values: Iterable[str] | None) -> tuple[str, ...]:
@@ -41,8 +41,9 @@ def file_name(run_id: int, fmt: str) -> str:
     return f"{'report' if fmt in ('html', 'pdf') else 'gaps'}_run{run_id}.{fmt}"
 
 
-def render(report: RunReport, fmt: str) -> bytes:
-    """One format as the bytes of its file (the CSV with a BOM so Excel reads the Chinese headers)."""
+def render(report: RunReport, fmt: str, *, lang: str = "zh-en") -> bytes:
+    """One format as the bytes of its file (the CSV with a BOM so Excel reads the Chinese headers); the printed
+    summary (HTML, PDF) in ``lang`` (``zh`` Chinese only, ``zh-en`` with English beside)."""
     if fmt == "csv":
         return ("\ufeff" + gaps_csv(report)).encode("utf-8")
     if fmt == "geojson":
@@ -52,20 +53,22 @@ def render(report: RunReport, fmt: str) -> bytes:
     if fmt == "gpkg":
         return gaps_gpkg(report)
     if fmt == "html":
-        return summary_html(report).encode("utf-8")
+        return summary_html(report, lang=lang).encode("utf-8")
     if fmt == "pdf":
-        return summary_pdf(report)
+        return summary_pdf(report, lang=lang)
     raise InvalidInput(f"format {fmt!r}: expected one of {', '.join(FORMATS)}")
 
 
-def write_report(report: RunReport, out: Path, formats: Iterable[str] = DEFAULT_FORMATS) -> dict[str, Path]:
-    """Write ``formats`` of the report. ``out`` is a folder (created; files named by :func:`file_name`), or a file
-    path when a single format is asked and ``out`` ends in its extension.
+def write_report(report: RunReport, out: Path, formats: Iterable[str] = DEFAULT_FORMATS, *,
+                 lang: str = "zh-en") -> dict[str, Path]:
+    """Write ``formats`` of the report (the printed summary in ``lang``). ``out`` is a folder (created; files named
+    by :func:`file_name`), or a file path when a single format is asked and ``out`` ends in its extension.
 
     Each file is rendered first, then written under a temporary name and renamed: a folder that cannot take it
     (full, read-only, not a folder) raises ``OSError`` naming the file, keeps any earlier file of that name and
     leaves no temporary file; the files written before it stay.
     """
+    check_lang(lang)
     fmts = list(formats)
     if len(fmts) == 1 and out.suffix.lower() == f".{fmts[0]}":
         targets = {fmts[0]: out}
@@ -73,7 +76,7 @@ def write_report(report: RunReport, out: Path, formats: Iterable[str] = DEFAULT_
         targets = {f: out / file_name(report.run_id, f) for f in fmts}
     paths = {}
     for fmt, path in targets.items():
-        data = render(report, fmt)
+        data = render(report, fmt, lang=lang)
         with replacing(path) as tmp:
             tmp.write_bytes(data)
         paths[fmt] = path

@@ -7,7 +7,8 @@ from pathlib import Path
 
 from yizhan.errors import InvalidInput
 from yizhan.outputs import replacing
-from yizhan.returns.document import check_lang, return_pdf
+from yizhan.reports.summary import check_lang
+from yizhan.returns.document import return_pdf
 from yizhan.returns.store import MonthReturn
 from yizhan.returns.workbook import return_xlsx
 

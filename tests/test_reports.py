@@ -402,3 +402,21 @@ def test_report_over_http_shows_times_in_the_apps_time_zone(engine, db_url, tmp_
     page = client.get(f"/runs/{rid}/report.html", headers=STAFF)
     assert page.status_code == 200, page.text[:500]
     assert "UTC+00:00" in page.text and "UTC+08:00" not in page.text
+
+
+def test_summary_in_chinese_only_with_lang_zh(grid_report, tmp_path):
+    """``lang="zh"`` (``yizhan report --lang zh``): the printed summary without its English labels; the default
+    keeps Chinese with English beside."""
+    if report_map.cjk_font() is None:
+        pytest.skip("no CJK font installed (Debian: fonts-wqy-zenhei or fonts-noto-cjk)")
+    zh = _pdf_text(render(grid_report, "pdf", lang="zh"), tmp_path)
+    page = render(grid_report, "html", lang="zh").decode("utf-8")
+    for text in (zh, page):
+        for words in ("驿站覆盖缺口报告", "覆盖率", "西街道", "合计", "个缺口", "分单元", "直线距离"):
+            assert words in text, words
+        for english in ("Top gaps", "covered share", "By township", "straight line", "合计 total", "unmet demand"):
+            assert english not in text, english
+    both = _pdf_text(render(grid_report, "pdf"), tmp_path)
+    assert "Top gaps" in both and "covered share" in both
+    with pytest.raises(InvalidInput, match="zh-en"):
+        write_report(grid_report, tmp_path / "x", ["pdf"], lang="en")

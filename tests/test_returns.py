@@ -312,7 +312,9 @@ def test_report_month_and_display_name_commands(engine, db_url, tmp_path, osm_pa
     proc = run_cli("report", "--area", "grid", "--month", month, "--replace", "--lang", "fr", env=cli_env,
                    check=False)
     assert proc.returncode == 2 and "zh-en" in proc.stderr
-    # the gap report prints the display name and keeps its print set-up
+    # the gap report prints the display name and keeps its print set-up; its PDF takes the same languages
+    proc = run_cli("report", "--area", "grid", "--format", "pdf", "--lang", "en", env=cli_env, check=False)
+    assert proc.returncode == 2 and "zh-en" in proc.stderr
     run_cli("report", "--area", "grid", "--format", "xlsx", "--out", str(tmp_path / "gaps"), env=cli_env)
     gaps = openpyxl.load_workbook(next((tmp_path / "gaps").glob("*.xlsx")))
     summary = {r[0]: r[1] for r in gaps.worksheets[0].iter_rows(min_row=2, values_only=True)}
