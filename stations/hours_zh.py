@@ -381,8 +381,7 @@ class _Reader:
                     c.days = (c.days or set()) | days
                     last_days = days
             elif t.kind in ("month", "season"):
-                if c.has_time() or c.days is not None or (c.months and not c.season) or \
-                        (t.kind == "season" and (c.months or c.season)):
+                if c.has_time() or c.days is not None or (t.kind == "season" and (c.months or c.season)):
                     self.flush()
                     c = self.cur
                 if t.kind == "season":

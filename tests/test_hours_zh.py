@@ -158,6 +158,9 @@ TABLE: list[tuple[str, str, tuple[str, ...], tuple[str, ...]]] = [
     ("夏季(5月-9月) 8:00-21:00；冬季(10月-次年4月) 9:00-17:00", "May-Sep 08:00-21:00; Oct-Apr 09:00-17:00",
      ("oct 16:00",), ("oct 18:00",)),
     ("5-9月 8:00-21:00", "May-Sep 08:00-21:00", ("jul 08:00",), ("jan 12:00",)),
+    ("7月、10月 8:00-22:00", "Jul,Oct 08:00-22:00", ("jul 21:00", "oct 21:00"), ("jan 12:00",)),
+    ("7月至10月 周一至周五 8:00-22:00，周末 9:00-12:00", "Jul-Oct Mo-Fr 08:00-22:00; Jul-Oct Sa,Su 09:00-12:00",
+     ("jul 21:00",), ("jan 12:00", "sat 13:00")),
     ("5月1日至9月30日 8:00-21:00", "May 01-Sep 30 08:00-21:00", ("jul 12:00",), ("oct 12:00",)),
     # closed, and hours not fixed
     ("暂停开放", "off", (), ("wed 12:00",)),
@@ -184,6 +187,7 @@ def test_a_written_pattern_reads_to_its_rule(written, rule, open_at, closed_at):
 def test_the_rule_said_in_chinese_reads_back_to_the_same_rule(rule):
     said = hours_zh(rule)
     assert said != rule and not re.search("[A-Za-z]", said), said  # Chinese, no OSM words left
+    assert "  " not in said and "0日" not in said and said == said.strip(), said
     assert check_hours(said) == rule
 
 
