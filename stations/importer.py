@@ -35,8 +35,9 @@ from yizhan.stations.hours import check_hours
 OPTIONAL = ("host_name", "phone")
 """Columns read when the file has them (承办单位名称, 联系电话)."""
 AMENITY_SPLIT = re.compile(r"[;；,，、|/／\n]")
-STORED_AS = {"external_id": "id"}
-"""The file's field of a ``stations`` column, where the names differ."""
+STORED_AS = {"external_id": "id", "opening_hours_text": "opening_hours"}
+"""The file's field of a ``stations`` column, where the names differ (``host_name`` is the file's ``host`` when
+承办单位 held the name)."""
 
 
 def _column_limits() -> dict[str, int]:
@@ -174,11 +175,18 @@ def _amenities(text: str, add: AddProblem) -> list[str]:
 
 
 def _hours_expected(message: str) -> tuple[str, str | None]:
-    """The English and Chinese expectations of hours ``check_hours`` refused with ``message``: its own message when
-    it says it in Chinese too."""
+    """The English and Chinese expectations of hours ``check_hours`` refused with ``message``: a message in Chinese
+    then English (``开放时间 'x'：... / opening hours 'x': ...``) split in two without its repeated head (the group's
+    line names the field and the value), any other as it is."""
+    both = _HOURS_MESSAGE.fullmatch(message)
+    if both:
+        return both["en"], both["zh"]
     if any("\u4e00" <= ch <= "\u9fff" for ch in message):
         return message, None
     return message, "OpenStreetMap 开放时间写法，如 Mo-Fr 08:00-20:00; Sa,Su 09:00-18:00 或 24/7"
+
+
+_HOURS_MESSAGE = re.compile(r"开放时间 '.*?'[：:]?\s*(?P<zh>.+?) / opening hours '.*?':?\s*(?P<en>.+)", re.DOTALL)
 
 
 def records_from_frame(df: pd.DataFrame, *, source: str, coord: str = "wgs84",
@@ -233,13 +241,16 @@ def records_from_frame(df: pd.DataFrame, *, source: str, coord: str = "wgs84",
         host, host_name = _host(r["host"], r.get("host_name", ""), add)
         amenities = _amenities(r["amenities"], add)
         hours = hours_text = None
-        if r["opening_hours"]:
+        written_hours = r["opening_hours"].strip()
+        if len(written_hours) > LIMITS["opening_hours_text"]:
+            hours_text = written_hours  # too long to keep, whatever it says: named by the length check below
+        elif written_hours:
             try:
-                hours = check_hours(r["opening_hours"])
+                hours = check_hours(written_hours)
             except ValueError as exc:
                 add("opening_hours", r["opening_hours"], *_hours_expected(str(exc)))
             else:
-                hours_text = r["opening_hours"].strip() if r["opening_hours"].strip() != hours else None
+                hours_text = written_hours if written_hours != hours else None
         seats = stars = None
         if r["seats"]:
             x = _number(r["seats"])
@@ -266,11 +277,14 @@ def records_from_frame(df: pd.DataFrame, *, source: str, coord: str = "wgs84",
         stored = {"external_id": r["id"], "name": r["name"], "kind": kind, "host": host, "address": r["address"],
                   "township": r["township"], "opening_hours": hours, "status": status, "host_name": host_name,
                   "phone": phone, "opening_hours_text": hours_text}
+        written = {**STORED_AS, "host_name": "host_name" if r.get("host_name") else "host"}
+        too_long: set[str] = set()
         for column, limit in LIMITS.items():
             text = stored[column] or ""
-            if len(text) > limit:
-                add(STORED_AS.get(column, column), text[:40] + "...",
-                    f"at most {limit} characters (this one has {len(text)}); shorten it",
+            where = written.get(column, column)
+            if len(text) > limit and where not in too_long:  # the rule or the text of the hours: one problem
+                too_long.add(where)
+                add(where, text[:40] + "...", f"at most {limit} characters (this one has {len(text)}); shorten it",
                     f"最多 {limit} 个字符（此处 {len(text)} 个），请缩短")
         lon, lat = _number(r["lon"]) if r["lon"] else None, _number(r["lat"]) if r["lat"] else None
         coords_ok = True

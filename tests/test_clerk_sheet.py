@@ -27,29 +27,30 @@ from yizhan.stations.importer import records_from_frame
 from yizhan.stations.service import import_stations
 
 GEOD = Geod(ellps="WGS84")
-HEADERS = ["编号", "驿站名称", "类型", "经度", "纬度", "承办单位", "地址", "街道", "服务设施", "开放时间", "座位数",
-           "星级", "状态"]
+HEADERS = ["序号", "编号", "驿站名称", "类型", "经度", "纬度", "承办单位", "地址", "街道", "服务设施", "开放时间",
+           "座位数", "星级", "状态", "联系电话"]
 TITLE = "海淀区五道口地区户外劳动者服务站点登记表（2026年11月）"
 
-# id, name, kind, WGS 84 lon, lat, 承办单位, 地址, 街道, 服务设施, 开放时间, 座位数, 星级, 状态 — as written
+# id, name, kind, WGS 84 lon, lat, 承办单位, 地址, 街道, 服务设施, 开放时间, 座位数, 星级, 状态, 联系电话 — as written
 ROWS: list[tuple[Any, ...]] = [
     ("WDK-001", "五道口加油站驿站", "大站", 116.3301, 40.0050, "中国石化五道口加油站", "成府路1号", "学院路街道",
-     "饮水、充电桩、急救药箱、厕所", "24/7", 20, "五星", "正常运营"),
+     "饮水、充电桩、急救药箱、厕所", "全天", 20, "五星", "正常运营", "010-62345678"),
     ("WDK-002", "华清嘉园驿站", "小站", 116.3288, 39.9952, "加油站", "华清嘉园东门", "东升镇",
-     "热水，充电宝，爱心冰箱", "Mo-Fr 09:00-18:00", 6, "★★★", "运营"),
+     "热水，充电宝，爱心冰箱", "周一至周五 09:00-18:00", 6, "★★★", "运营", "(010)62345678"),
     ("WDK-003", "农商行驿站", "流动站", 116.3220, 40.0010, "北京农商银行五道口支行", "", "学院路街道",
-     "饮用水;WiFi;雨伞", "", 0, 0, "开放"),
+     "饮用水;WiFi;雨伞", "", 0, 0, "开放", "138 0013 8000"),
     ("WDK-004", "成府路党群驿站", "大型", 116.3180, 39.9990, "成府路社区党群服务中心", "成府路35号", "燕园街道",
-     "空调 暖气 微波炉", "Mo-Su 08:00-20:00", 12, "3星", "启用"),
+     "空调 暖气 微波炉", "每天 8:00-20:00", 12, "3星", "启用", "400-123-4567"),
     ("WDK-005", "工会驿站", "小型", 116.3150, 40.0080, "海淀区总工会", "", "清华园街道", "冷气/取暖/加热",
-     "", 4, "一星", "在用"),
+     "工作日 9:00-17:00，周末 10:00-16:00", 4, "一星", "在用", "010-62345678 转 123"),
     ("WDK-006", "物美便利店驿站", "流动", 116.3120, 40.0100, "物美便利店", "", "", "无线网、打气筒、座椅、休息区",
-     "", "", "", "暂停"),
-    ("WDK-007", "清华东门驿站", "固定站", 116.3250, 40.0040, "清华大学", "清华东门", "清华园街道", "", "",
-     8, "★★★☆☆", "停用"),
-    ("WDK-008", "银行驿站", "大型驿站", 116.3270, 40.0000, "银行", "", "", "Wi-Fi、医药箱", "", 10, 3, "撤销"),
-    ("WDK-009", "工会小站", "小站", 116.3200, 39.9960, "", "", "", "卫生间", "", "", 4, "关闭"),
-    ("WDK-010", "工会大站", "大站", 116.3160, 39.9970, "工会", "", "", "", "", 30, "", ""),
+     "08:00-12:00、14:30-18:00", "", "", "暂停", "010-62345678-123"),
+    ("WDK-007", "清华东门驿站", "固定站", 116.3250, 40.0040, "清华大学", "清华东门", "清华园街道", "", "24/7",
+     8, "★★★☆☆", "停用", "95588"),
+    ("WDK-008", "银行驿站", "大型驿站", 116.3270, 40.0000, "银行", "", "", "Wi-Fi、医药箱", "", 10, 3, "撤销",
+     "（010）6234 5678"),
+    ("WDK-009", "工会小站", "小站", 116.3200, 39.9960, "", "", "", "卫生间", "", "", 4, "关闭", ""),
+    ("WDK-010", "工会大站", "大站", 116.3160, 39.9970, "工会", "", "", "", "", 30, "", "", "13800138000"),
 ]
 # the stored fields of each row: kind, host, amenities, opening_hours, seats, stars, status
 STORED: dict[str, tuple[Any, ...]] = {
@@ -60,9 +61,11 @@ STORED: dict[str, tuple[Any, ...]] = {
     "WDK-003": ("mobile", "bank", ["drinking_water", "wifi", "umbrella"], None, 0, None, "active"),
     "WDK-004": ("large", "party_service_centre", ["air_conditioning", "heating", "microwave"], "Mo-Su 08:00-20:00",
                 12, 3, "active"),
-    "WDK-005": ("small", "union_office", ["air_conditioning", "heating", "microwave"], None, 4, 1, "active"),
-    "WDK-006": ("mobile", "shop", ["wifi", "repair_kit", "rest_seats"], None, None, None, "closed"),
-    "WDK-007": ("small", "other", [], None, 8, 3, "closed"),
+    "WDK-005": ("small", "union_office", ["air_conditioning", "heating", "microwave"],
+                "Mo-Fr 09:00-17:00; Sa,Su 10:00-16:00", 4, 1, "active"),
+    "WDK-006": ("mobile", "shop", ["wifi", "repair_kit", "rest_seats"], "Mo-Su 08:00-12:00,14:30-18:00", None, None,
+                "closed"),
+    "WDK-007": ("small", "other", [], "24/7", 8, 3, "closed"),
     "WDK-008": ("large", "bank", ["wifi", "first_aid"], None, 10, 3, "closed"),
     "WDK-009": ("small", None, ["toilet"], None, None, 4, "closed"),
     "WDK-010": ("large", "union_office", [], None, 30, None, "active"),
@@ -71,6 +74,13 @@ HOST_NAMES = {"WDK-001": "中国石化五道口加油站", "WDK-003": "北京农
               "WDK-004": "成府路社区党群服务中心", "WDK-005": "海淀区总工会", "WDK-006": "物美便利店",
               "WDK-007": "清华大学"}
 """承办单位 written as a name (kept as written); the other rows give a host type or nothing."""
+HOURS_TEXT = {"WDK-001": "全天", "WDK-002": "周一至周五 09:00-18:00", "WDK-004": "每天 8:00-20:00",
+              "WDK-005": "工作日 9:00-17:00，周末 10:00-16:00", "WDK-006": "08:00-12:00、14:30-18:00"}
+"""The hours written in Chinese, kept beside their OSM rule; WDK-007's 24/7 is the rule itself."""
+PHONES = {"WDK-001": "010-62345678", "WDK-002": "(010)62345678", "WDK-003": "138 0013 8000",
+          "WDK-004": "400-123-4567", "WDK-005": "010-62345678 转 123", "WDK-006": "010-62345678-123",
+          "WDK-007": "95588", "WDK-008": "(010)6234 5678", "WDK-010": "13800138000"}
+"""联系电话 as stored: as written, full-width brackets and spaces made plain."""
 
 
 def _gcj(lon: float, lat: float) -> tuple[str, str]:
@@ -81,9 +91,9 @@ def _gcj(lon: float, lat: float) -> tuple[str, str]:
 
 def _sheet_rows(rows: list[tuple[Any, ...]] = ROWS) -> list[list[Any]]:
     out = []
-    for r in rows:
+    for i, r in enumerate(rows):
         lon, lat = _gcj(r[3], r[4])
-        out.append([r[0], r[1], r[2], float(lon), float(lat), *r[5:]])
+        out.append([i + 1, r[0], r[1], r[2], float(lon), float(lat), *r[5:]])
     return out
 
 
@@ -100,8 +110,9 @@ def _xlsx(rows: list[list[Any]], headers: list[str] = HEADERS) -> bytes:
     ws.append([TITLE])
     ws.merge_cells(start_row=1, start_column=1, end_row=1, end_column=len(headers))
     ws.append(headers)
-    for r in rows:
-        ws.append([None if v == "" else v for v in r])
+    for r in rows:  # a mobile number typed in is a number to Excel
+        ws.append([None if v == "" else int(v) if j == len(headers) - 1 and str(v).isdigit() else v
+                   for j, v in enumerate(r)])
     buf = io.BytesIO()
     wb.save(buf)
     return buf.getvalue()
@@ -126,7 +137,8 @@ def _check_stored(engine: Engine) -> None:
         kind, host, amenities, hours, seats, stars, status = STORED[sid]
         assert (have["name"], have["kind"], have["host"]) == (r[1], kind, host), sid
         assert have["host_name"] == HOST_NAMES.get(sid), sid
-        assert have["opening_hours_text"] is None, sid  # the rules were written as OSM rules
+        assert have["opening_hours_text"] == HOURS_TEXT.get(sid), sid
+        assert have["phone"] == PHONES.get(sid), sid
         assert (have["address"], have["township"]) == (r[6] or None, r[7] or None), sid
         assert list(have["amenities"]) == amenities, sid
         assert (have["opening_hours"], have["seats"], have["stars"], have["status"]) == (hours, seats, stars,
@@ -141,12 +153,14 @@ def test_a_gbk_csv_as_clerks_write_it(engine, wudaokou):
         data.decode("utf-8")  # really GBK
     s = import_stations(engine, "登记表.csv", data=data, filename="登记表.csv", coord="gcj02")
     assert (s.inserted, s.updated) == (len(ROWS), 0)
+    assert len(s.notes) == 1 and "序号" in s.notes[0]  # the layout column, left out with a note
     _check_stored(engine)
 
 
 def test_an_xlsx_with_a_title_row_as_clerks_keep_it(engine, wudaokou):
     s = import_stations(engine, "登记表.xlsx", data=_xlsx(_sheet_rows()), filename="登记表.xlsx", coord="gcj02")
     assert (s.inserted, s.updated) == (len(ROWS), 0)
+    assert len(s.notes) == 1 and "序号" in s.notes[0]
     _check_stored(engine)
 
 
@@ -159,7 +173,8 @@ def test_the_host_name_is_kept_as_written(tmp_path, suffix):
     records = {r.external_id: r for r in records_from_frame(df, source=path.name, coord="gcj02")}
     assert {sid: r.host_name for sid, r in records.items() if r.host_name} == HOST_NAMES
     assert {sid: r.host for sid, r in records.items()} == {sid: v[1] for sid, v in STORED.items()}
-    assert all(r.opening_hours_text is None for r in records.values())  # OSM rules as written: nothing else kept
+    assert {sid: r.opening_hours_text for sid, r in records.items() if r.opening_hours_text} == HOURS_TEXT
+    assert {sid: r.phone for sid, r in records.items() if r.phone} == PHONES
 
 
 def _frame(rows: list[dict[str, str]], **extra: list[str]) -> pd.DataFrame:
@@ -220,10 +235,10 @@ def _bad_sheet(n: int = 300) -> list[list[Any]]:
     for i in range(n):
         row = i + 2
         lon, lat = _gcj(116.312 + 0.00005 * (i % 300), 40.0 + 0.00003 * (i % 300))
-        rows.append([f"B{i:03d}", f"驿站{i}", "大站点" if row % 2 == 0 else "小站", lon, lat,
+        rows.append([i + 1, f"B{i:03d}", f"驿站{i}", "大站点" if row % 2 == 0 else "小站", lon, lat,
                      "petrol_statoin" if row == 100 else "中国石化加油站", "", "",
-                     "饮水机、急救药箱" if row % 3 == 0 else "饮水", "", "", "六星" if row % 10 == 0 else "三星",
-                     "停业整顿" if row in (7, 77, 177) else "正常运营"])
+                     "饮水机、急救药箱" if row % 3 == 0 else "饮水", "全天", "", "六星" if row % 10 == 0 else "三星",
+                     "停业整顿" if row in (7, 77, 177) else "正常运营", "138 0013 8000"])
     return rows
 
 
@@ -335,3 +350,14 @@ def test_the_sample_registry_still_imports_unchanged(engine, wudaokou):
     got = _stored(engine)
     assert {v["kind"] for v in got.values()} <= {"large", "small", "mobile"}
     assert {v["status"] for v in got.values()} <= {"active", "closed"}
+
+
+def test_hours_not_understood_are_grouped_with_the_readers_words_in_both_languages():
+    df = _frame([_row(1, opening_hours="25点"), _row(2, opening_hours="25点"), _row(3, opening_hours="全天")])
+    with pytest.raises(ImportRejected) as info:
+        records_from_frame(df, source="s.csv")
+    [line] = str(info.value).split("\n")[1:]
+    assert line.startswith("  - 开放时间 '25点' (2 行: 2, 3): 时间 '25点' 不是 0:00 至 24:00 之间的时刻")
+    assert "开放时间 '25点'：" not in line  # the reader's head is not repeated
+    assert "opening_hours '25点' (2 rows: 2, 3): '25点' is no time of day" in line
+    assert all(p.expected_zh and "可写作" in p.expected_zh for p in info.value.problems)
