@@ -91,9 +91,11 @@ def replacing_folder(path: Path) -> Iterator[Path]:
 
 def _naming_target(exc: BaseException, tmp: Path, path: Path) -> OSError | None:
     """For an ``OSError`` that names the temporary path (or a path inside it, or none) the same error naming
-    ``path``; None for any other error (raised as it is)."""
+    ``path``; None for any other error (raised as it is). A copy that fails names its source first and the
+    temporary copy second (``shutil.copyfile`` on a full disk): the second counts."""
     if not isinstance(exc, OSError) or exc.errno is None:
         return None
-    if exc.filename is not None and not str(exc.filename).startswith(str(tmp)):
+    named = [str(f) for f in (exc.filename, exc.filename2) if f is not None]
+    if named and not any(f.startswith(str(tmp)) for f in named):
         return None
     return OSError(exc.errno, exc.strerror or os.strerror(exc.errno), str(path))
