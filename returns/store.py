@@ -8,6 +8,7 @@ month). Who files it (union, preparer, reviewer) is remembered from the area's l
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -165,6 +166,7 @@ def _figures(report: Any) -> dict[str, Any]:
     keep = ("run_id", "mode", "radius_m", "stations", "cells", "demand_total", "demand_covered", "covered_share",
             "gaps", "created_at", "profile", "covered_share_straight")
     out = {k: h.get(k) for k in keep if k in h}
+    out = {k: None if isinstance(v, float) and not math.isfinite(v) else v for k, v in out.items()}
     out["streets_source"] = report.streets_source if report.streets is not None else None
     return out
 
