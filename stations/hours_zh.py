@@ -475,7 +475,7 @@ class _Reader:
         return None
 
     def _period(self, start: Token, end: Token) -> Period:
-        a, b = start.minutes, end.minutes
+        a, b = start.minutes % DAY_MINUTES, end.minutes  # 24:00-8:00 starts at midnight
         if start.afternoon and not end.next_day and b < a and b + 12 * 60 > a and b < 12 * 60 and \
                 not (end.text[:1] in "早上凌" or "次" in end.text):
             b += 12 * 60  # 下午2:00-5:30: the end is in the afternoon too
@@ -677,12 +677,24 @@ def _months_osm(months: list[MonthRange]) -> str:
     return ",".join(one(a) if a == b else f"{one(a)}-{one(b)}" for a, b in months)
 
 
+def _merged(periods: list[Period]) -> list[Period]:
+    """Periods in order, overlapping or touching ones as one (9:00-12:00 written twice is 9:00-12:00 once); a period
+    past midnight is kept as it is."""
+    out: list[Period] = []
+    for a, b in sorted(set(periods)):
+        if out and out[-1][0] < out[-1][1] and a < b and a <= out[-1][1]:
+            out[-1] = (out[-1][0], max(out[-1][1], b))
+        else:
+            out.append((a, b))
+    return out
+
+
 def _rule_of(c: Clause) -> str:
     if c.days is not None and c.days >= ALL_DAYS:
         c.days = set(ALL_DAYS)  # every day and holidays too (每天（含节假日）) is every day
     months = _months_osm(c.months) if c.months else ""
     every = c.days is None or c.days == set(ALL_DAYS)
-    times = "" if c.all_day or not c.periods else ",".join(f"{_hhmm(a)}-{_hhmm(b)}" for a, b in sorted(c.periods))
+    times = "" if c.all_day or not c.periods else ",".join(f"{_hhmm(a)}-{_hhmm(b)}" for a, b in _merged(c.periods))
     if c.state:
         state = "off" if c.state == "off" else f'unknown "{UNKNOWN_NOTE}"'
         days = "" if c.days is None else _days_osm(c.days)
