@@ -273,7 +273,9 @@ def test_periods_follow_the_time_zone():
         parse_period("2026-13", now=NOVEMBER_NOW, tz="UTC")
 
 
-def test_gaps_are_named_by_the_remembered_extract(engine, sample_area, settings, osm_path, tmp_path):
+def test_gaps_are_named_by_the_remembered_extract(engine, sample_area, sample_extract, settings, osm_path,
+                                                   tmp_path):
+    assert sample_extract.display_name == "北京市海淀区五道口（示例）"  # what the demo stores for its area
     run_coverage(engine, area=sample_area.name, radius_m=600, mode="network", profile="walk", settings=settings)
     with engine.begin() as conn:
         assert remembered_extract(conn, sample_area.id) is None
