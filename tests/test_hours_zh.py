@@ -384,6 +384,30 @@ def test_generated_weekly_hours_open_exactly_when_written(phrase, dash, start, l
     assert is_open(rule, instant) == (instant.weekday() in _days_of(DAY_PHRASES[phrase]) and start <= minute < end)
 
 
+ZH_DAY = ["周一", "周二", "周三", "周四", "周五", "周六", "周日"]
+
+
+def _clock(minutes: int) -> str:
+    return f"{minutes // 60}:{minutes % 60:02d}"
+
+
+@settings(max_examples=300, deadline=None)
+@given(phrase=st.sampled_from(sorted(DAY_PHRASES)), cuts=st.lists(st.integers(1, 47), min_size=4, max_size=4,
+                                                                  unique=True),
+       sep=st.sampled_from(["、", "，", "; ", " ", "和", " / "]), closed=st.integers(0, 6),
+       off_word=st.sampled_from(["休息", "闭馆", "不开放", "闭站"]), probe=st.integers(0, 7 * 24 * 2 - 1))
+def test_generated_two_periods_and_a_closed_day_open_exactly_when_written(phrase, cuts, sep, closed, off_word, probe):
+    a, b, c, d = (k * 30 for k in sorted(cuts))  # two periods apart, on the half hour
+    written = f"{phrase} {_clock(a)}-{_clock(b)}{sep}{_clock(c)}-{_clock(d)}，{ZH_DAY[closed]}{off_word}"
+    rule = check_hours(written)
+    assert check_hours(hours_zh(rule)) == rule
+    instant = at("mon 00:00") + timedelta(minutes=30 * probe)
+    minute = instant.hour * 60 + instant.minute
+    expected = (instant.weekday() in _days_of(DAY_PHRASES[phrase]) and instant.weekday() != closed
+                and (a <= minute < b or c <= minute < d))
+    assert is_open(rule, instant) == expected, (written, rule, instant)
+
+
 def test_reading_is_cached_and_quick():
     rule_from_zh.cache_clear()
     assert rule_from_zh("周一至周五 09:00-18:00，周末休息") == rule_from_zh("周一至周五 09:00-18:00，周末休息")
