@@ -8,6 +8,7 @@ a lost, refusing or overloaded database, all answered 503 as ``DatabaseUnavailab
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -149,15 +150,31 @@ class ProblemGroup:
                 "expected_zh": self.expected_zh, "closest": self.closest}
 
 
+_BILINGUAL = re.compile(r"\s*/\s+(?=[A-Za-z'(])")
+_CJK = re.compile(r"[\u4e00-\u9fff]")
+
+
+def split_languages(expected: str) -> tuple[str | None, str]:
+    """An expectation written ``中文 / English`` in one text as its Chinese and English parts; (None, the text)
+    for one in a single language."""
+    for m in _BILINGUAL.finditer(expected):
+        zh, en = expected[:m.start()], expected[m.end():]
+        if _CJK.search(zh) and not _CJK.search(en[:1]):
+            return zh, en
+    return None, expected
+
+
 def group_problems(problems: list[RowProblem]) -> list[ProblemGroup]:
     """``problems`` grouped by distinct bad value (same field, value and expectation), in the order of each
-    group's first row."""
+    group's first row. An expectation without ``expected_zh`` written ``中文 / English`` is split in two
+    (``split_languages``)."""
     groups: dict[tuple[str, str, str, str], ProblemGroup] = {}
     for p in problems:
         key = (p.field, repr(p.value), p.expected, p.expected_zh or "")
         g = groups.get(key)
         if g is None:
-            groups[key] = ProblemGroup(p.field, p.value, [p.row], p.expected, p.expected_zh, p.field_zh, p.closest)
+            zh, en = (p.expected_zh, p.expected) if p.expected_zh else split_languages(p.expected)
+            groups[key] = ProblemGroup(p.field, p.value, [p.row], en, zh, p.field_zh, p.closest)
         elif p.row not in g.rows:
             g.rows.append(p.row)
     out = list(groups.values())

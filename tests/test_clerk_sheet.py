@@ -20,7 +20,7 @@ from cli_runner import run_cli
 from pyproj import Geod
 from sqlalchemy import Engine, text
 
-from yizhan.errors import GROUPS_SHOWN, ImportRejected
+from yizhan.errors import GROUPS_SHOWN, ImportRejected, RowProblem, split_languages
 from yizhan.geo.coords import from_wgs84
 from yizhan.stations.columns import read_registry
 from yizhan.stations.importer import records_from_frame
@@ -361,3 +361,18 @@ def test_hours_not_understood_are_grouped_with_the_readers_words_in_both_languag
     assert "开放时间 '25点'：" not in line  # the reader's head is not repeated
     assert "opening_hours '25点' (2 rows: 2, 3): '25点' is no time of day" in line
     assert all(p.expected_zh and "可写作" in p.expected_zh for p in info.value.problems)
+
+
+def test_a_bilingual_expectation_of_another_importer_is_split_into_the_two_languages():
+    """Importers that write their expectation as one text, Chinese / English (demand files), group the same way."""
+    rejected = ImportRejected("orders.csv", [
+        RowProblem(3, "weight", "-2", "大于等于 0 的数 / a number >= 0"),
+        RowProblem(4, "weight", "-2", "大于等于 0 的数 / a number >= 0"),
+        RowProblem(5, "lon/lat", "1.0, 2.0", "区域 'grid' 内的点（或加 --clip）/ a point inside area 'grid'"),
+        RowProblem(6, "lat", "abc", "a number")])
+    assert str(rejected).split("\n")[1:] == [
+        "  - 订单量 '-2' (2 行: 3, 4): 大于等于 0 的数 / weight '-2' (2 rows: 3, 4): a number >= 0",
+        "  - 经纬度 '1.0, 2.0' (第 5 行): 区域 'grid' 内的点（或加 --clip） / "
+        "row 5, lon/lat='1.0, 2.0': a point inside area 'grid'",
+        "  - 纬度 'abc' (第 6 行) / row 6, lat='abc': a number"]
+    assert split_languages("lon/lat in degrees") == (None, "lon/lat in degrees")
