@@ -5,7 +5,7 @@ Files:
 
 - CSV (``.csv``, ``.txt``, ``.tsv``) and XLSX order exports, read by ``stations.tables`` (UTF-8, GBK or Big5;
   commas, tabs, semicolons or bars; title rows above the header; every sheet with the headers; size limits).
-- GeoJSON and GeoParquet points (any CRS the file declares, transformed to WGS 84 lon/lat).
+- GeoJSON, GeoPackage and GeoParquet points (any CRS the file declares, transformed to WGS 84 lon/lat).
 - Shapefiles (``.shp``, or a ``.zip`` holding one), their text in the encoding of the ``.cpg`` or ``--encoding``
   or detected (``data.shapefiles``); the ``.prj`` gives the CRS, transformed to WGS 84 lon/lat.
 
@@ -30,7 +30,7 @@ from yizhan.errors import ImportRejected, InvalidInput, RowProblem
 from yizhan.stations.tables import ImportLimits, read_file
 
 TABLE_SUFFIXES = (".csv", ".txt", ".tsv", ".xlsx", ".xlsm")
-GEOMETRY_SUFFIXES = (".geojson", ".json", ".parquet", ".geoparquet")
+GEOMETRY_SUFFIXES = (".geojson", ".json", ".gpkg", ".parquet", ".geoparquet")
 SHAPEFILE_SUFFIXES = (".shp", ".zip")
 ROW_FIELDS = ("lon", "lat", "weight", "timestamp")
 """The text columns of ``DemandRows.frame``; ``timestamp`` is the choice's ``time``."""
@@ -89,7 +89,7 @@ def demand_rows_from_file(path: Path | str, *, columns: DemandColumns = DemandCo
         note = f"编码 / encoding: {shp.encoding.upper()} ({how[shp.encoding_from]})"
         return _geometry_rows(shp.frame, source, columns, [note])
     raise InvalidInput(f"{source}: 不支持的文件类型 / unsupported file type {suffix or '(none)'}; expected .csv, "
-                       f".xlsx, .geojson, .parquet, .shp or a .zip holding a shapefile")
+                       f".xlsx, .geojson, .gpkg, .parquet, .shp or a .zip holding a shapefile")
 
 
 def _table_rows(path: Path, source: str, columns: DemandColumns, limits: ImportLimits) -> DemandRows:

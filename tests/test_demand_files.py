@@ -263,6 +263,11 @@ def test_projected_shapefile_is_transformed_to_wgs84(engine, wudaokou, tmp_path)
     assert np.max(err) < 0.01
     with pytest.raises(InvalidInput, match="projected CRS"):
         import_demand(engine, path, area="wudaokou", coord="gcj02")
+    gdf.to_file(tmp_path / "utm.gpkg", engine="pyogrio")  # the same points in a GeoPackage
+    assert import_demand(engine, tmp_path / "utm.gpkg", area="wudaokou").weight_total == 4.0
+    pts = _points(engine)
+    _, _, err = GEOD.inv(pts["lon"].to_numpy(), pts["lat"].to_numpy(), lon, lat)
+    assert np.max(err) < 0.01
 
 
 def test_cli_names_the_columns_used(engine, cli_env, tmp_path):
