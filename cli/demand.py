@@ -32,8 +32,8 @@ def demand_import(
         help="Text encoding of a shapefile without a .cpg (or with a wrong one): gbk or utf-8 (default: the "
              ".cpg, else found from the .dbf)")] = None,
 ) -> None:
-    """Import delivery orders or demand points (CSV, XLSX, GeoJSON, GeoParquet, a shapefile or a .zip holding
-    one) and aggregate them into grid cells. The columns are found by their Chinese or English headers
+    """Import delivery orders or demand points (CSV, XLSX, GeoJSON, GeoPackage, GeoParquet, a shapefile or a .zip
+    holding one) and aggregate them into grid cells. The columns are found by their Chinese or English headers
     (收货经度/收货纬度, 下单时间, 订单量 ...) or named with --lon-col, --lat-col, --weight-col, --time-col."""
     from yizhan.data.demand import import_demand
     from yizhan.data.demand_columns import DemandColumns
