@@ -170,7 +170,8 @@ def _check_and_write(conn: Connection, stream: RegistryChunks, first: FirstPass,
                      cancelled: Cancelled | None = None) -> ImportSummary:
     """Read ``stream`` again (the file's second pass), check its rows a chunk of ``chunk_rows`` at a time, COPY
     the records of good chunks, merge them when no row had a problem; otherwise raise ``ImportRejected`` listing
-    every problem of the file (the caller rolls back). ``first`` (the first pass) gives the ids of the whole file,
+    every problem of the file (the caller rolls back); the merge records the language of the file's headers as the
+    area's registry language (its exports follow it). ``first`` (the first pass) gives the ids of the whole file,
     for repeats across chunks; a file that reads otherwise now is refused (``InvalidInput``: it changed during
     the import). ``cancelled`` is asked before each chunk and before the merge (``ImportCancelled``; the caller
     rolls back)."""
@@ -201,7 +202,7 @@ def _check_and_write(conn: Connection, stream: RegistryChunks, first: FirstPass,
     if problems:
         raise ImportRejected(source, sorted(problems, key=lambda p: p.row))
     stop_if_cancelled(cancelled, source)
-    return merge_copied(conn, info.id, info.name, written)
+    return merge_copied(conn, info.id, info.name, written, lang=first.lang)
 
 
 def import_stations(engine: Engine, path: Path | str, *, area: str | None = None, coord: str = "wgs84",

@@ -19,6 +19,7 @@ from sqlalchemy import Engine, text
 from yizhan.areas import AreaInfo
 from yizhan.errors import ImportRejected, InvalidInput
 from yizhan.stations.columns import read_registry, registry_chunks
+from yizhan.stations.registry import registry_lang
 from yizhan.stations.service import exact_chunks, import_stations
 from yizhan.stations.tables import implausible_characters
 
@@ -147,6 +148,8 @@ def test_layout_columns_are_left_out_with_a_note_and_new_columns_mapped(engine, 
     assert df["opening_hours"].tolist() == ["Mo-Fr 09:00-18:00", ""]
     s = import_stations(engine, path, area=wudaokou.name)
     assert (s.inserted, s.notes, s.lang, s.ignored_columns) == (2, NOTES, "zh", [])
+    with engine.connect() as conn:  # the area's exports follow the language of its last import
+        assert registry_lang(conn, wudaokou.id) == "zh"
     english, _ = read_registry(tmp_path / "clerk.csv", data=b"No.,id,name,kind,lon,lat,phone\n1,E1,x,small,1,2,3\n",
                                filename="e.csv")
     assert english.attrs["lang"] == "en" and english.attrs["notes"] == [
