@@ -15,7 +15,6 @@ position unless the caller names the longitude and latitude columns.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -100,16 +99,10 @@ def _table_rows(path: Path, source: str, columns: DemandColumns, limits: ImportL
     for part in table.parts:  # a part's rows are read before the next part is
         sheet = part.sheet or ""
         where = f" (sheet {sheet!r})" if sheet else ""
-        headers: list[str] | None = getattr(part, "headers", None)
-        chunks: Iterable[pd.DataFrame] | None = getattr(part, "chunks", None)
-        if headers is None or chunks is None:  # a part read whole
-            chunks = [part.frame]
-            headers = [str(c) for c in part.frame.columns if c != "_row"]
-        hint = getattr(part, "hint", "") or getattr(table, "hint", "")
-        choice = choose_columns(headers, source=f"{source}{where}", columns=columns, hint=hint)
-        kept = [_used_rows(chunk, choice) for chunk in chunks]
+        choice = choose_columns(part.headers, source=f"{source}{where}", columns=columns, hint=part.hint)
+        kept = [_used_rows(chunk, choice) for chunk in part.chunks]
         rows = pd.concat(kept, ignore_index=True) if len(kept) > 1 else kept[0] if kept else _used_rows(
-            pd.DataFrame(columns=[*headers, "_row"], dtype=str), choice)
+            pd.DataFrame(columns=[*part.headers, "_row"], dtype=str), choice)
         parts.append((sheet, rows, choice))
     several = len(parts) > 1
     used: list[str] = []
