@@ -62,7 +62,7 @@ UNKNOWN_NOTE = "不定时"
 # Day sets: a word that names days (weekdays, and PH for public holidays).
 DAY_WORDS: dict[str, frozenset[str]] = {
     **{w: ALL_DAYS for w in ("每天", "每日", "天天", "日日", "全周", "每周", "全年无休", "全年", "常年", "一周七天",
-                             "每周七天", "7天", "七天", "周一至周日", "mo-su", "daily")},
+                             "每周七天", "7天", "七天", "365天", "全年365天", "周一至周日", "mo-su", "daily")},
     **{w: frozenset(WEEKDAYS[:5]) for w in ("工作日", "周一至周五", "mo-fr", "weekdays")},
     **{w: frozenset({"Sa", "Su"}) for w in ("周末", "双休日", "周六日", "周六周日", "周六、日", "礼拜六日", "sa-su",
                                              "weekends", "weekend")},
@@ -229,30 +229,10 @@ def tokens_of(text: str, *, shown: str = "") -> list[Token]:
     out: list[Token] = []
     pos = 0
     while pos < len(text):
-        candidates: list[tuple[int, Token]] = []
         if (m := PATTERNS["space"].match(text, pos)) is not None:
             pos = m.end()
             continue
-        if (m := _WORDS.match(text, pos)) is not None:
-            kind = WORD_KINDS[m[0]]
-            tok = Token(kind, m[0], days=DAY_WORDS.get(m[0], frozenset()), season=SEASON_WORDS.get(m[0], ""))
-            candidates.append((m.end(), tok))
-        if (m := PATTERNS["weekday"].match(text, pos)) is not None:
-            codes = frozenset(CN_WEEKDAY[c] for c in (m[1] or m[2]))
-            candidates.append((m.end(), Token("days", m[0], days=codes)))
-        if (m := PATTERNS["months"].match(text, pos)) is not None:
-            a, b = _cn_number(m["a"]), _cn_number(m["b"])
-            candidates.append((m.end(), Token("month", m[0], month=_month_token(shown, a, 0, m[0]),
-                                              month_to=_month_token(shown, b, 0, m[0]))))
-        if (m := PATTERNS["month"].match(text, pos)) is not None:
-            day = _cn_number(m["d"]) if m["d"] else 0
-            candidates.append((m.end(), Token("month", m[0], month=_month_token(shown, _cn_number(m["m"]), day, m[0]))))
-        if (m := PATTERNS["month_code"].match(text, pos)) is not None and not text[m.end():m.end() + 1].isalpha():
-            month = MONTHS.index(m[1].capitalize()) + 1
-            day = int(m[2]) if m[2] else 0
-            candidates.append((m.end(), Token("month", m[0], month=_month_token(shown, month, day, m[0]))))
-        if (m := PATTERNS["time"].match(text, pos)) is not None and _cn_number(m["h"]) >= 0:
-            candidates.append((m.end(), _time_token(shown, m)))
+        candidates = [found for reader in _CANDIDATES if (found := reader(text, pos, shown)) is not None]
         if not candidates:
             end = pos + 1
             while end < len(text) and end - pos < 8 and not _starts_token(text, end):
@@ -260,6 +240,8 @@ def tokens_of(text: str, *, shown: str = "") -> list[Token]:
             piece = text[pos:end].strip()
             raise _fail(shown, f"无法识别 '{piece}'", f"cannot read '{piece}'")
         end, tok = max(candidates, key=lambda c: c[0])  # the longest match; the first listed on a tie
+        if isinstance(tok, HoursNotRead):
+            raise tok  # shaped like a time or a month, and none (25:00, 13月)
         # an English word must end at a word boundary (``sa`` is not the start of ``same``)
         if tok.text[-1:].isascii() and tok.text[-1:].isalpha() and text[end:end + 1].isascii() and \
                 text[end:end + 1].isalpha():
@@ -269,6 +251,60 @@ def tokens_of(text: str, *, shown: str = "") -> list[Token]:
         out.append(tok)
         pos = end
     return out
+
+
+Found = tuple[int, "Token | HoursNotRead"] | None
+"""What a reader finds at a position: where the piece ends and its token, or why it is no token."""
+
+
+def _word_at(text: str, pos: int, shown: str) -> Found:
+    if (m := _WORDS.match(text, pos)) is None:
+        return None
+    return m.end(), Token(WORD_KINDS[m[0]], m[0], days=DAY_WORDS.get(m[0], frozenset()),
+                          season=SEASON_WORDS.get(m[0], ""))
+
+
+def _weekday_at(text: str, pos: int, shown: str) -> Found:
+    if (m := PATTERNS["weekday"].match(text, pos)) is None:
+        return None
+    return m.end(), Token("days", m[0], days=frozenset(CN_WEEKDAY[c] for c in (m[1] or m[2])))
+
+
+def _month_range_at(text: str, pos: int, shown: str) -> Found:
+    if (m := PATTERNS["months"].match(text, pos)) is None:
+        return None
+    try:
+        first = _month_token(shown, _cn_number(m["a"]), 0, m[0])
+        last = _month_token(shown, _cn_number(m["b"]), 0, m[0])
+    except HoursNotRead as exc:
+        return m.end(), exc
+    return m.end(), Token("month", m[0], month=first, month_to=last)
+
+
+def _month_at(text: str, pos: int, shown: str) -> Found:
+    if (m := PATTERNS["month"].match(text, pos)) is not None:
+        month, day = _cn_number(m["m"]), _cn_number(m["d"]) if m["d"] else 0
+    elif (m := PATTERNS["month_code"].match(text, pos)) is not None and not text[m.end():m.end() + 1].isalpha():
+        month, day = MONTHS.index(m[1].capitalize()) + 1, int(m[2]) if m[2] else 0
+    else:
+        return None
+    try:
+        return m.end(), Token("month", m[0], month=_month_token(shown, month, day, m[0]))
+    except HoursNotRead as exc:
+        return m.end(), exc
+
+
+def _time_at(text: str, pos: int, shown: str) -> Found:
+    if (m := PATTERNS["time"].match(text, pos)) is None or _cn_number(m["h"]) < 0:
+        return None
+    try:
+        return m.end(), _time_token(shown, m)
+    except HoursNotRead as exc:
+        return m.end(), exc
+
+
+_CANDIDATES = (_word_at, _weekday_at, _month_range_at, _month_at, _time_at)
+"""The readers tried at each position of a text, in order of preference on a tie; the longest match wins."""
 
 
 def _starts_token(text: str, pos: int) -> bool:
