@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import lru_cache
@@ -106,6 +107,8 @@ DAY_PARTS: dict[str, tuple[int, bool]] = {
     **{w: (0, True) for w in ("凌晨", "次日", "次日凌晨", "第二天", "翌日", "隔天", "次晨", "次日早上", "次日早")},
     "中午": (-1, False),  # 中午12点 is noon, 中午1点 is 13:00
 }
+DAY_PART_STARTS = "早晚上下中凌次夜"
+"""A time starting with one of these joins the time before it with no dash between (早八晚八)."""
 CN_DIGITS = {"零": 0, "〇": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9}
 CN_WEEKDAY = {**dict(zip("一二三四五六日", WEEKDAYS, strict=True)), "天": "Su", "七": "Su",
               **dict(zip("1234567", WEEKDAYS, strict=True))}
@@ -344,18 +347,37 @@ class Clause:
 
 
 class _Reader:
-    """Groups the tokens of one text into clauses, left to right."""
+    """Groups the tokens of one text into clauses, left to right: one method per kind of token (``days``, ``time``,
+    ``off`` ...), each returning how many of the tokens after its own it took (a range's end, 晚八 of 早八晚八)."""
 
     def __init__(self, text: str, tokens: list[Token]) -> None:
         self.text = text
         self.tokens = [t for t in tokens if t.kind != "noise"]
         self.clauses: list[Clause] = []
         self.cur = Clause()
+        self.at = 0  # the index of the token being read
+        self.in_except = False  # between 除 and 外
+        self.pending_break = False  # after 午休: the next period is a break
+        self.last_days: set[str] = set()  # the days just named (法定节假日除外)
+        self.listing = False  # a list of weekdays is being read (周一、三、五)
+        self.prev_kind = ""
+        self.on: dict[str, Callable[[Token], int]] = {
+            "join": lambda t: 0, "rest": self.on_rest, "sep": self.on_sep, "range": self.on_range,
+            "except": self.on_except, "except_end": self.on_except_end, "days": self.on_days,
+            "month": self.on_month, "season": self.on_season, "time": self.on_time, "allday": self.on_allday,
+            "halfday": self.on_halfday, "off": self.on_off, "unknown": self.on_unknown, "break": self.on_break,
+            "open": self.on_open}
 
     def fail(self, zh: str, en: str, example: str = EXAMPLE_ZH) -> HoursNotRead:
         return _fail(self.text, zh, en, example)
 
+    def ahead(self, k: int) -> Token | None:
+        """The token ``k`` places after the one being read, if any."""
+        j = self.at + k
+        return self.tokens[j] if j < len(self.tokens) else None
+
     def flush(self) -> None:
+        """Closes the clause being read and starts the next."""
         if self.cur.half is not None:
             raise self.fail("'上午' 或 '下午' 缺少具体时间", "a morning or afternoon without its hours",
                             "周六上午 8:30-11:30，周三下午休息")
@@ -363,145 +385,152 @@ class _Reader:
             self.clauses.append(self.cur)
         self.cur = Clause()
 
+    def fresh(self, when: bool) -> Clause:
+        """The clause to add to: a new one when ``when``."""
+        if when:
+            self.flush()
+        return self.cur
+
     def read(self) -> list[Clause]:
-        toks = self.tokens
-        i = 0
-        in_except = False
-        pending_break = False
-        last_days: set[str] = set()
-        last_listed = False  # a list of weekdays is being read (周一、三、五)
-        prev_kind = ""
-        while i < len(toks):
-            t = toks[i]
-            nxt = toks[i + 1] if i + 1 < len(toks) else None
-            after = toks[i + 2] if i + 2 < len(toks) else None
-            c = self.cur
-            if t.kind == "join":
-                pass
-            elif t.kind == "rest":
-                if c.has_time() or c.days is not None:
-                    self.flush()
-                    c = self.cur
-                c.rest = True
-            elif t.kind == "sep":
-                in_except = pending_break = False
-                if c.has_time() or c.days is not None:
-                    self.flush()
-            elif t.kind == "range":
-                raise self.fail(f"'{t.text}' 前后缺少时间、星期或月份", f"'{t.text}' joins nothing",
-                                "周一至周五 09:00-18:00")
-            elif t.kind == "except":
-                if c.has_time():
-                    self.flush()
-                in_except = True
-            elif t.kind == "except_end":
-                if not in_except and last_days:  # 法定节假日除外: the days just named are the exception
-                    c.days = (c.days or set()) - last_days or None
-                    c.except_days |= last_days
-                in_except = False
-            elif t.kind == "days":
-                days = set(t.days)
-                if nxt is not None and nxt.kind == "range" and after is not None:
-                    end = self._day_end(after)
-                    if end is None:
-                        raise self.fail(f"'{t.text}{nxt.text}' 后面应是星期", f"'{t.text}{nxt.text}' wants a weekday "
-                                        "after it", "周一至周五 09:00-18:00")
-                    days = _day_range(t, end, self)
-                    i += 2
-                if in_except:
-                    c.except_days |= days
-                else:
-                    if c.has_time():
-                        self.flush()
-                        c = self.cur
-                    c.days = (c.days or set()) | days
-                    last_days = days
-            elif t.kind in ("month", "season"):
-                if c.has_time() or c.days is not None or (t.kind == "season" and (c.months or c.season)):
-                    self.flush()
-                    c = self.cur
-                if t.kind == "season":
-                    c.season = t.season
-                else:
-                    first = t.month
-                    last = t.month_to if t.month_to != (0, 0) else t.month
-                    if t.month_to == (0, 0) and nxt is not None and nxt.kind == "range" and after is not None \
-                            and after.kind == "month":
-                        last = after.month_to if after.month_to != (0, 0) else after.month
-                        i += 2
-                    if bool(first[1]) != bool(last[1]):
-                        raise self.fail(f"月份范围 '{t.text}' 的两端应都写日或都不写日",
-                                        f"month range '{t.text}' gives a day at one end only",
-                                        "5月1日至9月30日 08:00-21:00")
-                    c.months = [*(c.months or []), (first, last)]
-                    c.own_months = True
-            elif t.kind == "time" and t.bare and prev_kind == "join" and last_listed and \
-                    1 <= t.minutes // 60 <= 7 and not t.minutes % 60:
-                day = frozenset({WEEKDAYS[t.minutes // 60 - 1]})  # 周一、三、五: a weekday by its number
-                if in_except:
-                    c.except_days |= day
-                else:
-                    c.days = (c.days or set()) | day
-            elif t.kind == "time":
-                if c.state:
-                    self.flush()
-                    c = self.cur
-                if nxt is not None and nxt.kind == "range" and after is not None and after.kind == "time":
-                    period = self._period(t, after)
-                    i += 2
-                elif nxt is not None and nxt.kind == "time" and not nxt.bare and not t.bare \
-                        and toks[i + 1].text[:1] in "早晚上下中凌次夜":
-                    period = self._period(t, nxt)  # 早八晚八: the day part of the end joins them
-                    i += 1
-                else:
-                    raise self.fail(f"时间 '{t.text}' 缺少开始或结束", f"time '{t.text}' has no start or end",
-                                    "每天 08:00-20:00")
-                if pending_break:
-                    c.breaks.append(period)
-                elif period == (0, DAY_MINUTES):
-                    c.all_day = True
-                else:
-                    c.periods.append(period)
-            elif t.kind == "halfday":
-                if c.state or c.periods:
-                    self.flush()
-                    c = self.cur
-                c.half = HALF_DAYS[t.text]
-            elif t.kind == "allday":
-                if c.state or c.periods:
-                    self.flush()
-                    c = self.cur
-                c.all_day = True
-            elif t.kind == "off" and c.half is not None and not c.periods:
-                c.periods, c.half, c.state = [c.half], None, "off"  # 周三下午休息
-            elif t.kind == "off":
-                if c.periods and (len(c.periods) > 1 or c.days is None) and c.days != {"PH"}:
-                    c.breaks.append(c.periods.pop())  # 8:00-18:00 12:00-14:00休息, or 12:00-14:00休息 alone
-                elif c.state == "":
-                    c.state = "off"
-            elif t.kind == "unknown":
-                c.state = "unknown"
-            elif t.kind == "break":
-                if nxt is None or nxt.kind != "time":
-                    if not c.periods:
-                        raise self.fail(f"'{t.text}' 缺少休息的时段", f"'{t.text}' gives no hours of the break",
-                                        "每天 08:00-18:00，中午休息 12:00-14:00")
-                    c.breaks.append(c.periods.pop())  # 12:00-14:00 为午休时间
-                else:
-                    pending_break = True
-                    last_days = set()
-                    i += 1
-                    continue
-            elif t.kind == "open" and c.days is not None and "PH" in c.days and not c.has_time():
-                c.usual = True  # 节假日正常开放
-            pending_break = pending_break and t.kind != "time"
-            last_listed = t.kind == "days" or (last_listed and t.kind in ("join", "time") and not c.has_time())
-            prev_kind = t.kind
+        while self.at < len(self.tokens):
+            t = self.tokens[self.at]
+            taken = self.on[t.kind](t)
+            self.pending_break = self.pending_break and t.kind != "time"
+            self.listing = t.kind == "days" or (self.listing and t.kind in ("join", "time") and
+                                                not self.cur.has_time())
+            self.prev_kind = t.kind
             if t.kind != "days":
-                last_days = set()
-            i += 1
+                self.last_days = set()
+            self.at += 1 + taken
         self.flush()
         return self.clauses
+
+    def on_rest(self, t: Token) -> int:
+        c = self.fresh(self.cur.has_time() or self.cur.days is not None)
+        c.rest = True
+        return 0
+
+    def on_sep(self, t: Token) -> int:
+        self.in_except = self.pending_break = False
+        self.fresh(self.cur.has_time() or self.cur.days is not None)
+        return 0
+
+    def on_range(self, t: Token) -> int:
+        raise self.fail(f"'{t.text}' 前后缺少时间、星期或月份", f"'{t.text}' joins nothing", "周一至周五 09:00-18:00")
+
+    def on_except(self, t: Token) -> int:
+        self.fresh(self.cur.has_time())
+        self.in_except = True
+        return 0
+
+    def on_except_end(self, t: Token) -> int:
+        c = self.cur
+        if not self.in_except and self.last_days:  # 法定节假日除外: the days just named are the exception
+            c.days = (c.days or set()) - self.last_days or None
+            c.except_days |= self.last_days
+        self.in_except = False
+        return 0
+
+    def on_days(self, t: Token) -> int:
+        days, taken = set(t.days), 0
+        nxt, after = self.ahead(1), self.ahead(2)
+        if nxt is not None and nxt.kind == "range" and after is not None:
+            end = self._day_end(after)
+            if end is None:
+                raise self.fail(f"'{t.text}{nxt.text}' 后面应是星期", f"'{t.text}{nxt.text}' wants a weekday after it",
+                                "周一至周五 09:00-18:00")
+            days, taken = _day_range(t, end, self), 2
+        self._add_days(days)
+        return taken
+
+    def _add_days(self, days: set[str] | frozenset[str]) -> None:
+        if self.in_except:
+            self.cur.except_days |= days
+            return
+        c = self.fresh(self.cur.has_time())
+        c.days = (c.days or set()) | days
+        self.last_days = set(days)
+
+    def on_season(self, t: Token) -> int:
+        c = self.fresh(self.cur.has_time() or self.cur.days is not None or bool(self.cur.months or self.cur.season))
+        c.season = t.season
+        return 0
+
+    def on_month(self, t: Token) -> int:
+        c = self.fresh(self.cur.has_time() or self.cur.days is not None)
+        first, taken = t.month, 0
+        last = t.month_to if t.month_to != (0, 0) else t.month
+        nxt, after = self.ahead(1), self.ahead(2)
+        if t.month_to == (0, 0) and nxt is not None and nxt.kind == "range" and after is not None \
+                and after.kind == "month":
+            last, taken = (after.month_to if after.month_to != (0, 0) else after.month), 2
+        if bool(first[1]) != bool(last[1]):
+            raise self.fail(f"月份范围 '{t.text}' 的两端应都写日或都不写日",
+                            f"month range '{t.text}' gives a day at one end only", "5月1日至9月30日 08:00-21:00")
+        c.months = [*(c.months or []), (first, last)]
+        c.own_months = True
+        return taken
+
+    def on_time(self, t: Token) -> int:
+        hour = t.minutes // 60
+        if t.bare and self.prev_kind == "join" and self.listing and 1 <= hour <= 7 and not t.minutes % 60:
+            self._add_days(frozenset({WEEKDAYS[hour - 1]}))  # 周一、三、五: a weekday by its number
+            return 0
+        c = self.fresh(bool(self.cur.state))
+        nxt, after = self.ahead(1), self.ahead(2)
+        if nxt is not None and nxt.kind == "range" and after is not None and after.kind == "time":
+            period, taken = self._period(t, after), 2
+        elif nxt is not None and nxt.kind == "time" and not nxt.bare and not t.bare and nxt.text[:1] in DAY_PART_STARTS:
+            period, taken = self._period(t, nxt), 1  # 早八晚八: the day part of the end joins them
+        else:
+            raise self.fail(f"时间 '{t.text}' 缺少开始或结束", f"time '{t.text}' has no start or end",
+                            "每天 08:00-20:00")
+        if self.pending_break:
+            c.breaks.append(period)
+        elif period == (0, DAY_MINUTES):
+            c.all_day = True
+        else:
+            c.periods.append(period)
+        return taken
+
+    def on_allday(self, t: Token) -> int:
+        self.fresh(bool(self.cur.state or self.cur.periods)).all_day = True
+        return 0
+
+    def on_halfday(self, t: Token) -> int:
+        self.fresh(bool(self.cur.state or self.cur.periods)).half = HALF_DAYS[t.text]
+        return 0
+
+    def on_off(self, t: Token) -> int:
+        c = self.cur
+        if c.half is not None and not c.periods:
+            c.periods, c.half, c.state = [c.half], None, "off"  # 周三下午休息
+        elif c.periods and (len(c.periods) > 1 or c.days is None) and c.days != {"PH"}:
+            c.breaks.append(c.periods.pop())  # 8:00-18:00 12:00-14:00休息, or 12:00-14:00休息 alone
+        elif not c.state:
+            c.state = "off"
+        return 0
+
+    def on_unknown(self, t: Token) -> int:
+        self.cur.state = "unknown"
+        return 0
+
+    def on_break(self, t: Token) -> int:
+        nxt = self.ahead(1)
+        if nxt is not None and nxt.kind == "time":
+            self.pending_break = True  # 中午休息 12:00-14:00
+        elif self.cur.periods:
+            self.cur.breaks.append(self.cur.periods.pop())  # 12:00-14:00 为午休时间
+        else:
+            raise self.fail(f"'{t.text}' 缺少休息的时段", f"'{t.text}' gives no hours of the break",
+                            "每天 08:00-18:00，中午休息 12:00-14:00")
+        return 0
+
+    def on_open(self, t: Token) -> int:
+        c = self.cur
+        if c.days is not None and "PH" in c.days and not c.has_time():
+            c.usual = True  # 节假日正常开放
+        return 0
 
     def _day_end(self, tok: Token) -> frozenset[str] | None:
         if tok.kind == "days" and len(tok.days) == 1 and "PH" not in tok.days:
