@@ -654,21 +654,32 @@ def _settle(text: str, clauses: list[Clause]) -> list[Clause]:
                 continue  # open every day already: holidays too
             c.periods, c.all_day = list(usual.periods), usual.all_day
         out.append(c)
-    named = set().union(*(o.days for o in out if o.days is not None and not o.rest)) if out else set()
-    for o in out:
+    _rest_days(text, out)
+    _seasons(text, out)
+    _months_carried(out)
+    return out
+
+
+def _rest_days(text: str, clauses: list[Clause]) -> None:
+    """其余 (the other days): the weekdays no other clause names."""
+    named = set().union(*(o.days for o in clauses if o.days is not None and not o.rest))
+    for o in clauses:
         if o.rest:
             o.days = set(ALL_DAYS) - named
             if not o.days:
                 raise _fail(text, "'其余' 之外已写满一周七天", "'the other days' leaves no day",
                             "周一休息，其余 09:00-17:00")
-    _seasons(text, out)
+
+
+def _months_carried(clauses: list[Clause]) -> None:
+    """A month range applies to the opening clauses after it up to the next one; closures and holidays without
+    months of their own apply all year."""
     ctx: list[MonthRange] | None = None
-    for c in out:
+    for c in clauses:
         if c.own_months:
             ctx = c.months
         elif ctx and not c.state and not (c.days and "PH" in c.days) and not c.season:
             c.months = ctx
-    return out
 
 
 def _seasons(text: str, clauses: list[Clause]) -> None:
@@ -685,13 +696,16 @@ def _seasons(text: str, clauses: list[Clause]) -> None:
         taken = set()
         for (fm, _), (tm, _) in whole[0]:
             taken |= {(fm - 1 + k) % 12 + 1 for k in range((tm - fm) % 12 + 1)}
-        left = [m for m in range(1, 13) if m not in taken]
+        left = {m for m in range(1, 13) if m not in taken}
         if not left:
             raise _fail(text, "季节缺少月份", "a season without its months",
                         "夏季(5月-9月) 08:00-21:00，冬季(10月-4月) 09:00-17:00")
-        start = next((m for m in left if (m - 2) % 12 + 1 not in left), left[0])
-        n = len(left)
-        c.months = [((start, 0), ((start - 1 + n - 1) % 12 + 1, 0))]
+        c.months = []
+        for first in sorted(m for m in left if (m - 2) % 12 + 1 not in left):  # each run of months left, in turn
+            last = first
+            while last % 12 + 1 in left and last % 12 + 1 != first:
+                last = last % 12 + 1
+            c.months.append(((first, 0), (last, 0)))
         c.own_months = True
 
 
