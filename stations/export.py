@@ -16,6 +16,7 @@ all (``outputs.replacing``)."""
 
 from __future__ import annotations
 
+import io
 import json
 import tempfile
 from pathlib import Path
@@ -127,42 +128,49 @@ def geopackage_frame(df: pd.DataFrame, *, lang: str = "en") -> gpd.GeoDataFrame:
     return gdf
 
 
+def render_stations(df: pd.DataFrame, fmt: str, *, lang: str = "en") -> bytes:
+    """The bytes of an export file of ``df`` (``registry.export_frame`` layout) in format ``fmt`` (``csv``,
+    ``xlsx``, ``geojson`` or ``gpkg``; ``MEDIA_TYPES``) and ``lang`` (``zh``: Chinese headers and labels; ``en``:
+    English headers and codes): every format with the same columns (``OPTIONAL_COLUMNS`` only when a station has
+    a value in them) and values. A GeoPackage is made in a temporary folder that is removed again."""
+    if f".{fmt}" not in FORMATS:
+        raise InvalidInput(f"format {fmt!r}: 不支持的导出格式，可用 {', '.join(FORMATS)} / unsupported export type; "
+                           f"expected one of {', '.join(FORMATS)}")
+    check_lang(lang)
+    empty = [c for c in OPTIONAL_COLUMNS if c in df.columns and not (df[c].notna() & (df[c] != "")).any()]
+    df = df.drop(columns=empty)
+    if fmt == "csv":
+        return ("\ufeff" + csv_text(table_from_frame(df, lang=lang))).encode("utf-8")
+    if fmt == "xlsx":
+        buf = io.BytesIO()
+        _write_xlsx(table_from_frame(df, lang=lang), buf, SHEET_NAMES[lang])
+        return buf.getvalue()
+    if fmt == "geojson":
+        return json.dumps(geojson_from_frame(df, lang=lang), ensure_ascii=False, indent=1).encode("utf-8")
+    with tempfile.TemporaryDirectory(prefix="yizhan-export-") as folder:
+        gpkg = Path(folder) / "stations.gpkg"
+        geopackage_frame(df, lang=lang).to_file(gpkg, driver="GPKG", layer=SHEET_NAMES[lang], engine="pyogrio")
+        return gpkg.read_bytes()
+
+
 def write_stations(df: pd.DataFrame, path: Path, *, lang: str = "en") -> Path:
     """Write ``df`` (``registry.export_frame`` layout) to ``path`` in ``lang`` (``zh``: Chinese headers and
-    labels; ``en``: English headers and codes); the suffix picks the format (``FORMATS``), each with the same
-    columns (``OPTIONAL_COLUMNS`` only when a station has a value in them) and values. The file is written whole
-    or not at all (an earlier file at ``path`` stays when the writing fails)."""
+    labels; ``en``: English headers and codes); the suffix picks the format (``FORMATS``; ``render_stations``).
+    The file is made first, then written whole or not at all: a folder that cannot take it (full, read-only)
+    raises ``OSError`` naming ``path`` and keeps an earlier file of that name (``outputs.replacing``)."""
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix not in FORMATS:
         raise InvalidInput(f"{path.name}: 不支持的导出格式，可用 {', '.join(FORMATS)} / unsupported export type; "
                            f"expected one of {', '.join(FORMATS)}")
-    check_lang(lang)
-    empty = [c for c in OPTIONAL_COLUMNS if c in df.columns and not (df[c].notna() & (df[c] != "")).any()]
-    df = df.drop(columns=empty)
+    data = render_stations(df, suffix[1:], lang=lang)
     with replacing(path, keep_suffix=True) as tmp:
-        if suffix == ".csv":
-            tmp.write_bytes(("\ufeff" + csv_text(table_from_frame(df, lang=lang))).encode("utf-8"))
-        elif suffix == ".xlsx":
-            _write_xlsx(table_from_frame(df, lang=lang), tmp, SHEET_NAMES[lang])
-        elif suffix == ".geojson":
-            tmp.write_text(json.dumps(geojson_from_frame(df, lang=lang), ensure_ascii=False, indent=1),
-                           encoding="utf-8")
-        else:
-            geopackage_frame(df, lang=lang).to_file(tmp, driver="GPKG", layer=SHEET_NAMES[lang])
+        tmp.write_bytes(data)
     return path
 
 
-def render_stations(df: pd.DataFrame, fmt: str, *, lang: str = "en") -> bytes:
-    """The bytes of the file ``write_stations`` writes for ``df`` in format ``fmt`` (``csv``, ``xlsx``,
-    ``geojson`` or ``gpkg``; see ``MEDIA_TYPES``) and ``lang``: a download of the export, written in a temporary
-    folder that is removed again."""
-    with tempfile.TemporaryDirectory(prefix="yizhan-export-") as folder:
-        return write_stations(df, Path(folder) / f"stations.{fmt}", lang=lang).read_bytes()
-
-
-def _write_xlsx(table: pd.DataFrame, path: Path, sheet: str) -> None:
-    with pd.ExcelWriter(path, engine="openpyxl") as xw:
+def _write_xlsx(table: pd.DataFrame, target: Path | io.BytesIO, sheet: str) -> None:
+    with pd.ExcelWriter(target, engine="openpyxl") as xw:
         table.to_excel(xw, index=False, sheet_name=sheet)
         ws = xw.sheets[sheet]
         keep_text(ws)

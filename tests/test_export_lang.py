@@ -4,9 +4,13 @@ into a fresh area → export again gives the same file)."""
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import errno
 import io
 import json
+import subprocess
+from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -259,3 +263,42 @@ def test_a_download_is_the_file_an_export_writes(engine, wudaokou, tmp_path):
         assert _rows(written) == _rows(_export(engine, wudaokou, tmp_path / f"file.{fmt}", "zh")), fmt
         assert fmt in MEDIA_TYPES
     assert render_stations(df, "csv", lang="en") == _export(engine, wudaokou, tmp_path / "en.csv", "en").read_bytes()
+
+
+@contextlib.contextmanager
+def _full_disk(folder: Path) -> Iterator[Path]:
+    """A tiny real file system (tmpfs, root only) on ``folder``, filled to its last byte but for the earlier
+    files the test puts there first; skipped with the reason where mounting is not permitted."""
+    folder.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(folder)], capture_output=True,
+                             text=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a small file system here (needs root): {mounted.stderr.strip()}")
+    try:
+        yield folder
+    finally:
+        subprocess.run(["umount", "-l", str(folder)], check=True)
+
+
+def test_a_full_disk_fails_each_format_naming_the_file_and_keeps_the_earlier_one(engine, wudaokou, tmp_path):
+    _store(engine, wudaokou, RECORDS + CLERK)
+    with engine.connect() as conn:
+        df = export_frame(conn, wudaokou.id)
+    with _full_disk(tmp_path / "disk") as disk:
+        for fmt in FORMATS:
+            (disk / f"st.{fmt}").write_bytes(b"earlier")
+        block = 65536
+        with (disk / "filler").open("wb", buffering=0) as f:
+            while block:
+                try:
+                    f.write(b"\0" * block)
+                except OSError as exc:
+                    assert exc.errno == errno.ENOSPC, exc
+                    block //= 2
+        for fmt in FORMATS:
+            for lang in ("zh", "en"):
+                with pytest.raises(OSError) as info:
+                    write_stations(df, disk / f"st.{fmt}", lang=lang)
+                assert (info.value.errno, info.value.filename) == (errno.ENOSPC, str(disk / f"st.{fmt}")), fmt
+        assert sorted(p.name for p in disk.iterdir()) == ["filler", *sorted(f"st.{fmt}" for fmt in FORMATS)]
+        assert all((disk / f"st.{fmt}").read_bytes() == b"earlier" for fmt in FORMATS)
