@@ -320,7 +320,7 @@ def test_the_state_at_an_instant_in_utc_is_read_in_local_time():
     assert hours_now("not hours", datetime(2025, 6, 4, tzinfo=UTC)) is None
 
 
-def test_the_page_words_for_a_closing_time_after_tomorrow():
+def test_the_page_words_for_an_opening_after_tomorrow():
     assert status_zh(False, None, datetime(2025, 6, 6, 9), datetime(2025, 6, 4, 20)) == "已关闭 · 后天 09:00 开放"
 
 
@@ -409,7 +409,7 @@ def test_generated_two_periods_and_a_closed_day_open_exactly_when_written(phrase
     assert is_open(rule, instant) == expected, (written, rule, instant)
 
 
-def test_reading_is_cached_and_quick():
+def test_reading_is_cached():
     rule_from_zh.cache_clear()
     assert rule_from_zh("周一至周五 09:00-18:00，周末休息") == rule_from_zh("周一至周五 09:00-18:00，周末休息")
     assert rule_from_zh.cache_info().hits == 1
