@@ -5,9 +5,10 @@ column names (``registry_chunks``, a chunk at a time; ``read_registry``, all at 
 Columns (English or the Chinese headers of a union's spreadsheet):
 ``id 编号, name 名称, kind 类型, lon 经度, lat 纬度`` required; ``host 承办单位, host_name 承办单位名称, address 地址,
 township 街道, amenities 设施 (separated by ;), opening_hours 开放时间, seats 座位数, stars 星级, status 状态, phone
-联系电话`` optional. Layout and remark columns (序号, No., 备注, 说明) are left out with a note. Any other column is an
-error unless the caller allows extra columns. The files themselves are read by ``stations.tables`` (separators,
-encodings, title rows, sheets, size limits).
+联系电话, opening_hours_text 开放时间说明 (the hours as written, beside the rule, as exports write them)`` optional.
+Layout and remark columns (序号, No., 备注, 说明) are left out with a note. Any other column is an error unless the
+caller allows extra columns. The files themselves are read by ``stations.tables`` (separators, encodings, title rows,
+sheets, size limits).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from yizhan.stations.cells import QUOTE, restore_text
 from yizhan.stations.tables import Cancelled, ImportLimits, Part, read_file
 
 COLUMNS = ["id", "name", "kind", "lon", "lat", "host", "address", "township", "amenities", "opening_hours",
-           "seats", "stars", "status", "host_name", "phone"]
+           "seats", "stars", "status", "host_name", "phone", "opening_hours_text"]
 REQUIRED = ["id", "name", "kind", "lon", "lat"]
 CHINESE_HEADERS = {
     "编号": "id", "驿站编号": "id", "名称": "name", "驿站名称": "name", "类型": "kind", "驿站类型": "kind",
@@ -33,7 +34,7 @@ CHINESE_HEADERS = {
     "开放时间": "opening_hours", "营业时间": "opening_hours", "服务时间": "opening_hours", "开放时段": "opening_hours",
     "座位数": "seats", "座位": "seats", "星级": "stars", "状态": "status",
     "承办单位名称": "host_name", "依托单位名称": "host_name", "单位名称": "host_name",
-    "联系电话": "phone", "电话": "phone", "手机": "phone", "联系方式": "phone",
+    "联系电话": "phone", "电话": "phone", "手机": "phone", "联系方式": "phone", "开放时间说明": "opening_hours_text",
 }
 TRADITIONAL_HEADERS = {
     "編號": "id", "驛站編號": "id", "名稱": "name", "驛站名稱": "name", "類型": "kind", "驛站類型": "kind",
@@ -41,7 +42,7 @@ TRADITIONAL_HEADERS = {
     "街道鄉鎮": "township", "設施": "amenities", "服務設施": "amenities", "開放時間": "opening_hours",
     "座位數": "seats", "星級": "stars", "狀態": "status", "營業時間": "opening_hours", "服務時間": "opening_hours",
     "承辦單位名稱": "host_name", "依託單位名稱": "host_name", "單位名稱": "host_name", "聯繫電話": "phone",
-    "電話": "phone", "聯繫方式": "phone",
+    "電話": "phone", "聯繫方式": "phone", "開放時間說明": "opening_hours_text",
 }
 """The same headers in traditional characters (a Big5 file from Hong Kong or Taiwan, a converted sheet)."""
 ALIASES = {"longitude": "lon", "lng": "lon", "x": "lon", "latitude": "lat", "y": "lat", "external_id": "id",

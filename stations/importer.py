@@ -32,8 +32,8 @@ from yizhan.stations import vocab
 from yizhan.stations.columns import COLUMNS, REQUIRED, frame_from_file, sheets_read
 from yizhan.stations.hours import check_hours
 
-OPTIONAL = ("host_name", "phone")
-"""Columns read when the file has them (承办单位名称, 联系电话)."""
+OPTIONAL = ("host_name", "phone", "opening_hours_text")
+"""Columns read when the file has them (承办单位名称, 联系电话, 开放时间说明)."""
 AMENITY_SPLIT = re.compile(r"[;；,，、|/／\n]")
 STORED_AS = {"external_id": "id", "opening_hours_text": "opening_hours"}
 """The file's field of a ``stations`` column, where the names differ (``host_name`` is the file's ``host`` when
@@ -241,7 +241,8 @@ def records_from_frame(df: pd.DataFrame, *, source: str, coord: str = "wgs84",
         host, host_name = _host(r["host"], r.get("host_name", ""), add)
         amenities = _amenities(r["amenities"], add)
         hours = hours_text = None
-        written_hours = r["opening_hours"].strip()
+        given_text = r.get("opening_hours_text", "").strip()  # an export's 开放时间说明, beside its rule
+        written_hours = r["opening_hours"].strip() or given_text
         if len(written_hours) > LIMITS["opening_hours_text"]:
             hours_text = written_hours  # too long to keep, whatever it says: named by the length check below
         elif written_hours:
@@ -250,7 +251,8 @@ def records_from_frame(df: pd.DataFrame, *, source: str, coord: str = "wgs84",
             except ValueError as exc:
                 add("opening_hours", r["opening_hours"], *_hours_expected(str(exc)))
             else:
-                hours_text = written_hours if written_hours != hours else None
+                text_kept = given_text or written_hours
+                hours_text = text_kept if text_kept != hours else None
         seats = stars = None
         if r["seats"]:
             x = _number(r["seats"])
@@ -277,7 +279,8 @@ def records_from_frame(df: pd.DataFrame, *, source: str, coord: str = "wgs84",
         stored = {"external_id": r["id"], "name": r["name"], "kind": kind, "host": host, "address": r["address"],
                   "township": r["township"], "opening_hours": hours, "status": status, "host_name": host_name,
                   "phone": phone, "opening_hours_text": hours_text}
-        written = {**STORED_AS, "host_name": "host_name" if r.get("host_name") else "host"}
+        written = {**STORED_AS, "host_name": "host_name" if r.get("host_name") else "host",
+                   "opening_hours_text": "opening_hours_text" if given_text else "opening_hours"}
         too_long: set[str] = set()
         for column, limit in LIMITS.items():
             text = stored[column] or ""

@@ -17,14 +17,17 @@ import pandas as pd
 import pytest
 from api_data import STAFF
 from cli_runner import run_cli
+from conftest import WUDAOKOU_BOUNDS
 from pyproj import Geod
+from shapely.geometry import box
 from sqlalchemy import Engine, text
 
+from yizhan.areas import ensure_area
 from yizhan.errors import GROUPS_SHOWN, ImportRejected, RowProblem, split_languages
 from yizhan.geo.coords import from_wgs84
 from yizhan.stations.columns import read_registry
 from yizhan.stations.importer import records_from_frame
-from yizhan.stations.service import import_stations
+from yizhan.stations.service import export_stations, import_stations
 
 GEOD = Geod(ellps="WGS84")
 HEADERS = ["序号", "编号", "驿站名称", "类型", "经度", "纬度", "承办单位", "地址", "街道", "服务设施", "开放时间",
@@ -118,12 +121,13 @@ def _xlsx(rows: list[list[Any]], headers: list[str] = HEADERS) -> bytes:
     return buf.getvalue()
 
 
-def _stored(engine: Engine) -> dict[str, dict[str, Any]]:
+def _stored(engine: Engine, area_id: int | None = None) -> dict[str, dict[str, Any]]:
+    """The stored stations (of one area, or all) by external id: every field the registry keeps."""
     with engine.connect() as conn:
         rows = conn.execute(text(
             "SELECT external_id, name, kind, host, host_name, address, township, amenities, opening_hours, "
             "opening_hours_text, seats, stars, status, phone, ST_X(geom) AS lon, ST_Y(geom) AS lat FROM stations "
-            "ORDER BY external_id")).mappings()
+            "WHERE CAST(:area AS int) IS NULL OR area_id = :area ORDER BY external_id"), {"area": area_id}).mappings()
         return {r["external_id"]: dict(r) for r in rows}
 
 
@@ -376,3 +380,26 @@ def test_a_bilingual_expectation_of_another_importer_is_split_into_the_two_langu
         "row 5, lon/lat='1.0, 2.0': a point inside area 'grid'",
         "  - 纬度 'abc' (第 6 行) / row 6, lat='abc': a number"]
     assert split_languages("lon/lat in degrees") == (None, "lon/lat in degrees")
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".xlsx", ".geojson"])
+def test_the_clerks_registry_exported_imports_again_unchanged(engine, wudaokou, tmp_path, suffix):
+    """Exported and imported into another area of the same bounds, every field is stored as it was (host names,
+    phones and the hours as written included)."""
+    import_stations(engine, "登记表.csv", data=_gbk_csv(_sheet_rows()), filename="登记表.csv", coord="gcj02")
+    before = _stored(engine)
+    path, n = export_stations(engine, tmp_path / f"导出{suffix}", area="wudaokou")
+    assert n == len(ROWS)
+    with engine.begin() as conn:
+        ensure_area(conn, "copy", boundary=box(*WUDAOKOU_BOUNDS), source="test")
+    s = import_stations(engine, path, area="copy")
+    assert (s.inserted, s.updated) == (len(ROWS), 0)
+    with engine.connect() as conn:
+        area_ids = dict(conn.execute(text("SELECT name, id FROM areas")).all())
+    again = _stored(engine, area_ids["copy"])
+    for sid, row in before.items():
+        for field, value in row.items():
+            if field in ("lon", "lat"):
+                assert again[sid][field] == pytest.approx(value, abs=1e-7), (sid, field)
+            else:
+                assert again[sid][field] == value, (sid, field)
