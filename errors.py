@@ -168,18 +168,19 @@ def group_problems(problems: list[RowProblem]) -> list[ProblemGroup]:
     """``problems`` grouped by distinct bad value (same field, value and expectation), in the order of each
     group's first row. An expectation without ``expected_zh`` written ``中文 / English`` is split in two
     (``split_languages``)."""
-    groups: dict[tuple[str, str, str, str], ProblemGroup] = {}
+    groups: dict[tuple[str, str, str, str], tuple[ProblemGroup, set[int]]] = {}
     for p in problems:
         key = (p.field, repr(p.value), p.expected, p.expected_zh or "")
-        g = groups.get(key)
-        if g is None:
+        found = groups.get(key)
+        if found is None:
             zh, en = (p.expected_zh, p.expected) if p.expected_zh else split_languages(p.expected)
-            groups[key] = ProblemGroup(p.field, p.value, [p.row], en, zh, p.field_zh, p.closest)
-        elif p.row not in g.rows:
-            g.rows.append(p.row)
-    out = list(groups.values())
-    for g in out:
-        g.rows.sort()
+            groups[key] = (ProblemGroup(p.field, p.value, [], en, zh, p.field_zh, p.closest), {p.row})
+        else:
+            found[1].add(p.row)
+    out = []
+    for g, rows in groups.values():
+        g.rows = sorted(rows)
+        out.append(g)
     return sorted(out, key=lambda g: g.rows[0])
 
 
