@@ -5,8 +5,8 @@ A table in a language (``table_from_frame``, ``stations_table``): ``zh`` gives t
 headers (编号, 名称, 类型, 经度, 纬度, 承办单位, 承办单位名称, 地址, 街道, 设施, 开放时间, 开放时间说明, 座位数,
 星级, 状态, 联系电话) and the vocabulary's Chinese labels for codes (类型 大型驿站, 承办单位 加油站, 设施 饮水;充电,
 状态 运营); ``en`` the English column names and the stored codes (large, petrol_station, drinking_water;charging,
-active). Every
-format has the same columns and values, and the import reads each of them back to the values it was written from.
+active). Every format has the same columns, all of them in every file, and the same values, and the import reads
+each of them back to the values it was written from.
 Opening hours are the OpenStreetMap rule the importer reads back (开放时间 / opening_hours) and, beside it, the
 hours as written when they were not that rule (开放时间说明 / opening_hours_text).
 
@@ -52,9 +52,6 @@ CODED = {"kind": "kind", "host": "host", "status": "status"}
 """Columns holding one vocabulary code, and their vocabulary field (``vocab.label``); ``amenities`` holds several."""
 SHEET_NAMES = {"en": "stations", "zh": "站点"}
 """The XLSX sheet (and GeoPackage layer) of an export, by language."""
-OPTIONAL_COLUMNS = ("host_name", "opening_hours_text", "phone")
-"""Columns a file gets only when a station has a value in them: a registry without host names, phones or hours
-as written exports the columns it always had (and such a file imports where those columns are not known)."""
 
 
 def _clean(v: object) -> object:
@@ -131,14 +128,13 @@ def geopackage_frame(df: pd.DataFrame, *, lang: str = "en") -> gpd.GeoDataFrame:
 def render_stations(df: pd.DataFrame, fmt: str, *, lang: str = "en") -> bytes:
     """The bytes of an export file of ``df`` (``registry.export_frame`` layout) in format ``fmt`` (``csv``,
     ``xlsx``, ``geojson`` or ``gpkg``; ``MEDIA_TYPES``) and ``lang`` (``zh``: Chinese headers and labels; ``en``:
-    English headers and codes): every format with the same columns (``OPTIONAL_COLUMNS`` only when a station has
-    a value in them) and values. A GeoPackage is made in a temporary folder that is removed again."""
+    English headers and codes): every format with the same columns (all of ``registry.EXPORT_COLUMNS``, empty
+    ones too: one layout a clerk can fill in) and values. A GeoPackage is made in a temporary folder that is
+    removed again."""
     if f".{fmt}" not in FORMATS:
         raise InvalidInput(f"format {fmt!r}: 不支持的导出格式，可用 {', '.join(FORMATS)} / unsupported export type; "
                            f"expected one of {', '.join(FORMATS)}")
     check_lang(lang)
-    empty = [c for c in OPTIONAL_COLUMNS if c in df.columns and not (df[c].notna() & (df[c] != "")).any()]
-    df = df.drop(columns=empty)
     if fmt == "csv":
         return ("\ufeff" + csv_text(table_from_frame(df, lang=lang))).encode("utf-8")
     if fmt == "xlsx":

@@ -11,7 +11,6 @@ import io
 import json
 import subprocess
 from collections.abc import Iterator
-from dataclasses import replace
 from pathlib import Path
 
 import geopandas as gpd
@@ -50,10 +49,8 @@ CLERK = [
                   phone="010-62345678", opening_hours="Mo-Fr 09:00-18:00", opening_hours_text="周一至周五 09:00-18:00"),
     StationRecord("C2", "银行驿站", "small", 116.3287, 39.9923, host="bank", phone="+86 138 0013 8000"),
 ]
-ZH_HEADER = ["编号", "名称", "类型", "经度", "纬度", "承办单位", "地址", "街道", "设施", "开放时间", "座位数", "星级",
-             "状态"]
-EN_HEADER = ["id", "name", "kind", "lon", "lat", "host", "address", "township", "amenities", "opening_hours",
-             "seats", "stars", "status"]
+EN_HEADER = ["id", "name", "kind", "lon", "lat", "host", "host_name", "address", "township", "amenities",
+             "opening_hours", "opening_hours_text", "seats", "stars", "status", "phone"]
 FORMATS = ("csv", "xlsx", "geojson", "gpkg")
 ZH_ALL = ["编号", "名称", "类型", "经度", "纬度", "承办单位", "承办单位名称", "地址", "街道", "设施", "开放时间",
           "开放时间说明", "座位数", "星级", "状态", "联系电话"]
@@ -126,7 +123,7 @@ def test_headers_and_labels_in_the_language(engine, wudaokou, tmp_path, lang):
     path = _export(engine, wudaokou, tmp_path / "st.csv", lang)
     with path.open(encoding="utf-8-sig", newline="") as f:
         header, *body = list(csv.reader(f))
-    assert header == (ZH_HEADER if lang == "zh" else EN_HEADER)
+    assert header == (ZH_ALL if lang == "zh" else EN_HEADER)  # every column, also where no station has a value
     rows = {r[0]: dict(zip(header, r, strict=True)) for r in body}
     if lang == "zh":
         a1 = rows["A1"]
@@ -144,12 +141,12 @@ def test_headers_and_labels_in_the_language(engine, wudaokou, tmp_path, lang):
 
 @pytest.mark.parametrize("lang", ["zh", "en"])
 def test_host_name_phone_and_hours_as_written_have_columns_of_their_own(engine, wudaokou, tmp_path, lang):
-    """承办单位名称, 开放时间说明 and 联系电话 (host_name, opening_hours_text, phone) when a station has one: the hours'
-    OSM rule in 开放时间, as the importer reads it back, and the words they were written in beside it."""
+    """承办单位名称, 开放时间说明 and 联系电话 (host_name, opening_hours_text, phone): the hours' OSM rule in
+    开放时间, as the importer reads it back, and the words they were written in beside it."""
     _store(engine, wudaokou, RECORDS + CLERK)
     tables = {fmt: _rows(_export(engine, wudaokou, tmp_path / f"st.{fmt}", lang)) for fmt in FORMATS}
     head = HEADERS[lang]
-    assert list(tables["csv"][0]) == (ZH_ALL if lang == "zh" else list(head))
+    assert list(tables["csv"][0]) == (ZH_ALL if lang == "zh" else EN_HEADER)
     c1 = next(r for r in tables["csv"] if r[head["id"]] == "C1")
     assert (c1[head["host"]], c1[head["host_name"]]) == ("加油站" if lang == "zh" else "petrol_station",
                                                          "中国石化五道口加油站")
@@ -187,14 +184,16 @@ def test_every_format_has_the_same_columns_and_values(engine, wudaokou, tmp_path
 @pytest.mark.parametrize("fmt", ["csv", "xlsx", "geojson"])
 def test_an_export_imports_again_unchanged(engine, wudaokou, tmp_path, lang, fmt):
     """Export → import into a fresh area → export again: the same file (CSV and GeoJSON byte for byte, XLSX cell
-    for cell), and the GeoPackages of both areas have the same features. Host names and phones too; the hours as
-    written (开放时间说明) wait for the import to read that column back."""
-    records = [*RECORDS, replace(CLERK[0], opening_hours_text=None), CLERK[1]]
+    for cell), and the GeoPackages of both areas have the same features; host names, phones and the hours as
+    written (承办单位名称, 联系电话, 开放时间说明) too."""
+    records = [*RECORDS, *CLERK]
     _store(engine, wudaokou, records)
     first = _export(engine, wudaokou, tmp_path / f"first.{fmt}", lang)
     copy = _area(engine, "copy")
     summary = import_stations(engine, first, area="copy")
     assert (summary.inserted, summary.updated) == (len(records), 0)
+    with engine.connect() as conn:
+        assert registry_lang(conn, copy.id) == lang  # the import recorded its headers' language
     again = _export(engine, copy, tmp_path / f"again.{fmt}", lang)
     if fmt == "xlsx":
         assert _xlsx_cells(again) == _xlsx_cells(first)
@@ -210,7 +209,8 @@ def test_an_export_imports_again_unchanged(engine, wudaokou, tmp_path, lang, fmt
             "round(ST_Y(geom)::numeric, 7) FROM stations WHERE area_id = :a ORDER BY external_id"), {"a": a.id}).all()
             for a in (wudaokou, copy)]
     assert stored[1] == stored[0]
-    assert ("C1", "中国石化五道口加油站", "010-62345678") in [(r[0], r[4], r[13]) for r in stored[1]]
+    assert ("C1", "中国石化五道口加油站", "周一至周五 09:00-18:00", "010-62345678") in [
+        (r[0], r[4], r[9], r[13]) for r in stored[1]]
 
 
 def _xlsx_cells(path: Path) -> list[tuple[str, list[tuple[object, str]]]]:
