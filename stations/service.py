@@ -98,54 +98,94 @@ CHECK_CHUNK_ROWS = 50_000
 """Rows of a file checked at a time: only one chunk's checked records are held (memory), never the whole file's."""
 
 
-def duplicates_across_chunks(df: pd.DataFrame, chunk_rows: int) -> list[RowProblem]:
-    """Ids of ``df`` (columns ``id`` and ``_row`` of a registry file's station rows in file order, as
-    ``read_registry`` or the import's first pass gives them) used again in a later chunk of ``chunk_rows`` rows
-    than their first use: one problem for the first such row of each later chunk (``records_from_frame``, which
-    sees one chunk, names the repeats within it)."""
-    ids = df["id"].to_numpy(dtype=object)
-    rows = df["_row"].to_numpy()
-    chunk = np.arange(len(df)) // chunk_rows
-    first_in_chunk = ~pd.DataFrame({"id": ids, "chunk": chunk}).duplicated().to_numpy()
-    first_anywhere = ~pd.Series(ids).duplicated().to_numpy()
-    first_row = pd.Series(rows).groupby(ids).transform("first").to_numpy()
-    late = np.flatnonzero(first_in_chunk & ~first_anywhere & (ids != ""))
-    return [RowProblem(int(rows[i]), "id", ids[i], f"a unique id (also used in row {int(first_row[i])})")
+def compact_ids(ids: pd.Series) -> np.ndarray:
+    """``ids`` as one array of UTF-8 bytes (numpy ``S``: one buffer for all rows, not a Python string each, whose
+    small allocations, scattered among those of every chunk read, would keep that memory from being reused); each
+    ends in ``\\x01`` so that a trailing NUL character is kept. ``id_text`` turns one back."""
+    return np.array([(v + "\x01").encode("utf-8", "surrogatepass") for v in ids.to_numpy(dtype=object)],
+                    dtype=bytes) if len(ids) else np.array([], dtype="S1")
+
+
+def id_text(value: bytes) -> str:
+    """The id ``compact_ids`` made ``value`` of."""
+    return value.decode("utf-8", "surrogatepass")[:-1]
+
+
+def duplicates_across_chunks(ids: np.ndarray, rows: np.ndarray, chunk_rows: int) -> list[RowProblem]:
+    """Ids of a registry file's station rows (``compact_ids``, in file order, with their row numbers ``rows``)
+    used again in a later chunk of ``chunk_rows`` rows than their first use: one problem for the first such row
+    of each later chunk (``records_from_frame``, which sees one chunk, names the repeats within it)."""
+    n = len(ids)
+    if n == 0:
+        return []
+    order = np.lexsort((np.arange(n), ids))  # by id, then by position
+    by_id = ids[order]
+    new_id = np.r_[True, by_id[1:] != by_id[:-1]]
+    group = np.cumsum(new_id) - 1
+    first_of_group = order[new_id]  # the first position of each id
+    first_anywhere = np.zeros(n, dtype=bool)
+    first_anywhere[first_of_group] = True
+    chunk = (order // chunk_rows)
+    new_pair = new_id | np.r_[True, chunk[1:] != chunk[:-1]]
+    first_in_chunk = np.zeros(n, dtype=bool)
+    first_in_chunk[order[new_pair]] = True
+    first_row = np.empty(n, dtype=np.int64)
+    first_row[order] = rows[first_of_group][group]
+    late = np.flatnonzero(first_in_chunk & ~first_anywhere & (ids != compact_ids(pd.Series([""]))[0]))
+    return [RowProblem(int(rows[i]), "id", id_text(ids[i]), f"a unique id (also used in row {int(first_row[i])})")
             for i in late]
 
 
 @dataclass
 class FirstPass:
-    """What the import's first pass over a file keeps (no transaction open): per station row, in file order, its
-    id and row number (``index``: ``id``, ``_row``), and, when asked, ``positions``: the rows with an id and usable
-    lon/lat as WGS 84 degrees (``importer.frame_positions``: ``id, row, lon, lat``, the first row of an id only)."""
+    """What the import's first pass over a file keeps (no transaction open), arrays of one entry per station row
+    in file order: ``ids`` (``compact_ids``) and ``rows`` (row numbers); when asked, the rows with an id and usable
+    lon/lat (``importer.frame_positions``, the first row of an id only): ``placed`` (their indexes into ``ids``
+    and ``rows``), ``lon``, ``lat`` (WGS 84 degrees)."""
 
-    index: pd.DataFrame
-    positions: pd.DataFrame | None
+    ids: np.ndarray
+    rows: np.ndarray
+    placed: np.ndarray | None
+    lon: np.ndarray
+    lat: np.ndarray
     sheets: list[str]
     notes: list[str]
     lang: str
     unknown: list[str]
 
+    def positions(self) -> pd.DataFrame:
+        """The placed rows as ``check_coord_system`` takes them: ``id`` (text), ``row``, ``lon``, ``lat``."""
+        placed = self.placed if self.placed is not None else np.array([], dtype=np.int64)
+        return pd.DataFrame({"id": [id_text(v) for v in self.ids[placed]], "row": self.rows[placed],
+                             "lon": self.lon, "lat": self.lat})
+
 
 def first_pass(stream: RegistryChunks, *, coord: str, positions: bool) -> FirstPass:
-    """Read ``stream`` once, keeping only compact per-row arrays (``FirstPass``)."""
+    """Read ``stream`` once, keeping only compact arrays of one entry per row (``FirstPass``)."""
     ids: list[np.ndarray] = []
     rows: list[np.ndarray] = []
-    placed: list[pd.DataFrame] = []
+    placed: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+    count = 0
     for chunk in stream:
-        ids.append(chunk["id"].to_numpy(dtype=object))
+        ids.append(compact_ids(chunk["id"]))
         rows.append(chunk["_row"].to_numpy(dtype=np.int64))
         if positions:
-            placed.append(frame_positions(chunk, coord))
-    index = pd.DataFrame({"id": np.concatenate(ids) if ids else np.array([], dtype=object),
-                          "_row": np.concatenate(rows) if rows else np.array([], dtype=np.int64)})
-    points = None
-    if positions:
-        points = (pd.concat(placed, ignore_index=True) if len(placed) > 1 else placed[0]) if placed else \
-            pd.DataFrame({"id": [], "row": [], "lon": [], "lat": []})
-        points = points[~points["id"].duplicated()].reset_index(drop=True)
-    return FirstPass(index, points, list(stream.sheets), list(stream.notes), stream.lang, list(stream.unknown))
+            where = pd.Series(np.arange(count, count + len(chunk)), index=chunk["_row"].to_numpy())
+            found = frame_positions(chunk, coord)
+            placed.append((where.loc[found["row"].to_numpy()].to_numpy(dtype=np.int64),
+                           found["lon"].to_numpy(dtype=float), found["lat"].to_numpy(dtype=float)))
+        count += len(chunk)
+    all_ids = np.concatenate(ids) if ids else np.array([], dtype="S1")
+    all_rows = np.concatenate(rows) if rows else np.array([], dtype=np.int64)
+    if not positions:
+        return FirstPass(all_ids, all_rows, None, np.array([]), np.array([]), list(stream.sheets),
+                         list(stream.notes), stream.lang, list(stream.unknown))
+    index, lon, lat = (np.concatenate([p[k] for p in placed]) if placed else np.array([]) for k in range(3))
+    index = index.astype(np.int64)
+    _, first = np.unique(all_ids[index], return_index=True)  # the first row of each id
+    first.sort()
+    return FirstPass(all_ids, all_rows, index[first], lon[first], lat[first], list(stream.sheets),
+                     list(stream.notes), stream.lang, list(stream.unknown))
 
 
 def exact_chunks(frames: Iterable[pd.DataFrame], chunk_rows: int) -> Iterator[pd.DataFrame]:
@@ -175,8 +215,8 @@ def _check_and_write(conn: Connection, stream: RegistryChunks, first: FirstPass,
     for repeats across chunks; a file that reads otherwise now is refused (``InvalidInput``: it changed during
     the import). ``cancelled`` is asked before each chunk and before the merge (``ImportCancelled``; the caller
     rolls back)."""
-    problems = duplicates_across_chunks(first.index, chunk_rows)
-    expected = first.index["id"].to_numpy(dtype=object)
+    problems = duplicates_across_chunks(first.ids, first.rows, chunk_rows)
+    expected = first.ids
     changed = InvalidInput(f"{source}: 文件在导入过程中被修改，未保存任何内容 / the file changed while it was "
                            f"imported; nothing was stored: import it again when it is no longer being written")
     written = 0
@@ -184,7 +224,7 @@ def _check_and_write(conn: Connection, stream: RegistryChunks, first: FirstPass,
     with copy_stations(conn) as write:
         for chunk in exact_chunks(stream, chunk_rows):
             stop_if_cancelled(cancelled, source)
-            if not np.array_equal(chunk["id"].to_numpy(dtype=object), expected[seen:seen + len(chunk)]):
+            if not np.array_equal(compact_ids(chunk["id"]), expected[seen:seen + len(chunk)]):
                 raise changed
             seen += len(chunk)
             chunk.attrs.update(sheets=first.sheets)
@@ -253,18 +293,19 @@ def import_stations(engine: Engine, path: Path | str, *, area: str | None = None
     check_placement = placement_check is not None and coord == "wgs84"
     first = first_pass(stream(), coord=coord, positions=not trust_coords or check_placement)
     stop_if_cancelled(cancelled, source)
-    if max_rows is not None and len(first.index) > max_rows:
-        raise PayloadTooLarge(f"{source}: {len(first.index)} rows, more than the {max_rows} rows an import "
+    if max_rows is not None and len(first.ids) > max_rows:
+        raise PayloadTooLarge(f"{source}: {len(first.ids)} rows, more than the {max_rows} rows an import "
                               f"through the API may hold; use `yizhan stations import` for larger files "
                               f"(文件行数超过接口导入上限)")
-    points = first.positions
-    if not trust_coords and points is not None:  # first: a file in another system puts points outside the area too
+    if not trust_coords:  # first: a file in another system puts points outside the area too
+        points = first.positions()
         with engine.connect() as conn:
             stored = stored_positions(conn, info.id, points["id"].tolist())
         check_coord_system(points, stored, declared=coord, source=source)
+        del points, stored
     warnings: list[str] = []
-    if placement_check is not None and check_placement and points is not None:
-        warnings = placement_check(info, points["lon"].to_numpy(dtype=float), points["lat"].to_numpy(dtype=float))
+    if placement_check is not None and check_placement:
+        warnings = placement_check(info, first.lon, first.lat)
     with engine.begin() as conn:
         conn.execute(text("SELECT set_config('idle_in_transaction_session_timeout', :t, true)"),
                      {"t": f"{round(IMPORT_IDLE_TIMEOUT_S * 1000)}ms"})

@@ -10,6 +10,7 @@ import io
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pytest
 from cli_runner import run_cli
@@ -20,7 +21,7 @@ from yizhan.areas import AreaInfo
 from yizhan.errors import ImportRejected, InvalidInput
 from yizhan.stations.columns import read_registry, registry_chunks
 from yizhan.stations.registry import registry_lang
-from yizhan.stations.service import exact_chunks, import_stations
+from yizhan.stations.service import compact_ids, duplicates_across_chunks, exact_chunks, id_text, import_stations
 from yizhan.stations.tables import implausible_characters
 
 COLS = ["id", "name", "kind", "lon", "lat"]
@@ -52,6 +53,16 @@ def test_exact_chunks_cut_and_join_frames_in_order():
     out = list(exact_chunks(frames, 4))
     assert [len(f) for f in out] == [4, 4, 3]
     assert pd.concat(out)["a"].tolist() == list(range(11))
+
+
+def test_repeats_across_chunks_of_compact_ids():
+    """Ids kept as one array of bytes: a repeat in a later chunk is named once per chunk with its first row; an id
+    that differs by a trailing NUL or an empty id is no repeat."""
+    ids = compact_ids(pd.Series(["A", "B", "A", "A", "A\x00", "", "", "B"]))
+    assert ids.dtype.kind == "S" and [id_text(v) for v in ids[3:5]] == ["A", "A\x00"]
+    rows = np.arange(2, 10)
+    found = [(p.row, p.value, p.expected) for p in duplicates_across_chunks(ids, rows, 2)]
+    assert found == [(4, "A", "a unique id (also used in row 2)"), (9, "B", "a unique id (also used in row 3)")]
 
 
 def test_chunks_of_a_file_are_the_whole_file(tmp_path, monkeypatch):
