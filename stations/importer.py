@@ -51,6 +51,7 @@ LIMITS = _column_limits()
 Contains = Callable[[np.ndarray, np.ndarray], np.ndarray]
 CHINA = (73.0, 18.0, 135.5, 54.0)  # west, south, east, north
 COORD_LABELS = {"wgs84": "WGS 84 (GPS)", "gcj02": "GCJ-02 (Amap, Tencent)", "bd09": "BD-09 (Baidu)"}
+COORD_LABELS_ZH = {"wgs84": "WGS 84（GPS）", "gcj02": "GCJ-02（高德、腾讯）", "bd09": "BD-09（百度）"}
 # A row "sits at" another system's position of its stored station when within this distance of it, metres.
 # GCJ-02 differs from WGS 84 by 100-700 m in China (BD-09 by about 1.1-1.4 km), so a genuine move lands this close
 # to that one point only by a rare coincidence, while a point copied from a map app lands within a metre or two.
@@ -420,23 +421,35 @@ def check_coord_system(points: pd.DataFrame, stored: dict[str, tuple[float, floa
         return
     azimuth, _, _ = _GEOD.inv(slon, slat, wlon, wlat)
     problems = []
+    zh_declared, zh_likely = COORD_LABELS_ZH[declared], COORD_LABELS_ZH[likely]
     for i in np.flatnonzero(fits[likely]):
         way = _COMPASS[int(((azimuth[i] % 360) + 22.5) // 45) % 8]
         problems.append(RowProblem(
             rows[i], "lon/lat", f"{raw_lon[i]:.6f}, {raw_lat[i]:.6f}",
             f"{COORD_LABELS[declared]} coordinates; read as {COORD_LABELS[likely]} this is stored station "
-            f"{ids[i]!r} (as given it moved {moved[i]:.0f} m {way}, exactly the offset between the two)"))
+            f"{ids[i]!r} (as given it moved {moved[i]:.0f} m {way}, exactly the offset between the two)",
+            f"{zh_declared} 坐标；按 {zh_likely} 读即已存储的站点 {ids[i]!r}（按所给坐标它移动了 {moved[i]:.0f} 米，"
+            f"正好是两种坐标系之间的偏移）", "经纬度"))
     named = ", ".join(str(p.row) for p in problems[:5]) + (", ..." if len(problems) > 5 else "")
     override = "if these stations really moved, import with --trust-coords (API: trust_coords=true)"
+    override_zh = "如这些站点确实移动了，请加 --trust-coords 导入（API: trust_coords=true）"
     if 2 * n_fit >= len(matched):
+        headline_zh = (f"坐标看起来是 {zh_likely}，不是 {zh_declared}：已存储的 {len(matched)} 个站点中有 {n_fit} 个"
+                       f"恰好移动了两种坐标系之间的偏移（第 {named} 行），未导入任何数据。"
+                       f"请用 --coord {likely} 重新导入（API 表单字段 coord={likely}）；{override_zh}")
         headline = (f"the coordinates look like {COORD_LABELS[likely]}, not {COORD_LABELS[declared]}: {n_fit} of "
                     f"{len(matched)} stations already stored moved by exactly the offset between the two systems "
                     f"(rows {named}); nothing was imported. Re-import with --coord {likely} "
                     f"(API form field coord={likely}); {override}")
     else:
+        headline_zh = (f"第 {named} 行（{n_fit} 行）的坐标看起来是 {zh_declared} 文件中的 {zh_likely} 坐标：每行都恰好"
+                       f"偏离已存储的站点两种坐标系之间的偏移，而其余 {len(matched) - n_fit} 个已存储站点没有，"
+                       f"未导入任何数据。请把这些行换算为 {zh_declared}（或用 --coord 给出整个文件的坐标系）；"
+                       f"{override_zh}")
         headline = (f"{n_fit} row(s) ({named}) look like {COORD_LABELS[likely]} coordinates in a "
                     f"{COORD_LABELS[declared]} file: each moved by exactly the offset between the two systems from "
                     f"its stored station, while the other {len(matched) - n_fit} stored stations did not; nothing "
                     f"was imported. Convert these rows to {COORD_LABELS[declared]} (or give the whole file in one "
                     f"system with --coord); {override}")
-    raise CoordSystemMismatch(source, problems, declared=declared, likely=likely, headline=headline)
+    raise CoordSystemMismatch(source, problems, declared=declared, likely=likely,
+                              headline=f"{headline_zh} / {headline}")

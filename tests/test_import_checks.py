@@ -100,6 +100,9 @@ def test_gcj02_reimport_given_as_wgs84_is_rejected_and_nothing_changes(engine, s
     assert sorted(p.row for p in exc.problems) == list(range(2, len(gcj) + 2))  # every row named
     assert all(p.field == "lon/lat" for p in exc.problems)
     assert "rows 2, 3, 4, 5, 6, ..." in first
+    assert first.startswith("registry.csv: 坐标看起来是 GCJ-02（高德、腾讯），不是 WGS 84（GPS）")  # Chinese first
+    assert "请用 --coord gcj02 重新导入" in first and first.index("未导入任何数据") < first.index(" / the coordinates")
+    assert all(p.expected_zh and "按 GCJ-02（高德、腾讯） 读即已存储的站点" in p.expected_zh for p in exc.problems)
     pd.testing.assert_frame_equal(_stations(engine), stored)
 
 
@@ -174,6 +177,7 @@ def test_a_few_gcj02_rows_in_a_wgs84_file_are_named(engine, stored, tmp_path):
     assert [(p.row, p.field) for p in exc.problems] == [(5, "lon/lat")]
     first = str(exc).split("\n")[0]
     assert "1 row(s) (5) look like GCJ-02" in first and "Convert these rows" in first
+    assert "第 5 行（1 行）的坐标看起来是 WGS 84（GPS） 文件中的 GCJ-02（高德、腾讯） 坐标" in first
     assert df.loc[3, "id"] in str(exc)
     pd.testing.assert_frame_equal(_stations(engine), stored)
 
