@@ -102,6 +102,12 @@ def _numbers(values: pd.Series) -> np.ndarray:
     return out
 
 
+
+def unknown_coord(coord: str) -> InvalidInput:
+    """The refusal of a coordinate system that is none of ``COORD_SYSTEMS``, naming them."""
+    systems = ", ".join(COORD_SYSTEMS)
+    return InvalidInput(f"坐标系 coord={coord!r}：可用 {systems} / coord={coord!r}: expected one of {systems}")
+
 AddProblem = Callable[..., None]
 """``add(field, value, expected, expected_zh=None, closest=None)``: records one problem of the row being checked."""
 STARS_EXPECTED = "1 to 5 stars (五星, 3星, 3, ★★★); 0 or blank for unrated"
@@ -198,7 +204,7 @@ def records_from_frame(df: pd.DataFrame, *, source: str, coord: str = "wgs84",
     The columns of ``OPTIONAL`` (``host_name``, ``phone``) are read when ``df`` has them.
     """
     if coord not in COORD_SYSTEMS:
-        raise InvalidInput(f"coord={coord!r}: expected one of {', '.join(COORD_SYSTEMS)}")
+        raise unknown_coord(coord)
     problems: list[RowProblem] = []
     records: list[StationRecord] = []
     seen: dict[str, int] = {}
@@ -364,7 +370,7 @@ def frame_positions(df: pd.DataFrame, coord: str) -> pd.DataFrame:
     ``records_from_frame`` report the rest.
     """
     if coord not in COORD_SYSTEMS:
-        raise InvalidInput(f"coord={coord!r}: expected one of {', '.join(COORD_SYSTEMS)}")
+        raise unknown_coord(coord)
     xs, ys = _numbers(df["lon"]), _numbers(df["lat"])
     ok = (np.isfinite(xs) & np.isfinite(ys) & (np.abs(xs) <= 180) & (np.abs(ys) <= 90)
           & (df["id"] != "").to_numpy() & ~df["id"].duplicated().to_numpy()
@@ -393,7 +399,7 @@ def check_coord_system(points: pd.DataFrame, stored: dict[str, tuple[float, floa
     station does (median distance about 17 m in Wudaokou), so snapping distances cannot tell a 500 m shift.
     """
     if declared not in COORD_SYSTEMS:
-        raise InvalidInput(f"coord={declared!r}: expected one of {', '.join(COORD_SYSTEMS)}")
+        raise unknown_coord(declared)
     matched = points[points["id"].isin(list(stored))]
     if matched.empty:
         return

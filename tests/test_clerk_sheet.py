@@ -23,7 +23,7 @@ from shapely.geometry import box
 from sqlalchemy import Engine, text
 
 from yizhan.areas import ensure_area
-from yizhan.errors import GROUPS_SHOWN, ImportRejected, RowProblem, split_languages
+from yizhan.errors import GROUPS_SHOWN, ImportRejected, InvalidInput, RowProblem, split_languages
 from yizhan.geo.coords import from_wgs84
 from yizhan.stations.columns import read_registry
 from yizhan.stations.importer import records_from_frame
@@ -403,3 +403,9 @@ def test_the_clerks_registry_exported_imports_again_unchanged(engine, wudaokou, 
                 assert again[sid][field] == pytest.approx(value, abs=1e-7), (sid, field)
             else:
                 assert again[sid][field] == value, (sid, field)
+
+
+def test_an_unknown_coordinate_system_is_named_in_both_languages():
+    expected = "^坐标系 coord='amap'：可用 wgs84, gcj02, bd09 / coord='amap': expected one of wgs84, gcj02, bd09$"
+    with pytest.raises(InvalidInput, match=expected):
+        records_from_frame(_frame([_row(1)]), source="s.csv", coord="amap")
