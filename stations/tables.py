@@ -636,8 +636,7 @@ def _read_geojson(opener: Opener, source: str, limits: ImportLimits, cancelled: 
         if not isinstance(props, dict) or not isinstance(geom, dict):
             raise InvalidInput(f"{source}: feature {i}: 'properties' and 'geometry' must be JSON objects")
         headers.update(dict.fromkeys(map(str, props)))
-        if geom.get("type") == "Point":
-            headers.update(dict.fromkeys(("lon", "lat")))
+        headers.update(dict.fromkeys(("lon", "lat")))  # a feature that is no point is refused by row
         if "id" not in props and f.get("id") is not None:
             headers["id"] = None
     names = list(headers)

@@ -7,6 +7,7 @@ the language of the headers, and the sheets named by ``--sheet`` / ``sheet``. Re
 from __future__ import annotations
 
 import io
+import json
 from pathlib import Path
 from typing import Any
 
@@ -241,3 +242,12 @@ def test_reading_a_path_does_not_need_its_bytes_at_once(tmp_path: Path, monkeypa
     assert next(chunks)["id"].tolist() == ["P0", "P1"]
     with pytest.raises(ImportRejected):
         list(chunks)
+
+
+def test_a_geojson_file_of_polygons_only_says_point_geometry_expected(engine, wudaokou):
+    square = {"type": "Polygon", "coordinates": [[[116.32, 40.0], [116.33, 40.0], [116.33, 40.01], [116.32, 40.0]]]}
+    data = json.dumps({"type": "FeatureCollection", "features": [
+        {"type": "Feature", "properties": {"id": "P1", "name": "x", "kind": "small"}, "geometry": square}]}).encode()
+    with pytest.raises(ImportRejected) as info:
+        import_stations(engine, "p.geojson", data=data, filename="p.geojson", area=wudaokou.name)
+    assert [(p.row, p.field, p.value) for p in info.value.problems] == [(1, "geometry", "Polygon")]
