@@ -262,7 +262,7 @@ def records_from_frame(df: pd.DataFrame, *, source: str, coord: str = "wgs84",
                 hours_text = text_kept if text_kept != hours else None
         seats = stars = None
         if r["seats"]:
-            x = _number(r["seats"])
+            x = _number(vocab.seats_text(r["seats"]))
             if x is None or not x.is_integer() or not 0 <= x <= 10000:
                 add("seats", r["seats"], "a whole number from 0 to 10000", "0 到 10000 的整数")
             else:

@@ -8,7 +8,8 @@ Chinese label (shown), a short word for messages, an English label, and the syno
 - ``label(field, code, lang=...)``: the Chinese (or English) label of a code;
 - ``closest(field, value)``: the vocabulary's word nearest a word it does not know (饮水机 → 饮水), for messages;
 - ``host_type_of_name(name)``: the host type read from an organisation's name (中国石化五道口加油站 → petrol_station);
-- ``stars_of(text)``: a star rating as clerks write it (五星, 3星, ★★★☆☆, 3) as 1..5, or None when unrated.
+- ``stars_of(text)``: a star rating as clerks write it (五星, 3星, ★★★☆☆, 3) as 1..5, or None when unrated;
+- ``seats_text(text)``: a seat count without its counting word (20个 → 20).
 
 A kind written without a size (固定站, 驿站) is taken as ``small`` (see ``vocabulary.toml``).
 """
@@ -57,6 +58,7 @@ _SHORT: dict[str, dict[str, str]] = {f: _labels(f, "short") for f in FIELDS}
 _ENGLISH: dict[str, dict[str, str]] = {f: _labels(f, "en") for f in FIELDS}
 _NAME_KEYWORDS: list[tuple[str, list[str]]] = [(k["code"], list(k["words"])) for k in _DATA["host"]["name_keywords"]]
 _STARS: dict[str, Any] = _DATA["stars"]
+_SEAT_SUFFIXES: list[str] = list(_DATA["seats"]["suffixes"])
 _CODE_LIKE = re.compile(r"[a-z]+(?:_[a-z]+)+")
 
 
@@ -155,6 +157,15 @@ def host_type_of_name(name: str) -> str:
         if any(w in text for w in words):
             return code
     return "other"
+
+
+def seats_text(text: str) -> str:
+    """A seat count with its counting word taken off (20个, 8座 → 20, 8), for the number check; other text as it is."""
+    t = text.strip()
+    for suffix in _SEAT_SUFFIXES:
+        if t.endswith(suffix) and len(t) > len(suffix):
+            return t[: -len(suffix)].strip()
+    return t
 
 
 def stars_of(text: str) -> int | None:

@@ -165,3 +165,9 @@ def test_phone_numbers_as_written(text, stored):
 def test_phone_numbers_refused(text):
     with pytest.raises(ValueError, match="digits"):
         phone_of(text)
+
+
+@pytest.mark.parametrize(("text", "plain"), [("20个", "20"), ("8 座", "8"), ("6把", "6"), ("12", "12"), ("个", "个"),
+                                             ("二十个", "二十"), ("", "")])
+def test_seat_counts_without_their_counting_word(text, plain):
+    assert vocab.seats_text(text) == plain
