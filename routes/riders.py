@@ -38,7 +38,8 @@ from yizhan.stations.schema import (
 from yizhan.stations.search import NearestSearch, find_nearest
 
 NEAREST_PATH = "/stations/nearest"
-AMENITY_HELP = f"Required amenities (repeatable): {', '.join(vocab.AMENITIES)}"
+AMENITY_HELP = (f"Required amenities (repeatable): the codes {', '.join(vocab.AMENITIES)}, or their Chinese names "
+                f"and the synonyms clerks write ({vocab.choices('amenity')}; 充电桩, 厕所, 热水 ...)")
 SPACED_OFFSET = re.compile(r"(\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?) (\d{2}):?(\d{2})")
 """A date-time whose UTC offset begins with a space: the ``+`` of ``+08:00`` as a query string decodes it when
 it was not written ``%2B``."""
@@ -86,12 +87,26 @@ class NearestQuery(BaseModel):
     amenity: list[str] | None = Field(None, description=AMENITY_HELP)
     open_at: datetime | None = Field(None, description="Open at this ISO time (naive: local); an offset's + is "
                                      "written %2B in a URL (a bare +, which arrives as a space, is read as one)")
-    kind: Literal["large", "small", "mobile"] | None = None
+    kind: str | None = Field(None, description=f"Kind of station: {', '.join(vocab.KINDS)} or the Chinese words "
+                             f"({vocab.choices('kind')}, 大站 ...)")
     area: str | None = Field(None, max_length=200)
     coord: Coord = Field("wgs84", description="Coordinate system of lon/lat in and out")
     by: Literal["straight", "network"] = Field("straight", description="Rank by straight-line distance or "
                                                "along the streets (adds network_distance_m and a route)")
     profile: Literal["walk", "bike"] = Field("walk", description="Streets for by=network")
+
+    @field_validator("amenity")
+    @classmethod
+    def amenity_codes(cls, values: list[str] | None) -> list[str] | None:
+        """Each amenity as its stored code (充电 and 充电桩 are ``charging``); an unknown word named with the
+        nearest known one."""
+        return None if values is None else [_vocabulary_code("amenity", v) for v in values]
+
+    @field_validator("kind")
+    @classmethod
+    def kind_code(cls, value: str | None) -> str | None:
+        """The kind as its stored code (大型, 大站 are ``large``)."""
+        return None if value is None else _vocabulary_code("kind", value)
 
     @field_validator("open_at", mode="before")
     @classmethod
@@ -106,6 +121,18 @@ class NearestQuery(BaseModel):
                              f"'{hours}:{minutes}' is no offset; use %2B for + in a URL "
                              f"(open_at=2025-06-04T12:00:00%2B08:00), or give local time without an offset")
         return f"{when}+{hours}:{minutes}"
+
+
+def _vocabulary_code(field: str, value: str) -> str:
+    """The stored code of a word of the registry's vocabulary; ValueError (a 422 naming the parameter) naming the
+    word, the nearest known one and what is accepted."""
+    code = vocab.canonical(field, value)
+    if code is not None:
+        return code
+    near = vocab.closest(field, value)
+    hint = f"; 最接近 / closest: {vocab.short(field, near)} ({near})" if near else ""
+    raise ValueError(f"未知的词 / unknown word {value!r}: 可用 / expected {vocab.choices(field)} "
+                     f"({', '.join(vocab.KINDS if field == 'kind' else vocab.AMENITIES)}){hint}")
 
 
 @functools.cache
@@ -155,7 +182,7 @@ async def nearest(request: Request) -> Response:
     body = station_collection(found.stations, q.coord, query={
         "lon": q.lon, "lat": q.lat, "coord": q.coord, "k": q.k, "amenity": q.amenity or [],
         "open_at": q.open_at.isoformat() if q.open_at else None, "by": q.by,
-        **({"profile": q.profile} if q.by == "network" else {})})
+        **({"kind": q.kind} if q.kind else {}), **({"profile": q.profile} if q.by == "network" else {})})
     return Response(orjson.dumps(body), media_type="application/json", headers={"X-Nearest-Source": found.source})
 
 

@@ -110,6 +110,22 @@ def test_nearest_amenities_are_all_required(api: httpx.Client, seeded: AreaInfo)
     assert feature_ids(nearest_features(api, *Q, k=50, amenity="charging")) == expected_order(*Q, charging)
 
 
+def test_nearest_amenities_and_kind_in_the_words_riders_use(api: httpx.Client, seeded: AreaInfo) -> None:
+    coded = api.get("/stations/nearest", params=[("lon", Q[0]), ("lat", Q[1]), ("k", 50),
+                                                 ("amenity", "charging"), ("amenity", "toilet")])
+    chinese = api.get("/stations/nearest", params=[("lon", Q[0]), ("lat", Q[1]), ("k", 50),
+                                                   ("amenity", "充电桩"), ("amenity", "厕所")])
+    assert chinese.status_code == 200, chinese.text
+    assert feature_ids(chinese.json()["features"]) == feature_ids(coded.json()["features"]) == ["N-WEEK", "N-247"]
+    assert chinese.json()["query"]["amenity"] == ["charging", "toilet"]
+    small = api.get("/stations/nearest", params={"lon": Q[0], "lat": Q[1], "k": 50, "kind": "小站"})
+    assert small.status_code == 200, small.text
+    assert small.json()["query"]["kind"] == "small"
+    bad = api.get("/stations/nearest", params={"lon": Q[0], "lat": Q[1], "amenity": "饮水机"})
+    assert bad.status_code == 422
+    assert "amenity" in bad.text and "饮水机" in bad.text and "饮水" in bad.text  # names the nearest word
+
+
 @pytest.mark.parametrize(("open_at", "expected"), [
     (SATURDAY_22H, ["N-247", "N-FAR"]),  # naive = local time
     (WEDNESDAY_NOON, ["N-WEEK", "N-247", "N-WEEK2", "N-FAR"]),  # missing hours never count as open
