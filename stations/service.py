@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import psycopg
+from pyproj import Geod
 from sqlalchemy import Connection, Engine, text
 from sqlalchemy.exc import OperationalError
 
@@ -17,7 +18,7 @@ from yizhan.areas import AreaInfo, resolve_area
 from yizhan.errors import Conflict, ImportRejected, InvalidInput, PayloadTooLarge, RowProblem
 from yizhan.stations.columns import RegistryChunks, registry_chunks
 from yizhan.stations.export import write_stations
-from yizhan.stations.importer import check_coord_system, frame_positions, records_from_frame
+from yizhan.stations.importer import OFFSET_TOLERANCE_M, check_coord_system, frame_positions, records_from_frame
 from yizhan.stations.registry import ImportSummary, copy_stations, export_frame, merge_copied
 from yizhan.stations.tables import Cancelled, ImportLimits, stop_if_cancelled
 
@@ -188,6 +189,30 @@ def first_pass(stream: RegistryChunks, *, coord: str, positions: bool) -> FirstP
                      list(stream.notes), stream.lang, list(stream.unknown))
 
 
+_GEOD = Geod(ellps="WGS84")
+
+
+def any_stored_station_moved(conn: Connection, area_id: int, first: FirstPass, *,
+                             batch: int = CHECK_CHUNK_ROWS) -> bool:
+    """Whether a placed row of the file (``first``) lies more than ``OFFSET_TOLERANCE_M`` metres from the stored
+    station of its id, the stored positions read ``batch`` ids at a time. When none does, no row can fit another
+    coordinate system (a fit lies at least ``MIN_SEPARATION_M`` minus the tolerance from its declared reading), so
+    ``check_coord_system`` would pass the file: its dictionary of every stored position is not needed."""
+    placed = first.placed if first.placed is not None else np.array([], dtype=np.int64)
+    for start in range(0, len(placed), batch):
+        ids = [id_text(v) for v in first.ids[placed[start:start + batch]]]
+        stored = stored_positions(conn, area_id, ids)
+        if not stored:
+            continue
+        where = np.array([stored.get(i, (np.nan, np.nan)) for i in ids], dtype=float)
+        has = np.isfinite(where[:, 0])
+        _, _, moved = _GEOD.inv(where[has, 0], where[has, 1], first.lon[start:start + batch][has],
+                                first.lat[start:start + batch][has])
+        if (np.asarray(moved) > OFFSET_TOLERANCE_M).any():
+            return True
+    return False
+
+
 def exact_chunks(frames: Iterable[pd.DataFrame], chunk_rows: int) -> Iterator[pd.DataFrame]:
     """``frames`` cut and joined into frames of exactly ``chunk_rows`` rows (the last may hold fewer), in order."""
     held: list[pd.DataFrame] = []
@@ -298,11 +323,12 @@ def import_stations(engine: Engine, path: Path | str, *, area: str | None = None
                               f"through the API may hold; use `yizhan stations import` for larger files "
                               f"(文件行数超过接口导入上限)")
     if not trust_coords:  # first: a file in another system puts points outside the area too
-        points = first.positions()
         with engine.connect() as conn:
-            stored = stored_positions(conn, info.id, points["id"].tolist())
-        check_coord_system(points, stored, declared=coord, source=source)
-        del points, stored
+            if any_stored_station_moved(conn, info.id, first):
+                points = first.positions()
+                stored = stored_positions(conn, info.id, points["id"].tolist())
+                check_coord_system(points, stored, declared=coord, source=source)
+                del points, stored
     warnings: list[str] = []
     if placement_check is not None and check_placement:
         warnings = placement_check(info, first.lon, first.lat)

@@ -251,3 +251,20 @@ def test_a_geojson_file_of_polygons_only_says_point_geometry_expected(engine, wu
     with pytest.raises(ImportRejected) as info:
         import_stations(engine, "p.geojson", data=data, filename="p.geojson", area=wudaokou.name)
     assert [(p.row, p.field, p.value) for p in info.value.problems] == [(1, "geometry", "Polygon")]
+
+
+def test_the_coordinate_system_check_reads_stored_positions_in_batches(engine, wudaokou, tmp_path):
+    """Stations that did not move need no dictionary of every stored position: found in batches of 2 ids; one
+    station moved 300 m (the GCJ-02 offset or a real move) is found in the last batch."""
+    from yizhan.stations.service import any_stored_station_moved, first_pass
+    lines = [f"M{i},m,small,{116.315 + i * 1e-4:.4f},40.0" for i in range(5)]
+    path = tmp_path / "m.csv"
+    path.write_text(",".join(COLS) + "\n" + "\n".join(lines) + "\n", encoding="utf-8")
+    assert import_stations(engine, path, area=wudaokou.name).inserted == 5
+    with engine.connect() as conn:
+        same = first_pass(registry_chunks(path), coord="wgs84", positions=True)
+        assert not any_stored_station_moved(conn, wudaokou.id, same, batch=2)
+        path.write_text(",".join(COLS) + "\n" + "\n".join(lines[:4]) + "\nM4,m,small,116.3154,40.0027\n",
+                        encoding="utf-8")
+        moved = first_pass(registry_chunks(path), coord="wgs84", positions=True)
+        assert any_stored_station_moved(conn, wudaokou.id, moved, batch=2)
