@@ -7,7 +7,8 @@ new ``python -m yizhan.cli stations import`` process with ``DATABASE_URL`` set, 
 all rows new, then all rows updates. For each import the script prints the wall time (seconds), the rate
 (rows/s) and the import process's peak resident memory (MB, ``VmHWM`` of that child: the chunks being read and
 checked, the arrays of one entry per row the import keeps, the COPY buffers; PostgreSQL's own memory is not
-included). The figures are printed, not asserted.
+included; the import reads the file twice, a chunk at a time, so this should not grow with ``--rows`` beyond a few
+arrays of one entry per row). The figures are printed, not asserted.
 """
 
 from __future__ import annotations
