@@ -45,16 +45,24 @@ def stations_import(
 
 
 @stations_app.command("export")
-def stations_export(file: Path, area: AreaOpt = None) -> None:
-    """Export an area's stations to FILE (.csv, .xlsx or .geojson, same columns as the import); FILE is written
-    whole or not at all (an earlier FILE stays when the folder is full or read-only)."""
+def stations_export(
+    file: Path, area: AreaOpt = None,
+    lang: Annotated[str | None, typer.Option(
+        help="zh: Chinese headers and labels (编号, 类型 大型驿站 ...); en: English headers and codes; default: the "
+             "language of the area's last import")] = None,
+) -> None:
+    """Export an area's stations to FILE (.csv, .xlsx, .geojson or .gpkg, the columns the import reads); FILE is
+    written whole or not at all (an earlier FILE stays when the folder is full or read-only)."""
     from yizhan.errors import InvalidInput
     from yizhan.outputs import replacing
     from yizhan.stations.export import FORMATS
+    from yizhan.stations.registry import check_lang
     from yizhan.stations.service import export_stations
 
     if file.suffix.lower() not in FORMATS:  # before a temporary file, whose name would be in the message
         raise InvalidInput(f"{file.name}: unsupported export type; expected one of {', '.join(FORMATS)}")
+    if lang is not None:
+        check_lang(lang)
     with replacing(file, keep_suffix=True) as tmp:
-        _, n = export_stations(engine(), tmp, area=area)
+        _, n = export_stations(engine(), tmp, area=area, lang=lang)
     common.out.print(f"{n} stations written to {file}")

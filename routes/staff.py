@@ -103,6 +103,18 @@ async def import_file(request: Request, _: StaffKey, eng: EngineDep, settings: S
     return await run_while_connected(request, job)
 
 
+@router.get("/stations.{fmt}", response_class=Response)
+def stations_export(_: StaffKey, eng: EngineDep, fmt: Literal["csv", "xlsx", "geojson", "gpkg"],
+                    area: str | None = None, lang: Literal["zh", "en"] | None = None) -> Response:
+    """An area's registry as an import file (CSV, XLSX, GeoJSON or GeoPackage) in ``lang`` (zh: Chinese headers
+    and labels; en: English headers and codes; default: the language of the area's last import)."""
+    from yizhan.stations.export import MEDIA_TYPES
+    from yizhan.stations.service import stations_download
+
+    return Response(stations_download(eng, fmt, area=area, lang=lang), media_type=MEDIA_TYPES[fmt],
+                    headers={"Content-Disposition": f'attachment; filename="stations.{fmt}"'})
+
+
 @router.get("/runs", response_model=list[RunSummary])
 def runs(_: StaffKey, eng: EngineDep, area: Annotated[str | None, Query(max_length=200)] = None,
          limit: Annotated[int, Query(ge=1, le=500)] = 50) -> list[RunSummary]:

@@ -30,7 +30,8 @@ REQUIRED = ["id", "name", "kind", "lon", "lat"]
 CHINESE_HEADERS = {
     "编号": "id", "驿站编号": "id", "名称": "name", "驿站名称": "name", "类型": "kind", "驿站类型": "kind",
     "经度": "lon", "纬度": "lat", "承办单位": "host", "依托单位": "host", "类别": "host", "地址": "address",
-    "街道": "township", "乡镇": "township", "街道乡镇": "township", "设施": "amenities", "服务设施": "amenities",
+    "街道": "township", "乡镇": "township", "街道乡镇": "township", "所属街道": "township", "所在街道": "township",
+    "所属乡镇": "township", "设施": "amenities", "服务设施": "amenities",
     "开放时间": "opening_hours", "营业时间": "opening_hours", "服务时间": "opening_hours", "开放时段": "opening_hours",
     "座位数": "seats", "座位": "seats", "星级": "stars", "状态": "status",
     "承办单位名称": "host_name", "依托单位名称": "host_name", "单位名称": "host_name",

@@ -17,9 +17,16 @@ from sqlalchemy.exc import OperationalError
 from yizhan.areas import AreaInfo, resolve_area
 from yizhan.errors import Conflict, ImportRejected, InvalidInput, PayloadTooLarge, RowProblem
 from yizhan.stations.columns import RegistryChunks, registry_chunks
-from yizhan.stations.export import write_stations
+from yizhan.stations.export import render_stations, write_stations
 from yizhan.stations.importer import OFFSET_TOLERANCE_M, check_coord_system, frame_positions, records_from_frame
-from yizhan.stations.registry import ImportSummary, copy_stations, export_frame, merge_copied
+from yizhan.stations.registry import (
+    ImportSummary,
+    check_lang,
+    copy_stations,
+    export_frame,
+    merge_copied,
+    registry_lang,
+)
 from yizhan.stations.tables import Cancelled, ImportLimits, stop_if_cancelled
 
 
@@ -350,9 +357,27 @@ def import_stations(engine: Engine, path: Path | str, *, area: str | None = None
                         notes=first.notes, lang=first.lang)
 
 
-def export_stations(engine: Engine, path: Path, *, area: str | None = None) -> tuple[Path, int]:
-    """Write an area's stations to ``path`` (.csv/.xlsx/.geojson); returns the path and the row count."""
+def _export(engine: Engine, area: str | None, lang: str | None) -> tuple[pd.DataFrame, str]:
+    """An area's stations in the export layout and the language to write them in (``lang``, or the area's
+    registry language: that of its last import)."""
+    if lang is not None:
+        check_lang(lang)
     with engine.connect() as conn:
         info = resolve_area(conn, area)
-        df = export_frame(conn, info.id)
-    return write_stations(df, path), len(df)
+        return export_frame(conn, info.id), lang or registry_lang(conn, info.id)
+
+
+def export_stations(engine: Engine, path: Path, *, area: str | None = None,
+                    lang: str | None = None) -> tuple[Path, int]:
+    """Write an area's stations to ``path`` (.csv/.xlsx/.geojson/.gpkg) in ``lang`` (``zh``: Chinese headers and
+    labels; ``en``: English headers and codes; by default the area's registry language, that of its last import);
+    returns the path and the row count."""
+    df, lang = _export(engine, area, lang)
+    return write_stations(df, path, lang=lang), len(df)
+
+
+def stations_download(engine: Engine, fmt: str, *, area: str | None = None, lang: str | None = None) -> bytes:
+    """An area's stations as the bytes of an export file in format ``fmt`` (csv, xlsx, geojson, gpkg) and
+    ``lang`` (by default the area's registry language), for a download."""
+    df, lang = _export(engine, area, lang)
+    return render_stations(df, fmt, lang=lang)

@@ -32,6 +32,7 @@ from yizhan.settings import Settings
 from yizhan.stations.service import import_stations
 
 # --- staff: import ------------------------------------------------------------------------------------------------
+ZH_CSV = SAMPLE_CSV.with_name("stations_registry_zh.csv")
 
 
 def upload(api: httpx.Client, content: bytes, filename: str = "stations.csv", headers: dict | None = None,
@@ -339,3 +340,24 @@ def test_import_never_500(api: httpx.Client, seeded: AreaInfo, content: bytes, f
     assert r.status_code in (404, 422), (r.status_code, r.text)
     assert isinstance(r.json()["detail"], str)
     assert api.get("/stations").json()["total"] == len(STATIONS)
+
+
+def test_registry_download_in_the_language_of_the_import(api: httpx.Client, wudaokou: AreaInfo) -> None:
+    assert api.get("/stations.csv").status_code == 401  # staff only
+    assert upload(api, ZH_CSV.read_bytes(), filename="驿站.csv", headers=STAFF).json()["lang"] == "zh"
+    r = api.get("/stations.csv", headers=STAFF)
+    assert r.status_code == 200, r.text
+    assert r.headers["content-type"].startswith("text/csv")
+    header = r.content.decode("utf-8-sig").splitlines()[0].split(",")
+    assert header[:5] == ["编号", "名称", "类型", "经度", "纬度"]
+    english = api.get("/stations.csv", params={"lang": "en"}, headers=STAFF).content.decode("utf-8-sig")
+    assert english.splitlines()[0].startswith("id,name,kind,lon,lat")
+    xlsx = api.get("/stations.xlsx", headers=STAFF)
+    assert xlsx.status_code == 200 and xlsx.content[:2] == b"PK"
+    # the download imports again unchanged: same stations, nothing updated but counted
+    again = upload(api, r.content, filename="again.csv", headers=STAFF)
+    assert again.status_code == 200, again.text
+    assert again.json()["inserted"] == 0 and again.json()["updated"] == again.json()["rows"]
+    assert api.get("/stations.csv", headers=STAFF).content == r.content
+    bad = api.get("/stations.csv", params={"lang": "fr"}, headers=STAFF)
+    assert bad.status_code == 422 and "lang" in bad.text

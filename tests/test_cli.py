@@ -183,6 +183,17 @@ def test_sample_files_import_cleanly(cli_env):
     assert all(u["stations"] == 0 for u in units if u["name"] not in named)
     assert sum(u["demand"] for u in units) == pytest.approx(summary["demand_total"])
     assert set(registry["街道"]) == named  # each station's 街道 is a township of the file
+    # the export follows the language of the last import (English), or --lang
+    out_dir = Path(cli_env["YIZHAN_OUT_DIR"])
+    english, chinese = out_dir / "registry_en.csv", out_dir / "registry_zh.xlsx"
+    yz("stations", "export", str(english), env=cli_env)
+    assert english.read_text(encoding="utf-8-sig").startswith("id,name,kind,lon,lat")
+    yz("stations", "export", str(chinese), "--lang", "zh", env=cli_env)
+    sheet = pd.read_excel(chinese, dtype=str)
+    assert list(sheet.columns[:5]) == ["编号", "名称", "类型", "经度", "纬度"] and len(sheet) == 17
+    assert set(sheet["类型"]) <= {"大型驿站", "小型驿站", "流动驿站"}
+    bad = yz("stations", "export", str(english), "--lang", "fr", env=cli_env, check=False)
+    assert bad.returncode == 2 and "lang 'fr'" in bad.stderr and "Traceback" not in bad.stderr
 
 
 # -- failures: one line each, the traceback only with --debug --------------------------------------------------
