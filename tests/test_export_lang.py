@@ -4,13 +4,10 @@ into a fresh area → export again gives the same file)."""
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import errno
 import io
 import json
-import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import geopandas as gpd
@@ -18,6 +15,7 @@ import openpyxl
 import pandas as pd
 import pytest
 from conftest import WUDAOKOU_BOUNDS
+from disks import fill, tiny_disk
 from shapely.geometry import box
 from sqlalchemy import Engine, text
 
@@ -265,36 +263,14 @@ def test_a_download_is_the_file_an_export_writes(engine, wudaokou, tmp_path):
     assert render_stations(df, "csv", lang="en") == _export(engine, wudaokou, tmp_path / "en.csv", "en").read_bytes()
 
 
-@contextlib.contextmanager
-def _full_disk(folder: Path) -> Iterator[Path]:
-    """A tiny real file system (tmpfs, root only) on ``folder``, filled to its last byte but for the earlier
-    files the test puts there first; skipped with the reason where mounting is not permitted."""
-    folder.mkdir()
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(folder)], capture_output=True,
-                             text=True)
-    if mounted.returncode != 0:
-        pytest.skip(f"cannot mount a small file system here (needs root): {mounted.stderr.strip()}")
-    try:
-        yield folder
-    finally:
-        subprocess.run(["umount", "-l", str(folder)], check=True)
-
-
 def test_a_full_disk_fails_each_format_naming_the_file_and_keeps_the_earlier_one(engine, wudaokou, tmp_path):
     _store(engine, wudaokou, RECORDS + CLERK)
     with engine.connect() as conn:
         df = export_frame(conn, wudaokou.id)
-    with _full_disk(tmp_path / "disk") as disk:
+    with tiny_disk(tmp_path / "disk") as disk:
         for fmt in FORMATS:
             (disk / f"st.{fmt}").write_bytes(b"earlier")
-        block = 65536
-        with (disk / "filler").open("wb", buffering=0) as f:
-            while block:
-                try:
-                    f.write(b"\0" * block)
-                except OSError as exc:
-                    assert exc.errno == errno.ENOSPC, exc
-                    block //= 2
+        fill(disk)
         for fmt in FORMATS:
             for lang in ("zh", "en"):
                 with pytest.raises(OSError) as info:

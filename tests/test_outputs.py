@@ -10,18 +10,16 @@ way.
 
 from __future__ import annotations
 
-import contextlib
-import errno
 import json
 import resource
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from cli_runner import run_cli
+from disks import fill, tiny_disk
 
 from yizhan.maps.assets import ASSET_DIR_NAME
 from yizhan.outputs import replacing, replacing_folder
@@ -93,43 +91,16 @@ def test_full_disk_leaves_no_partial_files(cli_env, run_id, tmp_path):
     assert _everything(out) == set()
 
 
-@contextlib.contextmanager
-def _tiny_disk(folder: Path, size: str = "256k") -> Iterator[Path]:
-    """A real file system of ``size`` mounted on ``folder`` (a tmpfs; root only), unmounted after; skips the
-    test with the reason when mounting is not permitted here."""
-    folder.mkdir()
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(folder)],
-                             capture_output=True, text=True)
-    if mounted.returncode != 0:
-        pytest.skip(f"cannot mount a small file system here (needs root): {mounted.stderr.strip()}")
-    try:
-        yield folder
-    finally:
-        subprocess.run(["umount", "-l", str(folder)], check=True)
-
-
-def _fill(folder: Path) -> None:
-    """Fill the file system of ``folder`` to its last byte (a file ``filler``)."""
-    block = 65536
-    with (folder / "filler").open("wb", buffering=0) as f:
-        while block:
-            try:
-                f.write(b"\0" * block)
-            except OSError as exc:
-                assert exc.errno == errno.ENOSPC, exc
-                block //= 2
-
-
 def test_a_really_full_disk_is_told_in_one_line_and_keeps_the_earlier_files(cli_env, run_id, tmp_path):
     """A tiny tmpfs filled to its last byte: the map, the gap report and the stations export each fail with one
     line naming the file and what to do (exit code 1), leave no partial or temporary file, and an earlier file of
     the same name stays as it was."""
-    with _tiny_disk(tmp_path / "disk") as disk:
+    with tiny_disk(tmp_path / "disk") as disk:
         earlier = {disk / "m.html": b"earlier map", disk / f"gaps_run{run_id}.xlsx": b"earlier report",
                    disk / "s.xlsx": b"earlier export", disk / "s.csv": b"earlier export csv"}
         for path, content in earlier.items():
             path.write_bytes(content)
-        _fill(disk)
+        fill(disk)
         before = _everything(disk)
         for args, target in ((("map", "--out", str(disk / "m.html")), disk / "m.html"),
                              (("report", "--format", "xlsx", "--out", str(disk)), disk / f"gaps_run{run_id}.xlsx"),
