@@ -23,17 +23,19 @@ from yizhan.reports.run_report import (
 from yizhan.reports.summary import check_lang, summary_html
 
 
-def parse_formats(values: Iterable[str] | None) -> tuple[str, ...]:
-    """Formats from ``--format`` values (repeated and/or comma-separated; ``all``), in :data:`FORMATS` order."""
+def parse_formats(values: Iterable[str] | None, *, formats: tuple[str, ...] = FORMATS,
+                  default: tuple[str, ...] = DEFAULT_FORMATS) -> tuple[str, ...]:
+    """Formats from ``--format`` values (repeated and/or comma-separated; ``all``), in the order of ``formats``
+    (those of a run's report unless given); ``default`` when none is asked."""
     asked = {v.strip().lower().lstrip(".") for raw in (values or []) for v in raw.split(",") if v.strip()}
     if not asked:
-        return DEFAULT_FORMATS
+        return default
     if "all" in asked:
-        return FORMATS
-    unknown = sorted(asked - set(FORMATS))
+        return formats
+    unknown = sorted(asked - set(formats))
     if unknown:
-        raise InvalidInput(f"format {', '.join(unknown)}: expected any of {', '.join(FORMATS)} or all")
-    return tuple(f for f in FORMATS if f in asked)
+        raise InvalidInput(f"format {', '.join(unknown)}: 不支持的格式 / expected any of {', '.join(formats)} or all")
+    return tuple(f for f in formats if f in asked)
 
 
 def file_name(run_id: int, fmt: str) -> str:

@@ -8,6 +8,7 @@ from pathlib import Path
 from yizhan.errors import InvalidInput
 from yizhan.outputs import replacing
 from yizhan.reports.summary import check_lang
+from yizhan.reports.writer import parse_formats
 from yizhan.returns.document import return_pdf
 from yizhan.returns.store import MonthReturn
 from yizhan.returns.workbook import return_xlsx
@@ -17,14 +18,8 @@ FORMATS = ("xlsx", "pdf")
 
 
 def parse_return_formats(values: Iterable[str] | None) -> tuple[str, ...]:
-    """Formats from ``--format`` values (repeated and/or comma-separated; ``all``) for a return."""
-    asked = {v.strip().lower().lstrip(".") for raw in (values or []) for v in raw.split(",") if v.strip()}
-    if not asked or "all" in asked:
-        return FORMATS
-    unknown = sorted(asked - set(FORMATS))
-    if unknown:
-        raise InvalidInput(f"--format {', '.join(unknown)}: 月报只有 xlsx 和 pdf / a return is written as xlsx and pdf")
-    return tuple(f for f in FORMATS if f in asked)
+    """Formats from ``--format`` values (repeated and/or comma-separated; ``all``) for a return: both by default."""
+    return parse_formats(values, formats=FORMATS, default=FORMATS)
 
 
 def file_name(ret: MonthReturn, fmt: str) -> str:
