@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from yizhan.coverage.runs import RunData
@@ -71,14 +71,22 @@ def write_report(report: RunReport, out: Path, formats: Iterable[str] = DEFAULT_
     leaves no temporary file; the files written before it stay.
     """
     check_lang(lang)
+    return write_formats(out, formats, lambda f: file_name(report.run_id, f), lambda f: render(report, f, lang=lang))
+
+
+def write_formats(out: Path, formats: Iterable[str], name: Callable[[str], str],
+                  make: Callable[[str], bytes]) -> dict[str, Path]:
+    """Write each of ``formats`` as the file ``out / name(fmt)`` holding ``make(fmt)``, or to ``out`` itself when
+    one format is asked and ``out`` ends with its suffix; each file whole or not at all (``outputs.replacing``).
+    Returns the paths by format."""
     fmts = list(formats)
     if len(fmts) == 1 and out.suffix.lower() == f".{fmts[0]}":
         targets = {fmts[0]: out}
     else:
-        targets = {f: out / file_name(report.run_id, f) for f in fmts}
+        targets = {f: out / name(f) for f in fmts}
     paths = {}
     for fmt, path in targets.items():
-        data = render(report, fmt, lang=lang)
+        data = make(fmt)
         with replacing(path) as tmp:
             tmp.write_bytes(data)
         paths[fmt] = path

@@ -6,9 +6,8 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from yizhan.errors import InvalidInput
-from yizhan.outputs import replacing
 from yizhan.reports.summary import check_lang
-from yizhan.reports.writer import parse_formats
+from yizhan.reports.writer import parse_formats, write_formats
 from yizhan.returns.document import return_pdf
 from yizhan.returns.store import MonthReturn
 from yizhan.returns.workbook import return_xlsx
@@ -42,15 +41,4 @@ def write_return(ret: MonthReturn, out: Path, formats: Iterable[str] = FORMATS, 
     is asked and ``out`` ends in its extension. Each file is rendered first, then written under a temporary name
     and renamed (``outputs.replacing``)."""
     check_lang(lang)
-    fmts = list(formats)
-    if len(fmts) == 1 and out.suffix.lower() == f".{fmts[0]}":
-        targets = {fmts[0]: out}
-    else:
-        targets = {f: out / file_name(ret, f) for f in fmts}
-    paths = {}
-    for fmt, path in targets.items():
-        data = render_return(ret, fmt, lang=lang)
-        with replacing(path) as tmp:
-            tmp.write_bytes(data)
-        paths[fmt] = path
-    return paths
+    return write_formats(out, formats, lambda f: file_name(ret, f), lambda f: render_return(ret, f, lang=lang))

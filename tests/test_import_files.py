@@ -17,6 +17,7 @@ from openpyxl import Workbook
 from openpyxl.chart import BarChart, Reference
 from sqlalchemy import Engine, text
 from sqlalchemy.exc import IntegrityError
+from workbooks import workbook_bytes
 
 from yizhan.errors import ImportRejected, InvalidInput
 from yizhan.stations.service import import_stations
@@ -70,19 +71,6 @@ def test_a_non_finite_point_cannot_be_stored(engine, wudaokou, table, point):
         conn.execute(text(f"INSERT INTO {table} (area_id, external_id, name, {extra[0]}{source}, geom) "
                           f"VALUES (:a, 'X', 'x', {extra[1]}{source_value}, ST_SetSRID({point}, 4326))"),
                      {"a": wudaokou.id})
-
-
-def _xlsx(sheets: dict[str, list[list[object]]]) -> bytes:
-    """A workbook with these sheets (title: rows), as bytes."""
-    wb = Workbook()
-    wb.remove(wb.active)
-    for title, rows in sheets.items():
-        ws = wb.create_sheet(title)
-        for row in rows:
-            ws.append(row)
-    buf = io.BytesIO()
-    wb.save(buf)
-    return buf.getvalue()
 
 
 COLS = ["id", "name", "kind", "lon", "lat"]
@@ -159,7 +147,7 @@ def test_valid_opening_hours_longer_than_the_column_are_named(engine, wudaokou, 
 
 def test_every_sheet_with_the_registry_headers_is_read(engine, wudaokou, tmp_path):
     from yizhan.stations.columns import read_registry, sheets_read
-    data = _xlsx({"北区": [COLS, ["S1", "一", "small", 116.32, 40.0]],
+    data = workbook_bytes({"北区": [COLS, ["S1", "一", "small", 116.32, 40.0]],
                   "南区": [["编号", "名称", "类型", "经度", "纬度"], ["S2", "二", "大型", 116.325, 40.001]],
                   "空": []})
     df, _ = read_registry("s.xlsx", data=data, filename="s.xlsx")
@@ -171,11 +159,11 @@ def test_every_sheet_with_the_registry_headers_is_read(engine, wudaokou, tmp_pat
 
 def test_a_workbook_of_empty_sheets_is_named_as_such(engine, wudaokou):
     with pytest.raises(InvalidInput, match="every sheet of the workbook is empty"):
-        import_stations(engine, "e.xlsx", data=_xlsx({"a": [], "b": [[None, ""]]}), filename="e.xlsx")
+        import_stations(engine, "e.xlsx", data=workbook_bytes({"a": [], "b": [[None, ""]]}), filename="e.xlsx")
 
 
 def test_a_sheet_with_data_but_no_headers_is_named_and_nothing_imported(engine, wudaokou):
-    data = _xlsx({"stations": [COLS, ["S1", "一", "small", 116.32, 40.0]],
+    data = workbook_bytes({"stations": [COLS, ["S1", "一", "small", 116.32, 40.0]],
                   "more": [["S2", "二", "small", 116.325, 40.001]]})
     with pytest.raises(InvalidInput, match=r"sheet\(s\) 'more' hold data but not the registry's column headers"):
         import_stations(engine, "s.xlsx", data=data, filename="s.xlsx")
@@ -183,7 +171,8 @@ def test_a_sheet_with_data_but_no_headers_is_named_and_nothing_imported(engine, 
 
 
 def test_problems_of_several_sheets_name_the_sheet(engine, wudaokou):
-    data = _xlsx({"a": [COLS, ["S1", "一", "huge", 116.32, 40.0]], "b": [COLS, ["S2", "二", "small", "x", 40.0]]})
+    data = workbook_bytes({"a": [COLS, ["S1", "一", "huge", 116.32, 40.0]],
+                           "b": [COLS, ["S2", "二", "small", "x", 40.0]]})
     with pytest.raises(ImportRejected) as info:
         import_stations(engine, "s.xlsx", data=data, filename="s.xlsx")
     assert [(p.row, p.field) for p in info.value.problems] == [(2, "kind (sheet a)"), (2, "lon (sheet b)")]
@@ -200,7 +189,7 @@ def _bomb(rows: int, filler_mb: int = 0) -> bytes:
     sheet = ('<?xml version="1.0" encoding="UTF-8"?><worksheet xmlns="http://schemas.openxmlformats.org/'
              f'spreadsheetml/2006/main"><dimension ref="A1:E{rows}"/><sheetData><row r="1">{head}</row>{body}'
              '</sheetData></worksheet>')
-    src = zipfile.ZipFile(io.BytesIO(_xlsx({"s": [COLS]})))
+    src = zipfile.ZipFile(io.BytesIO(workbook_bytes({"s": [COLS]})))
     out = io.BytesIO()
     with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as z:
         for item in src.infolist():
@@ -241,7 +230,7 @@ def test_the_default_limits_are_the_settings():
 
 def test_the_command_says_which_sheets_were_read_and_honours_the_limits(cli_env, wudaokou, tmp_path):
     book = tmp_path / "two.xlsx"
-    book.write_bytes(_xlsx({"北区": [COLS, ["S1", "一", "small", 116.32, 40.0]],
+    book.write_bytes(workbook_bytes({"北区": [COLS, ["S1", "一", "small", 116.32, 40.0]],
                             "南区": [COLS, ["S2", "二", "small", 116.325, 40.001]]}))
     ok = run_cli("stations", "import", str(book), "--area", "wudaokou", env=cli_env)
     assert "2 rows: 2 new" in ok.stdout and "read sheet(s): 北区, 南区" in ok.stdout
@@ -282,12 +271,12 @@ def test_title_rows_above_the_header_are_skipped(engine, wudaokou, tmp_path):
     with pytest.raises(ImportRejected) as info:
         import_stations(engine, _write(tmp_path, body))
     assert [(p.row, p.field) for p in info.value.problems] == [(5, "kind")]
-    sheet = _xlsx({"名录": [["2026年五道口驿站名录"], [], COLS, ["H1", "标题", "small", 116.32, 40.0]]})
+    sheet = workbook_bytes({"名录": [["2026年五道口驿站名录"], [], COLS, ["H1", "标题", "small", 116.32, 40.0]]})
     assert import_stations(engine, "t.xlsx", data=sheet, filename="t.xlsx").inserted == 1
 
 
 def test_formulas_without_stored_values_are_named(engine, wudaokou):
-    data = _xlsx({"s": [COLS, ["F1", '=CONCAT("成府","路")', "small", 116.32, 40.0]]})
+    data = workbook_bytes({"s": [COLS, ["F1", '=CONCAT("成府","路")', "small", 116.32, 40.0]]})
     with pytest.raises(ImportRejected) as info:
         import_stations(engine, "f.xlsx", data=data, filename="f.xlsx")
     [problem] = info.value.problems
@@ -298,14 +287,14 @@ def test_formulas_without_stored_values_are_named(engine, wudaokou):
 def test_a_sheet_is_read_in_chunks_with_its_rows_and_columns_kept(engine, wudaokou, monkeypatch):
     monkeypatch.setattr("yizhan.stations.tables.CHUNK_ROWS", 2)
     rows: list[list[object]] = [COLS, *([f"W{i}", "n", "small", 116.32, 40.0] for i in range(4))]
-    formula = _xlsx({"s": [*rows, ["W9", "=A2", "small", 116.32, 40.0]]})
+    formula = workbook_bytes({"s": [*rows, ["W9", "=A2", "small", 116.32, 40.0]]})
     with pytest.raises(ImportRejected) as info:
         import_stations(engine, "w.xlsx", data=formula, filename="w.xlsx")
     assert [(p.row, p.field) for p in info.value.problems] == [(6, "name")]
-    beyond = _xlsx({"s": [*rows, ["W9", "n", "small", 116.32, 40.0, "备注"]]})
+    beyond = workbook_bytes({"s": [*rows, ["W9", "n", "small", 116.32, 40.0, "备注"]]})
     with pytest.raises(InvalidInput, match=r"unknown column\(s\) '\(no header, column 6\)'"):
         import_stations(engine, "w.xlsx", data=beyond, filename="w.xlsx")
-    assert import_stations(engine, "w.xlsx", data=_xlsx({"s": rows}), filename="w.xlsx").inserted == 4
+    assert import_stations(engine, "w.xlsx", data=workbook_bytes({"s": rows}), filename="w.xlsx").inserted == 4
 
 
 def _geojson(features: list[dict[str, object]], **extra: object) -> bytes:
@@ -377,7 +366,7 @@ def test_http_answers_name_the_row_the_sheets_and_the_limit(api, engine, wudaoko
     problems = post("r.csv", (HEADER + "R1,成府路,1号,small,116.32,40.0,,,,,,,,\n").encode())["problems"]
     assert [(p["row"], p["field"], p["value"]) for p in problems] == [(2, "fields", "14")]
     assert "13 fields like the header row (row 1)" in problems[0]["expected"]
-    two = post("two.xlsx", _xlsx({"北区": [COLS, ["S1", "一", "small", 116.32, 40.0]],
+    two = post("two.xlsx", workbook_bytes({"北区": [COLS, ["S1", "一", "small", 116.32, 40.0]],
                                   "南区": [COLS, ["S2", "二", "small", 116.325, 40.001]]}))
     assert (two["inserted"], two["sheets"]) == (2, ["北区", "南区"])
     fullwidth = post("f.csv", (HEADER + "F1,全角,small,１１６.３２,４０.００,,,,,,,,\n").encode())

@@ -6,7 +6,6 @@ the language of the headers, and the sheets named by ``--sheet`` / ``sheet``. Re
 
 from __future__ import annotations
 
-import io
 import json
 from pathlib import Path
 from typing import Any
@@ -15,8 +14,8 @@ import numpy as np
 import pandas as pd
 import pytest
 from cli_runner import run_cli
-from openpyxl import Workbook
 from sqlalchemy import Engine, text
+from workbooks import workbook_bytes
 
 from yizhan.areas import AreaInfo
 from yizhan.errors import ImportRejected, InvalidInput
@@ -27,19 +26,6 @@ from yizhan.stations.tables import implausible_characters
 
 COLS = ["id", "name", "kind", "lon", "lat"]
 ZH = ["编号", "名称", "类型", "经度", "纬度"]
-
-
-def _xlsx(sheets: dict[str, list[list[object]]]) -> bytes:
-    """A workbook with these sheets (title: rows), as bytes."""
-    wb = Workbook()
-    wb.remove(wb.active)
-    for title, rows in sheets.items():
-        ws = wb.create_sheet(title)
-        for row in rows:
-            ws.append(row)
-    buf = io.BytesIO()
-    wb.save(buf)
-    return buf.getvalue()
 
 
 def _stored(engine: Engine) -> dict[str, str]:
@@ -89,14 +75,14 @@ def test_repeats_across_chunks_and_sheets_are_named(engine, wudaokou, monkeypatc
     a = [COLS, *([f"A{i}", "甲", "small", 116.32, 40.0] for i in range(4))]
     b = [COLS, ["B0", "乙", "small", 116.32, 40.0], ["A1", "重复", "small", 116.32, 40.0],
          ["B2", "乙", "huge", 116.32, 40.0]]
-    data = _xlsx({"a": a, "b": b})
+    data = workbook_bytes({"a": a, "b": b})
     with pytest.raises(ImportRejected) as info:
         import_stations(engine, "s.xlsx", data=data, filename="s.xlsx", area=wudaokou.name, chunk_rows=3)
     found = [(p.row, p.field) for p in info.value.problems]
     assert found == [(3, "id"), (4, "kind (sheet b)")]
     assert "also used in row 3" in info.value.problems[0].expected
     assert _stored(engine) == {}
-    good = _xlsx({"a": a, "b": [COLS, *([f"B{i}", "乙", "small", 116.32, 40.0] for i in range(5))]})
+    good = workbook_bytes({"a": a, "b": [COLS, *([f"B{i}", "乙", "small", 116.32, 40.0] for i in range(5))]})
     s = import_stations(engine, "s.xlsx", data=good, filename="s.xlsx", area=wudaokou.name, chunk_rows=3)
     assert (s.rows, s.inserted, s.sheets) == (9, 9, ["a", "b"])
 
@@ -186,7 +172,7 @@ BOOK = {"北区": [ZH, ["N1", "一", "小型", 116.32, 40.0]],
 
 
 def test_only_the_sheets_named_are_read(engine, wudaokou):
-    data = _xlsx(BOOK)
+    data = workbook_bytes(BOOK)
     with pytest.raises(InvalidInput, match="'汇总' hold data but not the registry's column headers"):
         import_stations(engine, "b.xlsx", data=data, filename="b.xlsx", area=wudaokou.name)
     s = import_stations(engine, "b.xlsx", data=data, filename="b.xlsx", area=wudaokou.name, sheets=["南区"])
@@ -209,7 +195,7 @@ def test_a_sheet_asked_of_a_csv_or_geojson_is_refused_by_name(engine, wudaokou):
 
 def test_sheet_option_and_form_field(cli_env, wudaokou, tmp_path, api, engine):
     book = tmp_path / "b.xlsx"
-    book.write_bytes(_xlsx(BOOK))
+    book.write_bytes(workbook_bytes(BOOK))
     ok = run_cli("stations", "import", str(book), "--area", "wudaokou", "--sheet", "北区", "--sheet", "南区",
                  env=cli_env)
     assert "2 rows: 2 new" in ok.stdout and "read sheet(s): 北区, 南区" in ok.stdout
