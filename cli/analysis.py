@@ -251,5 +251,7 @@ def _monthly_return(month: str, *, run: int | None, area: str | None, fmt: list[
                      + ("首份月报，无上月可比 first return, nothing earlier to compare with" if ret.previous is None
                         else f"开通 opened {len(c.opened)}, 关闭 closed {len(c.closed)}, 变更 changed {len(c.changed)} "
                              f"since {ret.previous.period.label}"))
+    for zh, en in ret.notes():
+        common.err.print(f"注意 / note: {zh} / {en}", markup=False)
     for kind, p in paths.items():
         common.out.print(f"{kind}: {p}")

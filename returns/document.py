@@ -74,8 +74,9 @@ def return_pdf(ret: MonthReturn, *, lang: str = "zh-en") -> bytes:
         pg = Page(fig)
         inner = PAGE_W - 2 * MARGIN
         pg.text(MARGIN, 0.62, title, fontsize=14)
-        pg.text(MARGIN, 0.88, "    ".join(s for s in sub if s), fontsize=7.5, color=GREY)
-        x, y = MARGIN, 1.3
+        pg.text(MARGIN, 0.88, "    ".join(s for s in sub[:2] if s), fontsize=7.5, color=GREY)  # two lines:
+        pg.text(MARGIN, 1.04, "    ".join(s for s in sub[2:] if s), fontsize=7.5, color=GREY)  # within A4
+        x, y = MARGIN, 1.42
         step = inner / len(figures)
         for zh, en, value in figures:  # the English label under the Chinese one, so neither runs into the next
             pg.text(x, y, zh, fontsize=7, color=GREY)
@@ -151,6 +152,7 @@ def return_pdf(ret: MonthReturn, *, lang: str = "zh-en") -> bytes:
             at = f"（{run_at:%Y-%m-%d %H:%M}）" if run_at else ""
             notes.append(say(f"覆盖分析：运行 #{rid}{at}，半径 {radius:,.0f} 米。",
                               f"coverage run #{rid}, radius {radius:,.0f} m.", lang))
+        notes[:0] = [say(f"注意：{zh}。", f"Note: {en}.", lang) for zh, en in ret.notes()]
         notes.append(say("完整的站点、变化、街道和缺口表见同名 XLSX。", "Full tables in the XLSX of the same name.",
                           lang))
         if r.figures.get("streets_source") or r.figures.get("mode") == "network":

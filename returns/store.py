@@ -89,6 +89,35 @@ class MonthReturn:
         """The month of the return."""
         return self.record.period
 
+    def basis_note(self) -> tuple[str, str] | None:
+        """(Chinese, English) when this month's run measured coverage another way than the previous return's
+        (straight line or along the streets, walk or bike, another radius): the change of the covered shares then
+        includes that difference. None when they are alike or there is no previous return."""
+        if self.previous is None:
+            return None
+        now, last = self.record.figures, self.previous.figures
+        if all(now.get(k) == last.get(k) for k in BASIS):
+            return None
+
+        def said(f: dict[str, Any]) -> str:
+            way = "along the streets" if f.get("mode") == "network" else "straight line"
+            profile = f" ({f['profile']})" if f.get("mode") == "network" and f.get("profile") else ""
+            return f"{way}{profile}, {float(f.get('radius_m') or 0):,.0f} m"
+
+        return ("上月与本月的覆盖分析方法不同（距离算法或半径），覆盖率变化含方法差异",
+                f"last month's run measured coverage another way ({said(last)}; now {said(now)}): the change "
+                f"includes that difference")
+
+    def notes(self) -> list[tuple[str, str]]:
+        """(Chinese, English) warnings about the figures: measured another way than last month
+        (``basis_note``), or by a run older than the registry's last change (run ``yizhan coverage`` again)."""
+        out = [n for n in [self.basis_note()] if n is not None]
+        if self.record.figures.get("registry_changed_after_run"):
+            out.append(("登记册在该覆盖分析之后有变更，覆盖率未反映最新站点；请重新运行覆盖分析后再制作月报",
+                        f"the registry changed after coverage run #{self.record.run_id}: its shares do not show "
+                        f"the latest stations; run `yizhan coverage` again, then make the return again"))
+        return out
+
     def townships(self) -> pd.DataFrame:
         """Covered share per township now and last month (NaN where the previous return had no such township, or
         there is none) and the change (now - last, as a share: 0.021 is 2.1 percentage points); this month's
@@ -198,7 +227,7 @@ def make_return(engine: Engine, month: str, *, settings: Settings, area: str | N
                            f"/ the return of {period.label} exists; add --replace to make it again")
         union, preparer, reviewer = _signers(signers, remembered_signers(conn, info))
         if run_id is None:
-            run_id = latest_run_id(conn, area=info.name)
+            run_id = _alike_run(conn, info, previous_return(conn, info, period))
         run_area = conn.execute(text("SELECT area_id FROM coverage_runs WHERE id = :r"), {"r": run_id}).scalar()
         if run_area is None:
             raise NotFound(f"运行 --run {run_id}: 不存在 no such coverage run")
@@ -211,6 +240,10 @@ def make_return(engine: Engine, month: str, *, settings: Settings, area: str | N
         gaps = gaps.assign(street=None, street_distance_m=np.nan)
     units = units_report_table(report)[["name", "stations", "demand", "demand_covered", "covered_share"]]
     figures = _figures(report)
+    with engine.connect() as conn:  # a registry changed after the run: its shares are not those of the registry
+        figures["registry_changed_after_run"] = bool(conn.execute(text(
+            "SELECT EXISTS (SELECT 1 FROM stations s, coverage_runs r WHERE r.id = :r AND s.area_id = r.area_id "
+            "AND s.updated_at > r.created_at)"), {"r": run_id}).scalar())
     try:
         with engine.begin() as conn:
             stations = registry_snapshot(conn, info.id)
@@ -227,6 +260,26 @@ def make_return(engine: Engine, month: str, *, settings: Settings, area: str | N
         raise Conflict(f"{info.label} {period.label} 的月报正由另一人制作 / the return of {period.label} is being made "
                        "by someone else at the same time; try again") from None
     return load_return(engine, period.label, area=info.name, settings=settings, now=now)
+
+
+BASIS = ("mode", "profile", "radius_m")
+"""What a run measures by: straight line or along the streets, the street network's profile, the radius (m)."""
+
+
+def _alike_run(conn: Connection, area: AreaInfo, previous: ReturnRecord | None) -> int:
+    """The run a return uses unless told: the area's latest run measured like the previous return's (``BASIS``),
+    so that the change from last month is the registry's and the demand's, not a change of method; the latest run
+    of any kind when there is none such (or no previous return)."""
+    if previous is not None and previous.figures.get("mode"):
+        f = previous.figures
+        alike = conn.execute(text(
+            "SELECT id FROM coverage_runs WHERE area_id = :a AND mode = :m AND radius_m = :r "
+            "AND profile IS NOT DISTINCT FROM CAST(:p AS text) ORDER BY id DESC LIMIT 1"),
+            {"a": area.id, "m": f["mode"], "r": float(f.get("radius_m") or 0),
+             "p": f.get("profile") if f["mode"] == "network" else None}).scalar()
+        if alike is not None:
+            return int(alike)
+    return latest_run_id(conn, area=area.name)
 
 
 GAP_KEYS = ("rank", "demand", "area_km2", "cells", "lon", "lat", "street", "street_distance_m", "location",

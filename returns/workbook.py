@@ -124,9 +124,7 @@ def cover_rows(ret: MonthReturn) -> list[tuple[str, Any, str | None]]:
         rows += [("与上期比较 compared with", f"{p.period.label_zh} 月报 return of {p.period.label}", None),
                  ("开通 opened", len(ret.changes.opened), "0"), ("关闭 closed", len(ret.changes.closed), "0"),
                  ("变更 changed", len(ret.changes.changed), "0")]
-        if p.figures.get("mode") != f.get("mode"):
-            rows.append(("注意 note", "上月与本月的距离算法不同，覆盖率变化含算法差异 / last month's run measured "
-                                      "another way: the change includes that", None))
+        rows += [("注意 note", " / ".join(note), None) for note in ret.notes()]
     rows.append(("拥挤、夜间关闭驿站 crowded, night-closed", PENDING, None))
     if not f.get("streets_source"):
         rows.append(("道路名称 street names", "无：区域未记录路网数据 none: the area has no remembered extract "

@@ -150,6 +150,28 @@ def test_two_months_list_exactly_the_registry_changes(engine, two_months):
         assert conn.execute(text("SELECT count(*) FROM monthly_returns")).scalar_one() == 2
 
 
+def test_a_return_measures_like_the_last_one_and_says_when_it_cannot(engine, two_months, tmp_path):
+    _, november = two_months
+    assert not november.notes()  # straight line, 1000 m both months; the run is newer than the registry
+    straight = november.record.run_id
+    run_coverage(engine, area="grid", radius_m=600)  # a newer run measured another way
+    again = make_return(engine, "2026-11", settings=SETTINGS, area="grid", now=NOVEMBER_NOW, replace=True)
+    assert again.record.run_id == straight  # the latest run measured like October's, not the newest run
+    assert not again.notes()
+    other = run_coverage(engine, area="grid", radius_m=600)["run_id"]
+    told = make_return(engine, "2026-11", settings=SETTINGS, area="grid", now=NOVEMBER_NOW, replace=True,
+                       run_id=other)
+    assert [zh for zh, _ in told.notes()] == ["上月与本月的覆盖分析方法不同（距离算法或半径），覆盖率变化含方法差异"]
+    assert "600 m" in told.notes()[0][1] and "1,000 m" in told.notes()[0][1]
+    # a station changed after the run: the shares are not those of the registry
+    import_stations(engine, _registry_csv({**NOVEMBER, "S9": NOVEMBER["S1"]}, tmp_path / "later.csv"),
+                    area="grid", trust_coords=True)
+    stale = make_return(engine, "2026-11", settings=SETTINGS, area="grid", now=NOVEMBER_NOW, replace=True)
+    assert any("登记册在该覆盖分析之后有变更" in zh for zh, _ in stale.notes())
+    cover = openpyxl.load_workbook(io.BytesIO(return_xlsx(stale)))[SHEETS["cover"]]
+    assert any("登记册在该覆盖分析之后有变更" in str(c.value) for row in cover.iter_rows() for c in row)
+
+
 def test_the_workbook_prints_and_holds_the_changes(two_months, tmp_path):
     _, november = two_months
     book = openpyxl.load_workbook(io.BytesIO(return_xlsx(november)))
