@@ -22,7 +22,7 @@ def map_for_recommendation(rec: RecommendationData, *, settings: Settings,
 
     s = rec.summary
     summary = {
-        "run_id": f"R{s['run_id']}", "area": s["area"], "mode": s["mode"], "radius_m": s["radius_m"],
+        "run_id": f"R{s['run_id']}", "area": rec.area.label, "mode": s["mode"], "radius_m": s["radius_m"],
         "stations": int((rec.stations["status"] == "active").sum()), "demand_total": s["demand_total"],
         "demand_covered": s["demand_covered_after"], "covered_share": s["covered_share_after"],
         "covered_share_before": s["covered_share_before"], "gaps": s["remaining_gaps"],

@@ -26,7 +26,8 @@ def map_from_run(
     """
     if units is None and run.unit_polygons is not None and run.unit_table is not None:
         units = units_choropleth(run.unit_polygons, run.unit_table)
-    return map_from_layers(stations=run.stations, cells=run.cells, gaps=run.gaps, summary=run.summary,
+    return map_from_layers(stations=run.stations, cells=run.cells, gaps=run.gaps,
+                           summary={**run.summary, "area": run.area.label},  # the display name people use
                            radius_m=float(run.summary["radius_m"]), boundary=run.area.boundary,
                            asset_prefix=asset_prefix,
                            service_area=run.covered_geom if run.summary["mode"] == "network" else None,

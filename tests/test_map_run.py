@@ -300,7 +300,8 @@ def test_map_of_stations_without_seats_or_stars(cli_env, api, tmp_path) -> None:
                         "NA-3,齐全驿站,small,116.3250,40.0050,6,4\n", encoding="utf-8")
     demand = tmp_path / "demand.csv"
     demand.write_text("lon,lat,weight\n116.31,39.995,3\n116.33,40.01,2\n", encoding="utf-8")
-    run_cli("area", "create", "wudaokou", "--bbox", "116.3084,39.9905,116.3320,40.0123", env=cli_env)
+    run_cli("area", "create", "wudaokou", "--bbox", "116.3084,39.9905,116.3320,40.0123", "--display-name",
+            "海淀区五道口街道", env=cli_env)
     run_cli("stations", "import", str(stations), env=cli_env)
     run_cli("demand", "import", str(demand), env=cli_env)
     run_id = json.loads(run_cli("coverage", "--radius", "1000", "--json", env=cli_env).stdout)["run_id"]
@@ -309,6 +310,7 @@ def test_map_of_stations_without_seats_or_stars(cli_env, api, tmp_path) -> None:
     assert proc.returncode == 0, proc.stderr
     page = html.read_text(encoding="utf-8")
     assert "无座位驿站" in page and "12 个" in page and "★★★★ (4)" in page
+    assert "海淀区五道口街道 (wudaokou)" in page  # the area by the name people use
     answer = api.get("/map", params={"run": run_id})
     assert answer.status_code == 200 and "无座位驿站" in answer.text
     for fmt in ("csv", "xlsx", "geojson", "gpkg", "html", "pdf"):
