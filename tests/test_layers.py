@@ -2,7 +2,7 @@
 
 Layers, top to bottom (a module may import from its own layer or any layer below, never above):
 
-1. entry points: ``yizhan.api``, ``yizhan.routes``, ``yizhan.cli``, ``yizhan.demo``
+1. entry points: ``yizhan.api``, ``yizhan.routes``, ``yizhan.pages``, ``yizhan.cli``, ``yizhan.demo``
 2. services: ``yizhan.reports`` and ``yizhan.returns``, above ``yizhan.maps``
 3. domain: ``yizhan.siting``, above ``yizhan.coverage``, above ``yizhan.stations`` and ``yizhan.data``
 4. foundations: ``yizhan.geo``, ``yizhan.db``, ``yizhan.areas``, ``yizhan.keys``, ``yizhan.ratelimit``,
@@ -34,7 +34,7 @@ ROOT = Path(__file__).resolve().parent.parent  # the repository root is the pack
 
 # top to bottom; parts on one line share a rank (they may import each other, but not in a circle)
 LAYERS: tuple[tuple[str, ...], ...] = (
-    ("api", "routes", "cli", "demo"),
+    ("api", "routes", "pages", "cli", "demo"),
     ("reports", "returns"),
     ("maps",),
     ("siting",),

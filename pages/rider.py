@@ -1,0 +1,81 @@
+"""The rider's pages: ``/`` finds the nearest open stations from the phone's position, ``/s/{id}`` is one station's
+own page with a QR code of its address; ``/rider-assets/{name}`` serves their script and style.
+
+``/`` is a server-rendered shell: its script (``static/rider/rider.js``) asks the browser for the position (WGS 84
+lon/lat degrees) or takes a point tapped on the map, and asks ``GET /stations/nearest`` itself, so the list is
+exactly the API's answer. ``/s/{id}`` is rendered here from the registry, with the same feature the API gives.
+Every text from data goes through the template's escaping (or ``textContent`` in the script).
+"""
+
+# No ``from __future__ import annotations``: FastAPI reads the route signatures at run time.
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi.responses import FileResponse, HTMLResponse
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+from yizhan.errors import NotFound, YizhanError, http_status
+from yizhan.pages.qr import qr_svg
+from yizhan.pages.station_view import station_view
+from yizhan.routes.deps import EngineDep, RiderLimit, SettingsDep
+from yizhan.routes.planners import ASSET_PREFIX
+from yizhan.stations import vocab
+from yizhan.stations.registry import get_station
+from yizhan.stations.schema import station_feature
+
+HERE = Path(__file__).resolve().parent
+STATIC_DIR = HERE / "static" / "rider"
+"""The rider's page's own script and style."""
+STATIC_PREFIX = "/rider-assets"
+LEAFLET = f"{ASSET_PREFIX}/leaflet-1.9.3"
+"""The vendored Leaflet the planners' maps ship (maps/static), served by the app."""
+MEDIA_TYPES = {".js": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf-8",
+               ".svg": "image/svg+xml"}
+FILTERS: tuple[tuple[str, str, str], ...] = (
+    ("open_now", "现在开放", "open now"), ("24h", "24小时", "24 h"), ("charging", "充电", "charging"),
+    ("drinking_water", "饮水", "water"), ("toilet", "卫生间", "toilet"), ("microwave", "微波炉", "microwave"),
+    ("warmth", "取暖/空调", "heating / AC"), ("love_fridge", "爱心冰箱", "love fridge"))
+"""The filter chips of ``/``: key, Chinese and English label. The script maps each to the API's parameters."""
+
+TEMPLATES = Environment(loader=FileSystemLoader(HERE / "templates"), autoescape=select_autoescape(default=True),
+                        trim_blocks=True, lstrip_blocks=True)
+
+router = APIRouter(tags=["pages"])
+
+
+def _html(template: str, status_code: int = 200, **context: object) -> HTMLResponse:
+    page = TEMPLATES.get_template(template).render(leaflet=LEAFLET, assets=STATIC_PREFIX, **context)
+    return HTMLResponse(page, status_code=status_code, headers={"Cache-Control": "no-cache"})
+
+
+@router.get("/", response_class=HTMLResponse, include_in_schema=False)
+def rider_page() -> HTMLResponse:
+    """The nearest open stations from the rider's position (the page's script asks the API)."""
+    amenities = {a: (vocab.label("amenity", a), vocab.label_en("amenity", a)) for a in vocab.AMENITIES}
+    return _html("rider.html", filters=FILTERS, amenities=amenities)
+
+
+@router.get("/s/{station_id}", response_class=HTMLResponse, include_in_schema=False)
+def station_page(_: RiderLimit, request: Request, eng: EngineDep, settings: SettingsDep, station_id: str,
+                 area: Annotated[str | None, Query(max_length=200)] = None) -> HTMLResponse:
+    """A station's own page: hours in Chinese, amenities, phone, navigation, its link and a QR code of it."""
+    try:
+        with eng.connect() as conn:
+            feature = station_feature(get_station(conn, station_id, area=area))
+    except YizhanError as exc:
+        zh = "没有这个驿站" if isinstance(exc, NotFound) else "无法显示这个驿站"
+        return _html("missing.html", status_code=http_status(exc), zh=zh, en=str(exc))
+    view = station_view(feature, at=datetime.now(UTC), tz=settings.timezone)
+    own = request.url.replace_query_params(area=feature["properties"]["area"])
+    return _html("station.html", s=view, url=str(own), qr=qr_svg(str(own)))
+
+
+@router.get(STATIC_PREFIX + "/{name}", include_in_schema=False)
+def rider_asset(name: str) -> FileResponse:
+    """The page's own script and style files (only the files of ``static/rider``)."""
+    path = STATIC_DIR / name
+    if "/" in name or name.startswith(".") or path.suffix not in MEDIA_TYPES or not path.is_file():
+        raise HTTPException(404, f"没有这个文件 / no such file: {name}")
+    return FileResponse(path, media_type=MEDIA_TYPES[path.suffix], headers={"Cache-Control": "no-cache"})

@@ -1,0 +1,270 @@
+"""The rider's page in a real browser: the system Chromium driven by Playwright, against yizhan served over HTTP
+on 127.0.0.1 with the seeded Wudaokou stations (tests/api_data.py), the phone's position held at ``Q``.
+
+The page must list exactly what ``GET /stations/nearest`` answers for the same query, in the same order; its
+filter chips must change the list as the API would; its navigation buttons are the features' own links, each
+landing within 1 m of the station in WGS 84; no request may leave for another host than the server; and a text
+from data (a station named ``<script>``) shows as text. Screenshots at 390 x 844 and 1366 x 768 are saved under
+the test's ``tmp_path``.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlsplit
+
+import httpx
+import pytest
+from api_data import GEOD, STATIONS, Q
+from playwright.sync_api import Browser, Page, Route, sync_playwright
+from sqlalchemy import Engine
+
+from yizhan.areas import AreaInfo
+from yizhan.geo.coords import to_wgs84
+from yizhan.settings import Settings
+from yizhan.stations.service import import_stations
+
+pytestmark = [pytest.mark.browser,
+              pytest.mark.skipif(shutil.which("chromium") is None, reason="chromium is not installed")]
+
+PHONE = {"width": 390, "height": 844}
+DESKTOP = {"width": 1366, "height": 768}
+NASTY = "<script>window.__pwned=1</script><img src=x onerror=window.__pwned=2>"
+"""A station name that would run script if the page put it into HTML unescaped."""
+XSS_ID = "N-XSS"
+XSS_POINT = (116.3196, 40.0004)  # WGS 84 lon, lat: about 60 m from Q, 24/7, so first in every list it fits
+
+
+@pytest.fixture
+def rider_site(engine: Engine, seeded: AreaInfo, db_url: str, tmp_path: Path,
+               live_api: Any) -> httpx.Client:
+    """yizhan over HTTP with the seeded stations and one more whose name is HTML, 24/7, with a phone number."""
+    csv = ("id,name,kind,lon,lat,amenities,opening_hours,phone,address,status\n"
+           f'{XSS_ID},"{NASTY}",small,{XSS_POINT[0]},{XSS_POINT[1]},charging;drinking_water;heating,24/7,'
+           f'010-6234 5678,"<b>成府路</b> 1号",active\n').encode()
+    import_stations(engine, "xss.csv", area=seeded.name, data=csv, filename="xss.csv")
+    client: httpx.Client = live_api(Settings(database_url=db_url, data_dir=tmp_path / "data", staff_key="k"))
+    return client
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as pw:
+        chromium = pw.chromium.launch(executable_path=shutil.which("chromium"), args=["--no-sandbox"])
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+
+
+class Session:
+    """A browser context at the rider's position that records every URL the page asks for and refuses every one
+    not on 127.0.0.1."""
+
+    def __init__(self, browser: Browser, base: str, viewport: dict[str, int]) -> None:
+        self.base = base
+        self.requested: list[str] = []
+        self.context = browser.new_context(viewport=viewport, geolocation={"latitude": Q[1], "longitude": Q[0]},
+                                           permissions=["geolocation"], locale="zh-CN")
+        self.context.route("**/*", self._route)
+        self.page = self.context.new_page()
+        self.errors: list[str] = []
+        self.page.on("pageerror", lambda exc: self.errors.append(str(exc)))
+
+    def _route(self, route: Route) -> None:
+        url = route.request.url
+        self.requested.append(url)
+        if urlsplit(url).hostname == "127.0.0.1":
+            route.continue_()
+        else:
+            route.abort()
+
+    def outside(self) -> list[str]:
+        return [u for u in self.requested if urlsplit(u).hostname != "127.0.0.1" and not u.startswith("data:")]
+
+
+@pytest.fixture
+def session(browser: Browser, rider_site: httpx.Client) -> Iterator[Session]:
+    s = Session(browser, str(rider_site.base_url).rstrip("/"), PHONE)
+    try:
+        yield s
+    finally:
+        s.context.close()
+
+
+def wait_listed(page: Page, after: int = 0) -> list[str]:
+    """The ids the page lists once its search ``after`` a given number of searches has answered."""
+    page.wait_for_function("n => { const l = document.getElementById('list');"
+                           " return l.dataset.state === 'done' && Number(l.dataset.searches || 0) > n; }",
+                           arg=after, timeout=15_000)
+    return page.eval_on_selector_all("#list > li.card", "els => els.map(e => e.dataset.id)")
+
+
+def searches(page: Page) -> int:
+    return int(page.eval_on_selector("#list", "l => Number(l.dataset.searches || 0)"))
+
+
+def api_answer(client: httpx.Client, **params: Any) -> tuple[dict[str, Any], str]:
+    """The API's answer to the page's query (along the streets where the area has them, else straight) and
+    which it was."""
+    base = {"lon": f"{Q[0]:.7f}", "lat": f"{Q[1]:.7f}", "k": 5, "open_now": "true", **params}
+    for by in ("network", "straight"):
+        r = client.get("/stations/nearest", params={**base, "by": by})
+        if r.status_code == 200:
+            return r.json(), by
+    raise AssertionError(r.text)
+
+
+def ids(body: dict[str, Any]) -> list[str]:
+    return [f["id"] for f in body["features"]]
+
+
+def station_at(sid: str) -> tuple[float, float]:
+    return XSS_POINT if sid == XSS_ID else (STATIONS[sid][0], STATIONS[sid][1])
+
+
+def landing(href: str) -> tuple[float, float]:
+    """The WGS 84 (lon, lat) degrees a navigation link leads to, read back in the coordinate system it states."""
+    if href.startswith("geo:"):
+        lat, lon = map(float, href[4:].split("?")[0].split(",")[:2])
+        return lon, lat
+    query = parse_qs(urlsplit(href).query)
+    if "to" in query:  # Amap: to=LON,LAT,NAME in GCJ-02 (coordinate=gaode) or WGS 84 (coordinate=wgs84)
+        lon, lat = map(float, query["to"][0].split(",")[:2])
+        system = "gcj02" if query.get("coordinate", ["gaode"])[0] == "gaode" else "wgs84"
+    elif "destination" in query:  # Baidu: destination=latlng:LAT,LON|name:... with coord_type
+        m = re.match(r"latlng:([-\d.]+),([-\d.]+)", unquote(query["destination"][0]))
+        assert m, href
+        lat, lon = float(m[1]), float(m[2])
+        system = {"wgs84": "wgs84", "gcj02": "gcj02", "bd09ll": "bd09"}[query.get("coord_type", ["bd09ll"])[0]]
+    else:
+        raise AssertionError(f"a navigation link the test cannot read: {href}")
+    x, y = to_wgs84(lon, lat, system)
+    return float(x), float(y)
+
+
+def test_the_page_lists_what_the_api_answers_and_filters_as_it_would(session: Session, rider_site: httpx.Client,
+                                                                     tmp_path: Path) -> None:
+    page = session.page
+    page.goto(session.base + "/")
+    listed = wait_listed(page)
+    body, by = api_answer(rider_site)
+    assert listed == ids(body)
+    assert listed, "the held position has stations open around it at any hour (N-247, N-XSS are 24/7)"
+    assert page.eval_on_selector("#list", "l => l.dataset.by") == by
+    page.screenshot(path=str(tmp_path / "rider-390x844.png"), full_page=False)
+
+    # charging: the API's answer with amenity=charging
+    n = searches(page)
+    page.click(".chip[data-filter=charging]")
+    charging = wait_listed(page, n)
+    assert charging == ids(api_answer(rider_site, amenity="charging")[0])
+    # microwave: no station has one, so the list empties and the page says why
+    n = searches(page)
+    page.click(".chip[data-filter=microwave]")
+    assert wait_listed(page, n) == [] == ids(api_answer(rider_site, amenity=["charging", "microwave"])[0])
+    assert page.is_visible("#reason")
+    assert page.inner_text("#reason h2").strip()
+    n = searches(page)
+    page.click(".chip[data-filter=microwave]")
+    page.click(".chip[data-filter=charging]")
+    page.wait_for_function("n => Number(document.getElementById('list').dataset.searches) >= n + 2", arg=n)
+    # open now off: every active station, open or not, as the API answers without open_now
+    n = searches(page)
+    page.click(".chip[data-filter=open_now]")
+    every = wait_listed(page, n)
+    body_all, _ = api_answer(rider_site, open_now="false")
+    expected_all = ids(body_all)
+    assert every == expected_all
+    assert "N-CLOSED" not in every  # closed for good: never listed
+    # 24 hours: the stations of the wider answer whose hours are 24/7, nearest first
+    n = searches(page)
+    page.click(".chip[data-filter='24h']")
+    wide, _ = api_answer(rider_site, open_now="false", k=20)
+    assert wait_listed(page, n) == [f["id"] for f in wide["features"]
+                                    if f["properties"]["opening_hours"] == "24/7"][:5]
+    assert session.errors == []
+    assert session.outside() == []
+    assert any(u.endswith("/leaflet.js") for u in session.requested)
+
+
+def test_navigation_buttons_are_the_features_links_and_land_on_the_station(session: Session,
+                                                                           rider_site: httpx.Client) -> None:
+    page = session.page
+    page.goto(session.base + "/")
+    listed = wait_listed(page)
+    body, _ = api_answer(rider_site)
+    assert listed
+    for feature in body["features"]:
+        hrefs = page.eval_on_selector_all(f"#list > li.card[data-id='{feature['id']}'] a.navbtn",
+                                          "els => els.map(e => e.getAttribute('href'))")
+        nav = feature["properties"].get("nav") or {}
+        assert hrefs == [nav[k] for k in ("amap_ride", "baidu_ride", "geo") if k in nav]
+        lon0, lat0 = station_at(feature["id"])
+        for href in hrefs:
+            lon, lat = landing(href)
+            assert GEOD.inv(lon0, lat0, lon, lat)[2] < 1.0, href
+    tel = page.get_attribute(f"#list > li.card[data-id='{XSS_ID}'] a.call", "href")
+    assert tel == "tel:010-62345678"
+
+
+def test_html_in_data_shows_as_text(session: Session) -> None:
+    page = session.page
+    page.goto(session.base + "/")
+    wait_listed(page)
+    name = page.inner_text(f"#list > li.card[data-id='{XSS_ID}'] h2")
+    assert NASTY in name
+    assert "<b>成府路</b> 1号" in page.inner_text(f"#list > li.card[data-id='{XSS_ID}'] .where")
+    page.goto(f"{session.base}/s/{XSS_ID}")
+    assert page.inner_text("#name") == NASTY
+    assert page.evaluate("window.__pwned") is None
+    assert session.errors == []
+
+
+def test_a_stations_own_page(session: Session, rider_site: httpx.Client, tmp_path: Path) -> None:
+    page = session.page
+    page.goto(f"{session.base}/s/N-WEEK?area=wudaokou")
+    assert page.inner_text("#name") == "驿站 N-WEEK"
+    assert page.inner_text("#hours").startswith("周一至周五 08:00")
+    assert re.fullmatch(r"(营业至 .*|已关闭 · .*开放)", page.inner_text("#status"))
+    assert [" ".join(t.split()) for t in page.locator(".amenity").all_inner_texts()] == ["充电 charging",
+                                                                                        "卫生间 toilet"]
+    share = page.get_attribute("#share", "href")
+    assert share == f"{session.base}/s/N-WEEK?area=wudaokou"
+    assert page.locator("#qr svg").count() == 1
+    assert page.locator("#qr svg path").count() >= 1
+    hrefs = page.eval_on_selector_all("#nav a", "els => els.map(e => e.getAttribute('href'))")
+    for href in hrefs:
+        lon, lat = landing(href)
+        assert GEOD.inv(STATIONS["N-WEEK"][0], STATIONS["N-WEEK"][1], lon, lat)[2] < 1.0, href
+    page.set_viewport_size(DESKTOP)
+    page.screenshot(path=str(tmp_path / "station-1366x768.png"))
+    assert session.outside() == []
+
+
+def test_the_page_on_a_desktop(browser: Browser, rider_site: httpx.Client, tmp_path: Path) -> None:
+    s = Session(browser, str(rider_site.base_url).rstrip("/"), DESKTOP)
+    try:
+        s.page.goto(s.base + "/")
+        listed = wait_listed(s.page)
+        assert listed == ids(api_answer(rider_site)[0])
+        s.page.screenshot(path=str(tmp_path / "rider-1366x768.png"))
+        # every button and chip is a large tap target (44 CSS pixels at least)
+        sizes = s.page.eval_on_selector_all(".chip, .btn", "els => els.map(e => e.getBoundingClientRect().height)")
+        assert sizes and min(sizes) >= 44
+        assert s.outside() == [] and s.errors == []
+    finally:
+        s.context.close()
+
+
+def test_an_unknown_station_and_asset_are_answered_in_chinese(rider_site: httpx.Client) -> None:
+    r = rider_site.get("/s/NOPE")
+    assert r.status_code == 404
+    assert "没有这个驿站" in r.text and "NOPE" in r.text
+    assert rider_site.get("/rider-assets/rider.js").headers["content-type"].startswith("text/javascript")
+    for name in ("..%2Frider.py", "missing.js", ".hidden.css"):
+        assert rider_site.get(f"/rider-assets/{name}").status_code == 404
