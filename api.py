@@ -18,6 +18,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from yizhan import __version__
 from yizhan.db.lifecycle import Database
 from yizhan.errors import add_exception_handlers
+from yizhan.pages import rider as rider_pages
 from yizhan.ratelimit import shared_rate_limiter
 from yizhan.routes import planners, riders, staff
 from yizhan.routes.map_cache import MapCache
@@ -57,6 +58,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(riders.router)
     app.include_router(staff.router)
     app.include_router(planners.router)
+    app.include_router(rider_pages.router)
     riders.configure(app, cfg)
     return app
 
