@@ -1,8 +1,9 @@
 """The HTTP API (FastAPI): nearest station for riders, registry and gap reports for staff, the planner's map.
 
 This module only assembles the app: the routers of ``yizhan.routes`` (one per user: riders, staff, planners),
-CORS, the map's asset files, the database's life cycle and the error answers of ``errors.add_exception_handlers``
-(domain errors become HTTP codes in ``errors.ERROR_STATUS`` only). Routes read the app's settings, database and
+CORS, the map's asset files, the API docs (``/docs``, ``/redoc``) served from local assets, the database's life cycle
+and the error answers of ``errors.add_exception_handlers`` (domain errors become HTTP codes in
+``errors.ERROR_STATUS`` only). Routes read the app's settings, database and
 rate limiter from ``app.state``. Coordinates are lon/lat degrees; ``coord`` selects WGS 84, GCJ-02 or BD-09 for
 input and output (stored data is always WGS 84). Distances are geodesic metres.
 """
@@ -11,9 +12,14 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
-from fastapi import FastAPI
+import fastapi_offline
+from fastapi import FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
+from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html, get_swagger_ui_oauth2_redirect_html
+from fastapi.responses import HTMLResponse
+from fastapi.staticfiles import StaticFiles
 
 from yizhan import __version__
 from yizhan.db.lifecycle import Database
@@ -29,6 +35,17 @@ from yizhan.stations.search import station_index_factory
 RATE_LIMIT_FILE = "rate-limit.buckets"
 """The riders' rate limit buckets in the data directory, shared by the worker processes of a server."""
 
+DOCS_ASSET_PREFIX = "/yizhan-docs-assets"
+"""Where the Swagger UI and ReDoc files are served (swagger-ui-bundle.js, swagger-ui.css, redoc.standalone.js,
+favicon.png), so that ``/docs`` and ``/redoc`` load nothing from a third-party host and work offline."""
+DOCS_PAGE_POLICY = ("default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
+                    "img-src 'self' data:; font-src 'self' data:; worker-src 'self' blob:; connect-src 'self'")
+"""The docs pages' Content-Security-Policy: the browser fetches nothing from another host (ReDoc's footer asks
+for its maker's logo on a CDN; this keeps it from asking). Inline scripts and styles are the pages' own start-up
+code; ReDoc runs its search in a ``blob:`` worker."""
+DOCS_ASSET_DIR = Path(fastapi_offline.__file__).parent / "static"
+"""The installed copies of those files (the fastapi-offline package ships them)."""
+
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the app with ``settings`` (default: the process's, from the environment). Nothing connects to the
@@ -42,7 +59,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         await db.aclose()
         app.state.rate_limiter.close()
 
-    app = FastAPI(title="yizhan 驿站", version=__version__, lifespan=lifespan,
+    app = FastAPI(title="yizhan 驿站", version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None,
                   description="Nearest rest station for outdoor workers, coverage gaps and maps. "
                               "Coordinates are lon/lat degrees; distances are geodesic metres.")
     app.state.settings = cfg
@@ -60,7 +77,49 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(planners.router)
     app.include_router(rider_pages.router)
     riders.configure(app, cfg)
+    add_offline_docs(app)
     return app
+
+
+def add_offline_docs(app: FastAPI) -> None:
+    """Serve the interactive API docs at ``/docs`` (Swagger UI, with its OAuth2 redirect page) and ``/redoc``
+    (ReDoc) from ``DOCS_ASSET_DIR`` under ``DOCS_ASSET_PREFIX``, in place of FastAPI's pages, which load their
+    scripts from a CDN (blank without internet) and ReDoc's fonts from Google. The pages are FastAPI's own with
+    the asset URLs changed and ``DOCS_PAGE_POLICY`` as their Content-Security-Policy; they stay out of the OpenAPI
+    document, as FastAPI's are."""
+    openapi_url = app.openapi_url or "/openapi.json"
+    redirect_url = app.swagger_ui_oauth2_redirect_url or "/docs/oauth2-redirect"
+    app.mount(DOCS_ASSET_PREFIX, StaticFiles(directory=DOCS_ASSET_DIR), name="docs-assets")
+
+    def root_of(request: Request) -> str:
+        # behind a proxy with a path prefix (``--root-path``) every URL the page loads carries the prefix
+        return request.scope.get("root_path", "").rstrip("/")
+
+    def local_only(page: HTMLResponse) -> HTMLResponse:
+        page.headers["Content-Security-Policy"] = DOCS_PAGE_POLICY
+        return page
+
+    @app.get("/docs", include_in_schema=False)
+    def swagger_ui(request: Request) -> HTMLResponse:
+        root = root_of(request)
+        return local_only(get_swagger_ui_html(
+            openapi_url=root + openapi_url, title=f"{app.title} - Swagger UI", oauth2_redirect_url=root + redirect_url,
+            swagger_js_url=f"{root}{DOCS_ASSET_PREFIX}/swagger-ui-bundle.js",
+            swagger_css_url=f"{root}{DOCS_ASSET_PREFIX}/swagger-ui.css",
+            swagger_favicon_url=f"{root}{DOCS_ASSET_PREFIX}/favicon.png",
+            init_oauth=app.swagger_ui_init_oauth, swagger_ui_parameters=app.swagger_ui_parameters))
+
+    @app.get(redirect_url, include_in_schema=False)
+    def swagger_ui_redirect() -> HTMLResponse:
+        return get_swagger_ui_oauth2_redirect_html()
+
+    @app.get("/redoc", include_in_schema=False)
+    def redoc(request: Request) -> HTMLResponse:
+        root = root_of(request)
+        return local_only(get_redoc_html(
+            openapi_url=root + openapi_url, title=f"{app.title} - ReDoc",
+            redoc_js_url=f"{root}{DOCS_ASSET_PREFIX}/redoc.standalone.js",
+            redoc_favicon_url=f"{root}{DOCS_ASSET_PREFIX}/favicon.png", with_google_fonts=False))
 
 
 app = create_app()
