@@ -13,12 +13,14 @@ from pathlib import Path
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query, Request
-from fastapi.responses import FileResponse, HTMLResponse
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
+from yizhan.areas import get_area
 from yizhan.errors import NotFound, YizhanError, http_status
 from yizhan.pages.qr import qr_svg
 from yizhan.pages.station_view import station_view
+from yizhan.pages.streets import streets_near
 from yizhan.routes.deps import EngineDep, RiderLimit, SettingsDep
 from yizhan.routes.planners import ASSET_PREFIX
 from yizhan.stations import vocab
@@ -70,6 +72,20 @@ def station_page(_: RiderLimit, request: Request, eng: EngineDep, settings: Sett
     view = station_view(feature, at=datetime.now(UTC), tz=settings.timezone)
     own = request.url.replace_query_params(area=feature["properties"]["area"])
     return _html("station.html", s=view, url=str(own), qr=qr_svg(str(own)))
+
+
+@router.get("/rider-streets", include_in_schema=False)
+def rider_streets(_: RiderLimit, eng: EngineDep, settings: SettingsDep, area: Annotated[str, Query(max_length=200)],
+                  lon: Annotated[float, Query(ge=-180, le=180)],
+                  lat: Annotated[float, Query(ge=-90, le=90)]) -> JSONResponse:
+    """The area's streets around (lon, lat) (WGS 84 degrees) as a GeoJSON MultiLineString, for the rider's map
+    without tiles; 404 when the area has no street graph."""
+    with eng.connect() as conn:
+        info = get_area(conn, area)
+    lines = streets_near(info, lon, lat, settings=settings)
+    if lines is None:
+        raise NotFound(f"区域 {area!r} 没有街道数据 / area {area!r} has no street network")
+    return JSONResponse(lines, headers={"Cache-Control": "max-age=3600"})
 
 
 @router.get(STATIC_PREFIX + "/{name}", include_in_schema=False)

@@ -65,10 +65,11 @@ class Session:
     """A browser context at the rider's position that records every URL the page asks for and refuses every one
     not on 127.0.0.1."""
 
-    def __init__(self, browser: Browser, base: str, viewport: dict[str, int]) -> None:
+    def __init__(self, browser: Browser, base: str, viewport: dict[str, int],
+                 at: tuple[float, float] = Q) -> None:
         self.base = base
         self.requested: list[str] = []
-        self.context = browser.new_context(viewport=viewport, geolocation={"latitude": Q[1], "longitude": Q[0]},
+        self.context = browser.new_context(viewport=viewport, geolocation={"latitude": at[1], "longitude": at[0]},
                                            permissions=["geolocation"], locale="zh-CN")
         self.context.route("**/*", self._route)
         self.page = self.context.new_page()
@@ -108,10 +109,10 @@ def searches(page: Page) -> int:
     return int(page.eval_on_selector("#list", "l => Number(l.dataset.searches || 0)"))
 
 
-def api_answer(client: httpx.Client, **params: Any) -> tuple[dict[str, Any], str]:
-    """The API's answer to the page's query (along the streets where the area has them, else straight) and
-    which it was."""
-    base = {"lon": f"{Q[0]:.7f}", "lat": f"{Q[1]:.7f}", "k": 5, "open_now": "true", **params}
+def api_answer(client: httpx.Client, at: tuple[float, float] = Q, **params: Any) -> tuple[dict[str, Any], str]:
+    """The API's answer to the page's query from ``at`` (WGS 84 lon, lat) along the streets where the area has
+    them, else straight, and which it was."""
+    base = {"lon": f"{at[0]:.7f}", "lat": f"{at[1]:.7f}", "k": 5, "open_now": "true", **params}
     for by in ("network", "straight"):
         r = client.get("/stations/nearest", params={**base, "by": by})
         if r.status_code == 200:
@@ -261,6 +262,12 @@ def test_the_page_on_a_desktop(browser: Browser, rider_site: httpx.Client, tmp_p
         s.context.close()
 
 
+def test_streets_only_where_the_area_has_a_graph(rider_site: httpx.Client) -> None:
+    r = rider_site.get("/rider-streets", params={"area": "wudaokou", "lon": Q[0], "lat": Q[1]})
+    assert r.status_code == 404 and "没有街道数据" in r.text
+    assert rider_site.get("/rider-streets", params={"area": "nowhere", "lon": Q[0], "lat": Q[1]}).status_code == 404
+
+
 def test_an_unknown_station_and_asset_are_answered_in_chinese(rider_site: httpx.Client) -> None:
     r = rider_site.get("/s/NOPE")
     assert r.status_code == 404
@@ -268,3 +275,38 @@ def test_an_unknown_station_and_asset_are_answered_in_chinese(rider_site: httpx.
     assert rider_site.get("/rider-assets/rider.js").headers["content-type"].startswith("text/javascript")
     for name in ("..%2Frider.py", "missing.js", ".hidden.css"):
         assert rider_site.get(f"/rider-assets/{name}").status_code == 404
+
+
+def test_along_the_streets_where_the_area_has_a_street_graph(browser: Browser, sample_area: AreaInfo, db_url: str,
+                                                             settings: Settings, live_api: Any,
+                                                             tmp_path: Path) -> None:
+    client: httpx.Client = live_api(Settings(database_url=db_url, data_dir=settings.data_dir, staff_key="k"))
+    first = client.get("/stations", params={"area": sample_area.name, "status": "active", "limit": 1}).json()
+    lon, lat = first["features"][0]["geometry"]["coordinates"]
+    at = (lon + 0.0008, lat + 0.0005)  # about 90 m from a station, among the sample's streets
+    s = Session(browser, str(client.base_url).rstrip("/"), PHONE, at=at)
+    try:
+        s.page.goto(s.base + "/")
+        wait_listed(s.page)
+        n = searches(s.page)
+        s.page.click(".chip[data-filter=open_now]")  # every station, whatever the hour
+        listed = wait_listed(s.page, n)
+        body, by = api_answer(client, at=at, open_now="false")
+        assert by == "network"
+        assert listed == ids(body) and listed
+        assert s.page.eval_on_selector("#list", "l => l.dataset.by") == "network"
+        assert "沿街" in s.page.inner_text("#list > li.card .dist")
+        assert s.page.locator("path.route").count() == 1  # the chosen (first) station's way along the streets
+        # the area's own streets drawn without tiles: the edges the street graph has around the rider
+        s.page.wait_for_selector("#map[data-streets]")
+        streets = client.get("/rider-streets", params={"area": sample_area.name, "lon": f"{at[0]:.6f}",
+                                                       "lat": f"{at[1]:.6f}"}).json()
+        assert int(s.page.get_attribute("#map", "data-streets") or 0) == len(streets["coordinates"]) > 10
+        assert s.page.locator("path.streets").count() == 1
+        for line in streets["coordinates"]:  # each drawn street has an end within the radius (1500 m)
+            ends = [line[0], line[-1]]
+            assert min(GEOD.inv(at[0], at[1], x, y)[2] for x, y in ends) < 1500 + 5
+        s.page.screenshot(path=str(tmp_path / "rider-network-390x844.png"))
+        assert s.outside() == [] and s.errors == []
+    finally:
+        s.context.close()

@@ -24,7 +24,9 @@
   var asked = 0;           // the latest search, so that a slow answer does not overwrite a newer one
 
   var map = L.map("map", {attributionControl: false}).setView([39.9042, 116.4074], 13);
+  var streets = L.layerGroup().addTo(map);  // the area's own streets, drawn without tiles
   var drawn = L.layerGroup().addTo(map);
+  var streetsFor = "";     // the area and point the drawn streets are around
 
   function el(tag, cls, text) {
     var e = document.createElement(tag);
@@ -96,6 +98,7 @@
       list.setAttribute("data-query", got.q.toString());
       list.setAttribute("data-by", got.by);
       render(got.body, got.by);
+      if (got.by === "network" && features.length) { drawStreets(features[0].properties.area); }
     }).catch(function (err) {
       if (mine !== asked) { return; }
       say("查询失败，请稍后再试", "Search failed: " + err.message);
@@ -247,10 +250,24 @@
       var route = f.properties.route;
       if (mine && route && route.coordinates) {
         L.polyline(route.coordinates.map(function (xy) { return [xy[1], xy[0]]; }),
-                   {color: "#c62828", weight: 5, opacity: 0.8}).addTo(drawn);
+                   {color: "#c62828", weight: 5, opacity: 0.8, className: "route"}).addTo(drawn);
       }
     });
     if (bounds.length) { map.fitBounds(bounds, {padding: [24, 24], maxZoom: 17}); }
+  }
+
+  function drawStreets(area) {
+    var key = area + "@" + pos[0].toFixed(2) + "," + pos[1].toFixed(2);  // again when the rider moves ~1 km
+    if (!area || key === streetsFor) { return; }
+    streetsFor = key;
+    var p = new URLSearchParams({area: area, lon: pos[0].toFixed(6), lat: pos[1].toFixed(6)});
+    fetch("/rider-streets?" + p.toString()).then(function (r) { return r.ok ? r.json() : null; }).then(function (g) {
+      if (!g || streetsFor !== key) { return; }
+      streets.clearLayers();
+      L.polyline(g.coordinates.map(function (line) { return line.map(function (xy) { return [xy[1], xy[0]]; }); }),
+                 {color: "#ffffff", weight: 3, opacity: 1, interactive: false, className: "streets"}).addTo(streets);
+      map.getContainer().setAttribute("data-streets", String(g.coordinates.length));
+    });
   }
 
   function locate() {
