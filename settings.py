@@ -18,6 +18,12 @@ DEFAULT_MAX_IMPORT_ROWS = 1_048_576
 DEFAULT_MAX_UNCOMPRESSED_MB = 1000.0
 """The most an XLSX workbook may unpack to, MB (all its archive members together): a guard against
 decompression bombs, checked before a sheet is parsed."""
+DEFAULT_MAX_DISTANCE_M = 3000.0
+"""Farthest station a rider's nearest search lists by default, metres."""
+WALK_KMH = 4.5
+"""Walking speed the rider's minutes assume, km/h."""
+RIDE_KMH = 15.0
+"""Bike and e-bike speed the rider's minutes assume, km/h (a rider's e-bike in town traffic)."""
 DEFAULT_TIMEZONE = "Asia/Shanghai"
 """Local time of opening hours and of the times printed in reports (IANA name)."""
 
@@ -66,6 +72,9 @@ class Settings(BaseSettings):
     max_snap_m: float = Field(default=300.0, gt=0, description="Farthest a point may lie from a street, metres.")
     cell_size_m: float = Field(default=200.0, ge=50, le=1000, description="Demand grid cell edge, metres.")
     max_k: int = Field(default=100, ge=1, description="Largest k the nearest-station endpoint accepts.")
+    max_distance_m: float = Field(default=DEFAULT_MAX_DISTANCE_M, gt=0,
+                                  description="Farthest station the nearest-station endpoint lists unless asked "
+                                              "otherwise (max_distance_m), metres; beyond it the answer says so.")
     max_upload_mb: float = Field(default=50.0, gt=0, description="Largest station file the API accepts.")
     max_api_import_rows: int = Field(default=200_000, ge=1,
                                      description="Most station rows a file imported through the API may hold; "

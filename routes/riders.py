@@ -10,6 +10,7 @@ import functools
 import re
 from datetime import datetime
 from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo
 
 import numpy as np
 import orjson
@@ -24,7 +25,7 @@ from yizhan.coverage.routing import nearest_along_streets
 from yizhan.geo.coords import to_wgs84
 from yizhan.routes.deps import EngineDep, RiderLimit, limit_rider, require_area
 from yizhan.routes.query import parse_query, query_openapi
-from yizhan.settings import Settings
+from yizhan.settings import MAX_RADIUS_M, Settings
 from yizhan.stations import vocab
 from yizhan.stations.registry import get_station, list_stations
 from yizhan.stations.schema import (
@@ -32,10 +33,11 @@ from yizhan.stations.schema import (
     NearestAnswer,
     StationFeature,
     StationPage,
+    rider_nav,
     station_collection,
     station_feature,
 )
-from yizhan.stations.search import NearestSearch, find_nearest
+from yizhan.stations.search import NearestSearch, hours_said, rider_answer
 
 NEAREST_PATH = "/stations/nearest"
 AMENITY_HELP = (f"Required amenities (repeatable): the codes {', '.join(vocab.AMENITIES)}, or their Chinese names "
@@ -94,6 +96,12 @@ class NearestQuery(BaseModel):
     by: Literal["straight", "network"] = Field("straight", description="Rank by straight-line distance or "
                                                "along the streets (adds network_distance_m and a route)")
     profile: Literal["walk", "bike"] = Field("walk", description="Streets for by=network")
+    max_distance_m: float | None = Field(None, gt=0, le=MAX_RADIUS_M, allow_inf_nan=False,
+                                         description="Farthest station listed, metres (along the streets with "
+                                                     "by=network); default the server's setting; nothing within "
+                                                     "it: reason none_within and nearest_beyond")
+    open_now: bool = Field(False, description="Only stations open at the request time (open_at is then ignored); "
+                                              "none open: reason none_open and next_open")
 
     @field_validator("amenity")
     @classmethod
@@ -136,17 +144,20 @@ def _vocabulary_code(field: str, value: str) -> str:
 
 
 @functools.cache
-def nearest_query(max_k: int) -> type[NearestQuery]:
-    """``NearestQuery`` with ``k`` at most ``max_k``."""
+def nearest_query(max_k: int, max_distance_m: float | None = None) -> type[NearestQuery]:
+    """``NearestQuery`` with ``k`` at most ``max_k`` and ``max_distance_m`` (metres) as the default limit."""
+    limit = NearestQuery.model_fields["max_distance_m"]
     return create_model("NearestQuery", __base__=NearestQuery, __doc__=NearestQuery.__doc__,
-                        k=(int, Field(5, ge=1, le=max_k, description="How many stations")))
+                        k=(int, Field(5, ge=1, le=max_k, description="How many stations")),
+                        max_distance_m=(float | None, Field(max_distance_m, gt=0, le=MAX_RADIUS_M, allow_inf_nan=False,
+                                                            description=limit.description)))
 
 
 def configure(app: FastAPI, settings: Settings) -> None:
     """The riders' routes' parts that follow the settings: the nearest search's largest ``k`` (``max_k``), in
     the model validating its query (``app.state.nearest_query``) and in the app's OpenAPI document (the route
     itself is shared by every app made in the process, so its declared parameters cannot carry one app's limit)."""
-    model = nearest_query(settings.max_k)
+    model = nearest_query(settings.max_k, settings.max_distance_m)
     app.state.nearest_query = model
     generate = app.openapi
 
@@ -174,15 +185,25 @@ async def nearest(request: Request) -> Response:
     else:
         wlon, wlat = to_wgs84(np.array([q.lon]), np.array([q.lat]), q.coord)
         x, y = float(wlon[0]), float(wlat[0])
-    found = await find_nearest(state.db, NearestSearch(x, y, k=q.k, amenities=q.amenity, open_at=q.open_at,
-                                                       kind=q.kind, area=q.area, by=q.by, profile=q.profile),
-                               settings=state.settings, along_streets=nearest_along_streets)
+    settings: Settings = state.settings
+    limit = q.max_distance_m if q.max_distance_m is not None else settings.max_distance_m
+    found = await rider_answer(state.db, NearestSearch(x, y, k=q.k, amenities=q.amenity, open_at=q.open_at,
+                                                       kind=q.kind, area=q.area, by=q.by, profile=q.profile,
+                                                       max_distance_m=limit),
+                               settings=settings, along_streets=nearest_along_streets, open_now=q.open_now)
     if not found.stations and q.area is not None:  # nothing found: say so if the area itself does not exist
         await run_in_threadpool(lambda: require_area(state.db.engine(), q.area))
-    body = station_collection(found.stations, q.coord, query={
+    body = station_collection(found.stations, q.coord, found.extras, nav=True, query={
         "lon": q.lon, "lat": q.lat, "coord": q.coord, "k": q.k, "amenity": q.amenity or [],
         "open_at": q.open_at.isoformat() if q.open_at else None, "by": q.by,
-        **({"kind": q.kind} if q.kind else {}), **({"profile": q.profile} if q.by == "network" else {})})
+        **({"kind": q.kind} if q.kind else {}), **({"profile": q.profile} if q.by == "network" else {}),
+        "open_now": q.open_now, "max_distance_m": limit, "at": found.at.isoformat(timespec="seconds")},
+        speeds=found.speeds)
+    if found.reason is not None:
+        body["reason"] = found.reason
+        for key, pair in (("nearest_beyond", found.nearest_beyond), ("next_open", found.next_open)):
+            body[key] = None if pair is None else station_collection([pair[0]], q.coord, [pair[1]],
+                                                                     nav=True)["features"][0]
     return Response(orjson.dumps(body), media_type="application/json", headers={"X-Nearest-Source": found.source})
 
 
@@ -201,9 +222,17 @@ def stations(_: RiderLimit, eng: EngineDep, area: Annotated[str | None, Query(ma
 
 @router.get("/stations/{station_id}", tags=["riders"], response_model=StationFeature,
             response_model_exclude_unset=True)
-def station(_: RiderLimit, eng: EngineDep, station_id: str,
-            area: Annotated[str | None, Query(max_length=200)] = None, coord: Coord = "wgs84") -> dict[str, object]:
-    """One station by its registry id."""
+def station(request: Request, _: RiderLimit, eng: EngineDep, station_id: str,
+            area: Annotated[str | None, Query(max_length=200)] = None, coord: Coord = "wgs84",
+            open_at: Annotated[datetime | None, Query(description="Say the hours at this ISO time (naive: local; "
+                                                                  "an offset's + written %2B); default now")] = None,
+            ) -> dict[str, object]:
+    """One station by its registry id, with its hours now (or at ``open_at``) and its navigation links."""
     require_area(eng, area)
+    settings: Settings = request.app.state.settings
+    tz = settings.timezone
+    at = open_at if open_at is not None else datetime.now(ZoneInfo(tz))
     with eng.connect() as conn:
-        return station_feature(get_station(conn, station_id, area=area), coord)
+        st = get_station(conn, station_id, area=area)
+    extra = hours_said(st["opening_hours"], at, tz=tz, text=st["opening_hours_text"])
+    return station_feature(st, coord, extra, rider_nav([st])[0])

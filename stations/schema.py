@@ -22,6 +22,7 @@ from typing_extensions import TypedDict
 
 from yizhan.geo.coords import from_wgs84
 from yizhan.stations import vocab
+from yizhan.stations.navigation import nav_links_many
 
 Coord = Literal["wgs84", "gcj02", "bd09"]
 
@@ -91,6 +92,17 @@ class LineStringGeometry(BaseModel):
     coordinates: list[list[float]] = Field(description="[[lon, lat], ...], degrees")
 
 
+class NavLinks(BaseModel):
+    """Navigation links to a station, each in the coordinate system its app expects."""
+
+    amap_walk: str = Field(description="高德步行 Amap walking (GCJ-02, coordinate=gaode)")
+    amap_ride: str = Field(description="高德骑行 Amap riding (GCJ-02)")
+    baidu_walk: str = Field(description="百度步行 Baidu app walking (coord_type=wgs84)")
+    baidu_ride: str = Field(description="百度骑行 Baidu app riding (coord_type=wgs84)")
+    baidu_web: str = Field(description="百度网页 Baidu web page, walking (coord_type=wgs84)")
+    geo: str = Field(description="geo: URI (WGS 84), any map app")
+
+
 class StationPublic(BaseModel):
     """A station's properties in the API: the registry's fields, its kind's Chinese label, and in nearest
     searches the distance to it."""
@@ -120,6 +132,28 @@ class StationPublic(BaseModel):
     network_distance_m: float | None = Field(None, description="步行/骑行距离 Distance along the streets, metres "
                                                                "(by=network only)")
     route: LineStringGeometry | None = Field(None, description="路线 The way along the streets (by=network only)")
+    open_now: bool | None = Field(None, description="正在营业 Open at the request time (or open_at); false when "
+                                                    "the hours are unknown")
+    opens_at: str | None = Field(None, description="下次开放 When closed: when it opens next, local time ISO 8601 "
+                                                   "with the offset (2026-12-02T08:00:00+08:00); null if not within "
+                                                   "a year")
+    closes_at: str | None = Field(None, description="关闭时间 When open: when it closes, local time ISO 8601; null "
+                                                    "when it does not within a year (24/7)")
+    hours_zh: str | None = Field(None, description="开放时间（中文） The opening hours said in Chinese "
+                                                   "(每天 07:00–23:00; 24小时开放)")
+    status_zh: str | None = Field(None, description="营业状态 营业至 20:00 / 已关闭 · 明天 08:00 开放 / 24小时营业 / "
+                                                    "不定时 · 请先电话确认")
+    status_en: str | None = Field(None, description="The state in English: open until 20:00 / closed · opens "
+                                                    "tomorrow 08:00 / open 24 hours / hours vary · call ahead")
+    walk_min: int | None = Field(None, description="步行分钟 Minutes on foot along the streets (by=network), at "
+                                                   "the answer's speeds.walk_kmh")
+    ride_min: int | None = Field(None, description="骑行分钟 Minutes by bike or e-bike along the streets "
+                                                   "(by=network), at speeds.ride_kmh")
+    straight_walk_min: int | None = Field(None, description="直线步行分钟 Minutes on foot over the straight-line "
+                                                            "distance (a lower bound; by=straight)")
+    straight_ride_min: int | None = Field(None, description="直线骑行分钟 Minutes by bike over the straight-line "
+                                                            "distance (a lower bound; by=straight)")
+    nav: NavLinks | None = Field(None, description="导航 One-tap navigation links")
 
 
 class StationFeature(BaseModel):
@@ -147,7 +181,8 @@ class StationPage(StationCollection):
 
 
 class NearestEcho(BaseModel):
-    """The nearest search as understood (``open_at`` ISO 8601; ``profile`` with by=network only)."""
+    """The nearest search as understood (``open_at`` ISO 8601; ``profile`` with by=network only; ``at`` the
+    instant the hours are said for, local ISO 8601)."""
 
     lon: float
     lat: float
@@ -157,21 +192,47 @@ class NearestEcho(BaseModel):
     open_at: str | None
     by: Literal["straight", "network"]
     profile: Literal["walk", "bike"] | None = None
+    open_now: bool = False
+    max_distance_m: float | None = None
+    at: str | None = None
+
+
+class Speeds(BaseModel):
+    """The speeds the minutes assume, km/h, and what distance they cover (``streets`` or ``straight``)."""
+
+    walk_kmh: float
+    ride_kmh: float
+    along: Literal["streets", "straight"]
+
+
+class Reason(BaseModel):
+    """Why nothing is listed: ``none_within`` (no station within max_distance_m) or ``none_open`` (none open)."""
+
+    code: Literal["none_within", "none_open"]
+    zh: str = Field(description="附近 3 公里内没有驿站 / 现在没有开放的驿站 · 最近的 07:00 开放")
+    en: str
 
 
 class NearestAnswer(StationCollection):
-    """The nearest stations, nearest first, and the search they answer."""
+    """The nearest stations, nearest first, and the search they answer; when empty, the ``reason`` and the
+    station that would help: ``nearest_beyond`` the limit, or ``next_open`` (opening soonest)."""
 
     query: NearestEcho
+    speeds: Speeds | None = None
+    reason: Reason | None = None
+    nearest_beyond: StationFeature | None = None
+    next_open: StationFeature | None = None
 
 
 def _rounded(x: Iterable[Any], y: Iterable[Any]) -> list[list[float]]:
     return [[round(float(a), 7), round(float(b), 7)] for a, b in zip(x, y, strict=True)]
 
 
-def station_feature(st: Station, coord: str = "wgs84") -> dict[str, Any]:
+def station_feature(st: Station, coord: str = "wgs84", extra: dict[str, Any] | None = None,
+                    nav: dict[str, str] | None = None) -> dict[str, Any]:
     """The GeoJSON Feature of ``st`` (a ``StationFeature`` as a plain dict): the point and the route in ``coord``
-    (``wgs84``, ``gcj02`` or ``bd09``), the properties of ``StationPublic``. ``st`` is left unchanged."""
+    (``wgs84``, ``gcj02`` or ``bd09``), the properties of ``StationPublic``, then ``extra`` (hours, minutes)
+    and the ``nav`` links. ``st`` is left unchanged."""
     props: dict[str, Any] = dict(st)
     lon, lat = float(props.pop("lon")), float(props.pop("lat"))
     if coord == "wgs84":
@@ -184,11 +245,28 @@ def station_feature(st: Station, coord: str = "wgs84") -> dict[str, Any]:
         path = np.asarray(st["route"], dtype=float).reshape(-1, 2)
         rx, ry = from_wgs84(path[:, 0], path[:, 1], coord)
         props["route"] = {"type": "LineString", "coordinates": _rounded(rx, ry)}
+    if extra:
+        props.update(extra)
+    if nav is not None:
+        props["nav"] = nav
     return {"type": "Feature", "id": st["id"], "geometry": {"type": "Point", "coordinates": point},
             "properties": props}
 
 
-def station_collection(stations: Iterable[Station], coord: str = "wgs84", **members: Any) -> dict[str, Any]:
+def station_collection(stations: Iterable[Station], coord: str = "wgs84",
+                       extras: Sequence[dict[str, Any]] | None = None, *, nav: bool = False,
+                       **members: Any) -> dict[str, Any]:
     """The GeoJSON FeatureCollection of ``stations`` in ``coord`` (a ``StationCollection`` as a plain dict), with
+    each station's ``extras`` (same order) and with ``nav`` its navigation links among its properties, and
     ``members`` added after the features (``total``, ``query``...)."""
-    return {"type": "FeatureCollection", "features": [station_feature(s, coord) for s in stations], **members}
+    items = list(stations)
+    links = rider_nav(items) if nav else [None] * len(items)
+    more = extras if extras is not None else [None] * len(items)
+    return {"type": "FeatureCollection",
+            "features": [station_feature(s, coord, e, n) for s, e, n in zip(items, more, links, strict=True)],
+            **members}
+
+
+def rider_nav(stations: Sequence[Station]) -> list[dict[str, str]]:
+    """The navigation links (``navigation.NAV_KEYS``) of each station, from its WGS 84 point and name."""
+    return nav_links_many([s["lon"] for s in stations], [s["lat"] for s in stations], [s["name"] for s in stations])

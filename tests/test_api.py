@@ -4,6 +4,7 @@ health, OpenAPI, the nearest station, the station list, odd inputs and the decla
 from __future__ import annotations
 
 import io
+import math
 from collections.abc import Callable
 from pathlib import Path
 
@@ -210,8 +211,10 @@ def test_nearest_query_string_reads_as_fastapi_params(api: httpx.Client, seeded:
     r = api.get("/stations/nearest", params=[("lon", Q[0]), ("lat", Q[1]), ("k", 2), ("k", 3), ("color", "red")])
     assert r.status_code == 200, r.text
     assert len(r.json()["features"]) == 3  # a repeated single parameter: the last value; unknown ones ignored
-    assert r.json()["query"] == {"lon": Q[0], "lat": Q[1], "coord": "wgs84", "k": 3, "amenity": [], "open_at": None,
-                                 "by": "straight"}
+    echo = r.json()["query"]
+    assert echo.pop("at").startswith("20")  # the instant the hours are said for: now
+    assert echo == {"lon": Q[0], "lat": Q[1], "coord": "wgs84", "k": 3, "amenity": [], "open_at": None,
+                    "by": "straight", "open_now": False, "max_distance_m": 3000.0}
     r = api.get("/stations/nearest", params={"lon": Q[0], "lat": Q[1], "area": "no\x00where"})
     assert r.status_code == 422, r.text  # PostgreSQL text cannot hold NUL: a 422, not a 500
 
@@ -392,3 +395,95 @@ def test_import_uses_the_apps_own_read_limits(live_api: Callable[..., httpx.Clie
     assert r.status_code == 422, r.text
     assert "limit of 0.001 MB" in r.json()["detail"], r.text
     assert api.get("/stations", params={"area": wudaokou.name}).json()["total"] == 0
+
+
+# --- the rider's answer: hours, minutes, limits and reasons ---------------------------------------------------------
+
+
+def test_nearest_says_the_hours_at_the_instant_asked(api: httpx.Client, seeded: AreaInfo) -> None:
+    feats = {f["id"]: f["properties"] for f in nearest_features(api, *Q, k=50, open_at=WEDNESDAY_NOON)}
+    week, always = feats["N-WEEK"], feats["N-247"]
+    assert (week["open_now"], week["closes_at"], week["opens_at"]) == (True, "2025-06-04T20:00:00+08:00", None)
+    assert (week["hours_zh"], week["status_zh"], week["status_en"]) == (
+        "周一至周五 08:00–20:00", "营业至 20:00", "open until 20:00")
+    assert (always["open_now"], always["closes_at"], always["hours_zh"], always["status_zh"]) == (
+        True, None, "24小时开放", "24小时营业")
+    closed = api.get("/stations/N-WEEK", params={"open_at": SATURDAY_22H}).json()["properties"]
+    assert (closed["open_now"], closed["opens_at"], closed["closes_at"]) == (False, "2025-06-09T08:00:00+08:00", None)
+    assert (closed["status_zh"], closed["status_en"]) == ("已关闭 · 后天 08:00 开放", "closed · opens Mon 08:00")
+    unknown = api.get("/stations/N-NOHOURS", params={"open_at": SATURDAY_22H}).json()["properties"]
+    assert (unknown["open_now"], unknown["opens_at"], unknown["hours_zh"]) == (False, None, None)
+    assert unknown["status_zh"].startswith("开放时间未知")
+
+
+def test_nearest_minutes_state_their_speeds(api: httpx.Client, seeded: AreaInfo) -> None:
+    body = api.get("/stations/nearest", params={"lon": Q[0], "lat": Q[1], "k": 50}).json()
+    assert body["speeds"] == {"walk_kmh": 4.5, "ride_kmh": 15.0, "along": "straight"}
+    for f in body["features"]:
+        p = f["properties"]
+        assert p["straight_walk_min"] == math.ceil(p["distance_m"] / 75 - 1e-9)  # 4.5 km/h = 75 m a minute
+        assert p["straight_ride_min"] == math.ceil(p["distance_m"] / 250 - 1e-9)
+        assert "walk_min" not in p and "ride_min" not in p  # along the streets only
+        assert set(p["nav"]) == {"amap_walk", "amap_ride", "baidu_walk", "baidu_ride", "baidu_web", "geo"}
+
+
+def test_nearest_lists_only_stations_within_the_limit(api: httpx.Client, seeded: AreaInfo) -> None:
+    near = nearest_features(api, *Q, k=50, max_distance_m=500)
+    assert near and all(f["properties"]["distance_m"] <= 500 for f in near)
+    assert feature_ids(near) == [s for s in expected_order(*Q, ACTIVE) if geodesic_m(*Q, s) <= 500]
+    body = api.get("/stations/nearest", params={"lon": Q[0], "lat": Q[1], "max_distance_m": 50}).json()
+    assert body["features"] == []
+    assert body["reason"] == {"code": "none_within", "zh": "附近 50 米内没有驿站", "en": "no station within 50 m"}
+    first = expected_order(*Q, ACTIVE)[0]
+    assert body["nearest_beyond"]["id"] == first
+    assert body["nearest_beyond"]["properties"]["distance_m"] == pytest.approx(geodesic_m(*Q, first), abs=0.05)
+    assert NearestAnswer.model_validate(body).nearest_beyond is not None
+
+
+def test_a_point_far_from_every_station_gets_a_reason(api: httpx.Client, seeded: AreaInfo) -> None:
+    far = (116.6, 40.3)  # about 40 km from Wudaokou
+    body = api.get("/stations/nearest", params={"lon": far[0], "lat": far[1]}).json()
+    assert body["features"] == [] and body["query"]["max_distance_m"] == 3000
+    assert body["reason"] == {"code": "none_within", "zh": "附近 3 公里内没有驿站", "en": "no station within 3 km"}
+    beyond = body["nearest_beyond"]
+    assert beyond["id"] == expected_order(*far, ACTIVE)[0] and beyond["properties"]["distance_m"] > 30_000
+    assert body["next_open"] is None
+
+
+def test_nothing_open_names_the_station_opening_soonest(api: httpx.Client, seeded: AreaInfo) -> None:
+    body = api.get("/stations/nearest", params={"lon": Q[0], "lat": Q[1], "open_at": SATURDAY_22H,
+                                                "max_distance_m": 200}).json()
+    assert body["features"] == []
+    assert body["reason"] == {"code": "none_open", "zh": "6月7日 22:00 没有开放的驿站 · 最近的 后天 08:00 开放",
+                              "en": "no station open at 07 Jun 22:00 · the nearest opens Mon 08:00"}
+    soonest = body["next_open"]
+    assert soonest["id"] == "N-WEEK" and soonest["properties"]["opens_at"] == "2025-06-09T08:00:00+08:00"
+    assert NearestAnswer.model_validate(body).next_open is not None
+    # wider, the 24/7 station is open and listed: no reason
+    body = api.get("/stations/nearest", params={"lon": Q[0], "lat": Q[1], "open_at": SATURDAY_22H}).json()
+    assert feature_ids(body["features"]) == ["N-247", "N-FAR"] and "reason" not in body
+
+
+def test_open_now_filters_at_the_request_time(api: httpx.Client, seeded: AreaInfo) -> None:
+    body = api.get("/stations/nearest", params={"lon": Q[0], "lat": Q[1], "k": 50, "open_now": "true",
+                                                "open_at": WEDNESDAY_NOON}).json()
+    assert body["query"]["open_now"] is True
+    ids = feature_ids(body["features"])
+    assert {"N-247", "N-FAR"} <= set(ids) and "N-NOHOURS" not in ids  # 24/7 always; unknown hours never
+    assert all(f["properties"]["open_now"] for f in body["features"])
+    assert not body["query"]["at"].startswith("2025-06-04")  # now, not the open_at given beside it
+
+
+def test_openapi_lists_the_riders_parameters(api: httpx.Client) -> None:
+    paths = api.get("/openapi.json").json()["paths"]
+    nearest = {p["name"]: p for p in paths["/stations/nearest"]["get"]["parameters"]}
+    assert {"max_distance_m", "open_now"} <= set(nearest)
+    assert nearest["max_distance_m"]["schema"]["default"] == 3000, nearest["max_distance_m"]  # the setting's
+    assert "open_at" in {p["name"] for p in paths["/stations/{station_id}"]["get"]["parameters"]}
+
+
+@pytest.mark.parametrize("value", ["0", "-5", "nan", "100000", "far"])
+def test_bad_max_distance_is_422(api: httpx.Client, seeded: AreaInfo, value: str) -> None:
+    r = api.get("/stations/nearest", params={"lon": Q[0], "lat": Q[1], "max_distance_m": value})
+    assert r.status_code == 422, r.text
+    assert r.json()["detail"].startswith("max_distance_m"), r.text
