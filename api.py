@@ -1,11 +1,11 @@
 """The HTTP API (FastAPI): nearest station for riders, registry and gap reports for staff, the planner's map.
 
 This module only assembles the app: the routers of ``yizhan.routes`` (one per user: riders, staff, planners),
-CORS, the map's asset files, the API docs (``/docs``, ``/redoc``) served from local assets, the database's life cycle
-and the error answers of ``errors.add_exception_handlers`` (domain errors become HTTP codes in
-``errors.ERROR_STATUS`` only). Routes read the app's settings, database and
-rate limiter from ``app.state``. Coordinates are lon/lat degrees; ``coord`` selects WGS 84, GCJ-02 or BD-09 for
-input and output (stored data is always WGS 84). Distances are geodesic metres.
+CORS, the map's asset files, the API docs (``/docs``, ``/redoc``) served from local files, the database's life
+cycle and the error answers of ``errors.add_exception_handlers`` (domain errors become HTTP codes in
+``errors.ERROR_STATUS`` only). Routes read the app's settings, database and rate limiter from ``app.state``.
+Coordinates are lon/lat degrees; ``coord`` selects WGS 84, GCJ-02 or BD-09 for input and output (stored data is
+always WGS 84). Distances are geodesic metres.
 """
 
 from __future__ import annotations

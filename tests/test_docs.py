@@ -7,7 +7,6 @@ control that shows the browser check can fail).
 from __future__ import annotations
 
 import re
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -107,8 +106,7 @@ class Offline:
 
         self._playwright = sync_playwright().start()
         flags = [f for f in OFFLINE_FLAGS if f != "--headless"]
-        self._browser = self._playwright.chromium.launch(executable_path=chromium() or shutil.which("chromium"),
-                                                         args=flags)
+        self._browser = self._playwright.chromium.launch(executable_path=chromium(), args=flags)
         self.outside: list[str] = []
         self.blocked: list[str] = []
         self.failed: list[str] = []
