@@ -17,7 +17,7 @@ Coordinates are written with 7 decimals (about 1 cm); names are percent-encoded 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Literal
+from typing import Literal, cast
 from urllib.parse import quote
 
 import numpy as np
@@ -60,18 +60,34 @@ def geo_link(lon: float, lat: float, name: str) -> str:
     return f"geo:{lat:.7f},{lon:.7f}?q={lat:.7f},{lon:.7f}({_name(name)})"
 
 
+CACHE_SIZE = 65_536
+"""How many stations' links ``nav_links_many`` keeps (a rider's search asks for the same stations again and again);
+when full the cache starts again empty."""
+_CACHE: dict[tuple[float, float, str], dict[str, str]] = {}
+
+
+def _links(x: float, y: float, gx: float, gy: float, name: str) -> dict[str, str]:
+    return {"amap_walk": amap_link(gx, gy, name, "walk"), "amap_ride": amap_link(gx, gy, name, "ride"),
+            "baidu_walk": baidu_link(x, y, name, "walk"), "baidu_ride": baidu_link(x, y, name, "ride"),
+            "baidu_web": baidu_link(x, y, name, "walk", web=True), "geo": geo_link(x, y, name)}
+
+
 def nav_links_many(lon: Sequence[float], lat: Sequence[float], names: Sequence[str]) -> list[dict[str, str]]:
-    """The links (``NAV_KEYS``) of each station at WGS 84 (lon[i], lat[i]) degrees named names[i]; the GCJ-02
-    points converted in one call."""
-    if not len(names):
-        return []
-    glon, glat = from_wgs84(np.asarray(lon, float), np.asarray(lat, float), "gcj02")
-    out = []
-    for x, y, gx, gy, name in zip(lon, lat, glon.tolist(), glat.tolist(), names, strict=True):
-        out.append({"amap_walk": amap_link(gx, gy, name, "walk"), "amap_ride": amap_link(gx, gy, name, "ride"),
-                    "baidu_walk": baidu_link(x, y, name, "walk"), "baidu_ride": baidu_link(x, y, name, "ride"),
-                    "baidu_web": baidu_link(x, y, name, "walk", web=True), "geo": geo_link(x, y, name)})
-    return out
+    """The links (``NAV_KEYS``) of each station at WGS 84 (lon[i], lat[i]) degrees named names[i]: the ones made
+    before from the cache, the others' GCJ-02 points converted in one call. The dicts are shared, not to be
+    changed."""
+    keys = [(float(x), float(y), name) for x, y, name in zip(lon, lat, names, strict=True)]
+    out = [_CACHE.get(key) for key in keys]
+    missing = [i for i, links in enumerate(out) if links is None]
+    if missing:
+        glon, glat = from_wgs84(np.array([keys[i][0] for i in missing]), np.array([keys[i][1] for i in missing]),
+                                "gcj02")
+        if len(_CACHE) + len(missing) > CACHE_SIZE:
+            _CACHE.clear()
+        for i, gx, gy in zip(missing, glon.tolist(), glat.tolist(), strict=True):
+            x, y, name = keys[i]
+            out[i] = _CACHE[keys[i]] = _links(x, y, gx, gy, name)
+    return cast(list[dict[str, str]], out)
 
 
 def nav_links(lon: float, lat: float, name: str) -> dict[str, str]:
