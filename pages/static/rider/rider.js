@@ -21,6 +21,7 @@
   var pos = null;          // [lon, lat], WGS 84
   var chosen = null;       // the chosen station's id
   var features = [];
+  var noStreetsAt = "";    // where the last search along the streets was refused (no street graph there)
   var asked = 0;           // the latest search, so that a slow answer does not overwrite a newer one
 
   var map = L.map("map", {attributionControl: false}).setView([39.9042, 116.4074], 13);
@@ -78,8 +79,12 @@
     say("正在查找…", "Searching…");
     list.setAttribute("data-state", "busy");
     var network = query("network");
-    fetch("/stations/nearest?" + network.toString()).then(function (r) {
+    var here = pos[0].toFixed(2) + "," + pos[1].toFixed(2);  // within ~1 km: the same streets, or none
+    var tryNetwork = here !== noStreetsAt ? fetch("/stations/nearest?" + network.toString())
+                                          : Promise.resolve({ok: false});
+    tryNetwork.then(function (r) {
       if (r.ok) { return r.json().then(function (body) { return {body: body, by: "network", q: network}; }); }
+      noStreetsAt = here;
       var straight = query("straight");  // no street graph here, or the point is off the streets
       return fetch("/stations/nearest?" + straight.toString()).then(function (r2) {
         return r2.json().then(function (body) {
