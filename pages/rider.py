@@ -25,7 +25,8 @@ from yizhan.routes.deps import EngineDep, RiderLimit, SettingsDep
 from yizhan.routes.planners import ASSET_PREFIX
 from yizhan.stations import vocab
 from yizhan.stations.registry import get_station
-from yizhan.stations.schema import station_feature
+from yizhan.stations.schema import rider_nav, station_feature
+from yizhan.stations.search import hours_said
 
 HERE = Path(__file__).resolve().parent
 STATIC_DIR = HERE / "static" / "rider"
@@ -62,14 +63,18 @@ def rider_page() -> HTMLResponse:
 @router.get("/s/{station_id}", response_class=HTMLResponse, include_in_schema=False)
 def station_page(_: RiderLimit, request: Request, eng: EngineDep, settings: SettingsDep, station_id: str,
                  area: Annotated[str | None, Query(max_length=200)] = None) -> HTMLResponse:
-    """A station's own page: hours in Chinese, amenities, phone, navigation, its link and a QR code of it."""
+    """A station's own page: hours in Chinese, amenities, phone, navigation, its link and a QR code of it; the
+    station as ``GET /stations/{id}`` gives it (hours now, navigation links)."""
     try:
         with eng.connect() as conn:
-            feature = station_feature(get_station(conn, station_id, area=area))
+            st = get_station(conn, station_id, area=area)
     except YizhanError as exc:
         zh = "没有这个驿站" if isinstance(exc, NotFound) else "无法显示这个驿站"
         return _html("missing.html", status_code=http_status(exc), zh=zh, en=str(exc))
-    view = station_view(feature, at=datetime.now(UTC), tz=settings.timezone)
+    at = datetime.now(UTC)
+    said = hours_said(st["opening_hours"], at, tz=settings.timezone, text=st["opening_hours_text"])
+    feature = station_feature(st, "wgs84", said, rider_nav([st])[0])  # as GET /stations/{id} gives it
+    view = station_view(feature, at=at, tz=settings.timezone)
     own = request.url.replace_query_params(area=feature["properties"]["area"])
     return _html("station.html", s=view, url=str(own), qr=qr_svg(str(own)))
 

@@ -95,6 +95,7 @@ def station_view(feature: dict[str, Any], *, at: datetime, tz: str) -> StationVi
         address=p.get("address"), phone=p.get("phone"), tel=tel_link(p.get("phone")),
         hours_zh=p.get("hours_zh") or (hours_zh(rule) if rule else None), hours_text=p.get("opening_hours_text"),
         open_now=None if now is None or now.unknown else now.open_now,
-        status_zh=now.said_zh() if now else None, status_en=now.said_en() if now else None,
+        status_zh=p.get("status_zh") or (now.said_zh() if now else None),
+        status_en=p.get("status_en") or (now.said_en() if now else None),
         amenities=[(a, vocab.label("amenity", a), vocab.label_en("amenity", a)) for a in p.get("amenities") or []],
         nav=nav_links(p.get("nav")))

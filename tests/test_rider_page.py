@@ -203,8 +203,8 @@ def test_navigation_buttons_are_the_features_links_and_land_on_the_station(sessi
     for feature in body["features"]:
         hrefs = page.eval_on_selector_all(f"#list > li.card[data-id='{feature['id']}'] a.navbtn",
                                           "els => els.map(e => e.getAttribute('href'))")
-        nav = feature["properties"].get("nav") or {}
-        assert hrefs == [nav[k] for k in ("amap_ride", "baidu_ride", "geo") if k in nav]
+        nav = feature["properties"]["nav"]
+        assert hrefs == [nav[k] for k in ("amap_ride", "baidu_ride", "geo")]
         lon0, lat0 = station_at(feature["id"])
         for href in hrefs:
             lon, lat = landing(href)
@@ -239,6 +239,11 @@ def test_a_stations_own_page(session: Session, rider_site: httpx.Client, tmp_pat
     assert page.locator("#qr svg").count() == 1
     assert page.locator("#qr svg path").count() >= 1
     hrefs = page.eval_on_selector_all("#nav a", "els => els.map(e => e.getAttribute('href'))")
+    feature = rider_site.get("/stations/N-WEEK").json()
+    assert page.inner_text("#status") == feature["properties"]["status_zh"]
+    assert page.inner_text("#hours") == feature["properties"]["hours_zh"]
+    nav = feature["properties"]["nav"]
+    assert hrefs == [nav[k] for k in ("amap_walk", "amap_ride", "baidu_walk", "baidu_ride", "baidu_web", "geo")]
     for href in hrefs:
         lon, lat = landing(href)
         assert GEOD.inv(STATIONS["N-WEEK"][0], STATIONS["N-WEEK"][1], lon, lat)[2] < 1.0, href
@@ -257,6 +262,24 @@ def test_the_page_on_a_desktop(browser: Browser, rider_site: httpx.Client, tmp_p
         # every button and chip is a large tap target (44 CSS pixels at least)
         sizes = s.page.eval_on_selector_all(".chip, .btn", "els => els.map(e => e.getBoundingClientRect().height)")
         assert sizes and min(sizes) >= 44
+        assert s.outside() == [] and s.errors == []
+    finally:
+        s.context.close()
+
+
+def test_an_empty_answer_says_why_and_shows_the_nearest_beyond(browser: Browser, rider_site: httpx.Client) -> None:
+    far = (116.3600, 40.0300)  # WGS 84: about 3.7 km from the nearest seeded station (N-FAR)
+    s = Session(browser, str(rider_site.base_url).rstrip("/"), PHONE, at=far)
+    try:
+        s.page.goto(s.base + "/")
+        listed = wait_listed(s.page)
+        body, _ = api_answer(rider_site, at=far)
+        assert listed == ids(body) == []
+        assert body["reason"]["code"] == "none_within"
+        said = " ".join(s.page.inner_text("#reason h2").split())
+        assert said == f"{body['reason']['zh']} {body['reason']['en']}"
+        beyond = s.page.eval_on_selector_all("#reason li.card.nearest_beyond", "els => els.map(e => e.dataset.id)")
+        assert beyond == [body["nearest_beyond"]["id"]] == ["N-FAR"]
         assert s.outside() == [] and s.errors == []
     finally:
         s.context.close()
