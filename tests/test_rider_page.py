@@ -158,6 +158,7 @@ def test_the_page_lists_what_the_api_answers_and_filters_as_it_would(session: Se
     assert listed, "the held position has stations open around it at any hour (N-247, N-XSS are 24/7)"
     assert page.eval_on_selector("#list", "l => l.dataset.by") == by
     page.screenshot(path=str(tmp_path / "rider-390x844.png"), full_page=False)
+    assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]  # nothing runs off the side
 
     # charging: the API's answer with amenity=charging
     n = searches(page)

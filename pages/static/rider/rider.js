@@ -143,7 +143,9 @@
         reasonEl.appendChild(bilingual("p", "meta", what[1], what[2]));
         var c = card(f, -1);
         c.classList.add(what[0]);
-        reasonEl.appendChild(c);
+        var ul = el("ul");
+        ul.appendChild(c);
+        reasonEl.appendChild(ul);
       }
     });
     reasonEl.hidden = false;
