@@ -286,6 +286,34 @@ def test_an_empty_answer_says_why_and_shows_the_nearest_beyond(browser: Browser,
         s.context.close()
 
 
+def test_without_the_position_the_page_asks_for_a_tap(browser: Browser, rider_site: httpx.Client) -> None:
+    context = browser.new_context(viewport=PHONE, locale="zh-CN")  # no geolocation permission: refused
+    try:
+        page = context.new_page()
+        page.goto(str(rider_site.base_url).rstrip("/") + "/")
+        page.wait_for_function("document.getElementById('status').textContent.includes('无法获取位置')")
+        assert "tap the map" in page.inner_text("#status")
+        assert page.locator("#list > li").count() == 0
+    finally:
+        context.close()
+
+
+def test_a_tap_on_the_map_searches_from_there(session: Session, rider_site: httpx.Client) -> None:
+    page = session.page
+    page.goto(session.base + "/")
+    wait_listed(page)
+    n = searches(page)
+    box = page.locator("#map").bounding_box()
+    assert box is not None
+    page.click("#map", position={"x": box["width"] * 0.8, "y": box["height"] * 0.3})  # among the stations
+    listed = wait_listed(page, n)
+    query = parse_qs(page.get_attribute("#list", "data-query") or "")
+    lon, lat = float(query["lon"][0]), float(query["lat"][0])
+    assert GEOD.inv(Q[0], Q[1], lon, lat)[2] > 100  # searched from the tapped point, not the phone's position
+    body, _ = api_answer(rider_site, at=(lon, lat))
+    assert listed == ids(body) and listed
+
+
 def test_streets_only_where_the_area_has_a_graph(rider_site: httpx.Client) -> None:
     r = rider_site.get("/rider-streets", params={"area": "wudaokou", "lon": Q[0], "lat": Q[1]})
     assert r.status_code == 404 and "没有街道数据" in r.text
