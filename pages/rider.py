@@ -42,6 +42,11 @@ FILTERS: tuple[tuple[str, str, str], ...] = (
     ("warmth", "取暖/空调", "heating / AC"), ("love_fridge", "爱心冰箱", "love fridge"))
 """The filter chips of ``/``: key, Chinese and English label. The script maps each to the API's parameters."""
 
+CSP = ("default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; script-src 'self'; "
+       "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'self'")
+"""The pages' Content-Security-Policy: the browser loads nothing from another host and runs no inline script
+(navigation links to the map apps are navigations, which it does not restrict)."""
+
 TEMPLATES = Environment(loader=FileSystemLoader(HERE / "templates"), autoescape=select_autoescape(default=True),
                         trim_blocks=True, lstrip_blocks=True)
 
@@ -50,7 +55,8 @@ router = APIRouter(tags=["pages"])
 
 def _html(template: str, status_code: int = 200, **context: object) -> HTMLResponse:
     page = TEMPLATES.get_template(template).render(leaflet=LEAFLET, assets=STATIC_PREFIX, **context)
-    return HTMLResponse(page, status_code=status_code, headers={"Cache-Control": "no-cache"})
+    return HTMLResponse(page, status_code=status_code,
+                        headers={"Cache-Control": "no-cache", "Content-Security-Policy": CSP})
 
 
 @router.get("/", response_class=HTMLResponse, include_in_schema=False)

@@ -75,6 +75,7 @@ class Session:
         self.page = self.context.new_page()
         self.errors: list[str] = []
         self.page.on("pageerror", lambda exc: self.errors.append(str(exc)))
+        self.page.on("console", lambda m: self.errors.append(m.text) if "Content Security Policy" in m.text else None)
 
     def _route(self, route: Route) -> None:
         url = route.request.url
@@ -223,6 +224,7 @@ def test_html_in_data_shows_as_text(session: Session) -> None:
     assert "<b>成府路</b> 1号" in page.inner_text(f"#list > li.card[data-id='{XSS_ID}'] .where")
     page.goto(f"{session.base}/s/{XSS_ID}")
     assert page.inner_text("#name") == NASTY
+    assert page.get_attribute("a.call", "href") == "tel:010-62345678"
     assert page.evaluate("window.__pwned") is None
     assert session.errors == []
 
@@ -248,6 +250,10 @@ def test_a_stations_own_page(session: Session, rider_site: httpx.Client, tmp_pat
     for href in hrefs:
         lon, lat = landing(href)
         assert GEOD.inv(STATIONS["N-WEEK"][0], STATIONS["N-WEEK"][1], lon, lat)[2] < 1.0, href
+    page.screenshot(path=str(tmp_path / "station-390x844.png"), full_page=True)
+    assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+    tel = page.get_attribute("a.call", "href") if page.locator("a.call").count() else None
+    assert tel is None  # N-WEEK has no phone number
     page.set_viewport_size(DESKTOP)
     page.screenshot(path=str(tmp_path / "station-1366x768.png"))
     assert session.outside() == []
