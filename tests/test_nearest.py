@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import math
 from datetime import UTC, datetime
 
 import numpy as np
@@ -230,3 +231,27 @@ def test_pool_statement_timeout(db_url):
             await pool.close()
 
     asyncio.run(run())
+
+
+# --- the rider's answer along the streets -------------------------------------------------------------------------
+
+
+def test_minutes_along_the_streets_and_the_limit_on_them(db_url, sample_area, settings, live_api):
+    """by=network: walk_min / ride_min from the distance along the streets at the stated speeds, and the
+    max_distance_m limit applies to that distance (the nearest beyond named when it drops all)."""
+    client = live_api(settings.model_copy(update={"database_url": db_url}))
+    w, s, e, n = sample_area.boundary.bounds
+    point = {"lon": (w + e) / 2, "lat": (s + n) / 2}
+    body = client.get("/stations/nearest", params={**point, "k": 3, "by": "network"}).json()
+    assert body["speeds"] == {"walk_kmh": 4.5, "ride_kmh": 15.0, "along": "streets"}
+    assert body["features"], body
+    for f in body["features"]:
+        p = f["properties"]
+        assert p["walk_min"] == math.ceil(p["network_distance_m"] / 75 - 1e-9)  # 4.5 km/h: 75 m a minute
+        assert p["ride_min"] == math.ceil(p["network_distance_m"] / 250 - 1e-9)  # 15 km/h: 250 m a minute
+        assert "straight_walk_min" not in p
+    first = body["features"][0]["properties"]["network_distance_m"]
+    cut = client.get("/stations/nearest", params={**point, "k": 3, "by": "network",
+                                                  "max_distance_m": first * 0.99}).json()
+    assert cut["features"] == [] and cut["reason"]["code"] == "none_within"
+    assert cut["nearest_beyond"]["properties"]["network_distance_m"] == first

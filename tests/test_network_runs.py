@@ -103,7 +103,8 @@ def test_nearest_by_network_over_http(engine, db_url, sample_area, settings, liv
     w, s, e, n = sample_area.boundary.bounds
     client = live_api(settings.model_copy(update={"database_url": db_url}))
     for lon, lat in zip(rng.uniform(w, e, 8), rng.uniform(s, n, 8), strict=True):
-        r = client.get("/stations/nearest", params={"lon": lon, "lat": lat, "k": 3, "by": "network"})
+        r = client.get("/stations/nearest", params={"lon": lon, "lat": lat, "k": 3, "by": "network",
+                                                    "max_distance_m": 50_000})  # exactness, not the limit
         assert r.status_code == 200, r.text
         feats = r.json()["features"]
         brute = _brute_force(graph, to_m.transform(lon, lat), st_xy, 3)
