@@ -5,8 +5,9 @@ from __future__ import annotations
 import segno
 
 
-def qr_svg(url: str, *, scale: int = 4) -> str:
-    """An ``<svg>`` element (no XML declaration, no fixed colours beyond black on white) encoding ``url`` with
-    error correction M, each module ``scale`` CSS pixels, with the standard four-module quiet zone."""
+def qr_svg(url: str) -> str:
+    """An ``<svg>`` element (no XML declaration; black on white) encoding ``url`` with error correction M and the
+    standard four-module quiet zone; it has a ``viewBox`` and no fixed size, so it fills the width the page's
+    style gives it, on screen and printed."""
     code = segno.make(url, error="m", micro=False)
-    return str(code.svg_inline(scale=scale, dark="#000", light="#fff", border=4))
+    return str(code.svg_inline(omitsize=True, dark="#000", light="#fff", border=4))
