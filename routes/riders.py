@@ -1,5 +1,9 @@
 """Riders' routes: health, the nearest stations, the registry's pages.
 
+A station in the nearest search and in ``GET /stations/{id}`` carries its hours now (or at ``open_at``: open,
+the next change, in Chinese and English), its navigation links, and in a search the minutes to it; an empty
+search says why (``reason``) and names the station that would help.
+
 Coordinates are lon/lat degrees; ``coord`` selects WGS 84, GCJ-02 or BD-09 for input and output (stored data is
 always WGS 84). Distances are geodesic metres (``distance_m``) or metres along the streets
 (``network_distance_m``).
@@ -27,7 +31,7 @@ from yizhan.routes.deps import EngineDep, RiderLimit, limit_rider, require_area
 from yizhan.routes.query import parse_query, query_openapi
 from yizhan.settings import MAX_RADIUS_M, Settings
 from yizhan.stations import vocab
-from yizhan.stations.registry import get_station, list_stations
+from yizhan.stations.registry import StationFilter, get_station, list_stations
 from yizhan.stations.schema import (
     Coord,
     NearestAnswer,
@@ -229,6 +233,7 @@ def station(request: Request, _: RiderLimit, eng: EngineDep, station_id: str,
             ) -> dict[str, object]:
     """One station by its registry id, with its hours now (or at ``open_at``) and its navigation links."""
     require_area(eng, area)
+    StationFilter(open_at=open_at)  # the nearest search's check of open_at: a 422 for a year out of range
     settings: Settings = request.app.state.settings
     tz = settings.timezone
     at = open_at if open_at is not None else datetime.now(ZoneInfo(tz))
