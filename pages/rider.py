@@ -53,17 +53,20 @@ TEMPLATES = Environment(loader=FileSystemLoader(HERE / "templates"), autoescape=
 router = APIRouter(tags=["pages"])
 
 
-def _html(template: str, status_code: int = 200, **context: object) -> HTMLResponse:
-    page = TEMPLATES.get_template(template).render(leaflet=LEAFLET, assets=STATIC_PREFIX, **context)
+def _html(request: Request, template: str, status_code: int = 200, **context: object) -> HTMLResponse:
+    # behind a proxy with a path prefix (``--root-path``) every URL the page uses carries the prefix
+    root = request.scope.get("root_path", "").rstrip("/")
+    page = TEMPLATES.get_template(template).render(root=root, leaflet=root + LEAFLET, assets=root + STATIC_PREFIX,
+                                                   **context)
     return HTMLResponse(page, status_code=status_code,
                         headers={"Cache-Control": "no-cache", "Content-Security-Policy": CSP})
 
 
 @router.get("/", response_class=HTMLResponse, include_in_schema=False)
-def rider_page() -> HTMLResponse:
+def rider_page(request: Request) -> HTMLResponse:
     """The nearest open stations from the rider's position (the page's script asks the API)."""
     amenities = {a: (vocab.label("amenity", a), vocab.label_en("amenity", a)) for a in vocab.AMENITIES}
-    return _html("rider.html", filters=FILTERS, amenities=amenities)
+    return _html(request, "rider.html", filters=FILTERS, amenities=amenities)
 
 
 @router.get("/s/{station_id}", response_class=HTMLResponse, include_in_schema=False)
@@ -76,13 +79,13 @@ def station_page(_: RiderLimit, request: Request, eng: EngineDep, settings: Sett
             st = get_station(conn, station_id, area=area)
     except YizhanError as exc:
         zh = "没有这个驿站" if isinstance(exc, NotFound) else "无法显示这个驿站"
-        return _html("missing.html", status_code=http_status(exc), zh=zh, en=str(exc))
+        return _html(request, "missing.html", status_code=http_status(exc), zh=zh, en=str(exc))
     at = datetime.now(UTC)
     said = hours_said(st["opening_hours"], at, tz=settings.timezone, text=st["opening_hours_text"])
     feature = station_feature(st, "wgs84", said, rider_nav([st])[0])  # as GET /stations/{id} gives it
     view = station_view(feature, at=at, tz=settings.timezone)
     own = request.url.replace_query_params(area=feature["properties"]["area"])
-    return _html("station.html", s=view, url=str(own), qr=qr_svg(str(own)))
+    return _html(request, "station.html", s=view, url=str(own), qr=qr_svg(str(own)))
 
 
 @router.get("/rider-streets", include_in_schema=False)

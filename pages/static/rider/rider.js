@@ -3,6 +3,7 @@
    Every text from data is set with textContent; links only with a scheme a page may open. */
 (function () {
   "use strict";
+  var ROOT = document.body.getAttribute("data-root") || "";  // the app's path prefix behind a proxy
   var K = 5;               // stations listed
   var K_24H = 20;          // asked when only 24-hour stations are kept (the API has no such filter)
   var SAFE = /^(https?|geo|amapuri|androidamap|iosamap|baidumap|bdapp):/i;
@@ -80,13 +81,13 @@
     list.setAttribute("data-state", "busy");
     var network = query("network");
     var here = pos[0].toFixed(2) + "," + pos[1].toFixed(2);  // within ~1 km: the same streets, or none
-    var tryNetwork = here !== noStreetsAt ? fetch("/stations/nearest?" + network.toString())
+    var tryNetwork = here !== noStreetsAt ? fetch(ROOT + "/stations/nearest?" + network.toString())
                                           : Promise.resolve({ok: false});
     tryNetwork.then(function (r) {
       if (r.ok) { return r.json().then(function (body) { return {body: body, by: "network", q: network}; }); }
       noStreetsAt = here;
       var straight = query("straight");  // no street graph here, or the point is off the streets
-      return fetch("/stations/nearest?" + straight.toString()).then(function (r2) {
+      return fetch(ROOT + "/stations/nearest?" + straight.toString()).then(function (r2) {
         return r2.json().then(function (body) {
           if (!r2.ok) { throw new Error(typeof body.detail === "string" ? body.detail : JSON.stringify(body.detail)); }
           return {body: body, by: "straight", q: straight};
@@ -226,7 +227,7 @@
       actions.appendChild(call);
     }
     var more = bilingual("a", "btn more", "详情", "details");
-    more.setAttribute("href", "/s/" + encodeURIComponent(f.id) + "?area=" + encodeURIComponent(p.area || ""));
+    more.setAttribute("href", ROOT + "/s/" + encodeURIComponent(f.id) + "?area=" + encodeURIComponent(p.area || ""));
     actions.appendChild(more);
     li.appendChild(actions);
     return li;
@@ -268,7 +269,7 @@
     if (!area || key === streetsFor) { return; }
     streetsFor = key;
     var p = new URLSearchParams({area: area, lon: pos[0].toFixed(6), lat: pos[1].toFixed(6)});
-    fetch("/rider-streets?" + p.toString()).then(function (r) { return r.ok ? r.json() : null; }).then(function (g) {
+    fetch(ROOT + "/rider-streets?" + p.toString()).then(function (r) { return r.ok ? r.json() : null; }).then(function (g) {
       if (!g || streetsFor !== key) { return; }
       streets.clearLayers();
       L.polyline(g.coordinates.map(function (line) { return line.map(function (xy) { return [xy[1], xy[0]]; }); }),
