@@ -143,8 +143,9 @@ def demo(
     common.out.print(result.note, soft_wrap=True, markup=False)
     if no_serve:
         common.out.print("地图可直接用浏览器打开 / open the maps in a browser straight from disk. 之后启动 API / "
-                         "to serve the map and the API later: `./run yizhan serve` (or `yizhan serve`), then /map "
-                         "and /docs. Staff endpoints need a key: `./run yizhan keys create NAME`.", soft_wrap=True,
+                         "to serve the map and the API later: `./run yizhan serve` (or `yizhan serve`), then / (the "
+                         "rider's page 骑手页面), /map and /docs. Staff endpoints need a key: `./run yizhan keys "
+                         "create NAME`.", soft_wrap=True,
                          markup=False)
         return
     if get_settings().staff_key is None:
@@ -156,6 +157,7 @@ def demo(
     url = f"http://{host}:{port}"
     lon, lat = result.centre
     served = Table(title="API", show_header=False)
+    served.add_row("骑手页面 / rider's page", f"{url}/")
     served.add_row("地图 / map (served)", f"{url}/map?run={result.run_id}")
     if result.recommendation_id is not None and result.no_sites_reason is None:
         served.add_row("推荐地图 / recommendation map", f"{url}/map?recommendation={result.recommendation_id}")

@@ -173,6 +173,7 @@ def test_demo_serves_at_the_areas_own_centre(cli_env, tmp_path, town):
         key = re.search(r"X-API-Key\)\s*│\s*(\S+) \(valid while this server runs\)", out)
         assert key is not None, out
         assert f"http://127.0.0.1:{port}/map?run=2" in out and f"http://127.0.0.1:{port}/docs" in out
+        assert re.search(rf"rider's page\s*│\s*http://127.0.0.1:{port}/\s", out), out
         with httpx.Client(timeout=30) as client:
             for _ in range(100):
                 try:
