@@ -13,7 +13,6 @@ leading apostrophe (OWASP), XLSX text cells are text cells (``stations.cells``).
 
 from __future__ import annotations
 
-import io
 import tempfile
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -35,12 +34,12 @@ from yizhan.reports.workbook import (
     display_width,
     local_naive,
     plain,
-    print_setup,
+    workbook_bytes,
     write_table,
 )
 from yizhan.settings import DEFAULT_TIMEZONE
 from yizhan.stations import vocab
-from yizhan.stations.cells import csv_text, keep_text
+from yizhan.stations.cells import csv_text
 
 FORMATS = ("csv", "xlsx", "geojson", "gpkg", "html", "pdf")
 """Every report format, in the order they are written."""
@@ -472,12 +471,7 @@ def gaps_xlsx(report: RunReport) -> bytes:
     write_table(wb.create_sheet(SHEETS["stations"]), stations, STATION_COLUMNS, _NUMBER_FORMATS,
                 totals=stations_totals(stations))
     title = f"驿站覆盖缺口报告 gap report · {report.run.area.label} · 运行 run #{report.run_id}"
-    for sheet in wb.worksheets:
-        print_setup(sheet, title=title, landscape=False if sheet.title == SHEETS["summary"] else None)
-        keep_text(sheet)
-    buf = io.BytesIO()
-    wb.save(buf)
-    return buf.getvalue()
+    return workbook_bytes(wb, title=title, portrait=SHEETS["summary"])
 
 
 # -- GeoPackage ----------------------------------------------------------------------------------------------------

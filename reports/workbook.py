@@ -3,11 +3,12 @@ and the print set-up (A4, fit to the page width, the header row repeated on ever
 page numbers). Times go in as real Excel dates in local time.
 
 Shared by the gap report (``run_report.gaps_xlsx``) and the monthly return (``yizhan.returns``). Every text cell
-stays a text cell (``stations.cells.keep_text`` is applied by the callers once a workbook is complete).
+stays a text cell (``workbook_bytes`` applies ``stations.cells.keep_text`` once a workbook is complete).
 """
 
 from __future__ import annotations
 
+import io
 import math
 from collections.abc import Mapping
 from datetime import datetime
@@ -16,6 +17,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import numpy as np
 import pandas as pd
+
+from yizhan.stations.cells import keep_text
 
 DATE_FORMAT = "yyyy-mm-dd hh:mm"
 """How dates with a time of day are shown (the cell holds the full date and time)."""
@@ -132,3 +135,15 @@ def print_setup(ws: Any, *, title: str | None = None, header_rows: tuple[int, in
         ws.oddHeader.center.size = 9
     ws.oddFooter.center.text = "第 &P 页 / 共 &N 页  page &P of &N"
     ws.oddFooter.center.size = 8
+
+
+def workbook_bytes(wb: Any, *, title: str, portrait: str) -> bytes:
+    """The bytes of the .xlsx file of ``wb`` (an openpyxl Workbook), every sheet set up for printing
+    (``print_setup`` with ``title``; the sheet named ``portrait`` upright, the others as wide as they are) and no
+    text cell a live formula (``stations.cells.keep_text``)."""
+    for sheet in wb.worksheets:
+        print_setup(sheet, title=title, landscape=False if sheet.title == portrait else None)
+        keep_text(sheet)
+    buf = io.BytesIO()
+    wb.save(buf)
+    return buf.getvalue()

@@ -9,7 +9,6 @@ time; every text is a text cell.
 
 from __future__ import annotations
 
-import io
 import math
 from datetime import datetime
 from typing import Any, cast
@@ -22,12 +21,11 @@ from yizhan.reports.workbook import (
     TOTAL_LABEL,
     local_naive,
     plain,
-    print_setup,
+    workbook_bytes,
     write_table,
 )
 from yizhan.returns.snapshot import KIND_LABELS, hours_of, shown
 from yizhan.returns.store import PENDING, MonthReturn
-from yizhan.stations.cells import keep_text
 
 SHEETS = {"cover": "封面 cover", "changes": "站点变化 changes", "townships": "街道覆盖 townships",
           "gaps": "缺口 gaps", "stations": "站点 stations"}
@@ -174,9 +172,4 @@ def return_xlsx(ret: MonthReturn) -> bytes:
     write_table(wb.create_sheet(SHEETS["stations"]), stations, STATION_COLUMNS, FORMATS, totals={
         "name": f"{len(stations)} 个驿站 stations, 运营 {ret.record.active_stations} active",
         "seats": int(pd.to_numeric(stations["seats"], errors="coerce").fillna(0).sum())})
-    for sheet in wb.worksheets:
-        print_setup(sheet, title=title, landscape=False if sheet.title == SHEETS["cover"] else None)
-        keep_text(sheet)
-    buf = io.BytesIO()
-    wb.save(buf)
-    return buf.getvalue()
+    return workbook_bytes(wb, title=title, portrait=SHEETS["cover"])
