@@ -942,7 +942,9 @@ def hours_zh(rule: str) -> str:
 
 
 # ---- a station's state now, in words -------------------------------------------------------------------------------
-def _when_zh(t: datetime, at: datetime) -> str:
+def when_zh(t: datetime, at: datetime) -> str:
+    """The day of ``t`` seen from ``at`` (both local wall-clock), as a prefix of its time: "" today, 明天, 后天,
+    周一 within a week, else 12月9日 (each with a trailing space)."""
     days = (t.date() - at.date()).days
     if days == 0:
         return ""
@@ -955,7 +957,8 @@ def _when_zh(t: datetime, at: datetime) -> str:
     return f"{t.month}月{t.day}日 "
 
 
-def _when_en(t: datetime, at: datetime) -> str:
+def when_en(t: datetime, at: datetime) -> str:
+    """``when_zh`` in English: "" today, tomorrow, Mon within a week, else 09 Dec."""
     days = (t.date() - at.date()).days
     if days == 0:
         return ""
@@ -978,11 +981,11 @@ def status_zh(open_now: bool, closes_at: datetime | None, opens_at: datetime | N
     if open_now:
         if closes_at is None:
             return "24小时营业"
-        when = "次日 " if (closes_at.date() - at.date()).days == 1 else _when_zh(closes_at, at)
+        when = "次日 " if (closes_at.date() - at.date()).days == 1 else when_zh(closes_at, at)
         return f"营业至 {when}{closes_at:%H:%M}"
     if opens_at is None:
         return "已关闭"
-    return f"已关闭 · {_when_zh(opens_at, at)}{opens_at:%H:%M} 开放"
+    return f"已关闭 · {when_zh(opens_at, at)}{opens_at:%H:%M} 开放"
 
 
 def status_en(open_now: bool, closes_at: datetime | None, opens_at: datetime | None, at: datetime, *,
@@ -991,7 +994,7 @@ def status_en(open_now: bool, closes_at: datetime | None, opens_at: datetime | N
     if unknown:
         return "hours vary · call ahead"
     if open_now:
-        return "open 24 hours" if closes_at is None else f"open until {_when_en(closes_at, at)}{closes_at:%H:%M}"
+        return "open 24 hours" if closes_at is None else f"open until {when_en(closes_at, at)}{closes_at:%H:%M}"
     if opens_at is None:
         return "closed"
-    return f"closed · opens {_when_en(opens_at, at)}{opens_at:%H:%M}"
+    return f"closed · opens {when_en(opens_at, at)}{opens_at:%H:%M}"

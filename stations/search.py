@@ -29,7 +29,7 @@ import anyio
 from yizhan.db.lifecycle import Database
 from yizhan.settings import RIDE_KMH, WALK_KMH, Settings
 from yizhan.stations.hours import hours_now, local_time
-from yizhan.stations.hours_zh import hours_zh
+from yizhan.stations.hours_zh import hours_zh, when_en, when_zh
 from yizhan.stations.memindex import IndexKeeper
 from yizhan.stations.nearest import nearest_stations_async
 from yizhan.stations.registry import StationFilter, nearest_stations
@@ -200,19 +200,6 @@ def distance_zh_en(metres: float) -> tuple[str, str]:
     return f"{metres:.0f} 米", f"{metres:.0f} m"
 
 
-WEEKDAY_ZH = ("周一", "周二", "周三", "周四", "周五", "周六", "周日")
-
-
-def _when(t: datetime, at: datetime) -> tuple[str, str]:
-    """When ``t`` is, seen from ``at`` (both naive local), as the hours' status says it: 07:00, 明天 07:00 /
-    tomorrow 07:00, 周一 07:00 / Mon 07:00 within a week, else the date."""
-    days = (t.date() - at.date()).days
-    zh = {0: "", 1: "明天 ", 2: "后天 "}.get(days, f"{WEEKDAY_ZH[t.weekday()]} " if days < 7 else
-                                            f"{t.month}月{t.day}日 ")
-    en = {0: "", 1: "tomorrow "}.get(days, t.strftime("%a " if days < 7 else "%d %b "))
-    return f"{zh}{t:%H:%M}", f"{en}{t:%H:%M}"
-
-
 async def rider_answer(db: Database[IndexKeeper], q: NearestSearch, *, settings: Settings,
                        along_streets: StreetSearch, open_now: bool = False,
                        now: datetime | None = None) -> RiderAnswer:
@@ -258,11 +245,12 @@ def _none_open(near: list[Station], at: datetime, tz: str, *,
     extras = rider_extras(near, at, tz=tz)
     opening = [(datetime.fromisoformat(e["opens_at"]), i) for i, e in enumerate(extras) if e["opens_at"]]
     local = local_time(at, tz)
-    when = "现在" if said_now else f"{local.month}月{local.day}日 {local:%H:%M} "
-    when_en = "now" if said_now else f"at {local:%d %b %H:%M}"
+    asked_zh = "现在" if said_now else f"{local.month}月{local.day}日 {local:%H:%M} "
+    asked_en = "now" if said_now else f"at {local:%d %b %H:%M}"
     if not opening:
-        return {"code": "none_open", "zh": f"{when}没有开放的驿站", "en": f"no station open {when_en}"}, None
+        return {"code": "none_open", "zh": f"{asked_zh}没有开放的驿站", "en": f"no station open {asked_en}"}, None
     t, i = min(opening)
-    zh, en = _when(t.replace(tzinfo=None), local)
-    return ({"code": "none_open", "zh": f"{when}没有开放的驿站 · 最近的 {zh} 开放",
-             "en": f"no station open {when_en} · the nearest opens {en}"}, (near[i], extras[i]))
+    t = t.replace(tzinfo=None)
+    zh, en = f"{when_zh(t, local)}{t:%H:%M}", f"{when_en(t, local)}{t:%H:%M}"
+    return ({"code": "none_open", "zh": f"{asked_zh}没有开放的驿站 · 最近的 {zh} 开放",
+             "en": f"no station open {asked_en} · the nearest opens {en}"}, (near[i], extras[i]))
