@@ -27,7 +27,7 @@ from pathlib import Path, PurePosixPath
 import geopandas as gpd
 
 from yizhan.errors import InvalidInput
-from yizhan.stations.tables import ImportLimits
+from yizhan.stations.tables import ImportLimits, implausible_characters
 
 ENCODINGS = {"utf-8": "utf-8", "utf8": "utf-8", "65001": "utf-8", "gbk": "gbk", "cp936": "gbk", "936": "gbk",
              "ansi936": "gbk", "gb2312": "gbk", "gb18030": "gb18030", "54936": "gb18030", "big5": "big5",
@@ -38,7 +38,6 @@ SAMPLE_RECORDS = 2000
 HEAD_MB = 8
 """The start of a ``.dbf`` read for its encoding, MB."""
 _MB = 1024 * 1024
-_PLAIN = re.compile(r"[\x20-\x7e\u3000-\u303f\u4e00-\u9fff\uff00-\uffef\u00b7\u2014\u2018-\u201d\u2026]")
 
 
 @dataclass
@@ -148,7 +147,7 @@ def dbf_encoding(dbf: bytes) -> str:
     if all(t.isascii() for t in texts):
         return "utf-8"
     as_utf8, as_gbk = _decoded(texts, "utf-8"), _decoded(texts, "gb18030")
-    if as_utf8 is not None and (as_gbk is None or _strangeness(as_utf8) <= _strangeness(as_gbk)):
+    if as_utf8 is not None and (as_gbk is None or implausible_characters(as_utf8) <= implausible_characters(as_gbk)):
         return "utf-8"
     return "gb18030" if as_gbk is not None else "utf-8"
 
@@ -188,9 +187,3 @@ def _decoded(texts: list[bytes], encoding: str) -> str | None:
         except UnicodeDecodeError:
             return None
     return "\n".join(out)
-
-
-def _strangeness(text: str) -> int:
-    """How many characters of ``text`` are neither ASCII nor Chinese text and punctuation (the marks of text
-    decoded in the wrong encoding: ``Ã``, ``æ``, box drawing, private use)."""
-    return sum(1 for c in text if c != "\n" and not _PLAIN.match(c))
