@@ -8,6 +8,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import shapely
@@ -89,13 +90,40 @@ def street_lines(area: AreaInfo, settings: Settings, *, max_edges: int = 60_000,
     """The area's streets (its walk graph, else its bike graph) as one MultiLineString in EPSG:4326, simplified by
     ``tolerance_m`` metres, for drawing without map tiles; None when the area has no graph or more than
     ``max_edges`` edges (a province's streets are too heavy for a browser page)."""
+    graph = _drawn_graph(area, settings)
+    if graph is None or graph.n_edges > max_edges:
+        return None
+    lines = shapely.simplify(shapely.multilinestrings(list(graph.geometry)), tolerance_m)
+    return _to_lonlat(lines, graph.crs_epsg)
+
+
+def streets_near(area: AreaInfo, lon: float, lat: float, *, settings: Settings, radius_m: float,
+                 max_edges: int, tolerance_m: float = 2.0) -> dict[str, Any] | None:
+    """The streets of ``area`` (as ``street_lines`` draws them) with an end within ``radius_m`` metres of
+    (``lon``, ``lat``) (WGS 84 degrees), as a GeoJSON MultiLineString of [lon, lat] pairs (6 decimals, about 0.1 m):
+    at most ``max_edges`` edges, the nearest first, simplified by ``tolerance_m`` metres; an empty one when no
+    street is that near; None when the area has no street graph."""
+    graph = _drawn_graph(area, settings)
+    if graph is None:
+        return None
+    x, y = Transformer.from_crs(SRID, graph.crs_epsg, always_xy=True).transform(lon, lat)
+    d2 = (graph.x - x) ** 2 + (graph.y - y) ** 2  # squared metres in the graph's projected CRS
+    near_end = np.minimum(d2[graph.u], d2[graph.v])
+    edges = np.flatnonzero(near_end <= radius_m ** 2)
+    edges = edges[np.argsort(near_end[edges], kind="stable")[:max_edges]]
+    if not len(edges):
+        return {"type": "MultiLineString", "coordinates": []}
+    lines = _to_lonlat(shapely.simplify(shapely.multilinestrings(list(graph.geometry[edges])), tolerance_m),
+                       graph.crs_epsg)
+    return {"type": "MultiLineString",
+            "coordinates": [np.round(np.asarray(part.coords), 6).tolist() for part in shapely.get_parts(lines)]}
+
+
+def _drawn_graph(area: AreaInfo, settings: Settings) -> StreetGraph | None:
+    """The street graph the area's streets are drawn from: its walk graph, else its bike graph; None without."""
     for profile in PROFILES:
         if graph_file(area, profile, settings).exists():
-            graph = load_area_graph(area, profile, settings)
-            if graph.n_edges > max_edges:
-                return None
-            lines = shapely.simplify(shapely.multilinestrings(list(graph.geometry)), tolerance_m)
-            return _to_lonlat(lines, graph.crs_epsg)
+            return load_area_graph(area, profile, settings)
     return None
 
 

@@ -17,10 +17,10 @@ from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from yizhan.areas import get_area
+from yizhan.coverage.streets import streets_near
 from yizhan.errors import NotFound, YizhanError, http_status
 from yizhan.pages.qr import qr_svg
 from yizhan.pages.station_view import station_view
-from yizhan.pages.streets import streets_near
 from yizhan.routes.deps import EngineDep, RiderLimit, SettingsDep
 from yizhan.routes.planners import ASSET_PREFIX
 from yizhan.stations import vocab
@@ -88,6 +88,12 @@ def station_page(_: RiderLimit, request: Request, eng: EngineDep, settings: Sett
     return _html(request, "station.html", s=view, url=str(own), qr=qr_svg(str(own)))
 
 
+STREETS_RADIUS_M = 1500.0
+"""How far around the rider the map's streets are drawn, metres."""
+STREETS_MAX_EDGES = 8000
+"""At most this many street edges go to a phone (the nearest ends first)."""
+
+
 @router.get("/rider-streets", include_in_schema=False)
 def rider_streets(_: RiderLimit, eng: EngineDep, settings: SettingsDep, area: Annotated[str, Query(max_length=200)],
                   lon: Annotated[float, Query(ge=-180, le=180)],
@@ -96,7 +102,7 @@ def rider_streets(_: RiderLimit, eng: EngineDep, settings: SettingsDep, area: An
     without tiles; 404 when the area has no street graph."""
     with eng.connect() as conn:
         info = get_area(conn, area)
-    lines = streets_near(info, lon, lat, settings=settings)
+    lines = streets_near(info, lon, lat, settings=settings, radius_m=STREETS_RADIUS_M, max_edges=STREETS_MAX_EDGES)
     if lines is None:
         raise NotFound(f"区域 {area!r} 没有街道数据 / area {area!r} has no street network")
     return JSONResponse(lines, headers={"Cache-Control": "max-age=3600"})
