@@ -106,6 +106,9 @@ class NearestQuery(BaseModel):
                                                      "it: reason none_within and nearest_beyond")
     open_now: bool = Field(False, description="Only stations open at the request time (open_at is then ignored); "
                                               "none open: reason none_open and next_open")
+    open_24h: bool = Field(False, description="Only stations open round the clock (24 小时: open without a break "
+                                              "for the week from open_at, or from now); none within the limit: "
+                                              "reason none_all_day")
 
     @field_validator("amenity")
     @classmethod
@@ -193,7 +196,7 @@ async def nearest(request: Request) -> Response:
     limit = q.max_distance_m if q.max_distance_m is not None else settings.max_distance_m
     found = await rider_answer(state.db, NearestSearch(x, y, k=q.k, amenities=q.amenity, open_at=q.open_at,
                                                        kind=q.kind, area=q.area, by=q.by, profile=q.profile,
-                                                       max_distance_m=limit),
+                                                       max_distance_m=limit, all_day=q.open_24h),
                                settings=settings, along_streets=nearest_along_streets, open_now=q.open_now)
     if not found.stations and q.area is not None:  # nothing found: say so if the area itself does not exist
         await run_in_threadpool(lambda: require_area(state.db.engine(), q.area))
@@ -201,7 +204,8 @@ async def nearest(request: Request) -> Response:
         "lon": q.lon, "lat": q.lat, "coord": q.coord, "k": q.k, "amenity": q.amenity or [],
         "open_at": q.open_at.isoformat() if q.open_at else None, "by": q.by,
         **({"kind": q.kind} if q.kind else {}), **({"profile": q.profile} if q.by == "network" else {}),
-        "open_now": q.open_now, "max_distance_m": limit, "at": found.at.isoformat(timespec="seconds")},
+        "open_now": q.open_now, "open_24h": q.open_24h, "max_distance_m": limit,
+        "at": found.at.isoformat(timespec="seconds")},
         speeds=found.speeds)
     if found.reason is not None:
         body["reason"] = found.reason

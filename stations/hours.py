@@ -92,6 +92,32 @@ def is_open(expr: str | None, at: datetime, *, tz: str = "Asia/Shanghai", countr
         return False
 
 
+ROUND_THE_CLOCK = timedelta(days=7)
+"""A station is open round the clock (24 小时) when it stays open this long from the instant asked about."""
+
+
+@lru_cache(maxsize=4096)
+def _round_the_clock(expr: str, day: datetime, country: str) -> bool:
+    rule = _parse(expr, country)
+    if not rule.is_open(day):
+        return False
+    change = rule.next_change(day)
+    return change is None or change - day >= ROUND_THE_CLOCK + timedelta(days=1)
+
+
+def round_the_clock(expr: str | None, at: datetime, *, tz: str = "Asia/Shanghai", country: str = COUNTRY) -> bool:
+    """Whether hours ``expr`` keep a station open without a break for the week from ``at`` (``24/7``,
+    ``Mo-Su 00:00-24:00``): what a rider's 24 小时 filter asks. Judged from the start of ``at``'s local day (one
+    answer per rule and day); unknown or missing hours count as not."""
+    if not expr:
+        return False
+    day = local_time(at, tz).replace(hour=0, minute=0, second=0, microsecond=0)
+    try:
+        return _round_the_clock(expr, day, country)
+    except opening_hours.ParserError:  # type: ignore[attr-defined]  # ParserError is missing from the package's own stub (__init__.pyi)
+        return False
+
+
 @dataclass(frozen=True)
 class HoursNow:
     """A station's hours at one instant, with the next change: what the rider's page says (营业至 20:00).

@@ -11,6 +11,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import geopandas as gpd
 import pandas as pd
@@ -19,7 +20,7 @@ from sqlalchemy import Connection, text
 from yizhan.db.models import SRID
 from yizhan.errors import InvalidInput, NotFound
 from yizhan.stations import vocab
-from yizhan.stations.hours import is_open
+from yizhan.stations.hours import is_open, round_the_clock
 from yizhan.stations.importer import StationRecord
 from yizhan.stations.schema import STATION_COLUMNS, Station, station_from_row
 
@@ -218,13 +219,15 @@ def export_frame(conn: Connection, area_id: int) -> pd.DataFrame:
 @dataclass
 class StationFilter:
     """Which stations a rider's search considers: active ones, with all ``amenities``, open at ``open_at``
-    (naive = local time in ``tz``), of ``kind``, in ``area``."""
+    (naive = local time in ``tz``), of ``kind``, in ``area``; with ``all_day`` only those open round the clock
+    for the week from ``open_at`` (or from now)."""
 
     amenities: list[str] | None = None
     open_at: datetime | None = None
     kind: str | None = None
     area: str | None = None
     tz: str = "Asia/Shanghai"
+    all_day: bool = False
 
     def __post_init__(self) -> None:
         unknown = [a for a in (self.amenities or []) if a not in vocab.AMENITIES]
@@ -252,7 +255,15 @@ class StationFilter:
 
     def passes(self, opening_hours: str | None) -> bool:
         """The opening-hours part, checked in Python (OSM syntax is not SQL)."""
-        return self.open_at is None or is_open(opening_hours, self.open_at, tz=self.tz)
+        if self.open_at is not None and not is_open(opening_hours, self.open_at, tz=self.tz):
+            return False
+        return not self.all_day or round_the_clock(opening_hours, self.open_at or datetime.now(ZoneInfo(self.tz)),
+                                                   tz=self.tz)
+
+    @property
+    def by_hours(self) -> bool:
+        """Whether the opening hours decide (checked in Python by ``passes``)."""
+        return self.open_at is not None or self.all_day
 
 
 _POINT = f"CAST(ST_SetSRID(ST_MakePoint(:lon, :lat), {SRID}) AS geography)"
@@ -279,7 +290,7 @@ def stations_within(conn: Connection, lon: float, lat: float, distance_m: float,
 
 def nearest_stations(conn: Connection, lon: float, lat: float, *, k: int = 5, amenities: list[str] | None = None,
                      open_at: datetime | None = None, kind: str | None = None, area: str | None = None,
-                     tz: str = "Asia/Shanghai") -> list[Station]:
+                     tz: str = "Asia/Shanghai", all_day: bool = False) -> list[Station]:
     """The ``k`` active stations nearest to (lon, lat) (WGS 84 degrees), exactly ordered by geodesic metres.
 
     Step 1 walks the geography GiST index (``<->``, sphere distance) until ``k`` candidates pass every
@@ -287,10 +298,10 @@ def nearest_stations(conn: Connection, lon: float, lat: float, *, k: int = 5, am
     D on the spheroid (``ST_DWithin`` on the indexed geography column) and sorts by exact distance, so a
     sphere/spheroid disagreement in step 1 can never change the result. Each result has ``distance_m``.
     """
-    flt = StationFilter(amenities, open_at, kind, area, tz)
+    flt = StationFilter(amenities, open_at, kind, area, tz, all_day)
     where, params = flt.sql()
     params.update(lon=lon, lat=lat)
-    limit = k if open_at is None else max(4 * k, 32)
+    limit = max(4 * k, 32) if flt.by_hours else k
     while True:
         rows = conn.execute(text(f"{_SELECT} WHERE {where} ORDER BY s.geog <-> {_POINT} LIMIT :limit"),
                             {**params, "limit": limit}).all()

@@ -193,6 +193,7 @@ class NearestEcho(BaseModel):
     by: Literal["straight", "network"]
     profile: Literal["walk", "bike"] | None = None
     open_now: bool = False
+    open_24h: bool = False
     max_distance_m: float | None = None
     at: str | None = None
 
@@ -206,9 +207,10 @@ class Speeds(BaseModel):
 
 
 class Reason(BaseModel):
-    """Why nothing is listed: ``none_within`` (no station within max_distance_m) or ``none_open`` (none open)."""
+    """Why nothing is listed: ``none_within`` (no station within max_distance_m), ``none_open`` (none open) or
+    ``none_all_day`` (none within it open 24 hours)."""
 
-    code: Literal["none_within", "none_open"]
+    code: Literal["none_within", "none_open", "none_all_day"]
     zh: str = Field(description="附近 3 公里内没有驿站 / 现在没有开放的驿站 · 最近的 07:00 开放")
     en: str
 

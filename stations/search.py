@@ -44,8 +44,8 @@ along the ``profile`` streets (``coverage.routing.nearest_along_streets``): each
 @dataclass(frozen=True)
 class NearestSearch:
     """What a rider asks: the ``k`` active stations nearest to (lon, lat) (WGS 84 degrees) with all ``amenities``,
-    open at ``open_at`` (naive: local time), of ``kind``, in ``area``; ``by`` straight line or along the
-    ``profile`` streets."""
+    open at ``open_at`` (naive: local time), with ``all_day`` open round the clock, of ``kind``, in ``area``;
+    ``by`` straight line or along the ``profile`` streets."""
 
     lon: float
     lat: float
@@ -57,6 +57,7 @@ class NearestSearch:
     by: Literal["straight", "network"] = "straight"
     profile: Literal["walk", "bike"] = "walk"
     max_distance_m: float | None = None  # rider_answer: farther stations are not listed
+    all_day: bool = False
 
 
 @dataclass(frozen=True)
@@ -79,7 +80,7 @@ def station_index_factory(settings: Settings) -> Callable[[str], IndexKeeper] | 
 async def find_nearest(db: Database[IndexKeeper], q: NearestSearch, *, settings: Settings,
                        along_streets: StreetSearch) -> NearestFound:
     """Answer ``q`` the cheapest way that gives the exact answer (see the module's docstring)."""
-    if q.by == "straight" and q.open_at is None:  # the hot path: the in-process index, else one statement
+    if q.by == "straight" and q.open_at is None and not q.all_day:  # the hot path: the index, else one statement
         keeper = db.station_index
         index = keeper.current() if keeper is not None else None
         found = (index.nearest(q.lon, q.lat, k=q.k, amenities=q.amenities, kind=q.kind, area=q.area)
@@ -97,12 +98,12 @@ async def find_nearest(db: Database[IndexKeeper], q: NearestSearch, *, settings:
 def _search_on_engine(db: Database[IndexKeeper], q: NearestSearch, settings: Settings,
                       along_streets: StreetSearch) -> list[Station]:
     if q.by == "network":  # reads in short connections of its own: no transaction stays open while it routes
-        flt = StationFilter(q.amenities, q.open_at, q.kind, q.area, settings.timezone)
+        flt = StationFilter(q.amenities, q.open_at, q.kind, q.area, settings.timezone, q.all_day)
         found = along_streets(db.engine(), q.lon, q.lat, k=q.k, flt=flt, profile=q.profile, settings=settings)
         return cast(list[Station], list(found))
     with db.engine().connect() as conn:
         return nearest_stations(conn, q.lon, q.lat, k=q.k, amenities=q.amenities, open_at=q.open_at, kind=q.kind,
-                                area=q.area, tz=settings.timezone)
+                                area=q.area, tz=settings.timezone, all_day=q.all_day)
 
 
 # --- the rider's answer -------------------------------------------------------------------------------------------
@@ -210,8 +211,9 @@ async def rider_answer(db: Database[IndexKeeper], q: NearestSearch, *, settings:
     measured along the streets for ``by=network``.
 
     Nothing left: ``none_within`` with the nearest station beyond the limit (``nearest_beyond``) when no station
-    passing the other filters lies within it; else (an open-at filter emptied the list) ``none_open`` with the one
-    opening soonest among the nearest within the limit (``next_open``)."""
+    passing the other filters lies within it; else, when ``q.all_day`` emptied the list, ``none_all_day``; else (an
+    open-at filter emptied it) ``none_open`` with the one opening soonest among the nearest within the limit
+    (``next_open``)."""
     tz = settings.timezone
     at = q.open_at if q.open_at is not None and not open_now else (now or datetime.now(ZoneInfo(tz)))
     if at.tzinfo is None:
@@ -223,15 +225,20 @@ async def rider_answer(db: Database[IndexKeeper], q: NearestSearch, *, settings:
     within = [s for s in found.stations if _distance(s) <= limit]
     if within:
         return RiderAnswer(within, rider_extras(within, at, tz=tz), found.source, at, speeds=speeds(q.by))
-    if q.open_at is not None:  # nothing open within the limit: is anything there at all?
-        anyhow = await find_nearest(db, replace(q, open_at=None, k=max(q.k, NEXT_OPEN_POOL)), settings=settings,
-                                    along_streets=along_streets)
+    zh, en = distance_zh_en(limit)
+    if q.open_at is not None or q.all_day:  # the hours emptied the list: is anything there at all?
+        anyhow = await find_nearest(db, replace(q, open_at=None, all_day=False, k=max(q.k, NEXT_OPEN_POOL)),
+                                    settings=settings, along_streets=along_streets)
         near = [s for s in anyhow.stations if _distance(s) <= limit]
+        if near and q.all_day:
+            return RiderAnswer([], [], found.source, at, {"code": "none_all_day",
+                                                         "zh": f"附近 {zh}内没有24小时开放的驿站",
+                                                         "en": f"no station open 24 hours within {en}"},
+                               speeds=speeds(q.by))
         if near:
             reason, soonest = _none_open(near, at, tz, said_now=open_now)
             return RiderAnswer([], [], found.source, at, reason, next_open=soonest, speeds=speeds(q.by))
         found = anyhow
-    zh, en = distance_zh_en(limit)
     beyond = found.stations[0] if found.stations else None
     return RiderAnswer([], [], found.source, at, {"code": "none_within", "zh": f"附近 {zh}内没有驿站",
                                                  "en": f"no station within {en}"},

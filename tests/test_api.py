@@ -478,10 +478,24 @@ def test_open_now_filters_at_the_request_time(api: httpx.Client, seeded: AreaInf
     assert not body["query"]["at"].startswith("2025-06-04")  # now, not the open_at given beside it
 
 
+def test_open_24h_keeps_only_round_the_clock_stations(api: httpx.Client, seeded: AreaInfo) -> None:
+    body = api.get("/stations/nearest", params={"lon": Q[0], "lat": Q[1], "k": 50, "open_24h": "true",
+                                                "open_at": WEDNESDAY_NOON}).json()
+    assert body["query"]["open_24h"] is True
+    assert feature_ids(body["features"]) == ["N-247", "N-FAR"]  # N-WEEK is open at noon, but not all night
+    assert all(f["properties"]["hours_zh"] == "24小时开放" for f in body["features"])
+    near = api.get("/stations/nearest", params={"lon": Q[0], "lat": Q[1], "open_24h": "true", "max_distance_m": 200,
+                                                "open_at": WEDNESDAY_NOON}).json()
+    assert near["features"] == [] and near["next_open"] is None
+    assert near["reason"] == {"code": "none_all_day", "zh": "附近 200 米内没有24小时开放的驿站",
+                              "en": "no station open 24 hours within 200 m"}
+    assert NearestAnswer.model_validate(near).reason is not None
+
+
 def test_openapi_lists_the_riders_parameters(api: httpx.Client) -> None:
     paths = api.get("/openapi.json").json()["paths"]
     nearest = {p["name"]: p for p in paths["/stations/nearest"]["get"]["parameters"]}
-    assert {"max_distance_m", "open_now"} <= set(nearest)
+    assert {"max_distance_m", "open_now", "open_24h"} <= set(nearest)
     assert nearest["max_distance_m"]["schema"]["default"] == 3000, nearest["max_distance_m"]  # the setting's
     assert "open_at" in {p["name"] for p in paths["/stations/{station_id}"]["get"]["parameters"]}
 
