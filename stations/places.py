@@ -1,0 +1,198 @@
+"""Places a rider can type instead of giving a position: what the registry and the areas name, matched offline.
+
+A rider types 五道口, 成府路, a station's name or its host's; the matches come from what is stored, nothing is
+asked of a map service:
+
+- the registry's active stations: their names, addresses and host names (a station is offered once, for the
+  best of its fields that matches), at the station's position;
+- townships: the imported administrative units (at a point inside each), and the ``township`` the registry
+  writes beside its stations where no unit of that name was imported (at the middle of those stations);
+- the study areas themselves, by display name or code name (at a point inside the boundary).
+
+The stored street graphs keep no street names (``geo.streets.StreetGraph`` holds geometry and lengths only), so
+a street is found through the addresses that name it (成府路 finds the stations "成府路附近").
+
+Matching is on characters, so it works for Chinese without pinyin: the query and each name are compared after
+``normalised`` (NFKC, so full-width letters and digits match half-width ones; lower case; spaces and punctuation
+dropped), and a name matches when it contains the query. The order: a name equal to the query, then one starting
+with it, then one containing it; within each, the shorter name first (the closer match), then townships and areas
+before stations. Positions are WGS 84 lon/lat degrees. The query reaches SQL only as a bound parameter.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+from typing import Literal
+
+from sqlalchemy import Connection, text
+
+from yizhan.errors import InvalidInput
+
+MAX_QUERY_CHARS = 40
+"""The longest query taken, in characters (a place's name, not a sentence)."""
+MAX_PLACES = 20
+"""The most places one answer gives."""
+SCANNED_ROWS = 500
+"""At most this many matching rows of each source are ranked (the shortest names first)."""
+
+PlaceKind = Literal["area", "township", "station", "address", "host"]
+KIND_LABELS: dict[str, tuple[str, str]] = {
+    "area": ("区域", "area"), "township": ("街道", "township"), "station": ("驿站", "station"),
+    "address": ("地址", "address"), "host": ("承办单位", "host")}
+"""Each kind of place: Chinese and English labels."""
+_KIND_ORDER = {kind: i for i, kind in enumerate(KIND_LABELS)}
+
+IGNORED = r"[\s\-_.,;:!?'\"()\[\]{}<>/\\|·・•、，。：；！？（）【】《》〈〉「」『』“”‘’~～#＃@]"
+"""Characters a match ignores: spaces and punctuation (one class, read alike by Python and PostgreSQL)."""
+_IGNORED = re.compile(IGNORED)
+
+
+@dataclass(frozen=True)
+class Place:
+    """A place a rider may search from.
+
+    Attributes
+    ----------
+    name : str
+        The text that matched, as written (a station's name, its address, a township's name...).
+    kind : str
+        One of ``KIND_LABELS``: which field it came from.
+    lon, lat : float
+        WGS 84 longitude and latitude, degrees.
+    area : str
+        The area's code name.
+    detail : str or None
+        What the place belongs to when ``name`` is not the station's own name (the station an address or host
+        belongs to), or None.
+    station_id : str or None
+        The registry id of the station the place belongs to, or None.
+    """
+
+    name: str
+    kind: PlaceKind
+    lon: float
+    lat: float
+    area: str
+    detail: str | None = None
+    station_id: str | None = None
+
+    @property
+    def kind_zh(self) -> str:
+        """The kind in Chinese (地址, 街道...)."""
+        return KIND_LABELS[self.kind][0]
+
+    @property
+    def kind_en(self) -> str:
+        """The kind in English."""
+        return KIND_LABELS[self.kind][1]
+
+
+def normalised(value: str) -> str:
+    """``value`` as matching compares it: NFKC (full-width forms as half-width), lower case, without spaces and
+    punctuation (``IGNORED``): ``"成府路 1号"`` -> ``"成府路1号"``, ``"ＡＢＣ"`` -> ``"abc"``."""
+    return _IGNORED.sub("", unicodedata.normalize("NFKC", value).lower())
+
+
+def place_query(q: str) -> str:
+    """The normalised query of ``q``; InvalidInput naming the value when it is longer than ``MAX_QUERY_CHARS`` or
+    has nothing left to match (only spaces and punctuation)."""
+    if len(q) > MAX_QUERY_CHARS:
+        raise InvalidInput(f"地点 q 太长：{len(q)} 个字符，最多 {MAX_QUERY_CHARS} 个 / place q is {len(q)} characters "
+                           f"long; at most {MAX_QUERY_CHARS} are accepted")
+    key = normalised(q)
+    if not key:
+        raise InvalidInput(f"地点 q={q!r} 里没有可以查找的字 / place q={q!r} has nothing to search for: type a "
+                           "name, e.g. 五道口 or 成府路")
+    return key
+
+
+# Each source: rows of (kind, name, detail, station_id, lon, lat, area); ``:key`` is the normalised query and
+# ``:ignored`` the IGNORED class, so ``_norm(column)`` is ``normalised`` done by PostgreSQL.
+def _norm(column: str) -> str:
+    return f"regexp_replace(lower(normalize(coalesce({column}, ''), NFKC)), :ignored, '', 'g')"
+
+
+def _has(column: str) -> str:
+    return f"strpos({_norm(column)}, :key) > 0"
+
+
+_AREA_FILTER = "(CAST(:area AS text) IS NULL OR a.name = :area)"
+_STATIONS = (
+    "SELECT s.external_id, s.name, s.address, s.host_name, ST_X(s.geom) AS lon, ST_Y(s.geom) AS lat, "
+    "a.name AS area FROM stations s JOIN areas a ON a.id = s.area_id "
+    f"WHERE s.status = 'active' AND {_AREA_FILTER} "
+    f"AND ({_has('s.name')} OR {_has('s.address')} OR {_has('s.host_name')}) "
+    "ORDER BY least(CASE WHEN " + _has("s.name") + " THEN length(s.name) END, "
+    "CASE WHEN " + _has("s.address") + " THEN length(s.address) END, "
+    "CASE WHEN " + _has("s.host_name") + " THEN length(s.host_name) END), s.external_id LIMIT :scanned")
+_UNITS = (
+    "SELECT u.name, ST_X(ST_PointOnSurface(u.geom)) AS lon, ST_Y(ST_PointOnSurface(u.geom)) AS lat, "
+    f"a.name AS area FROM admin_units u JOIN areas a ON a.id = u.area_id WHERE {_AREA_FILTER} AND {_has('u.name')} "
+    "ORDER BY length(u.name), u.name LIMIT :scanned")
+_TOWNSHIPS = (
+    "SELECT s.township AS name, avg(ST_X(s.geom)) AS lon, avg(ST_Y(s.geom)) AS lat, a.name AS area "
+    f"FROM stations s JOIN areas a ON a.id = s.area_id WHERE s.status = 'active' AND {_AREA_FILTER} "
+    f"AND {_has('s.township')} GROUP BY a.name, s.township ORDER BY length(s.township), s.township LIMIT :scanned")
+_AREAS = (
+    "SELECT coalesce(a.display_name, a.name) AS name, ST_X(ST_PointOnSurface(a.boundary)) AS lon, "
+    f"ST_Y(ST_PointOnSurface(a.boundary)) AS lat, a.name AS area FROM areas a WHERE {_AREA_FILTER} "
+    f"AND a.boundary IS NOT NULL AND ({_has('a.display_name')} OR {_has('a.name')}) ORDER BY a.name "
+    "LIMIT :scanned")
+
+
+def find_places(conn: Connection, q: str, *, area: str | None = None, limit: int = 8) -> list[Place]:
+    """The places whose names contain the query ``q`` (see the module's docstring), best first, at most ``limit``
+    (1 to ``MAX_PLACES``); only those of the area named ``area`` when given. Each station and township is
+    offered once.
+
+    Raises
+    ------
+    InvalidInput
+        When ``q`` is too long or has nothing to match (``place_query``), or ``limit`` is out of range.
+    """
+    if not 1 <= limit <= MAX_PLACES:
+        raise InvalidInput(f"limit={limit}: expected 1 to {MAX_PLACES}")
+    key = place_query(q)
+    params = {"key": key, "ignored": IGNORED, "area": area, "scanned": SCANNED_ROWS}
+    found: list[Place] = []
+    for r in conn.execute(text(_AREAS), params):
+        found.append(Place(r.name, "area", float(r.lon), float(r.lat), r.area))
+    units: set[tuple[str, str]] = set()
+    for r in conn.execute(text(_UNITS), params):
+        units.add((r.area, normalised(r.name)))
+        found.append(Place(r.name, "township", float(r.lon), float(r.lat), r.area))
+    for r in conn.execute(text(_TOWNSHIPS), params):
+        if (r.area, normalised(r.name)) not in units:  # an imported unit of that name is the better position
+            found.append(Place(r.name, "township", float(r.lon), float(r.lat), r.area))
+    for r in conn.execute(text(_STATIONS), params):
+        place = _station_place(key, r.external_id, r.name, r.address, r.host_name, float(r.lon), float(r.lat),
+                               r.area)
+        if place is not None:
+            found.append(place)
+    found.sort(key=lambda p: _rank(key, p))
+    return found[:limit]
+
+
+def _station_place(key: str, sid: str, name: str, address: str | None, host_name: str | None, lon: float,
+                   lat: float, area: str) -> Place | None:
+    """The station's best matching field as a place: its name, else its address, else its host's name."""
+    fields: tuple[tuple[PlaceKind, str | None], ...] = (("station", name), ("address", address), ("host", host_name))
+    matching = [(kind, value) for kind, value in fields if value and key in normalised(value)]
+    if not matching:
+        return None
+    kind, value = min(matching, key=lambda kv: _tier(key, kv[1] or ""))  # the closest, name first on a tie
+    assert value is not None
+    return Place(value, kind, lon, lat, area, detail=None if kind == "station" else name, station_id=sid)
+
+
+def _tier(key: str, value: str) -> int:
+    """0 when the name is the query, 1 when it starts with it, 2 when it contains it."""
+    norm = normalised(value)
+    return 0 if norm == key else 1 if norm.startswith(key) else 2
+
+
+def _rank(key: str, place: Place) -> tuple[int, int, int, str, str]:
+    return (_tier(key, place.name), len(normalised(place.name)), _KIND_ORDER[place.kind], place.name,
+            place.station_id or "")
