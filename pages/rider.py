@@ -1,9 +1,12 @@
 """The rider's pages: ``/`` finds the nearest open stations from the phone's position, ``/s/{id}`` is one station's
-own page with a QR code of its address; ``/rider-assets/{name}`` serves their script and style.
+own page with a QR code of its address; ``/rider-assets/{name}`` serves their script and style; ``/places``
+(``pages.places``) the places a rider can type.
 
 ``/`` is a server-rendered shell: its script (``static/rider/rider.js``) asks the browser for the position (WGS 84
-lon/lat degrees) or takes a point tapped on the map, and asks ``GET /stations/nearest`` itself, so the list is
-exactly the API's answer. ``/s/{id}`` is rendered here from the registry, with the same feature the API gives.
+lon/lat degrees), or takes a place typed (``GET /places``) or a point tapped on the map, and asks
+``GET /stations/nearest`` itself, so the list is exactly the API's answer. Before a position is known the map
+shows the area of ``?area=``, else the one holding most stations (``stations.area_view``): its streets and
+stations. ``/s/{id}`` is rendered here from the registry, with the same feature the API gives.
 Every text from data goes through the template's escaping (or ``textContent`` in the script).
 """
 
@@ -19,11 +22,14 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from yizhan.areas import get_area
 from yizhan.coverage.streets import streets_near
 from yizhan.errors import NotFound, YizhanError, http_status
+from yizhan.pages import places
 from yizhan.pages.qr import qr_svg
 from yizhan.pages.station_view import station_view
 from yizhan.routes.deps import EngineDep, RiderLimit, SettingsDep
 from yizhan.routes.planners import ASSET_PREFIX
 from yizhan.stations import vocab
+from yizhan.stations.area_view import area_view
+from yizhan.stations.places import MAX_QUERY_CHARS
 from yizhan.stations.registry import get_station
 from yizhan.stations.schema import rider_nav, station_feature
 from yizhan.stations.search import hours_said
@@ -51,6 +57,7 @@ TEMPLATES = Environment(loader=FileSystemLoader(HERE / "templates"), autoescape=
                         trim_blocks=True, lstrip_blocks=True)
 
 router = APIRouter(tags=["pages"])
+router.include_router(places.router)
 
 
 def _html(request: Request, template: str, status_code: int = 200, **context: object) -> HTMLResponse:
@@ -63,10 +70,19 @@ def _html(request: Request, template: str, status_code: int = 200, **context: ob
 
 
 @router.get("/", response_class=HTMLResponse, include_in_schema=False)
-def rider_page(request: Request) -> HTMLResponse:
-    """The nearest open stations from the rider's position (the page's script asks the API)."""
+def rider_page(request: Request, eng: EngineDep,
+               area: Annotated[str | None, Query(max_length=200)] = None) -> HTMLResponse:
+    """The nearest open stations from the rider's position (the page's script asks the API); the map shows the
+    area ``area`` (else the one with most stations) before the position is known."""
+    try:
+        with eng.connect() as conn:
+            view = area_view(conn, area)
+    except NotFound as exc:
+        return _html(request, "missing.html", status_code=http_status(exc), zh=f"没有区域 {area}",
+                     en=f"no area named {area!r}")
     amenities = {a: (vocab.label("amenity", a), vocab.label_en("amenity", a)) for a in vocab.AMENITIES}
-    return _html(request, "rider.html", filters=FILTERS, amenities=amenities)
+    return _html(request, "rider.html", filters=FILTERS, amenities=amenities, view=view,
+                 max_query=MAX_QUERY_CHARS)
 
 
 @router.get("/s/{station_id}", response_class=HTMLResponse, include_in_schema=False)

@@ -17,13 +17,14 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
+import geopandas as gpd
 import httpx
 import pytest
 from api_data import GEOD, STATIONS, Q
 from playwright.sync_api import Browser, Page, Route, sync_playwright
 from sqlalchemy import Engine
 
-from yizhan.areas import AreaInfo
+from yizhan.areas import AreaInfo, import_units
 from yizhan.geo.coords import to_wgs84
 from yizhan.settings import Settings
 from yizhan.stations.service import import_stations
@@ -37,6 +38,7 @@ NASTY = "<script>window.__pwned=1</script><img src=x onerror=window.__pwned=2>"
 """A station name that would run script if the page put it into HTML unescaped."""
 XSS_ID = "N-XSS"
 XSS_POINT = (116.3196, 40.0004)  # WGS 84 lon, lat: about 60 m from Q, 24/7, so first in every list it fits
+TOWNSHIPS = Path(__file__).resolve().parents[1] / "data" / "samples" / "townships_sample.geojson"
 
 
 @pytest.fixture
@@ -184,12 +186,12 @@ def test_the_page_lists_what_the_api_answers_and_filters_as_it_would(session: Se
     expected_all = ids(body_all)
     assert every == expected_all
     assert "N-CLOSED" not in every  # closed for good: never listed
-    # 24 hours: the stations of the wider answer whose hours are 24/7, nearest first
+    # 24 hours: the API's answer with open_24h=true (stations open round the clock), nearest first
     n = searches(page)
     page.click(".chip[data-filter='24h']")
-    wide, _ = api_answer(rider_site, open_now="false", k=20)
-    assert wait_listed(page, n) == [f["id"] for f in wide["features"]
-                                    if f["properties"]["opening_hours"] == "24/7"][:5]
+    all_day, _ = api_answer(rider_site, open_now="false", open_24h="true")
+    assert wait_listed(page, n) == ids(all_day) == ["N-XSS", "N-247", "N-FAR"]  # the 24/7 ones, nearest first
+    assert "open_24h=true" in (page.get_attribute("#list", "data-query") or "")
     assert session.errors == []
     assert session.outside() == []
     assert any(u.endswith("/leaflet.js") for u in session.requested)
@@ -368,3 +370,121 @@ def test_along_the_streets_where_the_area_has_a_street_graph(browser: Browser, s
         assert s.outside() == [] and s.errors == []
     finally:
         s.context.close()
+
+
+def test_the_24h_chip_says_why_when_no_station_is_open_all_day(browser: Browser, engine: Engine,
+                                                               wudaokou: AreaInfo, db_url: str, tmp_path: Path,
+                                                               live_api: Any) -> None:
+    csv = ("id,name,kind,lon,lat,amenities,opening_hours,status\n"
+           "D-1,白天驿站一,small,116.3185,39.9990,charging,Mo-Su 08:00-20:00,active\n"
+           "D-2,白天驿站二,small,116.3230,40.0010,toilet,Mo-Fr 09:00-17:00,active\n").encode()
+    import_stations(engine, "day.csv", area=wudaokou.name, data=csv, filename="day.csv")
+    client: httpx.Client = live_api(Settings(database_url=db_url, data_dir=tmp_path / "data", staff_key="k"))
+    s = Session(browser, str(client.base_url).rstrip("/"), PHONE)
+    try:
+        s.page.goto(s.base + "/")
+        wait_listed(s.page)
+        n = searches(s.page)
+        s.page.click(".chip[data-filter='24h']")
+        assert wait_listed(s.page, n) == []
+        body, _ = api_answer(client, open_24h="true")
+        assert body["features"] == [] and body["reason"]["code"] == "none_all_day"
+        assert s.page.get_attribute("#reason", "data-code") == "none_all_day"
+        assert " ".join(s.page.inner_text("#reason h2").split()) == f"{body['reason']['zh']} {body['reason']['en']}"
+        assert s.outside() == [] and s.errors == []
+    finally:
+        s.context.close()
+
+
+def offered(page: Page, q: str) -> list[str]:
+    """Type ``q`` into the place box and wait for the places the page offers; their names."""
+    page.fill("#q", q)
+    page.wait_for_function("q => { const l = document.getElementById('places');"
+                           " return !l.hidden && l.dataset.q === q; }", arg=q, timeout=15_000)
+    return [" ".join(t.split()) for t in page.locator("#places button.placebtn").all_inner_texts()]
+
+
+def test_a_typed_place_searches_from_there(browser: Browser, rider_site: httpx.Client, engine: Engine,
+                                           seeded: AreaInfo, tmp_path: Path) -> None:
+    with engine.begin() as conn:
+        import_units(conn, seeded, gpd.read_file(TOWNSHIPS), level="township")
+    context = browser.new_context(viewport=PHONE, locale="zh-CN")  # no position: the rider types a place
+    try:
+        page = context.new_page()
+        page.goto(str(rider_site.base_url).rstrip("/") + "/")
+        page.wait_for_function("document.getElementById('status').textContent.includes('输入地点')")
+        places = rider_site.get("/places", params={"q": "学院路"}).json()["places"]
+        assert [p["name"] for p in places] == ["学院路街道"]
+        assert offered(page, "学院路") == ["学院路街道 街道 township"]
+        page.click("#places button.placebtn")
+        listed = wait_listed(page)
+        at = (places[0]["lon"], places[0]["lat"])
+        body, _ = api_answer(rider_site, at=at)
+        assert listed == ids(body) and listed
+        query = parse_qs(page.get_attribute("#list", "data-query") or "")
+        assert (float(query["lon"][0]), float(query["lat"][0])) == pytest.approx(at, abs=1e-7)
+        assert page.input_value("#q") == "学院路街道" and page.is_hidden("#places")
+        # a station's address (成府路) and Enter: the first place offered, the station's own position
+        n = searches(page)
+        first = rider_site.get("/places", params={"q": "成府路"}).json()["places"][0]
+        assert first["station_id"] == XSS_ID and first["kind"] == "address"
+        page.fill("#q", "成府路")
+        page.press("#q", "Enter")
+        listed = wait_listed(page, n)
+        assert listed == ids(api_answer(rider_site, at=XSS_POINT)[0]) and listed[0] == XSS_ID
+        # a name nothing has: said, and the list stays
+        assert offered(page, "火星路") == []
+        assert "没有找到这个地点" in page.inner_text("#places")
+        assert NASTY in offered(page, "<script>")[0]  # a name that is HTML is offered as text
+        assert page.evaluate("window.__pwned") is None
+    finally:
+        context.close()
+
+
+def test_before_a_position_the_map_shows_the_area_then_a_typed_place(browser: Browser, sample_area: AreaInfo,
+                                                                     db_url: str, settings: Settings,
+                                                                     live_api: Any, tmp_path: Path) -> None:
+    client: httpx.Client = live_api(Settings(database_url=db_url, data_dir=settings.data_dir, staff_key="k"))
+    active = client.get("/stations", params={"area": sample_area.name, "status": "active", "limit": 1000}).json()
+    s = Session(browser, str(client.base_url).rstrip("/"), PHONE)
+    s.context.clear_permissions()  # the position is refused: only the area is known
+    try:
+        page = s.page
+        page.goto(s.base + "/")
+        page.wait_for_selector("#map[data-streets][data-stations]")
+        assert page.get_attribute("#map", "data-area") == sample_area.name
+        lon, lat = map(float, (page.get_attribute("#map", "data-centre") or "").split(","))
+        streets = client.get("/rider-streets", params={"area": sample_area.name, "lon": f"{lon:.6f}",
+                                                       "lat": f"{lat:.6f}"}).json()
+        assert int(page.get_attribute("#map", "data-streets") or 0) == len(streets["coordinates"]) > 100
+        assert page.locator("path.streets").count() == 1
+        assert page.locator("path.overview").count() == len(active["features"]) == active["total"] > 0
+        assert page.locator("#list > li").count() == 0
+        page.wait_for_function("document.getElementById('status').textContent.includes('无法获取位置')")
+        page.screenshot(path=str(tmp_path / "rider-area-390x844.png"))
+
+        # the rider types a street: the page offers what GET /places answers, in its order
+        n = searches(page)
+        page.click(".chip[data-filter=open_now]")  # every station, whatever the hour
+        places = client.get("/places", params={"q": "成府路"}).json()["places"]
+        assert places and all(p["kind"] == "address" for p in places)
+        assert [t.split(" ")[0] for t in offered(page, "成府路")] == [p["name"] for p in places]
+        page.locator("#places button.placebtn").nth(1).click()
+        listed = wait_listed(page, n)
+        at = (places[1]["lon"], places[1]["lat"])
+        body, by = api_answer(client, at=at, open_now="false")
+        assert by == "network" and listed == ids(body) and listed
+        assert listed[0] == places[1]["station_id"]  # the station at that address is nearest
+        page.screenshot(path=str(tmp_path / "rider-typed-390x844.png"))
+        page.set_viewport_size(DESKTOP)
+        page.screenshot(path=str(tmp_path / "rider-typed-1366x768.png"))
+        assert s.outside() == [] and s.errors == []
+    finally:
+        s.context.close()
+
+
+def test_an_unknown_area_is_said_and_a_named_one_is_shown(rider_site: httpx.Client, seeded: AreaInfo) -> None:
+    r = rider_site.get("/", params={"area": "nowhere"})
+    assert r.status_code == 404 and "没有区域 nowhere" in r.text and "no area named" in r.text
+    page = rider_site.get("/", params={"area": seeded.name}).text
+    assert f'data-area="{seeded.name}"' in page

@@ -1,11 +1,11 @@
-/* The rider's page: the nearest open stations from the phone's position (WGS 84 lon/lat degrees), or from a point
-   tapped on the map, asked of GET /stations/nearest and listed as the API answers them, nearest first.
+/* The rider's page: the nearest open stations from the phone's position (WGS 84 lon/lat degrees), from a place
+   typed (GET /places) or from a point tapped on the map, asked of GET /stations/nearest and listed as the API
+   answers them, nearest first. Before any position the map shows the page's area: its streets and stations.
    Every text from data is set with textContent; links only with a scheme a page may open. */
 (function () {
   "use strict";
   var ROOT = document.body.getAttribute("data-root") || "";  // the app's path prefix behind a proxy
   var K = 5;               // stations listed
-  var K_24H = 20;          // asked when only 24-hour stations are kept (the API has no such filter)
   var SAFE = /^(https?|geo|amapuri|androidamap|iosamap|baidumap|bdapp):/i;
   var list = document.getElementById("list");
   var statusEl = document.getElementById("status");
@@ -20,13 +20,18 @@
   var speeds = null;       // the answer's speeds {walk_kmh, ride_kmh}
   var on = {open_now: true};
   var pos = null;          // [lon, lat], WGS 84
+  var posName = "";        // the typed place the position is, or "" for the phone's or a tapped one
   var chosen = null;       // the chosen station's id
   var features = [];
   var noStreetsAt = "";    // where the last search along the streets was refused (no street graph there)
   var asked = 0;           // the latest search, so that a slow answer does not overwrite a newer one
 
+  var mapEl = document.getElementById("map");
+  var AREA = mapEl.getAttribute("data-area") || "";  // the area shown before a position (?area= or most stations)
+  var ASKED_AREA = new URLSearchParams(location.search).get("area");  // places only of it when the URL names it
   var map = L.map("map", {attributionControl: false}).setView([39.9042, 116.4074], 13);
   var streets = L.layerGroup().addTo(map);  // the area's own streets, drawn without tiles
+  var overview = L.layerGroup().addTo(map); // the area's stations, drawn before a position
   var drawn = L.layerGroup().addTo(map);
   var streetsFor = "";     // the area and point the drawn streets are around
 
@@ -67,8 +72,9 @@
     var p = new URLSearchParams();
     p.set("lon", pos[0].toFixed(7));
     p.set("lat", pos[1].toFixed(7));
-    p.set("k", String(on["24h"] ? K_24H : K));
+    p.set("k", String(K));
     if (on.open_now) { p.set("open_now", "true"); }
+    if (on["24h"]) { p.set("open_24h", "true"); }
     Object.keys(AMENITY_CHIPS).forEach(function (key) { if (on[key]) { p.append("amenity", AMENITY_CHIPS[key]); } });
     p.set("by", by);
     return p;
@@ -95,16 +101,12 @@
       });
     }).then(function (got) {
       if (mine !== asked) { return; }
-      var found = got.body.features || [];
-      if (on["24h"]) {
-        found = found.filter(function (f) { return f.properties.opening_hours === "24/7"; }).slice(0, K);
-      }
-      features = found;
+      features = got.body.features || [];
       speeds = got.body.speeds || null;
       list.setAttribute("data-query", got.q.toString());
       list.setAttribute("data-by", got.by);
       render(got.body, got.by);
-      if (got.by === "network" && features.length) { drawStreets(features[0].properties.area); }
+      if (got.by === "network" && features.length) { drawStreets(features[0].properties.area, pos); }
     }).catch(function (err) {
       if (mine !== asked) { return; }
       say("查询失败，请稍后再试", "Search failed: " + err.message);
@@ -117,8 +119,9 @@
     reasonEl.textContent = "";
     reasonEl.hidden = true;
     if (features.length) {
-      say(by === "network" ? "按沿街道路程排序" : "按直线距离排序（本处没有街道数据）",
-          by === "network" ? "ranked by distance along the streets" : "ranked by straight-line distance (no street data here)");
+      say((posName ? "从「" + posName + "」" : "") + (by === "network" ? "按沿街道路程排序" : "按直线距离排序（本处没有街道数据）"),
+          (posName ? "from " + posName + ", " : "") +
+          (by === "network" ? "ranked by distance along the streets" : "ranked by straight-line distance (no street data here)"));
     } else {
       say("没有找到驿站", "No station found");
       showReason(body);
@@ -244,7 +247,7 @@
     var bounds = [];
     if (pos) {
       L.circleMarker([pos[1], pos[0]], {radius: 8, color: "#fff", weight: 3, fillColor: "#1565c0", fillOpacity: 1})
-        .addTo(drawn).bindTooltip("我的位置 you");
+        .addTo(drawn).bindTooltip(posName ? el("span", "", posName) : "我的位置 you");
       bounds.push([pos[1], pos[0]]);
     }
     features.forEach(function (f, i) {
@@ -264,32 +267,99 @@
     if (bounds.length) { map.fitBounds(bounds, {padding: [24, 24], maxZoom: 17}); }
   }
 
-  function drawStreets(area) {
-    var key = area + "@" + pos[0].toFixed(2) + "," + pos[1].toFixed(2);  // again when the rider moves ~1 km
+  function drawStreets(area, at) {  // the area's streets around at = [lon, lat]
+    var key = area + "@" + at[0].toFixed(2) + "," + at[1].toFixed(2);  // again when the rider moves ~1 km
     if (!area || key === streetsFor) { return; }
     streetsFor = key;
-    var p = new URLSearchParams({area: area, lon: pos[0].toFixed(6), lat: pos[1].toFixed(6)});
+    var p = new URLSearchParams({area: area, lon: at[0].toFixed(6), lat: at[1].toFixed(6)});
     fetch(ROOT + "/rider-streets?" + p.toString()).then(function (r) { return r.ok ? r.json() : null; }).then(function (g) {
       if (!g || streetsFor !== key) { return; }
       streets.clearLayers();
       L.polyline(g.coordinates.map(function (line) { return line.map(function (xy) { return [xy[1], xy[0]]; }); }),
                  {color: "#ffffff", weight: 3, opacity: 1, interactive: false, className: "streets"}).addTo(streets);
-      map.getContainer().setAttribute("data-streets", String(g.coordinates.length));
+      mapEl.setAttribute("data-streets", String(g.coordinates.length));
     });
   }
 
+  function showArea() {  // before a position: the area's extent, streets and active stations
+    var b = (mapEl.getAttribute("data-bounds") || "").split(",").map(Number);
+    if (!AREA || b.length !== 4) { return; }
+    map.fitBounds([[b[1], b[0]], [b[3], b[2]]], {padding: [8, 8], maxZoom: 16});
+    var c = mapEl.getAttribute("data-centre").split(",").map(Number);
+    drawStreets(AREA, c);
+    var p = new URLSearchParams({area: AREA, status: "active", limit: "1000"});
+    fetch(ROOT + "/stations?" + p.toString()).then(function (r) { return r.ok ? r.json() : null; }).then(function (g) {
+      if (!g) { return; }
+      g.features.forEach(function (f) {
+        var xy = f.geometry.coordinates;
+        L.circleMarker([xy[1], xy[0]], {radius: 6, color: "#fff", weight: 2, fillColor: "#8e1c1c", fillOpacity: 0.9,
+                                        className: "overview"}).addTo(overview).bindTooltip(el("span", "", f.properties.name));
+      });
+      mapEl.setAttribute("data-stations", String(g.features.length));
+    });
+  }
+
+  // typing a place: the matches of GET /places, the chosen one's position searched from
+  var qEl = document.getElementById("q");
+  var placesEl = document.getElementById("places");
+  var offered = [];
+  var typing = 0;
+  function findPlaces() {
+    var q = qEl.value.trim();
+    var mine = ++typing;
+    if (!q) { placesEl.hidden = true; placesEl.textContent = ""; offered = []; return Promise.resolve(); }
+    var p = new URLSearchParams({q: q});
+    if (ASKED_AREA) { p.set("area", ASKED_AREA); }
+    return fetch(ROOT + "/places?" + p.toString()).then(function (r) { return r.json(); }).then(function (body) {
+      if (mine !== typing) { return; }
+      offered = body.places || [];
+      placesEl.textContent = "";
+      offered.forEach(function (pl) {
+        var b = el("button", "placebtn", pl.name);
+        b.type = "button";
+        b.appendChild(document.createTextNode(" "));
+        b.appendChild(el("span", "en", pl.kind_zh + " " + pl.kind_en + (pl.detail ? " · " + pl.detail : "")));
+        b.addEventListener("click", function () { choosePlace(pl); });
+        var li = el("li");
+        li.appendChild(b);
+        placesEl.appendChild(li);
+      });
+      if (!offered.length) {
+        placesEl.appendChild(bilingual("li", "none", "没有找到这个地点，请点地图选择位置", "no such place: tap the map"));
+      }
+      placesEl.hidden = false;
+      placesEl.setAttribute("data-q", q);
+    });
+  }
+  function choosePlace(pl) {
+    pos = [pl.lon, pl.lat];
+    posName = pl.name;
+    qEl.value = pl.name;
+    placesEl.hidden = true;
+    search();
+  }
+  var timer = 0;
+  qEl.addEventListener("input", function () { clearTimeout(timer); timer = setTimeout(findPlaces, 250); });
+  qEl.addEventListener("keydown", function (e) { if (e.key === "Escape") { placesEl.hidden = true; } });
+  document.getElementById("place").addEventListener("submit", function (e) {
+    e.preventDefault();
+    clearTimeout(timer);
+    findPlaces().then(function () { if (offered.length) { choosePlace(offered[0]); } });
+  });
+
   function locate() {
-    if (!navigator.geolocation) { say("无法获取位置，请点地图选择位置", "No location: tap the map"); return; }
+    if (!navigator.geolocation) { say("无法获取位置，请输入地点或点地图选择位置", "No location: type a place or tap the map"); return; }
     say("正在获取位置…", "Finding your position…");
     navigator.geolocation.getCurrentPosition(function (g) {
+      if (posName) { return; }  // a place typed meanwhile wins
       pos = [g.coords.longitude, g.coords.latitude];
       search();
     }, function () {
-      say("无法获取位置，请点地图选择位置", "Location not available: tap the map where you are");
+      if (!pos) { say("无法获取位置，请输入地点或点地图选择位置", "Location not available: type a place or tap the map where you are"); }
     }, {enableHighAccuracy: true, timeout: 10000, maximumAge: 60000});
   }
 
-  map.on("click", function (e) { pos = [e.latlng.lng, e.latlng.lat]; search(); });
+  map.on("click", function (e) { pos = [e.latlng.lng, e.latlng.lat]; posName = ""; search(); });
   Array.prototype.forEach.call(document.querySelectorAll(".chip"), function (chip) {
     var key = chip.getAttribute("data-filter");
     if (key === "warmth") { chip.setAttribute("data-amenity", WARMTH); }
@@ -299,6 +369,7 @@
       search();
     });
   });
-  document.getElementById("locate").addEventListener("click", locate);
+  document.getElementById("locate").addEventListener("click", function () { posName = ""; locate(); });
+  showArea();
   locate();
 }());
