@@ -7,6 +7,7 @@ gives the distance to every candidate station and the path to each.
 from __future__ import annotations
 
 import itertools
+import threading
 import weakref
 from dataclasses import dataclass, replace
 from typing import Any
@@ -21,6 +22,7 @@ from shapely.ops import substring
 from sqlalchemy import Connection, Engine, text
 
 from yizhan.areas import AreaInfo, get_area
+from yizhan.coverage import street_table
 from yizhan.coverage.network import Snapped, snap_points
 from yizhan.coverage.streets import load_area_graph
 from yizhan.db.models import SRID
@@ -157,26 +159,77 @@ def _area_at(conn: Connection, lon: float, lat: float, name: str | None) -> Area
     return get_area(conn, found)
 
 
+_local = threading.local()  # pyproj transformers are not shared between threads
+
+
+def _transformer(src: int, dst: int) -> Transformer:
+    """A (lon/lat or x/y order) transformer from EPSG ``src`` to ``dst``, one per thread and pair."""
+    cache: dict[tuple[int, int], Transformer] = _local.__dict__.setdefault("transformers", {})
+    found = cache.get((src, dst))
+    if found is None:
+        found = cache[(src, dst)] = Transformer.from_crs(src, dst, always_xy=True)
+    return found
+
+
 def nearest_along_streets(engine: Engine, lon: float, lat: float, *, k: int, flt: StationFilter,
                           profile: str = "walk", settings: Settings) -> list[dict[str, Any]]:
     """The ``k`` stations nearest to (lon, lat) (WGS 84) along the ``profile`` streets of the point's area,
     door to door: the legs from the point and from the station to their nearest streets are included.
 
-    Straight-line distance is a lower bound of the network distance, so the search takes the stations within
-    a straight-line bound L, routes to all of them with one Dijkstra limited to L, and stops once ``k`` are
-    reachable within L (doubling L otherwise). Each result has ``network_distance_m``, the straight-line
-    ``distance_m`` and ``route``: the path as a list of (lon, lat) WGS 84 pairs. The database is read in short
-    connections between the routing passes, so no transaction stays open while the CPU routes.
+    Each result has ``network_distance_m`` (rounded to 0.1 m; ties by registry id), the straight-line
+    ``distance_m`` and ``route``: the path as a list of (lon, lat) WGS 84 pairs from the point to the station.
+
+    Two ways give the same answer. The street table of the area's graph (``coverage.street_table``: each
+    street node's nearest stations, built in the background and rebuilt when the registry changes) answers when
+    it can certify ``k`` stations passing ``flt``, with no database round trip. Otherwise the exact search:
+    straight-line distance is a lower bound of the network distance, so it takes the stations within a
+    straight-line bound L, routes to all of them with one Dijkstra limited to L, and stops once ``k`` are
+    reachable within L (doubling L otherwise). The database is read in short connections between the routing
+    passes, so no transaction stays open while the CPU routes.
     """
-    with engine.connect() as conn:
-        info = _area_at(conn, lon, lat, flt.area)
+    keeper = street_table.keeper_for(engine)
+    info, graph, origin, here = _placed(engine, keeper, lon, lat, flt=flt, profile=profile, settings=settings)
+    if keeper is not None:
+        held = keeper.table(info, profile, graph, settings.max_snap_m)
+        if held is not None:
+            found = _from_table(*held, origin, (lon, lat), here, k=k, flt=flt,
+                                to_ll=_transformer(graph.crs_epsg, SRID))
+            if found is not None:
+                keeper.counts["table"] += 1
+                return found
+        keeper.counts["exact"] += 1
+    return _exact(engine, info, graph, origin, here, lon, lat, k=k, flt=flt, settings=settings)
+
+
+def exact_along_streets(engine: Engine, lon: float, lat: float, *, k: int, flt: StationFilter,
+                        profile: str = "walk", settings: Settings) -> list[dict[str, Any]]:
+    """What ``nearest_along_streets`` answers, always by the exact search (never the street table)."""
+    info, graph, origin, here = _placed(engine, None, lon, lat, flt=flt, profile=profile, settings=settings)
+    return _exact(engine, info, graph, origin, here, lon, lat, k=k, flt=flt, settings=settings)
+
+
+def _placed(engine: Engine, keeper: street_table.TableKeeper | None, lon: float, lat: float, *,
+            flt: StationFilter, profile: str,
+            settings: Settings) -> tuple[AreaInfo, StreetGraph, Snapped, tuple[float, float]]:
+    """The point's area (from the keeper's registry in memory when fresh, else the database), its ``profile``
+    graph, the point snapped on it and its metric x, y; a point too far from the streets is refused."""
+    info = keeper.area_at(lon, lat, flt.area) if keeper is not None else None
+    if info is None:
+        with engine.connect() as conn:
+            info = _area_at(conn, lon, lat, flt.area)
     graph = load_area_graph(info, profile, settings)
-    to_m = Transformer.from_crs(SRID, graph.crs_epsg, always_xy=True)
-    to_ll = Transformer.from_crs(graph.crs_epsg, SRID, always_xy=True)
-    origin = snap_points(graph, np.array([to_m.transform(lon, lat)]), max_snap_m=settings.max_snap_m)
+    here = _transformer(SRID, graph.crs_epsg).transform(lon, lat)
+    origin = snap_points(graph, np.array([here]), max_snap_m=settings.max_snap_m)
     if origin.too_far[0]:
         raise InvalidInput(f"lon/lat: ({lon}, {lat}) is {origin.offstreet_m[0]:.0f} m from the nearest {profile} "
                            f"street of area {info.name!r} (more than {settings.max_snap_m:g} m)")
+    return info, graph, origin, here
+
+
+def _exact(engine: Engine, info: AreaInfo, graph: StreetGraph, origin: Snapped, here: tuple[float, float],
+           lon: float, lat: float, *, k: int, flt: StationFilter, settings: Settings) -> list[dict[str, Any]]:
+    to_m = _transformer(SRID, graph.crs_epsg)
+    to_ll = _transformer(graph.crs_epsg, SRID)
     area_flt = replace(flt, area=info.name)
     bound = 2000.0
     while True:
@@ -192,7 +245,7 @@ def nearest_along_streets(engine: Engine, lon: float, lat: float, *, k: int, flt
                 if np.isfinite(d) and route is not None:
                     # door to door: the rider's and the station's legs to their streets are part of the way
                     d = d + origin.offstreet_m[0] + snapped.offstreet_m[i]
-                    way = np.vstack([[to_m.transform(lon, lat)], np.asarray(route.coords), [xy[i]]])
+                    way = np.vstack([[here], np.asarray(route.coords), [xy[i]]])
                     rx, ry = to_ll.transform(way[:, 0], way[:, 1])
                     lonlat = [[round(float(a), 7), round(float(b), 7)] for a, b in zip(rx, ry, strict=True)]
                     chosen.append({**c, "network_distance_m": round(float(d), 1), "route": lonlat})
@@ -201,3 +254,37 @@ def nearest_along_streets(engine: Engine, lon: float, lat: float, *, k: int, flt
             chosen.sort(key=lambda c: (c["network_distance_m"], c["id"]))
             return chosen[:k]
         bound *= 2
+
+
+def _from_table(table: street_table.StreetTable, stations: street_table.AreaStations, origin: Snapped,
+                lonlat: tuple[float, float], here: tuple[float, float], *, k: int, flt: StationFilter,
+                to_ll: Transformer) -> list[dict[str, Any]] | None:
+    """The answer of ``nearest_along_streets`` from the street table, or None when it cannot certify it."""
+    want = frozenset(flt.amenities or ())
+    kind, hours = flt.kind, flt.by_hours
+
+    def accept(j: int) -> bool:
+        st = stations.stations[j]
+        if want and not want <= stations.amenities[j]:
+            return False
+        if kind is not None and st["kind"] != kind:
+            return False
+        return not hours or flt.passes(st["opening_hours"])
+
+    found = street_table.nearest_in_table(table, origin, k, stations.ids, accept)
+    if found is None:
+        return None
+    idx = np.array([f.station for f in found], dtype=np.int64)
+    n = len(idx)
+    lons, lats = np.full(n, lonlat[0]), np.full(n, lonlat[1])
+    _, _, straight = street_table.GEOD.inv(lons, lats, stations.lon[idx], stations.lat[idx])
+    out: list[dict[str, Any]] = []
+    for f, metres in zip(found, np.atleast_1d(straight).tolist(), strict=True):
+        j = f.station
+        st: dict[str, Any] = {**stations.stations[j], "amenities": list(stations.stations[j]["amenities"]),
+                              "distance_m": round(float(metres), 2)}
+        way = np.vstack([[here], f.route, [[table.x[j], table.y[j]]]])
+        st["network_distance_m"] = round(f.distance_m, 1)
+        st["route"] = street_table.route_lonlat(way, to_ll)
+        out.append(st)
+    return out
