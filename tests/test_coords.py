@@ -7,7 +7,7 @@ import pyproj
 import pytest
 
 from yizhan.errors import InvalidInput
-from yizhan.geo.coords import COORD_SYSTEMS, from_wgs84, in_china, to_wgs84
+from yizhan.geo.coords import COORD_SYSTEMS, from_wgs84, in_china, to_wgs84, wgs84_to_gcj02_point
 
 GEOD = pyproj.Geod(ellps="WGS84")
 TIANANMEN_WGS84 = (116.391275, 39.906217)
@@ -57,6 +57,17 @@ def test_identity_outside_china():
         out_lon, out_lat = fn(lon[:3], lat[:3], "gcj02")
         assert np.array_equal(out_lon, lon[:3])
         assert np.array_equal(out_lat, lat[:3])
+
+
+def test_one_point_in_floats_is_the_array_formula_exactly():
+    """The navigation links' one-point GCJ-02 (plain floats) gives the array function's numbers, inside China,
+    outside it and on the box's edges."""
+    rng = np.random.default_rng(7)
+    lon = np.concatenate([rng.uniform(60, 150, 2000), [72.004, 137.8347, 116.3]])
+    lat = np.concatenate([rng.uniform(-5, 60, 2000), [30.0, 30.0, 55.8271]])
+    glon, glat = from_wgs84(lon, lat, "gcj02")
+    one = np.array([wgs84_to_gcj02_point(float(x), float(y)) for x, y in zip(lon, lat, strict=True)])
+    assert np.array_equal(one[:, 0], glon) and np.array_equal(one[:, 1], glat)
 
 
 def test_scalars_and_wgs84_pass_through():
