@@ -155,10 +155,16 @@ def hours_said(rule: str | None, at: datetime, *, tz: str, text: str | None = No
     offset, or null), ``hours_zh`` (the rule in Chinese; without a rule the registry's own ``text``),
     ``status_zh`` / ``status_en`` (营业至 20:00 / open until 20:00 ...). Cached per (rule, minute): the dict
     returned is shared, not to be changed."""
-    if not rule:
-        return _unknown_hours(text)
-    minute = local_time(at, tz).replace(second=0, microsecond=0)
-    return _hours_at_minute(rule, minute, tz)
+    return _said(rule, _minute(at, tz), tz, text)
+
+
+def _minute(at: datetime, tz: str) -> datetime:
+    """``at`` as naive local time in ``tz``, to the whole minute: the key ``hours_said`` is cached by."""
+    return local_time(at, tz).replace(second=0, microsecond=0)
+
+
+def _said(rule: str | None, minute: datetime, tz: str, text: str | None) -> dict[str, Any]:
+    return _hours_at_minute(rule, minute, tz) if rule else _unknown_hours(text)
 
 
 def minutes(distance_m: float, kmh: float) -> int:
@@ -177,8 +183,9 @@ def rider_extras(stations: Sequence[Station], at: datetime, *, tz: str) -> list[
     ``straight_ride_min`` over the straight-line ``distance_m`` (a lower bound); nothing for a look-up without a
     point."""
     out = []
+    minute = _minute(at, tz)  # once for all the stations
     for st in stations:
-        extra = dict(hours_said(st["opening_hours"], at, tz=tz, text=st["opening_hours_text"]))
+        extra = dict(_said(st["opening_hours"], minute, tz, st["opening_hours_text"]))
         if "network_distance_m" in st:
             extra["walk_min"] = minutes(st["network_distance_m"], WALK_KMH)
             extra["ride_min"] = minutes(st["network_distance_m"], RIDE_KMH)
