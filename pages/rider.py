@@ -21,14 +21,14 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from yizhan.areas import get_area
 from yizhan.coverage.streets import streets_near
-from yizhan.errors import NotFound, YizhanError, http_status
+from yizhan.errors import DATABASE_DOWN_ERRORS, DatabaseUnavailable, NotFound, YizhanError, http_status
 from yizhan.pages import places
 from yizhan.pages.qr import qr_svg
 from yizhan.pages.station_view import station_view
-from yizhan.routes.deps import EngineDep, RiderLimit, SettingsDep
+from yizhan.routes.deps import DatabaseDep, EngineDep, RiderLimit, SettingsDep
 from yizhan.routes.planners import ASSET_PREFIX
 from yizhan.stations import vocab
-from yizhan.stations.area_view import area_view
+from yizhan.stations.area_view import AreaView, area_view
 from yizhan.stations.places import MAX_QUERY_CHARS
 from yizhan.stations.registry import get_station
 from yizhan.stations.schema import rider_nav, station_feature
@@ -70,13 +70,19 @@ def _html(request: Request, template: str, status_code: int = 200, **context: ob
 
 
 @router.get("/", response_class=HTMLResponse, include_in_schema=False)
-def rider_page(request: Request, eng: EngineDep,
+def rider_page(request: Request, db: DatabaseDep,
                area: Annotated[str | None, Query(max_length=200)] = None) -> HTMLResponse:
     """The nearest open stations from the rider's position (the page's script asks the API); the map shows the
-    area ``area`` (else the one with most stations) before the position is known."""
+    area ``area`` (else the one with most stations) before the position is known, or nothing while the database
+    cannot be reached (the page still loads, and says so when it asks)."""
+    view: AreaView | None = None
     try:
-        with eng.connect() as conn:
+        with db.engine().connect() as conn:
             view = area_view(conn, area)
+    except DatabaseUnavailable:
+        pass
+    except DATABASE_DOWN_ERRORS:
+        pass
     except NotFound as exc:
         return _html(request, "missing.html", status_code=http_status(exc), zh=f"没有区域 {area}",
                      en=f"no area named {area!r}")

@@ -39,17 +39,19 @@ class AreaView:
 
 
 _VIEW = """
-SELECT a.name, coalesce(a.display_name, a.name) AS label, count(s.id) AS stations,
-       ST_XMin(e.box) AS w, ST_YMin(e.box) AS s, ST_XMax(e.box) AS e, ST_YMax(e.box) AS n
+SELECT a.id, a.name, coalesce(a.display_name, a.name) AS label,
+       (SELECT count(*) FROM stations s WHERE s.area_id = a.id AND s.status = 'active') AS stations
 FROM areas a
-LEFT JOIN stations s ON s.area_id = a.id AND s.status = 'active'
-CROSS JOIN LATERAL (SELECT coalesce(ST_Envelope(a.boundary),
-                                    (SELECT ST_Envelope(ST_Collect(t.geom)) FROM stations t
-                                     WHERE t.area_id = a.id AND t.status = 'active')) AS box) e
-WHERE (CAST(:area AS text) IS NULL OR a.name = :area) AND e.box IS NOT NULL
-GROUP BY a.id, e.box
-ORDER BY count(s.id) DESC, a.name
+WHERE CAST(:area AS text) IS NULL OR a.name = :area
+ORDER BY stations DESC, a.boundary IS NULL, a.name
 LIMIT 1
+"""
+_EXTENT = """
+SELECT ST_XMin(b), ST_YMin(b), ST_XMax(b), ST_YMax(b)
+FROM (SELECT coalesce((SELECT ST_Envelope(boundary) FROM areas WHERE id = :a),
+                      (SELECT ST_Envelope(ST_Collect(geom)) FROM stations WHERE area_id = :a AND status = 'active'))
+      AS b) e
+WHERE b IS NOT NULL
 """
 
 
@@ -63,8 +65,10 @@ def area_view(conn: Connection, area: str | None = None) -> AreaView | None:
         When ``area`` is given and no area has that name (or it has neither boundary nor stations).
     """
     row = conn.execute(text(_VIEW), {"area": area}).first()
-    if row is None:
+    extent = None if row is None else conn.execute(text(_EXTENT), {"a": row.id}).first()
+    if row is None or extent is None:
         if area is not None:
             raise NotFound(f"没有区域 {area!r} / no area named {area!r} with a boundary or stations")
         return None
-    return AreaView(row.name, row.label, (float(row.w), float(row.s), float(row.e), float(row.n)), int(row.stations))
+    w, s, e, n = (float(v) for v in extent)
+    return AreaView(row.name, row.label, (w, s, e, n), int(row.stations))

@@ -17,18 +17,28 @@ Matching is on characters, so it works for Chinese without pinyin: the query and
 dropped), and a name matches when it contains the query. The order: a name equal to the query, then one starting
 with it, then one containing it; within each, the shorter name first (the closer match), then townships and areas
 before stations. Positions are WGS 84 lon/lat degrees. The query reaches SQL only as a bound parameter.
+
+The stations' names are matched in PostgreSQL, or, when the caller has the in-process station index
+(``memindex.StationIndex``), in memory from ``StationNames`` built once per index (``names_of``): one string of
+every normalised name, address, host name, searched with ``str.find``. Both give the same places.
 """
 
 from __future__ import annotations
 
 import re
+import threading
 import unicodedata
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
 
+import numpy as np
+import orjson
 from sqlalchemy import Connection, text
 
 from yizhan.errors import InvalidInput
+from yizhan.stations.memindex import StationIndex
+from yizhan.stations.schema import Station
 
 MAX_QUERY_CHARS = 40
 """The longest query taken, in characters (a place's name, not a sentence)."""
@@ -142,10 +152,12 @@ _AREAS = (
     "LIMIT :scanned")
 
 
-def find_places(conn: Connection, q: str, *, area: str | None = None, limit: int = 8) -> list[Place]:
+def find_places(conn: Connection, q: str, *, area: str | None = None, limit: int = 8,
+                names: StationNames | None = None) -> list[Place]:
     """The places whose names contain the query ``q`` (see the module's docstring), best first, at most ``limit``
     (1 to ``MAX_PLACES``); only those of the area named ``area`` when given. Each station and township is
-    offered once.
+    offered once. The stations are matched in ``names`` when given (the registry's active stations in memory,
+    ``names_of``), else in the database on ``conn``.
 
     Raises
     ------
@@ -163,16 +175,104 @@ def find_places(conn: Connection, q: str, *, area: str | None = None, limit: int
     for r in conn.execute(text(_UNITS), params):
         units.add((r.area, normalised(r.name)))
         found.append(Place(r.name, "township", float(r.lon), float(r.lat), r.area))
-    for r in conn.execute(text(_TOWNSHIPS), params):
-        if (r.area, normalised(r.name)) not in units:  # an imported unit of that name is the better position
-            found.append(Place(r.name, "township", float(r.lon), float(r.lat), r.area))
-    for r in conn.execute(text(_STATIONS), params):
-        place = _station_place(key, r.external_id, r.name, r.address, r.host_name, float(r.lon), float(r.lat),
-                               r.area)
+    townships = (names.townships(key, area) if names is not None else
+                 [(r.area, r.name, float(r.lon), float(r.lat)) for r in conn.execute(text(_TOWNSHIPS), params)])
+    for t_area, name, lon, lat in townships:
+        if (t_area, normalised(name)) not in units:  # an imported unit of that name is the better position
+            found.append(Place(name, "township", lon, lat, t_area))
+    stations = (names.stations(key, area) if names is not None else
+                [(r.external_id, r.name, r.address, r.host_name, float(r.lon), float(r.lat), r.area)
+                 for r in conn.execute(text(_STATIONS), params)])
+    for sid, name, address, host_name, lon, lat, s_area in stations:
+        place = _station_place(key, sid, name, address, host_name, lon, lat, s_area)
         if place is not None:
             found.append(place)
     found.sort(key=lambda p: _rank(key, p))
     return found[:limit]
+
+
+StationRow = tuple[str, str, str | None, str | None, float, float, str]
+"""A station as matching reads it: id, name, address, host name, lon, lat (WGS 84 degrees), area."""
+
+
+class StationNames:
+    """The active stations' names, addresses and host names, normalised, for matching in memory.
+
+    ``text`` holds every non-empty normalised field once, each followed by a line break (a query never holds
+    one, so a hit never spans two), area after area and, within an area, the shorter first, so the first
+    ``SCANNED_ROWS`` hits are the closest, as the database path orders them. The registry's townships (the
+    ``township`` written beside the stations) are kept per area with the middle of their stations.
+    """
+
+    def __init__(self, stations: Iterable[Station]) -> None:
+        self.rows: list[StationRow] = []
+        entries: list[tuple[str, int, str]] = []  # (area, station row, normalised text)
+        sums: dict[tuple[str, str], list[float]] = {}  # (area, township) -> [sum lon, sum lat, count]
+        for st in stations:
+            i = len(self.rows)
+            self.rows.append((st["id"], st["name"], st["address"], st["host_name"], st["lon"], st["lat"], st["area"]))
+            for value in dict.fromkeys((st["name"], st["address"], st["host_name"])):  # a field repeated once
+                norm = normalised(value) if value else ""
+                if norm:
+                    entries.append((st["area"], i, norm))
+            if st["township"]:
+                acc = sums.setdefault((st["area"], st["township"]), [0.0, 0.0, 0.0])
+                acc[0] += st["lon"]
+                acc[1] += st["lat"]
+                acc[2] += 1
+        entries.sort(key=lambda e: (e[0], len(e[2])))
+        self.text = "".join(e[2] + "\n" for e in entries)
+        self.starts = np.zeros(len(entries) + 1, np.int64)
+        np.cumsum([len(e[2]) + 1 for e in entries], out=self.starts[1:])
+        self.row = np.array([e[1] for e in entries], np.int64)
+        self.areas: dict[str, tuple[int, int]] = {}
+        for j, (a, _, _) in enumerate(entries):
+            first, _ = self.areas.get(a, (j, j))
+            self.areas[a] = (first, j + 1)
+        self._townships = [(a, t, acc[0] / acc[2], acc[1] / acc[2], normalised(t))
+                           for (a, t), acc in sorted(sums.items())]
+
+    @classmethod
+    def from_index(cls, index: StationIndex) -> StationNames:
+        """The names of the stations an in-process station index holds (its stations as JSON, one by one)."""
+        blob, off = index.blob, index.offsets
+        return cls(orjson.loads(blob[off[i]:off[i + 1]]) for i in range(len(index)))
+
+    def stations(self, key: str, area: str | None) -> list[StationRow]:
+        """The stations with a field containing the normalised query ``key`` (of ``area`` when given): at most
+        ``SCANNED_ROWS`` fields per area, the shorter first."""
+        spans = [self.areas[area]] if area is not None and area in self.areas else [] if area else self.areas.values()
+        rows: dict[int, None] = {}
+        for first, end in spans:
+            pos, stop, seen = int(self.starts[first]), int(self.starts[end]), 0
+            while seen < SCANNED_ROWS:
+                at = self.text.find(key, pos, stop)
+                if at < 0:
+                    break
+                e = int(np.searchsorted(self.starts, at, side="right")) - 1
+                rows[int(self.row[e])] = None
+                seen += 1
+                pos = int(self.starts[e + 1])
+        return [self.rows[i] for i in rows]
+
+    def townships(self, key: str, area: str | None) -> list[tuple[str, str, float, float]]:
+        """The registry's townships containing ``key``: (area, name, lon, lat) at the middle of their stations."""
+        return [(a, t, lon, lat) for a, t, lon, lat, norm in self._townships
+                if key in norm and (area is None or a == area)][:SCANNED_ROWS]
+
+
+_names: tuple[StationIndex, StationNames] | None = None
+_names_lock = threading.Lock()
+
+
+def names_of(index: StationIndex) -> StationNames:
+    """The ``StationNames`` of an in-process station index, built on first use and kept while it is the current
+    one (a reload of the index, after a change to the registry, makes a new one)."""
+    global _names
+    with _names_lock:
+        if _names is None or _names[0] is not index:
+            _names = (index, StationNames.from_index(index))
+        return _names[1]
 
 
 def _station_place(key: str, sid: str, name: str, address: str | None, host_name: str | None, lon: float,
@@ -193,6 +293,6 @@ def _tier(key: str, value: str) -> int:
     return 0 if norm == key else 1 if norm.startswith(key) else 2
 
 
-def _rank(key: str, place: Place) -> tuple[int, int, int, str, str]:
-    return (_tier(key, place.name), len(normalised(place.name)), _KIND_ORDER[place.kind], place.name,
+def _rank(key: str, place: Place) -> tuple[int, int, int, str, str, str]:
+    return (_tier(key, place.name), len(normalised(place.name)), _KIND_ORDER[place.kind], place.name, place.area,
             place.station_id or "")

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,8 @@ from yizhan.areas import AreaInfo, ensure_area, import_units
 from yizhan.errors import InvalidInput
 from yizhan.settings import Settings
 from yizhan.stations.area_view import area_view
-from yizhan.stations.places import MAX_PLACES, MAX_QUERY_CHARS, find_places, normalised
+from yizhan.stations.memindex import LOAD_SQL, StationIndex
+from yizhan.stations.places import MAX_PLACES, MAX_QUERY_CHARS, find_places, names_of, normalised
 
 TOWNSHIPS = Path(__file__).resolve().parents[1] / "data" / "samples" / "townships_sample.geojson"
 
@@ -163,3 +165,39 @@ def test_the_places_route(db_url: str, seeded: AreaInfo, townships: Any, tmp_pat
     assert client.get("/places", params={"q": "驿站", "limit": MAX_PLACES + 1}).status_code == 422
     missing = client.get("/places", params={"q": "驿站", "area": "nowhere"})
     assert missing.status_code == 404
+
+
+def test_the_places_route_is_rate_limited_like_the_riders(db_url: str, seeded: AreaInfo, tmp_path: Path,
+                                                          live_api: Any) -> None:
+    client: httpx.Client = live_api(Settings(database_url=db_url, data_dir=tmp_path / "data", staff_key="k",
+                                             rate_limit_per_minute=3))
+    codes = [client.get("/places", params={"q": "驿站"}).status_code for _ in range(4)]
+    assert codes == [200, 200, 200, 429]
+
+
+def test_in_memory_the_same_places_as_in_the_database(engine: Engine, sample_area: AreaInfo,
+                                                      sample_template: SampleTemplate) -> None:
+    other = sample_template.files["stations"]
+    from yizhan.stations.service import import_stations
+
+    with engine.begin() as conn:  # a second area holding the same stations under the same ids
+        ensure_area(conn, "other", boundary=box(*WUDAOKOU_BOUNDS))
+    import_stations(engine, other, area="other")
+    demo = demo_stations(sample_template)
+    with engine.connect() as conn:
+        index = StationIndex.from_rows(list(conn.execute(text(LOAD_SQL)).all()))
+        names = names_of(index)
+        assert names_of(index) is names  # built once per index
+        queries = ["成府路", "银行", "驿站", "片区", "东南片区", "火星", "1", str(demo["name"][0]),
+                   str(demo["address"][0]), "ＤＥＭＯ"]
+        for q in queries:
+            for area in (None, sample_area.name, "other"):
+                in_memory = find_places(conn, q, area=area, limit=MAX_PLACES, names=names)
+                in_database = find_places(conn, q, area=area, limit=MAX_PLACES)
+                assert [replace(p, lon=0, lat=0) for p in in_memory] == [replace(p, lon=0, lat=0)
+                                                                         for p in in_database], (q, area)
+                # a township's middle is a mean, summed in another order: equal to far below a millimetre
+                assert [c for p in in_memory for c in (p.lon, p.lat)] == pytest.approx(
+                    [c for p in in_database for c in (p.lon, p.lat)], abs=1e-9)
+        assert {p.area for p in find_places(conn, "驿站", limit=MAX_PLACES, names=names)} == {"other",
+                                                                                            sample_area.name}

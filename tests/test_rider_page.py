@@ -25,6 +25,7 @@ from playwright.sync_api import Browser, Page, Route, sync_playwright
 from sqlalchemy import Engine
 
 from yizhan.areas import AreaInfo, import_units
+from yizhan.db.cluster import free_port
 from yizhan.geo.coords import to_wgs84
 from yizhan.settings import Settings
 from yizhan.stations.service import import_stations
@@ -488,3 +489,11 @@ def test_an_unknown_area_is_said_and_a_named_one_is_shown(rider_site: httpx.Clie
     assert r.status_code == 404 and "没有区域 nowhere" in r.text and "no area named" in r.text
     page = rider_site.get("/", params={"area": seeded.name}).text
     assert f'data-area="{seeded.name}"' in page
+
+
+def test_the_page_loads_while_the_database_is_down(tmp_path: Path, live_api: Any) -> None:
+    client: httpx.Client = live_api(Settings(database_url=f"postgresql+psycopg://yizhan@127.0.0.1:{free_port()}/none",
+                                             data_dir=tmp_path / "data", staff_key="k"), timeout=60)
+    r = client.get("/")
+    assert r.status_code == 200 and 'id="q"' in r.text and "data-area" not in r.text  # no area to show
+    assert client.get("/places", params={"q": "五道口"}).status_code == 503
