@@ -25,9 +25,12 @@ Metres in the graph's projected CRS (x east, y north); lon/lat WGS 84 degrees at
 
 from __future__ import annotations
 
+import itertools
 import logging
+import math
 import threading
 import time
+import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -53,7 +56,7 @@ log = logging.getLogger(__name__)
 
 TABLE_K = 10
 """Stations kept per node: at least the API's default k (5) with room for filters."""
-TABLE_BOUND_M = 4000.0
+TABLE_BOUND_M = 6000.0
 """How far (metres along the streets, door to door) the table looks from each node."""
 GEOD = Geod(ellps="WGS84")
 _NO_HOP = -2  # no next step (an empty slot)
@@ -83,6 +86,13 @@ class StreetTable:
     y: np.ndarray
     edge_stations: dict[int, list[int]]
     build_s: float = 0.0
+    steps: tuple[memoryview, ...] = ()  # hop, hop_slot flat; the graph's u, v: fast scalar reads for walking
+
+    def freeze(self) -> StreetTable:
+        """Make the flat views that walking reads (after the arrays are final)."""
+        self.steps = tuple(np.ascontiguousarray(a).reshape(-1).data
+                           for a in (self.hop, self.hop_slot, self.graph.u, self.graph.v))
+        return self
 
     @property
     def usable(self) -> int:
@@ -152,7 +162,7 @@ def build_street_table(graph: StreetGraph, x: np.ndarray, y: np.ndarray, *, k: i
         table.edge_stations.setdefault(int(snap.edge[j]), []).append(int(j))
     if len(ok) == 0:
         table.build_s = time.perf_counter() - started
-        return table
+        return table.freeze()
     e, s, off = snap.edge[ok], snap.offset_m[ok], snap.offstreet_m[ok]
     cost = np.stack([s, edge_costs(graph.length[e] - s, graph.reverse_factor[e])], axis=1) + off[:, None]
     cols = np.stack([graph.u[e], graph.v[e]], axis=1)
@@ -184,7 +194,7 @@ def build_street_table(graph: StreetGraph, x: np.ndarray, y: np.ndarray, *, k: i
         _merge(table, *(np.concatenate(col) for col in zip(*pending, strict=True)))
     _link_slots(table)
     table.build_s = time.perf_counter() - started
-    return table
+    return table.freeze()
 
 
 def _link_slots(table: StreetTable, chunk: int = 1_000_000) -> None:
@@ -212,18 +222,26 @@ class Found:
     route: np.ndarray
 
 
-def piece_coords(line: BaseGeometry, length_m: float, a: float, b: float) -> np.ndarray:
+def piece_coords(line: BaseGeometry, length_m: float, a: float, b: float) -> list[tuple[float, float]]:
     """Coordinates of the part of an edge's geometry between offsets ``a`` and ``b`` (metres of the graph's
     ``length_m``, from u), oriented a → b."""
-    xy = shapely.get_coordinates(line)
-    seg = np.hypot(np.diff(xy[:, 0]), np.diff(xy[:, 1]))
-    cum = np.concatenate([[0.0], np.cumsum(seg)])
+    xy: list[list[float]] = shapely.get_coordinates(line).tolist()
+    cum = [0.0]
+    for (x0, y0), (x1, y1) in itertools.pairwise(xy):
+        cum.append(cum[-1] + math.hypot(x1 - x0, y1 - y0))
     scale = cum[-1] / length_m if length_m > 0 else 1.0
     lo, hi = min(a, b) * scale, max(a, b) * scale
-    inner = xy[(cum > lo) & (cum < hi)]
-    ends = np.array([np.interp(lo, cum, xy[:, 0]), np.interp(lo, cum, xy[:, 1]),
-                     np.interp(hi, cum, xy[:, 0]), np.interp(hi, cum, xy[:, 1])]).reshape(2, 2)
-    out = np.vstack([ends[:1], inner, ends[1:]])
+
+    def at(d: float) -> tuple[float, float]:
+        for i in range(1, len(cum)):
+            if d <= cum[i] or i == len(cum) - 1:
+                seg = cum[i] - cum[i - 1]
+                f = min(1.0, max(0.0, (d - cum[i - 1]) / seg)) if seg > 0 else 0.0
+                (x0, y0), (x1, y1) = xy[i - 1], xy[i]
+                return x0 + f * (x1 - x0), y0 + f * (y1 - y0)
+        return xy[0][0], xy[0][1]
+
+    out = [at(lo), *((p[0], p[1]) for p, c in zip(xy, cum, strict=True) if lo < c < hi), at(hi)]
     return out if a <= b else out[::-1]
 
 
@@ -290,24 +308,35 @@ def _walk(table: StreetTable, e: int, t: float, node: int, slot: int, st: int) -
     is missing from the table."""
     g, snap = table.graph, table.snapped
     se, ts = int(snap.edge[st]), float(snap.offset_m[st])
+    length = float(g.length[e])
     if node < 0:
-        return piece_coords(g.geometry[e], float(g.length[e]), t, ts)
-    parts = [piece_coords(g.geometry[e], float(g.length[e]), t, 0.0 if node == g.u[e] else float(g.length[e]))]
+        return np.array(piece_coords(g.geometry[e], length, t, ts))
+    first = piece_coords(g.geometry[e], length, t, 0.0 if node == g.u[e] else length)
+    hop, hop_slot, gu, gv = table.steps
+    k = table.k
+    edges: list[int] = []
+    forward: list[bool] = []
     for _ in range(g.n_nodes):
-        h = int(table.hop[node, slot])
+        h = hop[node * k + slot]
         if h == _AT_STATION:
-            end = 0.0 if node == g.u[se] else float(g.length[se])
-            parts.append(piece_coords(g.geometry[se], float(g.length[se]), end, ts))
-            return np.vstack(parts)
+            end = 0.0 if node == gu[se] else float(g.length[se])
+            last = piece_coords(g.geometry[se], float(g.length[se]), end, ts)
+            if not edges:
+                return np.array(first + last)
+            xy, idx = shapely.get_coordinates(g.geometry[edges], return_index=True)
+            count = np.bincount(idx, minlength=len(edges))
+            start = np.concatenate([[0], np.cumsum(count)[:-1]])
+            pos = np.arange(len(idx)) - start[idx]
+            fwd = np.array(forward)[idx]
+            take = np.where(fwd, start[idx] + pos, start[idx] + count[idx] - 1 - pos)
+            return np.vstack([np.array(first), xy[take], np.array(last)])
         if h < 0 or slot < 0:
             return None
-        xy = shapely.get_coordinates(g.geometry[h])
-        forward = int(g.u[h]) == node
-        parts.append(xy if forward else xy[::-1])
-        slot = int(table.hop_slot[node, slot])
-        node = int(g.v[h]) if forward else int(g.u[h])
-        if slot < 0:
-            return None
+        ahead = gu[h] == node
+        edges.append(h)
+        forward.append(ahead)
+        slot = hop_slot[node * k + slot]
+        node = gv[h] if ahead else gu[h]
     return None
 
 
@@ -346,11 +375,19 @@ class Snapshot:
     stations: dict[int, AreaStations]
 
 
+def _prepared(wkb: bytes | None) -> BaseGeometry | None:
+    if wkb is None:
+        return None
+    geom = shapely.from_wkb(wkb)
+    shapely.prepare(geom)  # point-in-area tests per request
+    return geom
+
+
 def load_snapshot(conn: psycopg.Connection[Any]) -> Snapshot:
     """Every area and every active station, read on ``conn``."""
-    areas = [AreaInfo(r[0], r[1], r[2], shapely.from_wkb(r[3]) if r[3] is not None else None, r[4])
-             for r in conn.execute("SELECT id, name, crs_epsg, ST_AsBinary(boundary), display_name FROM areas "
-                                   "ORDER BY ST_Area(boundary), name")]
+    found = conn.execute("SELECT id, name, crs_epsg, ST_AsBinary(boundary), display_name FROM areas "
+                         "ORDER BY ST_Area(boundary), name")
+    areas = [AreaInfo(r[0], r[1], r[2], _prepared(r[3]), r[4]) for r in found]
     rows: dict[int, list[tuple[Any, ...]]] = {}
     for r in conn.execute(LOAD_SQL):
         rows.setdefault(int(r[N_COLUMNS + 2]), []).append(r)
@@ -534,6 +571,7 @@ class TableKeeper:
 
 _keepers: dict[str, TableKeeper] = {}
 _keepers_lock = threading.Lock()
+_urls: weakref.WeakKeyDictionary[Engine, str] = weakref.WeakKeyDictionary()
 _switch = {"on": True}
 
 
@@ -548,7 +586,9 @@ def keeper_for(engine: Engine) -> TableKeeper | None:
     None when tables are off (``use_tables``)."""
     if not _switch["on"]:
         return None
-    url = engine.url.render_as_string(hide_password=False)
+    url = _urls.get(engine)
+    if url is None:
+        url = _urls[engine] = engine.url.render_as_string(hide_password=False)
     keeper = _keepers.get(url)
     if keeper is None or keeper.stopped:
         with _keepers_lock:
