@@ -3,8 +3,10 @@
 Pure functions: a station's WGS 84 (lon, lat) degrees and name in, links out, each carrying the coordinate system
 its app expects:
 
-- Amap (高德): ``https://uri.amap.com/navigation?to=LON,LAT,NAME&mode=walk|ride&coordinate=gaode&callnative=1``,
-  GCJ-02 (``coordinate=gaode``), lon before lat; opens the app when installed, else Amap's web page.
+- Amap (高德): its route URI ``https://uri.amap.com/navigation?to=LON,LAT,NAME&mode=walk|ride&src=yizhan&callnative=1``
+  (lbs.amap.com URI API, 路径规划): the point in GCJ-02, Amap's own coordinates (the route URI has no parameter
+  naming another system), lon before lat; ``src`` names the caller as Amap asks; ``callnative=1`` opens the app
+  when installed, else Amap's web page (riding only in the app).
 - Baidu (百度): the app's ``baidumap://map/direction`` and the web form ``https://api.map.baidu.com/direction``,
   ``destination=latlng:LAT,LON|name:NAME`` (lat before lon) with ``coord_type=wgs84`` stated, so that Baidu
   converts to its BD-09 itself; ``mode`` walking or riding; ``src`` names the calling application as Baidu's URI
@@ -23,6 +25,8 @@ from urllib.parse import quote
 from yizhan.geo.coords import wgs84_to_gcj02_point
 
 Mode = Literal["walk", "ride"]
+AMAP_SRC = "yizhan"
+"""Who calls Amap's route URI (its ``src`` parameter)."""
 BAIDU_SRC = "webapp.yizhan.rider"
 """Who calls Baidu's URI API (its ``src`` parameter, ``webapp.company.app``)."""
 NAV_KEYS = ("amap_walk", "amap_ride", "baidu_walk", "baidu_ride", "baidu_web", "geo")
@@ -41,7 +45,7 @@ def amap_link(gcj_lon: float, gcj_lat: float, name: str, mode: Mode = "walk", *,
     """Amap's navigation URI to a point given in GCJ-02 degrees (lon, lat); ``quoted``: ``name`` is already
     percent-encoded (``_name``)."""
     return (f"https://uri.amap.com/navigation?to={gcj_lon:.7f},{gcj_lat:.7f},{name if quoted else _name(name)}"
-            f"&mode={mode}&coordinate=gaode&callnative=1")
+            f"&mode={mode}&src={AMAP_SRC}&callnative=1")
 
 
 def baidu_link(lon: float, lat: float, name: str, mode: Mode = "walk", *, web: bool = False,

@@ -95,7 +95,7 @@ class LineStringGeometry(BaseModel):
 class NavLinks(BaseModel):
     """Navigation links to a station, each in the coordinate system its app expects."""
 
-    amap_walk: str = Field(description="高德步行 Amap walking (GCJ-02, coordinate=gaode)")
+    amap_walk: str = Field(description="高德步行 Amap walking (its route URI, GCJ-02)")
     amap_ride: str = Field(description="高德骑行 Amap riding (GCJ-02)")
     baidu_walk: str = Field(description="百度步行 Baidu app walking (coord_type=wgs84)")
     baidu_ride: str = Field(description="百度骑行 Baidu app riding (coord_type=wgs84)")

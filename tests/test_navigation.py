@@ -33,9 +33,10 @@ def decode(link: str) -> tuple[float, float, str, str | None]:
         return lon, lat, m[3], None
     query = parse_qs(parts.query, keep_blank_values=True)
     if parts.netloc == "uri.amap.com":
-        assert query["coordinate"] == ["gaode"] and query["callnative"] == ["1"], link
+        assert parts.path == "/navigation" and query["callnative"] == ["1"] and query["src"] == ["yizhan"], link
+        assert "coordinate" not in query, link  # not a parameter of Amap's route URI: its points are GCJ-02
         x, y, name = query["to"][0].split(",", 2)
-        wlon, wlat = to_wgs84(float(x), float(y), "gcj02")  # coordinate=gaode: GCJ-02
+        wlon, wlat = to_wgs84(float(x), float(y), "gcj02")
         return float(wlon), float(wlat), name, query["mode"][0]
     assert parts.scheme == "baidumap" or parts.netloc == "api.map.baidu.com", link
     assert query["src"][0], link
