@@ -96,6 +96,23 @@ class Settings(BaseSettings):
                                        description="Nearest-station searches answer from an in-process index of the "
                                                    "active stations, at most this many seconds behind the registry "
                                                    "(0: always ask the database).")
+    # the console's accounts (sign-in for staff and planners)
+    session_idle_minutes: float = Field(default=120.0, gt=0,
+                                        description="A console session ends after this many minutes unused.")
+    session_max_hours: float = Field(default=12.0, gt=0,
+                                     description="A console session ends this many hours after sign-in, used or not.")
+    signin_window_minutes: float = Field(default=15.0, gt=0,
+                                         description="The window in which failed sign-ins are counted.")
+    signin_failures_per_account: int = Field(default=9, ge=1,
+                                             description="Failed sign-ins to one account within the window before "
+                                                         "further attempts are refused for the rest of it.")
+    signin_failures_per_address: int = Field(default=30, ge=1,
+                                             description="Failed sign-ins from one client address within the window "
+                                                         "before further attempts from it are refused.")
+    # the planners' map
+    min_gap_demand: float = Field(default=5.0, ge=0,
+                                  description="Unmet demand below which uncovered cells are not drawn or listed as a "
+                                              "gap (same unit as the demand weights: orders).")
 
 
 @lru_cache
