@@ -2,11 +2,12 @@
 
 Layers, top to bottom (a module may import from its own layer or any layer below, never above):
 
-1. entry points: ``yizhan.api``, ``yizhan.routes``, ``yizhan.pages``, ``yizhan.cli``, ``yizhan.demo``
+1. entry points: ``yizhan.api``, ``yizhan.routes``, ``yizhan.pages``, ``yizhan.console``, ``yizhan.cli``,
+   ``yizhan.demo``
 2. services: ``yizhan.reports`` and ``yizhan.returns``, above ``yizhan.maps``
 3. domain: ``yizhan.siting``, above ``yizhan.coverage``, above ``yizhan.stations`` and ``yizhan.data``
-4. foundations: ``yizhan.geo``, ``yizhan.db``, ``yizhan.areas``, ``yizhan.keys``, ``yizhan.ratelimit``,
-   ``yizhan.outputs``
+4. foundations: ``yizhan.geo``, ``yizhan.db``, ``yizhan.areas``, ``yizhan.keys``, ``yizhan.accounts``,
+   ``yizhan.ratelimit``, ``yizhan.outputs``
 5. ground: ``yizhan.settings``, ``yizhan.errors`` (and the package's own ``__init__``)
 
 Besides the layers: ``yizhan.geo`` imports no domain package; no two top-level parts import each other, directly or
@@ -34,13 +35,13 @@ ROOT = Path(__file__).resolve().parent.parent  # the repository root is the pack
 
 # top to bottom; parts on one line share a rank (they may import each other, but not in a circle)
 LAYERS: tuple[tuple[str, ...], ...] = (
-    ("api", "routes", "pages", "cli", "demo"),
+    ("api", "routes", "pages", "console", "cli", "demo"),
     ("reports", "returns"),
     ("maps",),
     ("siting",),
     ("coverage",),
     ("stations", "data"),
-    ("geo", "db", "areas", "keys", "ratelimit", "outputs"),
+    ("geo", "db", "areas", "keys", "accounts", "ratelimit", "outputs"),
     ("settings", "errors", "__init__"),
 )
 RANK: dict[str, int] = {part: len(LAYERS) - i for i, layer in enumerate(LAYERS) for part in layer}
