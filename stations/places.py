@@ -206,21 +206,23 @@ class StationNames:
 
     def __init__(self, stations: Iterable[Station]) -> None:
         self.rows: list[StationRow] = []
-        entries: list[tuple[str, int, str]] = []  # (area, station row, normalised text)
+        fields: list[tuple[str, int, str]] = []  # (area, station row, text as written)
         sums: dict[tuple[str, str], list[float]] = {}  # (area, township) -> [sum lon, sum lat, count]
         for st in stations:
             i = len(self.rows)
             self.rows.append((st["id"], st["name"], st["address"], st["host_name"], st["lon"], st["lat"], st["area"]))
             for value in dict.fromkeys((st["name"], st["address"], st["host_name"])):  # a field repeated once
-                norm = normalised(value) if value else ""
-                if norm:
-                    entries.append((st["area"], i, norm))
+                if value:
+                    fields.append((st["area"], i, value))
             if st["township"]:
                 acc = sums.setdefault((st["area"], st["township"]), [0.0, 0.0, 0.0])
                 acc[0] += st["lon"]
                 acc[1] += st["lat"]
                 acc[2] += 1
-        entries.sort(key=lambda e: (e[0], len(e[2])))
+        # normalised all at once (NUL, which no stored text holds, neither changes nor joins a neighbour)
+        norms = normalised("\0".join(f[2] for f in fields)).split("\0") if fields else []
+        entries = sorted(((a, i, norm) for (a, i, _), norm in zip(fields, norms, strict=True) if norm),
+                         key=lambda e: (e[0], len(e[2])))
         self.text = "".join(e[2] + "\n" for e in entries)
         self.starts = np.zeros(len(entries) + 1, np.int64)
         np.cumsum([len(e[2]) + 1 for e in entries], out=self.starts[1:])

@@ -463,6 +463,9 @@ def test_before_a_position_the_map_shows_the_area_then_a_typed_place(browser: Br
         assert page.locator("#list > li").count() == 0
         page.wait_for_function("document.getElementById('status').textContent.includes('无法获取位置')")
         page.screenshot(path=str(tmp_path / "rider-area-390x844.png"))
+        page.set_viewport_size(DESKTOP)
+        page.screenshot(path=str(tmp_path / "rider-area-1366x768.png"))
+        page.set_viewport_size(PHONE)
 
         # the rider types a street: the page offers what GET /places answers, in its order
         n = searches(page)
@@ -470,12 +473,14 @@ def test_before_a_position_the_map_shows_the_area_then_a_typed_place(browser: Br
         places = client.get("/places", params={"q": "成府路"}).json()["places"]
         assert places and all(p["kind"] == "address" for p in places)
         assert [t.split(" ")[0] for t in offered(page, "成府路")] == [p["name"] for p in places]
+        page.screenshot(path=str(tmp_path / "rider-places-390x844.png"))
         page.locator("#places button.placebtn").nth(1).click()
         listed = wait_listed(page, n)
         at = (places[1]["lon"], places[1]["lat"])
         body, by = api_answer(client, at=at, open_now="false")
         assert by == "network" and listed == ids(body) and listed
         assert listed[0] == places[1]["station_id"]  # the station at that address is nearest
+        page.wait_for_timeout(500)  # for the picture only: the map's zoom to the answer is animated
         page.screenshot(path=str(tmp_path / "rider-typed-390x844.png"))
         page.set_viewport_size(DESKTOP)
         page.screenshot(path=str(tmp_path / "rider-typed-1366x768.png"))

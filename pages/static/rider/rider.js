@@ -276,7 +276,7 @@
       if (!g || streetsFor !== key) { return; }
       streets.clearLayers();
       L.polyline(g.coordinates.map(function (line) { return line.map(function (xy) { return [xy[1], xy[0]]; }); }),
-                 {color: "#ffffff", weight: 3, opacity: 1, interactive: false, className: "streets"}).addTo(streets);
+                 {color: "#ffffff", weight: 3, opacity: 1, interactive: false, className: "streets"}).addTo(streets).bringToBack();
       mapEl.setAttribute("data-streets", String(g.coordinates.length));
     });
   }
@@ -284,7 +284,9 @@
   function showArea() {  // before a position: the area's extent, streets and active stations
     var b = (mapEl.getAttribute("data-bounds") || "").split(",").map(Number);
     if (!AREA || b.length !== 4) { return; }
-    map.fitBounds([[b[1], b[0]], [b[3], b[2]]], {padding: [8, 8], maxZoom: 16});
+    var fit = function () { if (!pos) { map.fitBounds([[b[1], b[0]], [b[3], b[2]]], {padding: [8, 8], maxZoom: 16}); } };
+    fit();
+    map.on("resize", fit);  // a phone turned, a window resized: the whole area again until a position is known
     var c = mapEl.getAttribute("data-centre").split(",").map(Number);
     drawStreets(AREA, c);
     var p = new URLSearchParams({area: AREA, status: "active", limit: "1000"});
@@ -332,6 +334,8 @@
     });
   }
   function choosePlace(pl) {
+    typing++;              // an answer still on its way for what was typed before is not shown
+    clearTimeout(timer);
     pos = [pl.lon, pl.lat];
     posName = pl.name;
     qEl.value = pl.name;
