@@ -1,0 +1,116 @@
+"""Two stored coverage runs of one area side by side: this month against last, straight line against along the
+streets, before against after new stations.
+
+``compare_runs`` reads both runs' summaries, their per-township figures (``run_units``) and their cells
+(``run_cells``, joined by ``cell_key``) and gives:
+
+- per township: demand and covered share (0–1) in each run and the change in percentage points;
+- the cells covered in the later run and not the earlier (``newly_covered``) and the reverse
+  (``no_longer_covered``), with their demand, as polygons in WGS 84 (EPSG:4326, lon/lat);
+- notes, in Chinese and English, on what differs between the runs besides the stations (method, radius,
+  demand layer), so a change is read for what it is.
+
+Shares are 0–1, demand in the layer's own units (orders), the radius in metres.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+from sqlalchemy import Engine, text
+
+from yizhan.coverage.runs import RunSummary, summary_of, units_table
+from yizhan.db.models import SRID
+from yizhan.errors import InvalidInput
+
+UNIT_COLUMNS = ["name", "demand_before", "share_before", "demand_after", "share_after", "change_pp"]
+"""The columns of ``RunComparison.units``."""
+
+_CHANGED_CELLS = """
+    SELECT b.cell_key, b.weight,
+           b.covered AS covered_after, b.geom
+    FROM (SELECT * FROM run_cells WHERE run_id = :before) a
+    JOIN (SELECT * FROM run_cells WHERE run_id = :after) b USING (cell_key)
+    WHERE a.covered <> b.covered
+    ORDER BY weight DESC, cell_key"""
+_UNMATCHED = """
+    SELECT count(*) FILTER (WHERE a.cell_key IS NULL) AS only_after,
+           count(*) FILTER (WHERE b.cell_key IS NULL) AS only_before
+    FROM (SELECT cell_key FROM run_cells WHERE run_id = :before) a
+    FULL JOIN (SELECT cell_key FROM run_cells WHERE run_id = :after) b USING (cell_key)"""
+
+
+@dataclass(frozen=True)
+class RunComparison:
+    """Runs ``before`` and ``after`` (their summaries) side by side; see the module's docstring."""
+
+    before: RunSummary
+    after: RunSummary
+    units: pd.DataFrame
+    newly_covered: gpd.GeoDataFrame
+    no_longer_covered: gpd.GeoDataFrame
+    notes: list[tuple[str, str]] = field(default_factory=list)
+
+    @property
+    def change_pp(self) -> float:
+        """The whole area's covered share, after minus before, in percentage points."""
+        return round((self.after["covered_share"] - self.before["covered_share"]) * 100, 4)
+
+
+def _method(s: RunSummary) -> tuple[str, str]:
+    if s["mode"] == "network":
+        how = {"walk": ("步行", "walking"), "bike": ("骑行", "cycling")}.get(str(s.get("profile")), ("", ""))
+        return f"沿街道{how[0]}", f"along the streets, {how[1]}".rstrip(", ")
+    return "直线", "straight line"
+
+
+def _notes(before: RunSummary, after: RunSummary, only_before: int, only_after: int) -> list[tuple[str, str]]:
+    notes = []
+    mb, ma = _method(before), _method(after)
+    if mb != ma:
+        notes.append((f"方法不同：{mb[0]} → {ma[0]}", f"methods differ: {mb[1]} → {ma[1]}"))
+    if before["radius_m"] != after["radius_m"]:
+        notes.append((f"服务半径不同：{before['radius_m']:g} 米 → {after['radius_m']:g} 米",
+                      f"radius differs: {before['radius_m']:g} m → {after['radius_m']:g} m"))
+    if only_before or only_after:
+        notes.append((f"需求图层不同：{only_before} 个格子只在前一次，{only_after} 个只在后一次（不计入变化）",
+                      f"demand layers differ: {only_before} cells only in the earlier run, {only_after} only in "
+                      "the later (left out of the change)"))
+    elif not np.isclose(before["demand_total"], after["demand_total"]):
+        notes.append((f"需求总量不同：{before['demand_total']:g} → {after['demand_total']:g}",
+                      f"total demand differs: {before['demand_total']:g} → {after['demand_total']:g}"))
+    return notes
+
+
+def _units(before: pd.DataFrame, after: pd.DataFrame) -> pd.DataFrame:
+    cols = ["name", "demand", "covered_share"]
+    both = before[cols].merge(after[cols], on="name", how="outer", suffixes=("_before", "_after"))
+    both = both.rename(columns={"covered_share_before": "share_before", "covered_share_after": "share_after"})
+    both["change_pp"] = ((both["share_after"] - both["share_before"]) * 100).round(4)
+    return both[UNIT_COLUMNS].sort_values("name", kind="stable").reset_index(drop=True)
+
+
+def compare_runs(engine: Engine, before: int, after: int) -> RunComparison:
+    """Stored runs ``before`` and ``after`` side by side (see the module's docstring). NotFound (404) for a run that
+    does not exist; InvalidInput (422) for runs of two different areas or a run compared with itself."""
+    if before == after:
+        raise InvalidInput(f"对比需要两次不同的分析 / compare two different runs (both are run {before})")
+    with engine.connect() as conn:
+        sb, sa = summary_of(conn, before), summary_of(conn, after)
+        if sb["area"] != sa["area"]:
+            raise InvalidInput(f"两次分析不属于同一区域 / runs {before} and {after} are of different areas "
+                               f"({sb['area']!r}, {sa['area']!r}); compare runs of one area")
+        ids = {"before": before, "after": after}
+        changed = gpd.read_postgis(text(_CHANGED_CELLS), conn, geom_col="geom", crs=SRID, params=ids)
+        unmatched = conn.execute(text(_UNMATCHED), ids).one()
+        units = _units(units_table(conn, before), units_table(conn, after))
+    changed = changed.rename_geometry("geometry")
+    gained = changed["covered_after"].to_numpy(bool)
+    keep = ["cell_key", "weight", "geometry"]
+    return RunComparison(sb, sa, units,
+                         changed.loc[gained, keep].reset_index(drop=True),
+                         changed.loc[~gained, keep].reset_index(drop=True),
+                         _notes(sb, sa, int(unmatched.only_before), int(unmatched.only_after)))
