@@ -198,47 +198,49 @@ StationRow = tuple[str, str, str | None, str | None, float, float, str]
 class StationNames:
     """The active stations' names, addresses and host names, normalised, for matching in memory.
 
-    ``text`` holds every non-empty normalised field once, each followed by a line break (a query never holds
-    one, so a hit never spans two), area after area and, within an area, the shorter first, so the first
+    ``text`` holds every non-empty normalised field, each followed by a line break (a query never holds one,
+    so a hit never spans two), area after area and, within an area, the shorter first, so the first
     ``SCANNED_ROWS`` hits are the closest, as the database path orders them. The registry's townships (the
     ``township`` written beside the stations) are kept per area with the middle of their stations.
     """
 
     def __init__(self, stations: Iterable[Station]) -> None:
-        self.rows: list[StationRow] = []
-        fields: list[tuple[str, int, str]] = []  # (area, station row, text as written)
+        listed = list(stations)
+        n = len(listed)
+        self.rows: list[StationRow] = [(st["id"], st["name"], st["address"], st["host_name"], st["lon"], st["lat"],
+                                        st["area"]) for st in listed]
+        # each station's name, address and host name ("" where missing), normalised in one pass (NUL, which no
+        # stored text holds, neither changes nor joins a neighbour)
+        raw = "\0".join(v or "" for st in listed for v in (st["name"], st["address"], st["host_name"]))
+        norms = normalised(raw).split("\0") if n else []
+        lengths = np.fromiter(map(len, norms), np.int64, len(norms))
+        names = sorted({st["area"] for st in listed})
+        codes = {a: i for i, a in enumerate(names)}
+        field_area = np.repeat(np.fromiter((codes[st["area"]] for st in listed), np.int64, n), 3)
+        kept = np.flatnonzero(lengths > 0)
+        order = kept[np.lexsort((lengths[kept], field_area[kept]))]  # by area, then the shorter first (stable)
+        self.text = "".join([norms[i] + "\n" for i in order.tolist()])
+        self.starts = np.zeros(len(order) + 1, np.int64)
+        np.cumsum(lengths[order] + 1, out=self.starts[1:])
+        self.row = order // 3  # the station of each field
+        edges = np.searchsorted(field_area[order], np.arange(len(names) + 1))
+        self.areas: dict[str, tuple[int, int]] = {a: (int(edges[i]), int(edges[i + 1])) for i, a in enumerate(names)
+                                                  if edges[i + 1] > edges[i]}
         sums: dict[tuple[str, str], list[float]] = {}  # (area, township) -> [sum lon, sum lat, count]
-        for st in stations:
-            i = len(self.rows)
-            self.rows.append((st["id"], st["name"], st["address"], st["host_name"], st["lon"], st["lat"], st["area"]))
-            for value in dict.fromkeys((st["name"], st["address"], st["host_name"])):  # a field repeated once
-                if value:
-                    fields.append((st["area"], i, value))
+        for st in listed:
             if st["township"]:
                 acc = sums.setdefault((st["area"], st["township"]), [0.0, 0.0, 0.0])
                 acc[0] += st["lon"]
                 acc[1] += st["lat"]
                 acc[2] += 1
-        # normalised all at once (NUL, which no stored text holds, neither changes nor joins a neighbour)
-        norms = normalised("\0".join(f[2] for f in fields)).split("\0") if fields else []
-        entries = sorted(((a, i, norm) for (a, i, _), norm in zip(fields, norms, strict=True) if norm),
-                         key=lambda e: (e[0], len(e[2])))
-        self.text = "".join(e[2] + "\n" for e in entries)
-        self.starts = np.zeros(len(entries) + 1, np.int64)
-        np.cumsum([len(e[2]) + 1 for e in entries], out=self.starts[1:])
-        self.row = np.array([e[1] for e in entries], np.int64)
-        self.areas: dict[str, tuple[int, int]] = {}
-        for j, (a, _, _) in enumerate(entries):
-            first, _ = self.areas.get(a, (j, j))
-            self.areas[a] = (first, j + 1)
         self._townships = [(a, t, acc[0] / acc[2], acc[1] / acc[2], normalised(t))
                            for (a, t), acc in sorted(sums.items())]
 
     @classmethod
     def from_index(cls, index: StationIndex) -> StationNames:
-        """The names of the stations an in-process station index holds (its stations as JSON, one by one)."""
-        blob, off = index.blob, index.offsets
-        return cls(orjson.loads(blob[off[i]:off[i + 1]]) for i in range(len(index)))
+        """The names of the stations an in-process station index holds (its stations' JSON, read as one list)."""
+        blob, off = index.blob, index.offsets.tolist()
+        return cls(orjson.loads(b"[" + b",".join([blob[off[i]:off[i + 1]] for i in range(len(index))]) + b"]"))
 
     def stations(self, key: str, area: str | None) -> list[StationRow]:
         """The stations with a field containing the normalised query ``key`` (of ``area`` when given): at most

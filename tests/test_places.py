@@ -21,7 +21,7 @@ from yizhan.errors import InvalidInput
 from yizhan.settings import Settings
 from yizhan.stations.area_view import area_view
 from yizhan.stations.memindex import LOAD_SQL, StationIndex
-from yizhan.stations.places import MAX_PLACES, MAX_QUERY_CHARS, find_places, names_of, normalised
+from yizhan.stations.places import MAX_PLACES, MAX_QUERY_CHARS, StationNames, find_places, names_of, normalised
 
 TOWNSHIPS = Path(__file__).resolve().parents[1] / "data" / "samples" / "townships_sample.geojson"
 
@@ -201,3 +201,10 @@ def test_in_memory_the_same_places_as_in_the_database(engine: Engine, sample_are
                     [c for p in in_database for c in (p.lon, p.lat)], abs=1e-9)
         assert {p.area for p in find_places(conn, "驿站", limit=MAX_PLACES, names=names)} == {"other",
                                                                                             sample_area.name}
+
+
+def test_no_station_in_memory_finds_no_station(engine: Engine, wudaokou: AreaInfo) -> None:
+    names = StationNames([])
+    assert names.stations("驿站", None) == [] and names.townships("驿站", None) == []
+    with engine.connect() as conn:
+        assert find_places(conn, "驿站", names=names) == []
