@@ -165,29 +165,33 @@ def build_street_table(graph: StreetGraph, x: np.ndarray, y: np.ndarray, *, k: i
         return table.freeze()
     e, s, off = snap.edge[ok], snap.offset_m[ok], snap.offstreet_m[ok]
     cost = np.stack([s, edge_costs(graph.length[e] - s, graph.reverse_factor[e])], axis=1) + off[:, None]
-    cols = np.stack([graph.u[e], graph.v[e]], axis=1)
-    finite = np.isfinite(cost)
+    ends = np.stack([graph.u[e], graph.v[e]], axis=1).astype(np.int64)
     a = graph.adjacency_t
-    idx_dtype = a.indices.dtype
-    indptr = np.concatenate([a.indptr, a.indptr[-1] + np.cumsum(finite.sum(axis=1), dtype=a.indptr.dtype)])
-    aug = csr_matrix((np.concatenate([a.data, cost[finite]]),
-                      np.concatenate([a.indices, cols[finite].astype(idx_dtype)]), indptr.astype(idx_dtype)),
-                     shape=(n + len(ok), n + len(ok)))
     keys, key_edge = _pair_edges(graph)
+    # stations near each other share a batch (2 km cells, serpentine), and a batch searches only the streets within
+    # the bound's reach in a straight line: an edge is never shorter than its chord (1 % spare for the CRS's scale)
+    sxy = np.column_stack([snap.x[ok], snap.y[ok]])
+    cell = np.floor((sxy - sxy.min(axis=0)) / 2000.0).astype(np.int64)
+    order = np.lexsort((np.where(cell[:, 0] % 2 == 1, -cell[:, 1], cell[:, 1]), cell[:, 0]))
+    reach = float(bound_m) * 1.01 + 1.0
+    local = np.full(n, -1, np.int64)
     pending: list[tuple[np.ndarray, ...]] = []
     held = 0
     for b0 in range(0, len(ok), batch):
-        src = np.arange(n + b0, n + min(b0 + batch, len(ok)))
-        dist, pred = dijkstra(aug, directed=True, indices=src, return_predecessors=True, limit=float(bound_m))
-        dist, pred = np.atleast_2d(dist)[:, :n], np.atleast_2d(pred)[:, :n]
-        row, node = np.nonzero(np.isfinite(dist))
-        d, p = dist[row, node], pred[row, node].astype(np.int64)
+        part = order[b0:b0 + batch]
+        lo, hi = sxy[part].min(axis=0) - reach, sxy[part].max(axis=0) + reach
+        sub = np.flatnonzero((graph.x >= lo[0]) & (graph.x <= hi[0]) & (graph.y >= lo[1]) & (graph.y <= hi[1]))
+        dist, pred = _batch(a, sub, local, cost[part], ends[part], bound_m)
+        m = len(sub)
+        row, lnode = np.nonzero(np.isfinite(dist))
+        d, lp = dist[row, lnode], pred[row, lnode].astype(np.int64)
+        node = sub[lnode]
         hop = np.full(len(node), _AT_STATION, np.int64)
-        step = p < n
-        hop[step] = key_edge[np.searchsorted(keys, node[step].astype(np.int64) * n + p[step])]
-        pending.append((node, d, ok[b0 + row].astype(np.int32), hop.astype(np.int32)))
+        step = lp < m
+        hop[step] = key_edge[np.searchsorted(keys, node[step] * n + sub[lp[step]])]
+        pending.append((node, d, ok[part[row]].astype(np.int32), hop.astype(np.int32)))
         held += len(node)
-        if held > 4_000_000:
+        if held > 2_000_000:
             _merge(table, *(np.concatenate(col) for col in zip(*pending, strict=True)))
             pending, held = [], 0
     if pending:
@@ -195,6 +199,34 @@ def build_street_table(graph: StreetGraph, x: np.ndarray, y: np.ndarray, *, k: i
     _link_slots(table)
     table.build_s = time.perf_counter() - started
     return table.freeze()
+
+
+def _batch(a: csr_matrix, sub: np.ndarray, local: np.ndarray, cost: np.ndarray, ends: np.ndarray,
+           bound_m: float) -> tuple[np.ndarray, np.ndarray]:
+    """Bounded Dijkstra over the transposed adjacency ``a`` cut to nodes ``sub`` (sorted), from one virtual node
+    per station joined to its edge's ``ends`` at ``cost``; distances and predecessors (b x len(sub), local
+    numbers; a predecessor >= len(sub) is the station's own node). ``local`` (all -1) is scratch space."""
+    m, b = len(sub), len(cost)
+    local[sub] = np.arange(m)
+    try:
+        first, counts = a.indptr[sub], a.indptr[sub + 1] - a.indptr[sub]
+        pos = np.repeat(first - np.concatenate([[0], np.cumsum(counts)[:-1]]), counts) + np.arange(counts.sum())
+        col = local[a.indices[pos]]
+        keep = col >= 0
+        row = np.repeat(np.arange(m), counts)[keep]
+        vcol = local[ends]
+        vkeep = np.isfinite(cost) & (vcol >= 0)
+        vrow = np.repeat(np.arange(m, m + b), 2).reshape(-1, 2)[vkeep]
+        rows = np.concatenate([row, vrow])
+        indptr = np.concatenate([[0], np.cumsum(np.bincount(rows, minlength=m + b))])
+        graph = csr_matrix((np.concatenate([a.data[pos][keep], cost[vkeep]]),
+                            np.concatenate([col[keep], vcol[vkeep]]).astype(np.int32), indptr.astype(np.int32)),
+                           shape=(m + b, m + b))
+    finally:
+        local[sub] = -1
+    dist, pred = dijkstra(graph, directed=True, indices=np.arange(m, m + b), return_predecessors=True,
+                          limit=float(bound_m))
+    return np.atleast_2d(dist)[:, :m], np.atleast_2d(pred)[:, :m]
 
 
 def _link_slots(table: StreetTable, chunk: int = 1_000_000) -> None:
@@ -525,8 +557,14 @@ class TableKeeper:
                 self._pending = True
                 self.last_error = f"{type(exc).__name__}: {exc}"
                 log.debug("street tables: %s", self.last_error)
+            failed = time.monotonic()
             self._stop.wait(pause)
             pause = min(5.0, pause * 2)
+            # connect again only once a search asks (a dropped database is left alone), until idle
+            while not self._stop.is_set() and self._used < failed:
+                if time.monotonic() - self._used > self.idle_s:
+                    self.stop()
+                self._stop.wait(0.25)
 
     def _build(self) -> None:
         while not self._stop.is_set():

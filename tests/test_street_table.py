@@ -183,3 +183,26 @@ def test_short_rows_certify_or_decline(engine, sample_area, settings):
             assert [ids[f.station] for f in got] == [st["id"] for st in exact]
             assert [round(f.distance_m, 1) for f in got] == [st["network_distance_m"] for st in exact]
     assert outcomes["answered"] > 50 and outcomes["declined"] > 10, outcomes
+
+
+def test_over_http_the_table_answers(engine, db_url, sample_area, settings, live_api):
+    client = live_api(settings.model_copy(update={"database_url": db_url}))
+    w, s, e, n = sample_area.boundary.bounds
+    params = {"lon": (w + e) / 2, "lat": (s + n) / 2, "k": 3, "by": "network", "max_distance_m": 50_000}
+    assert client.get("/stations/nearest", params=params).status_code == 200  # asks for the table
+    keeper = keeper_for(engine)  # the server's, too: one per database
+    assert keeper is not None and keeper.wait_built(0, 60), keeper.last_error
+    before = keeper.counts["table"]
+    rng = np.random.default_rng(8)
+    for lon, lat in zip(rng.uniform(w, e, 10), rng.uniform(s, n, 10), strict=True):
+        r = client.get("/stations/nearest", params={**params, "lon": lon, "lat": lat})
+        try:
+            exact = exact_along_streets(engine, float(lon), float(lat), k=3, flt=StationFilter(), settings=settings)
+        except InvalidInput:
+            assert r.status_code == 422
+            continue
+        assert r.status_code == 200, r.text
+        props = [f["properties"] for f in r.json()["features"]]
+        assert [p["id"] for p in props] == [st["id"] for st in exact]
+        assert [p["network_distance_m"] for p in props] == [st["network_distance_m"] for st in exact]
+    assert keeper.counts["table"] > before
