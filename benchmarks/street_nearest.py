@@ -6,7 +6,7 @@ PostgreSQL + PostGIS cluster, creates an area over a synthetic street graph (``n
 lattice of 100 m blocks, 1 M nodes, about 100 x 100 km in UTM 50N; ``--quick``: 100k nodes) and imports 3,000
 stations uniform at random over it (``--quick``: 300), with random amenities and hours.
 
-1. The table built in this process (``build_street_table``: 10 stations per node within 4 km): seconds, the
+1. The table built in this process (``build_street_table``: 10 stations per node within 6 km): seconds, the
    arrays' MB, the growth of this process's peak RSS; then the in-process cost of one answer (snapped point,
    k=5) from the table (``nearest_in_table``, routes walked) and by the exact search (``exact_along_streets``,
    PostGIS read + Dijkstra), mean ms.
@@ -154,10 +154,10 @@ def in_process(url: str, data_dir: Path, area: Any, points: np.ndarray, quick: b
         t = time.perf_counter()
         tab = street_table.build_street_table(graph, np.asarray(sx), np.asarray(sy), max_snap_m=settings.max_snap_m)
         build_s = time.perf_counter() - t
-        rows.append(["table build (10 per node, 4 km)", f"{build_s:.1f} s",
+        rows.append(["table build (10 per node, 6 km)", f"{build_s:.1f} s",
                      f"{tab.nbytes / 2**20:,.0f} MB arrays; peak RSS +{peak_rss_mb() - rss0:,.0f} MB"])
         full = float((tab.station[:, -1] >= 0).mean())
-        rows.append(["rows holding 10 stations", f"{full:.0%}", "the others: every station within 4 km"])
+        rows.append(["rows holding 10 stations", f"{full:.0%}", "the others: every station within 6 km"])
         qx, qy = to_m.transform(points[:, 0], points[:, 1])
         n_table = 500 if quick else 2000
         answered, spent = 0, 0.0

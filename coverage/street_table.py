@@ -169,11 +169,17 @@ def build_street_table(graph: StreetGraph, x: np.ndarray, y: np.ndarray, *, k: i
     a = graph.adjacency_t
     keys, key_edge = _pair_edges(graph)
     # stations near each other share a batch (2 km cells, serpentine), and a batch searches only the streets within
-    # the bound's reach in a straight line: an edge is never shorter than its chord (1 % spare for the CRS's scale)
+    # the bound's reach in a straight line from its stations' snapped points: a way costing c metres runs at most
+    # c / shrink metres in a straight line, shrink the least cost per metre of drawn street over all edges
     sxy = np.column_stack([snap.x[ok], snap.y[ok]])
     cell = np.floor((sxy - sxy.min(axis=0)) / 2000.0).astype(np.int64)
     order = np.lexsort((np.where(cell[:, 0] % 2 == 1, -cell[:, 1], cell[:, 1]), cell[:, 0]))
-    reach = float(bound_m) * 1.01 + 1.0
+    drawn = shapely.length(graph.geometry)
+    rf = graph.reverse_factor[np.isfinite(graph.reverse_factor)]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        per_m = graph.length[drawn > 0] / drawn[drawn > 0]
+    shrink = min(1.0, float(per_m.min(initial=1.0)), float(rf.min(initial=1.0)) * float(per_m.min(initial=1.0)))
+    reach = float(bound_m) / max(shrink, 1e-6) * 1.001 + 1.0
     local = np.full(n, -1, np.int64)
     pending: list[tuple[np.ndarray, ...]] = []
     held = 0
