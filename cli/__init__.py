@@ -1,8 +1,8 @@
 """The ``yizhan`` command line: database, areas, registry, demand, coverage, map, reports, API, demo.
 
 The command tree and what the commands share are in ``common``; the commands by concept in ``database``,
-``registry`` (areas, networks, units), ``stations``, ``demand``, ``analysis`` and ``serving``. ``main`` is the
-installed ``yizhan`` command.
+``registry`` (areas, networks, units), ``stations``, ``demand``, ``analysis``, ``serving`` and ``users`` (console
+accounts). ``main`` is the installed ``yizhan`` command.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import traceback
 
 from rich.markup import escape
 
-from yizhan.cli import analysis, database, demand, registry, serving, stations  # noqa: F401  (they register their commands)
+from yizhan.cli import analysis, database, demand, registry, serving, stations, users  # noqa: F401  (they register their commands)
 from yizhan.cli.common import app
 from yizhan.cli.failures import describe, interrupts_raise
 
