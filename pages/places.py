@@ -22,21 +22,22 @@ async def places(_: RiderLimit, db: DatabaseDep,
     """The places whose names contain ``q`` (characters: 五道口, 成府路, a station's or its host's name), best first:
     ``{"q", "area", "places": [{name, kind, kind_zh, kind_en, detail, station_id, area, lon, lat}]}`` with lon/lat
     in WGS 84 degrees; 404 for an unknown ``area``, 422 (in Chinese and English) for a ``q`` too long or with
-    nothing to match. The stations' names are matched in the in-process station index once it is loaded (the
-    pool that starts it is made here if no rider has asked yet), else in the database."""
+    nothing to match. The stations' names are matched in memory once the in-process station index and its names
+    are loaded (the pool that starts the index is made here if no rider has asked yet), else in the database;
+    ``X-Places-Source`` says which (``index`` or ``database``)."""
     await db.pool()  # starts the station index with it
     keeper = db.station_index
     index = keeper.current() if keeper is not None else None
 
-    def found() -> list[Place]:
+    def found() -> tuple[list[Place], str]:
         eng = db.engine()
         require_area(eng, area)
-        names: StationNames | None = names_of(index) if index is not None else None
+        names: StationNames | None = names_of(index) if index is not None else None  # None while being built
         with eng.connect() as conn:
-            return find_places(conn, q, area=area, limit=limit, names=names)
+            return find_places(conn, q, area=area, limit=limit, names=names), "database" if names is None else "index"
 
+    got, source = await anyio.to_thread.run_sync(found)
     body: dict[str, Any] = {"q": q, "area": area, "places": [
         {"name": p.name, "kind": p.kind, "kind_zh": p.kind_zh, "kind_en": p.kind_en, "detail": p.detail,
-         "station_id": p.station_id, "area": p.area, "lon": round(p.lon, 7), "lat": round(p.lat, 7)}
-        for p in await anyio.to_thread.run_sync(found)]}
-    return JSONResponse(body, headers={"Cache-Control": "max-age=60"})
+         "station_id": p.station_id, "area": p.area, "lon": round(p.lon, 7), "lat": round(p.lat, 7)} for p in got]}
+    return JSONResponse(body, headers={"Cache-Control": "max-age=60", "X-Places-Source": source})

@@ -70,7 +70,7 @@ def _html(request: Request, template: str, status_code: int = 200, **context: ob
 
 
 @router.get("/", response_class=HTMLResponse, include_in_schema=False)
-def rider_page(request: Request, db: DatabaseDep,
+def rider_page(_: RiderLimit, request: Request, db: DatabaseDep,
                area: Annotated[str | None, Query(max_length=200)] = None) -> HTMLResponse:
     """The nearest open stations from the rider's position (the page's script asks the API); the map shows the
     area ``area`` (else the one with most stations) before the position is known, or nothing while the database

@@ -19,8 +19,9 @@ with it, then one containing it; within each, the shorter name first (the closer
 before stations. Positions are WGS 84 lon/lat degrees. The query reaches SQL only as a bound parameter.
 
 The stations' names are matched in PostgreSQL, or, when the caller has the in-process station index
-(``memindex.StationIndex``), in memory from ``StationNames`` built once per index (``names_of``): one string of
-every normalised name, address, host name, searched with ``str.find``. Both give the same places.
+(``memindex.StationIndex``), in memory from ``StationNames`` built once per index in a background thread
+(``names_of``): one string of every normalised name, address, host name, searched with ``str.find``. Both give the
+same places.
 """
 
 from __future__ import annotations
@@ -265,18 +266,54 @@ class StationNames:
                 if key in norm and (area is None or a == area)][:SCANNED_ROWS]
 
 
-_names: tuple[StationIndex, StationNames] | None = None
-_names_lock = threading.Lock()
+class NamesKeeper:
+    """The ``StationNames`` of the newest in-process station index asked about, built in a background thread
+    (a second or two for 100,000 stations) so that no rider's request waits for it: until they are built the
+    caller matches in the database, which answers the same."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._built: tuple[StationIndex, StationNames] | None = None
+        self._wanted: StationIndex | None = None  # the index asked about last
+        self._building: StationIndex | None = None
+
+    def names(self, index: StationIndex, *, wait: bool = False) -> StationNames | None:
+        """The names of ``index``; None while they are being built (the build is started here), unless ``wait``,
+        which builds them in the caller's thread if need be."""
+        with self._lock:
+            if self._built is not None and self._built[0] is index:
+                return self._built[1]
+            self._wanted = index
+            start = not wait and self._building is not index
+            if start:
+                self._building = index
+        if wait:
+            return self._build(index)
+        if start:
+            threading.Thread(target=self._build, args=(index,), name="yizhan-place-names", daemon=True).start()
+        return None
+
+    def _build(self, index: StationIndex) -> StationNames:
+        try:
+            names = StationNames.from_index(index)
+            with self._lock:
+                if self._wanted is index or self._built is None:  # an older index's names never replace newer
+                    self._built = (index, names)
+            return names
+        finally:
+            with self._lock:
+                if self._building is index:
+                    self._building = None
 
 
-def names_of(index: StationIndex) -> StationNames:
-    """The ``StationNames`` of an in-process station index, built on first use and kept while it is the current
-    one (a reload of the index, after a change to the registry, makes a new one)."""
-    global _names
-    with _names_lock:
-        if _names is None or _names[0] is not index:
-            _names = (index, StationNames.from_index(index))
-        return _names[1]
+_keeper = NamesKeeper()
+
+
+def names_of(index: StationIndex, *, wait: bool = False) -> StationNames | None:
+    """The ``StationNames`` of an in-process station index (``NamesKeeper.names``), kept while it is the newest
+    one asked about; a reload of the index, after a change to the registry, has new ones built. None while they
+    are being built, unless ``wait``."""
+    return _keeper.names(index, wait=wait)
 
 
 def _station_place(key: str, sid: str, name: str, address: str | None, host_name: str | None, lon: float,

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -186,8 +187,9 @@ def test_in_memory_the_same_places_as_in_the_database(engine: Engine, sample_are
     demo = demo_stations(sample_template)
     with engine.connect() as conn:
         index = StationIndex.from_rows(list(conn.execute(text(LOAD_SQL)).all()))
-        names = names_of(index)
-        assert names_of(index) is names  # built once per index
+        assert names_of(index) is None  # being built in the background: the database answers meanwhile
+        names = names_of(index, wait=True)
+        assert names is not None and names_of(index) is names  # built once per index
         queries = ["成府路", "银行", "驿站", "片区", "东南片区", "火星", "1", str(demo["name"][0]),
                    str(demo["address"][0]), "ＤＥＭＯ"]
         for q in queries:
@@ -208,3 +210,23 @@ def test_no_station_in_memory_finds_no_station(engine: Engine, wudaokou: AreaInf
     assert names.stations("驿站", None) == [] and names.townships("驿站", None) == []
     with engine.connect() as conn:
         assert find_places(conn, "驿站", names=names) == []
+
+
+def test_the_route_answers_alike_from_the_database_and_from_memory(db_url: str, sample_area: AreaInfo,
+                                                                   settings: Settings, live_api: Any) -> None:
+    client: httpx.Client = live_api(Settings(database_url=db_url, data_dir=settings.data_dir, staff_key="k"))
+    asked = [{"q": "成府路"}, {"q": "银行", "area": sample_area.name}, {"q": "片区"}]
+    first = [client.get("/places", params={**a, "limit": MAX_PLACES}) for a in asked]
+    deadline = time.monotonic() + 30
+    while client.get("/places", params={"q": "驿站"}).headers["X-Places-Source"] != "index":
+        assert time.monotonic() < deadline, "the station index and its names were not loaded within 30 s"
+        time.sleep(0.1)
+    later = [client.get("/places", params={**a, "limit": MAX_PLACES}) for a in asked]
+    assert first[0].headers["X-Places-Source"] == "database"  # the first request starts the index
+    assert {r.headers["X-Places-Source"] for r in later} == {"index"}
+    for before, after in zip(first, later, strict=True):
+        assert [p | {"lon": 0, "lat": 0} for p in before.json()["places"]] == [
+            p | {"lon": 0, "lat": 0} for p in after.json()["places"]]
+        assert [c for p in before.json()["places"] for c in (p["lon"], p["lat"])] == pytest.approx(
+            [c for p in after.json()["places"] for c in (p["lon"], p["lat"])], abs=1e-7)
+    assert later[0].json()["places"]
