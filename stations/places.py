@@ -15,7 +15,7 @@ a street is found through the addresses that name it (成府路 finds the statio
 Matching is on characters, so it works for Chinese without pinyin: the query and each name are compared after
 ``normalised`` (NFKC, so full-width letters and digits match half-width ones; lower case; spaces and punctuation
 dropped), and a name matches when it contains the query. The order: a name equal to the query, then one starting
-with it, then one containing it; within each, the shorter name first (the closer match), then townships and areas
+with it, then one containing it; within each, the shorter name first (the closer match), then areas and townships
 before stations. Positions are WGS 84 lon/lat degrees. The query reaches SQL only as a bound parameter.
 
 The stations' names are matched in PostgreSQL, or, when the caller has the in-process station index
