@@ -69,9 +69,10 @@ from yizhan.maps.layers import (
     street_layers,
     unit_layers,
 )
-from yizhan.maps.panels import legend_html, summary_html
+from yizhan.maps.panels import LeftOut, drawer_html, legend_html, summary_html, townships_html
 from yizhan.maps.popup import nearest_station_m
 from yizhan.outputs import replacing
+from yizhan.settings import DEFAULT_TIMEZONE
 
 __all__ = ["ASSET_DIR_NAME", "STATIC_DIR", "MapInputError", "map_from_layers", "write_map"]
 
@@ -89,6 +90,8 @@ def map_from_layers(
     units: gpd.GeoDataFrame | None = None,
     streets: BaseGeometry | None = None,
     sites: gpd.GeoDataFrame | None = None,
+    min_gap_demand: float = 0.0,
+    timezone: str = DEFAULT_TIMEZONE,
 ) -> folium.Map:
     """Build the planners' Folium map of one coverage run (or of a recommendation, with ``sites``).
 
@@ -103,10 +106,13 @@ def map_from_layers(
         ``distance_m`` (metres to the nearest station). Drawn as a heat map of cell centroids weighted by weight.
     gaps : geopandas.GeoDataFrame
         EPSG:4326 Polygon/MultiPolygon with ``rank`` (1 = biggest unmet demand), ``demand``, ``area_m2`` (m²),
-        ``cells``, ``nearest_station`` (name) and ``nearest_distance_m`` (metres).
+        ``cells``, ``nearest_station`` (name) and ``nearest_distance_m`` (metres; along the streets when
+        ``summary["mode"]`` is ``"network"``, else straight). Gaps under ``min_gap_demand`` are left out.
     summary : mapping
         Run summary with keys ``run_id, area, mode, radius_m, stations, demand_total, demand_covered,
-        covered_share (0–1), gaps, created_at``.
+        covered_share (0–1), gaps, created_at`` (ISO 8601); optionally ``area_name`` (the display name, the
+        panel's title), ``profile`` and, for a recommendation, ``covered_share_before, new_sites, method, bound,
+        gap, candidates, seconds``.
     radius_m : float
         Service radius in metres; must equal ``summary["radius_m"]``.
     boundary : shapely Polygon or MultiPolygon, optional
@@ -122,7 +128,14 @@ def map_from_layers(
         EPSG:4326 streets of the area, drawn as thin grey lines (a basemap that needs no tiles).
     sites : geopandas.GeoDataFrame, optional
         EPSG:4326 Points of recommended new sites with ``rank, external_id, name, host_type, gain`` (demand newly
-        covered) and ``covered_share_after`` (0–1): drawn as numbered markers with dashed rings of ``radius_m``.
+        covered) and ``covered_share_after`` (0–1), optionally ``address``: drawn as numbered markers with dashed
+        rings of ``radius_m`` and listed in the summary.
+    min_gap_demand : float
+        Unmet demand (orders) below which a gap is neither drawn nor counted; the legend says how many were left
+        out and their demand. Gap colours are fixed classes (:data:`~yizhan.maps.style.GAP_CLASS_BREAKS`), the
+        same on every map.
+    timezone : str
+        IANA time zone in which the run's time is shown.
     asset_prefix : str
         URL prefix (relative, or absolute path such as ``/yizhan-assets``) under which the files of
         :data:`STATIC_DIR` are served. :func:`write_map` expects the default.
@@ -132,7 +145,8 @@ def map_from_layers(
     folium.Map
         The map, fitted to the data, whose JS/CSS links all point under ``asset_prefix``. It has two base layers,
         OpenStreetMap (WGS 84) and Amap (GCJ-02); every overlay is built in both coordinate systems and the page
-        shows the set matching the active base layer (open it with ``#gcj02`` to start on Amap). Above
+        shows the set matching the active base layer (open it with ``#gcj02`` to start on Amap). The panels
+        (summary, legend, township table) fold into a drawer on a phone. Above
         :data:`~yizhan.maps.layers.COMPACT_THRESHOLD` stations the stations are built in JavaScript from compact
         arrays and no rings are drawn.
 
@@ -159,8 +173,10 @@ def map_from_layers(
     prefix = asset_prefix.rstrip("/")
     compact = len(stations) > COMPACT_THRESHOLD
     network = service_area is not None
+    gaps, left_out = _gaps_from(gaps, min_gap_demand)
 
-    m = folium.Map(tiles=None, control_scale=True, zoom_start=13, location=_centre(stations, cells, gaps, boundary))
+    # the scale is added by the page script, metric only
+    m = folium.Map(tiles=None, control_scale=False, zoom_start=13, location=_centre(stations, cells, gaps, boundary))
     m.default_js = links(prefix, MAP_JS)
     m.default_css = links(prefix, MAP_CSS)
     tiles = add_basemaps(m)
@@ -188,7 +204,9 @@ def map_from_layers(
     if boundary is not None:
         paired(folium.FeatureGroup(name=LAYER_AREA), lambda sy: area_layers(shift_geom(boundary, sy)))
     paired(folium.FeatureGroup(name=LAYER_HEAT), lambda sy: heat_layers(shift_frame(cells, sy), prefix))
-    paired(folium.FeatureGroup(name=LAYER_GAPS), lambda sy: gap_layers(shift_frame(gaps, sy)))
+    along_streets = summary["mode"] == "network"
+    paired(folium.FeatureGroup(name=LAYER_GAPS),
+           lambda sy: gap_layers(shift_frame(gaps, sy), along_streets=along_streets))
     if service_area is not None:
         paired(folium.FeatureGroup(name=service_area_name(summary)),
                lambda sy: service_area_layers(shift_geom(service_area, sy)))
@@ -209,14 +227,20 @@ def map_from_layers(
         paired(station_group, lambda sy: station_layers(shift_frame(stations, sy), prefix))
     if sites is not None:
         paired(folium.FeatureGroup(name=LAYER_SITES), lambda sy: site_layers(shift_frame(sites, sy), radius_m))
-    folium.LayerControl(collapsed=False, position="topright").add_to(m)
+    control = folium.LayerControl(collapsed=False, position="topright")
+    control.add_to(m)
     PageGlue(m, pairs, station_group, stations, nearest_station_m(stations), compact=compact, tiles=tiles,
-             prefix=prefix).add_to(m)
+             prefix=prefix, layer_control=control).add_to(m)
 
     root = cast(Figure, m.get_root())  # a Map's root is the page's Figure
-    root.html.add_child(Element(legend_html(gaps, radius_m, network=network, units=units is not None,
-                                            rings=not compact, sites=sites is not None)), name="yz_legend")
-    root.html.add_child(Element(summary_html(summary)), name="yz_summary")
+    panels = [
+        summary_html(summary, timezone=timezone, gaps_shown=len(gaps), left_out=left_out, sites=sites),
+        legend_html(radius_m=radius_m, left_out=left_out, network=network, units=units is not None,
+                    rings=not compact, sites=sites is not None),
+    ]
+    if units is not None and len(units):
+        panels.append(townships_html(units))
+    root.html.add_child(Element(drawer_html(*panels)), name="yz_panels")
 
     bounds = _bounds(stations, cells, gaps, boundary, radius_m)
     if bounds is not None:
@@ -267,6 +291,16 @@ def write_map(m: folium.Map, path: Path) -> Path:
     with replacing(path) as tmp:
         tmp.write_text(page, encoding="utf-8")
     return path
+
+
+def _gaps_from(gaps: gpd.GeoDataFrame, min_gap_demand: float) -> tuple[gpd.GeoDataFrame, LeftOut]:
+    """The gaps of at least ``min_gap_demand`` unmet orders (ranks unchanged), and what was left out."""
+    demand = gaps["demand"].to_numpy(dtype=float, na_value=np.nan)
+    keep = np.isfinite(demand) & (demand >= min_gap_demand)
+    dropped = demand[~keep]
+    left = LeftOut(minimum=float(min_gap_demand), count=int((~keep).sum()),
+                   demand=float(np.nansum(dropped)) if len(dropped) else 0.0)
+    return gaps[keep], left
 
 
 def _bounds(

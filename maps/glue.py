@@ -1,6 +1,7 @@
 """The map page's own script: one call of ``yizhanGlue`` (``static/yizhan/map.js``) with this map's layers and
 station data, which switches the overlay set with the basemap, binds the station popups, builds the compact
-station layer and adds the station search box."""
+station layer, adds the station search box and the metric scale, folds the layer list and the panels on a phone
+and keeps popups clear of the panels."""
 
 from __future__ import annotations
 
@@ -47,6 +48,8 @@ class PageGlue(JSCSSMixin):
         The base tile layer of each coordinate system.
     prefix : str
         URL prefix of the assets, without a trailing slash.
+    layer_control : folium.LayerControl
+        The layer list (rebuilt collapsed by the page script on a phone).
     """
 
     _template = jinja2.Template("""
@@ -56,14 +59,14 @@ class PageGlue(JSCSSMixin):
   var data = {{ this.data }};
   yizhanGlue({map: {{ this.map_name }}, pairs: {{ this.pairs }}, bases: {{ this.bases }}, tiles: {{ this.tiles }},
               labels: {{ this.labels }}, stationGroup: {{ this.station_group }}, names: names, data: data,
-              compact: {{ this.compact }}});
+              compact: {{ this.compact }}, layerControl: {{ this.layer_control }}});
 })();
 {% endmacro %}
 """)
 
     def __init__(self, m: folium.Map, pairs: list[tuple[folium.FeatureGroup, dict[str, Any]]],
                  station_group: folium.FeatureGroup, stations: gpd.GeoDataFrame, nearest: np.ndarray, *,
-                 compact: bool, tiles: Mapping[str, Any], prefix: str) -> None:
+                 compact: bool, tiles: Mapping[str, Any], prefix: str, layer_control: folium.LayerControl) -> None:
         super().__init__()
         self._name = "YizhanGlue"
         self.default_js = links(prefix, GLUE_JS)
@@ -84,6 +87,7 @@ class PageGlue(JSCSSMixin):
             data.update(compact_markers(stations))
         self.data = js(data)
         self.compact = js(compact)
+        self.layer_control = layer_control.get_name()
 
 
 def compact_markers(stations: gpd.GeoDataFrame) -> dict[str, Any]:

@@ -21,11 +21,14 @@ from shapely.geometry.base import BaseGeometry
 
 from yizhan.maps.assets import CLUSTER_CSS, CLUSTER_JS, HEAT_JS, links
 from yizhan.maps.formatting import (
+    ALONG_STREETS,
+    STRAIGHT,
     clean_text,
     css_token,
     distance_text,
     esc,
     is_missing,
+    measured_distance_text,
     number_text,
     optional_int,
 )
@@ -38,16 +41,18 @@ from yizhan.maps.style import (
     SERVICE_AREA_COLOUR,
     SITE_COLOUR,
     STREET_COLOUR,
-    scale_colour,
+    gap_colour,
     share_colour,
 )
+from yizhan.siting.candidates import HOST_TYPES
+from yizhan.stations.vocab import label
 
 LAYER_STATIONS = "驿站 Stations"
 LAYER_HEAT = "配送需求热力 Demand heat"
 LAYER_GAPS = "覆盖缺口 Gaps"
 LAYER_AREA = "研究区 Area"
-LAYER_UNITS = "街道覆盖率 Townships"
-LAYER_STREETS = "街道线（离线）Streets, offline"
+LAYER_UNITS = "乡镇街道覆盖率 Townships"
+LAYER_STREETS = "道路（离线）Streets, offline"
 LAYER_SITES = "推荐新址 Recommended sites"
 
 CLUSTER_THRESHOLD = 500
@@ -62,14 +67,17 @@ RANK_LABELS = 10
 
 
 def ring_layer_name(radius_m: float) -> str:
-    """Layer-control name of the straight-line service rings of ``radius_m`` metres."""
-    return f"{distance_text(radius_m)} 服务半径 Rings"
+    """Layer-control name of the straight-line service rings of ``radius_m`` metres, e.g.
+    ``"1 公里 服务半径（直线 straight）Rings"``."""
+    return f"{distance_text(radius_m)} 服务半径（{STRAIGHT}）Rings"
 
 
 def service_area_name(summary: Mapping[str, Any]) -> str:
-    """Layer-control name of the area reached along the streets, e.g. ``"1 km 步行服务范围 Service area"``."""
+    """Layer-control name of the area reached along the streets, e.g.
+    ``"1 公里 步行服务范围（沿街道 along the streets）Service area"``."""
     profile = str(summary.get("profile") or "walk")
-    return f"{distance_text(float(summary['radius_m']))} {PROFILE_LABELS.get(profile, profile)}服务范围 Service area"
+    return (f"{distance_text(float(summary['radius_m']))} {PROFILE_LABELS.get(profile, profile)}服务范围"
+            f"（{ALONG_STREETS}）Service area")
 
 
 def station_cluster(prefix: str, **kwargs: Any) -> MarkerCluster:
@@ -145,8 +153,9 @@ def site_layers(sites: gpd.GeoDataFrame, radius_m: float) -> list[Any]:
             '<table class="yz-popup">'
             f"<tr><th>推荐排名 Rank</th><td><b>{int(row.rank)}</b></td></tr>"
             f"<tr><th>名称 Name</th><td>{esc(clean_text(row.name))}</td></tr>"
+            f"<tr><th>地址 Address</th><td>{esc(clean_text(getattr(row, 'address', None)) or '—')}</td></tr>"
+            f"<tr><th>承办类型 Host</th><td>{esc(host_text(row.host_type))}</td></tr>"
             f"<tr><th>编号 Id</th><td>{esc(row.external_id)}</td></tr>"
-            f"<tr><th>承办类型 Host</th><td>{esc(row.host_type)}</td></tr>"
             f"<tr><th>新增覆盖需求 Newly covered</th><td>{number_text(float(row.gain))}</td></tr>"
             f"<tr><th>累计覆盖率 Covered after</th><td>{float(row.covered_share_after) * 100:.1f}%</td></tr>"
             f"<tr><th>坐标 Lon, lat</th><td>{geom.x:.6f}, {geom.y:.6f}</td></tr></table>"
@@ -176,21 +185,21 @@ def heat_layers(cells: gpd.GeoDataFrame, prefix: str) -> list[Any]:
     return [heat]
 
 
-def demand_range(gaps: gpd.GeoDataFrame) -> tuple[float, float]:
-    """(lowest, highest) finite unmet demand of the gaps; (0, 0) when there is none."""
-    values = gaps["demand"].to_numpy(dtype=float, na_value=np.nan)
-    values = values[np.isfinite(values)]
-    if not len(values):
-        return 0.0, 0.0
-    return float(values.min()), float(values.max())
+def host_text(host_type: Any) -> str:
+    """A site's host type in Chinese (加油站, 邮局, …); ``"—"`` when missing."""
+    code = clean_text(host_type)
+    if not code:
+        return "—"
+    return HOST_TYPES.get(code) or label("host", code)
 
 
-def gap_layers(gaps: gpd.GeoDataFrame) -> list[Any]:
-    """The gaps coloured by unmet demand, with tooltip and popup, and rank numbers on the first :data:`RANK_LABELS`."""
+def gap_layers(gaps: gpd.GeoDataFrame, *, along_streets: bool = False) -> list[Any]:
+    """The gaps coloured by unmet demand on the fixed classes of :func:`~yizhan.maps.style.gap_colour`, with
+    tooltip and popup (the distance to the nearest station said as measured ``along_streets`` or straight), and
+    rank numbers on the first :data:`RANK_LABELS`."""
     layers: list[Any] = []
     features = []
     labels: list[tuple[int, float, float]] = []  # (rank, lat, lon)
-    lo, hi = demand_range(gaps)
     for i, (geom, row) in enumerate(zip(gaps.geometry, gaps.itertuples(index=False), strict=True)):
         if geom is None or geom.is_empty:
             continue
@@ -205,8 +214,8 @@ def gap_layers(gaps: gpd.GeoDataFrame) -> list[Any]:
                 "area_km2": f"{float(row.area_m2) / 1e6:.2f}",
                 "cells": int(row.cells),
                 "nearest": esc(clean_text(row.nearest_station) or "—"),
-                "distance": distance_text(float(row.nearest_distance_m)),
-                "colour": scale_colour(demand, lo, hi),
+                "distance": measured_distance_text(float(row.nearest_distance_m), along_streets=along_streets),
+                "colour": gap_colour(demand),
             },
         })
         if int(row.rank) <= RANK_LABELS:
@@ -215,7 +224,8 @@ def gap_layers(gaps: gpd.GeoDataFrame) -> list[Any]:
     if features:
         fields = ["rank", "demand", "area_km2", "cells", "nearest", "distance"]
         aliases = [
-            "缺口排名 Rank", "未覆盖需求 Demand", "面积 km²", "需求网格 Cells", "最近驿站 Nearest", "距离 Distance",
+            "缺口排名 Rank", "未覆盖需求（单）Unmet orders", "面积（平方公里）Area km²", "需求网格 Cells",
+            "最近驿站 Nearest", "距离 Distance",
         ]
         layers.append(folium.GeoJson(
             {"type": "FeatureCollection", "features": features},
@@ -263,7 +273,7 @@ def unit_layers(units: gpd.GeoDataFrame) -> list[Any]:
     if not features:
         return []
     fields = ["name", "share", "demand", "stations"]
-    aliases = ["街道 Township", "覆盖率 Covered", "配送需求 Demand", "驿站 Stations"]
+    aliases = ["乡镇街道 Township", "覆盖率 Covered", "配送需求 Demand", "驿站 Stations"]
     return [folium.GeoJson(
         {"type": "FeatureCollection", "features": features},
         control=False,

@@ -7,7 +7,6 @@ values repeat (kind, host, hours, …) are dictionary-coded so a national-scale 
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable
 from typing import Any
 
@@ -17,7 +16,7 @@ import shapely
 from pyproj import Transformer
 from scipy.spatial import cKDTree
 
-from yizhan.maps.formatting import clean_text, esc, optional_int
+from yizhan.maps.formatting import clean_text, esc, measured_distance_text, optional_int
 from yizhan.stations.vocab import label
 
 POPUP_ROWS: tuple[tuple[str, str], ...] = (
@@ -116,7 +115,7 @@ def _values(stations: gpd.GeoDataFrame, nearest: np.ndarray) -> dict[str, list[s
         "seats": [f"{n} 个" if n is not None else "—" for n in seats],
         "stars": [f"{'★' * n} ({n})" if n is not None else "—" for n in stars],
         "status": [esc(label("status", v)) for v in stations["status"]],
-        "nearest": [f"{d:,.0f} m（直线）" if math.isfinite(d) else "—" for d in nearest],
+        "nearest": [measured_distance_text(d, along_streets=False) for d in nearest],
         "id": [esc(clean_text(v)) or "—" for v in stations["external_id"]],
     }
 

@@ -10,28 +10,31 @@ from shapely.geometry.base import BaseGeometry
 from yizhan.coverage.runs import RunData
 from yizhan.maps.assets import ASSET_DIR_NAME
 from yizhan.maps.folium_map import map_from_layers
-from yizhan.settings import Settings
+from yizhan.settings import DEFAULT_TIMEZONE, Settings
 
 
 def map_from_run(
     run: RunData, *, asset_prefix: str = ASSET_DIR_NAME, units: gpd.GeoDataFrame | None = None,
-    streets: BaseGeometry | None = None,
+    streets: BaseGeometry | None = None, min_gap_demand: float = 0.0, timezone: str = DEFAULT_TIMEZONE,
 ) -> folium.Map:
     """Folium map of ``run``: its stations, service rings (and, for a network run, the area reached along the
     streets), demand heat and ranked gaps (all WGS 84), on an OpenStreetMap or (GCJ-02) Amap basemap.
 
     ``units`` (EPSG:4326; polygons with ``name, covered_share, demand, stations``) draws the township
-    choropleth; by default the run's own units (:func:`units_choropleth` of ``run.unit_polygons`` and
-    ``run.unit_table``).
+    choropleth and the township table; by default the run's own units (:func:`units_choropleth` of
+    ``run.unit_polygons`` and ``run.unit_table``). Gaps of less than ``min_gap_demand`` unmet orders are left out
+    (the legend counts them); the run's time is shown in ``timezone``; the panel's title is the area's display
+    name.
     """
     if units is None and run.unit_polygons is not None and run.unit_table is not None:
         units = units_choropleth(run.unit_polygons, run.unit_table)
     return map_from_layers(stations=run.stations, cells=run.cells, gaps=run.gaps,
-                           summary={**run.summary, "area": run.area.label},  # the display name people use
+                           summary={**run.summary, "area": run.area.label,  # the display name people use
+                                    "area_name": run.area.display_name or run.area.name},
                            radius_m=float(run.summary["radius_m"]), boundary=run.area.boundary,
                            asset_prefix=asset_prefix,
                            service_area=run.covered_geom if run.summary["mode"] == "network" else None,
-                           units=units, streets=streets)
+                           units=units, streets=streets, min_gap_demand=min_gap_demand, timezone=timezone)
 
 
 def units_choropleth(units: gpd.GeoDataFrame, table: pd.DataFrame) -> gpd.GeoDataFrame:
@@ -49,7 +52,9 @@ def units_choropleth(units: gpd.GeoDataFrame, table: pd.DataFrame) -> gpd.GeoDat
 
 
 def map_for_run(run: RunData, *, settings: Settings, asset_prefix: str = ASSET_DIR_NAME) -> folium.Map:
-    """``map_from_run`` with the area's own streets drawn as an offline basemap when its street graph exists."""
+    """``map_from_run`` with the area's own streets drawn as an offline basemap when its street graph exists, the
+    settings' minimum unmet demand of a gap (``min_gap_demand``) and local time zone."""
     from yizhan.coverage.streets import street_lines
 
-    return map_from_run(run, asset_prefix=asset_prefix, streets=street_lines(run.area, settings))
+    return map_from_run(run, asset_prefix=asset_prefix, streets=street_lines(run.area, settings),
+                        min_gap_demand=settings.min_gap_demand, timezone=settings.timezone)

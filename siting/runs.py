@@ -204,16 +204,20 @@ class RecommendationData:
 
 
 def load_recommendation(engine: Engine, run_id: int) -> RecommendationData:
-    """A stored recommendation run with its sites, remaining gaps, the area and its stations as they are now."""
+    """A stored recommendation run with its sites (and each one's address from the area's candidate list, None when
+    it has none), remaining gaps, the area and its stations as they are now."""
     with engine.connect() as conn:
         summary = recommendation_of(conn, run_id)
         area_id = conn.execute(text("SELECT area_id FROM recommendation_runs WHERE id = :r"),
                                {"r": run_id}).scalar_one()
         info = get_area_by_id(conn, area_id)
         stations = stations_frame(conn, area_id)
-        sites = gpd.read_postgis(text("SELECT rank, external_id, name, host_type, source, gain, covered_share_after, "
-                                      "geom FROM recommended_sites WHERE run_id = :r ORDER BY rank"), conn,
-                                 geom_col="geom", crs=SRID, params={"r": run_id}).rename_geometry("geometry")
+        sites = gpd.read_postgis(text("SELECT s.rank, s.external_id, s.name, s.host_type, s.source, s.gain, "
+                                      "s.covered_share_after, c.address, s.geom FROM recommended_sites s "
+                                      "LEFT JOIN candidate_sites c ON c.area_id = :a AND c.external_id = s.external_id "
+                                      "WHERE s.run_id = :r ORDER BY s.rank"), conn,
+                                 geom_col="geom", crs=SRID, params={"r": run_id, "a": area_id}
+                                 ).rename_geometry("geometry")
         gaps = gpd.read_postgis(text("SELECT rank, demand, area_m2, cells, geom FROM recommendation_gaps "
                                      "WHERE run_id = :r ORDER BY rank"), conn, geom_col="geom", crs=SRID,
                                 params={"r": run_id}).rename_geometry("geometry")

@@ -28,7 +28,7 @@ LON0, LAT0 = 116.32, 40.00
 M_PER_DEG_LAT = 111_320.0
 M_PER_DEG_LON = M_PER_DEG_LAT * math.cos(math.radians(LAT0))
 RADIUS_M = 1000.0
-RING_LAYER = "1 km 服务半径 Rings"
+RING_LAYER = "1 公里 服务半径（直线 straight）Rings"
 CDN_MARKERS = ("https://cdn", "jsdelivr", "unpkg", "cdnjs", "code.jquery", "netdna", "bootstrapcdn")
 SCREENSHOT_COPY = Path("/tmp/yizhan_map.png")
 
@@ -200,7 +200,8 @@ def test_page_has_layers_popups_legend_and_summary(page: str, layers: dict) -> N
     assert len(re.findall(r"L\.circle\(\s*\[-?\d", page)) == 2 * int((layers["stations"]["status"] == "active").sum())
     assert "L.heatLayer(" in page and "markerClusterGroup" not in page
     covered = layers["summary"]["covered_share"] * 100
-    for text in ("图例 Legend", "覆盖率 Covered", f"{covered:.1f}%", "run-20250101-test", "直线距离", "未覆盖需求"):
+    for text in ("图例 Legend", "覆盖率 Covered", f"{covered:.1f}%", "run-20250101-test", "1 公里（直线 straight）",
+                 "未覆盖订单"):
         assert text in page, text
 
 
@@ -268,7 +269,7 @@ def test_browser_renders_all_layers(dom: str, layers: dict) -> None:
     for name in (LAYER_STATIONS, RING_LAYER, LAYER_HEAT, LAYER_GAPS, LAYER_AREA):
         assert re.search(rf"<span>\s*{re.escape(name)}\s*</span>", dom), f"layer control lacks {name}"
     covered = layers["summary"]["covered_share"] * 100
-    for text in ("图例 Legend", "大型驿站", "服务半径", "未覆盖需求", "覆盖率 Covered", f"{covered:.1f}%",
+    for text in ("图例 Legend", "大型驿站", "服务半径", "未覆盖订单", "覆盖率 Covered", f"{covered:.1f}%",
                  "run-20250101-test", "OpenStreetMap</a> contributors"):
         assert text in dom, text
 
@@ -282,7 +283,7 @@ def test_browser_click_opens_station_popup(written: Path, tmp_path: Path) -> Non
     shutil.copytree(written.parent / ASSET_DIR_NAME, tmp_path / ASSET_DIR_NAME)
     popup = dump_dom(page).split("leaflet-popup-content", 1)[1][:3000]
     assert "学院路工会驿站&lt;b&gt;" in popup and "<b>" not in popup
-    for text in ("大型驿站", "工会", "24/7", "12 个", "★★★★ (4)", "运营", "m（直线）", "HD-005"):
+    for text in ("大型驿站", "工会", "24/7", "12 个", "★★★★ (4)", "运营", "（直线 straight）", "HD-005"):
         assert text in popup, text
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 import geopandas as gpd
 import numpy as np
 import pytest
+from api_data import STAFF
 from browser import dump_dom, needs_chromium, screenshot
 from pyproj import Geod
 from shapely.geometry import Point, box
@@ -21,6 +22,7 @@ from yizhan.geo.coords import from_wgs84
 from yizhan.maps.assets import asset_urls, external_urls
 from yizhan.maps.basemaps import AMAP_TILES, BASE_AMAP, BASE_OSM
 from yizhan.maps.folium_map import map_from_layers, write_map
+from yizhan.maps.formatting import distance_text
 from yizhan.maps.layers import COMPACT_THRESHOLD, LAYER_UNITS
 from yizhan.maps.popup import nearest_station_m
 
@@ -146,7 +148,7 @@ def test_popups_show_nearest_distance(page: str, layers: dict) -> None:
     d = nearest_station_m(layers["stations"])
     assert "距最近驿站" in page
     for v in d:
-        assert f"{v:,.0f} m（直线）" in page
+        assert _shown(distance_text(v) + "（直线 straight）", page)
     for text in ("名称", "类型", "承办单位", "地址", "开放时间", "设施", "座位", "星级"):
         assert text in page
 
@@ -311,7 +313,7 @@ def test_map_of_stations_without_seats_or_stars(cli_env, api, tmp_path) -> None:
     page = html.read_text(encoding="utf-8")
     assert "无座位驿站" in page and "12 个" in page and "★★★★ (4)" in page
     assert "海淀区五道口街道 (wudaokou)" in page  # the area by the name people use
-    answer = api.get("/map", params={"run": run_id})
+    answer = api.get("/map", params={"run": run_id}, headers=STAFF)  # a script's staff key (or a session)
     assert answer.status_code == 200 and "无座位驿站" in answer.text
     for fmt in ("csv", "xlsx", "geojson", "gpkg", "html", "pdf"):
         proc = run_cli("report", "--format", fmt, "--out", str(tmp_path / "rep"), env=cli_env, check=False)

@@ -13,6 +13,12 @@
  *                 or {codes, values}; with compact also "wgs84"/"gcj02" = flat [lat, lon, lat, lon, ...] (null when
  *                 a station has no position) and "marker" = Leaflet path options
  *   compact       true when the markers are built here (national scale) instead of by folium
+ *   layerControl  the L.control.layers of the page (rebuilt collapsed on a phone)
+ *
+ * On a phone (narrower than PHONE_MAX_PX) the layer list starts collapsed and the panels (#yz-drawer: summary,
+ * legend, township table) stay folded until the 面板 Panels button (#yz-drawer-toggle) opens them; opening a
+ * popup folds them again. Every popup is panned clear of the panels and controls that stand over the map. The
+ * township table (table.yz-sortable) sorts on a click of its column headers. The scale is metric only.
  *
  * Station markers carry their index as the option yzIdx. The URL hash "#gcj02" starts on Amap and "search=<name>"
  * opens the first matching station (for links and headless tests). Sets window.yizhanMap = {use, go, system,
@@ -22,6 +28,89 @@
   "use strict";
 
   var SYSTEMS = ["wgs84", "gcj02"];
+  var PHONE_MAX_PX = 699;
+  var CLEARANCE_PX = 8;
+
+  function isPhone() { return window.matchMedia("(max-width: " + PHONE_MAX_PX + "px)").matches; }
+
+  /* The boxes of the panels and controls drawn over the map (those not hidden). */
+  function obstacles(map) {
+    var mapBox = map.getContainer().getBoundingClientRect();
+    var found = document.querySelectorAll("#yz-drawer-toggle, #yz-drawer.yz-open, .yz-panel, " +
+                                          ".leaflet-control-container .leaflet-control");
+    var out = [];
+    Array.prototype.forEach.call(found, function (el) {
+      var r = el.getBoundingClientRect();
+      if (r.width === 0 || r.height === 0) { return; }
+      if (r.right <= mapBox.left || r.left >= mapBox.right || r.bottom <= mapBox.top || r.top >= mapBox.bottom) {
+        return;  // beside the map (the township table on a desktop)
+      }
+      out.push(r);
+    });
+    return {map: mapBox, boxes: out};
+  }
+
+  /* Pan the map so that popup stands clear of the panels: on a phone between the top and bottom bands of
+     controls, on a wider screen between the left and right columns of panels. */
+  function clearOfPanels(map, popup) {
+    var o = obstacles(map), m = o.map;
+    var top = 0, bottom = 0, left = 0, right = 0;
+    var phone = isPhone();
+    o.boxes.forEach(function (r) {
+      if (phone) {
+        if ((r.top + r.bottom) / 2 < (m.top + m.bottom) / 2) { top = Math.max(top, r.bottom - m.top); }
+        else { bottom = Math.max(bottom, m.bottom - r.top); }
+      } else if ((r.left + r.right) / 2 < (m.left + m.right) / 2) {
+        left = Math.max(left, r.right - m.left);
+      } else {
+        right = Math.max(right, m.right - r.left);
+      }
+    });
+    popup.options.autoPanPaddingTopLeft = L.point(left + CLEARANCE_PX, top + CLEARANCE_PX);
+    popup.options.autoPanPaddingBottomRight = L.point(right + CLEARANCE_PX, bottom + CLEARANCE_PX);
+    popup.update();  // pans again with these paddings
+  }
+
+  /* The drawer of panels: its button opens and folds it. */
+  function drawer(map) {
+    var button = document.getElementById("yz-drawer-toggle");
+    var box = document.getElementById("yz-drawer");
+    if (!button || !box) { return function () {}; }
+    function set(open) {
+      box.classList.toggle("yz-open", open);
+      button.setAttribute("aria-expanded", open ? "true" : "false");
+    }
+    L.DomEvent.on(button, "click", function (e) {
+      L.DomEvent.stop(e);
+      set(!box.classList.contains("yz-open"));
+    });
+    L.DomEvent.disableClickPropagation(box);
+    L.DomEvent.disableScrollPropagation(box);
+    return function () { set(false); };
+  }
+
+  /* Sort a table.yz-sortable by the column whose header was clicked (data-v of each cell; data-type num or
+     text); a second click reverses the order. */
+  function sortable(table) {
+    var heads = table.querySelectorAll("thead th");
+    Array.prototype.forEach.call(heads, function (th, col) {
+      var button = th.querySelector("button") || th;
+      button.addEventListener("click", function () {
+        var asc = th.getAttribute("aria-sort") !== "ascending";
+        var num = th.getAttribute("data-type") === "num";
+        var body = table.tBodies[0];
+        var rows = Array.prototype.slice.call(body.rows);
+        rows.sort(function (a, b) {
+          var x = a.cells[col].getAttribute("data-v"), y = b.cells[col].getAttribute("data-v");
+          var d = num ? parseFloat(x) - parseFloat(y) : x.localeCompare(y, "zh-CN");
+          return asc ? d : -d;
+        });
+        rows.forEach(function (r) { body.appendChild(r); });
+        Array.prototype.forEach.call(heads, function (h) { h.setAttribute("aria-sort", "none"); });
+        th.setAttribute("aria-sort", asc ? "ascending" : "descending");
+      });
+    });
+  }
 
   /* Value of station i in a column: a plain list, or dictionary-coded {codes, values}. */
   function cell(column, i) {
@@ -41,9 +130,25 @@
     var current = "wgs84";
     var markers = {wgs84: [], gcj02: []};
 
+    var popupWidth = Math.min(320, window.innerWidth - 60);
+
+    L.control.scale({imperial: false, metric: true}).addTo(map);
+    if (isPhone() && config.layerControl) {  // the layer list starts folded: one tap on its button opens it
+      config.layerControl.remove();
+      config.layerControl.options.collapsed = true;
+      config.layerControl.addTo(map);
+    }
+    var foldPanels = drawer(map);
+    map.on("popupopen", function (e) {
+      if (isPhone()) { foldPanels(); }
+      clearOfPanels(map, e.popup);
+    });
+    Array.prototype.forEach.call(document.querySelectorAll("table.yz-sortable"), sortable);
+    window.addEventListener("beforeprint", function () { map.invalidateSize(); });
+
     function popupOf(layer) { return popupHtml(data, layer.options.yzIdx); }
     function openStation(m) {  // a free popup: works whether or not the marker is currently drawn or clustered
-      L.popup({maxWidth: 320}).setLatLng(m.getLatLng()).setContent(popupOf(m)).openOn(map);
+      L.popup({maxWidth: popupWidth}).setLatLng(m.getLatLng()).setContent(popupOf(m)).openOn(map);
     }
 
     if (config.compact) {  // build the markers here, popups on demand
@@ -64,7 +169,7 @@
         if (layer.eachLayer) { layer.eachLayer(function (l) { walk(l, sy); }); return; }
         if (layer.options && layer.options.yzIdx !== undefined) {
           markers[sy][layer.options.yzIdx] = layer;
-          layer.bindPopup(popupOf, {maxWidth: 320});
+          layer.bindPopup(popupOf, {maxWidth: popupWidth});
         }
       };
       SYSTEMS.forEach(function (sy) { walk(stationSets[sy], sy); });
@@ -145,7 +250,8 @@
       var hit = matches(hash.get("search"));
       if (hit.length) { go(hit[0]); }
     }
-    window.yizhanMap = {use: use, go: go, system: function () { return current; }, markers: markers};
+    window.yizhanMap = {use: use, go: go, system: function () { return current; }, markers: markers,
+                        foldPanels: foldPanels};
   }
 
   window.yizhanGlue = glue;
