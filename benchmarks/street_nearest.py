@@ -8,8 +8,9 @@ stations uniform at random over it (``--quick``: 300), with random amenities and
 
 1. The table built in this process (``build_street_table``: 10 stations per node within 6 km): seconds, the
    arrays' MB, the growth of this process's peak RSS; then the in-process cost of one answer (snapped point,
-   k=5) from the table (``nearest_in_table``, routes walked) and by the exact search (``exact_along_streets``,
-   PostGIS read + Dijkstra), mean ms.
+   k=5) from the table (``nearest_in_table``, routes walked); the same table built by the keeper the server uses
+   and the CPU of a whole ``nearest_along_streets`` answered from it (area, snap, table, routes in lon/lat); one
+   answer by the exact search (``exact_along_streets``, PostGIS read + Dijkstra), mean ms.
 2. ``wrk`` (2 threads, a Lua script cycling through 2,000 random query points, k=5, by=network) against
    ``uvicorn --workers 2`` at 16 and 64 connections, for 20 s each (``--quick``: 8 s): first with the street
    table (each worker builds its own after its first search; the load starts once both answer from it), then
@@ -41,7 +42,7 @@ from shapely.geometry import Polygon
 from yizhan.areas import ensure_area
 from yizhan.coverage import street_table
 from yizhan.coverage.network import snap_points
-from yizhan.coverage.routing import exact_along_streets
+from yizhan.coverage.routing import exact_along_streets, nearest_along_streets
 from yizhan.coverage.streets import graph_file
 from yizhan.db.cluster import free_port
 from yizhan.db.engine import libpq_url, make_engine, migrate
@@ -169,6 +170,24 @@ def in_process(url: str, data_dir: Path, area: Any, points: np.ndarray, quick: b
             answered += found is not None
         rows.append(["one answer from the table (k=5, routes walked)", f"{spent / n_table * 1e3:.3f} ms",
                      f"{answered / n_table:.1%} of {n_table:,} points certified"])
+        keeper = street_table.keeper_for(eng)
+        assert keeper is not None
+        t = time.perf_counter()
+        nearest_along_streets(eng, float(points[0, 0]), float(points[0, 1]), k=K, flt=StationFilter(),
+                              settings=settings)  # asks for the table
+        assert keeper.wait_built(0, 1800), keeper.last_error
+        rows.append(["the same table built by the server's keeper", f"{time.perf_counter() - t:.1f} s",
+                     "registry read, area's graph, background thread"])
+        before = dict(keeper.counts)
+        t = time.process_time()
+        for i in range(n_table):
+            nearest_along_streets(eng, float(points[i % len(points), 0]), float(points[i % len(points), 1]), k=K,
+                                  flt=StationFilter(), settings=settings)
+        rows.append(["nearest_along_streets, table answering (CPU)",
+                     f"{(time.process_time() - t) / n_table * 1e3:.3f} ms",
+                     f"area, snap, table, routes in lon/lat; {keeper.counts['table'] - before['table']:,} of "
+                     f"{n_table:,} from the table"])
+        keeper.stop()
         n_exact = 10 if quick else 20
         t = time.perf_counter()
         for i in range(n_exact):

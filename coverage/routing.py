@@ -278,13 +278,11 @@ def _from_table(table: street_table.StreetTable, stations: street_table.AreaStat
     n = len(idx)
     lons, lats = np.full(n, lonlat[0]), np.full(n, lonlat[1])
     _, _, straight = street_table.GEOD.inv(lons, lats, stations.lon[idx], stations.lat[idx])
+    ways = [np.vstack([[here], f.route, [[table.x[f.station], table.y[f.station]]]]) for f in found]
     out: list[dict[str, Any]] = []
-    for f, metres in zip(found, np.atleast_1d(straight).tolist(), strict=True):
-        j = f.station
-        st: dict[str, Any] = {**stations.stations[j], "amenities": list(stations.stations[j]["amenities"]),
-                              "distance_m": round(float(metres), 2)}
-        way = np.vstack([[here], f.route, [[table.x[j], table.y[j]]]])
-        st["network_distance_m"] = round(f.distance_m, 1)
-        st["route"] = street_table.route_lonlat(way, to_ll)
-        out.append(st)
+    for f, metres, route in zip(found, np.atleast_1d(straight).tolist(), street_table.routes_lonlat(ways, to_ll),
+                                strict=True):
+        st = stations.stations[f.station]
+        out.append({**st, "amenities": list(st["amenities"]), "distance_m": round(float(metres), 2),
+                    "network_distance_m": round(f.distance_m, 1), "route": route})
     return out

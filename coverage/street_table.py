@@ -378,14 +378,22 @@ def _walk(table: StreetTable, e: int, t: float, node: int, slot: int, st: int) -
     return None
 
 
-def route_lonlat(xy: np.ndarray, to_ll: Transformer) -> list[list[float]]:
-    """Metric x, y pairs as [lon, lat] WGS 84 pairs rounded to 1e-7 degrees, repeated points dropped."""
-    keep = np.concatenate([[True], np.any(np.diff(xy, axis=0) != 0, axis=1)])
-    xy = xy[keep]
-    if len(xy) == 1:
-        xy = np.vstack([xy, xy])
-    lon, lat = to_ll.transform(xy[:, 0], xy[:, 1])
-    out: list[list[float]] = np.round(np.column_stack([lon, lat]), 7).tolist()
+def routes_lonlat(ways: Sequence[np.ndarray], to_ll: Transformer) -> list[list[list[float]]]:
+    """Routes of metric x, y pairs as lists of [lon, lat] WGS 84 pairs rounded to 1e-7 degrees, repeated points
+    dropped (one transformation for all)."""
+    kept = []
+    for xy in ways:
+        xy = xy[np.concatenate([[True], np.any(np.diff(xy, axis=0) != 0, axis=1)])]
+        kept.append(np.vstack([xy, xy]) if len(xy) == 1 else xy)
+    if not kept:
+        return []
+    flat = np.vstack(kept)
+    lon, lat = to_ll.transform(flat[:, 0], flat[:, 1])
+    pairs: list[list[float]] = np.round(np.column_stack([lon, lat]), 7).tolist()
+    out, at = [], 0
+    for xy in kept:
+        out.append(pairs[at:at + len(xy)])
+        at += len(xy)
     return out
 
 
