@@ -22,6 +22,7 @@ from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 
 from yizhan import __version__
+from yizhan.console.site import install as install_console
 from yizhan.db.lifecycle import Database
 from yizhan.errors import add_exception_handlers
 from yizhan.pages import rider as rider_pages
@@ -76,6 +77,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(staff.router)
     app.include_router(planners.router)
     app.include_router(rider_pages.router)
+    install_console(app)
     riders.configure(app, cfg)
     add_offline_docs(app)
     return app

@@ -7,6 +7,7 @@ from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import Engine
 
+from yizhan.console.auth import UserOrKey
 from yizhan.routes.deps import EngineDep, RiderLimit, SettingsDep, run_or_latest
 from yizhan.routes.map_cache import MapCache
 from yizhan.settings import Settings
@@ -24,11 +25,12 @@ def map_assets() -> StaticFiles:
 
 
 @router.get("/map", response_class=HTMLResponse)
-def map_page(_: RiderLimit, request: Request, eng: EngineDep, settings: SettingsDep, run: int | None = None,
-             area: str | None = None, recommendation: int | None = None) -> HTMLResponse:
-    """The planner's map of a run (default: the latest), or of a recommendation run. Public, rate limited like
-    the riders' routes; a page is rendered once per run and state of its area's stations (``X-Map-Cache``: hit or
-    miss)."""
+def map_page(_: RiderLimit, __: UserOrKey, request: Request, eng: EngineDep, settings: SettingsDep,
+             run: int | None = None, area: str | None = None, recommendation: int | None = None) -> HTMLResponse:
+    """The planner's map of a run (default: the latest), or of a recommendation run, for a signed-in console user
+    (any role) or a script with a staff ``X-API-Key`` (a browser without a session is sent to sign in, any other
+    client gets 401). Rate limited like the riders' routes; a page is rendered once per run and state of its
+    area's stations (``X-Map-Cache``: hit or miss)."""
     cache: MapCache = request.app.state.map_cache
     if recommendation is not None:
         page, kept = cache.page(eng, "recommendation", recommendation, ASSET_PREFIX,

@@ -31,7 +31,7 @@ def test_database_down_is_503_then_recovers(restartable_cluster: Cluster, tmp_pa
             assert restartable_cluster.down()
             for path, kw in [("/readyz", {}), ("/stations", {}), ("/stations/nearest", {"params": {"lon": 116.3,
                                                                                                    "lat": 40}}),
-                             ("/gaps.csv", {"headers": STAFF}), ("/map", {})]:
+                             ("/gaps.csv", {"headers": STAFF}), ("/map", {"headers": STAFF})]:
                 r = client.get(path, **kw)
                 assert r.status_code == 503, (path, r.status_code, r.text)
                 assert r.headers["content-type"].startswith("application/json")

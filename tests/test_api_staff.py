@@ -235,7 +235,7 @@ def test_gap_reports_without_runs_are_404(api: httpx.Client, wudaokou: AreaInfo)
 
 
 def test_map_page_and_its_assets(api: httpx.Client, coverage_run: dict) -> None:
-    r = api.get("/map")
+    r = api.get("/map", headers=STAFF)
     assert r.status_code == 200, r.text
     assert r.headers["content-type"].startswith("text/html")
     urls = asset_urls(r.text)
@@ -246,8 +246,8 @@ def test_map_page_and_its_assets(api: httpx.Client, coverage_run: dict) -> None:
         assert a.status_code == 200, url
         assert a.content
     assert "C-1" in r.text or "驿站 C-1" in r.text
-    assert api.get("/map", params={"run": coverage_run["run_id"]}).status_code == 200
-    missing = api.get("/map", params={"run": 999})
+    assert api.get("/map", params={"run": coverage_run["run_id"]}, headers=STAFF).status_code == 200
+    missing = api.get("/map", params={"run": 999}, headers=STAFF)
     assert missing.status_code == 404
     assert "999" in missing.json()["detail"]
     assert api.get("/yizhan-assets/no/such/file.js").status_code == 404
@@ -264,19 +264,20 @@ def test_map_is_rendered_once_per_run_and_stations(engine: Engine, coverage_run:
     try:
         with live_server(app) as base, httpx.Client(base_url=base, timeout=60) as client:
             run = {"run": coverage_run["run_id"]}
-            first, second = client.get("/map", params=run), client.get("/map")  # the latest run is the same map
+            # the latest run is the same map
+            first, second = client.get("/map", params=run, headers=STAFF), client.get("/map", headers=STAFF)
             assert first.status_code == second.status_code == 200, (first.text, second.text)
             assert first.text == second.text and renders.renders == 1
             assert first.headers["X-Map-Cache"] == "miss" and second.headers["X-Map-Cache"] == "hit"
             assert "改名的驿站" not in first.text
             csv = f"{HEADER}\nC-1,改名的驿站,small,116.3200,40.0015,,,,,,,,active\n".encode()
             import_stations(engine, "s.csv", area=wudaokou.name, data=csv, filename="s.csv")
-            third = client.get("/map", params=run)
+            third = client.get("/map", params=run, headers=STAFF)
             assert third.status_code == 200 and renders.renders == 2 and "改名的驿站" in third.text
-            assert client.get("/map", params={"run": 999}).status_code == 404  # a fifth request, not cached
-            codes = [client.get("/map", params=run).status_code for _ in range(3)]
+            assert client.get("/map", params={"run": 999}, headers=STAFF).status_code == 404  # fifth, not cached
+            codes = [client.get("/map", params=run, headers=STAFF).status_code for _ in range(3)]
             assert codes == [200, 200, 429], codes
-            limited = client.get("/map", params=run)
+            limited = client.get("/map", params=run, headers=STAFF)
             assert "at most 6 a minute" in limited.json()["detail"] and int(limited.headers["Retry-After"]) >= 1
     finally:
         app.state.db.dispose()

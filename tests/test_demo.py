@@ -187,7 +187,8 @@ def test_demo_serves_at_the_areas_own_centre(cli_env, tmp_path, town):
             assert all(math.isfinite(st["distance_m"]) and st["distance_m"] < 400 for st in stations)
             assert client.get(f"http://127.0.0.1:{port}/runs").status_code in (401, 403)
             assert client.get(f"http://127.0.0.1:{port}/runs", headers={"X-API-Key": key.group(1)}).status_code == 200
-            assert client.get(f"http://127.0.0.1:{port}/map?run=2").status_code == 200
+            assert client.get(f"http://127.0.0.1:{port}/map?run=2",
+                              headers={"X-API-Key": key.group(1)}).status_code == 200
     finally:
         proc.terminate()
         try:

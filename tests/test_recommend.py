@@ -237,7 +237,7 @@ def test_http_recommendations(engine, area, settings, db_url, live_api):
     assert api.get(f"/recommendations/{rec['run_id']}").status_code == 401
     assert api.get(f"/recommendations/{rec['run_id']}", headers=staff).json()["sites"] == rec["sites"]
     assert rec["run_id"] in [x["run_id"] for x in api.get("/recommendations", headers=staff).json()]
-    page = api.get("/map", params={"recommendation": rec["run_id"]})
+    page = api.get("/map", params={"recommendation": rec["run_id"]}, headers=staff)
     assert page.status_code == 200 and "选址建议 Where to open next" in page.text
     assert api.get("/recommendations/999999", headers=staff).status_code == 404
     geo = api.get(f"/recommendations/{rec['run_id']}.geojson", headers=staff)
