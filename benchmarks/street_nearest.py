@@ -84,6 +84,19 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def workers_cpu_s(server: ServerProcess) -> float:
+    """CPU seconds (user + system) the server's worker processes have used so far."""
+    total = 0.0
+    tick = os.sysconf("SC_CLK_TCK")
+    for pid in Path(f"/proc/{server.proc.pid}/task/{server.proc.pid}/children").read_text().split():
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / tick
+        except (OSError, IndexError, ValueError):
+            continue
+    return total
+
+
 def workers_rss_mb(server: ServerProcess) -> str:
     """Peak RSS (VmHWM, MB) of each worker process of the server, as text."""
     out = []
@@ -257,13 +270,16 @@ def run_wrk(server: ServerProcess, script: Path, label: str, seconds: int) -> li
     assert wrk is not None
     rows = []
     for conns in (16, 64):
+        cpu = workers_cpu_s(server)
         done = subprocess.run([wrk, "-t2", f"-c{conns}", f"-d{seconds}s", "--timeout", "30s", "--latency", "-s",
                                str(script), server.base], capture_output=True, text=True, timeout=seconds + 120)
         out = done.stdout
         rate = next((ln.split()[1] for ln in out.splitlines() if ln.startswith("Requests/sec:")), "?")
         errors = sum(int(x) for ln in out.splitlines() if "Non-2xx" in ln or "Socket errors" in ln
                      for x in ln.replace(",", " ").split() if x.isdigit())
-        row = [f"{label} c={conns}", rate, _ms(out, "50%"), _ms(out, "90%"), _ms(out, "99%"), errors]
+        total = next((int(ln.split()[0]) for ln in out.splitlines() if "requests in" in ln), 0)
+        per = (workers_cpu_s(server) - cpu) / total * 1e3 if total else float("nan")
+        row = [f"{label} c={conns}", rate, _ms(out, "50%"), _ms(out, "90%"), _ms(out, "99%"), errors, f"{per:.2f}"]
         say("  " + "  ".join(str(c) for c in row))
         rows.append(row)
     return rows
@@ -310,7 +326,7 @@ def main() -> int:
         print(table(f"Setup ({n_nodes:,}-node lattice, {n_stations:,} stations)", ["step", "time", ""], setup))
         print(table("1. In this process", ["what", "figure", ""], local))
         print(table("2. GET /stations/nearest?by=network&k=5 from wrk (2 threads, uvicorn --workers 2)",
-                    ["level", "req/s", "p50 ms", "p90 ms", "p99 ms", "errors"], http))
+                    ["level", "req/s", "p50 ms", "p90 ms", "p99 ms", "errors", "server CPU ms/req"], http))
         print(table("2b. Servers", ["server", "warm-up", "workers' peak RSS MB"], memory))
     return 0
 
