@@ -28,7 +28,7 @@ from sqlalchemy import Engine
 
 from yizhan.accounts.sessions import SignedIn, session_user
 from yizhan.accounts.users import ROLES
-from yizhan.errors import Unauthorized
+from yizhan.errors import DATABASE_DOWN_ERRORS, DatabaseUnavailable, Unauthorized, as_unavailable
 from yizhan.keys import key_is_valid
 from yizhan.settings import Settings
 
@@ -63,6 +63,11 @@ class CsrfRefused(Exception):
     """A form was posted without the session's CSRF token, or with another one."""
 
 
+class ConsoleUnavailable(DatabaseUnavailable):
+    """The database cannot be reached while the console asks who is signed in: a page in Chinese and English for a
+    browser (503), the API's JSON answer for any other client."""
+
+
 def request_now(request: Request) -> datetime:
     """The instant (aware, UTC) sessions are judged at: ``app.state.console_clock()`` when the app has one."""
     clock: Callable[[], datetime] | None = getattr(request.app.state, "console_clock", None)
@@ -76,8 +81,11 @@ def console_settings(request: Request) -> Settings:
 
 
 def console_engine(request: Request) -> Engine:
-    """The app's engine (DatabaseUnavailable, 503, while the database cannot be reached)."""
-    eng: Engine = request.app.state.db.engine()
+    """The app's engine (ConsoleUnavailable, 503, while the database cannot be reached)."""
+    try:
+        eng: Engine = request.app.state.db.engine()
+    except DatabaseUnavailable as exc:
+        raise ConsoleUnavailable(str(exc)) from exc
     return eng
 
 
@@ -113,8 +121,11 @@ def current_user(request: Request) -> SignedIn | None:
     token = request.cookies.get(SESSION_COOKIE)
     user = None
     if token:
-        with console_engine(request).begin() as conn:
-            user = session_user(conn, token, console_settings(request), now=request_now(request))
+        try:
+            with console_engine(request).begin() as conn:
+                user = session_user(conn, token, console_settings(request), now=request_now(request))
+        except DATABASE_DOWN_ERRORS as exc:
+            raise ConsoleUnavailable(str(as_unavailable(exc))) from exc
     request.state.console_user = user
     return user
 

@@ -19,6 +19,7 @@ from yizhan.accounts.throttle import SignInThrottled
 from yizhan.console.auth import (
     SESSION_COOKIE,
     SIGNIN_PATH,
+    ConsoleUnavailable,
     CsrfChecked,
     clear_session_cookie,
     console_engine,
@@ -29,6 +30,7 @@ from yizhan.console.auth import (
     set_session_cookie,
 )
 from yizhan.console.layout import render
+from yizhan.errors import DATABASE_DOWN_ERRORS, as_unavailable
 
 SIGNIN_CSRF_COOKIE = "yizhan_signin_csrf"
 """The cookie that the sign-in form's hidden token must match."""
@@ -79,6 +81,8 @@ def signin_post(request: Request, name: Annotated[str, Form(max_length=NAME_MAX_
     try:
         with console_engine(request).begin() as conn:  # a failure is committed: it is counted
             done = sign_in(conn, name, password, address, settings, now=request_now(request))
+    except DATABASE_DOWN_ERRORS as exc:
+        raise ConsoleUnavailable(str(as_unavailable(exc))) from exc
     except SignInThrottled as exc:
         return _form(request, next_path=next_path, name=name, status_code=429, message=str(exc),
                      headers={"Retry-After": str(exc.retry_after)})

@@ -8,8 +8,9 @@ from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from yizhan.console import home, signin, users
-from yizhan.console.auth import CsrfRefused, RoleRequired, SignInRequired, signin_url
+from yizhan.console.auth import ConsoleUnavailable, CsrfRefused, RoleRequired, SignInRequired, signin_url, wants_html
 from yizhan.console.layout import STATIC_DIR, STATIC_PREFIX, render, role_label
+from yizhan.errors import domain_response
 
 
 async def _sign_in_first(request: Request, exc: Exception) -> Response:
@@ -34,11 +35,23 @@ async def _csrf_refused(request: Request, exc: Exception) -> Response:
                   en="The form's security token is missing or wrong: go back, reload the page and send it again.")
 
 
+async def _unavailable(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ConsoleUnavailable)
+    if not wants_html(request):
+        return domain_response(exc)
+    request.state.console_user = None  # the page itself must not ask the database again
+    return render(request, "refused.html", status_code=503, headers={"Retry-After": "30"},
+                  title_zh="暂时无法使用", title_en="Unavailable for now",
+                  zh="数据库暂时无法连接，请稍后刷新页面。",
+                  en="The database cannot be reached right now: reload the page in a moment.")
+
+
 def install(app: FastAPI) -> None:
     """Add the console to ``app``: its pages, ``STATIC_PREFIX`` and its refusal answers."""
     app.add_exception_handler(SignInRequired, _sign_in_first)
     app.add_exception_handler(RoleRequired, _role_required)
     app.add_exception_handler(CsrfRefused, _csrf_refused)
+    app.add_exception_handler(ConsoleUnavailable, _unavailable)
     app.mount(STATIC_PREFIX, StaticFiles(directory=STATIC_DIR), name="console-assets")
     app.include_router(signin.router)
     app.include_router(home.router)

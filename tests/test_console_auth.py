@@ -6,6 +6,7 @@ moved, not slept on) and end when their user is disabled; screenshots of the sig
 from __future__ import annotations
 
 import shutil
+import socket
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from urllib.parse import quote, urlsplit
@@ -323,3 +324,24 @@ def test_signing_in_in_a_browser_at_phone_and_desktop_sizes(site: httpx.Client, 
             browser.close()
     assert sorted(p.name for p in shots.iterdir()) == ["home-1366x768.png", "home-390x844.png",
                                                        "signin-1366x768.png", "signin-390x844.png"]
+
+
+def test_while_the_database_is_down_the_console_says_so(tmp_path: Path, clock: Clock) -> None:
+    """No database behind the app (nothing listens on the port): the sign-in form still loads; a browser with a
+    session cookie, or posting the form, gets a 503 page in Chinese and English; a script gets the API's JSON."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # free, and closed again: nothing answers there
+    url = f"postgresql+psycopg://postgres@127.0.0.1:{port}/none"
+    for client in serve(url, tmp_path, clock):
+        page = client.get("/console/signin", headers=HTML)
+        assert page.status_code == 200
+        client.cookies.set("yizhan_session", "some token")
+        for r in (client.get("/console", headers=HTML), client.get("/map", headers=HTML),
+                  client.post("/console/signin", headers=HTML,
+                              data={"name": "wangfang", "password": PASSWORD, "csrf_token": form_token(page)})):
+            assert r.status_code == 503, (r.status_code, r.text)
+            assert "数据库暂时无法连接" in r.text and "The database cannot be reached" in r.text
+            assert r.headers["content-security-policy"] == CSP
+        r = client.get("/map")
+        assert r.status_code == 503 and "database" in r.json()["detail"]
