@@ -307,6 +307,10 @@ def test_signing_in_in_a_browser_at_phone_and_desktop_sizes(site: httpx.Client, 
                 assert tiles.count() == 7
                 assert page.evaluate("document.documentElement.scrollWidth") <= viewport["width"]
                 page.screenshot(path=str(shots / f"home-{label}.png"), full_page=True)
+                page.click("a.tile[href='/console/users']")
+                assert page.locator("table.users td").first.inner_text() == "王芳"
+                assert page.evaluate("document.documentElement.scrollWidth") <= viewport["width"]
+                page.screenshot(path=str(shots / f"users-{label}.png"), full_page=True)
                 cookies = {c["name"]: c for c in context.cookies()}
                 assert cookies["yizhan_session"]["httpOnly"] and cookies["yizhan_session"]["sameSite"] == "Lax"
                 assert page.evaluate("document.cookie") == ""  # the session is out of scripts' reach
@@ -323,7 +327,8 @@ def test_signing_in_in_a_browser_at_phone_and_desktop_sizes(site: httpx.Client, 
         finally:
             browser.close()
     assert sorted(p.name for p in shots.iterdir()) == ["home-1366x768.png", "home-390x844.png",
-                                                       "signin-1366x768.png", "signin-390x844.png"]
+                                                       "signin-1366x768.png", "signin-390x844.png",
+                                                       "users-1366x768.png", "users-390x844.png"]
 
 
 def test_while_the_database_is_down_the_console_says_so(tmp_path: Path, clock: Clock) -> None:
