@@ -398,3 +398,30 @@ class SignInFailure(Base):
     account: Mapped[str] = mapped_column(String(100))
     address: Mapped[str] = mapped_column(String(64))
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class Job(Base):
+    """Long work the console started (a coverage run, a recommendation) and where it stands: ``state`` queued,
+    running, done or failed, the last progress ``message`` and a ``heartbeat`` while it works, and when finished the
+    id of what it made (``result_id``) or the ``error`` (migration 0010)."""
+
+    __tablename__ = "jobs"
+    __table_args__ = (
+        CheckConstraint("kind IN ('coverage', 'recommendation')", name="ck_jobs_kind"),
+        CheckConstraint("state IN ('queued', 'running', 'done', 'failed')", name="ck_jobs_state"),
+        Index("ix_jobs_kind_id", "kind", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    area_id: Mapped[int] = mapped_column(ForeignKey("areas.id", ondelete="CASCADE"))
+    params: Mapped[dict] = mapped_column(JSONB, server_default="{}")
+    state: Mapped[str] = mapped_column(String(20))
+    message: Mapped[str] = mapped_column(Text, server_default="")
+    result_id: Mapped[int | None] = mapped_column(Integer)
+    error: Mapped[str | None] = mapped_column(Text)
+    created_by: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    heartbeat: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
