@@ -150,15 +150,15 @@ def site_layers(sites: gpd.GeoDataFrame, radius_m: float) -> list[Any]:
         ring.options["interactive"] = False
         layers.append(ring)
         popup = (
-            '<table class="yz-popup">'
+            '<div class="yz-popup"><table>'
             f"<tr><th>推荐排名 Rank</th><td><b>{int(row.rank)}</b></td></tr>"
             f"<tr><th>名称 Name</th><td>{esc(clean_text(row.name))}</td></tr>"
             f"<tr><th>地址 Address</th><td>{esc(clean_text(getattr(row, 'address', None)) or '—')}</td></tr>"
             f"<tr><th>承办类型 Host</th><td>{esc(host_text(row.host_type))}</td></tr>"
             f"<tr><th>编号 Id</th><td>{esc(row.external_id)}</td></tr>"
-            f"<tr><th>新增覆盖需求 Newly covered</th><td>{number_text(float(row.gain))}</td></tr>"
+            f"<tr><th>新增覆盖订单 Adds</th><td>+{number_text(float(row.gain))} 单</td></tr>"
             f"<tr><th>累计覆盖率 Covered after</th><td>{float(row.covered_share_after) * 100:.1f}%</td></tr>"
-            f"<tr><th>坐标 Lon, lat</th><td>{geom.x:.6f}, {geom.y:.6f}</td></tr></table>"
+            f"<tr><th>坐标 Lon, lat</th><td>{geom.x:.6f}, {geom.y:.6f}</td></tr></table></div>"
         )
         layers.append(folium.Marker(
             location=(geom.y, geom.x),

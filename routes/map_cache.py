@@ -1,10 +1,13 @@
-"""Rendered maps of ``GET /map``, kept per map and per state of the area's stations.
+"""Rendered maps of ``GET /map``, kept per map and per state of what the page draws from outside its run.
 
-A map costs about 0.3 s of CPU to render, even for a few dozen stations, and the page of a run or a
-recommendation changes only when the stations of its area change (the run's cells and gaps are stored once): a
-rendered page is kept under (``run`` or ``recommendation``, its id, the asset prefix, the stations' count and
-latest ``updated_at``) and rendered again when an import adds, changes or removes a station of the area. At most
-one map is rendered at a time, so a burst of the same request renders it once.
+A map costs about 0.3 s of CPU to render, even for a few dozen stations. A run's cells, gaps and figures are
+stored once, but its page also draws what the area holds now: its stations (the registry), its display name (the
+title), its townships (the choropleth and the table) and its streets (the offline basemap, rebuilt with the
+network); a recommendation's page also its candidates (the sites' addresses) and its demand cells (the heat map).
+A rendered page is kept under (``run`` or ``recommendation``, its id, the asset prefix, and the state of each of
+those: counts, latest ``updated_at``, highest id, the name) and rendered again when any of them changes: an
+import that adds, changes or removes a station, a new display name, re-imported townships or demand, a rebuilt
+street network. At most one map is rendered at a time, so a burst of the same request renders it once.
 """
 
 from __future__ import annotations
@@ -23,8 +26,22 @@ AREA_OF: dict[MapKind, str] = {
     "recommendation": "SELECT area_id FROM recommendation_runs WHERE id = :id",
 }
 """The area of a stored map's run."""
-STATIONS_STATE = "SELECT count(*), max(updated_at) FROM stations WHERE area_id = :area"
-"""What changes when an area's stations do: their number and the latest change (import upserts set ``updated_at``)."""
+AREA_STATE = """
+SELECT (SELECT count(*) FROM stations WHERE area_id = :area),
+       (SELECT max(updated_at) FROM stations WHERE area_id = :area),
+       (SELECT display_name FROM areas WHERE id = :area),
+       (SELECT count(*) FROM admin_units WHERE area_id = :area),
+       (SELECT max(id) FROM admin_units WHERE area_id = :area),
+       (SELECT recorded_at FROM area_extracts WHERE area_id = :area)"""
+"""What a run's page draws from its area as it is now: the stations' number and latest change (import upserts set
+``updated_at``; a removal lowers the number), the display name, the townships (replaced whole, so new ids) and when
+the streets were last built."""
+RECOMMENDATION_STATE = """
+SELECT (SELECT count(*) FROM candidate_sites WHERE area_id = :area),
+       (SELECT max(updated_at) FROM candidate_sites WHERE area_id = :area),
+       (SELECT count(*) FROM demand_cells WHERE area_id = :area),
+       (SELECT sum(weight) FROM demand_cells WHERE area_id = :area)"""
+"""What a recommendation's page draws besides: the candidates (the sites' addresses) and the demand cells."""
 
 
 @dataclass
@@ -80,5 +97,7 @@ class MapCache:
             area = conn.execute(text(AREA_OF[kind]), {"id": map_id}).scalar_one_or_none()
             if area is None:
                 return None
-            count, changed = conn.execute(text(STATIONS_STATE), {"area": area}).one()
-        return kind, map_id, asset_prefix, count, changed
+            state = tuple(conn.execute(text(AREA_STATE), {"area": area}).one())
+            if kind == "recommendation":
+                state += tuple(conn.execute(text(RECOMMENDATION_STATE), {"area": area}).one())
+        return (kind, map_id, asset_prefix, *state)
