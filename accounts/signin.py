@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlalchemy import Connection, text
 
 from yizhan.accounts.passwords import hash_password, needs_rehash, password_matches
-from yizhan.accounts.sessions import start_session
+from yizhan.accounts.sessions import drop_expired_sessions, start_session
 from yizhan.accounts.throttle import check_attempt, clear_account, lock_attempts, record_failure
 from yizhan.settings import Settings
 
@@ -31,7 +31,7 @@ def sign_in(conn: Connection, name: str, password: str, address: str, settings: 
     """Sign ``name`` in from client ``address`` at ``now``: the new session, or None when the name or password is
     wrong or the user is disabled (the failure is then counted, in this transaction: the caller commits it and
     says :data:`WRONG`). The throttle is asked before the password is checked: SignInThrottled (429) whatever the
-    password."""
+    password. A successful sign-in also deletes every session expired at ``now``."""
     lock_attempts(conn, name, address)
     check_attempt(conn, name, address, settings, now=now)
     row = conn.execute(text("SELECT id, name, role, password_hash, disabled_at FROM users "
@@ -44,4 +44,5 @@ def sign_in(conn: Connection, name: str, password: str, address: str, settings: 
     if needs_rehash(row.password_hash):
         conn.execute(text("UPDATE users SET password_hash = :h WHERE id = :i"),
                      {"h": hash_password(password), "i": row.id})
+    drop_expired_sessions(conn, settings, now=now)  # the table keeps only live sessions
     return SignInResult(token=start_session(conn, row.id, now=now), user_id=row.id, name=row.name, role=row.role)
