@@ -7,7 +7,10 @@ the same station in the next node's row), so a route is walked without a search.
 
 Built by bounded Dijkstra runs (``scipy.sparse.csgraph.dijkstra``) over the TRANSPOSED graph, from one virtual
 node per station joined to its edge's end nodes at the partial costs ``coverage.network`` uses (``reverse_factor``
-respected), in batches merged into the running top-k rows.
+respected), in batches of nearby stations, each on the streets within the bound's straight-line reach, merged into
+the running top-k rows. At 1 M nodes and k = 10 the rows take 162 MB (17 bytes per node and slot: distances are
+float64 because an answer's 0.1 m rounding and its ties by id must be the exact search's); 3,000 stations within
+6 km build in about 20–30 s on two busy cores, with little more memory than the rows.
 
 A rider snapped at offset t on edge (u, v) gets exact answers from it: the candidates are the stations of u's and
 v's rows and those on the rider's own edge; a station in neither row is at least ``min(cu + T_u, cv + T_v)``
@@ -530,7 +533,10 @@ class TableKeeper:
         here = snap.stations.get(area.id)
         sig = (here.signature if here is not None else (), max_snap_m, id(graph))
         held = self._tables.get(key)
-        if held is not None and held[1] == sig and held[0].graph is graph:
+        if held is not None and held[0].graph is graph and (
+                (held[1][0] is sig[0] and held[1][1:] == sig[1:]) or held[1] == sig):
+            if held[1][0] is not sig[0]:  # the same stations in a newer snapshot: compared once, not per search
+                self._tables[key] = (held[0], sig)
             return held[0], here if here is not None else AreaStations([], [], np.empty(0), np.empty(0), [], ())
         self._want(key, _Want(area, profile, graph, max_snap_m))
         return None
