@@ -319,3 +319,52 @@ def test_missing_values_of_every_kind() -> None:
     for present in (0, 3, np.int64(4), 2.0, "", "x", [1], np.array([1, 2])):
         assert not is_missing(present)
     assert [optional_int(v) for v in pd.array([3, None], dtype="Int64")] == [3, None]
+
+
+def test_distances_are_written_in_chinese_units_and_say_how_they_were_measured() -> None:
+    from yizhan.maps.formatting import distance_text, measured_distance_text
+
+    cases = {0.4: "0 米", 849.6: "850 米", 999.4: "999 米", 999.6: "1 公里", 1001.16: "1 公里", 1249.0: "1.2 公里",
+             1250.0: "1.2 公里", 1500.0: "1.5 公里", 12_345.0: "12.3 公里", 1_234_567.0: "1,234.6 公里"}
+    for metres, expected in cases.items():
+        assert distance_text(metres) == expected, metres
+    assert distance_text(math.nan) == distance_text(math.inf) == "—"
+    assert measured_distance_text(850, along_streets=True) == "850 米（沿街道 along the streets）"
+    assert measured_distance_text(1200, along_streets=False) == "1.2 公里（直线 straight）"
+    assert measured_distance_text(math.nan, along_streets=True) == "—"
+
+
+def test_times_are_local_to_the_minute_with_their_offset() -> None:
+    from datetime import UTC, datetime
+
+    from yizhan.maps.formatting import local_time_text
+
+    assert local_time_text("2026-12-02T03:57:02.989603+00:00", "Asia/Shanghai") == "2026-12-02 11:57（UTC+8）"
+    assert local_time_text("2026-12-31T20:30:00+00:00", "Asia/Shanghai") == "2027-01-01 04:30（UTC+8）"
+    assert local_time_text(datetime(2026, 6, 1, 0, 0, tzinfo=UTC), "Asia/Kolkata") == \
+        "2026-06-01 05:30（UTC+5:30）"
+    assert local_time_text("2026-12-02T03:57:02", "Asia/Shanghai") == "2026-12-02 11:57（UTC+8）"  # naive: UTC
+    assert local_time_text("not a time", "Asia/Shanghai") == "not a time"
+
+
+def test_gap_classes_are_fixed_and_start_at_the_minimum() -> None:
+    from yizhan.maps.style import GAP_SCALE, gap_class, gap_classes, gap_colour
+
+    assert [gap_class(d) for d in (5.0, 49.9, 50.0, 199.9, 203.0, 499.0, 500.0, 999.0, 1000.0, 2313.5)] == \
+        [0, 0, 1, 1, 2, 2, 3, 3, 4, 4]
+    assert gap_colour(203.0) == GAP_SCALE[2] and gap_colour(2313.5) == GAP_SCALE[4]  # not stretched per run
+    assert gap_classes(5.0) == [(5.0, 50.0, GAP_SCALE[0]), (50.0, 200.0, GAP_SCALE[1]), (200.0, 500.0, GAP_SCALE[2]),
+                                (500.0, 1000.0, GAP_SCALE[3]), (1000.0, math.inf, GAP_SCALE[4])]
+    assert gap_classes(300.0)[0] == (300.0, 500.0, GAP_SCALE[2]) and len(gap_classes(300.0)) == 3
+
+
+def test_gaps_below_the_minimum_are_left_out_and_counted(layers: dict) -> None:
+    small = [{"rank": 3 + i, "demand": demand, "area_m2": 40_000.0, "cells": 1, "nearest_station": "",
+              "nearest_distance_m": 1300.0, "geometry": box(*_lonlat(400 * i, 3000), *_lonlat(400 * i + 200, 3200))}
+             for i, demand in enumerate((1.5, 2.0))]  # single cells of 1.5 and 2 orders
+    gaps = pd.concat([layers["gaps"], gpd.GeoDataFrame(small, crs=4326)], ignore_index=True)
+    page = map_from_layers(**dict(layers, gaps=gaps), min_gap_demand=5.0).get_root().render()
+    assert page.count('"id": "gap-') == 2 * 2  # the two big gaps, in both coordinate systems
+    assert "另有 2 处缺口未满 5 单，未绘出（共 3.5 单）" in page and "<th>缺口 Gaps</th><td>2（另 2 处" in page
+    everything = map_from_layers(**dict(layers, gaps=gaps), min_gap_demand=0.0).get_root().render()
+    assert everything.count('"id": "gap-') == 4 * 2 and "未绘出" not in everything
