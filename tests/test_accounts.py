@@ -223,3 +223,23 @@ def test_the_users_commands(cli_env: dict[str, str], engine: Engine) -> None:
     assert missing.returncode == 2 and "no user called 'nobody'" in missing.stderr
     last = run_cli("users", "disable", "李强", env=cli_env, check=False)
     assert last.returncode == 2 and "last active admin" in last.stderr
+
+
+def test_users_create_asks_the_password_twice_without_showing_it(cli_env: dict[str, str], engine: Engine) -> None:
+    from typer.testing import CliRunner
+
+    from yizhan.cli import users  # noqa: F401  (registers the users commands)
+    from yizhan.cli.common import app
+    from yizhan.db.engine import dispose_engines
+    from yizhan.settings import get_settings
+
+    get_settings.cache_clear()
+    try:
+        typed = f"{PASSWORD}\nnot the same one\n{PASSWORD}\n{PASSWORD}\n"  # a mistyped confirmation is asked again
+        result = CliRunner().invoke(app, ["users", "create", "zhao", "--role", "planner"], input=typed, env=cli_env)
+    finally:
+        dispose_engines()
+        get_settings.cache_clear()
+    assert result.exit_code == 0, result.output
+    assert "do not match" in result.output and PASSWORD not in result.output
+    assert attempt(engine, Settings(), "zhao", PASSWORD, at=T0) is not None
