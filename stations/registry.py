@@ -33,6 +33,8 @@ class ImportSummary:
     rows: int
     inserted: int
     updated: int
+    unchanged: int = 0
+    """Of ``updated``, the stations the file gave exactly as they were stored (their rows left as they were)."""
 
 
 COPY_CHUNK_ROWS = 10_000
@@ -107,14 +109,14 @@ def merge_copied(conn: Connection, area_id: int, area_name: str, rows: int, *,
 
     A stored station is rewritten (and its ``updated_at`` set) only when one of its fields differs from the
     record's, the phone or the host's name alone included; a station the file gives unchanged keeps its row as it
-    was. ``updated`` counts the file's stations that were already stored, changed or not. ``lang`` (``zh`` or
-    ``en``, the language of the file's headers), when given, becomes the area's ``registry_lang`` in the same
-    transaction: its exports follow it (``registry_lang``)."""
+    was. ``updated`` counts the file's stations that were already stored, changed or not; ``unchanged`` those of
+    them the file gave as stored. ``lang`` (``zh`` or ``en``, the language of the file's headers), when given,
+    becomes the area's ``registry_lang`` in the same transaction: its exports follow it (``registry_lang``)."""
     if lang is not None:
         check_lang(lang)
     fields = ", ".join(_FIELDS)
     changed = " OR ".join(f"stations.{f} IS DISTINCT FROM EXCLUDED.{f}" for f in _FIELDS)
-    inserted, _ = conn.execute(text(f"""
+    inserted, merged = conn.execute(text(f"""
         WITH merged AS (
             INSERT INTO stations (area_id, external_id, {fields}, updated_at)
             SELECT :area_id, external_id, name, kind, host, host_name, address, township,
@@ -130,7 +132,7 @@ def merge_copied(conn: Connection, area_id: int, area_name: str, rows: int, *,
     conn.execute(text("DROP TABLE _stations_in"))
     if lang is not None:
         conn.execute(text("UPDATE areas SET registry_lang = :lang WHERE id = :a"), {"lang": lang, "a": area_id})
-    return ImportSummary(area_name, rows, int(inserted), int(copied) - int(inserted))
+    return ImportSummary(area_name, rows, int(inserted), int(copied) - int(inserted), int(copied) - int(merged))
 
 
 def registry_lang(conn: Connection, area_id: int) -> str:

@@ -53,11 +53,13 @@ def test_import_requires_the_staff_key(api: httpx.Client, wudaokou: AreaInfo) ->
 def test_import_with_key(api: httpx.Client, wudaokou: AreaInfo) -> None:
     r = upload(api, SAMPLE_CSV.read_bytes(), headers=STAFF)
     assert r.status_code == 200, r.text
-    assert r.json() == {"area": "wudaokou", "rows": 8, "inserted": 8, "updated": 0, "ignored_columns": [],
+    assert r.json() == {"area": "wudaokou", "rows": 8, "inserted": 8, "updated": 0, "unchanged": 0,
+                        "ignored_columns": [],
                         "sheets": [], "warnings": [], "notes": [], "lang": "en"}
     r = upload(api, SAMPLE_CSV.read_bytes(), headers=STAFF, area="wudaokou")
     assert r.status_code == 200, r.text
-    assert r.json() == {"area": "wudaokou", "rows": 8, "inserted": 0, "updated": 8, "ignored_columns": [],
+    assert r.json() == {"area": "wudaokou", "rows": 8, "inserted": 0, "updated": 8, "unchanged": 8,
+                        "ignored_columns": [],
                         "sheets": [], "warnings": [], "notes": [], "lang": "en"}
     body = api.get("/stations", params={"limit": 100}).json()
     assert body["total"] == 8
