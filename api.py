@@ -22,6 +22,7 @@ from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 
 from yizhan import __version__
+from yizhan.console.progress import close_job_runner
 from yizhan.console.site import install as install_console
 from yizhan.db.lifecycle import Database
 from yizhan.errors import add_exception_handlers
@@ -57,6 +58,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         yield
+        close_job_runner(app)  # the console's background jobs: no new one starts
         await db.aclose()
         app.state.rate_limiter.close()
 

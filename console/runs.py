@@ -1,0 +1,182 @@
+"""``/console/runs``: the coverage runs of every area (area, method, profile, radius, local time, covered share),
+a form that starts a run in the background (straight line or along the streets, walking or cycling, a radius in
+metres; its progress on ``/console/jobs/{id}``), and each run's page (``/console/runs/{id}``): its figures, its
+map (``/map?run=``) and every report format as a download through the session
+(``/console/runs/{id}/files/{format}``).
+
+The helpers that say a run's method, profile, share and time in Chinese and English are shared with the
+comparison and recommendation pages.
+"""
+
+# No ``from __future__ import annotations``: FastAPI reads the route signatures at run time.
+from collections.abc import Mapping
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from yizhan.accounts.sessions import SignedIn
+from yizhan.areas import AreaInfo, list_areas
+from yizhan.console.auth import CsrfChecked, SignedInUser, console_engine, console_settings, require_role
+from yizhan.console.jobs import list_jobs
+from yizhan.console.layout import render
+from yizhan.console.progress import Runner, refusal
+from yizhan.coverage.runs import list_runs, summary_of
+from yizhan.errors import InvalidInput, YizhanError, http_status
+from yizhan.maps.formatting import local_time_text
+from yizhan.reports.run_report import FORMATS, MEDIA_TYPES, load_report
+from yizhan.reports.writer import file_name
+from yizhan.reports.writer import render as render_report
+
+RUNS_PATH = "/console/runs"
+RUNS_SHOWN = 100
+"""The most runs the list shows (the newest)."""
+MODE_TEXT = {"straight": ("直线", "straight line"), "network": ("沿街道", "along the streets")}
+PROFILE_TEXT = {"walk": ("步行", "walking"), "bike": ("骑行", "cycling")}
+FORMAT_TEXT = {
+    "csv": ("缺口表 CSV（Excel 可打开）", "gaps as CSV (opens in Excel)"),
+    "xlsx": ("Excel 工作簿（概况、缺口、乡镇街道、驿站）", "Excel workbook (summary, gaps, townships, stations)"),
+    "geojson": ("缺口 GeoJSON（QGIS）", "gaps as GeoJSON (QGIS)"),
+    "gpkg": ("GeoPackage 图层（QGIS）", "GeoPackage layers (QGIS)"),
+    "html": ("一页摘要（网页）", "one-page summary (HTML)"),
+    "pdf": ("一页摘要（PDF，A4）", "one-page summary (PDF, A4)"),
+}
+"""Each report format of a run, said in Chinese and English."""
+REPORT_CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'; font-src data:; sandbox"
+"""The policy of a report opened in the browser (the HTML summary): its own inline styles and images only."""
+STARTERS = ("admin", "staff", "planner")
+"""The roles that may start a run or a recommendation."""
+
+router = APIRouter(tags=["console"], include_in_schema=False)
+Starter = Annotated[SignedIn, Depends(require_role(*STARTERS))]
+
+
+def method_text(mode: str) -> str:
+    """A run's method: ``直线 straight line`` or ``沿街道 along the streets``."""
+    zh, en = MODE_TEXT.get(mode, (mode, mode))
+    return f"{zh} {en}"
+
+
+def profile_text(mode: str, profile: str | None) -> str:
+    """How the riders move along the streets (``步行 walking``, ``骑行 cycling``); ``—`` for a straight-line run."""
+    if mode != "network" or not profile:
+        return "—"
+    zh, en = PROFILE_TEXT.get(profile, (profile, profile))
+    return f"{zh} {en}"
+
+
+def share_text(share: float | None) -> str:
+    """A covered share (0–1) as a percentage with one decimal: ``62.4%``."""
+    return "—" if share is None else f"{float(share) * 100:.1f}%"
+
+
+def radius_text(radius_m: float) -> str:
+    """A radius in metres as people say it: ``800 米 m``, ``1.5 公里 km``."""
+    r = float(radius_m)
+    return f"{r:,.0f} 米 m" if r < 1000 else f"{r / 1000:g} 公里 km"
+
+
+def area_labels(request: Request) -> dict[str, AreaInfo]:
+    """The areas by code name."""
+    with console_engine(request).connect() as conn:
+        return {a.name: a for a in list_areas(conn)}
+
+
+def area_text(areas: Mapping[str, AreaInfo], name: str) -> str:
+    """An area's display name (its code name when it has none)."""
+    info = areas.get(name)
+    return info.display_name or name if info is not None else name
+
+
+def run_row(summary: Mapping[str, Any], areas: Mapping[str, AreaInfo], timezone: str) -> dict[str, Any]:
+    """A stored run as a row of the console's tables: its figures said in Chinese and English."""
+    return {"id": summary["run_id"], "area": summary["area"], "area_text": area_text(areas, summary["area"]),
+            "method": method_text(summary["mode"]), "profile": profile_text(summary["mode"], summary.get("profile")),
+            "radius": radius_text(summary["radius_m"]), "when": local_time_text(summary["created_at"], timezone),
+            "share": share_text(summary["covered_share"]), "covered_share": summary["covered_share"],
+            "stations": summary["stations"], "demand": summary["demand_total"], "gaps": summary["gaps"]}
+
+
+def _runs_page(request: Request, user: SignedIn, *, status_code: int = 200, error: str | None = None,
+               form: Mapping[str, str] | None = None) -> HTMLResponse:
+    settings = console_settings(request)
+    areas = area_labels(request)
+    rows = [run_row(s, areas, settings.timezone) for s in list_runs(console_engine(request), limit=RUNS_SHOWN)]
+    with console_engine(request).connect() as conn:
+        jobs = [j for j in list_jobs(conn, kind="coverage", limit=10) if j.state != "done"]
+    values = {"area": next(iter(areas), ""), "mode": "network", "profile": "walk",
+              "radius_m": f"{settings.radius_m:g}", **(form or {})}
+    return render(request, "runs.html", status_code=status_code, user=user, runs=rows, areas=areas.values(),
+                  jobs=jobs, error=error, form=values, may_start=user.role in STARTERS, modes=MODE_TEXT,
+                  profiles=PROFILE_TEXT, when=lambda t: local_time_text(t, settings.timezone))
+
+
+@router.get(RUNS_PATH, response_class=HTMLResponse)
+def runs_page(request: Request, user: SignedInUser) -> HTMLResponse:
+    """The stored runs, newest first, and the form that starts one."""
+    return _runs_page(request, user)
+
+
+def number_field(value: str, field: str, field_zh: str, expected: str, expected_zh: str) -> float:
+    """A number typed into a form; InvalidInput naming the field, the value and what is accepted."""
+    try:
+        return float(value.strip().replace(",", ""))
+    except ValueError:
+        raise InvalidInput(f"{field_zh} {field}: {value!r}; 应为{expected_zh} / expected {expected}") from None
+
+
+@router.post(RUNS_PATH, response_class=HTMLResponse)
+def runs_start(request: Request, user: Starter, _: CsrfChecked, runner: Runner,
+               area: Annotated[str, Form(max_length=200)] = "",
+               mode: Annotated[str, Form(max_length=20)] = "straight",
+               profile: Annotated[str, Form(max_length=20)] = "walk",
+               radius_m: Annotated[str, Form(max_length=30)] = "") -> Response:
+    """Start a coverage run of ``area`` in the background; a 303 to its progress page. A bad value shows the list
+    again with one line naming the field, the value and what is accepted."""
+    form = {"area": area, "mode": mode, "profile": profile, "radius_m": radius_m}
+    try:
+        params: dict[str, Any] = {"mode": mode, "profile": profile}
+        if radius_m.strip():
+            params["radius_m"] = number_field(radius_m, "radius_m", "服务半径", "metres, e.g. 1000",
+                                              "米数，如 1000")
+        job_id = runner.submit("coverage", area, params, user=user.name)
+    except YizhanError as exc:
+        return _runs_page(request, user, status_code=http_status(exc), error=str(exc), form=form)
+    root = request.scope.get("root_path", "").rstrip("/")
+    return RedirectResponse(f"{root}/console/jobs/{job_id}", status_code=303)
+
+
+@router.get(RUNS_PATH + "/{run_id}", response_class=HTMLResponse)
+def run_page(request: Request, user: SignedInUser, run_id: int) -> HTMLResponse:
+    """One run: its figures, its map and its report in every format."""
+    settings = console_settings(request)
+    try:
+        with console_engine(request).connect() as conn:
+            summary = summary_of(conn, run_id)
+    except YizhanError as exc:
+        return refusal(request, exc, title_zh="没有这次分析", title_en="No such run")
+    areas = area_labels(request)
+    files = [(fmt, file_name(run_id, fmt), *FORMAT_TEXT[fmt]) for fmt in FORMATS]
+    straight = summary.get("covered_share_straight")
+    return render(request, "run.html", user=user, run=run_row(summary, areas, settings.timezone), files=files,
+                  straight=share_text(straight) if straight is not None else None)
+
+
+@router.get(RUNS_PATH + "/{run_id}/files/{fmt}")
+def run_file(request: Request, user: SignedInUser, run_id: int, fmt: str) -> Response:
+    """One report format of a run (``FORMATS``), for the signed-in user; times in the settings' time zone. The
+    summary (HTML, PDF) opens in the browser, the data formats download."""
+    if fmt not in FORMATS:
+        unknown = InvalidInput(f"没有这种格式 {fmt!r} / no format {fmt!r}: expected one of {', '.join(FORMATS)}")
+        return refusal(request, unknown, title_zh="没有这种格式", title_en="No such format")
+    settings = console_settings(request)
+    try:
+        report = load_report(console_engine(request), run_id, timezone=settings.timezone)
+    except YizhanError as exc:
+        return refusal(request, exc, title_zh="没有这次分析", title_en="No such run")
+    disposition = "inline" if fmt in ("html", "pdf") else "attachment"
+    headers = {"Content-Disposition": f'{disposition}; filename="{file_name(report.run_id, fmt)}"',
+               "Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
+    if fmt == "html":
+        headers["Content-Security-Policy"] = REPORT_CSP
+    return Response(render_report(report, fmt), media_type=MEDIA_TYPES[fmt], headers=headers)
