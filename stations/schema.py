@@ -243,7 +243,9 @@ def station_feature(st: Station, coord: str = "wgs84", extra: dict[str, Any] | N
         x, y = from_wgs84(np.array([lon]), np.array([lat]), coord)
         point = _rounded(x, y)[0]
     props["kind_label"] = vocab.label("kind", st["kind"])
-    if "route" in st:
+    if "route" in st and coord == "wgs84":  # the street search gives it in WGS 84, rounded to 1e-7 degrees
+        props["route"] = {"type": "LineString", "coordinates": st["route"]}
+    elif "route" in st:
         path = np.asarray(st["route"], dtype=float).reshape(-1, 2)
         rx, ry = from_wgs84(path[:, 0], path[:, 1], coord)
         props["route"] = {"type": "LineString", "coordinates": _rounded(rx, ry)}
