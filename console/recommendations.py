@@ -1,0 +1,219 @@
+"""``/console/recommendations``: where to open the next stations. A form starts a recommendation in the background
+(k new sites, or the fewest sites reaching a target covered share; straight line or along the streets, walking or
+cycling, a radius in metres) over the area's candidate sites: those stored, plus an uploaded candidates file
+(CSV, XLSX or GeoJSON: id, name, lon, lat, optional host_type and address; stored first, every bad row listed and
+nothing stored), or the premises of the OpenStreetMap extract the area's streets were built from. Its progress is
+shown as a run's is (``/console/jobs/{id}``).
+
+Each recommendation's page (``/console/recommendations/{id}``) lists its sites in the order to open them, with
+address and host in Chinese, the orders each adds and the covered share after it, and shows its map
+(``/map?recommendation=``); the solver's proof (bound, gap, method) is folded away beneath.
+"""
+
+# No ``from __future__ import annotations``: FastAPI reads the route signatures at run time.
+from collections.abc import Mapping
+from typing import Annotated, Any
+
+from fastapi import APIRouter, File, Form, Request, UploadFile
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from yizhan.accounts.sessions import SignedIn
+from yizhan.areas import get_area, remembered_extract
+from yizhan.console.auth import CsrfChecked, SignedInUser, console_engine, console_settings
+from yizhan.console.jobs import checked_params, list_jobs
+from yizhan.console.layout import render
+from yizhan.console.progress import Runner, refusal
+from yizhan.console.runs import (
+    MODE_TEXT,
+    PROFILE_TEXT,
+    STARTERS,
+    Starter,
+    area_labels,
+    area_text,
+    method_text,
+    number_field,
+    profile_text,
+    radius_text,
+    share_text,
+)
+from yizhan.errors import ImportRejected, InvalidInput, PayloadTooLarge, RowProblem, YizhanError, http_status
+from yizhan.maps.formatting import local_time_text
+from yizhan.maps.layers import host_text
+from yizhan.siting.candidates import (
+    candidate_counts,
+    candidates_from_extract,
+    candidates_from_file,
+    filter_candidates,
+    store_candidates,
+)
+from yizhan.siting.runs import RecommendationSummary, load_recommendation, recommendation_ids, recommendation_of
+
+RECOMMENDATIONS_PATH = "/console/recommendations"
+LISTED = 30
+"""The most recommendations the list shows (the newest)."""
+SOURCES = {"stored": ("已存的候选场所", "the stored candidate sites"),
+           "file": ("上传候选场所文件", "an uploaded candidates file"),
+           "extract": ("区域地图数据中的场所（加油站、银行、便利店……）",
+                       "the premises of the area's map extract (fuel stations, banks, shops...)")}
+"""Where the candidate sites come from."""
+COORDS = {"wgs84": "WGS 84（GPS） WGS 84 (GPS)", "gcj02": "GCJ-02（高德、腾讯） GCJ-02 (Amap, Tencent)",
+          "bd09": "BD-09（百度） BD-09 (Baidu)"}
+"""The coordinate systems an uploaded file's lon/lat may be in."""
+PROBLEMS_SHOWN = 50
+"""The most bad rows of an uploaded file listed on the page."""
+
+router = APIRouter(tags=["console"], include_in_schema=False)
+
+
+def _candidates(request: Request) -> list[dict[str, Any]]:
+    """Per area: its stored candidate sites and whether its map extract is at hand."""
+    out = []
+    with console_engine(request).connect() as conn:
+        for info in area_labels(request).values():
+            extract = remembered_extract(conn, info.id)
+            out.append({"name": info.name, "label": info.display_name or info.name,
+                        "stored": sum(candidate_counts(conn, info.id).values()),
+                        "extract": extract.name if extract is not None and extract.is_file() else None})
+    return out
+
+
+def summary_row(s: RecommendationSummary, areas: Mapping[str, Any], timezone: str) -> dict[str, Any]:
+    """A stored recommendation as a row of the list."""
+    return {"id": s["run_id"], "area_text": area_text(areas, s["area"]), "method": method_text(s["mode"]),
+            "profile": profile_text(s["mode"], s["profile"]), "radius": radius_text(s["radius_m"]),
+            "sites": len(s["sites"]), "asked": f"k = {s['k']}" if s["target"] is None else
+            f"目标 target {share_text(s['target'])}", "before": share_text(s["covered_share_before"]),
+            "after": share_text(s["covered_share_after"]), "when": local_time_text(s["created_at"], timezone)}
+
+
+def _page(request: Request, user: SignedIn, *, status_code: int = 200, error: str | None = None,
+          problems: list[RowProblem] | None = None, form: Mapping[str, str] | None = None) -> HTMLResponse:
+    settings = console_settings(request)
+    areas = area_labels(request)
+    with console_engine(request).connect() as conn:
+        listed = [summary_row(recommendation_of(conn, i), areas, settings.timezone)
+                  for i in recommendation_ids(conn, limit=LISTED)]
+        jobs = [j for j in list_jobs(conn, kind="recommendation", limit=10) if j.state != "done"]
+    values = {"area": next(iter(areas), ""), "by": "k", "k": "3", "target": "90", "mode": "network",
+              "profile": "walk", "radius_m": f"{settings.radius_m:g}", "source": "stored", "coord": "wgs84",
+              **(form or {})}
+    return render(request, "recommendations.html", status_code=status_code, user=user, listed=listed, jobs=jobs,
+                  error=error, problems=(problems or [])[:PROBLEMS_SHOWN], problems_total=len(problems or []),
+                  form=values, may_start=user.role in STARTERS, modes=MODE_TEXT, profiles=PROFILE_TEXT,
+                  sources=SOURCES, coords=COORDS, candidates=_candidates(request),
+                  when=lambda t: local_time_text(t, settings.timezone))
+
+
+@router.get(RECOMMENDATIONS_PATH, response_class=HTMLResponse)
+def recommendations_page(request: Request, user: SignedInUser) -> HTMLResponse:
+    """The stored recommendations, newest first, and the form that starts one."""
+    return _page(request, user)
+
+
+def _target_share(value: str) -> float:
+    """The target covered share typed as a percentage (90, 90%, 92.5) as a share, 0–1."""
+    pct = number_field(value.rstrip("%％ "), "target", "目标覆盖率", "a percentage above 0 and at most 100, e.g. 90",
+                       "0 到 100 之间的百分数，如 90")
+    if not 0 < pct <= 100:
+        raise InvalidInput(f"目标覆盖率 target: {value!r}; 应为 0 到 100 之间的百分数，如 90 / expected a percentage "
+                           "above 0 and at most 100, e.g. 90")
+    return pct / 100
+
+
+def _sites_wanted(value: str) -> int:
+    try:
+        return int(value.strip())
+    except ValueError:
+        raise InvalidInput(f"站点数 k: {value!r}; 应为整数，如 3 / expected a whole number, e.g. 3") from None
+
+
+def _upload(request: Request, upload: UploadFile | None) -> tuple[bytes, str]:
+    """The uploaded candidates file's bytes and name; InvalidInput without one, PayloadTooLarge over the limit."""
+    if upload is None or not upload.filename:
+        raise InvalidInput("候选场所文件 candidates_file: 未选择文件 / no file chosen; expected a CSV, XLSX or GeoJSON "
+                           "file with id, name, lon, lat")
+    limit = int(console_settings(request).max_upload_mb * 1024 * 1024)
+    data = upload.file.read(limit + 1)
+    if len(data) > limit:
+        raise PayloadTooLarge(f"候选场所文件 {upload.filename}: 超过 {limit // (1024 * 1024)} MB / larger than the "
+                              f"{limit // (1024 * 1024)} MB limit of an upload")
+    return data, upload.filename
+
+
+def _take_candidates(request: Request, area: str, source: str, coord: str, file: tuple[bytes, str] | None) -> None:
+    """Store the candidates the form names: an uploaded file's or the area's extract's (inside the area only)."""
+    if source == "stored":
+        return
+    with console_engine(request).begin() as conn:
+        info = get_area(conn, area)
+        if source == "file" and file is not None:
+            data, name = file
+            if coord not in COORDS:
+                raise InvalidInput(f"坐标系 coord: {coord!r}; 可用 expected {', '.join(COORDS)}")
+            store_candidates(conn, info, candidates_from_file(data=data, filename=name, coord=coord), source=name)
+        elif source == "extract":
+            path = remembered_extract(conn, info.id)
+            if path is None or not path.is_file():
+                raise InvalidInput(f"区域 {area!r} 没有可用的地图数据文件 / area {area!r} has no map extract at hand: "
+                                   "build its streets from an extract first, or upload a candidates file")
+            cands, _ = filter_candidates(candidates_from_extract(path), info)
+            store_candidates(conn, info, cands, source=f"{path.name} (© OpenStreetMap contributors)")
+
+
+@router.post(RECOMMENDATIONS_PATH, response_class=HTMLResponse)
+def recommendations_start(request: Request, user: Starter, _: CsrfChecked, runner: Runner,
+                          area: Annotated[str, Form(max_length=200)] = "",
+                          by: Annotated[str, Form(max_length=10)] = "k",
+                          k: Annotated[str, Form(max_length=20)] = "",
+                          target: Annotated[str, Form(max_length=20)] = "",
+                          mode: Annotated[str, Form(max_length=20)] = "straight",
+                          profile: Annotated[str, Form(max_length=20)] = "walk",
+                          radius_m: Annotated[str, Form(max_length=30)] = "",
+                          source: Annotated[str, Form(max_length=20)] = "stored",
+                          coord: Annotated[str, Form(max_length=10)] = "wgs84",
+                          candidates_file: Annotated[UploadFile | None, File()] = None) -> Response:
+    """Start a recommendation for ``area`` in the background (after storing the candidates of an uploaded file or
+    of the area's extract); a 303 to its progress page. A bad value, or a candidates file with bad rows, shows the
+    list again saying what is wrong (every bad row: row, field, value, what is expected); nothing is started."""
+    form = {"area": area, "by": by, "k": k, "target": target, "mode": mode, "profile": profile,
+            "radius_m": radius_m, "source": source, "coord": coord}
+    try:
+        if source not in SOURCES:
+            raise InvalidInput(f"候选场所 source: {source!r}; 可用 expected {', '.join(SOURCES)}")
+        if by not in ("k", "target"):
+            raise InvalidInput(f"建议方式 by: {by!r}; 可用 expected k, target")
+        params: dict[str, Any] = {"mode": mode, "profile": profile}
+        if by == "k":
+            params["k"] = _sites_wanted(k)
+        else:
+            params["target"] = _target_share(target)
+        if radius_m.strip():
+            params["radius_m"] = number_field(radius_m, "radius_m", "服务半径", "metres, e.g. 1000", "米数，如 1000")
+        checked_params("recommendation", params, console_settings(request))  # every value, before any is stored
+        file = _upload(request, candidates_file) if source == "file" else None
+        _take_candidates(request, area, source, coord, file)
+        job_id = runner.submit("recommendation", area, params, user=user.name)
+    except YizhanError as exc:
+        problems = exc.problems if isinstance(exc, ImportRejected) else None
+        error = str(exc).split("\n")[0]
+        return _page(request, user, status_code=http_status(exc), error=error, problems=problems, form=form)
+    root = request.scope.get("root_path", "").rstrip("/")
+    return RedirectResponse(f"{root}/console/jobs/{job_id}", status_code=303)
+
+
+@router.get(RECOMMENDATIONS_PATH + "/{run_id}", response_class=HTMLResponse)
+def recommendation_page(request: Request, user: SignedInUser, run_id: int) -> HTMLResponse:
+    """One recommendation: its sites in the order to open them, its map, and the proof folded."""
+    settings = console_settings(request)
+    try:
+        rec = load_recommendation(console_engine(request), run_id)
+    except YizhanError as exc:
+        return refusal(request, exc, title_zh="没有这个选址建议", title_en="No such recommendation")
+    s = rec.summary
+    sites = [{"rank": int(r.rank), "name": r.name or r.external_id, "id": r.external_id,
+              "address": r.address if isinstance(r.address, str) and r.address.strip() else None,
+              "host": host_text(r.host_type), "gain": float(r.gain), "share": share_text(r.covered_share_after)}
+             for r in rec.sites.itertuples(index=False)]
+    return render(request, "recommendation.html", user=user, s=s, sites=sites,
+                  row=summary_row(s, area_labels(request), settings.timezone), area_text=rec.area.display_name
+                  or rec.area.name)
