@@ -144,6 +144,7 @@ def test_registry_change_seen_once_refreshed(engine, sample_area, settings):
     deadline = time.monotonic() + 10
     while keeper.table(sample_area, "walk", graph, settings.max_snap_m) is not None:  # until the change is heard
         assert time.monotonic() < deadline
+        time.sleep(0.005)
     stale = _same(engine, settings, lon, lat, 3, StationFilter())  # the exact search answers meanwhile
     assert stale is not None and stale[0]["id"] == "NEW-1"
     assert keeper.counts["table"] == before["table"] and keeper.counts["exact"] == before["exact"] + 1
