@@ -27,13 +27,18 @@
       layer.bindPopup(text);
     }
   }).addTo(map);
-  L.control.layers(null, {"变化 Changes": changes, "道路 Streets": streets}, {collapsed: false}).addTo(map);
+  L.control.layers(null, {"变化 Changes": changes, "道路 Streets": streets}, {collapsed: window.innerWidth < 600}).addTo(map);
   map.on("overlayadd", function (e) {
     if (e.layer !== streets || streetsAsked) { return; }
     streetsAsked = true;
     fetch(el.getAttribute("data-streets"), {credentials: "same-origin"})
       .then(function (r) { return r.ok ? r.json() : null; })
-      .then(function (g) { if (g) { streets.addData(g); streets.bringToBack(); } });
+      .then(function (g) {
+        if (!g) { return; }
+        streets.addData(g);
+        streets.bringToBack();
+        el.setAttribute("data-streets-drawn", String(g.coordinates.length));
+      });
   });
   fetch(el.getAttribute("data-changes"), {credentials: "same-origin"})
     .then(function (r) { return r.ok ? r.json() : null; })
