@@ -7,9 +7,12 @@ offline. Coordinates are WGS 84 lon/lat degrees in (lon, lat) order; radii and d
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from sqlalchemy import Engine
 
 from yizhan.errors import SetupError
 from yizhan.settings import Settings, get_settings
@@ -40,6 +43,9 @@ class DemoResult:
         The coverage run along the walking network (its map and gap report are written).
     recommendation_id : int or None
         The recommendation run, None when no recommendation was possible.
+    account : (name, password) or None
+        The console account made for the demo (``demo_account``), its password to be shown once; None when the
+        database already had accounts.
     no_sites_reason : str or None
         Why no new site could be recommended (Chinese, then English); None when sites were found.
     note : str
@@ -54,6 +60,7 @@ class DemoResult:
     recommendation_id: int | None = None
     no_sites_reason: str | None = None
     note: str = ""
+    account: tuple[str, str] | None = None
 
 
 def find_extract(osm: Path | None) -> Path:
@@ -112,7 +119,8 @@ def run_demo(osm: Path | None = None, *, seed: int = 7, say: Callable[[str], Non
     Builds a synthetic sample area (stations at real premises, demand at real food/shop POIs and buildings) from
     the extract, imports it, runs straight-line and walking-network coverage within the configured radius
     (metres), writes the run's map and gap report, stores every premises of the extract as a candidate site and
-    recommends ``NEW_SITES`` new sites along the walking network (or says why none can be recommended).
+    recommends ``NEW_SITES`` new sites along the walking network (or says why none can be recommended); makes the
+    console account ``demo_account`` when the database has none.
     """
     from yizhan.areas import ensure_area, remember_extract
     from yizhan.coverage.analysis import run_coverage
@@ -212,4 +220,24 @@ def run_demo(osm: Path | None = None, *, seed: int = 7, say: Callable[[str], Non
     result.files["示例驿站 / sample stations"] = files["stations"].resolve()
     result.files["示例需求 / sample demand"] = files["demand"].resolve()
     result.files["区域边界 / area boundary"] = files["boundary"].resolve()
+    result.account = demo_account(engine)
     return result
+
+
+DEMO_ACCOUNT = "demo"
+"""The console account the demo makes when the database has none (an admin, so every console page can be tried)."""
+
+
+def demo_account(engine: Engine) -> tuple[str, str] | None:
+    """When the database has no console account yet: make ``DEMO_ACCOUNT`` an admin with a fresh random password and
+    give (name, password), to be shown once; else None (the accounts already there are the ones to sign in with).
+    Only the password's argon2 hash is stored."""
+    from yizhan.accounts.users import create_user, list_users
+
+    with engine.begin() as conn:
+        if list_users(conn):
+            return None
+        password = secrets.token_urlsafe(12)
+        create_user(conn, DEMO_ACCOUNT, "admin", password)
+    return DEMO_ACCOUNT, password
+

@@ -141,11 +141,19 @@ def demo(
     for label, path in result.files.items():
         common.out.print(f"  {label}: {path}", soft_wrap=True, markup=False, highlight=False)
     common.out.print(result.note, soft_wrap=True, markup=False)
+    if result.account is not None:
+        name, password = result.account
+        common.out.print(f"控制台账户（管理员，密码只显示这一次）/ console account (admin, password shown only now): "
+                         f"{name} / {password} — 试用后可停用 / disable it after trying: `yizhan users disable "
+                         f"{name}`", soft_wrap=True, markup=False, highlight=False)
+    else:
+        common.out.print("控制台：用已有账户登录 / console: sign in with an existing account", soft_wrap=True,
+                         markup=False)
     if no_serve:
         common.out.print("地图可直接用浏览器打开 / open the maps in a browser straight from disk. 之后启动 API / "
                          "to serve the map and the API later: `./run yizhan serve` (or `yizhan serve`), then / (the "
-                         "rider's page 骑手页面), /map and /docs. Staff endpoints need a key: `./run yizhan keys "
-                         "create NAME`.", soft_wrap=True,
+                         "rider's page 骑手页面), /console (sign in 登录), /map and /docs. Staff endpoints need a key: "
+                         "`./run yizhan keys create NAME`.", soft_wrap=True,
                          markup=False)
         return
     if get_settings().staff_key is None:
@@ -158,7 +166,8 @@ def demo(
     lon, lat = result.centre
     served = Table(title="API", show_header=False)
     served.add_row("骑手页面 / rider's page", f"{url}/")
-    served.add_row("地图 / map (served)", f"{url}/map?run={result.run_id}")
+    served.add_row("控制台 / console (sign in)", f"{url}/console")
+    served.add_row("地图 / map (served, sign in)", f"{url}/map?run={result.run_id}")
     if result.recommendation_id is not None and result.no_sites_reason is None:
         served.add_row("推荐地图 / recommendation map", f"{url}/map?recommendation={result.recommendation_id}")
     served.add_row("最近驿站 / nearest stations", f"{url}/stations/nearest?lon={lon}&lat={lat}&k=3")

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from console_session import HTML, signed_in
 
 from yizhan.db.cluster import free_port
 from yizhan.demo import DEMO_BBOX, DEMO_EXTRACT, find_extract, no_sites_reason
@@ -115,6 +116,7 @@ def test_demo_no_serve_on_a_bare_checkout(cli_env, tmp_path):
         assert text in out, text
     for text in ("served", "staff key", "X-API-Key", "http://", "https://", "serving on"):
         assert text not in out, text
+    assert re.search(r"console account \(admin, password shown only now\): demo / \S{16} ", out), out
     files = _files_written(out)
     out_dir = (tmp_path / "out").resolve()
     expected = {out_dir / n for n in ("map_run2.html", "map_recommendation1.html", "gaps_run2.csv",
@@ -189,6 +191,12 @@ def test_demo_serves_at_the_areas_own_centre(cli_env, tmp_path, town):
             assert client.get(f"http://127.0.0.1:{port}/runs", headers={"X-API-Key": key.group(1)}).status_code == 200
             assert client.get(f"http://127.0.0.1:{port}/map?run=2",
                               headers={"X-API-Key": key.group(1)}).status_code == 200
+        account = re.search(r"password shown only now\): (\S+) / (\S+) ", out)
+        assert account is not None and f"http://127.0.0.1:{port}/console" in out, out
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as browser:  # the console, as a person
+            assert signed_in(browser, account.group(1), account.group(2)).status_code == 303
+            page = browser.get("/map?run=2", headers=HTML)
+            assert page.status_code == 200 and "leaflet" in page.text.lower()
     finally:
         proc.terminate()
         try:
