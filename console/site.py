@@ -7,7 +7,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
-from yizhan.console import home, signin, users
+from yizhan.console import demand, home, registry, signin, users
 from yizhan.console.auth import ConsoleUnavailable, CsrfRefused, RoleRequired, SignInRequired, signin_url, wants_html
 from yizhan.console.layout import STATIC_DIR, STATIC_PREFIX, render, role_label
 from yizhan.errors import domain_response
@@ -56,3 +56,5 @@ def install(app: FastAPI) -> None:
     app.include_router(signin.router)
     app.include_router(home.router)
     app.include_router(users.router)
+    app.include_router(registry.router)
+    app.include_router(demand.router)
