@@ -7,7 +7,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
-from yizhan.console import demand, home, registry, signin, users
+from yizhan.console import compare, demand, home, progress, recommendations, registry, runs, signin, users
 from yizhan.console.auth import ConsoleUnavailable, CsrfRefused, RoleRequired, SignInRequired, signin_url, wants_html
 from yizhan.console.layout import STATIC_DIR, STATIC_PREFIX, render, role_label
 from yizhan.errors import domain_response
@@ -58,3 +58,7 @@ def install(app: FastAPI) -> None:
     app.include_router(users.router)
     app.include_router(registry.router)
     app.include_router(demand.router)
+    app.include_router(progress.router)
+    app.include_router(runs.router)
+    app.include_router(compare.router)
+    app.include_router(recommendations.router)
