@@ -22,7 +22,7 @@ from yizhan.areas import get_area, remembered_extract
 from yizhan.console.auth import CsrfChecked, SignedInUser, console_engine, console_settings
 from yizhan.console.jobs import checked_params, list_jobs
 from yizhan.console.layout import render
-from yizhan.console.progress import Runner, refusal
+from yizhan.console.progress import STATE_TEXT, Runner, refusal
 from yizhan.console.runs import (
     MODE_TEXT,
     PROFILE_TEXT,
@@ -101,7 +101,7 @@ def _page(request: Request, user: SignedIn, *, status_code: int = 200, error: st
                   error=error, problems=(problems or [])[:PROBLEMS_SHOWN], problems_total=len(problems or []),
                   form=values, may_start=user.role in STARTERS, modes=MODE_TEXT, profiles=PROFILE_TEXT,
                   sources=SOURCES, coords=COORDS, candidates=_candidates(request),
-                  when=lambda t: local_time_text(t, settings.timezone))
+                  when=lambda t: local_time_text(t, settings.timezone), states=STATE_TEXT)
 
 
 @router.get(RECOMMENDATIONS_PATH, response_class=HTMLResponse)

@@ -20,7 +20,7 @@ from yizhan.areas import AreaInfo, list_areas
 from yizhan.console.auth import CsrfChecked, SignedInUser, console_engine, console_settings, require_role
 from yizhan.console.jobs import list_jobs
 from yizhan.console.layout import render
-from yizhan.console.progress import Runner, refusal
+from yizhan.console.progress import STATE_TEXT, Runner, refusal
 from yizhan.coverage.runs import list_runs, summary_of
 from yizhan.errors import InvalidInput, YizhanError, http_status
 from yizhan.maps.formatting import local_time_text
@@ -108,7 +108,7 @@ def _runs_page(request: Request, user: SignedIn, *, status_code: int = 200, erro
               "radius_m": f"{settings.radius_m:g}", **(form or {})}
     return render(request, "runs.html", status_code=status_code, user=user, runs=rows, areas=areas.values(),
                   jobs=jobs, error=error, form=values, may_start=user.role in STARTERS, modes=MODE_TEXT,
-                  profiles=PROFILE_TEXT, when=lambda t: local_time_text(t, settings.timezone))
+                  profiles=PROFILE_TEXT, when=lambda t: local_time_text(t, settings.timezone), states=STATE_TEXT)
 
 
 @router.get(RUNS_PATH, response_class=HTMLResponse)

@@ -442,3 +442,16 @@ def test_text_from_data_is_escaped(site: httpx.Client, engine: Engine, sample_ar
     for path in ("/console/runs", f"/console/runs/{run_id}", "/console/compare", "/console/recommendations"):
         page = site.get(path, headers=HTML).text
         assert "<script>alert(1)" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;五道口" in page, path
+
+
+def test_a_run_that_fails_says_why_in_one_line(site: httpx.Client, engine: Engine, wudaokou: AreaInfo) -> None:
+    planner(site, engine)
+    r = start_run(site, area=wudaokou.name, mode="straight", radius_m="1000")  # an area without demand
+    assert r.status_code == 303, r.text
+    state = wait_for(site, r.headers["location"])
+    assert state["state"] == "failed" and state["result_url"] is None
+    assert "has no demand cells" in str(state["error"]) and "\n" not in str(state["error"])
+    page = site.get(r.headers["location"], headers=HTML)
+    assert "失败 failed" in page.text and "has no demand cells" in page.text and "Traceback" not in page.text
+    listed = site.get("/console/runs", headers=HTML).text  # among the unfinished jobs, with its error
+    assert "失败 <span class=\"en\">failed</span>" in listed and "has no demand cells" in listed
