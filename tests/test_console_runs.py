@@ -368,7 +368,7 @@ def test_a_planner_in_the_browser(site: httpx.Client, engine: Engine, sample_are
             assert page.locator("details.proof").get_attribute("open") is None  # folded
             rec_path = urlsplit(page.url).path
             pages = {"runs": "/console/runs", "compare": f"/console/compare?before={straight}&after={network}",
-                     "recommendation": rec_path}
+                     "recommendation": rec_path, "recommendations": "/console/recommendations"}
             for label, viewport in (("1366x768", DESKTOP), ("390x844", PHONE)):
                 page.set_viewport_size(viewport)
                 for name, path in pages.items():
@@ -378,6 +378,8 @@ def test_a_planner_in_the_browser(site: httpx.Client, engine: Engine, sample_are
                         if viewport is DESKTOP:
                             page.check(".leaflet-control-layers-overlays label:has-text('道路') input")
                             page.wait_for_selector("#compare-map[data-streets-drawn]")
+                    if name in ("runs", "recommendations"):
+                        page.click("details.start > summary")  # the form, opened
                     page.wait_for_timeout(300)
                     width = page.evaluate("document.documentElement.scrollWidth")
                     assert width <= viewport["width"], (name, label, width)  # no sideways scrolling
@@ -387,7 +389,7 @@ def test_a_planner_in_the_browser(site: httpx.Client, engine: Engine, sample_are
             context.close()
         finally:
             browser.close()
-    assert len(list(shots.iterdir())) == 6
+    assert len(list(shots.iterdir())) == 8
 
 
 def sign_in(page: Any, base: str) -> None:
