@@ -23,6 +23,7 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator
 from sqlalchemy import text
 from starlette.concurrency import run_in_threadpool
+from starlette.routing import Route
 
 from yizhan import __version__
 from yizhan.coverage.routing import nearest_along_streets
@@ -176,6 +177,10 @@ def configure(app: FastAPI, settings: Settings) -> None:
         return doc
 
     app.openapi = openapi  # type: ignore[method-assign]
+    # The riders' hot path: the same handler also as a plain Starlette route placed first in the app's routes, so a
+    # search is matched at once and skips FastAPI's per-request dependency solving (about 30 us of CPU, as much as
+    # the search's own answer costs); the route declared below stays for the OpenAPI document.
+    app.router.routes.insert(0, Route(NEAREST_PATH, nearest, methods=["GET"], include_in_schema=False))
 
 
 @router.get(NEAREST_PATH, tags=["riders"], response_class=JSONResponse,

@@ -185,14 +185,15 @@ def rider_extras(stations: Sequence[Station], at: datetime, *, tz: str) -> list[
     out = []
     minute = _minute(at, tz)  # once for all the stations
     for st in stations:
-        extra = dict(_said(st["opening_hours"], minute, tz, st["opening_hours_text"]))
+        said = _said(st["opening_hours"], minute, tz, st["opening_hours_text"])
         if "network_distance_m" in st:
-            extra["walk_min"] = minutes(st["network_distance_m"], WALK_KMH)
-            extra["ride_min"] = minutes(st["network_distance_m"], RIDE_KMH)
+            d = st["network_distance_m"]
+            out.append({**said, "walk_min": minutes(d, WALK_KMH), "ride_min": minutes(d, RIDE_KMH)})
         elif "distance_m" in st:
-            extra["straight_walk_min"] = minutes(st["distance_m"], WALK_KMH)
-            extra["straight_ride_min"] = minutes(st["distance_m"], RIDE_KMH)
-        out.append(extra)
+            d = st["distance_m"]
+            out.append({**said, "straight_walk_min": minutes(d, WALK_KMH), "straight_ride_min": minutes(d, RIDE_KMH)})
+        else:
+            out.append(dict(said))
     return out
 
 
@@ -229,7 +230,9 @@ async def rider_answer(db: Database[IndexKeeper], q: NearestSearch, *, settings:
         q = replace(q, open_at=at)
     limit = q.max_distance_m if q.max_distance_m is not None else settings.max_distance_m
     found = await find_nearest(db, q, settings=settings, along_streets=along_streets)
-    within = [s for s in found.stations if _distance(s) <= limit]
+    # nearest first: all are within the limit when the last one is
+    within = (found.stations if not found.stations or _distance(found.stations[-1]) <= limit
+              else [s for s in found.stations if _distance(s) <= limit])
     if within:
         return RiderAnswer(within, rider_extras(within, at, tz=tz), found.source, at, speeds=speeds(q.by))
     zh, en = distance_zh_en(limit)

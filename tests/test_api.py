@@ -214,7 +214,8 @@ def test_nearest_query_string_reads_as_fastapi_params(api: httpx.Client, seeded:
     echo = r.json()["query"]
     assert echo.pop("at").startswith("20")  # the instant the hours are said for: now
     assert echo == {"lon": Q[0], "lat": Q[1], "coord": "wgs84", "k": 3, "amenity": [], "open_at": None,
-                    "by": "straight", "open_now": False, "max_distance_m": 3000.0}
+                    "by": "straight", "open_now": False, "open_24h": False,
+                    "max_distance_m": 3000.0}
     r = api.get("/stations/nearest", params={"lon": Q[0], "lat": Q[1], "area": "no\x00where"})
     assert r.status_code == 422, r.text  # PostgreSQL text cannot hold NUL: a 422, not a 500
 
