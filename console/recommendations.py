@@ -52,10 +52,13 @@ RECOMMENDATIONS_PATH = "/console/recommendations"
 LISTED = 30
 """The most recommendations the list shows (the newest)."""
 SOURCES = {"stored": ("已存的候选场所", "the stored candidate sites"),
-           "file": ("上传候选场所文件", "an uploaded candidates file"),
-           "extract": ("区域地图数据中的场所（加油站、银行、便利店……）",
-                       "the premises of the area's map extract (fuel stations, banks, shops...)")}
-"""Where the candidate sites come from."""
+           "file": ("上传候选场所文件（加入本区域的候选场所）",
+                    "an uploaded candidates file (added to the area's candidates)"),
+           "extract": ("区域地图数据中的场所（加油站、银行、便利店……，加入本区域的候选场所）",
+                       "the premises of the area's map extract (fuel stations, banks, shops..., added to the area's "
+                       "candidates)")}
+"""Where the candidate sites come from: an uploaded file's or the extract's are stored with the area's candidates, as
+``yizhan candidates import`` stores them, and the recommendation chooses among all of them."""
 COORDS = {"wgs84": "WGS 84（GPS） WGS 84 (GPS)", "gcj02": "GCJ-02（高德、腾讯） GCJ-02 (Amap, Tencent)",
           "bd09": "BD-09（百度） BD-09 (Baidu)"}
 """The coordinate systems an uploaded file's lon/lat may be in."""
