@@ -3,8 +3,10 @@
 
 Modules: ``auth`` (the dependencies below, the session cookie), ``layout`` (templates, style sheet, headers, the
 sections of the home page), ``signin`` (``/console/signin``, ``/console/signout``), ``home`` (``/console``),
-``users`` (``/console/users``, admins only) and ``site`` (``install(app)``: the routers, the style sheet at
-``/console-assets`` and the answers to the dependencies' refusals).
+``users`` (``/console/users``, admins only), ``registry`` and ``demand`` (uploads, the table, downloads; ``uploads``
+checks an upload's size before it is read), ``runs``, ``compare`` and ``recommendations`` (started as background
+``jobs``, followed on ``progress`` pages), and ``site`` (``install(app)``: the routers, the style sheets and scripts
+at ``/console-assets`` and the answers to the dependencies' refusals).
 
 A new console page
 ------------------
@@ -31,7 +33,9 @@ A new console page
        {% endblock %}
 
    Text is Chinese first with English beside (``<span class="en">``); every value from data goes through
-   Jinja2's escaping (never ``|safe`` on data). ``root`` prefixes every URL (a proxy's path prefix). The pages run
-   no script and load nothing from another host (``layout.CSP``); styles go in ``static/console.css``.
+   Jinja2's escaping (never ``|safe`` on data). ``root`` prefixes every URL (a proxy's path prefix). A page loads
+   nothing from another host and runs no script (``layout.CSP``); the few that must (a job's progress, the
+   comparison's map) run only their own files from ``static/`` under ``progress.SCRIPT_CSP``, never inline script.
+   Styles go in ``static/console.css`` (or a page's own sheet beside it).
 4. The page's section is listed in ``layout.SECTIONS`` (path, names, roles), which the home page and the menu show.
 """
