@@ -1,11 +1,12 @@
 """The HTTP API (FastAPI): nearest station for riders, registry and gap reports for staff, the planner's map.
 
 This module only assembles the app: the routers of ``yizhan.routes`` (one per user: riders, staff, planners),
-CORS, the map's asset files, the API docs (``/docs``, ``/redoc``) served from local files, the database's life
-cycle and the error answers of ``errors.add_exception_handlers`` (domain errors become HTTP codes in
-``errors.ERROR_STATUS`` only). Routes read the app's settings, database and rate limiter from ``app.state``.
-Coordinates are lon/lat degrees; ``coord`` selects WGS 84, GCJ-02 or BD-09 for input and output (stored data is
-always WGS 84). Distances are geodesic metres.
+CORS, the map's asset files, the API docs (``/docs``, ``/redoc``, ``/openapi.json``; for console users and staff
+keys) served from local files, the database's life cycle and the error answers of
+``errors.add_exception_handlers`` (domain errors become HTTP codes in ``errors.ERROR_STATUS`` only). Routes
+read the app's settings, database and rate limiter from ``app.state``.
+Coordinates are lon/lat degrees; ``coord`` selects WGS 84, GCJ-02 or BD-09 for input and output (stored data
+is always WGS 84). Distances are geodesic metres.
 """
 
 from __future__ import annotations
@@ -18,10 +19,11 @@ import fastapi_offline
 from fastapi import FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html, get_swagger_ui_oauth2_redirect_html
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 
 from yizhan import __version__
+from yizhan.console.auth import UserOrKey
 from yizhan.console.progress import close_job_runner
 from yizhan.console.site import install as install_console
 from yizhan.db.lifecycle import Database
@@ -37,6 +39,8 @@ from yizhan.stations.search import station_index_factory
 RATE_LIMIT_FILE = "rate-limit.buckets"
 """The riders' rate limit buckets in the data directory, shared by the worker processes of a server."""
 
+OPENAPI_PATH = "/openapi.json"
+"""The OpenAPI document, for the docs pages and for scripts with a staff key (``add_offline_docs``)."""
 DOCS_ASSET_PREFIX = "/yizhan-docs-assets"
 """Where the Swagger UI and ReDoc files are served (swagger-ui-bundle.js, swagger-ui.css, redoc.standalone.js,
 favicon.png), so that ``/docs`` and ``/redoc`` load nothing from a third-party host and work offline."""
@@ -63,6 +67,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.rate_limiter.close()
 
     app = FastAPI(title="yizhan 驿站", version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None,
+                  openapi_url=None,  # served by add_offline_docs, to signed-in staff only
                   description="Nearest rest station for outdoor workers, coverage gaps and maps. "
                               "Coordinates are lon/lat degrees; distances are geodesic metres.")
     app.state.settings = cfg
@@ -90,8 +95,12 @@ def add_offline_docs(app: FastAPI) -> None:
     (ReDoc) from ``DOCS_ASSET_DIR`` under ``DOCS_ASSET_PREFIX``, in place of FastAPI's pages, which load their
     scripts from a CDN (blank without internet) and ReDoc's fonts from Google. The pages are FastAPI's own with
     the asset URLs changed and ``DOCS_PAGE_POLICY`` as their Content-Security-Policy; they stay out of the OpenAPI
-    document, as FastAPI's are."""
-    openapi_url = app.openapi_url or "/openapi.json"
+    document, as FastAPI's are.
+
+    The pages and the OpenAPI document (``OPENAPI_PATH``; the app is made without FastAPI's public one) are for
+    staff: a console session or a staff ``X-API-Key`` (``console.auth.UserOrKey``); a browser without either is
+    sent to sign in and back, another client gets 401. Their asset files stay public (they are the packaged Swagger
+    UI and ReDoc, nothing of this service)."""
     redirect_url = app.swagger_ui_oauth2_redirect_url or "/docs/oauth2-redirect"
     app.mount(DOCS_ASSET_PREFIX, StaticFiles(directory=DOCS_ASSET_DIR), name="docs-assets")
 
@@ -103,25 +112,35 @@ def add_offline_docs(app: FastAPI) -> None:
         page.headers["Content-Security-Policy"] = DOCS_PAGE_POLICY
         return page
 
+    @app.get(OPENAPI_PATH, include_in_schema=False)
+    def openapi_document(request: Request, _: UserOrKey) -> JSONResponse:
+        # as FastAPI's own: behind a path prefix the document names it as its first server
+        doc = app.openapi()
+        root = root_of(request)
+        if root and app.root_path_in_servers and root not in {s.get("url") for s in doc.get("servers", [])}:
+            doc = {**doc, "servers": [{"url": root}, *doc.get("servers", [])]}
+        return JSONResponse(doc)
+
     @app.get("/docs", include_in_schema=False)
-    def swagger_ui(request: Request) -> HTMLResponse:
+    def swagger_ui(request: Request, _: UserOrKey) -> HTMLResponse:
         root = root_of(request)
         return local_only(get_swagger_ui_html(
-            openapi_url=root + openapi_url, title=f"{app.title} - Swagger UI", oauth2_redirect_url=root + redirect_url,
+            openapi_url=root + OPENAPI_PATH, title=f"{app.title} - Swagger UI",
+            oauth2_redirect_url=root + redirect_url,
             swagger_js_url=f"{root}{DOCS_ASSET_PREFIX}/swagger-ui-bundle.js",
             swagger_css_url=f"{root}{DOCS_ASSET_PREFIX}/swagger-ui.css",
             swagger_favicon_url=f"{root}{DOCS_ASSET_PREFIX}/favicon.png",
             init_oauth=app.swagger_ui_init_oauth, swagger_ui_parameters=app.swagger_ui_parameters))
 
     @app.get(redirect_url, include_in_schema=False)
-    def swagger_ui_redirect() -> HTMLResponse:
+    def swagger_ui_redirect(_: UserOrKey) -> HTMLResponse:
         return get_swagger_ui_oauth2_redirect_html()
 
     @app.get("/redoc", include_in_schema=False)
-    def redoc(request: Request) -> HTMLResponse:
+    def redoc(request: Request, _: UserOrKey) -> HTMLResponse:
         root = root_of(request)
         return local_only(get_redoc_html(
-            openapi_url=root + openapi_url, title=f"{app.title} - ReDoc",
+            openapi_url=root + OPENAPI_PATH, title=f"{app.title} - ReDoc",
             redoc_js_url=f"{root}{DOCS_ASSET_PREFIX}/redoc.standalone.js",
             redoc_favicon_url=f"{root}{DOCS_ASSET_PREFIX}/favicon.png", with_google_fonts=False))
 

@@ -50,7 +50,7 @@ def test_readyz_reports_postgis_version(api: httpx.Client) -> None:
 
 
 def test_openapi_lists_the_routes(api: httpx.Client) -> None:
-    r = api.get("/openapi.json")
+    r = api.get("/openapi.json", headers=STAFF)
     assert r.status_code == 200
     paths = r.json()["paths"]
     for path, method in [("/healthz", "get"), ("/readyz", "get"), ("/stations/nearest", "get"), ("/stations", "get"),
@@ -348,7 +348,7 @@ def test_answers_have_the_declared_shapes(api: httpx.Client, seeded: AreaInfo) -
         assert set(feature) == set(StationFeature.model_fields)
         assert set(feature["properties"]) <= set(StationPublic.model_fields), feature["properties"]
     assert "distance_m" not in api.get("/stations/N-247").json()["properties"]  # only nearest answers have it
-    paths = api.get("/openapi.json").json()["paths"]
+    paths = api.get("/openapi.json", headers=STAFF).json()["paths"]
     for path, method, schema in [("/stations/nearest", "get", "NearestAnswer"), ("/stations", "get", "StationPage"),
                                  ("/stations/{station_id}", "get", "StationFeature"),
                                  ("/runs/{run_id}", "get", "RunSummary"),
@@ -494,7 +494,7 @@ def test_open_24h_keeps_only_round_the_clock_stations(api: httpx.Client, seeded:
 
 
 def test_openapi_lists_the_riders_parameters(api: httpx.Client) -> None:
-    paths = api.get("/openapi.json").json()["paths"]
+    paths = api.get("/openapi.json", headers=STAFF).json()["paths"]
     nearest = {p["name"]: p for p in paths["/stations/nearest"]["get"]["parameters"]}
     assert {"max_distance_m", "open_now", "open_24h"} <= set(nearest)
     assert nearest["max_distance_m"]["schema"]["default"] == 3000, nearest["max_distance_m"]  # the setting's

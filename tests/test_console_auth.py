@@ -52,7 +52,7 @@ def another(client: httpx.Client) -> httpx.Client:
 
 
 def test_console_pages_and_the_map_send_a_browser_to_sign_in(site: httpx.Client, engine: Engine) -> None:
-    for path in ("/console", "/console/users", "/console/users?done=created&name=x", "/map", "/map?run=3"):
+    for path in ("/console", "/console/users", "/console/users?done=created&name=x", "/map", "/map?run=3", "/docs"):
         r = site.get(path, headers=HTML)
         assert r.status_code == 303, (path, r.status_code, r.text)
         assert r.headers["location"] == "/console/signin?next=" + quote(path, safe="/"), r.headers["location"]
@@ -67,7 +67,7 @@ def test_console_pages_and_the_map_send_a_browser_to_sign_in(site: httpx.Client,
     assert r.status_code == 404 and "no coverage run" in r.json()["detail"]  # past the sign-in: no run yet
     assert site.get("/map", headers={**HTML, "X-API-Key": "not a key"}).status_code == 303
     # the rider's pages and the API's public routes stay open
-    for path in ("/", "/stations", "/healthz", "/docs", "/console/signin", "/console-assets/console.css"):
+    for path in ("/", "/stations", "/healthz", "/console/signin", "/console-assets/console.css"):
         assert site.get(path, headers=HTML).status_code == 200, path
     with engine.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM users")).scalar() == 0

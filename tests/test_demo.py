@@ -197,6 +197,7 @@ def test_demo_serves_at_the_areas_own_centre(cli_env, tmp_path, town):
             assert signed_in(browser, account.group(1), account.group(2)).status_code == 303
             page = browser.get("/map?run=2", headers=HTML)
             assert page.status_code == 200 and "leaflet" in page.text.lower()
+            assert browser.get("/docs", headers=HTML).status_code == 200  # the docs it printed, signed in
     finally:
         proc.terminate()
         try:

@@ -108,7 +108,7 @@ def server(fuzz_db: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[S
     app = create_app(cfg)
     try:
         with live_server(app) as base:
-            served = httpx.get(f"{base}/openapi.json", timeout=30).json()
+            served = httpx.get(f"{base}/openapi.json", headers={"X-API-Key": KEY}, timeout=30).json()
             assert served == SCHEMA_DOC, "the served schema differs from the one the tests were generated from"
             yield Server(base, cfg, area)
     finally:

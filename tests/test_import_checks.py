@@ -317,7 +317,7 @@ def _upload(api: httpx.Client, content: bytes, filename: str = "registry.csv", *
 
 
 def _form_fields(api: httpx.Client) -> set[str]:
-    schema = api.get("/openapi.json").json()
+    schema = api.get("/openapi.json", headers=STAFF).json()
     ref = schema["paths"]["/stations/import"]["post"]["requestBody"]["content"]["multipart/form-data"]["schema"]
     name = ref["$ref"].rsplit("/", 1)[-1]
     return set(schema["components"]["schemas"][name]["properties"])
