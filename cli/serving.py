@@ -171,7 +171,7 @@ def demo(
     if result.recommendation_id is not None and result.no_sites_reason is None:
         served.add_row("推荐地图 / recommendation map", f"{url}/map?recommendation={result.recommendation_id}")
     served.add_row("最近驿站 / nearest stations", f"{url}/stations/nearest?lon={lon}&lat={lat}&k=3")
-    served.add_row("API 文档 / API docs", f"{url}/docs")
+    served.add_row("API 文档 / API docs (sign in)", f"{url}/docs")
     served.add_row("员工密钥 / staff key (X-API-Key)", key)
     common.out.print(served)
     common.out.print(f"serving on {url} — Ctrl-C to stop / 按 Ctrl-C 停止")
