@@ -24,7 +24,7 @@ from sqlalchemy import Connection, Engine, text
 from yizhan.areas import AreaInfo, get_area
 from yizhan.coverage import street_table
 from yizhan.coverage.network import Snapped, snap_points
-from yizhan.coverage.streets import load_area_graph
+from yizhan.coverage.streets import load_area_graph, loaded_area_graph
 from yizhan.db.models import SRID
 from yizhan.errors import InvalidInput
 from yizhan.geo.streets import StreetGraph
@@ -199,6 +199,32 @@ def nearest_along_streets(engine: Engine, lon: float, lat: float, *, k: int, flt
                 return found
         keeper.counts["exact"] += 1
     return _exact(engine, info, graph, origin, here, lon, lat, k=k, flt=flt, settings=settings)
+
+
+def nearest_from_table(engine: Engine, lon: float, lat: float, *, k: int, flt: StationFilter,
+                       profile: str = "walk", settings: Settings) -> list[dict[str, Any]] | None:
+    """What ``nearest_along_streets`` answers, when the street table can give it from memory alone (the registry
+    and the area's graph and table already loaded, ``k`` stations certified); else None, having read no file and
+    asked no database. Under a millisecond: the server calls it on its event loop, and hands only the rest to a
+    worker thread (CPU-bound searches in threads would queue the loop behind them)."""
+    keeper = street_table.keeper_for(engine)
+    info = keeper.area_at(lon, lat, flt.area) if keeper is not None else None
+    if keeper is None or info is None:
+        return None
+    graph = loaded_area_graph(info, profile, settings)
+    if graph is None:
+        return None
+    held = keeper.table(info, profile, graph, settings.max_snap_m)
+    if held is None:
+        return None
+    here = _transformer(SRID, graph.crs_epsg).transform(lon, lat)
+    origin = snap_points(graph, np.array([here]), max_snap_m=settings.max_snap_m)
+    if origin.too_far[0]:
+        return None  # the full search says why, in one place
+    found = _from_table(*held, origin, (lon, lat), here, k=k, flt=flt, to_ll=_transformer(graph.crs_epsg, SRID))
+    if found is not None:
+        keeper.counts["table"] += 1
+    return found
 
 
 def exact_along_streets(engine: Engine, lon: float, lat: float, *, k: int, flt: StationFilter,

@@ -70,6 +70,18 @@ def build_area_graph(area: AreaInfo, extract: Path | None, *, profile: str = "wa
     return graph
 
 
+def loaded_area_graph(area: AreaInfo, profile: str, settings: Settings) -> StreetGraph | None:
+    """The ``profile`` graph of ``area`` when it is already in memory and its file unchanged, else None: never reads
+    a file (a caller on an event loop must not wait seconds for one)."""
+    path = graph_file(area, profile, settings)
+    try:
+        key = (str(path), path.stat().st_mtime_ns)
+    except OSError:
+        return None
+    with _lock:
+        return _cache.get(key)
+
+
 def load_area_graph(area: AreaInfo, profile: str, settings: Settings) -> StreetGraph:
     """The stored ``profile`` graph of ``area`` (kept in memory after the first load, until the file changes)."""
     path = graph_file(area, profile, settings)

@@ -56,6 +56,11 @@ class Database(Generic[IndexT]):
                         raise DatabaseUnavailable() from exc
         return self._engine
 
+    @property
+    def made_engine(self) -> Engine | None:
+        """The engine if ``engine()`` has made it, else None (never connects: for callers on an event loop)."""
+        return self._engine
+
     def _connect(self) -> Engine:
         # a fixed pool, no overflow: overflow connections are closed on return and re-opened (a fork and a login
         # in PostgreSQL each) under load; requests wait for a pooled one instead

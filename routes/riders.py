@@ -26,7 +26,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.routing import Route
 
 from yizhan import __version__
-from yizhan.coverage.routing import nearest_along_streets
+from yizhan.coverage.routing import nearest_along_streets, nearest_from_table
 from yizhan.geo.coords import to_wgs84
 from yizhan.routes.deps import EngineDep, RiderLimit, limit_rider, require_area
 from yizhan.routes.query import parse_query, query_openapi
@@ -202,7 +202,8 @@ async def nearest(request: Request) -> Response:
     found = await rider_answer(state.db, NearestSearch(x, y, k=q.k, amenities=q.amenity, open_at=q.open_at,
                                                        kind=q.kind, area=q.area, by=q.by, profile=q.profile,
                                                        max_distance_m=limit, all_day=q.open_24h),
-                               settings=settings, along_streets=nearest_along_streets, open_now=q.open_now)
+                               settings=settings, along_streets=nearest_along_streets, from_table=nearest_from_table,
+                               open_now=q.open_now)
     if not found.stations and q.area is not None:  # nothing found: say so if the area itself does not exist
         await run_in_threadpool(lambda: require_area(state.db.engine(), q.area))
     body = station_collection(found.stations, q.coord, found.extras, nav=True, query={

@@ -1,9 +1,11 @@
-"""A rider's nearest-station search: which of the three ways answers it.
+"""A rider's nearest-station search: which of the four ways answers it.
 
 1. The in-process station index (``memindex``), while it is loaded and fresh: no database round trip.
 2. Otherwise one statement on the async pool (``nearest.nearest_stations_async``).
-3. Searches the first two cannot answer run in a worker thread on the engine: with ``open_at`` (opening hours
-   are checked in Python) and along the streets (``by="network"``, CPU-bound routing).
+3. Along the streets (``by="network"``), the street table when it can answer from memory alone, on the event loop
+   (under a millisecond; ``source`` ``table``).
+4. Searches the others cannot answer run in a worker thread on the engine: with ``open_at`` (opening hours
+   are checked in Python) and the exact search along the streets (CPU-bound routing).
 
 Then the answer a rider's page shows (``rider_answer``): the stations within ``max_distance_m`` metres, each
 with its hours now (``hours_said``: open now, the next change as local ISO 8601, the rule and the state in Chinese
@@ -41,6 +43,11 @@ along the ``profile`` streets (``coverage.routing.nearest_along_streets``): each
 ``network_distance_m`` and ``route``."""
 
 
+TableSearch = Callable[..., Sequence[Mapping[str, Any]] | None]
+"""``from_table(engine, lon, lat, *, k, flt, profile, settings)``: what ``along_streets`` answers when the street
+table can give it from memory alone (``coverage.routing.nearest_from_table``), else None."""
+
+
 @dataclass(frozen=True)
 class NearestSearch:
     """What a rider asks: the ``k`` active stations nearest to (lon, lat) (WGS 84 degrees) with all ``amenities``,
@@ -62,10 +69,11 @@ class NearestSearch:
 
 @dataclass(frozen=True)
 class NearestFound:
-    """The stations found, nearest first, and which way answered: ``index`` or ``database``."""
+    """The stations found, nearest first, and which way answered: ``index``, ``table`` (the street table, in
+    memory) or ``database``."""
 
     stations: list[Station]
-    source: Literal["index", "database"]
+    source: Literal["index", "table", "database"]
 
 
 def station_index_factory(settings: Settings) -> Callable[[str], IndexKeeper] | None:
@@ -78,7 +86,7 @@ def station_index_factory(settings: Settings) -> Callable[[str], IndexKeeper] | 
 
 
 async def find_nearest(db: Database[IndexKeeper], q: NearestSearch, *, settings: Settings,
-                       along_streets: StreetSearch) -> NearestFound:
+                       along_streets: StreetSearch, from_table: TableSearch | None = None) -> NearestFound:
     """Answer ``q`` the cheapest way that gives the exact answer (see the module's docstring)."""
     if q.by == "straight" and q.open_at is None and not q.all_day:  # the hot path: the index, else one statement
         keeper = db.station_index
@@ -90,6 +98,11 @@ async def find_nearest(db: Database[IndexKeeper], q: NearestSearch, *, settings:
         found = await nearest_stations_async(await db.pool(), q.lon, q.lat, k=q.k, amenities=q.amenities,
                                              kind=q.kind, area=q.area)
         return NearestFound(found, "database")
+    if q.by == "network" and from_table is not None and (eng := db.made_engine) is not None:
+        flt = StationFilter(q.amenities, q.open_at, q.kind, q.area, settings.timezone, q.all_day)
+        quick = from_table(eng, q.lon, q.lat, k=q.k, flt=flt, profile=q.profile, settings=settings)
+        if quick is not None:  # from memory in under a millisecond: no thread hop, nothing queued behind it
+            return NearestFound(cast(list[Station], list(quick)), "table")
     # opening hours are checked in Python, street routing is CPU work: in a worker thread
     found = await anyio.to_thread.run_sync(_search_on_engine, db, q, settings, along_streets)
     return NearestFound(found, "database")
@@ -122,7 +135,7 @@ class RiderAnswer:
 
     stations: list[Station]
     extras: list[dict[str, Any]]
-    source: Literal["index", "database"]
+    source: Literal["index", "table", "database"]
     at: datetime
     reason: dict[str, str] | None = None
     nearest_beyond: tuple[Station, dict[str, Any]] | None = None
@@ -210,7 +223,7 @@ def distance_zh_en(metres: float) -> tuple[str, str]:
 
 
 async def rider_answer(db: Database[IndexKeeper], q: NearestSearch, *, settings: Settings,
-                       along_streets: StreetSearch, open_now: bool = False,
+                       along_streets: StreetSearch, from_table: TableSearch | None = None, open_now: bool = False,
                        now: datetime | None = None) -> RiderAnswer:
     """``find_nearest`` as a rider's page needs it (see the module's docstring). ``q.open_at`` filters to stations
     open then and is the instant their hours are said for (else ``now``, default the current time in the
@@ -229,7 +242,7 @@ async def rider_answer(db: Database[IndexKeeper], q: NearestSearch, *, settings:
     if open_now:
         q = replace(q, open_at=at)
     limit = q.max_distance_m if q.max_distance_m is not None else settings.max_distance_m
-    found = await find_nearest(db, q, settings=settings, along_streets=along_streets)
+    found = await find_nearest(db, q, settings=settings, along_streets=along_streets, from_table=from_table)
     # nearest first: all are within the limit when the last one is
     within = (found.stations if not found.stations or _distance(found.stations[-1]) <= limit
               else [s for s in found.stations if _distance(s) <= limit])
@@ -238,7 +251,7 @@ async def rider_answer(db: Database[IndexKeeper], q: NearestSearch, *, settings:
     zh, en = distance_zh_en(limit)
     if q.open_at is not None or q.all_day:  # the hours emptied the list: is anything there at all?
         anyhow = await find_nearest(db, replace(q, open_at=None, all_day=False, k=max(q.k, NEXT_OPEN_POOL)),
-                                    settings=settings, along_streets=along_streets)
+                                    settings=settings, along_streets=along_streets, from_table=from_table)
         near = [s for s in anyhow.stations if _distance(s) <= limit]
         if near and q.all_day:
             return RiderAnswer([], [], found.source, at, {"code": "none_all_day",

@@ -195,8 +195,10 @@ def test_over_http_the_table_answers(engine, db_url, sample_area, settings, live
     assert keeper is not None and keeper.wait_built(0, 60), keeper.last_error
     before = keeper.counts["table"]
     rng = np.random.default_rng(8)
+    sources = []
     for lon, lat in zip(rng.uniform(w, e, 10), rng.uniform(s, n, 10), strict=True):
         r = client.get("/stations/nearest", params={**params, "lon": lon, "lat": lat})
+        sources.append(r.headers.get("x-nearest-source"))
         try:
             exact = exact_along_streets(engine, float(lon), float(lat), k=3, flt=StationFilter(), settings=settings)
         except InvalidInput:
@@ -207,3 +209,4 @@ def test_over_http_the_table_answers(engine, db_url, sample_area, settings, live
         assert [p["id"] for p in props] == [st["id"] for st in exact]
         assert [p["network_distance_m"] for p in props] == [st["network_distance_m"] for st in exact]
     assert keeper.counts["table"] > before
+    assert "table" in sources  # answered from memory on the server's event loop, no worker thread
