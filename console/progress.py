@@ -11,7 +11,7 @@ import threading
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, Request
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 
 from yizhan.console.auth import SignedInUser, console_engine, console_settings
 from yizhan.console.jobs import KIND_ZH, Job, JobRunner, job_of
@@ -58,6 +58,12 @@ def close_job_runner(app: FastAPI) -> None:
     if runner is not None:
         runner.shutdown()
         app.state.job_runner = None
+
+
+def to_job_page(request: Request, job_id: int) -> RedirectResponse:
+    """The answer to a form that started job ``job_id``: a 303 to its progress page (post, redirect, get)."""
+    root = request.scope.get("root_path", "").rstrip("/")
+    return RedirectResponse(f"{root}/console/jobs/{job_id}", status_code=303)
 
 
 def job_state(job: Job, root: str = "") -> dict[str, Any]:

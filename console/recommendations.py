@@ -15,14 +15,14 @@ from collections.abc import Mapping
 from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Form, Request, UploadFile
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, Response
 
 from yizhan.accounts.sessions import SignedIn
 from yizhan.areas import get_area, remembered_extract
 from yizhan.console.auth import CsrfChecked, SignedInUser, console_engine, console_settings
 from yizhan.console.jobs import checked_params, list_jobs
 from yizhan.console.layout import render
-from yizhan.console.progress import STATE_TEXT, Runner, refusal
+from yizhan.console.progress import STATE_TEXT, Runner, refusal, to_job_page
 from yizhan.console.runs import (
     MODE_TEXT,
     PROFILE_TEXT,
@@ -200,8 +200,7 @@ def recommendations_start(request: Request, user: Starter, _: CsrfChecked, runne
         problems = exc.problems if isinstance(exc, ImportRejected) else None
         error = str(exc).split("\n")[0]
         return _page(request, user, status_code=http_status(exc), error=error, problems=problems, form=form)
-    root = request.scope.get("root_path", "").rstrip("/")
-    return RedirectResponse(f"{root}/console/jobs/{job_id}", status_code=303)
+    return to_job_page(request, job_id)
 
 
 @router.get(RECOMMENDATIONS_PATH + "/{run_id}", response_class=HTMLResponse)

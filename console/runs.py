@@ -13,14 +13,14 @@ from collections.abc import Mapping
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, Response
 
 from yizhan.accounts.sessions import SignedIn
 from yizhan.areas import AreaInfo, list_areas
 from yizhan.console.auth import CsrfChecked, SignedInUser, console_engine, console_settings, require_role
 from yizhan.console.jobs import list_jobs
 from yizhan.console.layout import render
-from yizhan.console.progress import STATE_TEXT, Runner, refusal
+from yizhan.console.progress import STATE_TEXT, Runner, refusal, to_job_page
 from yizhan.coverage.runs import list_runs, summary_of
 from yizhan.errors import InvalidInput, YizhanError, http_status
 from yizhan.maps.formatting import local_time_text
@@ -142,8 +142,7 @@ def runs_start(request: Request, user: Starter, _: CsrfChecked, runner: Runner,
         job_id = runner.submit("coverage", area, params, user=user.name)
     except YizhanError as exc:
         return _runs_page(request, user, status_code=http_status(exc), error=str(exc), form=form)
-    root = request.scope.get("root_path", "").rstrip("/")
-    return RedirectResponse(f"{root}/console/jobs/{job_id}", status_code=303)
+    return to_job_page(request, job_id)
 
 
 @router.get(RUNS_PATH + "/{run_id}", response_class=HTMLResponse)
