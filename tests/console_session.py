@@ -8,12 +8,18 @@ browser-like sign-in through the sign-in form (its CSRF cookie and hidden field,
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import httpx
+from api_data import KEY
+from live_server import live_server
 from sqlalchemy import Engine
 
 from yizhan.accounts.users import create_user
+from yizhan.api import create_app
+from yizhan.settings import Settings
 
 PASSWORD = "correct horse battery"
 HTML = {"Accept": "text/html,application/xhtml+xml"}
@@ -55,3 +61,19 @@ def signed_in(client: httpx.Client, name: str, password: str = PASSWORD, *, next
     assert page.status_code == 200, page.text
     return client.post("/console/signin", headers={**HTML, **(headers or {})},
                        data={"name": name, "password": password, "csrf_token": form_token(page), "next": next_path})
+
+
+def served(db_url: str, tmp_path: Path, clock: Clock | None = None, *, timeout: float = 30,
+           **settings: object) -> Iterator[httpx.Client]:
+    """The app over real HTTP against ``db_url`` (the staff key ``KEY``, data under ``tmp_path``, the console's
+    sessions judged at ``clock`` when given, other ``settings`` as named); a client of it (one browser's cookie
+    jar). A generator: ``yield from`` it in a fixture, or ``for client in served(...)`` in a test."""
+    app = create_app(Settings(database_url=db_url, staff_key=KEY, data_dir=tmp_path / "data", **settings))
+    if clock is not None:
+        app.state.console_clock = clock
+    try:
+        with live_server(app) as base, httpx.Client(base_url=base, timeout=timeout) as client:
+            yield client
+    finally:
+        app.state.db.dispose()
+

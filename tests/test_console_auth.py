@@ -15,14 +15,11 @@ import httpx
 import pytest
 from api_data import KEY
 from browser import needs_chromium
-from console_session import HTML, PASSWORD, Clock, form_token, make_user, signed_in
-from live_server import live_server
+from console_session import HTML, PASSWORD, Clock, form_token, make_user, served, signed_in
 from playwright.sync_api import Route
 from sqlalchemy import Engine, text
 
-from yizhan.api import create_app
 from yizhan.console.layout import CSP
-from yizhan.settings import Settings
 
 
 @pytest.fixture
@@ -30,20 +27,10 @@ def clock() -> Clock:
     return Clock()
 
 
-def serve(db_url: str, tmp_path: Path, clock: Clock, **settings: object) -> Iterator[httpx.Client]:
-    app = create_app(Settings(database_url=db_url, staff_key=KEY, data_dir=tmp_path / "data", **settings))
-    app.state.console_clock = clock
-    try:
-        with live_server(app) as base, httpx.Client(base_url=base, timeout=30) as client:
-            yield client
-    finally:
-        app.state.db.dispose()
-
-
 @pytest.fixture
 def site(db_url: str, tmp_path: Path, clock: Clock) -> Iterator[httpx.Client]:
     """The app over HTTP with a movable console clock; a client (a cookie jar: one browser)."""
-    yield from serve(db_url, tmp_path, clock)
+    yield from served(db_url, tmp_path, clock)
 
 
 def another(client: httpx.Client) -> httpx.Client:
@@ -162,7 +149,7 @@ def test_a_planner_cannot_reach_the_admins_users_page(site: httpx.Client, engine
 def test_a_session_expires_when_idle_and_at_its_absolute_end(db_url: str, tmp_path: Path, engine: Engine,
                                                             clock: Clock) -> None:
     make_user(engine, "wangfang", "staff")
-    for client in serve(db_url, tmp_path, clock, session_idle_minutes=120, session_max_hours=12):
+    for client in served(db_url, tmp_path, clock, session_idle_minutes=120, session_max_hours=12):
         assert signed_in(client, "wangfang").status_code == 303
         clock.advance(minutes=119)
         assert client.get("/console", headers=HTML).status_code == 200
@@ -218,7 +205,7 @@ def test_the_tenth_wrong_password_is_throttled(site: httpx.Client, engine: Engin
 
 def test_an_address_is_throttled_across_accounts(db_url: str, tmp_path: Path, engine: Engine, clock: Clock) -> None:
     make_user(engine, "wangfang", "staff")
-    for client in serve(db_url, tmp_path, clock, signin_failures_per_address=9):
+    for client in served(db_url, tmp_path, clock, signin_failures_per_address=9):
         for i in range(9):
             r = signed_in(client, f"guess{i}", "some password", headers={"X-Forwarded-For": "203.0.113.7"})
             assert r.status_code == 401, r.text
@@ -338,7 +325,7 @@ def test_while_the_database_is_down_the_console_says_so(tmp_path: Path, clock: C
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]  # free, and closed again: nothing answers there
     url = f"postgresql+psycopg://postgres@127.0.0.1:{port}/none"
-    for client in serve(url, tmp_path, clock):
+    for client in served(url, tmp_path, clock):
         page = client.get("/console/signin", headers=HTML)
         assert page.status_code == 200
         client.cookies.set("yizhan_session", "some token")

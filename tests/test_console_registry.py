@@ -17,15 +17,11 @@ from urllib.parse import quote, urlsplit
 import httpx
 import openpyxl
 import pytest
-from api_data import KEY
 from browser import needs_chromium
-from console_session import HTML, Clock, form_token, make_user, signed_in
-from live_server import live_server
+from console_session import HTML, Clock, form_token, make_user, served, signed_in
 from sqlalchemy import Engine, text
 
-from yizhan.api import create_app
 from yizhan.areas import AreaInfo
-from yizhan.settings import Settings
 
 SAMPLES = Path(__file__).resolve().parents[1] / "data" / "samples"
 GOOD = (SAMPLES / "stations_registry_zh.csv").read_bytes()
@@ -46,20 +42,10 @@ def bad_sheet() -> bytes:
     return out.getvalue().encode("utf-8")
 
 
-def serve(db_url: str, tmp_path: Path, **settings: object) -> Iterator[httpx.Client]:
-    app = create_app(Settings(database_url=db_url, staff_key=KEY, data_dir=tmp_path / "data", **settings))
-    app.state.console_clock = Clock()
-    try:
-        with live_server(app) as base, httpx.Client(base_url=base, timeout=60) as client:
-            yield client
-    finally:
-        app.state.db.dispose()
-
-
 @pytest.fixture
 def site(db_url: str, tmp_path: Path, wudaokou: AreaInfo) -> Iterator[httpx.Client]:
     """The app over HTTP, the Wudaokou area in its database; a client (one browser's cookie jar)."""
-    yield from serve(db_url, tmp_path)
+    yield from served(db_url, tmp_path, Clock(), timeout=60)
 
 
 def staff(site: httpx.Client, engine: Engine, name: str = "李文", role: str = "staff") -> httpx.Client:
@@ -209,7 +195,7 @@ def test_a_planner_sees_the_table_but_may_not_upload_or_download(site: httpx.Cli
 
 def test_no_session_no_token_or_too_large_a_file_stores_nothing(db_url: str, tmp_path: Path, engine: Engine,
                                                                  wudaokou: AreaInfo) -> None:
-    for site in serve(db_url, tmp_path, max_upload_mb=0.01):
+    for site in served(db_url, tmp_path, Clock(), timeout=60, max_upload_mb=0.01):
         before = stations_state(engine)
         for method, path in (("GET", "/console/registry"), ("GET", "/console/registry?area=wudaokou&q=x"),
                              ("GET", "/console/registry/stations.xlsx"), ("GET", "/console/demand")):

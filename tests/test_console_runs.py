@@ -22,13 +22,10 @@ from zoneinfo import ZoneInfo
 import httpx
 import openpyxl
 import pytest
-from api_data import KEY
 from browser import needs_chromium
-from console_session import HTML, PASSWORD, form_token, make_user, signed_in
-from live_server import live_server
+from console_session import HTML, PASSWORD, form_token, make_user, served, signed_in
 from sqlalchemy import Engine, text
 
-from yizhan.api import create_app
 from yizhan.areas import AreaInfo, remember_extract
 from yizhan.coverage.analysis import run_coverage
 from yizhan.coverage.compare import compare_runs
@@ -41,12 +38,7 @@ from yizhan.siting.runs import recommendation_of
 @pytest.fixture
 def site(db_url: str, sample_area: AreaInfo, tmp_path: Path) -> Iterator[httpx.Client]:
     """The app over HTTP on the sample area (its streets in the test's data folder); a client (one browser)."""
-    app = create_app(Settings(database_url=db_url, staff_key=KEY, data_dir=tmp_path / "data"))
-    try:
-        with live_server(app) as base, httpx.Client(base_url=base, timeout=60) as client:
-            yield client
-    finally:
-        app.state.db.dispose()
+    yield from served(db_url, tmp_path, timeout=60)
 
 
 def planner(site: httpx.Client, engine: Engine, name: str = "李规划") -> None:
