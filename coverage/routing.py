@@ -29,6 +29,7 @@ from yizhan.db.models import SRID
 from yizhan.errors import InvalidInput
 from yizhan.geo.streets import StreetGraph
 from yizhan.settings import Settings
+from yizhan.stations.memindex import GEOD
 from yizhan.stations.registry import StationFilter, stations_within
 
 # per loaded graph, built on first use and dropped with the graph
@@ -303,7 +304,7 @@ def _from_table(table: street_table.StreetTable, stations: street_table.AreaStat
     idx = np.array([f.station for f in found], dtype=np.int64)
     n = len(idx)
     lons, lats = np.full(n, lonlat[0]), np.full(n, lonlat[1])
-    _, _, straight = street_table.GEOD.inv(lons, lats, stations.lon[idx], stations.lat[idx])
+    _, _, straight = GEOD.inv(lons, lats, stations.lon[idx], stations.lat[idx])
     ways = [np.vstack([[here], f.route, [[table.x[f.station], table.y[f.station]]]]) for f in found]
     out: list[dict[str, Any]] = []
     for f, metres, route in zip(found, np.atleast_1d(straight).tolist(), street_table.routes_lonlat(ways, to_ll),

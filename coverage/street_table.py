@@ -41,7 +41,7 @@ from typing import Any
 import numpy as np
 import psycopg
 import shapely
-from pyproj import Geod, Transformer
+from pyproj import Transformer
 from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import dijkstra
 from shapely.geometry.base import BaseGeometry
@@ -61,7 +61,6 @@ TABLE_K = 10
 """Stations kept per node: at least the API's default k (5) with room for filters."""
 TABLE_BOUND_M = 6000.0
 """How far (metres along the streets, door to door) the table looks from each node."""
-GEOD = Geod(ellps="WGS84")
 _NO_HOP = -2  # no next step (an empty slot)
 _AT_STATION = -1  # the node is an end of the station's own edge: the last step runs along it
 

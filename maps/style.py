@@ -23,7 +23,6 @@ classes are absolute, so a gap's colour means the same demand on the map of ever
 SHARE_SCALE: tuple[str, ...] = ("#d7191c", "#fdae61", "#ffffbf", "#a6d96a", "#1a9641")
 """Diverging colour scale (ColorBrewer RdYlGn, 5 classes) for the covered share of townships, 0 % to 100 %."""
 
-MODE_LABELS: dict[str, str] = {"straight": "直线距离 straight-line", "network": "沿路网 along the streets"}
 PROFILE_LABELS: dict[str, str] = {"walk": "步行", "bike": "骑行"}
 SERVICE_AREA_COLOUR = "#1b9e77"
 

@@ -240,12 +240,12 @@ def make_return(engine: Engine, month: str, *, settings: Settings, area: str | N
         gaps = gaps.assign(street=None, street_distance_m=np.nan)
     units = units_report_table(report)[["name", "stations", "demand", "demand_covered", "covered_share"]]
     figures = _figures(report)
-    with engine.connect() as conn:  # a registry changed after the run: its shares are not those of the registry
-        figures["registry_changed_after_run"] = bool(conn.execute(text(
-            "SELECT EXISTS (SELECT 1 FROM stations s, coverage_runs r WHERE r.id = :r AND s.area_id = r.area_id "
-            "AND s.updated_at > r.created_at)"), {"r": run_id}).scalar())
     try:
         with engine.begin() as conn:
+            # a registry changed after the run: its shares are not those of the registry recorded beside them
+            figures["registry_changed_after_run"] = bool(conn.execute(text(
+                "SELECT EXISTS (SELECT 1 FROM stations s, coverage_runs r WHERE r.id = :r AND s.area_id = r.area_id "
+                "AND s.updated_at > r.created_at)"), {"r": run_id}).scalar())
             stations = registry_snapshot(conn, info.id)
             conn.execute(text("DELETE FROM monthly_returns WHERE area_id = :a AND period = :p"),
                          {"a": info.id, "p": period.first_day})

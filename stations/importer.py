@@ -59,7 +59,8 @@ OFFSET_TOLERANCE_M = 10.0
 # Two systems are told apart at a point only where they differ by at least this much, metres (outside China the
 # GCJ-02 formula is the identity).
 MIN_SEPARATION_M = 50.0
-_GEOD = Geod(ellps="WGS84")
+GEOD = Geod(ellps="WGS84")
+"""Geodesic metres on the WGS 84 ellipsoid."""
 _DECIMAL = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?", re.ASCII)
 
 
@@ -410,14 +411,14 @@ def check_coord_system(points: pd.DataFrame, stored: dict[str, tuple[float, floa
     slon = np.array([stored[i][0] for i in ids])
     slat = np.array([stored[i][1] for i in ids])
     raw_lon, raw_lat = from_wgs84(wlon, wlat, declared)
-    _, _, moved = _GEOD.inv(slon, slat, wlon, wlat)
+    _, _, moved = GEOD.inv(slon, slat, wlon, wlat)
     fits: dict[str, np.ndarray] = {}
     for system in COORD_SYSTEMS:
         if system == declared:
             continue
         alon, alat = to_wgs84(raw_lon, raw_lat, system)
-        _, _, residual = _GEOD.inv(slon, slat, alon, alat)
-        _, _, separation = _GEOD.inv(wlon, wlat, alon, alat)
+        _, _, residual = GEOD.inv(slon, slat, alon, alat)
+        _, _, separation = GEOD.inv(wlon, wlat, alon, alat)
         fits[system] = (residual <= OFFSET_TOLERANCE_M) & (separation >= MIN_SEPARATION_M)
     fit_any = np.logical_or.reduce(list(fits.values()))
     likely = max(fits, key=lambda k: int(fits[k].sum()))
@@ -425,7 +426,7 @@ def check_coord_system(points: pd.DataFrame, stored: dict[str, tuple[float, floa
     moved_otherwise = int(((moved > OFFSET_TOLERANCE_M) & ~fit_any).sum())
     if n_fit == 0 or n_fit < moved_otherwise:
         return
-    azimuth, _, _ = _GEOD.inv(slon, slat, wlon, wlat)
+    azimuth, _, _ = GEOD.inv(slon, slat, wlon, wlat)
     problems = []
     zh_declared, zh_likely = COORD_LABELS_ZH[declared], COORD_LABELS_ZH[likely]
     for i in np.flatnonzero(fits[likely]):

@@ -18,6 +18,7 @@ Coordinates are written with 7 decimals (about 1 cm); names are percent-encoded 
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from typing import Literal
 from urllib.parse import quote
@@ -65,11 +66,11 @@ def geo_link(lon: float, lat: float, name: str, *, quoted: bool = False) -> str:
 
 
 CACHE_SIZE = 65_536
-"""How many stations' links ``nav_links_many`` keeps (a rider's search asks for the same stations again and again);
-when full the cache starts again empty."""
-_CACHE: dict[tuple[float, float, str], dict[str, str]] = {}
+"""How many stations' links are kept (a rider's search asks for the same stations again and again), the least
+recently asked dropped first."""
 
 
+@functools.lru_cache(maxsize=CACHE_SIZE)
 def _links(x: float, y: float, name: str) -> dict[str, str]:
     gx, gy = wgs84_to_gcj02_point(x, y)
     q = _name(name)
@@ -85,16 +86,7 @@ def nav_links_many(lon: Sequence[float], lat: Sequence[float], names: Sequence[s
     """The links (``NAV_KEYS``) of each station at WGS 84 (lon[i], lat[i]) degrees named names[i]: the ones made
     before from the cache, the others made now (a few microseconds each: one GCJ-02 point in plain floats, the
     name encoded once). The dicts are shared, not to be changed."""
-    out = []
-    for x, y, name in zip(lon, lat, names, strict=True):
-        key = (float(x), float(y), name)
-        links = _CACHE.get(key)
-        if links is None:
-            if len(_CACHE) >= CACHE_SIZE:
-                _CACHE.clear()
-            links = _CACHE[key] = _links(*key)
-        out.append(links)
-    return out
+    return [_links(float(x), float(y), name) for x, y, name in zip(lon, lat, names, strict=True)]
 
 
 def nav_links(lon: float, lat: float, name: str) -> dict[str, str]:

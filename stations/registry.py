@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -230,8 +230,11 @@ class StationFilter:
     area: str | None = None
     tz: str = "Asia/Shanghai"
     all_day: bool = False
+    _all_day_from: datetime | None = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
+        if self.all_day:  # one instant for the whole search, not a clock read per station checked
+            object.__setattr__(self, "_all_day_from", self.open_at or datetime.now(ZoneInfo(self.tz)))
         unknown = [a for a in (self.amenities or []) if a not in vocab.AMENITIES]
         if unknown:
             raise InvalidInput(f"amenity: unknown {', '.join(unknown)}; expected any of {', '.join(vocab.AMENITIES)}")
@@ -259,8 +262,7 @@ class StationFilter:
         """The opening-hours part, checked in Python (OSM syntax is not SQL)."""
         if self.open_at is not None and not is_open(opening_hours, self.open_at, tz=self.tz):
             return False
-        return not self.all_day or round_the_clock(opening_hours, self.open_at or datetime.now(ZoneInfo(self.tz)),
-                                                   tz=self.tz)
+        return self._all_day_from is None or round_the_clock(opening_hours, self._all_day_from, tz=self.tz)
 
     @property
     def by_hours(self) -> bool:

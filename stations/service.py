@@ -10,7 +10,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import psycopg
-from pyproj import Geod
 from sqlalchemy import Connection, Engine, text
 from sqlalchemy.exc import OperationalError
 
@@ -18,7 +17,13 @@ from yizhan.areas import AreaInfo, resolve_area
 from yizhan.errors import Conflict, ImportRejected, InvalidInput, PayloadTooLarge, RowProblem
 from yizhan.stations.columns import RegistryChunks, registry_chunks
 from yizhan.stations.export import render_stations, write_stations
-from yizhan.stations.importer import OFFSET_TOLERANCE_M, check_coord_system, frame_positions, records_from_frame
+from yizhan.stations.importer import (
+    GEOD,
+    OFFSET_TOLERANCE_M,
+    check_coord_system,
+    frame_positions,
+    records_from_frame,
+)
 from yizhan.stations.registry import (
     ImportSummary,
     check_lang,
@@ -196,7 +201,6 @@ def first_pass(stream: RegistryChunks, *, coord: str, positions: bool) -> FirstP
                      list(stream.notes), stream.lang, list(stream.unknown))
 
 
-_GEOD = Geod(ellps="WGS84")
 
 
 def any_stored_station_moved(conn: Connection, area_id: int, first: FirstPass, *,
@@ -213,7 +217,7 @@ def any_stored_station_moved(conn: Connection, area_id: int, first: FirstPass, *
             continue
         where = np.array([stored.get(i, (np.nan, np.nan)) for i in ids], dtype=float)
         has = np.isfinite(where[:, 0])
-        _, _, moved = _GEOD.inv(where[has, 0], where[has, 1], first.lon[start:start + batch][has],
+        _, _, moved = GEOD.inv(where[has, 0], where[has, 1], first.lon[start:start + batch][has],
                                 first.lat[start:start + batch][has])
         if (np.asarray(moved) > OFFSET_TOLERANCE_M).any():
             return True
