@@ -25,6 +25,7 @@ from urllib.parse import quote, urlsplit
 from fastapi import Depends, Header, Request
 from fastapi.responses import Response
 from sqlalchemy import Engine
+from starlette.datastructures import FormData
 
 from yizhan.accounts.sessions import SignedIn, session_user
 from yizhan.accounts.users import ROLES
@@ -160,12 +161,16 @@ AdminUser = Annotated[SignedIn, Depends(require_role("admin"))]
 """A console page's parameter: the signed-in user, who is an admin."""
 
 
-async def check_csrf(request: Request, user: SignedInUser) -> SignedIn:
-    """The signed-in user, once the posted form's ``csrf_token`` matches the session's; CsrfRefused otherwise."""
-    form = await request.form()
+def require_csrf(form: FormData, user: SignedIn) -> None:
+    """CsrfRefused unless the parsed ``form``'s ``csrf_token`` is ``user``'s session's."""
     sent = form.get(CSRF_FIELD)
     if not isinstance(sent, str) or not hmac.compare_digest(sent.encode(), user.csrf_token.encode()):
         raise CsrfRefused
+
+
+async def check_csrf(request: Request, user: SignedInUser) -> SignedIn:
+    """The signed-in user, once the posted form's ``csrf_token`` matches the session's; CsrfRefused otherwise."""
+    require_csrf(await request.form(), user)
     return user
 
 

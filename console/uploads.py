@@ -5,7 +5,7 @@ FastAPI reads a whole multipart body before the route runs when the route declar
 upload routes declare none and call :func:`read_upload` instead, after the signed-in user and the role are
 checked (a stranger's or a planner's upload is refused before a byte of its body is read). It refuses a declared
 ``Content-Length`` over the limit at once, reads the body through a ``receive`` that stops at the limit however
-the body is framed, checks the form's CSRF token (``auth.check_csrf``) and the file's own size exactly.
+the body is framed, checks the form's CSRF token (``auth.require_csrf``) and the file's own size exactly.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from starlette.requests import Request
 from starlette.types import Message
 
 from yizhan.accounts.sessions import SignedIn
-from yizhan.console.auth import check_csrf
+from yizhan.console.auth import require_csrf
 from yizhan.errors import InvalidInput, PayloadTooLarge
 from yizhan.settings import Settings
 
@@ -72,11 +72,12 @@ async def read_upload(request: Request, user: SignedIn, settings: Settings) -> U
 
     limited = Request(request.scope, limited_receive)
     try:
-        await check_csrf(limited, user)
+        # parsed once, with the limits (a request keeps the first form it parsed, so no earlier parse may come first)
         form: FormData = await limited.form(max_files=1, max_fields=MAX_FIELDS)
     except BodyCut:
         raise too_large(settings) from None
     try:
+        require_csrf(form, user)
         file = form.get(FILE_FIELD)
         if not isinstance(file, UploadFile) or not file.filename:
             raise InvalidInput("file: 请选择要上传的文件 / choose a file to upload")

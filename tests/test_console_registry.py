@@ -212,6 +212,10 @@ def test_no_session_no_token_or_too_large_a_file_stores_nothing(db_url: str, tmp
         assert r.status_code == 413 and "上传上限" in r.text and "0.01 MB" in r.text, r.text
         r = upload(site, GOOD + b"\n" * 200_000)  # the declared length alone refuses it
         assert r.status_code == 413
+        token = form_token(site.get("/console/registry", headers=HTML))
+        r = site.post("/console/registry", headers=HTML, data={"area": "wudaokou", "csrf_token": token},
+                      files=[("file", ("a.csv", GOOD)), ("file", ("b.csv", GOOD))])
+        assert r.status_code == 400, r.text  # one file per upload: the form's own limits hold
         assert stations_state(engine) == before
         assert upload(site, GOOD).status_code == 200  # within the limit
 
