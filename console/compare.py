@@ -22,7 +22,7 @@ from yizhan.console.auth import SignedInUser, console_engine, console_settings
 from yizhan.console.layout import render
 from yizhan.console.progress import SCRIPT_CSP
 from yizhan.console.runs import area_labels, area_text, run_row, share_text
-from yizhan.coverage.compare import RunComparison, compare_runs
+from yizhan.coverage.compare import RunComparison, changed_cells, compare_runs, runs_of_one_area
 from yizhan.coverage.runs import list_runs, summary_of
 from yizhan.coverage.streets import street_lines
 from yizhan.errors import InvalidInput, NotFound, YizhanError, http_status
@@ -127,16 +127,17 @@ def compare_changes(request: Request, user: SignedInUser, before: RunParam = Non
         b, a = run_number(before, "before", "较早的分析"), run_number(after, "after", "较晚的分析")
         if a is None or b is None:
             raise InvalidInput("需要两次分析 before 和 after / expected two runs: before and after")
-        cmp = compare_runs(console_engine(request), b, a)
-        with console_engine(request).connect() as conn:
-            boundary = get_area(conn, cmp.after["area"]).boundary
+        with console_engine(request).connect() as conn:  # the cells only, not the townships the page shows
+            area = runs_of_one_area(conn, b, a)[1]["area"]
+            newly, lost = changed_cells(conn, b, a)
+            boundary = get_area(conn, area).boundary
     except YizhanError as exc:
         return JSONResponse({"detail": str(exc)}, status_code=http_status(exc))
     features: list[dict[str, Any]] = []
     if boundary is not None:
         features.append({"type": "Feature", "geometry": shapely.geometry.mapping(boundary),
                          "properties": {"status": "boundary"}})
-    features += _features(cmp.newly_covered, "gained") + _features(cmp.no_longer_covered, "lost")
+    features += _features(newly, "gained") + _features(lost, "lost")
     return JSONResponse({"type": "FeatureCollection", "features": features}, headers={"Cache-Control": "no-store"})
 
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 import geopandas as gpd
 import numpy as np
 import pandas as pd
-from sqlalchemy import Engine, text
+from sqlalchemy import Connection, Engine, text
 
 from yizhan.coverage.runs import RunSummary, summary_of, units_table
 from yizhan.db.models import SRID
@@ -93,24 +93,35 @@ def _units(before: pd.DataFrame, after: pd.DataFrame) -> pd.DataFrame:
     return both[UNIT_COLUMNS].sort_values("name", kind="stable").reset_index(drop=True)
 
 
-def compare_runs(engine: Engine, before: int, after: int) -> RunComparison:
-    """Stored runs ``before`` and ``after`` side by side (see the module's docstring). NotFound (404) for a run that
+def runs_of_one_area(conn: Connection, before: int, after: int) -> tuple[RunSummary, RunSummary]:
+    """The summaries of stored runs ``before`` and ``after``, checked to be comparable: NotFound (404) for a run that
     does not exist; InvalidInput (422) for runs of two different areas or a run compared with itself."""
     if before == after:
         raise InvalidInput(f"对比需要两次不同的分析 / compare two different runs (both are run {before})")
-    with engine.connect() as conn:
-        sb, sa = summary_of(conn, before), summary_of(conn, after)
-        if sb["area"] != sa["area"]:
-            raise InvalidInput(f"两次分析不属于同一区域 / runs {before} and {after} are of different areas "
-                               f"({sb['area']!r}, {sa['area']!r}); compare runs of one area")
-        ids = {"before": before, "after": after}
-        changed = gpd.read_postgis(text(_CHANGED_CELLS), conn, geom_col="geom", crs=SRID, params=ids)
-        unmatched = conn.execute(text(_UNMATCHED), ids).one()
-        units = _units(units_table(conn, before), units_table(conn, after))
-    changed = changed.rename_geometry("geometry")
+    sb, sa = summary_of(conn, before), summary_of(conn, after)
+    if sb["area"] != sa["area"]:
+        raise InvalidInput(f"两次分析不属于同一区域 / runs {before} and {after} are of different areas "
+                           f"({sb['area']!r}, {sa['area']!r}); compare runs of one area")
+    return sb, sa
+
+
+def changed_cells(conn: Connection, before: int, after: int) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:
+    """The cells covered in run ``after`` and not in ``before`` (newly covered), and the reverse (no longer
+    covered): ``cell_key``, ``weight`` and the cell polygon in WGS 84, most demand first."""
+    changed = gpd.read_postgis(text(_CHANGED_CELLS), conn, geom_col="geom", crs=SRID,
+                               params={"before": before, "after": after}).rename_geometry("geometry")
     gained = changed["covered_after"].to_numpy(bool)
     keep = ["cell_key", "weight", "geometry"]
-    return RunComparison(sb, sa, units,
-                         changed.loc[gained, keep].reset_index(drop=True),
-                         changed.loc[~gained, keep].reset_index(drop=True),
+    return changed.loc[gained, keep].reset_index(drop=True), changed.loc[~gained, keep].reset_index(drop=True)
+
+
+def compare_runs(engine: Engine, before: int, after: int) -> RunComparison:
+    """Stored runs ``before`` and ``after`` side by side (see the module's docstring); the refusals of
+    ``runs_of_one_area``."""
+    with engine.connect() as conn:
+        sb, sa = runs_of_one_area(conn, before, after)
+        newly, lost = changed_cells(conn, before, after)
+        unmatched = conn.execute(text(_UNMATCHED), {"before": before, "after": after}).one()
+        units = _units(units_table(conn, before), units_table(conn, after))
+    return RunComparison(sb, sa, units, newly, lost,
                          _notes(sb, sa, int(unmatched.only_before), int(unmatched.only_after)))
