@@ -26,8 +26,6 @@ from yizhan.console.progress import STATE_TEXT, Runner, refusal, to_job_page
 from yizhan.console.runs import (
     MODE_TEXT,
     PROFILE_TEXT,
-    STARTERS,
-    Starter,
     area_labels,
     area_text,
     method_text,
@@ -102,7 +100,7 @@ def _page(request: Request, user: SignedIn, *, status_code: int = 200, error: st
               **(form or {})}
     return render(request, "recommendations.html", status_code=status_code, user=user, listed=listed, jobs=jobs,
                   error=error, problems=(problems or [])[:PROBLEMS_SHOWN], problems_total=len(problems or []),
-                  form=values, may_start=user.role in STARTERS, modes=MODE_TEXT, profiles=PROFILE_TEXT,
+                  form=values, modes=MODE_TEXT, profiles=PROFILE_TEXT,
                   sources=SOURCES, coords=COORDS, candidates=_candidates(request),
                   when=lambda t: local_time_text(t, settings.timezone), states=STATE_TEXT)
 
@@ -164,7 +162,7 @@ def _take_candidates(request: Request, area: str, source: str, coord: str, file:
 
 
 @router.post(RECOMMENDATIONS_PATH, response_class=HTMLResponse)
-def recommendations_start(request: Request, user: Starter, _: CsrfChecked, runner: Runner,
+def recommendations_start(request: Request, user: SignedInUser, _: CsrfChecked, runner: Runner,
                           area: Annotated[str, Form(max_length=200)] = "",
                           by: Annotated[str, Form(max_length=10)] = "k",
                           k: Annotated[str, Form(max_length=20)] = "",

@@ -12,12 +12,12 @@ comparison and recommendation pages.
 from collections.abc import Mapping
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Form, Request
+from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, Response
 
 from yizhan.accounts.sessions import SignedIn
 from yizhan.areas import AreaInfo, list_areas
-from yizhan.console.auth import CsrfChecked, SignedInUser, console_engine, console_settings, require_role
+from yizhan.console.auth import CsrfChecked, SignedInUser, console_engine, console_settings
 from yizhan.console.jobs import list_jobs
 from yizhan.console.layout import render
 from yizhan.console.progress import STATE_TEXT, Runner, refusal, to_job_page
@@ -44,11 +44,8 @@ FORMAT_TEXT = {
 """Each report format of a run, said in Chinese and English."""
 REPORT_CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'; font-src data:; sandbox"
 """The policy of a report opened in the browser (the HTML summary): its own inline styles and images only."""
-STARTERS = ("admin", "staff", "planner")
-"""The roles that may start a run or a recommendation."""
 
 router = APIRouter(tags=["console"], include_in_schema=False)
-Starter = Annotated[SignedIn, Depends(require_role(*STARTERS))]
 
 
 def method_text(mode: str) -> str:
@@ -107,7 +104,7 @@ def _runs_page(request: Request, user: SignedIn, *, status_code: int = 200, erro
     values = {"area": next(iter(areas), ""), "mode": "network", "profile": "walk",
               "radius_m": f"{settings.radius_m:g}", **(form or {})}
     return render(request, "runs.html", status_code=status_code, user=user, runs=rows, areas=areas.values(),
-                  jobs=jobs, error=error, form=values, may_start=user.role in STARTERS, modes=MODE_TEXT,
+                  jobs=jobs, error=error, form=values, modes=MODE_TEXT,
                   profiles=PROFILE_TEXT, when=lambda t: local_time_text(t, settings.timezone), states=STATE_TEXT)
 
 
@@ -126,7 +123,7 @@ def number_field(value: str, field: str, field_zh: str, expected: str, expected_
 
 
 @router.post(RUNS_PATH, response_class=HTMLResponse)
-def runs_start(request: Request, user: Starter, _: CsrfChecked, runner: Runner,
+def runs_start(request: Request, user: SignedInUser, _: CsrfChecked, runner: Runner,
                area: Annotated[str, Form(max_length=200)] = "",
                mode: Annotated[str, Form(max_length=20)] = "straight",
                profile: Annotated[str, Form(max_length=20)] = "walk",
