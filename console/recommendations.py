@@ -12,14 +12,15 @@ address and host in Chinese, the orders each adds and the covered share after it
 
 # No ``from __future__ import annotations``: FastAPI reads the route signatures at run time.
 from collections.abc import Mapping
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, File, Form, Request, UploadFile
+import anyio
+from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
 from yizhan.accounts.sessions import SignedIn
 from yizhan.areas import get_area, remembered_extract
-from yizhan.console.auth import CsrfChecked, SignedInUser, console_engine, console_settings
+from yizhan.console.auth import SignedInUser, console_engine, console_settings
 from yizhan.console.jobs import checked_params, list_jobs
 from yizhan.console.layout import render
 from yizhan.console.progress import STATE_TEXT, Runner, refusal, to_job_page
@@ -34,7 +35,8 @@ from yizhan.console.runs import (
     radius_text,
     share_text,
 )
-from yizhan.errors import ImportRejected, InvalidInput, PayloadTooLarge, RowProblem, YizhanError, http_status
+from yizhan.console.uploads import Upload, read_upload
+from yizhan.errors import ImportRejected, InvalidInput, RowProblem, YizhanError, http_status
 from yizhan.maps.formatting import local_time_text
 from yizhan.maps.layers import host_text
 from yizhan.siting.candidates import (
@@ -128,17 +130,28 @@ def _sites_wanted(value: str) -> int:
         raise InvalidInput(f"站点数 k: {value!r}; 应为整数，如 3 / expected a whole number, e.g. 3") from None
 
 
-def _upload(request: Request, upload: UploadFile | None) -> tuple[bytes, str]:
-    """The uploaded candidates file's bytes and name; InvalidInput without one, PayloadTooLarge over the limit."""
-    if upload is None or not upload.filename:
+def _file(upload: Upload) -> tuple[bytes, str]:
+    """The uploaded candidates file's bytes and name; InvalidInput without one."""
+    if not upload.name:
         raise InvalidInput("候选场所文件 candidates_file: 未选择文件 / no file chosen; expected a CSV, XLSX or GeoJSON "
                            "file with id, name, lon, lat")
-    limit = int(console_settings(request).max_upload_mb * 1024 * 1024)
-    data = upload.file.read(limit + 1)
-    if len(data) > limit:
-        raise PayloadTooLarge(f"候选场所文件 {upload.filename}: 超过 {limit // (1024 * 1024)} MB / larger than the "
-                              f"{limit // (1024 * 1024)} MB limit of an upload")
-    return data, upload.filename
+    return upload.data, upload.name
+
+
+FIELDS = {"area": ("", 200), "by": ("k", 10), "k": ("", 20), "target": ("", 20), "mode": ("straight", 20),
+          "profile": ("walk", 20), "radius_m": ("", 30), "source": ("stored", 20), "coord": ("wgs84", 10)}
+"""The start form's fields: (default, the most characters)."""
+
+
+def _fields(upload: Upload) -> dict[str, str]:
+    """The start form's values (defaults where not sent); InvalidInput naming a value longer than its field takes."""
+    form = {}
+    for key, (default, most) in FIELDS.items():
+        value = upload.fields.get(key) or default
+        if len(value) > most:
+            raise InvalidInput(f"{key}: 超过 {most} 个字符 / longer than {most} characters")
+        form[key] = value
+    return form
 
 
 def _take_candidates(request: Request, area: str, source: str, coord: str, file: tuple[bytes, str] | None) -> None:
@@ -162,38 +175,35 @@ def _take_candidates(request: Request, area: str, source: str, coord: str, file:
 
 
 @router.post(RECOMMENDATIONS_PATH, response_class=HTMLResponse)
-def recommendations_start(request: Request, user: SignedInUser, _: CsrfChecked, runner: Runner,
-                          area: Annotated[str, Form(max_length=200)] = "",
-                          by: Annotated[str, Form(max_length=10)] = "k",
-                          k: Annotated[str, Form(max_length=20)] = "",
-                          target: Annotated[str, Form(max_length=20)] = "",
-                          mode: Annotated[str, Form(max_length=20)] = "straight",
-                          profile: Annotated[str, Form(max_length=20)] = "walk",
-                          radius_m: Annotated[str, Form(max_length=30)] = "",
-                          source: Annotated[str, Form(max_length=20)] = "stored",
-                          coord: Annotated[str, Form(max_length=10)] = "wgs84",
-                          candidates_file: Annotated[UploadFile | None, File()] = None) -> Response:
-    """Start a recommendation for ``area`` in the background (after storing the candidates of an uploaded file or
-    of the area's extract); a 303 to its progress page. A bad value, or a candidates file with bad rows, shows the
-    list again saying what is wrong (every bad row: row, field, value, what is expected); nothing is started."""
-    form = {"area": area, "by": by, "k": k, "target": target, "mode": mode, "profile": profile,
-            "radius_m": radius_m, "source": source, "coord": coord}
+async def recommendations_start(request: Request, user: SignedInUser, runner: Runner) -> Response:
+    """Start a recommendation for the form's area in the background (after storing the candidates of an uploaded
+    file or of the area's extract); a 303 to its progress page. The form is read through the console's upload
+    guard (``uploads.read_upload``: size and CSRF token checked before the file is kept). A bad value, or a
+    candidates file with bad rows, shows the list again saying what is wrong (every bad row: row, field, value,
+    what is expected); nothing is started."""
+    form = {key: default for key, (default, _) in FIELDS.items()}
+    settings = console_settings(request)
     try:
+        upload = await read_upload(request, user, settings, file_field="candidates_file", file_required=False)
+        form = _fields(upload)
+        area, by, source, coord = form["area"], form["by"], form["source"], form["coord"]
         if source not in SOURCES:
             raise InvalidInput(f"候选场所 source: {source!r}; 可用 expected {', '.join(SOURCES)}")
         if by not in ("k", "target"):
             raise InvalidInput(f"建议方式 by: {by!r}; 可用 expected k, target")
-        params: dict[str, Any] = {"mode": mode, "profile": profile}
+        params: dict[str, Any] = {"mode": form["mode"], "profile": form["profile"]}
         if by == "k":
-            params["k"] = _sites_wanted(k)
+            params["k"] = _sites_wanted(form["k"])
         else:
-            params["target"] = _target_share(target)
-        if radius_m.strip():
-            params["radius_m"] = number_field(radius_m, "radius_m", "服务半径", "metres, e.g. 1000", "米数，如 1000")
-        checked_params("recommendation", params, console_settings(request))  # every value, before any is stored
-        file = _upload(request, candidates_file) if source == "file" else None
-        _take_candidates(request, area, source, coord, file)
-        job_id = runner.submit("recommendation", area, params, user=user.name)
+            params["target"] = _target_share(form["target"])
+        if form["radius_m"].strip():
+            params["radius_m"] = number_field(form["radius_m"], "radius_m", "服务半径", "metres, e.g. 1000",
+                                              "米数，如 1000")
+        checked_params("recommendation", params, settings)  # every value, before any is stored
+        file = _file(upload) if source == "file" else None
+        await anyio.to_thread.run_sync(lambda: _take_candidates(request, area, source, coord, file))
+        job_id = await anyio.to_thread.run_sync(
+            lambda: runner.submit("recommendation", area, params, user=user.name))
     except YizhanError as exc:
         problems = exc.problems if isinstance(exc, ImportRejected) else None
         error = str(exc).split("\n")[0]

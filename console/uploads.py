@@ -50,11 +50,13 @@ def too_large(settings: Settings) -> PayloadTooLarge:
                            "upload (YIZHAN_MAX_UPLOAD_MB); split the file or ask for a larger limit")
 
 
-async def read_upload(request: Request, user: SignedIn, settings: Settings) -> Upload:
+async def read_upload(request: Request, user: SignedIn, settings: Settings, *, file_field: str = FILE_FIELD,
+                      file_required: bool = True) -> Upload:
     """The posted form's file and fields, once the body is within the limit and the CSRF token is the session's.
 
     Raises ``PayloadTooLarge`` (a declared length, the body or the file over ``settings.max_upload_mb`` MB),
-    ``auth.CsrfRefused`` (403) and ``InvalidInput`` (no file chosen)."""
+    ``auth.CsrfRefused`` (403) and ``InvalidInput`` (no file chosen). The file is the form's ``file_field``; when
+    ``file_required`` is false a form without one gives an ``Upload`` with an empty name and no bytes."""
     limit = int(settings.max_upload_mb * 1024 * 1024)
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit + ENVELOPE_BYTES:
@@ -78,13 +80,15 @@ async def read_upload(request: Request, user: SignedIn, settings: Settings) -> U
         raise too_large(settings) from None
     try:
         require_csrf(form, user)
-        file = form.get(FILE_FIELD)
+        fields = {k: v for k, v in form.multi_items() if isinstance(v, str)}
+        file = form.get(file_field)
         if not isinstance(file, UploadFile) or not file.filename:
-            raise InvalidInput("file: 请选择要上传的文件 / choose a file to upload")
+            if not file_required:
+                return Upload("", b"", fields)
+            raise InvalidInput(f"{file_field}: 请选择要上传的文件 / choose a file to upload")
         data = await file.read(limit + 1)
         if len(data) > limit:
             raise too_large(settings)
-        fields = {k: v for k, v in form.multi_items() if isinstance(v, str)}
         return Upload(file.filename, data, fields)
     finally:
         await form.close()
