@@ -5,7 +5,8 @@ Layers, top to bottom (a module may import from its own layer or any layer below
 1. entry points: ``yizhan.api``, ``yizhan.routes``, ``yizhan.pages``, ``yizhan.console``, ``yizhan.cli``,
    ``yizhan.demo``
 2. services: ``yizhan.reports`` and ``yizhan.returns``, above ``yizhan.maps``
-3. domain: ``yizhan.siting``, above ``yizhan.coverage``, above ``yizhan.stations`` and ``yizhan.data``
+3. domain: ``yizhan.siting``, above ``yizhan.coverage``, above ``yizhan.weekly`` (hours of the week) and
+   ``yizhan.capacity`` (seats against demand), above ``yizhan.stations`` and ``yizhan.data``
 4. foundations: ``yizhan.geo``, ``yizhan.db``, ``yizhan.areas``, ``yizhan.keys``, ``yizhan.accounts``,
    ``yizhan.ratelimit``, ``yizhan.outputs``
 5. ground: ``yizhan.settings``, ``yizhan.errors`` (and the package's own ``__init__``)
@@ -40,12 +41,13 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("maps",),
     ("siting",),
     ("coverage",),
+    ("weekly", "capacity"),
     ("stations", "data"),
     ("geo", "db", "areas", "keys", "accounts", "ratelimit", "outputs"),
     ("settings", "errors", "__init__"),
 )
 RANK: dict[str, int] = {part: len(LAYERS) - i for i, layer in enumerate(LAYERS) for part in layer}
-DOMAIN = ("siting", "coverage", "stations", "data")
+DOMAIN = ("siting", "coverage", "weekly", "capacity", "stations", "data")
 FORBIDDEN: dict[str, tuple[str, ...]] = {"geo": DOMAIN}
 # folders under the root that are not part of the package
 NOT_PACKAGE = {"tests", "benchmarks", "build", "static"}
