@@ -34,7 +34,7 @@ from pathlib import Path
 import numpy as np
 from scipy.spatial import cKDTree
 
-from yizhan.siting.reach import straight_reach
+from yizhan.coverage.reach import straight_reach
 from yizhan.siting.solver import CoverageMatrix, solve_mclp
 
 from common import aligned, machine_line, rss_mb
@@ -92,8 +92,8 @@ def run_size(n: int, m: int, ks: tuple[int, ...], time_limit: float) -> list[lis
 
 def run_network(n_nodes: int, n_demand: int, n_cands: int, k: int, time_limit: float) -> list[str]:
     from yizhan.coverage.network import network_nearest, snap_points
+    from yizhan.coverage.reach import network_reach
     from yizhan.geo.streets import compile_street_graph
-    from yizhan.siting.reach import network_reach
 
     from network import lattice
 

@@ -28,13 +28,13 @@ from yizhan.areas import AreaInfo, resolve_area
 from yizhan.coverage.euclidean import nearest_from_arrays
 from yizhan.coverage.gaps import gaps_from_cells
 from yizhan.coverage.network import network_nearest, node_distances, service_areas, snap_points
+from yizhan.coverage.reach import Pairs, network_reach, straight_reach
 from yizhan.coverage.runs import cells_frame, multi_polygon, polygonal
 from yizhan.coverage.streets import load_area_graph
 from yizhan.db.models import SRID
 from yizhan.errors import InvalidInput
 from yizhan.settings import DEFAULT_RADIUS_M, MAX_RADIUS_M, Settings
 from yizhan.siting.candidates import filter_candidates, load_candidates
-from yizhan.siting.reach import Pairs, network_reach, straight_reach
 from yizhan.siting.runs import (
     RecommendationData,
     RecommendationRecord,

@@ -10,8 +10,8 @@ from scipy.spatial import cKDTree
 from spopt.locate import MCLP
 
 from yizhan.coverage.network import network_nearest, snap_points
+from yizhan.coverage.reach import network_reach, straight_reach
 from yizhan.geo.streets_pbf import street_graph_from_pbf
-from yizhan.siting.reach import network_reach, straight_reach
 from yizhan.siting.solver import CoverageMatrix, covered_by, evaluate_sites, greedy, solve_lscp, solve_mclp
 
 RADIUS = 1000.0

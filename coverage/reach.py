@@ -1,4 +1,4 @@
-"""Which demand points each candidate site would reach within a radius: sparse (demand, site, metres) pairs.
+"""Which demand points each site (a station, a candidate) reaches within a radius: sparse (demand, site, metres) pairs.
 
 Straight line (a KD-tree in one metric CRS) or along the streets (the coverage engine's ``StreetGraph`` model:
 nearest-edge snapping, distances FROM a demand point TO the site, door to door with ``include_access``). No
