@@ -55,6 +55,32 @@ class RunSummary(TypedDict):
 
 
 @dataclass
+class RunHours:
+    """A run's figures by hour of the week: hour ``h = weekday * 24 + hour`` (Monday 0, 0–167), the area's local
+    wall-clock time. Demand is in the layer's units (orders); a point counts at its own hour, demand without a time
+    is spread over the week by the area's profile."""
+
+    demand: np.ndarray
+    """(168,) demand at each hour."""
+    covered: np.ndarray
+    """(168,) of it within the radius of a station open at that hour."""
+    open_stations: np.ndarray
+    """(168,) active stations open at that hour."""
+    units: pd.DataFrame
+    """Per unit (township) and hour, long form: ``name, hour, demand, covered``."""
+    figures: dict[str, Any]
+    """The run's ``params["by_hour"]``: ``uncovered_demand_hours``, ``worst_hours`` (list of ``hour, label_zh,
+    label_en, demand, covered, share``), ``night_gap_cells``, ``night_gap_demand``, ``measured`` (``points`` or
+    ``cells``), ``week_start``, ``holidays``, ``unknown_hours_stations``, ``profile``."""
+
+    @property
+    def share(self) -> np.ndarray:
+        """(168,) covered share 0–1 at each hour; NaN where there is no demand."""
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(self.demand > 0, self.covered / np.where(self.demand > 0, self.demand, 1.0), np.nan)
+
+
+@dataclass
 class RunData:
     """A stored run: summary figures and its layers, all GeoDataFrames in EPSG:4326."""
 
@@ -67,6 +93,14 @@ class RunData:
     covered_geom: Any = None  # the area within reach (discs or network service areas), EPSG:4326, or None
     unit_polygons: gpd.GeoDataFrame | None = None  # the area's units (or its sectors), EPSG:4326
     unit_table: pd.DataFrame | None = None  # ``units_table`` of the run
+    hours: RunHours | None = None  # by hour of the week, for runs made with them (``--by-hour``)
+    loads: pd.DataFrame | None = None
+    """Capacity (``--capacity``): per station ``station_id`` (external id), ``name``, ``seats``, ``peak_hour``
+    (0–167), ``peak_demand`` (demand within reach at that hour, weighted by the decay), ``per_seat`` (that demand per
+    seat and hour of a typical week), ``crowded`` (bool), ``lon``, ``lat``; settings and counts in
+    ``params["capacity"]``. The run's cells then carry ``accessibility`` (seats per unit of demand at the peak hour).
+    Runs by hour give their cells ``covered_hours`` (21 bytes, bit h set when covered at hour h, little-endian bit
+    order as ``numpy.packbits(..., bitorder="little")``), ``hours_covered`` (0–168) and ``night_gap`` (bool)."""
 
 
 def cells_frame(conn: Connection, area_id: int) -> gpd.GeoDataFrame:
