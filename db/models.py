@@ -21,6 +21,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     SmallInteger,
     String,
     Text,
@@ -157,6 +158,41 @@ class CoverageRun(Base):
     demand_covered_straight: Mapped[float | None] = mapped_column(Float)
     covered_geom: Mapped[WKBElement | None] = _geom("MULTIPOLYGON", nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    demand_by_hour: Mapped[list[float] | None] = mapped_column(ARRAY(Float))
+    """A run by hour (migration 0011): demand per hour of the week (168, Monday 00:00 first, local time)."""
+    covered_by_hour: Mapped[list[float] | None] = mapped_column(ARRAY(Float))
+    open_by_hour: Mapped[list[int] | None] = mapped_column(ARRAY(Integer))
+
+
+class DemandProfile(Base):
+    """An area's demand over the 168 hours of the week (Monday 00:00 first, local time), summing to 1: demand
+    without times is spread by it (migration 0011)."""
+
+    __tablename__ = "demand_profiles"
+    __table_args__ = (CheckConstraint("array_length(weights, 1) = 168", name="ck_demand_profiles_168"),)
+
+    area_id: Mapped[int] = mapped_column(ForeignKey("areas.id", ondelete="CASCADE"), primary_key=True)
+    weights: Mapped[list[float]] = mapped_column(ARRAY(Float))
+    source: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class RunStationLoad(Base):
+    """A station's load in a run with capacity: its peak hour, the demand within reach then, per seat, crowded or
+    not (a copy of the station's id, name and place: it survives the station's removal)."""
+
+    __tablename__ = "run_station_loads"
+
+    run_id: Mapped[int] = mapped_column(ForeignKey("coverage_runs.id", ondelete="CASCADE"), primary_key=True)
+    external_id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    station_id: Mapped[int | None] = mapped_column(ForeignKey("stations.id", ondelete="SET NULL"))
+    name: Mapped[str] = mapped_column(String(200))
+    seats: Mapped[int | None] = mapped_column(Integer)
+    peak_hour: Mapped[int | None] = mapped_column(SmallInteger)
+    peak_demand: Mapped[float] = mapped_column(Float)
+    per_seat: Mapped[float | None] = mapped_column(Float)
+    crowded: Mapped[bool] = mapped_column(Boolean)
+    geom: Mapped[WKBElement] = _geom("POINT")
 
 
 class RunCell(Base):
@@ -173,6 +209,13 @@ class RunCell(Base):
     distance_m: Mapped[float | None] = mapped_column(Float)
     straight_distance_m: Mapped[float | None] = mapped_column(Float)
     geom: Mapped[WKBElement] = _geom("POLYGON")
+    covered_weight: Mapped[float | None] = mapped_column(Float)
+    """Demand of the cell's own points within reach (runs measured on points)."""
+    covered_hours: Mapped[bytes | None] = mapped_column(LargeBinary)
+    """21 bytes, bit h (little-endian bit order) set when covered at hour h of the week."""
+    hours_covered: Mapped[int | None] = mapped_column(SmallInteger)
+    night_gap: Mapped[bool | None] = mapped_column(Boolean)
+    accessibility: Mapped[float | None] = mapped_column(Float)
 
 
 class Gap(Base):
@@ -225,6 +268,8 @@ class RunUnit(Base):
     demand: Mapped[float] = mapped_column(Float)
     demand_covered: Mapped[float] = mapped_column(Float)
     demand_covered_straight: Mapped[float] = mapped_column(Float)
+    demand_by_hour: Mapped[list[float] | None] = mapped_column(ARRAY(Float))
+    covered_by_hour: Mapped[list[float] | None] = mapped_column(ARRAY(Float))
 
 
 class ApiKey(Base):
