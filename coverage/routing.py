@@ -27,9 +27,9 @@ from yizhan.coverage.network import Snapped, snap_points
 from yizhan.coverage.streets import load_area_graph, loaded_area_graph
 from yizhan.db.models import SRID
 from yizhan.errors import InvalidInput
+from yizhan.geo.coords import GEOD
 from yizhan.geo.streets import StreetGraph
 from yizhan.settings import Settings
-from yizhan.stations.memindex import GEOD
 from yizhan.stations.registry import StationFilter, stations_within
 
 # per loaded graph, built on first use and dropped with the graph

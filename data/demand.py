@@ -24,7 +24,7 @@ from sqlalchemy import Connection, Engine, text
 from yizhan.areas import AreaInfo, resolve_area
 from yizhan.data.demand_columns import DemandColumns
 from yizhan.data.demand_files import DemandRows, demand_rows_from_file
-from yizhan.data.demand_times import expected_time, times_from_text
+from yizhan.data.demand_times import expected_time, times_from_text, zone_of
 from yizhan.db.models import SRID
 from yizhan.errors import ImportRejected, InvalidInput, RowProblem
 from yizhan.geo.coords import COORD_SYSTEMS, to_wgs84
@@ -269,3 +269,51 @@ def _polygons(geoms: gpd.GeoSeries, source: str) -> list[BaseGeometry]:
             g = g.geoms[0]
         out.append(g)
     return out
+
+
+@dataclass
+class StoredPoints:
+    """An area's stored demand points as arrays, in their order of storage: ``x``, ``y`` metres in the area's metric
+    CRS (east, north), ``lon``, ``lat`` WGS 84 degrees, ``weight`` (orders), ``hour`` the hour of the week of the
+    order's time in ``timezone`` (``weekday * 24 + hour``, Monday 0, 0–167; -1 without a time), ``cell_key`` the key
+    of the demand cell holding the point (as ``aggregate_cells`` made it), and ``times`` how many carry a time."""
+
+    x: np.ndarray
+    y: np.ndarray
+    lon: np.ndarray
+    lat: np.ndarray
+    weight: np.ndarray
+    hour: np.ndarray
+    cell_key: np.ndarray
+    first_time: pd.Timestamp | None = None
+    last_time: pd.Timestamp | None = None
+
+    def __len__(self) -> int:
+        return len(self.weight)
+
+
+def stored_points(conn: Connection, area: AreaInfo, *, cell_size_m: float, timezone: str) -> StoredPoints:
+    """The area's stored demand points (see ``StoredPoints``); cells keyed as ``aggregate_cells`` keys them for
+    squares of ``cell_size_m`` metres. The hour of the week is read in ``timezone`` (an IANA name)."""
+    raw = conn.connection.driver_connection
+    assert raw is not None, "an open connection has its psycopg connection"
+    sql = """
+        SELECT ST_X(p), ST_Y(p), ST_X(geom), ST_Y(geom), weight,
+               CASE WHEN observed_at IS NULL THEN -1
+                    ELSE (extract(isodow FROM observed_at AT TIME ZONE %(tz)s)::int - 1) * 24
+                         + extract(hour FROM observed_at AT TIME ZONE %(tz)s)::int END,
+               %(size)s || 'm:' || floor(ST_X(p) / %(size)s)::bigint || ':' || floor(ST_Y(p) / %(size)s)::bigint
+        FROM (SELECT id, geom, weight, observed_at, ST_Transform(geom, %(crs)s::int) AS p
+              FROM demand_points WHERE area_id = %(a)s) t ORDER BY id"""
+    with raw.cursor() as cur:
+        cur.execute(sql, {"tz": zone_of(timezone).key, "size": float(cell_size_m), "crs": area.crs_epsg,
+                          "a": area.id})
+        rows = cur.fetchall()
+        cur.execute("SELECT min(observed_at), max(observed_at) FROM demand_points WHERE area_id = %s", (area.id,))
+        first, last = cur.fetchone() or (None, None)
+    cols = list(zip(*rows, strict=True)) if rows else [()] * 7
+    return StoredPoints(x=np.asarray(cols[0], float), y=np.asarray(cols[1], float), lon=np.asarray(cols[2], float),
+                        lat=np.asarray(cols[3], float), weight=np.asarray(cols[4], float),
+                        hour=np.asarray(cols[5], np.int16), cell_key=np.asarray(cols[6], dtype=object),
+                        first_time=None if first is None else pd.Timestamp(first),
+                        last_time=None if last is None else pd.Timestamp(last))

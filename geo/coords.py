@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+from pyproj import Geod
 
 from yizhan.errors import InvalidInput
 
@@ -28,6 +29,9 @@ ArrayLike = npt.ArrayLike
 Pair = tuple[np.ndarray, np.ndarray]
 
 # Krasovsky 1940 ellipsoid, as used by the GCJ-02 formula.
+GEOD = Geod(ellps="WGS84")
+"""The WGS 84 ellipsoid's geodesics: distances in metres between lon/lat degrees (``GEOD.inv``)."""
+
 _A = 6378245.0
 _EE = 0.00669342162296594323
 _X_PI = np.pi * 3000.0 / 180.0

@@ -12,9 +12,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from pyproj import Geod
 from sqlalchemy import Connection, text
 
+from yizhan.geo.coords import GEOD
 from yizhan.reports.run_report import hours_label
 from yizhan.stations import vocab
 
@@ -40,7 +40,6 @@ COMPARED = ("name", "kind", "host", "host_name", "phone", "address", "township",
             "stars", "location")
 """Fields compared between two snapshots (the status makes a station opened or closed instead)."""
 KIND_LABELS = {"opened": "开通 opened", "closed": "关闭 closed", "changed": "变更 changed"}
-_GEOD = Geod(ellps="WGS84")
 
 _SNAPSHOT_SQL = text("""
     SELECT external_id AS id, name, kind, status, host, host_name, phone, address, township, amenities,
@@ -139,7 +138,7 @@ class Changes:
 
 def moved_m(a: dict[str, Any], b: dict[str, Any]) -> float:
     """Geodesic distance in metres (WGS 84 ellipsoid) between two snapshot stations' locations."""
-    return float(_GEOD.inv(a["lon"], a["lat"], b["lon"], b["lat"])[2])
+    return float(GEOD.inv(a["lon"], a["lat"], b["lon"], b["lat"])[2])
 
 
 def field_changes(a: dict[str, Any], b: dict[str, Any]) -> tuple[FieldChange, ...]:

@@ -22,12 +22,11 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from pyproj import Geod
 from sqlalchemy import String
 
 from yizhan.db.models import Station
 from yizhan.errors import ImportRejected, InvalidInput, RowProblem
-from yizhan.geo.coords import COORD_SYSTEMS, from_wgs84, to_wgs84
+from yizhan.geo.coords import COORD_SYSTEMS, GEOD, from_wgs84, to_wgs84
 from yizhan.stations import vocab
 from yizhan.stations.columns import COLUMNS, REQUIRED, frame_from_file, sheets_read
 from yizhan.stations.hours import check_hours
@@ -59,7 +58,6 @@ OFFSET_TOLERANCE_M = 10.0
 # Two systems are told apart at a point only where they differ by at least this much, metres (outside China the
 # GCJ-02 formula is the identity).
 MIN_SEPARATION_M = 50.0
-GEOD = Geod(ellps="WGS84")
 """Geodesic metres on the WGS 84 ellipsoid."""
 _DECIMAL = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?", re.ASCII)
 

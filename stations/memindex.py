@@ -29,17 +29,16 @@ from typing import Any, ClassVar
 import numpy as np
 import orjson
 import psycopg
-from pyproj import Geod
 from scipy.spatial import cKDTree
 
 from yizhan.db.engine import libpq_url
+from yizhan.geo.coords import GEOD
 from yizhan.stations import vocab
 from yizhan.stations.registry import StationFilter
 from yizhan.stations.schema import AREA_AT, LAT_AT, LON_AT, N_COLUMNS, STATION_COLUMNS, Station, station_from_row
 
 log = logging.getLogger(__name__)
 
-GEOD = Geod(ellps="WGS84")
 R_MIN = GEOD.a * (1 - GEOD.es)  # the smallest radius of curvature of WGS 84 (meridian at the equator), metres
 CHANNEL = "yizhan_registry"
 APPLICATION_NAME = "yizhan station index"  # of the keeper's connection (pg_stat_activity)

@@ -18,7 +18,7 @@ from yizhan.coverage.routing import exact_along_streets, nearest_along_streets
 from yizhan.coverage.street_table import TABLE_K, build_street_table, keeper_for, nearest_in_table
 from yizhan.coverage.streets import load_area_graph
 from yizhan.errors import InvalidInput
-from yizhan.stations.memindex import GEOD
+from yizhan.geo.coords import GEOD
 from yizhan.stations.registry import StationFilter, list_stations
 from yizhan.stations.service import import_stations
 
