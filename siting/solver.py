@@ -21,7 +21,7 @@ from __future__ import annotations
 import os
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -147,24 +147,30 @@ def _tol(w: np.ndarray) -> float:
     return 1e-9 * float(np.sum(w))
 
 
-def greedy(a: csr_matrix, at: csr_matrix, w: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+def greedy(a: csr_matrix, at: csr_matrix, w: np.ndarray, k: int, *, groups: np.ndarray | None = None,
+           caps: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Up to ``k`` columns, each adding the most uncovered weight (ties: lowest index), in the order taken, and
     the weight each added; stops early when nothing more can be covered. ``a`` is rows x columns, ``at`` its
-    transpose (CSR)."""
+    transpose (CSR). With ``groups`` (the kind of each column, 0 … G-1) and ``caps`` (G,), at most ``caps[g]``
+    columns of kind g are taken: a kind that is full is passed over."""
     tol = _tol(w)
     open_w = w.copy()
     gains = _gains(at, open_w)
     chosen: list[int] = []
     added: list[float] = []
     taken = np.zeros(a.shape[1], dtype=bool)
+    used = np.zeros(len(caps) if caps is not None else 0, dtype=np.int64)
     while len(chosen) < k:
-        g = np.where(taken, -1.0, gains)
+        blocked = taken if groups is None or caps is None else taken | (used >= caps)[groups]
+        g = np.where(blocked, -1.0, gains)
         j = int(np.argmax(g)) if len(g) else -1
         if j < 0 or g[j] <= tol:
             break
         chosen.append(j)
         added.append(float(g[j]))
         taken[j] = True
+        if groups is not None:
+            used[groups[j]] += 1
         newly = at.indices[at.indptr[j]:at.indptr[j + 1]]
         newly = newly[open_w[newly] > 0]
         if len(newly):
@@ -176,12 +182,17 @@ def greedy(a: csr_matrix, at: csr_matrix, w: np.ndarray, k: int) -> tuple[np.nda
 
 
 def swap_search(a: csr_matrix, at: csr_matrix, w: np.ndarray, chosen: np.ndarray, *,
-                deadline: float) -> tuple[np.ndarray, int]:
+                deadline: float, groups: np.ndarray | None = None,
+                caps: np.ndarray | None = None) -> tuple[np.ndarray, int]:
     """Best-improvement interchange: swap one chosen column for one other while that covers more weight.
 
     Each round costs O(nnz): per row the number of chosen columns covering it; the loss of dropping i is
     the weight only i covers; the gain of adding j after dropping i is j's uncovered weight plus the weight j
-    shares with i alone. Returns the improved set and the number of swaps made."""
+    shares with i alone. With ``groups`` and ``caps`` (see ``greedy``) a column is swapped only for one of its
+    own kind, and a column of a kind below its cap may also be added alone. Returns the improved set and the
+    number of moves made."""
+    if groups is not None and caps is not None:
+        return _swap_search_kinds(a, at, w, chosen, deadline=deadline, groups=groups, caps=caps)
     m = a.shape[1]
     sel = np.zeros(m)
     sel[chosen] = 1.0
@@ -219,13 +230,65 @@ def swap_search(a: csr_matrix, at: csr_matrix, w: np.ndarray, chosen: np.ndarray
     return np.flatnonzero(sel > 0).astype(np.int64), swaps
 
 
+def _swap_search_kinds(a: csr_matrix, at: csr_matrix, w: np.ndarray, chosen: np.ndarray, *, deadline: float,
+                       groups: np.ndarray, caps: np.ndarray) -> tuple[np.ndarray, int]:
+    """``swap_search`` under a cap per kind of column: moves are a swap within one kind, or an addition to a kind
+    below its cap (best improvement first, same O(nnz) bookkeeping)."""
+    m = a.shape[1]
+    sel = np.zeros(m)
+    sel[chosen] = 1.0
+    moves = 0
+    total = float(w.sum())
+    while time.monotonic() < deadline:
+        is_in = sel > 0
+        cnt = a @ sel
+        gain = at @ np.where(cnt == 0, w, 0.0)
+        unique = np.flatnonzero(cnt == 1)
+        owner = np.rint(a[unique] @ (sel * np.arange(1, m + 1))).astype(np.int64) - 1
+        loss = np.bincount(owner, weights=w[unique], minlength=m)
+        used = np.bincount(groups[is_in], minlength=len(caps))
+        cand: list[tuple[float, int, int]] = []  # (delta, column in, column out or -1)
+        out_gain = np.where(is_in, -np.inf, gain)
+        roomy = (used < caps)[groups] & ~is_in
+        if roomy.any():
+            j = int(np.argmax(np.where(roomy, gain, -np.inf)))
+            cand.append((float(gain[j]), j, -1))
+        for g in np.unique(groups[is_in]):
+            ins = np.flatnonzero(is_in & (groups == g))
+            outs = np.where(groups == g, out_gain, -np.inf)
+            j = int(np.argmax(outs))
+            i = int(ins[np.argmin(loss[ins])])
+            if np.isfinite(outs[j]):
+                cand.append((float(outs[j] - loss[i]), j, i))
+        if len(unique):
+            b = csr_matrix((w[unique], (np.arange(len(unique)), owner)), shape=(len(unique), m))
+            shared = (a[unique].T @ b).tocoo()
+            ok = ~is_in[shared.row] & is_in[shared.col] & (groups[shared.row] == groups[shared.col])
+            if ok.any():
+                val = gain[shared.row[ok]] + shared.data[ok] - loss[shared.col[ok]]
+                t = int(np.argmax(val))
+                cand.append((float(val[t]), int(shared.row[ok][t]), int(shared.col[ok][t])))
+        if not cand:
+            break
+        delta, j, i = max(cand, key=lambda c: c[0])
+        if not delta > 1e-9 * total:
+            break
+        if i >= 0:
+            sel[i] = 0.0
+        sel[j] = 1.0
+        moves += 1
+    return np.flatnonzero(sel > 0).astype(np.int64), moves
+
+
 def lagrangian_bound(a: csr_matrix, at: csr_matrix, w: np.ndarray, k: int, lower: float, *,
-                     deadline: float, iterations: int = 3000) -> float:
+                     deadline: float, iterations: int = 3000, groups: np.ndarray | None = None,
+                     caps: np.ndarray | None = None) -> float:
     """An upper bound on the best ``k``-column coverage by Lagrangian relaxation of ``y_r <= sum_j a_rj x_j``.
 
     For multipliers 0 <= lambda <= w, ``L(lambda) = sum_r max(0, w_r - lambda_r) + (sum of the k largest
     (A^T lambda)_j)`` bounds the optimum from above; subgradient steps (Polyak, towards ``lower``, a known
-    objective) lower it. Each step costs O(nnz); stops at ``deadline`` or after ``iterations``."""
+    objective) lower it. Each step costs O(nnz); stops at ``deadline`` or after ``iterations``. With ``groups``
+    and ``caps`` (see ``greedy``) the k largest are taken per kind: the ``caps[g]`` largest of kind g."""
     m = a.shape[1]
     lam = 0.5 * w
     best = np.inf
@@ -233,7 +296,10 @@ def lagrangian_bound(a: csr_matrix, at: csr_matrix, w: np.ndarray, k: int, lower
     stall = 0
     for _ in range(iterations):
         score = at @ lam
-        top = np.argpartition(score, m - k)[m - k:] if k < m else np.arange(m)
+        if groups is not None and caps is not None:
+            top = top_by_kind(score, groups, caps)
+        else:
+            top = np.argpartition(score, m - k)[m - k:] if k < m else np.arange(m)
         y = w > lam
         value = float((w - lam)[y].sum() + score[top].sum())
         if value < best:
@@ -252,25 +318,44 @@ def lagrangian_bound(a: csr_matrix, at: csr_matrix, w: np.ndarray, k: int, lower
     return best
 
 
-def _highs_model(a: csr_matrix, w: np.ndarray, *, k: int | None, required: float | None, integer: bool) -> Any:
+def top_by_kind(score: np.ndarray, groups: np.ndarray, caps: np.ndarray) -> np.ndarray:
+    """Indices of the ``caps[g]`` largest ``score`` among the columns of each kind g (``groups``: kind per column)."""
+    picked: list[np.ndarray] = []
+    for g, cap in enumerate(caps):
+        idx = np.flatnonzero(groups == g)
+        c = int(min(cap, len(idx)))
+        if c > 0:
+            picked.append(idx[np.argpartition(score[idx], len(idx) - c)[len(idx) - c:]])
+    return np.concatenate(picked) if picked else np.empty(0, np.int64)
+
+
+def _highs_model(a: csr_matrix, w: np.ndarray, *, k: int | None, required: float | None, integer: bool,
+                 groups: np.ndarray | None = None, caps: np.ndarray | None = None) -> Any:
     """The MCLP (``k`` given: max covered weight with at most k columns) or LSCP (``required``: fewest columns
-    covering at least that weight) model for HiGHS. Variables: x_j (columns) then y_r (rows, 0..1)."""
+    covering at least that weight) model for HiGHS. Variables: x_j (columns) then y_r (rows, 0..1). For MCLP,
+    ``groups`` and ``caps`` (see ``greedy``) replace the one budget row by one cardinality row per kind
+    (``sum of x_j of kind g <= caps[g]``)."""
     import highspy
 
     n, m = a.shape
-    # rows: y_r - sum_{j covers r} x_j <= 0, then the budget (MCLP) or the coverage requirement (LSCP)
+    if k is not None and (groups is None or caps is None):
+        groups, caps = np.zeros(m, dtype=np.int64), np.array([k])
+    n_budget = len(caps) if k is not None and caps is not None else 1
+    # rows: y_r - sum_{j covers r} x_j <= 0, then the budgets (MCLP) or the coverage requirement (LSCP)
     coo = a.tocoo()
-    r_idx = np.concatenate([coo.row, np.arange(n), np.full(m if k is not None else n, n)])
+    r_idx = np.concatenate([coo.row, np.arange(n), n + groups if k is not None and groups is not None
+                            else np.full(n, n)])
     c_idx = np.concatenate([coo.col, m + np.arange(n), np.arange(m) if k is not None else m + np.arange(n)])
     vals = np.concatenate([-np.ones(coo.nnz), np.ones(n), np.ones(m) if k is not None else w])
-    mat = csc_matrix((vals, (r_idx, c_idx)), shape=(n + 1, m + n))
+    mat = csc_matrix((vals, (r_idx, c_idx)), shape=(n + n_budget, m + n))
     lp = highspy.HighsLp()
-    lp.num_col_, lp.num_row_ = m + n, n + 1
+    lp.num_col_, lp.num_row_ = m + n, n + n_budget
     if k is not None:
+        assert caps is not None
         lp.col_cost_ = np.concatenate([np.zeros(m), w])
         lp.sense_ = highspy.ObjSense.kMaximize
-        lp.row_lower_ = np.concatenate([np.full(n, -highspy.kHighsInf), [-highspy.kHighsInf]])
-        lp.row_upper_ = np.concatenate([np.zeros(n), [float(k)]])
+        lp.row_lower_ = np.concatenate([np.full(n, -highspy.kHighsInf), np.full(n_budget, -highspy.kHighsInf)])
+        lp.row_upper_ = np.concatenate([np.zeros(n), np.asarray(caps, dtype=np.float64)])
     else:
         assert required is not None, "the LSCP model needs the required weight"
         lp.col_cost_ = np.concatenate([np.ones(m), np.zeros(n)])
@@ -283,7 +368,7 @@ def _highs_model(a: csr_matrix, w: np.ndarray, *, k: int | None, required: float
     lp.a_matrix_.start_ = mat.indptr.astype(np.int32)
     lp.a_matrix_.index_ = mat.indices.astype(np.int32)
     lp.a_matrix_.value_ = mat.data
-    lp.a_matrix_.num_col_, lp.a_matrix_.num_row_ = m + n, n + 1
+    lp.a_matrix_.num_col_, lp.a_matrix_.num_row_ = m + n, n + n_budget
     if integer:
         lp.integrality_ = [highspy.HighsVarType.kInteger] * m + [highspy.HighsVarType.kContinuous] * n
     h = _new_highs()
@@ -368,6 +453,32 @@ def solve_mclp(cm: CoverageMatrix, k: int, *, time_limit_s: float = 60.0, exact:
     (HiGHS) for a tighter bound. Phases stop as soon as a bound proves the answer. Returns the best answer found within
     ``time_limit_s`` seconds (the local search always finishes) with its proven bound and gap.
     """
+    return _max_cover(cm, k, None, None, time_limit_s=time_limit_s, exact=exact, mip_rel_gap=mip_rel_gap,
+                      progress=progress)
+
+
+def solve_mclp_kinds(cm: CoverageMatrix, kinds: np.ndarray, caps: Sequence[int], *, time_limit_s: float = 60.0,
+                     exact: bool = True, mip_rel_gap: float = 1e-6, progress: Progress | None = None) -> Solution:
+    """The columns covering the most still-uncovered weight with at most ``caps[g]`` columns of each kind g.
+
+    ``kinds`` (n_candidates,) gives each column's kind, 0 … len(caps)-1 (for instance: extend a station's hours,
+    open it round the clock, open a new site). Same phases and proof figures as ``solve_mclp``: the greedy and
+    the swap search respect the caps, the Lagrangian bound takes the largest scores per kind, and the HiGHS
+    model has one cardinality row per kind. ``solve_mclp(cm, k)`` is this with one kind capped at k.
+    """
+    kinds = np.asarray(kinds, dtype=np.int64)
+    cap_arr = np.asarray(caps, dtype=np.int64)
+    if kinds.shape != (cm.n_candidates,):
+        raise ValueError(f"kinds: expected one kind per column ({cm.n_candidates}), got shape {kinds.shape}")
+    if len(cap_arr) == 0 or (cap_arr < 0).any() or (len(kinds) and not 0 <= kinds.min() <= kinds.max() < len(cap_arr)):
+        raise ValueError("caps: expected one cap >= 0 per kind, and every kind 0 … len(caps)-1")
+    return _max_cover(cm, int(cap_arr.sum()), kinds, cap_arr, time_limit_s=time_limit_s, exact=exact,
+                      mip_rel_gap=mip_rel_gap, progress=progress)
+
+
+def _max_cover(cm: CoverageMatrix, k: int, kinds: np.ndarray | None, caps: np.ndarray | None, *,
+               time_limit_s: float, exact: bool, mip_rel_gap: float, progress: Progress | None) -> Solution:
+    """``solve_mclp`` (``kinds`` None: one budget ``k``) or ``solve_mclp_kinds`` (``k`` the sum of ``caps``)."""
     say = progress or (lambda _m: None)
     t0 = time.monotonic()
     deadline = t0 + time_limit_s
@@ -375,13 +486,17 @@ def solve_mclp(cm: CoverageMatrix, k: int, *, time_limit_s: float = 60.0, exact:
         raise ValueError("k must be >= 0")
     red = _Reduced(cm)
     a, at, w = red.a, red.at, red.w
+    g = kinds[red.cols] if kinds is not None else None  # kind of each reduced column
     details: dict[str, Any] = {"rows": int(cm.matrix.shape[0]), "candidates": cm.n_candidates,
                                "nonzeros": int(cm.matrix.nnz), "reduced_rows": int(a.shape[0]),
                                "useful_candidates": int(a.shape[1])}
+    if caps is not None:
+        details["caps"] = [int(c) for c in caps]
     if k == 0 or a.shape[1] == 0:
         return Solution(np.empty(0, np.int64), np.empty(0), 0.0, 0.0, 0.0, "trivial (nothing to choose)", True,
                         0.0, time.monotonic() - t0, details)
-    if k >= a.shape[1]:
+    if (k >= a.shape[1] if g is None or caps is None
+            else bool((np.bincount(g, minlength=len(caps)) <= caps).all())):
         chosen = np.arange(a.shape[1])
         order, gains = _order_by_gain(a, at, w, chosen)
         obj = float(w.sum())
@@ -396,17 +511,23 @@ def solve_mclp(cm: CoverageMatrix, k: int, *, time_limit_s: float = 60.0, exact:
 
     say(f"greedy over {a.shape[0]:,} demand groups x {a.shape[1]:,} candidates ({a.nnz:,} links)")
     t = time.monotonic()
-    chosen, gains = greedy(a, at, w, k)
+    chosen, gains = greedy(a, at, w, k, groups=g, caps=caps)
     t = lap("greedy", t)
     details["greedy_objective"] = covered_by(a, w, chosen)
-    if len(chosen) < k:  # every coverable weight is covered: optimal
+    if len(chosen) < k if g is None else details["greedy_objective"] >= float(w.sum()) - _tol(w):
+        # every coverable weight is covered: optimal
         obj = float(gains.sum())
         return Solution(red.cols[chosen], gains, obj, obj, 0.0, "greedy (covers all coverable demand)", True, obj,
                         time.monotonic() - t0, details)
-    bound = float(np.sort(_gains(at, w))[::-1][:k].sum())  # trivial bound: the k largest single-site gains
-    bound_from = "sum of the k largest single-site gains"
+    if g is None or caps is None:
+        bound = float(np.sort(_gains(at, w))[::-1][:k].sum())  # trivial bound: the k largest single-site gains
+        bound_from = "sum of the k largest single-site gains"
+    else:
+        bound = float(_gains(at, w)[top_by_kind(_gains(at, w), g, caps)].sum())
+        bound_from = "sum of the largest single-action gains of each kind, as many as its cap"
     say("Lagrangian bound")
-    lag = lagrangian_bound(a, at, w, k, details["greedy_objective"], deadline=t0 + 0.2 * time_limit_s)
+    lag = lagrangian_bound(a, at, w, k, details["greedy_objective"], deadline=t0 + 0.2 * time_limit_s,
+                           groups=g, caps=caps)
     if lag < bound:
         bound, bound_from = lag, "Lagrangian relaxation"
     t = lap("lagrangian", t)
@@ -414,7 +535,8 @@ def solve_mclp(cm: CoverageMatrix, k: int, *, time_limit_s: float = 60.0, exact:
     method = "greedy"
     if best < bound - mip_rel_gap * bound:
         say("swap search")
-        chosen, swaps = swap_search(a, at, w, chosen, deadline=min(deadline, t0 + 0.5 * time_limit_s))
+        chosen, swaps = swap_search(a, at, w, chosen, deadline=min(deadline, t0 + 0.5 * time_limit_s), groups=g,
+                                    caps=caps)
         t = lap("swap", t)
         details["swaps"] = swaps
         best = covered_by(a, w, chosen)
@@ -422,7 +544,7 @@ def solve_mclp(cm: CoverageMatrix, k: int, *, time_limit_s: float = 60.0, exact:
     if not exact and best < bound - mip_rel_gap * bound and time.monotonic() < deadline:
         # (branch and cut solves this relaxation at its root anyway)
         say("LP relaxation (HiGHS) for a bound")
-        h = _highs_model(a, w, k=k, required=None, integer=False)
+        h = _highs_model(a, w, k=k, required=None, integer=False, groups=g, caps=caps)
         status = _run(h, deadline - time.monotonic())
         if status == "optimal":
             lp = float(h.getInfo().objective_function_value)
@@ -432,12 +554,13 @@ def solve_mclp(cm: CoverageMatrix, k: int, *, time_limit_s: float = 60.0, exact:
         t = lap("lp", t)
     if exact and best < bound - mip_rel_gap * bound and time.monotonic() < deadline:
         say("mixed-integer model (HiGHS) from the swap answer")
-        h = _highs_model(a, w, k=k, required=None, integer=True)
+        h = _highs_model(a, w, k=k, required=None, integer=True, groups=g, caps=caps)
         h.setOptionValue("mip_rel_gap", mip_rel_gap)
         x, info = _branch_and_cut(h, a, chosen, deadline, details)
         t = lap("mip", t)
         mip_chosen = np.flatnonzero(x > 0.5)
-        if len(mip_chosen) <= k:
+        if (len(mip_chosen) <= k if g is None or caps is None
+                else bool((np.bincount(g[mip_chosen], minlength=len(caps)) <= caps).all())):
             value = covered_by(a, w, mip_chosen)
             if value > best + _tol(w):
                 chosen, best, method = mip_chosen, value, "HiGHS branch and cut"
