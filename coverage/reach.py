@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import numpy as np
-from scipy.sparse import csr_matrix
+from scipy.sparse import coo_matrix, csr_matrix
 from scipy.sparse.csgraph import dijkstra
 from scipy.spatial import cKDTree
 
@@ -36,6 +36,39 @@ def straight_reach(demand_xy: np.ndarray, site_xy: np.ndarray, radius_m: float) 
     dem = np.fromiter((i for f in found for i in f), dtype=np.int64, count=int(counts.sum()))
     site = np.repeat(np.arange(len(site_xy), dtype=np.int64), counts)
     return dem, site, np.hypot(*(demand_xy[dem] - site_xy[site]).T)
+
+
+DEMAND_BLOCK = 250_000
+"""Demand points ``straight_pairs`` takes at a time (memory: their pairs, about 48 bytes each while sorted)."""
+
+
+def straight_pairs(demand_xy: np.ndarray, site_xy: np.ndarray, radius_m: float, *,
+                   block: int = DEMAND_BLOCK) -> Pairs:
+    """The pairs of ``straight_reach`` (every (demand, site) pair at most ``radius_m`` metres apart, x, y in metres
+    of one projected CRS, the same distances), sorted by demand then site, made without Python lists: the demand
+    points ``block`` at a time, each block's pairs found tree against tree (``cKDTree.sparse_distance_matrix``)
+    and ordered by a counting sort (a sparse matrix's row and column order); a few times faster at a million
+    points."""
+    n, m = len(demand_xy), len(site_xy)
+    if not n or not m:
+        return _empty()
+    sites = cKDTree(site_xy)
+    out: list[Pairs] = []
+    for lo in range(0, n, block):
+        xy = demand_xy[lo:lo + block]
+        found = cKDTree(xy).sparse_distance_matrix(sites, radius_m, output_type="ndarray")
+        if not len(found):
+            continue
+        k = len(found)
+        pos = coo_matrix((np.arange(1, k + 1, dtype=np.float64), (found["i"], found["j"])), shape=(len(xy), m)).tocsr()
+        pos.sort_indices()
+        order = pos.data.astype(np.int64) - 1
+        dem = found["i"][order].astype(np.int64)
+        site = found["j"][order].astype(np.int64)
+        out.append((dem + lo, site, np.hypot(*(xy[dem] - site_xy[site]).T)))
+    if not out:
+        return _empty()
+    return tuple(np.concatenate(x) for x in zip(*out, strict=True))  # type: ignore[return-value]
 
 
 def _csr_groups(keys: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
