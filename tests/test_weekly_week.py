@@ -185,6 +185,21 @@ def test_demand_by_hour_matches_plain_loops() -> None:
     assert np.allclose(np.asarray(m.sum(axis=1)).ravel(), np.bincount(loc, weights=weight, minlength=n_loc))
 
 
+def test_demand_by_hour_with_a_profile_that_has_empty_hours() -> None:
+    profile = np.where(np.arange(HOURS) % 24 < 6, 0.0, 1.0)  # no orders 00–06
+    loc = np.array([0, 0, 0, 1, 1, 2, 3])
+    hour = np.array([-1, 3, 3, 5, 5, -1, 30])
+    weight = np.array([18.0, 1.0, 2.0, 4.0, 1.0, 36.0, 0.5])
+    m = demand_by_hour(loc, hour, weight, 5, profile)
+    dense = m.toarray()
+    assert m.has_canonical_format and (m.data != 0).all()
+    assert dense[0, 3] == 3.0 and dense[0, 6] == pytest.approx(18.0 / 126) and dense[0, 0] == 0.0
+    assert dense[1].tolist() == [5.0 if h == 5 else 0.0 for h in range(HOURS)]
+    assert dense[2].sum() == pytest.approx(36.0) and (dense[2] > 0).sum() == 126
+    assert dense[3, 30] == 0.5 and dense[4].sum() == 0.0
+    assert np.asarray(m.sum(axis=1)).ravel() == pytest.approx([21.0, 5.0, 36.0, 0.5, 0.0])
+
+
 def test_demand_by_hour_refuses_bad_items() -> None:
     with pytest.raises(InvalidInput, match="outside -1 … 167"):
         demand_by_hour(np.array([0]), np.array([168]), np.array([1.0]), 1)

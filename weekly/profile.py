@@ -278,15 +278,26 @@ def demand_by_hour(loc: np.ndarray, hour: np.ndarray, weight: np.ndarray, n_loc:
     if len(weight) and (not np.isfinite(weight).all() or weight.min() < 0):
         raise InvalidInput("demand items: a weight is negative or not a number")
     timed = hour >= 0
-    m = csr_matrix((weight[timed], (loc[timed], hour[timed])), shape=(n_loc, HOURS), dtype=np.float64)
+    t = csr_matrix((weight[timed], (loc[timed], hour[timed])), shape=(n_loc, HOURS), dtype=np.float64)
+    t.sum_duplicates()
     untimed = np.bincount(loc[~timed], weights=weight[~timed], minlength=n_loc)
-    rows = np.flatnonzero(untimed > 0)
-    if len(rows):
-        cols = np.flatnonzero(prof > 0)
-        spread = csr_matrix((np.outer(untimed[rows], prof[cols]).ravel(),
-                             (np.repeat(rows, len(cols)), np.tile(cols, len(rows)))),
-                            shape=(n_loc, HOURS), dtype=np.float64)
-        m = m + spread
-    m.sum_duplicates()
-    m.sort_indices()
+    spread = np.flatnonzero(untimed > 0)
+    if not len(spread):
+        return t
+    # rows with untimed orders become dense (168 entries: the spread plus their timed orders); the rest keep theirs
+    dense = np.outer(untimed[spread], prof) + t[spread].toarray()
+    counts = np.diff(t.indptr)
+    counts[spread] = HOURS
+    indptr = np.concatenate([[0], np.cumsum(counts)])
+    indices = np.empty(int(indptr[-1]), dtype=np.int32)
+    data = np.empty(int(indptr[-1]))
+    t_rows = np.repeat(np.arange(n_loc), np.diff(t.indptr))
+    keep = untimed[t_rows] <= 0
+    pos = indptr[t_rows[keep]] + (np.arange(t.nnz) - t.indptr[t_rows])[keep]
+    indices[pos], data[pos] = t.indices[keep], t.data[keep]
+    at = (indptr[spread][:, None] + np.arange(HOURS)).ravel()
+    indices[at], data[at] = np.tile(np.arange(HOURS, dtype=np.int32), len(spread)), dense.ravel()
+    m = csr_matrix((data, indices, indptr), shape=(n_loc, HOURS))
+    if (prof == 0).any():
+        m.eliminate_zeros()
     return m
