@@ -123,6 +123,12 @@ def test_hour_figures_match_plain_loops(chunk: int) -> None:
     assert f.night_gap_demand == pytest.approx(ref["gap_demand"])
     assert f.unit_demand == pytest.approx(ref["unit_demand"]) and f.unit_covered == pytest.approx(ref["unit_covered"])
     assert f.hours_covered.tolist() == ref["hours"].tolist()
+    table = f.unit_table(["甲", "乙", "丙"])
+    for name, u in zip(["甲", "乙", "丙", "unassigned"], range(n_units + 1), strict=True):
+        rows = table[table["name"] == name]
+        assert rows["hour"].tolist() == list(range(HOURS))
+        assert rows["demand"].to_numpy() == pytest.approx(ref["unit_demand"][u])
+        assert rows["covered"].to_numpy() == pytest.approx(ref["unit_covered"][u])
     assert f.open_stations.tolist() == [int(avail.open[:, h].sum()) for h in range(HOURS)]
     assert f.uncovered_demand_hours == pytest.approx(weight.sum() - ref["covered"].sum())
     share = f.share
@@ -153,6 +159,10 @@ def test_summary_is_json_ready_and_per_week() -> None:
     assert [(w["hour"], w["label_zh"], w["uncovered"]) for w in s["worst_hours"]] == [
         (12, "周一 12时", 6.0), (23, "周一 23时", 4.0)]
     assert f.hours_covered.tolist() == [40, 0]
+    units = f.unit_table([], none="（未划入单元）unassigned")
+    assert units.columns.tolist() == ["name", "hour", "demand", "covered"] and len(units) == HOURS
+    assert units["demand"].sum() == 20.0 and units["covered"].sum() == 10.0
+    assert units.loc[units["hour"] == 10, "covered"].tolist() == [10.0]
     assert f.unit_demand.shape == (1, HOURS) and f.unit_demand.sum() == 20.0
 
 

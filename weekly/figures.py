@@ -10,10 +10,12 @@ orders, each counted in the one hour it falls in.
 from __future__ import annotations
 
 import itertools
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import pandas as pd
 from scipy.sparse import csr_matrix
 
 from yizhan.errors import InvalidInput
@@ -22,7 +24,7 @@ from yizhan.weekly.week import DAY, HOURS, LABELS_EN, LABELS_ZH, NIGHT, WORDS
 
 WORST_HOURS = 5
 """Hours listed as the worst of the week."""
-NNZ_PER_CHUNK = 8_000_000
+NNZ_PER_CHUNK = 4_000_000
 """Entries of the demand matrix handled at once."""
 _DAY_PACKED = pack(DAY)
 
@@ -76,6 +78,18 @@ class HourFigures:
                         "uncovered": float(gap[h]),
                         "share": float(self.covered[h] / self.demand[h]) if self.demand[h] > 0 else None})
         return out
+
+    def unit_table(self, names: Sequence[str], *, none: str = "unassigned") -> pd.DataFrame:
+        """Per unit and hour, long form (``RunHours.units``): ``name, hour, demand, covered``; ``names`` the units'
+        names in index order, ``none`` the name of the last row (locations in no unit). A unit without demand in
+        the whole week is left out."""
+        k = self.unit_demand.shape[0]
+        if len(names) != k - 1:
+            raise InvalidInput(f"{len(names)} unit names for {k - 1} units")
+        used = np.flatnonzero(self.unit_demand.sum(axis=1) > 0)
+        labels = np.array([*names, none], dtype=object)
+        return pd.DataFrame({"name": np.repeat(labels[used], HOURS), "hour": np.tile(np.arange(HOURS), len(used)),
+                             "demand": self.unit_demand[used].ravel(), "covered": self.unit_covered[used].ravel()})
 
     def summary(self, *, measured: str = "cells", week_start: str | None = None, holidays: bool = False,
                 unknown_hours_stations: int = 0, profile: str = "default", weeks: float = 1.0) -> dict[str, Any]:
