@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
+from numpy.typing import ArrayLike
 from scipy.sparse import csr_matrix
 
 DecayKind = Literal["none", "stepwise", "gaussian"]
@@ -150,13 +151,19 @@ def pair_matrix(dem: np.ndarray, site: np.ndarray, dist_m: np.ndarray, n: int, m
     dist = np.asarray(dist_m, dtype=np.float64)
     if not (len(dem) == len(site) == len(dist)):
         raise ValueError(f"配对数组长度不一 / pair arrays differ in length: {len(dem)}, {len(site)}, {len(dist)}")
-    if len(dem) and (dem.min() < 0 or dem.max() >= n or site.min() < 0 or site.max() >= m):
-        raise ValueError(f"配对下标越界 / pair index out of range: demand 0–{n - 1}, station 0–{m - 1}")
-    if np.isnan(dist).any() or (dist < 0).any():
-        raise ValueError("距离须为非负数（米）/ distances must be non-negative metres")
+    out = np.flatnonzero((dem < 0) | (dem >= n) | (site < 0) | (site >= m))
+    if len(out):
+        k = out[0]
+        raise ValueError(f"配对下标越界 / pair index out of range: pair {k}: demand {dem[k]}, station {site[k]} "
+                         f"(accepted: demand 0–{n - 1}, station 0–{m - 1})")
+    bad = np.flatnonzero(np.isnan(dist) | (dist < 0))
+    if len(bad):
+        raise ValueError(f"距离须为非负数（米）/ distance must be non-negative metres: pair {bad[0]}: "
+                         f"{float(dist[bad[0]])}")
     w = decay.weights(dist)
     keep = w > 0
-    dem, site, dist, w = dem[keep], site[keep], dist[keep], w[keep]
+    if not keep.all():  # copying millions of pairs costs more than the products: only when some go
+        dem, site, dist, w = dem[keep], site[keep], dist[keep], w[keep]
     if len(dem) > 1:
         key = dem * m + site
         if (np.diff(key) <= 0).any():  # not strictly sorted by demand then station: sort, keep the shortest
@@ -169,22 +176,24 @@ def pair_matrix(dem: np.ndarray, site: np.ndarray, dist_m: np.ndarray, n: int, m
     return csr_matrix((w, site, indptr), shape=(n, m))
 
 
-def supply_of(supply: np.ndarray | list[float | None]) -> tuple[np.ndarray, np.ndarray]:
+def supply_of(supply: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
     """Seats as float64 (None and NaN left out as 0) and the (m,) bool of stations whose seats are unknown."""
-    s = np.array([np.nan if v is None else v for v in supply], dtype=np.float64) if isinstance(supply, list) \
-        else np.asarray(supply, dtype=np.float64)
+    s = np.asarray(supply, dtype=np.float64)
     unknown = np.isnan(s)
-    if np.isinf(s).any() or (s[~unknown] < 0).any():
-        bad = s[np.isinf(s) | (~unknown & (s < 0))][0]
-        raise ValueError(f"座位数须为非负数 / seats must be a non-negative number: {bad!r}")
+    bad = np.flatnonzero(np.isinf(s) | (~unknown & (s < 0)))
+    if len(bad):
+        raise ValueError(f"座位数须为非负数 / seats must be a non-negative number: station {bad[0]}: "
+                         f"{float(s[bad[0]])}")
     return np.where(unknown, 0.0, s), unknown
 
 
-def check_demand(demand: np.ndarray) -> np.ndarray:
-    """Demand as float64; refused when negative, NaN or infinite."""
+def check_demand(demand: ArrayLike, what: str = "location") -> np.ndarray:
+    """Demand as float64; refused when negative, NaN or infinite (``what`` names an element in the message)."""
     p = np.asarray(demand, dtype=np.float64)
-    if not np.isfinite(p).all() or (p < 0).any():
-        raise ValueError("需求须为非负有限数（订单）/ demand must be finite non-negative orders")
+    bad = np.flatnonzero(~np.isfinite(p) | (p < 0))
+    if len(bad):
+        raise ValueError(f"需求须为非负有限数（订单）/ demand must be a finite non-negative number of orders: "
+                         f"{what} {bad[0]}: {float(p.flat[bad[0]])}")
     return p
 
 
@@ -195,7 +204,7 @@ def ratio_of(seats: np.ndarray, catchment: np.ndarray, usable: np.ndarray) -> np
 
 
 def two_step_fca(dem: np.ndarray, site: np.ndarray, dist_m: np.ndarray, demand: np.ndarray,
-                 supply: np.ndarray | list[float | None], *, decay: Decay) -> Fca:
+                 supply: ArrayLike, *, decay: Decay) -> Fca:
     """2SFCA (``decay = no_decay(r)``) or E2SFCA (``stepwise_decay``, ``gaussian_decay``) over demand–station pairs.
 
     Parameters
@@ -205,7 +214,7 @@ def two_step_fca(dem: np.ndarray, site: np.ndarray, dist_m: np.ndarray, demand: 
         ``yizhan.coverage.reach`` makes them; any order).
     demand : ndarray, shape (n,)
         Demand at each location (orders, >= 0).
-    supply : ndarray or list, shape (m,)
+    supply : array-like, shape (m,)
         Seats of each station; NaN or None when unknown (left out of the supply and counted in ``without_seats``).
     decay : Decay
         The distance decay and the radius (metres).

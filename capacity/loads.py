@@ -16,9 +16,10 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from numpy.typing import ArrayLike
 from scipy.sparse import csr_matrix
 
-from yizhan.capacity.fca import Decay, check_demand, pair_matrix, ratio_of, supply_of
+from yizhan.capacity.fca import Decay, pair_matrix, ratio_of, supply_of
 
 CROWDED_PER_SEAT = 10.0
 """Orders per seat in the peak hour of a typical week above which a station is crowded. A rider delivers about 3
@@ -56,7 +57,7 @@ class HourlyFca:
 
 
 def hourly_fca(dem: np.ndarray, site: np.ndarray, dist_m: np.ndarray, demand_by_hour: csr_matrix | np.ndarray,
-               supply: np.ndarray | list[float | None], open_hours: np.ndarray, *, decay: Decay,
+               supply: ArrayLike, open_hours: np.ndarray, *, decay: Decay,
                weeks: float) -> HourlyFca:
     """The 2SFCA or E2SFCA of ``fca.two_step_fca`` at each hour of the week.
 
@@ -66,7 +67,7 @@ def hourly_fca(dem: np.ndarray, site: np.ndarray, dist_m: np.ndarray, demand_by_
         Demand–station pairs: demand location index, station index, metres.
     demand_by_hour : sparse or dense, shape (n, 168)
         Orders at each location and hour of the week over the whole span of the data.
-    supply : ndarray or list, shape (m,)
+    supply : array-like, shape (m,)
         Seats; NaN or None when unknown.
     open_hours : ndarray of bool, shape (m, 168)
         True where the station is open at that hour.
@@ -79,7 +80,11 @@ def hourly_fca(dem: np.ndarray, site: np.ndarray, dist_m: np.ndarray, demand_by_
     if not np.isfinite(w_) or w_ <= 0:
         raise ValueError(f"周数须为正数 / weeks must be a positive number: {weeks!r}")
     p = csr_matrix(demand_by_hour, dtype=np.float64)
-    check_demand(p.data)
+    bad = np.flatnonzero(~np.isfinite(p.data) | (p.data < 0))
+    if len(bad):
+        k = bad[0]
+        raise ValueError(f"需求须为非负有限数（订单）/ demand must be a finite non-negative number of orders: location "
+                         f"{np.searchsorted(p.indptr, k, side='right') - 1}, hour {p.indices[k]}: {float(p.data[k])}")
     seats, unknown = supply_of(supply)
     open_ = np.asarray(open_hours, dtype=bool)
     if open_.shape != (len(seats), p.shape[1]):
@@ -115,7 +120,7 @@ class StationLoads:
 
 
 def station_loads(dem: np.ndarray, site: np.ndarray, dist_m: np.ndarray, demand_by_hour: csr_matrix | np.ndarray,
-                  supply: np.ndarray | list[float | None], open_hours: np.ndarray, *, decay: Decay, weeks: float,
+                  supply: ArrayLike, open_hours: np.ndarray, *, decay: Decay, weeks: float,
                   crowded_per_seat: float = CROWDED_PER_SEAT, distance: str = "straight") -> StationLoads:
     """Stations' loads at their peak hours, crowded stations and accessibility at the area's peak hour.
 

@@ -165,12 +165,30 @@ def test_pairs_in_any_order_and_repeated() -> None:
     np.testing.assert_array_equal(got.without_seats, want.without_seats)
 
 
+def test_pairs_beyond_the_radius_left_out() -> None:
+    """Pairs farther than the decay's radius take no part: the same as leaving them out beforehand."""
+    dem, site, dist, demand, seats = instance(6)
+    near = dist <= 600.0
+    for decay in (no_decay(600.0), stepwise_decay(600.0), gaussian_decay(600.0)):
+        got = two_step_fca(dem, site, dist, demand, seats, decay=decay)
+        want = two_step_fca(dem[near], site[near], dist[near], demand, seats, decay=decay)
+        assert (~near).sum() > 100
+        np.testing.assert_array_equal(got.accessibility, want.accessibility)
+        np.testing.assert_array_equal(got.catchment, want.catchment)
+
+
 def test_bad_input_named() -> None:
     dem, site, dist, demand, seats = instance(5, n=30, m=5)
     with pytest.raises(ValueError, match=r"座位数.*seats must be.*-2"):
         two_step_fca(dem, site, dist, demand, [1, -2, 3, 4, 5], decay=no_decay(RADIUS))
-    with pytest.raises(ValueError, match=r"需求.*demand must be"):
-        two_step_fca(dem, site, dist, -demand - 1, seats, decay=no_decay(RADIUS))
+    with pytest.raises(ValueError, match=r"需求.*demand must be.*location 3: -1.5"):
+        two_step_fca(dem, site, dist, np.r_[demand[:3], -1.5, demand[4:]], seats, decay=no_decay(RADIUS))
+    with pytest.raises(ValueError, match=r"需求.*demand must be.*location 7, hour 40: nan"):
+        p = np.zeros((30, H))
+        p[7, 40] = np.nan
+        hourly_fca(dem, site, dist, p, seats, np.ones((5, H), dtype=bool), decay=no_decay(RADIUS), weeks=1.0)
+    with pytest.raises(ValueError, match=r"距离.*distance must be.*pair 0: -1.0"):
+        two_step_fca(dem, site, np.r_[-1.0, dist[1:]], demand, seats, decay=no_decay(RADIUS))
     with pytest.raises(ValueError, match=r"下标越界.*station 0–3"):
         two_step_fca(dem, site, dist, demand, seats[:4], decay=no_decay(RADIUS))
     with pytest.raises(ValueError, match=r"未知的距离衰减.*'linear'.*none, stepwise, gaussian"):
