@@ -4,12 +4,15 @@ against a plain loop over hours, stations and pairs."""
 from __future__ import annotations
 
 import json
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import numpy as np
 import pandas as pd
 import pytest
 from access import Access, weights
 from access.fca import weighted_catchment
+from pyproj import Transformer
 from scipy.sparse import csr_matrix
 from scipy.spatial import cKDTree
 
@@ -22,6 +25,9 @@ from yizhan.capacity.fca import (
     two_step_fca,
 )
 from yizhan.capacity.loads import CROWDED_PER_SEAT, hourly_fca, station_loads
+from yizhan.coverage.reach import straight_reach
+from yizhan.data.sample import SampleArea
+from yizhan.stations.hours import is_open
 
 RADIUS = 1000.0
 H = 168
@@ -329,3 +335,43 @@ def test_no_demand_and_no_stations() -> None:
     none = station_loads(np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0), csr_matrix((3, H)), [],
                          np.zeros((0, H), dtype=bool), decay=no_decay(RADIUS), weeks=1.0)
     assert len(none.table) == 0 and none.summary["stations"] == 0 and len(none.accessibility) == 3
+
+
+# -- a real area: the demo sample of the Wudaokou extract (stations with their opening hours, timed orders) ---------
+def test_sample_area_against_pysal_and_by_hour(sample_extract: SampleArea) -> None:
+    to_m = Transformer.from_crs(4326, sample_extract.crs_epsg, always_xy=True)
+    st, dm = sample_extract.stations, sample_extract.demand
+    site_xy = np.column_stack(to_m.transform(st["lon"].to_numpy(float), st["lat"].to_numpy(float)))
+    dem_xy = np.column_stack(to_m.transform(dm["lon"].to_numpy(float), dm["lat"].to_numpy(float)))
+    dem, site, dist = straight_reach(dem_xy, site_xy, RADIUS)
+    seats = pd.to_numeric(st["seats"], errors="coerce").to_numpy(float)
+    orders = dm["weight"].to_numpy(float)
+    for decay in DECAYS:
+        got = two_step_fca(dem, site, dist, orders, seats, decay=decay)
+        ref_acc, ref_catch = pysal_fca(dem, site, dist, orders, seats, decay)
+        np.testing.assert_allclose(got.catchment, ref_catch, rtol=1e-9)
+        ok = np.isfinite(ref_acc)
+        assert ok.mean() > 0.7  # about a fifth of the orders reach no station within 1 km
+        np.testing.assert_allclose(got.accessibility[ok], ref_acc[ok], rtol=1e-9, atol=1e-12)
+        assert (got.accessibility[~ok] == 0).all()
+    # by hour: each order at its own local hour of the week, stations open by their rules in the week of 13 May 2024
+    ts = pd.to_datetime(dm["timestamp"], format="ISO8601")
+    hour = (ts.dt.weekday * 24 + ts.dt.hour).to_numpy()
+    p = csr_matrix((orders, (np.arange(len(dm)), hour)), shape=(len(dm), H))
+    monday = datetime(2024, 5, 13, tzinfo=ZoneInfo("Asia/Shanghai"))
+    open_ = np.array([[is_open(rule, monday + timedelta(hours=h, minutes=30)) for h in range(H)]
+                      for rule in st["opening_hours"]])
+    assert 0 < open_.mean() < 1
+    weeks = 1.0
+    loads = station_loads(dem, site, dist, p, seats, open_, decay=stepwise_decay(RADIUS), weeks=weeks)
+    for h in range(H):
+        offered = np.where(open_[:, h], seats, 0.0)
+        one = two_step_fca(dem, site, dist, p[:, [h]].toarray().ravel(), offered, decay=stepwise_decay(RADIUS))
+        np.testing.assert_allclose(loads.hourly.catchment[:, h], one.catchment, rtol=1e-12)
+        np.testing.assert_allclose(np.nan_to_num(loads.hourly.ratio[:, h], nan=-1), np.nan_to_num(one.ratio, nan=-1),
+                                   rtol=1e-12)
+    t = loads.table
+    assert all(open_[j, int(h)] for j, h in zip(t["station"], t["peak_hour"], strict=True) if not pd.isna(h))
+    peak = loads.summary["peak_hour"]
+    assert peak == int(np.argmax(np.bincount(hour, weights=orders, minlength=H)))
+    np.testing.assert_allclose(loads.accessibility, loads.hourly.accessibility(peak))
