@@ -136,7 +136,8 @@ class Fca:
     """(n,) ``A_i``: seats per unit of demand within reach (decay-weighted); 0 where no station with seats and
     demand in its catchment is within reach."""
     ratio: np.ndarray
-    """(m,) ``R_j``: seats per unit of decay-weighted catchment demand; NaN without seats or without demand."""
+    """(m,) ``R_j``: seats per unit of decay-weighted catchment demand; NaN when the seats are unknown or the
+    catchment holds no demand (0 seats give 0)."""
     catchment: np.ndarray
     """(m,) ``D_j``: the decay-weighted demand within the station's reach."""
     without_seats: np.ndarray
