@@ -109,6 +109,10 @@ class Settings(BaseSettings):
     signin_failures_per_address: int = Field(default=30, ge=1,
                                              description="Failed sign-ins from one client address within the window "
                                                          "before further attempts from it are refused.")
+    # coverage by hour of the week and capacity
+    crowded_per_seat: float = Field(default=10.0, ge=0,
+                                    description="Orders within reach per seat in a station's peak hour (of a typical "
+                                                "week) above which a capacity run lists it as crowded.")
     # the planners' map
     min_gap_demand: float = Field(default=5.0, ge=0,
                                   description="Unmet demand below which uncovered cells are not drawn or listed as a "

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import date
 from typing import Any, cast
 
 import geopandas as gpd
@@ -17,9 +18,12 @@ import numpy as np
 import shapely
 
 from yizhan.areas import AreaInfo, resolve_area, sector_units, units_frame
-from yizhan.coverage.euclidean import covered_share, nearest_from_arrays
+from yizhan.capacity.loads import CROWDED_PER_SEAT
+from yizhan.coverage.by_hour import HourInputs, check_options, hours_and_capacity
+from yizhan.coverage.euclidean import nearest_from_arrays, recheck_nearest
 from yizhan.coverage.gaps import gaps_from_cells
-from yizhan.coverage.network import network_nearest, service_areas, snap_points
+from yizhan.coverage.measure import HALF, Demand, measured_demand, per_cell
+from yizhan.coverage.network import demand_distances, network_nearest, service_areas, snap_points
 from yizhan.coverage.runs import (
     UNASSIGNED,
     GapRow,
@@ -33,9 +37,10 @@ from yizhan.coverage.runs import (
     store_run,
 )
 from yizhan.coverage.streets import load_area_graph
+from yizhan.data.demand_profile import stored_profile
 from yizhan.db.models import SRID
 from yizhan.errors import InvalidInput
-from yizhan.settings import DEFAULT_RADIUS_M, MAX_RADIUS_M, Settings
+from yizhan.settings import DEFAULT_RADIUS_M, DEFAULT_TIMEZONE, MAX_RADIUS_M, Settings
 from yizhan.stations.registry import stations_frame
 
 MODES = ("straight", "network")
@@ -55,25 +60,49 @@ class CellCoverage:
     straight_m: np.ndarray
     covered_straight: np.ndarray
     covered_geom: Any = None  # covered area in the area CRS (discs or network service areas), or None
+    loc_covered: np.ndarray | None = None  # per demand point (runs measured on points), run metric
+    loc_covered_straight: np.ndarray | None = None  # per demand point, straight line
+    snaps: Any = None  # (graph, stations snapped, locations snapped) of a network run, for the hours and capacity
 
 
-def straight_coverage(cells_xy: np.ndarray, st_xy: np.ndarray, radius_m: float, boundary_m: Any) -> CellCoverage:
+def straight_coverage(cells_xy: np.ndarray, st_xy: np.ndarray, radius_m: float, boundary_m: Any,
+                      demand: Demand | None = None, st_lonlat: np.ndarray | None = None) -> CellCoverage:
     """Straight-line coverage of cell centres ``cells_xy`` by stations ``st_xy`` (both (n, 2) metres, x east,
-    y north); the covered area is the union of the stations' discs, clipped to ``boundary_m`` when given."""
+    y north); the covered area is the union of the stations' discs, clipped to ``boundary_m`` when given.
+
+    With ``demand`` measured on points, each point is judged too (``loc_covered``). Distances within
+    ``euclidean.geodesic_band`` of the radius are decided on the ellipsoid when ``st_lonlat`` (WGS 84) is given."""
     res = nearest_from_arrays(cells_xy, st_xy, radius_m)
+    if demand is not None and st_lonlat is not None:
+        recheck_nearest(res, cells_xy, st_xy, demand.cell_lonlat, st_lonlat, radius_m)
     geom = None
     if len(st_xy):
         geom = shapely.union_all(shapely.buffer(shapely.points(st_xy), radius_m, quad_segs=16))
         if boundary_m is not None:
             geom = geom.intersection(boundary_m)
-    return CellCoverage(res.station, res.distance_m, res.covered, res.distance_m, res.covered, geom)
+    out = CellCoverage(res.station, res.distance_m, res.covered, res.distance_m, res.covered, geom)
+    if demand is not None and demand.measured == "points":
+        out.loc_covered = points_straight(demand, st_xy, st_lonlat, radius_m)
+        out.loc_covered_straight = out.loc_covered
+    return out
+
+
+def points_straight(demand: Demand, st_xy: np.ndarray, st_lonlat: np.ndarray | None, radius_m: float) -> np.ndarray:
+    """Whether each demand point has a station within ``radius_m`` metres in a straight line (decided on the
+    ellipsoid near the radius when ``st_lonlat`` is given)."""
+    res = nearest_from_arrays(demand.xy, st_xy, radius_m)
+    if st_lonlat is not None:
+        recheck_nearest(res, demand.xy, st_xy, demand.lonlat, st_lonlat, radius_m)
+    return res.covered
 
 
 def network_coverage(info: AreaInfo, profile: str, cells_xy: np.ndarray, st_xy: np.ndarray, radius_m: float,
                      params: dict[str, Any], say: Progress, settings: Settings,
-                     station_names: list[str] | None = None) -> CellCoverage:
+                     station_names: list[str] | None = None, demand: Demand | None = None,
+                     st_lonlat: np.ndarray | None = None) -> CellCoverage:
     """Coverage along the area's ``profile`` street graph: one multi-source Dijkstra from all stations, door to
-    door (metres; points as (n, 2) metres in the graph's CRS). Adds the network figures to ``params``."""
+    door (metres; points as (n, 2) metres in the graph's CRS). Adds the network figures to ``params``. With
+    ``demand`` measured on points, each point is judged too (``loc_covered``, and in a straight line)."""
     graph = load_area_graph(info, profile, settings)
     say(f"{profile} network: {graph.n_nodes} nodes, {graph.n_edges} edges; snapping stations and cells")
     st_snap = snap_points(graph, st_xy.reshape(-1, 2), max_snap_m=settings.max_snap_m)
@@ -84,6 +113,17 @@ def network_coverage(info: AreaInfo, profile: str, cells_xy: np.ndarray, st_xy: 
     # network distance is never shorter than the straight line
     res = network_nearest(graph, st_snap, cell_snap, radius_m=radius_m, limit_m=limit, include_access=True)
     straight = nearest_from_arrays(cells_xy, st_xy, radius_m)
+    if demand is not None and st_lonlat is not None:
+        recheck_nearest(straight, cells_xy, st_xy, demand.cell_lonlat, st_lonlat, radius_m)
+    loc_snap = cell_snap
+    loc_covered = loc_straight = None
+    if demand is not None and demand.measured == "points":
+        say(f"snapping {len(demand.xy):,} demand points")
+        loc_snap = snap_points(graph, demand.xy, max_snap_m=settings.max_snap_m)
+        at = demand_distances(graph, st_snap, loc_snap, res.node_dist, res.node_station, radius_m=radius_m,
+                              limit_m=limit, include_access=True)
+        loc_covered = at.covered
+        loc_straight = points_straight(demand, st_xy, st_lonlat, radius_m)
     say("service areas from the reached streets")
     _, merged = service_areas(graph, st_snap, res.node_dist, res.node_station, radius_m=radius_m,
                               include_access=True)
@@ -100,7 +140,8 @@ def network_coverage(info: AreaInfo, profile: str, cells_xy: np.ndarray, st_xy: 
         say(f"warning: {len(far)} station(s) more than {settings.max_snap_m:g} m from any {profile} street serve "
             f"nobody along the network: {', '.join(far[:10])}")
     return CellCoverage(res.station, res.distance_m, res.covered, straight.distance_m, straight.covered,
-                        None if merged is None or merged.is_empty else merged)
+                        None if merged is None or merged.is_empty else merged, loc_covered, loc_straight,
+                        (graph, st_snap, loc_snap))
 
 
 def check_radius(radius_m: float) -> float:
@@ -112,19 +153,28 @@ def check_radius(radius_m: float) -> float:
 
 def run_coverage(engine: Any, *, area: str | None = None, radius_m: float = DEFAULT_RADIUS_M,
                  mode: str = "straight", profile: str = "walk", progress: Progress | None = None,
-                 settings: Settings | None = None) -> RunSummary:
+                 settings: Settings | None = None, measure: str = "auto", by_hour: bool = False,
+                 capacity: bool = False, week_of: date | None = None, unknown_hours: str = "open",
+                 decay: str = "none") -> RunSummary:
     """Analyse coverage of an area's demand by its active stations within ``radius_m`` metres and store the run.
 
-    ``mode`` "straight" measures straight lines in the area's metric CRS; "network" measures along the area's
-    ``profile`` ("walk"/"bike") street network (built with ``yizhan network build``), found through
-    ``settings`` (required then). Returns the stored run's ``summary_of``.
+    ``mode`` "straight" measures straight lines in the area's metric CRS (decided on the ellipsoid within
+    ``euclidean.geodesic_band`` of the radius); "network" measures along the area's ``profile`` ("walk"/"bike")
+    street network (built with ``yizhan network build``), found through ``settings`` (required then).
+    ``measure`` (``coverage.measure.MEASURES``): the stored demand points by default, else the cell centres.
+    ``by_hour``: coverage at each hour of the week from the stations' opening hours (``week_of`` a date whose week
+    is taken as the calendar has it, holidays included; ``unknown_hours`` "open" or "closed" for stations without
+    readable hours); ``capacity``: seats against the demand within reach (two-step floating catchment with
+    ``decay``). Returns the stored run's ``summary_of``.
     """
     if mode not in MODES:
         raise InvalidInput(f"mode {mode!r}: expected one of {', '.join(MODES)}")
     radius_m = check_radius(radius_m)
     if mode == "network" and settings is None:
         raise TypeError("run_coverage(mode='network') needs settings: they say where the street graphs are")
+    check_options(unknown_hours=unknown_hours, decay=decay)
     say = progress or (lambda _msg: None)
+    timezone = settings.timezone if settings is not None else DEFAULT_TIMEZONE
     with engine.connect() as conn:
         info = resolve_area(conn, area)
         say(f"loading stations and demand of {info.name}")
@@ -132,47 +182,78 @@ def run_coverage(engine: Any, *, area: str | None = None, radius_m: float = DEFA
         cells = cells_frame(conn, info.id)
         units = units_frame(conn, info.id)
         cell_size = cell_size_of(conn, info.id)
-    if cells.empty:
-        raise InvalidInput(f"area {info.name!r} has no demand cells: import demand first (`yizhan demand import`)")
+        if cells.empty:
+            raise InvalidInput(f"area {info.name!r} has no demand cells: import demand first (`yizhan demand import`)")
+        crs = info.crs_epsg
+        cells_m = cells.to_crs(crs)
+        centre = cells_m.geometry.centroid
+        cells_xy = np.column_stack([centre.x, centre.y])
+        demand = measured_demand(conn, info, cells, cells_xy, cell_size, measure=measure, timezone=timezone)
+        week_profile = stored_profile(conn, info.id) if by_hour or capacity else None
     active = stations[stations["status"] == "active"]
-    crs = info.crs_epsg
-    cells_m = cells.to_crs(crs)
     st_m = active.to_crs(crs)
     boundary_m = (gpd.GeoSeries([info.boundary], crs=SRID).to_crs(crs).iloc[0]
                   if info.boundary is not None else None)
-    centre = cells_m.geometry.centroid
-    cells_xy = np.column_stack([centre.x, centre.y])
     st_xy = np.column_stack([st_m.geometry.x, st_m.geometry.y])
-    say(f"{mode} coverage of {len(cells)} cells by {len(active)} active stations within {radius_m:g} m")
-    params: dict[str, Any] = {"radius_m": radius_m, "mode": mode, "crs_epsg": crs, "cell_size_m": cell_size}
+    st_lonlat = np.column_stack([active.geometry.x, active.geometry.y])
+    on = f"{len(demand.xy):,} demand points" if demand.measured == "points" else f"{len(cells)} cells"
+    say(f"{mode} coverage of {on} by {len(active)} active stations within {radius_m:g} m")
+    params: dict[str, Any] = {"radius_m": radius_m, "mode": mode, "crs_epsg": crs, "cell_size_m": cell_size,
+                              "measured": demand.measured}
+    if demand.measured == "points":
+        params["points"] = len(demand.xy)
+    if demand.notes:
+        params["measure_notes"] = demand.notes
     if mode == "network":
         assert settings is not None  # checked above
         cov = network_coverage(info, profile, cells_xy, st_xy, radius_m, params, say, settings,
-                               list(active["external_id"]))
+                               list(active["external_id"]), demand, st_lonlat)
         if cov.covered_geom is not None and boundary_m is not None:
             cov.covered_geom = cov.covered_geom.intersection(boundary_m)
     else:
-        cov = straight_coverage(cells_xy, st_xy, radius_m, boundary_m)
-        params["distance"] = "straight line, metres"
+        cov = straight_coverage(cells_xy, st_xy, radius_m, boundary_m, demand, st_lonlat)
+        params["distance"] = "straight line, metres (on the ellipsoid near the radius)"
     weights = cells["weight"].to_numpy(float)
-    total, done, share = covered_share(weights, cov.covered)
-    done_straight = covered_share(weights, cov.covered_straight)[1]
+    if cov.loc_covered is not None and cov.loc_covered_straight is not None:
+        covered_w = per_cell(demand, cov.loc_covered, len(cells))
+        straight_w = per_cell(demand, cov.loc_covered_straight, len(cells))
+        # a cell is drawn covered when at least half of its orders are; a cell without orders by its centre
+        cell_covered = np.where(weights > 0, covered_w >= HALF * weights, cov.covered)
+    else:
+        covered_w, straight_w, cell_covered = weights * cov.covered, weights * cov.covered_straight, cov.covered
+    total = float(weights.sum())
+    done, done_straight = float(covered_w.sum()), float(straight_w.sum())
+    share = done / total if total > 0 else 0.0
     say("merging uncovered cells into gaps")
-    gaps = gaps_from_cells(cells_m, uncovered=~cov.covered, weights=weights)
+    gaps = gaps_from_cells(cells_m, uncovered=~cell_covered, weights=np.maximum(weights - covered_w, 0.0))
     reach = polygonal(cov.covered_geom)
     station_ids = active["station_id"].to_numpy()
     nearest_id = np.full(len(cells), -1, dtype=np.int64)
     found = cov.station >= 0
     nearest_id[found] = station_ids[cov.station[found]]
     unit_polys = units if len(units) or info.boundary is None else sector_units(info.boundary)
+    owner = cell_units(unit_polys, crs, cells_xy)
+    hours = None
+    if by_hour or capacity:
+        hours = hours_and_capacity(
+            HourInputs(demand=demand, active=active, st_xy=st_xy, st_lonlat=st_lonlat, radius_m=radius_m,
+                       mode=mode, snaps=cov.snaps, cell_weights=weights, cell_owner=owner,
+                       unit_names=[*unit_polys["name"], UNASSIGNED] if len(unit_polys) else [UNASSIGNED],
+                       timezone=timezone, profile=week_profile, by_hour=by_hour, capacity=capacity,
+                       week_of=week_of, unknown_hours=unknown_hours, decay=decay,
+                       crowded_per_seat=settings.crowded_per_seat if settings is not None else CROWDED_PER_SEAT),
+            say)
+        params.update(hours.params)
     record = RunRecord(
         area_id=info.id, mode=mode, profile=profile if mode == "network" else None, radius_m=radius_m,
         params=params, stations=len(active), demand_total=total, demand_covered=done, covered_share=share,
         demand_covered_straight=done_straight, covered_area_m2=float(reach.area) if reach is not None else 0.0,
         covered_geom=gpd.GeoSeries([reach], crs=crs).to_crs(SRID).iloc[0] if reach is not None else None,
-        cells=cells, covered=cov.covered, nearest_station_id=nearest_id, distance_m=cov.distance_m,
+        cells=cells, covered=cell_covered, nearest_station_id=nearest_id, distance_m=cov.distance_m,
         straight_m=cov.straight_m, gaps=gap_rows(gaps, cov, nearest_id),
-        units=unit_rows(unit_polys, crs, cells_xy, weights, cov, st_xy))
+        units=unit_rows(unit_polys, owner, weights, covered_w, straight_w, st_xy, crs),
+        covered_weight=covered_w if demand.measured == "points" else None,
+        hours=hours.record if hours is not None else None)
     say("storing the run")
     return store_run(engine, record)
 
@@ -195,20 +276,26 @@ def gap_rows(gaps: gpd.GeoDataFrame, cov: CellCoverage, nearest_id: np.ndarray) 
     return rows
 
 
-def unit_rows(units: gpd.GeoDataFrame, crs: int, cells_xy: np.ndarray, weights: np.ndarray, cov: CellCoverage,
-              st_xy: np.ndarray) -> list[UnitRow]:
-    """Stations, demand and covered demand (run metric and straight line) per unit. A cell counts in the unit
-    holding its centre (the first one, on a shared border); cells in no unit go to an ``UNASSIGNED`` row."""
+def cell_units(units: gpd.GeoDataFrame, crs: int, cells_xy: np.ndarray) -> np.ndarray:
+    """The unit holding each cell centre (``cells_xy`` metres of ``crs``; the first one on a shared border),
+    ``len(units)`` for a cell in none."""
+    if not len(units):
+        return np.zeros(len(cells_xy), dtype=np.int64)
+    return first_owner(units.to_crs(crs).geometry.to_numpy(), cells_xy, len(units))
+
+
+def unit_rows(units: gpd.GeoDataFrame, owner: np.ndarray, weights: np.ndarray, covered_w: np.ndarray,
+              straight_w: np.ndarray, st_xy: np.ndarray, crs: int) -> list[UnitRow]:
+    """Stations, demand and covered demand (run metric and straight line; orders per cell) per unit. A cell counts
+    in the unit ``owner`` gives it (``cell_units``); cells in no unit go to an ``UNASSIGNED`` row."""
     if not len(units):
         return []
-    polys = units.to_crs(crs).geometry.to_numpy()
-    n = len(polys)
-    owner = first_owner(polys, cells_xy, n)
-    st_owner = first_owner(polys, st_xy, n)
+    n = len(units)
+    st_owner = first_owner(units.to_crs(crs).geometry.to_numpy(), st_xy, n)
     names = [*units["name"], UNASSIGNED]
     demand = np.bincount(owner, weights=weights, minlength=n + 1)
-    covered = np.bincount(owner, weights=weights * cov.covered, minlength=n + 1)
-    straight = np.bincount(owner, weights=weights * cov.covered_straight, minlength=n + 1)
+    covered = np.bincount(owner, weights=covered_w, minlength=n + 1)
+    straight = np.bincount(owner, weights=straight_w, minlength=n + 1)
     n_st = np.bincount(st_owner, minlength=n + 1)
     return [UnitRow(name=names[i], stations=int(n_st[i]), demand=float(demand[i]), demand_covered=float(covered[i]),
                     demand_covered_straight=float(straight[i]))

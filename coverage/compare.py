@@ -29,12 +29,14 @@ from yizhan.errors import InvalidInput
 UNIT_COLUMNS = ["name", "demand_before", "share_before", "demand_after", "share_after", "change_pp"]
 """The columns of ``RunComparison.units``."""
 
-_CHANGED_CELLS = """
-    SELECT b.cell_key, b.weight,
-           b.covered AS covered_after, b.geom
-    FROM (SELECT * FROM run_cells WHERE run_id = :before) a
-    JOIN (SELECT * FROM run_cells WHERE run_id = :after) b USING (cell_key)
-    WHERE a.covered <> b.covered
+_COVERED = "coalesce({0}.covered_weight, CASE WHEN {0}.covered THEN {0}.weight ELSE 0 END)"
+"""A run cell's covered orders: its points' when measured on points, else all or nothing by its centre."""
+_CHANGED_CELLS = f"""
+    SELECT cell_key, abs(change) AS weight, change > 0 AS covered_after, geom
+    FROM (SELECT b.cell_key, {_COVERED.format("b")} - {_COVERED.format("a")} AS change, b.geom
+          FROM (SELECT * FROM run_cells WHERE run_id = :before) a
+          JOIN (SELECT * FROM run_cells WHERE run_id = :after) b USING (cell_key)) c
+    WHERE abs(change) > 1e-9
     ORDER BY weight DESC, cell_key"""
 _UNMATCHED = """
     SELECT count(*) FILTER (WHERE a.cell_key IS NULL) AS only_after,
@@ -106,8 +108,9 @@ def runs_of_one_area(conn: Connection, before: int, after: int) -> tuple[RunSumm
 
 
 def changed_cells(conn: Connection, before: int, after: int) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:
-    """The cells covered in run ``after`` and not in ``before`` (newly covered), and the reverse (no longer
-    covered): ``cell_key``, ``weight`` and the cell polygon in WGS 84, most demand first."""
+    """The cells with more orders covered in run ``after`` than in ``before`` (newly covered), and the reverse (no
+    longer covered): ``cell_key``, ``weight`` (the orders gained or lost: a whole cell's by its centre, or those of
+    its points that changed when measured on points) and the cell polygon in WGS 84, most demand first."""
     changed = gpd.read_postgis(text(_CHANGED_CELLS), conn, geom_col="geom", crs=SRID,
                                params={"before": before, "after": after}).rename_geometry("geometry")
     gained = changed["covered_after"].to_numpy(bool)

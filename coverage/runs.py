@@ -34,8 +34,10 @@ UNASSIGNED = "（未划入单元）unassigned"
 class RunSummary(TypedDict):
     """Headline figures of a stored coverage run (JSON-ready): demand in the layer's units, shares 0–1, the radius
     in metres, the covered area in km², ``created_at`` ISO 8601. Network runs add ``profile`` and
-    ``covered_share_straight`` (the same stations and demand in a straight line); ``params`` holds the run's
-    parameters and notes (dropped where only the figures are shown)."""
+    ``covered_share_straight`` (the same stations and demand in a straight line); ``measured`` says whether the
+    demand points or the cell centres were judged; runs by hour add ``by_hour`` (``RunHours.figures`` and
+    ``covered_share_by_hour``, 168 shares or None, Monday 00:00 first) and runs with capacity ``capacity``;
+    ``params`` holds the run's parameters and notes (dropped where only the figures are shown)."""
 
     run_id: int
     area: str
@@ -52,6 +54,9 @@ class RunSummary(TypedDict):
     params: NotRequired[dict[str, Any]]
     profile: NotRequired[str | None]
     covered_share_straight: NotRequired[float]
+    measured: NotRequired[str]
+    by_hour: NotRequired[dict[str, Any]]
+    capacity: NotRequired[dict[str, Any]]
 
 
 @dataclass
@@ -153,6 +158,24 @@ class UnitRow:
 
 
 @dataclass
+class HourRecord:
+    """What a run by hour of the week and/or with capacity stores beside the plain run (hours 0–167, Monday 00:00
+    first, local time; demand in orders): per hour the demand, covered demand and stations open; per unit (by name)
+    its demand and covered demand per hour; per cell its packed covered hours ((n, 21) uint8), hours covered,
+    night gap and accessibility; the stations' loads (``RunData.loads`` columns plus ``db_id``)."""
+
+    demand_by_hour: np.ndarray | None = None
+    covered_by_hour: np.ndarray | None = None
+    open_by_hour: np.ndarray | None = None
+    unit_hours: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
+    cell_masks: np.ndarray | None = None
+    hours_covered: np.ndarray | None = None
+    night_gap: np.ndarray | None = None
+    accessibility: np.ndarray | None = None
+    loads: pd.DataFrame | None = None
+
+
+@dataclass
 class RunRecord:
     """Everything a coverage run stores. ``cells`` is the area's cell frame (``cell_key``, ``weight``, WGS 84
     polygons) and the arrays run along it: covered, the nearest station's id (-1 for none), the distance to it in
@@ -177,24 +200,34 @@ class RunRecord:
     straight_m: np.ndarray
     gaps: list[GapRow] = field(default_factory=list)
     units: list[UnitRow] = field(default_factory=list)
+    covered_weight: np.ndarray | None = None  # per cell, the orders of its points covered (runs measured on points)
+    hours: HourRecord | None = None
+
+
+def _floats(a: np.ndarray | None) -> list[float] | None:
+    return None if a is None else [float(x) for x in a]
 
 
 def store_run(engine: Engine, rec: RunRecord) -> RunSummary:
-    """Write a run in one transaction (the run, its cells by COPY, its gaps and units); its ``summary_of``."""
+    """Write a run in one transaction (the run, its cells by COPY, its gaps, units and stations' loads); its
+    ``summary_of``."""
+    hours = rec.hours or HourRecord()
     with engine.begin() as conn:
         run_id = conn.execute(text(f"""
             INSERT INTO coverage_runs (area_id, mode, radius_m, params, stations, cells, demand_total, demand_covered,
                                        covered_share, covered_area_m2, gaps, covered_geom, profile,
-                                       demand_covered_straight)
+                                       demand_covered_straight, demand_by_hour, covered_by_hour, open_by_hour)
             VALUES (:a, :mode, :r, CAST(:params AS jsonb), :st, :cells, :tot, :done, :share, :carea, :gaps,
-                    ST_Multi(ST_GeomFromText(:cg, {SRID})), :profile, :done_straight)
+                    ST_Multi(ST_GeomFromText(:cg, {SRID})), :profile, :done_straight, :dh, :ch, :oh)
             RETURNING id"""), {
             "a": rec.area_id, "mode": rec.mode, "r": rec.radius_m, "params": json.dumps(rec.params),
             "st": rec.stations, "cells": len(rec.cells), "tot": rec.demand_total, "done": rec.demand_covered,
             "share": rec.covered_share, "carea": rec.covered_area_m2, "gaps": len(rec.gaps),
             "cg": rec.covered_geom.wkt if rec.covered_geom is not None else None, "profile": rec.profile,
-            "done_straight": rec.demand_covered_straight}).scalar_one()
-        _copy_cells(conn, run_id, rec.cells, rec.covered, rec.nearest_station_id, rec.distance_m, rec.straight_m)
+            "done_straight": rec.demand_covered_straight, "dh": _floats(hours.demand_by_hour),
+            "ch": _floats(hours.covered_by_hour),
+            "oh": None if hours.open_by_hour is None else [int(x) for x in hours.open_by_hour]}).scalar_one()
+        _copy_cells(conn, run_id, rec, hours)
         if rec.gaps:
             conn.execute(text(f"""
                 INSERT INTO gaps (run_id, rank, demand, area_m2, cells, nearest_station_id, nearest_distance_m,
@@ -206,9 +239,23 @@ def store_run(engine: Engine, rec: RunRecord) -> RunSummary:
                   "g": g.geometry.wkt, "c": g.centroid.wkt} for g in rec.gaps])
         if rec.units:
             conn.execute(text("INSERT INTO run_units (run_id, name, stations, demand, demand_covered, "
-                              "demand_covered_straight) VALUES (:r, :n, :s, :d, :c, :cs)"),
+                              "demand_covered_straight, demand_by_hour, covered_by_hour) "
+                              "VALUES (:r, :n, :s, :d, :c, :cs, :dh, :ch)"),
                          [{"r": run_id, "n": u.name, "s": u.stations, "d": u.demand, "c": u.demand_covered,
-                           "cs": u.demand_covered_straight} for u in rec.units])
+                           "cs": u.demand_covered_straight,
+                           "dh": _floats(hours.unit_hours[u.name][0]) if u.name in hours.unit_hours else None,
+                           "ch": _floats(hours.unit_hours[u.name][1]) if u.name in hours.unit_hours else None}
+                          for u in rec.units])
+        if hours.loads is not None and len(hours.loads):
+            conn.execute(text(f"""
+                INSERT INTO run_station_loads (run_id, external_id, station_id, name, seats, peak_hour, peak_demand,
+                                               per_seat, crowded, geom)
+                VALUES (:r, :x, :sid, :n, :seats, :ph, :pd, :ps, :c, ST_SetSRID(ST_MakePoint(:lon, :lat), {SRID}))"""),
+                [{"r": run_id, "x": str(row.station_id), "sid": int(row.db_id), "n": row.name,
+                  "seats": None if pd.isna(row.seats) else int(row.seats),
+                  "ph": None if pd.isna(row.peak_hour) else int(row.peak_hour), "pd": float(row.peak_demand),
+                  "ps": None if pd.isna(row.per_seat) else float(row.per_seat), "c": bool(row.crowded),
+                  "lon": float(row.lon), "lat": float(row.lat)} for row in hours.loads.itertuples(index=False)])
         return summary_of(conn, run_id)
 
 
@@ -227,25 +274,48 @@ def cell_size_of(conn: Connection, area_id: int) -> float | None:
     return conn.execute(text("SELECT max(cell_size_m) FROM demand_cells WHERE area_id = :a"), {"a": area_id}).scalar()
 
 
-def _copy_cells(conn: Connection, run_id: int, cells: gpd.GeoDataFrame, covered: np.ndarray, nearest: np.ndarray,
-                dist: np.ndarray, straight: np.ndarray) -> None:
+def _nullable(values: np.ndarray | None, n: int, fmt: Any = repr) -> list[str] | str:
+    """COPY text cells: each value formatted, ``\\N`` for a missing or non-finite one (or all, without values)."""
+    if values is None:
+        return "\\N"
+    out = []
+    for v in values:
+        if isinstance(v, float | np.floating) and not np.isfinite(v):
+            out.append("\\N")
+        else:
+            out.append(fmt(v))
+    return out
+
+
+def _copy_cells(conn: Connection, run_id: int, rec: RunRecord, hours: HourRecord) -> None:
+    cells, n = rec.cells, len(rec.cells)
+    masks = hours.cell_masks
     buf = io.StringIO()
-    pd.DataFrame({"run": run_id, "key": cells["cell_key"], "w": cells["weight"], "cov": covered,
-                  "sid": [str(int(s)) if s >= 0 else "\\N" for s in nearest],
-                  "d": [repr(float(d)) if np.isfinite(d) else "\\N" for d in dist],
-                  "sd": [repr(float(d)) if np.isfinite(d) else "\\N" for d in straight],
-                  "g": shapely.to_wkt(cells.geometry.to_numpy(), rounding_precision=8)}
-                 ).to_csv(buf, sep="\t", header=False, index=False)
+    pd.DataFrame({"run": run_id, "key": cells["cell_key"], "w": cells["weight"], "cov": rec.covered,
+                  "sid": [str(int(s)) if s >= 0 else "\\N" for s in rec.nearest_station_id],
+                  "d": _nullable(np.asarray(rec.distance_m, float), n, lambda v: repr(float(v))),
+                  "sd": _nullable(np.asarray(rec.straight_m, float), n, lambda v: repr(float(v))),
+                  "g": shapely.to_wkt(cells.geometry.to_numpy(), rounding_precision=8),
+                  "cw": _nullable(rec.covered_weight, n, lambda v: repr(float(v))),
+                  "ch": "\\N" if masks is None else ["\\\\x" + bytes(m).hex() for m in masks],
+                  "hc": _nullable(hours.hours_covered, n, lambda v: str(int(v))),
+                  "ng": _nullable(hours.night_gap, n, lambda v: "t" if v else "f"),
+                  "acc": _nullable(hours.accessibility, n, lambda v: repr(float(v))),
+                  }).to_csv(buf, sep="\t", header=False, index=False)
     raw = conn.connection.driver_connection
     assert raw is not None, "an open connection has its psycopg connection"
     with raw.cursor() as cur:
         cur.execute("CREATE TEMP TABLE _cells_in (run_id int, cell_key text, weight float8, covered bool, "
-                    "nearest_station_id int, distance_m float8, straight_distance_m float8, wkt text) ON COMMIT DROP")
+                    "nearest_station_id int, distance_m float8, straight_distance_m float8, wkt text, "
+                    "covered_weight float8, covered_hours bytea, hours_covered smallint, night_gap bool, "
+                    "accessibility float8) ON COMMIT DROP")
         with cur.copy("COPY _cells_in FROM STDIN") as cp:
             cp.write(buf.getvalue())
         cur.execute(f"INSERT INTO run_cells (run_id, cell_key, weight, covered, nearest_station_id, distance_m, "
-                    f"straight_distance_m, geom) SELECT run_id, cell_key, weight, covered, nearest_station_id, "
-                    f"distance_m, straight_distance_m, ST_GeomFromText(wkt, {SRID}) FROM _cells_in")
+                    f"straight_distance_m, geom, covered_weight, covered_hours, hours_covered, night_gap, "
+                    f"accessibility) SELECT run_id, cell_key, weight, covered, nearest_station_id, distance_m, "
+                    f"straight_distance_m, ST_GeomFromText(wkt, {SRID}), covered_weight, covered_hours, "
+                    f"hours_covered, night_gap, accessibility FROM _cells_in")
         cur.execute("DROP TABLE _cells_in")
 
 
@@ -263,6 +333,15 @@ def run_summary(r: Row[Any]) -> RunSummary:
         "cells": r.cells, "demand_total": round(r.demand_total, 3), "demand_covered": round(r.demand_covered, 3),
         "covered_share": round(r.covered_share, 6), "covered_area_km2": round(r.covered_area_m2 / 1e6, 4),
         "gaps": r.gaps, "created_at": created.isoformat(), "params": r.params}
+    params = r.params or {}
+    out["measured"] = params.get("measured", "cells")
+    if r.demand_by_hour is not None:
+        by_hour = dict(params.get("by_hour") or {})
+        by_hour["covered_share_by_hour"] = [round(c / d, 6) if d > 0 else None
+                                            for c, d in zip(r.covered_by_hour, r.demand_by_hour, strict=True)]
+        out["by_hour"] = by_hour
+    if "capacity" in params:
+        out["capacity"] = params["capacity"]
     if r.mode == "network":
         out["profile"] = r.profile
         out["covered_share_straight"] = round(r.demand_covered_straight / r.demand_total, 6) if r.demand_total else 0.0
@@ -306,10 +385,14 @@ def load_run(engine: Engine, run_id: int | None = None, *, area: str | None = No
         area_id = conn.execute(text("SELECT area_id FROM coverage_runs WHERE id = :r"), {"r": rid}).scalar_one()
         info = get_area_by_id(conn, area_id)
         stations = stations_frame(conn, area_id)
-        cells = gpd.read_postgis(text("SELECT cell_key, weight, covered, distance_m, straight_distance_m, geom "
+        cells = gpd.read_postgis(text("SELECT cell_key, weight, covered, distance_m, straight_distance_m, "
+                                      "covered_weight, covered_hours, hours_covered, night_gap, accessibility, geom "
                                       "FROM run_cells "
                                       "WHERE run_id = :r ORDER BY cell_key"), conn, geom_col="geom", crs=SRID,
                                  params={"r": rid}).rename_geometry("geometry")
+        cells["covered_hours"] = [None if b is None else bytes(b) for b in cells["covered_hours"]]
+        hours = run_hours(conn, rid, summary.get("params") or {})
+        loads = station_loads_frame(conn, rid) if "capacity" in (summary.get("params") or {}) else None
         gaps = gaps_frame(conn, rid)
         wkb = conn.execute(text("SELECT ST_AsBinary(covered_geom) FROM coverage_runs WHERE id = :r"),
                            {"r": rid}).scalar()
@@ -318,7 +401,35 @@ def load_run(engine: Engine, run_id: int | None = None, *, area: str | None = No
             polygons = sector_units(info.boundary)  # what run_coverage used
         table = units_table(conn, rid)
     return RunData(summary, info, stations, cells, gaps, summary.pop("params"),
-                   shapely.from_wkb(bytes(wkb)) if wkb is not None else None, polygons, table)
+                   shapely.from_wkb(bytes(wkb)) if wkb is not None else None, polygons, table, hours, loads)
+
+
+def run_hours(conn: Connection, run_id: int, params: dict[str, Any]) -> RunHours | None:
+    """A stored run's figures by hour of the week (None for a run made without them)."""
+    row = conn.execute(text("SELECT demand_by_hour, covered_by_hour, open_by_hour FROM coverage_runs WHERE id = :r"),
+                       {"r": run_id}).one()
+    if row.demand_by_hour is None:
+        return None
+    units = conn.execute(text("SELECT name, demand_by_hour, covered_by_hour FROM run_units WHERE run_id = :r "
+                              "AND demand_by_hour IS NOT NULL ORDER BY name"), {"r": run_id}).all()
+    hours = np.arange(168)
+    long = pd.DataFrame({
+        "name": np.repeat([u.name for u in units], 168), "hour": np.tile(hours, len(units)),
+        "demand": np.concatenate([u.demand_by_hour for u in units]) if units else np.empty(0),
+        "covered": np.concatenate([u.covered_by_hour for u in units]) if units else np.empty(0)})
+    return RunHours(demand=np.asarray(row.demand_by_hour, float), covered=np.asarray(row.covered_by_hour, float),
+                    open_stations=np.asarray(row.open_by_hour, np.int64), units=long,
+                    figures=dict(params.get("by_hour") or {}))
+
+
+def station_loads_frame(conn: Connection, run_id: int) -> pd.DataFrame:
+    """A run's stations' loads (``RunData.loads``), the most loaded per seat first."""
+    df = pd.read_sql(text("SELECT external_id AS station_id, name, seats, peak_hour, peak_demand, per_seat, crowded, "
+                          "ST_X(geom) AS lon, ST_Y(geom) AS lat FROM run_station_loads WHERE run_id = :r "
+                          "ORDER BY per_seat DESC NULLS LAST, external_id"), conn, params={"r": run_id})
+    df["seats"] = df["seats"].astype("Int64")
+    df["peak_hour"] = df["peak_hour"].astype("Int16")
+    return df
 
 
 def list_runs(engine: Engine, *, area: str | None = None, limit: int = 50) -> list[RunSummary]:

@@ -15,10 +15,11 @@ from yizhan.errors import InvalidInput, NotFound
 
 
 def _covered(engine, run_id):  # type: ignore[no-untyped-def]
+    """Each cell's covered orders: those of its points (runs measured on points) or all of it when covered."""
     with engine.connect() as conn:
-        rows = conn.execute(text("SELECT cell_key, covered, weight FROM run_cells WHERE run_id = :r"),
+        rows = conn.execute(text("SELECT cell_key, covered, weight, covered_weight FROM run_cells WHERE run_id = :r"),
                             {"r": run_id}).all()
-    return {r.cell_key: (r.covered, r.weight) for r in rows}
+    return {r.cell_key: r.covered_weight if r.covered_weight is not None else r.weight * r.covered for r in rows}
 
 
 def test_straight_against_streets(engine, sample_area, settings):
@@ -34,12 +35,14 @@ def test_straight_against_streets(engine, sample_area, settings):
         assert (row.share_before, row.share_after) == (ra["covered_share"], rb["covered_share"])
         assert row.change_pp == pytest.approx((rb["covered_share"] - ra["covered_share"]) * 100, abs=1e-4)
     before, after = _covered(engine, straight), _covered(engine, streets)
-    gained = {k for k in before if after[k][0] and not before[k][0]}
-    lost = {k for k in before if before[k][0] and not after[k][0]}
+    gained = {k for k in before if after[k] > before[k] + 1e-9}
+    lost = {k for k in before if after[k] < before[k] - 1e-9}
     assert set(cmp.newly_covered["cell_key"]) == gained
     assert set(cmp.no_longer_covered["cell_key"]) == lost
     assert lost, "along the streets reaches less than the straight line somewhere"
-    assert cmp.no_longer_covered["weight"].sum() == pytest.approx(sum(before[k][1] for k in lost))
+    assert cmp.no_longer_covered["weight"].sum() == pytest.approx(sum(before[k] - after[k] for k in lost))
+    assert cmp.newly_covered["weight"].sum() - cmp.no_longer_covered["weight"].sum() == pytest.approx(
+        cmp.after["demand_covered"] - cmp.before["demand_covered"], abs=1e-6)
     assert cmp.no_longer_covered.crs.to_epsg() == 4326
     assert cmp.change_pp == pytest.approx((cmp.after["covered_share"] - cmp.before["covered_share"]) * 100, abs=1e-3)
     assert cmp.notes == [("方法不同：直线 → 沿街道步行", "methods differ: straight line → along the streets, walking")]

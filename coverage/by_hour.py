@@ -1,0 +1,194 @@
+"""A run's coverage by hour of the week and its stations' capacity, on top of the plain run.
+
+Every station within the radius of a demand location counts, not only the nearest: the pairs come from
+``coverage.reach`` (straight line, decided on the ellipsoid near the radius; or along the streets, door to door, in
+one bounded pass per tile of stations), the stations' opening hours become masks over the 168 hours of the week
+(``weekly.availability``), and a location is covered at hour h when any station of its pairs is open then: the hours
+are applied as masks to the one set of pairs, not searched 168 times. Capacity (``capacity.loads``) runs the
+two-step floating catchment on the same pairs at each hour.
+
+Hours are ``weekday * 24 + hour`` (Monday 0) in the area's local time; demand in orders; metres throughout.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+from scipy.sparse import csr_matrix
+
+from yizhan.capacity.fca import DECAY_KINDS, decay_named
+from yizhan.capacity.loads import CROWDED_PER_SEAT, station_loads
+from yizhan.coverage.euclidean import geodesic_band, recheck_pairs
+from yizhan.coverage.measure import HALF, Demand
+from yizhan.coverage.reach import Pairs, network_reach, straight_reach
+from yizhan.coverage.runs import HourRecord
+from yizhan.errors import InvalidInput
+from yizhan.weekly.availability import UNKNOWN_POLICIES, station_open
+from yizhan.weekly.figures import hour_figures
+from yizhan.weekly.masks import covered_masks, hours_set, pack, unpack
+from yizhan.weekly.profile import DEFAULT_PROFILE, demand_by_hour
+from yizhan.weekly.week import HOURS, weeks_spanned
+
+Progress = Callable[[str], None]
+CELLS_PER_CHUNK = 200_000
+"""Demand points unpacked at once when their hours are summed into cells ((chunk, 168) booleans)."""
+
+
+@dataclass
+class HourInputs:
+    """What ``hours_and_capacity`` needs from the run: the measured demand, the active stations (WGS 84 frame with
+    ``station_id``, ``external_id``, ``name``, ``opening_hours``, ``seats``) and their metric ``st_xy`` and
+    ``st_lonlat``, the radius (metres) and mode, ``snaps`` (graph, stations snapped, locations snapped) of a network
+    run, the cells' weights and units (``cell_owner``, ``unit_names`` with the unassigned row last), the local
+    ``timezone``, the area's stored profile (168 weights, source) or None, and the options."""
+
+    demand: Demand
+    active: gpd.GeoDataFrame
+    st_xy: np.ndarray
+    st_lonlat: np.ndarray
+    radius_m: float
+    mode: str
+    snaps: Any
+    cell_weights: np.ndarray
+    cell_owner: np.ndarray
+    unit_names: list[str]
+    timezone: str
+    profile: tuple[np.ndarray, str] | None
+    by_hour: bool
+    capacity: bool
+    week_of: date | None = None
+    unknown_hours: str = "open"
+    decay: str = "none"
+    crowded_per_seat: float = CROWDED_PER_SEAT
+
+
+@dataclass
+class HourOutputs:
+    """What the run stores: its parameters (``by_hour``, ``capacity``) and the arrays (``HourRecord``)."""
+
+    params: dict[str, Any]
+    record: HourRecord
+
+
+def check_options(*, unknown_hours: str, decay: str) -> None:
+    """InvalidInput naming an unknown policy for stations without hours or an unknown distance decay."""
+    if unknown_hours not in UNKNOWN_POLICIES:
+        raise InvalidInput(f"无营业时间的驿站按 {unknown_hours!r} 计无效 / unknown_hours {unknown_hours!r}: expected "
+                           f"{' or '.join(UNKNOWN_POLICIES)}")
+    if decay not in DECAY_KINDS:
+        raise InvalidInput(f"距离衰减 {decay!r} 无效 / decay {decay!r}: expected one of {', '.join(DECAY_KINDS)}")
+
+
+def reach_pairs(inp: HourInputs, say: Progress) -> tuple[Pairs, int]:
+    """Every (location, station) pair within the radius in the run's metric, and how many straight-line pairs were
+    decided on the ellipsoid."""
+    d = inp.demand
+    if inp.mode == "network":
+        graph, st_snap, loc_snap = inp.snaps
+        say(f"stations within {inp.radius_m:g} m of each demand location along the streets")
+        return network_reach(graph, st_snap, loc_snap, radius_m=inp.radius_m, include_access=True,
+                             progress=say), 0
+    dem, site, dist = straight_reach(d.xy, inp.st_xy, inp.radius_m + geodesic_band(inp.radius_m))
+    dem, site, dist, checked = recheck_pairs(dem, site, dist, d.lonlat, inp.st_lonlat, inp.radius_m)
+    return (dem, site, dist), checked
+
+
+def _profile(inp: HourInputs) -> tuple[np.ndarray, str]:
+    """The week profile spreading untimed demand and how the run names the demand's hours."""
+    weights, source = inp.profile if inp.profile is not None else (DEFAULT_PROFILE, "default")
+    timed, items = inp.demand.timed, len(inp.demand.item_hour)
+    if items and timed == items:
+        return weights, "orders"
+    name = source if inp.profile is None else f"file: {source}"
+    return weights, name if not timed else f"orders ({timed:,} timed) + {name} for {items - timed:,} untimed"
+
+
+def _weeks(d: Demand, timezone: str) -> float:
+    if d.first_time is None or d.last_time is None:
+        return 1.0
+    return weeks_spanned(pd.DatetimeIndex([d.first_time, d.last_time]), timezone)
+
+
+def cell_masks(d: Demand, loc_masks: np.ndarray, cell_weights: np.ndarray) -> np.ndarray:
+    """(n_cells, 21) packed masks of the cells: a cell measured on its points is covered at hour h when at least
+    ``HALF`` of its orders (all its points, whatever their own hour) have an open station within reach then."""
+    if d.measured == "cells":
+        return loc_masks
+    n_cells = len(cell_weights)
+    covered = np.zeros((n_cells, HOURS))
+    for lo in range(0, len(d.weight), CELLS_PER_CHUNK):
+        hi = min(lo + CELLS_PER_CHUNK, len(d.weight))
+        part = unpack(loc_masks[lo:hi]).astype(np.float64)
+        owner = csr_matrix((d.weight[lo:hi], (d.cell[lo:hi], np.arange(hi - lo))), shape=(n_cells, hi - lo))
+        covered += owner @ part
+    return pack((covered >= HALF * cell_weights[:, None]) & (cell_weights[:, None] > 0))
+
+
+def hours_and_capacity(inp: HourInputs, say: Progress) -> HourOutputs:
+    """Coverage by hour of the week and/or capacity of a run (see the module's docstring)."""
+    check_options(unknown_hours=inp.unknown_hours, decay=inp.decay)
+    d = inp.demand
+    n_loc, n_cells = len(d.weight), len(inp.cell_weights)
+    say(f"opening hours of {len(inp.active)} stations by hour of the week")
+    avail = station_open(list(inp.active["opening_hours"]), tz=inp.timezone, week_of=inp.week_of,
+                         unknown=inp.unknown_hours)
+    (dem, site, dist), checked = reach_pairs(inp, say)
+    profile, profile_name = _profile(inp)
+    demand = demand_by_hour(d.item_loc, d.item_hour, d.item_weight, n_loc, profile)
+    weeks = _weeks(d, inp.timezone)
+    params: dict[str, Any] = {}
+    rec = HourRecord()
+    if inp.by_hour:
+        say(f"coverage at each hour of the week: {len(dem):,} station-location pairs")
+        masks = covered_masks(dem, site, pack(avail.open), n_loc)
+        n_units = len(inp.unit_names) - 1
+        fig = hour_figures(masks, demand, open_hours=avail.open, owner=inp.cell_owner[d.cell], n_units=n_units)
+        summary = fig.summary(measured=d.measured, week_start=avail.week_start.isoformat(), holidays=avail.holidays,
+                              unknown_hours_stations=int(avail.unknown.sum()), profile=profile_name, weeks=weeks)
+        per_cell = cell_masks(d, masks, inp.cell_weights)
+        if d.measured == "points":  # night gaps are drawn by cell: judged on the cells' own masks and demand
+            cell_demand = demand_by_hour(d.cell[d.item_loc], d.item_hour, d.item_weight, n_cells, profile)
+            cell_fig = hour_figures(per_cell, cell_demand)
+            night, night_demand = cell_fig.night_gap, cell_fig.night_gap_demand
+            summary["night_gap_points"] = summary["night_gap_cells"]
+            summary["night_gap_cells"] = int(night.sum())
+        else:
+            night, night_demand = fig.night_gap, fig.night_gap_demand
+        summary["night_gap_demand_cells"] = float(night_demand.sum())
+        summary["unknown_hours"] = inp.unknown_hours
+        summary["pairs"] = len(dem)
+        summary["geodesic_checked_pairs"] = checked
+        params["by_hour"] = summary
+        rec.demand_by_hour, rec.covered_by_hour, rec.open_by_hour = fig.demand, fig.covered, fig.open_stations
+        rec.unit_hours = {name: (fig.unit_demand[i], fig.unit_covered[i]) for i, name in enumerate(inp.unit_names)}
+        rec.cell_masks, rec.hours_covered, rec.night_gap = per_cell, hours_set(per_cell), night
+    if inp.capacity:
+        say("capacity: seats against the demand within reach, hour by hour")
+        loads = station_loads(dem, site, dist, demand, list(inp.active["seats"]), avail.open,
+                              decay=decay_named(inp.decay, inp.radius_m), weeks=weeks,
+                              crowded_per_seat=inp.crowded_per_seat, distance=inp.mode)
+        ids = inp.active["external_id"].to_numpy()
+        summary = dict(loads.summary)
+        summary["crowded_stations"] = [str(ids[j]) for j in summary["crowded_stations"]]
+        params["capacity"] = summary
+        t = loads.table
+        idx = t["station"].to_numpy()
+        rec.loads = pd.DataFrame({
+            "station_id": ids[idx], "db_id": inp.active["station_id"].to_numpy()[idx],
+            "name": inp.active["name"].to_numpy()[idx], "seats": t["seats"], "peak_hour": t["peak_hour"],
+            "peak_demand": t["peak_demand"], "per_seat": t["per_seat"], "crowded": t["crowded"],
+            "lon": inp.st_lonlat[idx, 0], "lat": inp.st_lonlat[idx, 1]})
+        acc = loads.accessibility
+        if d.measured == "points":  # a cell's accessibility: its points', weighted by their orders
+            w = np.bincount(d.cell, weights=d.weight, minlength=n_cells)
+            s = np.bincount(d.cell, weights=d.weight * acc, minlength=n_cells)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                acc = np.where(w > 0, s / np.where(w > 0, w, 1.0), np.nan)
+        rec.accessibility = acc
+    return HourOutputs(params, rec)

@@ -1,0 +1,172 @@
+"""A coverage run measured on the demand points, by hour of the week and with capacity, on the demo area of the
+real Wudaokou extract: each stored figure against a plain computation from the stored points, stations and hours."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sqlalchemy import text
+
+from yizhan.coverage.analysis import run_coverage
+from yizhan.coverage.euclidean import geodesic_band
+from yizhan.coverage.network import network_nearest, snap_points
+from yizhan.coverage.runs import load_run
+from yizhan.coverage.streets import load_area_graph
+from yizhan.data.demand import stored_points
+from yizhan.data.demand_profile import store_profile
+from yizhan.errors import InvalidInput
+from yizhan.geo.coords import GEOD
+from yizhan.stations.registry import stations_frame
+from yizhan.weekly.availability import station_open
+from yizhan.weekly.masks import unpack
+from yizhan.weekly.profile import DEFAULT_PROFILE
+
+RADIUS = 800.0
+
+
+def _inputs(engine, area):  # type: ignore[no-untyped-def]
+    with engine.connect() as conn:
+        size = conn.execute(text("SELECT max(cell_size_m) FROM demand_cells WHERE area_id = :a"),
+                            {"a": area.id}).scalar_one()
+        pts = stored_points(conn, area, cell_size_m=size, timezone="Asia/Shanghai")
+        st = stations_frame(conn, area.id)
+    return pts, st[st["status"] == "active"].reset_index(drop=True)
+
+
+def _geodesic(pts, st):  # type: ignore[no-untyped-def]
+    """(n_points, n_stations) geodesic metres, one station at a time."""
+    out = np.empty((len(pts), len(st)))
+    for j, (lon, lat) in enumerate(zip(st.geometry.x, st.geometry.y, strict=True)):
+        out[:, j] = GEOD.inv(pts.lon, pts.lat, np.full(len(pts), lon), np.full(len(pts), lat))[2]
+    return out
+
+
+def test_points_are_measured_on_the_ellipsoid(engine, sample_area):
+    summary = run_coverage(engine, radius_m=RADIUS)
+    assert summary["measured"] == "points"
+    pts, st = _inputs(engine, sample_area)
+    covered = (_geodesic(pts, st) <= RADIUS).any(axis=1)
+    assert summary["demand_covered"] == pytest.approx(float(pts.weight[covered].sum()), abs=1e-3)
+    run = load_run(engine, summary["run_id"])
+    cells = run.cells.set_index("cell_key")
+    per_cell = {}
+    for key, w, c in zip(pts.cell_key, pts.weight, covered, strict=True):
+        per_cell[key] = per_cell.get(key, 0.0) + w * c
+    assert np.allclose([per_cell[k] for k in cells.index], cells["covered_weight"])
+    # a cell is covered when at least half of its orders are; the gaps hold only the orders left out
+    assert (cells["covered"] == (cells["covered_weight"] >= 0.5 * cells["weight"])).all()
+    assert run.gaps["demand"].sum() == pytest.approx(
+        float((cells["weight"] - cells["covered_weight"])[~cells["covered"]].sum()))
+    # on cell centres the figure differs: the summary says which was used
+    centres = run_coverage(engine, radius_m=RADIUS, measure="cells")
+    assert centres["measured"] == "cells" and centres["demand_covered"] != summary["demand_covered"]
+
+
+def test_by_hour_straight_equals_a_plain_loop(engine, sample_area):
+    summary = run_coverage(engine, radius_m=RADIUS, by_hour=True)
+    pts, st = _inputs(engine, sample_area)
+    avail = station_open(list(st["opening_hours"]), tz="Asia/Shanghai")
+    within = _geodesic(pts, st) <= RADIUS
+    demand = np.zeros(168)
+    covered = np.zeros(168)
+    for i in range(len(pts)):
+        hours = [int(pts.hour[i])] if pts.hour[i] >= 0 else list(range(168))
+        share = [1.0] if pts.hour[i] >= 0 else list(DEFAULT_PROFILE / DEFAULT_PROFILE.sum())
+        for h, s in zip(hours, share, strict=True):
+            demand[h] += pts.weight[i] * s
+            if (within[i] & avail.open[:, h]).any():
+                covered[h] += pts.weight[i] * s
+    run = load_run(engine, summary["run_id"])
+    assert run.hours is not None
+    assert np.allclose(run.hours.demand, demand) and np.allclose(run.hours.covered, covered)
+    assert np.array_equal(run.hours.open_stations, avail.open.sum(axis=0))
+    by = summary["by_hour"]
+    assert by["measured"] == "points" and by["profile"] == "orders"
+    assert by["uncovered_demand_hours"] == pytest.approx(float((demand - covered).sum()))
+    worst = by["worst_hours"][0]
+    assert worst["hour"] == int(np.argmax(demand - covered))
+    shares = by["covered_share_by_hour"]
+    assert all((s is None) == (d == 0) for s, d in zip(shares, demand, strict=True))
+    # townships add up to the area, hour by hour
+    units = run.hours.units.groupby("hour")[["demand", "covered"]].sum()
+    assert np.allclose(units["demand"], demand) and np.allclose(units["covered"], covered)
+    # the cells' hours: covered at h when half of their orders are
+    masks = np.stack([np.frombuffer(b, np.uint8) for b in run.cells["covered_hours"]])
+    cells = run.cells.reset_index(drop=True)
+    key = {k: i for i, k in enumerate(cells["cell_key"])}
+    cover_h = np.zeros((len(cells), 168))
+    for i in range(len(pts)):
+        cover_h[key[pts.cell_key[i]]] += pts.weight[i] * (within[i][:, None] & avail.open).any(axis=0)
+    assert np.array_equal(unpack(masks), cover_h >= 0.5 * cells["weight"].to_numpy()[:, None])
+    assert np.array_equal(cells["hours_covered"], unpack(masks).sum(axis=1))
+    # the demo's orders fall between 10:30 and 21:30: no demand at night, no night gap
+    assert by["night_gap_cells"] == int(cells["night_gap"].sum()) == 0
+
+
+def test_by_hour_along_the_streets_equals_one_search_per_hour(engine, sample_area, settings):
+    summary = run_coverage(engine, radius_m=RADIUS, mode="network", profile="walk", settings=settings, by_hour=True)
+    pts, st = _inputs(engine, sample_area)
+    graph = load_area_graph(sample_area, "walk", settings)
+    from pyproj import Transformer
+
+    to_m = Transformer.from_crs(4326, graph.crs_epsg, always_xy=True)
+    st_snap = snap_points(graph, np.column_stack(to_m.transform(st.geometry.x, st.geometry.y)),
+                          max_snap_m=settings.max_snap_m)
+    pt_snap = snap_points(graph, np.column_stack([pts.x, pts.y]), max_snap_m=settings.max_snap_m)
+    avail = station_open(list(st["opening_hours"]), tz="Asia/Shanghai")
+    covered = np.zeros(168)
+    seen: dict[bytes, np.ndarray] = {}
+    for h in range(168):  # the plain way: one nearest search per hour among the stations open then
+        open_now = avail.open[:, h]
+        if open_now.tobytes() not in seen:
+            res = network_nearest(graph, st_snap.take(np.flatnonzero(open_now)), pt_snap, radius_m=RADIUS,
+                                  include_access=True)
+            seen[open_now.tobytes()] = res.covered
+        hit = seen[open_now.tobytes()] & (pts.hour == h)
+        covered[h] = pts.weight[hit].sum()
+    run = load_run(engine, summary["run_id"])
+    assert run.hours is not None
+    assert np.allclose(run.hours.covered, covered)
+    assert summary["by_hour"]["covered_share"] < summary["covered_share"]
+
+
+def test_capacity_loads(engine, sample_area, settings):
+    crowded = settings.model_copy(update={"crowded_per_seat": 0.5})
+    summary = run_coverage(engine, radius_m=RADIUS, capacity=True, decay="stepwise", settings=crowded)
+    cap = summary["capacity"]
+    assert cap["method"] == "E2SFCA" and cap["crowded_per_seat"] == 0.5
+    run = load_run(engine, summary["run_id"])
+    loads = run.loads
+    assert loads is not None and len(loads) == summary["stations"]
+    per_seat = loads["per_seat"].to_numpy(float)
+    assert (loads["crowded"] == (np.nan_to_num(per_seat, nan=-1) > 0.5)).all()
+    assert sorted(cap["crowded_stations"]) == sorted(loads.loc[loads["crowded"], "station_id"])
+    assert (run.cells["accessibility"].dropna() >= 0).all() and run.cells["accessibility"].notna().any()
+    assert run.hours is None  # capacity alone keeps no hours
+
+
+def test_profile_and_refusals(engine, sample_area):
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE demand_points SET observed_at = NULL WHERE id % 2 = 0"))
+        store_profile(conn, sample_area.id, np.r_[np.zeros(167), 1.0], source="周日深夜.csv")
+    summary = run_coverage(engine, radius_m=RADIUS, by_hour=True)
+    assert "file: 周日深夜.csv" in summary["by_hour"]["profile"]
+    run = load_run(engine, summary["run_id"])
+    assert run.hours is not None
+    pts, _ = _inputs(engine, sample_area)
+    untimed, at_167 = pts.weight[pts.hour < 0].sum(), pts.weight[pts.hour == 167].sum()
+    assert run.hours.demand[167] == pytest.approx(float(untimed + at_167))
+    # untimed orders now fall on Sunday 23:00: cells covered by day and not then are night gaps
+    masks = unpack(np.stack([np.frombuffer(b, np.uint8) for b in run.cells["covered_hours"]]))
+    night = np.r_[np.arange(22, 24), np.arange(0, 6)]
+    night_hours = np.concatenate([night + 24 * d for d in range(7)])
+    day = np.setdiff1d(np.arange(168), night_hours)
+    has_untimed = run.cells["cell_key"].isin(set(pts.cell_key[pts.hour < 0]))
+    expected = masks[:, day].any(axis=1) & ~masks[:, 167] & has_untimed.to_numpy()
+    assert expected.any() and np.array_equal(run.cells["night_gap"].to_numpy(bool), expected)
+    assert summary["by_hour"]["night_gap_cells"] == int(expected.sum())
+    with pytest.raises(InvalidInput, match="decay"):
+        run_coverage(engine, radius_m=RADIUS, capacity=True, decay="linear")
+    with pytest.raises(InvalidInput, match="unknown_hours"):
+        run_coverage(engine, radius_m=RADIUS, by_hour=True, unknown_hours="maybe")
+    assert geodesic_band(1000.0) == pytest.approx(2.0)
