@@ -55,3 +55,42 @@ def demand_import(
         common.out.print(f"所用的列 / columns used: {s.columns}", markup=False)
     for note in s.notes:
         common.out.print(note, markup=False)
+
+
+@demand_app.command("profile")
+def demand_profile(
+    file: Annotated[Path | None, typer.Argument(
+        help="CSV or XLSX: 168 rows of 星期, 小时, 权重 (weekday, hour, weight) or a 24 x 7 table (hours down, "
+             "周一 … 周日 across)")] = None,
+    area: AreaOpt = None,
+    clear: Annotated[bool, typer.Option("--clear", help="Forget the area's profile: the built-in one applies")] = False,
+) -> None:
+    """The area's demand profile over the week: how orders without a time are spread over its 168 hours in runs by
+    hour (``yizhan coverage --by-hour``). Without FILE or --clear, prints the profile in use."""
+    from yizhan.areas import resolve_area
+    from yizhan.data.demand_profile import drop_profile, store_profile, stored_profile
+    from yizhan.stations.tables import ImportLimits
+    from yizhan.weekly.profile import DEFAULT_PROFILE, read_profile
+    from yizhan.weekly.week import DAYS_ZH
+
+    if file is not None and clear:
+        raise typer.BadParameter("give a profile FILE or --clear, not both")
+    with engine().begin() as conn:
+        info = resolve_area(conn, area)
+        if file is not None:
+            week = read_profile(file, limits=ImportLimits.from_settings(get_settings()))
+            store_profile(conn, info.id, week, source=file.name)
+            common.out.print(f"区域 {info.name} 的周需求曲线已更新（{file.name}）/ week profile of {info.name} stored "
+                             f"from {file.name}", markup=False)
+            return
+        if clear:
+            had = drop_profile(conn, info.id)
+            note = "" if had else " (none was stored)"
+            common.out.print(f"已恢复内置曲线 / the built-in profile applies again{note}", markup=False)
+            return
+        stored = stored_profile(conn, info.id)
+    week, source = stored if stored is not None else (DEFAULT_PROFILE, "内置 built-in")
+    common.out.print(f"{info.name}: {source}", markup=False)
+    for d, day in enumerate(DAYS_ZH):
+        row = week[d * 24:(d + 1) * 24] * 100
+        common.out.print(f"{day} " + " ".join(f"{x:4.1f}" for x in row) + " %", markup=False)

@@ -170,3 +170,23 @@ def test_profile_and_refusals(engine, sample_area):
     with pytest.raises(InvalidInput, match="unknown_hours"):
         run_coverage(engine, radius_m=RADIUS, by_hour=True, unknown_hours="maybe")
     assert geodesic_band(1000.0) == pytest.approx(2.0)
+
+
+def test_profile_command(engine, sample_area, cli_env, tmp_path):
+    from cli_runner import run_cli
+
+    good = tmp_path / "曲线.csv"
+    rows = ["星期,小时,权重"] + [f"周{'一二三四五六日'[d]},{h},{10 if h in (12, 18) else 1}"
+                                 for d in range(7) for h in range(24)]
+    good.write_text("\n".join(rows), encoding="utf-8")
+    done = run_cli("demand", "profile", str(good), env=cli_env)
+    assert "曲线.csv" in done.stdout
+    shown = run_cli("demand", "profile", env=cli_env).stdout
+    assert "曲线.csv" in shown and "周一" in shown
+    bad = tmp_path / "bad.csv"
+    bad.write_text("\n".join([*rows[:5], "周八,3,1", *rows[6:]]), encoding="utf-8")
+    failed = run_cli("demand", "profile", str(bad), env=cli_env, check=False)
+    assert failed.returncode != 0 and "周八" in failed.stderr and "Traceback" not in failed.stderr
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT source FROM demand_profiles")).scalar_one() == "曲线.csv"
+    assert "built-in" in run_cli("demand", "profile", "--clear", env=cli_env).stdout
