@@ -26,6 +26,7 @@ from sqlalchemy import Connection, Engine, text
 
 from yizhan.areas import get_area
 from yizhan.coverage.analysis import MODES, check_radius, run_coverage
+from yizhan.coverage.by_hour import check_options
 from yizhan.coverage.streets import PROFILES
 from yizhan.errors import InvalidInput, NotFound, YizhanError
 from yizhan.settings import Settings
@@ -99,9 +100,10 @@ Work = Callable[[Callable[[str], None]], int]
 
 def checked_params(kind: Kind, params: dict[str, Any], settings: Settings) -> dict[str, Any]:
     """A job's parameters checked and completed: ``radius_m`` (metres, default the settings'), ``mode`` (straight or
-    network), ``profile`` (walk or bike); a recommendation exactly one of ``k`` (sites, 1 to ``MAX_SITES``) or
-    ``target`` (covered share, above 0 and at most 1). InvalidInput (422) naming the field, the value and what is
-    accepted."""
+    network), ``profile`` (walk or bike); a coverage run ``by_hour`` and ``capacity`` (bool), ``decay`` (none,
+    stepwise, gaussian) and ``unknown_hours`` (open, closed); a recommendation exactly one of ``k`` (sites, 1 to
+    ``MAX_SITES``) or ``target`` (covered share, above 0 and at most 1). InvalidInput (422) naming the field, the
+    value and what is accepted."""
     if kind not in KIND_ZH:
         raise InvalidInput(f"kind: {kind!r}; expected one of {', '.join(KIND_ZH)}")
     out: dict[str, Any] = {"radius_m": check_radius(float(params.get("radius_m") or settings.radius_m)),
@@ -110,6 +112,12 @@ def checked_params(kind: Kind, params: dict[str, Any], settings: Settings) -> di
         raise InvalidInput(f"方式 mode: {out['mode']!r}; 可用 expected {', '.join(MODES)}")
     if out["profile"] not in PROFILES:
         raise InvalidInput(f"出行 profile: {out['profile']!r}; 可用 expected {', '.join(PROFILES)}")
+    if kind == "coverage":
+        out["by_hour"] = bool(params.get("by_hour"))
+        out["capacity"] = bool(params.get("capacity"))
+        out["decay"] = params.get("decay") or "none"
+        out["unknown_hours"] = params.get("unknown_hours") or "open"
+        check_options(unknown_hours=out["unknown_hours"], decay=out["decay"])
     if kind == "recommendation":
         k, target = params.get("k"), params.get("target")
         if (k is None) == (target is None):
@@ -160,7 +168,8 @@ class JobRunner:
             def coverage(say: Callable[[str], None]) -> int:
                 return int(run_coverage(self.engine, area=area, radius_m=float(params["radius_m"]),
                                         mode=params["mode"], profile=params["profile"], progress=say,
-                                        settings=s)["run_id"])
+                                        settings=s, by_hour=params["by_hour"], capacity=params["capacity"],
+                                        decay=params["decay"], unknown_hours=params["unknown_hours"])["run_id"])
             return coverage
         if kind == "recommendation":
             def recommendation(say: Callable[[str], None]) -> int:

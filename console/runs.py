@@ -21,18 +21,24 @@ from yizhan.console.auth import CsrfChecked, SignedInUser, console_engine, conso
 from yizhan.console.jobs import list_jobs
 from yizhan.console.layout import render
 from yizhan.console.progress import STATE_TEXT, Runner, refusal, to_job_page
-from yizhan.coverage.runs import list_runs, summary_of
+from yizhan.coverage.runs import list_runs, station_loads_frame, summary_of
 from yizhan.errors import InvalidInput, YizhanError, http_status
 from yizhan.maps.formatting import local_time_text
 from yizhan.reports.run_report import FORMATS, MEDIA_TYPES, load_report
 from yizhan.reports.writer import file_name
 from yizhan.reports.writer import render as render_report
+from yizhan.weekly.week import LABELS_EN, LABELS_ZH
 
 RUNS_PATH = "/console/runs"
 RUNS_SHOWN = 100
 """The most runs the list shows (the newest)."""
 MODE_TEXT = {"straight": ("直线", "straight line"), "network": ("沿街道", "along the streets")}
 PROFILE_TEXT = {"walk": ("步行", "walking"), "bike": ("骑行", "cycling")}
+DECAY_TEXT = {"none": ("不衰减（2SFCA）", "no decay (2SFCA)"),
+              "stepwise": ("分段衰减（E2SFCA，1 / 0.68 / 0.22）", "stepwise decay (E2SFCA, 1 / 0.68 / 0.22)"),
+              "gaussian": ("高斯衰减（E2SFCA）", "gaussian decay (E2SFCA)")}
+"""The capacity's distance decays, said in Chinese and English."""
+MEASURED_TEXT = {"points": ("按订单点", "on the order points"), "cells": ("按网格中心", "on the cell centres")}
 FORMAT_TEXT = {
     "csv": ("缺口表 CSV（Excel 可打开）", "gaps as CSV (opens in Excel)"),
     "xlsx": ("Excel 工作簿（概况、缺口、乡镇街道、驿站）", "Excel workbook (summary, gaps, townships, stations)"),
@@ -102,9 +108,9 @@ def _runs_page(request: Request, user: SignedIn, *, status_code: int = 200, erro
     with console_engine(request).connect() as conn:
         jobs = [j for j in list_jobs(conn, kind="coverage", limit=10) if j.state != "done"]
     values = {"area": next(iter(areas), ""), "mode": "network", "profile": "walk",
-              "radius_m": f"{settings.radius_m:g}", **(form or {})}
+              "radius_m": f"{settings.radius_m:g}", "by_hour": "", "capacity": "", "decay": "none", **(form or {})}
     return render(request, "runs.html", status_code=status_code, user=user, runs=rows, areas=areas.values(),
-                  jobs=jobs, error=error, form=values, modes=MODE_TEXT,
+                  jobs=jobs, error=error, form=values, modes=MODE_TEXT, decays=DECAY_TEXT,
                   profiles=PROFILE_TEXT, when=lambda t: local_time_text(t, settings.timezone), states=STATE_TEXT)
 
 
@@ -127,12 +133,17 @@ def runs_start(request: Request, user: SignedInUser, _: CsrfChecked, runner: Run
                area: Annotated[str, Form(max_length=200)] = "",
                mode: Annotated[str, Form(max_length=20)] = "straight",
                profile: Annotated[str, Form(max_length=20)] = "walk",
-               radius_m: Annotated[str, Form(max_length=30)] = "") -> Response:
+               radius_m: Annotated[str, Form(max_length=30)] = "",
+               by_hour: Annotated[str, Form(max_length=5)] = "",
+               capacity: Annotated[str, Form(max_length=5)] = "",
+               decay: Annotated[str, Form(max_length=20)] = "none") -> Response:
     """Start a coverage run of ``area`` in the background; a 303 to its progress page. A bad value shows the list
     again with one line naming the field, the value and what is accepted."""
-    form = {"area": area, "mode": mode, "profile": profile, "radius_m": radius_m}
+    form = {"area": area, "mode": mode, "profile": profile, "radius_m": radius_m, "by_hour": by_hour,
+            "capacity": capacity, "decay": decay}
     try:
-        params: dict[str, Any] = {"mode": mode, "profile": profile}
+        params: dict[str, Any] = {"mode": mode, "profile": profile, "by_hour": bool(by_hour),
+                                  "capacity": bool(capacity), "decay": decay}
         if radius_m.strip():
             params["radius_m"] = number_field(radius_m, "radius_m", "服务半径", "metres, e.g. 1000",
                                               "米数，如 1000")
@@ -149,13 +160,49 @@ def run_page(request: Request, user: SignedInUser, run_id: int) -> HTMLResponse:
     try:
         with console_engine(request).connect() as conn:
             summary = summary_of(conn, run_id)
+            loads = station_loads_frame(conn, run_id) if "capacity" in summary else None
     except YizhanError as exc:
         return refusal(request, exc, title_zh="没有这次分析", title_en="No such run")
     areas = area_labels(request)
     files = [(fmt, file_name(run_id, fmt), *FORMAT_TEXT[fmt]) for fmt in FORMATS]
     straight = summary.get("covered_share_straight")
     return render(request, "run.html", user=user, run=run_row(summary, areas, settings.timezone), files=files,
-                  straight=share_text(straight) if straight is not None else None)
+                  straight=share_text(straight) if straight is not None else None,
+                  measured=MEASURED_TEXT[summary.get("measured", "cells")],
+                  week=week_table(summary["by_hour"]) if "by_hour" in summary else None,
+                  by_hour=summary.get("by_hour"), capacity=summary.get("capacity"),
+                  crowded=crowded_rows(loads) if loads is not None else [], decays=DECAY_TEXT)
+
+
+def week_table(by_hour: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The 24 x 7 covered shares of a run by hour as rows of the page's table: per hour of the day its label and,
+    Monday first, each weekday's share text and colour class (``s0`` under 50 %, ``s1`` 50–70 %, ``s2`` 70–85 %,
+    ``s3`` 85–95 %, ``s4`` from 95 %; ``na`` without demand)."""
+    shares = by_hour.get("covered_share_by_hour") or [None] * 168
+    rows = []
+    for hour in range(24):
+        cells = []
+        for day in range(7):
+            share = shares[day * 24 + hour]
+            if share is None:
+                cells.append({"text": "–", "cls": "na"})
+            else:
+                cls = next(f"s{i}" for i, edge in enumerate((0.5, 0.7, 0.85, 0.95, 2.0)) if share < edge)
+                cells.append({"text": f"{share * 100:.0f}", "cls": cls})
+        rows.append({"hour": f"{hour:02d}", "cells": cells})
+    return rows
+
+
+def crowded_rows(loads: Any, limit: int = 20) -> list[dict[str, Any]]:
+    """The most loaded stations (crowded first, then by orders per seat), for the run's page."""
+    rows = []
+    for r in loads.head(limit).itertuples(index=False):
+        peak = None if r.peak_hour is None or r.peak_hour != r.peak_hour else int(r.peak_hour)
+        rows.append({"id": r.station_id, "name": r.name,
+                     "seats": "未登记 not recorded" if r.seats is None or r.seats != r.seats else int(r.seats),
+                     "peak": f"{LABELS_ZH[peak]} / {LABELS_EN[peak]}" if peak is not None else "–",
+                     "per_seat": "–" if r.per_seat != r.per_seat else f"{r.per_seat:,.1f}", "crowded": r.crowded})
+    return rows
 
 
 @router.get(RUNS_PATH + "/{run_id}/files/{fmt}")

@@ -449,3 +449,38 @@ def test_a_run_that_fails_says_why_in_one_line(site: httpx.Client, engine: Engin
     assert "失败 failed" in page.text and "has no demand cells" in page.text and "Traceback" not in page.text
     listed = site.get("/console/runs", headers=HTML).text  # among the unfinished jobs, with its error
     assert "失败 <span class=\"en\">failed</span>" in listed and "has no demand cells" in listed
+
+
+def test_a_run_by_hour_with_capacity_from_the_form(site: httpx.Client, engine: Engine,
+                                                   sample_area: AreaInfo) -> None:
+    planner(site, engine)
+    with engine.begin() as conn:  # seats everywhere, some stations open only by day
+        conn.execute(text("UPDATE stations SET seats = 2"))
+    r = start_run(site, area=sample_area.name, mode="straight", radius_m="800", by_hour="1", capacity="1",
+                  decay="cubic")
+    assert r.status_code == 422 and "decay" in r.text and "cubic" in r.text, r.text
+    r = start_run(site, area=sample_area.name, mode="straight", radius_m="800", by_hour="1", capacity="1",
+                  decay="stepwise")
+    assert r.status_code == 303, r.text
+    state = wait_for(site, r.headers["location"])
+    assert state["state"] == "done", state
+    run_id = int(str(state["result_url"]).rsplit("/", 1)[1])
+    with engine.connect() as conn:
+        summary = summary_of(conn, run_id)
+    page = unescape(site.get(f"/console/runs/{run_id}", headers=HTML).text)
+    assert "按订单点" in page and "一周每小时" in page and "容量" in page
+    shares = summary["by_hour"]["covered_share_by_hour"]
+    table = re.search(r'<table class="week" id="week-table">(.*?)</table>', page, re.S)
+    assert table is not None
+    cells = re.findall(r'<td class="(s\d|na)">([^<]*)</td>', table.group(1))
+    assert len(cells) == 168
+    for hour in range(24):  # the page's rows are hours, its columns Monday to Sunday
+        for day in range(7):
+            cls, shown = cells[hour * 7 + day]
+            share = shares[day * 24 + hour]
+            assert (shown == "–") if share is None else (shown == f"{share * 100:.0f}")
+            assert cls == ("na" if share is None else f"s{sum(share >= e for e in (0.5, 0.7, 0.85, 0.95))}")
+    worst = summary["by_hour"]["worst_hours"][0]
+    assert worst["label_zh"] in page
+    crowded = summary["capacity"]["crowded"]
+    assert f"<strong>{crowded}</strong>" in page
