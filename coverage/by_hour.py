@@ -26,7 +26,7 @@ from yizhan.capacity.fca import DECAY_KINDS, decay_named
 from yizhan.capacity.loads import CROWDED_PER_SEAT, station_loads
 from yizhan.coverage.euclidean import geodesic_band, recheck_pairs
 from yizhan.coverage.measure import HALF, Demand
-from yizhan.coverage.reach import Pairs, network_reach, straight_reach
+from yizhan.coverage.reach import Pairs, network_reach, straight_pairs
 from yizhan.coverage.runs import HourRecord
 from yizhan.errors import InvalidInput
 from yizhan.weekly.availability import UNKNOWN_POLICIES, station_open
@@ -94,7 +94,7 @@ def reach_pairs(inp: HourInputs, say: Progress) -> tuple[Pairs, int]:
         say(f"stations within {inp.radius_m:g} m of each demand location along the streets")
         return network_reach(graph, st_snap, loc_snap, radius_m=inp.radius_m, include_access=True,
                              progress=say), 0
-    dem, site, dist = straight_reach(d.xy, inp.st_xy, inp.radius_m + geodesic_band(inp.radius_m))
+    dem, site, dist = straight_pairs(d.xy, inp.st_xy, inp.radius_m + geodesic_band(inp.radius_m))
     dem, site, dist, checked = recheck_pairs(dem, site, dist, d.lonlat, inp.st_lonlat, inp.radius_m)
     return (dem, site, dist), checked
 
