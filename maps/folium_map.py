@@ -19,9 +19,11 @@ from typing import Any, cast
 import folium
 import geopandas as gpd
 import numpy as np
+import pandas as pd
 from branca.element import Element, Figure
 from shapely.geometry.base import BaseGeometry
 
+from yizhan.coverage.runs import RunHours
 from yizhan.maps.assets import (
     ASSET_DIR_NAME,
     MAP_CSS,
@@ -34,7 +36,18 @@ from yizhan.maps.assets import (
     links,
 )
 from yizhan.maps.basemaps import SYSTEMS, add_basemaps, shift_frame, shift_geom
-from yizhan.maps.glue import PageGlue
+from yizhan.maps.glue import PageGlue, WeekGlue
+from yizhan.maps.hours import (
+    BAND_PANE,
+    WEEK_KEY,
+    WEEK_LABEL,
+    band_bits,
+    band_gaps,
+    band_parts,
+    band_share,
+    hour_label,
+    hour_matrix,
+)
 from yizhan.maps.inputs import (
     CELL_COLUMNS,
     GAP_COLUMNS,
@@ -50,15 +63,21 @@ from yizhan.maps.inputs import (
 from yizhan.maps.layers import (
     COMPACT_THRESHOLD,
     LAYER_AREA,
+    LAYER_BAND_GAPS,
+    LAYER_CROWDED,
     LAYER_GAPS,
     LAYER_HEAT,
+    LAYER_NIGHT_GAPS,
     LAYER_SITES,
     LAYER_STATIONS,
     LAYER_STREETS,
     LAYER_UNITS,
     area_layers,
+    band_cell_rings,
+    crowded_layers,
     gap_layers,
     heat_layers,
+    night_gap_layers,
     ring_layer_name,
     ring_layers,
     service_area_layers,
@@ -71,8 +90,10 @@ from yizhan.maps.layers import (
 )
 from yizhan.maps.panels import LeftOut, drawer_html, legend_html, summary_html, townships_html
 from yizhan.maps.popup import nearest_station_m
+from yizhan.maps.style import BAND_GAP_COLOUR
 from yizhan.outputs import replacing
 from yizhan.settings import DEFAULT_TIMEZONE
+from yizhan.weekly.week import BANDS
 
 __all__ = ["ASSET_DIR_NAME", "STATIC_DIR", "MapInputError", "map_from_layers", "write_map"]
 
@@ -92,6 +113,8 @@ def map_from_layers(
     sites: gpd.GeoDataFrame | None = None,
     min_gap_demand: float = 0.0,
     timezone: str = DEFAULT_TIMEZONE,
+    hours: RunHours | None = None,
+    loads: pd.DataFrame | None = None,
 ) -> folium.Map:
     """Build the planners' Folium map of one coverage run (or of a recommendation, with ``sites``).
 
@@ -130,6 +153,16 @@ def map_from_layers(
         EPSG:4326 Points of recommended new sites with ``rank, external_id, name, host_type, gain`` (demand newly
         covered) and ``covered_share_after`` (0–1), optionally ``address``: drawn as numbered markers with dashed
         rings of ``radius_m`` and listed in the summary.
+    hours : RunHours, optional
+        The run's figures by hour of the week. With them and the cells' ``covered_hours`` (21 bytes, bit h set
+        when covered at hour h of the week, Monday 0, local time) the page gets an hour selector (the bands of
+        :data:`~yizhan.maps.hours.BANDS` or the whole week): the cells that are gaps in the chosen band (covered
+        in fewer than half of its hours) are drawn as their own layer and the band's covered share is shown.
+        Cells with ``night_gap`` are drawn as the night gaps' layer. Without ``hours`` the page is as before.
+    loads : pandas.DataFrame, optional
+        Stations' loads (``station_id, name, seats, peak_hour, peak_demand, per_seat, crowded, lon, lat``;
+        WGS 84 degrees): the crowded ones are ringed as their own layer, with their riders per seat at the peak
+        hour in the popup.
     min_gap_demand : float
         Unmet demand (orders) below which a gap is neither drawn nor counted; the legend says how many were left
         out and their demand. Gap colours are fixed classes (:data:`~yizhan.maps.style.GAP_CLASS_BREAKS`), the
@@ -181,6 +214,8 @@ def map_from_layers(
     m.default_css = links(prefix, MAP_CSS)
     tiles = add_basemaps(m)
     folium.map.CustomPane("yz-heat", z_index=350, pointer_events=False).add_to(m)
+    if hours is not None:  # the cells of the chosen hour band, drawn by the page script under the stations
+        folium.map.CustomPane(BAND_PANE, z_index=390, pointer_events=False).add_to(m)
 
     pairs: list[tuple[folium.FeatureGroup, dict[str, Any]]] = []
 
@@ -207,6 +242,11 @@ def map_from_layers(
     along_streets = summary["mode"] == "network"
     paired(folium.FeatureGroup(name=LAYER_GAPS),
            lambda sy: gap_layers(shift_frame(gaps, sy), along_streets=along_streets))
+    week = _week_glue(cells, hours, paired) if hours is not None else None
+    night = hours is not None and "night_gap" in cells and bool(cells["night_gap"].fillna(False).astype(bool).any())
+    if night:
+        night_cells = cells[cells["night_gap"].fillna(False).astype(bool).to_numpy()]
+        paired(folium.FeatureGroup(name=LAYER_NIGHT_GAPS), lambda sy: night_gap_layers(shift_frame(night_cells, sy)))
     if service_area is not None:
         paired(folium.FeatureGroup(name=service_area_name(summary)),
                lambda sy: service_area_layers(shift_geom(service_area, sy)))
@@ -225,18 +265,23 @@ def map_from_layers(
         pairs.append((station_group, clusters))
     else:
         paired(station_group, lambda sy: station_layers(shift_frame(stations, sy), prefix))
+    crowded = _crowded(loads)
     if sites is not None:
         paired(folium.FeatureGroup(name=LAYER_SITES), lambda sy: site_layers(shift_frame(sites, sy), radius_m))
+    if crowded is not None:
+        paired(folium.FeatureGroup(name=LAYER_CROWDED),
+               lambda sy: crowded_layers(shift_frame(crowded, sy), peak_label=_peak_label))
     control = folium.LayerControl(collapsed=False, position="topright")
     control.add_to(m)
     PageGlue(m, pairs, station_group, stations, nearest_station_m(stations), compact=compact, tiles=tiles,
-             prefix=prefix, layer_control=control).add_to(m)
+             prefix=prefix, layer_control=control, week=week).add_to(m)
 
     root = cast(Figure, m.get_root())  # a Map's root is the page's Figure
     panels = [
         summary_html(summary, timezone=timezone, gaps_shown=len(gaps), left_out=left_out, sites=sites),
         legend_html(radius_m=radius_m, left_out=left_out, network=network, units=units is not None,
-                    rings=not compact, sites=sites is not None),
+                    rings=not compact, sites=sites is not None, week=week is not None, night=night,
+                    crowded=crowded is not None),
     ]
     if units is not None and len(units):
         panels.append(townships_html(units))
@@ -291,6 +336,51 @@ def write_map(m: folium.Map, path: Path) -> Path:
     with replacing(path) as tmp:
         tmp.write_text(page, encoding="utf-8")
     return path
+
+
+def _week_glue(cells: gpd.GeoDataFrame, hours: RunHours,
+               paired: Callable[[folium.FeatureGroup, Callable[[str], Any]], None]) -> WeekGlue | None:
+    """The hour selector's data and its (empty) layer of band gaps, which the page script fills with the cells
+    that are gaps of the chosen band; None when the cells carry no ``covered_hours``."""
+    covered = hour_matrix(cells)
+    if covered is None:
+        return None
+    weight = cells["weight"].to_numpy(dtype=float, na_value=np.nan)
+    bits = np.where(np.isfinite(weight) & (weight > 0), band_bits(band_gaps(covered)), 0)
+    keep = np.flatnonzero(bits)
+    shown = cells.iloc[keep]
+    group = folium.FeatureGroup(name=LAYER_BAND_GAPS)
+    paired(group, lambda _sy: [])
+    demand, done = np.asarray(hours.demand, dtype=float), np.asarray(hours.covered, dtype=float)
+    choices = [{"key": b.key, "group": band_parts(b)[0], "text": band_parts(b)[1], "label": f"{b.zh} {b.en}",
+                "share": _finite(band_share(demand, done, b.hours.astype(np.int64)))} for b in BANDS.values()]
+    choices.append({"key": WEEK_KEY, "group": None, "text": WEEK_LABEL, "label": WEEK_LABEL,
+                    "share": _finite(band_share(demand, done))})
+    data = {"choices": choices, "week": len(BANDS), "cells": keep.tolist(), "bits": bits[keep].tolist(),
+            "colour": BAND_GAP_COLOUR, "pane": BAND_PANE,
+            **{sy: band_cell_rings(shift_frame(shown, sy)) for sy in SYSTEMS}}
+    return WeekGlue(group, data)
+
+
+def _finite(x: float) -> float | None:
+    return round(x, 6) if math.isfinite(x) else None
+
+
+def _crowded(loads: pd.DataFrame | None) -> gpd.GeoDataFrame | None:
+    """The crowded stations of ``loads`` as EPSG:4326 points (most riders per seat first), or None when none."""
+    if loads is None or not len(loads) or "crowded" not in loads:
+        return None
+    rows = loads[loads["crowded"].fillna(False).astype(bool).to_numpy()]
+    rows = rows[np.isfinite(rows["lon"].to_numpy(dtype=float)) & np.isfinite(rows["lat"].to_numpy(dtype=float))]
+    if not len(rows):
+        return None
+    rows = rows.sort_values("per_seat", ascending=False, na_position="last")
+    return gpd.GeoDataFrame(rows.reset_index(drop=True), geometry=gpd.points_from_xy(rows["lon"], rows["lat"]),
+                            crs=4326)
+
+
+def _peak_label(h: Any) -> str:
+    return hour_label(int(h)) if h is not None and not pd.isna(h) else "—"
 
 
 def _gaps_from(gaps: gpd.GeoDataFrame, min_gap_demand: float) -> tuple[gpd.GeoDataFrame, LeftOut]:

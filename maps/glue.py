@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import folium
@@ -25,6 +26,18 @@ from yizhan.maps.popup import dictionary_coded, popup_columns
 
 COMPACT_MARKER_RADIUS = 6
 """Radius in pixels of the markers built in JavaScript (folium's own station markers have 7)."""
+
+
+@dataclass
+class WeekGlue:
+    """The hour selector of a run by hour of the week: its layer group (one empty child per coordinate system,
+    filled by the page script) and its data: ``choices`` (``key, group, text, label, share``: the bands, then the
+    whole week), ``week`` (the whole week's index), ``cells`` (row index of each cell that is a gap of some
+    choice), ``bits`` (per such cell, bit j set when it is a gap of choice j) and per coordinate system the cells'
+    outlines (``layers.band_cell_rings``)."""
+
+    group: folium.FeatureGroup
+    data: dict[str, Any]
 
 
 class PageGlue(JSCSSMixin):
@@ -50,6 +63,8 @@ class PageGlue(JSCSSMixin):
         URL prefix of the assets, without a trailing slash.
     layer_control : folium.LayerControl
         The layer list (rebuilt collapsed by the page script on a phone).
+    week : WeekGlue, optional
+        The hour selector of a run by hour of the week (its group is among ``pairs``).
     """
 
     _template = jinja2.Template("""
@@ -59,14 +74,15 @@ class PageGlue(JSCSSMixin):
   var data = {{ this.data }};
   yizhanGlue({map: {{ this.map_name }}, pairs: {{ this.pairs }}, bases: {{ this.bases }}, tiles: {{ this.tiles }},
               labels: {{ this.labels }}, stationGroup: {{ this.station_group }}, names: names, data: data,
-              compact: {{ this.compact }}, layerControl: {{ this.layer_control }}});
+              compact: {{ this.compact }}, layerControl: {{ this.layer_control }}, week: {{ this.week }}});
 })();
 {% endmacro %}
 """)
 
     def __init__(self, m: folium.Map, pairs: list[tuple[folium.FeatureGroup, dict[str, Any]]],
                  station_group: folium.FeatureGroup, stations: gpd.GeoDataFrame, nearest: np.ndarray, *,
-                 compact: bool, tiles: Mapping[str, Any], prefix: str, layer_control: folium.LayerControl) -> None:
+                 compact: bool, tiles: Mapping[str, Any], prefix: str, layer_control: folium.LayerControl,
+                 week: WeekGlue | None = None) -> None:
         super().__init__()
         self._name = "YizhanGlue"
         self.default_js = links(prefix, GLUE_JS)
@@ -88,6 +104,10 @@ class PageGlue(JSCSSMixin):
         self.data = js(data)
         self.compact = js(compact)
         self.layer_control = layer_control.get_name()
+        self.week = "null"
+        if week is not None:
+            sets = next(p[1] for p in pairs if p[0] is week.group)
+            self.week = f"{{group: {week.group.get_name()}, sets: {js_object(sets)}, data: {js(week.data)}}}"
 
 
 def compact_markers(stations: gpd.GeoDataFrame) -> dict[str, Any]:

@@ -35,7 +35,9 @@ from yizhan.maps.formatting import (
 from yizhan.maps.style import (
     AREA_COLOUR,
     CLOSED_COLOUR,
+    CROWDED_COLOUR,
     KIND_COLOURS,
+    NIGHT_GAP_COLOUR,
     OTHER_KIND_COLOUR,
     PROFILE_LABELS,
     SERVICE_AREA_COLOUR,
@@ -54,6 +56,9 @@ LAYER_AREA = "研究区 Area"
 LAYER_UNITS = "乡镇街道覆盖率 Townships"
 LAYER_STREETS = "道路（离线）Streets, offline"
 LAYER_SITES = "推荐新址 Recommended sites"
+LAYER_BAND_GAPS = "时段缺口 Gaps in the hours chosen"
+LAYER_NIGHT_GAPS = "夜间缺口 Night gaps"
+LAYER_CROWDED = "拥挤驿站 Crowded stations"
 
 CLUSTER_THRESHOLD = 500
 """Stations are drawn in a MarkerCluster when there are more than this many."""
@@ -312,3 +317,63 @@ def service_area_layers(area: BaseGeometry) -> list[Any]:
         style_function=lambda _f: {"color": SERVICE_AREA_COLOUR, "weight": 1, "fillColor": SERVICE_AREA_COLOUR,
                                    "fillOpacity": 0.18, "interactive": False, "className": "yz-service-area"},
     )]
+
+
+def band_cell_rings(cells: gpd.GeoDataFrame) -> list[list[float]]:
+    """Each cell's outline as a flat ``[lat, lon, lat, lon, …]`` (degrees rounded to 1e-6, ≈ 0.1 m; the closing
+    point left out), for the page script to draw the cells of the chosen hour band; ``[]`` for a missing cell."""
+    out: list[list[float]] = []
+    for geom in cells.geometry:
+        if geom is None or geom.is_empty:
+            out.append([])
+            continue
+        poly = max(shapely.get_parts(geom), key=lambda p: p.area) if geom.geom_type == "MultiPolygon" else geom
+        xy = np.asarray(poly.exterior.coords)[:-1, :2]
+        out.append(np.round(xy[:, ::-1], 6).reshape(-1).tolist())
+    return out
+
+
+def night_gap_layers(cells: gpd.GeoDataFrame) -> list[Any]:
+    """The night gaps (cells covered by day and not at night) merged into one shape, hatched purple, not
+    clickable (the gaps and stations under it keep their popups)."""
+    geoms = np.asarray(cells.geometry.values, dtype=object)
+    geoms = geoms[~(shapely.is_missing(geoms) | shapely.is_empty(geoms))]
+    if not len(geoms):
+        return []
+    merged = shapely.union_all(geoms)
+    return [folium.GeoJson(
+        {"type": "Feature", "geometry": mapping(merged), "properties": {}},
+        control=False,
+        style_function=lambda _f: {"color": NIGHT_GAP_COLOUR, "weight": 1.2, "fillColor": NIGHT_GAP_COLOUR,
+                                   "fillOpacity": 0.35, "dashArray": "4,3", "interactive": False,
+                                   "className": "yz-night-gap"},
+    )]
+
+
+def crowded_layers(loads: gpd.GeoDataFrame, *, peak_label: Any) -> list[Any]:
+    """A red ring around each crowded station (``loads`` rows with ``crowded``; EPSG:4326 points) whose popup
+    says, Chinese first, its seats, its peak hour (``peak_label(hour)``), the demand within reach then and the
+    riders per seat at that hour. Only the ring is clickable: the station's own marker inside keeps its popup."""
+    layers: list[Any] = []
+    for geom, row in zip(loads.geometry, loads.itertuples(index=False), strict=True):
+        if geom is None or geom.is_empty:
+            continue
+        seats = optional_int(row.seats)
+        per_seat = float(row.per_seat) if not is_missing(row.per_seat) else math.nan
+        popup = (
+            '<div class="yz-popup"><div class="yz-crowded-title">拥挤驿站 Crowded station</div><table>'
+            f"<tr><th>名称 Name</th><td>{esc(clean_text(row.name) or row.station_id)}</td></tr>"
+            f"<tr><th>编号 Id</th><td>{esc(row.station_id)}</td></tr>"
+            f"<tr><th>座位 Seats</th><td>{seats if seats is not None else '未登记 not recorded'}</td></tr>"
+            f"<tr><th>高峰时段 Peak hour</th><td>{esc(peak_label(row.peak_hour))}</td></tr>"
+            f"<tr><th>高峰需求 Demand at peak</th><td>{number_text(float(row.peak_demand))} 单/时 orders/h</td></tr>"
+            f"<tr><th>每座骑手 Riders per seat</th><td><b>"
+            f"{f'{per_seat:.1f}' if math.isfinite(per_seat) else '—'}</b>（高峰时段 at the peak hour）</td></tr>"
+            "</table></div>"
+        )
+        ring = folium.CircleMarker(location=(geom.y, geom.x), radius=12, color=CROWDED_COLOUR, weight=3,
+                                   fill=False, class_name="yz-crowded",
+                                   tooltip=folium.Tooltip(f"拥挤 crowded: {esc(clean_text(row.name))}"),
+                                   popup=folium.Popup(popup, max_width=320))
+        layers.append(ring)
+    return layers

@@ -60,12 +60,15 @@ def class_text(low: float, high: float) -> str:
 
 
 def legend_html(*, radius_m: float, left_out: LeftOut, network: bool = False, units: bool = False,
-                rings: bool = True, sites: bool = False) -> str:
+                rings: bool = True, sites: bool = False, week: bool = False, night: bool = False,
+                crowded: bool = False) -> str:
     """The legend: station kinds, closed stations, a line for each optional layer that is drawn, and the fixed
     gap classes from ``left_out.minimum`` up, with how many gaps below it were left out.
 
     ``network`` adds the area reached along the streets, ``units`` the township ramp, ``sites`` the recommended
-    sites; without ``rings`` (national scale) a note says why no service rings are drawn.
+    sites; without ``rings`` (national scale) a note says why no service rings are drawn. A run by hour of the
+    week adds the gaps of the chosen hours (``week``, with the rule that makes a cell one), the night gaps
+    (``night``) and the crowded stations (``crowded``).
     """
     kinds = "".join(
         f'<span class="yz-kind"><span class="yz-dot" style="background:{KIND_COLOURS[code]}"></span>{name} {code}'
@@ -91,6 +94,16 @@ def legend_html(*, radius_m: float, left_out: LeftOut, network: bool = False, un
     site_line = (f'<div><span class="yz-dot" style="background:{SITE_COLOUR};border-radius:3px"></span>'
                  f'推荐新址 recommended site（虚线：{radius} 半径，直线 dashed: straight radius）</div>'
                  if sites else "")
+    by_hour = ""
+    if week:
+        by_hour += ('<div><span class="yz-band-sample"></span>时段缺口：所选时段内有覆盖的小时不足一半的网格 '
+                    "gaps in the hours chosen: cells covered in fewer than half of those hours</div>")
+    if night:
+        by_hour += ('<div><span class="yz-night-sample"></span>夜间缺口：白天有覆盖、夜间无 '
+                    "night gaps: covered by day, not at night</div>")
+    if crowded:
+        by_hour += ('<div><span class="yz-crowded-sample"></span>拥挤驿站（高峰时段每座骑手过多）'
+                    "crowded stations: too many riders per seat at the peak hour</div>")
     share_gradient = ", ".join(SHARE_SCALE)
     unit_scale = (
         '<div class="yz-sub">乡镇街道覆盖率 Townships: covered share</div>'
@@ -110,6 +123,7 @@ def legend_html(*, radius_m: float, left_out: LeftOut, network: bool = False, un
   <div class="yz-sub">缺口：未覆盖订单（固定分级）Gaps: unmet orders, fixed classes</div>
   <div class="yz-classes">{swatches}</div>
   {dropped}
+  {by_hour}
   {unit_scale}
   <div><span class="yz-area-sample"></span>研究区 study area</div>
   <div class="yz-sub">坐标系 CRS: <span id="yz-crs">{SYSTEM_LABELS["wgs84"]}</span></div>

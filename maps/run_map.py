@@ -24,7 +24,8 @@ def map_from_run(
     choropleth and the township table; by default the run's own units (:func:`units_choropleth` of
     ``run.unit_polygons`` and ``run.unit_table``). Gaps of less than ``min_gap_demand`` unmet orders are left out
     (the legend counts them); the run's time is shown in ``timezone``; the panel's title is the area's display
-    name.
+    name. A run by hour of the week (``run.hours``) gets the hour selector and its night gaps, a run with
+    capacity (``run.loads``) its crowded stations.
     """
     if units is None and run.unit_polygons is not None and run.unit_table is not None:
         units = units_choropleth(run.unit_polygons, run.unit_table)
@@ -34,7 +35,8 @@ def map_from_run(
                            radius_m=float(run.summary["radius_m"]), boundary=run.area.boundary,
                            asset_prefix=asset_prefix,
                            service_area=run.covered_geom if run.summary["mode"] == "network" else None,
-                           units=units, streets=streets, min_gap_demand=min_gap_demand, timezone=timezone)
+                           units=units, streets=streets, min_gap_demand=min_gap_demand, timezone=timezone,
+                           hours=run.hours, loads=run.loads)
 
 
 def units_choropleth(units: gpd.GeoDataFrame, table: pd.DataFrame) -> gpd.GeoDataFrame:

@@ -25,6 +25,12 @@ SHARE_SCALE: tuple[str, ...] = ("#d7191c", "#fdae61", "#ffffbf", "#a6d96a", "#1a
 
 PROFILE_LABELS: dict[str, str] = {"walk": "步行", "bike": "骑行"}
 SERVICE_AREA_COLOUR = "#1b9e77"
+BAND_GAP_COLOUR = "#1d91c0"
+"""Cells that are gaps in the hour band chosen on the map."""
+NIGHT_GAP_COLOUR = "#5e3c99"
+"""Night gaps: cells covered by day and not at night."""
+CROWDED_COLOUR = "#d7301f"
+"""The ring of a crowded station."""
 
 
 def scale_colour(value: float, lo: float, hi: float, scale: tuple[str, ...] = GAP_SCALE) -> str:

@@ -14,15 +14,19 @@
  *                 a station has no position) and "marker" = Leaflet path options
  *   compact       true when the markers are built here (national scale) instead of by folium
  *   layerControl  the L.control.layers of the page (rebuilt collapsed on a phone)
+ *   week          null, or for a run by hour of the week {group, sets: {wgs84, gcj02}, data} (maps/glue.py,
+ *                 WeekGlue): the hour selector (bottom right) draws into sets the cells that are gaps of the
+ *                 chosen band (bit j of data.bits) and shows the band's covered share
  *
  * On a phone (narrower than PHONE_MAX_PX) the layer list starts collapsed and the panels (#yz-drawer: summary,
  * legend, township table) stay folded until the 面板 Panels button (#yz-drawer-toggle) opens them; opening a
  * popup folds them again. Every popup is panned clear of the panels and controls that stand over the map. The
  * township table (table.yz-sortable) sorts on a click of its column headers. The scale is metric only.
  *
- * Station markers carry their index as the option yzIdx. The URL hash "#gcj02" starts on Amap and "search=<name>"
- * opens the first matching station (for links and headless tests). Sets window.yizhanMap = {use, go, system,
- * markers}.
+ * Station markers carry their index as the option yzIdx. The URL hash "#gcj02" starts on Amap, "search=<name>"
+ * opens the first matching station and "band=<key>" chooses an hour band (for links and headless tests). Sets
+ * window.yizhanMap = {use, go, system, markers, foldPanels, band}; band is {choose(index or key), chosen(),
+ * drawn()} (the row indexes of the cells drawn) for a run by hour of the week.
  */
 (function () {
   "use strict";
@@ -122,6 +126,80 @@
     return '<div class="yz-popup"><table>' + data.popup.map(function (row) {
       return "<tr><th>" + row[0] + "</th><td>" + cell(data[row[1]], i) + "</td></tr>";
     }).join("") + "</table></div>";
+  }
+
+  /* The hour selector: a <select> of the bands (grouped by workdays and weekend) and the whole week, the chosen
+     choice's covered share below it; the cells that are gaps of the chosen choice are drawn into week.sets. */
+  function weekSelector(map, week) {
+    var d = week.data;
+    var chosen = d.week;
+    var drawn = [];
+    var share = null, select = null;
+    function percent(x) { return x === null ? "—" : (x * 100).toFixed(1) + "%"; }
+    function draw(j) {
+      drawn = [];
+      for (var sy in week.sets) { week.sets[sy].clearLayers(); }
+      for (var k = 0; k < d.cells.length; k++) {
+        if (!(d.bits[k] & (1 << j))) { continue; }
+        drawn.push(d.cells[k]);
+        for (var s in week.sets) {
+          var ring = d[s][k], ll = [];
+          for (var p = 0; p + 1 < ring.length; p += 2) { ll.push([ring[p], ring[p + 1]]); }
+          if (!ll.length) { continue; }
+          week.sets[s].addLayer(L.polygon(ll, {pane: d.pane, interactive: false, color: d.colour, weight: 0.8,
+                                                fillColor: d.colour, fillOpacity: 0.5, className: "yz-band-gap",
+                                                yzCell: d.cells[k]}));
+        }
+      }
+    }
+    function choose(which) {
+      var j = typeof which === "number" ? which : -1;
+      if (j < 0) { d.choices.forEach(function (c, i) { if (c.key === which) { j = i; } }); }
+      if (j < 0 || j >= d.choices.length) { return false; }
+      chosen = j;
+      draw(j);
+      if (select) { select.value = String(j); }
+      if (share) {
+        share.textContent = "覆盖率 covered " + percent(d.choices[j].share) + " · 缺口网格 gap cells " + drawn.length;
+      }
+      map.getContainer().setAttribute("data-yz-band", d.choices[j].key);
+      return true;
+    }
+    var Selector = L.Control.extend({
+      options: {position: "bottomright"},
+      onAdd: function () {
+        var div = L.DomUtil.create("div", "yz-week leaflet-bar");
+        var label = L.DomUtil.create("label", "", div);
+        label.htmlFor = "yz-band";
+        label.textContent = "时段 Hours";
+        select = L.DomUtil.create("select", "", div);
+        select.id = "yz-band";
+        var groups = {};
+        d.choices.forEach(function (c, i) {
+          var parent = select;
+          if (c.group) {
+            if (!groups[c.group]) {
+              groups[c.group] = L.DomUtil.create("optgroup", "", select);
+              groups[c.group].label = c.group;
+            }
+            parent = groups[c.group];
+          }
+          var o = L.DomUtil.create("option", "", parent);
+          o.value = String(i);
+          o.textContent = c.text;
+          o.title = c.label;
+        });
+        share = L.DomUtil.create("div", "yz-week-share", div);
+        L.DomEvent.disableClickPropagation(div);
+        L.DomEvent.disableScrollPropagation(div);
+        L.DomEvent.on(select, "change", function () { choose(parseInt(select.value, 10)); });
+        return div;
+      }
+    });
+    new Selector().addTo(map);
+    choose(chosen);
+    return {choose: choose, chosen: function () { return d.choices[chosen].key; },
+            drawn: function () { return drawn.slice(); }};
   }
 
   function glue(config) {
@@ -239,7 +317,10 @@
     });
     var search = new Search().addTo(map);
 
+    var band = config.week ? weekSelector(map, config.week) : null;
+
     var hash = new URLSearchParams(location.hash.replace(/^#/, ""));
+    if (band && hash.get("band")) { band.choose(hash.get("band")); }
     if (hash.has("gcj02")) {
       map.removeLayer(config.tiles.wgs84);
       map.addLayer(config.tiles.gcj02);  // fires baselayerchange through the layer control
@@ -251,7 +332,7 @@
       if (hit.length) { go(hit[0]); }
     }
     window.yizhanMap = {use: use, go: go, system: function () { return current; }, markers: markers,
-                        foldPanels: foldPanels};
+                        foldPanels: foldPanels, band: band};
   }
 
   window.yizhanGlue = glue;
