@@ -14,7 +14,9 @@ from typing import TYPE_CHECKING
 from matplotlib.backends.backend_pdf import PdfPages
 from matplotlib.figure import Figure
 
+from yizhan.reports.by_hour import share_table
 from yizhan.reports.drawing import LEGEND_IN, draw_map, drawing, fit_map
+from yizhan.reports.hour_chart import draw_share_grid
 from yizhan.reports.run_report import RunReport
 from yizhan.reports.summary import GAP_TEXT_COLUMNS, SummaryPage, summary_page
 
@@ -41,9 +43,10 @@ class Page:
         self.fig.add_artist(_line(x0, x1, y, **kw))
 
     def table(self, y: float, header: list[str], rows: list[list[str]], widths: list[float],
-              text: frozenset[int], total: list[str] | None = None, size: float = 7.0) -> float:
-        """Draw a table whose top is at ``y``; numbers right-aligned. Returns the y below it."""
-        xs = [MARGIN]
+              text: frozenset[int], total: list[str] | None = None, size: float = 7.0, x0: float = MARGIN) -> float:
+        """Draw a table whose top is at ``y`` and left side at ``x0``; numbers right-aligned. Returns the y below
+        it."""
+        xs = [x0]
         for w in widths[:-1]:
             xs.append(xs[-1] + w)
 
@@ -54,15 +57,15 @@ class Page:
                 else:
                     self.text(x + w - 0.05, y_row, s, fontsize=size, ha="right", **kw)
 
-        self.fig.add_artist(_band(MARGIN, sum(widths), y, ROW_H + 0.02))
+        self.fig.add_artist(_band(x0, sum(widths), y, ROW_H + 0.02))
         draw(header, y + ROW_H - 0.04, color="#1a1a1a")
         y += ROW_H + 0.02
         for row in rows:
             draw(row, y + ROW_H - 0.04)
             y += ROW_H
-            self.rule(y, MARGIN, MARGIN + sum(widths), color="#e2e2e2", lw=0.4)
+            self.rule(y, x0, x0 + sum(widths), color="#e2e2e2", lw=0.4)
         if total:
-            self.rule(y, MARGIN, MARGIN + sum(widths), color="#888888", lw=0.7)
+            self.rule(y, x0, x0 + sum(widths), color="#888888", lw=0.7)
             draw(total, y + ROW_H - 0.04)
             y += ROW_H
         return y
@@ -89,7 +92,8 @@ def scaled(widths: list[float], total: float) -> list[float]:
 
 def summary_pdf(report: RunReport, *, page: SummaryPage | None = None, lang: str = "zh-en") -> bytes:
     """The one-page summary (map, headline figures, top gaps, units, notes) as PDF bytes, in ``lang``
-    (``summary.LANGS``: ``zh`` Chinese only, ``zh-en`` with English beside)."""
+    (``summary.LANGS``: ``zh`` Chinese only, ``zh-en`` with English beside). A run by hour of the week or with
+    capacity gets a second page (:func:`hours_page`)."""
     p = page or summary_page(report, lang=lang)
     inner = PAGE_W - 2 * MARGIN
     buf = io.BytesIO()
@@ -141,4 +145,56 @@ def summary_pdf(report: RunReport, *, page: SummaryPage | None = None, lang: str
         with PdfPages(buf, metadata={"Title": p.title, "Subject": p.subtitle, "Creator": "yizhan",
                                      "CreationDate": datetime.now().astimezone()}) as pdf:
             pdf.savefig(fig)
+            if p.hours or p.capacity:
+                pdf.savefig(hours_page(report, p))
     return buf.getvalue()
+
+
+def hours_page(report: RunReport, p: SummaryPage) -> Figure:
+    """The second page of a run by hour of the week or with capacity (call inside ``drawing``): the 24 x 7 heat map
+    of covered share (``hour_chart.draw_share_grid``) with the figures by hour and the worst hours beside it, then
+    the crowded stations."""
+    fig = Figure(figsize=(PAGE_W, PAGE_H))
+    pg = Page(fig)
+    inner = PAGE_W - 2 * MARGIN
+    title = p.say("分时段覆盖与驿站负荷", "Hours of the week and capacity")
+    pg.text(MARGIN, 0.62, f"{title} · {report.run.area.label}", fontsize=13)
+    pg.text(MARGIN, 0.86, p.subtitle, fontsize=7.5, color=GREY)
+    y = 1.1
+    table = share_table(report.run)
+    if table is not None:
+        pg.text(MARGIN, y + 0.05, p.say("覆盖率：小时 × 星期（当地时间）", "covered share, hour x weekday, local time"),
+                fontsize=10)
+        grid_w, grid_h = 3.3, 5.6
+        ax = fig.add_axes(((MARGIN + 0.45) / PAGE_W, 1 - (y + 0.45 + grid_h) / PAGE_H, grid_w / PAGE_W,
+                           grid_h / PAGE_H))
+        draw_share_grid(ax, table, lang=p.lang)
+        x = MARGIN + grid_w + 0.9
+        fy = y + 0.45
+        for zh, en, value in p.hour_figures:
+            pg.text(x, fy, p.say(zh, en), fontsize=7, color=GREY)
+            pg.text(x, fy + 0.22, value, fontsize=11)
+            fy += 0.45
+        if p.worst_rows:
+            fy += 0.1
+            pg.text(x, fy, p.say("最差时段", "Worst hours"), fontsize=10)
+            fy = pg.table(fy + 0.1, p.worst_header, p.worst_rows, scaled([1.6, 0.7, 0.7, 0.6], PAGE_W - MARGIN - x),
+                          frozenset({0}), x0=x)
+        y = max(y + 0.45 + grid_h + 0.9, fy + 0.3)
+    elif p.hour_figures:
+        for zh, en, value in p.hour_figures:
+            pg.text(MARGIN, y, f"{p.say(zh, en)}: {value}", fontsize=8)
+            y += 0.22
+        y += 0.2
+    if p.capacity:
+        pg.text(MARGIN, y, p.say("拥挤驿站", "Crowded stations"), fontsize=10)
+        y += 0.1
+        if p.crowded_rows:
+            y = pg.table(y, p.crowded_header, p.crowded_rows, scaled([2.6, 0.6, 1.9, 1.1, 0.8], inner),
+                         frozenset({0, 2}))
+            if p.crowded_more:
+                more = p.say(f"另有 {p.crowded_more} 个见 XLSX。", f"{p.crowded_more} more in the XLSX.")
+                pg.text(MARGIN, y + 0.16, more, fontsize=6.5, color=GREY)
+        else:
+            pg.text(MARGIN, y + 0.2, p.say("没有拥挤的驿站。", "No crowded station."), fontsize=8)
+    return fig

@@ -28,6 +28,17 @@ from sqlalchemy import Engine, text
 
 from yizhan.areas import remembered_extract, sector_units, units_frame
 from yizhan.coverage.runs import RunData, load_run, units_table
+from yizhan.reports.by_hour import (
+    CROWDED_COLUMNS,
+    CROWDED_FORMATS,
+    CROWDED_SHEET,
+    HOUR_SHEET,
+    crowded_table,
+    hour_figures,
+    share_table,
+    worst_hours,
+    write_hour_sheet,
+)
 from yizhan.reports.workbook import (
     DATE_FORMAT,
     TOTAL_LABEL,
@@ -396,8 +407,13 @@ def summary_rows(report: RunReport) -> list[tuple[str, Any, str]]:
     if report.network:
         rows.append(("直线覆盖率 straight-line covered share", h["covered_share_straight"], ""))
     rows += [("覆盖面积 covered area", h["covered_area_km2"], "平方公里 km²"),
-             ("覆盖缺口 gaps", h["gaps"], "个"),
-             ("生成时间 made at", local_naive(datetime.now().astimezone(), report.timezone), report.timezone)]
+             ("覆盖缺口 gaps", h["gaps"], "个")]
+    for zh, en, value, unit in hour_figures(report.run):
+        rows.append((f"{zh} {en}", value, "" if unit == "%" else unit))
+    worst = worst_hours(report.run)
+    if worst:
+        rows.append(("最差时段 worst hours", "；".join(f"{w['label']} {w['share']:.1%}" for w in worst), ""))
+    rows.append(("生成时间 made at", local_naive(datetime.now().astimezone(), report.timezone), report.timezone))
     return rows
 
 
@@ -405,7 +421,9 @@ _SUMMARY_FORMATS = {"服务半径 radius": "#,##0", "总需求 total demand": "#
                     "已覆盖需求 covered demand": "#,##0.0", "未覆盖需求 unmet demand": "#,##0.0",
                     "覆盖率 covered share": "0.0%", "直线覆盖率 straight-line covered share": "0.0%",
                     "覆盖面积 covered area": "0.000", "运行时间 created at": DATE_FORMAT,
-                    "生成时间 made at": DATE_FORMAT}
+                    "生成时间 made at": DATE_FORMAT,
+                    "全周分时覆盖率 covered share of the week's demand-hours": "0.0%",
+                    "未覆盖需求小时 uncovered demand-hours": "#,##0.0", "夜间缺口需求 night-gap demand": "#,##0.0"}
 
 
 def gaps_totals(table: pd.DataFrame) -> dict[str, Any]:
@@ -456,8 +474,10 @@ def gaps_xlsx(report: RunReport) -> bytes:
     """The report as an Excel workbook: sheets 概况 summary, 缺口 gaps, 乡镇街道 units, 驿站 stations; Chinese
     (and English) headers, frozen header row, number formats (shares as %, distances without decimals), a totals
     row under each table, times as Excel dates in the report's time zone, the stations' amenities (Chinese
-    labels) and hours. Every sheet prints on A4, fit to the page width, its header row on every page. Every text
-    is a text cell, never a formula."""
+    labels) and hours. A run by hour of the week adds the sheet 分时覆盖率 by hour (the 24 x 7 covered share,
+    ``by_hour.write_hour_sheet``) and its figures to the summary; a run with capacity the sheet 拥挤驿站 crowded.
+    Every sheet prints on A4, fit to the page width, its header row on every page. Every text is a text cell,
+    never a formula."""
     from openpyxl import Workbook
     from openpyxl.worksheet.worksheet import Worksheet
 
@@ -470,6 +490,12 @@ def gaps_xlsx(report: RunReport) -> bytes:
     write_table(wb.create_sheet(SHEETS["units"]), units, UNIT_COLUMNS, _NUMBER_FORMATS, totals=units_totals(units))
     write_table(wb.create_sheet(SHEETS["stations"]), stations, STATION_COLUMNS, _NUMBER_FORMATS,
                 totals=stations_totals(stations))
+    shares = share_table(report.run)
+    if shares is not None:
+        write_hour_sheet(wb.create_sheet(HOUR_SHEET), shares)
+    crowded = crowded_table(report.run)
+    if crowded is not None:
+        write_table(wb.create_sheet(CROWDED_SHEET), crowded, CROWDED_COLUMNS, CROWDED_FORMATS)
     title = f"驿站覆盖缺口报告 gap report · {report.run.area.label} · 运行 run #{report.run_id}"
     return workbook_bytes(wb, title=title, portrait=SHEETS["summary"])
 
@@ -480,7 +506,9 @@ GPKG_LAYERS = ("gaps", "units", "stations", "study_area", "service_area")
 
 def gaps_gpkg(report: RunReport) -> bytes:
     """The report as a GeoPackage (EPSG:4326): layers ``gaps`` and ``units`` (MultiPolygon), ``stations`` (Point),
-    ``study_area`` and ``service_area`` (MultiPolygon; empty when unknown). Field names are the English keys."""
+    ``study_area`` and ``service_area`` (MultiPolygon; empty when unknown); a run with capacity adds
+    ``crowded_stations`` (Point, ``by_hour.crowded_table``), a run by hour of the week ``night_gaps`` (its
+    night-gap cells, MultiPolygon, with each cell's demand over the week). Field names are the English keys."""
     run = report.run
     gaps = gpd.GeoDataFrame(gaps_table(report), geometry=[_multi(g) for g in run.gaps.geometry], crs=4326)
     units = gpd.GeoDataFrame(units_report_table(report), geometry=list(report.units.geometry), crs=4326)
@@ -496,6 +524,16 @@ def gaps_gpkg(report: RunReport) -> bytes:
         geometry=[_multi(run.covered_geom)] if run.covered_geom is not None else [], crs=4326)
     layers = {"gaps": (gaps, "MultiPolygon"), "units": (units, "MultiPolygon"), "stations": (stations, "Point"),
               "study_area": (area, "MultiPolygon"), "service_area": (service, "MultiPolygon")}
+    crowded = crowded_table(report.run)
+    if crowded is not None:
+        layers["crowded_stations"] = (gpd.GeoDataFrame(
+            crowded, geometry=gpd.points_from_xy(crowded["lon"], crowded["lat"]), crs=4326), "Point")
+    if "night_gap" in run.cells and run.hours is not None:
+        night = run.cells[run.cells["night_gap"].fillna(False).astype(bool).to_numpy()]
+        layers["night_gaps"] = (gpd.GeoDataFrame(
+            {"cell_key": night["cell_key"].astype(str).to_numpy(),
+             "cell_demand": night["weight"].astype(float).to_numpy()},
+            geometry=[_multi(g) for g in night.geometry], crs=4326), "MultiPolygon")
     with tempfile.TemporaryDirectory(prefix="yizhan-gpkg-") as tmp:
         path = Path(tmp) / f"gaps_run{report.run_id}.gpkg"
         for name, (gdf, gtype) in layers.items():

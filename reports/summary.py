@@ -15,7 +15,9 @@ import numpy as np
 
 from yizhan.coverage.runs import UNASSIGNED
 from yizhan.errors import InvalidInput
+from yizhan.reports.by_hour import CROWDED_SHOWN, crowded_table, hour_figures, worst_hours
 from yizhan.reports.drawing import map_png
+from yizhan.reports.hour_chart import share_grid_png
 from yizhan.reports.run_report import (
     OSM_ATTRIBUTION,
     STREET_NEAR_M,
@@ -103,6 +105,16 @@ class SummaryPage:
     notes: list[str] = field(default_factory=list)
     attribution: str | None = None
     lang: str = "zh-en"
+    hours: bool = False
+    """The run has figures by hour of the week: the 24 x 7 picture and the figures below are shown."""
+    hour_figures: list[tuple[str, str, str]] = field(default_factory=list)  # (Chinese label, English label, value)
+    worst_header: list[str] = field(default_factory=list)
+    worst_rows: list[list[str]] = field(default_factory=list)
+    crowded_header: list[str] = field(default_factory=list)
+    crowded_rows: list[list[str]] = field(default_factory=list)
+    crowded_more: int = 0
+    capacity: bool = False
+    """The run has stations' loads: the crowded stations are listed (or said to be none)."""
 
     def say(self, zh: str, en: str) -> str:
         """``zh`` in the page's language (with ``en`` beside unless Chinese only)."""
@@ -194,7 +206,9 @@ def summary_page(report: RunReport, *, top: int = TOP_GAPS, max_units: int = MAX
         notes.append(f"本次运行后登记册有 {report.stations_changed} 个驿站新增或修改；驿站表为当前登记。")
     notes.append(f"完整缺口表（{h['gaps']} 个）见 CSV / XLSX / GeoJSON / GeoPackage。"
                  f"生成于 {local_time(now or datetime.now().astimezone(), report.timezone)}。")
+    page_hours = _hours_part(report, lang)
     return SummaryPage(
+        **page_hours,
         title=f"驿站覆盖缺口报告 · {report.run.area.label}",
         subtitle=f"{say('运行', 'run', lang)} #{h['run_id']} · "
                  f"{local_time(datetime.fromisoformat(h['created_at']), report.timezone)} · {mode} · "
@@ -203,6 +217,41 @@ def summary_page(report: RunReport, *, top: int = TOP_GAPS, max_units: int = MAX
         figures=figures, gap_header=gap_header, gap_rows=gap_rows, gaps_more=max(0, len(g) - top),
         unit_header=unit_header, unit_rows=rows, unit_total=total, units_more=more,
         notes=[n for n in notes if n], attribution=OSM_ATTRIBUTION if report.uses_osm else None, lang=lang)
+
+
+def _hours_part(report: RunReport, lang: str) -> dict[str, Any]:
+    """The :class:`SummaryPage` fields of a run by hour of the week and with capacity (none for other runs)."""
+    run = report.run
+    out: dict[str, Any] = {"hours": run.hours is not None, "capacity": run.loads is not None}
+    figures = []
+    for zh, en, value, unit in hour_figures(run):
+        if unit == "%":
+            text = pct(value)
+        elif isinstance(value, float):
+            text = f"{num(value)} {zh_part(unit, lang)}".strip()
+        elif isinstance(value, int):
+            text = f"{value:,} {unit}".strip()
+        else:
+            text = zh_part(str(value), lang)
+        figures.append((zh, en, text))
+    out["hour_figures"] = figures
+    worst = worst_hours(run)
+    if worst:
+        out["worst_header"] = [say("时段", "hour", lang), "需求", "已覆盖", "覆盖率"]
+        out["worst_rows"] = [[w["label"] if lang != "zh" else w["label"].rsplit(" ", 1)[0], num(w["demand"]),
+                              num(w["covered"]), pct(w["share"])] for w in worst]
+    crowded = crowded_table(run)
+    if crowded is not None:
+        out["crowded_header"] = [say("驿站", "station", lang), "座位", say("高峰时段", "peak hour", lang),
+                                 "高峰需求(单/时)", "每座骑手"]
+        out["crowded_rows"] = [
+            [_cut(r.name if isinstance(r.name, str) else r.station_id, 22),
+             f"{int(r.seats):,}" if math.isfinite(r.seats) else "—",
+             r.peak_hour if lang != "zh" or not r.peak_hour else r.peak_hour.rsplit(" ", 1)[0],
+             num(r.peak_demand), num(r.per_seat, 2)]
+            for r in crowded.head(CROWDED_SHOWN).itertuples(index=False)]
+        out["crowded_more"] = max(0, len(crowded) - CROWDED_SHOWN)
+    return out
 
 
 _CSS = """
@@ -226,6 +275,8 @@ tr.total td { border-top: 1px solid #888; font-weight: 600; }
 .more { color: #666; font-size: 7pt; }
 .notes { color: #555; font-size: 6.8pt; margin-top: 2mm; }
 .notes p { margin: 0.4mm 0; }
+.hours { display: flex; gap: 4mm; align-items: flex-start; break-before: page; }
+.hours img { width: 80mm; }
 @media print { body { max-width: none; } }
 """
 
@@ -255,6 +306,7 @@ def summary_html(report: RunReport, *, page: SummaryPage | None = None, lang: st
     more_text = p.say(f"另有 {p.gaps_more} 个缺口见数据文件。", f"{p.gaps_more} more gaps in the data files.")
     more = f'<p class="more">{html.escape(more_text)}</p>' if p.gaps_more else ""
     units_more = f'<p class="more">{p.units_more + 1} 个单元合为一行；分单元明细见 XLSX。</p>' if p.units_more else ""
+    hours = _hours_html(report, p)
     notes = "".join(f"<p>{html.escape(n)}</p>" for n in p.notes)
     if p.attribution:
         notes += f"<p>{p.say('地图数据', 'Map data')} {html.escape(p.attribution)}</p>"
@@ -269,7 +321,37 @@ def summary_html(report: RunReport, *, page: SummaryPage | None = None, lang: st
 {gap_table}{more}
 <h2>{html.escape(p.say("分单元", "By township / unit"))}</h2>
 {_table(p.unit_header, p.unit_rows, p.unit_total)}{units_more}
+{hours}
 <div class="notes">{notes}</div>
 </body></html>
 """
 
+
+
+def _hours_html(report: RunReport, p: SummaryPage) -> str:
+    """The part of the HTML page on the hours of the week (the 24 x 7 picture, the figures by hour, the worst
+    hours) and on capacity (the crowded stations); empty for a run without them."""
+    out = ""
+    if p.hours:
+        png = share_grid_png(report.run, lang=p.lang)
+        img = (f'<img alt="{html.escape(p.say("分时覆盖率", "covered share by hour"))}" '
+               f'src="data:image/png;base64,{base64.b64encode(png).decode("ascii")}">' if png else "")
+        figs = "".join(f'<div class="fig"><div class="l">{html.escape(p.say(zh, en))}</div>'
+                       f'<div class="v">{html.escape(v)}</div></div>' for zh, en, v in p.hour_figures)
+        worst = ""
+        if p.worst_rows:
+            worst = (f"<h2>{html.escape(p.say('最差时段', 'Worst hours'))}</h2>"
+                     + _table(p.worst_header, p.worst_rows))
+        out += (f"<h2>{html.escape(p.say('分时段覆盖率（当地时间）', 'Covered share by hour of the week, local time'))}"
+                f'</h2><div class="hours">{img}<div class="figs">{figs}{worst}</div></div>')
+    elif p.hour_figures:
+        out += "".join(f'<div class="fig"><div class="l">{html.escape(p.say(zh, en))}</div>'
+                       f'<div class="v">{html.escape(v)}</div></div>' for zh, en, v in p.hour_figures)
+    if p.capacity:
+        out += f"<h2>{html.escape(p.say('拥挤驿站', 'Crowded stations'))}</h2>"
+        out += (_table(p.crowded_header, p.crowded_rows) if p.crowded_rows
+                else f"<p>{html.escape(p.say('没有拥挤的驿站。', 'No crowded station.'))}</p>")
+        if p.crowded_more:
+            more = p.say(f"另有 {p.crowded_more} 个见 XLSX。", f"{p.crowded_more} more in the XLSX.")
+            out += f'<p class="more">{html.escape(more)}</p>'
+    return out
