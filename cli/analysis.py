@@ -110,20 +110,51 @@ def recommend_cmd(
     geojson: Annotated[Path | None, typer.Option(help="Also write the sites and the remaining gaps as GeoJSON")]
     = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON")] = False,
+    hours: Annotated[bool, typer.Option("--hours", help="Longer hours versus new sites: rank station extensions, "
+                                        "round-the-clock stations and new sites by uncovered demand-hours removed "
+                                        "(caps: --max-extend, --max-24h, --max-sites)")] = False,
+    extend_to: Annotated[str, typer.Option(help="--hours: extend a station, on each day it opens, from its "
+                                                "opening to this local time")] = "22:00",
+    max_extend: Annotated[int | None, typer.Option(help="--hours: at most this many stations extended to "
+                                                        "--extend-to")] = None,
+    max_24h: Annotated[int | None, typer.Option("--max-24h", help="--hours: at most this many stations opened "
+                                                                  "round the clock")] = None,
+    max_sites: Annotated[int | None, typer.Option(help="--hours: at most this many new stations at candidate "
+                                                       "sites")] = None,
+    site_hours: Annotated[str, typer.Option(help="--hours: the hours a new station keeps (OSM or Chinese rule; "
+                                                 "default round the clock)")] = "24/7",
 ) -> None:
     """Where to open the next stations: the best K sites, the fewest sites for a target share, or how good a
-    proposed list is. Existing active stations stay; the run is stored."""
+    proposed list is; with --hours, longer hours of existing stations ranked beside new sites. Existing active
+    stations stay; the run is stored."""
+    from yizhan.errors import InvalidInput
     from yizhan.siting.candidates import candidates_from_file, no_go_from_file
-    from yizhan.siting.recommend import recommend
+    from yizhan.siting.recommend import recommend, recommend_hours
 
+    caps = {"--max-extend": max_extend, "--max-24h": max_24h, "--max-sites": max_sites}
+    if hours and (k is not None or target is not None or evaluate is not None):
+        raise InvalidInput("--hours 自有上限，不与 --k/--target/--evaluate 同用 / --hours takes its own caps "
+                           "(--max-extend, --max-24h, --max-sites): leave out --k, --target and --evaluate")
+    if not hours and any(v is not None for v in caps.values()):
+        raise InvalidInput(f"{', '.join(n for n, v in caps.items() if v is not None)} 需要 --hours / needs --hours "
+                           "(longer hours versus new sites)")
     with status("recommend") as say:
-        result = recommend(
-            engine(), area=area, k=k, target=target, mode=mode, profile=profile,
-            sites=candidates_from_file(evaluate, coord=coord) if evaluate is not None else None,
-            radius_m=radius or get_settings().radius_m,
-            candidates=candidates_from_file(candidates, coord=coord) if candidates is not None else None,
-            exclude_host_types=exclude_host, no_go=no_go_from_file(no_go) if no_go is not None else None,
-            time_limit_s=time_limit, progress=say, settings=get_settings())
+        if hours:
+            result = recommend_hours(
+                engine(), area=area, extend_to=extend_to, max_extend=max_extend or 0, max_24h=max_24h or 0,
+                max_sites=max_sites or 0, site_hours=site_hours, mode=mode, profile=profile,
+                radius_m=radius or get_settings().radius_m,
+                candidates=candidates_from_file(candidates, coord=coord) if candidates is not None else None,
+                exclude_host_types=exclude_host, no_go=no_go_from_file(no_go) if no_go is not None else None,
+                time_limit_s=time_limit, progress=say, settings=get_settings())
+        else:
+            result = recommend(
+                engine(), area=area, k=k, target=target, mode=mode, profile=profile,
+                sites=candidates_from_file(evaluate, coord=coord) if evaluate is not None else None,
+                radius_m=radius or get_settings().radius_m,
+                candidates=candidates_from_file(candidates, coord=coord) if candidates is not None else None,
+                exclude_host_types=exclude_host, no_go=no_go_from_file(no_go) if no_go is not None else None,
+                time_limit_s=time_limit, progress=say, settings=get_settings())
     result.pop("params", None)
     if geojson is not None:
         from yizhan.siting.runs import recommendation_geojson
@@ -137,7 +168,16 @@ def recommend_cmd(
         show(result, True)
         return
     sites = result["sites"]
+    actions = result.pop("actions", None)
     show({k: v for k, v in result.items() if k != "sites"}, False)
+    if actions is not None:
+        table = Table("rank", "措施 action", "id", "name", "hours added (local)", "demand-hours removed",
+                      "share of uncovered removed")
+        for x in actions:
+            table.add_row(str(x["rank"]), f"{x['kind_zh']} {x['kind_en']}", x["id"], x["name"], x["hours_rule"],
+                          f"{x['gain']:.1f}", f"{x['removed_share_after']:.1%}")
+        common.out.print(table)
+        return
     table = Table("rank", "id", "name", "host type", "lon", "lat", "newly covered", "covered share after")
     for s in sites:
         table.add_row(str(s["rank"]), s["id"], s["name"], s["host_type"], f"{s['lon']:.6f}", f"{s['lat']:.6f}",

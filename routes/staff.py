@@ -191,7 +191,8 @@ def run_report_html(_: StaffKey, eng: EngineDep, settings: SettingsDep, run_id: 
 
 
 class RecommendationRequest(BaseModel):
-    """Body of ``POST /recommendations``: exactly one of ``k``, ``target`` or ``sites``. Lon/lat in ``coord``."""
+    """Body of ``POST /recommendations``: exactly one of ``k``, ``target``, ``sites`` or ``hours`` (with its caps).
+    Lon/lat in ``coord``."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -210,16 +211,39 @@ class RecommendationRequest(BaseModel):
                                                     "to choose from instead of the area's stored candidates")
     coord: Coord = "wgs84"
     time_limit_s: float = Field(30.0, gt=0, le=300, allow_inf_nan=False, description="Seconds for the exact solver")
+    hours: bool = Field(False, description="Longer hours versus new sites (instead of k, target or sites): rank "
+                        "station extensions, round-the-clock stations and new sites by uncovered demand-hours removed")
+    extend_to: str = Field("22:00", max_length=10, description="hours: extend a station, on each day it opens, from "
+                           "its opening to this local time")
+    max_extend: int = Field(0, ge=0, le=1000, description="hours: at most this many stations extended")
+    max_24h: int = Field(0, ge=0, le=1000, description="hours: at most this many stations opened round the clock")
+    max_sites: int = Field(0, ge=0, le=1000, description="hours: at most this many new stations at candidate sites")
+    site_hours: str = Field("24/7", max_length=200, description="hours: the hours a new station keeps (OSM or "
+                            "Chinese rule; default round the clock)")
 
 
 @router.post("/recommendations", response_model=RecommendationSummary)
 def recommendations_create(_: StaffKey, eng: EngineDep, settings: SettingsDep,
                            body: RecommendationRequest) -> RecommendationSummary:
     """Where to open the next stations: the best ``k`` sites, the fewest for a ``target`` share, or an
-    evaluation of proposed ``sites``; stored as a recommendation run (see ``yizhan recommend``)."""
+    evaluation of proposed ``sites``; with ``hours``, longer hours of existing stations ranked beside new sites
+    (the answer's ``actions``); stored as a recommendation run (see ``yizhan recommend``)."""
+    from yizhan.errors import InvalidInput
     from yizhan.siting.candidates import no_go_from_geojson
-    from yizhan.siting.recommend import recommend, sites_to_frame
+    from yizhan.siting.recommend import recommend, recommend_hours, sites_to_frame
 
+    if body.hours:
+        if body.k is not None or body.target is not None or body.sites is not None:
+            raise InvalidInput("hours 自有上限，不与 k/target/sites 同用 / hours takes its own caps (max_extend, "
+                               "max_24h, max_sites): leave out k, target and sites")
+        return recommend_hours(eng, area=body.area, extend_to=body.extend_to, max_extend=body.max_extend,
+                               max_24h=body.max_24h, max_sites=body.max_sites, site_hours=body.site_hours,
+                               mode=body.mode, profile=body.profile,
+                               candidates=sites_to_frame(body.candidates, coord=body.coord, field="candidates"),
+                               radius_m=body.radius_m if body.radius_m is not None else settings.radius_m,
+                               exclude_host_types=body.exclude_host_types,
+                               no_go=no_go_from_geojson(body.no_go, coord=body.coord),
+                               time_limit_s=body.time_limit_s, settings=settings)
     return recommend(eng, area=body.area, k=body.k, target=body.target, mode=body.mode, profile=body.profile,
                      sites=sites_to_frame(body.sites, coord=body.coord),
                      candidates=sites_to_frame(body.candidates, coord=body.coord, field="candidates"),

@@ -209,8 +209,15 @@ def action_pairs(station_pairs: tuple[np.ndarray, np.ndarray], site_pairs: tuple
     if not locs:
         return np.empty(0, np.int64), np.empty(0, np.int64)
     loc, act = np.concatenate(locs), np.concatenate(acts)
-    order = np.lexsort((act, loc))
+    order = np.argsort(loc, kind="stable")
     return loc[order], act[order]
+
+
+def _pairs_at(pairs: tuple[np.ndarray, np.ndarray], needed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The (location, site) pairs whose location is ``needed`` (bool per location)."""
+    dem, ref = (np.asarray(p, dtype=np.int64) for p in pairs)
+    keep = needed[dem]
+    return dem[keep], ref[keep]
 
 
 def _ranges(lo: np.ndarray, n: np.ndarray) -> np.ndarray:
@@ -243,7 +250,10 @@ def hour_model(demand: csr_matrix, station_pairs: tuple[np.ndarray, np.ndarray],
     left = (~is_cov.astype(bool)) & (e_w > 0)
     e_loc, e_hour, e_w = e_loc[left], e_hour[left], e_w[left]
     uncovered = float(e_w.sum())
-    p_loc, p_act = action_pairs(station_pairs, site_pairs, actions)
+    # only the places left uncovered at some hour need their actions (often a small part of all pairs)
+    needed = np.zeros(n_loc, dtype=bool)
+    needed[e_loc] = True
+    p_loc, p_act = action_pairs(_pairs_at(station_pairs, needed), _pairs_at(site_pairs, needed), actions)
     starts = np.concatenate([[0], np.cumsum(np.bincount(p_loc, minlength=n_loc))])
     hours_packed = pack(actions.hours) if len(actions) else np.zeros((0, HOURS // 8), np.uint8)
     rows: list[np.ndarray] = []

@@ -25,17 +25,32 @@ from shapely.geometry.base import BaseGeometry
 from sqlalchemy import Connection, Engine
 
 from yizhan.areas import AreaInfo, resolve_area
-from yizhan.coverage.euclidean import nearest_from_arrays
+from yizhan.coverage.euclidean import geodesic_band, nearest_from_arrays, recheck_pairs
 from yizhan.coverage.gaps import gaps_from_cells
+from yizhan.coverage.measure import measured_demand
 from yizhan.coverage.network import network_nearest, node_distances, service_areas, snap_points
-from yizhan.coverage.reach import Pairs, network_reach, straight_reach
-from yizhan.coverage.runs import cells_frame, multi_polygon, polygonal
+from yizhan.coverage.reach import Pairs, network_reach, straight_pairs, straight_reach
+from yizhan.coverage.runs import cell_size_of, cells_frame, multi_polygon, polygonal
 from yizhan.coverage.streets import load_area_graph
+from yizhan.data.demand_profile import stored_profile
 from yizhan.db.models import SRID
 from yizhan.errors import InvalidInput
 from yizhan.settings import DEFAULT_RADIUS_M, MAX_RADIUS_M, Settings
 from yizhan.siting.candidates import filter_candidates, load_candidates
+from yizhan.siting.extensions import (
+    KIND_EN,
+    KIND_ZH,
+    KINDS,
+    Actions,
+    HourModel,
+    hour_actions,
+    hour_model,
+    mask_rule,
+    uncovered_after,
+    until_hour,
+)
 from yizhan.siting.runs import (
+    HourAction,
     RecommendationData,
     RecommendationRecord,
     RecommendationSummary,
@@ -43,12 +58,15 @@ from yizhan.siting.runs import (
     RemainingGap,
     store_recommendation,
 )
-from yizhan.siting.solver import CoverageMatrix, Solution, evaluate_sites, solve_lscp, solve_mclp
+from yizhan.siting.solver import CoverageMatrix, Solution, evaluate_sites, solve_lscp, solve_mclp, solve_mclp_kinds
+from yizhan.stations.hours import check_hours
 from yizhan.stations.registry import stations_frame
+from yizhan.weekly.availability import station_open
+from yizhan.weekly.profile import DEFAULT_PROFILE, demand_by_hour
 
 Progress = Callable[[str], None]
 MAX_K = 10_000
-PROBLEMS = ("mclp", "lscp", "evaluate")
+PROBLEMS = ("mclp", "lscp", "evaluate", "hours")
 
 
 @dataclass
@@ -89,12 +107,11 @@ def _read(conn: Connection, area: str | None, candidates: gpd.GeoDataFrame | Non
     return _Stored(info, cells, stations[stations["status"] == "active"], pool)
 
 
-def _prepare(stored: _Stored, *, mode: str, profile: str, radius_m: float,
-             candidates: gpd.GeoDataFrame | None, exclude_host_types: list[str] | None, no_go: BaseGeometry | None,
-             say: Progress, settings: Settings) -> _Inputs:
-    info, cells, active = stored.info, stored.cells, stored.active
-    if cells.empty:
-        raise InvalidInput(f"area {info.name!r} has no demand cells: import demand first (`yizhan demand import`)")
+def _pool(stored: _Stored, candidates: gpd.GeoDataFrame | None, exclude_host_types: list[str] | None,
+          no_go: BaseGeometry | None) -> tuple[gpd.GeoDataFrame, int, dict[str, int]]:
+    """The candidate sites to choose from (given or stored; a planner's proposed ones kept, the rest filtered), how
+    many were given and how many each filter removed."""
+    info = stored.info
     if candidates is None:
         cands = stored.pool if stored.pool is not None else gpd.GeoDataFrame()
         if cands.empty:
@@ -111,6 +128,16 @@ def _prepare(stored: _Stored, *, mode: str, profile: str, radius_m: float,
     if cands.empty:
         raise InvalidInput(f"no candidate site is left after the filters ({total} given; removed: "
                            + ", ".join(f"{k} {v}" for k, v in removed.items()) + ")")
+    return cands, total, removed
+
+
+def _prepare(stored: _Stored, *, mode: str, profile: str, radius_m: float,
+             candidates: gpd.GeoDataFrame | None, exclude_host_types: list[str] | None, no_go: BaseGeometry | None,
+             say: Progress, settings: Settings) -> _Inputs:
+    info, cells, active = stored.info, stored.cells, stored.active
+    if cells.empty:
+        raise InvalidInput(f"area {info.name!r} has no demand cells: import demand first (`yizhan demand import`)")
+    cands, total, removed = _pool(stored, candidates, exclude_host_types, no_go)
     crs = info.crs_epsg
     cells_m = cells.to_crs(crs)
     cell_xy = _xy(cells, crs)
@@ -320,3 +347,179 @@ def sites_to_frame(features: list[dict[str, Any]] | None, *, coord: str = "wgs84
         raise InvalidInput(f"{field}: repeated id {df['external_id'][df['external_id'].duplicated()].iloc[0]!r}")
     x, y = to_wgs84(df["x"].to_numpy(), df["y"].to_numpy(), coord)
     return gpd.GeoDataFrame(df.drop(columns=["x", "y"]), geometry=shapely.points(x, y), crs=SRID)
+
+
+def _site_hours_mask(rule: str, settings: Settings) -> tuple[np.ndarray, str]:
+    """The hours of the week (168,) bool a new site is taken to open, from an OSM or Chinese hours rule, and the
+    rule as stored; InvalidInput naming the rule when it cannot be read or opens no hour."""
+    try:
+        canonical = check_hours(rule)
+    except ValueError as exc:
+        raise InvalidInput(f"site hours: {exc}") from exc
+    mask = station_open([canonical], tz=settings.timezone, unknown="closed").open[0]
+    if not mask.any():
+        raise InvalidInput(f"新站营业时间 '{rule}' 一周内没有营业时段 / site hours '{rule}' open at no hour of the "
+                           "week; e.g. '24/7' or 'Mo-Su 07:00-23:00'")
+    return mask, canonical
+
+
+def recommend_hours(engine: Engine, *, area: str | None = None, extend_to: str | None = "22:00",
+                    max_extend: int = 0, max_24h: int = 0, max_sites: int = 0, site_hours: str = "24/7",
+                    mode: str = "straight", profile: str = "walk", radius_m: float = DEFAULT_RADIUS_M,
+                    candidates: gpd.GeoDataFrame | None = None, exclude_host_types: list[str] | None = None,
+                    no_go: BaseGeometry | None = None, time_limit_s: float = 60.0, exact: bool = True,
+                    unknown_hours: str = "open", progress: Progress | None = None,
+                    settings: Settings) -> RecommendationSummary:
+    """Longer hours versus new sites: the actions removing the most uncovered demand-hours, stored as a run.
+
+    Up to ``max_extend`` stations extended to ``extend_to`` (local time, ``22:00``; see
+    ``siting.extensions.until_hour`` and the module's rule), up to ``max_24h`` stations opened round the clock,
+    up to ``max_sites`` new stations at candidate sites (given ``candidates`` or the stored pool, filtered by
+    ``exclude_host_types`` and ``no_go``) open at ``site_hours`` (an OSM or Chinese hours rule; default ``24/7``,
+    round the clock). Demand is measured on the stored order points at their hour of the week (``settings.timezone``)
+    when the area has them, else on the cell centres with the area's profile (stored, or the built-in one);
+    stations' hours from their rules (``unknown_hours``: unknown hours count ``open`` or ``closed``). ``radius_m``
+    metres, straight (re-checked on the ellipsoid near the radius) or along the ``profile`` streets.
+
+    The answer (``recommendation_of``) lists the actions in one ranking, each with the demand-hours it removes after
+    those above it; ``objective`` is the demand-hours removed, ``bound``/``gap``/``optimal``/``method`` the proof as
+    for sites; new sites are also stored as the run's sites.
+    """
+
+    caps = {"extend": max_extend, "24h": max_24h, "site": max_sites}
+    for name, cap in (("max_extend", max_extend), ("max_24h", max_24h), ("max_sites", max_sites)):
+        if not 0 <= cap <= MAX_K:
+            raise InvalidInput(f"{name}={cap}: 须为 0 至 {MAX_K} 的整数 / expected a whole number from 0 to {MAX_K}")
+    if not any(caps.values()):
+        raise InvalidInput("至少允许一类措施 / allow at least one kind of action: max_extend, max_24h or max_sites "
+                           "above 0")
+    if max_extend and not extend_to:
+        raise InvalidInput("max_extend 需要延长至的时刻 / max_extend needs extend_to, a local time such as 22:00")
+    end_hour = until_hour(extend_to) if max_extend and extend_to else None
+    if mode not in ("straight", "network"):
+        raise InvalidInput(f"mode {mode!r}: expected straight or network")
+    if profile not in ("walk", "bike"):
+        raise InvalidInput(f"profile {profile!r}: expected walk or bike")
+    if not (np.isfinite(radius_m) and 0 < radius_m <= MAX_RADIUS_M):
+        raise InvalidInput(f"radius {radius_m} m: expected a positive number of metres up to {MAX_RADIUS_M:g}")
+    if not (np.isfinite(time_limit_s) and 0 < time_limit_s <= 3600):
+        raise InvalidInput(f"time limit {time_limit_s} s: expected 0 to 3600 seconds")
+    site_mask, site_rule = _site_hours_mask(site_hours, settings)
+    say = progress or (lambda _m: None)
+    with engine.connect() as conn:
+        stored = _read(conn, area, candidates)
+        info = stored.info
+        if stored.cells.empty:
+            raise InvalidInput(f"area {info.name!r} has no demand cells: import demand first (`yizhan demand "
+                               "import`)")
+        crs = info.crs_epsg
+        cell_xy = _xy(stored.cells, crs)
+        demand = measured_demand(conn, info, stored.cells, cell_xy, cell_size_of(conn, info.id),
+                                 timezone=settings.timezone)
+        prof = stored_profile(conn, info.id)
+    # no transaction is open from here to the store
+    if max_sites:
+        cands, total_cands, removed = _pool(stored, candidates, exclude_host_types, no_go)
+    else:
+        cands, total_cands, removed = gpd.GeoDataFrame({"external_id": [], "name": [], "host_type": [],
+                                                        "source": []}, geometry=[], crs=SRID), 0, {}
+    active = stored.active.reset_index(drop=True)
+    avail = station_open(list(active["opening_hours"]), tz=settings.timezone, unknown=unknown_hours)
+    n_loc = len(demand.weight)
+    d = demand_by_hour(demand.item_loc, demand.item_hour, demand.item_weight, n_loc,
+                       prof[0] if prof is not None else DEFAULT_PROFILE)
+    st_xy, cand_xy = _xy(active, crs), _xy(cands, crs)
+    say(f"{mode} reach of {len(active):,} stations and {len(cands):,} candidates over {n_loc:,} demand "
+        f"{demand.measured} within {radius_m:g} m")
+    params: dict[str, Any] = {"radius_m": radius_m, "mode": mode, "crs_epsg": crs, "existing_stations": len(active),
+                              "candidates_given": total_cands, "candidates_removed": removed,
+                              "exclude_host_types": exclude_host_types or [], "no_go": no_go is not None,
+                              "measured": demand.measured}
+    if mode == "network":
+        graph = load_area_graph(info, profile, settings)
+        loc_snap = snap_points(graph, demand.xy, max_snap_m=settings.max_snap_m)
+        st_snap = snap_points(graph, st_xy, max_snap_m=settings.max_snap_m)
+        cand_snap = snap_points(graph, cand_xy, max_snap_m=settings.max_snap_m)
+        st_pairs = network_reach(graph, st_snap, loc_snap, radius_m=radius_m, include_access=True, progress=say)
+        cand_pairs = network_reach(graph, cand_snap, loc_snap, radius_m=radius_m, include_access=True, progress=say)
+        params.update({"profile": profile, "distance": f"along the {profile} street network, metres door to door",
+                       "graph_nodes": graph.n_nodes, "max_snap_m": settings.max_snap_m})
+    else:
+        band = geodesic_band(radius_m)
+        st_ll = np.column_stack([active.geometry.x, active.geometry.y]) if len(active) else np.empty((0, 2))
+        cand_ll = np.column_stack([cands.geometry.x, cands.geometry.y]) if len(cands) else np.empty((0, 2))
+        st_pairs = recheck_pairs(*straight_pairs(demand.xy, st_xy, radius_m + band), demand.lonlat, st_ll,
+                                 radius_m)[:3]
+        cand_pairs = recheck_pairs(*straight_pairs(demand.xy, cand_xy, radius_m + band), demand.lonlat, cand_ll,
+                                   radius_m)[:3]
+        params["distance"] = "straight line, metres (on the ellipsoid near the radius)"
+    st_p, cand_p = (st_pairs[0], st_pairs[1]), (cand_pairs[0], cand_pairs[1])
+    asked = tuple(k for k in KINDS if caps[k])
+    actions = hour_actions(avail.open, end_hour=end_hour, n_sites=len(cands), site_open=site_mask, kinds=asked)
+    model = hour_model(d, st_p, avail.open, cand_p, actions)
+    say(f"{len(actions):,} actions over {model.matrix.matrix.shape[0]:,} uncovered (place, hour) elements")
+    sol = solve_mclp_kinds(model.matrix, actions.kind, [caps[k] for k in KINDS], time_limit_s=time_limit_s,
+                           exact=exact, progress=say)
+    say(f"{sol.method}: objective {sol.objective:.6g}, bound {sol.bound:.6g}, gap {sol.gap:.2%}")
+    left = uncovered_after(d, st_p, avail.open, cand_p, actions, sol.chosen)
+    cell_left = np.bincount(demand.cell, weights=left, minlength=len(stored.cells))
+    params.update({
+        "time_limit_s": time_limit_s, "matrix": sol.details, "solve_seconds": sol.seconds,
+        "hours": {"extend_to": extend_to if end_hour is not None else None, "extend_until_hour": end_hour,
+                  "caps": caps, "site_hours": site_rule, "timezone": settings.timezone,
+                  "week_start": avail.week_start.isoformat(), "unknown_hours": unknown_hours,
+                  "unknown_hours_stations": int(avail.unknown.sum()),
+                  "profile": (prof[1] if prof is not None else "built-in") if demand.timed < len(demand.item_hour)
+                  else None,
+                  "demand_hours_uncovered_before": model.uncovered, "uncoverable": model.uncoverable,
+                  "actions_considered": {k: int((actions.kind == i).sum()) for i, k in enumerate(KINDS)},
+                  "rule": "extend: on each day a station opens, from its first opening that day to the time; 24h: "
+                          "every hour; a new site at its site hours"},
+    })
+    record = _hours_record(info, stored, active, cands, actions, sol, model, cell_left, params, mode=mode,
+                           profile=profile, radius_m=radius_m)
+    with engine.begin() as conn:
+        return store_recommendation(conn, record)
+
+
+def _hours_record(info: AreaInfo, stored: _Stored, active: gpd.GeoDataFrame, cands: gpd.GeoDataFrame,
+                  actions: Actions, sol: Solution, model: HourModel, cell_left: np.ndarray, params: dict[str, Any], *,
+                  mode: str, profile: str, radius_m: float) -> RecommendationRecord:
+    """The hours run to store: the ranked actions (in ``params["actions"]``), the new sites among them as the
+    run's sites (ranked by their place in the one list), and the gaps left (cells weighted by the demand-hours
+    still uncovered)."""
+    total, before = model.demand_total, model.uncovered
+    ranked: list[HourAction] = []
+    sites: list[RecommendedSite] = []
+    removed = 0.0
+    for rank, (j, gain) in enumerate(zip(sol.chosen, sol.gains, strict=True), start=1):
+        kind = KINDS[int(actions.kind[j])]
+        row = (cands if kind == "site" else active).iloc[int(actions.ref[j])]
+        removed += float(gain)
+        item: HourAction = {
+            "rank": rank, "kind": kind, "kind_zh": KIND_ZH[kind], "kind_en": KIND_EN[kind],
+            "id": str(row["external_id"]), "name": str(row["name"])[:200],
+            "lon": round(float(row.geometry.x), 7), "lat": round(float(row.geometry.y), 7),
+            "hours_added": int(actions.hours[j].sum()), "hours_rule": mask_rule(actions.hours[j]),
+            "gain": round(float(gain), 6), "removed_share_after": round(removed / before, 6) if before else 0.0,
+            "covered_share_after": round((total - before + removed) / total, 6) if total else 0.0}
+        ranked.append(item)
+        if kind == "site":
+            sites.append(RecommendedSite(rank=rank, id=item["id"], name=item["name"], host_type=str(row["host_type"]),
+                                         source=str(row["source"])[:200], gain=float(gain),
+                                         covered_share_after=item["covered_share_after"], lon=float(row.geometry.x),
+                                         lat=float(row.geometry.y)))
+    params["actions"] = ranked
+    cells_m = stored.cells.to_crs(info.crs_epsg)
+    gaps = gaps_from_cells(cells_m, uncovered=cell_left > 0, weights=cell_left)
+    g4326 = gaps.to_crs(SRID) if len(gaps) else gaps
+    remaining = [RemainingGap(rank=int(g.rank), demand=float(g.demand), area_m2=float(g.area_m2), cells=int(g.cells),
+                              geometry=multi_polygon(geom))
+                 for g, geom in zip(gaps.itertuples(), g4326.geometry, strict=True)] if len(gaps) else []
+    after = total - float(cell_left.sum())
+    return RecommendationRecord(
+        area_id=info.id, problem="hours", mode=mode, profile=profile if mode == "network" else None,
+        radius_m=radius_m, k=len(sol.chosen), target=None, method=sol.method, optimal=bool(sol.optimal),
+        objective=sol.objective, bound=sol.bound, gap=sol.gap, demand_total=total,
+        demand_covered_before=total - before, demand_covered_after=after, candidates=len(actions),
+        seconds=sol.seconds, params=params, sites=sites, gaps=remaining)

@@ -37,6 +37,30 @@ class RecommendedSite(TypedDict):
     covered_share_after: float
 
 
+class HourAction(TypedDict):
+    """A ranked action of an hours recommendation (``problem`` "hours"): ``kind`` ``extend`` (the station's hours
+    extended), ``24h`` (opened round the clock) or ``site`` (a new station), with its Chinese and English words;
+    ``id``/``name`` the station or the candidate site, WGS 84 ``lon``/``lat``; ``hours_added`` the hours of the week
+    it adds (a station) or opens (a site) and ``hours_rule`` those hours as an OSM rule (local time); ``gain`` the
+    uncovered demand-hours (orders at an hour with no open station within reach) it removes after the actions
+    ranked above; ``removed_share_after`` 0–1 of the uncovered demand-hours removed so far; ``covered_share_after``
+    0–1 of all demand covered at its hour so far."""
+
+    rank: int
+    kind: str
+    kind_zh: str
+    kind_en: str
+    id: str
+    name: str
+    lon: float
+    lat: float
+    hours_added: int
+    hours_rule: str
+    gain: float
+    removed_share_after: float
+    covered_share_after: float
+
+
 class RecommendationSummary(TypedDict):
     """A stored recommendation run (JSON-ready); see ``recommendation_of``."""
 
@@ -64,6 +88,7 @@ class RecommendationSummary(TypedDict):
     remaining_gaps: int
     created_at: str
     params: NotRequired[dict[str, Any]]
+    actions: NotRequired[list[HourAction]]
 
 
 @dataclass
@@ -136,7 +161,13 @@ def recommendation_of(conn: Connection, run_id: int) -> RecommendationSummary:
     covered_share_after`` (0–1), ``objective`` (demand newly covered; LSCP: number of sites), ``bound`` (proven:
     upper for k sites, lower for a target), ``gap`` (relative, 0 = proven optimal), ``optimal``, ``method``,
     ``sites`` (ranked: id, name, host_type, lon, lat WGS 84, ``gain`` = demand newly covered after the sites
-    ranked above, ``covered_share_after``), ``remaining_gaps``, ``candidates``, ``seconds``, ``params``."""
+    ranked above, ``covered_share_after``), ``remaining_gaps``, ``candidates``, ``seconds``, ``params``.
+
+    An hours recommendation (``problem`` "hours", ``yizhan recommend --hours``) counts demand at its hour of the
+    week: the shares and ``demand_covered_*`` are of orders with an open station within reach at their hour,
+    ``objective`` the uncovered demand-hours removed, ``candidates`` the actions considered, ``sites`` the new sites
+    among the actions (their ``rank`` their place in the one list), and ``actions`` the ranked list itself
+    (``HourAction``), also kept in ``params``."""
     r = conn.execute(text("SELECT r.*, a.name AS area FROM recommendation_runs r JOIN areas a ON a.id = r.area_id "
                           "WHERE r.id = :id"), {"id": run_id}).one_or_none()
     if r is None:
@@ -161,6 +192,10 @@ def recommendation_of(conn: Connection, run_id: int) -> RecommendationSummary:
                    "covered_share_after": round(s.covered_share_after, 6)} for s in sites],
         "remaining_gaps": int(n_gaps), "created_at": r.created_at.isoformat(), "params": r.params,
     }
+    if r.problem == "hours":
+        order = list(HourAction.__annotations__)  # the stored JSON's keys come back sorted
+        summary["actions"] = [HourAction(**{k: a[k] for k in order if k in a})  # type: ignore[typeddict-item]
+                              for a in (r.params or {}).get("actions", [])]
     return summary
 
 
