@@ -111,7 +111,7 @@ def crowded_table(run: RunData) -> pd.DataFrame | None:
     return pd.DataFrame({
         "station_id": rows["station_id"].astype(str).to_numpy(),
         "name": rows["name"].to_numpy(),
-        "seats": pd.to_numeric(rows["seats"], errors="coerce").to_numpy(),
+        "seats": pd.to_numeric(rows["seats"], errors="coerce").astype(float).to_numpy(),
         "peak_hour": [hour_label(int(h)) if not pd.isna(h) else None for h in rows["peak_hour"]],
         "peak_demand": rows["peak_demand"].astype(float).round(3).to_numpy(),
         "per_seat": rows["per_seat"].astype(float).round(4).to_numpy(),

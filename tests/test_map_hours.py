@@ -238,3 +238,26 @@ def test_choosing_a_band_draws_its_gap_cells(runs: tuple[RunData, RunData, Path]
         assert not errors, errors
     finally:
         context.close()
+
+
+def test_a_stored_run_by_hour_with_capacity(engine: Engine, sample_area: AreaInfo, tmp_path: Path) -> None:
+    """A run stored by the analysis itself (by hour of the week, with capacity) reaches the map as stored: its
+    cells' band bits are those of their stored hours, its crowded stations are ringed."""
+    summary = run_coverage(engine, radius_m=600, by_hour=True, capacity=True)
+    run = load_run(engine, summary["run_id"])
+    assert run.hours is not None and run.loads is not None and run.loads["crowded"].any()
+    run.loads.loc[run.loads.index[run.loads["crowded"]][0], "seats"] = pd.NA  # seats unknown
+    page = map_from_run(run).get_root().render()
+    assert "<tr><th>座位 Seats</th><td>未登记 not recorded</td></tr>" in page
+    assert "week: {group:" in page
+    bits = re.search(r'"bits":\[([\d,]*)\]', page)
+    cells = re.search(r'"cells":\[([\d,]*)\]', page)
+    assert bits is not None and cells is not None
+    drawn = dict(zip((int(c) for c in cells[1].split(",") if c), (int(b) for b in bits[1].split(",") if b),
+                     strict=True))
+    for i, (packed, weight) in enumerate(zip(run.cells["covered_hours"], run.cells["weight"], strict=True)):
+        hours = [h for h in range(168) if packed is not None and packed[h // 8] >> (h % 8) & 1]
+        week_gap = weight > 0 and 2 * len(hours) < 168
+        assert bool(drawn.get(i, 0) >> len(BANDS) & 1) == week_gap, i
+    crowded = int(run.loads["crowded"].sum())
+    assert page.count("拥挤驿站 Crowded station</div>") == 2 * crowded  # both coordinate systems

@@ -29,8 +29,8 @@ from yizhan.areas import AreaInfo
 from yizhan.coverage.analysis import run_coverage
 from yizhan.reports.by_hour import CROWDED_COLUMNS, CROWDED_SHEET, HOUR_SHEET
 from yizhan.reports.drawing import cjk_font
-from yizhan.reports.run_report import GPKG_LAYERS, SHEETS, RunReport, load_report
-from yizhan.reports.writer import render
+from yizhan.reports.run_report import FORMATS, GPKG_LAYERS, SHEETS, RunReport, load_report
+from yizhan.reports.writer import render, write_report
 
 SHOTS = Path("/tmp")
 FORMULA_NAME = "=HYPERLINK(\"http://x\",\"驿站\")"
@@ -170,3 +170,20 @@ def test_html_and_geopackage(reports: tuple[RunReport, RunReport], tmp_path: Pat
     plain_path = tmp_path / "plain.gpkg"
     plain_path.write_bytes(render(plain, "gpkg"))
     assert set(dict(pyogrio.list_layers(plain_path))) == set(GPKG_LAYERS)
+
+
+def test_a_stored_run_by_hour_with_capacity(engine: Engine, sample_area: AreaInfo, tmp_path: Path) -> None:
+    """A run stored by the analysis itself (by hour, with capacity) in every format; a crowded station's seats
+    unknown as loaded (pd.NA)."""
+    run_id = run_coverage(engine, radius_m=600, by_hour=True, capacity=True)["run_id"]
+    report = load_report(engine, run_id)
+    hours, loads = report.run.hours, report.run.loads
+    assert hours is not None and loads is not None and loads["crowded"].any()
+    loads.loc[loads.index[loads["crowded"]][0], "seats"] = pd.NA
+    paths = write_report(report, tmp_path / "out", FORMATS)
+    grid = pd.read_excel(paths["xlsx"], sheet_name=HOUR_SHEET, nrows=24).iloc[:, 1:].to_numpy(dtype=float)
+    np.testing.assert_allclose(grid, hours.share.reshape(7, 24).T, equal_nan=True)
+    pages, text_ = _pdf(paths["pdf"].read_bytes(), tmp_path / "stored.pdf")
+    assert pages == 2 and f"{hours.figures['uncovered_demand_hours']:,.1f}" in text_
+    crowded = gpd.read_file(paths["gpkg"], layer="crowded_stations")
+    assert len(crowded) == int(loads["crowded"].sum()) and crowded["seats"].isna().sum() == 1
