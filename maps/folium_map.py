@@ -352,9 +352,9 @@ def _week_glue(cells: gpd.GeoDataFrame, hours: RunHours,
     group = folium.FeatureGroup(name=LAYER_BAND_GAPS)
     paired(group, lambda _sy: [])
     demand, done = np.asarray(hours.demand, dtype=float), np.asarray(hours.covered, dtype=float)
-    choices = [{"key": b.key, "group": band_parts(b)[0], "text": band_parts(b)[1], "label": f"{b.zh} {b.en}",
+    choices = [{"key": b.key, "group": band_parts(b)[0], "text": band_parts(b)[1], "label": b.zh,
                 "share": _finite(band_share(demand, done, b.hours.astype(np.int64)))} for b in BANDS.values()]
-    choices.append({"key": WEEK_KEY, "group": None, "text": WEEK_LABEL, "label": WEEK_LABEL,
+    choices.append({"key": WEEK_KEY, "group": None, "text": WEEK_LABEL, "label": WEEK_LABEL.split(" ", 1)[0],
                     "share": _finite(band_share(demand, done))})
     data = {"choices": choices, "week": len(BANDS), "cells": keep.tolist(), "bits": bits[keep].tolist(),
             "colour": BAND_GAP_COLOUR, "pane": BAND_PANE,

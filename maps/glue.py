@@ -31,10 +31,10 @@ COMPACT_MARKER_RADIUS = 6
 @dataclass
 class WeekGlue:
     """The hour selector of a run by hour of the week: its layer group (one empty child per coordinate system,
-    filled by the page script) and its data: ``choices`` (``key, group, text, label, share``: the bands, then the
-    whole week), ``week`` (the whole week's index), ``cells`` (row index of each cell that is a gap of some
-    choice), ``bits`` (per such cell, bit j set when it is a gap of choice j) and per coordinate system the cells'
-    outlines (``layers.band_cell_rings``)."""
+    filled by the page script) and its data: ``choices`` (the bands, then the whole week: ``key``, ``group`` and
+    ``text`` of its option, ``label`` shown under the list once chosen, ``share``), ``week`` (the whole week's
+    index), ``cells`` (row index of each cell that is a gap of some choice), ``bits`` (per such cell, bit j set
+    when it is a gap of choice j) and per coordinate system the cells' outlines (``layers.band_cell_rings``)."""
 
     group: folium.FeatureGroup
     data: dict[str, Any]

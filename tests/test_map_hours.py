@@ -200,6 +200,7 @@ def test_choosing_a_band_draws_its_gap_cells(runs: tuple[RunData, RunData, Path]
         assert sorted(page.evaluate("yizhanMap.band.drawn()")) == expected
         assert page.locator("path.yz-band-gap").count() == len(expected)  # drawn in the page, one path a cell
         share = sum(run.hours.covered[h] for h in hours) / sum(run.hours.demand[h] for h in hours)
+        assert page.locator(".yz-week-band").inner_text() == band.zh  # which days, said once chosen
         assert page.locator(".yz-week-share").inner_text() == \
             f"覆盖率 covered {share * 100:.1f}% · 缺口网格 gap cells {len(expected)}"
         # night gaps and crowded stations as layers of their own
@@ -225,6 +226,8 @@ def test_choosing_a_band_draws_its_gap_cells(runs: tuple[RunData, RunData, Path]
         popup = page.locator(".leaflet-popup-content")
         popup.wait_for(state="visible")
         text = popup.inner_text()
+        page.wait_for_timeout(400)  # the pan that clears the panels
+        page.screenshot(path=str(SHOTS / f"yizhan_map_hours_{viewport['width']}_crowded.png"))
         assert "拥挤驿站 Crowded station" in text and "每座骑手 Riders per seat" in text
         assert text.index("每座骑手") < text.index("Riders per seat")
         assert any(f"{float(v):.1f}" in text and str(n) in text

@@ -134,7 +134,7 @@
     var d = week.data;
     var chosen = d.week;
     var drawn = [];
-    var share = null, select = null;
+    var share = null, select = null, named = null;
     function percent(x) { return x === null ? "—" : (x * 100).toFixed(1) + "%"; }
     function draw(j) {
       drawn = [];
@@ -159,6 +159,7 @@
       chosen = j;
       draw(j);
       if (select) { select.value = String(j); }
+      if (named) { named.textContent = d.choices[j].label; }
       if (share) {
         share.textContent = "覆盖率 covered " + percent(d.choices[j].share) + " · 缺口网格 gap cells " + drawn.length;
       }
@@ -187,8 +188,8 @@
           var o = L.DomUtil.create("option", "", parent);
           o.value = String(i);
           o.textContent = c.text;
-          o.title = c.label;
         });
+        named = L.DomUtil.create("div", "yz-week-band", div);
         share = L.DomUtil.create("div", "yz-week-share", div);
         L.DomEvent.disableClickPropagation(div);
         L.DomEvent.disableScrollPropagation(div);
