@@ -88,7 +88,7 @@ from yizhan.maps.layers import (
     street_layers,
     unit_layers,
 )
-from yizhan.maps.panels import LeftOut, drawer_html, legend_html, summary_html, townships_html
+from yizhan.maps.panels import LeftOut, drawer_html, hour_rows, legend_html, summary_html, townships_html
 from yizhan.maps.popup import nearest_station_m
 from yizhan.maps.style import BAND_GAP_COLOUR
 from yizhan.outputs import replacing
@@ -278,7 +278,10 @@ def map_from_layers(
 
     root = cast(Figure, m.get_root())  # a Map's root is the page's Figure
     panels = [
-        summary_html(summary, timezone=timezone, gaps_shown=len(gaps), left_out=left_out, sites=sites),
+        summary_html(summary, timezone=timezone, gaps_shown=len(gaps), left_out=left_out, sites=sites,
+                     hour_rows=hour_rows(hours.figures, band_share(np.asarray(hours.demand, dtype=float),
+                                                                   np.asarray(hours.covered, dtype=float)))
+                     if hours is not None else None),
         legend_html(radius_m=radius_m, left_out=left_out, network=network, units=units is not None,
                     rings=not compact, sites=sites is not None, week=week is not None, night=night,
                     crowded=crowded is not None),

@@ -131,13 +131,14 @@ def legend_html(*, radius_m: float, left_out: LeftOut, network: bool = False, un
 
 
 def summary_html(summary: Mapping[str, Any], *, timezone: str, gaps_shown: int, left_out: LeftOut,
-                 sites: gpd.GeoDataFrame | None = None) -> str:
+                 sites: gpd.GeoDataFrame | None = None, hour_rows: list[tuple[str, str]] | None = None) -> str:
     """The summary panel of a coverage run, or of a recommendation when ``summary`` has ``covered_share_before``.
 
     The title is the area's display name (``area_name``, else ``area``); the time is local in ``timezone``; the
     radius says how distances were measured. A recommendation lists its ``sites`` (name, address, host in
     Chinese, the demand each adds and the covered share after it) and folds the solver's proof (``method``,
-    ``bound``, ``gap``, ``candidates``, ``seconds``) into a details element.
+    ``bound``, ``gap``, ``candidates``, ``seconds``) into a details element. ``hour_rows`` (label, HTML value)
+    follow the covered share: a run's figures by hour of the week (:func:`hour_rows`).
     """
     share = float(summary["covered_share"])
     mode = str(summary["mode"])
@@ -161,6 +162,7 @@ def summary_html(summary: Mapping[str, Any], *, timezone: str, gaps_shown: int, 
         ("运行 Run", esc(summary["run_id"])),
         ("生成 Created", esc(local_time_text(summary["created_at"], timezone))),
     ]
+    rows[1:1] = hour_rows or []
     area_name = esc(clean_text(summary.get("area_name")) or summary["area"])
     title = f"{area_name}<br>驿站覆盖 Coverage"
     head, listed, proof = rows[:1], "", ""
@@ -178,6 +180,22 @@ def summary_html(summary: Mapping[str, Any], *, timezone: str, gaps_shown: int, 
   <div class="yz-title">{title}</div>
   {table(head)}{listed}{table(rows[1:])}{proof}
 </div>"""
+
+
+def hour_rows(figures: Mapping[str, Any], week_share: float) -> list[tuple[str, str]]:
+    """The summary's rows of a run by hour of the week: the covered share of the week's demand-hours (0–1), and
+    from its ``figures`` (``RunHours.figures``) the uncovered demand-hours, the night-gap cells and whether the
+    order points or the cell centres were measured."""
+    rows = [("分时覆盖率 Covered, by hour", f"{week_share * 100:.1f}%" if math.isfinite(week_share) else "—")]
+    if not is_missing(figures.get("uncovered_demand_hours")):
+        rows.append(("未覆盖需求小时 Uncovered demand-hours", number_text(float(figures["uncovered_demand_hours"]))))
+    if not is_missing(figures.get("night_gap_cells")):
+        rows.append(("夜间缺口 Night gaps", f"{int(figures['night_gap_cells']):,} 网格 cells"))
+    measured = figures.get("measured")
+    if measured:
+        what = "订单点 order points" if measured == "points" else "网格中心 cell centres"
+        rows.append(("计算依据 Measured on", what))
+    return rows
 
 
 def sites_html(sites: gpd.GeoDataFrame) -> str:

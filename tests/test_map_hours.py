@@ -128,8 +128,16 @@ def test_a_run_without_hours_has_no_selector(runs: tuple[RunData, RunData, Path]
     for word in (LAYER_BAND_GAPS, LAYER_NIGHT_GAPS, LAYER_CROWDED, "yz-band", "时段缺口", "夜间缺口", "拥挤驿站"):
         assert word not in page, word
     assert "week: null" in page
+    assert "分时覆盖率" not in page and "夜间缺口" not in page
     written = path.read_text(encoding="utf-8")
     assert "week: {group:" in written and "时段缺口" in written and "拥挤驿站" in written
+    # the summary panel: the share of the week's demand-hours covered, the uncovered demand-hours, the night gaps
+    assert hourly.hours is not None
+    f = hourly.hours.figures
+    week = sum(hourly.hours.covered) / sum(hourly.hours.demand)
+    assert f"<tr><th>分时覆盖率 Covered, by hour</th><td>{week * 100:.1f}%</td></tr>" in written
+    assert f"<tr><th>夜间缺口 Night gaps</th><td>{f['night_gap_cells']:,} 网格 cells</td></tr>" in written
+    assert "<tr><th>计算依据 Measured on</th><td>网格中心 cell centres</td></tr>" in written
     # the page is light: one integer of band bits per gap cell, not a layer per hour
     bits = re.search(r'"bits":\[([\d,]*)\]', written)
     assert bits is not None
