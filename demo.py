@@ -163,9 +163,10 @@ def run_demo(osm: Path | None = None, *, seed: int = 7, say: Callable[[str], Non
         remember_extract(conn, area.id, extract)  # its reports name the streets near gaps
     say(f"straight-line coverage, radius {radius:g} m / 直线覆盖")
     straight = run_coverage(engine, area=area.name, radius_m=radius, progress=say, settings=s)
-    say(f"coverage along the walking network, radius {radius:g} m / 沿步行路网覆盖")
+    say(f"coverage along the walking network by hour of the week, with capacity, radius {radius:g} m / "
+        f"沿步行路网按小时覆盖与容量")
     walk = run_coverage(engine, area=area.name, radius_m=radius, mode="network", profile="walk", progress=say,
-                        settings=s)
+                        settings=s, by_hour=True, capacity=True)
     result.run_id = walk["run_id"]
     run = load_run(engine, walk["run_id"])
     map_path = write_map(map_for_run(run, settings=s), out_dir / f"map_run{walk['run_id']}.html")
@@ -198,6 +199,15 @@ def run_demo(osm: Path | None = None, *, seed: int = 7, say: Callable[[str], Non
         f"{straight['covered_share']:.1%} of demand ({straight['demand_covered']:g} of {straight['demand_total']:g})")
     f["沿路网覆盖率 / covered share, along streets"] = (
         f"{walk['covered_share']:.1%} of demand ({walk['demand_covered']:g} of {walk['demand_total']:g})")
+    by_hour, capacity = walk.get("by_hour") or {}, walk.get("capacity") or {}
+    worst = (by_hour.get("worst_hours") or [None])[0]
+    f["按营业时间 / with opening hours"] = (
+        f"{by_hour.get('covered_share', 0.0):.1%} of orders reach a station open at their hour"
+        + (f"; worst hour {worst['label_zh']} / {worst['label_en']} ({worst['uncovered']:,.0f} orders uncovered)"
+           if worst else ""))
+    f["拥挤驿站 / crowded stations"] = (
+        f"{capacity.get('crowded', 0)} over {capacity.get('crowded_per_seat', 0):g} orders per seat at their peak "
+        f"hour ({capacity.get('method', '')})")
     f["盲区 / gaps (straight / network)"] = f"{straight['gaps']} / {walk['gaps']}"
     f["候选点 / candidate sites"] = f"{len(cands)} premises of the extract inside the area"
     if result.no_sites_reason is None and rec is not None:

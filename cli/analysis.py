@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
+from datetime import date
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
@@ -31,15 +32,75 @@ def coverage(
     mode: Annotated[str, typer.Option(help="straight (line) or network (along the streets)")] = "straight",
     profile: Annotated[str, typer.Option(help="Street network for --mode network: walk or bike")] = "walk",
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON")] = False,
+    measure: Annotated[str, typer.Option(help="auto (the order points when stored, else the cells), points or cells "
+                                              "(the cell centres)")] = "auto",
+    by_hour: Annotated[bool, typer.Option("--by-hour", help="Coverage at each hour of the week from the stations' "
+                                                            "opening hours")] = False,
+    capacity: Annotated[bool, typer.Option("--capacity", help="Seats against the orders within reach, hour by hour "
+                                                              "(two-step floating catchment)")] = False,
+    decay: Annotated[str, typer.Option(help="Capacity's distance decay: none (2SFCA), stepwise or gaussian "
+                                            "(E2SFCA)")] = "none",
+    week_of: Annotated[str | None, typer.Option(help="A date (2027-02-08) whose calendar week the hours are read in, "
+                                                     "public holidays included (default: a week without them)")
+                       ] = None,
+    unknown_hours: Annotated[str, typer.Option(help="Stations without readable hours count as open or closed")
+                             ] = "open",
 ) -> None:
-    """Analyse 1 km coverage of demand by active stations; store the run and print its summary."""
+    """Analyse 1 km coverage of demand by active stations; store the run and print its summary. --by-hour and
+    --capacity add the hours of the week and the stations' loads."""
     from yizhan.coverage.analysis import run_coverage
 
+    week = parse_date(week_of, "--week-of") if week_of else None
     with status("coverage") as say:
         summary = run_coverage(engine(), area=area, radius_m=radius or get_settings().radius_m, mode=mode,
-                               profile=profile, progress=say, settings=get_settings())
+                               profile=profile, progress=say, settings=get_settings(), measure=measure,
+                               by_hour=by_hour, capacity=capacity, week_of=week, unknown_hours=unknown_hours,
+                               decay=decay)
     summary.pop("params", None)
-    show(summary, as_json)
+    if as_json:
+        show(summary, as_json)
+        return
+    hours, loads = summary.pop("by_hour", None), summary.pop("capacity", None)
+    show(summary, False)
+    if hours is not None:
+        show_hours(hours)
+    if loads is not None:
+        common.out.print(f"容量 capacity ({loads['method']}): 拥挤驿站 crowded stations {loads['crowded']} "
+                         f"(> {loads['crowded_per_seat']:g} orders per seat at their peak hour): "
+                         f"{', '.join(loads['crowded_stations'][:20]) or '-'}", markup=False)
+
+
+def parse_date(value: str, option: str) -> date:
+    """A date typed as 2027-02-08 (or 2027/02/08, 2027年2月8日); BadParameter naming the option otherwise."""
+    import re
+
+    m = re.fullmatch(r"\s*(\d{4})\s*[-/.年]\s*(\d{1,2})\s*[-/.月]\s*(\d{1,2})\s*日?\s*", value)
+    try:
+        if m is None:
+            raise ValueError(value)
+        return date(int(m[1]), int(m[2]), int(m[3]))
+    except ValueError:
+        raise typer.BadParameter(f"{option} {value!r}: 应为日期 / expected a date such as 2027-02-08") from None
+
+
+def show_hours(hours: dict[str, Any]) -> None:
+    """A run's figures by hour of the week as a few lines and the 24 x 7 table of covered share (%)."""
+    from yizhan.weekly.week import DAYS_ZH
+
+    shares = hours.get("covered_share_by_hour") or [None] * 168
+    common.out.print(f"按营业时间覆盖 with opening hours: {hours['covered_share']:.1%} · 未覆盖需求·小时 uncovered "
+                     f"demand-hours {hours['uncovered_demand_hours']:,.0f} · 夜间缺口 night gaps "
+                     f"{hours['night_gap_cells']} cells · measured on {hours['measured']}", markup=False)
+    for w in hours.get("worst_hours") or []:
+        common.out.print(f"  {w['label_zh']} / {w['label_en']}: {w['uncovered']:,.0f} uncovered", markup=False)
+    table = Table(title="覆盖率 % covered, hour × weekday", show_edge=False)
+    table.add_column("时 h", justify="right")
+    for day in DAYS_ZH:
+        table.add_column(day, justify="right")
+    for hour in range(24):
+        table.add_row(f"{hour:02d}", *("-" if (v := shares[d * 24 + hour]) is None else f"{v * 100:.0f}"
+                                       for d in range(7)))
+    common.out.print(table)
 
 
 @candidates_app.command("import")

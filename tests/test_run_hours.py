@@ -190,3 +190,19 @@ def test_profile_command(engine, sample_area, cli_env, tmp_path):
     with engine.connect() as conn:
         assert conn.execute(text("SELECT source FROM demand_profiles")).scalar_one() == "曲线.csv"
     assert "built-in" in run_cli("demand", "profile", "--clear", env=cli_env).stdout
+
+
+def test_coverage_command_by_hour(engine, sample_area, cli_env):
+    from cli_runner import run_cli
+
+    out = run_cli("coverage", "--radius", "800", "--by-hour", "--capacity", "--decay", "gaussian",
+                  "--week-of", "2026年10月1日", env=cli_env).stdout
+    assert "按营业时间覆盖" in out and "周日" in out and "capacity (E2SFCA)" in out
+    with engine.connect() as conn:
+        params = conn.execute(text("SELECT params FROM coverage_runs ORDER BY id DESC LIMIT 1")).scalar_one()
+    assert params["by_hour"]["week_start"] == "2026-09-28" and params["by_hour"]["holidays"]
+    assert params["capacity"]["decay"]["kind"] == "gaussian"
+    bad = run_cli("coverage", "--by-hour", "--week-of", "下周", env=cli_env, check=False)
+    assert bad.returncode != 0 and "--week-of" in bad.stderr and "Traceback" not in bad.stderr
+    bad = run_cli("coverage", "--capacity", "--decay", "linear", env=cli_env, check=False)
+    assert bad.returncode != 0 and "linear" in bad.stderr and "Traceback" not in bad.stderr
