@@ -25,6 +25,7 @@ from yizhan.areas import AreaInfo, get_area_by_id, sector_units, units_frame
 from yizhan.db.models import SRID
 from yizhan.errors import NotFound
 from yizhan.stations.registry import stations_frame
+from yizhan.weekly.week import HOURS, LABELS_EN, LABELS_ZH
 
 UNASSIGNED = "（未划入单元）unassigned"
 """The unit row of demand cells and stations that lie in none of the area's units."""
@@ -412,9 +413,8 @@ def run_hours(conn: Connection, run_id: int, params: dict[str, Any]) -> RunHours
         return None
     units = conn.execute(text("SELECT name, demand_by_hour, covered_by_hour FROM run_units WHERE run_id = :r "
                               "AND demand_by_hour IS NOT NULL ORDER BY name"), {"r": run_id}).all()
-    hours = np.arange(168)
     long = pd.DataFrame({
-        "name": np.repeat([u.name for u in units], 168), "hour": np.tile(hours, len(units)),
+        "name": np.repeat([u.name for u in units], HOURS), "hour": np.tile(np.arange(HOURS), len(units)),
         "demand": np.concatenate([u.demand_by_hour for u in units]) if units else np.empty(0),
         "covered": np.concatenate([u.covered_by_hour for u in units]) if units else np.empty(0)})
     return RunHours(demand=np.asarray(row.demand_by_hour, float), covered=np.asarray(row.covered_by_hour, float),
@@ -438,3 +438,37 @@ def list_runs(engine: Engine, *, area: str | None = None, limit: int = 50) -> li
         rows = conn.execute(text(f"{RUNS_SQL} WHERE CAST(:area AS text) IS NULL OR a.name = :area "
                                  "ORDER BY r.id DESC LIMIT :n"), {"area": area, "n": limit}).all()
     return [run_summary(r) for r in rows]
+
+
+def hours_document(conn: Connection, run_id: int) -> dict[str, Any]:
+    """A stored run's figures by hour of the week as JSON: ``run_id``, ``figures`` (``RunHours.figures``), ``hours``
+    (168 of ``hour`` 0–167 Monday 00:00 first, ``label_zh``, ``label_en``, ``demand``, ``covered``, ``share`` or
+    None, ``open_stations``) and ``units`` (per township ``name``, ``demand`` and ``covered``: 168 numbers each).
+    NotFound without the run or for a run made without hours."""
+    summary = summary_of(conn, run_id)
+    hours = run_hours(conn, run_id, summary.get("params") or {})
+    if hours is None:
+        raise NotFound(f"分析 {run_id} 没有按小时计算 / run {run_id} was made without hours "
+                       f"(yizhan coverage --by-hour)")
+    share = hours.share
+    rows = [{"hour": h, "label_zh": LABELS_ZH[h], "label_en": LABELS_EN[h],
+             "demand": round(float(hours.demand[h]), 6), "covered": round(float(hours.covered[h]), 6),
+             "share": None if not np.isfinite(share[h]) else round(float(share[h]), 6),
+             "open_stations": int(hours.open_stations[h])} for h in range(HOURS)]
+    units = [{"name": name, "demand": [round(float(x), 6) for x in g["demand"]],
+              "covered": [round(float(x), 6) for x in g["covered"]]}
+             for name, g in hours.units.sort_values(["name", "hour"]).groupby("name", sort=True)]
+    return {"run_id": run_id, "figures": hours.figures, "hours": rows, "units": units}
+
+
+def loads_document(conn: Connection, run_id: int) -> dict[str, Any]:
+    """A stored run's stations' loads as JSON: ``run_id``, ``capacity`` (its summary) and ``stations`` (the rows of
+    ``station_loads_frame``, most loaded per seat first; None for unknown). NotFound without the run or for a run
+    made without capacity."""
+    summary = summary_of(conn, run_id)
+    if "capacity" not in summary:
+        raise NotFound(f"分析 {run_id} 没有计算容量 / run {run_id} was made without capacity (yizhan coverage "
+                       f"--capacity)")
+    df = station_loads_frame(conn, run_id)
+    rows = json.loads(df.to_json(orient="records", force_ascii=False))
+    return {"run_id": run_id, "capacity": summary["capacity"], "stations": rows}

@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import Engine
 
 from yizhan.coverage.placement import placement_check
-from yizhan.coverage.runs import RunSummary, list_runs, summary_of
+from yizhan.coverage.runs import RunSummary, hours_document, list_runs, loads_document, summary_of
 from yizhan.routes.deps import EngineDep, SettingsDep, StaffKey, run_or_latest
 from yizhan.routes.upload_guard import too_large
 from yizhan.settings import Settings
@@ -127,6 +127,23 @@ def run(_: StaffKey, eng: EngineDep, run_id: int) -> RunSummary:
     """Summary of one run."""
     with eng.connect() as conn:
         return summary_of(conn, run_id)
+
+
+@router.get("/runs/{run_id}/hours")
+def run_hours_document(_: StaffKey, eng: EngineDep, run_id: int) -> dict[str, Any]:
+    """A run's coverage by hour of the week (``yizhan coverage --by-hour``): its figures, the 168 hours (Monday
+    00:00 first, local time) with demand, covered demand, share and stations open, and each township's 168 figures;
+    404 for a run made without hours."""
+    with eng.connect() as conn:
+        return hours_document(conn, run_id)
+
+
+@router.get("/runs/{run_id}/loads")
+def run_loads_document(_: StaffKey, eng: EngineDep, run_id: int) -> dict[str, Any]:
+    """A run's stations' loads (``--capacity``): the capacity summary and per station its seats, peak hour, orders
+    within reach then and per seat (per hour of a typical week), crowded or not; 404 for a run without capacity."""
+    with eng.connect() as conn:
+        return loads_document(conn, run_id)
 
 
 def _download(eng: Engine, settings: Settings, run_id: int, fmt: str) -> Response:

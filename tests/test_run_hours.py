@@ -206,3 +206,25 @@ def test_coverage_command_by_hour(engine, sample_area, cli_env):
     assert bad.returncode != 0 and "--week-of" in bad.stderr and "Traceback" not in bad.stderr
     bad = run_cli("coverage", "--capacity", "--decay", "linear", env=cli_env, check=False)
     assert bad.returncode != 0 and "linear" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_hours_and_loads_over_http(engine, db_url, sample_area, settings, live_api):
+    plain = run_coverage(engine, radius_m=RADIUS)["run_id"]
+    run_id = run_coverage(engine, radius_m=RADIUS, by_hour=True, capacity=True, settings=settings)["run_id"]
+    client = live_api(settings.model_copy(update={"database_url": db_url}))
+    key = {"X-API-Key": "k"}
+    assert client.get(f"/runs/{run_id}/hours").status_code == 401
+    summary = client.get(f"/runs/{run_id}", headers=key).json()
+    assert summary["measured"] == "points" and len(summary["by_hour"]["covered_share_by_hour"]) == 168
+    doc = client.get(f"/runs/{run_id}/hours", headers=key).json()
+    run = load_run(engine, run_id)
+    assert run.hours is not None and len(doc["hours"]) == 168
+    assert [h["demand"] for h in doc["hours"]] == pytest.approx(list(run.hours.demand))
+    assert doc["hours"][12]["label_zh"] == "周一 12时"
+    assert doc["figures"]["worst_hours"] == summary["by_hour"]["worst_hours"]
+    assert sum(sum(u["demand"]) for u in doc["units"]) == pytest.approx(summary["demand_total"])
+    loads = client.get(f"/runs/{run_id}/loads", headers=key).json()
+    assert len(loads["stations"]) == summary["stations"] and loads["capacity"]["method"] == "2SFCA"
+    for path in (f"/runs/{plain}/hours", f"/runs/{plain}/loads", "/runs/99999/hours"):
+        r = client.get(path, headers=key)
+        assert r.status_code == 404 and "Traceback" not in r.text, r.text
