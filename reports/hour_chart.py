@@ -70,7 +70,8 @@ def draw_share_grid(ax: Axes, table: pd.DataFrame, *, legend: bool = True, lang:
     if legend:
         handles = [Patch(fc=colour, ec="none", label=class_label(lo, hi)) for lo, hi, colour in classes]
         handles.append(Patch(fc=NO_DEMAND_COLOUR, ec="none", label="无需求" if lang == "zh" else "无需求 no demand"))
-        ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.01), ncol=3, fontsize=6,
+        rows = [handles[i] for i in (0, 3, 1, 4, 2, 5)]  # matplotlib fills columns first: read across, low to high
+        ax.legend(handles=rows, loc="upper center", bbox_to_anchor=(0.5, -0.01), ncol=3, fontsize=6,
                   frameon=False, handlelength=1.2, columnspacing=1.0, labelspacing=0.3,
                   title="覆盖率（每格：%）" if lang == "zh" else "覆盖率 covered share (% in each square)",
                   title_fontsize=6.5)
@@ -81,10 +82,10 @@ def share_grid_png(run: RunData, *, width_in: float = 3.6, dpi: int = 160, lang:
     table = share_table(run)
     if table is None:
         return None
-    height = width_in * 1.45
+    height = width_in * 1.35
     with drawing():
         fig = Figure(figsize=(width_in, height), dpi=dpi)
-        ax = fig.add_axes((0.14, 0.2, 0.84, 0.75))
+        ax = fig.add_axes((0.14, 0.15, 0.84, 0.8))
         draw_share_grid(ax, table, lang=lang)
         buf = io.BytesIO()
         fig.savefig(buf, format="png", dpi=dpi, facecolor="white")

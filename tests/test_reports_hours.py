@@ -153,6 +153,7 @@ def test_html_and_geopackage(reports: tuple[RunReport, RunReport], tmp_path: Pat
     page = render(report, "html").decode("utf-8")
     pictures = re.findall(r'src="data:image/png;base64,([^"]+)"', page)
     assert len(pictures) == 2 and base64.b64decode(pictures[1]).startswith(b"\x89PNG")
+    (SHOTS / "yizhan_report_hours_grid.png").write_bytes(base64.b64decode(pictures[1]))
     assert "分时段覆盖率" in page and "拥挤驿站" in page and "最差时段" in page
     plain_page = render(plain, "html").decode("utf-8")
     assert len(re.findall(r"data:image/png;base64,", plain_page)) == 1 and "分时段" not in plain_page
@@ -185,5 +186,7 @@ def test_a_stored_run_by_hour_with_capacity(engine: Engine, sample_area: AreaInf
     np.testing.assert_allclose(grid, hours.share.reshape(7, 24).T, equal_nan=True)
     pages, text_ = _pdf(paths["pdf"].read_bytes(), tmp_path / "stored.pdf")
     assert pages == 2 and f"{hours.figures['uncovered_demand_hours']:,.1f}" in text_
+    subprocess.run(["pdftoppm", "-png", "-r", "80", "-f", "2", "-l", "2", str(tmp_path / "stored.pdf"),
+                    str(SHOTS / "yizhan_report_hours_stored")], check=True)
     crowded = gpd.read_file(paths["gpkg"], layer="crowded_stations")
     assert len(crowded) == int(loads["crowded"].sum()) and crowded["seats"].isna().sum() == 1
