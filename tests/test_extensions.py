@@ -14,6 +14,7 @@ from cli_runner import run_cli
 from scipy.sparse import csr_matrix
 
 from yizhan.areas import AreaInfo
+from yizhan.coverage.analysis import run_coverage
 from yizhan.coverage.reach import straight_reach
 from yizhan.errors import InvalidInput
 from yizhan.siting.candidates import candidates_from_extract, filter_candidates, store_candidates
@@ -187,6 +188,10 @@ def test_hours_recommendation_on_the_demo_data(engine, area, settings):
     removed = rec["demand_covered_after"] - rec["demand_covered_before"]
     assert removed == pytest.approx(rec["objective"], rel=1e-6)
     assert shares[-1] == pytest.approx(rec["objective"] / hours["demand_hours_uncovered_before"], abs=1e-6)
+    # the coverage run by hour of the week, made apart, counts the same uncovered demand-hours before
+    run = run_coverage(engine, radius_m=500, by_hour=True, settings=settings)
+    assert hours["demand_hours_uncovered_before"] == pytest.approx(
+        run["params"]["by_hour"]["uncovered_demand_hours"], rel=1e-9)
     for x in acts:
         assert x["hours_added"] > 0 and x["hours_rule"] and x["kind_zh"] and x["name"]
         if x["kind"] == "extend":  # to 22:00: nothing added from 22:00 on
