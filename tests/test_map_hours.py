@@ -211,6 +211,12 @@ def test_choosing_a_band_draws_its_gap_cells(runs: tuple[RunData, RunData, Path]
         assert page.locator(".yz-week-band").inner_text() == band.zh  # which days, said once chosen
         assert page.locator(".yz-week-share").inner_text() == \
             f"覆盖率 covered {share * 100:.1f}% · 缺口网格 gap cells {len(expected)}"
+        # on Amap (GCJ-02) the same cells, shifted
+        first = page.locator("path.yz-band-gap").first.get_attribute("d")
+        page.evaluate("yizhanMap.use('gcj02')")
+        assert page.locator("path.yz-band-gap").count() == len(expected)
+        assert page.locator("path.yz-band-gap").first.get_attribute("d") != first
+        page.evaluate("yizhanMap.use('wgs84')")
         # night gaps and crowded stations as layers of their own
         assert page.locator("path.yz-night-gap").count() >= 1
         crowded = run.loads[run.loads["crowded"]]

@@ -143,6 +143,12 @@ def test_pdf_has_the_hour_picture_and_the_crowded_block(reports: tuple[RunReport
     # the page rendered for a look
     subprocess.run(["pdftoppm", "-png", "-r", "80", "-f", "2", "-l", "2", str(tmp_path / "hours.pdf"),
                     str(SHOTS / "yizhan_report_hours_page2")], check=True)
+    # in Chinese only
+    pages, text = _pdf(render(report, "pdf", lang="zh"), tmp_path / "zh.pdf")
+    page2 = text.split("\f")[1]
+    assert pages == 2 and "Worst hours" not in page2 and "crowded" not in page2 and "Mon" not in page2
+    if cjk_font() is not None:
+        assert "最差时段" in page2 and "周一" in page2
     # a run without hours: one page, nothing of the hours
     pages, text = _pdf(render(plain, "pdf"), tmp_path / "plain.pdf")
     assert pages == 1 and "分时段" not in text and "拥挤驿站" not in text
