@@ -170,7 +170,8 @@ def hours_and_capacity(inp: HourInputs, say: Progress) -> HourOutputs:
         rec.cell_masks, rec.hours_covered, rec.night_gap = per_cell, hours_set(per_cell), night
     if inp.capacity:
         say("capacity: seats against the demand within reach, hour by hour")
-        loads = station_loads(dem, site, dist, demand, list(inp.active["seats"]), avail.open,
+        seats = pd.to_numeric(inp.active["seats"], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+        loads = station_loads(dem, site, dist, demand, seats, avail.open,
                               decay=decay_named(inp.decay, inp.radius_m), weeks=weeks,
                               crowded_per_seat=inp.crowded_per_seat, distance=inp.mode)
         ids = inp.active["external_id"].to_numpy()
