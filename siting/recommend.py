@@ -25,16 +25,18 @@ from shapely.geometry.base import BaseGeometry
 from sqlalchemy import Connection, Engine
 
 from yizhan.areas import AreaInfo, resolve_area
-from yizhan.coverage.euclidean import geodesic_band, nearest_from_arrays, recheck_pairs
+from yizhan.coverage.analysis import points_straight
+from yizhan.coverage.euclidean import geodesic_band, recheck_pairs
 from yizhan.coverage.gaps import gaps_from_cells
-from yizhan.coverage.measure import measured_demand
-from yizhan.coverage.network import network_nearest, node_distances, service_areas, snap_points
-from yizhan.coverage.reach import Pairs, network_reach, straight_pairs, straight_reach
+from yizhan.coverage.measure import HALF, Demand, measured_demand, per_cell
+from yizhan.coverage.network import Snapped, network_nearest, node_distances, service_areas, snap_points
+from yizhan.coverage.reach import Pairs, network_reach, straight_pairs
 from yizhan.coverage.runs import cell_size_of, cells_frame, multi_polygon, polygonal
 from yizhan.coverage.streets import load_area_graph
 from yizhan.data.demand_profile import stored_profile
 from yizhan.db.models import SRID
 from yizhan.errors import InvalidInput
+from yizhan.geo.streets import StreetGraph
 from yizhan.settings import DEFAULT_RADIUS_M, MAX_RADIUS_M, Settings
 from yizhan.siting.candidates import filter_candidates, load_candidates
 from yizhan.siting.extensions import (
@@ -74,10 +76,11 @@ class _Inputs:
     info: AreaInfo
     cells: gpd.GeoDataFrame  # EPSG:4326, cell_key, weight
     cells_m: gpd.GeoDataFrame  # the same in the area CRS
-    weights: np.ndarray
-    covered_before: np.ndarray
+    weights: np.ndarray  # orders per cell
+    demand: Demand  # the locations measured: stored points, else cell centres
+    covered_before: np.ndarray  # per location
     cands: gpd.GeoDataFrame  # EPSG:4326: external_id, name, host_type, source
-    reach: Pairs  # (cell, candidate, metres)
+    reach: Pairs  # (location, candidate, metres)
     params: dict[str, Any]
 
 
@@ -88,23 +91,87 @@ def _xy(gdf: gpd.GeoDataFrame, crs: int) -> np.ndarray:
     return np.column_stack([g.x.to_numpy(), g.y.to_numpy()]).reshape(-1, 2)
 
 
+def _lonlat(gdf: gpd.GeoDataFrame) -> np.ndarray:
+    """WGS 84 (lon, lat) degrees of point rows, (n, 2)."""
+    return np.column_stack([gdf.geometry.x, gdf.geometry.y]) if len(gdf) else np.empty((0, 2))
+
+
 @dataclass
 class _Stored:
-    """What a recommendation reads from the database: the area, its demand cells and active stations, and the
-    candidate pool (the stored one unless given)."""
+    """What a recommendation reads from the database: the area, its demand cells, the locations a coverage run
+    would measure (``coverage.measure``: the stored order points, else the cell centres), its active stations,
+    and the candidate pool (the stored one unless given)."""
 
     info: AreaInfo
     cells: gpd.GeoDataFrame
+    demand: Demand
     active: gpd.GeoDataFrame
     pool: gpd.GeoDataFrame | None
 
 
-def _read(conn: Connection, area: str | None, candidates: gpd.GeoDataFrame | None) -> _Stored:
+def _read(conn: Connection, area: str | None, candidates: gpd.GeoDataFrame | None, timezone: str) -> _Stored:
     info = resolve_area(conn, area)
     cells = cells_frame(conn, info.id)
+    if cells.empty:
+        raise InvalidInput(f"area {info.name!r} has no demand cells: import demand first (`yizhan demand import`)")
+    demand = measured_demand(conn, info, cells, _xy(cells, info.crs_epsg), cell_size_of(conn, info.id),
+                             timezone=timezone)
     stations = stations_frame(conn, info.id)
     pool = load_candidates(conn, info.id) if candidates is None else None
-    return _Stored(info, cells, stations[stations["status"] == "active"], pool)
+    active = stations[stations["status"] == "active"].reset_index(drop=True)
+    return _Stored(info, cells, demand, active, pool)
+
+
+@dataclass
+class _Streets:
+    """The street graph of a network recommendation and the demand locations snapped to it."""
+
+    graph: StreetGraph
+    locations: Snapped
+
+
+def _streets(stored: _Stored, profile: str, settings: Settings) -> _Streets:
+    graph = load_area_graph(stored.info, profile, settings)
+    return _Streets(graph, snap_points(graph, stored.demand.xy, max_snap_m=settings.max_snap_m))
+
+
+def _site_reach(demand: Demand, sites: gpd.GeoDataFrame, crs: int, radius_m: float, streets: _Streets | None,
+                settings: Settings, say: Progress) -> tuple[Pairs, int]:
+    """Every (location, site) pair within ``radius_m`` metres, as a coverage run measures: the straight line in
+    the area CRS decided on the ellipsoid within ``euclidean.geodesic_band`` of the radius, or along the streets
+    door to door when ``streets`` are given. ``sites`` EPSG:4326 points (stations or candidates). Also how many
+    sites lie too far from any street to serve (0 in a straight line)."""
+    xy = _xy(sites, crs)
+    if streets is None:
+        band = geodesic_band(radius_m)
+        return recheck_pairs(*straight_pairs(demand.xy, xy, radius_m + band), demand.lonlat, _lonlat(sites),
+                             radius_m)[:3], 0
+    snap = snap_points(streets.graph, xy, max_snap_m=settings.max_snap_m)
+    return network_reach(streets.graph, snap, streets.locations, radius_m=radius_m, include_access=True,
+                         progress=say), int(snap.too_far.sum())
+
+
+def _covered_now(demand: Demand, active: gpd.GeoDataFrame, crs: int, radius_m: float, streets: _Streets | None,
+                 settings: Settings) -> np.ndarray:
+    """Whether each demand location has an active station within ``radius_m`` metres, decided as a coverage run
+    decides it (one nearest-station search: straight with the ellipsoid re-check, or one multi-source search
+    along the streets)."""
+    st_xy = _xy(active, crs)
+    if streets is None:
+        return points_straight(demand, st_xy, _lonlat(active), radius_m)
+    st_snap = snap_points(streets.graph, st_xy, max_snap_m=settings.max_snap_m)
+    return network_nearest(streets.graph, st_snap, streets.locations, radius_m=radius_m,
+                           include_access=True).covered
+
+
+def _measured_params(demand: Demand, params: dict[str, Any]) -> dict[str, Any]:
+    """``params`` with what was measured, as a coverage run says it."""
+    params["measured"] = demand.measured
+    if demand.measured == "points":
+        params["points"] = len(demand.xy)
+    if demand.notes:
+        params["measure_notes"] = demand.notes
+    return params
 
 
 def _pool(stored: _Stored, candidates: gpd.GeoDataFrame | None, exclude_host_types: list[str] | None,
@@ -134,36 +201,27 @@ def _pool(stored: _Stored, candidates: gpd.GeoDataFrame | None, exclude_host_typ
 def _prepare(stored: _Stored, *, mode: str, profile: str, radius_m: float,
              candidates: gpd.GeoDataFrame | None, exclude_host_types: list[str] | None, no_go: BaseGeometry | None,
              say: Progress, settings: Settings) -> _Inputs:
-    info, cells, active = stored.info, stored.cells, stored.active
-    if cells.empty:
-        raise InvalidInput(f"area {info.name!r} has no demand cells: import demand first (`yizhan demand import`)")
+    info, cells, active, demand = stored.info, stored.cells, stored.active, stored.demand
     cands, total, removed = _pool(stored, candidates, exclude_host_types, no_go)
     crs = info.crs_epsg
-    cells_m = cells.to_crs(crs)
-    cell_xy = _xy(cells, crs)
-    st_xy = _xy(active, crs)
-    cand_xy = _xy(cands, crs)
-    weights = cells["weight"].to_numpy(float)
-    params: dict[str, Any] = {"radius_m": radius_m, "mode": mode, "crs_epsg": crs, "existing_stations": len(active),
-                              "candidates_given": total, "candidates_removed": removed,
-                              "exclude_host_types": exclude_host_types or [], "no_go": no_go is not None}
-    say(f"{mode} reach of {len(cands):,} candidates over {len(cells):,} demand cells within {radius_m:g} m")
-    if mode == "network":
-        graph = load_area_graph(info, profile, settings)
-        cell_snap = snap_points(graph, cell_xy, max_snap_m=settings.max_snap_m)
-        st_snap = snap_points(graph, st_xy, max_snap_m=settings.max_snap_m)
-        cand_snap = snap_points(graph, cand_xy, max_snap_m=settings.max_snap_m)
-        before = network_nearest(graph, st_snap, cell_snap, radius_m=radius_m, include_access=True).covered
-        reach = network_reach(graph, cand_snap, cell_snap, radius_m=radius_m, include_access=True, progress=say)
+    params = _measured_params(demand, {
+        "radius_m": radius_m, "mode": mode, "crs_epsg": crs, "existing_stations": len(active),
+        "candidates_given": total, "candidates_removed": removed, "exclude_host_types": exclude_host_types or [],
+        "no_go": no_go is not None})
+    what = "demand points" if demand.measured == "points" else "demand cells"
+    say(f"{mode} reach of {len(cands):,} candidates over {len(demand.xy):,} {what} within {radius_m:g} m")
+    streets = _streets(stored, profile, settings) if mode == "network" else None
+    before = _covered_now(demand, active, crs, radius_m, streets, settings)
+    reach, cands_off = _site_reach(demand, cands, crs, radius_m, streets, settings, say)
+    if streets is not None:
         params.update({"profile": profile, "distance": f"along the {profile} street network, metres door to door",
-                       "graph_nodes": graph.n_nodes, "max_snap_m": settings.max_snap_m,
-                       "candidates_off_network": int(cand_snap.too_far.sum()),
-                       "cells_off_network": int(cell_snap.too_far.sum())})
+                       "graph_nodes": streets.graph.n_nodes, "max_snap_m": settings.max_snap_m,
+                       "candidates_off_network": cands_off,
+                       "locations_off_network": int(streets.locations.too_far.sum())})
     else:
-        before = nearest_from_arrays(cell_xy, st_xy, radius_m).covered
-        reach = straight_reach(cell_xy, cand_xy, radius_m)
-        params["distance"] = "straight line, metres"
-    return _Inputs(info, cells, cells_m, weights, before, cands, reach, params)
+        params["distance"] = "straight line, metres (on the ellipsoid near the radius)"
+    return _Inputs(info, cells, cells.to_crs(crs), cells["weight"].to_numpy(float), demand, before, cands, reach,
+                   params)
 
 
 def recommend(engine: Engine, *, area: str | None = None, k: int | None = None, target: float | None = None,
@@ -179,6 +237,13 @@ def recommend(engine: Engine, *, area: str | None = None, k: int | None = None, 
     compared with the best ``len(sites)`` sites from the candidate pool when one is stored). ``candidates``
     replaces the area's stored pool; ``exclude_host_types`` and ``no_go`` (EPSG:4326 polygons) filter it.
     ``radius_m`` metres; ``mode`` "straight" or "network" (``profile`` walk/bike streets).
+
+    Demand is measured as a coverage run measures it (``coverage.measure``): on the stored order points when the
+    area has them, else on the cell centres; straight lines decided on the ellipsoid near the radius, or along
+    the streets per location. So ``covered_share_before`` is a run's covered share and ``covered_share_after``
+    that of a run with the chosen sites added as stations. The model's rows are the uncovered locations (the
+    solver merges those reached by the same candidates); the gaps left are cells with less than half of their
+    orders covered (``coverage.measure.HALF``), as runs draw them.
     """
     if sum(x is not None for x in (k, target, sites)) != 1:
         raise InvalidInput("give exactly one of k (number of new sites), target (covered share to reach) or sites "
@@ -198,7 +263,7 @@ def recommend(engine: Engine, *, area: str | None = None, k: int | None = None, 
     say = progress or (lambda _m: None)
     problem = "mclp" if k is not None else "lscp" if target is not None else "evaluate"
     with engine.connect() as conn:
-        stored = _read(conn, area, candidates if sites is None else None)
+        stored = _read(conn, area, candidates if sites is None else None, settings.timezone)
         if sites is not None and candidates is None:
             stored.pool = load_candidates(conn, stored.info.id)
     # no transaction is open from here to the store: reach and solving may take minutes
@@ -225,11 +290,11 @@ def recommend(engine: Engine, *, area: str | None = None, k: int | None = None, 
                                       geometry="geometry", crs=SRID)
     inp = _prepare(stored, mode=mode, profile=profile, radius_m=radius_m, candidates=candidates,
                    exclude_host_types=exclude_host_types, no_go=no_go, say=say, settings=settings)
-    w = inp.weights
-    total = float(w.sum())
-    before_w = float(w[inp.covered_before].sum())
-    cell_i, cand_i, _dist = inp.reach
-    cm = CoverageMatrix.from_pairs(cell_i, cand_i, len(inp.cands), w, ~inp.covered_before & (w > 0))
+    total = float(inp.weights.sum())
+    loc_w = inp.demand.weight
+    before_w = float(loc_w[inp.covered_before].sum())
+    loc_i, cand_i, _dist = inp.reach
+    cm = CoverageMatrix.from_pairs(loc_i, cand_i, len(inp.cands), loc_w, ~inp.covered_before & (loc_w > 0))
     if problem == "mclp":
         assert k is not None  # problem follows from which of k, target, sites was given
         sol = solve_mclp(cm, int(k), time_limit_s=time_limit_s, exact=exact, progress=say)
@@ -260,12 +325,14 @@ def _record(inp: _Inputs, problem: str, sol: Solution, *, k: int | None, target:
             profile: str, radius_m: float, total: float, before_w: float, cm: CoverageMatrix,
             time_limit_s: float) -> RecommendationRecord:
     """What the run stores: the chosen sites ranked by gain with the covered share after each, and the gaps that
-    remain (computed here, before any transaction opens)."""
+    remain (computed here, before any transaction opens): cells with orders of which less than half are covered
+    after, weighted by their orders still uncovered."""
     covered_after = inp.covered_before.copy()
     a = cm.matrix.tocsc()
     for j in sol.chosen:
         covered_after[cm.rows[a.indices[a.indptr[j]:a.indptr[j + 1]]]] = True
-    after_w = float(inp.weights[covered_after].sum())
+    covered_w = per_cell(inp.demand, covered_after, len(inp.cells))
+    after_w = float(covered_w.sum())
     params = {**inp.params, "time_limit_s": time_limit_s, "matrix": sol.details, "solve_seconds": sol.seconds}
     cum = before_w + np.cumsum(sol.gains)
     sites: list[RecommendedSite] = []
@@ -275,7 +342,9 @@ def _record(inp: _Inputs, problem: str, sol: Solution, *, k: int | None, target:
                                      host_type=str(r["host_type"]), source=str(r["source"])[:200], gain=float(gain),
                                      covered_share_after=float(c / total) if total else 0.0,
                                      lon=float(r.geometry.x), lat=float(r.geometry.y)))
-    gaps = gaps_from_cells(inp.cells_m, uncovered=~covered_after & (inp.weights > 0), weights=inp.weights)
+    w = inp.weights
+    gaps = gaps_from_cells(inp.cells_m, uncovered=(w > 0) & (covered_w < HALF * w),
+                           weights=np.maximum(w - covered_w, 0.0))
     g4326 = gaps.to_crs(SRID) if len(gaps) else gaps
     remaining = [RemainingGap(rank=int(g.rank), demand=float(g.demand), area_m2=float(g.area_m2), cells=int(g.cells),
                               geometry=multi_polygon(geom))
@@ -407,51 +476,33 @@ def recommend_hours(engine: Engine, *, area: str | None = None, extend_to: str |
     site_mask, site_rule = _site_hours_mask(site_hours, settings)
     say = progress or (lambda _m: None)
     with engine.connect() as conn:
-        stored = _read(conn, area, candidates)
-        info = stored.info
-        if stored.cells.empty:
-            raise InvalidInput(f"area {info.name!r} has no demand cells: import demand first (`yizhan demand "
-                               "import`)")
-        crs = info.crs_epsg
-        cell_xy = _xy(stored.cells, crs)
-        demand = measured_demand(conn, info, stored.cells, cell_xy, cell_size_of(conn, info.id),
-                                 timezone=settings.timezone)
-        prof = stored_profile(conn, info.id)
+        stored = _read(conn, area, candidates, settings.timezone)
+        prof = stored_profile(conn, stored.info.id)
+    info, demand, crs = stored.info, stored.demand, stored.info.crs_epsg
     # no transaction is open from here to the store
     if max_sites:
         cands, total_cands, removed = _pool(stored, candidates, exclude_host_types, no_go)
     else:
         cands, total_cands, removed = gpd.GeoDataFrame({"external_id": [], "name": [], "host_type": [],
                                                         "source": []}, geometry=[], crs=SRID), 0, {}
-    active = stored.active.reset_index(drop=True)
+    active = stored.active
     avail = station_open(list(active["opening_hours"]), tz=settings.timezone, unknown=unknown_hours)
     n_loc = len(demand.weight)
     d = demand_by_hour(demand.item_loc, demand.item_hour, demand.item_weight, n_loc,
                        prof[0] if prof is not None else DEFAULT_PROFILE)
-    st_xy, cand_xy = _xy(active, crs), _xy(cands, crs)
     say(f"{mode} reach of {len(active):,} stations and {len(cands):,} candidates over {n_loc:,} demand "
         f"{demand.measured} within {radius_m:g} m")
-    params: dict[str, Any] = {"radius_m": radius_m, "mode": mode, "crs_epsg": crs, "existing_stations": len(active),
-                              "candidates_given": total_cands, "candidates_removed": removed,
-                              "exclude_host_types": exclude_host_types or [], "no_go": no_go is not None,
-                              "measured": demand.measured}
-    if mode == "network":
-        graph = load_area_graph(info, profile, settings)
-        loc_snap = snap_points(graph, demand.xy, max_snap_m=settings.max_snap_m)
-        st_snap = snap_points(graph, st_xy, max_snap_m=settings.max_snap_m)
-        cand_snap = snap_points(graph, cand_xy, max_snap_m=settings.max_snap_m)
-        st_pairs = network_reach(graph, st_snap, loc_snap, radius_m=radius_m, include_access=True, progress=say)
-        cand_pairs = network_reach(graph, cand_snap, loc_snap, radius_m=radius_m, include_access=True, progress=say)
+    params = _measured_params(demand, {
+        "radius_m": radius_m, "mode": mode, "crs_epsg": crs, "existing_stations": len(active),
+        "candidates_given": total_cands, "candidates_removed": removed, "exclude_host_types": exclude_host_types or [],
+        "no_go": no_go is not None})
+    streets = _streets(stored, profile, settings) if mode == "network" else None
+    st_pairs, _ = _site_reach(demand, active, crs, radius_m, streets, settings, say)
+    cand_pairs, _ = _site_reach(demand, cands, crs, radius_m, streets, settings, say)
+    if streets is not None:
         params.update({"profile": profile, "distance": f"along the {profile} street network, metres door to door",
-                       "graph_nodes": graph.n_nodes, "max_snap_m": settings.max_snap_m})
+                       "graph_nodes": streets.graph.n_nodes, "max_snap_m": settings.max_snap_m})
     else:
-        band = geodesic_band(radius_m)
-        st_ll = np.column_stack([active.geometry.x, active.geometry.y]) if len(active) else np.empty((0, 2))
-        cand_ll = np.column_stack([cands.geometry.x, cands.geometry.y]) if len(cands) else np.empty((0, 2))
-        st_pairs = recheck_pairs(*straight_pairs(demand.xy, st_xy, radius_m + band), demand.lonlat, st_ll,
-                                 radius_m)[:3]
-        cand_pairs = recheck_pairs(*straight_pairs(demand.xy, cand_xy, radius_m + band), demand.lonlat, cand_ll,
-                                   radius_m)[:3]
         params["distance"] = "straight line, metres (on the ellipsoid near the radius)"
     st_p, cand_p = (st_pairs[0], st_pairs[1]), (cand_pairs[0], cand_pairs[1])
     asked = tuple(k for k in KINDS if caps[k])

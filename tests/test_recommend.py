@@ -17,6 +17,7 @@ from sqlalchemy import text
 
 from yizhan.areas import AreaInfo
 from yizhan.coverage.analysis import run_coverage
+from yizhan.coverage.runs import load_run
 from yizhan.errors import ImportRejected, InvalidInput
 from yizhan.geo.coords import from_wgs84
 from yizhan.maps.folium_map import write_map
@@ -100,6 +101,34 @@ def test_network_mode_uses_the_coverage_engine(engine, area, settings):
     assert street_reach(load_recommendation(engine, straight["run_id"]), settings) is None
     html = map_for_recommendation(rec, settings=settings).get_root().render()
     assert "yz-service-area" in html
+
+
+@pytest.mark.parametrize(("mode", "radius"), [("straight", 600.0), ("network", 800.0)])
+def test_before_and_after_are_runs_before_and_with_the_sites(engine, area, settings, mode, radius):
+    """The demo area stores its order points: a recommendation measures them as a run does, so its covered
+    demand before is a run's and after is a run's with the chosen sites added as active stations, gaps too."""
+    before = run_coverage(engine, radius_m=radius, mode=mode, settings=settings)
+    r = recommend(engine, k=3, radius_m=radius, mode=mode, settings=settings)
+    assert before["params"]["measured"] == r["params"]["measured"] == "points"
+    assert r["params"]["points"] == before["params"]["points"] > len(load_run(engine, before["run_id"]).cells)
+    assert r["demand_total"] == pytest.approx(before["demand_total"], rel=1e-12)
+    assert r["demand_covered_before"] == pytest.approx(before["demand_covered"], rel=1e-9)
+    assert r["covered_share_before"] == pytest.approx(before["covered_share"], abs=1e-9)
+    assert len(r["sites"]) == 3 and r["objective"] > 0
+    with engine.begin() as conn:
+        for s in r["sites"]:
+            conn.execute(text("INSERT INTO stations (external_id, name, kind, area_id, geom, status) VALUES "
+                              "(:id, :name, 'small', :a, ST_SetSRID(ST_MakePoint(:x, :y), 4326), 'active')"),
+                         {"id": f"NEW-{s['id']}", "name": s["name"], "a": area.id, "x": s["lon"], "y": s["lat"]})
+    after = run_coverage(engine, radius_m=radius, mode=mode, settings=settings)
+    assert r["demand_covered_after"] == pytest.approx(after["demand_covered"], rel=1e-9)
+    assert r["covered_share_after"] == pytest.approx(after["covered_share"], abs=1e-9)
+    assert r["sites"][-1]["covered_share_after"] == pytest.approx(after["covered_share"], abs=1e-9)
+    run_gaps = load_run(engine, after["run_id"]).gaps
+    rec_gaps = load_recommendation(engine, r["run_id"]).gaps
+    assert r["remaining_gaps"] == len(run_gaps) > 0
+    assert sorted(rec_gaps["demand"]) == pytest.approx(sorted(run_gaps["demand"]), rel=1e-9)
+    assert sorted(rec_gaps["cells"]) == sorted(run_gaps["cells"])
 
 
 def test_target_needs_the_fewest_sites(engine, area, settings):
