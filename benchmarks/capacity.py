@@ -18,10 +18,10 @@ Timed apart, in this process:
 - peak RSS of this process (MB) after each step (it only grows).
 
 Then PySAL ``access`` (``Access.two_stage_fca`` and ``enhanced_two_stage_fca`` with the same steps) in a fresh
-process per size, growing 10 k x 100, 100 k x 1 k, 1 M x 10 k (``--quick``: the first two) until a size does not
-finish within ``--pysal-limit`` seconds (default 600) or runs out of memory; ``two_step_fca`` is timed on the same
-pairs in the same process, the largest accessibility difference is printed as a check, and the process's own peak
-RSS.
+process per size, growing 10 k x 100, 100 k x 1 k, 1 M x 10 k (``--quick``: the first two; ``--beyond``: then
+4 M x 40 k) until a size does not finish within ``--pysal-limit`` seconds (default 600) or runs out of memory;
+``two_step_fca`` is timed on the same pairs in the same process, the largest accessibility difference is printed as
+a check, and the process's own peak RSS.
 The issue's goal: the 2SFCA on 1 M x 10 k at 1 km in <= 5 s.
 """
 
@@ -48,6 +48,7 @@ WEEKS = 4.0
 FULL = (1_000_000, 10_000)
 QUICK = (100_000, 1_000)
 PYSAL_SIZES = [(10_000, 100), (100_000, 1_000), (1_000_000, 10_000)]
+BEYOND = [(4_000_000, 40_000)]  # ``--beyond``: past the issue's size, to find where PySAL stops
 
 
 def profile() -> np.ndarray:
@@ -212,6 +213,7 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="100 k points x 1 k stations; PySAL up to that size")
     ap.add_argument("--pysal-limit", type=float, default=600.0, help="seconds PySAL may take per size (600)")
     ap.add_argument("--no-pysal", action="store_true", help="only this package's figures")
+    ap.add_argument("--beyond", action="store_true", help="PySAL also on 4 M x 40 k (some 4 GB)")
     args = ap.parse_args()
     print(machine_line(), flush=True)
     n, m = QUICK if args.quick else FULL
@@ -222,7 +224,7 @@ def main() -> None:
     if args.no_pysal:
         return
     print("\nPySAL access beside two_step_fca on the same pairs (a fresh process per size):", flush=True)
-    sizes = [s for s in PYSAL_SIZES if s[0] <= n]
+    sizes = [s for s in PYSAL_SIZES if s[0] <= n] + (BEYOND if args.beyond and not args.quick else [])
     ladder = pysal_ladder(sizes, args.pysal_limit)
     head = ["points x stations", "pairs", "PySAL 2SFCA s", "ours s", "PySAL E2SFCA s", "ours s", "peak RSS MB",
             "check"]
