@@ -12,7 +12,7 @@ inside the map modules. All JavaScript and CSS are served from ``maps/static`` (
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, cast
 
@@ -67,6 +67,7 @@ from yizhan.maps.layers import (
     LAYER_CROWDED,
     LAYER_GAPS,
     LAYER_HEAT,
+    LAYER_HOURS,
     LAYER_NIGHT_GAPS,
     LAYER_SITES,
     LAYER_STATIONS,
@@ -77,6 +78,7 @@ from yizhan.maps.layers import (
     crowded_layers,
     gap_layers,
     heat_layers,
+    hour_action_layers,
     night_gap_layers,
     ring_layer_name,
     ring_layers,
@@ -115,6 +117,7 @@ def map_from_layers(
     timezone: str = DEFAULT_TIMEZONE,
     hours: RunHours | None = None,
     loads: pd.DataFrame | None = None,
+    actions: Sequence[Mapping[str, Any]] | None = None,
 ) -> folium.Map:
     """Build the planners' Folium map of one coverage run (or of a recommendation, with ``sites``).
 
@@ -163,6 +166,13 @@ def map_from_layers(
         Stations' loads (``station_id, name, seats, peak_hour, peak_demand, per_seat, crowded, lon, lat``;
         WGS 84 degrees): the crowded ones are ringed as their own layer, with their riders per seat at the peak
         hour in the popup.
+    actions : sequence of mappings, optional
+        An hours recommendation's ranked actions (``siting.runs.HourAction``: ``rank, kind, kind_zh, kind_en, id,
+        name, lon, lat`` (WGS 84 degrees), ``hours_added, hours_rule, gain, covered_share_after``): the stations
+        extended or opened round the clock are drawn as their own layer (a round marker with the rank, a popup
+        saying the hours added and the rule, e.g. 延长至 22:00 · Mo-Fr 17:00-22:00, with ``summary["extend_to"]``),
+        the new sites among them come as ``sites``, and the panel lists all actions in their one order with their
+        kind.
     min_gap_demand : float
         Unmet demand (orders) below which a gap is neither drawn nor counted; the legend says how many were left
         out and their demand. Gap colours are fixed classes (:data:`~yizhan.maps.style.GAP_CLASS_BREAKS`), the
@@ -197,6 +207,7 @@ def map_from_layers(
     if sites is not None:
         check_frame("sites", sites, SITE_COLUMNS, ("Point",))
     check_summary(summary, radius_m)
+    hour_stations = _hour_stations(actions) if actions is not None else None
     if boundary is not None:
         check_boundary(boundary)
     if service_area is not None:
@@ -268,6 +279,10 @@ def map_from_layers(
     crowded = _crowded(loads)
     if sites is not None:
         paired(folium.FeatureGroup(name=LAYER_SITES), lambda sy: site_layers(shift_frame(sites, sy), radius_m))
+    if hour_stations is not None and len(hour_stations):
+        extend_to = summary.get("extend_to")
+        paired(folium.FeatureGroup(name=LAYER_HOURS),
+               lambda sy: hour_action_layers(shift_frame(hour_stations, sy), extend_to))
     if crowded is not None:
         paired(folium.FeatureGroup(name=LAYER_CROWDED),
                lambda sy: crowded_layers(shift_frame(crowded, sy), peak_label=_peak_label))
@@ -281,10 +296,10 @@ def map_from_layers(
         summary_html(summary, timezone=timezone, gaps_shown=len(gaps), left_out=left_out, sites=sites,
                      hour_rows=hour_rows(hours.figures, band_share(np.asarray(hours.demand, dtype=float),
                                                                    np.asarray(hours.covered, dtype=float)))
-                     if hours is not None else None),
+                     if hours is not None else None, actions=actions),
         legend_html(radius_m=radius_m, left_out=left_out, network=network, units=units is not None,
                     rings=not compact, sites=sites is not None, week=week is not None, night=night,
-                    crowded=crowded is not None),
+                    crowded=crowded is not None, hours=hour_stations is not None and len(hour_stations) > 0),
     ]
     if units is not None and len(units):
         panels.append(townships_html(units))
@@ -367,6 +382,27 @@ def _week_glue(cells: gpd.GeoDataFrame, hours: RunHours,
 
 def _finite(x: float) -> float | None:
     return round(x, 6) if math.isfinite(x) else None
+
+
+ACTION_KEYS = ("rank", "kind", "kind_zh", "kind_en", "id", "name", "lon", "lat", "hours_added", "hours_rule", "gain",
+               "covered_share_after")
+
+
+def _hour_stations(actions: Sequence[Mapping[str, Any]]) -> gpd.GeoDataFrame:
+    """The actions on existing stations (``extend``, ``24h``) as EPSG:4326 points; MapInputError naming an
+    action that lacks a key or has no finite lon/lat."""
+    for i, a in enumerate(actions):
+        missing = [k for k in ACTION_KEYS if k not in a]
+        if missing:
+            raise MapInputError(f"actions[{i}]: missing {', '.join(missing)}")
+        if not (isinstance(a["lon"], int | float) and isinstance(a["lat"], int | float)
+                and math.isfinite(a["lon"]) and math.isfinite(a["lat"])):
+            raise MapInputError(f"actions[{i}]: lon, lat {a['lon']!r}, {a['lat']!r}: expected finite degrees")
+    rows = [{k: a[k] for k in ACTION_KEYS} for a in actions if a["kind"] != "site"]
+    frame = pd.DataFrame(rows, columns=list(ACTION_KEYS))
+    return gpd.GeoDataFrame(frame.drop(columns=["lon", "lat"]),
+                            geometry=gpd.points_from_xy(frame["lon"].astype(float), frame["lat"].astype(float)),
+                            crs=4326)
 
 
 def _crowded(loads: pd.DataFrame | None) -> gpd.GeoDataFrame | None:

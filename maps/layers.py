@@ -56,6 +56,7 @@ LAYER_AREA = "研究区 Area"
 LAYER_UNITS = "乡镇街道覆盖率 Townships"
 LAYER_STREETS = "道路（离线）Streets, offline"
 LAYER_SITES = "推荐新址 Recommended sites"
+LAYER_HOURS = "延长营业 Longer hours"
 LAYER_BAND_GAPS = "时段缺口 Gaps in the hours chosen"
 LAYER_NIGHT_GAPS = "夜间缺口 Night gaps"
 LAYER_CROWDED = "拥挤驿站 Crowded stations"
@@ -171,6 +172,52 @@ def site_layers(sites: gpd.GeoDataFrame, radius_m: float) -> list[Any]:
                                 class_name="yz-site"),
             tooltip=folium.Tooltip(f"推荐 {int(row.rank)}: {esc(clean_text(row.name))}"),
             popup=folium.Popup(popup, max_width=320),
+        ))
+    return layers
+
+
+def hour_action_title(kind: str, rule: str, extend_to: str | None) -> str:
+    """One line saying what an hours action does, Chinese first: ``延长至 22:00 · Mo-Fr 17:00-22:00`` (a station
+    extended to ``extend_to``), ``全天24小时 open 24 h · …`` (opened round the clock) or ``新址 new site · …``;
+    ``rule`` the hours it adds as an OSM rule (local time)."""
+    if kind == "extend":
+        head = f"延长至 {extend_to} extended to {extend_to}" if extend_to else "延长营业 longer hours"
+    elif kind == "24h":
+        head = "全天24小时 open 24 h"
+    else:
+        head = "新址 new site"
+    return f"{head} · {rule}" if rule else head
+
+
+def hour_action_layers(actions: gpd.GeoDataFrame, extend_to: str | None) -> list[Any]:
+    """Stations whose hours an hours recommendation extends or opens round the clock (``actions``: EPSG:4326
+    points with ``rank, kind, kind_zh, kind_en, id, name, hours_added, hours_rule, gain, covered_share_after``):
+    a numbered round clock-coloured marker each (rank 1 on top), whose popup says, Chinese first, what is added
+    (:func:`hour_action_title`), the hours a week it adds, the uncovered demand-hours it removes after the actions
+    ranked above and the covered share of demand-hours then."""
+    layers: list[Any] = []
+    rows = sorted(zip(actions.geometry, actions.itertuples(index=False), strict=True), key=lambda p: -int(p[1].rank))
+    for geom, row in rows:
+        if geom is None or geom.is_empty:
+            continue
+        title = hour_action_title(str(row.kind), clean_text(row.hours_rule), extend_to)
+        popup = (
+            f'<div class="yz-popup"><div class="yz-hours-title">{esc(title)}</div><table>'
+            f"<tr><th>推荐排名 Rank</th><td><b>{int(row.rank)}</b></td></tr>"
+            f"<tr><th>措施 Action</th><td>{esc(row.kind_zh)} {esc(row.kind_en)}</td></tr>"
+            f"<tr><th>驿站 Station</th><td>{esc(clean_text(row.name) or row.id)}</td></tr>"
+            f"<tr><th>编号 Id</th><td>{esc(row.id)}</td></tr>"
+            f"<tr><th>增加时段 Hours added</th><td>{int(row.hours_added)} 小时/周 h a week</td></tr>"
+            f"<tr><th>减少未覆盖 Removes</th><td>{number_text(float(row.gain))} 需求小时 demand-hours</td></tr>"
+            f"<tr><th>累计分时覆盖率 Covered after</th><td>{float(row.covered_share_after) * 100:.1f}%</td></tr>"
+            "</table></div>"
+        )
+        layers.append(folium.Marker(
+            location=(geom.y, geom.x),
+            icon=folium.DivIcon(html=f"<div>{int(row.rank)}</div>", icon_size=(26, 26), icon_anchor=(13, 13),
+                                class_name=f"yz-hours yz-hours-{css_token(str(row.kind))}"),
+            tooltip=folium.Tooltip(f"推荐 {int(row.rank)}: {esc(title)}"),
+            popup=folium.Popup(popup, max_width=340),
         ))
     return layers
 

@@ -10,7 +10,7 @@ coordinate system into ``#yz-crs``. Radii are metres, demand is orders, times ar
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,8 +27,9 @@ from yizhan.maps.formatting import (
     number_text,
     optional_int,
 )
-from yizhan.maps.layers import COMPACT_THRESHOLD, host_text
+from yizhan.maps.layers import COMPACT_THRESHOLD, host_text, hour_action_title
 from yizhan.maps.style import (
+    HOURS_COLOUR,
     KIND_COLOURS,
     PROFILE_LABELS,
     SERVICE_AREA_COLOUR,
@@ -61,14 +62,15 @@ def class_text(low: float, high: float) -> str:
 
 def legend_html(*, radius_m: float, left_out: LeftOut, network: bool = False, units: bool = False,
                 rings: bool = True, sites: bool = False, week: bool = False, night: bool = False,
-                crowded: bool = False) -> str:
+                crowded: bool = False, hours: bool = False) -> str:
     """The legend: station kinds, closed stations, a line for each optional layer that is drawn, and the fixed
     gap classes from ``left_out.minimum`` up, with how many gaps below it were left out.
 
     ``network`` adds the area reached along the streets, ``units`` the township ramp, ``sites`` the recommended
     sites; without ``rings`` (national scale) a note says why no service rings are drawn. A run by hour of the
     week adds the gaps of the chosen hours (``week``, with the rule that makes a cell one), the night gaps
-    (``night``) and the crowded stations (``crowded``).
+    (``night``) and the crowded stations (``crowded``). An hours recommendation adds its stations with longer
+    hours (``hours``).
     """
     kinds = "".join(
         f'<span class="yz-kind"><span class="yz-dot" style="background:{KIND_COLOURS[code]}"></span>{name} {code}'
@@ -94,6 +96,9 @@ def legend_html(*, radius_m: float, left_out: LeftOut, network: bool = False, un
     site_line = (f'<div><span class="yz-dot" style="background:{SITE_COLOUR};border-radius:3px"></span>'
                  f'推荐新址 recommended site（虚线：{radius} 半径，直线 dashed: straight radius）</div>'
                  if sites else "")
+    if hours:
+        site_line += (f'<div><span class="yz-dot" style="background:{HOURS_COLOUR}"></span>'
+                      "延长营业或全天24小时的驿站 station with longer hours or open 24 h</div>")
     by_hour = ""
     if week:
         by_hour += ('<div><span class="yz-band-sample"></span>时段缺口：所选时段内有覆盖的小时不足一半的网格 '
@@ -131,14 +136,17 @@ def legend_html(*, radius_m: float, left_out: LeftOut, network: bool = False, un
 
 
 def summary_html(summary: Mapping[str, Any], *, timezone: str, gaps_shown: int, left_out: LeftOut,
-                 sites: gpd.GeoDataFrame | None = None, hour_rows: list[tuple[str, str]] | None = None) -> str:
+                 sites: gpd.GeoDataFrame | None = None, hour_rows: list[tuple[str, str]] | None = None,
+                 actions: Sequence[Mapping[str, Any]] | None = None) -> str:
     """The summary panel of a coverage run, or of a recommendation when ``summary`` has ``covered_share_before``.
 
     The title is the area's display name (``area_name``, else ``area``); the time is local in ``timezone``; the
     radius says how distances were measured. A recommendation lists its ``sites`` (name, address, host in
     Chinese, the demand each adds and the covered share after it) and folds the solver's proof (``method``,
     ``bound``, ``gap``, ``candidates``, ``seconds``) into a details element. ``hour_rows`` (label, HTML value)
-    follow the covered share: a run's figures by hour of the week (:func:`hour_rows`).
+    follow the covered share: a run's figures by hour of the week (:func:`hour_rows`). An hours recommendation
+    (``problem`` "hours") gives its ranked ``actions`` (``siting.runs.HourAction``) instead of the sites, with
+    ``extend_to`` in the summary; its shares and demand are of demand-hours.
     """
     share = float(summary["covered_share"])
     mode = str(summary["mode"])
@@ -162,6 +170,9 @@ def summary_html(summary: Mapping[str, Any], *, timezone: str, gaps_shown: int, 
         ("运行 Run", esc(summary["run_id"])),
         ("生成 Created", esc(local_time_text(summary["created_at"], timezone))),
     ]
+    if summary.get("problem") == "hours":
+        rows[0] = ("分时覆盖率 Covered, by hour", rows[0][1])
+        rows[1] = ("覆盖需求小时 Demand-hours covered", rows[1][1])
     rows[1:1] = hour_rows or []
     area_name = esc(clean_text(summary.get("area_name")) or summary["area"])
     title = f"{area_name}<br>驿站覆盖 Coverage"
@@ -170,6 +181,9 @@ def summary_html(summary: Mapping[str, Any], *, timezone: str, gaps_shown: int, 
         title = f"{area_name}<br>选址建议 Where to open next"
         head = [rows[0], ("新址 New sites", esc(summary.get("new_sites", "")))]
         listed = sites_html(sites) if sites is not None else ""
+        if actions is not None:
+            head = [rows[0], ("措施 Actions", esc(actions_count_text(actions)))]
+            listed = actions_html(actions, extend_to=summary.get("extend_to"))
         proof = proof_html(summary)
 
     def table(part: list[tuple[str, str]]) -> str:
@@ -217,12 +231,42 @@ def sites_html(sites: gpd.GeoDataFrame) -> str:
             f'<ol class="yz-sites">{"".join(items)}</ol>')
 
 
+def actions_count_text(actions: Sequence[Mapping[str, Any]]) -> str:
+    """How many actions of each kind, Chinese first: ``3（延长营业 2 · 新址 1）``."""
+    counts = [(str(a["kind_zh"]), str(a["kind"])) for a in actions]
+    seen = list(dict.fromkeys(counts))
+    parts = " · ".join(f"{zh} {sum(1 for c in counts if c == (zh, k))}" for zh, k in seen)
+    return f"{len(actions)}（{parts}）" if parts else "0"
+
+
+def actions_html(actions: Sequence[Mapping[str, Any]], *, extend_to: str | None) -> str:
+    """An hours recommendation's actions in their one ranked order: the kind (Chinese, English), the station or
+    site, the hours added (a week, and as a rule), the uncovered demand-hours removed after those above and the
+    covered share of demand-hours then."""
+    items = []
+    for a in sorted(actions, key=lambda x: int(x["rank"])):
+        kind = str(a["kind"])
+        items.append(
+            f'<li><span class="yz-action-kind yz-action-{kind.replace("24h", "allday")}">{esc(a["kind_zh"])} '
+            f'{esc(a["kind_en"])}</span> <b>{esc(clean_text(a.get("name")) or a["id"])}</b>'
+            f'<div>{esc(hour_action_title(kind, clean_text(a.get("hours_rule")), extend_to))}'
+            f'（+{int(a["hours_added"])} 小时/周 h a week）</div>'
+            f'<div>减少 Removes <b>{number_text(float(a["gain"]))}</b> 需求小时 demand-hours，'
+            f'之后覆盖率 share after <b>{float(a["covered_share_after"]) * 100:.1f}%</b></div></li>'
+        )
+    if not items:
+        return '<div class="yz-sub">无可推荐的措施 no action to recommend</div>'
+    return ('<div class="yz-sub">推荐措施（按顺序实施）Actions, in the order to take them</div>'
+            f'<ol class="yz-sites yz-actions">{"".join(items)}</ol>')
+
+
 def proof_html(summary: Mapping[str, Any]) -> str:
     """The solver's proof of a recommendation, folded: method, the bound on the best achievable coverage, the
     relative gap to it, the candidates weighed and the time taken."""
     rows = [("方法 Method", esc(summary.get("method", "—")))]
     if not is_missing(summary.get("bound")):
-        rows.append(("上界 Bound（单 orders）", number_text(float(summary["bound"]))))
+        unit = "需求小时 demand-hours" if summary.get("problem") == "hours" else "单 orders"
+        rows.append((f"上界 Bound（{unit}）", number_text(float(summary["bound"]))))
     rows.append(("与上界差距 Gap to bound", f"{float(summary.get('gap') or 0.0) * 100:.2f}%"))
     if not is_missing(summary.get("candidates")):
         rows.append(("候选场所 Candidates", esc(summary["candidates"])))

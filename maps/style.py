@@ -8,6 +8,8 @@ from __future__ import annotations
 import math
 
 SITE_COLOUR = "#d4145a"
+HOURS_COLOUR = "#e07b00"
+"""A station whose hours a recommendation extends (or opens round the clock)."""
 STREET_COLOUR = "#9a9a9a"
 
 KIND_COLOURS: dict[str, str] = {"large": "#1f4e9d", "small": "#1b8a5a", "mobile": "#7b3294"}

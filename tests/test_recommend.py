@@ -21,7 +21,7 @@ from yizhan.coverage.runs import load_run
 from yizhan.errors import ImportRejected, InvalidInput
 from yizhan.geo.coords import from_wgs84
 from yizhan.maps.folium_map import write_map
-from yizhan.maps.layers import LAYER_SITES
+from yizhan.maps.layers import LAYER_HOURS, LAYER_SITES
 from yizhan.maps.recommend_map import map_for_recommendation
 from yizhan.settings import Settings
 from yizhan.siting.candidates import (
@@ -31,7 +31,7 @@ from yizhan.siting.candidates import (
     load_candidates,
     store_candidates,
 )
-from yizhan.siting.recommend import recommend, street_reach
+from yizhan.siting.recommend import recommend, recommend_hours, street_reach
 from yizhan.siting.runs import load_recommendation
 
 
@@ -216,6 +216,39 @@ def test_recommendation_map_shows_the_sites(engine, area, settings, tmp_path):
     assert sorted(map(int, markers)) == [s["rank"] for s in r["sites"]]  # one set drawn (WGS 84), numbered
     before, after = r["covered_share_before"] * 100, r["covered_share_after"] * 100
     assert f"{before:.1f}% → <b>{after:.1f}%</b>" in dom
+
+
+@needs_chromium
+def test_hours_recommendation_map_draws_the_longer_hours(engine, area, settings, tmp_path):
+    r = recommend_hours(engine, extend_to="22:00", max_extend=2, max_24h=1, max_sites=2, radius_m=500,
+                        time_limit_s=30, settings=settings)
+    acts = r["actions"]
+    kinds = [a["kind"] for a in acts]
+    assert "site" in kinds and "extend" in kinds and "24h" in kinds  # the demo data asks for each kind
+    page = write_map(map_for_recommendation(load_recommendation(engine, r["run_id"]), settings=settings),
+                     tmp_path / "hours.html")
+    dom = dump_dom(page)
+    assert LAYER_HOURS in dom and LAYER_SITES in dom and "延长营业或全天24小时的驿站" in dom
+    # the stations with longer hours and the new sites drawn with their rank in the one list, each kind its marker
+    hours = re.findall(r'class="[^"]*yz-hours yz-hours-(extend|24h)[^"]*"[^>]*><div>(\d+)</div>', dom)
+    assert sorted((int(n), k) for k, n in hours) == [(a["rank"], a["kind"]) for a in acts if a["kind"] != "site"]
+    sites = re.findall(r'class="[^"]*yz-site[^"]*"[^>]*><div>(\d+)</div>', dom)
+    assert sorted(map(int, sites)) == [a["rank"] for a in acts if a["kind"] == "site"]
+    # the panel lists every action in its rank with its kind, the shares being of demand-hours
+    panel = dom[dom.index('id="yz-summary"'):dom.index('id="yz-legend"')]
+    listed = re.findall(r'<li><span class="yz-action-kind[^"]*">([^<]+)</span> <b>([^<]+)</b>', panel)
+    assert [k for k, _ in listed] == [f"{a['kind_zh']} {a['kind_en']}" for a in acts]
+    assert "分时覆盖率 Covered, by hour" in panel and "上界 Bound（需求小时 demand-hours）" in panel
+    before, after = r["covered_share_before"] * 100, r["covered_share_after"] * 100
+    assert f"{before:.1f}% → <b>{after:.1f}%</b>" in panel
+    # each extended station's popup says the time, then the hours added as a rule, Chinese first
+    html = page.read_text(encoding="utf-8")
+    for a in acts:
+        if a["kind"] == "extend":
+            assert f"延长至 22:00 extended to 22:00 · {a['hours_rule']}" in html
+            assert f"{a['hours_added']} 小时/周 h a week" in html
+        elif a["kind"] == "24h":
+            assert f"全天24小时 open 24 h · {a['hours_rule']}" in html
 
 
 @pytest.mark.slow
