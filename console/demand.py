@@ -9,6 +9,8 @@
   ``data.demand.import_demand``, after the API's upload size limit (``console.uploads``) and with its row limit.
   The answer is the result page: points, cells, total demand, km² covered, the columns used; a bad file gets one
   line naming the row, field and value (and how many more problems there are), nothing stored.
+- ``POST /console/demand/profile`` (every role; multipart ``file``, ``area`` or ``clear``): the area's week profile
+  (``yizhan demand profile``): how runs by hour of the week spread the orders that carry no time.
 
 Positions are WGS 84 lon/lat degrees unless ``coord`` says GCJ-02 or BD-09; cell edges and areas are metres and
 square kilometres in the area's metric CRS.
@@ -34,11 +36,14 @@ from yizhan.console.uploads import Upload, read_upload
 from yizhan.data.demand import DemandSummary, import_demand
 from yizhan.data.demand_columns import DemandColumns
 from yizhan.data.demand_files import GEOMETRY_SUFFIXES, TABLE_SUFFIXES
+from yizhan.data.demand_profile import drop_profile, store_profile, stored_profile
 from yizhan.errors import ImportRejected, InvalidInput, NotFound, YizhanError, http_status
 from yizhan.settings import Settings
 from yizhan.stations.tables import ImportLimits
+from yizhan.weekly.profile import read_profile
 
 DEMAND_PATH = "/console/demand"
+PROFILE_PATH = DEMAND_PATH + "/profile"
 SUFFIXES = (*TABLE_SUFFIXES, *GEOMETRY_SUFFIXES, ".zip")
 """The files a browser may upload: tables, point layers and a shapefile zipped with its .dbf, .shx and .prj (a
 lone .shp cannot carry them)."""
@@ -157,8 +162,10 @@ def _page(request: Request, user: SignedIn, *, area: str | None, status_code: in
             context.setdefault("error", f"没有这个区域 / {exc}")
             status_code = 404 if status_code == 200 else status_code
         state = demand_state(conn, chosen) if chosen else None
+        profile = stored_profile(conn, chosen.id) if chosen else None
     return render(request, "demand.html", status_code=status_code, user=user, areas=areas, area=chosen,
-                  state=state, coords=COORDS, encodings=ENCODINGS, can_upload=user.role in UPLOADERS,
+                  state=state, profile_source=profile[1] if profile is not None else None, coords=COORDS,
+                  encodings=ENCODINGS, can_upload=user.role in UPLOADERS,
                   cell_size_m=settings.cell_size_m, max_upload_mb=settings.max_upload_mb,
                   suffixes=",".join(SUFFIXES), **context)
 
@@ -186,3 +193,41 @@ async def demand_upload(request: Request, user: StaffUser) -> Response:
         return _page(request, user, area=area, status_code=status, error=str(exc),
                      headers={"Connection": "close"} if status == 413 else None)
     return _page(request, user, area=summary.area, summary=summary, source=upload.name)
+
+
+@router.post(PROFILE_PATH, response_class=HTMLResponse)
+async def profile_upload(request: Request, user: SignedInUser) -> Response:
+    """Store the posted week profile (CSV or XLSX: 168 rows of weekday, hour, weight or a 24 x 7 table) as the
+    area's, or forget it (``clear``): how runs by hour spread the orders that carry no time. Every role may: it is a
+    planning input. One line naming what is wrong, nothing stored."""
+    settings = console_settings(request)
+    area: str | None = None
+    try:
+        upload = await read_upload(request, user, settings, file_required=False)
+        area = upload.fields.get("area") or None
+        if upload.fields.get("clear"):
+            note = await anyio.to_thread.run_sync(lambda: _clear_profile(request, area))
+        else:
+            note = await anyio.to_thread.run_sync(lambda: _store_profile(request, upload, area, settings))
+    except ImportRejected as exc:
+        return _page(request, user, area=area, status_code=422, error=_one_line(exc))
+    except YizhanError as exc:
+        return _page(request, user, area=area, status_code=http_status(exc), error=str(exc))
+    return _page(request, user, area=area, profile_note=note)
+
+
+def _store_profile(request: Request, upload: Upload, area: str | None, settings: Settings) -> str:
+    if not upload.name:
+        raise InvalidInput("请选择周需求曲线文件 / choose a week profile file (CSV or XLSX)")
+    name = Path(upload.name.replace("\\", "/")).name or "profile.csv"
+    week = read_profile(upload.data, name, limits=ImportLimits.from_settings(settings))
+    with console_engine(request).begin() as conn:
+        info = resolve_area(conn, area)
+        store_profile(conn, info.id, week, source=name)
+    return f"已采用 {name} 作为周需求曲线 / {name} is now the area's week profile"
+
+
+def _clear_profile(request: Request, area: str | None) -> str:
+    with console_engine(request).begin() as conn:
+        drop_profile(conn, resolve_area(conn, area).id)
+    return "已恢复内置周需求曲线 / the built-in week profile applies again"

@@ -372,8 +372,37 @@ def test_a_planner_sees_the_demand_but_may_not_upload(site: httpx.Client, engine
     site.cookies.clear()
     staff(site, engine, "规划员", "planner")
     page = site.get("/console/demand", params={"area": "wudaokou"}, headers=HTML)
-    assert page.status_code == 200 and "605" in page.text and 'enctype="multipart/form-data"' not in page.text
+    assert page.status_code == 200 and "605" in page.text and 'method="post" action="/console/demand"' not in page.text
     before = demand_stored(engine)
     r = site.post("/console/demand", headers=HTML, data={"area": "wudaokou", "csrf_token": form_token(page)},
                   files={"file": ("o.csv", ORDERS)})
     assert r.status_code == 403 and demand_stored(engine) == before
+
+
+def test_a_planner_replaces_the_week_profile(site: httpx.Client, engine: Engine) -> None:
+    staff(site, engine, "规划员", "planner")
+    page = site.get("/console/demand", params={"area": "wudaokou"}, headers=HTML)
+    assert page.status_code == 200 and "内置外卖周曲线" in page.text
+    wide = "小时,周一,周二,周三,周四,周五,周六,周日\n" + "\n".join(
+        f"{h}," + ",".join("5" if h in (12, 18) else "1" for _ in range(7)) for h in range(24))
+
+    def post(content: bytes | None, name: str = "曲线.csv", **fields: str) -> httpx.Response:
+        token = form_token(site.get("/console/demand", params={"area": "wudaokou"}, headers=HTML))
+        files = {"file": (name, content, "text/csv")} if content is not None else None
+        return site.post("/console/demand/profile", headers=HTML, files=files,
+                         data={"area": "wudaokou", "csrf_token": token, **fields})
+
+    bad = wide.replace("\n3,1,", "\n3,很多,")
+    r = post(bad.encode())
+    assert r.status_code == 422 and "很多" in r.text and "nothing was imported" in r.text
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM demand_profiles")).scalar_one() == 0
+    r = post(wide.encode())
+    assert r.status_code == 200 and "曲线.csv" in r.text
+    with engine.connect() as conn:
+        weights = conn.execute(text("SELECT weights FROM demand_profiles")).scalar_one()
+    assert len(weights) == 168 and abs(sum(weights) - 1) < 1e-9 and weights[12] == 5 * weights[3]
+    r = post(None, clear="1")
+    assert r.status_code == 200 and "内置" in r.text
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM demand_profiles")).scalar_one() == 0
