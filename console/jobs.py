@@ -30,7 +30,8 @@ from yizhan.coverage.by_hour import check_options
 from yizhan.coverage.streets import PROFILES
 from yizhan.errors import InvalidInput, NotFound, YizhanError
 from yizhan.settings import Settings
-from yizhan.siting.recommend import recommend
+from yizhan.siting.extensions import until_hour
+from yizhan.siting.recommend import recommend, recommend_hours
 
 log = logging.getLogger(__name__)
 
@@ -102,8 +103,10 @@ def checked_params(kind: Kind, params: dict[str, Any], settings: Settings) -> di
     """A job's parameters checked and completed: ``radius_m`` (metres, default the settings'), ``mode`` (straight or
     network), ``profile`` (walk or bike); a coverage run ``by_hour`` and ``capacity`` (bool), ``decay`` (none,
     stepwise, gaussian) and ``unknown_hours`` (open, closed); a recommendation exactly one of ``k`` (sites, 1 to
-    ``MAX_SITES``) or ``target`` (covered share, above 0 and at most 1). InvalidInput (422) naming the field, the
-    value and what is accepted."""
+    ``MAX_SITES``), ``target`` (covered share, above 0 and at most 1) or ``hours`` (true: longer hours versus new
+    sites, with the caps ``max_extend``, ``max_24h``, ``max_sites``, each 0 to ``MAX_SITES`` and one above 0, and
+    ``extend_to``, a local time such as 22:00, needed with ``max_extend``). InvalidInput (422) naming the field,
+    the value and what is accepted."""
     if kind not in KIND_ZH:
         raise InvalidInput(f"kind: {kind!r}; expected one of {', '.join(KIND_ZH)}")
     out: dict[str, Any] = {"radius_m": check_radius(float(params.get("radius_m") or settings.radius_m)),
@@ -118,7 +121,9 @@ def checked_params(kind: Kind, params: dict[str, Any], settings: Settings) -> di
         out["decay"] = params.get("decay") or "none"
         out["unknown_hours"] = params.get("unknown_hours") or "open"
         check_options(unknown_hours=out["unknown_hours"], decay=out["decay"])
-    if kind == "recommendation":
+    if kind == "recommendation" and params.get("hours"):
+        out.update(_hours_params(params))
+    elif kind == "recommendation":
         k, target = params.get("k"), params.get("target")
         if (k is None) == (target is None):
             raise InvalidInput("选址建议需要站点数 k 或目标覆盖率 target 之一 / a recommendation needs exactly one of "
@@ -133,6 +138,35 @@ def checked_params(kind: Kind, params: dict[str, Any], settings: Settings) -> di
                 raise InvalidInput(f"目标覆盖率 target: {target!r}; 应在 0 到 1 之间（如 0.9）/ expected a share above "
                                    "0 and at most 1 (e.g. 0.9)")
             out["target"] = float(target)
+    return out
+
+
+HOUR_CAPS = {"max_extend": "延长营业的驿站数", "max_24h": "24小时营业的驿站数", "max_sites": "新站点数"}
+"""The caps of an hours recommendation, with their Chinese names."""
+
+
+def _hours_params(params: dict[str, Any]) -> dict[str, Any]:
+    """The checked parameters of an hours recommendation (see ``checked_params``)."""
+    if params.get("k") is not None or params.get("target") is not None:
+        raise InvalidInput("按小时的建议自有上限，不与站点数 k 或目标覆盖率 target 同用 / an hours recommendation "
+                           "takes its own caps, not k or target")
+    out: dict[str, Any] = {"hours": True}
+    for field, zh in HOUR_CAPS.items():
+        cap = params.get(field) or 0
+        if not isinstance(cap, int) or isinstance(cap, bool) or not 0 <= cap <= MAX_SITES:
+            raise InvalidInput(f"{zh} {field}: {cap!r}; 应为 0 到 {MAX_SITES} 的整数 / expected a whole number from 0 "
+                               f"to {MAX_SITES}")
+        out[field] = cap
+    if not any(out[f] for f in HOUR_CAPS):
+        raise InvalidInput("至少允许一类措施 / allow at least one kind of action: max_extend, max_24h or max_sites "
+                           "above 0")
+    extend_to = params.get("extend_to")
+    if out["max_extend"]:
+        if not isinstance(extend_to, str) or not extend_to.strip():
+            raise InvalidInput("延长至 extend_to: 延长营业需要时刻，如 22:00 / max_extend needs extend_to, a local "
+                               "time such as 22:00")
+        until_hour(extend_to)
+    out["extend_to"] = extend_to.strip() if isinstance(extend_to, str) and extend_to.strip() else None
     return out
 
 
@@ -171,6 +205,14 @@ class JobRunner:
                                         settings=s, by_hour=params["by_hour"], capacity=params["capacity"],
                                         decay=params["decay"], unknown_hours=params["unknown_hours"])["run_id"])
             return coverage
+        if kind == "recommendation" and params.get("hours"):
+            def hours(say: Callable[[str], None]) -> int:
+                return int(recommend_hours(self.engine, area=area, extend_to=params["extend_to"],
+                                           max_extend=params["max_extend"], max_24h=params["max_24h"],
+                                           max_sites=params["max_sites"], mode=params["mode"],
+                                           profile=params["profile"], radius_m=float(params["radius_m"]),
+                                           settings=s, progress=say)["run_id"])
+            return hours
         if kind == "recommendation":
             def recommendation(say: Callable[[str], None]) -> int:
                 return int(recommend(self.engine, area=area, k=params.get("k"), target=params.get("target"),

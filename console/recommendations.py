@@ -1,13 +1,16 @@
 """``/console/recommendations``: where to open the next stations. A form starts a recommendation in the background
-(k new sites, or the fewest sites reaching a target covered share; straight line or along the streets, walking or
-cycling, a radius in metres) over the area's candidate sites: those stored, plus an uploaded candidates file
-(CSV, XLSX or GeoJSON: id, name, lon, lat, optional host_type and address; stored first, every bad row listed and
-nothing stored), or the premises of the OpenStreetMap extract the area's streets were built from. Its progress is
-shown as a run's is (``/console/jobs/{id}``).
+(k new sites, the fewest sites reaching a target covered share, or longer hours versus new sites: at most so many
+stations extended to a local time, opened round the clock and new sites, ranked in one list by the uncovered
+demand-hours each removes; straight line or along the streets, walking or cycling, a radius in metres) over the
+area's candidate sites: those stored, plus an uploaded candidates file (CSV, XLSX or GeoJSON: id, name, lon, lat,
+optional host_type and address; stored first, every bad row listed and nothing stored), or the premises of the
+OpenStreetMap extract the area's streets were built from. Its progress is shown as a run's is
+(``/console/jobs/{id}``).
 
 Each recommendation's page (``/console/recommendations/{id}``) lists its sites in the order to open them, with
-address and host in Chinese, the orders each adds and the covered share after it, and shows its map
-(``/map?recommendation=``); the solver's proof (bound, gap, method) is folded away beneath.
+address and host in Chinese, the orders each adds and the covered share after it (an hours recommendation: its
+actions in their one ranked order with kind, name, the hours added, the demand-hours removed and the share after),
+and shows its map (``/map?recommendation=``); the solver's proof (bound, gap, method) is folded away beneath.
 """
 
 # No ``from __future__ import annotations``: FastAPI reads the route signatures at run time.
@@ -21,7 +24,7 @@ from fastapi.responses import HTMLResponse, Response
 from yizhan.accounts.sessions import SignedIn
 from yizhan.areas import get_area, remembered_extract
 from yizhan.console.auth import SignedInUser, console_engine, console_settings
-from yizhan.console.jobs import checked_params, list_jobs
+from yizhan.console.jobs import HOUR_CAPS, checked_params, list_jobs
 from yizhan.console.layout import render
 from yizhan.console.progress import STATE_TEXT, Runner, refusal, to_job_page
 from yizhan.console.runs import (
@@ -38,7 +41,7 @@ from yizhan.console.runs import (
 from yizhan.console.uploads import Upload, read_upload
 from yizhan.errors import ImportRejected, InvalidInput, RowProblem, YizhanError, http_status
 from yizhan.maps.formatting import local_time_text
-from yizhan.maps.layers import host_text
+from yizhan.maps.layers import host_text, hour_action_title
 from yizhan.siting.candidates import (
     candidate_counts,
     candidates_from_extract,
@@ -46,6 +49,7 @@ from yizhan.siting.candidates import (
     filter_candidates,
     store_candidates,
 )
+from yizhan.siting.extensions import EXTEND_EXAMPLE
 from yizhan.siting.runs import RecommendationSummary, load_recommendation, recommendation_ids, recommendation_of
 
 RECOMMENDATIONS_PATH = "/console/recommendations"
@@ -62,6 +66,10 @@ SOURCES = {"stored": ("已存的候选场所", "the stored candidate sites"),
 COORDS = {"wgs84": "WGS 84（GPS） WGS 84 (GPS)", "gcj02": "GCJ-02（高德、腾讯） GCJ-02 (Amap, Tencent)",
           "bd09": "BD-09（百度） BD-09 (Baidu)"}
 """The coordinate systems an uploaded file's lon/lat may be in."""
+BY = {"k": ("固定站点数", "a number of new sites"),
+      "target": ("达到目标覆盖率所需最少站点", "the fewest sites reaching a covered share"),
+      "hours": ("延长营业时间与新站点", "longer hours and new sites")}
+"""What a recommendation asks for."""
 PROBLEMS_SHOWN = 50
 """The most bad rows of an uploaded file listed on the page."""
 
@@ -82,10 +90,13 @@ def _candidates(request: Request) -> list[dict[str, Any]]:
 
 def summary_row(s: RecommendationSummary, areas: Mapping[str, Any], timezone: str) -> dict[str, Any]:
     """A stored recommendation as a row of the list."""
+    if s["problem"] == "hours":
+        asked = "按小时 hours"
+    else:
+        asked = f"k = {s['k']}" if s["target"] is None else f"目标 target {share_text(s['target'])}"
     return {"id": s["run_id"], "area_text": area_text(areas, s["area"]), "method": method_text(s["mode"]),
             "profile": profile_text(s["mode"], s["profile"]), "radius": radius_text(s["radius_m"]),
-            "sites": len(s["sites"]), "asked": f"k = {s['k']}" if s["target"] is None else
-            f"目标 target {share_text(s['target'])}", "before": share_text(s["covered_share_before"]),
+            "sites": len(s["sites"]), "asked": asked, "before": share_text(s["covered_share_before"]),
             "after": share_text(s["covered_share_after"]), "when": local_time_text(s["created_at"], timezone)}
 
 
@@ -99,10 +110,10 @@ def _page(request: Request, user: SignedIn, *, status_code: int = 200, error: st
         jobs = [j for j in list_jobs(conn, kind="recommendation", limit=10) if j.state != "done"]
     values = {"area": next(iter(areas), ""), "by": "k", "k": "3", "target": "90", "mode": "network",
               "profile": "walk", "radius_m": f"{settings.radius_m:g}", "source": "stored", "coord": "wgs84",
-              **(form or {})}
+              "max_extend": "3", "max_24h": "1", "max_sites": "2", "extend_to": EXTEND_EXAMPLE, **(form or {})}
     return render(request, "recommendations.html", status_code=status_code, user=user, listed=listed, jobs=jobs,
                   error=error, problems=(problems or [])[:PROBLEMS_SHOWN], problems_total=len(problems or []),
-                  form=values, modes=MODE_TEXT, profiles=PROFILE_TEXT,
+                  form=values, modes=MODE_TEXT, profiles=PROFILE_TEXT, by=BY,
                   sources=SOURCES, coords=COORDS, candidates=_candidates(request),
                   when=lambda t: local_time_text(t, settings.timezone), states=STATE_TEXT)
 
@@ -130,6 +141,15 @@ def _sites_wanted(value: str) -> int:
         raise InvalidInput(f"站点数 k: {value!r}; 应为整数，如 3 / expected a whole number, e.g. 3") from None
 
 
+def _cap(value: str, field: str) -> int:
+    """A cap of an hours recommendation typed as a whole number (empty: 0)."""
+    try:
+        return int(value.strip() or "0")
+    except ValueError:
+        raise InvalidInput(f"{HOUR_CAPS[field]} {field}: {value!r}; 应为整数，如 2 / expected a whole number, e.g. "
+                           "2") from None
+
+
 def _file(upload: Upload) -> tuple[bytes, str]:
     """The uploaded candidates file's bytes and name; InvalidInput without one."""
     if not upload.name:
@@ -139,7 +159,8 @@ def _file(upload: Upload) -> tuple[bytes, str]:
 
 
 FIELDS = {"area": ("", 200), "by": ("k", 10), "k": ("", 20), "target": ("", 20), "mode": ("straight", 20),
-          "profile": ("walk", 20), "radius_m": ("", 30), "source": ("stored", 20), "coord": ("wgs84", 10)}
+          "profile": ("walk", 20), "radius_m": ("", 30), "source": ("stored", 20), "coord": ("wgs84", 10),
+          "max_extend": ("", 20), "max_24h": ("", 20), "max_sites": ("", 20), "extend_to": ("", 20)}
 """The start form's fields: (default, the most characters)."""
 
 
@@ -189,10 +210,13 @@ async def recommendations_start(request: Request, user: SignedInUser, runner: Ru
         area, by, source, coord = form["area"], form["by"], form["source"], form["coord"]
         if source not in SOURCES:
             raise InvalidInput(f"候选场所 source: {source!r}; 可用 expected {', '.join(SOURCES)}")
-        if by not in ("k", "target"):
-            raise InvalidInput(f"建议方式 by: {by!r}; 可用 expected k, target")
+        if by not in BY:
+            raise InvalidInput(f"建议方式 by: {by!r}; 可用 expected {', '.join(BY)}")
         params: dict[str, Any] = {"mode": form["mode"], "profile": form["profile"]}
-        if by == "k":
+        if by == "hours":
+            params.update({"hours": True, "extend_to": form["extend_to"].strip() or None,
+                           **{f: _cap(form[f], f) for f in HOUR_CAPS}})
+        elif by == "k":
             params["k"] = _sites_wanted(form["k"])
         else:
             params["target"] = _target_share(form["target"])
@@ -213,7 +237,8 @@ async def recommendations_start(request: Request, user: SignedInUser, runner: Ru
 
 @router.get(RECOMMENDATIONS_PATH + "/{run_id}", response_class=HTMLResponse)
 def recommendation_page(request: Request, user: SignedInUser, run_id: int) -> HTMLResponse:
-    """One recommendation: its sites in the order to open them, its map, and the proof folded."""
+    """One recommendation: its sites in the order to open them (an hours recommendation: its actions in their one
+    ranked order), its map, and the proof folded."""
     settings = console_settings(request)
     try:
         rec = load_recommendation(console_engine(request), run_id)
@@ -224,6 +249,10 @@ def recommendation_page(request: Request, user: SignedInUser, run_id: int) -> HT
               "address": r.address if isinstance(r.address, str) and r.address.strip() else None,
               "host": host_text(r.host_type), "gain": float(r.gain), "share": share_text(r.covered_share_after)}
              for r in rec.sites.itertuples(index=False)]
-    return render(request, "recommendation.html", user=user, s=s, sites=sites,
+    extend_to = ((s.get("params") or {}).get("hours") or {}).get("extend_to")
+    actions = [{**a, "title": hour_action_title(a["kind"], a["hours_rule"], extend_to),
+                "share": share_text(a["covered_share_after"])} for a in s.get("actions") or []]
+    return render(request, "recommendation.html", user=user, s=s, sites=sites, actions=actions,
+                  hours=s["problem"] == "hours",
                   row=summary_row(s, area_labels(request), settings.timezone), area_text=rec.area.display_name
                   or rec.area.name)

@@ -31,7 +31,13 @@ from yizhan.coverage.analysis import run_coverage
 from yizhan.coverage.compare import compare_runs
 from yizhan.coverage.runs import summary_of, units_table
 from yizhan.settings import Settings
-from yizhan.siting.candidates import candidate_counts, candidates_from_extract, filter_candidates
+from yizhan.siting.candidates import (
+    candidate_counts,
+    candidates_from_extract,
+    filter_candidates,
+    store_candidates,
+)
+from yizhan.siting.recommend import recommend_hours
 from yizhan.siting.runs import recommendation_of
 
 
@@ -263,6 +269,60 @@ def test_candidates_from_the_areas_extract(site: httpx.Client, engine: Engine, s
     with engine.connect() as conn:
         assert sum(candidate_counts(conn, sample_area.id).values()) > 10
     assert wait_for(site, r.headers["location"])["state"] == "done"
+
+
+def test_an_hours_recommendation_from_the_console(site: httpx.Client, engine: Engine, sample_area: AreaInfo,
+                                                  osm_path: Path, settings: Settings) -> None:
+    planner(site, engine)
+    with engine.begin() as conn:
+        cands, _ = filter_candidates(candidates_from_extract(osm_path), sample_area)
+        store_candidates(conn, sample_area, cands, source="osm")
+    page = site.get("/console/recommendations", headers=HTML).text
+    assert "延长营业时间与新站点" in page and "longer hours and new sites" in page
+    for field in ("max_extend", "max_24h", "max_sites", "extend_to"):
+        assert f'name="{field}"' in page
+    hours = {"area": sample_area.name, "by": "hours", "source": "stored", "mode": "straight", "radius_m": "500"}
+    for bad, said in [({"max_extend": "2", "extend_to": "25:00"}, "延长至 &#39;25:00&#39;"),
+                      ({"max_extend": "0", "max_24h": "0", "max_sites": "0"}, "至少允许一类措施"),
+                      ({"max_sites": "many"}, "新站点数 max_sites: &#39;many&#39;"),
+                      ({"max_extend": "2", "extend_to": ""}, "延长至 extend_to"),
+                      ({"max_24h": "9999"}, "max_24h: 9999")]:
+        r = start_recommendation(site, **hours, **bad)
+        assert r.status_code == 422 and said in r.text, (bad, r.text[-2000:])
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM jobs")).scalar_one() == 0  # nothing started
+    caps = {"max_extend": "2", "extend_to": "22:00", "max_24h": "1", "max_sites": "2"}
+    r = start_recommendation(site, **hours, **caps)
+    assert r.status_code == 303, r.text
+    state = wait_for(site, r.headers["location"])
+    assert state["state"] == "done", state
+    page = site.get(str(state["result_url"]), headers=HTML)
+    rec_id = int(str(state["result_url"]).rsplit("/", 1)[1])
+    with engine.connect() as conn:
+        stored = recommendation_of(conn, rec_id)
+    acts = stored.get("actions") or []
+    assert stored["problem"] == "hours" and {a["kind"] for a in acts} == {"extend", "24h", "site"}
+    # the actions in their one ranked order: kind, name, hours added, demand-hours removed, share after
+    items = re.findall(r'<li data-rank="(\d+)" data-kind="([^"]+)" data-id="([^"]+)">(.*?)</li>', page.text, re.S)
+    assert [(int(n), k, i) for n, k, i, _ in items] == [(a["rank"], a["kind"], a["id"]) for a in acts]
+    for (_, _, _, body), a in zip(items, acts, strict=True):
+        body = unescape(re.sub(r"<[^>]+>", "", body))
+        assert a["kind_zh"] in body and a["name"] in body and f"+{a['hours_added']} 小时/周" in body
+        assert f"{a['gain']:,.0f} 需求小时" in body and f"{a['covered_share_after'] * 100:.1f}%" in body
+        if a["kind"] == "extend":
+            assert f"延长至 22:00 extended to 22:00 · {a['hours_rule']}" in body
+    assert page.text.index('<details class="proof">') > page.text.index('id="actions"')
+    assert "Bound (demand-hours)" in page.text
+    before, after = stored["covered_share_before"], stored["covered_share_after"]
+    assert f"{before * 100:.1f}% → {after * 100:.1f}%" in page.text
+    # the same as asked through the service
+    same = recommend_hours(engine, extend_to="22:00", max_extend=2, max_24h=1, max_sites=2, radius_m=500,
+                           settings=settings)
+    assert same["objective"] == pytest.approx(stored["objective"], rel=1e-9)
+    # the list says "hours" where a k would be
+    listed = site.get("/console/recommendations", headers=HTML).text
+    row = re.search(rf'<tr data-recommendation="{rec_id}">(.*?)</tr>', listed, re.S)
+    assert row is not None and "按小时 hours" in row[1] and "k =" not in row[1]
 
 
 # --- in Chromium -------------------------------------------------------------------------------------------------
