@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 
 from yizhan.data.demand_times import times_from_text
 from yizhan.errors import ImportRejected, InvalidInput
+from yizhan.weekly import profile
 from yizhan.weekly.profile import DEFAULT_PROFILE, demand_by_hour, read_profile
 from yizhan.weekly.week import BANDS, DAY, HOURS, LABELS_EN, LABELS_ZH, NIGHT, hour_of_week, weeks_spanned
 
@@ -166,7 +167,9 @@ def test_profile_missing_repeated_and_unknown_layouts(tmp_path: Path) -> None:
         read_profile(b"{}", "p.geojson")
 
 
-def test_demand_by_hour_matches_plain_loops() -> None:
+@pytest.mark.parametrize("spread_rows", [3, 20_000])
+def test_demand_by_hour_matches_plain_loops(spread_rows: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(profile, "SPREAD_ROWS", spread_rows)
     rng = np.random.default_rng(3)
     n_loc, n = 40, 500
     loc = rng.integers(0, n_loc, n)

@@ -43,6 +43,9 @@ midnight; quietest 02–06). Workdays (Monday–Friday) share one shape; at the 
 the afternoon and late evening fuller, and a day has 10 % more orders than a workday. It only spreads orders that
 carry no time; a planner with the platform's own hourly counts replaces it with a file (``read_profile``)."""
 
+SPREAD_ROWS = 20_000
+"""Rows of untimed orders ``demand_by_hour`` writes at a time."""
+
 FIELDS = {"weekday": "星期", "hour": "小时", "weight": "权重"}
 _HEADERS = {
     "weekday": {"星期", "周", "周几", "星期几", "weekday", "day", "dow", "day of week"},
@@ -284,8 +287,8 @@ def demand_by_hour(loc: np.ndarray, hour: np.ndarray, weight: np.ndarray, n_loc:
     spread = np.flatnonzero(untimed > 0)
     if not len(spread):
         return t
-    # rows with untimed orders become dense (168 entries: the spread plus their timed orders); the rest keep theirs
-    dense = np.outer(untimed[spread], prof) + t[spread].toarray()
+    # rows with untimed orders become dense (168 entries: the spread plus their timed orders), written a block of
+    # rows at a time (temporaries of one block only); the other rows keep their timed entries
     counts = np.diff(t.indptr)
     counts[spread] = HOURS
     indptr = np.concatenate([[0], np.cumsum(counts)])
@@ -295,8 +298,19 @@ def demand_by_hour(loc: np.ndarray, hour: np.ndarray, weight: np.ndarray, n_loc:
     keep = untimed[t_rows] <= 0
     pos = indptr[t_rows[keep]] + (np.arange(t.nnz) - t.indptr[t_rows])[keep]
     indices[pos], data[pos] = t.indices[keep], t.data[keep]
-    at = (indptr[spread][:, None] + np.arange(HOURS)).ravel()
-    indices[at], data[at] = np.tile(np.arange(HOURS, dtype=np.int32), len(spread)), dense.ravel()
+    where = np.full(n_loc, -1, dtype=np.int64)
+    where[spread] = np.arange(len(spread))
+    tr, tc, td = where[t_rows[~keep]], t.indices[~keep], t.data[~keep]  # timed orders of those rows, by row
+    del pos, keep, t_rows
+    hours = np.arange(HOURS)
+    for lo in range(0, len(spread), SPREAD_ROWS):
+        hi = min(lo + SPREAD_ROWS, len(spread))
+        block = np.multiply.outer(untimed[spread[lo:hi]], prof)
+        a, b = np.searchsorted(tr, [lo, hi])
+        block[tr[a:b] - lo, tc[a:b]] += td[a:b]  # a row's timed entries are unique (canonical): no repeats
+        at = indptr[spread[lo:hi]][:, None] + hours
+        data[at] = block
+        indices[at] = hours
     m = csr_matrix((data, indices, indptr), shape=(n_loc, HOURS))
     if (prof == 0).any():
         m.eliminate_zeros()
