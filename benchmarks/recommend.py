@@ -13,6 +13,12 @@ Radius 1,000 m, straight line. For each size (demand cells x candidates) and K:
   answer while time is left; objective, proven bound, relative gap, method, seconds;
 - peak RSS of this process after the size (it only grows).
 
+``--points P``: the same sizes measured on demand points, as ``recommend`` does when an area stores its orders
+(the rows of the model are then the uncovered points, not cells): each cell's orders spread over 1 + Poisson(P - 1)
+points uniform in the cell, equal shares; points covered by the stations' nearest distance, reach by
+``straight_pairs`` (tree against tree), the matrix of uncovered points (the solver merges points reached by the same
+candidates: "reduced rows"). Printed beside the cell rows of the same size.
+
 ``--network``: the same along a street network: a perturbed lattice of 100 m blocks (``benchmarks/network.py``)
 of 250k and 1M nodes, demand points and candidates snapped to it, ``network_reach`` (bounded Dijkstra per tile of
 candidates), then ``solve_mclp`` with K = 50.
@@ -34,7 +40,7 @@ from pathlib import Path
 import numpy as np
 from scipy.spatial import cKDTree
 
-from yizhan.coverage.reach import straight_reach
+from yizhan.coverage.reach import straight_pairs, straight_reach
 from yizhan.siting.solver import CoverageMatrix, solve_mclp
 
 from common import aligned, machine_line, rss_mb
@@ -64,25 +70,43 @@ def instance(n_cells: int, n_cands: int, seed: int = 1) -> tuple[np.ndarray, np.
     return cells, weights, cands, stations
 
 
-def run_size(n: int, m: int, ks: tuple[int, ...], time_limit: float) -> list[list[str]]:
+def points_of(cells: np.ndarray, weights: np.ndarray, per_cell: float, seed: int = 2) -> tuple[np.ndarray, np.ndarray]:
+    """Demand points (x, y metres) and their orders: each cell's weight split equally over 1 + Poisson(per_cell - 1)
+    points drawn uniformly in the cell."""
+    rng = np.random.default_rng(seed)
+    count = 1 + rng.poisson(max(per_cell - 1.0, 0.0), len(cells))
+    owner = np.repeat(np.arange(len(cells)), count)
+    xy = cells[owner] + rng.uniform(-CELL / 2, CELL / 2, (len(owner), 2))
+    return xy, (weights / count)[owner]
+
+
+def run_size(n: int, m: int, ks: tuple[int, ...], time_limit: float, per_cell: float = 0.0) -> list[list[str]]:
     t0 = time.perf_counter()
     cells, w, cands, stations = instance(n, m)
     t_gen = time.perf_counter() - t0
     t0 = time.perf_counter()
-    covered = cKDTree(stations).query(cells)[0] <= RADIUS
-    dem, site, _ = straight_reach(cells, cands, RADIUS)
+    if per_cell:
+        xy, w = points_of(cells, w, per_cell)
+        covered = cKDTree(stations).query(xy)[0] <= RADIUS
+        dem, site, _ = straight_pairs(xy, cands, RADIUS)
+        unit = f"{len(xy):,} points"
+    else:
+        covered = cKDTree(stations).query(cells)[0] <= RADIUS
+        dem, site, _ = straight_reach(cells, cands, RADIUS)
+        unit = "cells"
     cm = CoverageMatrix.from_pairs(dem, site, m, w, ~covered & (w > 0))
     t_reach = time.perf_counter() - t0
     before = w[covered].sum() / w.sum()
-    print(f"{n:,} cells x {m:,} candidates: generated in {t_gen:.1f} s, reach + matrix {t_reach:.2f} s, "
+    print(f"{n:,} cells ({unit}) x {m:,} candidates: generated in {t_gen:.1f} s, reach + matrix {t_reach:.2f} s, "
           f"{cm.matrix.shape[0]:,} uncovered rows, {cm.matrix.nnz:,} links, covered before {before:.1%}", flush=True)
     rows = []
+    label = f"{n:,} x {m:,}" + (f" ({len(w):,} pts)" if per_cell else "")
     for k in ks:
         t0 = time.perf_counter()
         sol = solve_mclp(cm, k, time_limit_s=time_limit)
         secs = time.perf_counter() - t0
         after = (w[covered].sum() + sol.objective) / w.sum()
-        rows.append([f"{n:,} x {m:,}", str(k), f"{t_reach:.2f}", f"{secs:.2f}", f"{before:.1%}", f"{after:.1%}",
+        rows.append([label, str(k), f"{t_reach:.2f}", f"{secs:.2f}", f"{before:.1%}", f"{after:.1%}",
                      f"{sol.objective:,.1f}", f"{sol.bound:,.1f}", f"{sol.gap:.3%}", sol.method,
                      f"{sol.details.get('reduced_rows', 0):,}", f"{rss_mb():,.0f}"])
         phases = ", ".join(f"{k} {v:.1f}" for k, v in sol.details.get("phase_seconds", {}).items())
@@ -173,11 +197,15 @@ def main() -> None:
     ap.add_argument("--spopt", action="store_true", help="also time spopt's dense MCLP on 20k x 1k (up to 500 s)")
     ap.add_argument("--network", action="store_true", help="also along street lattices of 250k and 1M nodes")
     ap.add_argument("--time-limit", type=float, default=60.0, help="seconds per solve (default 60)")
+    ap.add_argument("--points", type=float, default=0.0, metavar="P",
+                    help="also measure demand points, P per cell on average (as recommend does with stored orders)")
     args = ap.parse_args()
     print(machine_line(), flush=True)
     rows = []
     for n, m, ks in (QUICK if args.quick else SIZES):
         rows += run_size(n, m, ks, args.time_limit)
+        if args.points:
+            rows += run_size(n, m, ks, args.time_limit, args.points)
     head = ["cells x candidates", "K", "reach s", "solve s", "before", "after", "objective", "bound", "gap",
             "method", "reduced rows", "peak RSS MB"]
     print()
