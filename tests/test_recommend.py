@@ -131,6 +131,25 @@ def test_before_and_after_are_runs_before_and_with_the_sites(engine, area, setti
     assert sorted(rec_gaps["cells"]) == sorted(run_gaps["cells"])
 
 
+def test_without_stored_points_the_cell_centres_are_measured_as_runs_do(engine, area, settings):
+    """An area holding only its cells (a grid was imported): the recommendation measures the cell centres, with
+    the same ellipsoid re-check as a run, and the sites it picks cover in a run what it says."""
+    with engine.begin() as conn:
+        conn.execute(text("DELETE FROM demand_points WHERE area_id = :a"), {"a": area.id})
+    before = run_coverage(engine, radius_m=450)
+    r = recommend(engine, k=2, radius_m=450, settings=settings)
+    assert before["params"]["measured"] == r["params"]["measured"] == "cells" and "points" not in r["params"]
+    assert r["demand_covered_before"] == pytest.approx(before["demand_covered"], rel=1e-9)
+    with engine.begin() as conn:
+        for s in r["sites"]:
+            conn.execute(text("INSERT INTO stations (external_id, name, kind, area_id, geom, status) VALUES "
+                              "(:id, :name, 'small', :a, ST_SetSRID(ST_MakePoint(:x, :y), 4326), 'active')"),
+                         {"id": f"NEW-{s['id']}", "name": s["name"], "a": area.id, "x": s["lon"], "y": s["lat"]})
+    after = run_coverage(engine, radius_m=450)
+    assert r["demand_covered_after"] == pytest.approx(after["demand_covered"], rel=1e-9)
+    assert r["remaining_gaps"] == after["gaps"]
+
+
 def test_target_needs_the_fewest_sites(engine, area, settings):
     r = recommend(engine, target=0.95, settings=settings)
     n = len(r["sites"])
