@@ -278,7 +278,9 @@ def map_from_layers(
         paired(station_group, lambda sy: station_layers(shift_frame(stations, sy), prefix))
     crowded = _crowded(loads)
     if sites is not None:
-        paired(folium.FeatureGroup(name=LAYER_SITES), lambda sy: site_layers(shift_frame(sites, sy), radius_m))
+        demand_hours = actions is not None
+        paired(folium.FeatureGroup(name=LAYER_SITES),
+               lambda sy: site_layers(shift_frame(sites, sy), radius_m, demand_hours=demand_hours))
     if hour_stations is not None and len(hour_stations):
         extend_to = summary.get("extend_to")
         paired(folium.FeatureGroup(name=LAYER_HOURS),

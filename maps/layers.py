@@ -144,8 +144,10 @@ def ring_layers(stations: gpd.GeoDataFrame, radius_m: float, *, outline_only: bo
     return rings
 
 
-def site_layers(sites: gpd.GeoDataFrame, radius_m: float) -> list[Any]:
-    """Recommended sites: a dashed ring of the radius and a numbered marker each, rank 1 on top."""
+def site_layers(sites: gpd.GeoDataFrame, radius_m: float, *, demand_hours: bool = False) -> list[Any]:
+    """Recommended sites: a dashed ring of the radius and a numbered marker each, rank 1 on top. With
+    ``demand_hours`` (an hours recommendation) the popup's gain is the uncovered demand-hours removed and the share
+    after is of demand-hours."""
     layers: list[Any] = []
     rows = sorted(zip(sites.geometry, sites.itertuples(index=False), strict=True), key=lambda p: -int(p[1].rank))
     for geom, row in rows:
@@ -155,15 +157,18 @@ def site_layers(sites: gpd.GeoDataFrame, radius_m: float) -> list[Any]:
                              dash_array="6,4", fill=False, class_name="yz-site-ring")
         ring.options["interactive"] = False
         layers.append(ring)
+        share = f"{float(row.covered_share_after) * 100:.1f}%"
+        gain = (f"<tr><th>减少未覆盖 Removes</th><td>{number_text(float(row.gain))} 需求小时 demand-hours</td></tr>"
+                f"<tr><th>累计分时覆盖率 Covered after</th><td>{share}</td></tr>" if demand_hours else
+                f"<tr><th>新增覆盖订单 Adds</th><td>+{number_text(float(row.gain))} 单</td></tr>"
+                f"<tr><th>累计覆盖率 Covered after</th><td>{share}</td></tr>")
         popup = (
             '<div class="yz-popup"><table>'
             f"<tr><th>推荐排名 Rank</th><td><b>{int(row.rank)}</b></td></tr>"
             f"<tr><th>名称 Name</th><td>{esc(clean_text(row.name))}</td></tr>"
             f"<tr><th>地址 Address</th><td>{esc(clean_text(getattr(row, 'address', None)) or '—')}</td></tr>"
             f"<tr><th>承办类型 Host</th><td>{esc(host_text(row.host_type))}</td></tr>"
-            f"<tr><th>编号 Id</th><td>{esc(row.external_id)}</td></tr>"
-            f"<tr><th>新增覆盖订单 Adds</th><td>+{number_text(float(row.gain))} 单</td></tr>"
-            f"<tr><th>累计覆盖率 Covered after</th><td>{float(row.covered_share_after) * 100:.1f}%</td></tr>"
+            f"<tr><th>编号 Id</th><td>{esc(row.external_id)}</td></tr>{gain}"
             f"<tr><th>坐标 Lon, lat</th><td>{geom.x:.6f}, {geom.y:.6f}</td></tr></table></div>"
         )
         layers.append(folium.Marker(

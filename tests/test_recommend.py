@@ -268,6 +268,8 @@ def test_hours_recommendation_map_draws_the_longer_hours(engine, area, settings,
             assert f"{a['hours_added']} 小时/周 h a week" in html
         elif a["kind"] == "24h":
             assert f"全天24小时 open 24 h · {a['hours_rule']}" in html
+    # a new site's popup counts its gain in demand-hours too, not in orders
+    assert "需求小时 demand-hours</td></tr><tr><th>累计分时覆盖率" in html and "新增覆盖订单" not in html
 
 
 @pytest.mark.slow
