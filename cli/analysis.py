@@ -50,6 +50,11 @@ def coverage(
     --capacity add the hours of the week and the stations' loads."""
     from yizhan.coverage.analysis import run_coverage
 
+    if decay != "none" and not capacity:
+        raise typer.BadParameter("--decay 只用于 --capacity / --decay applies to --capacity only")
+    if (week_of or unknown_hours != "open") and not (by_hour or capacity):
+        raise typer.BadParameter("--week-of、--unknown-hours 只用于 --by-hour 或 --capacity / --week-of and "
+                                 "--unknown-hours apply to --by-hour or --capacity only")
     week = parse_date(week_of, "--week-of") if week_of else None
     with status("coverage") as say:
         summary = run_coverage(engine(), area=area, radius_m=radius or get_settings().radius_m, mode=mode,

@@ -74,7 +74,7 @@ def demand_profile(
     from yizhan.weekly.week import DAYS_ZH
 
     if file is not None and clear:
-        raise typer.BadParameter("give a profile FILE or --clear, not both")
+        raise typer.BadParameter("曲线文件与 --clear 只能二选一 / give a profile FILE or --clear, not both")
     with engine().begin() as conn:
         info = resolve_area(conn, area)
         if file is not None:

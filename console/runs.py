@@ -12,11 +12,14 @@ comparison and recommendation pages.
 from collections.abc import Mapping
 from typing import Annotated, Any
 
+import numpy as np
+import pandas as pd
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, Response
 
 from yizhan.accounts.sessions import SignedIn
 from yizhan.areas import AreaInfo, list_areas
+from yizhan.capacity.fca import LUO_QI_WEIGHTS
 from yizhan.console.auth import CsrfChecked, SignedInUser, console_engine, console_settings
 from yizhan.console.jobs import list_jobs
 from yizhan.console.layout import render
@@ -24,6 +27,8 @@ from yizhan.console.progress import STATE_TEXT, Runner, refusal, to_job_page
 from yizhan.coverage.runs import list_runs, station_loads_frame, summary_of
 from yizhan.errors import InvalidInput, YizhanError, http_status
 from yizhan.maps.formatting import local_time_text
+from yizhan.maps.hours import share_grid
+from yizhan.reports.hour_chart import SHARE_CLASS_BREAKS
 from yizhan.reports.run_report import FORMATS, MEDIA_TYPES, load_report
 from yizhan.reports.writer import file_name
 from yizhan.reports.writer import render as render_report
@@ -34,8 +39,9 @@ RUNS_SHOWN = 100
 """The most runs the list shows (the newest)."""
 MODE_TEXT = {"straight": ("直线", "straight line"), "network": ("沿街道", "along the streets")}
 PROFILE_TEXT = {"walk": ("步行", "walking"), "bike": ("骑行", "cycling")}
+_STEPS = " / ".join(f"{w:g}" for w in LUO_QI_WEIGHTS)
 DECAY_TEXT = {"none": ("不衰减（2SFCA）", "no decay (2SFCA)"),
-              "stepwise": ("分段衰减（E2SFCA，1 / 0.68 / 0.22）", "stepwise decay (E2SFCA, 1 / 0.68 / 0.22)"),
+              "stepwise": (f"分段衰减（E2SFCA，{_STEPS}）", f"stepwise decay (E2SFCA, {_STEPS})"),
               "gaussian": ("高斯衰减（E2SFCA）", "gaussian decay (E2SFCA)")}
 """The capacity's distance decays, said in Chinese and English."""
 MEASURED_TEXT = {"points": ("按订单点", "on the order points"), "cells": ("按网格中心", "on the cell centres")}
@@ -176,32 +182,26 @@ def run_page(request: Request, user: SignedInUser, run_id: int) -> HTMLResponse:
 
 def week_table(by_hour: Mapping[str, Any]) -> list[dict[str, Any]]:
     """The 24 x 7 covered shares of a run by hour as rows of the page's table: per hour of the day its label and,
-    Monday first, each weekday's share text and colour class (``s0`` under 50 %, ``s1`` 50–70 %, ``s2`` 70–85 %,
-    ``s3`` 85–95 %, ``s4`` from 95 %; ``na`` without demand)."""
-    shares = by_hour.get("covered_share_by_hour") or [None] * 168
-    rows = []
-    for hour in range(24):
-        cells = []
-        for day in range(7):
-            share = shares[day * 24 + hour]
-            if share is None:
-                cells.append({"text": "–", "cls": "na"})
-            else:
-                cls = next(f"s{i}" for i, edge in enumerate((0.5, 0.7, 0.85, 0.95, 2.0)) if share < edge)
-                cells.append({"text": f"{share * 100:.0f}", "cls": cls})
-        rows.append({"hour": f"{hour:02d}", "cells": cells})
-    return rows
+    Monday first, each weekday's share text and colour class ``s0`` … ``s4`` on the reports' fixed classes
+    (``SHARE_CLASS_BREAKS``: under 50 %, 50–70 %, 70–85 %, 85–95 %, from 95 %; ``na`` without demand)."""
+    shares = np.array([np.nan if v is None else v for v in by_hour.get("covered_share_by_hour") or [None] * 168])
+    grid = share_grid(shares)
+    breaks = np.array(SHARE_CLASS_BREAKS)
+    return [{"hour": f"{hour:02d}",
+             "cells": [{"text": "–", "cls": "na"} if not np.isfinite(v) else
+                       {"text": f"{v * 100:.0f}", "cls": f"s{int(np.searchsorted(breaks, v, side='right'))}"}
+                       for v in grid[hour]]} for hour in range(24)]
 
 
 def crowded_rows(loads: Any, limit: int = 20) -> list[dict[str, Any]]:
     """The most loaded stations (crowded first, then by orders per seat), for the run's page."""
     rows = []
     for r in loads.head(limit).itertuples(index=False):
-        peak = None if r.peak_hour is None or r.peak_hour != r.peak_hour else int(r.peak_hour)
+        peak = None if pd.isna(r.peak_hour) else int(r.peak_hour)
         rows.append({"id": r.station_id, "name": r.name,
-                     "seats": "未登记 not recorded" if r.seats is None or r.seats != r.seats else int(r.seats),
+                     "seats": "未登记 not recorded" if pd.isna(r.seats) else int(r.seats),
                      "peak": f"{LABELS_ZH[peak]} / {LABELS_EN[peak]}" if peak is not None else "–",
-                     "per_seat": "–" if r.per_seat != r.per_seat else f"{r.per_seat:,.1f}", "crowded": r.crowded})
+                     "per_seat": "–" if pd.isna(r.per_seat) else f"{r.per_seat:,.1f}", "crowded": bool(r.crowded)})
     return rows
 
 

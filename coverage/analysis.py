@@ -22,7 +22,7 @@ from yizhan.capacity.loads import CROWDED_PER_SEAT
 from yizhan.coverage.by_hour import HourInputs, check_options, hours_and_capacity
 from yizhan.coverage.euclidean import nearest_from_arrays, recheck_nearest
 from yizhan.coverage.gaps import gaps_from_cells
-from yizhan.coverage.measure import HALF, Demand, measured_demand, per_cell
+from yizhan.coverage.measure import HALF, Demand, check_measure, measured_demand, per_cell
 from yizhan.coverage.network import demand_distances, network_nearest, service_areas, snap_points
 from yizhan.coverage.runs import (
     UNASSIGNED,
@@ -70,8 +70,9 @@ def straight_coverage(cells_xy: np.ndarray, st_xy: np.ndarray, radius_m: float, 
     """Straight-line coverage of cell centres ``cells_xy`` by stations ``st_xy`` (both (n, 2) metres, x east,
     y north); the covered area is the union of the stations' discs, clipped to ``boundary_m`` when given.
 
-    With ``demand`` measured on points, each point is judged too (``loc_covered``). Distances within
-    ``euclidean.geodesic_band`` of the radius are decided on the ellipsoid when ``st_lonlat`` (WGS 84) is given."""
+    With ``demand`` measured on points, each point is judged too (``loc_covered``). Given ``demand`` and
+    ``st_lonlat`` (WGS 84), distances within ``euclidean.geodesic_band`` of the radius are decided on the ellipsoid,
+    for the cell centres and the points."""
     res = nearest_from_arrays(cells_xy, st_xy, radius_m)
     if demand is not None and st_lonlat is not None:
         recheck_nearest(res, cells_xy, st_xy, demand.cell_lonlat, st_lonlat, radius_m)
@@ -173,6 +174,7 @@ def run_coverage(engine: Any, *, area: str | None = None, radius_m: float = DEFA
     if mode == "network" and settings is None:
         raise TypeError("run_coverage(mode='network') needs settings: they say where the street graphs are")
     check_options(unknown_hours=unknown_hours, decay=decay)
+    check_measure(measure)
     say = progress or (lambda _msg: None)
     timezone = settings.timezone if settings is not None else DEFAULT_TIMEZONE
     with engine.connect() as conn:

@@ -33,7 +33,7 @@ from yizhan.weekly.availability import UNKNOWN_POLICIES, station_open
 from yizhan.weekly.figures import hour_figures
 from yizhan.weekly.masks import covered_masks, hours_set, pack, unpack
 from yizhan.weekly.profile import DEFAULT_PROFILE, demand_by_hour
-from yizhan.weekly.week import HOURS, weeks_spanned
+from yizhan.weekly.week import HOURS, LABELS_EN, LABELS_ZH, weeks_spanned
 
 Progress = Callable[[str], None]
 CELLS_PER_CHUNK = 200_000
@@ -104,9 +104,11 @@ def _profile(inp: HourInputs) -> tuple[np.ndarray, str]:
     weights, source = inp.profile if inp.profile is not None else (DEFAULT_PROFILE, "default")
     timed, items = inp.demand.timed, len(inp.demand.item_hour)
     if items and timed == items:
-        return weights, "orders"
-    name = source if inp.profile is None else f"file: {source}"
-    return weights, name if not timed else f"orders ({timed:,} timed) + {name} for {items - timed:,} untimed"
+        return weights, "订单自带时间 orders' own times"
+    name = "内置曲线 default" if inp.profile is None else f"曲线文件 file: {source}"
+    if not timed:
+        return weights, name
+    return weights, f"订单时间 orders ({timed:,} timed) + {name} ({items - timed:,} untimed)"
 
 
 def _weeks(d: Demand, timezone: str) -> float:
@@ -128,6 +130,32 @@ def cell_masks(d: Demand, loc_masks: np.ndarray, cell_weights: np.ndarray) -> np
         owner = csr_matrix((d.weight[lo:hi], (d.cell[lo:hi], np.arange(hi - lo))), shape=(n_cells, hi - lo))
         covered += owner @ part
     return pack((covered >= HALF * cell_weights[:, None]) & (cell_weights[:, None] > 0))
+
+
+def unit_figures(inp: HourInputs, demand: np.ndarray, covered: np.ndarray, night: np.ndarray,
+                 night_demand: np.ndarray) -> list[dict[str, Any]]:
+    """Per township (``inp.unit_names``; rows of ``demand``/``covered`` (units + 1, 168)), JSON-ready: ``name``,
+    ``demand``, ``covered_share`` over the week's demand-hours, ``uncovered_demand_hours``, the ``worst_hour`` (most
+    demand uncovered; ``hour``, ``label_zh``, ``label_en``, ``uncovered``, None when nothing is uncovered) and its
+    ``night_gap_cells`` and their ``night_gap_demand`` (cells by the township holding their centre). Townships
+    without demand are left out."""
+    n = len(inp.unit_names)
+    gaps = np.bincount(inp.cell_owner, weights=night.astype(float), minlength=n)
+    gap_demand = np.bincount(inp.cell_owner, weights=night_demand, minlength=n)
+    out = []
+    for i, name in enumerate(inp.unit_names):
+        total = float(demand[i].sum())
+        if total <= 0:
+            continue
+        missing = demand[i] - covered[i]
+        worst = int(np.argmax(missing))
+        out.append({"name": name, "demand": total, "covered_share": float(covered[i].sum()) / total,
+                    "uncovered_demand_hours": float(missing.sum()),
+                    "worst_hour": None if missing[worst] <= 1e-12 else {
+                        "hour": worst, "label_zh": LABELS_ZH[worst], "label_en": LABELS_EN[worst],
+                        "uncovered": float(missing[worst])},
+                    "night_gap_cells": int(gaps[i]), "night_gap_demand": float(gap_demand[i])})
+    return out
 
 
 def hours_and_capacity(inp: HourInputs, say: Progress) -> HourOutputs:
@@ -157,10 +185,12 @@ def hours_and_capacity(inp: HourInputs, say: Progress) -> HourOutputs:
             cell_fig = hour_figures(per_cell, cell_demand)
             night, night_demand = cell_fig.night_gap, cell_fig.night_gap_demand
             summary["night_gap_points"] = summary["night_gap_cells"]
+            summary["night_gap_demand_points"] = summary["night_gap_demand"]
             summary["night_gap_cells"] = int(night.sum())
+            summary["night_gap_demand"] = float(night_demand.sum())
         else:
             night, night_demand = fig.night_gap, fig.night_gap_demand
-        summary["night_gap_demand_cells"] = float(night_demand.sum())
+        summary["units"] = unit_figures(inp, fig.unit_demand, fig.unit_covered, night, night_demand)
         summary["unknown_hours"] = inp.unknown_hours
         summary["pairs"] = len(dem)
         summary["geodesic_checked_pairs"] = checked

@@ -5,8 +5,9 @@ streets, before against after new stations.
 (``run_cells``, joined by ``cell_key``) and gives:
 
 - per township: demand and covered share (0–1) in each run and the change in percentage points;
-- the cells covered in the later run and not the earlier (``newly_covered``) and the reverse
-  (``no_longer_covered``), with their demand, as polygons in WGS 84 (EPSG:4326, lon/lat);
+- the cells with more orders covered in the later run than the earlier (``newly_covered``) and the reverse
+  (``no_longer_covered``): a whole cell when measured on cell centres, the orders of its points that changed when
+  measured on points, with their demand, as polygons in WGS 84 (EPSG:4326, lon/lat);
 - notes, in Chinese and English, on what differs between the runs besides the stations (method, radius,
   demand layer), so a change is read for what it is.
 
@@ -74,6 +75,11 @@ def _notes(before: RunSummary, after: RunSummary, only_before: int, only_after: 
     mb, ma = _method(before), _method(after)
     if mb != ma:
         notes.append((f"方法不同：{mb[0]} → {ma[0]}", f"methods differ: {mb[1]} → {ma[1]}"))
+    measured = {"points": ("订单点", "the order points"), "cells": ("网格中心", "the cell centres")}
+    wb, wa = measured[before.get("measured", "cells")], measured[after.get("measured", "cells")]
+    if wb != wa:
+        notes.append((f"计算对象不同：{wb[0]} → {wa[0]}（覆盖率的变化部分来自计算方式）",
+                      f"measured differently: {wb[1]} → {wa[1]} (part of the change comes from how it is measured)"))
     if before["radius_m"] != after["radius_m"]:
         notes.append((f"服务半径不同：{before['radius_m']:g} 米 → {after['radius_m']:g} 米",
                       f"radius differs: {before['radius_m']:g} m → {after['radius_m']:g} m"))

@@ -62,7 +62,9 @@ def recheck_nearest(res: NearestResult, demand_xy: np.ndarray, station_xy: np.nd
     """Decide coverage on the ellipsoid for the points whose planar nearest distance lies within ``geodesic_band``
     of ``radius_m``: each such point is covered when any station within the band's outer edge (planar) is within
     ``radius_m`` metres along the WGS 84 geodesic. Updates ``res.covered`` in place; returns how many points were
-    checked. ``*_xy`` metres (x east, y north) of one projected CRS, ``*_lonlat`` WGS 84 (lon, lat) degrees."""
+    checked. Their ``distance_m`` becomes the geodesic distance to the nearest of those stations (the planar one when
+    none lies within the band's outer edge), so the distance and the flag agree. ``*_xy`` metres (x east, y north) of
+    one projected CRS, ``*_lonlat`` WGS 84 (lon, lat) degrees."""
     band = geodesic_band(radius_m)
     near = np.flatnonzero(np.abs(res.distance_m - radius_m) <= band)
     if not len(near) or not len(station_xy):
@@ -74,9 +76,10 @@ def recheck_nearest(res: NearestResult, demand_xy: np.ndarray, station_xy: np.nd
     dlon, dlat = demand_lonlat[near[owner]].T
     slon, slat = station_lonlat[sites].T
     _, _, dist = GEOD.inv(dlon, dlat, slon, slat)
-    inside = np.zeros(len(near), dtype=bool)
-    np.logical_or.at(inside, owner, np.asarray(dist) <= radius_m)
-    res.covered[near] = inside
+    best = np.full(len(near), np.inf)
+    np.minimum.at(best, owner, np.asarray(dist, dtype=float))
+    res.covered[near] = best <= radius_m
+    res.distance_m[near] = np.where(np.isfinite(best), best, res.distance_m[near])
     return len(near)
 
 

@@ -57,13 +57,18 @@ class Demand:
         return int((self.item_hour >= 0).sum())
 
 
+def check_measure(measure: str) -> None:
+    """InvalidInput naming ``measure`` when it is none of ``MEASURES``."""
+    if measure not in MEASURES:
+        raise InvalidInput(f"计算对象 measure: {measure!r}; 可用 expected {', '.join(MEASURES)}")
+
+
 def measured_demand(conn: Connection, area: AreaInfo, cells: pd.DataFrame, cells_xy: np.ndarray,
                     cell_size_m: float | None, *, measure: str = "auto", timezone: str) -> Demand:
     """The locations a run of ``area`` judges (see ``MEASURES``), from its cell frame ``cells`` (``cell_key``,
     ``weight``, in ``cells_xy`` order: centres in metres of the area CRS) and its stored points (their times read as
     hours of the week in ``timezone``)."""
-    if measure not in MEASURES:
-        raise InvalidInput(f"measure {measure!r}: 须为 / expected one of {', '.join(MEASURES)}")
+    check_measure(measure)
     to_ll = Transformer.from_crs(area.crs_epsg, SRID, always_xy=True)
     cell_lonlat = np.column_stack(to_ll.transform(cells_xy[:, 0], cells_xy[:, 1])) if len(cells_xy) \
         else np.empty((0, 2))
@@ -76,7 +81,13 @@ def measured_demand(conn: Connection, area: AreaInfo, cells: pd.DataFrame, cells
         index = pd.Index(cells["cell_key"].astype(str))
         cell_of = index.get_indexer(pd.Index(pts.cell_key.astype(str)))
         if (cell_of < 0).any():  # points stored after the cells were made: the cells speak for the demand
-            notes.append(f"{int((cell_of < 0).sum())} demand points lie in no stored cell; measured on cells")
+            stray = int((cell_of < 0).sum())
+            if measure == "points":
+                raise InvalidInput(f"区域 {area.name!r} 有 {stray} 个需求点不在已存的网格中，请重新导入需求 / "
+                                   f"{stray} demand points of area {area.name!r} lie in no stored cell: import the "
+                                   f"demand again")
+            notes.append(f"{stray} 个需求点不在已存的网格中，按网格中心计算 / {stray} demand points lie in no stored "
+                         f"cell: measured on the cell centres")
             pts = None
     if measure == "points" and (pts is None or not len(pts)):
         raise InvalidInput(f"区域 {area.name!r} 没有存储的需求点，无法按点计算 / area {area.name!r} has no stored "

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, NotRequired
@@ -275,33 +276,27 @@ def cell_size_of(conn: Connection, area_id: int) -> float | None:
     return conn.execute(text("SELECT max(cell_size_m) FROM demand_cells WHERE area_id = :a"), {"a": area_id}).scalar()
 
 
-def _nullable(values: np.ndarray | None, n: int, fmt: Any = repr) -> list[str] | str:
+def _nullable(values: np.ndarray | None, fmt: Callable[[Any], str]) -> list[str] | str:
     """COPY text cells: each value formatted, ``\\N`` for a missing or non-finite one (or all, without values)."""
     if values is None:
         return "\\N"
-    out = []
-    for v in values:
-        if isinstance(v, float | np.floating) and not np.isfinite(v):
-            out.append("\\N")
-        else:
-            out.append(fmt(v))
-    return out
+    return ["\\N" if isinstance(v, float | np.floating) and not np.isfinite(v) else fmt(v) for v in values]
 
 
 def _copy_cells(conn: Connection, run_id: int, rec: RunRecord, hours: HourRecord) -> None:
-    cells, n = rec.cells, len(rec.cells)
+    cells = rec.cells
     masks = hours.cell_masks
     buf = io.StringIO()
     pd.DataFrame({"run": run_id, "key": cells["cell_key"], "w": cells["weight"], "cov": rec.covered,
                   "sid": [str(int(s)) if s >= 0 else "\\N" for s in rec.nearest_station_id],
-                  "d": _nullable(np.asarray(rec.distance_m, float), n, lambda v: repr(float(v))),
-                  "sd": _nullable(np.asarray(rec.straight_m, float), n, lambda v: repr(float(v))),
+                  "d": _nullable(np.asarray(rec.distance_m, float), lambda v: repr(float(v))),
+                  "sd": _nullable(np.asarray(rec.straight_m, float), lambda v: repr(float(v))),
                   "g": shapely.to_wkt(cells.geometry.to_numpy(), rounding_precision=8),
-                  "cw": _nullable(rec.covered_weight, n, lambda v: repr(float(v))),
+                  "cw": _nullable(rec.covered_weight, lambda v: repr(float(v))),
                   "ch": "\\N" if masks is None else ["\\\\x" + bytes(m).hex() for m in masks],
-                  "hc": _nullable(hours.hours_covered, n, lambda v: str(int(v))),
-                  "ng": _nullable(hours.night_gap, n, lambda v: "t" if v else "f"),
-                  "acc": _nullable(hours.accessibility, n, lambda v: repr(float(v))),
+                  "hc": _nullable(hours.hours_covered, lambda v: str(int(v))),
+                  "ng": _nullable(hours.night_gap, lambda v: "t" if v else "f"),
+                  "acc": _nullable(hours.accessibility, lambda v: repr(float(v))),
                   }).to_csv(buf, sep="\t", header=False, index=False)
     raw = conn.connection.driver_connection
     assert raw is not None, "an open connection has its psycopg connection"

@@ -276,7 +276,8 @@ class StoredPoints:
     """An area's stored demand points as arrays, in their order of storage: ``x``, ``y`` metres in the area's metric
     CRS (east, north), ``lon``, ``lat`` WGS 84 degrees, ``weight`` (orders), ``hour`` the hour of the week of the
     order's time in ``timezone`` (``weekday * 24 + hour``, Monday 0, 0–167; -1 without a time), ``cell_key`` the key
-    of the demand cell holding the point (as ``aggregate_cells`` made it), and ``times`` how many carry a time."""
+    of the demand cell holding the point (as ``aggregate_cells`` made it), ``first_time`` and ``last_time`` the span
+    of the stored times (None without any)."""
 
     x: np.ndarray
     y: np.ndarray

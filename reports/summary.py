@@ -138,7 +138,7 @@ def summary_page(report: RunReport, *, top: int = TOP_GAPS, max_units: int = MAX
         ("已覆盖 / 总需求", "covered / total demand", f"{num(h['demand_covered'])} / {num(h['demand_total'])}"),
         ("未覆盖需求", "unmet demand", num(h["demand_unmet"])),
         *([("其中在缺口内", "of it in gaps", num(h["gap_demand"]))]
-          if abs(h["gap_demand"] - h["demand_unmet"]) > 1e-6 else []),
+          if h["measured"] == "points" and abs(h["gap_demand"] - h["demand_unmet"]) > 1e-3 else []),
         ("覆盖缺口", "gaps", f"{h['gaps']:,}"),
         ("运营驿站", "active stations", f"{h['stations']:,}"),
         ("服务半径", "radius", metres(h["radius_m"])),

@@ -383,6 +383,7 @@ def test_a_planner_replaces_the_week_profile(site: httpx.Client, engine: Engine)
     staff(site, engine, "规划员", "planner")
     page = site.get("/console/demand", params={"area": "wudaokou"}, headers=HTML)
     assert page.status_code == 200 and "内置外卖周曲线" in page.text
+    assert "<section" not in page.text.split("</title>")[0]
     wide = "小时,周一,周二,周三,周四,周五,周六,周日\n" + "\n".join(
         f"{h}," + ",".join("5" if h in (12, 18) else "1" for _ in range(7)) for h in range(24))
 

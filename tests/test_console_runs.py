@@ -514,8 +514,8 @@ def test_a_run_that_fails_says_why_in_one_line(site: httpx.Client, engine: Engin
 def test_a_run_by_hour_with_capacity_from_the_form(site: httpx.Client, engine: Engine,
                                                    sample_area: AreaInfo) -> None:
     planner(site, engine)
-    with engine.begin() as conn:  # seats everywhere, some stations open only by day
-        conn.execute(text("UPDATE stations SET seats = 2"))
+    with engine.begin() as conn:  # two seats where recorded; some stations' seats not recorded
+        conn.execute(text("UPDATE stations SET seats = CASE WHEN id % 3 = 0 THEN NULL ELSE 2 END"))
     r = start_run(site, area=sample_area.name, mode="straight", radius_m="800", by_hour="1", capacity="1",
                   decay="cubic")
     assert r.status_code == 422 and "decay" in r.text and "cubic" in r.text, r.text
@@ -544,3 +544,6 @@ def test_a_run_by_hour_with_capacity_from_the_form(site: httpx.Client, engine: E
     assert worst["label_zh"] in page
     crowded = summary["capacity"]["crowded"]
     assert f"<strong>{crowded}</strong>" in page
+    assert summary["capacity"]["stations_without_seats"] > 0 and "未登记 not recorded" in page
+    for unit in summary["by_hour"]["units"]:  # each township's own figures
+        assert unit["name"] in page

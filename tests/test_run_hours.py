@@ -81,7 +81,9 @@ def test_by_hour_straight_equals_a_plain_loop(engine, sample_area):
     assert np.allclose(run.hours.demand, demand) and np.allclose(run.hours.covered, covered)
     assert np.array_equal(run.hours.open_stations, avail.open.sum(axis=0))
     by = summary["by_hour"]
-    assert by["measured"] == "points" and by["profile"] == "orders"
+    assert by["measured"] == "points" and by["profile"] == "订单自带时间 orders' own times"
+    # per township: the worst hour and the uncovered demand-hours add up to the area's
+    assert sum(u["uncovered_demand_hours"] for u in by["units"]) == pytest.approx(by["uncovered_demand_hours"])
     assert by["uncovered_demand_hours"] == pytest.approx(float((demand - covered).sum()))
     worst = by["worst_hours"][0]
     assert worst["hour"] == int(np.argmax(demand - covered))
@@ -210,6 +212,9 @@ def test_coverage_command_by_hour(engine, sample_area, cli_env):
     assert bad.returncode != 0 and "--week-of" in bad.stderr and "Traceback" not in bad.stderr
     bad = run_cli("coverage", "--capacity", "--decay", "linear", env=cli_env, check=False)
     assert bad.returncode != 0 and "linear" in bad.stderr and "Traceback" not in bad.stderr
+    for args in (("--decay", "stepwise"), ("--week-of", "2026-10-01"), ("--measure", "both")):
+        bad = run_cli("coverage", *args, env=cli_env, check=False)
+        assert bad.returncode != 0 and args[0].lstrip("-") in bad.stderr and "Traceback" not in bad.stderr, bad.stderr
 
 
 def test_hours_and_loads_over_http(engine, db_url, sample_area, settings, live_api):
