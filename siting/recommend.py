@@ -224,6 +224,16 @@ def _prepare(stored: _Stored, *, mode: str, profile: str, radius_m: float,
                    params)
 
 
+def _check_reach(mode: str, profile: str, radius_m: float) -> None:
+    """InvalidInput naming a mode, profile or radius (metres) a recommendation does not take."""
+    if mode not in ("straight", "network"):
+        raise InvalidInput(f"mode {mode!r}: expected straight or network")
+    if profile not in ("walk", "bike"):
+        raise InvalidInput(f"profile {profile!r}: expected walk or bike")
+    if not (np.isfinite(radius_m) and 0 < radius_m <= MAX_RADIUS_M):
+        raise InvalidInput(f"radius {radius_m} m: expected a positive number of metres up to {MAX_RADIUS_M:g}")
+
+
 def recommend(engine: Engine, *, area: str | None = None, k: int | None = None, target: float | None = None,
               sites: gpd.GeoDataFrame | None = None, mode: str = "straight", profile: str = "walk",
               radius_m: float = DEFAULT_RADIUS_M, candidates: gpd.GeoDataFrame | None = None,
@@ -248,12 +258,7 @@ def recommend(engine: Engine, *, area: str | None = None, k: int | None = None, 
     if sum(x is not None for x in (k, target, sites)) != 1:
         raise InvalidInput("give exactly one of k (number of new sites), target (covered share to reach) or sites "
                            "(proposed sites to evaluate)")
-    if mode not in ("straight", "network"):
-        raise InvalidInput(f"mode {mode!r}: expected straight or network")
-    if profile not in ("walk", "bike"):
-        raise InvalidInput(f"profile {profile!r}: expected walk or bike")
-    if not (np.isfinite(radius_m) and 0 < radius_m <= MAX_RADIUS_M):
-        raise InvalidInput(f"radius {radius_m} m: expected a positive number of metres up to {MAX_RADIUS_M:g}")
+    _check_reach(mode, profile, radius_m)
     if k is not None and not 1 <= k <= MAX_K:
         raise InvalidInput(f"k={k}: expected a whole number of new sites from 1 to {MAX_K}")
     if target is not None and not (np.isfinite(target) and 0 < target <= 1):
@@ -465,12 +470,7 @@ def recommend_hours(engine: Engine, *, area: str | None = None, extend_to: str |
     if max_extend and not extend_to:
         raise InvalidInput("max_extend 需要延长至的时刻 / max_extend needs extend_to, a local time such as 22:00")
     end_hour = until_hour(extend_to) if max_extend and extend_to else None
-    if mode not in ("straight", "network"):
-        raise InvalidInput(f"mode {mode!r}: expected straight or network")
-    if profile not in ("walk", "bike"):
-        raise InvalidInput(f"profile {profile!r}: expected walk or bike")
-    if not (np.isfinite(radius_m) and 0 < radius_m <= MAX_RADIUS_M):
-        raise InvalidInput(f"radius {radius_m} m: expected a positive number of metres up to {MAX_RADIUS_M:g}")
+    _check_reach(mode, profile, radius_m)
     if not (np.isfinite(time_limit_s) and 0 < time_limit_s <= 3600):
         raise InvalidInput(f"time limit {time_limit_s} s: expected 0 to 3600 seconds")
     site_mask, site_rule = _site_hours_mask(site_hours, settings)
