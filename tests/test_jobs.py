@@ -37,7 +37,8 @@ def test_a_coverage_run_in_the_background(engine, sample_area, settings):
         runner.shutdown()
     assert job.state == "done" and job.error is None and job.message == "完成 / done", job
     assert (job.kind, job.area, job.created_by) == ("coverage", sample_area.name, "planner1")
-    assert job.params == {"radius_m": 800.0, "mode": "network", "profile": "walk"}
+    assert job.params == {"radius_m": 800.0, "mode": "network", "profile": "walk", "by_hour": False,
+                          "capacity": False, "decay": "none", "unknown_hours": "open"}
     with engine.connect() as conn:
         run = summary_of(conn, job.result_id)
         assert [j.id for j in list_jobs(conn, kind="coverage")] == [job_id]
@@ -90,7 +91,8 @@ def test_bad_parameters_are_refused_before_anything_is_stored(engine, wudaokou, 
 
 def test_defaults_come_from_the_settings(settings):
     assert checked_params("coverage", {}, settings) == {"radius_m": settings.radius_m, "mode": "straight",
-                                                        "profile": "walk"}
+                                                        "profile": "walk", "by_hour": False, "capacity": False,
+                                                        "decay": "none", "unknown_hours": "open"}
 
 
 def test_a_job_whose_process_stopped_reads_as_interrupted(engine, wudaokou):
