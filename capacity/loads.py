@@ -58,7 +58,7 @@ class HourlyFca:
 
 def hourly_fca(dem: np.ndarray, site: np.ndarray, dist_m: np.ndarray, demand_by_hour: csr_matrix | np.ndarray,
                supply: ArrayLike, open_hours: np.ndarray, *, decay: Decay,
-               weeks: float) -> HourlyFca:
+               weeks: float | np.ndarray) -> HourlyFca:
     """The 2SFCA or E2SFCA of ``fca.two_step_fca`` at each hour of the week.
 
     Parameters
@@ -73,12 +73,13 @@ def hourly_fca(dem: np.ndarray, site: np.ndarray, dist_m: np.ndarray, demand_by_
         True where the station is open at that hour.
     decay : Decay
         Distance decay and radius (metres).
-    weeks : float
-        Weeks the demand spans (> 0): figures are per hour of a typical week.
+    weeks : float or ndarray of shape (168,)
+        Weeks the demand spans (> 0), or per hour of the week how many times that hour (its weekday) occurs in the
+        span: figures are per hour of a typical week.
     """
-    w_ = float(weeks)
-    if not np.isfinite(w_) or w_ <= 0:
-        raise ValueError(f"周数须为正数 / weeks must be a positive number: {weeks!r}")
+    w_ = np.asarray(weeks, dtype=np.float64)
+    if w_.shape not in ((), (168,)) or not np.all(np.isfinite(w_)) or np.any(w_ <= 0):
+        raise ValueError(f"周数须为正数 / weeks must be a positive number (or one per hour): {weeks!r}")
     p = csr_matrix(demand_by_hour, dtype=np.float64)
     bad = np.flatnonzero(~np.isfinite(p.data) | (p.data < 0))
     if len(bad):
@@ -120,7 +121,7 @@ class StationLoads:
 
 
 def station_loads(dem: np.ndarray, site: np.ndarray, dist_m: np.ndarray, demand_by_hour: csr_matrix | np.ndarray,
-                  supply: ArrayLike, open_hours: np.ndarray, *, decay: Decay, weeks: float,
+                  supply: ArrayLike, open_hours: np.ndarray, *, decay: Decay, weeks: float | np.ndarray,
                   crowded_per_seat: float = CROWDED_PER_SEAT, distance: str = "straight") -> StationLoads:
     """Stations' loads at their peak hours, crowded stations and accessibility at the area's peak hour.
 
@@ -156,7 +157,7 @@ def station_loads(dem: np.ndarray, site: np.ndarray, dist_m: np.ndarray, demand_
         "decay": decay.describe(),
         "radius_m": decay.radius_m,
         "distance": distance,
-        "weeks": float(weeks),
+        "weeks": float(np.mean(weeks)),
         "peak_hour": area_peak,
         "peak_demand": float(hourly.demand[area_peak]) if area_peak is not None else 0.0,
         "crowded_per_seat": limit,

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import geopandas as gpd
 import numpy as np
@@ -111,10 +112,23 @@ def _profile(inp: HourInputs) -> tuple[np.ndarray, str]:
     return weights, f"订单时间 orders ({timed:,} timed) + {name} ({items - timed:,} untimed)"
 
 
-def _weeks(d: Demand, timezone: str) -> float:
+def _weeks(d: Demand, timezone: str) -> tuple[float, np.ndarray | float, str]:
+    """How many weeks the orders span (for the figures per week), the divisor that turns the capacity's demand into
+    a typical week's, and what that divisor is. When every order has a time, each hour of the week is divided by how
+    often its weekday occurs between the first and the last local date (10 days from a Monday hold two Mondays and
+    one Thursday); with untimed orders spread by the profile, by the weeks spanned; without any time the layer's
+    total is taken as one week."""
     if d.first_time is None or d.last_time is None:
-        return 1.0
-    return weeks_spanned(pd.DatetimeIndex([d.first_time, d.last_time]), timezone)
+        return 1.0, 1.0, "没有订单时间，需求总量按一周计 / no order times: the layer's total is taken as one week"
+    weeks = weeks_spanned(pd.DatetimeIndex([d.first_time, d.last_time]), timezone)
+    if d.timed < len(d.item_hour):
+        return weeks, weeks, f"按 {weeks:.2f} 周平均 / averaged over {weeks:.2f} weeks"
+    zone = ZoneInfo(timezone)
+    days = pd.date_range(d.first_time.astimezone(zone).date(), d.last_time.astimezone(zone).date(), freq="D")
+    per_day = np.bincount(days.dayofweek, minlength=7).astype(float)
+    divisor = np.repeat(np.maximum(per_day, 1.0), 24)
+    return weeks, divisor, (f"每个星期几按其在 {len(days)} 天中出现的次数平均 / each weekday averaged over its "
+                            f"{', '.join(str(int(c)) for c in per_day)} occurrences (Mon–Sun) in {len(days)} days")
 
 
 def cell_masks(d: Demand, loc_masks: np.ndarray, cell_weights: np.ndarray) -> np.ndarray:
@@ -169,7 +183,7 @@ def hours_and_capacity(inp: HourInputs, say: Progress) -> HourOutputs:
     (dem, site, dist), checked = reach_pairs(inp, say)
     profile, profile_name = _profile(inp)
     demand = demand_by_hour(d.item_loc, d.item_hour, d.item_weight, n_loc, profile)
-    weeks = _weeks(d, inp.timezone)
+    weeks, divisor, period = _weeks(d, inp.timezone)
     params: dict[str, Any] = {}
     rec = HourRecord()
     if inp.by_hour:
@@ -202,10 +216,11 @@ def hours_and_capacity(inp: HourInputs, say: Progress) -> HourOutputs:
         say("capacity: seats against the demand within reach, hour by hour")
         seats = pd.to_numeric(inp.active["seats"], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
         loads = station_loads(dem, site, dist, demand, seats, avail.open,
-                              decay=decay_named(inp.decay, inp.radius_m), weeks=weeks,
+                              decay=decay_named(inp.decay, inp.radius_m), weeks=divisor,
                               crowded_per_seat=inp.crowded_per_seat, distance=inp.mode)
         ids = inp.active["external_id"].to_numpy()
         summary = dict(loads.summary)
+        summary["weeks"], summary["period"] = weeks, period
         summary["crowded_stations"] = [str(ids[j]) for j in summary["crowded_stations"]]
         params["capacity"] = summary
         t = loads.table

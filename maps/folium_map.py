@@ -164,7 +164,7 @@ def map_from_layers(
         Cells with ``night_gap`` are drawn as the night gaps' layer. Without ``hours`` the page is as before.
     loads : pandas.DataFrame, optional
         Stations' loads (``station_id, name, seats, peak_hour, peak_demand, per_seat, crowded, lon, lat``;
-        WGS 84 degrees): the crowded ones are ringed as their own layer, with their riders per seat at the peak
+        WGS 84 degrees): the crowded ones are ringed as their own layer, with their orders per seat at the peak
         hour in the popup.
     actions : sequence of mappings, optional
         An hours recommendation's ranked actions (``siting.runs.HourAction``: ``rank, kind, kind_zh, kind_en, id,
@@ -372,9 +372,9 @@ def _week_glue(cells: gpd.GeoDataFrame, hours: RunHours,
     group = folium.FeatureGroup(name=LAYER_BAND_GAPS)
     paired(group, lambda _sy: [])
     demand, done = np.asarray(hours.demand, dtype=float), np.asarray(hours.covered, dtype=float)
-    choices = [{"key": b.key, "group": band_parts(b)[0], "text": band_parts(b)[1], "label": b.zh,
+    choices = [{"key": b.key, "group": band_parts(b)[0], "text": band_parts(b)[1], "label": f"{b.zh} {b.en}",
                 "share": _finite(band_share(demand, done, b.hours.astype(np.int64)))} for b in BANDS.values()]
-    choices.append({"key": WEEK_KEY, "group": None, "text": WEEK_LABEL, "label": WEEK_LABEL.split(" ", 1)[0],
+    choices.append({"key": WEEK_KEY, "group": None, "text": WEEK_LABEL, "label": WEEK_LABEL,
                     "share": _finite(band_share(demand, done))})
     data = {"choices": choices, "week": len(BANDS), "cells": keep.tolist(), "bits": bits[keep].tolist(),
             "colour": BAND_GAP_COLOUR, "pane": BAND_PANE,
@@ -408,7 +408,7 @@ def _hour_stations(actions: Sequence[Mapping[str, Any]]) -> gpd.GeoDataFrame:
 
 
 def _crowded(loads: pd.DataFrame | None) -> gpd.GeoDataFrame | None:
-    """The crowded stations of ``loads`` as EPSG:4326 points (most riders per seat first), or None when none."""
+    """The crowded stations of ``loads`` as EPSG:4326 points (most orders per seat first), or None when none."""
     if loads is None or not len(loads) or "crowded" not in loads:
         return None
     rows = loads[loads["crowded"].fillna(False).astype(bool).to_numpy()]

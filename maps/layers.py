@@ -47,6 +47,7 @@ from yizhan.maps.style import (
     share_colour,
 )
 from yizhan.siting.candidates import HOST_TYPES
+from yizhan.siting.extensions import until_hour
 from yizhan.stations.vocab import label
 
 LAYER_STATIONS = "驿站 Stations"
@@ -185,8 +186,11 @@ def hour_action_title(kind: str, rule: str, extend_to: str | None) -> str:
     """One line saying what an hours action does, Chinese first: ``延长至 22:00 · Mo-Fr 17:00-22:00`` (a station
     extended to ``extend_to``), ``全天24小时 open 24 h · …`` (opened round the clock) or ``新址 new site · …``;
     ``rule`` the hours it adds as an OSM rule (local time)."""
-    if kind == "extend":
-        head = f"延长至 {extend_to} extended to {extend_to}" if extend_to else "延长营业 longer hours"
+    if kind == "extend" and extend_to:
+        end = f"{until_hour(extend_to):02d}:00"  # counted in whole hours: 22:30 keeps the hour 22–23 open
+        head = f"延长至 {end} extended to {end}"
+    elif kind == "extend":
+        head = "延长营业 longer hours"
     elif kind == "24h":
         head = "全天24小时 open 24 h"
     else:
@@ -405,7 +409,8 @@ def night_gap_layers(cells: gpd.GeoDataFrame) -> list[Any]:
 def crowded_layers(loads: gpd.GeoDataFrame, *, peak_label: Any) -> list[Any]:
     """A red ring around each crowded station (``loads`` rows with ``crowded``; EPSG:4326 points) whose popup
     says, Chinese first, its seats, its peak hour (``peak_label(hour)``), the demand within reach then and the
-    riders per seat at that hour. Only the ring is clickable: the station's own marker inside keeps its popup."""
+    orders per seat at that hour (within reach, per hour of a typical week). Only the ring is clickable: the
+    station's own marker inside keeps its popup."""
     layers: list[Any] = []
     for geom, row in zip(loads.geometry, loads.itertuples(index=False), strict=True):
         if geom is None or geom.is_empty:
@@ -419,7 +424,7 @@ def crowded_layers(loads: gpd.GeoDataFrame, *, peak_label: Any) -> list[Any]:
             f"<tr><th>座位 Seats</th><td>{seats if seats is not None else '未登记 not recorded'}</td></tr>"
             f"<tr><th>高峰时段 Peak hour</th><td>{esc(peak_label(row.peak_hour))}</td></tr>"
             f"<tr><th>高峰需求 Demand at peak</th><td>{number_text(float(row.peak_demand))} 单/时 orders/h</td></tr>"
-            f"<tr><th>每座骑手 Riders per seat</th><td><b>"
+            f"<tr><th>每座每小时订单 Orders per seat per hour</th><td><b>"
             f"{f'{per_seat:.1f}' if math.isfinite(per_seat) else '—'}</b>（高峰时段 at the peak hour）</td></tr>"
             "</table></div>"
         )

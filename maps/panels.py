@@ -107,8 +107,8 @@ def legend_html(*, radius_m: float, left_out: LeftOut, network: bool = False, un
         by_hour += ('<div><span class="yz-night-sample"></span>夜间缺口：白天有覆盖、夜间无 '
                     "night gaps: covered by day, not at night</div>")
     if crowded:
-        by_hour += ('<div><span class="yz-crowded-sample"></span>拥挤驿站（高峰时段每座骑手过多）'
-                    "crowded stations: too many riders per seat at the peak hour</div>")
+        by_hour += ('<div><span class="yz-crowded-sample"></span>拥挤驿站（高峰时段每座订单过多）'
+                    "crowded stations: too many orders per seat at the peak hour</div>")
     share_gradient = ", ".join(SHARE_SCALE)
     unit_scale = (
         '<div class="yz-sub">乡镇街道覆盖率 Townships: covered share</div>'

@@ -32,7 +32,7 @@ CROWDED_COLUMNS = {
     "seats": "座位 seats",
     "peak_hour": "高峰时段 peak hour",
     "peak_demand": "高峰需求(单/时) demand at peak",
-    "per_seat": "每座骑手 riders per seat",
+    "per_seat": "每座每小时订单 orders per seat per hour",
     "lon": "经度 lon",
     "lat": "纬度 lat",
 }
@@ -62,7 +62,7 @@ def worst_hours(run: RunData, n: int = WORST_SHOWN) -> list[dict[str, Any]]:
     if hours is None:
         return []
     stored = hours.figures.get("worst_hours")
-    if stored:
+    if stored is not None:
         return [{"hour": int(w["hour"]), "label": hour_label(int(w["hour"])), "demand": float(w["demand"]),
                  "covered": float(w["covered"]), "share": float(w["share"])} for w in stored[:n]]
     share = hours.share
@@ -84,7 +84,7 @@ def hour_figures(run: RunData) -> list[tuple[str, str, Any, str]]:
         uncovered = f.get("uncovered_demand_hours")
         if uncovered is None:
             uncovered = float(np.sum(hours.demand) - np.sum(hours.covered))
-        out.append(("未覆盖需求小时", "uncovered demand-hours", float(uncovered), "单·时 order-hours"))
+        out.append(("未覆盖需求小时", "uncovered demand-hours", float(uncovered), "单 orders"))
         if f.get("night_gap_cells") is not None:
             out.append(("夜间缺口网格", "night-gap cells", int(f["night_gap_cells"]), "个"))
         if f.get("night_gap_demand") is not None:
@@ -100,7 +100,7 @@ def hour_figures(run: RunData) -> list[tuple[str, str, Any, str]]:
 
 
 def crowded_table(run: RunData) -> pd.DataFrame | None:
-    """The crowded stations (most riders per seat first): ``station_id, name, seats, peak_hour`` (its label,
+    """The crowded stations (most orders per seat first): ``station_id, name, seats, peak_hour`` (its label,
     Chinese first), ``peak_demand`` (orders per hour within reach at the peak), ``per_seat``, ``lon, lat``
     (WGS 84); None for a run without capacity."""
     loads = run.loads

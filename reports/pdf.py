@@ -37,7 +37,7 @@ class Page:
         self.fig = fig
 
     def text(self, x: float, y: float, s: str, **kw: object) -> None:
-        self.fig.text(x / PAGE_W, 1 - y / PAGE_H, s, va="baseline", **kw)  # type: ignore[arg-type]
+        self.fig.text(x / PAGE_W, 1 - y / PAGE_H, s, va="baseline", parse_math=False, **kw)  # type: ignore[arg-type]
 
     def rule(self, y: float, x0: float = MARGIN, x1: float = PAGE_W - MARGIN, **kw: object) -> None:
         self.fig.add_artist(_line(x0, x1, y, **kw))

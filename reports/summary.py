@@ -239,13 +239,15 @@ def _hours_part(report: RunReport, lang: str) -> dict[str, Any]:
     out["hour_figures"] = figures
     worst = worst_hours(run)
     if worst:
-        out["worst_header"] = [say("时段", "hour", lang), "需求", "已覆盖", "覆盖率"]
+        out["worst_header"] = [say("时段", "hour", lang), say("需求", "demand", lang), say("已覆盖", "covered", lang),
+                               say("覆盖率", "share", lang)]
         out["worst_rows"] = [[w["label"] if lang != "zh" else w["label"].rsplit(" ", 1)[0], num(w["demand"]),
                               num(w["covered"]), pct(w["share"])] for w in worst]
     crowded = crowded_table(run)
     if crowded is not None:
-        out["crowded_header"] = [say("驿站", "station", lang), "座位", say("高峰时段", "peak hour", lang),
-                                 "高峰需求(单/时)", "每座骑手"]
+        out["crowded_header"] = [say("驿站", "station", lang), say("座位", "seats", lang),
+                                 say("高峰时段", "peak hour", lang), say("高峰需求(单/时)", "orders/h at peak", lang),
+                                 say("每座每小时订单", "orders per seat/h", lang)]
         out["crowded_rows"] = [
             [_cut(r.name if isinstance(r.name, str) else r.station_id, 22),
              f"{int(r.seats):,}" if math.isfinite(r.seats) else "—",

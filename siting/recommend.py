@@ -227,11 +227,12 @@ def _prepare(stored: _Stored, *, mode: str, profile: str, radius_m: float,
 def _check_reach(mode: str, profile: str, radius_m: float) -> None:
     """InvalidInput naming a mode, profile or radius (metres) a recommendation does not take."""
     if mode not in ("straight", "network"):
-        raise InvalidInput(f"mode {mode!r}: expected straight or network")
+        raise InvalidInput(f"方式 mode {mode!r}: expected straight or network")
     if profile not in ("walk", "bike"):
-        raise InvalidInput(f"profile {profile!r}: expected walk or bike")
+        raise InvalidInput(f"出行 profile {profile!r}: expected walk or bike")
     if not (np.isfinite(radius_m) and 0 < radius_m <= MAX_RADIUS_M):
-        raise InvalidInput(f"radius {radius_m} m: expected a positive number of metres up to {MAX_RADIUS_M:g}")
+        raise InvalidInput(f"服务半径 radius {radius_m} m: expected a positive number of metres up to "
+                           f"{MAX_RADIUS_M:g}")
 
 
 def recommend(engine: Engine, *, area: str | None = None, k: int | None = None, target: float | None = None,
@@ -264,7 +265,8 @@ def recommend(engine: Engine, *, area: str | None = None, k: int | None = None, 
     if target is not None and not (np.isfinite(target) and 0 < target <= 1):
         raise InvalidInput(f"target={target}: expected a covered share above 0 and at most 1 (e.g. 0.95)")
     if not (np.isfinite(time_limit_s) and 0 < time_limit_s <= 3600):
-        raise InvalidInput(f"time limit {time_limit_s} s: expected 0 to 3600 seconds")
+        raise InvalidInput(f"求解时限 {time_limit_s} 秒无效 / time limit {time_limit_s} s: expected 0 to 3600 "
+                           f"seconds")
     say = progress or (lambda _m: None)
     problem = "mclp" if k is not None else "lscp" if target is not None else "evaluate"
     with engine.connect() as conn:
@@ -429,7 +431,7 @@ def _site_hours_mask(rule: str, settings: Settings) -> tuple[np.ndarray, str]:
     try:
         canonical = check_hours(rule)
     except ValueError as exc:
-        raise InvalidInput(f"site hours: {exc}") from exc
+        raise InvalidInput(f"新站点营业时间 site hours: {exc}") from exc
     mask = station_open([canonical], tz=settings.timezone, unknown="closed").open[0]
     if not mask.any():
         raise InvalidInput(f"新站营业时间 '{rule}' 一周内没有营业时段 / site hours '{rule}' open at no hour of the "
@@ -472,7 +474,8 @@ def recommend_hours(engine: Engine, *, area: str | None = None, extend_to: str |
     end_hour = until_hour(extend_to) if max_extend and extend_to else None
     _check_reach(mode, profile, radius_m)
     if not (np.isfinite(time_limit_s) and 0 < time_limit_s <= 3600):
-        raise InvalidInput(f"time limit {time_limit_s} s: expected 0 to 3600 seconds")
+        raise InvalidInput(f"求解时限 {time_limit_s} 秒无效 / time limit {time_limit_s} s: expected 0 to 3600 "
+                           f"seconds")
     site_mask, site_rule = _site_hours_mask(site_hours, settings)
     say = progress or (lambda _m: None)
     with engine.connect() as conn:
@@ -562,7 +565,10 @@ def _hours_record(info: AreaInfo, stored: _Stored, active: gpd.GeoDataFrame, can
                                          lat=float(row.geometry.y)))
     params["actions"] = ranked
     cells_m = stored.cells.to_crs(info.crs_epsg)
-    gaps = gaps_from_cells(cells_m, uncovered=cell_left > 0, weights=cell_left)
+    # a cell is left a gap when more than half of its orders still fall in an hour with no open station within reach
+    # (as runs draw cells); any uncovered hour would make nearly every cell a gap under a profile of 168 hours
+    weight = stored.cells["weight"].to_numpy(float)
+    gaps = gaps_from_cells(cells_m, uncovered=(weight > 0) & (cell_left > HALF * weight), weights=cell_left)
     g4326 = gaps.to_crs(SRID) if len(gaps) else gaps
     remaining = [RemainingGap(rank=int(g.rank), demand=float(g.demand), area_m2=float(g.area_m2), cells=int(g.cells),
                               geometry=multi_polygon(geom))

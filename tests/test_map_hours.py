@@ -208,7 +208,7 @@ def test_choosing_a_band_draws_its_gap_cells(runs: tuple[RunData, RunData, Path]
         assert sorted(page.evaluate("yizhanMap.band.drawn()")) == expected
         assert page.locator("path.yz-band-gap").count() == len(expected)  # drawn in the page, one path a cell
         share = sum(run.hours.covered[h] for h in hours) / sum(run.hours.demand[h] for h in hours)
-        assert page.locator(".yz-week-band").inner_text() == band.zh  # which days, said once chosen
+        assert page.locator(".yz-week-band").inner_text() == f"{band.zh} {band.en}"  # which days, once chosen
         assert page.locator(".yz-week-share").inner_text() == \
             f"覆盖率 covered {share * 100:.1f}% · 缺口网格 gap cells {len(expected)}"
         # on Amap (GCJ-02) the same cells, shifted
@@ -233,7 +233,7 @@ def test_choosing_a_band_draws_its_gap_cells(runs: tuple[RunData, RunData, Path]
             assert "少于一半" not in page.locator("#yz-legend").inner_text()  # the rule is said as "不足一半"
             assert "不足一半" in page.locator("#yz-legend").inner_text()
             page.screenshot(path=str(SHOTS / "yizhan_map_hours_1366.png"))
-        # a crowded station's popup: riders per seat at its peak hour, Chinese first
+        # a crowded station's popup: orders per seat at its peak hour, Chinese first
         ring = page.locator("path.yz-crowded").first
         box = ring.bounding_box()
         page.mouse.click(box["x"] + box["width"] / 2, box["y"] + 1)  # the ring's top edge, not the station
@@ -242,8 +242,8 @@ def test_choosing_a_band_draws_its_gap_cells(runs: tuple[RunData, RunData, Path]
         text = popup.inner_text()
         page.wait_for_timeout(400)  # the pan that clears the panels
         page.screenshot(path=str(SHOTS / f"yizhan_map_hours_{viewport['width']}_crowded.png"))
-        assert "拥挤驿站 Crowded station" in text and "每座骑手 Riders per seat" in text
-        assert text.index("每座骑手") < text.index("Riders per seat")
+        assert "拥挤驿站 Crowded station" in text and "每座每小时订单 Orders per seat per hour" in text
+        assert text.index("每座每小时订单") < text.index("Orders per seat")
         assert any(f"{float(v):.1f}" in text and str(n) in text
                    for v, n in zip(crowded["per_seat"], crowded["name"], strict=True))
         # a band given in the link is chosen on opening

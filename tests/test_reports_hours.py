@@ -89,7 +89,7 @@ def test_workbook_has_the_hour_sheet_and_the_crowded_stations(reports: tuple[Run
     # pandas reads the same 24 x 7 back
     grid = pd.read_excel(path, sheet_name=HOUR_SHEET, nrows=24).iloc[:, 1:].to_numpy(dtype=float)
     np.testing.assert_allclose(grid, share.reshape(7, 24).T, equal_nan=True)
-    # the crowded stations, most riders per seat first; a name never becomes a formula
+    # the crowded stations, most orders per seat first; a name never becomes a formula
     cs = book[CROWDED_SHEET]
     assert [c.value for c in cs[1]] == list(CROWDED_COLUMNS.values())
     crowded = loads[loads["crowded"]].sort_values("per_seat", ascending=False)
@@ -126,7 +126,7 @@ def test_pdf_has_the_hour_picture_and_the_crowded_block(reports: tuple[RunReport
     flat = re.sub(r"\s+", " ", page2)
     if cjk_font() is not None:
         for words in ("分时段覆盖与驿站负荷", "周一", "周日", "最差时段", "未覆盖需求小时", "夜间缺口网格", "拥挤驿站",
-                      "每座骑手", "< 50%", "≥ 95%", "无需求"):
+                      "每座每小时订单", "< 50%", "≥ 95%", "无需求"):
             assert words in flat, words
     hours = report.run.hours
     assert hours is not None

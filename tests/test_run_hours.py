@@ -3,6 +3,8 @@ real Wudaokou extract: each stored figure against a plain computation from the s
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import numpy as np
 import pytest
 from sqlalchemy import text
@@ -141,6 +143,16 @@ def test_capacity_loads(engine, sample_area, settings):
     cap = summary["capacity"]
     assert cap["method"] == "E2SFCA" and cap["crowded_per_seat"] == 0.5
     assert cap["stations_without_seats"] >= 1
+    # each hour per a typical week: divided by how often its weekday occurs between the first and last order's day
+    pts, _ = _inputs(engine, sample_area)
+    with engine.connect() as conn:
+        first, last = conn.execute(text("SELECT min(observed_at AT TIME ZONE 'Asia/Shanghai')::date, "
+                                        "max(observed_at AT TIME ZONE 'Asia/Shanghai')::date FROM demand_points")).one()
+    days = [first + timedelta(days=i) for i in range((last - first).days + 1)]
+    per_day = np.bincount([d.weekday() for d in days], minlength=7)
+    typical = np.bincount(pts.hour, weights=pts.weight, minlength=168) / np.repeat(np.maximum(per_day, 1), 24)
+    assert cap["peak_hour"] == int(np.argmax(typical)) and cap["peak_demand"] == pytest.approx(typical.max())
+    assert "occurrences" in cap["period"]
     run = load_run(engine, summary["run_id"])
     loads = run.loads
     assert loads is not None and len(loads) == summary["stations"]
@@ -189,6 +201,10 @@ def test_profile_command(engine, sample_area, cli_env, tmp_path):
     assert "曲线.csv" in done.stdout
     shown = run_cli("demand", "profile", env=cli_env).stdout
     assert "曲线.csv" in shown and "周一" in shown
+    two = tmp_path / "two.csv"
+    two.write_text("\n".join(["星期,小时,订单量,占比"] + [r + ",1" for r in rows[1:]]), encoding="utf-8")
+    failed = run_cli("demand", "profile", str(two), env=cli_env, check=False)
+    assert failed.returncode != 0 and "订单量" in failed.stderr and "占比" in failed.stderr
     bad = tmp_path / "bad.csv"
     bad.write_text("\n".join([*rows[:5], "周八,3,1", *rows[6:]]), encoding="utf-8")
     failed = run_cli("demand", "profile", str(bad), env=cli_env, check=False)

@@ -167,6 +167,11 @@ def _problem(row: int, fld: str, value: object, expected: str) -> RowProblem:
 
 
 def _long_form(frame: pd.DataFrame, roles: dict[str, str | None], src: str) -> np.ndarray:
+    twice = sorted({role for role in roles.values() if role is not None and list(roles.values()).count(role) > 1})
+    if twice:
+        named = "; ".join(f"{role}: {', '.join(h for h, r in roles.items() if r == role)}" for role in twice)
+        raise InvalidInput(f"{src}: 同一项有多列（{named}），请只留一列 / more than one column for the same field "
+                           f"({named}); keep one")
     col = {role: h for h, role in roles.items() if role is not None}
     extra = [h for h, role in roles.items() if role is None and frame[h].astype(str).str.strip().ne("").any()]
     if extra:
