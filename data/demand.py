@@ -23,7 +23,8 @@ from sqlalchemy import Connection, Engine, text
 
 from yizhan.areas import AreaInfo, resolve_area
 from yizhan.data.demand_columns import DemandColumns
-from yizhan.data.demand_files import DemandRows, demand_rows_from_file
+from yizhan.data.demand_fast import FastPoints, cells_of, copy_cells, copy_points, fast_points, inside
+from yizhan.data.demand_files import demand_rows_from_file
 from yizhan.data.demand_times import expected_time, times_from_text, zone_of
 from yizhan.db.models import SRID
 from yizhan.errors import ImportRejected, InvalidInput, RowProblem
@@ -153,7 +154,8 @@ def aggregate_cells(conn: Connection, area: AreaInfo, cell_size_m: float) -> int
 def import_demand(engine: Engine, path: Path | str, *, area: str | None = None, coord: str = "wgs84",
                   cell_size_m: float = 200.0, append: bool = False, clip: bool = False,
                   timezone: str = DEFAULT_TIMEZONE, columns: DemandColumns = DemandColumns(),
-                  encoding: str | None = None, limits: ImportLimits = ImportLimits()) -> DemandSummary:
+                  encoding: str | None = None, limits: ImportLimits = ImportLimits(),
+                  fast: bool = True) -> DemandSummary:
     """Import demand points into an area and rebuild its cells, in one transaction.
 
     By default the file replaces the area's points; ``append`` adds to them. Points outside the area are an
@@ -162,9 +164,22 @@ def import_demand(engine: Engine, path: Path | str, *, area: str | None = None, 
     written without an offset (the app's ``settings.timezone``); ``columns`` names the file's columns instead of
     the header tables; ``encoding`` a shapefile's text encoding; ``limits`` the rows and unpacked MB read
     (``ImportLimits.from_settings``). A file of polygons is a ready grid (``import_grid``).
+
+    A UTF-8 CSV with its header on the first line, or a GeoParquet/Parquet file of points, is read by the fast
+    path (``data.demand_fast``: pyarrow, numpy, binary COPY) with the same rules and result; ``fast=False`` reads
+    it by the general path (the benchmark's comparison).
     """
     _check_cell_size(cell_size_m)
     source = Path(path).name
+    if fast and encoding is None and coord in COORD_SYSTEMS:
+        read_fast = fast_points(path, source=source, columns=columns, coord=coord, timezone=timezone, limits=limits,
+                                check=lambda frame, names: check_demand(frame, source=source, coord=coord,
+                                                                        timezone=timezone, columns=names))
+        summary = None if read_fast is None else _import_fast(engine, read_fast, source=source, area=area,
+                                                              cell_size_m=cell_size_m, append=append, clip=clip,
+                                                              timezone=timezone)
+        if summary is not None:
+            return summary
     grid = _polygon_grid(Path(path))
     if grid is not None:
         return import_grid(engine, grid, source=source, area=area)
@@ -180,7 +195,7 @@ def import_demand(engine: Engine, path: Path | str, *, area: str | None = None, 
         inside = info.contains(pts["lon"].to_numpy(), pts["lat"].to_numpy())
         if not inside.all():
             if not clip:
-                where = _position_field(read)
+                where = _position_field(read.columns)
                 outside = pts[~inside]
                 raise ImportRejected(source, [
                     RowProblem(int(row), where, f"{x:.6f}, {y:.6f}",
@@ -204,9 +219,54 @@ def import_demand(engine: Engine, path: Path | str, *, area: str | None = None, 
     return DemandSummary(info.name, len(pts), dropped, cells, float(total), cell_size_m, read.used, notes)
 
 
-def _position_field(read: DemandRows) -> str:
+def _import_fast(engine: Engine, pts: FastPoints, *, source: str, area: str | None, cell_size_m: float,
+                 append: bool, clip: bool, timezone: str) -> DemandSummary | None:
+    """The rest of ``import_demand`` for points the fast path read (``data.demand_fast``): the area test and
+    ``clip`` as in the general path, points and cells written by binary COPY, cells summed in numpy (with
+    ``append`` all the area's points are summed again in PostGIS). None, with nothing stored, when points lie
+    outside the area of a file whose rows the fast path cannot number: the general path then names them."""
+    with engine.begin() as conn:
+        info = resolve_area(conn, area)
+        dropped = 0
+        ok = inside(info, pts.lon, pts.lat)
+        if not ok.all():
+            if not clip:
+                if pts.rows is None:
+                    return None
+                where = _position_field(pts.columns)
+                bad = np.flatnonzero(~ok)[:200]
+                raise ImportRejected(source, [
+                    RowProblem(int(pts.rows[i]), where, f"{pts.lon[i]:.6f}, {pts.lat[i]:.6f}",
+                               f"区域 {info.name!r} 内的点（或加 --clip 丢弃区域外的点）/ a point inside area "
+                               f"{info.name!r} (or pass --clip to drop outside points)") for i in bad])
+            dropped = int((~ok).sum())
+            pts = pts.take(ok)
+        if len(pts) == 0:
+            raise InvalidInput(f"{source}: 区域 {info.name!r} 内没有需求点 / no demand points inside area "
+                               f"{info.name!r}")
+        if not append:
+            conn.execute(text("DELETE FROM demand_points WHERE area_id = :a"), {"a": info.id})
+        raw = conn.connection.driver_connection
+        assert raw is not None, "an open connection has its psycopg connection"
+        copy_points(raw, info.id, pts)
+        if append:
+            cells = aggregate_cells(conn, info, cell_size_m)
+            total = conn.execute(text("SELECT coalesce(sum(weight), 0) FROM demand_cells WHERE area_id = :a"),
+                                 {"a": info.id}).scalar_one()
+        else:
+            grid = cells_of(pts.lon, pts.lat, pts.weight, crs_epsg=info.crs_epsg, cell_size_m=cell_size_m)
+            conn.execute(text("DELETE FROM demand_cells WHERE area_id = :a"), {"a": info.id})
+            copy_cells(raw, info, grid)
+            cells, total = len(grid), float(grid.weight.sum())
+    notes = list(pts.notes)
+    if any("timestamp" in names for names in pts.columns.values()):
+        notes.append(f"不带时区的时间按 {timezone} 当地时间 / times without an offset are local time in {timezone}")
+    return DemandSummary(info.name, len(pts), dropped, cells, float(total), cell_size_m, pts.used, notes)
+
+
+def _position_field(columns: Mapping[str, Mapping[str, str]]) -> str:
     """The file's longitude/latitude columns as a message names them (``收货经度/收货纬度``, ``lon/lat``)."""
-    names = next(iter(read.columns.values()), {})
+    names = next(iter(columns.values()), {})
     lon, lat = names.get("lon", "lon"), names.get("lat", "lat")
     return lon if lon == lat else f"{lon}/{lat}"
 

@@ -1,0 +1,542 @@
+"""The fast path of a demand import: order points read with pyarrow in batches, checked and transformed in numpy,
+summed into cells in numpy and written with PostgreSQL binary COPY.
+
+``fast_points`` takes the files it can read as the general reader (``data.demand_files``) would and returns None
+for every other file, which the general path then reads, so no behaviour is lost:
+
+- a UTF-8 CSV (``.csv``, ``.txt``) whose first line is its header, separated by commas, whose columns
+  ``data.demand_columns.choose_columns`` finds (not a date and a time of day in two columns);
+- a GeoParquet of points in WGS 84 (weight and time from its attributes), or a Parquet file with longitude and
+  latitude columns.
+
+Values follow the rules of ``data.demand.check_demand``: longitude -180 to 180, latitude -90 to 90 degrees, a
+weight >= 0 (blank: one order), times as ``data.demand_times`` reads them (without an offset: local time of the
+app's time zone). A CSV in which any value breaks a rule (or is written in a form the fast reader does not take:
+full-width digits, a quoted line break, a blank line's numbering) is left to the general path, which names each
+bad row; a Parquet file's rows are numbered from 1, so its bad values are checked by the caller's check (the same
+messages). Cells are the squares ``data.demand.aggregate_cells`` makes: ``cell_size_m`` metres in the area's
+metric CRS, keyed ``{size}m:{ix}:{iy}``, the polygon and centre transformed to WGS 84.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa  # type: ignore[import-untyped]
+import pyarrow.compute as pc  # type: ignore[import-untyped]
+import pyarrow.csv as pacsv  # type: ignore[import-untyped]
+import pyarrow.parquet as pq  # type: ignore[import-untyped]
+import shapely
+from psycopg import Connection as PgConnection
+from pyproj import CRS, Transformer
+
+from yizhan.areas import AreaInfo
+from yizhan.data.demand_columns import ColumnChoice, DemandColumns, choose_columns, header_score
+from yizhan.data.demand_times import times_from_text, zone_of
+from yizhan.db.models import SRID
+from yizhan.errors import InvalidInput
+from yizhan.geo.coords import to_wgs84
+from yizhan.stations.tables import ImportLimits
+
+CSV_SUFFIXES = (".csv", ".txt")
+PARQUET_SUFFIXES = (".parquet", ".geoparquet")
+BLOCK_BYTES = 16 << 20
+"""Bytes of a CSV file pyarrow parses at a time (a batch)."""
+COPY_ROWS = 1_000_000
+"""Rows encoded for COPY at a time: memory for the encoding stays near 70 MB."""
+PG_EPOCH_US = 946_684_800_000_000
+"""2000-01-01T00:00:00Z in microseconds since 1970: PostgreSQL's binary timestamps count from it."""
+_COPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + (0).to_bytes(4, "big") + (0).to_bytes(4, "big")
+_COPY_TRAILER = (-1).to_bytes(2, "big", signed=True)
+Check = Callable[[pd.DataFrame, dict[str, dict[str, str]]], object]
+"""The general check of a frame of text rows (``data.demand.check_demand``): raises ImportRejected naming rows."""
+
+
+class _Unfit(Exception):
+    """The file is one the fast path leaves to the general path."""
+
+
+@dataclass
+class FastPoints:
+    """A file's points, checked: ``lon``, ``lat`` WGS 84 degrees, ``weight`` orders, ``micros`` the order time in
+    microseconds since 2000-01-01 UTC (meaningful where ``has_time``), ``rows`` the row of each point as messages
+    name it, or None when the file's numbering is not known (a CSV: the general path names rows). ``columns``,
+    ``used`` and ``notes`` as ``data.demand_files.DemandRows`` has them; ``seconds`` the time of each phase."""
+
+    lon: np.ndarray
+    lat: np.ndarray
+    weight: np.ndarray
+    micros: np.ndarray
+    has_time: np.ndarray
+    rows: np.ndarray | None
+    columns: dict[str, dict[str, str]]
+    used: str
+    notes: list[str] = field(default_factory=list)
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.lon)
+
+    def take(self, keep: np.ndarray) -> FastPoints:
+        """The points where ``keep`` is True."""
+        return FastPoints(self.lon[keep], self.lat[keep], self.weight[keep], self.micros[keep], self.has_time[keep],
+                          None if self.rows is None else self.rows[keep], self.columns, self.used, self.notes,
+                          self.seconds)
+
+
+def fast_points(path: Path | str, *, source: str, columns: DemandColumns = DemandColumns(), coord: str = "wgs84",
+                timezone: str, limits: ImportLimits = ImportLimits(), check: Check) -> FastPoints | None:
+    """The checked points of ``path`` (see the module's docstring), coordinates converted from ``coord`` to WGS 84;
+    None when the general path is to read the file. ``check`` names the bad rows of a Parquet file (it raises).
+    InvalidInput for a file over ``limits.max_rows`` rows."""
+    p = Path(path)
+    suffix = p.suffix.lower()
+    zone_of(timezone)  # an unknown zone is refused whether or not the file has times, as by the general path
+    try:
+        if suffix in CSV_SUFFIXES and p.is_file():
+            return _csv_points(p, source, columns, coord, timezone, limits)
+        if suffix in PARQUET_SUFFIXES and p.is_file():
+            return _parquet_points(p, source, columns, coord, timezone, limits, check)
+    except _Unfit:
+        return None
+    return None
+
+
+# --- CSV -----------------------------------------------------------------------------------------------------
+
+def _csv_choice(path: Path, source: str, columns: DemandColumns) -> ColumnChoice:
+    """The columns of a CSV file whose first line is a plain comma-separated UTF-8 header; _Unfit otherwise."""
+    with path.open("rb") as f:
+        head = f.read(1 << 16)
+    line = head.removeprefix(b"\xef\xbb\xbf").split(b"\n", 1)[0].removesuffix(b"\r")
+    try:
+        text = line.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise _Unfit from exc
+    if any(ch in text for ch in "\"'\t;|") or b"\n" not in head:
+        raise _Unfit
+    cells = text.split(",")
+    if any(not c or c != c.strip() for c in cells) or len(set(cells)) != len(cells) or header_score(cells,
+                                                                                                  columns) < 2:
+        raise _Unfit
+    try:
+        choice = choose_columns(cells, source=source, columns=columns)
+    except InvalidInput as exc:
+        raise _Unfit from exc
+    if choice.date is not None or choice.lon is None or choice.lat is None:
+        raise _Unfit
+    return choice
+
+
+def _csv_points(path: Path, source: str, columns: DemandColumns, coord: str, timezone: str,
+                limits: ImportLimits) -> FastPoints:
+    t0 = time.perf_counter()
+    choice = _csv_choice(path, source, columns)
+    lon_col, lat_col = choice.lon, choice.lat
+    assert lon_col is not None and lat_col is not None
+    types: dict[str, pa.DataType] = {lon_col: pa.float64(), lat_col: pa.float64()}
+    if choice.weight is not None:
+        types[choice.weight] = pa.float64()
+    if choice.time is not None:
+        types[choice.time] = pa.string()
+    try:  # the first block is read here
+        reader = pacsv.open_csv(path, read_options=pacsv.ReadOptions(block_size=BLOCK_BYTES),
+                                parse_options=pacsv.ParseOptions(delimiter=","),
+                                convert_options=pacsv.ConvertOptions(include_columns=list(types), column_types=types,
+                                                                     null_values=[""], strings_can_be_null=False,
+                                                                     quoted_strings_can_be_null=False))
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+        raise _Unfit from exc
+    batches = _batches(reader)
+    seconds = {"read": time.perf_counter() - t0, "check": 0.0}
+    parts: list[tuple[np.ndarray, ...]] = []
+    count = 0
+    while True:
+        t = time.perf_counter()
+        batch = next(batches, None)
+        seconds["read"] += time.perf_counter() - t
+        if batch is None:
+            break
+        t = time.perf_counter()
+        count += batch.num_rows
+        if count > limits.max_rows:
+            raise InvalidInput(f"{source}: more than {limits.max_rows} rows, the limit of one import "
+                               f"(YIZHAN_MAX_IMPORT_ROWS); split the file")
+        lon = _floats(batch.column(lon_col))
+        lat = _floats(batch.column(lat_col))
+        weight = _floats(batch.column(choice.weight), blank=1.0) if choice.weight else np.ones(batch.num_rows)
+        if choice.time is not None:
+            micros, has_time = _text_times(batch.column(choice.time), timezone)
+        else:
+            micros, has_time = np.zeros(batch.num_rows, np.int64), np.zeros(batch.num_rows, bool)
+        if not _valid(lon, lat, weight):
+            raise _Unfit
+        parts.append((lon, lat, weight, micros, has_time))
+        seconds["check"] += time.perf_counter() - t
+    if not parts:
+        raise _Unfit  # a header without rows: the general path says so
+    names = {f: c for f, c in (("lon", lon_col), ("lat", lat_col), ("weight", choice.weight),
+                               ("timestamp", choice.time)) if c}
+    return _assemble(parts, None, coord, {"": names}, choice.describe(), list(choice.notes), seconds)
+
+
+def _batches(reader: Any) -> Iterator[pa.RecordBatch]:
+    """The reader's batches; _Unfit for anything pyarrow refuses (a value that is not a number, a row of another
+    width, invalid UTF-8, a quoted line break), which the general reader names by row."""
+    while True:
+        try:
+            batch = reader.read_next_batch()
+        except StopIteration:
+            return
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+            raise _Unfit from exc
+        yield batch
+
+
+def _floats(values: pa.Array | pa.ChunkedArray, blank: float = np.nan) -> np.ndarray:
+    """A float64 column as numpy, a null (blank cell) as ``blank``."""
+    if values.null_count:
+        values = pc.fill_null(values, blank)
+    return np.asarray(values.to_numpy(zero_copy_only=False), dtype=np.float64)
+
+
+def _valid(lon: np.ndarray, lat: np.ndarray, weight: np.ndarray) -> bool:
+    """``data.demand.check_demand``'s rules for the position and weight."""
+    return bool(np.isfinite(lon).all() and np.isfinite(lat).all() and (np.abs(lon) <= 180).all()
+                and (np.abs(lat) <= 90).all() and np.isfinite(weight).all() and (weight >= 0).all())
+
+
+def _text_times(values: pa.Array | pa.ChunkedArray, timezone: str) -> tuple[np.ndarray, np.ndarray]:
+    """Time cells as microseconds since 2000-01-01 UTC and a mask of the cells holding a time (blank: none).
+    ISO 8601 cells all without an offset (local time of ``timezone``) or all with one are read by pyarrow; any
+    other batch by ``data.demand_times.times_from_text``. _Unfit when a cell is unreadable."""
+    arr = values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values
+    has = np.asarray(pc.not_equal(arr, "").to_numpy(zero_copy_only=False), dtype=bool)
+    stamps = pc.if_else(pc.equal(arr, ""), pa.scalar(None, pa.string()), arr)
+    micros = np.zeros(len(arr), np.int64)
+    if not has.any():
+        return micros, has
+    try:
+        naive = stamps.cast(pa.timestamp("us"))
+        local = pd.DatetimeIndex(naive.to_numpy(zero_copy_only=False)[has])
+        utc = local.tz_localize(zone_of(timezone), ambiguous="NaT", nonexistent="NaT")
+        if utc.isna().any():
+            raise _Unfit  # a local time that does not exist (a daylight-saving change): refused by row
+        micros[has] = utc.as_unit("us").asi8 - PG_EPOCH_US
+        return micros, has
+    except pa.ArrowInvalid:
+        pass
+    try:
+        aware = stamps.cast(pa.timestamp("us", tz="UTC"))
+        micros[has] = np.asarray(aware.cast(pa.int64()).to_numpy(zero_copy_only=False))[has] - PG_EPOCH_US
+        return micros, has
+    except pa.ArrowInvalid:
+        pass
+    times, bad = times_from_text(pd.Series(arr.to_numpy(zero_copy_only=False), dtype=object), timezone)
+    if bad.any():
+        raise _Unfit
+    instants = times.to_numpy(dtype="datetime64[us]", na_value=np.datetime64("NaT"))
+    micros[has] = instants[has].astype(np.int64) - PG_EPOCH_US
+    return micros, has
+
+
+def _assemble(parts: list[tuple[np.ndarray, ...]], rows: np.ndarray | None, coord: str,
+              columns: dict[str, dict[str, str]], used: str, notes: list[str],
+              seconds: dict[str, float]) -> FastPoints:
+    """The batches' arrays joined, converted from ``coord`` to WGS 84 (timed as ``transform``)."""
+    t = time.perf_counter()
+    lon, lat, weight, micros, has_time = (np.concatenate([p[i] for p in parts]) for i in range(5))
+    wlon, wlat = to_wgs84(lon, lat, coord)
+    seconds["transform"] = time.perf_counter() - t
+    return FastPoints(np.asarray(wlon, np.float64), np.asarray(wlat, np.float64), weight, micros,
+                      has_time.astype(bool), rows, columns, used, notes, seconds)
+
+
+# --- Parquet -------------------------------------------------------------------------------------------------
+
+def _parquet_points(path: Path, source: str, columns: DemandColumns, coord: str, timezone: str,
+                    limits: ImportLimits, check: Check) -> FastPoints:
+    t0 = time.perf_counter()
+    try:
+        pf = pq.ParquetFile(path)
+    except (pa.ArrowException, OSError) as exc:
+        raise _Unfit from exc
+    meta = pf.schema_arrow.metadata or {}
+    geo = json.loads(meta[b"geo"]) if b"geo" in meta else None
+    geom_col = _point_column(geo) if geo is not None else None
+    names = [n for n in pf.schema_arrow.names if n != geom_col and not n.startswith("__index_level_")]
+    try:
+        choice = choose_columns(names, source=source, columns=columns, position=geom_col is None)
+    except InvalidInput as exc:
+        raise _Unfit from exc
+    if geom_col is not None and (choice.lon is not None or choice.date is not None):
+        raise _Unfit  # positions named by the caller beside a geometry: the general path
+    if geom_col is None and (choice.lon is None or choice.lat is None or choice.date is not None):
+        raise _Unfit
+    total = pf.metadata.num_rows
+    if total > limits.max_rows:
+        raise InvalidInput(f"{source}: {total:,} features, more than the limit of {limits.max_rows:,} "
+                           f"(YIZHAN_MAX_IMPORT_ROWS); split the file")
+    if total == 0:
+        raise _Unfit
+    wanted = [c for c in (geom_col, choice.lon, choice.lat, choice.weight, choice.time) if c is not None]
+    seconds = {"read": time.perf_counter() - t0, "check": 0.0}
+    parts: list[tuple[np.ndarray, ...]] = []
+    batches = pf.iter_batches(batch_size=1 << 20, columns=wanted, use_pandas_metadata=False)
+    first = 1
+    while True:
+        t = time.perf_counter()
+        try:
+            batch = next(batches, None)
+        except pa.ArrowException as exc:
+            raise _Unfit from exc
+        seconds["read"] += time.perf_counter() - t
+        if batch is None:
+            break
+        t = time.perf_counter()
+        n = batch.num_rows
+        if geom_col is not None:
+            lon, lat = _wkb_points(batch.column(geom_col))
+        else:
+            lon, lat = _numbers(batch.column(choice.lon)), _numbers(batch.column(choice.lat))
+        weight = _numbers(batch.column(choice.weight), nan_is_blank=True) if choice.weight else np.ones(n)
+        micros, has_time = _column_times(batch.column(choice.time), timezone) if choice.time else (
+            np.zeros(n, np.int64), np.zeros(n, bool))
+        if not _valid(lon, lat, weight):
+            if geom_col is not None:
+                raise _Unfit  # the general reader names a bad geometry or attribute by feature
+            check(_text_rows(batch, choice, first), {"": _field_names(choice, geom_col)})
+            raise _Unfit
+        parts.append((lon, lat, weight, micros, has_time))
+        first += n
+        seconds["check"] += time.perf_counter() - t
+    used = choice.describe()
+    names_by_field = _field_names(choice, geom_col)
+    if geom_col is not None:
+        used = ", ".join(filter(None, ["经度 longitude, 纬度 latitude=点几何 / point geometry", used]))
+    return _assemble(parts, np.arange(1, total + 1), coord, {"": names_by_field}, used, list(choice.notes), seconds)
+
+
+def _point_column(geo: dict[str, Any]) -> str:
+    """The primary geometry column of GeoParquet metadata when it holds WKB in WGS 84; _Unfit otherwise."""
+    name = geo.get("primary_column")
+    meta = (geo.get("columns") or {}).get(name)
+    if not isinstance(name, str) or not isinstance(meta, dict) or meta.get("encoding", "WKB").upper() != "WKB":
+        raise _Unfit
+    if meta.get("geometry_types") not in (None, [], ["Point"]) or "crs" not in meta or meta["crs"] is None:
+        raise _Unfit
+    if CRS.from_user_input(meta["crs"]).to_epsg() != SRID:
+        raise _Unfit
+    return name
+
+
+def _wkb_points(values: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
+    """Longitude, latitude of a column of WKB points; _Unfit for anything but 2D points."""
+    arr = values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values
+    if arr.null_count:
+        raise _Unfit
+    if pa.types.is_binary(arr.type) and len(arr):
+        offsets = np.frombuffer(arr.buffers()[1], np.int32)[arr.offset:arr.offset + len(arr) + 1]
+        if (np.diff(offsets) == 21).all():
+            raw = np.frombuffer(arr.buffers()[2], np.uint8)[offsets[0]:offsets[-1]].reshape(-1, 21)
+            if (raw[:, 0] == 1).all() and (raw[:, 1:5].view("<u4")[:, 0] == 1).all():
+                return raw[:, 5:13].copy().view("<f8")[:, 0], raw[:, 13:21].copy().view("<f8")[:, 0]
+    geoms = shapely.from_wkb(arr.to_numpy(zero_copy_only=False), on_invalid="ignore")
+    if (shapely.get_type_id(geoms) != 0).any() or shapely.is_empty(geoms).any() or shapely.has_z(geoms).any():
+        raise _Unfit
+    return shapely.get_x(geoms), shapely.get_y(geoms)
+
+
+def _numbers(values: pa.Array | pa.ChunkedArray, *, nan_is_blank: bool = False) -> np.ndarray:
+    """A numeric column as float64 (a null or, for a weight, NaN is a blank cell: one order); _Unfit for text."""
+    if not (pa.types.is_integer(values.type) or pa.types.is_floating(values.type)):
+        raise _Unfit
+    out = _floats(values.cast(pa.float64()), blank=1.0 if nan_is_blank else np.nan)
+    if nan_is_blank and np.isnan(out).any():
+        out = np.where(np.isnan(out), 1.0, out)
+    return out
+
+
+def _column_times(values: pa.Array | pa.ChunkedArray, timezone: str) -> tuple[np.ndarray, np.ndarray]:
+    """A Parquet time column as the general reader reads it: an aware timestamp is its instant and a naive one local
+    time of ``timezone``, both to the second (it writes them as text without fractions); text as in a CSV."""
+    kind = values.type
+    if pa.types.is_string(kind) or pa.types.is_large_string(kind):
+        return _text_times(values.cast(pa.string()), timezone)
+    if not pa.types.is_timestamp(kind):
+        raise _Unfit
+    has = np.asarray(values.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
+    micros = np.zeros(len(values), np.int64)
+    seconds = values.cast(pa.timestamp("s", tz=kind.tz), safe=False)
+    if kind.tz is not None:
+        stamps = pd.DatetimeIndex(np.asarray(seconds.cast(pa.timestamp("s")).to_numpy(zero_copy_only=False))[has])
+    else:
+        local = pd.DatetimeIndex(np.asarray(seconds.to_numpy(zero_copy_only=False))[has])
+        stamps = local.tz_localize(zone_of(timezone), ambiguous="NaT", nonexistent="NaT").tz_convert(None)
+        if stamps.isna().any():
+            raise _Unfit
+    micros[has] = stamps.as_unit("us").asi8 - PG_EPOCH_US
+    return micros, has
+
+
+def _field_names(choice: ColumnChoice, geom_col: str | None) -> dict[str, str]:
+    names = {f: c for f, c in (("lon", choice.lon), ("lat", choice.lat), ("weight", choice.weight),
+                               ("timestamp", choice.time)) if c}
+    if geom_col is not None:
+        names |= {"lon": "geometry", "lat": "geometry"}
+    return names
+
+
+def _text_rows(batch: pa.RecordBatch, choice: ColumnChoice, first: int) -> pd.DataFrame:
+    """A batch of a Parquet file of lon/lat columns as the general check takes it: each field's cells as text
+    (blank for a null), rows numbered from ``first``."""
+    def text(col: str | None) -> pd.Series | str:
+        if col is None:
+            return ""
+        values = batch.column(col).to_pandas()
+        return values.astype(str).where(values.notna(), "")
+    frame = pd.DataFrame({"lon": text(choice.lon), "lat": text(choice.lat), "weight": text(choice.weight),
+                          "timestamp": text(choice.time)})
+    frame["_row"] = np.arange(first, first + batch.num_rows)
+    return frame
+
+
+# --- cells ---------------------------------------------------------------------------------------------------
+
+@dataclass
+class FastCells:
+    """Demand cells: grid indices ``ix``, ``iy`` (squares of ``size`` metres in the area's CRS, ``ix * size`` the
+    west edge), summed ``weight`` and ``points``."""
+
+    ix: np.ndarray
+    iy: np.ndarray
+    weight: np.ndarray
+    points: np.ndarray
+    size: float
+
+    def __len__(self) -> int:
+        return len(self.ix)
+
+    def cell_keys(self) -> list[str]:
+        """The keys ``data.demand.aggregate_cells`` writes: ``200m:ix:iy`` (the size as PostgreSQL prints it)."""
+        size = repr(self.size).removesuffix(".0")
+        return [f"{size}m:{x}:{y}" for x, y in zip(self.ix.tolist(), self.iy.tolist(), strict=True)]
+
+
+def cells_of(lon: np.ndarray, lat: np.ndarray, weight: np.ndarray, *, crs_epsg: int, cell_size_m: float) -> FastCells:
+    """The points (WGS 84 lon, lat degrees) summed into squares of ``cell_size_m`` metres in EPSG ``crs_epsg``."""
+    x, y = Transformer.from_crs(SRID, crs_epsg, always_xy=True).transform(lon, lat)
+    ix = np.floor(np.asarray(x) / cell_size_m).astype(np.int64)
+    iy = np.floor(np.asarray(y) / cell_size_m).astype(np.int64)
+    x0, y0 = int(ix.min()), int(iy.min())
+    width, height = int(ix.max()) - x0 + 1, int(iy.max()) - y0 + 1
+    if width * height <= 4 * len(ix) + 1_000_000:
+        code = (ix - x0) * height + (iy - y0)
+        sums = np.bincount(code, weights=weight, minlength=width * height)
+        counts = np.bincount(code, minlength=width * height)
+        used = np.flatnonzero(counts)
+        return FastCells(used // height + x0, used % height + y0, sums[used], counts[used], float(cell_size_m))
+    pairs, inverse = np.unique(np.stack([ix, iy], axis=1), axis=0, return_inverse=True)
+    inverse = inverse.ravel()
+    return FastCells(pairs[:, 0], pairs[:, 1], np.bincount(inverse, weights=weight), np.bincount(inverse),
+                     float(cell_size_m))
+
+
+# --- binary COPY ---------------------------------------------------------------------------------------------
+
+_POINT_ROW = np.dtype([("n", ">i2"), ("la", ">i4"), ("a", ">i4"), ("lw", ">i4"), ("w", ">f8"), ("lt", ">i4"),
+                       ("t", ">i8"), ("lg", ">i4"), ("bo", "u1"), ("gt", "<u4"), ("srid", "<u4"), ("x", "<f8"),
+                       ("y", "<f8")])
+_TIME_BYTES = slice(26, 34)
+"""The bytes of a row's time value (after the field count, area, weight and the time's length)."""
+_EWKB_POINT = 0x20000001
+_EWKB_POLYGON = 0x20000003
+
+
+def copy_points(conn: PgConnection[Any], area_id: int, pts: FastPoints) -> None:
+    """Append the points to ``demand_points`` by binary COPY: EWKB points (SRID 4326, lon lat) and times as
+    microseconds since 2000-01-01 UTC (NULL without one), encoded ``COPY_ROWS`` at a time."""
+    with conn.cursor() as cur, cur.copy("COPY demand_points (area_id, weight, observed_at, geom) FROM STDIN "
+                                        "(FORMAT BINARY)") as cp:
+        cp.write(_COPY_HEADER)
+        for start in range(0, len(pts), COPY_ROWS):
+            part = slice(start, start + COPY_ROWS)
+            cp.write(_point_rows(area_id, pts.lon[part], pts.lat[part], pts.weight[part], pts.micros[part],
+                                 pts.has_time[part]))
+        cp.write(_COPY_TRAILER)
+
+
+def _point_rows(area_id: int, lon: np.ndarray, lat: np.ndarray, weight: np.ndarray, micros: np.ndarray,
+                has_time: np.ndarray) -> bytes:
+    rows = np.empty(len(lon), _POINT_ROW)
+    rows["n"], rows["la"], rows["a"], rows["lw"], rows["w"] = 4, 4, area_id, 8, weight
+    rows["lt"] = np.where(has_time, 8, -1)
+    rows["t"] = micros
+    rows["lg"], rows["bo"], rows["gt"], rows["srid"], rows["x"], rows["y"] = 25, 1, _EWKB_POINT, SRID, lon, lat
+    if has_time.all():
+        return rows.tobytes()
+    raw = rows.view(np.uint8).reshape(len(rows), _POINT_ROW.itemsize)
+    if not has_time.any():
+        return np.concatenate([raw[:, :_TIME_BYTES.start], raw[:, _TIME_BYTES.stop:]], axis=1).tobytes()
+    keep = np.ones(raw.shape, dtype=bool)
+    keep[~has_time, _TIME_BYTES] = False
+    return raw[keep].tobytes()
+
+
+_CELL_HEAD = np.dtype([("n", ">i2"), ("la", ">i4"), ("a", ">i4"), ("lk", ">i4")])
+_CELL_TAIL = np.dtype([("ls", ">i4"), ("s", ">f8"), ("lw", ">i4"), ("w", ">f8"), ("lp", ">i4"), ("p", ">i4"),
+                       ("lg", ">i4"), ("gbo", "u1"), ("gt", "<u4"), ("gsrid", "<u4"), ("rings", "<u4"),
+                       ("npts", "<u4"), ("ring", "<f8", (10,)), ("lc", ">i4"), ("cbo", "u1"), ("ct", "<u4"),
+                       ("csrid", "<u4"), ("cx", "<f8"), ("cy", "<f8")])
+
+
+def copy_cells(conn: PgConnection[Any], area: AreaInfo, cells: FastCells) -> None:
+    """Append the cells to ``demand_cells`` by binary COPY: each square's polygon (corners west-south,
+    west-north, east-north, east-south, as PostGIS's envelope) and centre transformed to WGS 84 lon/lat."""
+    size = cells.size
+    back = Transformer.from_crs(area.crs_epsg, SRID, always_xy=True)
+    x0, y0 = cells.ix * size, cells.iy * size
+    x1, y1 = (cells.ix + 1) * size, (cells.iy + 1) * size
+    xs = np.stack([x0, x0, x1, x1, x0], axis=1).astype(np.float64)
+    ys = np.stack([y0, y1, y1, y0, y0], axis=1).astype(np.float64)
+    lon, lat = back.transform(xs.ravel(), ys.ravel())
+    clon, clat = back.transform((cells.ix + 0.5) * size, (cells.iy + 0.5) * size)
+    keys = [k.encode() for k in cells.cell_keys()]
+    head = np.empty(len(cells), _CELL_HEAD)
+    head["n"], head["la"], head["a"] = 7, 4, area.id
+    head["lk"] = [len(k) for k in keys]
+    tail = np.empty(len(cells), _CELL_TAIL)
+    tail["ls"], tail["s"], tail["lw"], tail["w"], tail["lp"], tail["p"] = 8, size, 8, cells.weight, 4, cells.points
+    tail["lg"], tail["gbo"], tail["gt"], tail["gsrid"], tail["rings"], tail["npts"] = 97, 1, _EWKB_POLYGON, SRID, 1, 5
+    ring = np.empty((len(cells), 10))
+    ring[:, 0::2], ring[:, 1::2] = np.reshape(lon, (-1, 5)), np.reshape(lat, (-1, 5))
+    tail["ring"] = ring
+    tail["lc"], tail["cbo"], tail["ct"], tail["csrid"], tail["cx"], tail["cy"] = 25, 1, _EWKB_POINT, SRID, clon, clat
+    heads = _split(head.tobytes(), _CELL_HEAD.itemsize)
+    tails = _split(tail.tobytes(), _CELL_TAIL.itemsize)
+    body = b"".join(b"".join(parts) for parts in zip(heads, keys, tails, strict=True))
+    with conn.cursor() as cur, cur.copy("COPY demand_cells (area_id, cell_key, cell_size_m, weight, points, geom, "
+                                        "centroid) FROM STDIN (FORMAT BINARY)") as cp:
+        cp.write(_COPY_HEADER + body + _COPY_TRAILER)
+
+
+def _split(data: bytes, width: int) -> list[bytes]:
+    """``data`` cut into pieces of ``width`` bytes."""
+    return [data[i:i + width] for i in range(0, len(data), width)]
+
+
+def inside(area: AreaInfo, lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
+    """Whether each point (WGS 84 lon, lat degrees) lies in the area's boundary, its edge included (as
+    ``AreaInfo.contains``), tested on the coordinates without making a geometry per point."""
+    if area.boundary is None:
+        return np.ones(len(lon), dtype=bool)
+    boundary = area.boundary
+    shapely.prepare(boundary)
+    return np.asarray(shapely.intersects_xy(boundary, lon, lat), dtype=bool)
