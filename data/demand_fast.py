@@ -120,9 +120,11 @@ def _csv_choice(path: Path, source: str, columns: DemandColumns) -> ColumnChoice
         text = line.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise _Unfit from exc
-    if any(ch in text for ch in "\"'\t;|") or b"\n" not in head:
+    if any(ch in text for ch in "'\t;|") or b"\n" not in head:
         raise _Unfit
-    cells = text.split(",")
+    cells = [c[1:-1] if len(c) > 1 and c[0] == c[-1] == '"' else c for c in text.split(",")]
+    if any('"' in c for c in cells):
+        raise _Unfit  # a quoted comma or quote in a header: the general reader
     if any(not c or c != c.strip() for c in cells) or len(set(cells)) != len(cells) or header_score(cells,
                                                                                                   columns) < 2:
         raise _Unfit

@@ -10,6 +10,8 @@ import geopandas as gpd
 import numpy as np
 import openpyxl
 import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pacsv
 import pytest
 from shapely import wkb
 from sqlalchemy import Engine, text
@@ -225,3 +227,13 @@ def test_fallback_for_xlsx_gbk_and_title_rows(engine, wudaokou, tmp_path):
         assert fast_points(path, source=path.name, timezone="Asia/Shanghai", check=lambda f, n: None) is None
         s = import_demand(engine, path, area="wudaokou")
         assert s.points == 40
+
+
+def test_quoted_csv_as_written_by_pyarrow(engine, wudaokou, tmp_path):
+    """A CSV whose header and text cells are all in double quotes (as pyarrow and some exports write them)."""
+    o = _orders(1000, seed=41)
+    path = tmp_path / "quoted.csv"
+    pacsv.write_csv(pa.table({"lon": o["lon"], "lat": o["lat"], "weight": o["weight"],
+                              "下单时间": o["time"].dt.strftime("%Y-%m-%dT%H:%M:%S")}), path)
+    assert path.read_text(encoding="utf-8").startswith('"lon","lat"')
+    _both(engine, path)

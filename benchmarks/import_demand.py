@@ -1,0 +1,170 @@
+"""Demand import at scale: points/s of ``import_demand`` (the fast path: pyarrow, numpy, binary COPY) from a CSV and
+a GeoParquet of synthetic orders, per phase, beside the general path.
+
+Run with ``.venv/bin/python benchmarks/import_demand.py [--sizes 1000000,10000000] [--old 100000] [--keep]`` on a
+quiet machine (``uptime``). A throw-away PostgreSQL + PostGIS cluster (fsync off) in a temporary folder holds one
+area, Beijing (UTM 50N). For each size, synthetic orders (``beijing_data.beijing_points``: lon, lat in WGS 84
+degrees, a weight 1 to 5, a Beijing time without an offset in the CSV, an aware time in the GeoParquet) are
+written as a CSV and a GeoParquet file, and each file is imported in a new process of its own (so that its peak
+memory is its own): first ``import_demand`` end to end (points and 200 m cells stored, one transaction), then the
+same file once more phase by phase in a transaction that is rolled back: read (pyarrow), check (numpy, the rules
+of ``check_demand``), transform (coordinate system), area test, COPY of the points, cells (numpy, pyproj), COPY of
+the cells. ``--old`` points go through both paths (``fast=False``: the general reader, text COPY, cells summed
+in PostGIS). Printed: wall seconds (``time.perf_counter``), points/s, the import process's peak resident memory
+(MB, ``VmHWM``). The figures are printed, not asserted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pyarrow as pa
+import pyarrow.csv as pacsv
+from shapely.geometry import box
+from sqlalchemy import text
+
+from yizhan.areas import ensure_area, resolve_area
+from yizhan.data.demand import check_demand, import_demand
+from yizhan.data.demand_fast import cells_of, copy_cells, copy_points, fast_points, inside
+from yizhan.db.engine import make_engine, migrate
+
+from beijing_data import BEIJING, beijing_points
+from common import json_from_child, machine_line, say, table, throwaway_cluster
+
+SEED = 20261202
+AREA = "beijing"
+CELL_M = 200.0
+TIMEZONE = "Asia/Shanghai"
+
+
+def _high_water_mb() -> float:
+    """This process's peak resident memory since its program started (``VmHWM``), MB."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def write_files(n: int, folder: Path, rng: np.random.Generator) -> tuple[Path, Path]:
+    """``n`` synthetic orders as ``orders_N.csv`` (lon, lat, weight, 下单时间 local text) and ``orders_N.parquet``
+    (point geometry EPSG:4326, weight, an aware time)."""
+    lon, lat = beijing_points(n, rng)
+    weight = rng.integers(1, 6, n).astype(np.float64)
+    minutes = rng.integers(0, 28 * 24 * 60, n)
+    local = np.datetime64("2026-11-02T00:00:00", "s") + minutes.astype("timedelta64[m]")
+    csv = folder / f"orders_{n}.csv"
+    pacsv.write_csv(pa.table({"lon": lon, "lat": lat, "weight": weight,
+                              "下单时间": pa.array(np.datetime_as_string(local, unit="s"))}), csv)
+    parquet = folder / f"orders_{n}.parquet"
+    aware = (local - np.timedelta64(8, "h")).astype("datetime64[us]")
+    gpd.GeoDataFrame({"weight": weight, "time": aware}, geometry=gpd.points_from_xy(lon, lat), crs="EPSG:4326"
+                     ).assign(time=lambda d: d["time"].dt.tz_localize("UTC")).to_parquet(parquet)
+    return csv, parquet
+
+
+def child(url: str, path: Path, general: bool) -> dict[str, Any]:
+    """One file's import in this process: end to end, then phase by phase (rolled back); with ``general`` by the
+    general path instead (end to end only)."""
+    engine = make_engine(url, statement_timeout_ms=0)
+    out: dict[str, Any] = {}
+    start = time.perf_counter()
+    summary = import_demand(engine, path, area=AREA, cell_size_m=CELL_M, timezone=TIMEZONE, fast=not general)
+    out["end_to_end"] = time.perf_counter() - start
+    out["points"], out["cells"] = summary.points, summary.cells
+    if not general:
+        phases: dict[str, float] = {}
+        pts = fast_points(path, source=path.name, timezone=TIMEZONE, check=lambda frame, names: check_demand(
+            frame, source=path.name, columns=names))
+        assert pts is not None, "the fast path takes the benchmark's files"
+        phases |= pts.seconds
+        with engine.connect() as conn:
+            trans = conn.begin()
+            info = resolve_area(conn, AREA)
+            raw = conn.connection.driver_connection
+            assert raw is not None
+            t = time.perf_counter()
+            ok = inside(info, pts.lon, pts.lat)
+            phases["area test"] = time.perf_counter() - t
+            pts = pts.take(ok) if not ok.all() else pts
+            conn.execute(text("DELETE FROM demand_points WHERE area_id = :a"), {"a": info.id})
+            conn.execute(text("DELETE FROM demand_cells WHERE area_id = :a"), {"a": info.id})
+            t = time.perf_counter()
+            copy_points(raw, info.id, pts)
+            phases["COPY points"] = time.perf_counter() - t
+            t = time.perf_counter()
+            cells = cells_of(pts.lon, pts.lat, pts.weight, crs_epsg=info.crs_epsg, cell_size_m=CELL_M)
+            phases["cells"] = time.perf_counter() - t
+            t = time.perf_counter()
+            copy_cells(raw, info, cells)
+            phases["COPY cells"] = time.perf_counter() - t
+            trans.rollback()
+        out["phases"] = phases
+    engine.dispose()
+    out["peak_mb"] = _high_water_mb()
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--sizes", default="1000000,10000000", help="numbers of points, comma-separated")
+    parser.add_argument("--old", type=int, default=100_000, help="points imported by both paths (0: none)")
+    parser.add_argument("--keep", action="store_true", help="keep the temporary folder (the files)")
+    parser.add_argument("--child", nargs=3, metavar=("URL", "PATH", "PATH_KIND"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        url, path, kind = args.child
+        print(json.dumps(child(url, Path(path), kind == "general")))
+        return
+    sizes = [int(s) for s in args.sizes.split(",") if s]
+    rng = np.random.default_rng(SEED)
+    with throwaway_cluster("yizhan-import-demand-", keep=args.keep) as scratch:
+        say("starting a throw-away PostgreSQL + PostGIS cluster")
+        url = scratch.cluster.up()
+        engine = make_engine(url)
+        try:
+            migrate(engine)
+            with engine.begin() as conn:
+                ensure_area(conn, AREA, boundary=box(*BEIJING), source="benchmark")
+        finally:
+            engine.dispose()
+        rows: list[list[Any]] = []
+        phase_rows: list[list[Any]] = []
+        names = ["read", "check", "transform", "area test", "COPY points", "cells", "COPY cells"]
+        cases = ([(args.old, "general"), (args.old, "fast")] if args.old else []) + [(n, "fast") for n in sizes]
+        files: dict[int, tuple[Path, Path]] = {}
+        for n, kind in cases:
+            if n not in files:
+                say(f"writing {n:,} synthetic orders as CSV and GeoParquet")
+                files[n] = write_files(n, scratch.work, rng)
+            for path in files[n]:
+                say(f"{kind} path: {path.name} ({path.stat().st_size / 1e6:,.0f} MB)")
+                r = json_from_child(__file__, ["--child", url, str(path), kind], show_stderr=True)
+                rate = r["points"] / r["end_to_end"]
+                say(f"  {r['points']:,} points, {r['cells']:,} cells in {r['end_to_end']:.2f} s: {rate:,.0f} points/s, "
+                    f"peak {r['peak_mb']:,.0f} MB")
+                rows.append([f"{n:,}", path.suffix.lstrip("."), kind, f"{r['end_to_end']:.2f} s",
+                             f"{rate:,.0f}", f"{r['cells']:,}", f"{r['peak_mb']:,.0f} MB"])
+                if "phases" in r:
+                    p = r["phases"]
+                    phase_rows.append([f"{n:,}", path.suffix.lstrip("."),
+                                       *[f"{p.get(k, 0.0):.2f} ({n / max(p.get(k, 0.0), 1e-9) / 1e6:,.1f} M/s)"
+                                         for k in names],
+                                       f"{sum(p.get(k, 0.0) for k in names):.2f} s"])
+        print()
+        print(machine_line())
+        print(table("import_demand end to end (points and 200 m cells stored, one transaction)",
+                    ["points", "file", "path", "wall time", "points/s", "cells", "peak RSS"], rows, "rllrrrr"))
+        print(table("fast path by phase: seconds (million points/s), a second run rolled back",
+                    ["points", "file", *names, "sum"], phase_rows, "rl" + "r" * (len(names) + 1)))
+    sys.exit(0)
+
+
+if __name__ == "__main__":
+    main()
