@@ -34,6 +34,7 @@ from yizhan.areas import ensure_area, resolve_area
 from yizhan.data.demand import check_demand, import_demand
 from yizhan.data.demand_fast import cells_of, copy_cells, copy_points, fast_points, inside
 from yizhan.db.engine import make_engine, migrate
+from yizhan.stations.tables import ImportLimits
 
 from beijing_data import BEIJING, beijing_points
 from common import json_from_child, machine_line, say, table, throwaway_cluster
@@ -75,13 +76,15 @@ def child(url: str, path: Path, general: bool) -> dict[str, Any]:
     engine = make_engine(url, statement_timeout_ms=0)
     out: dict[str, Any] = {}
     start = time.perf_counter()
-    summary = import_demand(engine, path, area=AREA, cell_size_m=CELL_M, timezone=TIMEZONE, fast=not general)
+    limits = ImportLimits(max_rows=100_000_000)  # the setting's default stops at 1,048,576 rows (a sheet's)
+    summary = import_demand(engine, path, area=AREA, cell_size_m=CELL_M, timezone=TIMEZONE, limits=limits,
+                            fast=not general)
     out["end_to_end"] = time.perf_counter() - start
     out["points"], out["cells"] = summary.points, summary.cells
     if not general:
         phases: dict[str, float] = {}
-        pts = fast_points(path, source=path.name, timezone=TIMEZONE, check=lambda frame, names: check_demand(
-            frame, source=path.name, columns=names))
+        pts = fast_points(path, source=path.name, timezone=TIMEZONE, limits=limits,
+                          check=lambda frame, names: check_demand(frame, source=path.name, columns=names))
         assert pts is not None, "the fast path takes the benchmark's files"
         phases |= pts.seconds
         with engine.connect() as conn:
