@@ -316,6 +316,67 @@ def _substrings(lines: np.ndarray, start: np.ndarray, end: np.ndarray) -> np.nda
     return np.asarray(shapely.linestrings(np.concatenate([p0, coords[inner], p1])[order], indices=line[order]))
 
 
+def reached_pieces(graph: StreetGraph, station_snap: Snapped, node_dist: np.ndarray, node_station: np.ndarray, *,
+                   radius_m: float, include_access: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """The street pieces within ``radius_m`` of each station along the streets, and the station of each.
+
+    A street piece belongs to the station it reaches first: fully reached edges whole, partly reached edges
+    cut at the remaining distance, an edge reached by two stations split where their costs are equal, plus the
+    part of the station's own edge within the radius. Arguments as in ``service_areas``.
+
+    Returns
+    -------
+    pieces : ndarray of shapely LineStrings, shape (n_pieces,)
+        In the graph's CRS (metres, x east, y north).
+    owner : ndarray of int64, shape (n_pieces,)
+        Index into the stations of each piece.
+    """
+    r = float(radius_m)
+    length, rf, u, v = graph.length, graph.reverse_factor, graph.u, graph.v
+    da, db = node_dist[u], node_dist[v]
+    sa, sb = node_station[u], node_station[v]
+    ra, rb = da <= r, db <= r
+    with np.errstate(invalid="ignore", divide="ignore"):
+        reach_a = np.where(ra, (r - np.where(ra, da, 0.0)) / rf, -1.0)  # from u backwards along the edge
+        reach_b = np.where(rb, r - np.where(rb, db, 0.0), -1.0)  # from v forwards
+        split = np.where(ra & rb, (length + np.where(rb, db, 0.0) - np.where(ra, da, 0.0)) / (1.0 + rf), 0.0)
+    split = np.clip(np.nan_to_num(split, nan=0.0), 0.0, length)
+    other = ra & rb & (sa != sb)
+    end_a = np.minimum(length, reach_a)
+    start_b = np.maximum(0.0, length - reach_b)
+    end_a = np.where(other, np.minimum(end_a, split), end_a)
+    start_b = np.where(other, np.maximum(start_b, split), start_b)
+    whole_edge = ra & rb & (sa == sb) & (end_a >= start_b)
+    pa = ra & ~whole_edge & (end_a > 0)
+    pb = rb & ~whole_edge & (start_b < length)
+    ok = np.flatnonzero(~station_snap.too_far)
+    e_s = station_snap.edge[ok]
+    s = station_snap.offset_m[ok]
+    own = r - (station_snap.offstreet_m[ok] if include_access else np.zeros(len(ok)))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        own_end = np.minimum(length[e_s], s + np.where(own > 0, own, 0.0) / rf[e_s])
+    own_start = np.maximum(0.0, s - own)
+    own_ok = own > 0
+    edge = np.concatenate([np.flatnonzero(whole_edge), np.flatnonzero(pa), np.flatnonzero(pb), e_s[own_ok]])
+    t0 = np.concatenate([np.zeros(whole_edge.sum()), np.zeros(pa.sum()), start_b[pb], own_start[own_ok]])
+    t1 = np.concatenate([length[whole_edge], end_a[pa], length[pb], own_end[own_ok]])
+    st = np.concatenate([sa[whole_edge], sa[pa], sb[pb], ok[own_ok]])
+    keep = t1 > t0
+    edge, t0, t1, st = edge[keep], t0[keep], t1[keep], st[keep]
+    if len(edge) == 0:
+        return np.empty(0, dtype=object), np.empty(0, dtype=np.int64)
+    lines = graph.geometry[edge]
+    glen = shapely.length(lines)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        scale = np.where(length[edge] > 0, glen / length[edge], 0.0)
+    whole = (t0 <= 0) & (t1 >= length[edge])
+    pieces = lines.copy()
+    part = np.flatnonzero(~whole)
+    if len(part):
+        pieces[part] = _substrings(lines[part], t0[part] * scale[part], t1[part] * scale[part])
+    return pieces, st
+
+
 def service_areas(graph: StreetGraph, station_snap: Snapped, node_dist: np.ndarray, node_station: np.ndarray, *,
                   radius_m: float, buffer_m: float = 25.0, include_access: bool = False,
                   merge: bool = True) -> tuple[np.ndarray, Any]:
@@ -352,56 +413,17 @@ def service_areas(graph: StreetGraph, station_snap: Snapped, node_dist: np.ndarr
 
     Notes
     -----
-    This is map output, not part of the fast core: GEOS unions cost roughly 50–100 µs per street piece
-    (about 30 s for a 100k-node graph with 1k stations), so draw large regions per district.
+    This is map output, not part of the fast core: GEOS unions cost roughly 150 µs per street piece
+    (25.5 s for the 174k pieces of the benchmark's 100k-node lattice with 1k stations, of which one union of
+    all pieces alone takes as long), so draw large regions per district. ``reached_pieces`` gives the pieces.
     """
     if not buffer_m > 0:
         raise InvalidInput(f"buffer {buffer_m} m: expected a positive number of metres")
-    r = float(radius_m)
-    length, rf, u, v = graph.length, graph.reverse_factor, graph.u, graph.v
-    da, db = node_dist[u], node_dist[v]
-    sa, sb = node_station[u], node_station[v]
-    ra, rb = da <= r, db <= r
-    with np.errstate(invalid="ignore", divide="ignore"):
-        reach_a = np.where(ra, (r - np.where(ra, da, 0.0)) / rf, -1.0)  # from u backwards along the edge
-        reach_b = np.where(rb, r - np.where(rb, db, 0.0), -1.0)  # from v forwards
-        split = np.where(ra & rb, (length + np.where(rb, db, 0.0) - np.where(ra, da, 0.0)) / (1.0 + rf), 0.0)
-    split = np.clip(np.nan_to_num(split, nan=0.0), 0.0, length)
-    other = ra & rb & (sa != sb)
-    end_a = np.minimum(length, reach_a)
-    start_b = np.maximum(0.0, length - reach_b)
-    end_a = np.where(other, np.minimum(end_a, split), end_a)
-    start_b = np.where(other, np.maximum(start_b, split), start_b)
-    whole_edge = ra & rb & (sa == sb) & (end_a >= start_b)
-    pa = ra & ~whole_edge & (end_a > 0)
-    pb = rb & ~whole_edge & (start_b < length)
-    ok = np.flatnonzero(~station_snap.too_far)
-    e_s = station_snap.edge[ok]
-    s = station_snap.offset_m[ok]
-    own = r - (station_snap.offstreet_m[ok] if include_access else np.zeros(len(ok)))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        own_end = np.minimum(length[e_s], s + np.where(own > 0, own, 0.0) / rf[e_s])
-    own_start = np.maximum(0.0, s - own)
-    own_ok = own > 0
-    edge = np.concatenate([np.flatnonzero(whole_edge), np.flatnonzero(pa), np.flatnonzero(pb), e_s[own_ok]])
-    t0 = np.concatenate([np.zeros(whole_edge.sum()), np.zeros(pa.sum()), start_b[pb], own_start[own_ok]])
-    t1 = np.concatenate([length[whole_edge], end_a[pa], length[pb], own_end[own_ok]])
-    st = np.concatenate([sa[whole_edge], sa[pa], sb[pb], ok[own_ok]])
-    keep = t1 > t0
-    edge, t0, t1, st = edge[keep], t0[keep], t1[keep], st[keep]
-    n_st = len(station_snap)
-    per_station = np.array([shapely.Polygon() for _ in range(n_st)], dtype=object)
-    if len(edge) == 0:
+    pieces, st = reached_pieces(graph, station_snap, node_dist, node_station, radius_m=radius_m,
+                                include_access=include_access)
+    per_station = np.array([shapely.Polygon() for _ in range(len(station_snap))], dtype=object)
+    if len(pieces) == 0:
         return per_station, (shapely.Polygon() if merge else None)
-    lines = graph.geometry[edge]
-    glen = shapely.length(lines)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        scale = np.where(length[edge] > 0, glen / length[edge], 0.0)
-    whole = (t0 <= 0) & (t1 >= length[edge])
-    pieces = lines.copy()
-    part = np.flatnonzero(~whole)
-    if len(part):
-        pieces[part] = _substrings(lines[part], t0[part] * scale[part], t1[part] * scale[part])
     # buffering each piece and unioning is ~10x faster than buffering one MultiLineString in GEOS
     order = np.argsort(st, kind="stable")
     blobs = shapely.buffer(pieces[order], buffer_m, quad_segs=4)
