@@ -14,7 +14,7 @@ import tempfile
 import zlib
 from collections.abc import Callable
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import numpy as np
 import pytest
@@ -165,3 +165,19 @@ def _run(args: list[str], url_or_path: str | Path, timeout: float = 120.0) -> su
     if done.returncode != 0:
         raise RuntimeError(f"chromium exited with {done.returncode}: {done.stderr[-2000:]}")
     return done
+
+
+def open_map_file(browser: Any, path: Path, viewport: dict[str, int]) -> tuple[Any, Any, list[str]]:
+    """A written map page ``path`` in Playwright's ``browser`` at ``viewport`` (a touch screen when it is phone
+    width, under 600 px), every request off the disk refused (tiles fail, as offline), once its script has set up
+    ``window.yizhanMap``: the context, the page and the page's script errors as they come."""
+    phone = viewport["width"] < 600
+    context = browser.new_context(viewport=viewport, locale="zh-CN", has_touch=phone, is_mobile=phone)
+    context.route("**/*", lambda route: route.continue_() if route.request.url.startswith("file:")
+                  else route.abort())
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.goto(path.as_uri())
+    page.wait_for_function("window.yizhanMap !== undefined")
+    return context, page, errors

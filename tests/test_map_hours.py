@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import re
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import pytest
+from browser import open_map_file
 from sqlalchemy import Engine
 
 from yizhan.areas import AreaInfo
@@ -146,31 +146,6 @@ def test_a_run_without_hours_has_no_selector(runs: tuple[RunData, RunData, Path]
     assert len(values) <= len(hourly.cells)
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        chromium = pw.chromium.launch(executable_path=shutil.which("chromium"), args=["--no-sandbox"])
-        try:
-            yield chromium
-        finally:
-            chromium.close()
-
-
-def _open(browser: Any, path: Path, viewport: dict[str, int]) -> tuple[Any, Any, list[str]]:
-    phone = viewport == PHONE
-    context = browser.new_context(viewport=viewport, locale="zh-CN", has_touch=phone, is_mobile=phone)
-    context.route("**/*", lambda route: route.continue_() if route.request.url.startswith("file:")
-                  else route.abort())
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    page.goto(path.as_uri())
-    page.wait_for_function("window.yizhanMap !== undefined")
-    return context, page, errors
-
-
 def _inside(box: dict[str, float], size: dict[str, int]) -> bool:
     return box["x"] >= 0 and box["y"] >= 0 and box["x"] + box["width"] <= size["width"] \
         and box["y"] + box["height"] <= size["height"]
@@ -184,7 +159,7 @@ def test_choosing_a_band_draws_its_gap_cells(runs: tuple[RunData, RunData, Path]
     _, run, path = runs
     assert run.hours is not None and run.loads is not None
     masks = plain_hours(run)
-    context, page, errors = _open(browser, path, viewport)
+    context, page, errors = open_map_file(browser, path, viewport)
     try:
         select = page.locator("#yz-band")
         assert select.is_visible() and _inside(page.locator(".yz-week").bounding_box(), viewport)

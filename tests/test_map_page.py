@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import re
 import shutil
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -19,6 +18,7 @@ import geopandas as gpd
 import httpx
 import pytest
 from api_data import STAFF
+from browser import open_map_file
 from cli_runner import run_cli
 from sqlalchemy import Engine, text
 
@@ -231,32 +231,6 @@ def test_map_route_serves_the_kept_page_until_the_registry_changes(demo: DemoRun
 
 # --- in a browser ---------------------------------------------------------------------------------------------------
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        chromium = pw.chromium.launch(executable_path=shutil.which("chromium"), args=["--no-sandbox"])
-        try:
-            yield chromium
-        finally:
-            chromium.close()
-
-
-def _open(browser: Any, path: Path, viewport: dict[str, int]) -> tuple[Any, Any, list[str]]:
-    """A page of ``path`` at ``viewport`` (a touch screen when it is the phone's), every request off the disk
-    refused (tiles fail, as offline)."""
-    phone = viewport == PHONE
-    context = browser.new_context(viewport=viewport, locale="zh-CN", has_touch=phone, is_mobile=phone)
-    context.route("**/*", lambda route: route.continue_() if route.request.url.startswith("file:")
-                  else route.abort())
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    page.goto(path.as_uri())
-    page.wait_for_function("window.yizhanMap !== undefined")
-    return context, page, errors
-
 
 VISIBLE_BOXES = """() => Array.from(document.querySelectorAll(
     '#yz-drawer-toggle, .yz-panel, .leaflet-control-container .leaflet-control')).map(el => {
@@ -291,7 +265,7 @@ def _popup_clear(page: Any, marker_js: str) -> dict[str, float]:
 def test_map_on_a_phone_and_a_desktop(demo: DemoRuns, browser: Any, which: str) -> None:
     path = demo.run_html if which == "run" else demo.rec_html
     # a phone: the panels folded behind one button, the layer list closed, the map visible
-    context, page, errors = _open(browser, path, PHONE)
+    context, page, errors = open_map_file(browser, path, PHONE)
     try:
         assert page.locator("#yz-drawer-toggle").is_visible()
         assert page.locator("#yz-drawer-toggle").get_attribute("aria-expanded") == "false"
@@ -320,7 +294,7 @@ def test_map_on_a_phone_and_a_desktop(demo: DemoRuns, browser: Any, which: str) 
     finally:
         context.close()
     # a desktop: panels in place, the township table beside the map (not over it), sortable
-    context, page, errors = _open(browser, path, DESKTOP)
+    context, page, errors = open_map_file(browser, path, DESKTOP)
     try:
         assert not page.locator("#yz-drawer-toggle").is_visible()
         assert page.locator("#yz-summary").is_visible() and page.locator("#yz-legend").is_visible()

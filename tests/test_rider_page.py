@@ -21,7 +21,7 @@ import geopandas as gpd
 import httpx
 import pytest
 from api_data import GEOD, STATIONS, Q
-from playwright.sync_api import Browser, Page, Route, sync_playwright
+from playwright.sync_api import Browser, Page, Route
 from sqlalchemy import Engine
 
 from yizhan.areas import AreaInfo, import_units
@@ -52,16 +52,6 @@ def rider_site(engine: Engine, seeded: AreaInfo, db_url: str, tmp_path: Path,
     import_stations(engine, "xss.csv", area=seeded.name, data=csv, filename="xss.csv")
     client: httpx.Client = live_api(Settings(database_url=db_url, data_dir=tmp_path / "data", staff_key="k"))
     return client
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as pw:
-        chromium = pw.chromium.launch(executable_path=shutil.which("chromium"), args=["--no-sandbox"])
-        try:
-            yield chromium
-        finally:
-            chromium.close()
 
 
 class Session:
