@@ -26,6 +26,7 @@ from yizhan.areas import AreaInfo, get_area_by_id, sector_units, units_frame
 from yizhan.db.models import SRID
 from yizhan.errors import NotFound
 from yizhan.stations.registry import stations_frame
+from yizhan.weekly.figures import share_of
 from yizhan.weekly.week import HOURS, LABELS_EN, LABELS_ZH
 
 UNASSIGNED = "（未划入单元）unassigned"
@@ -83,8 +84,7 @@ class RunHours:
     @property
     def share(self) -> np.ndarray:
         """(168,) covered share 0–1 at each hour; NaN where there is no demand."""
-        with np.errstate(invalid="ignore", divide="ignore"):
-            return np.where(self.demand > 0, self.covered / np.where(self.demand > 0, self.demand, 1.0), np.nan)
+        return share_of(self.covered, self.demand)
 
 
 @dataclass
@@ -333,8 +333,8 @@ def run_summary(r: Row[Any]) -> RunSummary:
     out["measured"] = params.get("measured", "cells")
     if r.demand_by_hour is not None:
         by_hour = dict(params.get("by_hour") or {})
-        by_hour["covered_share_by_hour"] = [round(c / d, 6) if d > 0 else None
-                                            for c, d in zip(r.covered_by_hour, r.demand_by_hour, strict=True)]
+        by_hour["covered_share_by_hour"] = [None if np.isnan(v) else round(float(v), 6)
+                                            for v in share_of(r.covered_by_hour, r.demand_by_hour)]
         out["by_hour"] = by_hour
     if "capacity" in params:
         out["capacity"] = params["capacity"]

@@ -45,8 +45,8 @@ from yizhan.maps.hours import (
     band_gaps,
     band_parts,
     band_share,
-    hour_label,
     hour_matrix,
+    peak_label,
 )
 from yizhan.maps.inputs import (
     CELL_COLUMNS,
@@ -287,7 +287,7 @@ def map_from_layers(
                lambda sy: hour_action_layers(shift_frame(hour_stations, sy), extend_to))
     if crowded is not None:
         paired(folium.FeatureGroup(name=LAYER_CROWDED),
-               lambda sy: crowded_layers(shift_frame(crowded, sy), peak_label=_peak_label))
+               lambda sy: crowded_layers(shift_frame(crowded, sy), peak_label=peak_label))
     control = folium.LayerControl(collapsed=False, position="topright")
     control.add_to(m)
     PageGlue(m, pairs, station_group, stations, nearest_station_m(stations), compact=compact, tiles=tiles,
@@ -418,10 +418,6 @@ def _crowded(loads: pd.DataFrame | None) -> gpd.GeoDataFrame | None:
     rows = rows.sort_values("per_seat", ascending=False, na_position="last")
     return gpd.GeoDataFrame(rows.reset_index(drop=True), geometry=gpd.points_from_xy(rows["lon"], rows["lat"]),
                             crs=4326)
-
-
-def _peak_label(h: Any) -> str:
-    return hour_label(int(h)) if h is not None and not pd.isna(h) else "—"
 
 
 def _gaps_from(gaps: gpd.GeoDataFrame, min_gap_demand: float) -> tuple[gpd.GeoDataFrame, LeftOut]:

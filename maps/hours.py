@@ -91,9 +91,7 @@ def share_grid(share: np.ndarray) -> np.ndarray:
     return np.asarray(share, dtype=float).reshape(7, 24).T
 
 
-def peak_text(row: Any) -> str:
-    """The peak hour of a station's load (``peak_hour``, 0–167) as :func:`hour_label`, ``"—"`` when unknown."""
-    h = getattr(row, "peak_hour", None)
-    if h is None or (isinstance(h, float) and not math.isfinite(h)) or pd.isna(h):
-        return "—"
-    return hour_label(int(h))
+def peak_label(h: Any) -> str:
+    """A station's peak hour (0–167) as :func:`hour_label`, ``"—"`` when unknown (None or NA)."""
+    return hour_label(int(h)) if h is not None and not pd.isna(h) else "—"
+

@@ -29,6 +29,13 @@ NNZ_PER_CHUNK = 4_000_000
 _DAY_PACKED = pack(DAY)
 
 
+def share_of(covered: np.ndarray, demand: np.ndarray) -> np.ndarray:
+    """Covered over demand, element by element (0–1); NaN where there is no demand."""
+    covered, demand = np.asarray(covered, dtype=float), np.asarray(demand, dtype=float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(demand > 0, covered / np.where(demand > 0, demand, 1.0), np.nan)
+
+
 @dataclass
 class HourFigures:
     """Coverage by hour of the week. Demand in orders; hours 0–167."""
@@ -56,8 +63,7 @@ class HourFigures:
     @property
     def share(self) -> np.ndarray:
         """(168,) covered share 0–1 at each hour; NaN where there is no demand."""
-        with np.errstate(invalid="ignore", divide="ignore"):
-            return np.where(self.demand > 0, self.covered / np.where(self.demand > 0, self.demand, 1.0), np.nan)
+        return share_of(self.covered, self.demand)
 
     @property
     def uncovered_demand_hours(self) -> float:
