@@ -213,15 +213,34 @@ def _prepare(stored: _Stored, *, mode: str, profile: str, radius_m: float,
     streets = _streets(stored, profile, settings) if mode == "network" else None
     before = _covered_now(demand, active, crs, radius_m, streets, settings)
     reach, cands_off = _site_reach(demand, cands, crs, radius_m, streets, settings, say)
+    _distance_params(params, streets, profile, settings)
     if streets is not None:
-        params.update({"profile": profile, "distance": f"along the {profile} street network, metres door to door",
-                       "graph_nodes": streets.graph.n_nodes, "max_snap_m": settings.max_snap_m,
-                       "candidates_off_network": cands_off,
+        params.update({"candidates_off_network": cands_off,
                        "locations_off_network": int(streets.locations.too_far.sum())})
-    else:
-        params["distance"] = "straight line, metres (on the ellipsoid near the radius)"
     return _Inputs(info, cells, cells.to_crs(crs), cells["weight"].to_numpy(float), demand, before, cands, reach,
                    params)
+
+
+def _distance_params(params: dict[str, Any], streets: _Streets | None, profile: str, settings: Settings) -> None:
+    """Say in a recommendation's ``params`` how distances were measured: along the ``profile`` streets (``streets``
+    given: the graph's nodes, the snapping limit) or in a straight line."""
+    if streets is not None:
+        params.update({"profile": profile, "distance": f"along the {profile} street network, metres door to door",
+                       "graph_nodes": streets.graph.n_nodes, "max_snap_m": settings.max_snap_m})
+    else:
+        params["distance"] = "straight line, metres (on the ellipsoid near the radius)"
+
+
+def _remaining_gaps(cells_m: gpd.GeoDataFrame, uncovered: np.ndarray, left: np.ndarray) -> list[RemainingGap]:
+    """The gaps a recommendation leaves (WGS 84): the ``uncovered`` cells (metric frame ``cells_m``) merged, each
+    weighted by the demand ``left`` in it."""
+    gaps = gaps_from_cells(cells_m, uncovered=uncovered, weights=left)
+    if not len(gaps):
+        return []
+    g4326 = gaps.to_crs(SRID)
+    return [RemainingGap(rank=int(g.rank), demand=float(g.demand), area_m2=float(g.area_m2), cells=int(g.cells),
+                         geometry=multi_polygon(geom))
+            for g, geom in zip(gaps.itertuples(), g4326.geometry, strict=True)]
 
 
 def _check_reach(mode: str, profile: str, radius_m: float) -> None:
@@ -350,12 +369,7 @@ def _record(inp: _Inputs, problem: str, sol: Solution, *, k: int | None, target:
                                      covered_share_after=float(c / total) if total else 0.0,
                                      lon=float(r.geometry.x), lat=float(r.geometry.y)))
     w = inp.weights
-    gaps = gaps_from_cells(inp.cells_m, uncovered=(w > 0) & (covered_w < HALF * w),
-                           weights=np.maximum(w - covered_w, 0.0))
-    g4326 = gaps.to_crs(SRID) if len(gaps) else gaps
-    remaining = [RemainingGap(rank=int(g.rank), demand=float(g.demand), area_m2=float(g.area_m2), cells=int(g.cells),
-                              geometry=multi_polygon(geom))
-                 for g, geom in zip(gaps.itertuples(), g4326.geometry, strict=True)] if len(gaps) else []
+    remaining = _remaining_gaps(inp.cells_m, (w > 0) & (covered_w < HALF * w), np.maximum(w - covered_w, 0.0))
     return RecommendationRecord(
         area_id=inp.info.id, problem=problem, mode=mode, profile=profile if mode == "network" else None,
         radius_m=radius_m, k=k if k is not None else len(sol.chosen), target=target, method=sol.method,
@@ -502,11 +516,7 @@ def recommend_hours(engine: Engine, *, area: str | None = None, extend_to: str |
     streets = _streets(stored, profile, settings) if mode == "network" else None
     st_pairs, _ = _site_reach(demand, active, crs, radius_m, streets, settings, say)
     cand_pairs, _ = _site_reach(demand, cands, crs, radius_m, streets, settings, say)
-    if streets is not None:
-        params.update({"profile": profile, "distance": f"along the {profile} street network, metres door to door",
-                       "graph_nodes": streets.graph.n_nodes, "max_snap_m": settings.max_snap_m})
-    else:
-        params["distance"] = "straight line, metres (on the ellipsoid near the radius)"
+    _distance_params(params, streets, profile, settings)
     st_p, cand_p = (st_pairs[0], st_pairs[1]), (cand_pairs[0], cand_pairs[1])
     asked = tuple(k for k in KINDS if caps[k])
     actions = hour_actions(avail.open, end_hour=end_hour, n_sites=len(cands), site_open=site_mask, kinds=asked)
@@ -568,11 +578,7 @@ def _hours_record(info: AreaInfo, stored: _Stored, active: gpd.GeoDataFrame, can
     # a cell is left a gap when more than half of its orders still fall in an hour with no open station within reach
     # (as runs draw cells); any uncovered hour would make nearly every cell a gap under a profile of 168 hours
     weight = stored.cells["weight"].to_numpy(float)
-    gaps = gaps_from_cells(cells_m, uncovered=(weight > 0) & (cell_left > HALF * weight), weights=cell_left)
-    g4326 = gaps.to_crs(SRID) if len(gaps) else gaps
-    remaining = [RemainingGap(rank=int(g.rank), demand=float(g.demand), area_m2=float(g.area_m2), cells=int(g.cells),
-                              geometry=multi_polygon(geom))
-                 for g, geom in zip(gaps.itertuples(), g4326.geometry, strict=True)] if len(gaps) else []
+    remaining = _remaining_gaps(cells_m, (weight > 0) & (cell_left > HALF * weight), cell_left)
     after = total - float(cell_left.sum())
     return RecommendationRecord(
         area_id=info.id, problem="hours", mode=mode, profile=profile if mode == "network" else None,
