@@ -113,6 +113,14 @@ class Settings(BaseSettings):
     crowded_per_seat: float = Field(default=10.0, ge=0,
                                     description="Orders within reach per seat in a station's peak hour (of a typical "
                                                 "week) above which a capacity run lists it as crowded.")
+    # partitioned runs on Dask
+    partition_workers: int = Field(default=2, ge=1, le=256,
+                                   description="Worker processes of the local Dask cluster a partitioned run starts "
+                                               "(one thread each; each may use the machine's memory divided by "
+                                               "their number).")
+    dask_scheduler: str | None = Field(default=None,
+                                       description="Address of a running Dask scheduler (tcp://HOST:8786) that "
+                                                   "partitioned runs use instead of starting a local cluster.")
     # the planners' map
     min_gap_demand: float = Field(default=5.0, ge=0,
                                   description="Unmet demand below which uncovered cells are not drawn or listed as a "
