@@ -34,7 +34,7 @@ from __future__ import annotations
 import math
 import struct
 from array import array
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -91,20 +91,29 @@ def _decode_wkb(chunk: list[str], counts: np.ndarray) -> np.ndarray:
     return raw[body].view("<f8").reshape(-1, 2)
 
 
-def _read_streets(path: Path, profile: str, node_index: str,
-                  progress: Callable[[str], None]) -> tuple[np.ndarray, ...]:
-    """Node refs and locations of every street way, one entry per way node, in file order.
+def extract_box(path: Path) -> tuple[float, float, float, float]:
+    """The header's bounding box ``(west, south, east, north)`` in WGS 84 degrees; all nan when it has none."""
+    try:
+        box = osmium.FileProcessor(str(path)).header.box()
+    except (RuntimeError, ValueError, OSError) as exc:
+        raise reading_error(path, exc) from exc
+    if not box.valid():
+        return (math.nan,) * 4
+    return (box.bottom_left.lon, box.bottom_left.lat, box.top_right.lon, box.top_right.lat)
 
-    Returns ``refs`` (int64 OSM node ids), ``lonlat`` (float64, shape (n, 2), WGS 84 degrees in (lon, lat)
-    order; nan where the location is missing), ``n_nodes`` (int64 per way), ``oneway`` (int8 per way, see
-    ``_oneway``) and the header box ``(west, south, east, north)`` in degrees (all nan when the file has none).
-    Coordinates come from libosmium's WKB writer (one C++ call per way), not one Python object per node.
+
+def street_way_chunks(path: Path, profile: str, node_index: str,
+                      progress: Callable[[str], None]) -> Iterator[tuple[np.ndarray, ...]]:
+    """The street ways of an extract in file order, read once, in chunks of at most 65,536 ways.
+
+    Each chunk is ``refs`` (int64 OSM node ids, one entry per way node), ``lonlat`` (float64, shape (n, 2), WGS 84
+    degrees in (lon, lat) order; nan where the location is missing), ``n_nodes`` (int64 per way) and ``oneway``
+    (int8 per way, see ``_oneway``; 0 for walk). Coordinates come from libosmium's WKB writer (one C++ call per
+    way), not one Python object per node; memory holds one chunk and the node-location index ``node_index``.
     """
     directed = profile == "bike"
     refs, counts, oneway = array("q"), array("q"), array("b")
-    coords: list[np.ndarray] = []
     chunk: list[str] = []
-    chunk_from = 0
     fab = osmium.geom.WKBFactory()
     every_node = osmium.geom.ALL
     try:
@@ -112,16 +121,19 @@ def _read_streets(path: Path, profile: str, node_index: str,
                 .with_locations(node_index)
                 .with_filter(osmium.filter.EntityFilter(osmium.osm.WAY))
                 .with_filter(osmium.filter.KeyFilter("highway")))
-        box = proc.header.box()
     except (RuntimeError, ValueError, OSError) as exc:
         raise reading_error(path, exc) from exc
-    header = ((box.bottom_left.lon, box.bottom_left.lat, box.top_right.lon, box.top_right.lat) if box.valid()
-              else (math.nan,) * 4)
-    n_highway = 0
+    n_highway = n_streets = n_refs = 0
+
+    def _flush() -> tuple[np.ndarray, ...]:
+        n = np.frombuffer(counts, dtype=np.int64).copy()
+        return (np.frombuffer(refs, dtype=np.int64).copy(), _decode_wkb(chunk, n), n,
+                np.frombuffer(oneway, dtype=np.int8).copy())
+
     for way in iterate_extract(path, proc):
         n_highway += 1
         if not n_highway % _PROGRESS_EVERY:
-            progress(f"reading: {n_highway:,} highway ways, {len(counts):,} streets, {len(refs):,} node refs")
+            progress(f"reading: {n_highway:,} highway ways, {n_streets:,} streets, {n_refs:,} node refs")
         tags = way.tags
         if not is_street(tags, profile):
             continue
@@ -130,22 +142,32 @@ def _read_streets(path: Path, profile: str, node_index: str,
         refs.extend(ids)
         counts.append(len(ids))
         oneway.append(_oneway(tags) if directed else 0)
+        n_streets += 1
+        n_refs += len(ids)
         try:
             chunk.append(fab.create_linestring(nodes, use_nodes=every_node))
         except (osmium.InvalidLocationError, RuntimeError):  # a node without location, or fewer than 2 nodes
             chunk.append(_fallback_wkb(nodes))
         if len(chunk) == _CHUNK:
-            coords.append(_decode_wkb(chunk, np.frombuffer(counts, dtype=np.int64)[chunk_from:]))
-            chunk, chunk_from = [], len(counts)
+            yield _flush()
+            refs, counts, oneway, chunk = array("q"), array("q"), array("b"), []
     if chunk:
-        coords.append(_decode_wkb(chunk, np.frombuffer(counts, dtype=np.int64)[chunk_from:]))
-    progress(f"read: {n_highway:,} highway ways, {len(counts):,} {profile} streets, {len(refs):,} node refs")
-    lonlat = np.concatenate(coords) if coords else np.empty((0, 2))
-    return (np.frombuffer(refs, dtype=np.int64), lonlat, np.frombuffer(counts, dtype=np.int64),
-            np.frombuffer(oneway, dtype=np.int8), np.array(header))
+        yield _flush()
+    progress(f"read: {n_highway:,} highway ways, {n_streets:,} {profile} streets, {n_refs:,} node refs")
 
 
-def _clean_ways(refs: np.ndarray, lonlat: np.ndarray, counts: np.ndarray,
+def _read_streets(path: Path, profile: str, node_index: str,
+                  progress: Callable[[str], None]) -> tuple[np.ndarray, ...]:
+    """Every street way of the extract at once: ``street_way_chunks`` joined, and the header box (see there)."""
+    parts = list(street_way_chunks(path, profile, node_index, progress))
+    if not parts:
+        return (np.empty(0, dtype=np.int64), np.empty((0, 2)), np.empty(0, dtype=np.int64),
+                np.empty(0, dtype=np.int8), np.array(extract_box(path)))
+    refs, lonlat, counts, oneway = (np.concatenate(a) for a in zip(*parts, strict=True))
+    return refs, lonlat, counts, oneway, np.array(extract_box(path))
+
+
+def clean_ways(refs: np.ndarray, lonlat: np.ndarray, counts: np.ndarray,
                 oneway: np.ndarray) -> tuple[np.ndarray, ...]:
     """Drop unlocated refs and repeated consecutive nodes, reverse ``oneway=-1`` ways, drop ways of < 2 nodes.
 
@@ -169,7 +191,7 @@ def _clean_ways(refs: np.ndarray, lonlat: np.ndarray, counts: np.ndarray,
     return refs[keep], lonlat[keep], way[keep], oneway != 0
 
 
-def _endpoints(node: np.ndarray, way: np.ndarray, oneway: np.ndarray, n: int) -> np.ndarray:
+def endpoint_nodes(node: np.ndarray, way: np.ndarray, oneway: np.ndarray, n: int) -> np.ndarray:
     """osmnx's ``_is_endpoint`` for every node of the segment multigraph (bool, shape (n,)).
 
     ``node`` are compact node indices of the way nodes in way order, ``way`` their way index, ``oneway`` per
@@ -189,26 +211,39 @@ def _endpoints(node: np.ndarray, way: np.ndarray, oneway: np.ndarray, n: int) ->
     return endpoint
 
 
+def graph_nodes(node: np.ndarray, way: np.ndarray, endpoint: np.ndarray) -> np.ndarray:
+    """The graph nodes (bool per compact node): osmnx's endpoints, and a way end inside another way.
+
+    A way end that is no endpoint becomes a graph node too unless exactly two way ends meet there and no way
+    passes through it (two ways merely continuing each other); only overlapping ways make such nodes.
+    """
+    n = len(endpoint)
+    first = np.ones(len(node), dtype=bool)
+    first[1:] = way[1:] != way[:-1]
+    way_end = first.copy()
+    way_end[:-1] |= first[1:]
+    way_end[-1:] = True
+    end_occ = np.bincount(node[way_end], minlength=n)
+    inner_occ = np.bincount(node[~way_end], minlength=n)
+    odd = ~endpoint & (end_occ > 0) & ~((end_occ == 2) & (inner_occ == 0))
+    graph_node: np.ndarray = endpoint | odd
+    return graph_node
+
+
 def _chains(node: np.ndarray, way: np.ndarray, oneway: np.ndarray,
-            endpoint: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+            graph_node: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Split ways at graph nodes and join pieces through the nodes where two ways merely continue each other.
 
     Returns ``seq`` (positions into the way-node arrays, the vertices of every edge in travel order),
     ``edge_of`` (edge index of each ``seq`` entry, non-decreasing) and ``edge_oneway`` (bool per edge).
-    Edges run between graph nodes; rings through no graph node are left out.
+    Edges run between graph nodes (``graph_nodes``); rings through no graph node are left out.
     """
-    n = len(endpoint)
     m = len(node)
     first = np.ones(m, dtype=bool)
     first[1:] = way[1:] != way[:-1]
     last = np.ones(m, dtype=bool)
     last[:-1] = first[1:]
     way_end = first | last
-    # a node where exactly two way ends meet and that is no endpoint joins two pieces (a "junction")
-    end_occ = np.bincount(node[way_end], minlength=n)
-    inner_occ = np.bincount(node[~way_end], minlength=n)
-    odd = ~endpoint & (end_occ > 0) & ~((end_occ == 2) & (inner_occ == 0))
-    graph_node = endpoint | odd  # odd: a way end inside another way (overlapping ways); made a graph node
     brk = np.flatnonzero(way_end | graph_node[node])
     same = way[brk[1:]] == way[brk[:-1]]
     ps, pe = brk[:-1][same], brk[1:][same]  # piece p covers positions ps[p] .. pe[p] of one way
@@ -317,27 +352,107 @@ def street_graph_from_pbf(path: str | Path, *, profile: str = "walk", crs_epsg: 
         raise InvalidInput(f"profile {profile!r} is not known; expected one of {', '.join(PROFILES)}")
     say = progress or _noop
     refs, lonlat, counts, oneway, header = _read_streets(p, profile, node_index, say)
-    refs, lonlat, way, oneway = _clean_ways(refs, lonlat, counts, oneway)
+    refs, lonlat, way, oneway = clean_ways(refs, lonlat, counts, oneway)
     if len(refs) == 0:
         raise InvalidInput(f"{p}: no {profile} streets found; expected {EXPECTED_FORMAT} with highway ways")
+
+    def project(lonlat: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
+        epsg = crs_epsg
+        if epsg is None:
+            west, south, east, north = header
+            if not np.isfinite(header).all():
+                west, south, east = lonlat[:, 0].min(), lonlat[:, 1].min(), lonlat[:, 0].max()
+                north = lonlat[:, 1].max()
+            epsg = utm_epsg((west + east) / 2, (south + north) / 2)
+        transformer = pyproj.Transformer.from_crs(4326, projected_crs(epsg), always_xy=True)
+        px, py = transformer.transform(lonlat[:, 0], lonlat[:, 1])
+        return np.asarray(px, dtype=np.float64), np.asarray(py, dtype=np.float64), int(epsg)
+
+    return street_graph_from_ways(refs, lonlat, way, oneway, profile=profile, project=project,
+                                  contraflow_factor=contraflow_factor, progress=say, source=str(p))
+
+
+def projected_crs(crs_epsg: int) -> pyproj.CRS:
+    """The CRS of an EPSG code, checked to be projected (metres).
+
+    Raises
+    ------
+    InvalidInput
+        If the code is unknown or names a geographic CRS.
+    """
+    try:
+        crs = pyproj.CRS.from_epsg(int(crs_epsg))
+    except pyproj.exceptions.CRSError as exc:
+        raise InvalidInput(f"EPSG:{crs_epsg}: not a known CRS ({exc}); expected a projected CRS in metres") from exc
+    if not crs.is_projected:
+        raise InvalidInput(f"EPSG:{crs_epsg}: expected a projected CRS in metres, not a geographic one")
+    return crs
+
+
+def street_graph_from_ways(refs: np.ndarray, coords: np.ndarray, way: np.ndarray, oneway: np.ndarray, *,
+                           profile: str,
+                           project: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray, int]],
+                           contraflow_factor: float = DEFAULT_CONTRAFLOW_FACTOR,
+                           progress: Callable[[str], None] | None = None, source: str = "streets",
+                           forced: np.ndarray | None = None, keep_ids: np.ndarray | None = None) -> StreetGraph:
+    """The street graph of cleaned street ways (``clean_ways``' output), with the module's topology rules.
+
+    Parameters
+    ----------
+    refs, coords, way, oneway : ndarray
+        As ``clean_ways`` returns them: OSM node id, coordinates (shape (n, 2), any order ``project`` reads)
+        and way index of every way node, ``oneway`` per way index.
+    profile : {"walk", "bike"}
+        Bike makes a directed graph (see ``street_graph_from_pbf``).
+    project : callable
+        Given the coordinate rows of the graph's distinct vertices (shape (k, 2)), returns their x east and y
+        north in metres of a projected CRS and that CRS's EPSG code.
+    contraflow_factor : float
+        Backward cost multiplier of one-way streets for bike.
+    progress : callable, optional
+        Called with ``"topology: ..."``, ``"component: ..."``, ``"geometry: ..."``, ``"compile: ..."``.
+    source : str
+        Named in error messages.
+    forced : ndarray of bool, optional
+        Per way-node entry: make the node a graph node whatever its degree (a way cut there, see
+        ``yizhan.geo.street_parts``).
+    keep_ids : ndarray of int64, optional
+        Sorted OSM ids of the nodes whose component is kept; default: the largest weakly connected component
+        (most graph nodes; of equal ones, that of the smallest graph-node id).
+
+    Raises
+    ------
+    InvalidInput
+        If the ways form only closed rings.
+    """
+    say = progress or _noop
     ids, first, node = np.unique(refs, return_index=True, return_inverse=True)
-    endpoint = _endpoints(node, way, oneway, len(ids))
-    seq, edge_of, edge_oneway = _chains(node, way, oneway, endpoint)
+    endpoint = endpoint_nodes(node, way, oneway, len(ids))
+    graph_node = graph_nodes(node, way, endpoint)
+    if forced is not None:
+        graph_node[node[forced]] = True
+    seq, edge_of, edge_oneway = _chains(node, way, oneway, graph_node)
     if len(seq) == 0:
-        raise InvalidInput(f"{p}: the {profile} streets form only closed rings; expected a street network")
+        raise InvalidInput(f"{source}: the {profile} streets form only closed rings; expected a street network")
     ends = np.flatnonzero(np.r_[True, edge_of[1:] != edge_of[:-1]])
     u_osm, v_osm = node[seq[ends]], node[seq[np.r_[ends[1:], len(seq)] - 1]]
-    # largest weakly connected component over the graph nodes
     gn, inv = np.unique(np.concatenate([u_osm, v_osm]), return_inverse=True)
     say(f"topology: {len(ids):,} distinct street nodes, {len(ends):,} edges between {len(gn):,} graph nodes")
     n_e = len(ends)
     eu, ev = inv[:n_e], inv[n_e:]
-    adj = coo_matrix((np.ones(n_e, dtype=np.int8), (eu, ev)), shape=(len(gn), len(gn)))
-    n_comp, label = connected_components(adj, directed=True, connection="weak")
-    biggest = np.argmax(np.bincount(label))
-    keep_node = label == biggest
+    if keep_ids is None:  # largest weakly connected component over the graph nodes
+        adj = coo_matrix((np.ones(n_e, dtype=np.int8), (eu, ev)), shape=(len(gn), len(gn)))
+        n_comp, label = connected_components(adj, directed=True, connection="weak")
+        keep_node = label == np.argmax(np.bincount(label))
+        what = f"of {n_comp:,} components"
+    else:
+        at = np.minimum(np.searchsorted(keep_ids, ids[gn]), max(len(keep_ids) - 1, 0))
+        keep_node = (keep_ids[at] == ids[gn]) if len(keep_ids) else np.zeros(len(gn), dtype=bool)
+        what = "in the chosen component"
     keep_edge = keep_node[eu]
-    say(f"component: {int(keep_node.sum()):,} nodes, {int(keep_edge.sum()):,} edges kept of {n_comp:,} components")
+    if not keep_edge.any():
+        raise InvalidInput(f"{source}: none of the {profile} streets is in the chosen component")
+    say(f"component: {int(keep_node.sum()):,} nodes, {int(keep_edge.sum()):,} edges kept {what}")
     new_index = np.cumsum(keep_node) - 1
     gn, eu, ev = gn[keep_node], new_index[eu[keep_edge]], new_index[ev[keep_edge]]
     edge_oneway = edge_oneway[keep_edge]
@@ -345,21 +460,7 @@ def street_graph_from_pbf(path: str | Path, *, profile: str = "walk", crs_epsg: 
     seq, edge_of = seq[in_kept], np.cumsum(keep_edge)[edge_of[in_kept]] - 1
     # projection: every distinct vertex once
     used, vert = np.unique(node[seq], return_inverse=True)
-    lon, lat = lonlat[first[used], 0], lonlat[first[used], 1]
-    if crs_epsg is None:
-        west, south, east, north = header
-        if not np.isfinite(header).all():
-            west, south, east, north = lon.min(), lat.min(), lon.max(), lat.max()
-        crs_epsg = utm_epsg((west + east) / 2, (south + north) / 2)
-    try:
-        crs = pyproj.CRS.from_epsg(int(crs_epsg))
-    except pyproj.exceptions.CRSError as exc:
-        raise InvalidInput(f"EPSG:{crs_epsg}: not a known CRS ({exc}); expected a projected CRS in metres") from exc
-    if not crs.is_projected:
-        raise InvalidInput(f"EPSG:{crs_epsg}: expected a projected CRS in metres, not a geographic one")
-    transformer = pyproj.Transformer.from_crs(4326, crs, always_xy=True)
-    px, py = transformer.transform(lon, lat)
-    px, py = np.asarray(px, dtype=np.float64), np.asarray(py, dtype=np.float64)
+    px, py, crs_epsg = project(coords[first[used]])
     geometry = np.asarray(shapely.linestrings(np.column_stack([px[vert], py[vert]]), indices=edge_of))
     gx = np.empty(len(gn))
     gy = np.empty(len(gn))
