@@ -33,6 +33,7 @@ from sqlalchemy import text
 from yizhan.areas import ensure_area, resolve_area
 from yizhan.data.demand import check_demand, import_demand
 from yizhan.data.demand_fast import cells_of, copy_cells, copy_points, fast_points, inside
+from yizhan.data.layers import new_layer
 from yizhan.db.engine import make_engine, migrate
 from yizhan.stations.tables import ImportLimits
 
@@ -97,7 +98,7 @@ def child(url: str, path: Path, general: bool) -> dict[str, Any]:
             phases["area test"] = time.perf_counter() - t
             pts = pts.take(ok) if not ok.all() else pts
             conn.execute(text("DELETE FROM demand_points WHERE area_id = :a"), {"a": info.id})
-            conn.execute(text("DELETE FROM demand_cells WHERE area_id = :a"), {"a": info.id})
+            layer = new_layer(conn, info, source="benchmark", cell_size_m=CELL_M)
             t = time.perf_counter()
             copy_points(raw, info.id, pts)
             phases["COPY points"] = time.perf_counter() - t
@@ -105,7 +106,7 @@ def child(url: str, path: Path, general: bool) -> dict[str, Any]:
             cells = cells_of(pts.lon, pts.lat, pts.weight, crs_epsg=info.crs_epsg, cell_size_m=CELL_M)
             phases["cells"] = time.perf_counter() - t
             t = time.perf_counter()
-            copy_cells(raw, info, cells)
+            copy_cells(raw, info, cells, layer)
             phases["COPY cells"] = time.perf_counter() - t
             trans.rollback()
         out["phases"] = phases

@@ -79,7 +79,7 @@ def demand_state(conn: Connection, area: AreaInfo) -> DemandState:
         "SELECT count(*) AS cells, coalesce(sum(weight), 0) AS total, "
         "coalesce(sum(ST_Area(ST_Transform(geom, :crs))), 0) / 1e6 AS km2, "
         "CASE WHEN min(cell_size_m) = max(cell_size_m) THEN min(cell_size_m) END AS size "
-        "FROM demand_cells WHERE area_id = :a"), {"a": area.id, "crs": area.crs_epsg}).one()
+        "FROM area_cells WHERE area_id = :a"), {"a": area.id, "crs": area.crs_epsg}).one()
     return DemandState(int(row.cells), float(row.total), float(row.km2),
                        float(row.size) if row.size is not None else None)
 

@@ -27,11 +27,13 @@ from yizhan.coverage.network import demand_distances, network_nearest, service_a
 from yizhan.coverage.runs import (
     UNASSIGNED,
     GapRow,
+    LayerCells,
     RunRecord,
     RunSummary,
     UnitRow,
+    cell_polygons,
     cell_size_of,
-    cells_frame,
+    layer_cells,
     multi_polygon,
     polygonal,
     store_run,
@@ -181,16 +183,14 @@ def run_coverage(engine: Any, *, area: str | None = None, radius_m: float = DEFA
         info = resolve_area(conn, area)
         say(f"loading stations and demand of {info.name}")
         stations = stations_frame(conn, info.id)
-        cells = cells_frame(conn, info.id)
+        cells = layer_cells(conn, info.id)
         units = units_frame(conn, info.id)
         cell_size = cell_size_of(conn, info.id)
-        if cells.empty:
+        if cells is None or not len(cells):
             raise InvalidInput(f"area {info.name!r} has no demand cells: import demand first (`yizhan demand import`)")
         crs = info.crs_epsg
-        cells_m = cells.to_crs(crs)
-        centre = cells_m.geometry.centroid
-        cells_xy = np.column_stack([centre.x, centre.y])
-        demand = measured_demand(conn, info, cells, cells_xy, cell_size, measure=measure, timezone=timezone)
+        cells_xy = cells.xy
+        demand = measured_demand(conn, info, cells.frame(), cells_xy, cell_size, measure=measure, timezone=timezone)
         week_profile = stored_profile(conn, info.id) if by_hour or capacity else None
     active = stations[stations["status"] == "active"]
     st_m = active.to_crs(crs)
@@ -215,7 +215,7 @@ def run_coverage(engine: Any, *, area: str | None = None, radius_m: float = DEFA
     else:
         cov = straight_coverage(cells_xy, st_xy, radius_m, boundary_m, demand, st_lonlat)
         params["distance"] = "straight line, metres (on the ellipsoid near the radius)"
-    weights = cells["weight"].to_numpy(float)
+    weights = cells.weight
     if cov.loc_covered is not None and cov.loc_covered_straight is not None:
         covered_w = per_cell(demand, cov.loc_covered, len(cells))
         straight_w = per_cell(demand, cov.loc_covered_straight, len(cells))
@@ -227,7 +227,8 @@ def run_coverage(engine: Any, *, area: str | None = None, radius_m: float = DEFA
     done, done_straight = float(covered_w.sum()), float(straight_w.sum())
     share = done / total if total > 0 else 0.0
     say("merging uncovered cells into gaps")
-    gaps = gaps_from_cells(cells_m, uncovered=~cell_covered, weights=np.maximum(weights - covered_w, 0.0))
+    gaps = gaps_from_cells(_uncovered_polygons(engine, cells, ~cell_covered, crs), uncovered=~cell_covered,
+                           weights=np.maximum(weights - covered_w, 0.0))
     reach = polygonal(cov.covered_geom)
     station_ids = active["station_id"].to_numpy()
     nearest_id = np.full(len(cells), -1, dtype=np.int64)
@@ -258,6 +259,17 @@ def run_coverage(engine: Any, *, area: str | None = None, radius_m: float = DEFA
         hours=hours.record if hours is not None else None)
     say("storing the run")
     return store_run(engine, record)
+
+
+def _uncovered_polygons(engine: Any, cells: LayerCells, uncovered: np.ndarray, crs: int) -> gpd.GeoDataFrame:
+    """The cells as a frame in EPSG ``crs`` whose polygons are read for the ``uncovered`` ones only (None
+    elsewhere): all ``gaps_from_cells`` looks at."""
+    geoms = np.full(len(cells), None, dtype=object)
+    idx = np.flatnonzero(uncovered)
+    if len(idx):
+        with engine.connect() as conn:
+            geoms[idx] = cell_polygons(conn, cells.cell_id[idx], crs).to_numpy()
+    return gpd.GeoDataFrame(geometry=gpd.GeoSeries(geoms, crs=crs))
 
 
 def gap_rows(gaps: gpd.GeoDataFrame, cov: CellCoverage, nearest_id: np.ndarray) -> list[GapRow]:

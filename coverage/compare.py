@@ -35,15 +35,15 @@ _COVERED = "coalesce({0}.covered_weight, CASE WHEN {0}.covered THEN {0}.weight E
 _CHANGED_CELLS = f"""
     SELECT cell_key, abs(change) AS weight, change > 0 AS covered_after, geom
     FROM (SELECT b.cell_key, {_COVERED.format("b")} - {_COVERED.format("a")} AS change, b.geom
-          FROM (SELECT * FROM run_cells WHERE run_id = :before) a
-          JOIN (SELECT * FROM run_cells WHERE run_id = :after) b USING (cell_key)) c
+          FROM (SELECT * FROM run_cells_in_layer WHERE run_id = :before) a
+          JOIN (SELECT * FROM run_cells_in_layer WHERE run_id = :after) b USING (cell_key)) c
     WHERE abs(change) > 1e-9
     ORDER BY weight DESC, cell_key"""
 _UNMATCHED = """
     SELECT count(*) FILTER (WHERE a.cell_key IS NULL) AS only_after,
            count(*) FILTER (WHERE b.cell_key IS NULL) AS only_before
-    FROM (SELECT cell_key FROM run_cells WHERE run_id = :before) a
-    FULL JOIN (SELECT cell_key FROM run_cells WHERE run_id = :after) b USING (cell_key)"""
+    FROM (SELECT cell_key FROM run_cells_in_layer WHERE run_id = :before) a
+    FULL JOIN (SELECT cell_key FROM run_cells_in_layer WHERE run_id = :after) b USING (cell_key)"""
 
 
 @dataclass(frozen=True)

@@ -7,9 +7,7 @@ are metres and square metres measured in the area's metric CRS.
 
 from __future__ import annotations
 
-import io
 import json
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, NotRequired
@@ -23,6 +21,7 @@ from sqlalchemy import Connection, Engine, Row, text
 from typing_extensions import TypedDict
 
 from yizhan.areas import AreaInfo, get_area_by_id, sector_units, units_frame
+from yizhan.db.binary_copy import Column, encode_rows
 from yizhan.db.models import SRID
 from yizhan.errors import NotFound
 from yizhan.stations.registry import stations_frame
@@ -111,10 +110,50 @@ class RunData:
 
 
 def cells_frame(conn: Connection, area_id: int) -> gpd.GeoDataFrame:
-    """The area's demand cells (``cell_key``, ``weight``, Polygon in EPSG:4326), ordered by key."""
-    sql = "SELECT cell_key, weight, geom FROM demand_cells WHERE area_id = :a ORDER BY cell_key"
+    """The area's current demand cells (``cell_key``, ``weight``, Polygon in EPSG:4326), ordered by key."""
+    sql = "SELECT cell_key, weight, geom FROM area_cells WHERE area_id = :a ORDER BY cell_key"
     df = gpd.read_postgis(text(sql), conn, geom_col="geom", crs=SRID, params={"a": area_id})
     return df.rename_geometry("geometry")
+
+
+@dataclass
+class LayerCells:
+    """An area's current demand cells as numbers, ordered by key: the layer's id, each cell's id, key, weight and
+    centre ``xy`` ((n, 2) metres in the area's CRS, x east, y north)."""
+
+    layer_id: int
+    cell_id: np.ndarray
+    cell_key: np.ndarray
+    weight: np.ndarray
+    xy: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.cell_id)
+
+    def frame(self) -> pd.DataFrame:
+        """``cell_key`` and ``weight`` as a frame (what ``measured_demand`` reads)."""
+        return pd.DataFrame({"cell_key": self.cell_key, "weight": self.weight})
+
+
+def layer_cells(conn: Connection, area_id: int) -> LayerCells | None:
+    """The area's current cells as numbers (no geometry read), None before any demand import."""
+    row = conn.execute(text("SELECT id FROM demand_layers WHERE area_id = :a AND retired_at IS NULL"),
+                       {"a": area_id}).one_or_none()
+    if row is None:
+        return None
+    df = pd.read_sql(text("SELECT id, cell_key, weight, x, y FROM demand_cells WHERE layer_id = :l "
+                          "ORDER BY cell_key"), conn, params={"l": row.id})
+    return LayerCells(int(row.id), df["id"].to_numpy(np.int64), df["cell_key"].to_numpy(object),
+                      df["weight"].to_numpy(float), df[["x", "y"]].to_numpy(float))
+
+
+def cell_polygons(conn: Connection, cell_ids: np.ndarray, crs_epsg: int) -> gpd.GeoSeries:
+    """The polygons of cells ``cell_ids`` (in that order) in EPSG ``crs_epsg`` (metres)."""
+    df = gpd.read_postgis(text("SELECT t.i, ST_Transform(c.geom, :crs) AS geom FROM unnest(CAST(:ids AS int[])) "
+                               "WITH ORDINALITY AS t(id, i) JOIN demand_cells c ON c.id = t.id ORDER BY t.i"),
+                          conn, geom_col="geom", crs=crs_epsg,
+                          params={"ids": [int(i) for i in cell_ids], "crs": crs_epsg})
+    return df.geometry.reset_index(drop=True)
 
 
 def multi_polygon(g: Any) -> MultiPolygon:
@@ -179,9 +218,9 @@ class HourRecord:
 
 @dataclass
 class RunRecord:
-    """Everything a coverage run stores. ``cells`` is the area's cell frame (``cell_key``, ``weight``, WGS 84
-    polygons) and the arrays run along it: covered, the nearest station's id (-1 for none), the distance to it in
-    the run's metric and in a straight line (metres, ``inf`` beyond the search)."""
+    """Everything a coverage run stores. ``cells`` are the demand layer's cells it analysed and the arrays run
+    along them: covered, the nearest station's id (-1 for none), the distance to it in the run's metric and in a
+    straight line (metres, ``inf`` beyond the search)."""
 
     area_id: int
     mode: str
@@ -195,7 +234,7 @@ class RunRecord:
     demand_covered_straight: float
     covered_area_m2: float
     covered_geom: Any  # WGS 84 (Multi)Polygon or None
-    cells: gpd.GeoDataFrame
+    cells: LayerCells
     covered: np.ndarray
     nearest_station_id: np.ndarray
     distance_m: np.ndarray
@@ -218,9 +257,10 @@ def store_run(engine: Engine, rec: RunRecord) -> RunSummary:
         run_id = conn.execute(text(f"""
             INSERT INTO coverage_runs (area_id, mode, radius_m, params, stations, cells, demand_total, demand_covered,
                                        covered_share, covered_area_m2, gaps, covered_geom, profile,
-                                       demand_covered_straight, demand_by_hour, covered_by_hour, open_by_hour)
+                                       demand_covered_straight, demand_by_hour, covered_by_hour, open_by_hour,
+                                       layer_id)
             VALUES (:a, :mode, :r, CAST(:params AS jsonb), :st, :cells, :tot, :done, :share, :carea, :gaps,
-                    ST_Multi(ST_GeomFromText(:cg, {SRID})), :profile, :done_straight, :dh, :ch, :oh)
+                    ST_Multi(ST_GeomFromText(:cg, {SRID})), :profile, :done_straight, :dh, :ch, :oh, :layer)
             RETURNING id"""), {
             "a": rec.area_id, "mode": rec.mode, "r": rec.radius_m, "params": json.dumps(rec.params),
             "st": rec.stations, "cells": len(rec.cells), "tot": rec.demand_total, "done": rec.demand_covered,
@@ -228,7 +268,8 @@ def store_run(engine: Engine, rec: RunRecord) -> RunSummary:
             "cg": rec.covered_geom.wkt if rec.covered_geom is not None else None, "profile": rec.profile,
             "done_straight": rec.demand_covered_straight, "dh": _floats(hours.demand_by_hour),
             "ch": _floats(hours.covered_by_hour),
-            "oh": None if hours.open_by_hour is None else [int(x) for x in hours.open_by_hour]}).scalar_one()
+            "oh": None if hours.open_by_hour is None else [int(x) for x in hours.open_by_hour],
+            "layer": rec.cells.layer_id}).scalar_one()
         _copy_cells(conn, run_id, rec, hours)
         if rec.gaps:
             conn.execute(text(f"""
@@ -273,46 +314,40 @@ def units_table(conn: Connection, run_id: int) -> pd.DataFrame:
 
 def cell_size_of(conn: Connection, area_id: int) -> float | None:
     """Edge of the area's demand cells in metres (None without cells)."""
-    return conn.execute(text("SELECT max(cell_size_m) FROM demand_cells WHERE area_id = :a"), {"a": area_id}).scalar()
+    return conn.execute(text("SELECT max(cell_size_m) FROM area_cells WHERE area_id = :a"), {"a": area_id}).scalar()
 
 
-def _nullable(values: np.ndarray | None, fmt: Callable[[Any], str]) -> list[str] | str:
-    """COPY text cells: each value formatted, ``\\N`` for a missing or non-finite one (or all, without values)."""
+def _float_column(values: np.ndarray | None, n: int) -> Column:
+    """A float8 column, NULL where a value is missing or not finite (or everywhere, without values)."""
     if values is None:
-        return "\\N"
-    return ["\\N" if isinstance(v, float | np.floating) and not np.isfinite(v) else fmt(v) for v in values]
+        return Column(np.zeros(n), "float8", np.ones(n, dtype=bool))
+    v = np.asarray(values, float)
+    return Column(v, "float8", ~np.isfinite(v))
 
 
 def _copy_cells(conn: Connection, run_id: int, rec: RunRecord, hours: HourRecord) -> None:
-    cells = rec.cells
+    """The run's results per cell into ``run_cells`` by binary COPY (numbers only; see ``db.binary_copy``)."""
+    n = len(rec.cells)
+    sid = np.asarray(rec.nearest_station_id, np.int64)
     masks = hours.cell_masks
-    buf = io.StringIO()
-    pd.DataFrame({"run": run_id, "key": cells["cell_key"], "w": cells["weight"], "cov": rec.covered,
-                  "sid": [str(int(s)) if s >= 0 else "\\N" for s in rec.nearest_station_id],
-                  "d": _nullable(np.asarray(rec.distance_m, float), lambda v: repr(float(v))),
-                  "sd": _nullable(np.asarray(rec.straight_m, float), lambda v: repr(float(v))),
-                  "g": shapely.to_wkt(cells.geometry.to_numpy(), rounding_precision=8),
-                  "cw": _nullable(rec.covered_weight, lambda v: repr(float(v))),
-                  "ch": "\\N" if masks is None else ["\\\\x" + bytes(m).hex() for m in masks],
-                  "hc": _nullable(hours.hours_covered, lambda v: str(int(v))),
-                  "ng": _nullable(hours.night_gap, lambda v: "t" if v else "f"),
-                  "acc": _nullable(hours.accessibility, lambda v: repr(float(v))),
-                  }).to_csv(buf, sep="\t", header=False, index=False)
+    absent = np.ones(n, dtype=bool)
+    columns = [
+        Column(np.full(n, run_id), "int4"), Column(rec.cells.cell_id, "int4"),
+        Column(np.asarray(rec.covered, bool), "bool"), Column(np.maximum(sid, 0), "int4", sid < 0),
+        _float_column(rec.distance_m, n), _float_column(rec.straight_m, n), _float_column(rec.covered_weight, n),
+        Column(np.zeros((n, 21), np.uint8), "bytea", absent) if masks is None
+        else Column(np.asarray(masks, np.uint8), "bytea"),
+        Column(np.zeros(n), "int2", absent) if hours.hours_covered is None
+        else Column(np.asarray(hours.hours_covered), "int2"),
+        Column(np.zeros(n), "bool", absent) if hours.night_gap is None
+        else Column(np.asarray(hours.night_gap, bool), "bool"),
+        _float_column(hours.accessibility, n)]
     raw = conn.connection.driver_connection
     assert raw is not None, "an open connection has its psycopg connection"
-    with raw.cursor() as cur:
-        cur.execute("CREATE TEMP TABLE _cells_in (run_id int, cell_key text, weight float8, covered bool, "
-                    "nearest_station_id int, distance_m float8, straight_distance_m float8, wkt text, "
-                    "covered_weight float8, covered_hours bytea, hours_covered smallint, night_gap bool, "
-                    "accessibility float8) ON COMMIT DROP")
-        with cur.copy("COPY _cells_in FROM STDIN") as cp:
-            cp.write(buf.getvalue())
-        cur.execute(f"INSERT INTO run_cells (run_id, cell_key, weight, covered, nearest_station_id, distance_m, "
-                    f"straight_distance_m, geom, covered_weight, covered_hours, hours_covered, night_gap, "
-                    f"accessibility) SELECT run_id, cell_key, weight, covered, nearest_station_id, distance_m, "
-                    f"straight_distance_m, ST_GeomFromText(wkt, {SRID}), covered_weight, covered_hours, "
-                    f"hours_covered, night_gap, accessibility FROM _cells_in")
-        cur.execute("DROP TABLE _cells_in")
+    with raw.cursor() as cur, cur.copy(
+            "COPY run_cells (run_id, cell_id, covered, nearest_station_id, distance_m, straight_distance_m, "
+            "covered_weight, covered_hours, hours_covered, night_gap, accessibility) FROM STDIN (FORMAT BINARY)") as cp:
+        cp.write(encode_rows(columns))
 
 
 RUNS_SQL = "SELECT r.*, a.name AS area FROM coverage_runs r JOIN areas a ON a.id = r.area_id"
@@ -383,7 +418,7 @@ def load_run(engine: Engine, run_id: int | None = None, *, area: str | None = No
         stations = stations_frame(conn, area_id)
         cells = gpd.read_postgis(text("SELECT cell_key, weight, covered, distance_m, straight_distance_m, "
                                       "covered_weight, covered_hours, hours_covered, night_gap, accessibility, geom "
-                                      "FROM run_cells "
+                                      "FROM run_cells_in_layer "
                                       "WHERE run_id = :r ORDER BY cell_key"), conn, geom_col="geom", crs=SRID,
                                  params={"r": rid}).rename_geometry("geometry")
         cells["covered_hours"] = [None if b is None else bytes(b) for b in cells["covered_hours"]]

@@ -26,6 +26,7 @@ from yizhan.data.demand_columns import DemandColumns
 from yizhan.data.demand_fast import FastPoints, cells_of, copy_cells, copy_points, fast_points, inside
 from yizhan.data.demand_files import demand_rows_from_file
 from yizhan.data.demand_times import expected_time, times_from_text, zone_of
+from yizhan.data.layers import close_layer, new_layer
 from yizhan.db.models import SRID
 from yizhan.errors import ImportRejected, InvalidInput, RowProblem
 from yizhan.geo.coords import COORD_SYSTEMS, to_wgs84
@@ -136,19 +137,22 @@ def _check_cell_size(cell_size_m: float) -> None:
         raise InvalidInput(f"cell size {cell_size_m} m: expected 10 to 5000 metres")
 
 
-def aggregate_cells(conn: Connection, area: AreaInfo, cell_size_m: float) -> int:
-    """Replace the area's cells by its points summed into ``cell_size_m`` squares (metres, area CRS)."""
+def aggregate_cells(conn: Connection, area: AreaInfo, cell_size_m: float, *, source: str = "") -> int:
+    """Sum the area's points into ``cell_size_m`` squares (metres, area CRS) as a new demand layer (``data.layers``)
+    that replaces its current cells; the number of cells."""
     _check_cell_size(cell_size_m)
-    conn.execute(text("DELETE FROM demand_cells WHERE area_id = :a"), {"a": area.id})
-    return conn.execute(text(f"""
-        INSERT INTO demand_cells (area_id, cell_key, cell_size_m, weight, points, geom, centroid)
-        SELECT :a, :size || 'm:' || ix || ':' || iy, :size, sum(weight), count(*),
+    layer = new_layer(conn, area, source=source, cell_size_m=cell_size_m)
+    conn.execute(text(f"""
+        INSERT INTO demand_cells (area_id, layer_id, cell_key, cell_size_m, weight, points, geom, centroid, x, y)
+        SELECT :a, :layer, :size || 'm:' || ix || ':' || iy, :size, sum(weight), count(*),
                ST_Transform(ST_MakeEnvelope(ix * :size, iy * :size, (ix + 1) * :size, (iy + 1) * :size, :crs),
                             {SRID}),
-               ST_Transform(ST_SetSRID(ST_MakePoint((ix + 0.5) * :size, (iy + 0.5) * :size), :crs), {SRID})
+               ST_Transform(ST_SetSRID(ST_MakePoint((ix + 0.5) * :size, (iy + 0.5) * :size), :crs), {SRID}),
+               (ix + 0.5) * :size, (iy + 0.5) * :size
         FROM (SELECT floor(ST_X(p) / :size)::bigint AS ix, floor(ST_Y(p) / :size)::bigint AS iy, weight
               FROM (SELECT ST_Transform(geom, :crs) AS p, weight FROM demand_points WHERE area_id = :a) t) g
-        GROUP BY ix, iy"""), {"a": area.id, "size": float(cell_size_m), "crs": area.crs_epsg}).rowcount
+        GROUP BY ix, iy"""), {"a": area.id, "layer": layer, "size": float(cell_size_m), "crs": area.crs_epsg})
+    return close_layer(conn, layer)[0]
 
 
 def import_demand(engine: Engine, path: Path | str, *, area: str | None = None, coord: str = "wgs84",
@@ -210,8 +214,8 @@ def import_demand(engine: Engine, path: Path | str, *, area: str | None = None, 
         if not append:
             conn.execute(text("DELETE FROM demand_points WHERE area_id = :a"), {"a": info.id})
         _copy_points(conn, info.id, pts)
-        cells = aggregate_cells(conn, info, cell_size_m)
-        total = conn.execute(text("SELECT coalesce(sum(weight), 0) FROM demand_cells WHERE area_id = :a"),
+        cells = aggregate_cells(conn, info, cell_size_m, source=source)
+        total = conn.execute(text("SELECT coalesce(sum(weight), 0) FROM area_cells WHERE area_id = :a"),
                              {"a": info.id}).scalar_one()
     notes = list(read.notes)
     if any("timestamp" in names for names in read.columns.values()):
@@ -250,14 +254,14 @@ def _import_fast(engine: Engine, pts: FastPoints, *, source: str, area: str | No
         assert raw is not None, "an open connection has its psycopg connection"
         copy_points(raw, info.id, pts)
         if append:
-            cells = aggregate_cells(conn, info, cell_size_m)
-            total = conn.execute(text("SELECT coalesce(sum(weight), 0) FROM demand_cells WHERE area_id = :a"),
+            cells = aggregate_cells(conn, info, cell_size_m, source=source)
+            total = conn.execute(text("SELECT coalesce(sum(weight), 0) FROM area_cells WHERE area_id = :a"),
                                  {"a": info.id}).scalar_one()
         else:
             grid = cells_of(pts.lon, pts.lat, pts.weight, crs_epsg=info.crs_epsg, cell_size_m=cell_size_m)
-            conn.execute(text("DELETE FROM demand_cells WHERE area_id = :a"), {"a": info.id})
-            copy_cells(raw, info, grid)
-            cells, total = len(grid), float(grid.weight.sum())
+            layer = new_layer(conn, info, source=source, cell_size_m=cell_size_m)
+            copy_cells(raw, info, grid, layer)
+            cells, total = close_layer(conn, layer)
     notes = list(pts.notes)
     if any("timestamp" in names for names in pts.columns.values()):
         notes.append(f"不带时区的时间按 {timezone} 当地时间 / times without an offset are local time in {timezone}")
@@ -310,12 +314,17 @@ def import_grid(engine: Engine, grid: gpd.GeoDataFrame, *, source: str, area: st
         info = resolve_area(conn, area)
         size = float(np.sqrt(grid.to_crs(info.crs_epsg).area.mean()))
         conn.execute(text("DELETE FROM demand_points WHERE area_id = :a"), {"a": info.id})
-        conn.execute(text("DELETE FROM demand_cells WHERE area_id = :a"), {"a": info.id})
+        layer = new_layer(conn, info, source=source, cell_size_m=size)
+        centres = grid.to_crs(info.crs_epsg).geometry.centroid
         conn.execute(text(f"""
-            INSERT INTO demand_cells (area_id, cell_key, cell_size_m, weight, points, geom, centroid)
-            VALUES (:a, :k, :size, :w, 0, ST_GeomFromText(:g, {SRID}), ST_GeomFromText(:c, {SRID}))"""), [
-            {"a": info.id, "k": k, "size": size, "w": float(wi), "g": geom.wkt, "c": geom.representative_point().wkt}
-            for k, wi, geom in zip(keys, w, _polygons(cells.geometry, source), strict=True)])
+            INSERT INTO demand_cells (area_id, layer_id, cell_key, cell_size_m, weight, points, geom, centroid, x, y)
+            VALUES (:a, :layer, :k, :size, :w, 0, ST_GeomFromText(:g, {SRID}), ST_GeomFromText(:c, {SRID}), :x,
+                    :y)"""), [
+            {"a": info.id, "layer": layer, "k": k, "size": size, "w": float(wi), "g": geom.wkt,
+             "c": geom.representative_point().wkt, "x": float(x), "y": float(y)}
+            for k, wi, geom, x, y in zip(keys, w, _polygons(cells.geometry, source), centres.x, centres.y,
+                                         strict=True)])
+        close_layer(conn, layer)
     return DemandSummary(info.name, 0, 0, len(cells), float(w.sum()), size)
 
 

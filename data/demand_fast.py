@@ -492,16 +492,18 @@ def _point_rows(area_id: int, lon: np.ndarray, lat: np.ndarray, weight: np.ndarr
     return raw[keep].tobytes()
 
 
-_CELL_HEAD = np.dtype([("n", ">i2"), ("la", ">i4"), ("a", ">i4"), ("lk", ">i4")])
+_CELL_HEAD = np.dtype([("n", ">i2"), ("la", ">i4"), ("a", ">i4"), ("ll", ">i4"), ("l", ">i4"), ("lk", ">i4")])
 _CELL_TAIL = np.dtype([("ls", ">i4"), ("s", ">f8"), ("lw", ">i4"), ("w", ">f8"), ("lp", ">i4"), ("p", ">i4"),
                        ("lg", ">i4"), ("gbo", "u1"), ("gt", "<u4"), ("gsrid", "<u4"), ("rings", "<u4"),
                        ("npts", "<u4"), ("ring", "<f8", (10,)), ("lc", ">i4"), ("cbo", "u1"), ("ct", "<u4"),
-                       ("csrid", "<u4"), ("cx", "<f8"), ("cy", "<f8")])
+                       ("csrid", "<u4"), ("cx", "<f8"), ("cy", "<f8"), ("lx", ">i4"), ("x", ">f8"), ("ly", ">i4"),
+                       ("y", ">f8")])
 
 
-def copy_cells(conn: PgConnection[Any], area: AreaInfo, cells: FastCells) -> None:
-    """Append the cells to ``demand_cells`` by binary COPY: each square's polygon (corners west-south,
-    west-north, east-north, east-south, as PostGIS's envelope) and centre transformed to WGS 84 lon/lat."""
+def copy_cells(conn: PgConnection[Any], area: AreaInfo, cells: FastCells, layer_id: int) -> None:
+    """Append the cells to ``demand_cells`` in demand layer ``layer_id`` by binary COPY: each square's polygon
+    (corners west-south, west-north, east-north, east-south, as PostGIS's envelope) and centre transformed to WGS 84
+    lon/lat, and the centre in metres of the area's CRS (``x``, ``y``)."""
     size = cells.size
     back = Transformer.from_crs(area.crs_epsg, SRID, always_xy=True)
     x0, y0 = cells.ix * size, cells.iy * size
@@ -512,7 +514,7 @@ def copy_cells(conn: PgConnection[Any], area: AreaInfo, cells: FastCells) -> Non
     clon, clat = back.transform((cells.ix + 0.5) * size, (cells.iy + 0.5) * size)
     keys = [k.encode() for k in cells.cell_keys()]
     head = np.empty(len(cells), _CELL_HEAD)
-    head["n"], head["la"], head["a"] = 7, 4, area.id
+    head["n"], head["la"], head["a"], head["ll"], head["l"] = 10, 4, area.id, 4, layer_id
     head["lk"] = [len(k) for k in keys]
     tail = np.empty(len(cells), _CELL_TAIL)
     tail["ls"], tail["s"], tail["lw"], tail["w"], tail["lp"], tail["p"] = 8, size, 8, cells.weight, 4, cells.points
@@ -521,11 +523,12 @@ def copy_cells(conn: PgConnection[Any], area: AreaInfo, cells: FastCells) -> Non
     ring[:, 0::2], ring[:, 1::2] = np.reshape(lon, (-1, 5)), np.reshape(lat, (-1, 5))
     tail["ring"] = ring
     tail["lc"], tail["cbo"], tail["ct"], tail["csrid"], tail["cx"], tail["cy"] = 25, 1, _EWKB_POINT, SRID, clon, clat
+    tail["lx"], tail["x"], tail["ly"], tail["y"] = 8, (cells.ix + 0.5) * size, 8, (cells.iy + 0.5) * size
     heads = _split(head.tobytes(), _CELL_HEAD.itemsize)
     tails = _split(tail.tobytes(), _CELL_TAIL.itemsize)
     body = b"".join(b"".join(parts) for parts in zip(heads, keys, tails, strict=True))
-    with conn.cursor() as cur, cur.copy("COPY demand_cells (area_id, cell_key, cell_size_m, weight, points, geom, "
-                                        "centroid) FROM STDIN (FORMAT BINARY)") as cp:
+    with conn.cursor() as cur, cur.copy("COPY demand_cells (area_id, layer_id, cell_key, cell_size_m, weight, "
+                                        "points, geom, centroid, x, y) FROM STDIN (FORMAT BINARY)") as cp:
         cp.write(_COPY_HEADER + body + _COPY_TRAILER)
 
 

@@ -116,24 +116,46 @@ class DemandPoint(Base):
     geom: Mapped[WKBElement] = _geom("POINT")
 
 
+class DemandLayer(Base):
+    """One demand import of an area (migration 0012): its cells are stored once and every run of it refers to them.
+    The area's current layer is its one not retired; a retired layer stays while a run refers to it."""
+
+    __tablename__ = "demand_layers"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    area_id: Mapped[int] = mapped_column(ForeignKey("areas.id", ondelete="CASCADE"), index=True)
+    source: Mapped[str] = mapped_column(Text, server_default="")
+    cell_size_m: Mapped[float | None] = mapped_column(Float)
+    cells: Mapped[int] = mapped_column(Integer, server_default="0")
+    weight: Mapped[float] = mapped_column(Float, server_default="0")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    retired_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
 class DemandCell(Base):
-    """A demand grid cell (square, ``cell_size_m`` metres in the area CRS) with its summed weight."""
+    """A demand grid cell (square, ``cell_size_m`` metres in the area CRS) with its summed weight, in the layer of
+    the import that made it; ``x``, ``y`` its centre in metres in the area's CRS (x east, y north). The area's
+    current cells are the view ``area_cells``."""
 
     __tablename__ = "demand_cells"
     __table_args__ = (
-        UniqueConstraint("area_id", "cell_key", name="uq_demand_cells_area_key"),
+        UniqueConstraint("layer_id", "cell_key", name="uq_demand_cells_layer_key"),
         Index("ix_demand_cells_geom", "geom", postgresql_using="gist"),
         Index("ix_demand_cells_centroid", "centroid", postgresql_using="gist"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     area_id: Mapped[int] = mapped_column(ForeignKey("areas.id", ondelete="CASCADE"), index=True)
+    layer_id: Mapped[int] = mapped_column(ForeignKey("demand_layers.id", ondelete="CASCADE",
+                                                     name="fk_demand_cells_layer"))
     cell_key: Mapped[str] = mapped_column(String(60))
     cell_size_m: Mapped[float] = mapped_column(Float)
     weight: Mapped[float] = mapped_column(Float)
     points: Mapped[int] = mapped_column(Integer)
     geom: Mapped[WKBElement] = _geom("POLYGON")
     centroid: Mapped[WKBElement] = _geom("POINT")
+    x: Mapped[float] = mapped_column(Float)
+    y: Mapped[float] = mapped_column(Float)
 
 
 class CoverageRun(Base):
@@ -162,6 +184,9 @@ class CoverageRun(Base):
     """A run by hour (migration 0011): demand per hour of the week (168, Monday 00:00 first, local time)."""
     covered_by_hour: Mapped[list[float] | None] = mapped_column(ARRAY(Float))
     open_by_hour: Mapped[list[int] | None] = mapped_column(ARRAY(Integer))
+    layer_id: Mapped[int | None] = mapped_column(ForeignKey("demand_layers.id", ondelete="CASCADE",
+                                                            name="fk_coverage_runs_layer"), index=True)
+    """The demand layer the run analysed (migration 0012)."""
 
 
 class DemandProfile(Base):
@@ -196,19 +221,18 @@ class RunStationLoad(Base):
 
 
 class RunCell(Base):
-    """A demand cell as it was analysed in a run (a copy, so the run survives a demand re-import)."""
+    """A run's result for one cell of its demand layer (migration 0012: numbers only; the key, weight and polygon
+    are the layer's cell). ``nearest_station_id`` is a station's id with no foreign key (a removed station's id
+    finds no station)."""
 
     __tablename__ = "run_cells"
-    __table_args__ = (Index("ix_run_cells_geom", "geom", postgresql_using="gist"),)
 
     run_id: Mapped[int] = mapped_column(ForeignKey("coverage_runs.id", ondelete="CASCADE"), primary_key=True)
-    cell_key: Mapped[str] = mapped_column(String(60), primary_key=True)
-    weight: Mapped[float] = mapped_column(Float)
+    cell_id: Mapped[int] = mapped_column(Integer, primary_key=True)
     covered: Mapped[bool] = mapped_column(Boolean)
-    nearest_station_id: Mapped[int | None] = mapped_column(ForeignKey("stations.id", ondelete="SET NULL"))
+    nearest_station_id: Mapped[int | None] = mapped_column(Integer)
     distance_m: Mapped[float | None] = mapped_column(Float)
     straight_distance_m: Mapped[float | None] = mapped_column(Float)
-    geom: Mapped[WKBElement] = _geom("POLYGON")
     covered_weight: Mapped[float | None] = mapped_column(Float)
     """Demand of the cell's own points within reach (runs measured on points)."""
     covered_hours: Mapped[bytes | None] = mapped_column(LargeBinary)

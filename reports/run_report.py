@@ -189,7 +189,7 @@ def load_report(engine: Engine, run_id: int | None = None, *, area: str | None =
         # a cell's covered orders (its points' when measured on points) go to the station nearest its centre
         served = pd.read_sql(text("SELECT nearest_station_id AS station_id, sum(coalesce(covered_weight, "
                                   "CASE WHEN covered THEN weight ELSE 0 END)) AS demand, "
-                                  "count(*) FILTER (WHERE covered) AS cells FROM run_cells "
+                                  "count(*) FILTER (WHERE covered) AS cells FROM run_cells_in_layer "
                                   "WHERE run_id = :r AND nearest_station_id IS NOT NULL "
                                   "AND (covered OR covered_weight > 0) GROUP BY nearest_station_id"), conn,
                              params={"r": rid})

@@ -39,8 +39,8 @@ the streets were last built."""
 RECOMMENDATION_STATE = """
 SELECT (SELECT count(*) FROM candidate_sites WHERE area_id = :area),
        (SELECT max(updated_at) FROM candidate_sites WHERE area_id = :area),
-       (SELECT count(*) FROM demand_cells WHERE area_id = :area),
-       (SELECT sum(weight) FROM demand_cells WHERE area_id = :area)"""
+       (SELECT count(*) FROM area_cells WHERE area_id = :area),
+       (SELECT sum(weight) FROM area_cells WHERE area_id = :area)"""
 """What a recommendation's page draws besides: the candidates (the sites' addresses) and the demand cells."""
 
 

@@ -17,7 +17,8 @@ from yizhan.errors import InvalidInput, NotFound
 def _covered(engine, run_id):  # type: ignore[no-untyped-def]
     """Each cell's covered orders: those of its points (runs measured on points) or all of it when covered."""
     with engine.connect() as conn:
-        rows = conn.execute(text("SELECT cell_key, covered, weight, covered_weight FROM run_cells WHERE run_id = :r"),
+        rows = conn.execute(text("SELECT cell_key, covered, weight, covered_weight FROM run_cells_in_layer "
+                                 "WHERE run_id = :r"),
                             {"r": run_id}).all()
     return {r.cell_key: r.covered_weight if r.covered_weight is not None else r.weight * r.covered for r in rows}
 

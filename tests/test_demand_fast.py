@@ -42,7 +42,7 @@ def _stored(engine: Engine) -> tuple[pd.DataFrame, pd.DataFrame]:
         )).mappings().all())
         cells = pd.DataFrame(conn.execute(text(
             "SELECT cell_key, cell_size_m, weight, points, ST_AsBinary(geom) AS geom, ST_AsBinary(centroid) AS c, "
-            "ST_SRID(geom) AS srid FROM demand_cells ORDER BY cell_key")).mappings().all())
+            "ST_SRID(geom) AS srid FROM area_cells ORDER BY cell_key")).mappings().all())
     return pts, cells
 
 

@@ -208,7 +208,7 @@ def test_cached_map_follows_its_area(demo: DemoRuns, engine: Engine, settings: S
     assert both() == (True, False)
     with engine.begin() as conn:
         conn.execute(text("UPDATE demand_cells SET weight = weight + 1 "
-                          "WHERE cell_key = (SELECT min(cell_key) FROM demand_cells)"))
+                          "WHERE id = (SELECT id FROM area_cells ORDER BY cell_key LIMIT 1)"))
     assert both() == (True, False) and both() == (True, True)
     assert cache.stats.renders == len(renders)
 

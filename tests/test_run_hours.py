@@ -28,7 +28,7 @@ RADIUS = 800.0
 
 def _inputs(engine, area):  # type: ignore[no-untyped-def]
     with engine.connect() as conn:
-        size = conn.execute(text("SELECT max(cell_size_m) FROM demand_cells WHERE area_id = :a"),
+        size = conn.execute(text("SELECT max(cell_size_m) FROM area_cells WHERE area_id = :a"),
                             {"a": area.id}).scalar_one()
         pts = stored_points(conn, area, cell_size_m=size, timezone="Asia/Shanghai")
         st = stations_frame(conn, area.id)
