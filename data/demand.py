@@ -8,12 +8,13 @@ aggregated in PostGIS; each keeps its total weight, point count, polygon and cen
 
 from __future__ import annotations
 
-import io
 import math
+import time
 import unicodedata
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import geopandas as gpd
 import numpy as np
@@ -23,9 +24,20 @@ from sqlalchemy import Connection, Engine, text
 
 from yizhan.areas import AreaInfo, resolve_area
 from yizhan.data.demand_columns import DemandColumns
-from yizhan.data.demand_fast import FastPoints, cells_of, copy_cells, copy_points, fast_points, inside
+from yizhan.data.demand_fast import FastPoints, copy_cells, fast_points, grid_cells, inside, metres
 from yizhan.data.demand_files import demand_rows_from_file
-from yizhan.data.demand_times import expected_time, times_from_text, zone_of
+from yizhan.data.demand_points import (
+    PG_EPOCH_US,
+    PointBlock,
+    StoredPoints,
+    append_points,
+    drop_points,
+    load_points,
+    replace_points,
+    stored_points,
+    swap_points,
+)
+from yizhan.data.demand_times import expected_time, times_from_text
 from yizhan.data.layers import close_layer, new_layer
 from yizhan.db.models import SRID
 from yizhan.errors import ImportRejected, InvalidInput, RowProblem
@@ -35,6 +47,9 @@ from yizhan.stations.tables import ImportLimits
 
 MAX_PROBLEMS = 1000
 """Bad rows listed at most per field."""
+BLOCK_POINTS = 1 << 20
+"""Points made ready for storing at a time (their metres computed) while the server stores the block before."""
+__all__ = ["StoredPoints", "stored_points"]  # read here by the coverage runs; defined in data.demand_points
 
 
 @dataclass
@@ -120,16 +135,26 @@ def check_demand(df: pd.DataFrame, *, source: str, coord: str = "wgs84", timezon
                          "_row": rows})
 
 
-def _copy_points(conn: Connection, area_id: int, pts: pd.DataFrame) -> None:
-    buf = io.StringIO()
-    stamps = pts["observed_at"].dt.strftime("%Y-%m-%dT%H:%M:%S.%f+00:00").fillna("\\N")
-    geoms = "SRID=" + str(SRID) + ";POINT(" + pts["lon"].map(repr) + " " + pts["lat"].map(repr) + ")"
-    pd.DataFrame({"a": area_id, "w": pts["weight"].to_numpy(), "t": stamps.to_numpy(), "g": geoms.to_numpy()}
-                 ).to_csv(buf, sep="\t", header=False, index=False)
+def _store_points(conn: Connection, area: AreaInfo, pts: pd.DataFrame, *, append: bool) -> int:
+    """The checked points (``check_demand``'s frame) stored as the area's points, or added to them with ``append``
+    (``data.demand_points``); their number."""
+    x, y = metres(pts["lon"].to_numpy(float), pts["lat"].to_numpy(float), area.crs_epsg)
+    stamps = pts["observed_at"]
+    has = stamps.notna().to_numpy(bool)
+    micros = np.zeros(len(pts), np.int64)
+    if has.any():
+        micros[has] = stamps[has].dt.tz_convert("UTC").dt.tz_localize(None).to_numpy("datetime64[us]").astype(
+            np.int64) - PG_EPOCH_US
+    block = PointBlock(pts["lon"].to_numpy(float), pts["lat"].to_numpy(float), x, y, pts["weight"].to_numpy(float),
+                       micros, has)
+    raw = _driver(conn)
+    return append_points(raw, area.id, [block]) if append else replace_points(raw, area.id, [block])
+
+
+def _driver(conn: Connection) -> Any:
     raw = conn.connection.driver_connection
     assert raw is not None, "an open connection has its psycopg connection"
-    with raw.cursor() as cur, cur.copy("COPY demand_points (area_id, weight, observed_at, geom) FROM STDIN") as cp:
-        cp.write(buf.getvalue())
+    return raw
 
 
 def _check_cell_size(cell_size_m: float) -> None:
@@ -149,8 +174,8 @@ def aggregate_cells(conn: Connection, area: AreaInfo, cell_size_m: float, *, sou
                             {SRID}),
                ST_Transform(ST_SetSRID(ST_MakePoint((ix + 0.5) * :size, (iy + 0.5) * :size), :crs), {SRID}),
                (ix + 0.5) * :size, (iy + 0.5) * :size
-        FROM (SELECT floor(ST_X(p) / :size)::bigint AS ix, floor(ST_Y(p) / :size)::bigint AS iy, weight
-              FROM (SELECT ST_Transform(geom, :crs) AS p, weight FROM demand_points WHERE area_id = :a) t) g
+        FROM (SELECT floor(x / :size)::bigint AS ix, floor(y / :size)::bigint AS iy, weight
+              FROM demand_points WHERE area_id = :a) g
         GROUP BY ix, iy"""), {"a": area.id, "layer": layer, "size": float(cell_size_m), "crs": area.crs_epsg})
     return close_layer(conn, layer)[0]
 
@@ -211,9 +236,7 @@ def import_demand(engine: Engine, path: Path | str, *, area: str | None = None, 
         if pts.empty:
             raise InvalidInput(f"{source}: 区域 {info.name!r} 内没有需求点 / no demand points inside area "
                                f"{info.name!r}")
-        if not append:
-            conn.execute(text("DELETE FROM demand_points WHERE area_id = :a"), {"a": info.id})
-        _copy_points(conn, info.id, pts)
+        _store_points(conn, info, pts, append=append)
         cells = aggregate_cells(conn, info, cell_size_m, source=source)
         total = conn.execute(text("SELECT coalesce(sum(weight), 0) FROM area_cells WHERE area_id = :a"),
                              {"a": info.id}).scalar_one()
@@ -248,24 +271,45 @@ def _import_fast(engine: Engine, pts: FastPoints, *, source: str, area: str | No
         if len(pts) == 0:
             raise InvalidInput(f"{source}: 区域 {info.name!r} 内没有需求点 / no demand points inside area "
                                f"{info.name!r}")
-        if not append:
-            conn.execute(text("DELETE FROM demand_points WHERE area_id = :a"), {"a": info.id})
-        raw = conn.connection.driver_connection
-        assert raw is not None, "an open connection has its psycopg connection"
-        copy_points(raw, info.id, pts)
+        raw = _driver(conn)
         if append:
+            append_points(raw, info.id, _blocks(pts, info, [], []))
             cells = aggregate_cells(conn, info, cell_size_m, source=source)
             total = conn.execute(text("SELECT coalesce(sum(weight), 0) FROM area_cells WHERE area_id = :a"),
                                  {"a": info.id}).scalar_one()
         else:
-            grid = cells_of(pts.lon, pts.lat, pts.weight, crs_epsg=info.crs_epsg, cell_size_m=cell_size_m)
+            xs: list[np.ndarray] = []
+            ys: list[np.ndarray] = []
+            t = time.perf_counter()
+            loaded = load_points(raw, info.id, _blocks(pts, info, xs, ys))
+            pts.seconds["COPY points"] = time.perf_counter() - t
+            t = time.perf_counter()
+            grid = grid_cells(np.concatenate(xs), np.concatenate(ys), pts.weight, cell_size_m=cell_size_m)
+            pts.seconds["cells"] = time.perf_counter() - t
+            t = time.perf_counter()
             layer = new_layer(conn, info, source=source, cell_size_m=cell_size_m)
             copy_cells(raw, info, grid, layer)
             cells, total = close_layer(conn, layer)
+            pts.seconds["COPY cells"] = time.perf_counter() - t
+            t = time.perf_counter()
+            swap_points(raw, loaded)
+            pts.seconds["swap"] = time.perf_counter() - t
     notes = list(pts.notes)
     if any("timestamp" in names for names in pts.columns.values()):
         notes.append(f"不带时区的时间按 {timezone} 当地时间 / times without an offset are local time in {timezone}")
     return DemandSummary(info.name, len(pts), dropped, cells, float(total), cell_size_m, pts.used, notes)
+
+
+def _blocks(pts: FastPoints, area: AreaInfo, xs: list[np.ndarray], ys: list[np.ndarray]) -> Iterator[PointBlock]:
+    """The points in blocks of ``BLOCK_POINTS`` to store, their metres in the area's CRS computed block by block
+    (while the server stores the block before) and kept in ``xs``, ``ys`` for the cells."""
+    for start in range(0, len(pts), BLOCK_POINTS):
+        part = slice(start, start + BLOCK_POINTS)
+        lon, lat = pts.lon[part], pts.lat[part]
+        x, y = metres(lon, lat, area.crs_epsg)
+        xs.append(x)
+        ys.append(y)
+        yield PointBlock(lon, lat, x, y, pts.weight[part], pts.micros[part], pts.has_time[part])
 
 
 def _position_field(columns: Mapping[str, Mapping[str, str]]) -> str:
@@ -313,7 +357,7 @@ def import_grid(engine: Engine, grid: gpd.GeoDataFrame, *, source: str, area: st
     with engine.begin() as conn:
         info = resolve_area(conn, area)
         size = float(np.sqrt(grid.to_crs(info.crs_epsg).area.mean()))
-        conn.execute(text("DELETE FROM demand_points WHERE area_id = :a"), {"a": info.id})
+        drop_points(_driver(conn), info.id)
         layer = new_layer(conn, info, source=source, cell_size_m=size)
         centres = grid.to_crs(info.crs_epsg).geometry.centroid
         conn.execute(text(f"""
@@ -338,52 +382,3 @@ def _polygons(geoms: gpd.GeoSeries, source: str) -> list[BaseGeometry]:
             g = g.geoms[0]
         out.append(g)
     return out
-
-
-@dataclass
-class StoredPoints:
-    """An area's stored demand points as arrays, in their order of storage: ``x``, ``y`` metres in the area's metric
-    CRS (east, north), ``lon``, ``lat`` WGS 84 degrees, ``weight`` (orders), ``hour`` the hour of the week of the
-    order's time in ``timezone`` (``weekday * 24 + hour``, Monday 0, 0–167; -1 without a time), ``cell_key`` the key
-    of the demand cell holding the point (as ``aggregate_cells`` made it), ``first_time`` and ``last_time`` the span
-    of the stored times (None without any)."""
-
-    x: np.ndarray
-    y: np.ndarray
-    lon: np.ndarray
-    lat: np.ndarray
-    weight: np.ndarray
-    hour: np.ndarray
-    cell_key: np.ndarray
-    first_time: pd.Timestamp | None = None
-    last_time: pd.Timestamp | None = None
-
-    def __len__(self) -> int:
-        return len(self.weight)
-
-
-def stored_points(conn: Connection, area: AreaInfo, *, cell_size_m: float, timezone: str) -> StoredPoints:
-    """The area's stored demand points (see ``StoredPoints``); cells keyed as ``aggregate_cells`` keys them for
-    squares of ``cell_size_m`` metres. The hour of the week is read in ``timezone`` (an IANA name)."""
-    raw = conn.connection.driver_connection
-    assert raw is not None, "an open connection has its psycopg connection"
-    sql = """
-        SELECT ST_X(p), ST_Y(p), ST_X(geom), ST_Y(geom), weight,
-               CASE WHEN observed_at IS NULL THEN -1
-                    ELSE (extract(isodow FROM observed_at AT TIME ZONE %(tz)s)::int - 1) * 24
-                         + extract(hour FROM observed_at AT TIME ZONE %(tz)s)::int END,
-               %(size)s || 'm:' || floor(ST_X(p) / %(size)s)::bigint || ':' || floor(ST_Y(p) / %(size)s)::bigint
-        FROM (SELECT id, geom, weight, observed_at, ST_Transform(geom, %(crs)s::int) AS p
-              FROM demand_points WHERE area_id = %(a)s) t ORDER BY id"""
-    with raw.cursor() as cur:
-        cur.execute(sql, {"tz": zone_of(timezone).key, "size": float(cell_size_m), "crs": area.crs_epsg,
-                          "a": area.id})
-        rows = cur.fetchall()
-        cur.execute("SELECT min(observed_at), max(observed_at) FROM demand_points WHERE area_id = %s", (area.id,))
-        first, last = cur.fetchone() or (None, None)
-    cols = list(zip(*rows, strict=True)) if rows else [()] * 7
-    return StoredPoints(x=np.asarray(cols[0], float), y=np.asarray(cols[1], float), lon=np.asarray(cols[2], float),
-                        lat=np.asarray(cols[3], float), weight=np.asarray(cols[4], float),
-                        hour=np.asarray(cols[5], np.int16), cell_key=np.asarray(cols[6], dtype=object),
-                        first_time=None if first is None else pd.Timestamp(first),
-                        last_time=None if last is None else pd.Timestamp(last))

@@ -39,6 +39,7 @@ from pyproj import CRS, Transformer
 
 from yizhan.areas import AreaInfo
 from yizhan.data.demand_columns import ColumnChoice, DemandColumns, choose_columns, header_score
+from yizhan.data.demand_points import PG_EPOCH_US
 from yizhan.data.demand_times import times_from_text, zone_of
 from yizhan.db.models import SRID
 from yizhan.errors import InvalidInput
@@ -49,10 +50,6 @@ CSV_SUFFIXES = (".csv", ".txt")
 PARQUET_SUFFIXES = (".parquet", ".geoparquet")
 BLOCK_BYTES = 16 << 20
 """Bytes of a CSV file pyarrow parses at a time (a batch)."""
-COPY_ROWS = 1_000_000
-"""Rows encoded for COPY at a time: memory for the encoding stays near 70 MB."""
-PG_EPOCH_US = 946_684_800_000_000
-"""2000-01-01T00:00:00Z in microseconds since 1970: PostgreSQL's binary timestamps count from it."""
 _COPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + (0).to_bytes(4, "big") + (0).to_bytes(4, "big")
 _COPY_TRAILER = (-1).to_bytes(2, "big", signed=True)
 Check = Callable[[pd.DataFrame, dict[str, dict[str, str]]], object]
@@ -432,9 +429,21 @@ class FastCells:
         return [f"{size}m:{x}:{y}" for x, y in zip(self.ix.tolist(), self.iy.tolist(), strict=True)]
 
 
+def metres(lon: np.ndarray, lat: np.ndarray, crs_epsg: int) -> tuple[np.ndarray, np.ndarray]:
+    """WGS 84 lon, lat degrees as x, y metres (east, north) in EPSG ``crs_epsg``."""
+    x, y = Transformer.from_crs(SRID, crs_epsg, always_xy=True).transform(lon, lat)
+    return np.asarray(x, np.float64), np.asarray(y, np.float64)
+
+
 def cells_of(lon: np.ndarray, lat: np.ndarray, weight: np.ndarray, *, crs_epsg: int, cell_size_m: float) -> FastCells:
     """The points (WGS 84 lon, lat degrees) summed into squares of ``cell_size_m`` metres in EPSG ``crs_epsg``."""
-    x, y = Transformer.from_crs(SRID, crs_epsg, always_xy=True).transform(lon, lat)
+    x, y = metres(lon, lat, crs_epsg)
+    return grid_cells(x, y, weight, cell_size_m=cell_size_m)
+
+
+def grid_cells(x: np.ndarray, y: np.ndarray, weight: np.ndarray, *, cell_size_m: float) -> FastCells:
+    """The points (x, y metres in the area's CRS) summed into squares of ``cell_size_m`` metres: a point is in the
+    square ``floor(x / size)``, ``floor(y / size)``."""
     ix = np.floor(np.asarray(x) / cell_size_m).astype(np.int64)
     iy = np.floor(np.asarray(y) / cell_size_m).astype(np.int64)
     x0, y0 = int(ix.min()), int(iy.min())
@@ -451,45 +460,10 @@ def cells_of(lon: np.ndarray, lat: np.ndarray, weight: np.ndarray, *, crs_epsg: 
                      float(cell_size_m))
 
 
-# --- binary COPY ---------------------------------------------------------------------------------------------
+# --- binary COPY of cells ------------------------------------------------------------------------------------
 
-_POINT_ROW = np.dtype([("n", ">i2"), ("la", ">i4"), ("a", ">i4"), ("lw", ">i4"), ("w", ">f8"), ("lt", ">i4"),
-                       ("t", ">i8"), ("lg", ">i4"), ("bo", "u1"), ("gt", "<u4"), ("srid", "<u4"), ("x", "<f8"),
-                       ("y", "<f8")])
-_TIME_BYTES = slice(26, 34)
-"""The bytes of a row's time value (after the field count, area, weight and the time's length)."""
 _EWKB_POINT = 0x20000001
 _EWKB_POLYGON = 0x20000003
-
-
-def copy_points(conn: PgConnection[Any], area_id: int, pts: FastPoints) -> None:
-    """Append the points to ``demand_points`` by binary COPY: EWKB points (SRID 4326, lon lat) and times as
-    microseconds since 2000-01-01 UTC (NULL without one), encoded ``COPY_ROWS`` at a time."""
-    with conn.cursor() as cur, cur.copy("COPY demand_points (area_id, weight, observed_at, geom) FROM STDIN "
-                                        "(FORMAT BINARY)") as cp:
-        cp.write(_COPY_HEADER)
-        for start in range(0, len(pts), COPY_ROWS):
-            part = slice(start, start + COPY_ROWS)
-            cp.write(_point_rows(area_id, pts.lon[part], pts.lat[part], pts.weight[part], pts.micros[part],
-                                 pts.has_time[part]))
-        cp.write(_COPY_TRAILER)
-
-
-def _point_rows(area_id: int, lon: np.ndarray, lat: np.ndarray, weight: np.ndarray, micros: np.ndarray,
-                has_time: np.ndarray) -> bytes:
-    rows = np.empty(len(lon), _POINT_ROW)
-    rows["n"], rows["la"], rows["a"], rows["lw"], rows["w"] = 4, 4, area_id, 8, weight
-    rows["lt"] = np.where(has_time, 8, -1)
-    rows["t"] = micros
-    rows["lg"], rows["bo"], rows["gt"], rows["srid"], rows["x"], rows["y"] = 25, 1, _EWKB_POINT, SRID, lon, lat
-    if has_time.all():
-        return rows.tobytes()
-    raw = rows.view(np.uint8).reshape(len(rows), _POINT_ROW.itemsize)
-    if not has_time.any():
-        return np.concatenate([raw[:, :_TIME_BYTES.start], raw[:, _TIME_BYTES.stop:]], axis=1).tobytes()
-    keep = np.ones(raw.shape, dtype=bool)
-    keep[~has_time, _TIME_BYTES] = False
-    return raw[keep].tobytes()
 
 
 _CELL_HEAD = np.dtype([("n", ">i2"), ("la", ">i4"), ("a", ">i4"), ("ll", ">i4"), ("l", ">i4"), ("lk", ">i4")])

@@ -7,6 +7,7 @@ queries run on it, in metres on the spheroid, with its own GiST index (no cast i
 from __future__ import annotations
 
 from datetime import date, datetime
+from types import MappingProxyType
 
 from geoalchemy2 import Geography, Geometry, WKBElement
 from sqlalchemy import (
@@ -104,16 +105,24 @@ class Station(Base):
 
 
 class DemandPoint(Base):
-    """A raw delivery-demand observation (an order drop-off, a GPS ping) with a weight."""
+    """A raw delivery-demand observation (an order drop-off, a GPS ping) with a weight, as numbers (migration 0013):
+    ``lon``, ``lat`` WGS 84 degrees, ``x``, ``y`` metres in the area's metric CRS (x east, y north), ``id`` its number
+    in the area (from 1, in the order of the file). The table is partitioned by area (``demand_points_a{id}``) and
+    has no geometry, index, key or foreign key: ``data.demand_points`` writes and reads an area's points whole."""
 
     __tablename__ = "demand_points"
-    __table_args__ = (Index("ix_demand_points_geom", "geom", postgresql_using="gist"),)
+    __table_args__ = ({"postgresql_partition_by": "LIST (area_id)"},)
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    area_id: Mapped[int] = mapped_column(ForeignKey("areas.id", ondelete="CASCADE"), index=True)
-    weight: Mapped[float] = mapped_column(Float, server_default="1")
+    area_id: Mapped[int] = mapped_column(Integer)
+    id: Mapped[int] = mapped_column(Integer)
+    lon: Mapped[float] = mapped_column(Float)
+    lat: Mapped[float] = mapped_column(Float)
+    x: Mapped[float] = mapped_column(Float)
+    y: Mapped[float] = mapped_column(Float)
+    weight: Mapped[float] = mapped_column(Float)
     observed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    geom: Mapped[WKBElement] = _geom("POINT")
+    __mapper_args__ = MappingProxyType({"primary_key": (area_id, id)})
+    """The ORM's identity of a point (no key in the table)."""
 
 
 class DemandLayer(Base):

@@ -38,7 +38,7 @@ def _stored(engine: Engine) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The stored points (lon, lat, weight, observed_at in order of storage) and cells (by key)."""
     with engine.connect() as conn:
         pts = pd.DataFrame(conn.execute(text(
-            "SELECT ST_X(geom) AS lon, ST_Y(geom) AS lat, weight, observed_at FROM demand_points ORDER BY id"
+            "SELECT lon, lat, weight, observed_at FROM demand_points ORDER BY id"
         )).mappings().all())
         cells = pd.DataFrame(conn.execute(text(
             "SELECT cell_key, cell_size_m, weight, points, ST_AsBinary(geom) AS geom, ST_AsBinary(centroid) AS c, "

@@ -33,7 +33,7 @@ def _points(engine) -> pd.DataFrame:  # type: ignore[no-untyped-def]
     """The stored demand points: lon, lat (WGS 84), weight, observed_at (UTC), in insertion order."""
     with engine.connect() as conn:
         return pd.DataFrame(conn.execute(text(
-            "SELECT ST_X(geom) AS lon, ST_Y(geom) AS lat, weight, observed_at FROM demand_points ORDER BY id"
+            "SELECT lon, lat, weight, observed_at FROM demand_points ORDER BY id"
         )).mappings().all())
 
 

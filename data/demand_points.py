@@ -1,0 +1,299 @@
+"""An area's stored demand points: one partition of ``demand_points`` per area, written whole by binary COPY and
+read back whole as arrays.
+
+Each point is a row of numbers: ``lon``, ``lat`` (WGS 84 degrees), ``x``, ``y`` (metres in the area's metric CRS,
+east and north), ``weight`` (orders), ``observed_at`` (the order's instant, NULL without one) and ``id`` (its
+number in the area, from 1 in the order of the file; an appended file continues the numbers). There is no geometry
+and no index: nothing looks points up by place or by id, every reader takes all the points of an area (a coverage
+run, hours, capacity, site recommendation), and an index built on ten million points costs more time than the
+points take to load. A point's cell is its square of the layer's cell size, ``floor(x / size)``, ``floor(y /
+size)``, computed from the stored metres by the import and by the readers alike.
+
+``demand_points`` is partitioned by list of ``area_id``, one partition ``demand_points_a{id}`` per area, made on the
+area's first import. Replacing an area's points (``replace_points``) loads a new table created in the import's
+own transaction (``COPY ... FREEZE``: rows written frozen, and with ``wal_level=minimal`` written without WAL),
+then, still in that transaction, drops the old partition and attaches the new one: readers see the old points or
+the new ones, and a failed import leaves the stored points as they were. The swap takes the lock that every read of
+``demand_points`` waits for only at its end, for the moment of the swap and the commit. Imports of one area wait
+for each other (an advisory lock per area, for the transaction).
+
+No foreign key ties the points to ``areas``: PostgreSQL checks one per row (a million rows took seven times as
+long), and a partition is only made for an area the import has just found; nothing deletes areas.
+
+Rows are encoded in numpy (big-endian structured arrays holding each field's length word) and sent through a
+queued writer, so the server takes one block while the next is encoded; ``stored_points`` reads each column back
+as one binary array (``array_agg``) and decodes it with numpy, with no Python per row.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import psycopg
+from psycopg import Connection as PgConnection
+from psycopg import sql
+from psycopg.adapt import Loader
+from psycopg.copy import QueuedLibpqWriter
+from sqlalchemy import Connection
+
+from yizhan.areas import AreaInfo
+from yizhan.data.demand_times import zone_of
+
+PG_EPOCH_US = 946_684_800_000_000
+"""2000-01-01T00:00:00Z in microseconds since 1970: PostgreSQL's binary timestamps count from it."""
+ENCODE_ROWS = 1 << 18
+"""Rows encoded at a time (about 24 MB): the server takes one block while the next is encoded."""
+LOCK_CLASS = 17_017
+"""The first key of the advisory lock an import of an area's points takes (the second is the area's id)."""
+COLUMNS = ("area_id", "id", "lon", "lat", "x", "y", "weight", "observed_at")
+"""The columns of ``demand_points``, in the order a COPY sends them."""
+_HEADER = b"PGCOPY\n\xff\r\n\x00" + (0).to_bytes(4, "big") + (0).to_bytes(4, "big")
+_TRAILER = (-1).to_bytes(2, "big", signed=True)
+_ROW = np.dtype([("n", ">i2"), ("la", ">i4"), ("a", ">i4"), ("li", ">i4"), ("id", ">i4"), ("llon", ">i4"),
+                 ("lon", ">f8"), ("llat", ">i4"), ("lat", ">f8"), ("lx", ">i4"), ("x", ">f8"), ("ly", ">i4"),
+                 ("y", ">f8"), ("lw", ">i4"), ("w", ">f8"), ("lt", ">i4"), ("t", ">i8")])
+_NO_TIME = _ROW.itemsize - 8
+"""A row without a time ends after the time's length word (-1, NULL)."""
+_NEVER = np.iinfo(np.int64).min
+"""``-infinity`` as a binary timestamp: how a read marks a point without a time."""
+
+
+@dataclass
+class PointBlock:
+    """Points to store: ``lon``, ``lat`` WGS 84 degrees, ``x``, ``y`` metres in the area's metric CRS (east, north),
+    ``weight`` orders, ``micros`` the order's instant in microseconds since 2000-01-01 UTC where ``has_time``."""
+
+    lon: np.ndarray
+    lat: np.ndarray
+    x: np.ndarray
+    y: np.ndarray
+    weight: np.ndarray
+    micros: np.ndarray
+    has_time: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.lon)
+
+
+def partition_name(area_id: int) -> str:
+    """The partition of ``demand_points`` holding area ``area_id``'s points."""
+    return f"demand_points_a{int(area_id)}"
+
+
+def encode_rows(area_id: int, first_id: int, block: PointBlock) -> bytes:
+    """The block's rows in PostgreSQL's binary COPY format (without the file header and trailer), numbered from
+    ``first_id``; a point without a time has a NULL ``observed_at``."""
+    n = len(block)
+    rows = np.empty(n, _ROW)
+    rows["n"], rows["la"], rows["a"], rows["li"] = len(COLUMNS), 4, area_id, 4
+    rows["id"] = np.arange(first_id, first_id + n, dtype=np.int64)
+    for length in ("llon", "llat", "lx", "ly", "lw"):
+        rows[length] = 8
+    rows["lon"], rows["lat"], rows["x"], rows["y"], rows["w"] = block.lon, block.lat, block.x, block.y, block.weight
+    has = np.asarray(block.has_time, dtype=bool)
+    rows["lt"] = np.where(has, 8, -1)
+    rows["t"] = block.micros
+    if has.all():
+        return rows.tobytes()
+    raw = rows.view(np.uint8).reshape(n, _ROW.itemsize)
+    if not has.any():
+        return np.ascontiguousarray(raw[:, :_NO_TIME]).tobytes()
+    keep = np.ones(raw.shape, dtype=bool)
+    keep[~has, _NO_TIME:] = False
+    return raw[keep].tobytes()
+
+
+def _lock(cur: psycopg.Cursor[Any], area_id: int) -> None:
+    cur.execute("SELECT pg_advisory_xact_lock(%s, %s)", (LOCK_CLASS, int(area_id)))
+
+
+def _copy(cur: psycopg.Cursor[Any], table: str, area_id: int, first_id: int, blocks: Iterable[PointBlock], *,
+          freeze: bool) -> int:
+    """Send the blocks into ``table`` by one binary COPY; the number of rows sent."""
+    statement = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT BINARY{})").format(
+        sql.Identifier(table), sql.SQL(", ").join(map(sql.Identifier, COLUMNS)),
+        sql.SQL(", FREEZE") if freeze else sql.SQL(""))
+    count = 0
+    with cur.copy(statement, writer=QueuedLibpqWriter(cur)) as cp:
+        cp.write(_HEADER)
+        for block in blocks:
+            for start in range(0, len(block), ENCODE_ROWS):
+                part = _slice(block, slice(start, start + ENCODE_ROWS))
+                cp.write(memoryview(encode_rows(area_id, first_id + count, part)))
+                count += len(part)
+        cp.write(_TRAILER)
+    return count
+
+
+def _slice(block: PointBlock, part: slice) -> PointBlock:
+    if part.start == 0 and part.stop >= len(block):
+        return block
+    return PointBlock(block.lon[part], block.lat[part], block.x[part], block.y[part], block.weight[part],
+                      block.micros[part], block.has_time[part])
+
+
+@dataclass(frozen=True)
+class LoadedPoints:
+    """Points loaded into a new table by ``load_points``, waiting to be swapped in (``swap_points``)."""
+
+    area_id: int
+    table: str
+    count: int
+
+
+def load_points(conn: PgConnection[Any], area_id: int, blocks: Iterable[PointBlock]) -> LoadedPoints:
+    """Load ``blocks`` into a new table created in the open transaction of ``conn`` (binary COPY, FREEZE), to be
+    swapped in for the area's points by ``swap_points`` in the same transaction. The blocks are consumed while the
+    COPY runs (the server takes one while the next is made): an exception from them aborts the COPY and, raised on,
+    the transaction, and the stored points stay as they were."""
+    load = f"{partition_name(area_id)}_load"
+    with conn.cursor() as cur:
+        _lock(cur, area_id)
+        cur.execute(sql.SQL("CREATE TABLE {} (LIKE demand_points, CONSTRAINT {} CHECK (area_id = {}))").format(
+            sql.Identifier(load), sql.Identifier(f"{load}_area"), sql.Literal(int(area_id))))
+        count = _copy(cur, load, area_id, 1, blocks, freeze=True)
+    return LoadedPoints(int(area_id), load, count)
+
+
+def swap_points(conn: PgConnection[Any], loaded: LoadedPoints) -> None:
+    """Make the loaded table the area's partition of ``demand_points`` in place of the one it had: the old one is
+    dropped and the new one attached (its CHECK constraint spares the scan attaching would make), in the open
+    transaction of ``conn``. Reads of ``demand_points`` wait from here until the transaction ends."""
+    name = partition_name(loaded.area_id)
+    with conn.cursor() as cur:
+        cur.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(sql.Identifier(name)))
+        cur.execute(sql.SQL("ALTER TABLE demand_points ATTACH PARTITION {} FOR VALUES IN ({})").format(
+            sql.Identifier(loaded.table), sql.Literal(loaded.area_id)))
+        cur.execute(sql.SQL("ALTER TABLE {} RENAME TO {}").format(sql.Identifier(loaded.table),
+                                                                 sql.Identifier(name)))
+        cur.execute(sql.SQL("ALTER TABLE {} RENAME CONSTRAINT {} TO {}").format(
+            sql.Identifier(name), sql.Identifier(f"{loaded.table}_area"), sql.Identifier(f"{name}_area")))
+
+
+def replace_points(conn: PgConnection[Any], area_id: int, blocks: Iterable[PointBlock]) -> int:
+    """Make ``blocks`` the area's stored points, in the open transaction of ``conn``: ``load_points`` then
+    ``swap_points``. Returns the number of points."""
+    loaded = load_points(conn, area_id, blocks)
+    swap_points(conn, loaded)
+    return loaded.count
+
+
+def append_points(conn: PgConnection[Any], area_id: int, blocks: Iterable[PointBlock]) -> int:
+    """Add ``blocks`` to the area's stored points (numbered on from the last), by binary COPY into its partition
+    (made when the area has none), in the open transaction of ``conn``. Returns the number of points added."""
+    name = partition_name(area_id)
+    with conn.cursor() as cur:
+        _lock(cur, area_id)
+        cur.execute(sql.SQL("CREATE TABLE IF NOT EXISTS {} PARTITION OF demand_points FOR VALUES IN ({})").format(
+            sql.Identifier(name), sql.Literal(int(area_id))))
+        cur.execute(sql.SQL("SELECT coalesce(max(id), 0) FROM {}").format(sql.Identifier(name)))
+        row = cur.fetchone()
+        last = int(row[0]) if row is not None else 0
+        return _copy(cur, name, area_id, last + 1, blocks, freeze=False)
+
+
+def drop_points(conn: PgConnection[Any], area_id: int) -> None:
+    """Forget the area's stored points (its partition), in the open transaction of ``conn``."""
+    with conn.cursor() as cur:
+        _lock(cur, area_id)
+        cur.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(sql.Identifier(partition_name(area_id))))
+
+
+# --- reading -------------------------------------------------------------------------------------------------
+
+class _RawArray(Loader):
+    """An array column as the bytes of its binary form (decoded in numpy, not element by element)."""
+
+    format = psycopg.pq.Format.BINARY
+
+    def load(self, data: Any) -> bytes:
+        return bytes(data)
+
+
+_ARRAY_HEAD = 20
+"""Bytes before the first element of a one-dimensional binary array (dimensions, flags, type, size, lower bound)."""
+
+
+def _elements(data: bytes | None, kind: str) -> np.ndarray:
+    """The elements of a one-dimensional binary array without NULLs (each after its length word) as numpy."""
+    if data is None:
+        return np.empty(0, np.dtype(kind).newbyteorder("="))
+    items = np.frombuffer(data, np.dtype([("len", ">i4"), ("v", kind)]), offset=_ARRAY_HEAD)
+    return items["v"].astype(np.dtype(kind).newbyteorder("="))
+
+
+@dataclass
+class StoredPoints:
+    """An area's stored demand points as arrays, in their order of storage (``id``): ``x``, ``y`` metres in the
+    area's metric CRS (east, north), ``lon``, ``lat`` WGS 84 degrees, ``weight`` (orders), ``hour`` the hour of the
+    week of the order's time in ``timezone`` (``weekday * 24 + hour``, Monday 0, 0–167; -1 without a time), ``ix``,
+    ``iy`` the grid indices of the point's cell (squares of ``cell_size`` metres: ``floor(x / cell_size)``),
+    ``first_time`` and ``last_time`` the span of the stored times (None without any)."""
+
+    x: np.ndarray
+    y: np.ndarray
+    lon: np.ndarray
+    lat: np.ndarray
+    weight: np.ndarray
+    hour: np.ndarray
+    ix: np.ndarray
+    iy: np.ndarray
+    cell_size: float
+    first_time: pd.Timestamp | None = None
+    last_time: pd.Timestamp | None = None
+
+    def __len__(self) -> int:
+        return len(self.weight)
+
+    @property
+    def cell_key(self) -> np.ndarray:
+        """The key of each point's cell as the stored cells have it (``200m:ix:iy``, the size as PostgreSQL prints
+        a float), as an array of Python strings."""
+        return np.asarray(cell_keys(self.cell_size, self.ix, self.iy), dtype=object)
+
+
+def cell_keys(size: float, ix: np.ndarray, iy: np.ndarray) -> list[str]:
+    """Cell keys ``{size}m:{ix}:{iy}`` (``200m:2210:22152``; the size as PostgreSQL prints a float: ``200``,
+    ``150.5``)."""
+    prefix = repr(float(size)).removesuffix(".0") + "m:"
+    return [f"{prefix}{x}:{y}" for x, y in zip(ix.tolist(), iy.tolist(), strict=True)]
+
+
+def stored_points(conn: Connection, area: AreaInfo, *, cell_size_m: float, timezone: str) -> StoredPoints:
+    """The area's stored demand points (see ``StoredPoints``), their cells squares of ``cell_size_m`` metres. The
+    hour of the week is read in ``timezone`` (an IANA name)."""
+    zone = zone_of(timezone)
+    raw = conn.connection.driver_connection
+    assert raw is not None, "an open connection has its psycopg connection"
+    with raw.cursor(binary=True) as cur:
+        for name in ("int4", "float8", "timestamptz"):
+            info = psycopg.postgres.types.get(name)
+            assert info is not None and info.array_oid, name
+            cur.adapters.register_loader(info.array_oid, _RawArray)
+        cur.execute("SELECT array_agg(id), array_agg(lon), array_agg(lat), array_agg(x), array_agg(y), "
+                    "array_agg(weight), array_agg(coalesce(observed_at, '-infinity')) "
+                    "FROM demand_points WHERE area_id = %s", (area.id,))
+        row = cur.fetchone()
+    assert row is not None, "an aggregate answers one row"
+    ids = _elements(row[0], ">i4")
+    lon, lat, x, y, weight = (_elements(row[i], ">f8") for i in range(1, 6))
+    micros = _elements(row[6], ">i8")
+    if len(ids) > 1 and not (np.diff(ids) > 0).all():  # rows updated in place move: back to the order of storage
+        order = np.argsort(ids, kind="stable")
+        lon, lat, x, y, weight, micros = (a[order] for a in (lon, lat, x, y, weight, micros))
+    has = micros != _NEVER
+    hour = np.full(len(micros), -1, np.int16)
+    first = last = None
+    if has.any():
+        utc = pd.DatetimeIndex((micros[has] + PG_EPOCH_US).astype("datetime64[us]")).tz_localize("UTC")
+        local = utc.tz_convert(zone)
+        hour[has] = (local.dayofweek * 24 + local.hour).to_numpy(np.int16)
+        first, last = utc.min(), utc.max()
+    size = float(cell_size_m)
+    return StoredPoints(x=x, y=y, lon=lon, lat=lat, weight=weight, hour=hour,
+                        ix=np.floor(x / size).astype(np.int64), iy=np.floor(y / size).astype(np.int64),
+                        cell_size=size, first_time=first, last_time=last)
