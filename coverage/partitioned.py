@@ -1,0 +1,666 @@
+"""Partitioned coverage runs on Dask distributed: each part of a ``coverage.partitions`` plan computed by a worker
+that reads its own cells, stations, demand points and streets, the parts' results merged cell by cell.
+
+Exactness. A part owns its cells; it reads the active stations within its box grown by a halo, and its street graph
+within the box grown by the halo plus ``max_snap_m``. A straight line or a street path of length d from a cell stays
+within d of it, and a network distance is never shorter than the straight line, so:
+
+- straight line: the halo is the radius plus ``euclidean.geodesic_band`` (the stations the ellipsoid check looks at)
+  plus the plan's ``margin_m`` (a demand point's distance from its cell's centre) plus a metre. Coverage, the
+  distances up to the radius and the covered area are those of the whole area. A cell whose nearest station lies
+  beyond the halo is looked up again among the stations of a box four times as wide, and so on (``widened`` counts
+  them), so every straight distance is the whole area's too.
+- along the streets: the search runs to ``NETWORK_LIMIT_FACTOR`` x radius (a farther station gives ``inf``, as in a
+  whole run), so the halo is that limit plus the margin (at least the radius plus 50 m: the service area's 25 m
+  buffer around the reached streets). Every street path the search could use, every station it could reach and
+  every street a station or a cell snaps to (within ``max_snap_m``) lie inside the part's graph, so the network
+  distances, the stations found and the covered flags are the whole area's. The straight figures beside them are
+  completed as above.
+
+Ties (two stations at exactly the same distance) may be broken differently from a whole run: the distance is the
+same, the station named may differ.
+
+Each finished part's result is saved (``part-<i>.npz``) under a job folder keyed by the area, its demand layer and
+points, its stations, the street graph file and the parameters, in the settings' data folder
+(``partitioned/<key>/``): running the same job again computes only the parts not saved yet.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+from shapely.geometry.base import BaseGeometry
+from sqlalchemy import Connection, text
+
+from yizhan.areas import AreaInfo
+from yizhan.coverage.analysis import (
+    MODES,
+    NETWORK_LIMIT_FACTOR,
+    CellCoverage,
+    check_radius,
+    network_coverage,
+    straight_coverage,
+)
+from yizhan.coverage.euclidean import geodesic_band, nearest_from_arrays
+from yizhan.coverage.measure import Demand, check_measure, measured_demand, per_cell
+from yizhan.coverage.partitions import UNIT_OWNER_SQL, BoxT, Part, PartitionPlan, grown, plan_partitions
+from yizhan.coverage.streets import PROFILES, graph_file, load_area_graph
+from yizhan.data.demand_points import cell_keys
+from yizhan.data.demand_times import zone_of
+from yizhan.db.engine import database_url, make_engine
+from yizhan.db.models import SRID
+from yizhan.errors import InvalidInput, YizhanError
+from yizhan.geo.streets import StreetGraph
+from yizhan.settings import Settings
+
+JOB_FORMAT = "yizhan.partitioned/1"
+"""Written into every job key: a change of what a part computes changes it, so old parts are not reused."""
+RETRIES = 2
+"""Times Dask runs a failed part again before the run gives up on it."""
+WIDEN = 4.0
+"""Each further search for a cell's nearest station beyond the halo looks in a box this many times as wide."""
+SERVICE_REACH_M = 50.0
+"""Beyond the radius a network part's halo reaches at least (twice the service area's 25 m buffer)."""
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class PartTask:
+    """What a worker needs for one part: the settings (database, data folder, ``max_snap_m``), the area, the plan's
+    part and its size (``n_parts``), the run's ``mode``, ``profile``, ``radius_m`` (metres) and what it measures
+    (``points`` or ``cells``, decided for the whole area), the halos (metres) of its stations and of its street graph,
+    how far a demand point may lie from its cell's centre (``margin_m``) and the job folder (scratch files of a
+    network part)."""
+
+    settings: Settings
+    area: AreaInfo
+    layer_id: int
+    part: Part
+    n_parts: int
+    mode: str
+    profile: str
+    radius_m: float
+    measured: str
+    station_halo_m: float
+    graph_halo_m: float
+    margin_m: float
+    job_dir: str
+
+
+@dataclass
+class PartResult:
+    """One part's results per cell, in ``cell_key`` order (the database's order of the part's keys).
+
+    ``station_id`` the nearest station's database id (-1 none, in the run's metric), ``distance_m`` the distance to it
+    (metres, ``inf`` none), ``covered``, ``straight_m`` and ``covered_straight`` the straight-line figures,
+    ``weight`` the cell's orders; measured on points, ``covered_weight`` and ``covered_straight_weight`` the covered
+    orders per cell (else None). ``covered_wkb``: the covered area cut to the part's region (WKB, metres, area CRS;
+    None when empty). ``stations`` how many stations the part read, ``widened`` the cells whose straight nearest
+    station was looked up beyond the halo, ``seconds`` the part's time in its worker, ``params`` the network figures
+    (graph size, stations and cells off the network)."""
+
+    index: int
+    cell_key: np.ndarray
+    weight: np.ndarray
+    station_id: np.ndarray
+    distance_m: np.ndarray
+    covered: np.ndarray
+    straight_m: np.ndarray
+    covered_straight: np.ndarray
+    covered_weight: np.ndarray | None
+    covered_straight_weight: np.ndarray | None
+    covered_wkb: bytes | None
+    stations: int
+    widened: int
+    seconds: float
+    params: dict[str, Any] = field(default_factory=dict)
+
+    def save(self, path: Path) -> None:
+        """Write the result to ``path`` (``.npz``, no pickles), whole or not at all."""
+        arrays: dict[str, Any] = {
+            "index": np.int64(self.index), "cell_key": np.asarray(self.cell_key, dtype=str), "weight": self.weight,
+            "station_id": self.station_id, "distance_m": self.distance_m, "covered": self.covered,
+            "straight_m": self.straight_m, "covered_straight": self.covered_straight,
+            "covered_wkb": np.frombuffer(self.covered_wkb or b"", dtype=np.uint8),
+            "meta": np.array(json.dumps({"stations": self.stations, "widened": self.widened,
+                                         "seconds": self.seconds, "params": self.params,
+                                         "weights": self.covered_weight is not None}))}
+        if self.covered_weight is not None and self.covered_straight_weight is not None:
+            arrays["covered_weight"] = self.covered_weight
+            arrays["covered_straight_weight"] = self.covered_straight_weight
+        partial = path.with_name(f".{path.name}.partial.npz")
+        with open(partial, "wb") as fh:
+            np.savez(fh, **arrays)
+        partial.replace(path)
+
+    @classmethod
+    def load(cls, path: Path) -> PartResult:
+        """A result written by ``save``."""
+        with np.load(path, allow_pickle=False) as z:
+            meta = json.loads(str(z["meta"]))
+            wkb = z["covered_wkb"].tobytes()
+            return cls(index=int(z["index"]), cell_key=z["cell_key"].astype(object), weight=z["weight"],
+                       station_id=z["station_id"], distance_m=z["distance_m"], covered=z["covered"],
+                       straight_m=z["straight_m"], covered_straight=z["covered_straight"],
+                       covered_weight=z["covered_weight"] if meta["weights"] else None,
+                       covered_straight_weight=z["covered_straight_weight"] if meta["weights"] else None,
+                       covered_wkb=wkb or None, stations=meta["stations"], widened=meta["widened"],
+                       seconds=meta["seconds"], params=meta["params"])
+
+
+@dataclass
+class PartitionedCoverage:
+    """A partitioned run merged, in the order of the area's cells (by ``cell_key``, as ``coverage.runs`` orders them).
+
+    Fields
+    ------
+    coverage : CellCoverage
+        As ``run_coverage`` gets it from ``straight_coverage`` / ``network_coverage``: ``station`` an index into
+        ``station_ids`` (-1 none), ``distance_m`` in the run's metric, ``covered``, ``straight_m``,
+        ``covered_straight``, ``covered_geom`` (metres, area CRS, cut to the area's boundary); no per-point flags and
+        no snaps (the covered orders per cell are below).
+    cell_keys, weights : ndarray, shape (n_cells,)
+        The cells' keys and orders.
+    station_ids : ndarray of int64
+        The area's active stations' database ids, in the registry's order (by external id), as ``run_coverage`` reads
+        them.
+    measured : str
+        ``points`` or ``cells`` (``coverage.measure``); ``notes`` why the points were not measured, when they were not.
+    covered_weight, covered_straight_weight : ndarray or None
+        Measured on points: covered orders per cell (run metric, straight line); None measured on cells.
+    params : dict
+        The run's parameters and network figures, as a whole run records them, plus ``partitions``.
+    plan : PartitionPlan
+    computed, reused : list of int
+        The parts computed by this call and those read back from an earlier call of the same job.
+    job_dir : Path
+        The job folder holding the plan and each part's result.
+    """
+
+    coverage: CellCoverage
+    cell_keys: np.ndarray
+    weights: np.ndarray
+    station_ids: np.ndarray
+    measured: str
+    covered_weight: np.ndarray | None
+    covered_straight_weight: np.ndarray | None
+    params: dict[str, Any]
+    plan: PartitionPlan
+    computed: list[int]
+    reused: list[int]
+    job_dir: Path
+    notes: list[str] = field(default_factory=list)
+
+
+def halos(plan: PartitionPlan, mode: str, radius_m: float, max_snap_m: float, measured: str) -> tuple[float, float]:
+    """The halos (metres) of a part's stations and of its street graph for a run (see the module's docstring)."""
+    margin = plan.margin_m if measured == "points" else 1.0
+    if mode == "network":
+        station = max(radius_m * NETWORK_LIMIT_FACTOR, radius_m + SERVICE_REACH_M) + margin
+        return station, station + max_snap_m
+    return radius_m + geodesic_band(radius_m) + margin + 1.0, 0.0
+
+
+def part_coverage(task: PartTask) -> PartResult:
+    """Compute one part on a worker: read its cells, stations, demand points (and street graph) from PostGIS and the
+    data folder, run ``straight_coverage`` or ``network_coverage`` on them, complete the straight distances beyond
+    the halo and return the per-cell results (a plain function of picklable data, for Dask)."""
+    started = time.perf_counter()
+    info, part = task.area, task.part
+    engine = make_engine(database_url(task.settings), statement_timeout_ms=0, pool_size=1, max_overflow=0)
+    try:
+        with engine.connect() as conn:
+            cells = part_cells(conn, task.layer_id, part)
+            cells_xy = cells[["x", "y"]].to_numpy(float)
+            st_ids, st_xy, st_lonlat = active_stations(conn, info, grown(part.box, task.station_halo_m))
+            cell_demand = measured_demand(conn, info, cells[["cell_key", "weight"]], cells_xy, None,
+                                          measure="cells", timezone=task.settings.timezone)
+            demand = (part_points(conn, info, task.layer_id, part, cells, cell_demand.cell_lonlat, task.margin_m,
+                                  task.settings.timezone) if task.measured == "points" else cell_demand)
+            clip = part.clip_geometry()
+            params: dict[str, Any] = {}
+            if task.mode == "network":
+                part_settings = _part_graph_settings(task)
+                cov = network_coverage(info, task.profile, cells_xy, st_xy, task.radius_m, params, lambda _m: None,
+                                       part_settings, [str(i) for i in st_ids], demand, st_lonlat)
+                geom = cov.covered_geom.intersection(clip) if cov.covered_geom is not None else None
+                params.pop("stations_off_network_list", None)
+            else:
+                cov = straight_coverage(cells_xy, st_xy, task.radius_m, clip, demand, st_lonlat)
+                geom = cov.covered_geom
+            n = len(cells)
+            station_id = np.full(n, -1, dtype=np.int64)
+            found = cov.station >= 0
+            station_id[found] = st_ids[cov.station[found]]
+            far, far_id = _complete_straight(conn, info, part.box, task.station_halo_m, cells_xy, cov)
+            if task.mode != "network":  # a straight run's own distance is the straight one (the same array)
+                station_id[far] = far_id
+    finally:
+        engine.dispose()
+    covered_w = straight_w = None
+    if cov.loc_covered is not None and cov.loc_covered_straight is not None:
+        covered_w = per_cell(demand, cov.loc_covered, n)
+        straight_w = per_cell(demand, cov.loc_covered_straight, n)
+    wkb = shapely.to_wkb(geom) if geom is not None and not geom.is_empty else None
+    return PartResult(index=part.index, cell_key=cells["cell_key"].to_numpy(object),
+                      weight=cells["weight"].to_numpy(float), station_id=station_id,
+                      distance_m=np.asarray(cov.distance_m, float), covered=np.asarray(cov.covered, bool),
+                      straight_m=np.asarray(cov.straight_m, float),
+                      covered_straight=np.asarray(cov.covered_straight, bool), covered_weight=covered_w,
+                      covered_straight_weight=straight_w, covered_wkb=wkb, stations=len(st_ids), widened=len(far),
+                      seconds=time.perf_counter() - started, params=params)
+
+
+def _envelope_sql(box: BoxT) -> tuple[str, dict[str, Any]]:
+    """A WHERE fragment keeping geometries (column ``geom_col`` in WGS 84) whose bounding box meets ``box`` (metres,
+    area CRS :crs) drawn in WGS 84: its edges are followed every 1 km, and it is grown by 100 m first, so the
+    fragment is a superset a caller then cuts exactly in metres. Uses the GiST index."""
+    w, s, e, n = grown(box, 100.0)
+    return ("ST_Transform(ST_Segmentize(ST_MakeEnvelope(:w, :s, :e, :n, :crs), 1000), 4326)",
+            {"w": w, "s": s, "e": e, "n": n})
+
+
+def part_cells(conn: Connection, layer_id: int, part: Part) -> pd.DataFrame:
+    """The cells of demand layer ``layer_id`` that ``part`` owns (``cell_key``, ``weight``, centre ``x``, ``y``
+    metres, area CRS), by key."""
+    if part.units or part.unowned:
+        sql = (f"SELECT cell_key, weight, x, y FROM (SELECT c.cell_key, c.weight, c.x, c.y, {UNIT_OWNER_SQL} AS owner "
+               "FROM demand_cells c WHERE c.layer_id = :l AND c.x >= :w AND c.x <= :e AND c.y >= :s "
+               "AND c.y <= :n) t WHERE owner = ANY(:units) OR (CAST(:unowned AS boolean) AND owner IS NULL) "
+               "ORDER BY cell_key")
+        params: dict[str, Any] = {"units": list(part.units), "unowned": part.unowned}
+    else:
+        sql = ("SELECT cell_key, weight, x, y FROM demand_cells WHERE layer_id = :l AND x >= :w AND x < :e "
+               "AND y >= :s AND y < :n ORDER BY cell_key")
+        params = {}
+    w, s, e, n = part.box
+    params.update({"l": layer_id, "w": w, "s": s, "e": e, "n": n})
+    return pd.read_sql(text(sql), conn, params=params)
+
+
+def active_stations(conn: Connection, info: AreaInfo, box: BoxT | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The area's active stations within ``box`` (metres, area CRS; None: all), in the registry's order (by external
+    id): database ids, (n, 2) metres of the area CRS (projected as ``run_coverage`` projects them), (n, 2) WGS 84
+    lon/lat."""
+    sql = ("SELECT s.id, ST_X(s.geom), ST_Y(s.geom) FROM stations s WHERE s.area_id = :a AND s.status = 'active'")
+    params: dict[str, Any] = {"a": info.id, "crs": info.crs_epsg}
+    if box is not None:
+        env, extra = _envelope_sql(box)
+        sql += f" AND s.geom && {env}"
+        params.update(extra)
+    rows = conn.execute(text(sql + " ORDER BY s.external_id"), params).all()
+    ids = np.asarray([r[0] for r in rows], dtype=np.int64)
+    lonlat = np.asarray([(r[1], r[2]) for r in rows], dtype=float).reshape(-1, 2)
+    pts = gpd.GeoSeries(gpd.points_from_xy(lonlat[:, 0], lonlat[:, 1]), crs=SRID).to_crs(info.crs_epsg)
+    xy = np.column_stack([pts.x.to_numpy(float), pts.y.to_numpy(float)]) if len(pts) else np.empty((0, 2))
+    if box is not None:
+        w, s, e, n = box
+        keep = (xy[:, 0] >= w) & (xy[:, 0] <= e) & (xy[:, 1] >= s) & (xy[:, 1] <= n)
+        ids, xy, lonlat = ids[keep], xy[keep], lonlat[keep]
+    return ids, xy, lonlat
+
+
+def part_points(conn: Connection, info: AreaInfo, layer_id: int, part: Part, cells: pd.DataFrame,
+                cell_lonlat: np.ndarray, margin_m: float, timezone: str) -> Demand:
+    """The stored demand points of the part's ``cells`` (``cell_key``, ``weight``; centres ``cell_lonlat`` WGS 84) as
+    the ``Demand`` a run measured on points judges: their cells keyed and their hours of the week read as
+    ``data.demand_points.stored_points`` does for the whole area, in its order (``id``). Points lie within
+    ``margin_m`` metres of their cell's centre, so only those of the part's box grown by it are read."""
+    size = float(conn.execute(text("SELECT max(cell_size_m) FROM demand_cells WHERE layer_id = :l"),
+                              {"l": layer_id}).scalar_one())
+    w, s, e, n = grown(part.box, margin_m)
+    df = pd.read_sql(text("""
+        SELECT id, x, y, lon, lat, weight,
+               CASE WHEN observed_at IS NULL THEN -1
+                    ELSE (extract(isodow FROM observed_at AT TIME ZONE :tz)::int - 1) * 24
+                         + extract(hour FROM observed_at AT TIME ZONE :tz)::int END AS hour
+        FROM demand_points WHERE area_id = :a AND x >= :w AND x <= :e AND y >= :s AND y <= :n ORDER BY id"""),
+        conn, params={"tz": zone_of(timezone).key, "a": info.id, "w": w, "s": s, "e": e, "n": n})
+    x, y = df["x"].to_numpy(float), df["y"].to_numpy(float)
+    keys = cell_keys(size, np.floor(x / size).astype(np.int64), np.floor(y / size).astype(np.int64))
+    cell_of = pd.Index(cells["cell_key"].astype(str)).get_indexer(pd.Index(keys))
+    mine = cell_of >= 0
+    weight = df["weight"].to_numpy(float)[mine]
+    return Demand("points", np.column_stack([x, y])[mine], df[["lon", "lat"]].to_numpy(float)[mine],
+                  cell_of[mine].astype(np.int64), weight, cell_lonlat, np.arange(int(mine.sum()), dtype=np.int64),
+                  df["hour"].to_numpy(np.int16)[mine], weight)
+
+
+def _complete_straight(conn: Connection, info: AreaInfo, box: BoxT, halo_m: float, cells_xy: np.ndarray,
+                       cov: CellCoverage) -> tuple[np.ndarray, np.ndarray]:
+    """Straight distances of the cells whose nearest station the halo does not settle, looked up among the active
+    stations of ever wider boxes (``WIDEN`` times each), at last among all; ``cov.straight_m`` updated in place.
+    Returns those cells (positions) and their nearest stations' database ids (-1: the area has no active station).
+    """
+    # a cell's centre lies in the box, so a station within halo_m of it lies in the grown box: up to there, exact
+    todo = np.flatnonzero(~(cov.straight_m <= halo_m))
+    cells, ids_found = [np.empty(0, dtype=np.int64)], [np.empty(0, dtype=np.int64)]
+    if not len(todo):
+        return cells[0], ids_found[0]
+    total = conn.execute(text("SELECT count(*) FROM stations WHERE area_id = :a AND status = 'active'"),
+                         {"a": info.id}).scalar_one()
+    halo = halo_m
+    while len(todo):
+        halo *= WIDEN
+        ids, xy, _ = active_stations(conn, info, grown(box, halo))
+        res = nearest_from_arrays(cells_xy[todo], xy, 0.0)
+        done = (res.distance_m <= halo) | (len(ids) >= total)
+        sel = todo[done]
+        cov.straight_m[sel] = res.distance_m[done]
+        sid = np.full(len(sel), -1, dtype=np.int64)
+        hit = res.station[done] >= 0
+        sid[hit] = ids[res.station[done][hit]]
+        cells.append(sel)
+        ids_found.append(sid)
+        todo = todo[~done]
+    return np.concatenate(cells), np.concatenate(ids_found)
+
+
+_last_mtime: dict[str, int] = {}
+_mtime_lock = threading.Lock()
+
+
+def _part_graph_settings(task: PartTask) -> Settings:
+    """Settings whose data folder holds the part's own street graph where ``load_area_graph`` finds it, so that
+    ``network_coverage`` runs unchanged on it.
+
+    The graph is the area's stored graph cut to the part's box grown by ``graph_halo_m``: every edge whose bounds
+    meet that box, with its end nodes (costs and geometry as stored). When ``geo.street_parts`` has written the
+    parts' own graph files (built from the province extract without the whole graph in memory), this is where
+    one of them is taken instead; until then the area's graph is read whole once per worker process (cached) and
+    cut. One folder per worker thread: each load sees its own file."""
+    folder = Path(task.job_dir) / "scratch" / f"{os.getpid()}-{threading.get_ident()}"
+    part_settings = task.settings.model_copy(update={"data_dir": folder})
+    graph = clipped_graph(load_area_graph(task.area, task.profile, task.settings),
+                          grown(task.part.box, task.graph_halo_m))
+    path = graph_file(task.area, task.profile, part_settings)
+    graph.save(path)
+    # the graph cache knows a file by its path and modification time: make sure this one is new to it
+    with _mtime_lock:
+        mtime = path.stat().st_mtime_ns
+        last = _last_mtime.get(str(path))
+        if last is not None and mtime <= last:
+            mtime = last + 1
+            os.utime(path, ns=(mtime, mtime))
+        _last_mtime[str(path)] = mtime
+    return part_settings
+
+
+def clipped_graph(graph: StreetGraph, box: BoxT) -> StreetGraph:
+    """The part of ``graph`` within ``box`` (west, south, east, north; metres of the graph's CRS): the end nodes of
+    the edges whose bounds meet it and every edge between two of them, in their order; travel costs, lengths and
+    geometry unchanged."""
+    meets = graph.tree().query(shapely.box(*box))
+    if not len(meets):
+        meets = np.zeros(1, dtype=np.int64)  # a graph needs an edge; one far away reaches nothing
+    nodes = np.unique(np.concatenate([graph.u[meets], graph.v[meets]]))
+    kept = np.zeros(graph.n_nodes, dtype=bool)
+    kept[nodes] = True
+    # every edge between kept nodes, so that the edges and the travel costs (the nodes' submatrix) agree
+    edges = np.flatnonzero(kept[graph.u] & kept[graph.v])
+    renumber = np.full(graph.n_nodes, -1, dtype=np.int64)
+    renumber[nodes] = np.arange(len(nodes))
+    adjacency = graph.adjacency_t[nodes][:, nodes].tocsr()
+    return StreetGraph(x=graph.x[nodes], y=graph.y[nodes], node_id=graph.node_id[nodes], u=renumber[graph.u[edges]],
+                       v=renumber[graph.v[edges]], length=graph.length[edges],
+                       reverse_factor=graph.reverse_factor[edges], geometry=graph.geometry[edges],
+                       crs_epsg=graph.crs_epsg, directed=graph.directed, adjacency_t=adjacency)
+
+
+def partitioned_coverage(settings: Settings, info: AreaInfo, *, mode: str = "straight", profile: str = "walk",
+                         radius_m: float, measure: str = "auto", parts: int, by: str = "tiles",
+                         scheduler: Any = None, progress: Progress | None = None,
+                         task: Callable[[PartTask], PartResult] = part_coverage) -> PartitionedCoverage:
+    """Coverage of ``info``'s current demand cells by its active stations, computed in ``parts`` parts on Dask and
+    merged: cell by cell what ``straight_coverage`` / ``network_coverage`` give for the whole area (see the module's
+    docstring), fields as ``PartitionedCoverage`` names them.
+
+    ``mode``, ``profile``, ``radius_m`` (metres) and ``measure`` as for ``run_coverage``; ``by`` ``tiles`` or
+    ``units`` (``coverage.partitions``). ``scheduler``: a ``distributed.Client`` to use, or a scheduler's address
+    (``tcp://HOST:8786``); else ``settings.dask_scheduler``; else a ``LocalCluster`` of
+    ``settings.partition_workers`` worker processes with one thread each, each allowed the machine's memory divided
+    by their number (Dask's ``memory_limit="auto"``: it pauses a worker at 80 % and restarts it at 95 %). Each part
+    runs ``task`` (``part_coverage``; another top-level function taking a ``PartTask`` may wrap it), is retried
+    ``RETRIES`` times when it fails, reports ``part 3/8 done: 12,345 cells, 4.1 s`` through ``progress`` and is saved
+    in the job folder; a run of the same job computes only the parts not saved. A part that still fails ends the run
+    with a YizhanError naming it, after the others are saved."""
+    if mode not in MODES:
+        raise InvalidInput(f"mode {mode!r}: expected one of {', '.join(MODES)}")
+    if profile not in PROFILES:
+        raise InvalidInput(f"profile {profile!r}: expected one of {', '.join(PROFILES)}")
+    radius_m = check_radius(radius_m)
+    check_measure(measure)
+    say = progress or (lambda _msg: None)
+    engine = make_engine(database_url(settings), statement_timeout_ms=0, pool_size=1)
+    try:
+        with engine.connect() as conn:
+            plan = plan_partitions(conn, info, parts, by=by)
+            measured, notes = _measured(conn, info, plan.layer_id, measure)
+            keys = pd.read_sql(text("SELECT cell_key FROM demand_cells WHERE layer_id = :l ORDER BY cell_key"), conn,
+                               params={"l": plan.layer_id})["cell_key"].to_numpy(object)
+            station_ids, _, _ = active_stations(conn, info, None)
+            job = _job_key(conn, info, plan, settings, mode=mode, profile=profile, radius_m=radius_m,
+                           measured=measured)
+    finally:
+        engine.dispose()
+    if mode == "network" and not graph_file(info, profile, settings).exists():
+        raise InvalidInput(f"area {info.name!r} has no {profile} street network yet: build it with "
+                           f"`yizhan network build --area {info.name} --osm EXTRACT.osm.pbf`")
+    station_halo, graph_halo = halos(plan, mode, radius_m, settings.max_snap_m, measured)
+    job_dir = settings.data_dir / "partitioned" / job
+    job_dir.mkdir(parents=True, exist_ok=True)
+    (job_dir / "plan.json").write_text(plan.to_json())
+    results: dict[int, PartResult] = {}
+    for p in plan.parts:
+        path = job_dir / f"part-{p.index}.npz"
+        if path.exists():
+            try:
+                results[p.index] = PartResult.load(path)
+            except (OSError, ValueError, KeyError):
+                path.unlink(missing_ok=True)  # a torn or foreign file: computed again
+    reused = sorted(results)
+    missing = [p for p in plan.parts if p.index not in results]
+    say(f"{len(plan.parts)} parts ({plan.by}) of {plan.cells:,} cells, halo {station_halo:,.0f} m; "
+        f"{len(reused)} already done, {len(missing)} to compute")
+    failures: list[str] = []
+    if missing:
+        tasks = [PartTask(settings=settings, area=info, layer_id=plan.layer_id, part=p, n_parts=len(plan.parts),
+                          mode=mode, profile=profile, radius_m=radius_m, measured=measured,
+                          station_halo_m=station_halo, graph_halo_m=graph_halo, margin_m=plan.margin_m,
+                          job_dir=str(job_dir)) for p in missing]
+        failures = _run_parts(settings, scheduler, say, task, tasks, job_dir, results)
+    if failures:
+        raise YizhanError(f"{len(failures)} 个分区计算失败（已重试 {RETRIES} 次），再次运行只计算未完成的分区 / "
+                          f"{len(failures)} part(s) failed after {RETRIES} retries; running the same job again "
+                          f"computes only the parts not done: {'; '.join(failures)}")
+    merged = merge_parts(plan, [results[p.index] for p in plan.parts], keys, station_ids, info, measured)
+    merged.params.update({"radius_m": radius_m, "mode": mode, "crs_epsg": info.crs_epsg, "measured": measured,
+                          "partitions": {"parts": len(plan.parts), "by": plan.by, "halo_m": station_halo,
+                                         "graph_halo_m": graph_halo if mode == "network" else None,
+                                         "widened_cells": int(sum(r.widened for r in results.values()))}})
+    if mode == "network":
+        merged.params["search_limit_m"] = radius_m * NETWORK_LIMIT_FACTOR
+    merged.computed = sorted(p.index for p in missing)
+    merged.reused = reused
+    merged.job_dir = job_dir
+    merged.notes = notes
+    return merged
+
+
+def _run_parts(settings: Settings, scheduler: Any, say: Progress, task: Callable[[PartTask], PartResult],
+               tasks: list[PartTask], job_dir: Path, results: dict[int, PartResult]) -> list[str]:
+    """Submit ``tasks`` to Dask, save each result as it arrives (into ``results`` too); the failures, described."""
+    import distributed
+
+    dask: Any = distributed  # the package has no type hints
+    Client, LocalCluster, as_completed = dask.Client, dask.LocalCluster, dask.as_completed
+
+    cluster = None
+    if isinstance(scheduler, Client):
+        client, own = scheduler, False
+    elif scheduler or settings.dask_scheduler:
+        address = str(scheduler or settings.dask_scheduler)
+        say(f"connecting to the Dask scheduler at {address}")
+        try:
+            client, own = Client(address, timeout="30s"), True
+        except OSError as exc:
+            raise YizhanError(f"无法连接 Dask 调度器 {address} / cannot reach the Dask scheduler at {address}: "
+                              f"{exc}") from exc
+    else:
+        cluster = LocalCluster(n_workers=settings.partition_workers, threads_per_worker=1, processes=True,
+                               memory_limit="auto", dashboard_address=":0")
+        client, own = Client(cluster), True
+        limits = [w.memory_manager.memory_limit for w in cluster.workers.values()]
+        say(f"local Dask cluster: {settings.partition_workers} worker process(es) x 1 thread, memory limit "
+            f"{(limits[0] or 0) / 2**30:.1f} GiB each")
+    n_parts = tasks[0].n_parts
+    failures: list[str] = []
+    try:
+        futures = {client.submit(task, t, retries=RETRIES, pure=False, key=f"yizhan-part-{t.part.index}-"
+                                 f"{job_dir.name}-{time.time_ns()}"): t for t in tasks}
+        done = 0
+        for future in as_completed(futures):
+            t = futures[future]
+            try:
+                result = future.result()
+            except Exception as exc:  # a part's own failure, after its retries: the others go on
+                failures.append(f"part {t.part.index + 1}/{n_parts}: {type(exc).__name__}: {exc}")
+                say(f"part {t.part.index + 1}/{n_parts} failed: {exc}")
+                continue
+            result.save(job_dir / f"part-{t.part.index}.npz")
+            results[t.part.index] = result
+            done += 1
+            say(f"part {t.part.index + 1}/{n_parts} done: {len(result.cell_key):,} cells, {result.seconds:.1f} s "
+                f"({done}/{len(tasks)} of this run)")
+    finally:
+        if own:
+            client.close()
+        if cluster is not None:
+            cluster.close()
+    return failures
+
+
+def merge_parts(plan: PartitionPlan, parts: list[PartResult], keys: np.ndarray, station_ids: np.ndarray,
+                info: AreaInfo, measured: str) -> PartitionedCoverage:
+    """The parts' results in the order of ``keys`` (the layer's cells by key), stations as positions in
+    ``station_ids``; the covered areas merged (``shapely.coverage_union``: the parts' regions are disjoint) and cut
+    to the area's boundary. Raises when the parts do not hold every cell exactly once."""
+    n = len(keys)
+    got = np.concatenate([p.cell_key for p in parts]) if parts else np.empty(0, dtype=object)
+    where = pd.Index(keys.astype(str)).get_indexer(pd.Index(got.astype(str)))
+    if len(got) != n or (where < 0).any() or len(np.unique(where)) != n:
+        raise YizhanError(f"分区结果与需求网格不符，请重新运行 / the parts hold {len(got):,} cells, the demand layer "
+                          f"{n:,}: the cells changed during the run; run it again")
+
+    def gather(name: str, dtype: Any) -> np.ndarray:
+        out = np.empty(n, dtype=dtype)
+        out[where] = np.concatenate([getattr(p, name) for p in parts])
+        return out
+
+    sid = gather("station_id", np.int64)
+    station = np.full(n, -1, dtype=np.int64)
+    position = pd.Index(station_ids).get_indexer(sid[sid >= 0])
+    station[sid >= 0] = position
+    weights = gather("weight", float)
+    covered_w = straight_w = None
+    if measured == "points" and all(p.covered_weight is not None for p in parts):
+        covered_w, straight_w = gather("covered_weight", float), gather("covered_straight_weight", float)
+    pieces = [shapely.from_wkb(p.covered_wkb) for p in parts if p.covered_wkb]
+    geom = _merged_area(pieces)
+    if geom is not None and info.boundary is not None:
+        boundary_m = gpd.GeoSeries([info.boundary], crs=SRID).to_crs(info.crs_epsg).iloc[0]
+        geom = geom.intersection(boundary_m)
+    cov = CellCoverage(station=station, distance_m=gather("distance_m", float), covered=gather("covered", bool),
+                       straight_m=gather("straight_m", float), covered_straight=gather("covered_straight", bool),
+                       covered_geom=None if geom is None or geom.is_empty else geom)
+    params: dict[str, Any] = {}
+    for p in parts:
+        for k, v in p.params.items():
+            if k in ("stations_off_network", "cells_off_network"):
+                continue
+            params.setdefault(k, v)
+    if any("cells_off_network" in p.params for p in parts):
+        params["cells_off_network"] = int(sum(p.params.get("cells_off_network", 0) for p in parts))
+    params.pop("graph_nodes", None)
+    params.pop("graph_edges", None)
+    return PartitionedCoverage(coverage=cov, cell_keys=keys, weights=weights, station_ids=station_ids,
+                               measured=measured, covered_weight=covered_w, covered_straight_weight=straight_w,
+                               params=params, plan=plan, computed=[], reused=[], job_dir=Path())
+
+
+def _merged_area(pieces: list[BaseGeometry]) -> BaseGeometry | None:
+    """The union of the parts' covered areas: they lie in disjoint regions, so ``coverage_union`` (no overlay) when
+    they form a valid coverage, else an ordinary union (a region's edge cut slightly differently on its two sides)."""
+    polys = [g for g in pieces if g is not None and not g.is_empty]
+    if not polys:
+        return None
+    if len(polys) == 1:
+        return polys[0]
+    arr = np.asarray(polys, dtype=object)
+    if bool(shapely.coverage_is_valid(arr)):
+        return shapely.coverage_union_all(arr)
+    return shapely.union_all(arr)
+
+
+def _measured(conn: Connection, info: AreaInfo, layer_id: int, measure: str) -> tuple[str, list[str]]:
+    """What the run measures, decided as ``coverage.measure.measured_demand`` decides it for the whole area: the
+    points when asked (``auto``/``points``) and every point lies in a cell of the layer, else the cells."""
+    if measure == "cells":
+        return "cells", []
+    size = conn.execute(text("SELECT max(cell_size_m) FROM demand_cells WHERE layer_id = :l"),
+                        {"l": layer_id}).scalar()
+    points = conn.execute(text("SELECT count(*) FROM demand_points WHERE area_id = :a"), {"a": info.id}).scalar_one()
+    if not size or not points:
+        if measure == "points":
+            raise InvalidInput(f"区域 {info.name!r} 没有存储的需求点，无法按点计算 / area {info.name!r} has no stored "
+                               f"demand points to measure (a grid was imported); use measure cells")
+        return "cells", []
+    # keys as data.demand_points.cell_keys writes them (the size as PostgreSQL prints a float)
+    stray = conn.execute(text("""
+        SELECT count(*) FROM (
+            SELECT :size || 'm:' || floor(x / :size)::bigint || ':' || floor(y / :size)::bigint AS k
+            FROM demand_points WHERE area_id = :a) q
+        WHERE NOT EXISTS (SELECT 1 FROM demand_cells c WHERE c.layer_id = :l AND c.cell_key = q.k)"""),
+        {"size": float(size), "a": info.id, "l": layer_id}).scalar_one()
+    if stray:
+        if measure == "points":
+            raise InvalidInput(f"区域 {info.name!r} 有 {stray} 个需求点不在已存的网格中，请重新导入需求 / "
+                               f"{stray} demand points of area {info.name!r} lie in no stored cell: import the "
+                               f"demand again")
+        return "cells", [f"{stray} 个需求点不在已存的网格中，按网格中心计算 / {stray} demand points lie in no stored "
+                         f"cell: measured on the cell centres"]
+    return "points", []
+
+
+def _job_key(conn: Connection, info: AreaInfo, plan: PartitionPlan, settings: Settings, *, mode: str, profile: str,
+             radius_m: float, measured: str) -> str:
+    """The job folder's name: a hash of the area, its demand layer and points, its stations, the street graph file
+    (network runs), the plan and the parameters."""
+    points = conn.execute(text("SELECT count(*), coalesce(max(id), 0), coalesce(sum(weight), 0) FROM demand_points "
+                               "WHERE area_id = :a"), {"a": info.id}).one()
+    stations = conn.execute(text("""
+        SELECT count(*), coalesce(sum(hashtextextended(id || ':' || external_id || ':' || status || ':'
+                                                       || ST_AsText(geom), 0)::numeric), 0)
+        FROM stations WHERE area_id = :a"""), {"a": info.id}).one()
+    graph = None
+    if mode == "network":
+        path = graph_file(info, profile, settings)
+        st = path.stat() if path.exists() else None
+        graph = [str(path), st.st_size, st.st_mtime_ns] if st is not None else None
+    state = {"format": JOB_FORMAT, "area": info.id, "crs": info.crs_epsg, "layer": plan.layer_id,
+             "points": [str(v) for v in points], "stations": [str(v) for v in stations], "graph": graph,
+             "mode": mode, "profile": profile if mode == "network" else None, "radius_m": radius_m,
+             "measured": measured, "max_snap_m": settings.max_snap_m, "plan": plan.to_json()}
+    return hashlib.sha256(json.dumps(state, sort_keys=True).encode()).hexdigest()[:20]
