@@ -24,6 +24,11 @@ from yizhan.errors import SetupError
 
 DATABASE = "yizhan"
 SUPERUSER = "postgres"
+BULK_LOAD_OPTIONS = "-c wal_level=minimal -c max_wal_senders=0 -c max_wal_size=4GB"
+"""Server settings for bulk loads: a table created and filled in one transaction (a demand import's points) is
+written without WAL and synced at commit (10 M points: 9.4 s instead of 15.4 s), and checkpoints come less often
+during a large load. Durability is kept; what is given up is streaming replication and WAL archiving from the
+embedded cluster (``pg_dump`` backs it up)."""
 
 
 @dataclass(frozen=True)
@@ -195,7 +200,8 @@ class Cluster:
                     self._run([bins["pg_ctl"], "stop", "-D", str(self.data), "-m", "fast", "-w"])
                 port = self.port if _port_free(self.port) else free_port()
                 self._port = port
-                opts = (f"-p {port} -k {self.run_dir} -c listen_addresses=127.0.0.1 -c max_connections=200"
+                opts = (f"-p {port} -k {self.run_dir} -c listen_addresses=127.0.0.1 -c max_connections=200 "
+                        f"{BULK_LOAD_OPTIONS}"
                         + ("" if self.durable else " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"))
                 self._run([bins["pg_ctl"], "start", "-D", str(self.data), "-l", str(self.log), "-w", "-t", "60",
                            "-o", opts])
