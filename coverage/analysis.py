@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
-from typing import Any, cast
+from typing import Any
 
 import geopandas as gpd
 import numpy as np
@@ -21,7 +21,7 @@ from yizhan.areas import AreaInfo, resolve_area, sector_units, units_frame
 from yizhan.capacity.loads import CROWDED_PER_SEAT
 from yizhan.coverage.by_hour import HourInputs, check_options, hours_and_capacity
 from yizhan.coverage.euclidean import nearest_from_arrays, recheck_nearest
-from yizhan.coverage.gaps import gaps_from_cells
+from yizhan.coverage.gaps import gaps_from_cells, gaps_from_grid
 from yizhan.coverage.measure import HALF, Demand, check_measure, measured_demand, per_cell
 from yizhan.coverage.network import demand_distances, network_nearest, service_areas, snap_points
 from yizhan.coverage.runs import (
@@ -190,7 +190,8 @@ def run_coverage(engine: Any, *, area: str | None = None, radius_m: float = DEFA
             raise InvalidInput(f"area {info.name!r} has no demand cells: import demand first (`yizhan demand import`)")
         crs = info.crs_epsg
         cells_xy = cells.xy
-        demand = measured_demand(conn, info, cells.frame(), cells_xy, cell_size, measure=measure, timezone=timezone)
+        demand = measured_demand(conn, info, cells.frame(), cells_xy, cell_size, measure=measure, timezone=timezone,
+                                 times=by_hour or capacity)
         week_profile = stored_profile(conn, info.id) if by_hour or capacity else None
     active = stations[stations["status"] == "active"]
     st_m = active.to_crs(crs)
@@ -227,8 +228,13 @@ def run_coverage(engine: Any, *, area: str | None = None, radius_m: float = DEFA
     done, done_straight = float(covered_w.sum()), float(straight_w.sum())
     share = done / total if total > 0 else 0.0
     say("merging uncovered cells into gaps")
-    gaps = gaps_from_cells(_uncovered_polygons(engine, cells, ~cell_covered, crs), uncovered=~cell_covered,
-                           weights=np.maximum(weights - covered_w, 0.0))
+    lattice = cells.lattice_index()
+    left = np.maximum(weights - covered_w, 0.0)
+    if lattice is not None and cells.cell_size_m:
+        gaps = gaps_from_grid(*lattice, cells.cell_size_m, crs, uncovered=~cell_covered, weights=left)
+    else:
+        gaps = gaps_from_cells(_uncovered_polygons(engine, cells, ~cell_covered, crs), uncovered=~cell_covered,
+                               weights=left)
     reach = polygonal(cov.covered_geom)
     station_ids = active["station_id"].to_numpy()
     nearest_id = np.full(len(cells), -1, dtype=np.int64)
@@ -317,17 +323,26 @@ def unit_rows(units: gpd.GeoDataFrame, owner: np.ndarray, weights: np.ndarray, c
 
 
 def first_owner(polys: np.ndarray, xy: np.ndarray, n: int) -> np.ndarray:
-    """Index of the first polygon covering each point (``xy`` (k, 2) in the polygons' CRS); ``n`` for points in
-    none."""
+    """Index of the first polygon covering each point (``xy`` (k, 2) in the polygons' CRS, its edge included);
+    ``n`` for points in none. Each polygon tests only the points within its bounds (points sorted by x once),
+    on their coordinates: no geometry is made per point."""
     owner = np.full(len(xy), n, dtype=np.int64)
-    if len(xy):
-        points = cast(np.ndarray, shapely.points(xy.reshape(-1, 2)))  # (k, 2) coordinates give an array of Points
-        poly_i, pt_i = shapely.STRtree(points).query(polys, predicate="covers")
-        order = np.lexsort((poly_i, pt_i))
-        pt_i, poly_i = pt_i[order], poly_i[order]
-        first = np.ones(len(pt_i), dtype=bool)
-        first[1:] = pt_i[1:] != pt_i[:-1]
-        owner[pt_i[first]] = poly_i[first]
+    if not len(xy):
+        return owner
+    order = np.argsort(xy[:, 0], kind="stable")
+    xs = xy[order, 0]
+    for i, poly in enumerate(polys):
+        if poly is None or poly.is_empty:
+            continue
+        west, south, east, north = poly.bounds
+        lo, hi = np.searchsorted(xs, west, side="left"), np.searchsorted(xs, east, side="right")
+        cand = order[lo:hi]
+        y = xy[cand, 1]
+        cand = cand[(y >= south) & (y <= north) & (owner[cand] == n)]
+        if len(cand):
+            shapely.prepare(poly)
+            inside = np.asarray(shapely.intersects_xy(poly, xy[cand, 0], xy[cand, 1]), dtype=bool)
+            owner[cand[inside]] = i
     return owner
 
 

@@ -64,17 +64,19 @@ def check_measure(measure: str) -> None:
 
 
 def measured_demand(conn: Connection, area: AreaInfo, cells: pd.DataFrame, cells_xy: np.ndarray,
-                    cell_size_m: float | None, *, measure: str = "auto", timezone: str) -> Demand:
+                    cell_size_m: float | None, *, measure: str = "auto", timezone: str,
+                    times: bool = True) -> Demand:
     """The locations a run of ``area`` judges (see ``MEASURES``), from its cell frame ``cells`` (``cell_key``,
     ``weight``, in ``cells_xy`` order: centres in metres of the area CRS) and its stored points (their times read as
-    hours of the week in ``timezone``)."""
+    hours of the week in ``timezone``). Measured on the cells with ``times`` False, the points are not read."""
     check_measure(measure)
     to_ll = Transformer.from_crs(area.crs_epsg, SRID, always_xy=True)
     cell_lonlat = np.column_stack(to_ll.transform(cells_xy[:, 0], cells_xy[:, 1])) if len(cells_xy) \
         else np.empty((0, 2))
     n_cells = len(cells)
     weights = cells["weight"].to_numpy(float)
-    pts = stored_points(conn, area, cell_size_m=cell_size_m, timezone=timezone) if cell_size_m else None
+    wanted = measure != "cells" or times
+    pts = stored_points(conn, area, cell_size_m=cell_size_m, timezone=timezone) if cell_size_m and wanted else None
     notes: list[str] = []
     cell_of = np.empty(0, np.int64)
     if pts is not None and len(pts):

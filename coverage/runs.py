@@ -118,10 +118,14 @@ def cells_frame(conn: Connection, area_id: int) -> gpd.GeoDataFrame:
 
 @dataclass
 class LayerCells:
-    """An area's current demand cells as numbers, ordered by key: the layer's id, each cell's id, key, weight and
-    centre ``xy`` ((n, 2) metres in the area's CRS, x east, y north)."""
+    """An area's current demand cells as numbers, in the order they were stored: the layer's id and cell size
+    (metres), each
+    cell's id, key, weight and centre ``xy`` ((n, 2) metres in the area's CRS, x east, y north); ``lattice``: the
+    cells are the squares their keys ``{size}m:{ix}:{iy}`` name."""
 
     layer_id: int
+    cell_size_m: float | None
+    lattice: bool
     cell_id: np.ndarray
     cell_key: np.ndarray
     weight: np.ndarray
@@ -134,17 +138,37 @@ class LayerCells:
         """``cell_key`` and ``weight`` as a frame (what ``measured_demand`` reads)."""
         return pd.DataFrame({"cell_key": self.cell_key, "weight": self.weight})
 
+    def lattice_index(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """The cells' column and row ``(ix, iy)`` on the lattice (the square of cell i spans ``ix*size`` to
+        ``(ix+1)*size`` metres east, the same north), None for a layer that is no lattice."""
+        if not self.lattice or not self.cell_size_m:
+            return None
+        return (np.floor(self.xy[:, 0] / self.cell_size_m).astype(np.int64),
+                np.floor(self.xy[:, 1] / self.cell_size_m).astype(np.int64))
+
 
 def layer_cells(conn: Connection, area_id: int) -> LayerCells | None:
-    """The area's current cells as numbers (no geometry read), None before any demand import."""
-    row = conn.execute(text("SELECT id FROM demand_layers WHERE area_id = :a AND retired_at IS NULL"),
-                       {"a": area_id}).one_or_none()
+    """The area's current cells as numbers, in the order they were stored (one query: each column packed into one
+    byte string by the server, so no Python object per cell and no geometry is made), None before any demand
+    import."""
+    row = conn.execute(text("SELECT id, cell_size_m, lattice FROM demand_layers WHERE area_id = :a "
+                            "AND retired_at IS NULL"), {"a": area_id}).one_or_none()
     if row is None:
         return None
-    df = pd.read_sql(text("SELECT id, cell_key, weight, x, y FROM demand_cells WHERE layer_id = :l "
-                          "ORDER BY cell_key"), conn, params={"l": row.id})
-    return LayerCells(int(row.id), df["id"].to_numpy(np.int64), df["cell_key"].to_numpy(object),
-                      df["weight"].to_numpy(float), df[["x", "y"]].to_numpy(float))
+    packed = conn.execute(text(
+        "SELECT count(*), string_agg(int4send(id), '' ORDER BY id), string_agg(float8send(weight), '' ORDER BY id), "
+        "string_agg(float8send(x), '' ORDER BY id), string_agg(float8send(y), '' ORDER BY id), "
+        "array_agg(cell_key ORDER BY id) FROM demand_cells WHERE layer_id = :l"), {"l": row.id}).one()
+    n = int(packed[0])
+
+    def column(data: bytes | None, dtype: str) -> np.ndarray:
+        return np.frombuffer(data or b"", dtype=dtype).astype(dtype.replace(">", "="))
+
+    keys = np.empty(n, dtype=object)
+    keys[:] = packed[5] or []
+    return LayerCells(int(row.id), row.cell_size_m, bool(row.lattice), column(packed[1], ">i4").astype(np.int64),
+                      keys, column(packed[2], ">f8"), np.column_stack([column(packed[3], ">f8"),
+                                                                        column(packed[4], ">f8")]))
 
 
 def cell_polygons(conn: Connection, cell_ids: np.ndarray, crs_epsg: int) -> gpd.GeoSeries:

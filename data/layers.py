@@ -23,11 +23,20 @@ def new_layer(conn: Connection, area: AreaInfo, *, source: str, cell_size_m: flo
     return int(layer_id)
 
 
+LATTICE_SQL = """
+    cell_size_m > 0 AND NOT EXISTS (
+        SELECT 1 FROM demand_cells c WHERE c.layer_id = {layer} AND c.cell_key IS DISTINCT FROM
+               {size} || 'm:' || floor(c.x / {size})::bigint || ':' || floor(c.y / {size})::bigint)"""
+"""Whether a layer's cells are the lattice squares their keys ``{size}m:{ix}:{iy}`` name (an import of points
+makes them so; an imported grid's cells are its own polygons): every key matches its centre ``x``, ``y``."""
+
+
 def close_layer(conn: Connection, layer_id: int) -> tuple[int, float]:
-    """Record the layer's cell count and total weight, delete the area's retired layers no run refers to; the
-    count and the weight."""
+    """Record the layer's cell count, total weight and whether it is a lattice (``LATTICE_SQL``); delete the
+    area's retired layers no run refers to. The count and the weight."""
     cells, weight = conn.execute(text(
-        "UPDATE demand_layers l SET cells = t.n, weight = t.w FROM (SELECT count(*) AS n, coalesce(sum(weight), 0) "
+        "UPDATE demand_layers l SET cells = t.n, weight = t.w, lattice = " + LATTICE_SQL.format(
+            layer="l.id", size="l.cell_size_m") + " FROM (SELECT count(*) AS n, coalesce(sum(weight), 0) "
         "AS w FROM demand_cells WHERE layer_id = :l) t WHERE l.id = :l RETURNING l.cells, l.weight"),
         {"l": layer_id}).one()
     conn.execute(text("""

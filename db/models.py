@@ -137,6 +137,8 @@ class DemandLayer(Base):
     cell_size_m: Mapped[float | None] = mapped_column(Float)
     cells: Mapped[int] = mapped_column(Integer, server_default="0")
     weight: Mapped[float] = mapped_column(Float, server_default="0")
+    lattice: Mapped[bool] = mapped_column(Boolean, server_default="false")
+    """Its cells are the lattice squares their keys ``{size}m:{ix}:{iy}`` name (metres in the area's CRS)."""
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     retired_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
@@ -236,7 +238,9 @@ class RunCell(Base):
 
     __tablename__ = "run_cells"
 
-    run_id: Mapped[int] = mapped_column(ForeignKey("coverage_runs.id", ondelete="CASCADE"), primary_key=True)
+    run_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    """The run's id; no foreign key (checked per row, it made storing slow): a trigger on ``coverage_runs`` deletes
+    a run's cells with it."""
     cell_id: Mapped[int] = mapped_column(Integer, primary_key=True)
     covered: Mapped[bool] = mapped_column(Boolean)
     nearest_station_id: Mapped[int | None] = mapped_column(Integer)

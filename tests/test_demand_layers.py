@@ -6,15 +6,18 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pytest
+import shapely
 from alembic import command
 from sqlalchemy import Engine, text
 
 from yizhan.areas import AreaInfo
 from yizhan.coverage.analysis import run_coverage
-from yizhan.coverage.runs import load_run
+from yizhan.coverage.gaps import gaps_from_cells, gaps_from_grid
+from yizhan.coverage.runs import layer_cells, load_run
 from yizhan.data.demand import import_demand
 from yizhan.db.binary_copy import Column, encode_rows
 from yizhan.db.engine import alembic_config, make_engine
@@ -56,8 +59,16 @@ def test_reimport_keeps_a_run_and_drops_unused_layers(engine: Engine, seeded: Ar
         assert sizes == [300.0]
         conn.execute(text("DELETE FROM coverage_runs WHERE id = :r"), {"r": first["run_id"]})
         conn.commit()
+        assert conn.execute(text("SELECT count(*) FROM run_cells")).scalar_one() == 0  # went with the run
     import_demand(engine, _csv(tmp_path, "d.csv", 100, 4), area=seeded.name, cell_size_m=300)
     assert [current for _, current, _ in _layers(engine)] == [True]
+    second = run_coverage(engine, area=seeded.name, radius_m=500)
+    with engine.begin() as conn:  # an area's removal takes its runs, and their cells with them
+        conn.execute(text("DELETE FROM areas WHERE id = :a"), {"a": seeded.id})
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM run_cells")).scalar_one() == 0
+        assert conn.execute(text("SELECT count(*) FROM demand_layers")).scalar_one() == 0
+    assert second["cells"] > 0
 
 
 def test_run_stores_numbers_only(engine: Engine, seeded: AreaInfo, tmp_path: Path) -> None:
@@ -157,3 +168,46 @@ def test_migration_keeps_runs_stored_before_it(db_url: str) -> None:
         command.upgrade(cfg, "head")
     finally:
         engine.dispose()
+
+
+def test_gaps_on_the_lattice_equal_the_general_union() -> None:
+    rng = np.random.default_rng(3)
+    ix, iy = np.meshgrid(np.arange(-20, 25), np.arange(10, 50))
+    ix, iy = ix.ravel(), iy.ravel()
+    uncovered = rng.random(len(ix)) < 0.45
+    weights = rng.gamma(2.0, 1.0, len(ix))
+    size = 200.0
+    cells = gpd.GeoDataFrame(geometry=shapely.box(ix * size, iy * size, (ix + 1) * size, (iy + 1) * size),
+                             crs=32650)
+    general = gaps_from_cells(cells, uncovered=uncovered, weights=weights)
+    lattice = gaps_from_grid(ix, iy, size, 32650, uncovered=uncovered, weights=weights)
+    assert len(lattice) == len(general) > 10
+    assert lattice["demand"].tolist() == pytest.approx(general["demand"].tolist())
+    assert lattice["cells"].tolist() == general["cells"].tolist()
+    assert [sorted(m) for m in lattice["members"]] == [sorted(m) for m in general["members"]]
+    assert lattice.geometry.symmetric_difference(general.geometry).area.max() < 1.0
+    assert lattice.geometry.area.to_numpy() == pytest.approx(lattice["area_m2"].to_numpy())
+
+
+def test_a_grid_import_is_no_lattice_and_its_gaps_come_from_its_polygons(engine: Engine, seeded: AreaInfo,
+                                                                         tmp_path: Path) -> None:
+    import_demand(engine, _csv(tmp_path, "a.csv", 300, 8), area=seeded.name, cell_size_m=250)
+    with engine.connect() as conn:
+        cells = layer_cells(conn, seeded.id)
+    assert cells is not None and cells.lattice and cells.lattice_index() is not None
+    lattice_run = run_coverage(engine, area=seeded.name, radius_m=400, measure="cells")
+    # the same squares as an imported grid (keys of its own): no lattice, the gaps from the stored polygons
+    run = load_run(engine, lattice_run["run_id"])
+    grid = run.cells[["cell_key", "weight", "geometry"]].assign(cell_id=[f"g{i}" for i in range(len(run.cells))])
+    path = tmp_path / "grid.geojson"
+    grid.drop(columns="cell_key").to_file(path, driver="GeoJSON")
+    import_demand(engine, path, area=seeded.name)
+    with engine.connect() as conn:
+        again = layer_cells(conn, seeded.id)
+    assert again is not None and not again.lattice and again.lattice_index() is None
+    grid_run = run_coverage(engine, area=seeded.name, radius_m=400, measure="cells")
+    assert grid_run["gaps"] == lattice_run["gaps"] > 0
+    assert grid_run["covered_share"] == pytest.approx(lattice_run["covered_share"], abs=1e-12)
+    a, b = load_run(engine, lattice_run["run_id"]).gaps, load_run(engine, grid_run["run_id"]).gaps
+    assert a["demand"].tolist() == pytest.approx(b["demand"].tolist())
+    assert a["area_m2"].tolist() == pytest.approx(b["area_m2"].tolist(), rel=1e-6)

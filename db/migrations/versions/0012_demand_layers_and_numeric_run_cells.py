@@ -4,7 +4,9 @@ Revision ID: 0012
 Revises: 0011
 Create Date: 2026-12-02 16:30:00
 
-- ``demand_layers``: one row per demand import of an area (its source, cell size, cells and total weight). The
+- ``demand_layers``: one row per demand import of an area (its source, cell size, cells and total weight, and
+  ``lattice``: its cells are the squares ``size·ix … size·(ix+1)`` × ``size·iy …`` of the area's CRS that their
+  keys ``{size}m:{ix}:{iy}`` name, as an import of points makes them, not an imported grid). The
   area's current layer is the one not retired (at most one per area); an import retires the previous one, which is
   kept while a stored run refers to it and deleted with its cells otherwise.
 - ``demand_cells``: ``layer_id`` (the import the cell belongs to) and ``x``, ``y``: the cell's centre in metres in
@@ -13,8 +15,9 @@ Create Date: 2026-12-02 16:30:00
   ``run_cells_in_layer``: a run's results beside its cells' key, weight, polygon and centre.
 - ``coverage_runs.layer_id``: the layer a run analysed. ``run_cells`` keeps only the run's results per cell
   (``cell_id`` of ``demand_cells``; covered, nearest station, distances, hours, accessibility): the key, weight
-  and polygon are the layer's. ``nearest_station_id`` is a plain number now (no foreign key: checking one per row
-  made storing a run slow); a reader joins the stations and finds none for a removed station, as before.
+  and polygon are the layer's. ``run_id`` and ``nearest_station_id`` are plain numbers now: checking a foreign key
+  per stored row made storing a run slow. A trigger deletes a run's cells with the run (also when its area goes);
+  a reader joins the stations and finds none for a removed station, as before.
 
 Existing runs keep their cells: each run's copied cells become a retired layer of its own, and an area's current
 cells its current layer.
@@ -42,6 +45,7 @@ def upgrade() -> None:
         sa.Column("cell_size_m", sa.Float(), nullable=True),
         sa.Column("cells", sa.Integer(), nullable=False, server_default="0"),
         sa.Column("weight", sa.Float(), nullable=False, server_default="0"),
+        sa.Column("lattice", sa.Boolean(), nullable=False, server_default=sa.false()),
         sa.Column("created_at", sa.DateTime(timezone=True), server_default=sa.func.now(), nullable=False),
         sa.Column("retired_at", sa.DateTime(timezone=True), nullable=True),
     )
@@ -79,6 +83,12 @@ def upgrade() -> None:
         FROM run_cells rc JOIN coverage_runs r ON r.id = rc.run_id JOIN areas a ON a.id = r.area_id
         JOIN demand_layers l ON l.id = r.layer_id""")
     op.execute("UPDATE demand_layers SET source = 'run cells' WHERE source LIKE 'run %'")
+    op.execute("""
+        UPDATE demand_layers l SET lattice = NOT EXISTS (
+            SELECT 1 FROM demand_cells c WHERE c.layer_id = l.id AND c.cell_key IS DISTINCT FROM
+                   l.cell_size_m || 'm:' || floor(c.x / l.cell_size_m)::bigint || ':'
+                   || floor(c.y / l.cell_size_m)::bigint)
+        WHERE l.cell_size_m > 0""")
 
     op.alter_column("demand_cells", "layer_id", nullable=False)
     op.alter_column("demand_cells", "x", nullable=False)
@@ -97,7 +107,7 @@ def upgrade() -> None:
     op.rename_table("run_cells", "run_cells_copied")
     op.create_table(
         "run_cells",
-        sa.Column("run_id", sa.Integer(), sa.ForeignKey("coverage_runs.id", ondelete="CASCADE"), nullable=False),
+        sa.Column("run_id", sa.Integer(), nullable=False),
         sa.Column("cell_id", sa.Integer(), nullable=False),
         sa.Column("covered", sa.Boolean(), nullable=False),
         sa.Column("nearest_station_id", sa.Integer(), nullable=True),
@@ -118,6 +128,15 @@ def upgrade() -> None:
         FROM run_cells_copied o JOIN coverage_runs r ON r.id = o.run_id
         JOIN demand_cells c ON c.layer_id = r.layer_id AND c.cell_key = o.cell_key""")
     op.drop_table("run_cells_copied")
+    # a run's cells go with the run: one statement per deleted set of runs instead of a key checked per stored row
+    op.execute("""
+        CREATE FUNCTION delete_run_cells() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            DELETE FROM run_cells c USING gone g WHERE c.run_id = g.id;
+            RETURN NULL;
+        END $$""")
+    op.execute("CREATE TRIGGER coverage_runs_delete_cells AFTER DELETE ON coverage_runs REFERENCING OLD TABLE AS gone "
+               "FOR EACH STATEMENT EXECUTE FUNCTION delete_run_cells()")
     op.execute("""
         CREATE VIEW run_cells_in_layer AS
         SELECT r.*, c.cell_key, c.weight, c.geom, c.x, c.y FROM run_cells r JOIN demand_cells c ON c.id = r.cell_id""")
@@ -126,6 +145,8 @@ def upgrade() -> None:
 def downgrade() -> None:
     """Downgrade schema: runs get their own copies of their cells back; only current layers stay as cells."""
     op.execute("DROP VIEW run_cells_in_layer")
+    op.execute("DROP TRIGGER coverage_runs_delete_cells ON coverage_runs")
+    op.execute("DROP FUNCTION delete_run_cells()")
     op.rename_table("run_cells", "run_cells_numeric")
     op.execute("""
         CREATE TABLE run_cells AS
