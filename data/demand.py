@@ -24,7 +24,16 @@ from sqlalchemy import Connection, Engine, text
 
 from yizhan.areas import AreaInfo, resolve_area
 from yizhan.data.demand_columns import DemandColumns
-from yizhan.data.demand_fast import FastPoints, copy_cells, fast_points, grid_cells, inside, metres
+from yizhan.data.demand_fast import (
+    Declined,
+    FastFile,
+    FastPoints,
+    copy_cells,
+    fast_file,
+    grid_cells,
+    inside,
+    metres,
+)
 from yizhan.data.demand_files import demand_rows_from_file
 from yizhan.data.demand_points import (
     PG_EPOCH_US,
@@ -47,8 +56,6 @@ from yizhan.stations.tables import ImportLimits
 
 MAX_PROBLEMS = 1000
 """Bad rows listed at most per field."""
-BLOCK_POINTS = 1 << 20
-"""Points made ready for storing at a time (their metres computed) while the server stores the block before."""
 __all__ = ["StoredPoints", "stored_points"]  # read here by the coverage runs; defined in data.demand_points
 
 
@@ -204,12 +211,12 @@ def import_demand(engine: Engine, path: Path | str, *, area: str | None = None, 
     _check_cell_size(cell_size_m)
     source = Path(path).name
     if fast and encoding is None and coord in COORD_SYSTEMS:
-        read_fast = fast_points(path, source=source, columns=columns, coord=coord, timezone=timezone, limits=limits,
-                                check=lambda frame, names: check_demand(frame, source=source, coord=coord,
-                                                                        timezone=timezone, columns=names))
-        summary = None if read_fast is None else _import_fast(engine, read_fast, source=source, area=area,
-                                                              cell_size_m=cell_size_m, append=append, clip=clip,
-                                                              timezone=timezone)
+        opened = fast_file(path, source=source, columns=columns, coord=coord, timezone=timezone, limits=limits,
+                           check=lambda frame, names: check_demand(frame, source=source, coord=coord,
+                                                                   timezone=timezone, columns=names))
+        summary = None if opened is None else _import_fast(engine, opened, source=source, area=area,
+                                                           cell_size_m=cell_size_m, append=append, clip=clip,
+                                                           timezone=timezone)
         if summary is not None:
             return summary
     grid = _polygon_grid(Path(path))
@@ -249,75 +256,120 @@ def import_demand(engine: Engine, path: Path | str, *, area: str | None = None, 
     return DemandSummary(info.name, len(pts), dropped, cells, float(total), cell_size_m, read.used, notes)
 
 
-def _import_fast(engine: Engine, pts: FastPoints, *, source: str, area: str | None, cell_size_m: float,
+def _import_fast(engine: Engine, opened: FastFile, *, source: str, area: str | None, cell_size_m: float,
                  append: bool, clip: bool, timezone: str) -> DemandSummary | None:
-    """The rest of ``import_demand`` for points the fast path read (``data.demand_fast``): the area test and
-    ``clip`` as in the general path, points and cells written by binary COPY, cells summed in numpy (with
-    ``append`` all the area's points are summed again in PostGIS). None, with nothing stored, when points lie
-    outside the area of a file whose rows the fast path cannot number: the general path then names them."""
-    with engine.begin() as conn:
-        info = resolve_area(conn, area)
-        dropped = 0
-        t = time.perf_counter()
-        ok = inside(info, pts.lon, pts.lat)
-        pts.seconds["area test"] = time.perf_counter() - t
-        if not ok.all():
-            if not clip:
-                if pts.rows is None:
-                    return None
-                where = _position_field(pts.columns)
-                bad = np.flatnonzero(~ok)[:200]
-                raise ImportRejected(source, [
-                    RowProblem(int(pts.rows[i]), where, f"{pts.lon[i]:.6f}, {pts.lat[i]:.6f}",
-                               f"区域 {info.name!r} 内的点（或加 --clip 丢弃区域外的点）/ a point inside area "
-                               f"{info.name!r} (or pass --clip to drop outside points)") for i in bad])
-            dropped = int((~ok).sum())
-            pts = pts.take(ok)
-        if len(pts) == 0:
-            raise InvalidInput(f"{source}: 区域 {info.name!r} 内没有需求点 / no demand points inside area "
-                               f"{info.name!r}")
-        raw = _driver(conn)
-        if append:
-            append_points(raw, info.id, _blocks(pts, info, [], []))
-            cells = aggregate_cells(conn, info, cell_size_m, source=source)
-            total = conn.execute(text("SELECT coalesce(sum(weight), 0) FROM area_cells WHERE area_id = :a"),
-                                 {"a": info.id}).scalar_one()
-        else:
-            xs: list[np.ndarray] = []
-            ys: list[np.ndarray] = []
+    """The rest of ``import_demand`` for a file the fast path opened (``data.demand_fast``), in one transaction: its
+    batches are read, checked, tested against the area and stored by binary COPY while the file is being read (the
+    server stores one batch while the next is read), then the cells, summed in numpy (with ``append`` all the
+    area's points are summed again in PostGIS), are written and the new points swapped in. A point outside the
+    area is an error naming up to 200 of them (their rows) unless ``clip`` drops them, as in the general path; that
+    error, and any other, rolls everything back. None, with nothing stored, when a batch shows that the general path
+    is to read the file, or when points lie outside the area of a file whose rows the fast path cannot number: the
+    general path then names them."""
+    seconds = opened.seconds
+    try:
+        with engine.begin() as conn:
+            info = resolve_area(conn, area)
+            stream = _Stream(opened, info, clip=clip, source=source)
+            raw = _driver(conn)
+            start = time.perf_counter()
+            if append:
+                count = append_points(raw, info.id, stream.blocks())
+                seconds["COPY points"] = time.perf_counter() - start - stream.busy()
+                _some_inside(count, source, info)
+                t = time.perf_counter()
+                cells = aggregate_cells(conn, info, cell_size_m, source=source)
+                total = conn.execute(text("SELECT coalesce(sum(weight), 0) FROM area_cells WHERE area_id = :a"),
+                                     {"a": info.id}).scalar_one()
+                seconds["cells"] = time.perf_counter() - t
+            else:
+                loaded = load_points(raw, info.id, stream.blocks())
+                seconds["COPY points"] = time.perf_counter() - start - stream.busy()
+                count = loaded.count
+                _some_inside(count, source, info)
+                t = time.perf_counter()
+                grid = grid_cells(*stream.metres(), cell_size_m=cell_size_m)
+                seconds["cells"] = time.perf_counter() - t
+                t = time.perf_counter()
+                layer = new_layer(conn, info, source=source, cell_size_m=cell_size_m)
+                copy_cells(raw, info, grid, layer)
+                cells, total = close_layer(conn, layer)
+                seconds["COPY cells"] = time.perf_counter() - t
+                t = time.perf_counter()
+                swap_points(raw, loaded)
+                seconds["swap"] = time.perf_counter() - t
             t = time.perf_counter()
-            loaded = load_points(raw, info.id, _blocks(pts, info, xs, ys))
-            pts.seconds["COPY points"] = time.perf_counter() - t
-            t = time.perf_counter()
-            grid = grid_cells(np.concatenate(xs), np.concatenate(ys), pts.weight, cell_size_m=cell_size_m)
-            pts.seconds["cells"] = time.perf_counter() - t
-            t = time.perf_counter()
-            layer = new_layer(conn, info, source=source, cell_size_m=cell_size_m)
-            copy_cells(raw, info, grid, layer)
-            cells, total = close_layer(conn, layer)
-            pts.seconds["COPY cells"] = time.perf_counter() - t
-            t = time.perf_counter()
-            swap_points(raw, loaded)
-            pts.seconds["swap"] = time.perf_counter() - t
-        t = time.perf_counter()
-    pts.seconds["commit"] = time.perf_counter() - t
-    notes = list(pts.notes)
-    if any("timestamp" in names for names in pts.columns.values()):
+        seconds["commit"] = time.perf_counter() - t
+    except Declined:
+        return None
+    notes = list(opened.notes)
+    if any("timestamp" in names for names in opened.columns.values()):
         notes.append(f"不带时区的时间按 {timezone} 当地时间 / times without an offset are local time in {timezone}")
-    return DemandSummary(info.name, len(pts), dropped, cells, float(total), cell_size_m, pts.used, notes,
-                         dict(pts.seconds))
+    return DemandSummary(info.name, count, stream.dropped, cells, float(total), cell_size_m, opened.used, notes,
+                         dict(seconds))
 
 
-def _blocks(pts: FastPoints, area: AreaInfo, xs: list[np.ndarray], ys: list[np.ndarray]) -> Iterator[PointBlock]:
-    """The points in blocks of ``BLOCK_POINTS`` to store, their metres in the area's CRS computed block by block
-    (while the server stores the block before) and kept in ``xs``, ``ys`` for the cells."""
-    for start in range(0, len(pts), BLOCK_POINTS):
-        part = slice(start, start + BLOCK_POINTS)
-        lon, lat = pts.lon[part], pts.lat[part]
-        x, y = metres(lon, lat, area.crs_epsg)
-        xs.append(x)
-        ys.append(y)
-        yield PointBlock(lon, lat, x, y, pts.weight[part], pts.micros[part], pts.has_time[part])
+def _some_inside(count: int, source: str, area: AreaInfo) -> None:
+    if count == 0:
+        raise InvalidInput(f"{source}: 区域 {area.name!r} 内没有需求点 / no demand points inside area {area.name!r}")
+
+
+class _Stream:
+    """A fast file's batches made into blocks to store: each batch tested against the area (``clip`` drops the
+    points outside it, else they are collected, up to 200, and raised as one ImportRejected after the last batch),
+    its metres in the area's CRS computed and kept for the cells. ``busy`` is the time spent reading, checking and
+    preparing the blocks, so that the caller can tell the time the COPY itself took."""
+
+    def __init__(self, opened: FastFile, area: AreaInfo, *, clip: bool, source: str) -> None:
+        self.opened, self.area, self.clip, self.source = opened, area, clip, source
+        self.dropped = 0
+        self.xs: list[np.ndarray] = []
+        self.ys: list[np.ndarray] = []
+        self.ws: list[np.ndarray] = []
+        self.prepare = 0.0
+
+    def busy(self) -> float:
+        s = self.opened.seconds
+        return sum(s.get(k, 0.0) for k in ("read", "check", "transform", "area test")) + self.prepare
+
+    def metres(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """x, y metres (the area's CRS) and weights of the points stored."""
+        return np.concatenate(self.xs), np.concatenate(self.ys), np.concatenate(self.ws)
+
+    def blocks(self) -> Iterator[PointBlock]:
+        seconds = self.opened.seconds
+        problems: list[RowProblem] = []
+        for batch in self.opened.batches:
+            t = time.perf_counter()
+            ok = inside(self.area, batch.lon, batch.lat)
+            seconds["area test"] = seconds.get("area test", 0.0) + time.perf_counter() - t
+            if not ok.all():
+                if not self.clip:
+                    if batch.rows is None:
+                        raise Declined
+                    problems += self._outside(batch, ok, 200 - len(problems))
+                    continue
+                self.dropped += int((~ok).sum())
+                batch = batch.take(ok)
+            if problems or not len(batch):
+                continue
+            t = time.perf_counter()
+            x, y = metres(batch.lon, batch.lat, self.area.crs_epsg)
+            self.xs.append(x)
+            self.ys.append(y)
+            self.ws.append(batch.weight)
+            self.prepare += time.perf_counter() - t
+            yield PointBlock(batch.lon, batch.lat, x, y, batch.weight, batch.micros, batch.has_time)
+        if problems:
+            raise ImportRejected(self.source, problems)
+
+    def _outside(self, batch: FastPoints, ok: np.ndarray, room: int) -> list[RowProblem]:
+        assert batch.rows is not None
+        where = _position_field(self.opened.columns)
+        name = self.area.name
+        return [RowProblem(int(batch.rows[i]), where, f"{batch.lon[i]:.6f}, {batch.lat[i]:.6f}",
+                           f"区域 {name!r} 内的点（或加 --clip 丢弃区域外的点）/ a point inside area {name!r} (or pass "
+                           f"--clip to drop outside points)") for i in np.flatnonzero(~ok)[:max(room, 0)]]
 
 
 def _position_field(columns: Mapping[str, Mapping[str, str]]) -> str:

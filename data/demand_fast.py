@@ -50,14 +50,17 @@ CSV_SUFFIXES = (".csv", ".txt")
 PARQUET_SUFFIXES = (".parquet", ".geoparquet")
 BLOCK_BYTES = 16 << 20
 """Bytes of a CSV file pyarrow parses at a time (a batch)."""
+PARQUET_BATCH_ROWS = 1 << 18
+"""Rows of a Parquet file read at a time (a batch): the server stores one batch while the next is read."""
 _COPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + (0).to_bytes(4, "big") + (0).to_bytes(4, "big")
 _COPY_TRAILER = (-1).to_bytes(2, "big", signed=True)
 Check = Callable[[pd.DataFrame, dict[str, dict[str, str]]], object]
 """The general check of a frame of text rows (``data.demand.check_demand``): raises ImportRejected naming rows."""
 
 
-class _Unfit(Exception):
-    """The file is one the fast path leaves to the general path."""
+class Declined(Exception):
+    """The file is one the fast path leaves to the general path (raised when opening it, or by its batches when a
+    later batch shows it: the caller then drops what it stored of the file and reads it the general way)."""
 
 
 @dataclass
@@ -88,54 +91,103 @@ class FastPoints:
                           self.seconds)
 
 
-def fast_points(path: Path | str, *, source: str, columns: DemandColumns = DemandColumns(), coord: str = "wgs84",
-                timezone: str, limits: ImportLimits = ImportLimits(), check: Check) -> FastPoints | None:
-    """The checked points of ``path`` (see the module's docstring), coordinates converted from ``coord`` to WGS 84;
-    None when the general path is to read the file. ``check`` names the bad rows of a Parquet file (it raises).
-    InvalidInput for a file over ``limits.max_rows`` rows."""
+@dataclass
+class FastFile:
+    """A file the fast path reads, opened: ``batches`` yields its points checked and converted to WGS 84, a batch at
+    a time as it is read (``Declined`` or ``InvalidInput`` may come from any batch); ``numbered`` whether the points
+    carry their rows (a Parquet file's); ``columns``, ``used``, ``notes`` as ``FastPoints`` has them; ``seconds``
+    the time of each phase so far (read, check, transform), shared with the batches."""
+
+    batches: Iterator[FastPoints]
+    numbered: bool
+    columns: dict[str, dict[str, str]]
+    used: str
+    notes: list[str]
+    seconds: dict[str, float]
+
+
+def fast_file(path: Path | str, *, source: str, columns: DemandColumns = DemandColumns(), coord: str = "wgs84",
+              timezone: str, limits: ImportLimits = ImportLimits(), check: Check) -> FastFile | None:
+    """``path`` opened for the fast path (see the module's docstring), its points to come in batches converted from
+    ``coord`` to WGS 84; None when the general path is to read the file. ``check`` names the bad rows of a Parquet
+    file (it raises). InvalidInput for a file over ``limits.max_rows`` rows (a CSV's when the batch passing it is
+    read)."""
     p = Path(path)
     suffix = p.suffix.lower()
     zone_of(timezone)  # an unknown zone is refused whether or not the file has times, as by the general path
     try:
         if suffix in CSV_SUFFIXES and p.is_file():
-            return _csv_points(p, source, columns, coord, timezone, limits)
+            return _csv_file(p, source, columns, coord, timezone, limits)
         if suffix in PARQUET_SUFFIXES and p.is_file():
-            return _parquet_points(p, source, columns, coord, timezone, limits, check)
-    except _Unfit:
+            return _parquet_file(p, source, columns, coord, timezone, limits, check)
+    except Declined:
         return None
     return None
+
+
+def fast_points(path: Path | str, *, source: str, columns: DemandColumns = DemandColumns(), coord: str = "wgs84",
+                timezone: str, limits: ImportLimits = ImportLimits(), check: Check) -> FastPoints | None:
+    """All the checked points of ``path`` (``fast_file``'s batches joined); None when the general path is to read
+    the file."""
+    opened = fast_file(path, source=source, columns=columns, coord=coord, timezone=timezone, limits=limits,
+                       check=check)
+    if opened is None:
+        return None
+    try:
+        parts = list(opened.batches)
+    except Declined:
+        return None
+    if not parts:
+        return None
+
+    def joined(name: str) -> np.ndarray:
+        return np.concatenate([getattr(b, name) for b in parts])
+
+    return FastPoints(joined("lon"), joined("lat"), joined("weight"), joined("micros"), joined("has_time"),
+                      joined("rows") if opened.numbered else None, opened.columns, opened.used, opened.notes,
+                      opened.seconds)
+
+
+def _batch(lon: np.ndarray, lat: np.ndarray, weight: np.ndarray, micros: np.ndarray, has_time: np.ndarray,
+           rows: np.ndarray | None, coord: str, seconds: dict[str, float]) -> FastPoints:
+    """One batch's checked arrays converted from ``coord`` to WGS 84 (timed as ``transform``)."""
+    t = time.perf_counter()
+    wlon, wlat = to_wgs84(lon, lat, coord)
+    seconds["transform"] = seconds.get("transform", 0.0) + time.perf_counter() - t
+    return FastPoints(np.asarray(wlon, np.float64), np.asarray(wlat, np.float64), weight, micros,
+                      has_time.astype(bool), rows, {}, "", [], seconds)
 
 
 # --- CSV -----------------------------------------------------------------------------------------------------
 
 def _csv_choice(path: Path, source: str, columns: DemandColumns) -> ColumnChoice:
-    """The columns of a CSV file whose first line is a plain comma-separated UTF-8 header; _Unfit otherwise."""
+    """The columns of a CSV file whose first line is a plain comma-separated UTF-8 header; Declined otherwise."""
     with path.open("rb") as f:
         head = f.read(1 << 16)
     line = head.removeprefix(b"\xef\xbb\xbf").split(b"\n", 1)[0].removesuffix(b"\r")
     try:
         text = line.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise _Unfit from exc
+        raise Declined from exc
     if any(ch in text for ch in "'\t;|") or b"\n" not in head:
-        raise _Unfit
+        raise Declined
     cells = [c[1:-1] if len(c) > 1 and c[0] == c[-1] == '"' else c for c in text.split(",")]
     if any('"' in c for c in cells):
-        raise _Unfit  # a quoted comma or quote in a header: the general reader
+        raise Declined  # a quoted comma or quote in a header: the general reader
     if any(not c or c != c.strip() for c in cells) or len(set(cells)) != len(cells) or header_score(cells,
                                                                                                   columns) < 2:
-        raise _Unfit
+        raise Declined
     try:
         choice = choose_columns(cells, source=source, columns=columns)
     except InvalidInput as exc:
-        raise _Unfit from exc
+        raise Declined from exc
     if choice.date is not None or choice.lon is None or choice.lat is None:
-        raise _Unfit
+        raise Declined
     return choice
 
 
-def _csv_points(path: Path, source: str, columns: DemandColumns, coord: str, timezone: str,
-                limits: ImportLimits) -> FastPoints:
+def _csv_file(path: Path, source: str, columns: DemandColumns, coord: str, timezone: str,
+              limits: ImportLimits) -> FastFile:
     t0 = time.perf_counter()
     choice = _csv_choice(path, source, columns)
     lon_col, lat_col = choice.lon, choice.lat
@@ -152,42 +204,44 @@ def _csv_points(path: Path, source: str, columns: DemandColumns, coord: str, tim
                                                                      null_values=[""], strings_can_be_null=False,
                                                                      quoted_strings_can_be_null=False))
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
-        raise _Unfit from exc
-    batches = _batches(reader)
-    seconds = {"read": time.perf_counter() - t0, "check": 0.0}
-    parts: list[tuple[np.ndarray, ...]] = []
-    count = 0
-    while True:
-        t = time.perf_counter()
-        batch = next(batches, None)
-        seconds["read"] += time.perf_counter() - t
-        if batch is None:
-            break
-        t = time.perf_counter()
-        count += batch.num_rows
-        if count > limits.max_rows:
-            raise InvalidInput(f"{source}: more than {limits.max_rows} rows, the limit of one import "
-                               f"(YIZHAN_MAX_IMPORT_ROWS); split the file")
-        lon = _floats(batch.column(lon_col))
-        lat = _floats(batch.column(lat_col))
-        weight = _floats(batch.column(choice.weight), blank=1.0) if choice.weight else np.ones(batch.num_rows)
-        if choice.time is not None:
-            micros, has_time = _text_times(batch.column(choice.time), timezone)
-        else:
-            micros, has_time = np.zeros(batch.num_rows, np.int64), np.zeros(batch.num_rows, bool)
-        if not _valid(lon, lat, weight):
-            raise _Unfit
-        parts.append((lon, lat, weight, micros, has_time))
-        seconds["check"] += time.perf_counter() - t
-    if not parts:
-        raise _Unfit  # a header without rows: the general path says so
+        raise Declined from exc
+    seconds = {"read": time.perf_counter() - t0, "check": 0.0, "transform": 0.0}
+
+    def batches() -> Iterator[FastPoints]:
+        count = 0
+        source_batches = _batches(reader)
+        while True:
+            t = time.perf_counter()
+            batch = next(source_batches, None)
+            seconds["read"] += time.perf_counter() - t
+            if batch is None:
+                break
+            t = time.perf_counter()
+            count += batch.num_rows
+            if count > limits.max_rows:
+                raise InvalidInput(f"{source}: 超过 {limits.max_rows:,} 行 / more than {limits.max_rows:,} rows, the "
+                                   f"limit of one import (YIZHAN_MAX_IMPORT_ROWS); split the file")
+            lon = _floats(batch.column(lon_col))
+            lat = _floats(batch.column(lat_col))
+            weight = _floats(batch.column(choice.weight), blank=1.0) if choice.weight else np.ones(batch.num_rows)
+            if choice.time is not None:
+                micros, has_time = _text_times(batch.column(choice.time), timezone)
+            else:
+                micros, has_time = np.zeros(batch.num_rows, np.int64), np.zeros(batch.num_rows, bool)
+            if not _valid(lon, lat, weight):
+                raise Declined
+            seconds["check"] += time.perf_counter() - t
+            yield _batch(lon, lat, weight, micros, has_time, None, coord, seconds)
+        if count == 0:
+            raise Declined  # a header without rows: the general path says so
+
     names = {f: c for f, c in (("lon", lon_col), ("lat", lat_col), ("weight", choice.weight),
                                ("timestamp", choice.time)) if c}
-    return _assemble(parts, None, coord, {"": names}, choice.describe(), list(choice.notes), seconds)
+    return FastFile(batches(), False, {"": names}, choice.describe(), list(choice.notes), seconds)
 
 
 def _batches(reader: Any) -> Iterator[pa.RecordBatch]:
-    """The reader's batches; _Unfit for anything pyarrow refuses (a value that is not a number, a row of another
+    """The reader's batches; Declined for anything pyarrow refuses (a value that is not a number, a row of another
     width, invalid UTF-8, a quoted line break), which the general reader names by row."""
     while True:
         try:
@@ -195,7 +249,7 @@ def _batches(reader: Any) -> Iterator[pa.RecordBatch]:
         except StopIteration:
             return
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
-            raise _Unfit from exc
+            raise Declined from exc
         yield batch
 
 
@@ -215,7 +269,7 @@ def _valid(lon: np.ndarray, lat: np.ndarray, weight: np.ndarray) -> bool:
 def _text_times(values: pa.Array | pa.ChunkedArray, timezone: str) -> tuple[np.ndarray, np.ndarray]:
     """Time cells as microseconds since 2000-01-01 UTC and a mask of the cells holding a time (blank: none).
     ISO 8601 cells all without an offset (local time of ``timezone``) or all with one are read by pyarrow; any
-    other batch by ``data.demand_times.times_from_text``. _Unfit when a cell is unreadable."""
+    other batch by ``data.demand_times.times_from_text``. Declined when a cell is unreadable."""
     arr = values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values
     has = np.asarray(pc.not_equal(arr, "").to_numpy(zero_copy_only=False), dtype=bool)
     stamps = pc.if_else(pc.equal(arr, ""), pa.scalar(None, pa.string()), arr)
@@ -227,7 +281,7 @@ def _text_times(values: pa.Array | pa.ChunkedArray, timezone: str) -> tuple[np.n
         local = pd.DatetimeIndex(naive.to_numpy(zero_copy_only=False)[has])
         utc = local.tz_localize(zone_of(timezone), ambiguous="NaT", nonexistent="NaT")
         if utc.isna().any():
-            raise _Unfit  # a local time that does not exist (a daylight-saving change): refused by row
+            raise Declined  # a local time that does not exist (a daylight-saving change): refused by row
         micros[has] = utc.as_unit("us").asi8 - PG_EPOCH_US
         return micros, has
     except pa.ArrowInvalid:
@@ -240,33 +294,21 @@ def _text_times(values: pa.Array | pa.ChunkedArray, timezone: str) -> tuple[np.n
         pass
     times, bad = times_from_text(pd.Series(arr.to_numpy(zero_copy_only=False), dtype=object), timezone)
     if bad.any():
-        raise _Unfit
+        raise Declined
     instants = times.to_numpy(dtype="datetime64[us]", na_value=np.datetime64("NaT"))
     micros[has] = instants[has].astype(np.int64) - PG_EPOCH_US
     return micros, has
 
 
-def _assemble(parts: list[tuple[np.ndarray, ...]], rows: np.ndarray | None, coord: str,
-              columns: dict[str, dict[str, str]], used: str, notes: list[str],
-              seconds: dict[str, float]) -> FastPoints:
-    """The batches' arrays joined, converted from ``coord`` to WGS 84 (timed as ``transform``)."""
-    t = time.perf_counter()
-    lon, lat, weight, micros, has_time = (np.concatenate([p[i] for p in parts]) for i in range(5))
-    wlon, wlat = to_wgs84(lon, lat, coord)
-    seconds["transform"] = time.perf_counter() - t
-    return FastPoints(np.asarray(wlon, np.float64), np.asarray(wlat, np.float64), weight, micros,
-                      has_time.astype(bool), rows, columns, used, notes, seconds)
-
-
 # --- Parquet -------------------------------------------------------------------------------------------------
 
-def _parquet_points(path: Path, source: str, columns: DemandColumns, coord: str, timezone: str,
-                    limits: ImportLimits, check: Check) -> FastPoints:
+def _parquet_file(path: Path, source: str, columns: DemandColumns, coord: str, timezone: str,
+                  limits: ImportLimits, check: Check) -> FastFile:
     t0 = time.perf_counter()
     try:
         pf = pq.ParquetFile(path)
     except (pa.ArrowException, OSError) as exc:
-        raise _Unfit from exc
+        raise Declined from exc
     meta = pf.schema_arrow.metadata or {}
     geo = json.loads(meta[b"geo"]) if b"geo" in meta else None
     geom_col = _point_column(geo) if geo is not None else None
@@ -274,73 +316,75 @@ def _parquet_points(path: Path, source: str, columns: DemandColumns, coord: str,
     try:
         choice = choose_columns(names, source=source, columns=columns, position=geom_col is None)
     except InvalidInput as exc:
-        raise _Unfit from exc
+        raise Declined from exc
     if geom_col is not None and (choice.lon is not None or choice.date is not None):
-        raise _Unfit  # positions named by the caller beside a geometry: the general path
+        raise Declined  # positions named by the caller beside a geometry: the general path
     if geom_col is None and (choice.lon is None or choice.lat is None or choice.date is not None):
-        raise _Unfit
+        raise Declined
     total = pf.metadata.num_rows
     if total > limits.max_rows:
-        raise InvalidInput(f"{source}: {total:,} features, more than the limit of {limits.max_rows:,} "
-                           f"(YIZHAN_MAX_IMPORT_ROWS); split the file")
+        raise InvalidInput(f"{source}: {total:,} 个要素，超过 {limits.max_rows:,} / {total:,} features, more than the "
+                           f"limit of {limits.max_rows:,} (YIZHAN_MAX_IMPORT_ROWS); split the file")
     if total == 0:
-        raise _Unfit
+        raise Declined
     wanted = [c for c in (geom_col, choice.lon, choice.lat, choice.weight, choice.time) if c is not None]
-    seconds = {"read": time.perf_counter() - t0, "check": 0.0}
-    parts: list[tuple[np.ndarray, ...]] = []
-    batches = pf.iter_batches(batch_size=1 << 20, columns=wanted, use_pandas_metadata=False)
-    first = 1
-    while True:
-        t = time.perf_counter()
-        try:
-            batch = next(batches, None)
-        except pa.ArrowException as exc:
-            raise _Unfit from exc
-        seconds["read"] += time.perf_counter() - t
-        if batch is None:
-            break
-        t = time.perf_counter()
-        n = batch.num_rows
-        if geom_col is not None:
-            lon, lat = _wkb_points(batch.column(geom_col))
-        else:
-            lon, lat = _numbers(batch.column(choice.lon)), _numbers(batch.column(choice.lat))
-        weight = _numbers(batch.column(choice.weight), nan_is_blank=True) if choice.weight else np.ones(n)
-        micros, has_time = _column_times(batch.column(choice.time), timezone) if choice.time else (
-            np.zeros(n, np.int64), np.zeros(n, bool))
-        if not _valid(lon, lat, weight):
-            if geom_col is not None:
-                raise _Unfit  # the general reader names a bad geometry or attribute by feature
-            check(_text_rows(batch, choice, first), {"": _field_names(choice, geom_col)})
-            raise _Unfit
-        parts.append((lon, lat, weight, micros, has_time))
-        first += n
-        seconds["check"] += time.perf_counter() - t
-    used = choice.describe()
+    seconds = {"read": time.perf_counter() - t0, "check": 0.0, "transform": 0.0}
     names_by_field = _field_names(choice, geom_col)
+
+    def batches() -> Iterator[FastPoints]:
+        source_batches = pf.iter_batches(batch_size=PARQUET_BATCH_ROWS, columns=wanted, use_pandas_metadata=False)
+        first = 1
+        while True:
+            t = time.perf_counter()
+            try:
+                batch = next(source_batches, None)
+            except pa.ArrowException as exc:
+                raise Declined from exc
+            seconds["read"] += time.perf_counter() - t
+            if batch is None:
+                break
+            t = time.perf_counter()
+            n = batch.num_rows
+            if geom_col is not None:
+                lon, lat = _wkb_points(batch.column(geom_col))
+            else:
+                lon, lat = _numbers(batch.column(choice.lon)), _numbers(batch.column(choice.lat))
+            weight = _numbers(batch.column(choice.weight), nan_is_blank=True) if choice.weight else np.ones(n)
+            micros, has_time = _column_times(batch.column(choice.time), timezone) if choice.time else (
+                np.zeros(n, np.int64), np.zeros(n, bool))
+            if not _valid(lon, lat, weight):
+                if geom_col is not None:
+                    raise Declined  # the general reader names a bad geometry or attribute by feature
+                check(_text_rows(batch, choice, first), {"": names_by_field})
+                raise Declined
+            seconds["check"] += time.perf_counter() - t
+            yield _batch(lon, lat, weight, micros, has_time, np.arange(first, first + n), coord, seconds)
+            first += n
+
+    used = choice.describe()
     if geom_col is not None:
         used = ", ".join(filter(None, ["经度 longitude, 纬度 latitude=点几何 / point geometry", used]))
-    return _assemble(parts, np.arange(1, total + 1), coord, {"": names_by_field}, used, list(choice.notes), seconds)
+    return FastFile(batches(), True, {"": names_by_field}, used, list(choice.notes), seconds)
 
 
 def _point_column(geo: dict[str, Any]) -> str:
-    """The primary geometry column of GeoParquet metadata when it holds WKB in WGS 84; _Unfit otherwise."""
+    """The primary geometry column of GeoParquet metadata when it holds WKB in WGS 84; Declined otherwise."""
     name = geo.get("primary_column")
     meta = (geo.get("columns") or {}).get(name)
     if not isinstance(name, str) or not isinstance(meta, dict) or meta.get("encoding", "WKB").upper() != "WKB":
-        raise _Unfit
+        raise Declined
     if meta.get("geometry_types") not in (None, [], ["Point"]) or "crs" not in meta or meta["crs"] is None:
-        raise _Unfit
+        raise Declined
     if CRS.from_user_input(meta["crs"]).to_epsg() != SRID:
-        raise _Unfit
+        raise Declined
     return name
 
 
 def _wkb_points(values: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
-    """Longitude, latitude of a column of WKB points; _Unfit for anything but 2D points."""
+    """Longitude, latitude of a column of WKB points; Declined for anything but 2D points."""
     arr = values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values
     if arr.null_count:
-        raise _Unfit
+        raise Declined
     if pa.types.is_binary(arr.type) and len(arr):
         offsets = np.frombuffer(arr.buffers()[1], np.int32)[arr.offset:arr.offset + len(arr) + 1]
         if (np.diff(offsets) == 21).all():
@@ -349,14 +393,14 @@ def _wkb_points(values: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, np.ndar
                 return raw[:, 5:13].copy().view("<f8")[:, 0], raw[:, 13:21].copy().view("<f8")[:, 0]
     geoms = shapely.from_wkb(arr.to_numpy(zero_copy_only=False), on_invalid="ignore")
     if (shapely.get_type_id(geoms) != 0).any() or shapely.is_empty(geoms).any() or shapely.has_z(geoms).any():
-        raise _Unfit
+        raise Declined
     return shapely.get_x(geoms), shapely.get_y(geoms)
 
 
 def _numbers(values: pa.Array | pa.ChunkedArray, *, nan_is_blank: bool = False) -> np.ndarray:
-    """A numeric column as float64 (a null or, for a weight, NaN is a blank cell: one order); _Unfit for text."""
+    """A numeric column as float64 (a null or, for a weight, NaN is a blank cell: one order); Declined for text."""
     if not (pa.types.is_integer(values.type) or pa.types.is_floating(values.type)):
-        raise _Unfit
+        raise Declined
     out = _floats(values.cast(pa.float64()), blank=1.0 if nan_is_blank else np.nan)
     if nan_is_blank and np.isnan(out).any():
         out = np.where(np.isnan(out), 1.0, out)
@@ -370,7 +414,7 @@ def _column_times(values: pa.Array | pa.ChunkedArray, timezone: str) -> tuple[np
     if pa.types.is_string(kind) or pa.types.is_large_string(kind):
         return _text_times(values.cast(pa.string()), timezone)
     if not pa.types.is_timestamp(kind):
-        raise _Unfit
+        raise Declined
     has = np.asarray(values.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
     micros = np.zeros(len(values), np.int64)
     seconds = values.cast(pa.timestamp("s", tz=kind.tz), safe=False)
@@ -380,7 +424,7 @@ def _column_times(values: pa.Array | pa.ChunkedArray, timezone: str) -> tuple[np
         local = pd.DatetimeIndex(np.asarray(seconds.to_numpy(zero_copy_only=False))[has])
         stamps = local.tz_localize(zone_of(timezone), ambiguous="NaT", nonexistent="NaT").tz_convert(None)
         if stamps.isna().any():
-            raise _Unfit
+            raise Declined
     micros[has] = stamps.as_unit("us").asi8 - PG_EPOCH_US
     return micros, has
 

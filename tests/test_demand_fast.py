@@ -237,3 +237,43 @@ def test_quoted_csv_as_written_by_pyarrow(engine, wudaokou, tmp_path):
                               "下单时间": o["time"].dt.strftime("%Y-%m-%dT%H:%M:%S")}), path)
     assert path.read_text(encoding="utf-8").startswith('"lon","lat"')
     _both(engine, path)
+
+
+def test_files_read_in_many_batches_while_stored(engine, wudaokou, tmp_path, monkeypatch):
+    """Files read in many small batches, each stored while the next is read: the same points and cells as the
+    general path; points outside the area in several batches named together (features of a GeoParquet) or left to the
+    general path (a CSV), a bad value in a late batch of a CSV left to the general path; a refused file leaves the
+    stored points as they were."""
+    from yizhan.data import demand_fast
+
+    monkeypatch.setattr(demand_fast, "BLOCK_BYTES", 4096)
+    monkeypatch.setattr(demand_fast, "PARQUET_BATCH_ROWS", 300)
+    o = _orders(3000, seed=43)
+    path = tmp_path / "batches.csv"
+    pd.DataFrame({"lon": o["lon"], "lat": o["lat"], "weight": o["weight"],
+                  "time": o["time"].dt.strftime("%Y-%m-%d %H:%M:%S")}).to_csv(path, index=False)
+    opened = demand_fast.fast_file(path, source=path.name, timezone="Asia/Shanghai", check=lambda f, n: None)
+    assert opened is not None and len(list(opened.batches)) > 10
+    _both(engine, path)
+    before = _stored(engine)
+    wide = o.copy()
+    wide.loc[[400, 2900], "lon"] = EAST + 0.01  # in the second and the tenth batch of 300
+    parquet = tmp_path / "wide.parquet"
+    gpd.GeoDataFrame({"weight": wide["weight"]}, geometry=gpd.points_from_xy(wide["lon"], wide["lat"]),
+                     crs="EPSG:4326").to_parquet(parquet)
+    late = o.astype({"weight": object})
+    late.loc[2800, "weight"] = "多"
+    late_csv, wide_csv = tmp_path / "late.csv", tmp_path / "wide.csv"
+    late[["lon", "lat", "weight"]].to_csv(late_csv, index=False)
+    wide[["lon", "lat", "weight"]].to_csv(wide_csv, index=False)
+    named = {}
+    for file, rows in ((parquet, [401, 2901]), (wide_csv, [402, 2902]), (late_csv, [2802])):
+        for fast in (True, False):
+            with pytest.raises(ImportRejected) as err:
+                import_demand(engine, file, area="wudaokou", fast=fast)
+            named[fast] = err.value.problems
+            assert [p.row for p in err.value.problems] == rows
+        assert named[True] == named[False]
+        _same(before, _stored(engine))
+    clipped = import_demand(engine, parquet, area="wudaokou", clip=True)
+    assert clipped.points == 2998 and clipped.dropped_outside == 2
