@@ -30,6 +30,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import threading
 import time
 from collections.abc import Callable
@@ -450,7 +451,9 @@ def partitioned_coverage(settings: Settings, info: AreaInfo, *, mode: str = "str
             measured, notes = _measured(conn, info, plan.layer_id, measure)
             keys = pd.read_sql(text("SELECT cell_key FROM demand_cells WHERE layer_id = :l ORDER BY cell_key"), conn,
                                params={"l": plan.layer_id})["cell_key"].to_numpy(object)
-            station_ids, _, _ = active_stations(conn, info, None)
+            station_ids = np.asarray(conn.execute(text(
+                "SELECT id FROM stations WHERE area_id = :a AND status = 'active' ORDER BY external_id"),
+                {"a": info.id}).scalars().all(), dtype=np.int64)
             job = _job_key(conn, info, plan, settings, mode=mode, profile=profile, radius_m=radius_m,
                            measured=measured)
     finally:
@@ -485,6 +488,7 @@ def partitioned_coverage(settings: Settings, info: AreaInfo, *, mode: str = "str
         raise YizhanError(f"{len(failures)} 个分区计算失败（已重试 {RETRIES} 次），再次运行只计算未完成的分区 / "
                           f"{len(failures)} part(s) failed after {RETRIES} retries; running the same job again "
                           f"computes only the parts not done: {'; '.join(failures)}")
+    shutil.rmtree(job_dir / "scratch", ignore_errors=True)  # the network parts' graphs (a local cluster's)
     merged = merge_parts(plan, [results[p.index] for p in plan.parts], keys, station_ids, info, measured)
     merged.params.update({"radius_m": radius_m, "mode": mode, "crs_epsg": info.crs_epsg, "measured": measured,
                           "partitions": {"parts": len(plan.parts), "by": plan.by, "halo_m": station_halo,

@@ -143,6 +143,13 @@ def balanced_groups(counts: np.ndarray, n_parts: int) -> list[list[int]]:
     return groups
 
 
+def numbers(conn: Connection, sql: str, params: dict[str, Any], width: int) -> np.ndarray:
+    """The rows of a query of ``width`` numeric columns as an (n, width) float array."""
+    # plain tuples: numpy looks for array attributes on a Row, and each miss raises inside SQLAlchemy (slow)
+    rows = [tuple(r) for r in conn.execute(text(sql), params)]
+    return np.array(rows, dtype=float).reshape(-1, width) if rows else np.empty((0, width))
+
+
 def current_layer_id(conn: Connection, info: AreaInfo) -> int:
     """The id of ``info``'s current demand layer (its cells as last imported), or InvalidInput without demand."""
     layer = conn.execute(text("SELECT id FROM demand_layers WHERE area_id = :a AND retired_at IS NULL"),
@@ -163,15 +170,13 @@ def plan_partitions(conn: Connection, info: AreaInfo, n_parts: int, *, by: str =
         raise InvalidInput(f"分区数 parts {n_parts}: 应为 1 到 {MAX_PARTS} / expected 1 to {MAX_PARTS}")
     crs = info.crs_epsg
     layer = current_layer_id(conn, info)
-    xy = np.asarray(conn.execute(text("SELECT x, y FROM demand_cells WHERE layer_id = :l"), {"l": layer}).all(),
-                    dtype=float).reshape(-1, 2)
+    xy = numbers(conn, "SELECT x, y FROM demand_cells WHERE layer_id = :l", {"l": layer}, 2)
     if not len(xy):
         raise InvalidInput(f"区域 {info.name!r} 没有需求网格，请先导入需求 / area {info.name!r} has no demand cells: "
                            "import demand first (`yizhan demand import`)")
     size = conn.execute(text("SELECT max(cell_size_m) FROM demand_cells WHERE layer_id = :l"), {"l": layer}).scalar()
-    st = np.asarray(conn.execute(text(
-        "SELECT ST_X(p), ST_Y(p) FROM (SELECT ST_Transform(geom, :crs) AS p FROM stations WHERE area_id = :a) t"),
-        {"a": info.id, "crs": crs}).all(), dtype=float).reshape(-1, 2)
+    st = numbers(conn, "SELECT ST_X(p), ST_Y(p) FROM (SELECT ST_Transform(geom, :crs) AS p FROM stations "
+                 "WHERE area_id = :a) t", {"a": info.id, "crs": crs}, 2)
     extent = [xy, st]
     if info.boundary is not None:
         to_m = Transformer.from_crs(SRID, crs, always_xy=True)
