@@ -31,12 +31,17 @@ def demand_import(
     encoding: Annotated[str | None, typer.Option(
         help="Text encoding of a shapefile without a .cpg (or with a wrong one): gbk or utf-8 (default: the "
              ".cpg, else found from the .dbf)")] = None,
+    max_rows: Annotated[int | None, typer.Option(
+        min=1, help="Refuse a file of more rows (default: no limit here; YIZHAN_MAX_IMPORT_ROWS bounds uploads "
+                    "through the console and the API)")] = None,
 ) -> None:
     """Import delivery orders or demand points (CSV, XLSX, GeoJSON, GeoPackage, GeoParquet, a shapefile or a .zip
     holding one) and aggregate them into grid cells. The columns are found by their Chinese or English headers
-    (收货经度/收货纬度, 下单时间, 订单量 ...) or named with --lon-col, --lat-col, --weight-col, --time-col."""
+    (收货经度/收货纬度, 下单时间, 订单量 ...) or named with --lon-col, --lat-col, --weight-col, --time-col. A
+    province's file of tens of millions of orders is taken: the row limit of uploads does not apply here."""
     from yizhan.data.demand import import_demand
     from yizhan.data.demand_columns import DemandColumns
+    from yizhan.data.demand_points import MAX_POINTS
     from yizhan.stations.tables import ImportLimits
 
     settings = get_settings()
@@ -45,7 +50,7 @@ def demand_import(
     with status(f"importing {file.name}"):
         s = import_demand(engine(), file, area=area, coord=coord, cell_size_m=size, append=append, clip=clip,
                           timezone=settings.timezone, columns=columns, encoding=encoding,
-                          limits=ImportLimits.from_settings(settings))
+                          limits=ImportLimits(max_rows or MAX_POINTS, settings.max_uncompressed_mb))
     dropped_zh = f"，区域外 {s.dropped_outside} 个已丢弃" if s.dropped_outside else ""
     dropped = f", {s.dropped_outside} outside the area dropped" if s.dropped_outside else ""
     common.out.print(f"{s.points} 个需求点{dropped_zh} → {s.cells} 个 {s.cell_size_m:g} 米网格，总权重 "

@@ -47,6 +47,9 @@ PG_EPOCH_US = 946_684_800_000_000
 """2000-01-01T00:00:00Z in microseconds since 1970: PostgreSQL's binary timestamps count from it."""
 ENCODE_ROWS = 1 << 18
 """Rows encoded at a time (about 24 MB): the server takes one block while the next is encoded."""
+MAX_POINTS = 2**31 - 1
+"""Most points an area may hold: their numbers (``id``) are 32-bit. What a command-line import allows; uploads are
+bounded by ``YIZHAN_MAX_IMPORT_ROWS``."""
 LOCK_CLASS = 17_017
 """The first key of the advisory lock an import of an area's points takes (the second is the area's id)."""
 COLUMNS = ("area_id", "id", "lon", "lat", "x", "y", "weight", "observed_at")

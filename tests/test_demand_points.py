@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
+import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pytest
@@ -18,7 +19,7 @@ from yizhan.areas import AreaInfo, ensure_area, resolve_area
 from yizhan.data.demand import import_demand
 from yizhan.data.demand_points import PointBlock, load_points, partition_name, replace_points, stored_points
 from yizhan.db.engine import alembic_config, make_engine
-from yizhan.errors import ImportRejected
+from yizhan.errors import ImportRejected, InvalidInput
 
 WEST, SOUTH, EAST, NORTH = 116.3084, 39.9905, 116.3320, 40.0123  # the Wudaokou test area (conftest)
 ZONE = "Asia/Shanghai"
@@ -184,3 +185,31 @@ def test_migration_moves_stored_points(db_url: str) -> None:
         command.upgrade(cfg, "head")
     finally:
         engine.dispose()
+
+
+def test_row_limit_bounds_uploads_not_the_command_line(engine: Engine, cli_env: dict[str, str],
+                                                       tmp_path: Path) -> None:
+    """The row limit an upload passes (``ImportLimits`` from YIZHAN_MAX_IMPORT_ROWS, as the console does) refuses a
+    larger CSV or GeoParquet read by the fast path, in Chinese and English; ``yizhan demand import`` takes the file
+    under the same setting, and refuses it in one line with ``--max-rows``."""
+    from cli_runner import run_cli
+
+    from yizhan.stations.tables import ImportLimits
+
+    run_cli("area", "create", "wudaokou", "--bbox", f"{WEST},{SOUTH},{EAST},{NORTH}", env=cli_env)
+    frame = _csv(tmp_path, "orders.csv", 50, seed=8)
+    parquet = tmp_path / "orders.parquet"
+    gpd.GeoDataFrame({"weight": frame["weight"]}, geometry=gpd.points_from_xy(frame["lon"], frame["lat"]),
+                     crs="EPSG:4326").to_parquet(parquet)
+    for path, said in ((tmp_path / "orders.csv", "超过 10 行 / more than 10 rows"),
+                       (parquet, "50 个要素，超过 10 / 50 features, more than the limit of 10")):
+        with pytest.raises(InvalidInput, match=said):
+            import_demand(engine, path, area="wudaokou", limits=ImportLimits(max_rows=10))
+    env = {**cli_env, "YIZHAN_MAX_IMPORT_ROWS": "10"}
+    out = run_cli("demand", "import", str(tmp_path / "orders.csv"), env=env).stdout
+    assert "50 个需求点" in out and "50 points ->" in out
+    refused = run_cli("demand", "import", str(parquet), "--max-rows", "10", env=env, check=False)
+    assert refused.returncode == 2 and "Traceback" not in refused.stderr
+    assert "more than the limit of 10" in " ".join(refused.stderr.split())
+    with engine.connect() as conn:
+        assert len(_stored(engine, resolve_area(conn, "wudaokou").id)) == 50
