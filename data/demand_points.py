@@ -50,6 +50,8 @@ ENCODE_ROWS = 1 << 18
 MAX_POINTS = 2**31 - 1
 """Most points an area may hold: their numbers (``id``) are 32-bit. What a command-line import allows; uploads are
 bounded by ``YIZHAN_MAX_IMPORT_ROWS``."""
+READ_PAGES = 1 << 17
+"""Table pages (8 kB) read back as one array per column: about 12 million points, 150 MB an array."""
 LOCK_CLASS = 17_017
 """The first key of the advisory lock an import of an area's points takes (the second is the area's id)."""
 COLUMNS = ("area_id", "id", "lon", "lat", "x", "y", "weight", "observed_at")
@@ -229,6 +231,15 @@ def _elements(data: bytes | None, kind: str) -> np.ndarray:
     return items["v"].astype(np.dtype(kind).newbyteorder("="))
 
 
+def _slice_query(table: str, start: int, bounded: bool) -> sql.Composed:
+    """Each column of the points on the table's pages from ``start`` (to ``start + READ_PAGES`` when ``bounded``,
+    else to the end) as one array: an array stays under PostgreSQL's 1 GB for a field."""
+    upper = sql.SQL(" AND ctid < {}::tid").format(sql.Literal(f"({start + READ_PAGES},0)")) if bounded else sql.SQL("")
+    return sql.SQL("SELECT array_agg(id), array_agg(lon), array_agg(lat), array_agg(x), array_agg(y), "
+                   "array_agg(weight), array_agg(coalesce(observed_at, '-infinity')) FROM {} "
+                   "WHERE ctid >= {}::tid{}").format(sql.Identifier(table), sql.Literal(f"({start},0)"), upper)
+
+
 @dataclass
 class StoredPoints:
     """An area's stored demand points as arrays, in their order of storage (``id``): ``x``, ``y`` metres in the
@@ -268,7 +279,8 @@ def cell_keys(size: float, ix: np.ndarray, iy: np.ndarray) -> list[str]:
 
 def stored_points(conn: Connection, area: AreaInfo, *, cell_size_m: float, timezone: str) -> StoredPoints:
     """The area's stored demand points (see ``StoredPoints``), their cells squares of ``cell_size_m`` metres. The
-    hour of the week is read in ``timezone`` (an IANA name)."""
+    hour of the week is read in ``timezone`` (an IANA name). One query reads the area's partition, its pages in
+    slices of ``READ_PAGES`` (one array per column and slice), in one snapshot."""
     zone = zone_of(timezone)
     raw = conn.connection.driver_connection
     assert raw is not None, "an open connection has its psycopg connection"
@@ -277,15 +289,23 @@ def stored_points(conn: Connection, area: AreaInfo, *, cell_size_m: float, timez
             info = psycopg.postgres.types.get(name)
             assert info is not None and info.array_oid, name
             cur.adapters.register_loader(info.array_oid, _RawArray)
-        cur.execute("SELECT array_agg(id), array_agg(lon), array_agg(lat), array_agg(x), array_agg(y), "
-                    "array_agg(weight), array_agg(coalesce(observed_at, '-infinity')) "
-                    "FROM demand_points WHERE area_id = %s", (area.id,))
-        row = cur.fetchone()
-    assert row is not None, "an aggregate answers one row"
-    ids = _elements(row[0], ">i4")
-    lon, lat, x, y, weight = (_elements(row[i], ">f8") for i in range(1, 6))
-    micros = _elements(row[6], ">i8")
-    if len(ids) > 1 and not (np.diff(ids) > 0).all():  # rows updated in place move: back to the order of storage
+        table = partition_name(area.id)
+        cur.execute("SELECT coalesce(pg_relation_size(to_regclass(%s)) / current_setting('block_size')::int, 0)",
+                    (table,))
+        found = cur.fetchone()
+        pages = int(found[0]) if found is not None else 0
+        if pages == 0:
+            rows: list[Any] = []
+        else:
+            cur.execute(sql.SQL(" UNION ALL ").join(_slice_query(table, start, start + READ_PAGES < pages)
+                                                     for start in range(0, pages, READ_PAGES)))
+            rows = cur.fetchall()
+    parts = [r for r in rows if r[0] is not None]
+    ids = np.concatenate([_elements(r[0], ">i4") for r in parts]) if parts else _elements(None, ">i4")
+    lon, lat, x, y, weight = (np.concatenate([_elements(r[i], ">f8") for r in parts]) if parts
+                              else _elements(None, ">f8") for i in range(1, 6))
+    micros = np.concatenate([_elements(r[6], ">i8") for r in parts]) if parts else _elements(None, ">i8")
+    if len(ids) > 1 and not (np.diff(ids) > 0).all():  # parallel scans and rows updated in place: storage order
         order = np.argsort(ids, kind="stable")
         lon, lat, x, y, weight, micros = (a[order] for a in (lon, lat, x, y, weight, micros))
     has = micros != _NEVER

@@ -213,3 +213,25 @@ def test_row_limit_bounds_uploads_not_the_command_line(engine: Engine, cli_env: 
     assert "more than the limit of 10" in " ".join(refused.stderr.split())
     with engine.connect() as conn:
         assert len(_stored(engine, resolve_area(conn, "wudaokou").id)) == 50
+
+
+def test_points_read_in_slices_of_pages(engine: Engine, wudaokou: AreaInfo, tmp_path: Path,
+                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """An area's points read back in slices of a few pages (one array per column and slice, as an area of more
+    than about 12 million points is read) are the points read in one piece; an area without points reads empty."""
+    from yizhan.data import demand_points
+
+    with engine.connect() as conn:
+        empty = stored_points(conn, wudaokou, cell_size_m=200.0, timezone=ZONE)
+    assert len(empty) == 0 and empty.first_time is None and empty.cell_key.tolist() == []
+    _csv(tmp_path, "orders.csv", 5000, seed=9, blank_times=100)
+    import_demand(engine, tmp_path / "orders.csv", area="wudaokou")
+    with engine.connect() as conn:
+        whole = stored_points(conn, wudaokou, cell_size_m=200.0, timezone=ZONE)
+        monkeypatch.setattr(demand_points, "READ_PAGES", 3)
+        pages = conn.execute(text("SELECT pg_relation_size(:t) / 8192"), {"t": partition_name(wudaokou.id)}).scalar()
+        sliced = stored_points(conn, wudaokou, cell_size_m=200.0, timezone=ZONE)
+    assert pages is not None and pages > 3 * 5
+    for name in ("x", "y", "lon", "lat", "weight", "hour", "ix", "iy"):
+        assert np.array_equal(getattr(whole, name), getattr(sliced, name)), name
+    assert len(whole) == 5000 and (whole.first_time, whole.last_time) == (sliced.first_time, sliced.last_time)
