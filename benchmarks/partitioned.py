@@ -1,0 +1,191 @@
+"""Partitioned coverage on Dask against the single-process computation: time and peak memory.
+
+Run with ``.venv/bin/python benchmarks/partitioned.py [--quick] [--parts 8]``. A throw-away PostgreSQL + PostGIS
+cluster (fsync off) in a temporary folder holds a synthetic area (``beijing_data.make_grid``: a 317 x 317 grid of
+200 m cells, 100,489 cells with one order each, 5,000 stations; ``--quick`` 100 x 100 and 500). Each case runs in a
+process of its own (so that its peak memory is its own) and computes the area's straight-line coverage within 1 km,
+measured on the stored points, without storing a run:
+
+- ``single``: what ``run_coverage`` computes (its reads, ``measured_demand`` and ``straight_coverage``), in one
+  process;
+- ``dask N``: ``partitioned_coverage`` on a LocalCluster of N worker processes of one thread each, ``--parts``
+  parts; the peak memory of each worker process is read from the worker itself after the run;
+- ``resume``: the same job again, every part read back from its saved result (the merge alone).
+
+Each partitioned result is checked against the single one (covered flags equal, distances to 1e-9 m).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import text
+
+from yizhan.areas import ensure_area, get_area
+from yizhan.coverage.analysis import straight_coverage
+from yizhan.coverage.measure import measured_demand
+from yizhan.coverage.partitioned import partitioned_coverage
+from yizhan.data.demand import import_demand
+from yizhan.db.engine import make_engine, migrate
+from yizhan.settings import Settings
+from yizhan.stations.registry import stations_frame
+from yizhan.stations.service import import_stations
+
+from beijing_data import UTM50N, make_grid
+from common import json_from_child, machine_info, say, table, throwaway_cluster
+
+SEED = 20261202
+RADIUS_M = 1000.0
+
+
+def peak_mb() -> float:
+    """This process's peak resident memory so far (``VmHWM``), MB. Not ``ru_maxrss``: that one survives ``exec``, so
+    a case started from this script would report the script's own peak."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def case_single(url: str) -> dict[str, Any]:
+    """The whole area in this process: the reads and the computation of ``run_coverage`` (not storing)."""
+    import geopandas as gpd
+
+    from yizhan.db.models import SRID
+
+    base = peak_mb()
+    engine = make_engine(url)
+    t0 = time.perf_counter()
+    with engine.connect() as conn:
+        info = get_area(conn, "grid")
+        cells = pd.read_sql(text("SELECT c.cell_key, c.weight, c.x, c.y FROM demand_cells c JOIN demand_layers l "
+                                 "ON l.id = c.layer_id WHERE c.area_id = :a AND l.retired_at IS NULL "
+                                 "ORDER BY c.cell_key"), conn, params={"a": info.id})
+        cells_xy = cells[["x", "y"]].to_numpy(float)
+        demand = measured_demand(conn, info, cells[["cell_key", "weight"]], cells_xy, 200.0, measure="auto",
+                                 timezone="Asia/Shanghai")
+        stations = stations_frame(conn, info.id)
+    t_read = time.perf_counter() - t0
+    active = stations[stations["status"] == "active"]
+    st_m = active.to_crs(info.crs_epsg)
+    st_xy = np.column_stack([st_m.geometry.x, st_m.geometry.y])
+    st_lonlat = np.column_stack([active.geometry.x, active.geometry.y])
+    boundary_m = gpd.GeoSeries([info.boundary], crs=SRID).to_crs(info.crs_epsg).iloc[0]
+    t1 = time.perf_counter()
+    cov = straight_coverage(cells_xy, st_xy, RADIUS_M, boundary_m, demand, st_lonlat)
+    t_cov = time.perf_counter() - t1
+    engine.dispose()
+    out = Path(tempfile.gettempdir()) / f"yizhan-bench-single-{info.id}.npz"
+    np.savez(out, covered=cov.covered, distance_m=cov.distance_m)
+    return {"seconds": time.perf_counter() - t0, "read_s": t_read, "compute_s": t_cov, "cells": len(cells),
+            "points": len(demand.xy), "peak_mb": peak_mb(), "start_mb": base, "reference": str(out),
+            "covered": int(cov.covered.sum()), "area_km2": cov.covered_geom.area / 1e6}
+
+
+def case_dask(url: str, data_dir: str, workers: int, parts: int, reference: str) -> dict[str, Any]:
+    """``partitioned_coverage`` on a LocalCluster of ``workers`` processes (twice: computed, then resumed)."""
+    from distributed import Client, LocalCluster
+
+    settings = Settings(database_url=url, data_dir=Path(data_dir), partition_workers=workers)
+    engine = make_engine(url)
+    with engine.connect() as conn:
+        info = get_area(conn, "grid")
+    engine.dispose()
+    t_start = time.perf_counter()
+    cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, memory_limit="auto",
+                           dashboard_address=":0")
+    client = Client(cluster)
+    t_cluster = time.perf_counter() - t_start
+    lines: list[tuple[float, str]] = []
+    try:
+        t0 = time.perf_counter()
+        got = partitioned_coverage(settings, info, mode="straight", radius_m=RADIUS_M, measure="auto", parts=parts,
+                                   scheduler=client, progress=lambda m: lines.append((time.perf_counter() - t0, m)))
+        t_run = time.perf_counter() - t0
+        worker_peak = client.run(peak_mb)
+        t1 = time.perf_counter()
+        again = partitioned_coverage(settings, info, mode="straight", radius_m=RADIUS_M, measure="auto",
+                                     parts=parts, scheduler=client)
+        t_resume = time.perf_counter() - t1
+    finally:
+        client.close()
+        cluster.close()
+    ref = np.load(reference)
+    same = bool(np.array_equal(got.coverage.covered, ref["covered"])
+                and np.max(np.abs(got.coverage.distance_m - ref["distance_m"])) <= 1e-9)
+    part_s = sorted(float(m.split(", ")[1].split(" s")[0]) for _, m in lines if " done: " in m)
+    return {"seconds": t_run, "cluster_s": t_cluster, "resume_s": t_resume, "reused": len(again.reused),
+            "same": same, "worker_peak_mb": sorted(worker_peak.values()), "client_peak_mb": peak_mb(),
+            "part_s_min": part_s[0], "part_s_max": part_s[-1], "parts": parts,
+            "widened": got.params["partitions"]["widened_cells"]}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description="partitioned coverage on Dask vs one process")
+    parser.add_argument("--quick", action="store_true", help="a 100 x 100 grid and 500 stations")
+    parser.add_argument("--parts", type=int, default=8, help="parts of the partitioned runs (default 8)")
+    parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
+    parser.add_argument("--case", help=argparse.SUPPRESS)
+    parser.add_argument("--url", help=argparse.SUPPRESS)
+    parser.add_argument("--data", help=argparse.SUPPRESS)
+    parser.add_argument("--workers", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--reference", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.case == "single":
+        print(json.dumps(case_single(args.url)))
+        return 0
+    if args.case == "dask":
+        print(json.dumps(case_dask(args.url, args.data, args.workers, args.parts, args.reference)))
+        return 0
+    side, n_st = (100, 500) if args.quick else (317, 5000)
+    rng = np.random.default_rng(SEED)
+    with throwaway_cluster("yizhan-bench-part-", keep=args.keep) as scratch:
+        scratch.cluster.up()
+        url = scratch.cluster.url("postgres")
+        engine = make_engine(url)
+        migrate(engine)
+        say(f"generating a {side} x {side} grid of 200 m cells and {n_st:,} stations")
+        grid = make_grid(side, n_st, rng, scratch.work)
+        with engine.begin() as conn:
+            ensure_area(conn, "grid", boundary=grid.boundary, crs_epsg=UTM50N, source="benchmark")
+        import_stations(engine, grid.csv_stations, area="grid")
+        summary = import_demand(engine, grid.csv_demand, area="grid", cell_size_m=200.0)
+        engine.dispose()
+        say(f"demand: {summary.points:,} points in {summary.cells:,} cells; cases each in a process of its own")
+        me = Path(__file__)
+        single = json_from_child(me, ["--case", "single", "--url", url])
+        say(f"single process: {single['seconds']:.2f} s (reads {single['read_s']:.2f} s, straight_coverage "
+            f"{single['compute_s']:.2f} s), peak {single['peak_mb']:.0f} MB")
+        rows = [["single process", f"{single['seconds']:.2f} s", "", f"{single['peak_mb']:.0f} MB", "",
+                 f"reads {single['read_s']:.2f} s, straight_coverage {single['compute_s']:.2f} s"]]
+        for workers in (1, 2):
+            r = json_from_child(me, ["--case", "dask", "--url", url, "--data", str(scratch.work / f"data{workers}"),
+                                     "--workers", str(workers), "--parts", str(args.parts), "--reference",
+                                     single["reference"]], show_stderr=False)
+            say(f"dask {workers} worker(s): {r['seconds']:.2f} s, workers' peak {r['worker_peak_mb']} MB, "
+                f"resumed {r['resume_s']:.2f} s, same as single: {r['same']}")
+            rows.append([f"Dask, {workers} worker process(es), {r['parts']} parts", f"{r['seconds']:.2f} s",
+                         f"{r['resume_s']:.2f} s",
+                         " / ".join(f"{m:.0f}" for m in r["worker_peak_mb"]) + " MB",
+                         f"{r['client_peak_mb']:.0f} MB",
+                         f"parts {r['part_s_min']:.2f}–{r['part_s_max']:.2f} s each; cluster start "
+                         f"{r['cluster_s']:.1f} s; equal to single: {r['same']}; widened {r['widened']:,} cells"])
+        Path(single["reference"]).unlink(missing_ok=True)
+    print()
+    print(table("machine", ["", ""], machine_info()))
+    print()
+    print(table(f"straight coverage within 1 km, measured on points: {summary.cells:,} cells x {n_st:,} stations",
+                ["case", "run", "again (resumed)", "peak per worker", "peak of the client", "notes"], rows))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
