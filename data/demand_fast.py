@@ -530,10 +530,13 @@ def copy_cells(conn: PgConnection[Any], area: AreaInfo, cells: FastCells, layer_
     ys = np.stack([y0, y1, y1, y0, y0], axis=1).astype(np.float64)
     lon, lat = back.transform(xs.ravel(), ys.ravel())
     clon, clat = back.transform((cells.ix + 0.5) * size, (cells.iy + 0.5) * size)
-    keys = [k.encode() for k in cells.cell_keys()]
-    head = np.empty(len(cells), _CELL_HEAD)
+    prefix = np.frombuffer((repr(size).removesuffix(".0") + "m:").encode(), np.uint8)
+    ix_text, ix_len = _ascii(cells.ix)
+    iy_text, iy_len = _ascii(cells.iy)
+    n = len(cells)
+    head = np.empty(n, _CELL_HEAD)
     head["n"], head["la"], head["a"], head["ll"], head["l"] = 10, 4, area.id, 4, layer_id
-    head["lk"] = [len(k) for k in keys]
+    head["lk"] = len(prefix) + ix_len + 1 + iy_len
     tail = np.empty(len(cells), _CELL_TAIL)
     tail["ls"], tail["s"], tail["lw"], tail["w"], tail["lp"], tail["p"] = 8, size, 8, cells.weight, 4, cells.points
     tail["lg"], tail["gbo"], tail["gt"], tail["gsrid"], tail["rings"], tail["npts"] = 97, 1, _EWKB_POLYGON, SRID, 1, 5
@@ -542,17 +545,41 @@ def copy_cells(conn: PgConnection[Any], area: AreaInfo, cells: FastCells, layer_
     tail["ring"] = ring
     tail["lc"], tail["cbo"], tail["ct"], tail["csrid"], tail["cx"], tail["cy"] = 25, 1, _EWKB_POINT, SRID, clon, clat
     tail["lx"], tail["x"], tail["ly"], tail["y"] = 8, (cells.ix + 0.5) * size, 8, (cells.iy + 0.5) * size
-    heads = _split(head.tobytes(), _CELL_HEAD.itemsize)
-    tails = _split(tail.tobytes(), _CELL_TAIL.itemsize)
-    body = b"".join(b"".join(parts) for parts in zip(heads, keys, tails, strict=True))
+    parts = [head.view(np.uint8).reshape(n, _CELL_HEAD.itemsize), np.broadcast_to(prefix, (n, len(prefix))),
+             ix_text, np.full((n, 1), ord(":"), np.uint8), iy_text, tail.view(np.uint8).reshape(n, _CELL_TAIL.itemsize)]
+    rows = np.concatenate(parts, axis=1)
+    keep = np.ones(rows.shape, dtype=bool)  # the padding of the key's numbers left out, the rows kept in order
+    at = _CELL_HEAD.itemsize + len(prefix)
+    keep[:, at:at + ix_text.shape[1]] = np.arange(ix_text.shape[1]) < ix_len[:, None]
+    at += ix_text.shape[1] + 1
+    keep[:, at:at + iy_text.shape[1]] = np.arange(iy_text.shape[1]) < iy_len[:, None]
     with conn.cursor() as cur, cur.copy("COPY demand_cells (area_id, layer_id, cell_key, cell_size_m, weight, "
                                         "points, geom, centroid, x, y) FROM STDIN (FORMAT BINARY)") as cp:
-        cp.write(_COPY_HEADER + body + _COPY_TRAILER)
+        cp.write(_COPY_HEADER)
+        cp.write(rows[keep].data)
+        cp.write(_COPY_TRAILER)
 
 
-def _split(data: bytes, width: int) -> list[bytes]:
-    """``data`` cut into pieces of ``width`` bytes."""
-    return [data[i:i + width] for i in range(0, len(data), width)]
+def _ascii(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Integers written in decimal ASCII as Python's ``str`` writes them (``-22``): an (n, width) uint8 array, each
+    number left-aligned and padded with zeros, and the length of each."""
+    n = len(values)
+    negative = values < 0
+    rest = np.abs(values.astype(np.int64))
+    digits = np.ones(n, np.int64)
+    more = rest // 10
+    while (more > 0).any():
+        digits += more > 0
+        more //= 10
+    lengths = digits + negative
+    text = np.zeros((n, int(lengths.max(initial=1))), np.uint8)
+    text[negative, 0] = ord("-")
+    rows = np.arange(n)
+    for k in range(int(digits.max(initial=1))):
+        has = k < digits
+        text[rows[has], (lengths - 1 - k)[has]] = ord("0") + rest[has] % 10
+        rest //= 10
+    return text, lengths
 
 
 def inside(area: AreaInfo, lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
