@@ -186,15 +186,16 @@ def stations_frame(conn: Connection, area_id: int) -> gpd.GeoDataFrame:
     """All stations of an area as a GeoDataFrame in EPSG:4326 (lon, lat); ``station_id`` is the primary key.
     Codes as stored (``kind``, ``host``, ``amenities`` a list, ``status``), with ``host_name``, ``phone`` and
     ``opening_hours_text`` as written."""
-    df = gpd.read_postgis(text(
+    df = pd.read_sql(text(
         "SELECT s.id AS station_id, s.external_id, s.name, s.kind, s.host, s.host_name, s.address, s.township, "
-        "s.amenities, s.opening_hours, s.opening_hours_text, s.seats, s.stars, s.status, s.phone, s.geom "
-        "FROM stations s WHERE s.area_id = :a ORDER BY s.external_id"), conn, geom_col="geom", crs=SRID,
-        params={"a": area_id})
-    df["amenities"] = df["amenities"].apply(lambda v: list(v or []))
+        "s.amenities, s.opening_hours, s.opening_hours_text, s.seats, s.stars, s.status, s.phone, "
+        "ST_X(s.geom) AS lon, ST_Y(s.geom) AS lat FROM stations s WHERE s.area_id = :a ORDER BY s.external_id"),
+        conn, params={"a": area_id})
+    df["amenities"] = [list(v or []) for v in df["amenities"]]
     for c in ("seats", "stars"):
         df[c] = df[c].astype("Int64")
-    return df.rename_geometry("geometry")
+    points = gpd.points_from_xy(df.pop("lon").to_numpy(float), df.pop("lat").to_numpy(float), crs=SRID)
+    return gpd.GeoDataFrame(df, geometry=points)
 
 
 EXPORT_COLUMNS = ("id", "name", "kind", "lon", "lat", "host", "host_name", "address", "township", "amenities",
