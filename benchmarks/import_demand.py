@@ -30,10 +30,20 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pacsv
 from shapely.geometry import box
+from sqlalchemy import text
 
 from yizhan.areas import ensure_area, resolve_area
 from yizhan.data.demand import import_demand
-from yizhan.data.demand_points import PointBlock, encode_rows, stored_points
+from yizhan.data.demand_fast import metres
+from yizhan.data.demand_points import (
+    PointBlock,
+    append_points,
+    encode_rows,
+    partition_name,
+    replace_points,
+    stored_points,
+)
+from yizhan.db.binary_copy import HEADER, TRAILER
 from yizhan.db.engine import make_engine, migrate
 from yizhan.stations.tables import ImportLimits
 
@@ -102,13 +112,103 @@ def child(url: str, path: Path, general: bool) -> dict[str, Any]:
     return out
 
 
+_OLD_ROW = np.dtype([("n", ">i2"), ("la", ">i4"), ("a", ">i4"), ("lw", ">i4"), ("w", ">f8"), ("lt", ">i4"),
+                     ("t", ">i8"), ("lg", ">i4"), ("bo", "u1"), ("gt", "<u4"), ("srid", "<u4"), ("x", "<f8"),
+                     ("y", "<f8")])
+"""A row of the points table before migration 0013 (area, weight, time, an EWKB point), for the comparison."""
+
+
+def copy_variants(url: str, n: int) -> dict[str, float]:
+    """Wall seconds of ways to store ``n`` points held in memory, each in a transaction rolled back, and of ways to
+    read them back: the table before 0013 (EWKB point, GiST index); a new table loaded in one COPY of one buffer;
+    the same by blocks through the queued writer (what the import does); into the area's partition (an append);
+    read back as one array per column (what ``stored_points`` does) or as COPY TO rows (one Python call per row)."""
+    engine = make_engine(url, statement_timeout_ms=0)
+    rng = np.random.default_rng(SEED)
+    lon, lat = beijing_points(n, rng)
+    out: dict[str, float] = {}
+    with engine.connect() as conn:
+        info = resolve_area(conn, AREA)
+        conn.rollback()
+        raw = conn.connection.driver_connection
+        assert raw is not None
+        x, y = metres(lon, lat, info.crs_epsg)
+        micros = rng.integers(8 * 10**14, 9 * 10**14, n)
+        block = PointBlock(lon, lat, x, y, rng.integers(1, 6, n).astype(float), micros, np.ones(n, bool))
+        t = time.perf_counter()
+        body = encode_rows(info.id, 1, block)
+        out["encode"] = time.perf_counter() - t
+        with conn.begin() as trans:
+            conn.execute(text("CREATE TABLE old_points (id serial PRIMARY KEY, area_id integer NOT NULL REFERENCES "
+                              "areas (id), weight double precision, observed_at timestamptz, "
+                              "geom geometry(POINT, 4326) NOT NULL)"))
+            conn.execute(text("CREATE INDEX ON old_points USING gist (geom)"))
+            conn.execute(text("CREATE INDEX ON old_points (area_id)"))
+            rows = np.empty(n, _OLD_ROW)
+            rows["n"], rows["la"], rows["a"], rows["lw"], rows["w"], rows["lt"], rows["t"] = 4, 4, info.id, 8, \
+                block.weight, 8, micros
+            rows["lg"], rows["bo"], rows["gt"], rows["srid"], rows["x"], rows["y"] = 25, 1, 0x20000001, 4326, lon, lat
+            t = time.perf_counter()
+            with raw.cursor() as cur, cur.copy("COPY old_points (area_id, weight, observed_at, geom) FROM STDIN "
+                                               "(FORMAT BINARY)") as cp:
+                cp.write(HEADER)
+                cp.write(rows.data)
+                cp.write(TRAILER)
+            out["old table (GiST, foreign key)"] = time.perf_counter() - t
+            trans.rollback()
+        with conn.begin() as trans:
+            t = time.perf_counter()
+            with raw.cursor() as cur:
+                cur.execute(f"CREATE TABLE one_buffer (LIKE demand_points, CHECK (area_id = {info.id}))")
+                with cur.copy("COPY one_buffer FROM STDIN (FORMAT BINARY, FREEZE)") as cp:
+                    cp.write(HEADER)
+                    cp.write(body)
+                    cp.write(TRAILER)
+            out["new table, one buffer"] = time.perf_counter() - t
+            trans.rollback()
+        with conn.begin() as trans:
+            t = time.perf_counter()
+            replace_points(raw, info.id, [block])
+            out["new table, queued blocks, swapped in"] = time.perf_counter() - t
+            t = time.perf_counter()
+            append_points(raw, info.id, [block])
+            out["append to the partition"] = time.perf_counter() - t
+            trans.rollback()
+        with conn.begin() as trans:
+            replace_points(raw, info.id, [block])
+            t = time.perf_counter()
+            stored_points(conn, info, cell_size_m=CELL_M, timezone=TIMEZONE)
+            out["read back: stored_points (arrays decoded, hours, cells)"] = time.perf_counter() - t
+            t = time.perf_counter()
+            with raw.cursor(binary=True) as cur:
+                cur.execute(f"SELECT array_agg(id), array_agg(lon), array_agg(lat), array_agg(x), array_agg(y), "
+                            f"array_agg(weight), array_agg(observed_at) FROM {partition_name(info.id)}")
+                cur.fetchall()
+            out["read back: the same arrays as Python lists (psycopg)"] = time.perf_counter() - t
+            t = time.perf_counter()
+            got = bytearray()
+            with raw.cursor() as cur, cur.copy(f"COPY {partition_name(info.id)} TO STDOUT (FORMAT BINARY)") as cp:
+                for chunk in cp:
+                    got += chunk
+            out["read back: COPY TO rows"] = time.perf_counter() - t
+            trans.rollback()
+    engine.dispose()
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--sizes", default="1000000,10000000", help="numbers of points, comma-separated")
     parser.add_argument("--old", type=int, default=100_000, help="points imported by both paths (0: none)")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder (the files)")
+    parser.add_argument("--variants", type=int, default=1_000_000,
+                        help="points stored and read back in several ways (0: none)")
     parser.add_argument("--child", nargs=3, metavar=("URL", "PATH", "PATH_KIND"), help=argparse.SUPPRESS)
+    parser.add_argument("--variants-child", nargs=2, metavar=("URL", "N"), help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.variants_child:
+        print(json.dumps(copy_variants(args.variants_child[0], int(args.variants_child[1]))))
+        return
     if args.child:
         url, path, kind = args.child
         print(json.dumps(child(url, Path(path), kind == "general")))
@@ -148,16 +248,25 @@ def main() -> None:
                     phase_rows.append([f"{n:,}", path.suffix.lstrip("."), *[f"{p.get(k, 0.0):.2f}" for k in names],
                                        f"{sum(p.get(k, 0.0) for k in names):.2f}", f"{r['end_to_end']:.2f}",
                                        f"{r['encode']:.2f}"])
+        variant_rows: list[list[Any]] = []
+        if args.variants:
+            say(f"storing and reading back {args.variants:,} points in several ways")
+            v = json_from_child(__file__, ["--variants-child", url, str(args.variants)], show_stderr=True)
+            variant_rows = [[name, f"{sec:.2f} s", f"{args.variants / sec / 1e6:.2f}"] for name, sec in v.items()]
         print()
         print(machine_line())
         print(table("import_demand end to end (points and 200 m cells stored, one transaction); the points read back",
                     ["points", "file", "path", "wall time", "points/s", "cells", "peak RSS", "read back"], rows,
                     "rllrrrrr"))
-        print(table("fast path by phase, wall seconds of the same imports (COPY points includes the metres and the "
-                    "encoding of each block, made while the server stores the block before; encode: that encoding "
-                    "alone, measured apart)",
-                    ["points", "file", *names, "sum", "end to end", "encode"], phase_rows,
-                    "rl" + "r" * (len(names) + 3)))
+        if phase_rows:
+            print(table("fast path by phase, wall seconds of the same imports (COPY points includes the metres and the "
+                        "encoding of each block, made while the server stores the block before; encode: that "
+                        "encoding alone, measured apart)",
+                        ["points", "file", *names, "sum", "end to end", "encode"], phase_rows,
+                        "rl" + "r" * (len(names) + 3)))
+        if variant_rows:
+            print(table(f"{args.variants:,} points held in memory, stored and read back (each store rolled back)",
+                        ["way", "wall time", "M points/s"], variant_rows, "lrr"))
     sys.exit(0)
 
 

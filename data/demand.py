@@ -272,10 +272,10 @@ def _import_fast(engine: Engine, opened: FastFile, *, source: str, area: str | N
             info = resolve_area(conn, area)
             stream = _Stream(opened, info, clip=clip, source=source)
             raw = _driver(conn)
-            start = time.perf_counter()
+            start, busy = time.perf_counter(), stream.busy()
             if append:
                 count = append_points(raw, info.id, stream.blocks())
-                seconds["COPY points"] = time.perf_counter() - start - stream.busy()
+                seconds["COPY points"] = time.perf_counter() - start - (stream.busy() - busy)
                 _some_inside(count, source, info)
                 t = time.perf_counter()
                 cells = aggregate_cells(conn, info, cell_size_m, source=source)
@@ -284,7 +284,7 @@ def _import_fast(engine: Engine, opened: FastFile, *, source: str, area: str | N
                 seconds["cells"] = time.perf_counter() - t
             else:
                 loaded = load_points(raw, info.id, stream.blocks())
-                seconds["COPY points"] = time.perf_counter() - start - stream.busy()
+                seconds["COPY points"] = time.perf_counter() - start - (stream.busy() - busy)
                 count = loaded.count
                 _some_inside(count, source, info)
                 t = time.perf_counter()
