@@ -30,7 +30,7 @@ import pandas as pd
 from sqlalchemy import text
 
 from yizhan.areas import ensure_area, get_area
-from yizhan.coverage.analysis import straight_coverage
+from yizhan.coverage.cell_coverage import straight_coverage
 from yizhan.coverage.measure import measured_demand
 from yizhan.coverage.partitioned import partitioned_coverage
 from yizhan.data.demand import import_demand

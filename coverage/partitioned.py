@@ -35,6 +35,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -46,7 +47,8 @@ from shapely.geometry.base import BaseGeometry
 from sqlalchemy import Connection, text
 
 from yizhan.areas import AreaInfo
-from yizhan.coverage.analysis import (
+from yizhan.coverage.by_hour import HourInputs, cell_masks, check_options, reach_pairs
+from yizhan.coverage.cell_coverage import (
     MODES,
     NETWORK_LIMIT_FACTOR,
     CellCoverage,
@@ -65,6 +67,8 @@ from yizhan.db.models import SRID
 from yizhan.errors import InvalidInput, YizhanError
 from yizhan.geo.streets import StreetGraph
 from yizhan.settings import Settings
+from yizhan.weekly.availability import station_open
+from yizhan.weekly.masks import covered_masks, hours_set, pack
 
 JOB_FORMAT = "yizhan.partitioned/1"
 """Written into every job key: a change of what a part computes changes it, so old parts are not reused."""
@@ -83,7 +87,8 @@ class PartTask:
     part and its size (``n_parts``), the run's ``mode``, ``profile``, ``radius_m`` (metres) and what it measures
     (``points`` or ``cells``, decided for the whole area), the halos (metres) of its stations and of its street graph,
     how far a demand point may lie from its cell's centre (``margin_m``) and the job folder (scratch files of a
-    network part)."""
+    network part); ``by_hour`` (with ``week_of`` and ``unknown_hours`` as ``run_coverage`` takes them): also the
+    cells' covered hours of the week."""
 
     settings: Settings
     area: AreaInfo
@@ -98,6 +103,9 @@ class PartTask:
     graph_halo_m: float
     margin_m: float
     job_dir: str
+    by_hour: bool = False
+    week_of: date | None = None
+    unknown_hours: str = "open"
 
 
 @dataclass
@@ -110,7 +118,8 @@ class PartResult:
     orders per cell (else None). ``covered_wkb``: the covered area cut to the part's region (WKB, metres, area CRS;
     None when empty). ``stations`` how many stations the part read, ``widened`` the cells whose straight nearest
     station was looked up beyond the halo, ``seconds`` the part's time in its worker, ``params`` the network figures
-    (graph size, stations and cells off the network)."""
+    (graph size, stations and cells off the network). ``cell_masks`` by hour of the week: (n, 21) uint8 packed, bit
+    h set when the cell is covered at hour h (``coverage.by_hour.cell_masks``), else None."""
 
     index: int
     cell_key: np.ndarray
@@ -127,6 +136,7 @@ class PartResult:
     widened: int
     seconds: float
     params: dict[str, Any] = field(default_factory=dict)
+    cell_masks: np.ndarray | None = None
 
     def save(self, path: Path) -> None:
         """Write the result to ``path`` (``.npz``, no pickles), whole or not at all."""
@@ -138,6 +148,8 @@ class PartResult:
             "meta": np.array(json.dumps({"stations": self.stations, "widened": self.widened,
                                          "seconds": self.seconds, "params": self.params,
                                          "weights": self.covered_weight is not None}))}
+        if self.cell_masks is not None:
+            arrays["cell_masks"] = self.cell_masks
         if self.covered_weight is not None and self.covered_straight_weight is not None:
             arrays["covered_weight"] = self.covered_weight
             arrays["covered_straight_weight"] = self.covered_straight_weight
@@ -158,7 +170,8 @@ class PartResult:
                        covered_weight=z["covered_weight"] if meta["weights"] else None,
                        covered_straight_weight=z["covered_straight_weight"] if meta["weights"] else None,
                        covered_wkb=wkb or None, stations=meta["stations"], widened=meta["widened"],
-                       seconds=meta["seconds"], params=meta["params"])
+                       seconds=meta["seconds"], params=meta["params"],
+                       cell_masks=z["cell_masks"] if "cell_masks" in z.files else None)
 
 
 @dataclass
@@ -188,6 +201,10 @@ class PartitionedCoverage:
         The parts computed by this call and those read back from an earlier call of the same job.
     job_dir : Path
         The job folder holding the plan and each part's result.
+    notes : list of str
+    cell_masks, hours_covered : ndarray or None
+        Run by hour: per cell its covered hours of the week, (n_cells, 21) uint8 packed (bit h: covered at hour h,
+        Monday 00:00 first, local time) and how many (0–168), as ``coverage.by_hour`` gives them; else None.
     """
 
     coverage: CellCoverage
@@ -203,6 +220,8 @@ class PartitionedCoverage:
     reused: list[int]
     job_dir: Path
     notes: list[str] = field(default_factory=list)
+    cell_masks: np.ndarray | None = None
+    hours_covered: np.ndarray | None = None
 
 
 def halos(plan: PartitionPlan, mode: str, radius_m: float, max_snap_m: float, measured: str) -> tuple[float, float]:
@@ -248,6 +267,8 @@ def part_coverage(task: PartTask) -> PartResult:
             far, far_id = _complete_straight(conn, info, part.box, task.station_halo_m, cells_xy, cov)
             if task.mode != "network":  # a straight run's own distance is the straight one (the same array)
                 station_id[far] = far_id
+            masks = (_hour_masks(conn, task, demand, cells["weight"].to_numpy(float), cov, st_ids, st_xy, st_lonlat)
+                     if task.by_hour else None)
     finally:
         engine.dispose()
     covered_w = straight_w = None
@@ -261,7 +282,29 @@ def part_coverage(task: PartTask) -> PartResult:
                       straight_m=np.asarray(cov.straight_m, float),
                       covered_straight=np.asarray(cov.covered_straight, bool), covered_weight=covered_w,
                       covered_straight_weight=straight_w, covered_wkb=wkb, stations=len(st_ids), widened=len(far),
-                      seconds=time.perf_counter() - started, params=params)
+                      seconds=time.perf_counter() - started, params=params, cell_masks=masks)
+
+
+def _hour_masks(conn: Connection, task: PartTask, demand: Demand, weights: np.ndarray, cov: CellCoverage,
+                st_ids: np.ndarray, st_xy: np.ndarray, st_lonlat: np.ndarray) -> np.ndarray:
+    """The part's cells' covered hours of the week, (n, 21) packed: its stations' opening hours, every
+    (location, station) pair within the radius (``coverage.by_hour.reach_pairs``: in a straight line, or along the
+    part's streets from the snaps its network run made), the hours applied as masks. Every station within the radius
+    of a location lies within the halo, so the masks are the whole area's."""
+    frame = pd.read_sql(text("SELECT id AS station_id, external_id, name, opening_hours, seats FROM stations "
+                             "WHERE id = ANY(:ids)"), conn, params={"ids": [int(i) for i in st_ids]})
+    frame = frame.set_index("station_id").reindex(st_ids).reset_index()
+    active = gpd.GeoDataFrame(frame, geometry=gpd.points_from_xy(st_lonlat[:, 0], st_lonlat[:, 1]), crs=SRID)
+    inp = HourInputs(demand=demand, active=active, st_xy=st_xy, st_lonlat=st_lonlat, radius_m=task.radius_m,
+                     mode=task.mode, snaps=cov.snaps, cell_weights=weights,
+                     cell_owner=np.zeros(len(weights), dtype=np.int64), unit_names=[], timezone=task.settings.timezone,
+                     profile=None, by_hour=True, capacity=False, week_of=task.week_of,
+                     unknown_hours=task.unknown_hours)
+    # a station without hours is unknown (None; a frame holds it as NaN)
+    rules = [v if isinstance(v, str) else None for v in active["opening_hours"]]
+    avail = station_open(rules, tz=inp.timezone, week_of=inp.week_of, unknown=inp.unknown_hours)
+    (dem, site, _dist), _checked = reach_pairs(inp, lambda _m: None)
+    return cell_masks(demand, covered_masks(dem, site, pack(avail.open), len(demand.weight)), weights)
 
 
 def _envelope_sql(box: BoxT) -> tuple[str, dict[str, Any]]:
@@ -422,13 +465,16 @@ def clipped_graph(graph: StreetGraph, box: BoxT) -> StreetGraph:
 
 def partitioned_coverage(settings: Settings, info: AreaInfo, *, mode: str = "straight", profile: str = "walk",
                          radius_m: float, measure: str = "auto", parts: int, by: str = "tiles",
-                         scheduler: Any = None, progress: Progress | None = None,
+                         scheduler: Any = None, progress: Progress | None = None, by_hour: bool = False,
+                         week_of: date | None = None, unknown_hours: str = "open",
                          task: Callable[[PartTask], PartResult] = part_coverage) -> PartitionedCoverage:
     """Coverage of ``info``'s current demand cells by its active stations, computed in ``parts`` parts on Dask and
     merged: cell by cell what ``straight_coverage`` / ``network_coverage`` give for the whole area (see the module's
     docstring), fields as ``PartitionedCoverage`` names them.
 
-    ``mode``, ``profile``, ``radius_m`` (metres) and ``measure`` as for ``run_coverage``; ``by`` ``tiles`` or
+    ``mode``, ``profile``, ``radius_m`` (metres), ``measure`` and, with ``by_hour``, ``week_of`` and
+    ``unknown_hours`` as for ``run_coverage`` (by hour: the cells' covered hours of the week, not the run's hourly
+    figures and capacity, which take the whole area's demand); ``by`` ``tiles`` or
     ``units`` (``coverage.partitions``). ``scheduler``: a ``distributed.Client`` to use, or a scheduler's address
     (``tcp://HOST:8786``); else ``settings.dask_scheduler``; else a ``LocalCluster`` of
     ``settings.partition_workers`` worker processes with one thread each, each allowed the machine's memory divided
@@ -443,6 +489,7 @@ def partitioned_coverage(settings: Settings, info: AreaInfo, *, mode: str = "str
         raise InvalidInput(f"profile {profile!r}: expected one of {', '.join(PROFILES)}")
     radius_m = check_radius(radius_m)
     check_measure(measure)
+    check_options(unknown_hours=unknown_hours, decay="none")
     say = progress or (lambda _msg: None)
     engine = make_engine(database_url(settings), statement_timeout_ms=0, pool_size=1)
     try:
@@ -455,7 +502,8 @@ def partitioned_coverage(settings: Settings, info: AreaInfo, *, mode: str = "str
                 "SELECT id FROM stations WHERE area_id = :a AND status = 'active' ORDER BY external_id"),
                 {"a": info.id}).scalars().all(), dtype=np.int64)
             job = _job_key(conn, info, plan, settings, mode=mode, profile=profile, radius_m=radius_m,
-                           measured=measured)
+                           measured=measured, hours=[by_hour, week_of.isoformat() if week_of else None,
+                                                     unknown_hours, settings.timezone] if by_hour else None)
     finally:
         engine.dispose()
     if mode == "network" and not graph_file(info, profile, settings).exists():
@@ -482,7 +530,8 @@ def partitioned_coverage(settings: Settings, info: AreaInfo, *, mode: str = "str
         tasks = [PartTask(settings=settings, area=info, layer_id=plan.layer_id, part=p, n_parts=len(plan.parts),
                           mode=mode, profile=profile, radius_m=radius_m, measured=measured,
                           station_halo_m=station_halo, graph_halo_m=graph_halo, margin_m=plan.margin_m,
-                          job_dir=str(job_dir)) for p in missing]
+                          job_dir=str(job_dir), by_hour=by_hour, week_of=week_of, unknown_hours=unknown_hours)
+                 for p in missing]
         failures = _run_parts(settings, scheduler, say, task, tasks, job_dir, results)
     if failures:
         raise YizhanError(f"{len(failures)} 个分区计算失败（已重试 {RETRIES} 次），再次运行只计算未完成的分区 / "
@@ -581,6 +630,10 @@ def merge_parts(plan: PartitionPlan, parts: list[PartResult], keys: np.ndarray, 
     covered_w = straight_w = None
     if measured == "points" and all(p.covered_weight is not None for p in parts):
         covered_w, straight_w = gather("covered_weight", float), gather("covered_straight_weight", float)
+    masks = None
+    if parts and all(p.cell_masks is not None for p in parts):
+        masks = np.empty((n, 21), dtype=np.uint8)
+        masks[where] = np.concatenate([p.cell_masks for p in parts if p.cell_masks is not None])
     pieces = [shapely.from_wkb(p.covered_wkb) for p in parts if p.covered_wkb]
     geom = _merged_area(pieces)
     if geom is not None and info.boundary is not None:
@@ -601,7 +654,8 @@ def merge_parts(plan: PartitionPlan, parts: list[PartResult], keys: np.ndarray, 
     params.pop("graph_edges", None)
     return PartitionedCoverage(coverage=cov, cell_keys=keys, weights=weights, station_ids=station_ids,
                                measured=measured, covered_weight=covered_w, covered_straight_weight=straight_w,
-                               params=params, plan=plan, computed=[], reused=[], job_dir=Path())
+                               params=params, plan=plan, computed=[], reused=[], job_dir=Path(), cell_masks=masks,
+                               hours_covered=hours_set(masks) if masks is not None else None)
 
 
 def _merged_area(pieces: list[BaseGeometry]) -> BaseGeometry | None:
@@ -649,7 +703,7 @@ def _measured(conn: Connection, info: AreaInfo, layer_id: int, measure: str) -> 
 
 
 def _job_key(conn: Connection, info: AreaInfo, plan: PartitionPlan, settings: Settings, *, mode: str, profile: str,
-             radius_m: float, measured: str) -> str:
+             radius_m: float, measured: str, hours: list[Any] | None) -> str:
     """The job folder's name: a hash of the area, its demand layer and points, its stations, the street graph file
     (network runs), the plan and the parameters."""
     points = conn.execute(text("SELECT count(*), coalesce(max(id), 0), coalesce(sum(weight), 0) FROM demand_points "
@@ -666,5 +720,5 @@ def _job_key(conn: Connection, info: AreaInfo, plan: PartitionPlan, settings: Se
     state = {"format": JOB_FORMAT, "area": info.id, "crs": info.crs_epsg, "layer": plan.layer_id,
              "points": [str(v) for v in points], "stations": [str(v) for v in stations], "graph": graph,
              "mode": mode, "profile": profile if mode == "network" else None, "radius_m": radius_m,
-             "measured": measured, "max_snap_m": settings.max_snap_m, "plan": plan.to_json()}
+             "measured": measured, "max_snap_m": settings.max_snap_m, "plan": plan.to_json(), "hours": hours}
     return hashlib.sha256(json.dumps(state, sort_keys=True).encode()).hexdigest()[:20]

@@ -24,7 +24,8 @@ from shapely.geometry import box
 from sqlalchemy import Engine, text
 
 from yizhan.areas import AreaInfo, ensure_area, import_units
-from yizhan.coverage.analysis import CellCoverage, network_coverage, straight_coverage
+from yizhan.coverage.by_hour import HourInputs, hours_and_capacity
+from yizhan.coverage.cell_coverage import CellCoverage, network_coverage, straight_coverage
 from yizhan.coverage.measure import measured_demand, per_cell
 from yizhan.coverage.partitioned import (
     PartitionedCoverage,
@@ -35,6 +36,7 @@ from yizhan.coverage.partitioned import (
     partitioned_coverage,
 )
 from yizhan.coverage.partitions import balanced_groups, inside, median_tiles
+from yizhan.coverage.runs import UNASSIGNED
 from yizhan.coverage.streets import graph_file
 from yizhan.data.demand import import_demand
 from yizhan.db.models import SRID
@@ -78,7 +80,8 @@ def run_settings(settings: Settings, db_url: str) -> Settings:
 
 @pytest.fixture
 def synthetic(engine: Engine, run_settings: Settings, tmp_path: Path) -> AreaInfo:
-    """A 6 x 4 km area in UTM 50N: 60 random stations in its western two thirds (one closed), 4,000 orders in
+    """A 6 x 4 km area in UTM 50N: 60 random stations in its western two thirds (one closed; opening hours of five
+    kinds, one of them unknown), 4,000 orders in
     clusters and spread (the east a sparse gap several km from any station), a walking lattice of streets every
     150 m (jittered nodes, some blocks missing) saved as the area's walk graph."""
     rng = np.random.default_rng(17)
@@ -87,7 +90,8 @@ def synthetic(engine: Engine, run_settings: Settings, tmp_path: Path) -> AreaInf
         info = ensure_area(conn, "synthetic", boundary=box(lo[0], la[0], lo[1], la[1]), crs_epsg=UTM50)
     sx, sy = rng.uniform(100, 3900, 60), rng.uniform(100, 3900, 60)
     slon, slat = _ll(sx, sy)
-    rows = "".join(f"S{i},站{i},small,{a:.9f},{b:.9f},,,,,,,,{'closed' if i == 7 else ''}\n"
+    hours = ["Mo-Fr 08:00-20:00", "24/7", "", "Mo-Su 06:00-10:00,17:00-23:00", "Sa,Su 09:00-18:00"]
+    rows = "".join(f"S{i},站{i},small,{a:.9f},{b:.9f},,,,,\"{hours[i % 5]}\",,,{'closed' if i == 7 else ''}\n"
                    for i, (a, b) in enumerate(zip(slon, slat, strict=True)))
     st = tmp_path / "stations.csv"
     st.write_text("id,name,kind,lon,lat,host,address,township,amenities,opening_hours,seats,stars,status\n" + rows)
@@ -130,6 +134,7 @@ class Whole:
     covered_w: np.ndarray | None
     straight_w: np.ndarray | None
     measured: str
+    hour_inputs: HourInputs
 
 
 def _whole(engine: Engine, settings: Settings, info: AreaInfo, *, mode: str, radius_m: float,
@@ -161,7 +166,14 @@ def _whole(engine: Engine, settings: Settings, info: AreaInfo, *, mode: str, rad
     if cov.loc_covered is not None and cov.loc_covered_straight is not None:
         covered_w = per_cell(demand, cov.loc_covered, len(cells))
         straight_w = per_cell(demand, cov.loc_covered_straight, len(cells))
-    return Whole(cov, active["station_id"].to_numpy(np.int64), covered_w, straight_w, demand.measured)
+    # a station without hours reads as NaN from stations_frame, which station_open cannot take: None, as unknown
+    active = active.assign(opening_hours=pd.Series([v if isinstance(v, str) else None for v in active["opening_hours"]],
+                                                   dtype=object, index=active.index))
+    inputs = HourInputs(demand=demand, active=active, st_xy=st_xy, st_lonlat=st_lonlat, radius_m=radius_m, mode=mode,
+                        snaps=cov.snaps, cell_weights=cells["weight"].to_numpy(float),
+                        cell_owner=np.zeros(len(cells), dtype=np.int64), unit_names=[UNASSIGNED],
+                        timezone=settings.timezone, profile=None, by_hour=True, capacity=False)
+    return Whole(cov, active["station_id"].to_numpy(np.int64), covered_w, straight_w, demand.measured, inputs)
 
 
 def _same(part: PartitionedCoverage, whole: Whole, weights: np.ndarray) -> None:
@@ -256,6 +268,27 @@ def test_units_plan_equals_whole(engine: Engine, run_settings: Settings, synthet
                                by="units", scheduler=client)
     assert sorted(len(p.units) for p in got.plan.parts) == [1, 2] and sum(p.unowned for p in got.plan.parts) == 1
     _same(got, whole, _weights(engine, synthetic))
+
+
+@pytest.mark.parametrize("mode", ["straight", "network"])
+def test_hours_of_the_week_equal_whole(engine: Engine, run_settings: Settings, synthetic: AreaInfo,
+                                       sample_area: AreaInfo, client: Any, mode: str) -> None:
+    """By hour of the week: each cell's covered hours (packed masks) are those of the whole run, on the synthetic
+    area (five kinds of opening hours, one unknown, taken as closed) and on the demo sample area."""
+    for info, unknown in ((synthetic, "closed"), (sample_area, "open")):
+        whole = _whole(engine, run_settings, info, mode=mode, radius_m=500.0, measure="auto")
+        whole.hour_inputs.unknown_hours = unknown
+        want = hours_and_capacity(whole.hour_inputs, lambda _m: None).record.cell_masks
+        assert want is not None
+        hours = np.unpackbits(want, axis=1, bitorder="little").sum(axis=1)
+        assert hours.max() > 0 and hours.min() < 168 and len(np.unique(hours)) > 3  # masks that tell hours apart
+        for parts in (1, 3):
+            got = partitioned_coverage(run_settings, info, mode=mode, radius_m=500.0, measure="auto", parts=parts,
+                                       scheduler=client, by_hour=True, unknown_hours=unknown)
+            assert got.cell_masks is not None and got.hours_covered is not None
+            assert np.array_equal(got.cell_masks, want)
+            assert np.array_equal(got.hours_covered, hours)
+            _same(got, whole, _weights(engine, info))
 
 
 def _fails_once(task: PartTask) -> PartResult:
