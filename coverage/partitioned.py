@@ -484,9 +484,9 @@ def partitioned_coverage(settings: Settings, info: AreaInfo, *, mode: str = "str
     in the job folder; a run of the same job computes only the parts not saved. A part that still fails ends the run
     with a YizhanError naming it, after the others are saved."""
     if mode not in MODES:
-        raise InvalidInput(f"mode {mode!r}: expected one of {', '.join(MODES)}")
+        raise InvalidInput(f"计算方式 mode {mode!r}: 可用 expected one of {', '.join(MODES)}")
     if profile not in PROFILES:
-        raise InvalidInput(f"profile {profile!r}: expected one of {', '.join(PROFILES)}")
+        raise InvalidInput(f"路网类型 profile {profile!r}: 可用 expected one of {', '.join(PROFILES)}")
     radius_m = check_radius(radius_m)
     check_measure(measure)
     check_options(unknown_hours=unknown_hours, decay="none")
@@ -507,7 +507,8 @@ def partitioned_coverage(settings: Settings, info: AreaInfo, *, mode: str = "str
     finally:
         engine.dispose()
     if mode == "network" and not graph_file(info, profile, settings).exists():
-        raise InvalidInput(f"area {info.name!r} has no {profile} street network yet: build it with "
+        raise InvalidInput(f"区域 {info.name!r} 还没有 {profile} 路网 / area {info.name!r} has no {profile} street "
+                           f"network yet: build it with "
                            f"`yizhan network build --area {info.name} --osm EXTRACT.osm.pbf`")
     station_halo, graph_halo = halos(plan, mode, radius_m, settings.max_snap_m, measured)
     job_dir = settings.data_dir / "partitioned" / job

@@ -40,7 +40,7 @@ from yizhan.coverage.runs import UNASSIGNED
 from yizhan.coverage.streets import graph_file
 from yizhan.data.demand import import_demand
 from yizhan.db.models import SRID
-from yizhan.errors import YizhanError
+from yizhan.errors import InvalidInput, YizhanError
 from yizhan.geo.streets import compile_street_graph
 from yizhan.settings import Settings
 from yizhan.stations.registry import stations_frame
@@ -367,6 +367,27 @@ def test_local_cluster_of_processes_and_scheduler_address(engine: Engine, run_se
         assert any(m == f"connecting to the Dask scheduler at {cluster.scheduler_address}" for m in said)
     _same(straight, _whole(engine, run_settings, synthetic, mode="straight", radius_m=600.0, measure="cells"),
           weights)
+
+
+def test_bad_requests_say_what_is_expected(engine: Engine, run_settings: Settings, synthetic: AreaInfo,
+                                           wudaokou: AreaInfo, client: Any) -> None:
+    """One line naming the value and what would be accepted, before any worker starts."""
+    cases: list[tuple[dict[str, Any], str]] = [
+        ({"parts": 0}, r"分区数 parts 0: 应为 1 到 4096"),
+        ({"parts": 2, "by": "districts"}, r"partitions by 'districts'.*tiles, units"),
+        ({"parts": 2, "by": "units"}, r"没有行政单元.*no administrative units"),
+        ({"parts": 2, "mode": "drive"}, r"mode 'drive'.*straight, network"),
+        ({"parts": 2, "radius_m": -5.0}, r"radius -5.0 m"),
+        ({"parts": 2, "measure": "orders"}, r"measure: 'orders'"),
+    ]
+    for kwargs, match in cases:
+        with pytest.raises(InvalidInput, match=match):
+            partitioned_coverage(run_settings, synthetic, **{"radius_m": 600.0, "scheduler": client, **kwargs})
+    (graph_file(synthetic, "walk", run_settings)).unlink()
+    with pytest.raises(InvalidInput, match=r"还没有 walk 路网.*yizhan network build --area synthetic"):
+        partitioned_coverage(run_settings, synthetic, mode="network", radius_m=600.0, parts=2, scheduler=client)
+    with pytest.raises(InvalidInput, match=r"没有需求网格.*import demand first"):
+        partitioned_coverage(run_settings, wudaokou, radius_m=600.0, parts=2, scheduler=client)
 
 
 def test_median_tiles_balance_and_tile_the_box() -> None:
