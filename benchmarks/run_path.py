@@ -13,7 +13,6 @@ import argparse
 import itertools
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 from sqlalchemy import text
@@ -69,9 +68,12 @@ def main() -> int:
         rows = []
         for measure, rep in itertools.product(("cells", "points"), range(args.repeat)):
             marks: list[tuple[float, str]] = []
+
+            def mark(msg: str, marks: list[tuple[float, str]] = marks) -> None:
+                marks.append((time.perf_counter(), msg))
+
             start = time.perf_counter()
-            run = run_coverage(engine, area="grid", radius_m=RADIUS_M, measure=measure,
-                               progress=lambda msg: marks.append((time.perf_counter(), msg)))
+            run = run_coverage(engine, area="grid", radius_m=RADIUS_M, measure=measure, progress=mark)
             end = time.perf_counter()
             t = time.perf_counter()
             nearest_from_arrays(cells.xy, st_xy, RADIUS_M)
@@ -85,8 +87,8 @@ def main() -> int:
         with engine.connect() as conn:
             stored = conn.execute(text("SELECT pg_total_relation_size('run_cells') / count(DISTINCT run_id) "
                                        "FROM run_cells")).scalar_one()
-        print(table("run_coverage end to end beside its kernel", ["measured on", "repeat", "run_coverage", "kernel", "ratio", "phases (s)", "covered", "gaps"],
-                    rows))
+        headers = ["measured on", "repeat", "run_coverage", "kernel", "ratio", "phases (s)", "covered", "gaps"]
+        print(table("run_coverage end to end beside its kernel", headers, rows))
         print(f"run_cells per run: {stored / 1e6:.1f} MB; peak RSS {rss_mb():.0f} MB")
         engine.dispose()
     return 0

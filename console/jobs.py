@@ -25,8 +25,9 @@ from typing import Any, Literal
 from sqlalchemy import Connection, Engine, text
 
 from yizhan.areas import get_area
-from yizhan.coverage.analysis import MODES, check_radius, run_coverage
+from yizhan.coverage.analysis import run_coverage
 from yizhan.coverage.by_hour import check_options
+from yizhan.coverage.cell_coverage import MODES, check_radius
 from yizhan.coverage.streets import PROFILES
 from yizhan.errors import InvalidInput, NotFound, YizhanError
 from yizhan.settings import Settings

@@ -8,22 +8,28 @@ area's metric CRS (the UTM zone of its centroid unless set); everything stored i
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
 import geopandas as gpd
 import numpy as np
+import pandas as pd
 import shapely
 
-from yizhan.areas import AreaInfo, resolve_area, sector_units, units_frame
+from yizhan.areas import resolve_area, sector_units, units_frame
 from yizhan.capacity.loads import CROWDED_PER_SEAT
 from yizhan.coverage.by_hour import HourInputs, check_options, hours_and_capacity
-from yizhan.coverage.euclidean import nearest_from_arrays, recheck_nearest
+from yizhan.coverage.cell_coverage import (
+    MODES,
+    CellCoverage,
+    Progress,
+    check_radius,
+    network_coverage,
+    straight_coverage,
+)
 from yizhan.coverage.gaps import gaps_from_cells, gaps_from_grid
-from yizhan.coverage.measure import HALF, Demand, check_measure, measured_demand, per_cell
-from yizhan.coverage.network import demand_distances, network_nearest, service_areas, snap_points
+from yizhan.coverage.measure import HALF, check_measure, measured_demand, per_cell
+from yizhan.coverage.partitioned import PartitionedCoverage, partitioned_coverage
 from yizhan.coverage.runs import (
     UNASSIGNED,
     GapRow,
@@ -38,127 +44,19 @@ from yizhan.coverage.runs import (
     polygonal,
     store_run,
 )
-from yizhan.coverage.streets import load_area_graph
 from yizhan.data.demand_profile import stored_profile
 from yizhan.db.models import SRID
-from yizhan.errors import InvalidInput
-from yizhan.settings import DEFAULT_RADIUS_M, DEFAULT_TIMEZONE, MAX_RADIUS_M, Settings
+from yizhan.errors import InvalidInput, YizhanError
+from yizhan.settings import DEFAULT_RADIUS_M, DEFAULT_TIMEZONE, Settings
 from yizhan.stations.registry import stations_frame
-
-MODES = ("straight", "network")
-NETWORK_LIMIT_FACTOR = 3.0
-"""A network run searches this many radii along the streets, so each gap learns how far its nearest station is."""
-Progress = Callable[[str], None]
-
-
-@dataclass
-class CellCoverage:
-    """Per demand cell: the nearest station (index into the active stations, -1 for none), the distance to it
-    in the run's metric (metres; network or straight line), covered or not, and the straight-line figures."""
-
-    station: np.ndarray
-    distance_m: np.ndarray
-    covered: np.ndarray
-    straight_m: np.ndarray
-    covered_straight: np.ndarray
-    covered_geom: Any = None  # covered area in the area CRS (discs or network service areas), or None
-    loc_covered: np.ndarray | None = None  # per demand point (runs measured on points), run metric
-    loc_covered_straight: np.ndarray | None = None  # per demand point, straight line
-    snaps: Any = None  # (graph, stations snapped, locations snapped) of a network run, for the hours and capacity
-
-
-def straight_coverage(cells_xy: np.ndarray, st_xy: np.ndarray, radius_m: float, boundary_m: Any,
-                      demand: Demand | None = None, st_lonlat: np.ndarray | None = None) -> CellCoverage:
-    """Straight-line coverage of cell centres ``cells_xy`` by stations ``st_xy`` (both (n, 2) metres, x east,
-    y north); the covered area is the union of the stations' discs, clipped to ``boundary_m`` when given.
-
-    With ``demand`` measured on points, each point is judged too (``loc_covered``). Given ``demand`` and
-    ``st_lonlat`` (WGS 84), distances within ``euclidean.geodesic_band`` of the radius are decided on the ellipsoid,
-    for the cell centres and the points."""
-    res = nearest_from_arrays(cells_xy, st_xy, radius_m)
-    if demand is not None and st_lonlat is not None:
-        recheck_nearest(res, cells_xy, st_xy, demand.cell_lonlat, st_lonlat, radius_m)
-    geom = None
-    if len(st_xy):
-        geom = shapely.union_all(shapely.buffer(shapely.points(st_xy), radius_m, quad_segs=16))
-        if boundary_m is not None:
-            geom = geom.intersection(boundary_m)
-    out = CellCoverage(res.station, res.distance_m, res.covered, res.distance_m, res.covered, geom)
-    if demand is not None and demand.measured == "points":
-        out.loc_covered = points_straight(demand, st_xy, st_lonlat, radius_m)
-        out.loc_covered_straight = out.loc_covered
-    return out
-
-
-def points_straight(demand: Demand, st_xy: np.ndarray, st_lonlat: np.ndarray | None, radius_m: float) -> np.ndarray:
-    """Whether each demand point has a station within ``radius_m`` metres in a straight line (decided on the
-    ellipsoid near the radius when ``st_lonlat`` is given)."""
-    res = nearest_from_arrays(demand.xy, st_xy, radius_m)
-    if st_lonlat is not None:
-        recheck_nearest(res, demand.xy, st_xy, demand.lonlat, st_lonlat, radius_m)
-    return res.covered
-
-
-def network_coverage(info: AreaInfo, profile: str, cells_xy: np.ndarray, st_xy: np.ndarray, radius_m: float,
-                     params: dict[str, Any], say: Progress, settings: Settings,
-                     station_names: list[str] | None = None, demand: Demand | None = None,
-                     st_lonlat: np.ndarray | None = None) -> CellCoverage:
-    """Coverage along the area's ``profile`` street graph: one multi-source Dijkstra from all stations, door to
-    door (metres; points as (n, 2) metres in the graph's CRS). Adds the network figures to ``params``. With
-    ``demand`` measured on points, each point is judged too (``loc_covered``, and in a straight line)."""
-    graph = load_area_graph(info, profile, settings)
-    say(f"{profile} network: {graph.n_nodes} nodes, {graph.n_edges} edges; snapping stations and cells")
-    st_snap = snap_points(graph, st_xy.reshape(-1, 2), max_snap_m=settings.max_snap_m)
-    cell_snap = snap_points(graph, cells_xy, max_snap_m=settings.max_snap_m)
-    # search beyond the radius so each gap learns how far its nearest station really is along the streets
-    limit = radius_m * NETWORK_LIMIT_FACTOR
-    # door to door: the legs from the cell centre and from the station to their nearest streets count too, so a
-    # network distance is never shorter than the straight line
-    res = network_nearest(graph, st_snap, cell_snap, radius_m=radius_m, limit_m=limit, include_access=True)
-    straight = nearest_from_arrays(cells_xy, st_xy, radius_m)
-    if demand is not None and st_lonlat is not None:
-        recheck_nearest(straight, cells_xy, st_xy, demand.cell_lonlat, st_lonlat, radius_m)
-    loc_snap = cell_snap
-    loc_covered = loc_straight = None
-    if demand is not None and demand.measured == "points":
-        say(f"snapping {len(demand.xy):,} demand points")
-        loc_snap = snap_points(graph, demand.xy, max_snap_m=settings.max_snap_m)
-        at = demand_distances(graph, st_snap, loc_snap, res.node_dist, res.node_station, radius_m=radius_m,
-                              limit_m=limit, include_access=True)
-        loc_covered = at.covered
-        loc_straight = points_straight(demand, st_xy, st_lonlat, radius_m)
-    say("service areas from the reached streets")
-    _, merged = service_areas(graph, st_snap, res.node_dist, res.node_station, radius_m=radius_m,
-                              include_access=True)
-    params.update({
-        "distance": f"along the {profile} street network, metres door to door (legs to the nearest street "
-                    "included)",
-        "profile": profile, "graph_nodes": graph.n_nodes, "graph_edges": graph.n_edges, "search_limit_m": limit,
-        "max_snap_m": settings.max_snap_m, "stations_off_network": int(st_snap.too_far.sum()),
-        "cells_off_network": int(cell_snap.too_far.sum())})
-    if st_snap.too_far.any():
-        far = [f"{station_names[i] if station_names else i} ({st_snap.offstreet_m[i]:.0f} m)"
-               for i in np.flatnonzero(st_snap.too_far)[:100]]
-        params["stations_off_network_list"] = far
-        say(f"warning: {len(far)} station(s) more than {settings.max_snap_m:g} m from any {profile} street serve "
-            f"nobody along the network: {', '.join(far[:10])}")
-    return CellCoverage(res.station, res.distance_m, res.covered, straight.distance_m, straight.covered,
-                        None if merged is None or merged.is_empty else merged, loc_covered, loc_straight,
-                        (graph, st_snap, loc_snap))
-
-
-def check_radius(radius_m: float) -> float:
-    """``radius_m`` as a float, or InvalidInput naming it when it is not a positive number of metres in range."""
-    if not np.isfinite(radius_m) or not 0 < radius_m <= MAX_RADIUS_M:
-        raise InvalidInput(f"radius {radius_m} m: expected a positive number of metres up to {MAX_RADIUS_M:g}")
-    return float(radius_m)
 
 
 def run_coverage(engine: Any, *, area: str | None = None, radius_m: float = DEFAULT_RADIUS_M,
                  mode: str = "straight", profile: str = "walk", progress: Progress | None = None,
                  settings: Settings | None = None, measure: str = "auto", by_hour: bool = False,
                  capacity: bool = False, week_of: date | None = None, unknown_hours: str = "open",
-                 decay: str = "none") -> RunSummary:
+                 decay: str = "none", parts: int = 1, parts_by: str = "tiles",
+                 scheduler: Any = None) -> RunSummary:
     """Analyse coverage of an area's demand by its active stations within ``radius_m`` metres and store the run.
 
     ``mode`` "straight" measures straight lines in the area's metric CRS (decided on the ellipsoid within
@@ -169,6 +67,12 @@ def run_coverage(engine: Any, *, area: str | None = None, radius_m: float = DEFA
     is taken as the calendar has it, holidays included; ``unknown_hours`` "open" or "closed" for stations without
     readable hours); ``capacity``: seats against the demand within reach (two-step floating catchment with
     ``decay``). Returns the stored run's ``summary_of``.
+
+    ``parts`` > 1 (or a ``scheduler``: a Dask scheduler's address ``tcp://HOST:8786`` or a ``distributed.Client``)
+    computes the coverage in that many parts on Dask (``coverage.partitioned``: a local cluster of
+    ``settings.partition_workers`` processes unless a scheduler is given; parts by ``parts_by`` "tiles" or "units"),
+    each part exact inside it, then merges, gaps and stores here as a whole run does; by hour and capacity are
+    computed in one process only.
     """
     if mode not in MODES:
         raise InvalidInput(f"mode {mode!r}: expected one of {', '.join(MODES)}")
@@ -177,6 +81,12 @@ def run_coverage(engine: Any, *, area: str | None = None, radius_m: float = DEFA
         raise TypeError("run_coverage(mode='network') needs settings: they say where the street graphs are")
     check_options(unknown_hours=unknown_hours, decay=decay)
     check_measure(measure)
+    partitioned = parts > 1 or scheduler is not None
+    if partitioned and (by_hour or capacity):
+        raise InvalidInput("分区计算只算覆盖，不按小时、不算容量 / a run in parts (--partitions) computes coverage "
+                           "only: run --by-hour or --capacity without --partitions")
+    if partitioned and settings is None:
+        raise TypeError("run_coverage(parts=...) needs settings: they say how to reach the database and Dask")
     say = progress or (lambda _msg: None)
     timezone = settings.timezone if settings is not None else DEFAULT_TIMEZONE
     with engine.connect() as conn:
@@ -190,7 +100,8 @@ def run_coverage(engine: Any, *, area: str | None = None, radius_m: float = DEFA
             raise InvalidInput(f"area {info.name!r} has no demand cells: import demand first (`yizhan demand import`)")
         crs = info.crs_epsg
         cells_xy = cells.xy
-        demand = measured_demand(conn, info, cells.frame(), cells_xy, cell_size, measure=measure, timezone=timezone,
+        demand = measured_demand(conn, info, cells.frame(), cells_xy, cell_size,
+                                 measure="cells" if partitioned else measure, timezone=timezone,
                                  times=by_hour or capacity)
         week_profile = stored_profile(conn, info.id) if by_hour or capacity else None
     active = stations[stations["status"] == "active"]
@@ -199,15 +110,28 @@ def run_coverage(engine: Any, *, area: str | None = None, radius_m: float = DEFA
                   if info.boundary is not None else None)
     st_xy = np.column_stack([st_m.geometry.x, st_m.geometry.y])
     st_lonlat = np.column_stack([active.geometry.x, active.geometry.y])
-    on = f"{len(demand.xy):,} demand points" if demand.measured == "points" else f"{len(cells)} cells"
-    say(f"{mode} coverage of {on} by {len(active)} active stations within {radius_m:g} m")
     params: dict[str, Any] = {"radius_m": radius_m, "mode": mode, "crs_epsg": crs, "cell_size_m": cell_size,
                               "measured": demand.measured}
-    if demand.measured == "points":
-        params["points"] = len(demand.xy)
-    if demand.notes:
-        params["measure_notes"] = demand.notes
-    if mode == "network":
+    weights = cells.weight
+    part_weights: tuple[np.ndarray, np.ndarray] | None = None
+    if partitioned:
+        assert settings is not None  # checked above
+        say(f"{mode} coverage of {len(cells):,} cells by {len(active):,} active stations within {radius_m:g} m, in "
+            f"{parts} parts")
+        cov, part_weights = _coverage_in_parts(
+            partitioned_coverage(settings, info, mode=mode, profile=profile, radius_m=radius_m, measure=measure,
+                                 parts=parts, by=parts_by, scheduler=scheduler, progress=say),
+            cells, active["station_id"].to_numpy(np.int64), params)
+    else:
+        on = f"{len(demand.xy):,} demand points" if demand.measured == "points" else f"{len(cells)} cells"
+        say(f"{mode} coverage of {on} by {len(active)} active stations within {radius_m:g} m")
+        if demand.measured == "points":
+            params["points"] = len(demand.xy)
+        if demand.notes:
+            params["measure_notes"] = demand.notes
+    if partitioned:
+        pass
+    elif mode == "network":
         assert settings is not None  # checked above
         cov = network_coverage(info, profile, cells_xy, st_xy, radius_m, params, say, settings,
                                list(active["external_id"]), demand, st_lonlat)
@@ -216,10 +140,13 @@ def run_coverage(engine: Any, *, area: str | None = None, radius_m: float = DEFA
     else:
         cov = straight_coverage(cells_xy, st_xy, radius_m, boundary_m, demand, st_lonlat)
         params["distance"] = "straight line, metres (on the ellipsoid near the radius)"
-    weights = cells.weight
-    if cov.loc_covered is not None and cov.loc_covered_straight is not None:
-        covered_w = per_cell(demand, cov.loc_covered, len(cells))
-        straight_w = per_cell(demand, cov.loc_covered_straight, len(cells))
+    if part_weights is not None or (cov.loc_covered is not None and cov.loc_covered_straight is not None):
+        if part_weights is not None:
+            covered_w, straight_w = part_weights
+        else:
+            assert cov.loc_covered is not None and cov.loc_covered_straight is not None
+            covered_w = per_cell(demand, cov.loc_covered, len(cells))
+            straight_w = per_cell(demand, cov.loc_covered_straight, len(cells))
         # a cell is drawn covered when at least half of its orders are; a cell without orders by its centre
         cell_covered = np.where(weights > 0, covered_w >= HALF * weights, cov.covered)
     else:
@@ -261,10 +188,34 @@ def run_coverage(engine: Any, *, area: str | None = None, radius_m: float = DEFA
         cells=cells, covered=cell_covered, nearest_station_id=nearest_id, distance_m=cov.distance_m,
         straight_m=cov.straight_m, gaps=gap_rows(gaps, cov, nearest_id),
         units=unit_rows(unit_polys, owner, weights, covered_w, straight_w, st_xy, crs),
-        covered_weight=covered_w if demand.measured == "points" else None,
+        covered_weight=covered_w if params["measured"] == "points" else None,
         hours=hours.record if hours is not None else None)
     say("storing the run")
     return store_run(engine, record)
+
+
+def _coverage_in_parts(pc: PartitionedCoverage, cells: LayerCells, station_ids: np.ndarray,
+                       params: dict[str, Any]) -> tuple[CellCoverage, tuple[np.ndarray, np.ndarray] | None]:
+    """A partitioned run's merged coverage in the order of ``cells``, its stations as indices into ``station_ids``
+    (the active stations' database ids, as the whole run holds them); measured on points, the covered orders per
+    cell (run metric, straight line). Adds the parts' parameters to ``params``."""
+    at = pd.Index(pc.cell_keys).get_indexer(pd.Index(cells.cell_key))
+    if (at < 0).any() or len(pc.cell_keys) != len(cells):
+        raise YizhanError("分区结果与需求网格不符，请重新计算 / the parts' cells differ from the area's demand cells "
+                          "(demand imported during the run?): run again")
+    c = pc.coverage
+    station = np.full(len(cells), -1, dtype=np.int64)
+    found = c.station[at] >= 0
+    station[found] = pd.Index(station_ids).get_indexer(pc.station_ids[c.station[at][found]])
+    cov = CellCoverage(station, c.distance_m[at], c.covered[at], c.straight_m[at], c.covered_straight[at],
+                       c.covered_geom)
+    params.update(pc.params)
+    params["measured"] = pc.measured
+    if pc.notes:
+        params["measure_notes"] = pc.notes
+    if pc.covered_weight is None or pc.covered_straight_weight is None:
+        return cov, None
+    return cov, (pc.covered_weight[at], pc.covered_straight_weight[at])
 
 
 def _uncovered_polygons(engine: Any, cells: LayerCells, uncovered: np.ndarray, crs: int) -> gpd.GeoDataFrame:

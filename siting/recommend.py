@@ -25,7 +25,7 @@ from shapely.geometry.base import BaseGeometry
 from sqlalchemy import Connection, Engine
 
 from yizhan.areas import AreaInfo, resolve_area
-from yizhan.coverage.analysis import points_straight
+from yizhan.coverage.cell_coverage import points_straight
 from yizhan.coverage.euclidean import geodesic_band, recheck_pairs
 from yizhan.coverage.gaps import gaps_from_cells
 from yizhan.coverage.measure import HALF, Demand, measured_demand, per_cell

@@ -9,7 +9,8 @@ from pyproj import Geod, Transformer
 from shapely.geometry import Point, box
 
 from yizhan.areas import import_units
-from yizhan.coverage.analysis import network_coverage, run_coverage
+from yizhan.coverage.analysis import run_coverage
+from yizhan.coverage.cell_coverage import network_coverage
 from yizhan.coverage.network import network_nearest, snap_points
 from yizhan.coverage.runs import load_run, units_table
 from yizhan.coverage.streets import load_area_graph

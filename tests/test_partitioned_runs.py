@@ -1,0 +1,77 @@
+"""A stored run computed in parts on Dask (``run_coverage(parts=...)``) equals the run computed in one process: the
+same cells covered, distances, nearest stations, covered orders, shares and gaps; straight and along the streets,
+on the demo sample area of the real extract (real PostGIS, real walk graph). Dask runs in this process (a
+LocalCluster of threads)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+import pytest
+from sqlalchemy import Engine
+
+from yizhan.areas import AreaInfo
+from yizhan.coverage.analysis import run_coverage
+from yizhan.coverage.runs import RunData, load_run
+from yizhan.errors import InvalidInput
+from yizhan.settings import Settings
+
+
+@pytest.fixture(scope="module")
+def client() -> Iterator[Any]:
+    """A Dask client on an in-process LocalCluster of two one-thread workers (the machine's 2 cores are shared)."""
+    from distributed import Client, LocalCluster
+
+    cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=False, dashboard_address=":0")
+    c = Client(cluster)
+    try:
+        yield c
+    finally:
+        c.close()
+        cluster.close()
+
+
+@pytest.fixture
+def run_settings(settings: Settings, db_url: str) -> Settings:
+    return settings.model_copy(update={"database_url": db_url})
+
+
+def _same(a: RunData, b: RunData) -> None:
+    """Two stored runs agree cell by cell and gap by gap."""
+    assert a.summary["cells"] == b.summary["cells"] and a.summary["measured"] == b.summary["measured"]
+    for key in ("demand_total", "demand_covered", "gaps"):
+        assert a.summary[key] == pytest.approx(b.summary[key], abs=1e-9)  # type: ignore[literal-required]
+    assert a.summary["covered_share"] == pytest.approx(b.summary["covered_share"], abs=1e-12)
+    ca, cb = a.cells.set_index("cell_key"), b.cells.set_index("cell_key").loc[a.cells["cell_key"]]
+    assert (ca["covered"].to_numpy() == cb["covered"].to_numpy()).all()
+    for col in ("distance_m", "straight_distance_m", "covered_weight"):
+        x, y = ca[col].to_numpy(float), cb[col].to_numpy(float)
+        assert np.array_equal(np.isnan(x), np.isnan(y)), col
+        assert np.allclose(x[~np.isnan(x)], y[~np.isnan(y)], rtol=0, atol=1e-9), col
+    assert a.gaps["demand"].tolist() == pytest.approx(b.gaps["demand"].tolist(), abs=1e-9)
+    assert a.gaps["cells"].tolist() == b.gaps["cells"].tolist()
+    assert a.gaps["nearest_distance_m"].fillna(-1).tolist() == pytest.approx(
+        b.gaps["nearest_distance_m"].fillna(-1).tolist(), abs=1e-9)
+    assert a.summary["covered_area_km2"] == pytest.approx(b.summary["covered_area_km2"], rel=1e-6)
+
+
+@pytest.mark.parametrize("mode", ["straight", "network"])
+def test_a_run_in_parts_equals_the_whole_run(engine: Engine, run_settings: Settings, sample_area: AreaInfo,
+                                             client: Any, mode: str) -> None:
+    whole = load_run(engine, run_coverage(engine, area=sample_area.name, mode=mode, radius_m=500,
+                                          settings=run_settings)["run_id"])
+    assert whole.summary["measured"] == "points" and 0 < whole.summary["covered_share"] < 1
+    for parts in (2, 4):
+        said: list[str] = []
+        summary = run_coverage(engine, area=sample_area.name, mode=mode, radius_m=500, settings=run_settings,
+                               parts=parts, scheduler=client, progress=said.append)
+        _same(whole, load_run(engine, summary["run_id"]))
+        assert summary["params"]["partitions"]["parts"] == parts  # type: ignore[typeddict-item]
+        assert sum(f"/{parts} done" in msg for msg in said) == parts
+
+
+def test_a_run_in_parts_refuses_hours(engine: Engine, run_settings: Settings, sample_area: AreaInfo) -> None:
+    with pytest.raises(InvalidInput, match="--partitions"):
+        run_coverage(engine, area=sample_area.name, settings=run_settings, parts=2, by_hour=True)
