@@ -12,8 +12,9 @@ system), area test, COPY points (into a new table: the metres in the area's CRS 
 made while the server stores the block before), cells (numpy), COPY cells (a new demand layer), swap (the old
 partition dropped, the new one attached), commit. Then the stored points are read back (``stored_points``), and
 the encoding of the rows is timed alone. ``--old`` points go through both paths (``fast=False``: the general
-reader, cells summed in PostGIS). Printed: wall seconds (``time.perf_counter``), points/s, the import process's
-peak resident memory (MB, ``VmHWM``). The figures are printed, not asserted.
+reader, cells summed in PostGIS). ``--variants N`` points held in memory are stored and read back in several
+ways (``copy_variants``). Printed: wall seconds (``time.perf_counter``), points/s, the import process's peak
+resident memory (MB, ``VmHWM``) after the import and after the read back. The figures are printed, not asserted.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ from sqlalchemy import text
 
 from yizhan.areas import ensure_area, resolve_area
 from yizhan.data.demand import import_demand
-from yizhan.data.demand_fast import metres
+from yizhan.data.demand_fast import copy_cells, grid_cells, metres
 from yizhan.data.demand_points import (
     PointBlock,
     append_points,
@@ -43,6 +44,7 @@ from yizhan.data.demand_points import (
     replace_points,
     stored_points,
 )
+from yizhan.data.layers import new_layer
 from yizhan.db.binary_copy import HEADER, TRAILER
 from yizhan.db.engine import make_engine, migrate
 from yizhan.stations.tables import ImportLimits
@@ -94,6 +96,7 @@ def child(url: str, path: Path, general: bool) -> dict[str, Any]:
     out["end_to_end"] = time.perf_counter() - start
     out["points"], out["cells"] = summary.points, summary.cells
     out["phases"] = summary.seconds
+    out["import_mb"] = _high_water_mb()
     if not general:
         with engine.connect() as conn:
             info = resolve_area(conn, AREA)
@@ -192,6 +195,29 @@ def copy_variants(url: str, n: int) -> dict[str, float]:
                     got += chunk
             out["read back: COPY TO rows"] = time.perf_counter() - t
             trans.rollback()
+        grid = grid_cells(x, y, block.weight, cell_size_m=CELL_M)
+        out["cells"] = float(len(grid))
+        for label, bare in (("cells: COPY into demand_cells", False),
+                            ("cells: the same without its foreign keys and GiST indexes", True)):
+            with conn.begin() as trans:
+                if bare:
+                    conn.execute(text("""
+                        DO $$ DECLARE r record; BEGIN
+                          FOR r IN SELECT conname FROM pg_constraint
+                                   WHERE conrelid = 'demand_cells'::regclass AND contype = 'f' LOOP
+                            EXECUTE format('ALTER TABLE demand_cells DROP CONSTRAINT %I', r.conname);
+                          END LOOP;
+                          FOR r IN SELECT i.relname FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid
+                                   JOIN pg_am a ON a.oid = i.relam
+                                   WHERE x.indrelid = 'demand_cells'::regclass AND a.amname = 'gist' LOOP
+                            EXECUTE format('DROP INDEX %I', r.relname);
+                          END LOOP;
+                        END $$"""))
+                layer = new_layer(conn, info, source="benchmark", cell_size_m=CELL_M)
+                t = time.perf_counter()
+                copy_cells(raw, info, grid, layer)
+                out[label] = time.perf_counter() - t
+                trans.rollback()
     engine.dispose()
     return out
 
@@ -241,8 +267,8 @@ def main() -> None:
                 say(f"  {r['points']:,} points, {r['cells']:,} cells in {r['end_to_end']:.2f} s: {rate:,.0f} points/s, "
                     f"peak {r['peak_mb']:,.0f} MB")
                 rows.append([f"{n:,}", path.suffix.lstrip("."), kind, f"{r['end_to_end']:.2f} s",
-                             f"{rate:,.0f}", f"{r['cells']:,}", f"{r['peak_mb']:,.0f} MB",
-                             f"{r['read back']:.2f} s" if "read back" in r else "–"])
+                             f"{rate:,.0f}", f"{r['cells']:,}", f"{r['import_mb']:,.0f} MB",
+                             f"{r['read back']:.2f} s" if "read back" in r else "–", f"{r['peak_mb']:,.0f} MB"])
                 if r["phases"]:
                     p = r["phases"]
                     phase_rows.append([f"{n:,}", path.suffix.lstrip("."), *[f"{p.get(k, 0.0):.2f}" for k in names],
@@ -252,12 +278,14 @@ def main() -> None:
         if args.variants:
             say(f"storing and reading back {args.variants:,} points in several ways")
             v = json_from_child(__file__, ["--variants-child", url, str(args.variants)], show_stderr=True)
-            variant_rows = [[name, f"{sec:.2f} s", f"{args.variants / sec / 1e6:.2f}"] for name, sec in v.items()]
+            cells = int(v.pop("cells", 0))
+            variant_rows = [[name, f"{sec:.2f} s", f"{args.variants / sec / 1e6:.2f}",
+                             f"{cells / sec:,.0f}" if name.startswith("cells") else ""] for name, sec in v.items()]
         print()
         print(machine_line())
         print(table("import_demand end to end (points and 200 m cells stored, one transaction); the points read back",
-                    ["points", "file", "path", "wall time", "points/s", "cells", "peak RSS", "read back"], rows,
-                    "rllrrrrr"))
+                    ["points", "file", "path", "wall time", "points/s", "cells", "peak RSS", "read back",
+                     "peak RSS with it"], rows, "rllrrrrrr"))
         if phase_rows:
             print(table("fast path by phase, wall seconds of the same imports (COPY points includes the metres and the "
                         "encoding of each block, made while the server stores the block before; encode: that "
@@ -265,8 +293,9 @@ def main() -> None:
                         ["points", "file", *names, "sum", "end to end", "encode"], phase_rows,
                         "rl" + "r" * (len(names) + 3)))
         if variant_rows:
-            print(table(f"{args.variants:,} points held in memory, stored and read back (each store rolled back)",
-                        ["way", "wall time", "M points/s"], variant_rows, "lrr"))
+            print(table(f"{args.variants:,} points held in memory, stored and read back (each store rolled back), "
+                        f"and their {cells:,} cells of {CELL_M:g} m",
+                        ["way", "wall time", "M points/s", "cells/s"], variant_rows, "lrrr"))
     sys.exit(0)
 
 
