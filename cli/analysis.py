@@ -45,9 +45,16 @@ def coverage(
                        ] = None,
     unknown_hours: Annotated[str, typer.Option(help="Stations without readable hours count as open or closed")
                              ] = "open",
+    partitions: Annotated[int, typer.Option(min=1, help="Compute in this many parts on Dask (a province, the "
+                                                        "nation): each part exact inside it, then merged")] = 1,
+    parts_by: Annotated[str, typer.Option(help="Parts as balanced tiles or by the area's administrative units "
+                                               "(tiles, units)")] = "tiles",
+    scheduler: Annotated[str | None, typer.Option(help="A running Dask scheduler (tcp://HOST:8786) for the parts "
+                                                       "(default: YIZHAN_DASK_SCHEDULER, else a local cluster of "
+                                                       "YIZHAN_PARTITION_WORKERS processes)")] = None,
 ) -> None:
     """Analyse 1 km coverage of demand by active stations; store the run and print its summary. --by-hour and
-    --capacity add the hours of the week and the stations' loads."""
+    --capacity add the hours of the week and the stations' loads; --partitions computes in parts on Dask."""
     from yizhan.coverage.analysis import run_coverage
 
     if decay != "none" and not capacity:
@@ -60,7 +67,7 @@ def coverage(
         summary = run_coverage(engine(), area=area, radius_m=radius or get_settings().radius_m, mode=mode,
                                profile=profile, progress=say, settings=get_settings(), measure=measure,
                                by_hour=by_hour, capacity=capacity, week_of=week, unknown_hours=unknown_hours,
-                               decay=decay)
+                               decay=decay, parts=partitions, parts_by=parts_by, scheduler=scheduler)
     summary.pop("params", None)
     if as_json:
         show(summary, as_json)

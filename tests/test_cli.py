@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import httpx
+import numpy as np
 import pandas as pd
 import psycopg
 import pytest
@@ -308,3 +309,25 @@ def test_ctrl_c_stops_the_server_cleanly(cli_env):
     proc.send_signal(signal.SIGINT)
     done = _finished(proc)
     assert done.returncode == 0 and "error:" not in done.stderr and "Traceback" not in done.stderr, done.stderr
+
+
+def test_coverage_in_parts_on_a_local_dask_cluster(cli_env, tmp_path):
+    """``yizhan coverage --partitions 3`` starts its own local cluster of worker processes and stores the same run
+    as the one-process command; a plan of more parts than cells is refused in one line."""
+    env = {**cli_env, "YIZHAN_PARTITION_WORKERS": "1"}
+    yz("area", "create", "wudaokou", "--bbox", BBOX, env=env)
+    yz("stations", "import", str(SAMPLE), env=env)
+    rng = np.random.default_rng(5)
+    demand = tmp_path / "orders.csv"
+    pd.DataFrame({"lon": rng.uniform(116.309, 116.331, 400), "lat": rng.uniform(39.991, 40.012, 400),
+                  "weight": rng.integers(1, 4, 400)}).to_csv(demand, index=False)
+    yz("demand", "import", str(demand), env=env)
+    whole = json.loads(yz("coverage", "--radius", "500", "--json", env=env).stdout)
+    proc = run_cli_process("coverage", "--radius", "500", "--partitions", "3", "--json", env=env)
+    parts = json.loads(proc.stdout)
+    for key in ("cells", "gaps", "measured", "demand_total"):
+        assert parts[key] == whole[key]
+    assert parts["covered_share"] == pytest.approx(whole["covered_share"], abs=1e-12)
+    assert parts["run_id"] != whole["run_id"]
+    bad = yz("coverage", "--partitions", "3", "--by-hour", env=env, check=False)
+    assert bad.returncode != 0 and "--partitions" in bad.stdout + bad.stderr and "Traceback" not in bad.stderr
