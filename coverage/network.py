@@ -34,6 +34,7 @@ import shapely
 from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import dijkstra
 
+from yizhan.coverage.area_union import area_union
 from yizhan.errors import InvalidInput
 from yizhan.geo.streets import StreetGraph, edge_costs
 
@@ -402,7 +403,8 @@ def service_areas(graph: StreetGraph, station_snap: Snapped, node_dist: np.ndarr
     include_access : bool
         As used for the node arrays: the station's off-street leg shortens its reach.
     merge : bool
-        Also return the union of all areas (about two thirds of the time on large graphs); else None.
+        Also return the union of all areas (``area_union``: the stations' outlines overlaid, their holes carried
+        past the overlay); else None.
 
     Returns
     -------
@@ -413,9 +415,10 @@ def service_areas(graph: StreetGraph, station_snap: Snapped, node_dist: np.ndarr
 
     Notes
     -----
-    This is map output, not part of the fast core: GEOS unions cost roughly 150 µs per street piece
-    (25.5 s for the 174k pieces of the benchmark's 100k-node lattice with 1k stations, of which one union of
-    all pieces alone takes as long), so draw large regions per district. ``reached_pieces`` gives the pieces.
+    This is map output, not part of the fast core. The per-station GEOS unions cost about 50 µs per street piece
+    (8.8 s for the 174k pieces of the benchmark's 100k-node lattice with 1k stations); the merge of the stations'
+    areas, 18–21 s there with one ``union_all``, is a few seconds with ``area_union`` (benchmarks/README.md, "Service
+    areas"). ``reached_pieces`` gives the pieces.
     """
     if not buffer_m > 0:
         raise InvalidInput(f"buffer {buffer_m} m: expected a positive number of metres")
@@ -430,4 +433,4 @@ def service_areas(graph: StreetGraph, station_snap: Snapped, node_dist: np.ndarr
     owners, first = np.unique(st[order], return_index=True)
     for owner, group in zip(owners, np.split(blobs, first[1:]), strict=True):
         per_station[owner] = shapely.union_all(group)
-    return per_station, (shapely.union_all(per_station[owners]) if merge else None)
+    return per_station, (area_union(per_station[owners]) if merge else None)

@@ -1,0 +1,125 @@
+"""The union of many areas with many holes, done on their outlines (the merged covered area of a network run).
+
+A station's service area along the streets is a polygon with one hole per street block it surrounds: a city's
+stations together have hundreds of thousands of such holes. GEOS's ``union_all`` runs every hole's vertices
+through each round of its cascaded overlay, although nearly all of them come out unchanged. ``area_union``
+overlays only the outlines (each polygon's exterior ring filled) and then puts the holes back:
+
+- a hole that no other polygon's outline touches is a hole of the union, as it is;
+- a hole that another polygon's outline reaches is cut by those polygons (``difference``) first; what other
+  polygons cover inside it (an island) comes back as a polygon of its own.
+
+The answer is the same point set as ``shapely.union_all`` (the tests compare both); rings may be ordered and
+started differently. Coordinates pass through untouched, in whatever projected CRS the polygons are (metres, x
+east, y north in this package).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import shapely
+
+_LEAF = 16  # outlines united by one GEOS union_all; more are halved first
+
+
+def _rings_as_polygons(parts: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each polygon's outline filled, and its holes as polygons with the index of the polygon they belong to."""
+    if len(parts) == 0:
+        none = np.empty(0, dtype=object)
+        return none, none, np.empty(0, dtype=np.int64)
+    outlines = np.asarray(shapely.polygons(shapely.get_exterior_ring(parts)), dtype=object)
+    rings, owner = shapely.get_rings(parts, return_index=True)
+    first = np.concatenate([[0], np.cumsum(shapely.get_num_interior_rings(parts) + 1)[:-1]])
+    is_hole = np.ones(len(rings), dtype=bool)
+    is_hole[first] = False
+    return outlines, np.asarray(shapely.polygons(rings[is_hole]), dtype=object), owner[is_hole]
+
+
+def _cut_holes(holes: np.ndarray, hole_of: np.ndarray, outlines: np.ndarray,
+               parts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Holes cut by the other polygons whose outlines reach them: (holes left untouched, the cut holes' parts)."""
+    # the outlines are the large ones: query with them so that each is prepared once
+    part_j, hole_i = shapely.STRtree(holes).query(outlines, predicate="intersects")
+    foreign = part_j != hole_of[hole_i]
+    hole_i, part_j = hole_i[foreign], part_j[foreign]
+    untouched = np.ones(len(holes), dtype=bool)
+    untouched[hole_i] = False
+    if len(hole_i) == 0:
+        return holes, np.empty(0, dtype=object)
+    order = np.argsort(hole_i, kind="stable")
+    hole_i, part_j = hole_i[order], part_j[order]
+    cut = np.asarray(shapely.difference(holes[hole_i], parts[part_j]))
+    # a hole reached by several polygons: what is outside all of them
+    starts = np.flatnonzero(np.r_[True, hole_i[1:] != hole_i[:-1]])
+    left = [cut[a] if b - a == 1 else shapely.intersection_all(cut[a:b])
+            for a, b in zip(starts, np.r_[starts[1:], len(cut)], strict=True)]
+    # two polygons' holes over the same block give the same ground twice: one union of the few cut holes
+    merged = shapely.get_parts(shapely.union_all(np.asarray(left, dtype=object)))
+    return holes[untouched], merged[~shapely.is_empty(merged)]
+
+
+def _outline_union(outlines: np.ndarray) -> Any:
+    """Union of filled outlines, halving the set along its longer side and uniting the halves with ``area_union``.
+
+    The halves' unions have holes of their own (blocks between several stations' outlines): they too are carried
+    past each overlay instead of through it.
+    """
+    if len(outlines) <= _LEAF:
+        return shapely.union_all(outlines)
+    centre = shapely.get_coordinates(shapely.centroid(outlines))
+    side = int(np.ptp(centre[:, 1]) > np.ptp(centre[:, 0]))
+    order = np.argsort(centre[:, side], kind="stable")
+    half = len(order) // 2
+    return area_union(np.array([_outline_union(outlines[order[:half]]), _outline_union(outlines[order[half:]])],
+                               dtype=object))
+
+
+def area_union(polygons: np.ndarray) -> Any:
+    """Union of (multi)polygons that have many holes, overlaying only their outlines.
+
+    Parameters
+    ----------
+    polygons : ndarray of shapely geometries
+        Polygons, multipolygons or empty geometries, all in one projected CRS (metres, x east, y north).
+
+    Returns
+    -------
+    shapely geometry
+        The union: a Polygon, a MultiPolygon, or an empty Polygon when there is nothing to unite; the same point
+        set as ``shapely.union_all(polygons)``.
+    """
+    parts = np.asarray(shapely.get_parts(np.asarray(polygons, dtype=object)), dtype=object)
+    parts = parts[~shapely.is_empty(parts)]
+    if len(parts) == 0:
+        return shapely.Polygon()
+    outlines, holes, hole_of = _rings_as_polygons(parts)
+    outer = np.asarray(shapely.get_parts(_outline_union(outlines)), dtype=object)
+    untouched, cut = _cut_holes(holes, hole_of, outlines, parts)
+    gaps = np.concatenate([untouched, cut])
+    # what other polygons cover inside a cut hole (an island in a block) is a polygon of its own, with the holes
+    # cut inside it; those are then no holes of the outer parts
+    points = shapely.STRtree(shapely.point_on_surface(gaps))
+    _, enclosed, _ = _rings_as_polygons(cut[shapely.get_num_interior_rings(cut) > 0])
+    islands = np.empty(0, dtype=object)
+    inner = np.zeros(len(gaps), dtype=bool)
+    if len(enclosed):
+        inner[points.query(enclosed, predicate="contains")[1]] = True
+        islands = shapely.get_parts(shapely.difference(shapely.union_all(enclosed), shapely.union_all(gaps[inner])))
+    # every other hole lies inside one part of the united outlines (itself inside an outline): find which
+    part_k, gap_i = points.query(outer, predicate="contains")
+    keep = ~inner[gap_i]
+    part_k, gap_i = part_k[keep], gap_i[keep]
+    order = np.argsort(part_k, kind="stable")
+    part_k, gap_i = part_k[order], gap_i[order]
+    bounds = np.searchsorted(part_k, np.arange(len(outer) + 1))
+    rings = shapely.get_exterior_ring(gaps)
+    out = []
+    for k, part in enumerate(outer):
+        own = [shapely.get_interior_ring(part, i) for i in range(shapely.get_num_interior_rings(part))]
+        mine = rings[gap_i[bounds[k]:bounds[k + 1]]]
+        out.append(shapely.polygons(shapely.get_exterior_ring(part), holes=np.concatenate(
+            [np.asarray(own, dtype=object), mine]) if own or len(mine) else None))
+    out.extend(islands[~shapely.is_empty(islands)])
+    return out[0] if len(out) == 1 else shapely.multipolygons(out)
