@@ -17,6 +17,11 @@ within d of it, and a network distance is never shorter than the straight line, 
   distances, the stations found and the covered flags are the whole area's. The straight figures beside them are
   completed as above.
 
+Street graphs: the area's stored graph cut to each part's grown box by the worker (the whole graph read once per
+worker process), or, given the manifest of ``geo.street_parts`` (graphs per tile built from the province extract in
+one pass, on a shared path), the part's own graph: the parts are then its tiles, and its halo must reach the one
+this module needs.
+
 Ties (two stations at exactly the same distance) may be broken differently from a whole run: the distance is the
 same, the station named may differ.
 
@@ -65,6 +70,7 @@ from yizhan.data.demand_times import zone_of
 from yizhan.db.engine import database_url, make_engine
 from yizhan.db.models import SRID
 from yizhan.errors import InvalidInput, YizhanError
+from yizhan.geo.street_parts import load_street_part, read_street_parts
 from yizhan.geo.streets import StreetGraph
 from yizhan.settings import Settings
 from yizhan.weekly.availability import station_open
@@ -88,7 +94,8 @@ class PartTask:
     (``points`` or ``cells``, decided for the whole area), the halos (metres) of its stations and of its street graph,
     how far a demand point may lie from its cell's centre (``margin_m``) and the job folder (scratch files of a
     network part); ``by_hour`` (with ``week_of`` and ``unknown_hours`` as ``run_coverage`` takes them): also the
-    cells' covered hours of the week."""
+    cells' covered hours of the week; ``street_parts``: the manifest of ``geo.street_parts`` whose graph
+    ``part.index`` is the part's (else the area's graph is cut)."""
 
     settings: Settings
     area: AreaInfo
@@ -106,6 +113,7 @@ class PartTask:
     by_hour: bool = False
     week_of: date | None = None
     unknown_hours: str = "open"
+    street_parts: str | None = None
 
 
 @dataclass
@@ -420,15 +428,18 @@ def _part_graph_settings(task: PartTask) -> Settings:
     """Settings whose data folder holds the part's own street graph where ``load_area_graph`` finds it, so that
     ``network_coverage`` runs unchanged on it.
 
-    The graph is the area's stored graph cut to the part's box grown by ``graph_halo_m``: every edge whose bounds
-    meet that box, with its end nodes (costs and geometry as stored). When ``geo.street_parts`` has written the
-    parts' own graph files (built from the province extract without the whole graph in memory), this is where
-    one of them is taken instead; until then the area's graph is read whole once per worker process (cached) and
-    cut. One folder per worker thread: each load sees its own file."""
+    With ``task.street_parts`` the graph is the part's own file of ``geo.street_parts`` (built from the province
+    extract without the whole graph in memory; its halo checked by ``partitioned_coverage``). Without, it is the
+    area's stored graph cut to the part's box grown by ``graph_halo_m``: every edge whose bounds meet that box, with
+    its end nodes (costs and geometry as stored); the area's graph is then read whole once per worker process
+    (cached). One folder per worker thread: each load sees its own file."""
     folder = Path(task.job_dir) / "scratch" / f"{os.getpid()}-{threading.get_ident()}"
     part_settings = task.settings.model_copy(update={"data_dir": folder})
-    graph = clipped_graph(load_area_graph(task.area, task.profile, task.settings),
-                          grown(task.part.box, task.graph_halo_m))
+    if task.street_parts is not None:
+        graph = load_street_part(task.street_parts, task.part.index)
+    else:
+        graph = clipped_graph(load_area_graph(task.area, task.profile, task.settings),
+                              grown(task.part.box, task.graph_halo_m))
     path = graph_file(task.area, task.profile, part_settings)
     graph.save(path)
     # the graph cache knows a file by its path and modification time: make sure this one is new to it
@@ -467,6 +478,7 @@ def partitioned_coverage(settings: Settings, info: AreaInfo, *, mode: str = "str
                          radius_m: float, measure: str = "auto", parts: int, by: str = "tiles",
                          scheduler: Any = None, progress: Progress | None = None, by_hour: bool = False,
                          week_of: date | None = None, unknown_hours: str = "open",
+                         street_parts: str | Path | None = None,
                          task: Callable[[PartTask], PartResult] = part_coverage) -> PartitionedCoverage:
     """Coverage of ``info``'s current demand cells by its active stations, computed in ``parts`` parts on Dask and
     merged: cell by cell what ``straight_coverage`` / ``network_coverage`` give for the whole area (see the module's
@@ -474,7 +486,10 @@ def partitioned_coverage(settings: Settings, info: AreaInfo, *, mode: str = "str
 
     ``mode``, ``profile``, ``radius_m`` (metres), ``measure`` and, with ``by_hour``, ``week_of`` and
     ``unknown_hours`` as for ``run_coverage`` (by hour: the cells' covered hours of the week, not the run's hourly
-    figures and capacity, which take the whole area's demand); ``by`` ``tiles`` or
+    figures and capacity, which take the whole area's demand); ``street_parts``: the manifest (or its folder) of
+    the profile's street graphs per partition (``geo.street_parts``), on a shared path: the parts are its tiles
+    (every cell must lie in one) and each is computed on its own graph, whose halo must reach the search limit plus
+    ``max_snap_m`` (the covered area beyond the tiles is exact as far as that halo reaches); ``by`` ``tiles`` or
     ``units`` (``coverage.partitions``). ``scheduler``: a ``distributed.Client`` to use, or a scheduler's address
     (``tcp://HOST:8786``); else ``settings.dask_scheduler``; else a ``LocalCluster`` of
     ``settings.partition_workers`` worker processes with one thread each, each allowed the machine's memory divided
@@ -491,10 +506,18 @@ def partitioned_coverage(settings: Settings, info: AreaInfo, *, mode: str = "str
     check_measure(measure)
     check_options(unknown_hours=unknown_hours, decay="none")
     say = progress or (lambda _msg: None)
+    manifest = read_street_parts(street_parts) if street_parts is not None and mode == "network" else None
+    tiles = None
+    if manifest is not None:
+        if manifest.get("profile") != profile or int(manifest.get("crs_epsg", -1)) != info.crs_epsg:
+            raise InvalidInput(f"路网分区 {manifest['path']} 不适用 / the street parts {manifest['path']} are of "
+                               f"profile {manifest.get('profile')!r}, EPSG {manifest.get('crs_epsg')}: expected "
+                               f"{profile!r}, EPSG {info.crs_epsg} (the area's)")
+        tiles = np.asarray([p["rect"] for p in sorted(manifest["parts"], key=lambda p: p["index"])], dtype=float)
     engine = make_engine(database_url(settings), statement_timeout_ms=0, pool_size=1)
     try:
         with engine.connect() as conn:
-            plan = plan_partitions(conn, info, parts, by=by)
+            plan = plan_partitions(conn, info, parts, by=by, tiles=tiles)
             measured, notes = _measured(conn, info, plan.layer_id, measure)
             keys = pd.read_sql(text("SELECT cell_key FROM demand_cells WHERE layer_id = :l ORDER BY cell_key"), conn,
                                params={"l": plan.layer_id})["cell_key"].to_numpy(object)
@@ -502,15 +525,21 @@ def partitioned_coverage(settings: Settings, info: AreaInfo, *, mode: str = "str
                 "SELECT id FROM stations WHERE area_id = :a AND status = 'active' ORDER BY external_id"),
                 {"a": info.id}).scalars().all(), dtype=np.int64)
             job = _job_key(conn, info, plan, settings, mode=mode, profile=profile, radius_m=radius_m,
+                           street_parts=manifest["path"] if manifest is not None else None,
                            measured=measured, hours=[by_hour, week_of.isoformat() if week_of else None,
                                                      unknown_hours, settings.timezone] if by_hour else None)
     finally:
         engine.dispose()
-    if mode == "network" and not graph_file(info, profile, settings).exists():
+    station_halo, graph_halo = halos(plan, mode, radius_m, settings.max_snap_m, measured)
+    if manifest is not None and float(manifest["halo_m"]) < graph_halo:
+        raise InvalidInput(f"路网分区的缓冲 {float(manifest['halo_m']):,.0f} 米不够 / the street parts' halo "
+                           f"{float(manifest['halo_m']):,.0f} m is too narrow: this run needs {graph_halo:,.0f} m "
+                           f"(the search limit {radius_m * NETWORK_LIMIT_FACTOR:,.0f} m, half a cell's diagonal and "
+                           f"max_snap_m {settings.max_snap_m:g} m); build them again with that halo")
+    if mode == "network" and manifest is None and not graph_file(info, profile, settings).exists():
         raise InvalidInput(f"区域 {info.name!r} 还没有 {profile} 路网 / area {info.name!r} has no {profile} street "
                            f"network yet: build it with "
                            f"`yizhan network build --area {info.name} --osm EXTRACT.osm.pbf`")
-    station_halo, graph_halo = halos(plan, mode, radius_m, settings.max_snap_m, measured)
     job_dir = settings.data_dir / "partitioned" / job
     job_dir.mkdir(parents=True, exist_ok=True)
     (job_dir / "plan.json").write_text(plan.to_json())
@@ -531,7 +560,8 @@ def partitioned_coverage(settings: Settings, info: AreaInfo, *, mode: str = "str
         tasks = [PartTask(settings=settings, area=info, layer_id=plan.layer_id, part=p, n_parts=len(plan.parts),
                           mode=mode, profile=profile, radius_m=radius_m, measured=measured,
                           station_halo_m=station_halo, graph_halo_m=graph_halo, margin_m=plan.margin_m,
-                          job_dir=str(job_dir), by_hour=by_hour, week_of=week_of, unknown_hours=unknown_hours)
+                          job_dir=str(job_dir), by_hour=by_hour, week_of=week_of, unknown_hours=unknown_hours,
+                          street_parts=manifest["path"] if manifest is not None else None)
                  for p in missing]
         failures = _run_parts(settings, scheduler, say, task, tasks, job_dir, results)
     if failures:
@@ -704,7 +734,7 @@ def _measured(conn: Connection, info: AreaInfo, layer_id: int, measure: str) -> 
 
 
 def _job_key(conn: Connection, info: AreaInfo, plan: PartitionPlan, settings: Settings, *, mode: str, profile: str,
-             radius_m: float, measured: str, hours: list[Any] | None) -> str:
+             radius_m: float, measured: str, hours: list[Any] | None, street_parts: str | None) -> str:
     """The job folder's name: a hash of the area, its demand layer and points, its stations, the street graph file
     (network runs), the plan and the parameters."""
     points = conn.execute(text("SELECT count(*), coalesce(max(id), 0), coalesce(sum(weight), 0) FROM demand_points "
@@ -715,7 +745,7 @@ def _job_key(conn: Connection, info: AreaInfo, plan: PartitionPlan, settings: Se
         FROM stations WHERE area_id = :a"""), {"a": info.id}).one()
     graph = None
     if mode == "network":
-        path = graph_file(info, profile, settings)
+        path = Path(street_parts) if street_parts is not None else graph_file(info, profile, settings)
         st = path.stat() if path.exists() else None
         graph = [str(path), st.st_size, st.st_mtime_ns] if st is not None else None
     state = {"format": JOB_FORMAT, "area": info.id, "crs": info.crs_epsg, "layer": plan.layer_id,

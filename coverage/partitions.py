@@ -160,10 +160,16 @@ def current_layer_id(conn: Connection, info: AreaInfo) -> int:
     return int(layer)
 
 
-def plan_partitions(conn: Connection, info: AreaInfo, n_parts: int, *, by: str = "tiles") -> PartitionPlan:
+def plan_partitions(conn: Connection, info: AreaInfo, n_parts: int, *, by: str = "tiles",
+                    tiles: np.ndarray | None = None) -> PartitionPlan:
     """The partition plan of ``info``'s current demand cells in ``n_parts`` parts (``by`` one of ``PLANS``;
     ``units`` needs the area's administrative units). Reads numbers only: the cells' centres (``x``, ``y``), the
-    stations' and the boundary's coordinates, and for units their polygons."""
+    stations' and the boundary's coordinates, and for units their polygons.
+
+    ``tiles`` ((k, 4) metres of the area CRS, west, south, east, north; disjoint): the parts are these rectangles
+    (those of ``geo.street_parts``' graphs, so that part i is computed on graph i), ``n_parts`` ignored; every cell
+    centre must lie in one of them (InvalidInput naming how many do not). The regions of the outermost ones reach
+    out as with median tiles."""
     if by not in PLANS:
         raise InvalidInput(f"分区方式 partitions by {by!r}: 可用 expected one of {', '.join(PLANS)}")
     if not 1 <= n_parts <= MAX_PARTS:
@@ -187,7 +193,21 @@ def plan_partitions(conn: Connection, info: AreaInfo, n_parts: int, *, by: str =
              float(everything[:, 0].max()) + OUTER_M, float(everything[:, 1].max()) + OUTER_M)
     # a cell's points lie in its square: at most half its diagonal from its centre (plus a metre of rounding)
     margin = float(size) * np.sqrt(0.5) + 1.0 if size else 1.0
-    if by == "tiles":
+    if tiles is not None:
+        boxes = [_box(t) for t in np.asarray(tiles, dtype=float).reshape(-1, 4)]
+        owned = np.zeros(len(xy), dtype=np.int64)
+        for b in boxes:
+            owned += inside(xy, b)
+        if (owned != 1).any():
+            raise InvalidInput(f"{int((owned == 0).sum()):,} 个需求网格不在路网分区内 / {int((owned == 0).sum()):,} "
+                               f"demand cells lie in no tile of the street parts (and {int((owned > 1).sum()):,} in "
+                               "two): build the street parts on tiles covering the area's cells")
+        hull = _hull(boxes)
+        outer = (min(outer[0], hull[0]), min(outer[1], hull[1]), max(outer[2], hull[2]), max(outer[3], hull[3]))
+        inner = (hull[0] + OUTER_M, hull[1] + OUTER_M, hull[2] - OUTER_M, hull[3] - OUTER_M)
+        parts = tuple(Part(index=i, box=b, clip=_clip_of(b, inner).wkb_hex, cells=int(inside(xy, b).sum()))
+                      for i, b in enumerate(boxes))
+    elif by == "tiles":
         boxes = median_tiles(xy, n_parts, outer)
         parts = tuple(Part(index=i, box=b, clip=_clip_of(b, outer).wkb_hex, cells=int(inside(xy, b).sum()))
                       for i, b in enumerate(boxes))

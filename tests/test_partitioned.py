@@ -41,6 +41,7 @@ from yizhan.coverage.streets import graph_file
 from yizhan.data.demand import import_demand
 from yizhan.db.models import SRID
 from yizhan.errors import InvalidInput, YizhanError
+from yizhan.geo.street_parts import grid_tiles, partition_street_graphs
 from yizhan.geo.streets import compile_street_graph
 from yizhan.settings import Settings
 from yizhan.stations.registry import stations_frame
@@ -289,6 +290,29 @@ def test_hours_of_the_week_equal_whole(engine: Engine, run_settings: Settings, s
             assert np.array_equal(got.cell_masks, want)
             assert np.array_equal(got.hours_covered, hours)
             _same(got, whole, _weights(engine, info))
+
+
+def test_street_parts_graphs_equal_whole(engine: Engine, run_settings: Settings, sample_area: AreaInfo,
+                                         extracts: tuple[Path, Path], tmp_path: Path, client: Any) -> None:
+    """Along the streets on the parts' own graphs (``geo.street_parts``, built from the extract's PBF in one pass):
+    the parts are the graphs' tiles and each is computed on its own graph; the same cells as the whole run. A halo
+    too narrow for the run is refused, naming the halo it needs."""
+    with engine.connect() as conn:
+        xy = np.asarray([tuple(r) for r in conn.execute(text(
+            "SELECT c.x, c.y FROM demand_cells c JOIN demand_layers l ON l.id = c.layer_id WHERE c.area_id = :a "
+            "AND l.retired_at IS NULL"), {"a": sample_area.id})])
+    tiles = grid_tiles((xy[:, 0].min() - 1, xy[:, 1].min() - 1, xy[:, 0].max() + 1, xy[:, 1].max() + 1), 2, 2)
+    manifest = partition_street_graphs(extracts[1], tiles, halo_m=1400.0, profile="walk", out_dir=tmp_path / "sp",
+                                       crs_epsg=sample_area.crs_epsg)
+    whole = _whole(engine, run_settings, sample_area, mode="network", radius_m=300.0, measure="auto")
+    got = partitioned_coverage(run_settings, sample_area, mode="network", radius_m=300.0, parts=4,
+                               scheduler=client, street_parts=manifest)
+    assert [p.box for p in got.plan.parts] == [tuple(t) for t in tiles]
+    _same(got, whole, _weights(engine, sample_area))
+    narrow = r"halo 1,400 m is too narrow: this run needs 1,942 m \(the search limit 1,500 m"
+    with pytest.raises(InvalidInput, match=narrow):
+        partitioned_coverage(run_settings, sample_area, mode="network", radius_m=500.0, parts=4, scheduler=client,
+                             street_parts=manifest.parent)
 
 
 def _fails_once(task: PartTask) -> PartResult:
