@@ -1,13 +1,16 @@
 """Benchmark of the service-area polygons (yizhan.coverage.network.service_areas) on synthetic lattices.
 
-Run with ``.venv/bin/python benchmarks/service_areas.py [--quick]`` on a quiet machine (``uptime``). The street
-graphs are the perturbed lattices of benchmarks/network.py (about 100 m blocks) with 100k nodes / 1k stations
-and 1M nodes / 10k stations (``--quick`` skips the 1M case, which takes minutes), radius 1000 m, buffer 25 m.
-Each case runs in its own process so that its peak RSS is its own.
+Run with ``.venv/bin/python benchmarks/service_areas.py [--quick] [--no-old-merge-above NODES]`` on a quiet
+machine (``uptime``). The street graphs are the perturbed lattices of benchmarks/network.py (about 100 m blocks)
+with 100k nodes / 1k stations and 1M nodes / 10k stations (``--quick`` skips the 1M case, which takes minutes),
+radius 1000 m, buffer 25 m. Each case runs in its own process so that its peak RSS is its own.
 
-Phases (seconds): the reached street pieces (``reached_pieces``), buffering every piece, the per-station
-unions and the union of the stations' areas (together: ``service_areas`` as the callers run it), and for
-comparison one union of all buffered pieces at once. The goal of issue 17 is 10 s at 1M nodes.
+Phases (seconds): the reached street pieces (``reached_pieces``), buffering every piece, the per-station unions
+(``service_areas(merge=False)``), then the merge of the stations' areas two ways in the same process: today's
+route before issue 17 (one GEOS ``union_all``) and ``area_union`` (outlines overlaid, holes carried past), with the
+symmetric difference of the two (m², and relative to the area). ``service_areas`` as the callers run it is the
+pieces, buffering, per-station unions and ``area_union``. Peak RSS is read after each merge. The goal of issue 17
+is 10 s at 1M nodes; ``--no-old-merge-above`` skips the old merge on larger cases (minutes at 1M).
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from typing import Any
 import numpy as np
 import shapely
 
+from yizhan.coverage.area_union import area_union
 from yizhan.coverage.network import node_distances, reached_pieces, service_areas, snap_points
 from yizhan.geo.streets import compile_street_graph
 
@@ -37,8 +41,8 @@ def _timed(fn: Any, *args: Any, **kwargs: Any) -> tuple[Any, float]:
     return out, time.perf_counter() - t
 
 
-def run_case(n_nodes: int, n_stations: int) -> dict[str, Any]:
-    """One lattice case; returns its timings (seconds), sizes, merged area (m²) and peak RSS (MB)."""
+def run_case(n_nodes: int, n_stations: int, old_merge: bool) -> dict[str, Any]:
+    """One lattice case; returns its timings (seconds), sizes, merged areas (km²), their difference and peak RSS."""
     rng = np.random.default_rng(SEED + n_nodes)
     data = lattice(n_nodes, SEED + n_nodes)
     graph = compile_street_graph(data["x"], data["y"], data["u"], data["v"], crs_epsg=32650,
@@ -46,40 +50,50 @@ def run_case(n_nodes: int, n_stations: int) -> dict[str, Any]:
     stations = snap_points(graph, rng.uniform(data["lo"], data["hi"], (n_stations, 2)))
     node_dist, node_station = node_distances(graph, stations, limit_m=RADIUS_M)
     (pieces, _), t_pieces = _timed(reached_pieces, graph, stations, node_dist, node_station, radius_m=RADIUS_M)
-    blobs, t_buffer = _timed(shapely.buffer, pieces, BUFFER_M, quad_segs=4)
+    _, t_buffer = _timed(shapely.buffer, pieces, BUFFER_M, quad_segs=4)
     rss_before = rss_mb()
-    (_, merged), t_total = _timed(service_areas, graph, stations, node_dist, node_station,
-                                            radius_m=RADIUS_M, buffer_m=BUFFER_M)
-    _, t_per_only = _timed(service_areas, graph, stations, node_dist, node_station, radius_m=RADIUS_M,
-                           buffer_m=BUFFER_M, merge=False)
-    once, t_once = _timed(shapely.union_all, blobs)
-    return {"case": f"{graph.n_nodes:,} nodes / {n_stations:,} st.", "pieces": len(pieces),
-            "reached_pieces": t_pieces, "buffer": t_buffer, "service_areas": t_total,
-            "per_station_only": t_per_only, "merge": t_total - t_per_only, "union_once": t_once,
-            "us_per_piece": 1e6 * t_total / max(len(pieces), 1), "area_km2": merged.area / 1e6,
-            "area_once_km2": once.area / 1e6, "rss_before_mb": rss_before, "rss_mb": rss_mb()}
+    (per_station, _), t_per = _timed(service_areas, graph, stations, node_dist, node_station, radius_m=RADIUS_M,
+                                     buffer_m=BUFFER_M, merge=False)
+    reached = per_station[~shapely.is_empty(per_station)]
+    merged, t_new = _timed(area_union, reached)
+    rss_new = rss_mb()
+    row: dict[str, Any] = {
+        "case": f"{graph.n_nodes:,} nodes / {n_stations:,} st.", "pieces": len(pieces), "reached_pieces": t_pieces,
+        "buffer": t_buffer, "per_station": t_per, "area_union": t_new, "service_areas": t_pieces + t_per + t_new,
+        "holes": int(shapely.get_num_interior_rings(shapely.get_parts(merged)).sum()), "area_km2": merged.area / 1e6,
+        "rss_before_mb": rss_before, "rss_new_mb": rss_new, "union_all": None, "symdiff_m2": None,
+        "symdiff_rel": None, "rss_old_mb": None}
+    if old_merge:
+        once, t_old = _timed(shapely.union_all, reached)
+        sd = shapely.symmetric_difference(once, merged).area
+        row |= {"union_all": t_old, "symdiff_m2": sd, "symdiff_rel": f"{sd / once.area:.1e}", "rss_old_mb": rss_mb()}
+    return row
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="skip the 1M-node case")
-    parser.add_argument("--one", nargs=2, type=int, metavar=("NODES", "STATIONS"), help=argparse.SUPPRESS)
+    parser.add_argument("--no-old-merge-above", type=int, default=None, metavar="NODES",
+                        help="skip the old merge (one union_all) on cases with more nodes")
+    parser.add_argument("--one", nargs=3, type=int, metavar=("NODES", "STATIONS", "OLD"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:
-        print(json.dumps(run_case(*args.one)))
+        print(json.dumps(run_case(args.one[0], args.one[1], bool(args.one[2]))))
         return
     print(machine_line(f"shapely {shapely.__version__} (GEOS {shapely.geos_version_string})"))
     rows = []
     for n_nodes, n_stations in CASES[:1] if args.quick else CASES:
+        old = args.no_old_merge_above is None or n_nodes <= args.no_old_merge_above
         print(f"running {n_nodes:,} nodes, {n_stations:,} stations ...", flush=True)
-        rows.append(json_from_child(__file__, ["--one", str(n_nodes), str(n_stations)]))
+        rows.append(json_from_child(__file__, ["--one", str(n_nodes), str(n_stations), str(int(old))]))
     print(f"\nService areas on lattices (seconds; radius {RADIUS_M:.0f} m, buffer {BUFFER_M:.0f} m)\n")
     print(dict_table(rows, [("case", "case"), ("pieces", "pieces"), ("reached pieces", "reached_pieces"),
-                            ("buffer", "buffer"), ("service_areas", "service_areas"),
-                            ("per station only", "per_station_only"), ("merge", "merge"),
-                            ("one union of all", "union_once"), ("µs / piece", "us_per_piece"),
-                            ("area km²", "area_km2"), ("area once km²", "area_once_km2"),
-                            ("RSS MB before", "rss_before_mb"), ("peak RSS MB", "rss_mb")], fixed(3)))
+                            ("buffer", "buffer"), ("per-station unions", "per_station"),
+                            ("merge: area_union", "area_union"), ("merge: one union_all (old)", "union_all"),
+                            ("service_areas", "service_areas"), ("holes", "holes"), ("area km²", "area_km2"),
+                            ("sym. diff. m²", "symdiff_m2"), ("sym. diff. / area", "symdiff_rel"),
+                            ("RSS MB before", "rss_before_mb"), ("peak RSS MB new", "rss_new_mb"),
+                            ("peak RSS MB old", "rss_old_mb")], fixed(3)))
 
 
 if __name__ == "__main__":
