@@ -30,6 +30,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import numpy as np
 import pandas as pd
@@ -240,6 +241,43 @@ def _slice_query(table: str, start: int, bounded: bool) -> sql.Composed:
                    "WHERE ctid >= {}::tid{}").format(sql.Identifier(table), sql.Literal(f"({start},0)"), upper)
 
 
+def _storage_order(ids: np.ndarray) -> np.ndarray | None:
+    """The permutation putting points read in the order ``ids`` back in the order of their numbers; None when they
+    are in it. Linear when the numbers are 1 to n (as an import numbers them), else a sort."""
+    n = len(ids)
+    if n < 2 or (np.diff(ids) > 0).all():
+        return None
+    if int(ids.min()) == 1 and int(ids.max()) == n:
+        order = np.full(n, -1, np.int64)
+        order[ids.astype(np.int64) - 1] = np.arange(n)
+        if (order >= 0).all():
+            return order
+    return np.argsort(ids, kind="stable")
+
+
+QUARTER_US = 900_000_000
+"""A quarter of an hour in microseconds: every time zone's offset and change falls on one."""
+
+
+def hours_of_week(micros: np.ndarray, zone: ZoneInfo) -> np.ndarray:
+    """The local hour of the week (Monday 00:00 is 0, to 167) in ``zone`` of instants in microseconds since
+    2000-01-01 UTC. Instants are grouped by quarter of an hour, within which the local hour cannot change: each
+    quarter of the span is converted once (pandas) and the points take their quarter's hour, so that ten million
+    instants cost one pass."""
+    first = int(micros.min()) // QUARTER_US
+    quarter = micros // QUARTER_US - first
+    span = int(quarter.max()) + 1
+    if span > 4 * len(micros) + 100_000:  # instants spread over more quarters than there are: one by one
+        quarter, first = micros // QUARTER_US, 0
+        table_of, index = np.unique(quarter, return_inverse=True)
+    else:
+        table_of, index = np.arange(span, dtype=np.int64), quarter
+    utc = pd.DatetimeIndex(((table_of + first) * QUARTER_US + PG_EPOCH_US).astype("datetime64[us]")).tz_localize("UTC")
+    local = utc.tz_convert(zone)
+    table = (local.day_of_week * 24 + local.hour).to_numpy(np.int16)
+    return np.asarray(table[index], np.int16)
+
+
 @dataclass
 class StoredPoints:
     """An area's stored demand points as arrays, in their order of storage (``id``): ``x``, ``y`` metres in the
@@ -296,26 +334,30 @@ def stored_points(conn: Connection, area: AreaInfo, *, cell_size_m: float, timez
         pages = int(found[0]) if found is not None else 0
         if pages == 0:
             rows: list[Any] = []
-        else:
+        else:  # one process reads the pages in order: no parallel scan to put back in the order of storage
+            cur.execute("SELECT current_setting('max_parallel_workers_per_gather'), "
+                        "set_config('max_parallel_workers_per_gather', '0', true)")
+            setting = cur.fetchone()
             cur.execute(sql.SQL(" UNION ALL ").join(_slice_query(table, start, start + READ_PAGES < pages)
                                                      for start in range(0, pages, READ_PAGES)))
             rows = cur.fetchall()
+            if setting is not None:
+                cur.execute("SELECT set_config('max_parallel_workers_per_gather', %s, true)", (setting[0],))
     parts = [r for r in rows if r[0] is not None]
     ids = np.concatenate([_elements(r[0], ">i4") for r in parts]) if parts else _elements(None, ">i4")
     lon, lat, x, y, weight = (np.concatenate([_elements(r[i], ">f8") for r in parts]) if parts
                               else _elements(None, ">f8") for i in range(1, 6))
     micros = np.concatenate([_elements(r[6], ">i8") for r in parts]) if parts else _elements(None, ">i8")
-    if len(ids) > 1 and not (np.diff(ids) > 0).all():  # parallel scans and rows updated in place: storage order
-        order = np.argsort(ids, kind="stable")
+    order = _storage_order(ids)
+    if order is not None:  # a parallel scan, rows updated in place: back to the order of storage
         lon, lat, x, y, weight, micros = (a[order] for a in (lon, lat, x, y, weight, micros))
     has = micros != _NEVER
     hour = np.full(len(micros), -1, np.int16)
     first = last = None
     if has.any():
-        utc = pd.DatetimeIndex((micros[has] + PG_EPOCH_US).astype("datetime64[us]")).tz_localize("UTC")
-        local = utc.tz_convert(zone)
-        hour[has] = (local.dayofweek * 24 + local.hour).to_numpy(np.int16)
-        first, last = utc.min(), utc.max()
+        stamps = micros[has]
+        hour[has] = hours_of_week(stamps, zone)
+        first, last = (pd.Timestamp(int(v) + PG_EPOCH_US, unit="us", tz="UTC") for v in (stamps.min(), stamps.max()))
     size = float(cell_size_m)
     return StoredPoints(x=x, y=y, lon=lon, lat=lat, weight=weight, hour=hour,
                         ix=np.floor(x / size).astype(np.int64), iy=np.floor(y / size).astype(np.int64),

@@ -235,3 +235,18 @@ def test_points_read_in_slices_of_pages(engine: Engine, wudaokou: AreaInfo, tmp_
     for name in ("x", "y", "lon", "lat", "weight", "hour", "ix", "iy"):
         assert np.array_equal(getattr(whole, name), getattr(sliced, name)), name
     assert len(whole) == 5000 and (whole.first_time, whole.last_time) == (sliced.first_time, sliced.last_time)
+
+
+@pytest.mark.parametrize("zone", ["Asia/Shanghai", "Asia/Kolkata", "America/New_York", "Australia/Lord_Howe"])
+def test_hour_of_week_by_quarter_hours(zone: str) -> None:
+    """The hour of the week read by quarter of an hour equals pandas' conversion of every instant, in zones with
+    half-hour offsets and half-hour daylight-saving changes, over a month (one table) and over thirty years."""
+    from zoneinfo import ZoneInfo
+
+    from yizhan.data.demand_points import PG_EPOCH_US, hours_of_week
+
+    rng = np.random.default_rng(11)
+    for spread in (31 * 86_400 * 10**6, 30 * 365 * 86_400 * 10**6):
+        micros = rng.integers(8 * 10**14, 8 * 10**14 + spread, 200_000)
+        local = pd.DatetimeIndex((micros + PG_EPOCH_US).astype("datetime64[us]")).tz_localize("UTC").tz_convert(zone)
+        assert np.array_equal(hours_of_week(micros, ZoneInfo(zone)), local.day_of_week * 24 + local.hour)
