@@ -44,7 +44,8 @@ def gaps_from_grid(ix: np.ndarray, iy: np.ndarray, size_m: float, crs: Any, *, u
         return _no_gaps(crs)
     x0, y0 = ix[idx] * size_m, iy[idx] * size_m
     squares = shapely.box(x0, y0, x0 + size_m, y0 + size_m)
-    return _ranked(shapely.coverage_union_all(squares), squares, idx, weights, crs)
+    centres = np.asarray(shapely.points(x0 + size_m / 2, y0 + size_m / 2))
+    return _ranked(shapely.coverage_union_all(squares), squares, idx, weights, crs, reps=centres)
 
 
 def _no_gaps(crs: Any) -> gpd.GeoDataFrame:
@@ -52,12 +53,14 @@ def _no_gaps(crs: Any) -> gpd.GeoDataFrame:
                             crs=crs)
 
 
-def _ranked(merged: Any, geoms: np.ndarray, idx: np.ndarray, weights: np.ndarray, crs: Any) -> gpd.GeoDataFrame:
-    """The parts of ``merged`` as gaps: each part's cells (``geoms``, positions ``idx``) found by a point on each
-    cell's surface, their demand, area and number; ranked by demand, then area."""
+def _ranked(merged: Any, geoms: np.ndarray, idx: np.ndarray, weights: np.ndarray, crs: Any, *,
+            reps: np.ndarray | None = None) -> gpd.GeoDataFrame:
+    """The parts of ``merged`` as gaps: each part's cells (``geoms``, positions ``idx``) found by a point inside each
+    cell (``reps``, else a point on its surface), their demand, area and number; ranked by demand, then area."""
     parts = np.asarray(shapely.get_parts(merged))
     tree = shapely.STRtree(parts)
-    reps = shapely.point_on_surface(geoms)
+    if reps is None:
+        reps = shapely.point_on_surface(geoms)
     cell_i, part_i = tree.query(reps, predicate="within")
     owner = np.full(len(idx), -1)
     owner[cell_i] = part_i
