@@ -26,11 +26,13 @@ from yizhan.areas import AreaInfo, resolve_area
 from yizhan.data.demand_columns import DemandColumns
 from yizhan.data.demand_fast import (
     Declined,
+    FastCells,
     FastFile,
     FastPoints,
+    cells_at,
     copy_cells,
     fast_file,
-    grid_cells,
+    grid_indices,
     inside,
     metres,
 )
@@ -270,7 +272,7 @@ def _import_fast(engine: Engine, opened: FastFile, *, source: str, area: str | N
     try:
         with engine.begin() as conn:
             info = resolve_area(conn, area)
-            stream = _Stream(opened, info, clip=clip, source=source)
+            stream = _Stream(opened, info, clip=clip, source=source, cell_size_m=cell_size_m)
             raw = _driver(conn)
             start, busy = time.perf_counter(), stream.busy()
             if append:
@@ -288,7 +290,7 @@ def _import_fast(engine: Engine, opened: FastFile, *, source: str, area: str | N
                 count = loaded.count
                 _some_inside(count, source, info)
                 t = time.perf_counter()
-                grid = grid_cells(*stream.metres(), cell_size_m=cell_size_m)
+                grid = stream.cells()
                 seconds["cells"] = time.perf_counter() - t
                 t = time.perf_counter()
                 layer = new_layer(conn, info, source=source, cell_size_m=cell_size_m)
@@ -317,14 +319,15 @@ def _some_inside(count: int, source: str, area: AreaInfo) -> None:
 class _Stream:
     """A fast file's batches made into blocks to store: each batch tested against the area (``clip`` drops the
     points outside it, else they are collected, up to 200, and raised as one ImportRejected after the last batch),
-    its metres in the area's CRS computed and kept for the cells. ``busy`` is the time spent reading, checking and
-    preparing the blocks, so that the caller can tell the time the COPY itself took."""
+    its metres in the area's CRS computed and its points' squares of ``cell_size_m`` metres kept for the cells (while
+    the server stores the batch before). ``busy`` is the time spent reading, checking and preparing the blocks, so
+    that the caller can tell the time the COPY itself took."""
 
-    def __init__(self, opened: FastFile, area: AreaInfo, *, clip: bool, source: str) -> None:
-        self.opened, self.area, self.clip, self.source = opened, area, clip, source
+    def __init__(self, opened: FastFile, area: AreaInfo, *, clip: bool, source: str, cell_size_m: float) -> None:
+        self.opened, self.area, self.clip, self.source, self.size = opened, area, clip, source, cell_size_m
         self.dropped = 0
-        self.xs: list[np.ndarray] = []
-        self.ys: list[np.ndarray] = []
+        self.ixs: list[np.ndarray] = []
+        self.iys: list[np.ndarray] = []
         self.ws: list[np.ndarray] = []
         self.prepare = 0.0
 
@@ -332,9 +335,10 @@ class _Stream:
         s = self.opened.seconds
         return sum(s.get(k, 0.0) for k in ("read", "check", "transform", "area test")) + self.prepare
 
-    def metres(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """x, y metres (the area's CRS) and weights of the points stored."""
-        return np.concatenate(self.xs), np.concatenate(self.ys), np.concatenate(self.ws)
+    def cells(self) -> FastCells:
+        """The points stored, summed by square."""
+        return cells_at(np.concatenate(self.ixs), np.concatenate(self.iys), np.concatenate(self.ws),
+                        cell_size_m=self.size)
 
     def blocks(self) -> Iterator[PointBlock]:
         seconds = self.opened.seconds
@@ -355,8 +359,9 @@ class _Stream:
                 continue
             t = time.perf_counter()
             x, y = metres(batch.lon, batch.lat, self.area.crs_epsg)
-            self.xs.append(x)
-            self.ys.append(y)
+            ix, iy = grid_indices(x, y, self.size)
+            self.ixs.append(ix.astype(np.int32))
+            self.iys.append(iy.astype(np.int32))
             self.ws.append(batch.weight)
             self.prepare += time.perf_counter() - t
             yield PointBlock(batch.lon, batch.lat, x, y, batch.weight, batch.micros, batch.has_time)

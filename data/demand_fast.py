@@ -488,8 +488,20 @@ def cells_of(lon: np.ndarray, lat: np.ndarray, weight: np.ndarray, *, crs_epsg: 
 def grid_cells(x: np.ndarray, y: np.ndarray, weight: np.ndarray, *, cell_size_m: float) -> FastCells:
     """The points (x, y metres in the area's CRS) summed into squares of ``cell_size_m`` metres: a point is in the
     square ``floor(x / size)``, ``floor(y / size)``."""
-    ix = np.floor(np.asarray(x) / cell_size_m).astype(np.int64)
-    iy = np.floor(np.asarray(y) / cell_size_m).astype(np.int64)
+    ix, iy = grid_indices(x, y, cell_size_m)
+    return cells_at(ix, iy, weight, cell_size_m=cell_size_m)
+
+
+def grid_indices(x: np.ndarray, y: np.ndarray, cell_size_m: float) -> tuple[np.ndarray, np.ndarray]:
+    """The squares of ``cell_size_m`` metres holding the points (x, y metres): ``floor(x / size)``,
+    ``floor(y / size)``."""
+    return (np.floor(np.asarray(x) / cell_size_m).astype(np.int64),
+            np.floor(np.asarray(y) / cell_size_m).astype(np.int64))
+
+
+def cells_at(ix: np.ndarray, iy: np.ndarray, weight: np.ndarray, *, cell_size_m: float) -> FastCells:
+    """Points summed by square (grid indices ``ix``, ``iy`` of squares of ``cell_size_m`` metres)."""
+    ix, iy = ix.astype(np.int64, copy=False), iy.astype(np.int64, copy=False)
     x0, y0 = int(ix.min()), int(iy.min())
     width, height = int(ix.max()) - x0 + 1, int(iy.max()) - y0 + 1
     if width * height <= 4 * len(ix) + 1_000_000:
