@@ -163,6 +163,7 @@ def main() -> int:
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
     parser.add_argument("--network", action="store_true",
                         help="also along the streets: a street lattice every 200 m (jittered, 8 %% of blocks missing)")
+    parser.add_argument("--network-only", action="store_true", help="along the streets only (implies --network)")
     parser.add_argument("--mode", default="straight", help=argparse.SUPPRESS)
     parser.add_argument("--case", help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
@@ -193,8 +194,8 @@ def main() -> int:
         say(f"demand: {summary.points:,} points in {summary.cells:,} cells; cases each in a process of its own")
         me = Path(__file__)
         data = scratch.work / "data"
-        modes = ["straight"]
-        if args.network:
+        modes = [] if args.network_only else ["straight"]
+        if args.network or args.network_only:
             engine = make_engine(url)
             with engine.connect() as conn:
                 info = get_area(conn, "grid")
@@ -206,7 +207,8 @@ def main() -> int:
             modes.append("network")
         tables = []
         for mode in modes:
-            single = json_from_child(me, ["--case", "single", "--mode", mode, "--url", url, "--data", str(data)])
+            single = json_from_child(me, ["--case", "single", "--mode", mode, "--url", url, "--data", str(data)],
+                                     show_stderr=True)
             say(f"{mode}, single process: {single['seconds']:.2f} s (reads {single['read_s']:.2f} s, coverage "
                 f"{single['compute_s']:.2f} s), peak {single['peak_mb']:.0f} MB")
             rows = [["single process", f"{single['seconds']:.2f} s", "", f"{single['peak_mb']:.0f} MB", "",
