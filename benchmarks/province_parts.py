@@ -57,6 +57,12 @@ def peak_mb(reset: bool = False) -> float:
     return kb / 1024
 
 
+def anon_mb() -> float:
+    """This process's resident anonymous memory now (``RssAnon``: not file pages such as the mapped node index), MB."""
+    status = Path("/proc/self/status").read_text()
+    return int(next(ln.split()[1] for ln in status.splitlines() if ln.startswith("RssAnon:"))) / 1024
+
+
 def province_bounds(tiles: int) -> tuple[float, float, float, float]:
     """(xmin, ymin, xmax, ymax) in metres of UTM 50N holding the street graph of every copy (1 m margin).
 
@@ -78,11 +84,13 @@ def province_bounds(tiles: int) -> tuple[float, float, float, float]:
 def run_parts(pbf: Path, n_parts: int, tiles: int, out: Path) -> dict[str, Any]:
     """partition_street_graphs into ``n_parts`` tiles; times and peak memory of the pass and of every part."""
     peak_mb(reset=True)
-    marks: dict[str, Any] = {"parts": []}
+    marks: dict[str, Any] = {"parts": [], "pass_anon_mb": anon_mb()}
     t0 = time.perf_counter()
 
     def progress(msg: str) -> None:
         head = msg.split(":")[0]
+        if head in ("reading", "read", "spilled"):  # sampled every 262,144 highway ways
+            marks["pass_anon_mb"] = max(marks["pass_anon_mb"], anon_mb())
         if head == "spilled":
             marks["pass_peak_mb"] = peak_mb(reset=True)
             marks["pass_msg"] = msg
@@ -101,7 +109,8 @@ def run_parts(pbf: Path, n_parts: int, tiles: int, out: Path) -> dict[str, Any]:
     parts = [{**p, "peak_mb": pk} for p, pk in zip(meta["parts"], marks["parts"], strict=True)]
     return {"n_parts": n_parts, "manifest": str(manifest), "total_s": total, "pass_s": meta["pass_s"],
             "component_s": meta["component_s"], "pass_peak_mb": marks["pass_peak_mb"],
-            "component_peak_mb": marks["component_peak_mb"], "pass_msg": marks["pass_msg"],
+            "component_peak_mb": marks["component_peak_mb"], "pass_anon_mb": marks["pass_anon_mb"],
+            "pass_msg": marks["pass_msg"],
             "component_msg": marks["component_msg"], "graph_nodes": meta["component_graph_nodes"], "parts": parts}
 
 
@@ -193,7 +202,8 @@ def main() -> None:
                                          str(args.keep / f"parts-{n_parts}")], show_stderr=True)
         runs.append(run)
         biggest = max(run["parts"], key=lambda p: p["nodes"])
-        print(f"\n{n_parts} parts: pass {run['pass_s']:.1f} s (peak {run['pass_peak_mb']:,.0f} MB), components "
+        print(f"\n{n_parts} parts: pass {run['pass_s']:.1f} s (peak {run['pass_peak_mb']:,.0f} MB, of which "
+              f"anonymous {run.get('pass_anon_mb', float('nan')):,.0f} MB), components "
               f"{run['component_s']:.1f} s (peak {run['component_peak_mb']:,.0f} MB), all {run['total_s']:.1f} s; "
               f"{run['graph_nodes']:,} graph nodes in the kept component; largest part {biggest['nodes']:,} nodes "
               f"built in {biggest['build_s']:.1f} s, peak {biggest['peak_mb']:,.0f} MB", flush=True)

@@ -27,6 +27,11 @@ Topology: the same as osmnx's ``graph_from_xml(..., simplify=True)``
 Coordinates are projected with pyproj from WGS 84 (lon, lat) to ``crs_epsg`` (default: the UTM zone of the
 extract's centre: the header's bounding box when the file has one, else the street nodes' bounding box), and
 edge lengths are planar metres in that CRS. Data © OpenStreetMap contributors (ODbL).
+
+The steps are public for ``yizhan.geo.street_parts``, which builds one graph per partition of a province from the
+same rules: ``street_way_chunks`` (the ways, read once, chunk by chunk), ``clean_ways``, ``endpoint_nodes``,
+``graph_nodes`` and ``street_graph_from_ways`` (the graph of cleaned ways, with a chosen component and forced
+graph nodes).
 """
 
 from __future__ import annotations
