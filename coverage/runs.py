@@ -296,14 +296,7 @@ def store_run(engine: Engine, rec: RunRecord) -> RunSummary:
             "layer": rec.cells.layer_id}).scalar_one()
         _copy_cells(conn, run_id, rec, hours)
         if rec.gaps:
-            conn.execute(text(f"""
-                INSERT INTO gaps (run_id, rank, demand, area_m2, cells, nearest_station_id, nearest_distance_m,
-                                  straight_distance_m, geom, centroid)
-                VALUES (:run, :rank, :demand, :area, :cells, :sid, :dist, :sdist,
-                        ST_Multi(ST_GeomFromText(:g, {SRID})), ST_GeomFromText(:c, {SRID}))"""),
-                [{"run": run_id, "rank": g.rank, "demand": g.demand, "area": g.area_m2, "cells": g.cells,
-                  "sid": g.nearest_station_id, "dist": g.nearest_distance_m, "sdist": g.straight_distance_m,
-                  "g": g.geometry.wkt, "c": g.centroid.wkt} for g in rec.gaps])
+            _copy_gaps(conn, run_id, rec.gaps)
         if rec.units:
             conn.execute(text("INSERT INTO run_units (run_id, name, stations, demand, demand_covered, "
                               "demand_covered_straight, demand_by_hour, covered_by_hour) "
@@ -347,6 +340,31 @@ def _float_column(values: np.ndarray | None, n: int) -> Column:
         return Column(np.zeros(n), "float8", np.ones(n, dtype=bool))
     v = np.asarray(values, float)
     return Column(v, "float8", ~np.isfinite(v))
+
+
+def _text(v: float | int | None) -> str:
+    """A number as COPY's text format writes it (an integer as one, a float exactly), ``\\N`` for None."""
+    if v is None:
+        return "\\N"
+    return str(int(v)) if isinstance(v, int | np.integer) else repr(float(v))
+
+
+def _copy_gaps(conn: Connection, run_id: int, gaps: list[GapRow]) -> None:
+    """The run's gaps into ``gaps`` by COPY, their polygons and centres as hexadecimal EWKB (WGS 84)."""
+    geoms = shapely.to_wkb(shapely.set_srid(np.array([g.geometry for g in gaps], dtype=object), SRID), hex=True,
+                           include_srid=True)
+    centres = shapely.to_wkb(shapely.set_srid(np.array([g.centroid for g in gaps], dtype=object), SRID), hex=True,
+                             include_srid=True)
+    rows = "".join(
+        f"{run_id}\t{_text(g.rank)}\t{_text(g.demand)}\t{_text(g.area_m2)}\t{_text(g.cells)}\t"
+        f"{_text(g.nearest_station_id)}\t"
+        f"{_text(g.nearest_distance_m)}\t{_text(g.straight_distance_m)}\t{wkb}\t{centre}\n"
+        for g, wkb, centre in zip(gaps, geoms, centres, strict=True))
+    raw = conn.connection.driver_connection
+    assert raw is not None, "an open connection has its psycopg connection"
+    with raw.cursor() as cur, cur.copy("COPY gaps (run_id, rank, demand, area_m2, cells, nearest_station_id, "
+                                       "nearest_distance_m, straight_distance_m, geom, centroid) FROM STDIN") as cp:
+        cp.write(rows)
 
 
 def _copy_cells(conn: Connection, run_id: int, rec: RunRecord, hours: HourRecord) -> None:
