@@ -102,3 +102,10 @@ def test_bad_policy_and_zone_are_refused() -> None:
         station_open(["24/7"], unknown="maybe")
     with pytest.raises(InvalidInput, match="time zone 'Nowhere/Town'"):
         station_open(["24/7"], tz="Nowhere/Town")
+
+
+def test_missing_rules_are_unknown_whatever_their_form() -> None:
+    """A frame read from the database gives NaN for a station without hours: it counts like None and blank."""
+    a = station_open([None, float("nan"), "  ", "24/7"], unknown="closed")
+    assert a.unknown.tolist() == [True, True, True, False]
+    assert not a.open[:3].any() and a.open[3].all()

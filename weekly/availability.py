@@ -105,9 +105,10 @@ def rule_week(rule: str, monday: date, country: str = COUNTRY) -> tuple[np.ndarr
     return _seconds_per_hour(opened), _seconds_per_hour(unsure), False
 
 
-def station_open(rules: Sequence[str | None], *, tz: str = "Asia/Shanghai", week_of: date | None = None,
+def station_open(rules: Sequence[str | float | None], *, tz: str = "Asia/Shanghai", week_of: date | None = None,
                  unknown: str = "open", country: str = COUNTRY) -> Availability:
-    """Which hour of the week each station is open in, from its ``opening_hours`` rule (None or blank: unknown).
+    """Which hour of the week each station is open in, from its ``opening_hours`` rule (None, NaN or blank:
+    unknown).
 
     ``tz`` names the local zone whose wall clock the rules are written in (``Settings.timezone``); the rules are
     evaluated in that wall-clock time. ``week_of``: a date (local) whose calendar week is evaluated as it is,
@@ -131,7 +132,7 @@ def station_open(rules: Sequence[str | None], *, tz: str = "Asia/Shanghai", week
     unsure = np.zeros(m, dtype=bool)
     distinct: dict[str, list[int]] = {}
     for i, r in enumerate(rules):
-        text = (r or "").strip()
+        text = r.strip() if isinstance(r, str) else ""  # None, or NaN from a frame
         if text:
             distinct.setdefault(text, []).append(i)
         else:
