@@ -151,6 +151,7 @@ class DemandCell(Base):
     __tablename__ = "demand_cells"
     __table_args__ = (
         UniqueConstraint("layer_id", "cell_key", name="uq_demand_cells_layer_key"),
+        Index("ix_demand_cells_layer_x", "layer_id", "x"),
         Index("ix_demand_cells_geom", "geom", postgresql_using="gist"),
         Index("ix_demand_cells_centroid", "centroid", postgresql_using="gist"),
     )

@@ -97,6 +97,7 @@ def upgrade() -> None:
                           ondelete="CASCADE")
     op.drop_constraint("uq_demand_cells_area_key", "demand_cells", type_="unique")
     op.create_unique_constraint("uq_demand_cells_layer_key", "demand_cells", ["layer_id", "cell_key"])
+    op.create_index("ix_demand_cells_layer_x", "demand_cells", ["layer_id", "x"])  # a part's cells by their box
     op.create_foreign_key("fk_coverage_runs_layer", "coverage_runs", "demand_layers", ["layer_id"], ["id"],
                           ondelete="CASCADE")
     op.create_index("ix_coverage_runs_layer_id", "coverage_runs", ["layer_id"])
@@ -166,6 +167,7 @@ def downgrade() -> None:
     op.drop_column("coverage_runs", "layer_id")
     op.execute("DELETE FROM demand_cells c USING demand_layers l WHERE l.id = c.layer_id AND l.retired_at IS NOT "
                "NULL")
+    op.drop_index("ix_demand_cells_layer_x", "demand_cells")
     op.drop_constraint("uq_demand_cells_layer_key", "demand_cells", type_="unique")
     op.create_unique_constraint("uq_demand_cells_area_key", "demand_cells", ["area_id", "cell_key"])
     op.drop_constraint("fk_demand_cells_layer", "demand_cells", type_="foreignkey")
