@@ -10,7 +10,7 @@ Phases (seconds): the reached street pieces (``reached_pieces``), buffering ever
 route before issue 17 (one GEOS ``union_all``) and ``area_union`` (outlines overlaid, holes carried past), with the
 symmetric difference of the two (m², and relative to the area). ``service_areas`` as the callers run it is the
 pieces, buffering, per-station unions and ``area_union``. Peak RSS is read after each merge. The goal of issue 17
-is 10 s at 1M nodes; ``--no-old-merge-above`` skips the old merge on larger cases (minutes at 1M).
+is 10 s at 1M nodes; ``--no-old-merge-above`` skips the old merge on larger cases.
 """
 
 from __future__ import annotations
