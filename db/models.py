@@ -152,14 +152,14 @@ class DemandCell(Base):
     __table_args__ = (
         UniqueConstraint("layer_id", "cell_key", name="uq_demand_cells_layer_key"),
         Index("ix_demand_cells_layer_x", "layer_id", "x"),
-        Index("ix_demand_cells_geom", "geom", postgresql_using="gist"),
-        Index("ix_demand_cells_centroid", "centroid", postgresql_using="gist"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    area_id: Mapped[int] = mapped_column(ForeignKey("areas.id", ondelete="CASCADE"), index=True)
-    layer_id: Mapped[int] = mapped_column(ForeignKey("demand_layers.id", ondelete="CASCADE",
-                                                     name="fk_demand_cells_layer"))
+    area_id: Mapped[int] = mapped_column(Integer, index=True)
+    """The area (migration 0014: no foreign key checked per cell; the area's layers go with it, their cells with
+    them). No spatial index either: cells are read by layer, a part's by its box on ``x``."""
+    layer_id: Mapped[int] = mapped_column(Integer)
+    """The demand layer; a trigger on ``demand_layers`` deletes a deleted layer's cells (migration 0014)."""
     cell_key: Mapped[str] = mapped_column(String(60))
     cell_size_m: Mapped[float] = mapped_column(Float)
     weight: Mapped[float] = mapped_column(Float)
