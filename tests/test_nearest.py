@@ -200,7 +200,8 @@ def test_pool_replaces_lost_connections_and_stays_bounded(db_url, mixed_stations
                 got = await asyncio.gather(*[nearest_stations_async(pool, 116.4, 39.9 + i / 100) for i in range(6)])
                 assert all(len(g) == 5 for g in got)
                 n_conns = admin.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-                                        "AND pid <> pg_backend_pid()").fetchone()
+                                        "AND pid <> pg_backend_pid() AND backend_type = 'client backend'"
+                                        ).fetchone()  # not an autovacuum worker on a busy machine
                 assert n_conns and n_conns[0] <= 3
 
             async def hold() -> None:  # a slot taken by a slow statement
