@@ -110,6 +110,39 @@ def network_build(
             remember_extract(conn, info.id, osm)
 
 
+@network_app.command("parts")
+def network_parts(
+    osm: Annotated[Path, typer.Option(help="The province's OpenStreetMap extract (.osm.pbf) covering the area")],
+    area: AreaOpt = None,
+    tiles: Annotated[str, typer.Option(help="Columns x rows of equal tiles over the area, e.g. 4x4")] = "4x4",
+    halo: Annotated[float | None, typer.Option(help="Metres of streets each tile also holds around it (default: "
+                                                    "3 x YIZHAN_RADIUS_M + 3 x YIZHAN_MAX_SNAP_M + 500, what a "
+                                                    "run along the streets needs)")] = None,
+    profile: Annotated[list[str] | None, typer.Option(help="walk and/or bike (default both)")] = None,
+) -> None:
+    """Build the area's street graphs per partition in one streaming pass over a province's extract, for runs in
+    parts along the streets (yizhan coverage --mode network --partitions N): no graph of the whole area is held in
+    memory, each worker loads its tile's graph."""
+    import re
+
+    from yizhan.areas import resolve_area
+    from yizhan.coverage.cell_coverage import NETWORK_LIMIT_FACTOR
+    from yizhan.coverage.streets import build_street_parts
+
+    m = re.fullmatch(r"\s*(\d+)\s*[x×*]\s*(\d+)\s*", tiles)
+    if m is None or int(m[1]) < 1 or int(m[2]) < 1:
+        raise typer.BadParameter(f"--tiles {tiles!r}: 应为 列x行 / expected columns x rows such as 4x4")
+    settings = get_settings()
+    halo_m = halo if halo is not None else (NETWORK_LIMIT_FACTOR * settings.radius_m + 3 * settings.max_snap_m + 500)
+    with engine().connect() as conn:
+        info = resolve_area(conn, area)
+    for p in profile or ["walk", "bike"]:
+        with status(f"cutting the {p} streets of {info.name} into {m[1]} x {m[2]} tiles ({halo_m:g} m halo)") as say:
+            manifest = build_street_parts(info, osm, profile=p, tiles=(int(m[1]), int(m[2])), halo_m=halo_m,
+                                          settings=settings, progress=say)
+        common.out.print(f"{p}: {manifest.parent}")
+
+
 @units_app.command("import")
 def units_import(
     file: Path, area: AreaOpt = None,

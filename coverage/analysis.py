@@ -44,6 +44,7 @@ from yizhan.coverage.runs import (
     polygonal,
     store_run,
 )
+from yizhan.coverage.streets import street_parts_manifest
 from yizhan.data.demand_profile import stored_profile
 from yizhan.db.models import SRID
 from yizhan.errors import InvalidInput, YizhanError
@@ -72,7 +73,8 @@ def run_coverage(engine: Any, *, area: str | None = None, radius_m: float = DEFA
     computes the coverage in that many parts on Dask (``coverage.partitioned``: a local cluster of
     ``settings.partition_workers`` processes unless a scheduler is given; parts by ``parts_by`` "tiles" or "units"),
     each part exact inside it, then merges, gaps and stores here as a whole run does; by hour and capacity are
-    computed in one process only.
+    computed in one process only. Along the streets, when the area's street graphs per partition were built
+    (``coverage.streets.build_street_parts``), the parts are their tiles and each worker loads its own graph.
     """
     if mode not in MODES:
         raise InvalidInput(f"mode {mode!r}: expected one of {', '.join(MODES)}")
@@ -117,10 +119,12 @@ def run_coverage(engine: Any, *, area: str | None = None, radius_m: float = DEFA
     if partitioned:
         assert settings is not None  # checked above
         say(f"{mode} coverage of {len(cells):,} cells by {len(active):,} active stations within {radius_m:g} m, in "
-            f"{parts} parts")
+            f"parts")
         cov, part_weights = _coverage_in_parts(
             partitioned_coverage(settings, info, mode=mode, profile=profile, radius_m=radius_m, measure=measure,
-                                 parts=parts, by=parts_by, scheduler=scheduler, progress=say),
+                                 parts=parts, by=parts_by, scheduler=scheduler, progress=say,
+                                 street_parts=street_parts_manifest(info, profile, settings)
+                                 if mode == "network" else None),
             cells, active["station_id"].to_numpy(np.int64), params)
     else:
         on = f"{len(demand.xy):,} demand points" if demand.measured == "points" else f"{len(cells)} cells"

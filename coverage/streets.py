@@ -17,6 +17,7 @@ from pyproj import Transformer
 from shapely.geometry.base import BaseGeometry
 
 from yizhan.areas import AreaInfo
+from yizhan.data.demand import MAX_CELL_SIZE_M
 from yizhan.db.models import SRID
 from yizhan.errors import InvalidInput
 from yizhan.geo.streets import StreetGraph, street_graph_from_networkx
@@ -147,3 +148,41 @@ def _drawn_graph(area: AreaInfo, settings: Settings) -> StreetGraph | None:
 def _to_lonlat(geom: BaseGeometry, epsg: int) -> BaseGeometry:
     to_ll = Transformer.from_crs(epsg, SRID, always_xy=True)
     return shapely.transform(geom, lambda xy: np.column_stack(to_ll.transform(xy[:, 0], xy[:, 1])))
+
+
+def street_parts_dir(area: AreaInfo, settings: Settings) -> Path:
+    """Where the area's street graphs per partition are kept (``geo.street_parts``: ``<profile>/manifest.json``
+    and one graph per tile), under the settings' data folder."""
+    return settings.data_dir / "graphs" / f"area{area.id}-parts"
+
+
+def street_parts_manifest(area: AreaInfo, profile: str, settings: Settings) -> Path | None:
+    """The manifest of the area's ``profile`` street graphs per partition, None when they were not built."""
+    path = street_parts_dir(area, settings) / _check_profile(profile) / "manifest.json"
+    return path if path.is_file() else None
+
+
+def build_street_parts(area: AreaInfo, extract: Path, *, profile: str, tiles: tuple[int, int], halo_m: float,
+                       settings: Settings, progress: Callable[[str], None] | None = None) -> Path:
+    """Build the area's ``profile`` street graphs per partition from ``extract`` (a province's .osm.pbf) in one
+    streaming pass: ``tiles`` (columns, rows) equal rectangles over the area's boundary in its metric CRS, each
+    graph holding the streets within ``halo_m`` metres of its rectangle (the tiles reach half the largest demand
+    cell beyond the boundary's box, so every cell's centre lies in one). A partitioned run along the streets then
+    uses them (its parts are these tiles; a halo narrower than the run needs is refused). Returns the manifest."""
+    import geopandas as gpd
+
+    from yizhan.geo.street_parts import grid_tiles, partition_street_graphs
+
+    if area.boundary is None:
+        raise InvalidInput(f"区域 {area.name!r} 没有边界，无法分区 / area {area.name!r} has no boundary to cut into "
+                           f"tiles")
+    if not extract.is_file():
+        raise InvalidInput(f"找不到 OSM 文件 / no OpenStreetMap extract at {extract.name!r}")
+    west, south, east, north = (float(b) for b in gpd.GeoSeries([area.boundary], crs=SRID).to_crs(area.crs_epsg)
+                                .total_bounds)
+    # a demand cell's centre may lie outside the boundary by up to half the largest cell (5 km): the tiles hold it
+    grow = MAX_CELL_SIZE_M / 2
+    west, south, east, north = west - grow, south - grow, east + grow, north + grow
+    return partition_street_graphs(extract, grid_tiles((west, south, east, north), *tiles), halo_m=halo_m,
+                                   profile=_check_profile(profile), out_dir=street_parts_dir(area, settings),
+                                   crs_epsg=area.crs_epsg, progress=progress)

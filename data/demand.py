@@ -79,6 +79,10 @@ class DemandSummary:
     points, cells, COPY cells, swap, commit; empty for the general path."""
 
 
+MIN_CELL_SIZE_M, MAX_CELL_SIZE_M = 10.0, 5000.0
+"""The demand cell edges an import takes (metres)."""
+
+
 def demand_frame_from_file(path: Path | str, *, columns: DemandColumns = DemandColumns(),
                            encoding: str | None = None, limits: ImportLimits = ImportLimits()) -> pd.DataFrame:
     """The rows of a demand file as ``lon, lat, weight, timestamp, _row`` (``data.demand_files``).
@@ -170,8 +174,8 @@ def _driver(conn: Connection) -> Any:
 
 
 def _check_cell_size(cell_size_m: float) -> None:
-    if not math.isfinite(cell_size_m) or not 10 <= cell_size_m <= 5000:
-        raise InvalidInput(f"cell size {cell_size_m} m: expected 10 to 5000 metres")
+    if not math.isfinite(cell_size_m) or not MIN_CELL_SIZE_M <= cell_size_m <= MAX_CELL_SIZE_M:
+        raise InvalidInput(f"cell size {cell_size_m} m: expected {MIN_CELL_SIZE_M:g} to {MAX_CELL_SIZE_M:g} metres")
 
 
 def aggregate_cells(conn: Connection, area: AreaInfo, cell_size_m: float, *, source: str = "") -> int:

@@ -331,3 +331,16 @@ def test_coverage_in_parts_on_a_local_dask_cluster(cli_env, tmp_path):
     assert parts["run_id"] != whole["run_id"]
     bad = yz("coverage", "--partitions", "3", "--by-hour", env=env, check=False)
     assert bad.returncode != 0 and "--partitions" in bad.stdout + bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_network_parts_from_a_province_extract(cli_env, extracts, tmp_path):
+    """``yizhan network parts`` cuts the area's streets into tiles in one pass over the extract; a wrong --tiles
+    is refused in one line."""
+    yz("area", "create", "wudaokou", "--bbox", BBOX, env=cli_env)
+    out = yz("network", "parts", "--osm", str(extracts[1]), "--tiles", "2x1", "--halo", "1500", "--profile", "walk",
+             env=cli_env).stdout
+    manifest = json.loads((Path(cli_env["YIZHAN_DATA_DIR"]) / "graphs").glob("area*-parts/walk/manifest.json")
+                          .__next__().read_text())
+    assert "walk:" in out and len(manifest["parts"]) == 2 and manifest["halo_m"] == 1500
+    bad = yz("network", "parts", "--osm", str(extracts[1]), "--tiles", "two", env=cli_env, check=False)
+    assert bad.returncode == 2 and "--tiles" in bad.stdout + bad.stderr and "Traceback" not in bad.stderr

@@ -6,6 +6,7 @@ LocalCluster of threads)."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -15,6 +16,7 @@ from sqlalchemy import Engine
 from yizhan.areas import AreaInfo
 from yizhan.coverage.analysis import run_coverage
 from yizhan.coverage.runs import RunData, load_run
+from yizhan.coverage.streets import build_street_parts, street_parts_manifest
 from yizhan.errors import InvalidInput
 from yizhan.settings import Settings
 
@@ -75,3 +77,23 @@ def test_a_run_in_parts_equals_the_whole_run(engine: Engine, run_settings: Setti
 def test_a_run_in_parts_refuses_hours(engine: Engine, run_settings: Settings, sample_area: AreaInfo) -> None:
     with pytest.raises(InvalidInput, match="--partitions"):
         run_coverage(engine, area=sample_area.name, settings=run_settings, parts=2, by_hour=True)
+
+
+def test_a_run_along_the_streets_uses_the_street_parts(engine: Engine, run_settings: Settings,
+                                                       sample_area: AreaInfo, client: Any,
+                                                       extracts: tuple[Path, Path]) -> None:
+    """With the area's street graphs per partition built from the extract (2 x 2 tiles), a run in parts along the
+    streets takes their tiles as its parts, loads each tile's own graph, and equals the whole run."""
+    whole = load_run(engine, run_coverage(engine, area=sample_area.name, mode="network", radius_m=500,
+                                          settings=run_settings)["run_id"])
+    manifest = build_street_parts(sample_area, extracts[1], profile="walk", tiles=(2, 2), halo_m=2500,
+                                  settings=run_settings)
+    assert street_parts_manifest(sample_area, "walk", run_settings) == manifest
+    assert street_parts_manifest(sample_area, "bike", run_settings) is None
+    summary = run_coverage(engine, area=sample_area.name, mode="network", radius_m=500, settings=run_settings,
+                           parts=3, scheduler=client)
+    assert summary["params"]["partitions"]["parts"] == 4  # type: ignore[typeddict-item]  # the tiles, not 3
+    _same(whole, load_run(engine, summary["run_id"]))
+    with pytest.raises(InvalidInput, match="halo"):  # a radius the parts' halo is too narrow for
+        run_coverage(engine, area=sample_area.name, mode="network", radius_m=1500, settings=run_settings, parts=4,
+                     scheduler=client)
