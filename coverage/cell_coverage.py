@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import shapely
 
 from yizhan.areas import AreaInfo
+from yizhan.coverage.disc_union import disc_union
 from yizhan.coverage.euclidean import nearest_from_arrays, recheck_nearest
 from yizhan.coverage.measure import Demand
 from yizhan.coverage.network import demand_distances, network_nearest, service_areas, snap_points
@@ -57,7 +57,7 @@ def straight_coverage(cells_xy: np.ndarray, st_xy: np.ndarray, radius_m: float, 
         recheck_nearest(res, cells_xy, st_xy, demand.cell_lonlat, st_lonlat, radius_m)
     geom = None
     if len(st_xy):
-        geom = shapely.union_all(shapely.buffer(shapely.points(st_xy), radius_m, quad_segs=16))
+        geom = disc_union(st_xy, radius_m)
         if boundary_m is not None:
             geom = geom.intersection(boundary_m)
     out = CellCoverage(res.station, res.distance_m, res.covered, res.distance_m, res.covered, geom)

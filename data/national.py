@@ -9,6 +9,11 @@ numpy and deterministic for a seed.
 
 ``load_national`` stores such a registry as one area (a China bounding box, EPSG:32650 as its nominal CRS).
 A national area has no single metric CRS: use it for the nearest-station service, not for coverage analysis.
+
+For coverage, the nation is its UTM zones instead, as provinces would be: ``national_zones`` gives one area per
+zone China spans (EPSG 326zz, the boundary the zone's 6-degree longitude band x China's latitude range),
+``zone_of`` the zone of each longitude, and ``national_demand`` a demand lattice of 200 m cells around the same
+cities, one point per cell at its centre, laid on each zone's own metric lattice.
 """
 
 from __future__ import annotations
@@ -16,7 +21,8 @@ from __future__ import annotations
 import gc
 
 import numpy as np
-from shapely.geometry import box
+from pyproj import Transformer
+from shapely.geometry import Polygon, box
 from sqlalchemy import Engine
 
 from yizhan.areas import ensure_area
@@ -153,3 +159,95 @@ def load_national(engine: Engine, n: int = 186_100, *, area: str = "china", seed
     with engine.begin() as conn:
         info = ensure_area(conn, area, boundary=box(*CHINA), crs_epsg=32650, source="synthetic national registry")
         return upsert_stations(conn, info.id, info.name, recs)
+
+
+def zone_of(lon: np.ndarray) -> np.ndarray:
+    """The UTM zone number (1..60) of each WGS 84 longitude (degrees): ``floor((lon + 180) / 6) + 1``."""
+    return (np.floor((np.asarray(lon, dtype=float) + 180.0) / 6.0).astype(np.int64) + 1).clip(1, 60)
+
+
+def national_zones() -> list[tuple[str, int, Polygon]]:
+    """The areas a synthetic nation is modelled as: (name ``utm43`` ..., EPSG 326zz, boundary in WGS 84 lon/lat),
+    one per UTM zone China's bounding box spans (43 to 53), each the zone's longitude band cut to ``CHINA``."""
+    w, s, e, n = CHINA
+    out = []
+    for z in range(int(zone_of(np.array([w]))[0]), int(zone_of(np.array([e]))[0]) + 1):
+        west, east = max(w, -180.0 + 6.0 * (z - 1)), min(e, -180.0 + 6.0 * z)
+        out.append((f"utm{z}", 32600 + z, box(west, s, east, n)))
+    return out
+
+
+def _zone_lattice(clon: np.ndarray, clat: np.ndarray, radius_m: np.ndarray, zone: int, cell_m: float
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Lattice cells of ``zone`` (EPSG 326zz, cells of ``cell_m`` metres aligned on 0) whose centres lie within
+    ``radius_m`` metres of a city centre (``clon``, ``clat`` degrees) and inside the zone's longitude band:
+    (i, j) lattice indices (x east, y north) and each cell's distance to its nearest such city, relative to that
+    city's radius (0 at the centre, 1 at the edge); unique cells."""
+    to_m = Transformer.from_crs(4326, 32600 + zone, always_xy=True)
+    cx, cy = to_m.transform(clon, clat)
+    keys: list[np.ndarray] = []
+    rel: list[np.ndarray] = []
+    for x0, y0, r in zip(np.asarray(cx), np.asarray(cy), radius_m, strict=True):
+        i = np.arange(np.floor((x0 - r) / cell_m), np.ceil((x0 + r) / cell_m) + 1, dtype=np.int64)
+        j = np.arange(np.floor((y0 - r) / cell_m), np.ceil((y0 + r) / cell_m) + 1, dtype=np.int64)
+        ii, jj = np.meshgrid(i, j)
+        d = np.hypot((ii + 0.5) * cell_m - x0, (jj + 0.5) * cell_m - y0) / r
+        inside = d <= 1.0
+        keys.append(np.column_stack([ii[inside], jj[inside]]))
+        rel.append(d[inside])
+    if not keys:
+        return np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0)
+    ij, d = np.concatenate(keys), np.concatenate(rel)
+    order = np.lexsort((d, ij[:, 1], ij[:, 0]))  # per cell, its nearest city (smallest relative distance) first
+    ij, d = ij[order], d[order]
+    first = np.ones(len(ij), dtype=bool)
+    first[1:] = (ij[1:] != ij[:-1]).any(axis=1)
+    ij, d = ij[first], d[first]
+    # keep the cells whose centre lies in the zone's band, so each cell belongs to one zone
+    lon, _ = Transformer.from_crs(32600 + zone, 4326, always_xy=True).transform((ij[:, 0] + 0.5) * cell_m,
+                                                                               (ij[:, 1] + 0.5) * cell_m)
+    mine = zone_of(np.asarray(lon)) == zone
+    return ij[mine, 0], ij[mine, 1], d[mine]
+
+
+def national_demand(min_cells: int = 5_000_000, *, cell_m: float = 200.0, seed: int = 2024
+                    ) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """A national demand lattice of at least ``min_cells`` cells of ``cell_m`` metres around ``CITIES``, per zone
+    area of ``national_zones``: ``{name: (lon, lat, weight)}``, one point per cell at its centre (WGS 84 degrees;
+    the centres of the zone's own UTM lattice, aligned on 0, so that an import with ``cell_size_m=cell_m`` gives
+    one cell per point) and its orders (a positive integer).
+
+    Each city's cells are those within a radius growing with the square root of its weight (its population; the
+    radii scaled so that the nation has ``min_cells`` cells or a little more, overlapping cities counted once);
+    orders fall off from the centre (``1 + 60 exp(-3 d/R)`` times a lognormal factor, ``d/R`` the distance to the
+    nearest city centre relative to its radius). Vectorised per city; the same result for the same arguments.
+    """
+    if min_cells <= 0 or not cell_m > 0:
+        raise ValueError("min_cells and cell_m must be positive")
+    _, lons, lats, pops = zip(*CITIES, strict=True)
+    clon, clat, pop = np.array(lons), np.array(lats), np.array(pops)
+    zones = national_zones()
+    # pi k^2 sum(pop) / cell^2 cells if no two cities overlapped; grow k until the overlaps are made up for
+    k = np.sqrt(min_cells * cell_m ** 2 / (np.pi * pop.sum()))
+    while True:
+        radius = k * np.sqrt(pop)
+        lattices = {}
+        for name, epsg, band in zones:
+            # the cities whose disc may reach the band (a degree of longitude is at least 60 km up to 57 N)
+            west, _, east, _ = band.bounds
+            near = (clon + radius / 60_000.0 >= west) & (clon - radius / 60_000.0 <= east)
+            lattices[name] = (epsg, _zone_lattice(clon[near], clat[near], radius[near], epsg - 32600, cell_m))
+        total = sum(len(lat[0]) for _, lat in lattices.values())
+        if total >= min_cells:
+            break
+        k *= np.sqrt(min_cells / total) * 1.001
+    rng = np.random.default_rng(seed)
+    out = {}
+    for name, (epsg, (i, j, d)) in lattices.items():
+        if not len(i):
+            continue
+        lon, lat = Transformer.from_crs(epsg, 4326, always_xy=True).transform((i + 0.5) * cell_m,
+                                                                             (j + 0.5) * cell_m)
+        weight = np.maximum(1, np.round((1 + 60 * np.exp(-3 * d)) * rng.lognormal(0, 0.5, len(d)))).astype(np.int64)
+        out[name] = (np.round(np.asarray(lon), 7), np.round(np.asarray(lat), 7), weight)
+    return out
