@@ -1,0 +1,192 @@
+"""The synthetic nation: 186,100 stations and at least 5 M demand cells of 200 m, straight-line coverage within
+1 km end to end, area by area (one area per UTM zone), in one process and in parts on Dask.
+
+Run with ``.venv/bin/python benchmarks/nation.py [--stations 186100] [--cells 5000000] [--workers 1 2]``. Its own
+throw-away PostGIS cluster (fsync off) in a temporary folder. Prints: the generation; the load (stations upserted
+per area, demand written to Parquet and imported through ``import_demand``: points/s); then the national run, every
+area's ``run_coverage`` (read stations and cells, coverage, gaps, covered area, store the run) (a) in this process
+area after area, with its phases (from the progress messages) beside its kernel (``nearest_from_arrays`` on the
+same arrays, in the same process), and (b) in parts on a LocalCluster of 1 and of 2 worker processes (one client
+for all areas, parts per area proportional to its cells), with the peak memory of this process and of each worker
+(MB). (a) and (b) are checked to agree: the covered share per area to 1e-12, the same gaps (count, ranks, demand).
+Times are wall seconds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+from sqlalchemy import Engine, text
+
+from yizhan.areas import ensure_area, get_area
+from yizhan.coverage.analysis import run_coverage
+from yizhan.coverage.euclidean import nearest_from_arrays
+from yizhan.coverage.runs import layer_cells
+from yizhan.data.demand import import_demand
+from yizhan.data.national import national_demand, national_registry, national_zones, zone_of
+from yizhan.db.engine import make_engine, migrate
+from yizhan.settings import Settings
+from yizhan.stations.registry import stations_frame, upsert_stations
+
+from common import machine_info, rss_mb, say, table, throwaway_cluster
+
+RADIUS_M = 1000.0
+CELLS_PER_PART = 250_000
+"""Parts per area in the Dask runs: one per this many cells (at least two)."""
+
+
+def worker_mb() -> str:
+    """The calling process's resident memory now and at its peak, MB, as ``now/peak`` (run on each worker by
+    ``client.run``; a forked worker's peak counts the pages it shares with its parent at the fork)."""
+    import resource
+
+    import psutil
+    now, peak = psutil.Process().memory_info().rss / 2**20, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return f"{now:,.0f}/{peak:,.0f}"
+
+
+def load(engine: Engine, n_stations: int, n_cells: int, work: Path) -> list[str]:
+    """Generate the nation, create its zone areas, upsert their stations and import their demand; the areas with
+    demand, largest first."""
+    t = time.perf_counter()
+    recs = national_registry(n_stations)
+    demand = national_demand(n_cells)
+    say(f"generated {len(recs):,} stations and {sum(len(v[0]) for v in demand.values()):,} cells in "
+        f"{time.perf_counter() - t:.1f} s")
+    zone = zone_of(np.array([r.lon for r in recs]))
+    rows = []
+    st_s = dem_s = 0.0
+    for name, epsg, band in national_zones():
+        mine = [r for r, z in zip(recs, zone.tolist(), strict=True) if z == epsg - 32600]
+        t = time.perf_counter()
+        with engine.begin() as conn:
+            info = ensure_area(conn, name, boundary=band, crs_epsg=epsg, source="synthetic nation")
+            if mine:
+                upsert_stations(conn, info.id, info.name, mine)
+        s1 = time.perf_counter() - t
+        st_s += s1
+        if name not in demand:
+            rows.append([name, len(mine), 0, f"{s1:.2f}", "–", "–"])
+            continue
+        lon, lat, w = demand[name]
+        path = work / f"{name}.parquet"
+        pq.write_table(pa.table({"lon": lon, "lat": lat, "weight": w}), path)
+        t = time.perf_counter()
+        summary = import_demand(engine, path, area=name, cell_size_m=200.0)
+        s2 = time.perf_counter() - t
+        dem_s += s2
+        assert summary.cells == len(lon), (name, summary.cells, len(lon))
+        rows.append([name, len(mine), len(lon), f"{s1:.2f}", f"{s2:.2f}", f"{len(lon) / s2:,.0f}"])
+    total = sum(len(v[0]) for v in demand.values())
+    rows.append(["total", len(recs), total, f"{st_s:.2f}", f"{dem_s:.2f}", f"{total / dem_s:,.0f}"])
+    print(table("load: stations upserted, demand imported (Parquet, one point per cell)",
+                ["area", "stations", "cells", "stations s", "demand s", "points/s"], rows))
+    return sorted(demand, key=lambda k: -len(demand[k][0]))
+
+
+def kernel(engine: Engine, area: str) -> float:
+    """Seconds of the nearest-station search alone on the area's cell centres and active stations."""
+    with engine.connect() as conn:
+        info = get_area(conn, area)
+        cells = layer_cells(conn, info.id)
+        st = stations_frame(conn, info.id)
+    assert cells is not None
+    st = st[st["status"] == "active"].to_crs(info.crs_epsg)
+    st_xy = np.column_stack([st.geometry.x, st.geometry.y])
+    t = time.perf_counter()
+    nearest_from_arrays(cells.xy, st_xy, RADIUS_M)
+    return time.perf_counter() - t
+
+
+def one_run(engine: Engine, area: str, **kw: Any) -> tuple[dict[str, Any], dict[str, float], float]:
+    """``run_coverage`` of ``area``: its summary, its phases (seconds from one progress message to the next, named
+    by the first words of the message) and its wall seconds."""
+    marks: list[tuple[str, float]] = []
+    t0 = time.perf_counter()
+    summary = run_coverage(engine, area=area, radius_m=RADIUS_M, measure="cells",
+                           progress=lambda m: marks.append((" ".join(m.split()[:2]), time.perf_counter())), **kw)
+    end = time.perf_counter()
+    phases: dict[str, float] = {}
+    for (name, at), (_, nxt) in zip(marks, [*marks[1:], ("end", end)], strict=True):
+        phases[name] = phases.get(name, 0.0) + nxt - at
+    return dict(summary), phases, end - t0
+
+
+def gaps_of(engine: Engine, run_id: int) -> list[tuple[int, float, int]]:
+    """A run's gaps as (rank, unmet demand rounded to 1e-6, cells)."""
+    with engine.connect() as conn:
+        rows = conn.execute(text("SELECT rank, demand, cells FROM gaps WHERE run_id = :r ORDER BY rank"),
+                            {"r": run_id})
+        return [(int(r), round(float(d), 6), int(c)) for r, d, c in rows]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--stations", type=int, default=186_100)
+    parser.add_argument("--cells", type=int, default=5_000_000)
+    parser.add_argument("--workers", type=int, nargs="*", default=[1, 2])
+    parser.add_argument("--keep", action="store_true")
+    args = parser.parse_args()
+    print(table("machine", ["", ""], machine_info()))
+    with throwaway_cluster("yizhan-nation-", keep=args.keep) as scratch:
+        url = scratch.cluster.up()
+        engine = make_engine(url)
+        migrate(engine)
+        areas = load(engine, args.stations, args.cells, scratch.work)
+        # (a) one process, area after area
+        rows, ref, tot = [], {}, {"run": 0.0, "kernel": 0.0}
+        for area in areas:
+            summary, phases, s = one_run(engine, area)
+            k = kernel(engine, area)
+            ref[area] = (summary["covered_share"], gaps_of(engine, summary["run_id"]))
+            tot["run"] += s
+            tot["kernel"] += k
+            rows.append([area, f"{summary['cells']:,}", f"{summary['stations']:,}", f"{s:.2f}", f"{k:.3f}",
+                         f"{summary['covered_share']:.4f}", summary["gaps"],
+                         "; ".join(f"{n} {v:.2f}" for n, v in phases.items())])
+        rows.append(["nation", "", "", f"{tot['run']:.2f}", f"{tot['kernel']:.3f}", "", "", ""])
+        print(table(f"(a) one process, area after area: run_coverage end to end beside its kernel "
+                    f"(parent peak {rss_mb():,.0f} MB)",
+                    ["area", "cells", "stations", "end to end s", "kernel s", "share", "gaps", "phases s"], rows,
+                    "lrrrrrrl"))
+        # (b) in parts on Dask
+        from distributed import Client, LocalCluster
+        for workers in args.workers:
+            cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, memory_limit="auto",
+                                   dashboard_address=None)
+            client = Client(cluster)
+            settings = Settings(database_url=url, data_dir=scratch.work, partition_workers=workers)
+            rows, total, agree = [], 0.0, True
+            try:
+                for area in areas:
+                    with engine.connect() as conn:
+                        n = conn.execute(text("SELECT count(*) FROM demand_cells c JOIN areas a ON a.id = c.area_id "
+                                              "WHERE a.name = :n"), {"n": area}).scalar_one()
+                    parts = max(2, round(n / CELLS_PER_PART))
+                    summary, phases, s = one_run(engine, area, parts=parts, scheduler=client, settings=settings)
+                    total += s
+                    same = (abs(summary["covered_share"] - ref[area][0]) <= 1e-12
+                            and gaps_of(engine, summary["run_id"]) == ref[area][1])
+                    agree &= same
+                    rows.append([area, parts, f"{s:.2f}", "yes" if same else "NO",
+                                 "; ".join(f"{n} {v:.2f}" for n, v in phases.items())])
+                per_worker = client.run(worker_mb)
+            finally:
+                client.close()
+                cluster.close()
+            rows.append(["nation", "", f"{total:.2f}", "yes" if agree else "NO", ""])
+            print(table(f"(b) in parts on {workers} Dask worker process(es): end to end, agreement with (a); "
+                        f"MB per worker now/peak {', '.join(per_worker.values())}, parent peak "
+                        f"{rss_mb():,.0f}", ["area", "parts", "end to end s", "same as (a)", "phases s"], rows,
+                        "lrrll"))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
