@@ -33,6 +33,7 @@ from yizhan.data.national import national_demand, national_registry, national_zo
 from yizhan.db.engine import make_engine, migrate
 from yizhan.settings import Settings
 from yizhan.stations.registry import stations_frame, upsert_stations
+from yizhan.stations.tables import ImportLimits
 
 from common import machine_info, rss_mb, say, table, throwaway_cluster
 
@@ -78,7 +79,8 @@ def load(engine: Engine, n_stations: int, n_cells: int, work: Path) -> list[str]
         path = work / f"{name}.parquet"
         pq.write_table(pa.table({"lon": lon, "lat": lat, "weight": w}), path)
         t = time.perf_counter()
-        summary = import_demand(engine, path, area=name, cell_size_m=200.0)
+        summary = import_demand(engine, path, area=name, cell_size_m=200.0,
+                                limits=ImportLimits(max_rows=len(lon), max_uncompressed_mb=1e6))
         s2 = time.perf_counter() - t
         dem_s += s2
         assert summary.cells == len(lon), (name, summary.cells, len(lon))
