@@ -7,6 +7,8 @@ from typing import Any
 import geopandas as gpd
 import numpy as np
 import shapely
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
 
 
 def gaps_from_cells(cells: gpd.GeoDataFrame, *, uncovered: np.ndarray, weights: np.ndarray) -> gpd.GeoDataFrame:
@@ -38,14 +40,42 @@ def gaps_from_grid(ix: np.ndarray, iy: np.ndarray, size_m: float, crs: Any, *, u
                    weights: np.ndarray) -> gpd.GeoDataFrame:
     """``gaps_from_cells`` for square cells on a lattice: cell i is the square ``[ix*size, (ix+1)*size] x
     [iy*size, (iy+1)*size]`` in metres of ``crs``. The squares are built exactly, so neighbours share their edges
-    and the gaps are one coverage union (linear in the cells) instead of a general union."""
+    and the gaps are one coverage union (linear in the cells) instead of a general union. A gap's cells are the
+    uncovered cells joined through shared edges (cells meeting at a corner only are two polygons of the union, so
+    two gaps), found on the lattice's indices, with no point-in-polygon test."""
     idx = np.flatnonzero(uncovered)
     if len(idx) == 0:
         return _no_gaps(crs)
+    cx, cy = ix[idx] - ix[idx].min(), iy[idx] - iy[idx].min()
+    height = int(cy.max()) + 2  # a code's row never runs into the next column
+    code = cx * height + cy
+    order = np.argsort(code)
+    sorted_code = code[order]
+
+    def at(wanted: np.ndarray) -> np.ndarray:
+        """Position (into ``idx``) of the uncovered cell with each code, -1 where there is none."""
+        pos = np.minimum(np.searchsorted(sorted_code, wanted), len(sorted_code) - 1)
+        return np.where(sorted_code[pos] == wanted, order[pos], -1)
+
+    a, b = [], []
+    for step in (height, 1):  # the cell east, the cell north
+        nb = at(code + step)
+        a.append(np.flatnonzero(nb >= 0))
+        b.append(nb[nb >= 0])
+    src, dst = np.concatenate(a), np.concatenate(b)
+    n = len(idx)
+    _, label = connected_components(coo_matrix((np.ones(len(src)), (src, dst)), shape=(n, n)), directed=False)
     x0, y0 = ix[idx] * size_m, iy[idx] * size_m
-    squares = shapely.box(x0, y0, x0 + size_m, y0 + size_m)
-    centres = np.asarray(shapely.points(x0 + size_m / 2, y0 + size_m / 2))
-    return _ranked(shapely.coverage_union_all(squares), squares, idx, weights, crs, reps=centres)
+    parts = np.asarray(shapely.get_parts(shapely.coverage_union_all(shapely.box(x0, y0, x0 + size_m, y0 + size_m))))
+    # each part's label: that of the cell holding a point inside the part
+    inner = shapely.get_coordinates(shapely.point_on_surface(parts))
+    cell = at((np.floor(inner[:, 0] / size_m).astype(np.int64) - ix[idx].min()) * height
+              + np.floor(inner[:, 1] / size_m).astype(np.int64) - iy[idx].min())
+    if (cell < 0).any() or len(np.unique(label[cell])) != len(parts):
+        raise AssertionError("the lattice's gaps and the union's parts disagree")  # cannot happen: a bug if it does
+    part_of = np.empty(len(parts), dtype=np.int64)
+    part_of[label[cell]] = np.arange(len(parts))
+    return _rows(parts, part_of[label], idx, weights, crs)
 
 
 def _no_gaps(crs: Any) -> gpd.GeoDataFrame:
@@ -53,14 +83,12 @@ def _no_gaps(crs: Any) -> gpd.GeoDataFrame:
                             crs=crs)
 
 
-def _ranked(merged: Any, geoms: np.ndarray, idx: np.ndarray, weights: np.ndarray, crs: Any, *,
-            reps: np.ndarray | None = None) -> gpd.GeoDataFrame:
-    """The parts of ``merged`` as gaps: each part's cells (``geoms``, positions ``idx``) found by a point inside each
-    cell (``reps``, else a point on its surface), their demand, area and number; ranked by demand, then area."""
+def _ranked(merged: Any, geoms: np.ndarray, idx: np.ndarray, weights: np.ndarray, crs: Any) -> gpd.GeoDataFrame:
+    """The parts of ``merged`` as gaps: each part's cells (``geoms``, positions ``idx``) found by a point on each
+    cell's surface, their demand, area and number; ranked by demand, then area."""
     parts = np.asarray(shapely.get_parts(merged))
     tree = shapely.STRtree(parts)
-    if reps is None:
-        reps = shapely.point_on_surface(geoms)
+    reps = shapely.point_on_surface(geoms)
     cell_i, part_i = tree.query(reps, predicate="within")
     owner = np.full(len(idx), -1)
     owner[cell_i] = part_i
@@ -68,12 +96,17 @@ def _ranked(merged: Any, geoms: np.ndarray, idx: np.ndarray, weights: np.ndarray
     if len(lost):  # a point on a snapped edge: give it to the nearest part
         src, dst = tree.query_nearest(reps[lost], all_matches=False)
         owner[lost[src]] = dst
+    return _rows(parts, owner, idx, weights, crs)
+
+
+def _rows(parts: np.ndarray, owner: np.ndarray, idx: np.ndarray, weights: np.ndarray, crs: Any) -> gpd.GeoDataFrame:
+    """The gaps: each part with its cells (``idx[owner == part]``), their demand, area and number; ranked by demand,
+    then area."""
     order = np.argsort(owner, kind="stable")
     groups = np.split(idx[order], np.searchsorted(owner[order], np.arange(1, len(parts))))
-    rows = []
-    for geom, members in zip(parts, groups, strict=True):
-        rows.append({"demand": float(weights[members].sum()), "area_m2": float(geom.area), "cells": len(members),
-                     "members": members.tolist(), "geometry": geom})
+    demand = np.bincount(owner, weights=weights[idx], minlength=len(parts))
+    rows = [{"demand": float(d), "area_m2": float(a), "cells": len(m), "members": m.tolist(), "geometry": g}
+            for g, m, d, a in zip(parts, groups, demand, shapely.area(parts), strict=True)]
     gdf = gpd.GeoDataFrame(rows, geometry="geometry", crs=crs)
     gdf = gdf.sort_values(["demand", "area_m2"], ascending=False, kind="stable").reset_index(drop=True)
     gdf.insert(0, "rank", np.arange(1, len(gdf) + 1))
