@@ -38,7 +38,6 @@ from yizhan.coverage.runs import (
     RunSummary,
     UnitRow,
     cell_polygons,
-    cell_size_of,
     layer_cells,
     multi_polygon,
     polygonal,
@@ -95,13 +94,14 @@ def run_coverage(engine: Any, *, area: str | None = None, radius_m: float = DEFA
         info = resolve_area(conn, area)
         say(f"loading stations and demand of {info.name}")
         stations = stations_frame(conn, info.id)
-        cells = layer_cells(conn, info.id)
+        # the keys match points to cells, and parts' results to the area's cells: without either, unread
+        cells = layer_cells(conn, info.id, keys=partitioned or measure != "cells" or by_hour or capacity)
         units = units_frame(conn, info.id)
-        cell_size = cell_size_of(conn, info.id)
         if cells is None or not len(cells):
             raise InvalidInput(f"area {info.name!r} has no demand cells: import demand first (`yizhan demand import`)")
         crs = info.crs_epsg
         cells_xy = cells.xy
+        cell_size = cells.cell_size_m
         demand = measured_demand(conn, info, cells.frame(), cells_xy, cell_size,
                                  measure="cells" if partitioned else measure, timezone=timezone,
                                  times=by_hour or capacity)

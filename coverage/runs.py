@@ -135,7 +135,9 @@ class LayerCells:
         return len(self.cell_id)
 
     def frame(self) -> pd.DataFrame:
-        """``cell_key`` and ``weight`` as a frame (what ``measured_demand`` reads)."""
+        """``cell_key`` (when read) and ``weight`` as a frame (what ``measured_demand`` reads)."""
+        if len(self.cell_key) != len(self.cell_id):
+            return pd.DataFrame({"weight": self.weight})
         return pd.DataFrame({"cell_key": self.cell_key, "weight": self.weight})
 
     def lattice_index(self) -> tuple[np.ndarray, np.ndarray] | None:
@@ -147,10 +149,11 @@ class LayerCells:
                 np.floor(self.xy[:, 1] / self.cell_size_m).astype(np.int64))
 
 
-def layer_cells(conn: Connection, area_id: int) -> LayerCells | None:
+def layer_cells(conn: Connection, area_id: int, *, keys: bool = True) -> LayerCells | None:
     """The area's current cells as numbers, in the order they were stored (one query: each column packed into one
     byte string by the server, so no Python object per cell and no geometry is made), None before any demand
-    import."""
+    import. ``keys`` False leaves the keys unread (``cell_key`` empty): a run that matches no points to cells does
+    without them, a string per cell."""
     row = conn.execute(text("SELECT id, cell_size_m, lattice FROM demand_layers WHERE area_id = :a "
                             "AND retired_at IS NULL"), {"a": area_id}).one_or_none()
     if row is None:
@@ -158,16 +161,17 @@ def layer_cells(conn: Connection, area_id: int) -> LayerCells | None:
     packed = conn.execute(text(
         "SELECT count(*), string_agg(int4send(id), '' ORDER BY id), string_agg(float8send(weight), '' ORDER BY id), "
         "string_agg(float8send(x), '' ORDER BY id), string_agg(float8send(y), '' ORDER BY id), "
-        "array_agg(cell_key ORDER BY id) FROM demand_cells WHERE layer_id = :l"), {"l": row.id}).one()
+        f"{'array_agg(cell_key ORDER BY id)' if keys else 'NULL'} FROM demand_cells WHERE layer_id = :l"),
+        {"l": row.id}).one()
     n = int(packed[0])
 
     def column(data: bytes | None, dtype: str) -> np.ndarray:
         return np.frombuffer(data or b"", dtype=dtype).astype(dtype.replace(">", "="))
 
-    keys = np.empty(n, dtype=object)
-    keys[:] = packed[5] or []
+    key = np.empty(n if keys else 0, dtype=object)
+    key[:] = packed[5] or []
     return LayerCells(int(row.id), row.cell_size_m, bool(row.lattice), column(packed[1], ">i4").astype(np.int64),
-                      keys, column(packed[2], ">f8"), np.column_stack([column(packed[3], ">f8"),
+                      key, column(packed[2], ">f8"), np.column_stack([column(packed[3], ">f8"),
                                                                         column(packed[4], ">f8")]))
 
 
