@@ -21,9 +21,10 @@ from sqlalchemy import Connection, Engine, Row, text
 from typing_extensions import TypedDict
 
 from yizhan.areas import AreaInfo, get_area_by_id, sector_units, units_frame
+from yizhan.data.demand_points import LOCK_CLASS as DEMAND_LOCK_CLASS
 from yizhan.db.binary_copy import Column, encode_rows
 from yizhan.db.models import SRID
-from yizhan.errors import NotFound
+from yizhan.errors import Conflict, NotFound
 from yizhan.stations.registry import stations_frame
 from yizhan.weekly.figures import share_of
 from yizhan.weekly.week import HOURS, LABELS_EN, LABELS_ZH
@@ -175,12 +176,20 @@ def layer_cells(conn: Connection, area_id: int, *, keys: bool = True) -> LayerCe
                                                                         column(packed[4], ">f8")]))
 
 
+REIMPORTED = ("区域的需求在计算期间重新导入，请重新计算 / the area's demand was imported again while the run computed: "
+              "run it again")
+"""Why a run cannot be stored: the demand layer it analysed was replaced and deleted meanwhile."""
+
+
 def cell_polygons(conn: Connection, cell_ids: np.ndarray, crs_epsg: int) -> gpd.GeoSeries:
-    """The polygons of cells ``cell_ids`` (in that order) in EPSG ``crs_epsg`` (metres)."""
+    """The polygons of cells ``cell_ids`` (in that order) in EPSG ``crs_epsg`` (metres); Conflict when some are gone
+    (their layer was replaced and deleted meanwhile)."""
     df = gpd.read_postgis(text("SELECT t.i, ST_Transform(c.geom, :crs) AS geom FROM unnest(CAST(:ids AS int[])) "
                                "WITH ORDINALITY AS t(id, i) JOIN demand_cells c ON c.id = t.id ORDER BY t.i"),
                           conn, geom_col="geom", crs=crs_epsg,
                           params={"ids": [int(i) for i in cell_ids], "crs": crs_epsg})
+    if len(df) != len(cell_ids):
+        raise Conflict(REIMPORTED)
     return df.geometry.reset_index(drop=True)
 
 
@@ -282,6 +291,11 @@ def store_run(engine: Engine, rec: RunRecord) -> RunSummary:
     ``summary_of``."""
     hours = rec.hours or HourRecord()
     with engine.begin() as conn:
+        # the area's demand imports hold this lock while they retire and delete layers: a layer this run refers
+        # to is either gone before (the run cannot be stored) or kept after (an import sees the run)
+        conn.execute(text("SELECT pg_advisory_xact_lock(:c, :a)"), {"c": DEMAND_LOCK_CLASS, "a": rec.area_id})
+        if conn.execute(text("SELECT 1 FROM demand_layers WHERE id = :l"), {"l": rec.cells.layer_id}).scalar() is None:
+            raise Conflict(REIMPORTED)
         run_id = conn.execute(text(f"""
             INSERT INTO coverage_runs (area_id, mode, radius_m, params, stations, cells, demand_total, demand_covered,
                                        covered_share, covered_area_m2, gaps, covered_geom, profile,

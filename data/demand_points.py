@@ -57,6 +57,10 @@ LOCK_CLASS = 17_017
 """The first key of the advisory lock an import of an area's points takes (the second is the area's id)."""
 COLUMNS = ("area_id", "id", "lon", "lat", "x", "y", "weight", "observed_at")
 """The columns of ``demand_points``, in the order a COPY sends them."""
+COLUMN_TYPES = ("area_id integer NOT NULL, id integer NOT NULL, lon double precision NOT NULL, "
+                "lat double precision NOT NULL, x double precision NOT NULL, y double precision NOT NULL, "
+                "weight double precision NOT NULL, observed_at timestamp with time zone")
+"""``COLUMNS`` with their types, as migration 0013 made ``demand_points`` (a partition must match them)."""
 _HEADER = b"PGCOPY\n\xff\r\n\x00" + (0).to_bytes(4, "big") + (0).to_bytes(4, "big")
 _TRAILER = (-1).to_bytes(2, "big", signed=True)
 _ROW = np.dtype([("n", ">i2"), ("la", ">i4"), ("a", ">i4"), ("li", ">i4"), ("id", ">i4"), ("llon", ">i4"),
@@ -159,7 +163,9 @@ def load_points(conn: PgConnection[Any], area_id: int, blocks: Iterable[PointBlo
     load = f"{partition_name(area_id)}_load"
     with conn.cursor() as cur:
         _lock(cur, area_id)
-        cur.execute(sql.SQL("CREATE TABLE {} (LIKE demand_points, CONSTRAINT {} CHECK (area_id = {}))").format(
+        # the columns spelled out, not LIKE demand_points: LIKE would hold a lock on the parent table until commit,
+        # and two areas' imports, each then dropping its old partition, would wait for each other (a deadlock)
+        cur.execute(sql.SQL("CREATE TABLE {} (" + COLUMN_TYPES + ", CONSTRAINT {} CHECK (area_id = {}))").format(
             sql.Identifier(load), sql.Identifier(f"{load}_area"), sql.Literal(int(area_id))))
         count = _copy(cur, load, area_id, 1, blocks, freeze=True)
     return LoadedPoints(int(area_id), load, count)

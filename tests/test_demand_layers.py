@@ -21,6 +21,7 @@ from yizhan.coverage.runs import layer_cells, load_run
 from yizhan.data.demand import import_demand
 from yizhan.db.binary_copy import Column, encode_rows
 from yizhan.db.engine import alembic_config, make_engine
+from yizhan.errors import Conflict
 
 WEST, SOUTH, EAST, NORTH = 116.3084, 39.9905, 116.3320, 40.0123  # the Wudaokou test area (conftest)
 
@@ -213,3 +214,21 @@ def test_a_grid_import_is_no_lattice_and_its_gaps_come_from_its_polygons(engine:
     a, b = load_run(engine, lattice_run["run_id"]).gaps, load_run(engine, grid_run["run_id"]).gaps
     assert a["demand"].tolist() == pytest.approx(b["demand"].tolist())
     assert a["area_m2"].tolist() == pytest.approx(b["area_m2"].tolist(), rel=1e-6)
+
+
+def test_a_run_whose_demand_was_imported_again_meanwhile_is_refused(engine: Engine, seeded: AreaInfo,
+                                                                     tmp_path: Path) -> None:
+    """An import that replaces (and deletes) the layer a run is computing on, committed before the run stores:
+    the run is refused in one line (no run half stored, none deleted later), and runs again fine."""
+    import_demand(engine, _csv(tmp_path, "a.csv", 300, 12), area=seeded.name, cell_size_m=200)
+    second = _csv(tmp_path, "b.csv", 300, 13)
+
+    def meanwhile(msg: str) -> None:
+        if msg.startswith("merging"):
+            import_demand(engine, second, area=seeded.name, cell_size_m=200)
+
+    with pytest.raises(Conflict, match="run it again"):
+        run_coverage(engine, area=seeded.name, radius_m=500, measure="cells", progress=meanwhile)
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM coverage_runs")).scalar_one() == 0
+    assert run_coverage(engine, area=seeded.name, radius_m=500, measure="cells")["cells"] > 0
