@@ -82,6 +82,8 @@ RETRIES = 2
 """Times Dask runs a failed part again before the run gives up on it."""
 WIDEN = 4.0
 """Each further search for a cell's nearest station beyond the halo looks in a box this many times as wide."""
+WIDEST_HALO_M = 1_000_000.0
+"""Beyond this halo (metres) the widening search looks among all of the area's active stations."""
 SERVICE_REACH_M = 50.0
 """Beyond the radius a network part's halo reaches at least (twice the service area's 25 m buffer)."""
 Progress = Callable[[str], None]
@@ -406,9 +408,11 @@ def _complete_straight(conn: Connection, info: AreaInfo, box: BoxT, halo_m: floa
     halo = halo_m
     while len(todo):
         halo *= WIDEN
-        ids, xy, _ = active_stations(conn, info, grown(box, halo))
+        # past a thousand kilometres, all of the area's stations (a box that wide may not even transform)
+        everyone = halo > WIDEST_HALO_M
+        ids, xy, _ = active_stations(conn, info, None if everyone else grown(box, halo))
         res = nearest_from_arrays(cells_xy[todo], xy, 0.0)
-        done = (res.distance_m <= halo) | (len(ids) >= total)
+        done = (res.distance_m <= halo) | (len(ids) >= total) | everyone
         sel = todo[done]
         cov.straight_m[sel] = res.distance_m[done]
         sid = np.full(len(sel), -1, dtype=np.int64)
@@ -436,7 +440,14 @@ def _part_graph_settings(task: PartTask) -> Settings:
     folder = Path(task.job_dir) / "scratch" / f"{os.getpid()}-{threading.get_ident()}"
     part_settings = task.settings.model_copy(update={"data_dir": folder})
     if task.street_parts is not None:
-        graph = load_street_part(task.street_parts, task.part.index)
+        entries = read_street_parts(task.street_parts)["parts"]
+        if entries[task.part.index]["file"] is not None:
+            graph = load_street_part(task.street_parts, task.part.index)
+        else:  # no street near this tile (a lake, islands): its cells are off the network, as in a whole run
+            other = next((i for i, e in enumerate(entries) if e["file"] is not None), None)
+            if other is None:
+                raise InvalidInput("路网分区中没有街道 / the street parts hold no street: build them again")
+            graph = clipped_graph(load_street_part(task.street_parts, other), grown(task.part.box, task.graph_halo_m))
     else:
         graph = clipped_graph(load_area_graph(task.area, task.profile, task.settings),
                               grown(task.part.box, task.graph_halo_m))
@@ -605,7 +616,11 @@ def _run_parts(settings: Settings, scheduler: Any, say: Progress, task: Callable
     else:
         cluster = LocalCluster(n_workers=settings.partition_workers, threads_per_worker=1, processes=True,
                                memory_limit="auto", dashboard_address=":0")
-        client, own = Client(cluster), True
+        try:
+            client, own = Client(cluster), True
+        except BaseException:  # the worker processes go with it
+            cluster.close()
+            raise
         limits = [w.memory_manager.memory_limit for w in cluster.workers.values()]
         say(f"local Dask cluster: {settings.partition_workers} worker process(es) x 1 thread, memory limit "
             f"{(limits[0] or 0) / 2**30:.1f} GiB each")
