@@ -89,16 +89,6 @@ class PartitionPlan:
         """The plan as JSON (a job folder keeps it beside the parts' results)."""
         return json.dumps(asdict(self), sort_keys=True)
 
-    @classmethod
-    def from_json(cls, raw: str) -> PartitionPlan:
-        """A plan written by ``to_json``."""
-        d = json.loads(raw)
-        parts = tuple(Part(index=p["index"], box=_box(p["box"]), clip=p["clip"], units=tuple(p["units"]),
-                           unowned=p["unowned"], cells=p["cells"]) for p in d["parts"])
-        return cls(area_id=d["area_id"], layer_id=d["layer_id"], crs_epsg=d["crs_epsg"], by=d["by"], parts=parts,
-                   outer=_box(d["outer"]), margin_m=d["margin_m"], cells=d["cells"])
-
-
 def grown(box: BoxT, halo_m: float) -> BoxT:
     """``box`` (west, south, east, north) grown by ``halo_m`` metres on every side: it holds every point within
     ``halo_m`` (straight line) of the box."""

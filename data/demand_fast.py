@@ -467,22 +467,10 @@ class FastCells:
     def __len__(self) -> int:
         return len(self.ix)
 
-    def cell_keys(self) -> list[str]:
-        """The keys ``data.demand.aggregate_cells`` writes: ``200m:ix:iy`` (the size as PostgreSQL prints it)."""
-        size = repr(self.size).removesuffix(".0")
-        return [f"{size}m:{x}:{y}" for x, y in zip(self.ix.tolist(), self.iy.tolist(), strict=True)]
-
-
 def metres(lon: np.ndarray, lat: np.ndarray, crs_epsg: int) -> tuple[np.ndarray, np.ndarray]:
     """WGS 84 lon, lat degrees as x, y metres (east, north) in EPSG ``crs_epsg``."""
     x, y = Transformer.from_crs(SRID, crs_epsg, always_xy=True).transform(lon, lat)
     return np.asarray(x, np.float64), np.asarray(y, np.float64)
-
-
-def cells_of(lon: np.ndarray, lat: np.ndarray, weight: np.ndarray, *, crs_epsg: int, cell_size_m: float) -> FastCells:
-    """The points (WGS 84 lon, lat degrees) summed into squares of ``cell_size_m`` metres in EPSG ``crs_epsg``."""
-    x, y = metres(lon, lat, crs_epsg)
-    return grid_cells(x, y, weight, cell_size_m=cell_size_m)
 
 
 def grid_cells(x: np.ndarray, y: np.ndarray, weight: np.ndarray, *, cell_size_m: float) -> FastCells:

@@ -46,8 +46,3 @@ def close_layer(conn: Connection, layer_id: int) -> tuple[int, float]:
     return int(cells), float(weight)
 
 
-def current_layer(conn: Connection, area_id: int) -> int | None:
-    """The id of the area's current demand layer, None before any import."""
-    found = conn.execute(text("SELECT id FROM demand_layers WHERE area_id = :a AND retired_at IS NULL"),
-                         {"a": area_id}).scalar()
-    return None if found is None else int(found)
