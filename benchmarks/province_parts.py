@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -176,7 +177,7 @@ def main() -> None:
     parser.add_argument("--parts", type=int, nargs="+", default=[4, 8, 16], choices=sorted(GRIDS),
                         help="numbers of partitions (default 4 8 16)")
     parser.add_argument("--whole", type=int, default=60, help="copies per side of the whole-graph build (0: none)")
-    parser.add_argument("--keep", type=Path, default=Path("/tmp/yizhan-parts-bench"),
+    parser.add_argument("--keep", type=Path, default=Path(tempfile.gettempdir()) / "yizhan-parts-bench",
                         help="folder of the generated extracts and graphs (kept)")
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()

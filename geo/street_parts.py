@@ -88,7 +88,7 @@ def grid_tiles(bounds: tuple[float, float, float, float], nx: int, ny: int) -> n
     within each column; neighbours share their edges exactly.
     """
     if nx < 1 or ny < 1:
-        raise InvalidInput(f"tiles per side: {nx} x {ny}; expected at least 1 x 1")
+        raise InvalidInput(f"分区数 tiles per side: {nx} x {ny}; expected at least 1 x 1")
     xmin, ymin, xmax, ymax = bounds
     xs, ys = np.linspace(xmin, xmax, nx + 1), np.linspace(ymin, ymax, ny + 1)
     return np.array([(xs[i], ys[j], xs[i + 1], ys[j + 1]) for i in range(nx) for j in range(ny)], dtype=np.float64)
@@ -99,13 +99,15 @@ def _checked_tiles(tiles: Any) -> np.ndarray:
     try:
         rects = np.asarray(tiles, dtype=np.float64).reshape(-1, 4)
     except (TypeError, ValueError) as exc:
-        raise InvalidInput(f"tiles: {exc}; expected rectangles (xmin, ymin, xmax, ymax) in metres") from exc
+        raise InvalidInput(f"分区矩形无效 / tiles: {exc}; expected rectangles (xmin, ymin, xmax, ymax) in "
+                           f"metres") from exc
     if len(rects) == 0:
-        raise InvalidInput("tiles: none given; expected at least one rectangle (xmin, ymin, xmax, ymax) in metres")
+        raise InvalidInput("没有分区矩形 / "
+                           "tiles: none given; expected at least one rectangle (xmin, ymin, xmax, ymax) in metres")
     for i, (x0, y0, x1, y1) in enumerate(rects):
         if not (np.isfinite([x0, y0, x1, y1]).all() and x0 < x1 and y0 < y1):
-            raise InvalidInput(f"tile {i}: ({x0}, {y0}, {x1}, {y1}); expected finite xmin < xmax, ymin < ymax "
-                               "in metres")
+            raise InvalidInput(f"分区矩形无效 / tile {i}: ({x0}, {y0}, {x1}, {y1}); expected finite xmin < xmax, "
+                               f"ymin < ymax in metres")
     lo_x = np.maximum(rects[:, None, 0], rects[None, :, 0])
     hi_x = np.minimum(rects[:, None, 2], rects[None, :, 2])
     lo_y = np.maximum(rects[:, None, 1], rects[None, :, 1])
@@ -113,8 +115,8 @@ def _checked_tiles(tiles: Any) -> np.ndarray:
     overlap = np.triu((hi_x > lo_x) & (hi_y > lo_y), k=1)
     if overlap.any():
         i, j = (int(v) for v in np.argwhere(overlap)[0])
-        raise InvalidInput(f"tiles {i} and {j} overlap: {rects[i].tolist()} and {rects[j].tolist()}; expected "
-                           "disjoint rectangles (they may share an edge)")
+        raise InvalidInput(f"分区重叠 / tiles {i} and {j} overlap: {rects[i].tolist()} and {rects[j].tolist()}; "
+                           "expected disjoint rectangles (they may share an edge)")
     return rects
 
 
@@ -288,14 +290,15 @@ def partition_street_graphs(pbf: str | Path, tiles: Any, *, halo_m: float, profi
     """
     p = checked_extract(pbf)
     if profile not in PROFILES:
-        raise InvalidInput(f"profile {profile!r} is not known; expected one of {', '.join(PROFILES)}")
+        raise InvalidInput(f"路网类型无效 / profile {profile!r} is not known; expected one of {', '.join(PROFILES)}")
     if not (isinstance(halo_m, int | float) and math.isfinite(halo_m) and halo_m > 0):
-        raise InvalidInput(f"halo_m: {halo_m!r}; expected a positive number of metres")
+        raise InvalidInput(f"外延距离无效 / halo_m: {halo_m!r}; expected a positive number of metres")
     rects = _checked_tiles(tiles)
     if crs_epsg is None:
         west, south, east, north = extract_box(p)
         if not math.isfinite(west):
-            raise InvalidInput(f"{p}: the file has no bounding box in its header; pass crs_epsg, the EPSG code of "
+            raise InvalidInput(f"{p}: 文件头没有范围 / "
+                               f"the file has no bounding box in its header; pass crs_epsg, the EPSG code of "
                                "the tiles' projected CRS")
         crs_epsg = utm_epsg((west + east) / 2, (south + north) / 2)
     transformer = pyproj.Transformer.from_crs(4326, projected_crs(crs_epsg), always_xy=True)
@@ -315,7 +318,8 @@ def partition_street_graphs(pbf: str | Path, tiles: Any, *, halo_m: float, profi
         say(f"spilled: {int(written[:, 0].sum()):,} pieces, {int(written[:, 1].sum()):,} way nodes to {k} parts "
             f"in {pass_s:.1f} s")
         if not written[:, 1].any():
-            raise InvalidInput(f"{p}: no {profile} street comes within {halo_m:g} m of any tile; expected tiles in "
+            raise InvalidInput(f"{p}: 分区附近没有街道 / "
+                               f"no {profile} street comes within {halo_m:g} m of any tile; expected tiles in "
                                f"metres of EPSG:{crs_epsg} over the extract")
         t1 = time.perf_counter()
         n_comp, counts, min_ids, shared_ids, shared_keys = [], [], [], [], []
@@ -392,11 +396,13 @@ def read_street_parts(manifest: str | Path) -> dict[str, Any]:
     try:
         data = json.loads(m.read_text(encoding="utf-8"))
     except FileNotFoundError as exc:
-        raise InvalidInput(f"{m}: file not found; expected the {MANIFEST} of partitioned street graphs") from exc
+        raise InvalidInput(f"{m}: 找不到路网分区清单 / "
+                           f"file not found; expected the {MANIFEST} of partitioned street graphs") from exc
     except (OSError, ValueError) as exc:
-        raise InvalidInput(f"{m}: unreadable ({exc}); expected the {MANIFEST} of partitioned street graphs") from exc
+        raise InvalidInput(f"{m}: 无法读取 / "
+                           f"unreadable ({exc}); expected the {MANIFEST} of partitioned street graphs") from exc
     if not isinstance(data, dict) or data.get("format") != FORMAT:
-        raise InvalidInput(f"{m}: not a {FORMAT} manifest")
+        raise InvalidInput(f"{m}: 不是路网分区清单 / not a {FORMAT} manifest")
     data["path"] = str(m)
     return data
 
@@ -422,9 +428,10 @@ def load_street_part(manifest: str | Path, index: int) -> StreetGraph:
     data = read_street_parts(manifest)
     parts = data["parts"]
     if not (isinstance(index, int) and 0 <= index < len(parts)):
-        raise InvalidInput(f"street part {index!r}: not in {data['path']}; expected 0 to {len(parts) - 1}")
+        raise InvalidInput(f"没有该路网分区 / street part {index!r}: not in {data['path']}; expected 0 to "
+                           f"{len(parts) - 1}")
     entry = parts[index]
     if entry["file"] is None:
-        raise InvalidInput(f"street part {index}: no street of the {data['profile']} network comes within "
-                           f"{data['halo_m']:g} m of its rectangle {entry['rect']}")
+        raise InvalidInput(f"该路网分区没有街道 / street part {index}: no street of the {data['profile']} network "
+                           f"comes within {data['halo_m']:g} m of its rectangle {entry['rect']}")
     return StreetGraph.load(Path(data["path"]).parent / entry["file"])
