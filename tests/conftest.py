@@ -335,6 +335,21 @@ def area_held(engine: Engine, area: AreaInfo) -> Iterator[threading.Event]:
 
 
 @pytest.fixture(scope="module")
+def client() -> Iterator[Any]:
+    """A Dask client on an in-process LocalCluster of two one-thread workers (the machine's 2 cores are shared),
+    for the tests of one module that run coverage in parts."""
+    from distributed import Client, LocalCluster
+
+    cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=False, dashboard_address=":0")
+    c = Client(cluster)
+    try:
+        yield c
+    finally:
+        c.close()
+        cluster.close()
+
+
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     """A headless Chromium (the system's, no download) for the tests of one module: Playwright's ``Browser``."""
     from playwright.sync_api import sync_playwright

@@ -9,7 +9,6 @@ in this process (a LocalCluster of threads) except where a test says it starts w
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -51,21 +50,6 @@ UTM50 = 32650
 ORIGIN = (440_000.0, 4_427_000.0)  # metres in UTM 50N, near Wudaokou
 SIZE = (6000.0, 4000.0)
 TO_LL = Transformer.from_crs(UTM50, SRID, always_xy=True)
-
-
-@pytest.fixture(scope="module")
-def client() -> Iterator[Any]:
-    """A Dask client on an in-process LocalCluster: two workers of one thread each (the machine's 2 cores are
-    shared)."""
-    from distributed import Client, LocalCluster
-
-    cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=False, dashboard_address=":0")
-    c = Client(cluster)
-    try:
-        yield c
-    finally:
-        c.close()
-        cluster.close()
 
 
 def _ll(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -5,7 +5,6 @@ LocalCluster of threads)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,20 +18,6 @@ from yizhan.coverage.runs import RunData, load_run
 from yizhan.coverage.streets import build_street_parts, street_parts_manifest
 from yizhan.errors import InvalidInput
 from yizhan.settings import Settings
-
-
-@pytest.fixture(scope="module")
-def client() -> Iterator[Any]:
-    """A Dask client on an in-process LocalCluster of two one-thread workers (the machine's 2 cores are shared)."""
-    from distributed import Client, LocalCluster
-
-    cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=False, dashboard_address=":0")
-    c = Client(cluster)
-    try:
-        yield c
-    finally:
-        c.close()
-        cluster.close()
 
 
 @pytest.fixture
