@@ -98,7 +98,8 @@ def run_coverage(engine: Any, *, area: str | None = None, radius_m: float = DEFA
         cells = layer_cells(conn, info.id, keys=partitioned or measure != "cells" or by_hour or capacity)
         units = units_frame(conn, info.id)
         if cells is None or not len(cells):
-            raise InvalidInput(f"area {info.name!r} has no demand cells: import demand first (`yizhan demand import`)")
+            raise InvalidInput(f"区域 {info.name!r} 没有需求网格，请先导入需求 / area {info.name!r} has no demand "
+                               f"cells: import demand first (`yizhan demand import`)")
         crs = info.crs_epsg
         cells_xy = cells.xy
         cell_size = cells.cell_size_m
@@ -133,17 +134,15 @@ def run_coverage(engine: Any, *, area: str | None = None, radius_m: float = DEFA
             params["points"] = len(demand.xy)
         if demand.notes:
             params["measure_notes"] = demand.notes
-    if partitioned:
-        pass
-    elif mode == "network":
-        assert settings is not None  # checked above
-        cov = network_coverage(info, profile, cells_xy, st_xy, radius_m, params, say, settings,
-                               list(active["external_id"]), demand, st_lonlat)
-        if cov.covered_geom is not None and boundary_m is not None:
-            cov.covered_geom = cov.covered_geom.intersection(boundary_m)
-    else:
-        cov = straight_coverage(cells_xy, st_xy, radius_m, boundary_m, demand, st_lonlat)
-        params["distance"] = "straight line, metres (on the ellipsoid near the radius)"
+        if mode == "network":
+            assert settings is not None  # checked above
+            cov = network_coverage(info, profile, cells_xy, st_xy, radius_m, params, say, settings,
+                                   list(active["external_id"]), demand, st_lonlat)
+            if cov.covered_geom is not None and boundary_m is not None:
+                cov.covered_geom = cov.covered_geom.intersection(boundary_m)
+        else:
+            cov = straight_coverage(cells_xy, st_xy, radius_m, boundary_m, demand, st_lonlat)
+            params["distance"] = "straight line, metres (on the ellipsoid near the radius)"
     if part_weights is not None or (cov.loc_covered is not None and cov.loc_covered_straight is not None):
         if part_weights is not None:
             covered_w, straight_w = part_weights
