@@ -41,6 +41,8 @@ from yizhan.areas import AreaInfo
 from yizhan.data.demand_columns import ColumnChoice, DemandColumns, choose_columns, header_score
 from yizhan.data.demand_points import PG_EPOCH_US
 from yizhan.data.demand_times import times_from_text, zone_of
+from yizhan.db.binary_copy import HEADER as COPY_HEADER
+from yizhan.db.binary_copy import TRAILER as COPY_TRAILER
 from yizhan.db.models import SRID
 from yizhan.errors import InvalidInput
 from yizhan.geo.coords import to_wgs84
@@ -52,8 +54,6 @@ BLOCK_BYTES = 16 << 20
 """Bytes of a CSV file pyarrow parses at a time (a batch)."""
 PARQUET_BATCH_ROWS = 1 << 18
 """Rows of a Parquet file read at a time (a batch): the server stores one batch while the next is read."""
-_COPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + (0).to_bytes(4, "big") + (0).to_bytes(4, "big")
-_COPY_TRAILER = (-1).to_bytes(2, "big", signed=True)
 Check = Callable[[pd.DataFrame, dict[str, dict[str, str]]], object]
 """The general check of a frame of text rows (``data.demand.check_demand``): raises ImportRejected naming rows."""
 
@@ -555,9 +555,9 @@ def copy_cells(conn: PgConnection[Any], area: AreaInfo, cells: FastCells, layer_
     keep[:, at:at + iy_text.shape[1]] = np.arange(iy_text.shape[1]) < iy_len[:, None]
     with conn.cursor() as cur, cur.copy("COPY demand_cells (area_id, layer_id, cell_key, cell_size_m, weight, "
                                         "points, geom, centroid, x, y) FROM STDIN (FORMAT BINARY)") as cp:
-        cp.write(_COPY_HEADER)
+        cp.write(COPY_HEADER)
         cp.write(rows[keep].data)
-        cp.write(_COPY_TRAILER)
+        cp.write(COPY_TRAILER)
 
 
 def _ascii(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

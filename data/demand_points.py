@@ -44,6 +44,8 @@ from sqlalchemy import Connection
 
 from yizhan.areas import AreaInfo
 from yizhan.data.demand_times import zone_of
+from yizhan.db.binary_copy import HEADER as COPY_HEADER
+from yizhan.db.binary_copy import TRAILER as COPY_TRAILER
 
 PG_EPOCH_US = 946_684_800_000_000
 """2000-01-01T00:00:00Z in microseconds since 1970: PostgreSQL's binary timestamps count from it."""
@@ -62,8 +64,6 @@ COLUMN_TYPES = ("area_id integer NOT NULL, id integer NOT NULL, lon double preci
                 "lat double precision NOT NULL, x double precision NOT NULL, y double precision NOT NULL, "
                 "weight double precision NOT NULL, observed_at timestamp with time zone")
 """``COLUMNS`` with their types, as migration 0013 made ``demand_points`` (a partition must match them)."""
-_HEADER = b"PGCOPY\n\xff\r\n\x00" + (0).to_bytes(4, "big") + (0).to_bytes(4, "big")
-_TRAILER = (-1).to_bytes(2, "big", signed=True)
 _ROW = np.dtype([("n", ">i2"), ("la", ">i4"), ("a", ">i4"), ("li", ">i4"), ("id", ">i4"), ("llon", ">i4"),
                  ("lon", ">f8"), ("llat", ">i4"), ("lat", ">f8"), ("lx", ">i4"), ("x", ">f8"), ("ly", ">i4"),
                  ("y", ">f8"), ("lw", ">i4"), ("w", ">f8"), ("lt", ">i4"), ("t", ">i8")])
@@ -130,13 +130,13 @@ def _copy(cur: psycopg.Cursor[Any], table: str, area_id: int, first_id: int, blo
         sql.SQL(", FREEZE") if freeze else sql.SQL(""))
     count = 0
     with cur.copy(statement, writer=QueuedLibpqWriter(cur)) as cp:
-        cp.write(_HEADER)
+        cp.write(COPY_HEADER)
         for block in blocks:
             for start in range(0, len(block), ENCODE_ROWS):
                 part = _slice(block, slice(start, start + ENCODE_ROWS))
                 cp.write(memoryview(encode_rows(area_id, first_id + count, part)))
                 count += len(part)
-        cp.write(_TRAILER)
+        cp.write(COPY_TRAILER)
     return count
 
 
