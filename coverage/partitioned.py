@@ -64,6 +64,7 @@ from yizhan.coverage.cell_coverage import (
 from yizhan.coverage.euclidean import geodesic_band, nearest_from_arrays
 from yizhan.coverage.measure import Demand, check_measure, measured_demand, per_cell
 from yizhan.coverage.partitions import UNIT_OWNER_SQL, BoxT, Part, PartitionPlan, grown, plan_partitions
+from yizhan.coverage.runs import layer_cell_size
 from yizhan.coverage.streets import PROFILES, graph_file, load_area_graph
 from yizhan.data.demand_points import cell_keys
 from yizhan.data.demand_times import zone_of
@@ -372,8 +373,9 @@ def part_points(conn: Connection, info: AreaInfo, layer_id: int, part: Part, cel
     the ``Demand`` a run measured on points judges: their cells keyed and their hours of the week read as
     ``data.demand_points.stored_points`` does for the whole area, in its order (``id``). Points lie within
     ``margin_m`` metres of their cell's centre, so only those of the part's box grown by it are read."""
-    size = float(conn.execute(text("SELECT max(cell_size_m) FROM demand_cells WHERE layer_id = :l"),
-                              {"l": layer_id}).scalar_one())
+    recorded = layer_cell_size(conn, layer_id)
+    assert recorded is not None, "an import of points records its layer's cell size"
+    size = float(recorded)
     w, s, e, n = grown(part.box, margin_m)
     df = pd.read_sql(text("""
         SELECT id, x, y, lon, lat, weight,
@@ -723,8 +725,7 @@ def _measured(conn: Connection, info: AreaInfo, layer_id: int, measure: str) -> 
     points when asked (``auto``/``points``) and every point lies in a cell of the layer, else the cells."""
     if measure == "cells":
         return "cells", []
-    size = conn.execute(text("SELECT max(cell_size_m) FROM demand_cells WHERE layer_id = :l"),
-                        {"l": layer_id}).scalar()
+    size = layer_cell_size(conn, layer_id)
     points = conn.execute(text("SELECT count(*) FROM demand_points WHERE area_id = :a"), {"a": info.id}).scalar_one()
     if not size or not points:
         if measure == "points":

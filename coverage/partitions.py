@@ -32,6 +32,7 @@ from shapely.geometry.base import BaseGeometry
 from sqlalchemy import Connection, text
 
 from yizhan.areas import AreaInfo
+from yizhan.coverage.runs import layer_cell_size
 from yizhan.db.models import SRID
 from yizhan.errors import InvalidInput
 from yizhan.settings import MAX_RADIUS_M
@@ -170,7 +171,7 @@ def plan_partitions(conn: Connection, info: AreaInfo, n_parts: int, *, by: str =
     if not len(xy):
         raise InvalidInput(f"区域 {info.name!r} 没有需求网格，请先导入需求 / area {info.name!r} has no demand cells: "
                            "import demand first (`yizhan demand import`)")
-    size = conn.execute(text("SELECT max(cell_size_m) FROM demand_cells WHERE layer_id = :l"), {"l": layer}).scalar()
+    size = layer_cell_size(conn, layer)
     st = numbers(conn, "SELECT ST_X(p), ST_Y(p) FROM (SELECT ST_Transform(geom, :crs) AS p FROM stations "
                  "WHERE area_id = :a) t", {"a": info.id, "crs": crs}, 2)
     extent = [xy, st]

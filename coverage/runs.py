@@ -347,6 +347,11 @@ def units_table(conn: Connection, run_id: int) -> pd.DataFrame:
     return df
 
 
+def layer_cell_size(conn: Connection, layer_id: int) -> float | None:
+    """Edge of demand layer ``layer_id``'s cells in metres, as its import recorded it (None if not recorded)."""
+    return conn.execute(text("SELECT cell_size_m FROM demand_layers WHERE id = :l"), {"l": layer_id}).scalar()
+
+
 def cell_size_of(conn: Connection, area_id: int) -> float | None:
     """Edge of the area's demand cells in metres (None without cells)."""
     return conn.execute(text("SELECT max(cell_size_m) FROM area_cells WHERE area_id = :a"), {"a": area_id}).scalar()
