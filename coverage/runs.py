@@ -23,6 +23,7 @@ from typing_extensions import TypedDict
 from yizhan.areas import AreaInfo, get_area_by_id, sector_units, units_frame
 from yizhan.data.demand_points import LOCK_CLASS as DEMAND_LOCK_CLASS
 from yizhan.db.binary_copy import Column, encode_rows
+from yizhan.db.engine import driver_of
 from yizhan.db.models import SRID
 from yizhan.errors import Conflict, NotFound
 from yizhan.stations.registry import stations_frame
@@ -383,8 +384,7 @@ def _copy_gaps(conn: Connection, run_id: int, gaps: list[GapRow]) -> None:
         f"{_text(g.nearest_station_id)}\t"
         f"{_text(g.nearest_distance_m)}\t{_text(g.straight_distance_m)}\t{wkb}\t{centre}\n"
         for g, wkb, centre in zip(gaps, geoms, centres, strict=True))
-    raw = conn.connection.driver_connection
-    assert raw is not None, "an open connection has its psycopg connection"
+    raw = driver_of(conn)
     with raw.cursor() as cur, cur.copy("COPY gaps (run_id, rank, demand, area_m2, cells, nearest_station_id, "
                                        "nearest_distance_m, straight_distance_m, geom, centroid) FROM STDIN") as cp:
         cp.write(rows)
@@ -407,8 +407,7 @@ def _copy_cells(conn: Connection, run_id: int, rec: RunRecord, hours: HourRecord
         Column(np.zeros(n), "bool", absent) if hours.night_gap is None
         else Column(np.asarray(hours.night_gap, bool), "bool"),
         _float_column(hours.accessibility, n)]
-    raw = conn.connection.driver_connection
-    assert raw is not None, "an open connection has its psycopg connection"
+    raw = driver_of(conn)
     with raw.cursor() as cur, cur.copy(
             "COPY run_cells (run_id, cell_id, covered, nearest_station_id, distance_m, straight_distance_m, "
             "covered_weight, covered_hours, hours_covered, night_gap, accessibility) FROM STDIN (FORMAT BINARY)") as cp:

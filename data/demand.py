@@ -14,7 +14,6 @@ import unicodedata
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import geopandas as gpd
 import numpy as np
@@ -50,6 +49,7 @@ from yizhan.data.demand_points import (
 )
 from yizhan.data.demand_times import expected_time, times_from_text
 from yizhan.data.layers import close_layer, new_layer
+from yizhan.db.engine import driver_of
 from yizhan.db.models import SRID
 from yizhan.errors import ImportRejected, InvalidInput, RowProblem
 from yizhan.geo.coords import COORD_SYSTEMS, to_wgs84
@@ -163,14 +163,8 @@ def _store_points(conn: Connection, area: AreaInfo, pts: pd.DataFrame, *, append
             np.int64) - PG_EPOCH_US
     block = PointBlock(pts["lon"].to_numpy(float), pts["lat"].to_numpy(float), x, y, pts["weight"].to_numpy(float),
                        micros, has)
-    raw = _driver(conn)
+    raw = driver_of(conn)
     return append_points(raw, area.id, [block]) if append else replace_points(raw, area.id, [block])
-
-
-def _driver(conn: Connection) -> Any:
-    raw = conn.connection.driver_connection
-    assert raw is not None, "an open connection has its psycopg connection"
-    return raw
 
 
 def _check_cell_size(cell_size_m: float) -> None:
@@ -277,7 +271,7 @@ def _import_fast(engine: Engine, opened: FastFile, *, source: str, area: str | N
         with engine.begin() as conn:
             info = resolve_area(conn, area)
             stream = _Stream(opened, info, clip=clip, source=source, cell_size_m=cell_size_m)
-            raw = _driver(conn)
+            raw = driver_of(conn)
             start, busy = time.perf_counter(), stream.busy()
             if append:
                 count = append_points(raw, info.id, stream.blocks())
@@ -426,7 +420,7 @@ def import_grid(engine: Engine, grid: gpd.GeoDataFrame, *, source: str, area: st
     with engine.begin() as conn:
         info = resolve_area(conn, area)
         size = float(np.sqrt(grid.to_crs(info.crs_epsg).area.mean()))
-        drop_points(_driver(conn), info.id)
+        drop_points(driver_of(conn), info.id)
         layer = new_layer(conn, info, source=source, cell_size_m=size)
         centres = grid.to_crs(info.crs_epsg).geometry.centroid
         conn.execute(text(f"""

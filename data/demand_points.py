@@ -46,6 +46,7 @@ from yizhan.areas import AreaInfo
 from yizhan.data.demand_times import zone_of
 from yizhan.db.binary_copy import HEADER as COPY_HEADER
 from yizhan.db.binary_copy import TRAILER as COPY_TRAILER
+from yizhan.db.engine import driver_of
 
 PG_EPOCH_US = 946_684_800_000_000
 """2000-01-01T00:00:00Z in microseconds since 1970: PostgreSQL's binary timestamps count from it."""
@@ -327,8 +328,7 @@ def stored_points(conn: Connection, area: AreaInfo, *, cell_size_m: float, timez
     hour of the week is read in ``timezone`` (an IANA name). One query reads the area's partition, its pages in
     slices of ``READ_PAGES`` (one array per column and slice), in one snapshot."""
     zone = zone_of(timezone)
-    raw = conn.connection.driver_connection
-    assert raw is not None, "an open connection has its psycopg connection"
+    raw = driver_of(conn)
     with raw.cursor(binary=True) as cur:
         for name in ("int4", "float8", "timestamptz"):
             info = psycopg.postgres.types.get(name)

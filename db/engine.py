@@ -12,7 +12,7 @@ from typing import Any
 import psycopg
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, text
+from sqlalchemy import Connection, Engine, create_engine, text
 from sqlalchemy.exc import OperationalError
 
 from yizhan.db.cluster import Cluster
@@ -209,3 +209,10 @@ class AsyncPool:
         idle, self._idle = self._idle, []
         for _, cur in idle:
             await self._close(cur.connection)
+
+
+def driver_of(conn: Connection) -> Any:
+    """The psycopg connection under an open SQLAlchemy connection (for COPY), in the same transaction."""
+    raw = conn.connection.driver_connection
+    assert raw is not None, "an open connection has its psycopg connection"
+    return raw

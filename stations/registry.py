@@ -17,6 +17,7 @@ import geopandas as gpd
 import pandas as pd
 from sqlalchemy import Connection, text
 
+from yizhan.db.engine import driver_of
 from yizhan.db.models import SRID
 from yizhan.errors import InvalidInput, NotFound
 from yizhan.stations import vocab
@@ -66,8 +67,7 @@ def copy_stations(conn: Connection) -> Iterator[Callable[[Iterable[StationRecord
         "CREATE TEMP TABLE _stations_in (external_id text, name text, kind text, host text, host_name text, "
         "address text, township text, amenities text, opening_hours text, opening_hours_text text, seats int, "
         "stars smallint, status text, phone text, lon float8, lat float8) ON COMMIT DROP"))
-    raw = conn.connection.driver_connection
-    assert raw is not None, "an open connection has its psycopg connection"
+    raw = driver_of(conn)
 
     def write(records: Iterable[StationRecord]) -> int:
         n = 0
