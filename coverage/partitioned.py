@@ -61,6 +61,7 @@ from yizhan.coverage.cell_coverage import (
     network_coverage,
     straight_coverage,
 )
+from yizhan.coverage.dask_jobs import RETRIES, run_on_dask
 from yizhan.coverage.euclidean import geodesic_band, nearest_from_arrays
 from yizhan.coverage.measure import Demand, check_measure, measured_demand, per_cell
 from yizhan.coverage.partitions import UNIT_OWNER_SQL, BoxT, Part, PartitionPlan, grown, plan_partitions
@@ -79,7 +80,6 @@ from yizhan.weekly.masks import covered_masks, hours_set, pack
 
 JOB_FORMAT = "yizhan.partitioned/1"
 """Written into every job key: a change of what a part computes changes it, so old parts are not reused."""
-RETRIES = 2
 """Times Dask runs a failed part again before the run gives up on it."""
 WIDEN = 4.0
 """Each further search for a cell's nearest station beyond the halo looks in a box this many times as wide."""
@@ -576,7 +576,13 @@ def partitioned_coverage(settings: Settings, info: AreaInfo, *, mode: str = "str
                           job_dir=str(job_dir), by_hour=by_hour, week_of=week_of, unknown_hours=unknown_hours,
                           street_parts=manifest["path"] if manifest is not None else None)
                  for p in missing]
-        failures = _run_parts(settings, scheduler, say, task, tasks, job_dir, results)
+        def keep(t: PartTask, result: PartResult) -> str:
+            result.save(job_dir / f"part-{t.part.index}.npz")
+            results[t.part.index] = result
+            return f"{len(result.cell_key):,} cells, {result.seconds:.1f} s"
+
+        failures = run_on_dask(settings, scheduler, say, task, tasks, name=f"yizhan-part-{job_dir.name}",
+                               label=lambda t: f"part {t.part.index + 1}/{t.n_parts}", on_result=keep)
     if failures:
         raise YizhanError(f"{len(failures)} 个分区计算失败（已重试 {RETRIES} 次），再次运行只计算未完成的分区 / "
                           f"{len(failures)} part(s) failed after {RETRIES} retries; running the same job again "
@@ -594,63 +600,6 @@ def partitioned_coverage(settings: Settings, info: AreaInfo, *, mode: str = "str
     merged.job_dir = job_dir
     merged.notes = notes
     return merged
-
-
-def _run_parts(settings: Settings, scheduler: Any, say: Progress, task: Callable[[PartTask], PartResult],
-               tasks: list[PartTask], job_dir: Path, results: dict[int, PartResult]) -> list[str]:
-    """Submit ``tasks`` to Dask, save each result as it arrives (into ``results`` too); the failures, described."""
-    import distributed
-
-    dask: Any = distributed  # the package has no type hints
-    Client, LocalCluster, as_completed = dask.Client, dask.LocalCluster, dask.as_completed
-
-    cluster = None
-    if isinstance(scheduler, Client):
-        client, own = scheduler, False
-    elif scheduler or settings.dask_scheduler:
-        address = str(scheduler or settings.dask_scheduler)
-        say(f"connecting to the Dask scheduler at {address}")
-        try:
-            client, own = Client(address, timeout="30s"), True
-        except OSError as exc:
-            raise YizhanError(f"无法连接 Dask 调度器 {address} / cannot reach the Dask scheduler at {address}: "
-                              f"{exc}") from exc
-    else:
-        cluster = LocalCluster(n_workers=settings.partition_workers, threads_per_worker=1, processes=True,
-                               memory_limit="auto", dashboard_address=":0")
-        try:
-            client, own = Client(cluster), True
-        except BaseException:  # the worker processes go with it
-            cluster.close()
-            raise
-        limits = [w.memory_manager.memory_limit for w in cluster.workers.values()]
-        say(f"local Dask cluster: {settings.partition_workers} worker process(es) x 1 thread, memory limit "
-            f"{(limits[0] or 0) / 2**30:.1f} GiB each")
-    n_parts = tasks[0].n_parts
-    failures: list[str] = []
-    try:
-        futures = {client.submit(task, t, retries=RETRIES, pure=False, key=f"yizhan-part-{t.part.index}-"
-                                 f"{job_dir.name}-{time.time_ns()}"): t for t in tasks}
-        done = 0
-        for future in as_completed(futures):
-            t = futures[future]
-            try:
-                result = future.result()
-            except Exception as exc:  # a part's own failure, after its retries: the others go on
-                failures.append(f"part {t.part.index + 1}/{n_parts}: {type(exc).__name__}: {exc}")
-                say(f"part {t.part.index + 1}/{n_parts} failed: {exc}")
-                continue
-            result.save(job_dir / f"part-{t.part.index}.npz")
-            results[t.part.index] = result
-            done += 1
-            say(f"part {t.part.index + 1}/{n_parts} done: {len(result.cell_key):,} cells, {result.seconds:.1f} s "
-                f"({done}/{len(tasks)} of this run)")
-    finally:
-        if own:
-            client.close()
-        if cluster is not None:
-            cluster.close()
-    return failures
 
 
 def merge_parts(plan: PartitionPlan, parts: list[PartResult], keys: np.ndarray, station_ids: np.ndarray,
