@@ -6,6 +6,9 @@ Graphs are kept in ``<data_dir>/graphs`` as ``.npz`` (``StreetGraph.save``), in 
 from __future__ import annotations
 
 import gc
+import os
+import shutil
+import tempfile
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -168,7 +171,9 @@ def build_street_parts(area: AreaInfo, extract: Path, *, profile: str, tiles: tu
     streaming pass: ``tiles`` (columns, rows) equal rectangles over the area's boundary in its metric CRS, each
     graph holding the streets within ``halo_m`` metres of its rectangle (the tiles reach half the largest demand
     cell beyond the boundary's box, so every cell's centre lies in one). A partitioned run along the streets then
-    uses them (its parts are these tiles; a halo narrower than the run needs is refused). Returns the manifest."""
+    uses them (its parts are these tiles; a halo narrower than the run needs is refused). The set is built in a
+    folder beside the old one and then renamed into its place, so a run never reads a half-written set and a failed
+    build leaves the old set as it was. Returns the manifest."""
     import geopandas as gpd
 
     from yizhan.geo.street_parts import grid_tiles, partition_street_graphs
@@ -183,6 +188,21 @@ def build_street_parts(area: AreaInfo, extract: Path, *, profile: str, tiles: tu
     # a demand cell's centre may lie outside the boundary by up to half the largest cell (5 km): the tiles hold it
     grow = MAX_CELL_SIZE_M / 2
     west, south, east, north = west - grow, south - grow, east + grow, north + grow
-    return partition_street_graphs(extract, grid_tiles((west, south, east, north), *tiles), halo_m=halo_m,
-                                   profile=_check_profile(profile), out_dir=street_parts_dir(area, settings),
-                                   crs_epsg=area.crs_epsg, progress=progress)
+    profile = _check_profile(profile)
+    home = street_parts_dir(area, settings)
+    home.mkdir(parents=True, exist_ok=True)
+    # built beside the old graphs, then put in their place: a run never reads a half-written set of tiles, and a
+    # failed build leaves the old set as it was
+    building = Path(tempfile.mkdtemp(prefix=f".{profile}-building-", dir=home))
+    try:
+        built = partition_street_graphs(extract, grid_tiles((west, south, east, north), *tiles), halo_m=halo_m,
+                                        profile=profile, out_dir=building, crs_epsg=area.crs_epsg,
+                                        progress=progress)
+        final, retired = home / profile, home / f".{profile}-retired-{os.getpid()}"
+        if final.exists():
+            final.rename(retired)
+        built.parent.rename(final)
+    finally:
+        shutil.rmtree(building, ignore_errors=True)
+        shutil.rmtree(home / f".{profile}-retired-{os.getpid()}", ignore_errors=True)
+    return final / built.name

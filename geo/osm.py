@@ -29,12 +29,13 @@ _NUMBER = re.compile(r"\d+(?:\.\d+)?")
 def checked_extract(path: str | Path) -> Path:
     p = Path(path)
     if not p.is_file():
-        raise InvalidInput(f"{p}: file not found; expected {EXPECTED_FORMAT}")
+        raise InvalidInput(f"{p}: 找不到文件 / file not found; expected {EXPECTED_FORMAT}")
     return p
 
 
 def reading_error(path: Path, exc: Exception) -> InvalidInput:
-    return InvalidInput(f"{path}: cannot be read ({exc}); expected {EXPECTED_FORMAT}")
+    return InvalidInput(f"{path}: 无法读取，应为 OSM 文件 (.osm 或 .osm.pbf) / cannot be read ({exc}); expected "
+                        f"{EXPECTED_FORMAT}")
 
 
 def iterate_extract(path: Path, processor: osmium.FileProcessor) -> Iterator[Any]:
