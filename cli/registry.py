@@ -116,8 +116,10 @@ def network_parts(
     area: AreaOpt = None,
     tiles: Annotated[str, typer.Option(help="Columns x rows of equal tiles over the area, e.g. 4x4")] = "4x4",
     halo: Annotated[float | None, typer.Option(help="Metres of streets each tile also holds around it (default: "
-                                                    "3 x YIZHAN_RADIUS_M + 3 x YIZHAN_MAX_SNAP_M + 500, what a "
-                                                    "run along the streets needs)")] = None,
+                                                    "what a run along the streets at YIZHAN_RADIUS_M needs: 3 x "
+                                                    "the radius + YIZHAN_MAX_SNAP_M + half the diagonal of the "
+                                                    "area's demand cells + 100). Runs at a larger radius need "
+                                                    "more")] = None,
     profile: Annotated[list[str] | None, typer.Option(help="walk and/or bike (default both)")] = None,
 ) -> None:
     """Build the area's street graphs per partition in one streaming pass over a province's extract, for runs in
@@ -126,16 +128,18 @@ def network_parts(
     import re
 
     from yizhan.areas import resolve_area
-    from yizhan.coverage.cell_coverage import NETWORK_LIMIT_FACTOR
+    from yizhan.coverage.partitions import street_parts_halo
+    from yizhan.coverage.runs import cell_size_of
     from yizhan.coverage.streets import build_street_parts
 
     m = re.fullmatch(r"\s*(\d+)\s*[x×*]\s*(\d+)\s*", tiles)
     if m is None or int(m[1]) < 1 or int(m[2]) < 1:
         raise typer.BadParameter(f"--tiles {tiles!r}: 应为 列x行 / expected columns x rows such as 4x4")
     settings = get_settings()
-    halo_m = halo if halo is not None else (NETWORK_LIMIT_FACTOR * settings.radius_m + 3 * settings.max_snap_m + 500)
     with engine().connect() as conn:
         info = resolve_area(conn, area)
+        cell_m = cell_size_of(conn, info.id)
+    halo_m = halo if halo is not None else street_parts_halo(settings.radius_m, settings.max_snap_m, cell_m)
     for p in profile or ["walk", "bike"]:
         with status(f"cutting the {p} streets of {info.name} into {m[1]} x {m[2]} tiles ({halo_m:g} m halo)") as say:
             manifest = build_street_parts(info, osm, profile=p, tiles=(int(m[1]), int(m[2])), halo_m=halo_m,

@@ -32,7 +32,9 @@ from shapely.geometry.base import BaseGeometry
 from sqlalchemy import Connection, text
 
 from yizhan.areas import AreaInfo
+from yizhan.coverage.cell_coverage import NETWORK_LIMIT_FACTOR
 from yizhan.coverage.runs import layer_cell_size
+from yizhan.data.demand import MAX_CELL_SIZE_M
 from yizhan.db.models import SRID
 from yizhan.errors import InvalidInput
 from yizhan.settings import MAX_RADIUS_M
@@ -89,6 +91,17 @@ class PartitionPlan:
     def to_json(self) -> str:
         """The plan as JSON (a job folder keeps it beside the parts' results)."""
         return json.dumps(asdict(self), sort_keys=True)
+
+def street_parts_halo(radius_m: float, max_snap_m: float, cell_size_m: float | None) -> float:
+    """Metres of streets each tile of an area's street graphs per partition (``coverage.streets.build_street_parts``)
+    must hold around it for runs along the streets at ``radius_m``: the search limit (``NETWORK_LIMIT_FACTOR`` x the
+    radius, at least the radius and a service area's reach of 50 m), the snapping distance ``max_snap_m``, half the
+    diagonal of the area's demand cells of ``cell_size_m`` metres (a demand point's distance from its cell's centre;
+    the largest cell allowed when the area has no demand yet) and 100 m to spare: more than a run in parts needs
+    (``coverage.partitioned.halos``)."""
+    cell = cell_size_m if cell_size_m is not None else MAX_CELL_SIZE_M
+    return max(NETWORK_LIMIT_FACTOR * radius_m, radius_m + 50.0) + max_snap_m + cell * 2**0.5 / 2 + 100
+
 
 def grown(box: BoxT, halo_m: float) -> BoxT:
     """``box`` (west, south, east, north) grown by ``halo_m`` metres on every side: it holds every point within
