@@ -181,8 +181,10 @@ class RateLimiter:
         if self.capacity <= 0:
             return
         store = self.store
-        now = time.monotonic()
         with store.locked():
+            # read the clock under the lock: a time taken before it can be older than what another process
+            # stored while this one waited, which would look like a restarted clock and refill the bucket
+            now = time.monotonic()
             tokens, last = store.get(client) or (self.capacity, now)
             if last > now:  # counted before the host's clock restarted (a reboot): a fresh bucket
                 tokens, last = self.capacity, now
