@@ -35,6 +35,8 @@ import pyarrow.csv as pacsv  # type: ignore[import-untyped]
 import pyarrow.parquet as pq  # type: ignore[import-untyped]
 import shapely
 from psycopg import Connection as PgConnection
+from psycopg import sql
+from psycopg.copy import QueuedLibpqWriter
 from pyproj import CRS, Transformer
 
 from yizhan.areas import AreaInfo
@@ -518,33 +520,60 @@ _CELL_TAIL = np.dtype([("ls", ">i4"), ("s", ">f8"), ("lw", ">i4"), ("w", ">f8"),
                        ("y", ">f8")])
 
 
-def copy_cells(conn: PgConnection[Any], area: AreaInfo, cells: FastCells, layer_id: int) -> None:
-    """Append the cells to ``demand_cells`` in demand layer ``layer_id`` by binary COPY: each square's polygon
-    (corners west-south, west-north, east-north, east-south, as PostGIS's envelope) and centre transformed to WGS 84
-    lon/lat, and the centre in metres of the area's CRS (``x``, ``y``)."""
+CELL_ROWS = 1 << 15
+"""Cells encoded at a time (about 8 MB): the server takes one part while the next is encoded, and the buffers of a
+part are reused for the next instead of touching fresh memory for all the cells at once."""
+
+
+def copy_cells(conn: PgConnection[Any], area: AreaInfo, cells: FastCells, layer_id: int, *,
+               table: str | None = None) -> None:
+    """Append the cells to ``demand_cells`` in demand layer ``layer_id`` by binary COPY, or load them into ``table``
+    (the layer's own table, created in the open transaction and not attached yet: ``data.layers.new_layer``;
+    written frozen): each square's polygon (corners west-south, west-north, east-north, east-south, as PostGIS's
+    envelope) and centre transformed to WGS 84 lon/lat, and the centre in metres of the area's CRS (``x``, ``y``).
+    The rows go in the cells' order, so their ids (from ``demand_cells_id_seq``) follow it."""
     size = cells.size
     back = Transformer.from_crs(area.crs_epsg, SRID, always_xy=True)
     x0, y0 = cells.ix * size, cells.iy * size
     x1, y1 = (cells.ix + 1) * size, (cells.iy + 1) * size
-    xs = np.stack([x0, x0, x1, x1, x0], axis=1).astype(np.float64)
-    ys = np.stack([y0, y1, y1, y0, y0], axis=1).astype(np.float64)
+    xs = np.stack([x0, x0, x1, x1], axis=1).astype(np.float64)
+    ys = np.stack([y0, y1, y1, y0], axis=1).astype(np.float64)
     lon, lat = back.transform(xs.ravel(), ys.ravel())
-    clon, clat = back.transform((cells.ix + 0.5) * size, (cells.iy + 0.5) * size)
+    cx, cy = (cells.ix + 0.5) * size, (cells.iy + 0.5) * size
+    clon, clat = back.transform(cx, cy)
+    ring = np.empty((len(cells), 10))  # four corners, then the first again (the ring closed)
+    ring[:, 0:8:2], ring[:, 1:8:2] = np.reshape(lon, (-1, 4)), np.reshape(lat, (-1, 4))
+    ring[:, 8:] = ring[:, :2]
     prefix = np.frombuffer((repr(size).removesuffix(".0") + "m:").encode(), np.uint8)
-    ix_text, ix_len = _ascii(cells.ix)
-    iy_text, iy_len = _ascii(cells.iy)
-    n = len(cells)
+    statement = sql.SQL("COPY {} (area_id, layer_id, cell_key, cell_size_m, weight, points, geom, centroid, x, y) "
+                        "FROM STDIN (FORMAT BINARY{})").format(sql.Identifier(table or "demand_cells"),
+                                                              sql.SQL(", FREEZE") if table else sql.SQL(""))
+    with conn.cursor() as cur, cur.copy(statement, writer=QueuedLibpqWriter(cur)) as cp:
+        cp.write(COPY_HEADER)
+        for start in range(0, len(cells), CELL_ROWS):
+            part = slice(start, start + CELL_ROWS)
+            cp.write(memoryview(_cell_rows(area.id, layer_id, prefix, size, cells.ix[part], cells.iy[part],
+                                           cells.weight[part], cells.points[part], ring[part], clon[part],
+                                           clat[part], cx[part], cy[part])))
+        cp.write(COPY_TRAILER)
+
+
+def _cell_rows(area_id: int, layer_id: int, prefix: np.ndarray, size: float, ix: np.ndarray, iy: np.ndarray,
+               weight: np.ndarray, points: np.ndarray, ring: np.ndarray, clon: np.ndarray, clat: np.ndarray,
+               cx: np.ndarray, cy: np.ndarray) -> bytes:
+    """Cells' rows in PostgreSQL's binary COPY format (without the file header and trailer); see ``copy_cells``."""
+    n = len(ix)
+    ix_text, ix_len = _ascii(ix)
+    iy_text, iy_len = _ascii(iy)
     head = np.empty(n, _CELL_HEAD)
-    head["n"], head["la"], head["a"], head["ll"], head["l"] = 10, 4, area.id, 4, layer_id
+    head["n"], head["la"], head["a"], head["ll"], head["l"] = 10, 4, area_id, 4, layer_id
     head["lk"] = len(prefix) + ix_len + 1 + iy_len
-    tail = np.empty(len(cells), _CELL_TAIL)
-    tail["ls"], tail["s"], tail["lw"], tail["w"], tail["lp"], tail["p"] = 8, size, 8, cells.weight, 4, cells.points
+    tail = np.empty(n, _CELL_TAIL)
+    tail["ls"], tail["s"], tail["lw"], tail["w"], tail["lp"], tail["p"] = 8, size, 8, weight, 4, points
     tail["lg"], tail["gbo"], tail["gt"], tail["gsrid"], tail["rings"], tail["npts"] = 97, 1, _EWKB_POLYGON, SRID, 1, 5
-    ring = np.empty((len(cells), 10))
-    ring[:, 0::2], ring[:, 1::2] = np.reshape(lon, (-1, 5)), np.reshape(lat, (-1, 5))
     tail["ring"] = ring
     tail["lc"], tail["cbo"], tail["ct"], tail["csrid"], tail["cx"], tail["cy"] = 25, 1, _EWKB_POINT, SRID, clon, clat
-    tail["lx"], tail["x"], tail["ly"], tail["y"] = 8, (cells.ix + 0.5) * size, 8, (cells.iy + 0.5) * size
+    tail["lx"], tail["x"], tail["ly"], tail["y"] = 8, cx, 8, cy
     parts = [head.view(np.uint8).reshape(n, _CELL_HEAD.itemsize), np.broadcast_to(prefix, (n, len(prefix))),
              ix_text, np.full((n, 1), ord(":"), np.uint8), iy_text, tail.view(np.uint8).reshape(n, _CELL_TAIL.itemsize)]
     rows = np.concatenate(parts, axis=1)
@@ -553,11 +582,7 @@ def copy_cells(conn: PgConnection[Any], area: AreaInfo, cells: FastCells, layer_
     keep[:, at:at + ix_text.shape[1]] = np.arange(ix_text.shape[1]) < ix_len[:, None]
     at += ix_text.shape[1] + 1
     keep[:, at:at + iy_text.shape[1]] = np.arange(iy_text.shape[1]) < iy_len[:, None]
-    with conn.cursor() as cur, cur.copy("COPY demand_cells (area_id, layer_id, cell_key, cell_size_m, weight, "
-                                        "points, geom, centroid, x, y) FROM STDIN (FORMAT BINARY)") as cp:
-        cp.write(COPY_HEADER)
-        cp.write(rows[keep].data)
-        cp.write(COPY_TRAILER)
+    return rows[keep].tobytes()
 
 
 def _ascii(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
