@@ -14,8 +14,8 @@ import unicodedata
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import geopandas as gpd
 import numpy as np
 import pandas as pd
 from shapely.geometry.base import BaseGeometry
@@ -55,6 +55,9 @@ from yizhan.errors import ImportRejected, InvalidInput, RowProblem
 from yizhan.geo.coords import COORD_SYSTEMS, to_wgs84
 from yizhan.settings import DEFAULT_TIMEZONE
 from yizhan.stations.tables import ImportLimits
+
+if TYPE_CHECKING:  # geopandas is imported where a grid is read: a file of points does not wait for it
+    import geopandas as gpd
 
 MAX_PROBLEMS = 1000
 """Bad rows listed at most per field."""
@@ -391,6 +394,7 @@ def _polygon_grid(path: Path) -> gpd.GeoDataFrame | None:
     """The file's features when it is a GeoJSON/GPKG/GeoParquet of polygons (a ready grid), else None."""
     if path.suffix.lower() not in {".geojson", ".json", ".gpkg", ".parquet", ".geoparquet"} or not path.exists():
         return None
+    import geopandas as gpd
     try:
         gdf = gpd.read_parquet(path) if "parquet" in path.suffix.lower() else gpd.read_file(path)
     except Exception as exc:
