@@ -521,8 +521,8 @@ _CELL_TAIL = np.dtype([("ls", ">i4"), ("s", ">f8"), ("lw", ">i4"), ("w", ">f8"),
 
 
 CELL_ROWS = 1 << 15
-"""Cells encoded at a time (about 8 MB): the server takes one part while the next is encoded, and the buffers of a
-part are reused for the next instead of touching fresh memory for all the cells at once."""
+"""Cells transformed and encoded at a time (about 8 MB): the server takes one part while the next is made, and the
+buffers of a part are reused for the next instead of touching fresh memory for all the cells at once."""
 
 
 def copy_cells(conn: PgConnection[Any], area: AreaInfo, cells: FastCells, layer_id: int, *,
@@ -534,16 +534,6 @@ def copy_cells(conn: PgConnection[Any], area: AreaInfo, cells: FastCells, layer_
     The rows go in the cells' order, so their ids (from ``demand_cells_id_seq``) follow it."""
     size = cells.size
     back = Transformer.from_crs(area.crs_epsg, SRID, always_xy=True)
-    x0, y0 = cells.ix * size, cells.iy * size
-    x1, y1 = (cells.ix + 1) * size, (cells.iy + 1) * size
-    xs = np.stack([x0, x0, x1, x1], axis=1).astype(np.float64)
-    ys = np.stack([y0, y1, y1, y0], axis=1).astype(np.float64)
-    lon, lat = back.transform(xs.ravel(), ys.ravel())
-    cx, cy = (cells.ix + 0.5) * size, (cells.iy + 0.5) * size
-    clon, clat = back.transform(cx, cy)
-    ring = np.empty((len(cells), 10))  # four corners, then the first again (the ring closed)
-    ring[:, 0:8:2], ring[:, 1:8:2] = np.reshape(lon, (-1, 4)), np.reshape(lat, (-1, 4))
-    ring[:, 8:] = ring[:, :2]
     prefix = np.frombuffer((repr(size).removesuffix(".0") + "m:").encode(), np.uint8)
     statement = sql.SQL("COPY {} (area_id, layer_id, cell_key, cell_size_m, weight, points, geom, centroid, x, y) "
                         "FROM STDIN (FORMAT BINARY{})").format(sql.Identifier(table or "demand_cells"),
@@ -552,17 +542,25 @@ def copy_cells(conn: PgConnection[Any], area: AreaInfo, cells: FastCells, layer_
         cp.write(COPY_HEADER)
         for start in range(0, len(cells), CELL_ROWS):
             part = slice(start, start + CELL_ROWS)
-            cp.write(memoryview(_cell_rows(area.id, layer_id, prefix, size, cells.ix[part], cells.iy[part],
-                                           cells.weight[part], cells.points[part], ring[part], clon[part],
-                                           clat[part], cx[part], cy[part])))
+            cp.write(memoryview(_cell_rows(area.id, layer_id, prefix, size, back, cells.ix[part], cells.iy[part],
+                                           cells.weight[part], cells.points[part])))
         cp.write(COPY_TRAILER)
 
 
-def _cell_rows(area_id: int, layer_id: int, prefix: np.ndarray, size: float, ix: np.ndarray, iy: np.ndarray,
-               weight: np.ndarray, points: np.ndarray, ring: np.ndarray, clon: np.ndarray, clat: np.ndarray,
-               cx: np.ndarray, cy: np.ndarray) -> bytes:
-    """Cells' rows in PostgreSQL's binary COPY format (without the file header and trailer); see ``copy_cells``."""
+def _cell_rows(area_id: int, layer_id: int, prefix: np.ndarray, size: float, back: Transformer, ix: np.ndarray,
+               iy: np.ndarray, weight: np.ndarray, points: np.ndarray) -> bytes:
+    """Cells' rows in PostgreSQL's binary COPY format (without the file header and trailer), their squares
+    transformed to WGS 84 by ``back``; see ``copy_cells``."""
     n = len(ix)
+    x0, y0 = ix * size, iy * size
+    x1, y1 = (ix + 1) * size, (iy + 1) * size
+    lon, lat = back.transform(np.stack([x0, x0, x1, x1], axis=1).astype(np.float64).ravel(),
+                              np.stack([y0, y1, y1, y0], axis=1).astype(np.float64).ravel())
+    cx, cy = (ix + 0.5) * size, (iy + 0.5) * size
+    clon, clat = back.transform(cx, cy)
+    ring = np.empty((n, 10))  # four corners, then the first again (the ring closed)
+    ring[:, 0:8:2], ring[:, 1:8:2] = np.reshape(lon, (-1, 4)), np.reshape(lat, (-1, 4))
+    ring[:, 8:] = ring[:, :2]
     ix_text, ix_len = _ascii(ix)
     iy_text, iy_len = _ascii(iy)
     head = np.empty(n, _CELL_HEAD)
