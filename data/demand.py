@@ -24,11 +24,11 @@ from sqlalchemy import Connection, Engine, text
 from yizhan.areas import AreaInfo, resolve_area
 from yizhan.data.demand_columns import DemandColumns
 from yizhan.data.demand_fast import (
+    CellSums,
     Declined,
     FastCells,
     FastFile,
     FastPoints,
-    cells_at,
     copy_cells,
     fast_file,
     grid_indices,
@@ -325,16 +325,14 @@ def _some_inside(count: int, source: str, area: AreaInfo) -> None:
 class _Stream:
     """A fast file's batches made into blocks to store: each batch tested against the area (``clip`` drops the
     points outside it, else they are collected, up to 200, and raised as one ImportRejected after the last batch),
-    its metres in the area's CRS computed and its points' squares of ``cell_size_m`` metres kept for the cells (while
+    its metres in the area's CRS computed and its points summed into their squares of ``cell_size_m`` metres (while
     the server stores the batch before). ``busy`` is the time spent reading, checking and preparing the blocks, so
     that the caller can tell the time the COPY itself took."""
 
     def __init__(self, opened: FastFile, area: AreaInfo, *, clip: bool, source: str, cell_size_m: float) -> None:
         self.opened, self.area, self.clip, self.source, self.size = opened, area, clip, source, cell_size_m
         self.dropped = 0
-        self.ixs: list[np.ndarray] = []
-        self.iys: list[np.ndarray] = []
-        self.ws: list[np.ndarray] = []
+        self.sums = CellSums(area, cell_size_m)
         self.prepare = 0.0
 
     def busy(self) -> float:
@@ -342,9 +340,8 @@ class _Stream:
         return sum(s.get(k, 0.0) for k in ("read", "check", "transform", "area test")) + self.prepare
 
     def cells(self) -> FastCells:
-        """The points stored, summed by square."""
-        return cells_at(np.concatenate(self.ixs), np.concatenate(self.iys), np.concatenate(self.ws),
-                        cell_size_m=self.size)
+        """The points stored, summed by square (as they were stored: ``CellSums``)."""
+        return self.sums.cells()
 
     def blocks(self) -> Iterator[PointBlock]:
         seconds = self.opened.seconds
@@ -366,9 +363,7 @@ class _Stream:
             t = time.perf_counter()
             x, y = metres(batch.lon, batch.lat, self.area.crs_epsg)
             ix, iy = grid_indices(x, y, self.size)
-            self.ixs.append(ix.astype(np.int32))
-            self.iys.append(iy.astype(np.int32))
-            self.ws.append(batch.weight)
+            self.sums.add(ix, iy, batch.weight)
             self.prepare += time.perf_counter() - t
             yield PointBlock(batch.lon, batch.lat, x, y, batch.weight, batch.micros, batch.has_time)
         if problems:

@@ -469,6 +469,80 @@ class FastCells:
     def __len__(self) -> int:
         return len(self.ix)
 
+DENSE_CELLS = 1 << 23
+"""Most squares of an area's box that ``CellSums`` sums into one array per field (about 100 MB); a larger box (a
+province at a small cell size) keeps its points' squares to sum them at the end."""
+
+
+class CellSums:
+    """Points summed by square of ``cell_size_m`` metres as their batches come (``add``), so the cells are ready when
+    the last batch is stored: into one array per field over the squares of the area's box (its boundary's box in
+    the area's CRS, widened by two squares), each batch's points added in their order (``np.add.at``: the same sums,
+    to the last bit, as one ``np.bincount`` over all the points); the points of squares beyond that box, or all of
+    them when the box has more than ``DENSE_CELLS`` squares or the area no boundary, kept and summed at the end
+    (``cells_at``). ``cells`` gives the cells in the order ``cells_at`` gives them (ix, then iy)."""
+
+    def __init__(self, area: AreaInfo, cell_size_m: float) -> None:
+        self.size = float(cell_size_m)
+        self.ixs: list[np.ndarray] = []
+        self.iys: list[np.ndarray] = []
+        self.ws: list[np.ndarray] = []
+        self.x0 = self.y0 = self.width = self.height = 0
+        self.sums: np.ndarray | None = None
+        self.counts: np.ndarray | None = None
+        if area.boundary is None:
+            return
+        west, south, east, north = area.boundary.bounds
+        edge = np.linspace(0.0, 1.0, 257)  # the box's edges, densely: a projected box's sides are curves
+        lon = np.concatenate([west + (east - west) * edge, np.full(257, east), west + (east - west) * edge,
+                              np.full(257, west)])
+        lat = np.concatenate([np.full(257, south), south + (north - south) * edge, np.full(257, north),
+                              south + (north - south) * edge])
+        x, y = metres(lon, lat, area.crs_epsg)
+        ix, iy = grid_indices(x, y, self.size)
+        self.x0, self.y0 = int(ix.min()) - 2, int(iy.min()) - 2
+        self.width, self.height = int(ix.max()) + 3 - self.x0, int(iy.max()) + 3 - self.y0
+        if self.width * self.height <= DENSE_CELLS:
+            self.sums = np.zeros(self.width * self.height)
+            self.counts = np.zeros(self.width * self.height, np.int64)
+
+    def add(self, ix: np.ndarray, iy: np.ndarray, weight: np.ndarray) -> None:
+        """Add points in squares ``ix``, ``iy`` with their weights."""
+        if self.sums is None or self.counts is None:
+            self._keep(ix, iy, weight)
+            return
+        cx, cy = ix - self.x0, iy - self.y0
+        box = (cx >= 0) & (cx < self.width) & (cy >= 0) & (cy < self.height)
+        if not box.all():
+            self._keep(ix[~box], iy[~box], weight[~box])
+            cx, cy, weight = cx[box], cy[box], weight[box]
+        code = cx * self.height + cy
+        np.add.at(self.sums, code, weight)
+        np.add.at(self.counts, code, 1)
+
+    def _keep(self, ix: np.ndarray, iy: np.ndarray, weight: np.ndarray) -> None:
+        self.ixs.append(ix.astype(np.int32))
+        self.iys.append(iy.astype(np.int32))
+        self.ws.append(np.asarray(weight, np.float64))
+
+    def cells(self) -> FastCells:
+        """The sums by square, in the order of the squares (ix, then iy)."""
+        parts: list[FastCells] = []
+        if self.counts is not None and self.sums is not None:
+            used = np.flatnonzero(self.counts)
+            parts.append(FastCells(used // self.height + self.x0, used % self.height + self.y0, self.sums[used],
+                                   self.counts[used], self.size))
+        if self.ixs:
+            parts.append(cells_at(np.concatenate(self.ixs), np.concatenate(self.iys), np.concatenate(self.ws),
+                                  cell_size_m=self.size))
+        if len(parts) == 1:
+            return parts[0]
+        ix, iy, weight, points = (np.concatenate([getattr(p, f) for p in parts]).astype(
+            np.float64 if f == "weight" else np.int64) for f in ("ix", "iy", "weight", "points"))
+        order = np.lexsort((iy, ix))
+        return FastCells(ix[order], iy[order], weight[order], points[order], self.size)
+
+
 def metres(lon: np.ndarray, lat: np.ndarray, crs_epsg: int) -> tuple[np.ndarray, np.ndarray]:
     """WGS 84 lon, lat degrees as x, y metres (east, north) in EPSG ``crs_epsg``."""
     x, y = Transformer.from_crs(SRID, crs_epsg, always_xy=True).transform(lon, lat)

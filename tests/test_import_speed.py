@@ -183,3 +183,29 @@ def test_migration_moves_the_cells_to_their_layers_and_back(db_url, wudaokou, tm
         assert len(_partitions(engine)) == 1
     finally:
         engine.dispose()
+
+
+@pytest.mark.parametrize("dense", [demand_fast.DENSE_CELLS, 10])
+def test_cells_summed_by_batch_are_those_summed_at_once(wudaokou, monkeypatch, dense):
+    """Points summed into their squares batch by batch (``CellSums``: the area's box in one array, squares beyond it
+    kept apart; or, with a box of more than ``dense`` squares, all kept) give the cells ``cells_at`` gives for all
+    the points at once: the same squares in the same order, the same counts and, to the last bit, the same sums of
+    fractional weights."""
+    monkeypatch.setattr(demand_fast, "DENSE_CELLS", dense)
+    rng = np.random.default_rng(31)
+    n = 50_000
+    lon = rng.uniform(WEST - 0.05, EAST + 0.05, n)  # a fifth or so beyond the area's box
+    lat = rng.uniform(SOUTH - 0.05, NORTH + 0.05, n)
+    weight = rng.uniform(0, 7, n) / 3
+    x, y = demand_fast.metres(lon, lat, wudaokou.crs_epsg)
+    ix, iy = demand_fast.grid_indices(x, y, 120.0)
+    sums = demand_fast.CellSums(wudaokou, 120.0)
+    assert (sums.sums is None) == (dense == 10)
+    for start in range(0, n, 7_000):
+        part = slice(start, start + 7_000)
+        sums.add(ix[part], iy[part], weight[part])
+    assert sums.ixs and 0 < sum(len(a) for a in sums.ixs) < (n if dense > 10 else n + 1)
+    got, want = sums.cells(), demand_fast.cells_at(ix, iy, weight, cell_size_m=120.0)
+    assert len(got) == len(want) > 1000
+    for field in ("ix", "iy", "points", "weight"):
+        assert np.array_equal(getattr(got, field), getattr(want, field)), field
