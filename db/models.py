@@ -146,7 +146,11 @@ class DemandLayer(Base):
 class DemandCell(Base):
     """A demand grid cell (square, ``cell_size_m`` metres in the area CRS) with its summed weight, in the layer of
     the import that made it; ``x``, ``y`` its centre in metres in the area's CRS (x east, y north). The area's
-    current cells are the view ``area_cells``."""
+    current cells are the view ``area_cells``.
+
+    In the database the table is partitioned by list of ``layer_id`` (migration 0015): each layer's cells are a
+    table of their own, ``demand_cells_l{layer_id}`` (``data.layers``), and the primary key is ``(id, layer_id)``;
+    ``id`` comes from one sequence, so it still names a cell alone. The model maps the parent table."""
 
     __tablename__ = "demand_cells"
     __table_args__ = (
@@ -159,7 +163,8 @@ class DemandCell(Base):
     """The area (migration 0014: no foreign key checked per cell; the area's layers go with it, their cells with
     them). No spatial index either: cells are read by layer, a part's by its box on ``x``."""
     layer_id: Mapped[int] = mapped_column(Integer)
-    """The demand layer; a trigger on ``demand_layers`` deletes a deleted layer's cells (migration 0014)."""
+    """The demand layer, the partition key: a trigger on ``demand_layers`` drops a deleted layer's table of cells
+    (migration 0015; before it, 0014 deleted the cells)."""
     cell_key: Mapped[str] = mapped_column(String(60))
     cell_size_m: Mapped[float] = mapped_column(Float)
     weight: Mapped[float] = mapped_column(Float)
