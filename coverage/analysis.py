@@ -28,8 +28,9 @@ from yizhan.coverage.cell_coverage import (
     straight_coverage,
 )
 from yizhan.coverage.gaps import gaps_from_cells, gaps_from_grid
-from yizhan.coverage.measure import HALF, check_measure, measured_demand, per_cell
+from yizhan.coverage.measure import HALF, Demand, check_measure, measured_demand, per_cell
 from yizhan.coverage.partitioned import PartitionedCoverage, partitioned_coverage
+from yizhan.coverage.reach import Pairs
 from yizhan.coverage.runs import (
     UNASSIGNED,
     GapRow,
@@ -71,9 +72,12 @@ def run_coverage(engine: Any, *, area: str | None = None, radius_m: float = DEFA
     ``parts`` > 1 (or a ``scheduler``: a Dask scheduler's address ``tcp://HOST:8786`` or a ``distributed.Client``)
     computes the coverage in that many parts on Dask (``coverage.partitioned``: a local cluster of
     ``settings.partition_workers`` processes unless a scheduler is given; parts by ``parts_by`` "tiles" or "units"),
-    each part exact inside it, then merges, gaps and stores here as a whole run does; by hour and capacity are
-    computed in one process only. Along the streets, when the area's street graphs per partition were built
-    (``coverage.streets.build_street_parts``), the parts are their tiles and each worker loads its own graph.
+    each part exact inside it, then merges, gaps and stores here as a whole run does. By hour and with capacity,
+    the parts also find every (location, station) pair within the radius of their locations (the search, along the
+    streets the costly step), and the weekly figures and the two-step catchment are built here on all the pairs
+    together, so they are the whole run's (a station's catchment crosses the parts' edges). Along the streets,
+    when the area's street graphs per partition were built (``coverage.streets.build_street_parts``), the parts are
+    their tiles and each worker loads its own graph.
     """
     if mode not in MODES:
         raise InvalidInput(f"mode {mode!r}: expected one of {', '.join(MODES)}")
@@ -83,9 +87,7 @@ def run_coverage(engine: Any, *, area: str | None = None, radius_m: float = DEFA
     check_options(unknown_hours=unknown_hours, decay=decay)
     check_measure(measure)
     partitioned = parts > 1 or scheduler is not None
-    if partitioned and (by_hour or capacity):
-        raise InvalidInput("分区计算只算覆盖，不按小时、不算容量 / a run in parts (--partitions) computes coverage "
-                           "only: run --by-hour or --capacity without --partitions")
+    weekly = by_hour or capacity
     if partitioned and settings is None:
         raise TypeError("run_coverage(parts=...) needs settings: they say how to reach the database and Dask")
     say = progress or (lambda _msg: None)
@@ -95,7 +97,7 @@ def run_coverage(engine: Any, *, area: str | None = None, radius_m: float = DEFA
         say(f"loading stations and demand of {info.name}")
         stations = stations_frame(conn, info.id)
         # the keys match points to cells, and parts' results to the area's cells: without either, unread
-        cells = layer_cells(conn, info.id, keys=partitioned or measure != "cells" or by_hour or capacity)
+        cells = layer_cells(conn, info.id, keys=partitioned or measure != "cells" or weekly)
         units = units_frame(conn, info.id)
         if cells is None or not len(cells):
             raise InvalidInput(f"区域 {info.name!r} 没有需求网格，请先导入需求 / area {info.name!r} has no demand "
@@ -103,10 +105,11 @@ def run_coverage(engine: Any, *, area: str | None = None, radius_m: float = DEFA
         crs = info.crs_epsg
         cells_xy = cells.xy
         cell_size = cells.cell_size_m
+        # in parts without the weekly figures, the parts measure: the points are not read here
         demand = measured_demand(conn, info, cells.frame(), cells_xy, cell_size,
-                                 measure="cells" if partitioned else measure, timezone=timezone,
-                                 times=by_hour or capacity)
-        week_profile = stored_profile(conn, info.id) if by_hour or capacity else None
+                                 measure="cells" if partitioned and not weekly else measure, timezone=timezone,
+                                 times=weekly)
+        week_profile = stored_profile(conn, info.id) if weekly else None
     active = stations[stations["status"] == "active"]
     st_m = active.to_crs(crs)
     boundary_m = (gpd.GeoSeries([info.boundary], crs=SRID).to_crs(crs).iloc[0]
@@ -117,16 +120,19 @@ def run_coverage(engine: Any, *, area: str | None = None, radius_m: float = DEFA
                               "measured": demand.measured}
     weights = cells.weight
     part_weights: tuple[np.ndarray, np.ndarray] | None = None
+    pairs: tuple[Pairs, int] | None = None
     if partitioned:
         assert settings is not None  # checked above
         say(f"{mode} coverage of {len(cells):,} cells by {len(active):,} active stations within {radius_m:g} m, in "
             f"parts")
-        cov, part_weights = _coverage_in_parts(
-            partitioned_coverage(settings, info, mode=mode, profile=profile, radius_m=radius_m, measure=measure,
-                                 parts=parts, by=parts_by, scheduler=scheduler, progress=say,
-                                 street_parts=street_parts_manifest(info, profile, settings)
-                                 if mode == "network" else None),
-            cells, active["station_id"].to_numpy(np.int64), params)
+        pc = partitioned_coverage(settings, info, mode=mode, profile=profile, radius_m=radius_m, measure=measure,
+                                  parts=parts, by=parts_by, scheduler=scheduler, progress=say,
+                                  street_parts=street_parts_manifest(info, profile, settings)
+                                  if mode == "network" else None, pairs=weekly)
+        station_ids_active = active["station_id"].to_numpy(np.int64)
+        cov, part_weights = _coverage_in_parts(pc, cells, station_ids_active, params)
+        if weekly:
+            pairs = _pairs_of_parts(pc, cells, demand, station_ids_active)
     else:
         on = f"{len(demand.xy):,} demand points" if demand.measured == "points" else f"{len(cells)} cells"
         say(f"{mode} coverage of {on} by {len(active)} active stations within {radius_m:g} m")
@@ -180,7 +186,8 @@ def run_coverage(engine: Any, *, area: str | None = None, radius_m: float = DEFA
                        unit_names=[*unit_polys["name"], UNASSIGNED] if len(unit_polys) else [UNASSIGNED],
                        timezone=timezone, profile=week_profile, by_hour=by_hour, capacity=capacity,
                        week_of=week_of, unknown_hours=unknown_hours, decay=decay,
-                       crowded_per_seat=settings.crowded_per_seat if settings is not None else CROWDED_PER_SEAT),
+                       crowded_per_seat=settings.crowded_per_seat if settings is not None else CROWDED_PER_SEAT,
+                       pairs=pairs),
             say)
         params.update(hours.params)
     record = RunRecord(
@@ -219,6 +226,25 @@ def _coverage_in_parts(pc: PartitionedCoverage, cells: LayerCells, station_ids: 
     if pc.covered_weight is None or pc.covered_straight_weight is None:
         return cov, None
     return cov, (pc.covered_weight[at], pc.covered_straight_weight[at])
+
+
+def _pairs_of_parts(pc: PartitionedCoverage, cells: LayerCells, demand: Demand,
+                    station_ids: np.ndarray) -> tuple[Pairs, int]:
+    """The parts' (location, station) pairs in this run's indices: locations into ``demand`` (its cells in the order
+    of ``cells``, or its points by id), stations into ``station_ids``; and how many were decided on the ellipsoid."""
+    if pc.pair_loc is None or pc.pair_station is None or pc.pair_m is None or pc.measured != demand.measured:
+        raise YizhanError("分区结果与本次读取的需求不符，请重新计算 / the parts measured other demand than this run "
+                          "read (demand imported during the run?): run again")
+    if demand.measured == "points":
+        assert demand.point_id is not None, "stored points carry their ids"
+        loc = pd.Index(demand.point_id).get_indexer(pc.pair_loc)
+    else:  # a position in the parts' cells (by key) -> in the run's
+        loc = pd.Index(cells.cell_key).get_indexer(pd.Index(pc.cell_keys))[pc.pair_loc]
+    site = pd.Index(station_ids).get_indexer(pc.pair_station)
+    if (loc < 0).any() or (site < 0).any():
+        raise YizhanError("分区结果与需求或驿站不符，请重新计算 / the parts' pairs name demand points or stations "
+                          "this run did not read (changed during the run?): run again")
+    return (loc.astype(np.int64), site.astype(np.int64), np.asarray(pc.pair_m, dtype=float)), pc.pair_checked
 
 
 def _uncovered_polygons(engine: Any, cells: LayerCells, uncovered: np.ndarray, crs: int) -> gpd.GeoDataFrame:

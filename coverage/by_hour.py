@@ -44,7 +44,10 @@ class HourInputs:
     ``station_id``, ``external_id``, ``name``, ``opening_hours``, ``seats``) and their metric ``st_xy`` and
     ``st_lonlat``, the radius (metres) and mode, ``snaps`` (graph, stations snapped, locations snapped) of a network
     run, the cells' weights and units (``cell_owner``, ``unit_names`` with the unassigned row last), the local
-    ``timezone``, the area's stored profile (168 weights, source) or None, and the options."""
+    ``timezone``, the area's stored profile (168 weights, source) or None, and the options. ``pairs``: the
+    (location, station) pairs within the radius and how many were decided on the ellipsoid, when they were found
+    elsewhere (the parts of a partitioned run), in this demand's and these stations' indices; else None (found
+    here)."""
 
     demand: Demand
     active: gpd.GeoDataFrame
@@ -64,6 +67,7 @@ class HourInputs:
     unknown_hours: str = "open"
     decay: str = "none"
     crowded_per_seat: float = CROWDED_PER_SEAT
+    pairs: tuple[Pairs, int] | None = None
 
 
 @dataclass
@@ -85,7 +89,9 @@ def check_options(*, unknown_hours: str, decay: str) -> None:
 
 def reach_pairs(inp: HourInputs, say: Progress) -> tuple[Pairs, int]:
     """Every (location, station) pair within the radius in the run's metric, and how many straight-line pairs were
-    decided on the ellipsoid."""
+    decided on the ellipsoid (``inp.pairs`` when given)."""
+    if inp.pairs is not None:
+        return inp.pairs
     d = inp.demand
     if inp.mode == "network":
         graph, st_snap, loc_snap = inp.snaps

@@ -36,7 +36,8 @@ class Demand:
     stored point, or a cell centre); ``cell`` the index of its cell in the run's cell frame; ``weight`` its orders.
     ``cell_lonlat`` (n_cells, 2) the cell centres in degrees. The items carry the times: ``item_loc`` (a location
     index), ``item_hour`` (hour of the week 0–167, -1 without a time) and ``item_weight``; ``first_time`` and
-    ``last_time`` the span of the times stored."""
+    ``last_time`` the span of the times stored; ``point_id`` the stored points' database ids (measured on points,
+    else None), which name a location across processes (the parts of a partitioned run)."""
 
     measured: str
     xy: np.ndarray
@@ -50,6 +51,7 @@ class Demand:
     first_time: pd.Timestamp | None = None
     last_time: pd.Timestamp | None = None
     notes: list[str] = field(default_factory=list)
+    point_id: np.ndarray | None = None
 
     @property
     def timed(self) -> int:
@@ -97,7 +99,8 @@ def measured_demand(conn: Connection, area: AreaInfo, cells: pd.DataFrame, cells
     if pts is not None and len(pts) and measure != "cells":
         return Demand("points", np.column_stack([pts.x, pts.y]), np.column_stack([pts.lon, pts.lat]),
                       cell_of.astype(np.int64), pts.weight, cell_lonlat, np.arange(len(pts), dtype=np.int64),
-                      pts.hour.astype(np.int16), pts.weight, pts.first_time, pts.last_time, notes)
+                      pts.hour.astype(np.int16), pts.weight, pts.first_time, pts.last_time, notes,
+                      point_id=pts.ids)
     if pts is not None and len(pts):  # cells measured, the points' times kept
         return Demand("cells", cells_xy, cell_lonlat, np.arange(n_cells, dtype=np.int64), weights, cell_lonlat,
                       cell_of.astype(np.int64), pts.hour.astype(np.int16), pts.weight, pts.first_time,

@@ -38,6 +38,7 @@ import os
 import shutil
 import threading
 import time
+import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
@@ -78,9 +79,9 @@ from yizhan.settings import Settings
 from yizhan.weekly.availability import station_open
 from yizhan.weekly.masks import covered_masks, hours_set, pack
 
-JOB_FORMAT = "yizhan.partitioned/1"
-"""Written into every job key: a change of what a part computes changes it, so old parts are not reused."""
-"""Times Dask runs a failed part again before the run gives up on it."""
+JOB_FORMAT = "yizhan.partitioned/2"
+"""Written into every job key: a change of what a part computes changes it, so old parts are not reused (2: the
+parts' pairs, stations' hours and seats in the key)."""
 WIDEN = 4.0
 """Each further search for a cell's nearest station beyond the halo looks in a box this many times as wide."""
 WIDEST_HALO_M = 1_000_000.0
@@ -97,8 +98,9 @@ class PartTask:
     (``points`` or ``cells``, decided for the whole area), the halos (metres) of its stations and of its street graph,
     how far a demand point may lie from its cell's centre (``margin_m``) and the job folder (scratch files of a
     network part); ``by_hour`` (with ``week_of`` and ``unknown_hours`` as ``run_coverage`` takes them): also the
-    cells' covered hours of the week; ``street_parts``: the manifest of ``geo.street_parts`` whose graph
-    ``part.index`` is the part's (else the area's graph is cut)."""
+    cells' covered hours of the week; ``pairs``: also every (location, station) pair within the radius of its
+    locations (what a run by hour or with capacity builds its weekly figures on); ``street_parts``: the manifest of
+    ``geo.street_parts`` whose graph ``part.index`` is the part's (else the area's graph is cut)."""
 
     settings: Settings
     area: AreaInfo
@@ -117,6 +119,7 @@ class PartTask:
     week_of: date | None = None
     unknown_hours: str = "open"
     street_parts: str | None = None
+    pairs: bool = False
 
 
 @dataclass
@@ -130,7 +133,11 @@ class PartResult:
     None when empty). ``stations`` how many stations the part read, ``widened`` the cells whose straight nearest
     station was looked up beyond the halo, ``seconds`` the part's time in its worker, ``params`` the network figures
     (graph size, stations and cells off the network). ``cell_masks`` by hour of the week: (n, 21) uint8 packed, bit
-    h set when the cell is covered at hour h (``coverage.by_hour.cell_masks``), else None."""
+    h set when the cell is covered at hour h (``coverage.by_hour.cell_masks``), else None. ``pairs`` asked: every
+    (location, station) pair within the radius of the part's locations (``coverage.by_hour.reach_pairs``):
+    ``pair_loc`` the location (measured on cells, a position in ``cell_key``; on points, the point's database id),
+    ``pair_station`` the station's database id, ``pair_m`` the distance (run metric, metres), ``pair_checked`` how
+    many straight pairs were decided on the ellipsoid; else None."""
 
     index: int
     cell_key: np.ndarray
@@ -148,6 +155,10 @@ class PartResult:
     seconds: float
     params: dict[str, Any] = field(default_factory=dict)
     cell_masks: np.ndarray | None = None
+    pair_loc: np.ndarray | None = None
+    pair_station: np.ndarray | None = None
+    pair_m: np.ndarray | None = None
+    pair_checked: int = 0
 
     def save(self, path: Path) -> None:
         """Write the result to ``path`` (``.npz``, no pickles), whole or not at all."""
@@ -158,7 +169,10 @@ class PartResult:
             "covered_wkb": np.frombuffer(self.covered_wkb or b"", dtype=np.uint8),
             "meta": np.array(json.dumps({"stations": self.stations, "widened": self.widened,
                                          "seconds": self.seconds, "params": self.params,
-                                         "weights": self.covered_weight is not None}))}
+                                         "weights": self.covered_weight is not None,
+                                         "pair_checked": self.pair_checked}))}
+        if self.pair_loc is not None and self.pair_station is not None and self.pair_m is not None:
+            arrays.update(pair_loc=self.pair_loc, pair_station=self.pair_station, pair_m=self.pair_m)
         if self.cell_masks is not None:
             arrays["cell_masks"] = self.cell_masks
         if self.covered_weight is not None and self.covered_straight_weight is not None:
@@ -182,7 +196,11 @@ class PartResult:
                        covered_straight_weight=z["covered_straight_weight"] if meta["weights"] else None,
                        covered_wkb=wkb or None, stations=meta["stations"], widened=meta["widened"],
                        seconds=meta["seconds"], params=meta["params"],
-                       cell_masks=z["cell_masks"] if "cell_masks" in z.files else None)
+                       cell_masks=z["cell_masks"] if "cell_masks" in z.files else None,
+                       pair_loc=z["pair_loc"] if "pair_loc" in z.files else None,
+                       pair_station=z["pair_station"] if "pair_station" in z.files else None,
+                       pair_m=z["pair_m"] if "pair_m" in z.files else None,
+                       pair_checked=int(meta.get("pair_checked", 0)))
 
 
 @dataclass
@@ -216,6 +234,10 @@ class PartitionedCoverage:
     cell_masks, hours_covered : ndarray or None
         Run by hour: per cell its covered hours of the week, (n_cells, 21) uint8 packed (bit h: covered at hour h,
         Monday 00:00 first, local time) and how many (0–168), as ``coverage.by_hour`` gives them; else None.
+    pair_loc, pair_station, pair_m, pair_checked : ndarray or None, int
+        With ``pairs``: every (location, station) pair within the radius, all parts together: the location
+        (measured on cells, a position in ``cell_keys``; on points, the point's database id), the station's
+        database id, the distance (run metric, metres); and how many straight pairs were decided on the ellipsoid.
     """
 
     coverage: CellCoverage
@@ -233,6 +255,10 @@ class PartitionedCoverage:
     notes: list[str] = field(default_factory=list)
     cell_masks: np.ndarray | None = None
     hours_covered: np.ndarray | None = None
+    pair_loc: np.ndarray | None = None
+    pair_station: np.ndarray | None = None
+    pair_m: np.ndarray | None = None
+    pair_checked: int = 0
 
 
 def halos(plan: PartitionPlan, mode: str, radius_m: float, max_snap_m: float, measured: str) -> tuple[float, float]:
@@ -280,6 +306,7 @@ def part_coverage(task: PartTask) -> PartResult:
                 station_id[far] = far_id
             masks = (_hour_masks(conn, task, demand, cells["weight"].to_numpy(float), cov, st_ids, st_xy, st_lonlat)
                      if task.by_hour else None)
+            pairs = _part_pairs(task, demand, cov, st_xy, st_lonlat) if task.pairs else None
     finally:
         engine.dispose()
     covered_w = straight_w = None
@@ -293,7 +320,39 @@ def part_coverage(task: PartTask) -> PartResult:
                       straight_m=np.asarray(cov.straight_m, float),
                       covered_straight=np.asarray(cov.covered_straight, bool), covered_weight=covered_w,
                       covered_straight_weight=straight_w, covered_wkb=wkb, stations=len(st_ids), widened=len(far),
-                      seconds=time.perf_counter() - started, params=params, cell_masks=masks)
+                      seconds=time.perf_counter() - started, params=params, cell_masks=masks,
+                      **_pair_fields(pairs, demand, st_ids))
+
+
+def _part_pairs(task: PartTask, demand: Demand, cov: CellCoverage, st_xy: np.ndarray,
+                st_lonlat: np.ndarray) -> tuple[tuple[np.ndarray, np.ndarray, np.ndarray], int]:
+    """Every (location, station) pair within the radius of the part's locations, in the part's indices, and how many
+    straight pairs were decided on the ellipsoid (``coverage.by_hour.reach_pairs``: in a straight line, or along the
+    part's streets from the snaps its network run made). Every station within the radius of a location lies within
+    the halo, so the pairs are the whole area's."""
+    inp = HourInputs(demand=demand, active=gpd.GeoDataFrame(), st_xy=st_xy, st_lonlat=st_lonlat,
+                     radius_m=task.radius_m, mode=task.mode, snaps=cov.snaps, cell_weights=np.empty(0),
+                     cell_owner=np.empty(0, dtype=np.int64), unit_names=[], timezone=task.settings.timezone,
+                     profile=None, by_hour=False, capacity=False)
+    return reach_pairs(inp, lambda _m: None)
+
+
+def _pair_fields(pairs: tuple[tuple[np.ndarray, np.ndarray, np.ndarray], int] | None, demand: Demand,
+                 st_ids: np.ndarray) -> dict[str, Any]:
+    """A part's pairs as ``PartResult`` holds them: locations named by position (cells) or point id (points),
+    stations by database id."""
+    if pairs is None:
+        return {}
+    (dem, site, dist), checked = pairs
+    dem = np.asarray(dem, dtype=np.int64)
+    if demand.measured == "points":
+        assert demand.point_id is not None, "a part's points carry their ids"
+        loc = demand.point_id[dem]
+    else:
+        loc = dem
+    return {"pair_loc": np.asarray(loc, dtype=np.int64),
+            "pair_station": np.asarray(st_ids, dtype=np.int64)[np.asarray(site, dtype=np.int64)],
+            "pair_m": np.asarray(dist, dtype=float), "pair_checked": int(checked)}
 
 
 def _hour_masks(conn: Connection, task: PartTask, demand: Demand, weights: np.ndarray, cov: CellCoverage,
@@ -391,7 +450,7 @@ def part_points(conn: Connection, info: AreaInfo, layer_id: int, part: Part, cel
     weight = df["weight"].to_numpy(float)[mine]
     return Demand("points", np.column_stack([x, y])[mine], df[["lon", "lat"]].to_numpy(float)[mine],
                   cell_of[mine].astype(np.int64), weight, cell_lonlat, np.arange(int(mine.sum()), dtype=np.int64),
-                  df["hour"].to_numpy(np.int16)[mine], weight)
+                  df["hour"].to_numpy(np.int16)[mine], weight, point_id=df["id"].to_numpy(np.int64)[mine])
 
 
 def _complete_straight(conn: Connection, info: AreaInfo, box: BoxT, halo_m: float, cells_xy: np.ndarray,
@@ -491,7 +550,7 @@ def partitioned_coverage(settings: Settings, info: AreaInfo, *, mode: str = "str
                          radius_m: float, measure: str = "auto", parts: int, by: str = "tiles",
                          scheduler: Any = None, progress: Progress | None = None, by_hour: bool = False,
                          week_of: date | None = None, unknown_hours: str = "open",
-                         street_parts: str | Path | None = None,
+                         street_parts: str | Path | None = None, pairs: bool = False,
                          task: Callable[[PartTask], PartResult] = part_coverage) -> PartitionedCoverage:
     """Coverage of ``info``'s current demand cells by its active stations, computed in ``parts`` parts on Dask and
     merged: cell by cell what ``straight_coverage`` / ``network_coverage`` give for the whole area (see the module's
@@ -499,7 +558,9 @@ def partitioned_coverage(settings: Settings, info: AreaInfo, *, mode: str = "str
 
     ``mode``, ``profile``, ``radius_m`` (metres), ``measure`` and, with ``by_hour``, ``week_of`` and
     ``unknown_hours`` as for ``run_coverage`` (by hour: the cells' covered hours of the week, not the run's hourly
-    figures and capacity, which take the whole area's demand); ``street_parts``: the manifest (or its folder) of
+    figures and capacity, which take the whole area's demand: ``pairs`` gives ``run_coverage`` what they are built
+    on, every (location, station) pair within the radius, found by the parts); ``street_parts``: the manifest (or
+    its folder) of
     the profile's street graphs per partition (``geo.street_parts``), on a shared path: the parts are its tiles
     (every cell must lie in one) and each is computed on its own graph, whose halo must reach the search limit plus
     ``max_snap_m`` (the covered area beyond the tiles is exact as far as that halo reaches); ``by`` ``tiles`` or
@@ -540,7 +601,8 @@ def partitioned_coverage(settings: Settings, info: AreaInfo, *, mode: str = "str
             job = _job_key(conn, info, plan, settings, mode=mode, profile=profile, radius_m=radius_m,
                            street_parts=manifest["path"] if manifest is not None else None,
                            measured=measured, hours=[by_hour, week_of.isoformat() if week_of else None,
-                                                     unknown_hours, settings.timezone] if by_hour else None)
+                                                     unknown_hours, settings.timezone] if by_hour else None,
+                           pairs=pairs)
     finally:
         engine.dispose()
     station_halo, graph_halo = halos(plan, mode, radius_m, settings.max_snap_m, measured)
@@ -562,7 +624,7 @@ def partitioned_coverage(settings: Settings, info: AreaInfo, *, mode: str = "str
         if path.exists():
             try:
                 results[p.index] = PartResult.load(path)
-            except (OSError, ValueError, KeyError):
+            except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
                 path.unlink(missing_ok=True)  # a torn or foreign file: computed again
     reused = sorted(results)
     missing = [p for p in plan.parts if p.index not in results]
@@ -574,7 +636,7 @@ def partitioned_coverage(settings: Settings, info: AreaInfo, *, mode: str = "str
                           mode=mode, profile=profile, radius_m=radius_m, measured=measured,
                           station_halo_m=station_halo, graph_halo_m=graph_halo, margin_m=plan.margin_m,
                           job_dir=str(job_dir), by_hour=by_hour, week_of=week_of, unknown_hours=unknown_hours,
-                          street_parts=manifest["path"] if manifest is not None else None)
+                          street_parts=manifest["path"] if manifest is not None else None, pairs=pairs)
                  for p in missing]
         def keep(t: PartTask, result: PartResult) -> str:
             result.save(job_dir / f"part-{t.part.index}.npz")
@@ -631,6 +693,7 @@ def merge_parts(plan: PartitionPlan, parts: list[PartResult], keys: np.ndarray, 
     if parts and all(p.cell_masks is not None for p in parts):
         masks = np.empty((n, 21), dtype=np.uint8)
         masks[where] = np.concatenate([p.cell_masks for p in parts if p.cell_masks is not None])
+    pair_fields = _merged_pairs(parts, where, measured)
     pieces = [shapely.from_wkb(p.covered_wkb) for p in parts if p.covered_wkb]
     geom = _merged_area(pieces)
     if geom is not None and info.boundary is not None:
@@ -652,7 +715,24 @@ def merge_parts(plan: PartitionPlan, parts: list[PartResult], keys: np.ndarray, 
     return PartitionedCoverage(coverage=cov, cell_keys=keys, weights=weights, station_ids=station_ids,
                                measured=measured, covered_weight=covered_w, covered_straight_weight=straight_w,
                                params=params, plan=plan, computed=[], reused=[], job_dir=Path(), cell_masks=masks,
-                               hours_covered=hours_set(masks) if masks is not None else None)
+                               hours_covered=hours_set(masks) if masks is not None else None, **pair_fields)
+
+
+def _merged_pairs(parts: list[PartResult], where: np.ndarray, measured: str) -> dict[str, Any]:
+    """The parts' pairs together (``PartitionedCoverage``'s fields): a cell's position in its part becomes its
+    position in the layer's cells (``where``: the concatenated parts' cells' positions); a point keeps its id. Each
+    location is one part's, so no pair comes twice. Empty when a part has none (pairs were not asked)."""
+    if not parts or any(p.pair_loc is None or p.pair_station is None or p.pair_m is None for p in parts):
+        return {}
+    locs, offset = [], 0
+    for p in parts:
+        assert p.pair_loc is not None
+        locs.append(where[offset + p.pair_loc] if measured == "cells" else p.pair_loc)
+        offset += len(p.cell_key)
+    return {"pair_loc": np.concatenate(locs).astype(np.int64),
+            "pair_station": np.concatenate([p.pair_station for p in parts if p.pair_station is not None]),
+            "pair_m": np.concatenate([p.pair_m for p in parts if p.pair_m is not None]),
+            "pair_checked": int(sum(p.pair_checked for p in parts))}
 
 
 def _merged_area(pieces: list[BaseGeometry]) -> BaseGeometry | None:
@@ -699,14 +779,17 @@ def _measured(conn: Connection, info: AreaInfo, layer_id: int, measure: str) -> 
 
 
 def _job_key(conn: Connection, info: AreaInfo, plan: PartitionPlan, settings: Settings, *, mode: str, profile: str,
-             radius_m: float, measured: str, hours: list[Any] | None, street_parts: str | None) -> str:
-    """The job folder's name: a hash of the area, its demand layer and points, its stations, the street graph file
-    (network runs), the plan and the parameters."""
+             radius_m: float, measured: str, hours: list[Any] | None, street_parts: str | None,
+             pairs: bool = False) -> str:
+    """The job folder's name: a hash of the area, its demand layer and points, its stations (their place, status,
+    opening hours and seats), the street graph file (network runs), the plan and the parameters (by hour: the week,
+    the policy for unknown hours and the time zone; whether the pairs are asked)."""
     points = conn.execute(text("SELECT count(*), coalesce(max(id), 0), coalesce(sum(weight), 0) FROM demand_points "
                                "WHERE area_id = :a"), {"a": info.id}).one()
     stations = conn.execute(text("""
         SELECT count(*), coalesce(sum(hashtextextended(id || ':' || external_id || ':' || status || ':'
-                                                       || ST_AsText(geom), 0)::numeric), 0)
+                                                       || ST_AsText(geom) || ':' || coalesce(opening_hours, '')
+                                                       || ':' || coalesce(seats::text, ''), 0)::numeric), 0)
         FROM stations WHERE area_id = :a"""), {"a": info.id}).one()
     graph = None
     if mode == "network":
@@ -716,5 +799,6 @@ def _job_key(conn: Connection, info: AreaInfo, plan: PartitionPlan, settings: Se
     state = {"format": JOB_FORMAT, "area": info.id, "crs": info.crs_epsg, "layer": plan.layer_id,
              "points": [str(v) for v in points], "stations": [str(v) for v in stations], "graph": graph,
              "mode": mode, "profile": profile if mode == "network" else None, "radius_m": radius_m,
-             "measured": measured, "max_snap_m": settings.max_snap_m, "plan": plan.to_json(), "hours": hours}
+             "measured": measured, "max_snap_m": settings.max_snap_m, "plan": plan.to_json(), "hours": hours,
+             "pairs": pairs}
     return hashlib.sha256(json.dumps(state, sort_keys=True).encode()).hexdigest()[:20]

@@ -292,7 +292,8 @@ class StoredPoints:
     area's metric CRS (east, north), ``lon``, ``lat`` WGS 84 degrees, ``weight`` (orders), ``hour`` the hour of the
     week of the order's time in ``timezone`` (``weekday * 24 + hour``, Monday 0, 0–167; -1 without a time), ``ix``,
     ``iy`` the grid indices of the point's cell (squares of ``cell_size`` metres: ``floor(x / cell_size)``),
-    ``first_time`` and ``last_time`` the span of the stored times (None without any)."""
+    ``first_time`` and ``last_time`` the span of the stored times (None without any); ``ids`` the points' database
+    ids (ascending)."""
 
     x: np.ndarray
     y: np.ndarray
@@ -305,6 +306,7 @@ class StoredPoints:
     cell_size: float
     first_time: pd.Timestamp | None = None
     last_time: pd.Timestamp | None = None
+    ids: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.weight)
@@ -357,7 +359,7 @@ def stored_points(conn: Connection, area: AreaInfo, *, cell_size_m: float, timez
     micros = np.concatenate([_elements(r[6], ">i8") for r in parts]) if parts else _elements(None, ">i8")
     order = _storage_order(ids)
     if order is not None:  # a parallel scan, rows updated in place: back to the order of storage
-        lon, lat, x, y, weight, micros = (a[order] for a in (lon, lat, x, y, weight, micros))
+        lon, lat, x, y, weight, micros, ids = (a[order] for a in (lon, lat, x, y, weight, micros, ids))
     has = micros != _NEVER
     hour = np.full(len(micros), -1, np.int16)
     first = last = None
@@ -368,4 +370,4 @@ def stored_points(conn: Connection, area: AreaInfo, *, cell_size_m: float, timez
     size = float(cell_size_m)
     return StoredPoints(x=x, y=y, lon=lon, lat=lat, weight=weight, hour=hour,
                         ix=np.floor(x / size).astype(np.int64), iy=np.floor(y / size).astype(np.int64),
-                        cell_size=size, first_time=first, last_time=last)
+                        cell_size=size, first_time=first, last_time=last, ids=ids.astype(np.int64))

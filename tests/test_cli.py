@@ -11,6 +11,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 import numpy as np
@@ -313,7 +314,7 @@ def test_ctrl_c_stops_the_server_cleanly(cli_env):
 
 def test_coverage_in_parts_on_a_local_dask_cluster(cli_env, tmp_path):
     """``yizhan coverage --partitions 3`` starts its own local cluster of worker processes and stores the same run
-    as the one-process command; a plan of more parts than cells is refused in one line."""
+    as the one-process command, by hour and with capacity too."""
     env = {**cli_env, "YIZHAN_PARTITION_WORKERS": "1"}
     yz("area", "create", "wudaokou", "--bbox", BBOX, env=env)
     yz("stations", "import", str(SAMPLE), env=env)
@@ -329,8 +330,24 @@ def test_coverage_in_parts_on_a_local_dask_cluster(cli_env, tmp_path):
         assert parts[key] == whole[key]
     assert parts["covered_share"] == pytest.approx(whole["covered_share"], abs=1e-12)
     assert parts["run_id"] != whole["run_id"]
-    bad = yz("coverage", "--partitions", "3", "--by-hour", env=env, check=False)
-    assert bad.returncode != 0 and "--partitions" in bad.stdout + bad.stderr and "Traceback" not in bad.stderr
+    weekly = json.loads(yz("coverage", "--radius", "500", "--by-hour", "--capacity", "--json", env=env).stdout)
+    proc = run_cli_process("coverage", "--radius", "500", "--partitions", "2", "--by-hour", "--capacity", "--json",
+                           env=env)
+    weekly_parts = json.loads(proc.stdout)
+    assert weekly_parts["covered_share"] == pytest.approx(weekly["covered_share"], abs=1e-12)
+    for key in ("by_hour", "capacity"):
+        assert key in weekly and _close(weekly_parts[key], weekly[key]), key
+
+
+def _close(a: Any, b: Any) -> bool:
+    """The same JSON document, numbers to 1e-9 relative (sums over pairs taken in another order)."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_close(a[k], b[k]) for k in a)
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(_close(x, y) for x, y in zip(a, b, strict=True))
+    if isinstance(a, float) or isinstance(b, float):
+        return a == pytest.approx(b, rel=1e-9, abs=1e-12)
+    return bool(a == b)
 
 
 def test_network_parts_from_a_province_extract(cli_env, extracts, tmp_path):

@@ -433,3 +433,103 @@ def test_clipped_graph_keeps_costs(synthetic: AreaInfo, run_settings: Settings) 
     a, b = int(part.u[e]), int(part.v[e])
     assert part.adjacency_t[b, a] == part.length[e] == part.adjacency_t[a, b]
     assert np.all(part.x >= ORIGIN[0] + 1000 - 200) and np.all(part.x <= ORIGIN[0] + 2000 + 200)
+
+
+def _seats(engine: Engine, info: AreaInfo) -> None:
+    """Seats for most of the area's stations (2 to 7; every ninth without), so that capacity tells them apart."""
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE stations SET seats = CASE WHEN id % 9 = 0 THEN NULL ELSE id % 6 + 2 END "
+                          "WHERE area_id = :a"), {"a": info.id})
+
+
+def _json_close(a: Any, b: Any, path: str = "") -> None:
+    """The same JSON-like document, numbers to 1e-9 relative (sums over the pairs taken in another order)."""
+    if isinstance(a, dict):
+        assert isinstance(b, dict) and a.keys() == b.keys(), path
+        for k in a:
+            _json_close(a[k], b[k], f"{path}.{k}")
+    elif isinstance(a, list):
+        assert isinstance(b, list) and len(a) == len(b), path
+        for i, (x, y) in enumerate(zip(a, b, strict=True)):
+            _json_close(x, y, f"{path}[{i}]")
+    elif isinstance(a, float) or isinstance(b, float):
+        assert a == pytest.approx(b, rel=1e-9, abs=1e-12), path
+    else:
+        assert a == b, path
+
+
+def _same_runs(engine: Engine, part_id: int, whole_id: int) -> None:
+    """Two stored runs with the same cells, gaps, hours of the week and stations' loads."""
+    from yizhan.coverage.runs import load_run
+
+    a, b = load_run(engine, part_id), load_run(engine, whole_id)
+    assert a.summary["covered_share"] == pytest.approx(b.summary["covered_share"], abs=1e-12)
+    assert a.summary["gaps"] == b.summary["gaps"]
+    for key in ("by_hour", "capacity"):
+        _json_close(a.params[key], b.params[key], key)
+    ca, cb = a.cells, b.cells
+    assert list(ca["cell_key"]) == list(cb["cell_key"])
+    for col in ("covered", "hours_covered", "night_gap"):
+        assert ca[col].tolist() == cb[col].tolist(), col
+    assert ca["covered_hours"].tolist() == cb["covered_hours"].tolist()
+    assert np.allclose(ca["accessibility"].to_numpy(float), cb["accessibility"].to_numpy(float), rtol=1e-9,
+                       atol=1e-15, equal_nan=True)
+    assert np.allclose(ca["distance_m"].to_numpy(float), cb["distance_m"].to_numpy(float), atol=1e-9,
+                       equal_nan=True)
+    assert list(a.gaps["demand"]) == pytest.approx(list(b.gaps["demand"]), rel=1e-12)
+    assert a.hours is not None and b.hours is not None
+    assert np.allclose(a.hours.demand, b.hours.demand, rtol=1e-12)
+    assert np.allclose(a.hours.covered, b.hours.covered, rtol=1e-12, atol=1e-12)
+    assert np.array_equal(a.hours.open_stations, b.hours.open_stations)
+    assert np.allclose(a.hours.units["covered"], b.hours.units["covered"], rtol=1e-12, atol=1e-12)
+    assert a.loads is not None and b.loads is not None
+    la, lb = a.loads.sort_values("station_id"), b.loads.sort_values("station_id")
+    assert list(la["station_id"]) == list(lb["station_id"]) and list(la["crowded"]) == list(lb["crowded"])
+    assert la["peak_hour"].tolist() == lb["peak_hour"].tolist()
+    assert np.allclose(la["per_seat"].to_numpy(float), lb["per_seat"].to_numpy(float), rtol=1e-9, equal_nan=True)
+
+
+@pytest.mark.parametrize("mode", ["straight", "network"])
+def test_run_by_hour_with_capacity_in_parts_equals_whole(engine: Engine, run_settings: Settings,
+                                                         synthetic: AreaInfo, client: Any, mode: str) -> None:
+    """``run_coverage`` by hour and with capacity in 1, 2 and 4 parts stores the run one process stores: the cells'
+    covered hours, the hourly and per-township figures, the stations' loads and the cells' accessibility (a
+    station's catchment reaching over the parts' edges counted whole)."""
+    from yizhan.coverage.analysis import run_coverage
+
+    _seats(engine, synthetic)
+    options: dict[str, Any] = {"area": synthetic.name, "mode": mode, "radius_m": 600.0, "by_hour": True,
+                               "capacity": True, "unknown_hours": "closed", "decay": "gaussian",
+                               "settings": run_settings.model_copy(update={"crowded_per_seat": 1.0})}
+    whole = run_coverage(engine, **options)
+    assert whole["measured"] == "points"
+    crowded = whole["capacity"]["crowded_stations"]
+    assert 0 < len(crowded) < whole["capacity"]["stations"]  # loads that tell the stations apart
+    assert whole["by_hour"]["night_gap_cells"] > 0
+    for parts in ((1, 2, 4) if mode == "straight" else (2,)):
+        got = run_coverage(engine, parts=parts, scheduler=client, **options)
+        _same_runs(engine, got["run_id"], whole["run_id"])
+
+
+def test_job_key_holds_hours_and_seats_and_a_torn_part_is_computed_again(
+        engine: Engine, run_settings: Settings, synthetic: AreaInfo, client: Any) -> None:
+    """A station's opening hours or seats changed make another job (its parts are not reused); a part file cut short
+    (a disk filled, a worker killed while writing) is computed again instead of failing the run."""
+    first = partitioned_coverage(run_settings, synthetic, radius_m=600.0, parts=3, scheduler=client, pairs=True)
+    assert first.pair_loc is not None and len(first.pair_loc) > 0
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE stations SET opening_hours = 'Mo-Su 07:00-19:00' WHERE area_id = :a "
+                          "AND external_id = 'S2'"), {"a": synthetic.id})
+    hours = partitioned_coverage(run_settings, synthetic, radius_m=600.0, parts=3, scheduler=client, pairs=True)
+    assert hours.job_dir != first.job_dir and hours.computed == [0, 1, 2]
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE stations SET seats = 12 WHERE area_id = :a AND external_id = 'S4'"),
+                     {"a": synthetic.id})
+    seats = partitioned_coverage(run_settings, synthetic, radius_m=600.0, parts=3, scheduler=client, pairs=True)
+    assert seats.job_dir not in (first.job_dir, hours.job_dir)
+    torn = seats.job_dir / "part-1.npz"
+    torn.write_bytes(torn.read_bytes()[:200])
+    again = partitioned_coverage(run_settings, synthetic, radius_m=600.0, parts=3, scheduler=client, pairs=True)
+    assert again.job_dir == seats.job_dir and again.computed == [1] and again.reused == [0, 2]
+    for name in ("pair_loc", "pair_station", "pair_m"):
+        assert np.array_equal(getattr(again, name), getattr(seats, name)), name

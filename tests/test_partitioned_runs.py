@@ -59,9 +59,29 @@ def test_a_run_in_parts_equals_the_whole_run(engine: Engine, run_settings: Setti
         assert sum(f"/{parts} done" in msg for msg in said) == parts
 
 
-def test_a_run_in_parts_refuses_hours(engine: Engine, run_settings: Settings, sample_area: AreaInfo) -> None:
-    with pytest.raises(InvalidInput, match="--partitions"):
-        run_coverage(engine, area=sample_area.name, settings=run_settings, parts=2, by_hour=True)
+def test_hours_and_capacity_in_parts_along_real_streets(engine: Engine, run_settings: Settings,
+                                                        sample_area: AreaInfo, client: Any) -> None:
+    """By hour and with capacity along the real walk graph, in 3 parts: the cells' covered hours, the hourly
+    figures and the stations' loads are the whole run's."""
+    options: dict[str, Any] = {"area": sample_area.name, "mode": "network", "radius_m": 500, "by_hour": True,
+                               "capacity": True, "settings": run_settings}
+    whole = load_run(engine, run_coverage(engine, **options)["run_id"])
+    parts = load_run(engine, run_coverage(engine, parts=3, scheduler=client, **options)["run_id"])
+    _same(whole, parts)
+    assert whole.hours is not None and parts.hours is not None and whole.loads is not None
+    assert whole.hours.covered.max() > 0 and np.ptp(whole.hours.covered) > 0  # hours that differ
+    assert np.allclose(parts.hours.demand, whole.hours.demand, rtol=1e-12)
+    assert np.allclose(parts.hours.covered, whole.hours.covered, rtol=1e-12, atol=1e-12)
+    assert parts.cells["covered_hours"].tolist() == whole.cells["covered_hours"].tolist()
+    assert parts.params["by_hour"]["pairs"] == whole.params["by_hour"]["pairs"] > 0
+    assert parts.loads is not None and len(whole.loads) > 0
+    a, b = parts.loads.sort_values("station_id"), whole.loads.sort_values("station_id")
+    assert a["station_id"].tolist() == b["station_id"].tolist()
+    assert np.allclose(a["peak_demand"].to_numpy(float), b["peak_demand"].to_numpy(float), rtol=1e-9,
+                       equal_nan=True)
+    with pytest.raises(InvalidInput, match="unknown_hours"):  # refused before any part is computed
+        run_coverage(engine, area=sample_area.name, settings=run_settings, parts=2, by_hour=True,
+                     unknown_hours="maybe", scheduler=client)
 
 
 def test_a_run_along_the_streets_uses_the_street_parts(engine: Engine, run_settings: Settings,
