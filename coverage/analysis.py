@@ -8,7 +8,9 @@ area's metric CRS (the UTM zone of its centroid unless set); everything stored i
 
 from __future__ import annotations
 
+import shutil
 from datetime import date
+from pathlib import Path
 from typing import Any
 
 import geopandas as gpd
@@ -72,7 +74,8 @@ def run_coverage(engine: Any, *, area: str | None = None, radius_m: float = DEFA
     ``parts`` > 1 (or a ``scheduler``: a Dask scheduler's address ``tcp://HOST:8786`` or a ``distributed.Client``)
     computes the coverage in that many parts on Dask (``coverage.partitioned``: a local cluster of
     ``settings.partition_workers`` processes unless a scheduler is given; parts by ``parts_by`` "tiles" or "units"),
-    each part exact inside it, then merges, gaps and stores here as a whole run does. By hour and with capacity,
+    each part exact inside it, then merges, gaps and stores here as a whole run does (a run that fails before it
+    is stored keeps its finished parts: the same run again computes only the rest). By hour and with capacity,
     the parts also find every (location, station) pair within the radius of their locations (the search, along the
     streets the costly step), and the weekly figures and the two-step catchment are built here on all the pairs
     together, so they are the whole run's (a station's catchment crosses the parts' edges). Along the streets,
@@ -121,6 +124,7 @@ def run_coverage(engine: Any, *, area: str | None = None, radius_m: float = DEFA
     weights = cells.weight
     part_weights: tuple[np.ndarray, np.ndarray] | None = None
     pairs: tuple[Pairs, int] | None = None
+    job_dir: Path | None = None
     if partitioned:
         assert settings is not None  # checked above
         say(f"{mode} coverage of {len(cells):,} cells by {len(active):,} active stations within {radius_m:g} m, in "
@@ -129,6 +133,7 @@ def run_coverage(engine: Any, *, area: str | None = None, radius_m: float = DEFA
                                   parts=parts, by=parts_by, scheduler=scheduler, progress=say,
                                   street_parts=street_parts_manifest(info, profile, settings)
                                   if mode == "network" else None, pairs=weekly)
+        job_dir = pc.job_dir
         station_ids_active = active["station_id"].to_numpy(np.int64)
         cov, part_weights = _coverage_in_parts(pc, cells, station_ids_active, params)
         if weekly:
@@ -201,7 +206,10 @@ def run_coverage(engine: Any, *, area: str | None = None, radius_m: float = DEFA
         covered_weight=covered_w if params["measured"] == "points" else None,
         hours=hours.record if hours is not None else None)
     say("storing the run")
-    return store_run(engine, record)
+    summary = store_run(engine, record)
+    if job_dir is not None:  # stored: the parts' saved results are no longer needed to resume
+        shutil.rmtree(job_dir, ignore_errors=True)
+    return summary
 
 
 def _coverage_in_parts(pc: PartitionedCoverage, cells: LayerCells, station_ids: np.ndarray,

@@ -68,6 +68,8 @@ def test_hours_and_capacity_in_parts_along_real_streets(engine: Engine, run_sett
     whole = load_run(engine, run_coverage(engine, **options)["run_id"])
     parts = load_run(engine, run_coverage(engine, parts=3, scheduler=client, **options)["run_id"])
     _same(whole, parts)
+    jobs = run_settings.data_dir / "partitioned"
+    assert not jobs.exists() or not any(jobs.iterdir())  # stored: the parts' files are gone
     assert whole.hours is not None and parts.hours is not None and whole.loads is not None
     assert whole.hours.covered.max() > 0 and np.ptp(whole.hours.covered) > 0  # hours that differ
     assert np.allclose(parts.hours.demand, whole.hours.demand, rtol=1e-12)
