@@ -65,7 +65,15 @@ from yizhan.coverage.cell_coverage import (
 from yizhan.coverage.dask_jobs import RETRIES, run_on_dask
 from yizhan.coverage.euclidean import geodesic_band, nearest_from_arrays
 from yizhan.coverage.measure import Demand, check_measure, measured_demand, per_cell
-from yizhan.coverage.partitions import UNIT_OWNER_SQL, BoxT, Part, PartitionPlan, grown, plan_partitions
+from yizhan.coverage.partitions import (
+    SERVICE_REACH_M,
+    UNIT_OWNER_SQL,
+    BoxT,
+    Part,
+    PartitionPlan,
+    grown,
+    plan_partitions,
+)
 from yizhan.coverage.runs import layer_cell_size
 from yizhan.coverage.streets import PROFILES, graph_file, load_area_graph
 from yizhan.data.demand_points import cell_keys
@@ -86,8 +94,6 @@ WIDEN = 4.0
 """Each further search for a cell's nearest station beyond the halo looks in a box this many times as wide."""
 WIDEST_HALO_M = 1_000_000.0
 """Beyond this halo (metres) the widening search looks among all of the area's active stations."""
-SERVICE_REACH_M = 50.0
-"""Beyond the radius a network part's halo reaches at least (twice the service area's 25 m buffer)."""
 Progress = Callable[[str], None]
 
 

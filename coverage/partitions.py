@@ -92,6 +92,11 @@ class PartitionPlan:
         """The plan as JSON (a job folder keeps it beside the parts' results)."""
         return json.dumps(asdict(self), sort_keys=True)
 
+SERVICE_REACH_M = 50.0
+"""Beyond the radius a run along the streets looks at least (twice the service area's 25 m buffer around the reached
+streets): the halos of its parts reach this far past the radius even where the search limit would not."""
+
+
 def street_parts_halo(radius_m: float, max_snap_m: float, cell_size_m: float | None) -> float:
     """Metres of streets each tile of an area's street graphs per partition (``coverage.streets.build_street_parts``)
     must hold around it for runs along the streets at ``radius_m``: the search limit (``NETWORK_LIMIT_FACTOR`` x the
@@ -100,7 +105,7 @@ def street_parts_halo(radius_m: float, max_snap_m: float, cell_size_m: float | N
     the largest cell allowed when the area has no demand yet) and 100 m to spare: more than a run in parts needs
     (``coverage.partitioned.halos``)."""
     cell = cell_size_m if cell_size_m is not None else MAX_CELL_SIZE_M
-    return max(NETWORK_LIMIT_FACTOR * radius_m, radius_m + 50.0) + max_snap_m + cell * 2**0.5 / 2 + 100
+    return max(NETWORK_LIMIT_FACTOR * radius_m, radius_m + SERVICE_REACH_M) + max_snap_m + cell * 2**0.5 / 2 + 100
 
 
 def grown(box: BoxT, halo_m: float) -> BoxT:
