@@ -52,9 +52,14 @@ def coverage(
     scheduler: Annotated[str | None, typer.Option(help="A running Dask scheduler (tcp://HOST:8786) for the parts "
                                                        "(default: YIZHAN_DASK_SCHEDULER, else a local cluster of "
                                                        "YIZHAN_PARTITION_WORKERS processes)")] = None,
+    areas: Annotated[str | None, typer.Option("--areas", help="Several areas at once, comma-separated (a "
+                                                                 "province's cities, the nation's zones): each area "
+                                                                 "a job on Dask, the largest first")] = None,
+    all_areas: Annotated[bool, typer.Option("--all-areas", help="Every area, as --areas does")] = False,
 ) -> None:
     """Analyse 1 km coverage of demand by active stations; store the run and print its summary. --by-hour and
-    --capacity add the hours of the week and the stations' loads; --partitions computes in parts on Dask."""
+    --capacity add the hours of the week and the stations' loads; --partitions computes in parts on Dask;
+    --areas / --all-areas run many areas side by side on Dask."""
     from yizhan.coverage.analysis import run_coverage
 
     if decay != "none" and not capacity:
@@ -63,6 +68,16 @@ def coverage(
         raise typer.BadParameter("--week-of、--unknown-hours 只用于 --by-hour 或 --capacity / --week-of and "
                                  "--unknown-hours apply to --by-hour or --capacity only")
     week = parse_date(week_of, "--week-of") if week_of else None
+    if areas is not None or all_areas:
+        if area or partitions > 1 or (areas is not None and all_areas):
+            raise typer.BadParameter("--areas/--all-areas 各区域整体计算，不与 --area、--partitions 同用 / "
+                                     "--areas or --all-areas runs each area whole: not with --area, --partitions "
+                                     "or each other")
+        _coverage_of_areas(None if all_areas else (areas or "").split(","), as_json, scheduler=scheduler,
+                           radius_m=radius or get_settings().radius_m, mode=mode, profile=profile, measure=measure,
+                           by_hour=by_hour, capacity=capacity, week_of=week, unknown_hours=unknown_hours,
+                           decay=decay)
+        return
     with status("coverage") as say:
         summary = run_coverage(engine(), area=area, radius_m=radius or get_settings().radius_m, mode=mode,
                                profile=profile, progress=say, settings=get_settings(), measure=measure,
@@ -80,6 +95,39 @@ def coverage(
         common.out.print(f"容量 capacity ({loads['method']}): 拥挤驿站 crowded stations {loads['crowded']} "
                          f"(> {loads['crowded_per_seat']:g} orders per seat at their peak hour): "
                          f"{', '.join(loads['crowded_stations'][:20]) or '-'}", markup=False)
+
+
+def _coverage_of_areas(names: list[str] | None, as_json: bool, *, scheduler: str | None, **options: Any) -> None:
+    """``yizhan coverage --areas``: each area's run on Dask, a line per area and the total; exit code 1 when an area
+    could not be run (the others are stored)."""
+    from yizhan.coverage.area_runs import run_areas
+
+    with status("coverage of several areas") as say:
+        result = run_areas(get_settings(), names, scheduler=scheduler, progress=say, **options)
+    if as_json:
+        show({"seconds": round(result.seconds, 3), "areas": [
+            {"area": o.area, "seconds": round(o.seconds, 3), "error": o.error, "summary": o.summary}
+            for o in result.outcomes]}, True)
+    else:
+        table = Table("区域 area", "运行 run", "网格 cells", "覆盖 covered", "缺口 gaps", "秒 s", "说明 note")
+        for o in result.outcomes:
+            s = o.summary
+            if s is None:
+                table.add_row(o.area, "-", "-", "-", "-", f"{o.seconds:.1f}", o.error or "")
+            else:
+                table.add_row(o.area, str(s["run_id"]), f"{s['cells']:,}", f"{s['covered_share']:.1%}", str(s["gaps"]),
+                              f"{o.seconds:.1f}", "")
+        common.out.print(table)
+        done = [o.summary for o in result.outcomes if o.summary is not None]
+        total = sum(s["demand_total"] for s in done)
+        covered = sum(s["demand_covered"] for s in done)
+        common.out.print(f"合计 total: {len(done)}/{len(result.outcomes)} areas, {sum(s['cells'] for s in done):,} "
+                         f"cells, covered {covered / total if total else 0:.1%} of the demand, "
+                         f"{result.seconds:.1f} s", markup=False)
+    if result.failed:
+        common.err.print(f"[red]error:[/] {len(result.failed)} 个区域未能计算 / {len(result.failed)} area(s) could "
+                         f"not be run: {', '.join(o.area for o in result.failed)}")
+        raise typer.Exit(1)
 
 
 def parse_date(value: str, option: str) -> date:
