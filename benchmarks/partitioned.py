@@ -16,6 +16,11 @@ With ``--network`` the same along the streets (door to door, ``network_coverage`
 a street lattice every 200 m between the cells' centres (nodes jittered by up to 20 m, 8 % of the blocks missing).
 
 Each partitioned result is checked against the single one (covered flags equal, distances to 1e-9 m).
+
+With ``--weekly`` also whole stored runs by hour of the week and with capacity (``run_coverage(by_hour=True,
+capacity=True)``, straight line), in one process and in ``--parts`` parts on 1 and 2 worker processes: the parts find
+the (location, station) pairs, the calling process applies the hours and the catchment; the hourly figures and the
+stations' loads are checked equal to the one-process run's.
 """
 
 from __future__ import annotations
@@ -141,6 +146,49 @@ def case_dask(url: str, mode: str, data_dir: str, workers: int, parts: int, refe
             "widened": got.params["partitions"]["widened_cells"]}
 
 
+def case_weekly(url: str, data_dir: str, workers: int, parts: int) -> dict[str, Any]:
+    """A stored run by hour and with capacity: in this process (``workers`` 0) or in ``parts`` parts on a LocalCluster
+    of ``workers`` processes (its start not counted). Returns the time, the peaks and what the equality check reads."""
+    from yizhan.coverage.analysis import run_coverage
+    from yizhan.coverage.runs import load_run
+
+    settings = Settings(database_url=url, data_dir=Path(data_dir), partition_workers=max(workers, 1))
+    engine = make_engine(url)
+    client = cluster = None
+    worker_peak: list[float] = []
+    t_cluster = 0.0
+    if workers:
+        from distributed import Client, LocalCluster
+
+        t = time.perf_counter()
+        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, memory_limit="auto",
+                               dashboard_address=":0")
+        client = Client(cluster)
+        t_cluster = time.perf_counter() - t
+    lines: list[tuple[float, str]] = []
+    try:
+        t0 = time.perf_counter()
+        summary = run_coverage(engine, area="grid", radius_m=RADIUS_M, by_hour=True, capacity=True,
+                               settings=settings, parts=parts if workers else 1, scheduler=client,
+                               progress=lambda m: lines.append((time.perf_counter() - t0, m)))
+        seconds = time.perf_counter() - t0
+        if client is not None:
+            worker_peak = sorted(client.run(peak_mb).values())
+    finally:
+        if client is not None and cluster is not None:
+            client.close()
+            cluster.close()
+    run = load_run(engine, summary["run_id"])
+    engine.dispose()
+    assert run.hours is not None and run.loads is not None
+    steps = {m.split(":")[0].split(" of ")[0]: round(t, 2) for t, m in lines}
+    return {"seconds": seconds, "cluster_s": t_cluster, "peak_mb": peak_mb(), "worker_peak_mb": worker_peak,
+            "share": summary["covered_share"], "pairs": summary["by_hour"]["pairs"],
+            "covered_by_hour": run.hours.covered.tolist(), "per_seat": run.loads.sort_values("station_id")[
+                "per_seat"].astype(float).fillna(-1.0).tolist(),
+            "masks": [b.hex() if b is not None else "" for b in run.cells["covered_hours"]], "steps": steps}
+
+
 def lattice(cells_xy: np.ndarray, rng: np.random.Generator) -> Any:
     """Streets every 200 m between the cells' centres (metres, UTM 50N): nodes on the cells' corners jittered by up
     to 20 m, edges to the east and north neighbours, 8 % of them missing."""
@@ -164,6 +212,8 @@ def main() -> int:
     parser.add_argument("--network", action="store_true",
                         help="also along the streets: a street lattice every 200 m (jittered, 8 %% of blocks missing)")
     parser.add_argument("--network-only", action="store_true", help="along the streets only (implies --network)")
+    parser.add_argument("--weekly", action="store_true",
+                        help="also stored runs by hour and with capacity, one process against parts on Dask")
     parser.add_argument("--mode", default="straight", help=argparse.SUPPRESS)
     parser.add_argument("--case", help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
@@ -173,6 +223,9 @@ def main() -> int:
     args = parser.parse_args()
     if args.case == "single":
         print(json.dumps(case_single(args.url, args.mode, args.data)))
+        return 0
+    if args.case == "weekly":
+        print(json.dumps(case_weekly(args.url, args.data, args.workers, args.parts)))
         return 0
     if args.case == "dask":
         print(json.dumps(case_dask(args.url, args.mode, args.data, args.workers, args.parts, args.reference)))
@@ -227,10 +280,34 @@ def main() -> int:
                              f"{r['cluster_s']:.1f} s; equal to single: {r['same']}; widened {r['widened']:,} cells"])
             Path(single["reference"]).unlink(missing_ok=True)
             tables.append((mode, rows))
+        if args.weekly:
+            rows = []
+            first: dict[str, Any] | None = None
+            for workers in (0, 1, 2):
+                r = json_from_child(me, ["--case", "weekly", "--url", url, "--data", str(data), "--workers",
+                                         str(workers), "--parts", str(args.parts)], show_stderr=True)
+                if first is None:
+                    first, same = r, "(the reference)"
+                else:
+                    same = str(abs(r["share"] - first["share"]) <= 1e-12 and r["masks"] == first["masks"]
+                               and r["pairs"] == first["pairs"]
+                               and np.allclose(r["covered_by_hour"], first["covered_by_hour"], rtol=1e-12)
+                               and np.allclose(r["per_seat"], first["per_seat"], rtol=1e-9))
+                case = "one process" if not workers else f"Dask, {workers} worker process(es), {args.parts} parts"
+                say(f"by hour + capacity, {case}: {r['seconds']:.2f} s, equal: {same}")
+                rows.append([case, f"{r['seconds']:.2f} s", f"{r['peak_mb']:.0f} MB",
+                             " / ".join(f"{m:.0f}" for m in r["worker_peak_mb"]) + (" MB" if workers else ""),
+                             f"{r['pairs']:,}", same + (f"; cluster start {r['cluster_s']:.1f} s" if workers else "")])
+            tables.append(("weekly", rows))
     print()
     print(table("machine", ["", ""], machine_info()))
     print()
     for mode, rows in tables:
+        if mode == "weekly":
+            print(table(f"stored run by hour + capacity within 1 km, straight line: {summary.cells:,} cells x "
+                        f"{n_st:,} stations", ["case", "run", "peak of the caller", "peak per worker", "pairs",
+                                               "equal to one process"], rows))
+            continue
         what = "straight line" if mode == "straight" else "along the streets (door to door)"
         print(table(f"coverage within 1 km, {what}, measured on points: {summary.cells:,} cells x {n_st:,} stations",
                     ["case", "run", "again (resumed)", "peak per worker", "peak of the client", "notes"], rows))
