@@ -8,8 +8,10 @@ area's ``run_coverage`` (read stations and cells, coverage, gaps, covered area, 
 area after area, with its phases (from the progress messages) beside its kernel (``nearest_from_arrays`` on the
 same arrays, in the same process), and (b) in parts on a LocalCluster of 1 and of 2 worker processes (one client
 for all areas, parts per area proportional to its cells), with the peak memory of this process and of each worker
-(MB). (a) and (b) are checked to agree: the covered share per area to 1e-12, the same gaps (count, ranks, demand).
-Times are wall seconds.
+(MB); and (c) whole areas side by side as jobs on a LocalCluster of 1 and of 2 worker processes
+(``coverage.area_runs.run_areas``: each worker runs an area's ``run_coverage`` end to end, the largest areas first),
+the cluster's start timed apart. (b) and (c) are checked to agree with (a): the covered share per area to 1e-12, the
+same gaps (count, ranks, demand). Times are wall seconds.
 """
 
 from __future__ import annotations
@@ -133,6 +135,9 @@ def main() -> int:
     parser.add_argument("--stations", type=int, default=186_100)
     parser.add_argument("--cells", type=int, default=5_000_000)
     parser.add_argument("--workers", type=int, nargs="*", default=[1, 2])
+    parser.add_argument("--areas-workers", type=int, nargs="*", default=[1, 2],
+                        help="worker processes of the (c) runs, whole areas as jobs (default 1 2)")
+    parser.add_argument("--no-parts", action="store_true", help="skip (b), the runs in parts")
     parser.add_argument("--keep", action="store_true")
     args = parser.parse_args()
     print(table("machine", ["", ""], machine_info()))
@@ -159,7 +164,7 @@ def main() -> int:
                     "lrrrrrrl"))
         # (b) in parts on Dask
         from distributed import Client, LocalCluster
-        for workers in args.workers:
+        for workers in [] if args.no_parts else args.workers:
             cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, memory_limit="auto",
                                    dashboard_address=None)
             client = Client(cluster)
@@ -187,6 +192,34 @@ def main() -> int:
                         f"MB per worker now/peak {', '.join(per_worker.values())}, parent peak "
                         f"{rss_mb():,.0f}", ["area", "parts", "end to end s", "same as (a)", "phases s"], rows,
                         "lrrll"))
+        # (c) whole areas as jobs on Dask
+        from yizhan.coverage.area_runs import run_areas
+        for workers in args.areas_workers:
+            t = time.perf_counter()
+            cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, memory_limit="auto",
+                                   dashboard_address=None)
+            client = Client(cluster)
+            started = time.perf_counter() - t
+            settings = Settings(database_url=url, data_dir=scratch.work, partition_workers=workers)
+            try:
+                result = run_areas(settings, areas, scheduler=client, radius_m=RADIUS_M, measure="cells")
+                per_worker = client.run(worker_mb)
+            finally:
+                client.close()
+                cluster.close()
+            rows, agree = [], True
+            for o in result.outcomes:
+                assert o.summary is not None, o.error
+                same = (abs(o.summary["covered_share"] - ref[o.area][0]) <= 1e-12
+                        and gaps_of(engine, o.summary["run_id"]) == ref[o.area][1])
+                agree &= same
+                rows.append([o.area, f"{o.summary['cells']:,}", f"{o.seconds:.2f}", "yes" if same else "NO"])
+            rows.append(["nation", "", f"{result.seconds:.2f}", "yes" if agree else "NO"])
+            say(f"(c) whole areas on {workers} worker(s): {result.seconds:.2f} s (cluster start {started:.1f} s)")
+            print(table(f"(c) whole areas as jobs on {workers} Dask worker process(es), largest first: the nation "
+                        f"end to end {result.seconds:.2f} s (cluster start {started:.1f} s apart), agreement with "
+                        f"(a); MB per worker now/peak {', '.join(per_worker.values())}",
+                        ["area", "cells", "seconds in its worker", "same as (a)"], rows, "lrrl"))
     return 0
 
 
