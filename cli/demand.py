@@ -31,6 +31,9 @@ def demand_import(
     encoding: Annotated[str | None, typer.Option(
         help="Text encoding of a shapefile without a .cpg (or with a wrong one): gbk or utf-8 (default: the "
              ".cpg, else found from the .dbf)")] = None,
+    h3: Annotated[int | None, typer.Option(
+        "--h3", help="Cells as H3 hexagons of this resolution (7 to 10; 9: about 0.1 km², edge about 200 m) instead "
+                     "of squares of --cell-size")] = None,
     max_rows: Annotated[int | None, typer.Option(
         min=1, help="Refuse a file of more rows (default: no limit here; YIZHAN_MAX_IMPORT_ROWS bounds uploads "
                     "through the console and the API)")] = None,
@@ -42,20 +45,27 @@ def demand_import(
     from yizhan.data.demand import import_demand
     from yizhan.data.demand_columns import DemandColumns
     from yizhan.data.demand_points import MAX_POINTS
+    from yizhan.data.h3_cells import check_resolution
     from yizhan.stations.tables import ImportLimits
 
     settings = get_settings()
+    if h3 is not None:
+        if cell_size is not None:
+            raise typer.BadParameter("--h3 与 --cell-size 只能二选一 / give --h3 or --cell-size, not both")
+        check_resolution(h3)
     size = cell_size or settings.cell_size_m
     columns = DemandColumns(lon=lon_col, lat=lat_col, weight=weight_col, time=time_col)
     with status(f"importing {file.name}"):
         s = import_demand(engine(), file, area=area, coord=coord, cell_size_m=size, append=append, clip=clip,
                           timezone=settings.timezone, columns=columns, encoding=encoding,
-                          limits=ImportLimits(max_rows or MAX_POINTS, settings.max_uncompressed_mb))
+                          limits=ImportLimits(max_rows or MAX_POINTS, settings.max_uncompressed_mb), h3_res=h3)
     dropped_zh = f"，区域外 {s.dropped_outside} 个已丢弃" if s.dropped_outside else ""
     dropped = f", {s.dropped_outside} outside the area dropped" if s.dropped_outside else ""
-    common.out.print(f"{s.points} 个需求点{dropped_zh} → {s.cells} 个 {s.cell_size_m:g} 米网格，总权重 "
-                     f"{s.weight_total:g}，区域 {s.area} / {s.points} points{dropped} -> {s.cells} cells of "
-                     f"{s.cell_size_m:g} m, total weight {s.weight_total:g} in area {s.area}", markup=False)
+    kind_zh = f"H3 {h3} 级六边形" if h3 is not None else f"{s.cell_size_m:g} 米网格"
+    kind = f"H3 res {h3} hexagons" if h3 is not None else f"cells of {s.cell_size_m:g} m"
+    common.out.print(f"{s.points} 个需求点{dropped_zh} → {s.cells} 个 {kind_zh}，总权重 {s.weight_total:g}，区域 "
+                     f"{s.area} / {s.points} points{dropped} -> {s.cells} {kind}, total weight {s.weight_total:g} "
+                     f"in area {s.area}", markup=False)
     if s.columns:
         common.out.print(f"所用的列 / columns used: {s.columns}", markup=False)
     for note in s.notes:

@@ -18,6 +18,7 @@ from sqlalchemy import Connection
 
 from yizhan.areas import AreaInfo
 from yizhan.data.demand import stored_points
+from yizhan.data.h3_cells import point_keys
 from yizhan.db.models import SRID
 from yizhan.errors import InvalidInput
 
@@ -83,7 +84,8 @@ def measured_demand(conn: Connection, area: AreaInfo, cells: pd.DataFrame, cells
     cell_of = np.empty(0, np.int64)
     if pts is not None and len(pts):
         index = pd.Index(cells["cell_key"].astype(str))
-        cell_of = index.get_indexer(pd.Index(pts.cell_key.astype(str)))
+        h3_keys = point_keys(index, pts.lon, pts.lat)  # a layer of H3 cells: the points' own H3 cells
+        cell_of = index.get_indexer(pd.Index((pts.cell_key if h3_keys is None else h3_keys).astype(str)))
         if (cell_of < 0).any():  # points stored after the cells were made: the cells speak for the demand
             stray = int((cell_of < 0).sum())
             if measure == "points":

@@ -3,7 +3,8 @@
 Files are read by ``data.demand_files`` (CSV, XLSX, GeoJSON, GeoParquet, shapefiles; the columns by the headers
 clerks and platforms write, ``data.demand_columns``), times by ``data.demand_times`` (a time without an offset is
 local time of the app's time zone). Cells are squares of ``cell_size_m`` metres in the area's metric CRS,
-aggregated in PostGIS; each keeps its total weight, point count, polygon and centre (stored in WGS 84).
+aggregated in PostGIS, or (``h3_res``) H3 hexagons summed in numpy (``data.h3_cells``); each keeps its total
+weight, point count, polygon and centre (stored in WGS 84).
 """
 
 from __future__ import annotations
@@ -48,6 +49,8 @@ from yizhan.data.demand_points import (
     swap_points,
 )
 from yizhan.data.demand_times import expected_time, times_from_text
+from yizhan.data.h3_cells import H3Cells, H3Sums, check_resolution, copy_h3_cells, h3_cells
+from yizhan.data.h3_cells import cell_size_m as h3_cell_size_m
 from yizhan.data.layers import attach_cells, cells_table, close_layer, new_layer
 from yizhan.db.engine import driver_of
 from yizhan.db.models import SRID
@@ -193,11 +196,39 @@ def aggregate_cells(conn: Connection, area: AreaInfo, cell_size_m: float, *, sou
     return close_layer(conn, layer)[0]
 
 
+def h3_params(res: int) -> dict[str, object]:
+    """A layer's ``params`` for cells of H3 resolution ``res``."""
+    return {"h3": True, "h3_res": int(res)}
+
+
+def write_h3_layer(conn: Connection, area: AreaInfo, cells: H3Cells, *, source: str) -> tuple[int, float]:
+    """The H3 cells as a new demand layer of the area (``data.layers``, no lattice: its gaps are found on the
+    polygons; its params record ``h3`` and the resolution) that replaces its current cells; their count and total
+    weight."""
+    layer = new_layer(conn, area, source=source, cell_size_m=h3_cell_size_m(cells.res), attach=False,
+                      params=h3_params(cells.res))
+    copy_h3_cells(driver_of(conn), area, cells, layer, table=cells_table(layer))
+    attach_cells(conn, layer)
+    return close_layer(conn, layer, lattice=False)
+
+
+def aggregate_h3(conn: Connection, area: AreaInfo, res: int, *, source: str = "") -> tuple[int, float]:
+    """Sum the area's stored points into H3 cells of resolution ``res`` (``data.h3_cells``) as a new demand layer
+    that replaces its current cells; the number of cells and their total weight."""
+    lon, lat, weight = conn.execute(text(
+        "SELECT coalesce(array_agg(lon ORDER BY id), '{}'), coalesce(array_agg(lat ORDER BY id), '{}'), "
+        "coalesce(array_agg(weight ORDER BY id), '{}') FROM demand_points WHERE area_id = :a"),
+        {"a": area.id}).one()
+    cells = h3_cells(np.asarray(lon, np.float64), np.asarray(lat, np.float64), np.asarray(weight, np.float64),
+                     check_resolution(res))
+    return write_h3_layer(conn, area, cells, source=source)
+
+
 def import_demand(engine: Engine, path: Path | str, *, area: str | None = None, coord: str = "wgs84",
                   cell_size_m: float = 200.0, append: bool = False, clip: bool = False,
                   timezone: str = DEFAULT_TIMEZONE, columns: DemandColumns = DemandColumns(),
                   encoding: str | None = None, limits: ImportLimits = ImportLimits(),
-                  fast: bool = True) -> DemandSummary:
+                  fast: bool = True, h3_res: int | None = None) -> DemandSummary:
     """Import demand points into an area and rebuild its cells, in one transaction.
 
     By default the file replaces the area's points; ``append`` adds to them. Points outside the area are an
@@ -210,8 +241,14 @@ def import_demand(engine: Engine, path: Path | str, *, area: str | None = None, 
     A UTF-8 CSV with its header on the first line, or a GeoParquet/Parquet file of points, is read by the fast
     path (``data.demand_fast``: pyarrow, numpy, binary COPY) with the same rules and result; ``fast=False`` reads
     it by the general path (the benchmark's comparison).
+
+    ``h3_res`` makes the cells H3 hexagons of that resolution (7 to 10: ``data.h3_cells``) instead of squares; the
+    summary's ``cell_size_m`` is then the square root of their average area.
     """
-    _check_cell_size(cell_size_m)
+    if h3_res is not None:
+        check_resolution(h3_res)
+    else:
+        _check_cell_size(cell_size_m)
     source = Path(path).name
     if fast and encoding is None and coord in COORD_SYSTEMS:
         opened = fast_file(path, source=source, columns=columns, coord=coord, timezone=timezone, limits=limits,
@@ -219,7 +256,7 @@ def import_demand(engine: Engine, path: Path | str, *, area: str | None = None, 
                                                                    timezone=timezone, columns=names))
         summary = None if opened is None else _import_fast(engine, opened, source=source, area=area,
                                                            cell_size_m=cell_size_m, append=append, clip=clip,
-                                                           timezone=timezone)
+                                                           timezone=timezone, h3_res=h3_res)
         if summary is not None:
             return summary
     grid = _polygon_grid(Path(path))
@@ -250,9 +287,13 @@ def import_demand(engine: Engine, path: Path | str, *, area: str | None = None, 
             raise InvalidInput(f"{source}: 区域 {info.name!r} 内没有需求点 / no demand points inside area "
                                f"{info.name!r}")
         _store_points(conn, info, pts, append=append)
-        cells = aggregate_cells(conn, info, cell_size_m, source=source)
-        total = conn.execute(text("SELECT coalesce(sum(weight), 0) FROM area_cells WHERE area_id = :a"),
-                             {"a": info.id}).scalar_one()
+        if h3_res is not None:
+            cells, total = aggregate_h3(conn, info, h3_res, source=source)
+            cell_size_m = h3_cell_size_m(h3_res)
+        else:
+            cells = aggregate_cells(conn, info, cell_size_m, source=source)
+            total = conn.execute(text("SELECT coalesce(sum(weight), 0) FROM area_cells WHERE area_id = :a"),
+                                 {"a": info.id}).scalar_one()
     notes = list(read.notes)
     if any("timestamp" in names for names in read.columns.values()):
         notes.append(f"不带时区的时间按 {timezone} 当地时间 / times without an offset are local time in {timezone}")
@@ -260,7 +301,7 @@ def import_demand(engine: Engine, path: Path | str, *, area: str | None = None, 
 
 
 def _import_fast(engine: Engine, opened: FastFile, *, source: str, area: str | None, cell_size_m: float,
-                 append: bool, clip: bool, timezone: str) -> DemandSummary | None:
+                 append: bool, clip: bool, timezone: str, h3_res: int | None = None) -> DemandSummary | None:
     """The rest of ``import_demand`` for a file the fast path opened (``data.demand_fast``), in one transaction: its
     batches are read, checked, tested against the area and stored by binary COPY while the file is being read (the
     server stores one batch while the next is read), then the cells, summed in numpy (with ``append`` all the
@@ -268,12 +309,14 @@ def _import_fast(engine: Engine, opened: FastFile, *, source: str, area: str | N
     area is an error naming up to 200 of them (their rows) unless ``clip`` drops them, as in the general path; that
     error, and any other, rolls everything back. None, with nothing stored, when a batch shows that the general path
     is to read the file, or when points lie outside the area of a file whose rows the fast path cannot number: the
-    general path then names them."""
+    general path then names them. With ``h3_res`` the cells are H3 hexagons (``data.h3_cells``)."""
     seconds = opened.seconds
+    if h3_res is not None:
+        cell_size_m = h3_cell_size_m(h3_res)
     try:
         with engine.begin() as conn:
             info = resolve_area(conn, area)
-            stream = _Stream(opened, info, clip=clip, source=source, cell_size_m=cell_size_m)
+            stream = _Stream(opened, info, clip=clip, source=source, cell_size_m=cell_size_m, h3_res=h3_res)
             raw = driver_of(conn)
             start, busy = time.perf_counter(), stream.busy()
             if append:
@@ -281,9 +324,12 @@ def _import_fast(engine: Engine, opened: FastFile, *, source: str, area: str | N
                 seconds["COPY points"] = time.perf_counter() - start - (stream.busy() - busy)
                 _some_inside(count, source, info)
                 t = time.perf_counter()
-                cells = aggregate_cells(conn, info, cell_size_m, source=source)
-                total = conn.execute(text("SELECT coalesce(sum(weight), 0) FROM area_cells WHERE area_id = :a"),
-                                     {"a": info.id}).scalar_one()
+                if h3_res is not None:
+                    cells, total = aggregate_h3(conn, info, h3_res, source=source)
+                else:
+                    cells = aggregate_cells(conn, info, cell_size_m, source=source)
+                    total = conn.execute(text("SELECT coalesce(sum(weight), 0) FROM area_cells WHERE area_id = :a"),
+                                         {"a": info.id}).scalar_one()
                 seconds["cells"] = time.perf_counter() - t
             else:
                 loaded = load_points(raw, info.id, stream.blocks())
@@ -294,14 +340,18 @@ def _import_fast(engine: Engine, opened: FastFile, *, source: str, area: str | N
                 grid = stream.cells()
                 seconds["cells"] = time.perf_counter() - t
                 t = time.perf_counter()
-                layer = new_layer(conn, info, source=source, cell_size_m=cell_size_m, attach=False)
-                copy_cells(raw, info, grid, layer, table=cells_table(layer))
+                layer = new_layer(conn, info, source=source, cell_size_m=cell_size_m, attach=False,
+                                  params=None if h3_res is None else h3_params(h3_res))
+                if isinstance(grid, H3Cells):
+                    copy_h3_cells(raw, info, grid, layer, table=cells_table(layer))
+                else:
+                    copy_cells(raw, info, grid, layer, table=cells_table(layer))
                 seconds["COPY cells"] = time.perf_counter() - t
                 t = time.perf_counter()
                 attach_cells(conn, layer)
                 seconds["index cells"] = time.perf_counter() - t
                 t = time.perf_counter()
-                cells, total = close_layer(conn, layer, lattice=True)
+                cells, total = close_layer(conn, layer, lattice=h3_res is None)
                 seconds["close layer"] = time.perf_counter() - t
                 t = time.perf_counter()
                 swap_points(raw, loaded)
@@ -325,22 +375,23 @@ def _some_inside(count: int, source: str, area: AreaInfo) -> None:
 class _Stream:
     """A fast file's batches made into blocks to store: each batch tested against the area (``clip`` drops the
     points outside it, else they are collected, up to 200, and raised as one ImportRejected after the last batch),
-    its metres in the area's CRS computed and its points summed into their squares of ``cell_size_m`` metres (while
-    the server stores the batch before). ``busy`` is the time spent reading, checking and preparing the blocks, so
-    that the caller can tell the time the COPY itself took."""
+    its metres in the area's CRS computed and its points summed into their squares of ``cell_size_m`` metres, or
+    with ``h3_res`` into their H3 cells (while the server stores the batch before). ``busy`` is the time spent
+    reading, checking and preparing the blocks, so that the caller can tell the time the COPY itself took."""
 
-    def __init__(self, opened: FastFile, area: AreaInfo, *, clip: bool, source: str, cell_size_m: float) -> None:
+    def __init__(self, opened: FastFile, area: AreaInfo, *, clip: bool, source: str, cell_size_m: float,
+                 h3_res: int | None = None) -> None:
         self.opened, self.area, self.clip, self.source, self.size = opened, area, clip, source, cell_size_m
         self.dropped = 0
-        self.sums = CellSums(area, cell_size_m)
+        self.sums: CellSums | H3Sums = CellSums(area, cell_size_m) if h3_res is None else H3Sums(h3_res)
         self.prepare = 0.0
 
     def busy(self) -> float:
         s = self.opened.seconds
         return sum(s.get(k, 0.0) for k in ("read", "check", "transform", "area test")) + self.prepare
 
-    def cells(self) -> FastCells:
-        """The points stored, summed by square (as they were stored: ``CellSums``)."""
+    def cells(self) -> FastCells | H3Cells:
+        """The points stored, summed by square (as they were stored: ``CellSums``) or by H3 cell (``H3Sums``)."""
         return self.sums.cells()
 
     def blocks(self) -> Iterator[PointBlock]:
@@ -362,8 +413,12 @@ class _Stream:
                 continue
             t = time.perf_counter()
             x, y = metres(batch.lon, batch.lat, self.area.crs_epsg)
-            ix, iy = grid_indices(x, y, self.size)
-            self.sums.add(ix, iy, batch.weight)
+            if isinstance(self.sums, H3Sums):
+                h = time.perf_counter()
+                self.sums.add_points(batch.lon, batch.lat, batch.weight)
+                seconds["H3 cells"] = seconds.get("H3 cells", 0.0) + time.perf_counter() - h
+            else:
+                self.sums.add(*grid_indices(x, y, self.size), batch.weight)
             self.prepare += time.perf_counter() - t
             yield PointBlock(batch.lon, batch.lat, x, y, batch.weight, batch.micros, batch.has_time)
         if problems:

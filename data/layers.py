@@ -12,6 +12,10 @@ its indexes are built once, when it is attached, over all its rows.
 
 from __future__ import annotations
 
+import json
+from collections.abc import Mapping
+from typing import Any
+
 from sqlalchemy import Connection, text
 
 from yizhan.areas import AreaInfo
@@ -30,17 +34,20 @@ def cells_table(layer_id: int) -> str:
 
 
 def new_layer(conn: Connection, area: AreaInfo, *, source: str, cell_size_m: float | None,
-              attach: bool = True) -> int:
+              attach: bool = True, params: Mapping[str, Any] | None = None) -> int:
     """Retire the area's current layer and open a new current one (in the caller's transaction); its id.
 
     Its cells' table (``cells_table``) is created empty; with ``attach`` it is attached to ``demand_cells`` at once
     (the caller then writes its cells through ``demand_cells``), else the caller loads the table itself and then
     attaches it (``attach_cells``), which builds its indexes once over the loaded rows. The cells carry this id;
-    ``close_layer`` records their count and weight."""
+    ``close_layer`` records their count and weight. ``params`` says how the cells are made (``{"h3": True,
+    "h3_res": 9}`` for H3 hexagons: ``data.h3_cells``), stored as the layer's ``params``."""
     conn.execute(text("UPDATE demand_layers SET retired_at = now() WHERE area_id = :a AND retired_at IS NULL"),
                  {"a": area.id})
-    layer_id = conn.execute(text("INSERT INTO demand_layers (area_id, source, cell_size_m) VALUES (:a, :s, :c) "
-                                 "RETURNING id"), {"a": area.id, "s": source, "c": cell_size_m}).scalar_one()
+    layer_id = conn.execute(text("INSERT INTO demand_layers (area_id, source, cell_size_m, params) "
+                                 "VALUES (:a, :s, :c, CAST(:p AS jsonb)) RETURNING id"),
+                            {"a": area.id, "s": source, "c": cell_size_m,
+                             "p": json.dumps(dict(params or {}))}).scalar_one()
     name = cells_table(layer_id)
     # the columns spelled out, not LIKE demand_cells (which would lock the parent until commit), and a table of
     # its own attached afterwards, not PARTITION OF (which locks every reader of demand_cells out until commit);

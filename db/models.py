@@ -139,6 +139,8 @@ class DemandLayer(Base):
     weight: Mapped[float] = mapped_column(Float, server_default="0")
     lattice: Mapped[bool] = mapped_column(Boolean, server_default="false")
     """Its cells are the lattice squares their keys ``{size}m:{ix}:{iy}`` name (metres in the area's CRS)."""
+    params: Mapped[dict] = mapped_column(JSONB, server_default="{}")
+    """How its cells were made (migration 0016): ``{"h3": true, "h3_res": 9}`` for H3 hexagons, else ``{}``."""
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     retired_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
