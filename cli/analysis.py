@@ -244,6 +244,13 @@ def recommend_cmd(
                                                        "sites")] = None,
     site_hours: Annotated[str, typer.Option(help="--hours: the hours a new station keeps (OSM or Chinese rule; "
                                                  "default round the clock)")] = "24/7",
+    partitions: Annotated[int, typer.Option(min=1, help="Find the reach in this many parts on Dask (a province): "
+                                                        "each part exact inside it, one model solved on all")] = 1,
+    parts_by: Annotated[str, typer.Option(help="Parts as balanced tiles or by the area's administrative units "
+                                               "(tiles, units)")] = "tiles",
+    scheduler: Annotated[str | None, typer.Option(help="A running Dask scheduler (tcp://HOST:8786) for the parts "
+                                                       "(default: YIZHAN_DASK_SCHEDULER, else a local cluster of "
+                                                       "YIZHAN_PARTITION_WORKERS processes)")] = None,
 ) -> None:
     """Where to open the next stations: the best K sites, the fewest sites for a target share, or how good a
     proposed list is; with --hours, longer hours of existing stations ranked beside new sites. Existing active
@@ -256,6 +263,9 @@ def recommend_cmd(
     if hours and (k is not None or target is not None or evaluate is not None):
         raise InvalidInput("--hours 自有上限，不与 --k/--target/--evaluate 同用 / --hours takes its own caps "
                            "(--max-extend, --max-24h, --max-sites): leave out --k, --target and --evaluate")
+    if hours and (partitions > 1 or scheduler is not None):
+        raise InvalidInput("--hours 在一个进程中计算，不与 --partitions 同用 / --hours is computed in one process: "
+                           "leave out --partitions and --scheduler")
     if not hours and any(v is not None for v in caps.values()):
         raise InvalidInput(f"{', '.join(n for n, v in caps.items() if v is not None)} 需要 --hours / needs --hours "
                            "(longer hours versus new sites)")
@@ -275,7 +285,8 @@ def recommend_cmd(
                 radius_m=radius or get_settings().radius_m,
                 candidates=candidates_from_file(candidates, coord=coord) if candidates is not None else None,
                 exclude_host_types=exclude_host, no_go=no_go_from_file(no_go) if no_go is not None else None,
-                time_limit_s=time_limit, progress=say, settings=get_settings())
+                time_limit_s=time_limit, progress=say, settings=get_settings(), parts=partitions,
+                parts_by=parts_by, scheduler=scheduler)
     result.pop("params", None)
     if geojson is not None:
         from yizhan.siting.runs import recommendation_geojson

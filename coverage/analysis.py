@@ -243,11 +243,7 @@ def _pairs_of_parts(pc: PartitionedCoverage, cells: LayerCells, demand: Demand,
     if pc.pair_loc is None or pc.pair_station is None or pc.pair_m is None or pc.measured != demand.measured:
         raise YizhanError("分区结果与本次读取的需求不符，请重新计算 / the parts measured other demand than this run "
                           "read (demand imported during the run?): run again")
-    if demand.measured == "points":
-        assert demand.point_id is not None, "stored points carry their ids"
-        loc = pd.Index(demand.point_id).get_indexer(pc.pair_loc)
-    else:  # a position in the parts' cells (by key) -> in the run's
-        loc = pd.Index(cells.cell_key).get_indexer(pd.Index(pc.cell_keys))[pc.pair_loc]
+    loc = pc.locations(pc.pair_loc, demand, cells.cell_key)
     site = pd.Index(station_ids).get_indexer(pc.pair_station)
     if (loc < 0).any() or (site < 0).any():
         raise YizhanError("分区结果与需求或驿站不符，请重新计算 / the parts' pairs name demand points or stations "

@@ -65,6 +65,7 @@ from yizhan.coverage.cell_coverage import (
 from yizhan.coverage.dask_jobs import RETRIES, run_on_dask
 from yizhan.coverage.euclidean import geodesic_band, nearest_from_arrays
 from yizhan.coverage.measure import Demand, check_measure, measured_demand, per_cell
+from yizhan.coverage.network import snap_points
 from yizhan.coverage.partitions import (
     SERVICE_REACH_M,
     UNIT_OWNER_SQL,
@@ -106,7 +107,10 @@ class PartTask:
     network part); ``by_hour`` (with ``week_of`` and ``unknown_hours`` as ``run_coverage`` takes them): also the
     cells' covered hours of the week; ``pairs``: also every (location, station) pair within the radius of its
     locations (what a run by hour or with capacity builds its weekly figures on); ``street_parts``: the manifest of
-    ``geo.street_parts`` whose graph ``part.index`` is the part's (else the area's graph is cut)."""
+    ``geo.street_parts`` whose graph ``part.index`` is the part's (else the area's graph is cut); ``sites_xy``,
+    ``sites_lonlat`` and ``sites_index``: other sites (a recommendation's candidates) within the station halo, in
+    metres of the area CRS, WGS 84 and their positions among all sites: also every (location, site) pair within the
+    radius, as for the stations."""
 
     settings: Settings
     area: AreaInfo
@@ -126,6 +130,9 @@ class PartTask:
     unknown_hours: str = "open"
     street_parts: str | None = None
     pairs: bool = False
+    sites_xy: np.ndarray | None = None
+    sites_lonlat: np.ndarray | None = None
+    sites_index: np.ndarray | None = None
 
 
 @dataclass
@@ -143,7 +150,8 @@ class PartResult:
     (location, station) pair within the radius of the part's locations (``coverage.by_hour.reach_pairs``):
     ``pair_loc`` the location (measured on cells, a position in ``cell_key``; on points, the point's database id),
     ``pair_station`` the station's database id, ``pair_m`` the distance (run metric, metres), ``pair_checked`` how
-    many straight pairs were decided on the ellipsoid; else None."""
+    many straight pairs were decided on the ellipsoid; else None. ``site_loc``, ``site_idx``, ``site_m``: the same
+    for the task's other sites (``site_idx`` a position among all sites), else None."""
 
     index: int
     cell_key: np.ndarray
@@ -165,6 +173,9 @@ class PartResult:
     pair_station: np.ndarray | None = None
     pair_m: np.ndarray | None = None
     pair_checked: int = 0
+    site_loc: np.ndarray | None = None
+    site_idx: np.ndarray | None = None
+    site_m: np.ndarray | None = None
 
     def save(self, path: Path) -> None:
         """Write the result to ``path`` (``.npz``, no pickles), whole or not at all."""
@@ -179,6 +190,8 @@ class PartResult:
                                          "pair_checked": self.pair_checked}))}
         if self.pair_loc is not None and self.pair_station is not None and self.pair_m is not None:
             arrays.update(pair_loc=self.pair_loc, pair_station=self.pair_station, pair_m=self.pair_m)
+        if self.site_loc is not None and self.site_idx is not None and self.site_m is not None:
+            arrays.update(site_loc=self.site_loc, site_idx=self.site_idx, site_m=self.site_m)
         if self.cell_masks is not None:
             arrays["cell_masks"] = self.cell_masks
         if self.covered_weight is not None and self.covered_straight_weight is not None:
@@ -206,7 +219,10 @@ class PartResult:
                        pair_loc=z["pair_loc"] if "pair_loc" in z.files else None,
                        pair_station=z["pair_station"] if "pair_station" in z.files else None,
                        pair_m=z["pair_m"] if "pair_m" in z.files else None,
-                       pair_checked=int(meta.get("pair_checked", 0)))
+                       pair_checked=int(meta.get("pair_checked", 0)),
+                       site_loc=z["site_loc"] if "site_loc" in z.files else None,
+                       site_idx=z["site_idx"] if "site_idx" in z.files else None,
+                       site_m=z["site_m"] if "site_m" in z.files else None)
 
 
 @dataclass
@@ -244,6 +260,9 @@ class PartitionedCoverage:
         With ``pairs``: every (location, station) pair within the radius, all parts together: the location
         (measured on cells, a position in ``cell_keys``; on points, the point's database id), the station's
         database id, the distance (run metric, metres); and how many straight pairs were decided on the ellipsoid.
+    site_loc, site_idx, site_m : ndarray or None
+        With ``sites``: every (location, site) pair within the radius, the location as for the stations' pairs,
+        the site by its position in ``sites``, the distance (run metric, metres).
     """
 
     coverage: CellCoverage
@@ -265,6 +284,19 @@ class PartitionedCoverage:
     pair_station: np.ndarray | None = None
     pair_m: np.ndarray | None = None
     pair_checked: int = 0
+    site_loc: np.ndarray | None = None
+    site_idx: np.ndarray | None = None
+    site_m: np.ndarray | None = None
+
+    def locations(self, loc: np.ndarray, demand: Demand, cell_keys: np.ndarray) -> np.ndarray:
+        """Positions in ``demand`` (measured as these parts measured) of the parts' locations ``loc`` (a position in
+        ``self.cell_keys``, or a point's id); -1 for one ``demand`` does not hold. ``cell_keys``: the keys of
+        ``demand``'s cells, in its order."""
+        if demand.measured == "points":
+            assert demand.point_id is not None, "stored points carry their ids"
+            return np.asarray(pd.Index(demand.point_id).get_indexer(loc), dtype=np.int64)
+        at = pd.Index(np.asarray(cell_keys).astype(str)).get_indexer(pd.Index(self.cell_keys.astype(str)))
+        return np.asarray(at[loc], dtype=np.int64)
 
 
 def halos(plan: PartitionPlan, mode: str, radius_m: float, max_snap_m: float, measured: str) -> tuple[float, float]:
@@ -312,7 +344,8 @@ def part_coverage(task: PartTask) -> PartResult:
                 station_id[far] = far_id
             masks = (_hour_masks(conn, task, demand, cells["weight"].to_numpy(float), cov, st_ids, st_xy, st_lonlat)
                      if task.by_hour else None)
-            pairs = _part_pairs(task, demand, cov, st_xy, st_lonlat) if task.pairs else None
+            pairs = _part_pairs(task, demand, st_xy, st_lonlat, cov.snaps) if task.pairs else None
+            site_pairs = _part_site_pairs(task, demand, cov) if task.sites_xy is not None else None
     finally:
         engine.dispose()
     covered_w = straight_w = None
@@ -327,20 +360,42 @@ def part_coverage(task: PartTask) -> PartResult:
                       covered_straight=np.asarray(cov.covered_straight, bool), covered_weight=covered_w,
                       covered_straight_weight=straight_w, covered_wkb=wkb, stations=len(st_ids), widened=len(far),
                       seconds=time.perf_counter() - started, params=params, cell_masks=masks,
-                      **_pair_fields(pairs, demand, st_ids))
+                      **_pair_fields(pairs, demand, st_ids), **_site_fields(site_pairs, demand, task.sites_index))
 
 
-def _part_pairs(task: PartTask, demand: Demand, cov: CellCoverage, st_xy: np.ndarray,
-                st_lonlat: np.ndarray) -> tuple[tuple[np.ndarray, np.ndarray, np.ndarray], int]:
-    """Every (location, station) pair within the radius of the part's locations, in the part's indices, and how many
-    straight pairs were decided on the ellipsoid (``coverage.by_hour.reach_pairs``: in a straight line, or along the
-    part's streets from the snaps its network run made). Every station within the radius of a location lies within
-    the halo, so the pairs are the whole area's."""
+def _part_pairs(task: PartTask, demand: Demand, st_xy: np.ndarray, st_lonlat: np.ndarray,
+                snaps: Any) -> tuple[tuple[np.ndarray, np.ndarray, np.ndarray], int]:
+    """Every (location, site) pair within the radius of the part's locations, in the part's indices (sites: rows of
+    ``st_xy``, ``st_lonlat``), and how many straight pairs were decided on the ellipsoid
+    (``coverage.by_hour.reach_pairs``: in a straight line, or along the part's streets from ``snaps``, the graph and
+    the sites and locations snapped to it). Every site within the radius of a location lies within the halo, so the
+    pairs are the whole area's."""
     inp = HourInputs(demand=demand, active=gpd.GeoDataFrame(), st_xy=st_xy, st_lonlat=st_lonlat,
-                     radius_m=task.radius_m, mode=task.mode, snaps=cov.snaps, cell_weights=np.empty(0),
+                     radius_m=task.radius_m, mode=task.mode, snaps=snaps, cell_weights=np.empty(0),
                      cell_owner=np.empty(0, dtype=np.int64), unit_names=[], timezone=task.settings.timezone,
                      profile=None, by_hour=False, capacity=False)
     return reach_pairs(inp, lambda _m: None)
+
+
+def _part_site_pairs(task: PartTask, demand: Demand,
+                     cov: CellCoverage) -> tuple[tuple[np.ndarray, np.ndarray, np.ndarray], int]:
+    """The task's other sites' pairs (``_part_pairs``), along the streets snapped to the part's graph as its
+    stations were."""
+    assert task.sites_xy is not None and task.sites_lonlat is not None
+    snaps = None
+    if task.mode == "network":
+        graph, _stations, locations = cov.snaps
+        snaps = (graph, snap_points(graph, task.sites_xy, max_snap_m=task.settings.max_snap_m), locations)
+    return _part_pairs(task, demand, task.sites_xy, task.sites_lonlat, snaps)
+
+
+def _site_fields(pairs: tuple[tuple[np.ndarray, np.ndarray, np.ndarray], int] | None, demand: Demand,
+                 index: np.ndarray | None) -> dict[str, Any]:
+    """A part's pairs with the task's other sites as ``PartResult`` holds them (sites by their position among all)."""
+    if pairs is None or index is None:
+        return {}
+    fields = _pair_fields(pairs, demand, index)
+    return {"site_loc": fields["pair_loc"], "site_idx": fields["pair_station"], "site_m": fields["pair_m"]}
 
 
 def _pair_fields(pairs: tuple[tuple[np.ndarray, np.ndarray, np.ndarray], int] | None, demand: Demand,
@@ -557,6 +612,7 @@ def partitioned_coverage(settings: Settings, info: AreaInfo, *, mode: str = "str
                          scheduler: Any = None, progress: Progress | None = None, by_hour: bool = False,
                          week_of: date | None = None, unknown_hours: str = "open",
                          street_parts: str | Path | None = None, pairs: bool = False,
+                         sites: tuple[np.ndarray, np.ndarray] | None = None,
                          task: Callable[[PartTask], PartResult] = part_coverage) -> PartitionedCoverage:
     """Coverage of ``info``'s current demand cells by its active stations, computed in ``parts`` parts on Dask and
     merged: cell by cell what ``straight_coverage`` / ``network_coverage`` give for the whole area (see the module's
@@ -565,7 +621,9 @@ def partitioned_coverage(settings: Settings, info: AreaInfo, *, mode: str = "str
     ``mode``, ``profile``, ``radius_m`` (metres), ``measure`` and, with ``by_hour``, ``week_of`` and
     ``unknown_hours`` as for ``run_coverage`` (by hour: the cells' covered hours of the week, not the run's hourly
     figures and capacity, which take the whole area's demand: ``pairs`` gives ``run_coverage`` what they are built
-    on, every (location, station) pair within the radius, found by the parts); ``street_parts``: the manifest (or
+    on, every (location, station) pair within the radius, found by the parts); ``sites``: other sites, metres of
+    the area CRS (n, 2) and WGS 84 lon/lat (n, 2) (a recommendation's candidates), whose pairs within the radius the
+    parts find too (``site_loc``, ...); ``street_parts``: the manifest (or
     its folder) of
     the profile's street graphs per partition (``geo.street_parts``), on a shared path: the parts are its tiles
     (every cell must lie in one) and each is computed on its own graph, whose halo must reach the search limit plus
@@ -608,7 +666,7 @@ def partitioned_coverage(settings: Settings, info: AreaInfo, *, mode: str = "str
                            street_parts=manifest["path"] if manifest is not None else None,
                            measured=measured, hours=[by_hour, week_of.isoformat() if week_of else None,
                                                      unknown_hours, settings.timezone] if by_hour else None,
-                           pairs=pairs)
+                           pairs=pairs, sites=_digest(sites))
     finally:
         engine.dispose()
     station_halo, graph_halo = halos(plan, mode, radius_m, settings.max_snap_m, measured)
@@ -642,7 +700,8 @@ def partitioned_coverage(settings: Settings, info: AreaInfo, *, mode: str = "str
                           mode=mode, profile=profile, radius_m=radius_m, measured=measured,
                           station_halo_m=station_halo, graph_halo_m=graph_halo, margin_m=plan.margin_m,
                           job_dir=str(job_dir), by_hour=by_hour, week_of=week_of, unknown_hours=unknown_hours,
-                          street_parts=manifest["path"] if manifest is not None else None, pairs=pairs)
+                          street_parts=manifest["path"] if manifest is not None else None, pairs=pairs,
+                          **_sites_near(sites, p, station_halo))
                  for p in missing]
         def keep(t: PartTask, result: PartResult) -> str:
             result.save(job_dir / f"part-{t.part.index}.npz")
@@ -725,20 +784,25 @@ def merge_parts(plan: PartitionPlan, parts: list[PartResult], keys: np.ndarray, 
 
 
 def _merged_pairs(parts: list[PartResult], where: np.ndarray, measured: str) -> dict[str, Any]:
-    """The parts' pairs together (``PartitionedCoverage``'s fields): a cell's position in its part becomes its
-    position in the layer's cells (``where``: the concatenated parts' cells' positions); a point keeps its id. Each
-    location is one part's, so no pair comes twice. Empty when a part has none (pairs were not asked)."""
-    if not parts or any(p.pair_loc is None or p.pair_station is None or p.pair_m is None for p in parts):
-        return {}
-    locs, offset = [], 0
-    for p in parts:
-        assert p.pair_loc is not None
-        locs.append(where[offset + p.pair_loc] if measured == "cells" else p.pair_loc)
-        offset += len(p.cell_key)
-    return {"pair_loc": np.concatenate(locs).astype(np.int64),
-            "pair_station": np.concatenate([p.pair_station for p in parts if p.pair_station is not None]),
-            "pair_m": np.concatenate([p.pair_m for p in parts if p.pair_m is not None]),
-            "pair_checked": int(sum(p.pair_checked for p in parts))}
+    """The parts' pairs together (``PartitionedCoverage``'s fields), with the stations and with the other sites: a
+    cell's position in its part becomes its position in the layer's cells (``where``: the concatenated parts' cells'
+    positions); a point keeps its id. Each location is one part's, so no pair comes twice. A kind of pairs a part
+    does not hold (not asked) is left out."""
+    out: dict[str, Any] = {}
+    for loc, other, metres in (("pair_loc", "pair_station", "pair_m"), ("site_loc", "site_idx", "site_m")):
+        if not parts or any(getattr(p, name) is None for p in parts for name in (loc, other, metres)):
+            continue
+        locs, offset = [], 0
+        for p in parts:
+            mine = getattr(p, loc)
+            locs.append(where[offset + mine] if measured == "cells" else mine)
+            offset += len(p.cell_key)
+        out[loc] = np.concatenate(locs).astype(np.int64)
+        out[other] = np.concatenate([getattr(p, other) for p in parts]).astype(np.int64)
+        out[metres] = np.concatenate([getattr(p, metres) for p in parts]).astype(float)
+    if "pair_loc" in out:
+        out["pair_checked"] = int(sum(p.pair_checked for p in parts))
+    return out
 
 
 def _merged_area(pieces: list[BaseGeometry]) -> BaseGeometry | None:
@@ -753,6 +817,25 @@ def _merged_area(pieces: list[BaseGeometry]) -> BaseGeometry | None:
     if bool(shapely.coverage_is_valid(arr)):
         return shapely.coverage_union_all(arr)
     return shapely.union_all(arr)
+
+
+def _sites_near(sites: tuple[np.ndarray, np.ndarray] | None, part: Part, halo_m: float) -> dict[str, Any]:
+    """A part's task fields for the other ``sites`` (metres, lon/lat): those within its box grown by ``halo_m``
+    (the stations' halo: a site within the radius of a location lies in it) and their positions among all."""
+    if sites is None:
+        return {}
+    xy, lonlat = sites
+    w, s, e, n = grown(part.box, halo_m)
+    near = np.flatnonzero((xy[:, 0] >= w) & (xy[:, 0] <= e) & (xy[:, 1] >= s) & (xy[:, 1] <= n))
+    return {"sites_xy": xy[near], "sites_lonlat": lonlat[near], "sites_index": near}
+
+
+def _digest(sites: tuple[np.ndarray, np.ndarray] | None) -> str | None:
+    """A hash of the other sites' coordinates, for the job key (None without)."""
+    if sites is None:
+        return None
+    xy, lonlat = (np.ascontiguousarray(a, dtype=float) for a in sites)
+    return hashlib.sha256(xy.tobytes() + lonlat.tobytes()).hexdigest()
 
 
 def _measured(conn: Connection, info: AreaInfo, layer_id: int, measure: str) -> tuple[str, list[str]]:
@@ -786,10 +869,10 @@ def _measured(conn: Connection, info: AreaInfo, layer_id: int, measure: str) -> 
 
 def _job_key(conn: Connection, info: AreaInfo, plan: PartitionPlan, settings: Settings, *, mode: str, profile: str,
              radius_m: float, measured: str, hours: list[Any] | None, street_parts: str | None,
-             pairs: bool = False) -> str:
+             pairs: bool = False, sites: str | None = None) -> str:
     """The job folder's name: a hash of the area, its demand layer and points, its stations (their place, status,
     opening hours and seats), the street graph file (network runs), the plan and the parameters (by hour: the week,
-    the policy for unknown hours and the time zone; whether the pairs are asked)."""
+    the policy for unknown hours and the time zone; whether the pairs are asked; the other sites' digest)."""
     points = conn.execute(text("SELECT count(*), coalesce(max(id), 0), coalesce(sum(weight), 0) FROM demand_points "
                                "WHERE area_id = :a"), {"a": info.id}).one()
     stations = conn.execute(text("""
@@ -806,5 +889,5 @@ def _job_key(conn: Connection, info: AreaInfo, plan: PartitionPlan, settings: Se
              "points": [str(v) for v in points], "stations": [str(v) for v in stations], "graph": graph,
              "mode": mode, "profile": profile if mode == "network" else None, "radius_m": radius_m,
              "measured": measured, "max_snap_m": settings.max_snap_m, "plan": plan.to_json(), "hours": hours,
-             "pairs": pairs}
+             "pairs": pairs, "sites": sites}
     return hashlib.sha256(json.dumps(state, sort_keys=True).encode()).hexdigest()[:20]

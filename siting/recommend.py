@@ -13,8 +13,10 @@ engine's model, door to door). Results are stored in PostGIS (WGS 84) with their
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import geopandas as gpd
@@ -30,12 +32,13 @@ from yizhan.coverage.euclidean import geodesic_band, recheck_pairs
 from yizhan.coverage.gaps import gaps_from_cells
 from yizhan.coverage.measure import HALF, Demand, measured_demand, per_cell
 from yizhan.coverage.network import Snapped, network_nearest, node_distances, service_areas, snap_points
+from yizhan.coverage.partitioned import partitioned_coverage
 from yizhan.coverage.reach import Pairs, network_reach, straight_pairs
 from yizhan.coverage.runs import cell_size_of, cells_frame, multi_polygon, polygonal
-from yizhan.coverage.streets import load_area_graph
+from yizhan.coverage.streets import load_area_graph, street_parts_manifest
 from yizhan.data.demand_profile import stored_profile
 from yizhan.db.models import SRID
-from yizhan.errors import InvalidInput
+from yizhan.errors import InvalidInput, YizhanError
 from yizhan.geo.streets import StreetGraph
 from yizhan.settings import DEFAULT_RADIUS_M, MAX_RADIUS_M, Settings
 from yizhan.siting.candidates import filter_candidates, load_candidates
@@ -82,6 +85,7 @@ class _Inputs:
     cands: gpd.GeoDataFrame  # EPSG:4326: external_id, name, host_type, source
     reach: Pairs  # (location, candidate, metres)
     params: dict[str, Any]
+    job_dir: Path | None = None  # computed in parts: their saved results, removed once the run is stored
 
 
 def _xy(gdf: gpd.GeoDataFrame, crs: int) -> np.ndarray:
@@ -198,9 +202,52 @@ def _pool(stored: _Stored, candidates: gpd.GeoDataFrame | None, exclude_host_typ
     return cands, total, removed
 
 
+@dataclass(frozen=True)
+class Parts:
+    """A recommendation's reach computed in parts on Dask (``coverage.partitioned``): how many, by ``tiles`` or
+    ``units``, and the scheduler (a ``distributed.Client``, an address ``tcp://HOST:8786``, or None for the
+    settings' scheduler or a local cluster)."""
+
+    parts: int = 1
+    by: str = "tiles"
+    scheduler: Any = None
+
+    @property
+    def on(self) -> bool:
+        return self.parts > 1 or self.scheduler is not None
+
+
+def _reach_in_parts(stored: _Stored, cands: gpd.GeoDataFrame, *, mode: str, profile: str, radius_m: float,
+                    split: Parts, say: Progress, settings: Settings,
+                    params: dict[str, Any]) -> tuple[np.ndarray, Pairs, Path]:
+    """Which demand locations an active station covers now and every (location, candidate) pair within the radius,
+    found by the parts of a partitioned run (each part its own locations against the stations and candidates within
+    its halo: exact, as the module ``coverage.partitioned`` says), in ``stored.demand``'s and ``cands``' indices; and
+    the job folder. A location is covered now when a station lies within the radius of it: a pair with a station."""
+    info, demand = stored.info, stored.demand
+    pc = partitioned_coverage(
+        settings, info, mode=mode, profile=profile, radius_m=radius_m, measure="auto", parts=split.parts,
+        by=split.by, scheduler=split.scheduler, progress=say, pairs=True,
+        sites=(_xy(cands, info.crs_epsg), _lonlat(cands)),
+        street_parts=street_parts_manifest(info, profile, settings) if mode == "network" else None)
+    if (pc.measured != demand.measured or pc.pair_loc is None or pc.site_loc is None or pc.site_idx is None
+            or pc.site_m is None):
+        raise YizhanError("分区结果与本次读取的需求不符，请重新计算 / the parts measured other demand than this "
+                          "recommendation read (demand imported meanwhile?): run again")
+    keys = stored.cells["cell_key"].to_numpy()
+    near, loc = pc.locations(pc.pair_loc, demand, keys), pc.locations(pc.site_loc, demand, keys)
+    if (near < 0).any() or (loc < 0).any():
+        raise YizhanError("分区结果与需求不符，请重新计算 / the parts' pairs name demand this recommendation did not "
+                          "read (changed meanwhile?): run again")
+    before = np.zeros(len(demand.weight), dtype=bool)
+    before[near] = True
+    params["partitions"] = pc.params["partitions"]
+    return before, (loc, pc.site_idx, pc.site_m), pc.job_dir
+
+
 def _prepare(stored: _Stored, *, mode: str, profile: str, radius_m: float,
              candidates: gpd.GeoDataFrame | None, exclude_host_types: list[str] | None, no_go: BaseGeometry | None,
-             say: Progress, settings: Settings) -> _Inputs:
+             say: Progress, settings: Settings, split: Parts | None = None) -> _Inputs:
     info, cells, active, demand = stored.info, stored.cells, stored.active, stored.demand
     cands, total, removed = _pool(stored, candidates, exclude_host_types, no_go)
     crs = info.crs_epsg
@@ -210,6 +257,16 @@ def _prepare(stored: _Stored, *, mode: str, profile: str, radius_m: float,
         "no_go": no_go is not None})
     what = "demand points" if demand.measured == "points" else "demand cells"
     say(f"{mode} reach of {len(cands):,} candidates over {len(demand.xy):,} {what} within {radius_m:g} m")
+    if split is not None and split.on:
+        before, reach, job_dir = _reach_in_parts(stored, cands, mode=mode, profile=profile, radius_m=radius_m,
+                                                 split=split, say=say, settings=settings, params=params)
+        if mode == "network":
+            params.update({"profile": profile, "max_snap_m": settings.max_snap_m,
+                           "distance": f"along the {profile} street network, metres door to door"})
+        else:
+            params["distance"] = "straight line, metres (on the ellipsoid near the radius)"
+        return _Inputs(info, cells, cells.to_crs(crs), cells["weight"].to_numpy(float), demand, before, cands, reach,
+                       params, job_dir)
     streets = _streets(stored, profile, settings) if mode == "network" else None
     before = _covered_now(demand, active, crs, radius_m, streets, settings)
     reach, cands_off = _site_reach(demand, cands, crs, radius_m, streets, settings, say)
@@ -259,7 +316,8 @@ def recommend(engine: Engine, *, area: str | None = None, k: int | None = None, 
               radius_m: float = DEFAULT_RADIUS_M, candidates: gpd.GeoDataFrame | None = None,
               exclude_host_types: list[str] | None = None, no_go: BaseGeometry | None = None,
               time_limit_s: float = 60.0, exact: bool = True, progress: Progress | None = None,
-              settings: Settings) -> RecommendationSummary:
+              settings: Settings, parts: int = 1, parts_by: str = "tiles",
+              scheduler: Any = None) -> RecommendationSummary:
     """Recommend sites for new stations in an area and store the run; returns ``recommendation_of``.
 
     Exactly one of: ``k`` (the k best sites), ``target`` (covered share 0–1 to reach with the fewest sites) or
@@ -274,6 +332,11 @@ def recommend(engine: Engine, *, area: str | None = None, k: int | None = None, 
     that of a run with the chosen sites added as stations. The model's rows are the uncovered locations (the
     solver merges those reached by the same candidates); the gaps left are cells with less than half of their
     orders covered (``coverage.measure.HALF``), as runs draw them.
+
+    ``parts`` > 1 (or a ``scheduler``) finds the reach in that many parts on Dask, as ``run_coverage`` computes a
+    run in parts (``coverage.partitioned``; ``parts_by`` tiles or units; along the streets, the area's street graphs
+    per partition when built): each part pairs its own demand locations with the stations and candidates within its
+    halo, and the one model is then solved here on all the pairs, so the sites chosen are those of one process.
     """
     if sum(x is not None for x in (k, target, sites)) != 1:
         raise InvalidInput("give exactly one of k (number of new sites), target (covered share to reach) or sites "
@@ -283,6 +346,8 @@ def recommend(engine: Engine, *, area: str | None = None, k: int | None = None, 
         raise InvalidInput(f"k={k}: expected a whole number of new sites from 1 to {MAX_K}")
     if target is not None and not (np.isfinite(target) and 0 < target <= 1):
         raise InvalidInput(f"target={target}: expected a covered share above 0 and at most 1 (e.g. 0.95)")
+    if not 1 <= parts <= 4096:
+        raise InvalidInput(f"分区数 parts {parts}: 应为 1 到 4096 / expected 1 to 4096 parts")
     if not (np.isfinite(time_limit_s) and 0 < time_limit_s <= 3600):
         raise InvalidInput(f"求解时限 {time_limit_s} 秒无效 / time limit {time_limit_s} s: expected 0 to 3600 "
                            f"seconds")
@@ -315,7 +380,8 @@ def recommend(engine: Engine, *, area: str | None = None, k: int | None = None, 
                                                  pool.assign(_proposed=False)], ignore_index=True),
                                       geometry="geometry", crs=SRID)
     inp = _prepare(stored, mode=mode, profile=profile, radius_m=radius_m, candidates=candidates,
-                   exclude_host_types=exclude_host_types, no_go=no_go, say=say, settings=settings)
+                   exclude_host_types=exclude_host_types, no_go=no_go, say=say, settings=settings,
+                   split=Parts(parts, parts_by, scheduler))
     total = float(inp.weights.sum())
     loc_w = inp.demand.weight
     before_w = float(loc_w[inp.covered_before].sum())
@@ -344,7 +410,10 @@ def recommend(engine: Engine, *, area: str | None = None, k: int | None = None, 
     record = _record(inp, problem, sol, k=k, target=target, mode=mode, profile=profile, radius_m=radius_m,
                      total=total, before_w=before_w, cm=cm, time_limit_s=time_limit_s)
     with engine.begin() as conn:
-        return store_recommendation(conn, record)
+        summary = store_recommendation(conn, record)
+    if inp.job_dir is not None:  # stored: the parts' saved results are no longer needed to resume
+        shutil.rmtree(inp.job_dir, ignore_errors=True)
+    return summary
 
 
 def _record(inp: _Inputs, problem: str, sol: Solution, *, k: int | None, target: float | None, mode: str,

@@ -297,6 +297,12 @@ def test_cli_recommend_json(cli_env, osm_path, sample_extract, tmp_path):
     assert all(s["host_type"] != "bank" for s in json.loads(proc.stdout)["sites"])
     bad = run_cli("recommend", "--k", "2", "--target", "0.9", env=cli_env, check=False)
     assert bad.returncode != 0 and "exactly one of" in bad.stderr
+    parts = json.loads(run_cli("recommend", "--k", "3", "--partitions", "2", "--json",
+                               env={**cli_env, "YIZHAN_PARTITION_WORKERS": "1"}).stdout)
+    assert [s["id"] for s in parts["sites"]] == [s["id"] for s in data["sites"]]
+    assert parts["covered_share_after"] == pytest.approx(data["covered_share_after"], abs=1e-12)
+    bad = run_cli("recommend", "--hours", "--partitions", "2", env=cli_env, check=False)
+    assert bad.returncode != 0 and "--partitions" in bad.stderr and "Traceback" not in bad.stderr
     page = tmp_path / "rec.html"
     run_cli("map", "--recommendation", str(data["run_id"]), "--out", str(page), env=cli_env)
     html = page.read_text(encoding="utf-8")
@@ -351,3 +357,27 @@ def test_http_recommendations(engine, area, settings, db_url, live_api):
         r = api.post("/recommendations", headers=staff, json=bad)
         assert r.status_code == 422, (bad, r.text)
         assert field in r.json()["detail"], (bad, r.json()["detail"])
+
+
+@pytest.mark.parametrize(("mode", "radius"), [("straight", 600.0), ("network", 800.0)])
+def test_reach_in_parts_chooses_the_same_sites(engine, area, settings, db_url, client, mode, radius):
+    """The reach found in 1, 2 and 4 parts on Dask (each part its own demand points against the stations and
+    candidates within its halo; along the real walk graph too) gives the model one process gives: the same sites,
+    gains and covered demand before and after; the parts' files are removed once the run is stored."""
+    run_settings = settings.model_copy(update={"database_url": db_url})
+    whole = recommend(engine, k=4, mode=mode, radius_m=radius, settings=run_settings)
+    assert whole["params"]["measured"] == "points" and len(whole["sites"]) == 4
+    for parts in ((1, 2, 4) if mode == "straight" else (3,)):
+        got = recommend(engine, k=4, mode=mode, radius_m=radius, settings=run_settings, parts=parts,
+                        scheduler=client)
+        assert got["params"]["partitions"]["parts"] == parts
+        assert [s["id"] for s in got["sites"]] == [s["id"] for s in whole["sites"]]
+        assert [s["gain"] for s in got["sites"]] == pytest.approx([s["gain"] for s in whole["sites"]], rel=1e-9)
+        for key in ("demand_covered_before", "demand_covered_after", "objective", "bound"):
+            assert got[key] == pytest.approx(whole[key], rel=1e-9, abs=1e-9), key
+        assert got["covered_share_after"] == pytest.approx(whole["covered_share_after"], abs=1e-12)
+        assert got["remaining_gaps"] == whole["remaining_gaps"]
+    jobs = run_settings.data_dir / "partitioned"
+    assert not jobs.exists() or not any(jobs.iterdir())
+    with pytest.raises(InvalidInput, match="分区数 parts 0"):
+        recommend(engine, k=2, settings=run_settings, parts=0)
