@@ -18,17 +18,19 @@ save did not pay for two more binary dependencies (benchmarks/README.md, "Demand
 from __future__ import annotations
 
 from dataclasses import dataclass
+from itertools import chain
 from typing import Any
 
 import h3  # type: ignore[import-untyped]
 import h3.api.basic_int as h3int  # type: ignore[import-untyped]
 import numpy as np
-import shapely
 from psycopg import Connection as PgConnection
 from psycopg import sql
 from pyproj import Transformer
 
 from yizhan.areas import AreaInfo
+from yizhan.db.binary_copy import HEADER as COPY_HEADER
+from yizhan.db.binary_copy import TRAILER as COPY_TRAILER
 from yizhan.db.models import SRID
 from yizhan.errors import InvalidInput
 
@@ -120,47 +122,97 @@ def cell_keys(cells: np.ndarray, res: int) -> list[str]:
     return [f"h3:{res}:{int(c):x}" for c in cells]
 
 
-def cell_shapes(cells: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The cells' hexagons (shapely polygons, WGS 84 lon/lat, their boundaries as H3 gives them: counter-clockwise)
-    and their centres' lon, lat degrees."""
-    rings: list[tuple[tuple[float, float], ...]] = [h3int.cell_to_boundary(int(c)) for c in cells]
-    sizes = np.fromiter((len(r) + 1 for r in rings), np.int64, count=len(rings))
-    coords = np.empty((int(sizes.sum()), 2))
-    at = 0
-    for ring in rings:  # (lat, lng) pairs, the ring closed by its first point again
-        k = len(ring)
-        coords[at:at + k] = ring
-        coords[at + k] = ring[0]
-        at += k + 1
-    coords = coords[:, ::-1].copy()  # lon, lat
-    linear = shapely.linearrings(coords, indices=np.repeat(np.arange(len(rings)), sizes))
-    polygons = np.asarray(shapely.polygons(linear), dtype=object)
-    centres = np.array([h3int.cell_to_latlng(int(c)) for c in cells]).reshape(-1, 2)
-    return polygons, centres[:, 1].copy(), centres[:, 0].copy()
+def cell_rings(cells: np.ndarray) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """The cells' boundaries as H3 draws them (counter-clockwise, WGS 84), grouped by their number of vertices (6 for
+    a hexagon; a pentagon has 5, a cell cut by an icosahedron edge up to 10): the positions of each group's cells in
+    ``cells`` and their rings, (m, k + 1, 2) lon, lat degrees, the first vertex repeated last."""
+    boundaries = [h3int.cell_to_boundary(c) for c in cells.tolist()]
+    sizes = np.fromiter((len(b) for b in boundaries), np.int64, count=len(boundaries))
+    flat = np.fromiter(chain.from_iterable(chain.from_iterable(boundaries)), np.float64, count=2 * int(sizes.sum()))
+    first = 2 * (np.cumsum(sizes) - sizes)  # where each cell's (lat, lng) pairs begin in ``flat``
+    where: list[np.ndarray] = []
+    rings: list[np.ndarray] = []
+    for k in np.unique(sizes).tolist():
+        at = np.flatnonzero(sizes == k)
+        latlng = flat[first[at][:, None] + np.arange(2 * k)].reshape(len(at), k, 2)
+        ring = np.empty((len(at), k + 1, 2))
+        ring[:, :k, 0], ring[:, :k, 1] = latlng[:, :, 1], latlng[:, :, 0]
+        ring[:, k] = ring[:, 0]
+        where.append(at)
+        rings.append(ring)
+    return where, rings
+
+
+def cell_centres(cells: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The cells' centres as H3 gives them: lon, lat degrees (WGS 84)."""
+    centres = np.array([h3int.cell_to_latlng(c) for c in cells.tolist()], np.float64).reshape(-1, 2)
+    return centres[:, 1].copy(), centres[:, 0].copy()
+
+
+_EWKB_POINT = 0x20000001
+_EWKB_POLYGON = 0x20000003
+
+
+def _row_type(key_len: int, vertices: int) -> np.dtype:
+    """A cell's row in PostgreSQL's binary COPY format, its key ``key_len`` bytes and its ring ``vertices`` points
+    (the columns of ``copy_h3_cells``)."""
+    return np.dtype([("n", ">i2"), ("la", ">i4"), ("a", ">i4"), ("ll", ">i4"), ("l", ">i4"), ("lk", ">i4"),
+                     ("k", f"S{key_len}"), ("ls", ">i4"), ("s", ">f8"), ("lw", ">i4"), ("w", ">f8"), ("lp", ">i4"),
+                     ("p", ">i4"), ("lg", ">i4"), ("gbo", "u1"), ("gt", "<u4"), ("gsrid", "<u4"), ("rings", "<u4"),
+                     ("npts", "<u4"), ("ring", "<f8", (2 * vertices,)), ("lc", ">i4"), ("cbo", "u1"), ("ct", "<u4"),
+                     ("csrid", "<u4"), ("cx", "<f8"), ("cy", "<f8"), ("lx", ">i4"), ("x", ">f8"), ("ly", ">i4"),
+                     ("y", ">f8")])
+
+
+def cell_rows(area: AreaInfo, cells: H3Cells, layer_id: int) -> bytes:
+    """The cells' rows in PostgreSQL's binary COPY format (without the file's header and trailer), in the cells'
+    order: see ``copy_h3_cells``."""
+    n = len(cells)
+    keys = np.array([k.encode() for k in cell_keys(cells.cells, cells.res)])
+    key_len = keys.dtype.itemsize
+    clon, clat = cell_centres(cells.cells)
+    x, y = Transformer.from_crs(SRID, area.crs_epsg, always_xy=True).transform(clon, clat)
+    where, rings = cell_rings(cells.cells)
+    lengths = np.zeros(n, np.int64)
+    groups = []
+    for at, ring in zip(where, rings, strict=True):
+        rows = np.zeros(len(at), _row_type(key_len, ring.shape[1]))
+        rows["n"], rows["la"], rows["a"], rows["ll"], rows["l"] = 10, 4, area.id, 4, layer_id
+        rows["lk"], rows["k"] = key_len, keys[at]
+        rows["ls"], rows["s"], rows["lw"], rows["w"] = 8, cell_size_m(cells.res), 8, cells.weight[at]
+        rows["lp"], rows["p"] = 4, cells.points[at]
+        rows["lg"], rows["gbo"], rows["gt"], rows["gsrid"] = 17 + 16 * ring.shape[1], 1, _EWKB_POLYGON, SRID
+        rows["rings"], rows["npts"], rows["ring"] = 1, ring.shape[1], ring.reshape(len(at), -1)
+        rows["lc"], rows["cbo"], rows["ct"], rows["csrid"] = 25, 1, _EWKB_POINT, SRID
+        rows["cx"], rows["cy"] = clon[at], clat[at]
+        rows["lx"], rows["x"], rows["ly"], rows["y"] = 8, np.asarray(x)[at], 8, np.asarray(y)[at]
+        lengths[at] = rows.dtype.itemsize
+        groups.append((at, rows))
+    if len(groups) == 1:
+        return groups[0][1].tobytes()
+    starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
+    out = np.empty(int(lengths.sum()), np.uint8)
+    for at, rows in groups:  # each group's rows put back at their cells' places
+        width = rows.dtype.itemsize
+        out[(starts[at][:, None] + np.arange(width)).ravel()] = rows.view(np.uint8)
+    return out.tobytes()
 
 
 def copy_h3_cells(conn: PgConnection[Any], area: AreaInfo, cells: H3Cells, layer_id: int, *,
                   table: str | None = None) -> None:
-    """Append the cells to ``demand_cells`` in layer ``layer_id`` by COPY, or load them into ``table`` (the layer's
-    own table, created in the open transaction: ``data.layers.new_layer``; written frozen): each cell's key, size
-    (``cell_size_m``), weight, points, hexagon and centre in WGS 84 and the centre's metres ``x``, ``y`` in the
-    area's CRS. The rows go in the cells' order, so their ids follow it."""
+    """Append the cells to ``demand_cells`` in layer ``layer_id`` by binary COPY, or load them into ``table`` (the
+    layer's own table, created in the open transaction: ``data.layers.new_layer``; written frozen): each cell's key,
+    size (``cell_size_m``), weight, points, hexagon (as H3 draws its boundary) and centre in WGS 84 lon/lat, and the
+    centre's metres ``x``, ``y`` in the area's CRS. The rows go in the cells' order, so their ids follow it."""
     if not len(cells):
         return
-    polygons, clon, clat = cell_shapes(cells.cells)
-    x, y = Transformer.from_crs(SRID, area.crs_epsg, always_xy=True).transform(clon, clat)
-    geom = np.asarray(shapely.to_wkb(shapely.set_srid(polygons, SRID), hex=True, include_srid=True), dtype=object)
-    centre = np.asarray(shapely.to_wkb(shapely.set_srid(shapely.points(clon, clat), SRID), hex=True,
-                                       include_srid=True), dtype=object)
-    size = cell_size_m(cells.res)
     statement = sql.SQL("COPY {} (area_id, layer_id, cell_key, cell_size_m, weight, points, geom, centroid, x, y) "
-                        "FROM STDIN{}").format(sql.Identifier(table or "demand_cells"),
-                                              sql.SQL(" (FREEZE)") if table else sql.SQL(""))
-    keys = cell_keys(cells.cells, cells.res)
+                        "FROM STDIN (FORMAT BINARY{})").format(sql.Identifier(table or "demand_cells"),
+                                                              sql.SQL(", FREEZE") if table else sql.SQL(""))
     with conn.cursor() as cur, cur.copy(statement) as cp:
-        for row in zip(keys, cells.weight.tolist(), cells.points.tolist(), geom.tolist(), centre.tolist(),
-                       np.asarray(x).tolist(), np.asarray(y).tolist(), strict=True):
-            cp.write_row((area.id, layer_id, row[0], size, *row[1:]))
+        cp.write(COPY_HEADER)
+        cp.write(cell_rows(area, cells, layer_id))
+        cp.write(COPY_TRAILER)
 
 
 def point_keys(cell_keys_of_layer: Any, lon: np.ndarray, lat: np.ndarray) -> np.ndarray | None:

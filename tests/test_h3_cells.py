@@ -21,7 +21,7 @@ from sqlalchemy import Engine, text
 from yizhan.areas import AreaInfo
 from yizhan.coverage.analysis import run_coverage
 from yizhan.data.demand import import_demand
-from yizhan.data.h3_cells import H3Sums, cell_size_m, check_resolution
+from yizhan.data.h3_cells import H3Cells, H3Sums, cell_rings, cell_rows, cell_size_m, check_resolution
 from yizhan.errors import InvalidInput
 from yizhan.stations.service import import_stations
 
@@ -199,3 +199,24 @@ def test_the_command_imports_hexagons_and_runs_map_and_report(cli_env, tmp_path)
 def test_cell_size_is_the_side_of_the_average_hexagon():
     assert cell_size_m(9) == pytest.approx(np.sqrt(h3.average_hexagon_area(9, unit="m^2")))
     assert 300 < cell_size_m(9) < 350 and cell_size_m(7) > cell_size_m(8) > cell_size_m(9) > cell_size_m(10)
+
+
+def test_cells_of_other_shapes_keep_their_place_in_the_rows(wudaokou: AreaInfo):
+    """A pentagon and cells cut by an icosahedron's edge (7 or more vertices) among hexagons: each ring is the
+    boundary h3 draws, and the rows of all the cells are those of each cell alone, in the cells' order."""
+    pentagon = h3.str_to_int(sorted(h3.get_pentagons(9))[0])
+    near = [h3.str_to_int(c) for c in h3.grid_disk(h3.int_to_str(pentagon), 3)]
+    hexagon = h3.str_to_int(h3.latlng_to_cell(40.0, 116.32, 9))
+    cells = np.array(sorted({*near, hexagon}), np.uint64)
+    where, rings = cell_rings(cells)
+    sizes = {ring.shape[1] - 1 for ring in rings}
+    assert 6 in sizes and len(sizes) >= 3, sizes  # at resolution 9 the pentagon draws 10 vertices
+    for at, ring in zip(where, rings, strict=True):
+        for i, r in zip(at, ring, strict=True):
+            assert np.array_equal(r[:-1], np.asarray(h3.cell_to_boundary(h3.int_to_str(int(cells[i]))))[:, ::-1])
+            assert np.array_equal(r[0], r[-1])
+    weight = np.arange(len(cells), dtype=float)
+    whole = cell_rows(wudaokou, H3Cells(cells, weight, np.arange(len(cells)), 9), 5)
+    alone = b"".join(cell_rows(wudaokou, H3Cells(cells[i:i + 1], weight[i:i + 1], np.array([i]), 9), 5)
+                     for i in range(len(cells)))
+    assert whole == alone
