@@ -533,3 +533,25 @@ def test_job_key_holds_hours_and_seats_and_a_torn_part_is_computed_again(
     assert again.job_dir == seats.job_dir and again.computed == [1] and again.reused == [0, 2]
     for name in ("pair_loc", "pair_station", "pair_m"):
         assert np.array_equal(getattr(again, name), getattr(seats, name)), name
+
+
+def test_job_key_holds_the_week_the_unknown_hours_and_the_time_zone(
+        engine: Engine, run_settings: Settings, synthetic: AreaInfo, client: Any) -> None:
+    """By hour, the week taken, the policy for stations without readable hours and the time zone each make another
+    job (a part's covered hours depend on them); the same run again reuses every part and gives the same masks."""
+    from datetime import date
+
+    def run(settings: Settings = run_settings, **kwargs: Any) -> PartitionedCoverage:
+        return partitioned_coverage(settings, synthetic, radius_m=600.0, parts=2, scheduler=client, by_hour=True,
+                                    **kwargs)
+
+    base = run()
+    jobs = [base.job_dir,
+            run(week_of=date(2026, 10, 1)).job_dir,  # the National Day week: holidays in it
+            run(unknown_hours="closed").job_dir,
+            run(run_settings.model_copy(update={"timezone": "Asia/Urumqi"})).job_dir]
+    assert len(set(jobs)) == len(jobs)
+    again = run()
+    assert again.job_dir == base.job_dir and again.computed == [] and again.reused == [0, 1]
+    assert base.cell_masks is not None and again.cell_masks is not None
+    assert np.array_equal(again.cell_masks, base.cell_masks)
