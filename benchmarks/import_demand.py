@@ -19,6 +19,11 @@ goal is not met, the phases above say where the time goes. ``--old`` points go t
 the general reader, cells summed in PostGIS). ``--variants N`` points held in memory are stored and read back in
 several ways (``copy_variants``). Printed: wall seconds (``time.perf_counter``), points/s, the import process's peak
 resident memory (MB, ``VmHWM``) after the import and after the read back. The figures are printed, not asserted.
+
+``--h3 RES`` imports each file of the fast path a second time with its cells H3 hexagons of resolution ``RES``
+(``import_demand(h3_res=RES)``, ``yizhan demand import --h3 RES``) in the same run, beside the squares, with the
+time of finding the points' H3 cells alone (the kernel: ``data.h3_cells.h3_indices``, one h3 call per point; and
+``h3ronpy``'s vectorised call when that package is installed, for the comparison; it is not a dependency).
 """
 
 from __future__ import annotations
@@ -50,6 +55,7 @@ from yizhan.data.demand_points import (
     replace_points,
     stored_points,
 )
+from yizhan.data.h3_cells import h3_indices
 from yizhan.data.layers import new_layer
 from yizhan.db.binary_copy import HEADER, TRAILER
 from yizhan.db.engine import make_engine, migrate
@@ -91,16 +97,16 @@ def write_files(n: int, folder: Path, rng: np.random.Generator) -> tuple[Path, P
     return csv, parquet
 
 
-def child(url: str, path: Path, general: bool) -> dict[str, Any]:
+def child(url: str, path: Path, general: bool, h3_res: int | None = None) -> dict[str, Any]:
     """One file's import in this process, end to end with the time of each phase (the summary's ``seconds``), then
     the stored points read back (``stored_points``); with ``general`` by the general path instead (end to end
-    only)."""
+    only); with ``h3_res`` into H3 hexagons of that resolution."""
     engine = make_engine(url, statement_timeout_ms=0)
     out: dict[str, Any] = {}
     start = time.perf_counter()
     limits = ImportLimits(max_rows=100_000_000)  # the setting's default stops at 1,048,576 rows (a sheet's)
     summary = import_demand(engine, path, area=AREA, cell_size_m=CELL_M, timezone=TIMEZONE, limits=limits,
-                            fast=not general)
+                            fast=not general, h3_res=h3_res)
     out["end_to_end"] = time.perf_counter() - start
     out["points"], out["cells"] = summary.points, summary.cells
     out["phases"] = summary.seconds
@@ -123,14 +129,34 @@ def child(url: str, path: Path, general: bool) -> dict[str, Any]:
     return out
 
 
-def cli_import(url: str, path: Path) -> tuple[float, str]:
-    """``yizhan demand import PATH`` in a new process, as a clerk runs it (``DATABASE_URL`` set, 200 m cells): its
-    wall seconds, from the start of the process to its exit, and the load average (1, 5, 15 minutes) after it."""
+def h3_kernel(n: int, res: int) -> dict[str, float]:
+    """Wall seconds of finding the H3 cells of ``n`` synthetic points alone: one h3 call per point
+    (``h3_indices``), and ``h3ronpy``'s one call over the arrays when it is installed (checked equal)."""
+    lon, lat = beijing_points(n, np.random.default_rng(SEED))
+    t = time.perf_counter()
+    cells = h3_indices(lon, lat, res)
+    out = {"h3 (one call per point)": time.perf_counter() - t}
+    try:
+        from h3ronpy.vector import coordinates_to_cells  # type: ignore[import-not-found]
+    except ImportError:
+        return out
+    t = time.perf_counter()
+    other = np.asarray(coordinates_to_cells(lat, lon, res).to_numpy()).astype(np.uint64)
+    out["h3ronpy (one call over the arrays)"] = time.perf_counter() - t
+    assert np.array_equal(cells, other)
+    return out
+
+
+def cli_import(url: str, path: Path, h3_res: int | None = None) -> tuple[float, str]:
+    """``yizhan demand import PATH`` in a new process, as a clerk runs it (``DATABASE_URL`` set, 200 m cells, or
+    ``--h3 RES``): its wall seconds, from the start of the process to its exit, and the load average (1, 5, 15
+    minutes) after it."""
     env = {**os.environ, "DATABASE_URL": url}
     env.pop("YIZHAN_DATABASE_URL", None)
+    cells = ["--cell-size", f"{CELL_M:g}"] if h3_res is None else ["--h3", str(h3_res)]
     start = time.perf_counter()
     done = subprocess.run([sys.executable, "-m", "yizhan.cli", "demand", "import", str(path), "--area", AREA,
-                           "--cell-size", f"{CELL_M:g}"], env=env, capture_output=True, text=True)
+                           *cells], env=env, capture_output=True, text=True)
     seconds = time.perf_counter() - start
     if done.returncode != 0:
         raise SystemExit(f"yizhan demand import failed ({done.returncode}):\n{done.stdout}{done.stderr}")
@@ -253,15 +279,22 @@ def main() -> None:
                         help="points stored and read back in several ways (0: none)")
     parser.add_argument("--no-cli", dest="cli", action="store_false",
                         help="skip the imports through the command line (yizhan demand import)")
+    parser.add_argument("--h3", type=int, default=None, metavar="RES",
+                        help="also import each file of the fast path into H3 hexagons of this resolution (7 to 10)")
     parser.add_argument("--child", nargs=3, metavar=("URL", "PATH", "PATH_KIND"), help=argparse.SUPPRESS)
+    parser.add_argument("--kernel-child", nargs=2, metavar=("N", "RES"), help=argparse.SUPPRESS)
     parser.add_argument("--variants-child", nargs=2, metavar=("URL", "N"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.variants_child:
         print(json.dumps(copy_variants(args.variants_child[0], int(args.variants_child[1]))))
         return
+    if args.kernel_child:
+        print(json.dumps(h3_kernel(int(args.kernel_child[0]), int(args.kernel_child[1]))))
+        return
     if args.child:
         url, path, kind = args.child
-        print(json.dumps(child(url, Path(path), kind == "general")))
+        res = int(kind.removeprefix("h3:")) if kind.startswith("h3:") else None
+        print(json.dumps(child(url, Path(path), kind == "general", res)))
         return
     sizes = [int(s) for s in args.sizes.split(",") if s]
     rng = np.random.default_rng(SEED)
@@ -277,10 +310,12 @@ def main() -> None:
             engine.dispose()
         rows: list[list[Any]] = []
         phase_rows: list[list[Any]] = []
-        names = ["read", "check", "transform", "area test", "COPY points", "cells", "COPY cells", "index cells",
-                 "close layer", "swap", "commit"]
+        names = ["read", "check", "transform", "area test", "COPY points", "H3 cells", "cells", "COPY cells",
+                 "index cells", "close layer", "swap", "commit"]
         cli_rows: list[list[Any]] = []
-        cases = ([(args.old, "general"), (args.old, "fast")] if args.old else []) + [(n, "fast") for n in sizes]
+        fast = ["fast"] + ([f"h3:{args.h3}"] if args.h3 is not None else [])
+        cases = ([(args.old, "general"), (args.old, "fast")] if args.old else []) + [(n, k) for n in sizes
+                                                                                        for k in fast]
         files: dict[int, tuple[Path, Path]] = {}
         for n, kind in cases:
             if n not in files:
@@ -292,19 +327,31 @@ def main() -> None:
                 rate = r["points"] / r["end_to_end"]
                 say(f"  {r['points']:,} points, {r['cells']:,} cells in {r['end_to_end']:.2f} s: {rate:,.0f} points/s, "
                     f"peak {r['peak_mb']:,.0f} MB")
-                rows.append([f"{n:,}", path.suffix.lstrip("."), kind, f"{r['end_to_end']:.2f} s",
+                label = "fast, squares" if kind == "fast" and args.h3 is not None else kind.replace(
+                    "h3:", "fast, H3 res ")
+                rows.append([f"{n:,}", path.suffix.lstrip("."), label, f"{r['end_to_end']:.2f} s",
                              f"{rate:,.0f}", f"{r['cells']:,}", f"{r['import_mb']:,.0f} MB",
                              f"{r['read back']:.2f} s" if "read back" in r else "–", f"{r['peak_mb']:,.0f} MB"])
-                if kind == "fast" and args.cli:
-                    seconds, load = cli_import(url, path)
+                res = int(kind.removeprefix("h3:")) if kind.startswith("h3:") else None
+                if kind != "general" and args.cli:
+                    seconds, load = cli_import(url, path, res)
                     say(f"  yizhan demand import: {seconds:.2f} s, {n / seconds:,.0f} points/s (load {load})")
-                    cli_rows.append([f"{n:,}", path.suffix.lstrip("."), f"{seconds:.2f} s", f"{n / seconds:,.0f}",
-                                     "yes" if n / seconds >= GOAL else "no", load])
+                    cli_rows.append([f"{n:,}", path.suffix.lstrip("."), label, f"{seconds:.2f} s",
+                                     f"{n / seconds:,.0f}", "yes" if n / seconds >= GOAL else "no", load])
                 if r["phases"]:
                     p = r["phases"]
-                    phase_rows.append([f"{n:,}", path.suffix.lstrip("."), *[f"{p.get(k, 0.0):.2f}" for k in names],
-                                       f"{sum(p.get(k, 0.0) for k in names):.2f}", f"{r['end_to_end']:.2f}",
+                    phase_rows.append([f"{n:,}", path.suffix.lstrip("."), label,
+                                       *[f"{p.get(k, 0.0):.2f}" for k in names],
+                                       f"{sum(p.get(k, 0.0) for k in names):.2f}",
+                                       f"{r['end_to_end']:.2f}",
                                        f"{r['encode']:.2f}"])
+        kernel_rows: list[list[Any]] = []
+        if args.h3 is not None:
+            for n in sizes:
+                say(f"the H3 cells of {n:,} points alone")
+                k = json_from_child(__file__, ["--kernel-child", str(n), str(args.h3)], show_stderr=True)
+                kernel_rows += [[f"{n:,}", way, f"{sec:.2f} s", f"{n / sec / 1e6:.2f}", loads(os.getloadavg())]
+                                for way, sec in k.items()]
         variant_rows: list[list[Any]] = []
         if args.variants:
             say(f"storing and reading back {args.variants:,} points in several ways")
@@ -320,14 +367,19 @@ def main() -> None:
         if cli_rows:
             print(table(f"yizhan demand import end to end (a new process: start, import, commit; goal {GOAL:,} "
                         f"points/s)",
-                        ["points", "file", "wall time", "points/s", "goal met", "load 1/5/15 min after"], cli_rows,
-                        "rlrrll"))
+                        ["points", "file", "cells", "wall time", "points/s", "goal met", "load 1/5/15 min after"],
+                        cli_rows, "rllrrll"))
         if phase_rows:
             print(table("fast path by phase, wall seconds of the same imports (COPY points includes the metres and the "
-                        "encoding of each block, made while the server stores the block before; encode: that "
-                        "encoding alone, measured apart)",
-                        ["points", "file", *names, "sum", "end to end", "encode"], phase_rows,
-                        "rl" + "r" * (len(names) + 3)))
+                        "encoding of each block, made while the server stores the block before; H3 cells: the "
+                        "points' H3 cells found and summed, also while the server stores, apart from COPY points; "
+                        "encode: that encoding alone, measured apart)",
+                        ["points", "file", "cells", *names, "sum", "end to end", "encode"], phase_rows,
+                        "rll" + "r" * (len(names) + 3)))
+        if kernel_rows:
+            print(table(f"the points' H3 cells of resolution {args.h3} alone (the kernel of H3 cells; in the import "
+                        f"it runs while the server stores the batch before)",
+                        ["points", "way", "wall time", "M points/s", "load 1/5/15 min after"], kernel_rows, "rlrrl"))
         if variant_rows:
             print(table(f"{args.variants:,} points held in memory, stored and read back (each store rolled back), "
                         f"and their {cells:,} cells of {CELL_M:g} m",
