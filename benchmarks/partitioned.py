@@ -21,6 +21,10 @@ With ``--weekly`` also whole stored runs by hour of the week and with capacity (
 capacity=True)``, straight line), in one process and in ``--parts`` parts on 1 and 2 worker processes: the parts find
 the (location, station) pairs, the calling process applies the hours and the catchment; the hourly figures and the
 stations' loads are checked equal to the one-process run's.
+
+With ``--recommend C`` also a site recommendation (``recommend(k=50)``, straight line, measured on the points) with
+C candidate sites drawn near the orders, in one process and with the reach found in ``--parts`` parts on 1 and 2
+worker processes; the sites chosen are checked equal.
 """
 
 from __future__ import annotations
@@ -189,6 +193,42 @@ def case_weekly(url: str, data_dir: str, workers: int, parts: int) -> dict[str, 
             "masks": [b.hex() if b is not None else "" for b in run.cells["covered_hours"]], "steps": steps}
 
 
+def case_recommend(url: str, data_dir: str, workers: int, parts: int) -> dict[str, Any]:
+    """A stored recommendation of the 50 best sites: in this process (``workers`` 0) or with its reach in ``parts``
+    parts on a LocalCluster of ``workers`` processes (its start not counted)."""
+    from yizhan.siting.recommend import recommend
+
+    settings = Settings(database_url=url, data_dir=Path(data_dir), partition_workers=max(workers, 1))
+    engine = make_engine(url)
+    client = cluster = None
+    t_cluster = 0.0
+    if workers:
+        from distributed import Client, LocalCluster
+
+        t = time.perf_counter()
+        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, memory_limit="auto",
+                               dashboard_address=":0")
+        client = Client(cluster)
+        t_cluster = time.perf_counter() - t
+    marks: list[tuple[float, str]] = []
+    try:
+        t0 = time.perf_counter()
+        got = recommend(engine, area="grid", k=50, radius_m=RADIUS_M, settings=settings,
+                        parts=parts if workers else 1, scheduler=client,
+                        progress=lambda m: marks.append((time.perf_counter() - t0, m)))
+        seconds = time.perf_counter() - t0
+    finally:
+        if client is not None and cluster is not None:
+            client.close()
+            cluster.close()
+    engine.dispose()
+    solve = next((t for t, m in marks if " objective " in m), seconds)
+    reach = next((t for t, m in marks if "reach of" in m), 0.0)
+    return {"seconds": seconds, "cluster_s": t_cluster, "peak_mb": peak_mb(), "sites": [x["id"] for x in got["sites"]],
+            "after": got["covered_share_after"], "method": got["method"], "until_solved_s": solve,
+            "reach_from_s": reach}
+
+
 def lattice(cells_xy: np.ndarray, rng: np.random.Generator) -> Any:
     """Streets every 200 m between the cells' centres (metres, UTM 50N): nodes on the cells' corners jittered by up
     to 20 m, edges to the east and north neighbours, 8 % of them missing."""
@@ -204,6 +244,27 @@ def lattice(cells_xy: np.ndarray, rng: np.random.Generator) -> Any:
     return compile_street_graph(x, y, u[keep], v[keep], crs_epsg=UTM50N)
 
 
+def _candidates(url: str, n: int, rng: np.random.Generator) -> None:
+    """``n`` candidate sites in the grid area, each within 150 m of an order (premises sit where people are)."""
+    import geopandas as gpd
+
+    from yizhan.siting.candidates import store_candidates
+
+    engine = make_engine(url)
+    with engine.begin() as conn:
+        info = get_area(conn, "grid")
+        pts = np.asarray(conn.execute(text("SELECT lon, lat FROM demand_points WHERE area_id = :a ORDER BY random() "
+                                           "LIMIT :n"), {"a": info.id, "n": n}).all(), dtype=float)
+        jitter = rng.uniform(-0.0015, 0.0015, pts.shape)
+        geo = gpd.points_from_xy(pts[:, 0] + jitter[:, 0], pts[:, 1] + jitter[:, 1])
+        inside = info.contains(np.asarray(geo.x), np.asarray(geo.y))
+        cands = gpd.GeoDataFrame({"external_id": [f"C{i}" for i in range(int(inside.sum()))],
+                                  "name": [f"候选{i}" for i in range(int(inside.sum()))],
+                                  "host_type": "shop", "address": None}, geometry=geo[inside], crs=4326)
+        store_candidates(conn, info, cands, source="benchmark")
+    engine.dispose()
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description="partitioned coverage on Dask vs one process")
     parser.add_argument("--quick", action="store_true", help="a 100 x 100 grid and 500 stations")
@@ -214,6 +275,8 @@ def main() -> int:
     parser.add_argument("--network-only", action="store_true", help="along the streets only (implies --network)")
     parser.add_argument("--weekly", action="store_true",
                         help="also stored runs by hour and with capacity, one process against parts on Dask")
+    parser.add_argument("--recommend", type=int, default=0, metavar="C",
+                        help="also a recommendation of 50 sites among C candidates, one process against parts")
     parser.add_argument("--mode", default="straight", help=argparse.SUPPRESS)
     parser.add_argument("--case", help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
@@ -226,6 +289,9 @@ def main() -> int:
         return 0
     if args.case == "weekly":
         print(json.dumps(case_weekly(args.url, args.data, args.workers, args.parts)))
+        return 0
+    if args.case == "recommend":
+        print(json.dumps(case_recommend(args.url, args.data, args.workers, args.parts)))
         return 0
     if args.case == "dask":
         print(json.dumps(case_dask(args.url, args.mode, args.data, args.workers, args.parts, args.reference)))
@@ -299,10 +365,31 @@ def main() -> int:
                              " / ".join(f"{m:.0f}" for m in r["worker_peak_mb"]) + (" MB" if workers else ""),
                              f"{r['pairs']:,}", same + (f"; cluster start {r['cluster_s']:.1f} s" if workers else "")])
             tables.append(("weekly", rows))
+        if args.recommend:
+            _candidates(url, args.recommend, rng)
+            rows, first = [], None
+            for workers in (0, 1, 2):
+                r = json_from_child(me, ["--case", "recommend", "--url", url, "--data", str(data), "--workers",
+                                         str(workers), "--parts", str(args.parts)], show_stderr=True)
+                first = first or r
+                same = "(the reference)" if r is first else str(r["sites"] == first["sites"]
+                                                                and abs(r["after"] - first["after"]) <= 1e-12)
+                case = "one process" if not workers else f"Dask, {workers} worker process(es), {args.parts} parts"
+                say(f"recommend, {case}: {r['seconds']:.2f} s, same sites: {same}")
+                rows.append([case, f"{r['seconds']:.2f} s", f"{r['until_solved_s'] - r['reach_from_s']:.2f} s",
+                             f"{r['peak_mb']:.0f} MB", f"{r['after']:.4f}", r["method"],
+                             same + (f"; cluster start {r['cluster_s']:.1f} s" if workers else "")])
+            tables.append(("recommend", rows))
     print()
     print(table("machine", ["", ""], machine_info()))
     print()
     for mode, rows in tables:
+        if mode == "recommend":
+            print(table(f"recommendation of 50 sites among {args.recommend:,} candidates within 1 km: "
+                        f"{summary.cells:,} cells x {n_st:,} stations", ["case", "stored", "reach + solve",
+                                                                        "peak of the caller", "share after",
+                                                                        "method", "same sites"], rows))
+            continue
         if mode == "weekly":
             print(table(f"stored run by hour + capacity within 1 km, straight line: {summary.cells:,} cells x "
                         f"{n_st:,} stations", ["case", "run", "peak of the caller", "peak per worker", "pairs",
