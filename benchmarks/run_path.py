@@ -4,21 +4,28 @@ Run with ``.venv/bin/python benchmarks/run_path.py [--side 317] [--stations 5000
 PostGIS cluster (fsync off) in a temporary folder. Prints, per repeat, ``run_coverage`` end to end (read the
 stations and the layer's cells, coverage, gaps, covered area, store the run) with its phases, and, in the same
 process on the same arrays, the kernel alone: the nearest station of every cell centre within the radius
-(``coverage.euclidean.nearest_from_arrays``). Measured on the cell centres and on the stored points.
+(``coverage.euclidean.nearest_from_arrays``). Measured on the cell centres and on the stored points, each repeat
+also with the covered area as it was drawn before (``disc_union_before``: the full cells' squares merged and
+overlaid with the edge discs), and the union of the discs alone, both ways, on the same stations.
 """
 
 from __future__ import annotations
 
 import argparse
 import itertools
+import os
 import sys
 import time
+from typing import Any
 
 import numpy as np
+import shapely
 from sqlalchemy import text
 
+import yizhan.coverage.cell_coverage as cell_coverage
 from yizhan.areas import ensure_area, get_area
 from yizhan.coverage.analysis import run_coverage
+from yizhan.coverage.disc_union import CELLS_PER_RADIUS, FEW, QUAD_SEGS, disc_union
 from yizhan.coverage.euclidean import nearest_from_arrays
 from yizhan.coverage.runs import layer_cells
 from yizhan.data.demand import import_demand
@@ -27,10 +34,49 @@ from yizhan.stations.registry import stations_frame
 from yizhan.stations.service import import_stations
 
 from beijing_data import UTM50N, make_grid
-from common import machine_info, rss_mb, say, table, throwaway_cluster
+from common import loads, machine_info, rss_mb, say, table, throwaway_cluster
 
 SEED = 20261202
 RADIUS_M = 1000.0
+
+
+def disc_union_before(centres: np.ndarray, radius_m: float, *, quad_segs: int = QUAD_SEGS) -> Any:
+    """``coverage.disc_union`` as it was before the edge discs' holes were filled: the full cells' squares merged
+    (``coverage_union_all``) and overlaid once with the edge discs. Kept here to measure against."""
+    xy = np.asarray(centres, dtype=float).reshape(-1, 2)
+    if len(xy) <= FEW:
+        return shapely.union_all(shapely.buffer(shapely.points(xy), radius_m, quad_segs=quad_segs))
+    side = radius_m / CELLS_PER_RADIUS
+    inner = radius_m * np.cos(np.pi / (4 * quad_segs))
+    base = np.floor(xy / side).astype(np.int64)
+    k = int(np.ceil(radius_m / side)) + 1
+    offsets = [(di, dj) for di in range(-k, k + 1) for dj in range(-k, k + 1)]
+    keys = []
+    for di, dj in offsets:
+        ci, cj = base[:, 0] + di, base[:, 1] + dj
+        x0, y0 = ci * side - xy[:, 0], cj * side - xy[:, 1]
+        far2 = np.maximum(x0 * x0, (x0 + side) ** 2) + np.maximum(y0 * y0, (y0 + side) ** 2)
+        ok = far2 <= inner * inner
+        keys.append((ci[ok] << 32) | (cj[ok] + (1 << 31)))
+    full = np.unique(np.concatenate(keys))
+    inside = np.ones(len(xy), dtype=bool)
+    reach = radius_m * (1 + 1e-9)
+    for di, dj in offsets:
+        ci, cj = base[:, 0] + di, base[:, 1] + dj
+        x0, y0 = ci * side - xy[:, 0], cj * side - xy[:, 1]
+        nx = np.where((x0 <= 0) & (x0 + side >= 0), 0.0, np.minimum(np.abs(x0), np.abs(x0 + side)))
+        ny = np.where((y0 <= 0) & (y0 + side >= 0), 0.0, np.minimum(np.abs(y0), np.abs(y0 + side)))
+        touches = nx * nx + ny * ny < reach * reach
+        key = (ci << 32) | (cj + (1 << 31))
+        at = np.searchsorted(full, key).clip(0, max(len(full) - 1, 0))
+        found = full[at] == key if len(full) else np.zeros(len(key), dtype=bool)
+        inside &= ~touches | found
+    discs = shapely.buffer(shapely.points(xy[~inside]), radius_m, quad_segs=quad_segs)
+    if not len(full):
+        return shapely.union_all(discs)
+    i, j = full >> 32, (full & 0xFFFFFFFF) - (1 << 31)
+    core = shapely.coverage_union_all(shapely.box(i * side, j * side, (i + 1) * side, (j + 1) * side))
+    return shapely.union_all(np.concatenate([[core], discs]))
 
 
 def main() -> int:
@@ -66,7 +112,19 @@ def main() -> int:
             pstats.Stats(prof).sort_stats("cumulative").print_stats(45)
             return 0
         rows = []
-        for measure, rep in itertools.product(("cells", "points"), range(args.repeat)):
+        unions = []
+        for rep in range(args.repeat):
+            times = []
+            for union in (disc_union_before, disc_union):
+                t = time.perf_counter()
+                area = union(st_xy, RADIUS_M).area
+                times.append(time.perf_counter() - t)
+            unions.append([rep + 1, f"{times[0]:.3f} s", f"{times[1]:.3f} s", f"{area:,.0f}", loads(os.getloadavg())])
+        print(table(f"the union of {len(st_xy):,} discs of {RADIUS_M:g} m alone", ["repeat", "before", "now",
+                                                                                    "area (m²)", "load"], unions))
+        now = cell_coverage.disc_union
+        for measure, rep, before in itertools.product(("cells", "points"), range(args.repeat), (True, False)):
+            cell_coverage.disc_union = disc_union_before if before else now  # type: ignore[assignment]
             marks: list[tuple[float, str]] = []
 
             def mark(msg: str, marks: list[tuple[float, str]] = marks) -> None:
@@ -81,13 +139,16 @@ def main() -> int:
             total = end - start
             phases = [(msg.split(" ", 1)[0], b - a) for (a, msg), (b, _) in
                       itertools.pairwise([(start, "resolve"), *marks, (end, "")])]
-            rows.append([measure, rep + 1, f"{total:.3f} s", f"{kernel:.3f} s", f"{total / kernel:.1f}x",
+            rows.append([measure, "before" if before else "now", rep + 1, f"{total:.3f} s", f"{kernel:.3f} s",
+                         f"{total / kernel:.1f}x",
                          " · ".join(f"{k} {v:.2f}" for k, v in phases), f"{run['covered_share'] * 100:.2f} %",
-                         f"{run['gaps']:,}"])
+                         f"{run['gaps']:,}", f"{run['covered_area_km2']:,.3f}", loads(os.getloadavg())])
+        cell_coverage.disc_union = now
         with engine.connect() as conn:
             stored = conn.execute(text("SELECT pg_total_relation_size('run_cells') / count(DISTINCT run_id) "
                                        "FROM run_cells")).scalar_one()
-        headers = ["measured on", "repeat", "run_coverage", "kernel", "ratio", "phases (s)", "covered", "gaps"]
+        headers = ["measured on", "covered area", "repeat", "run_coverage", "kernel", "ratio", "phases (s)", "covered",
+                   "gaps", "area (km²)", "load"]
         print(table("run_coverage end to end beside its kernel", headers, rows))
         print(f"run_cells per run: {stored / 1e6:.1f} MB; peak RSS {rss_mb():.0f} MB")
         engine.dispose()
