@@ -555,3 +555,19 @@ def test_job_key_holds_the_week_the_unknown_hours_and_the_time_zone(
     assert again.job_dir == base.job_dir and again.computed == [] and again.reused == [0, 1]
     assert base.cell_masks is not None and again.cell_masks is not None
     assert np.array_equal(again.cell_masks, base.cell_masks)
+
+
+def test_run_by_hour_with_capacity_measured_on_cells_in_parts(engine: Engine, run_settings: Settings,
+                                                              synthetic: AreaInfo, client: Any) -> None:
+    """Measured on the cell centres (the parts name a location by its cell's position), in 3 parts: the same
+    stored run by hour and with capacity as one process."""
+    from yizhan.coverage.analysis import run_coverage
+
+    _seats(engine, synthetic)
+    options: dict[str, Any] = {"area": synthetic.name, "radius_m": 600.0, "by_hour": True, "capacity": True,
+                               "measure": "cells", "settings": run_settings}
+    whole = run_coverage(engine, **options)
+    assert whole["measured"] == "cells"
+    got = run_coverage(engine, parts=3, scheduler=client, **options)
+    assert got["measured"] == "cells"
+    _same_runs(engine, got["run_id"], whole["run_id"])
