@@ -152,7 +152,7 @@ class LayerCells:
 
 
 def layer_cells(conn: Connection, area_id: int, *, keys: bool = True) -> LayerCells | None:
-    """The area's current cells as numbers, in the order they were stored (one query: each column packed into one
+    """The area's current cells as numbers, in the order they were stored (one query: the rows packed into one
     byte string by the server, so no Python object per cell and no geometry is made), None before any demand
     import. ``keys`` False leaves the keys unread (``cell_key`` empty): a run that matches no points to cells does
     without them, a string per cell."""
@@ -161,20 +161,21 @@ def layer_cells(conn: Connection, area_id: int, *, keys: bool = True) -> LayerCe
     if row is None:
         return None
     packed = conn.execute(text(
-        "SELECT count(*), string_agg(int4send(id), '' ORDER BY id), string_agg(float8send(weight), '' ORDER BY id), "
-        "string_agg(float8send(x), '' ORDER BY id), string_agg(float8send(y), '' ORDER BY id), "
-        f"{'array_agg(cell_key ORDER BY id)' if keys else 'NULL'} FROM demand_cells WHERE layer_id = :l"),
-        {"l": row.id}).one()
+        "SELECT count(*), string_agg(int4send(id) || float8send(weight) || float8send(x) || float8send(y), '' "
+        f"ORDER BY id), {'array_agg(cell_key ORDER BY id)' if keys else 'NULL'} FROM demand_cells "
+        "WHERE layer_id = :l"), {"l": row.id}).one()
     n = int(packed[0])
-
-    def column(data: bytes | None, dtype: str) -> np.ndarray:
-        return np.frombuffer(data or b"", dtype=dtype).astype(dtype.replace(">", "="))
-
+    rows = np.frombuffer(packed[1] or b"", dtype=CELL_ROW)
     key = np.empty(n if keys else 0, dtype=object)
-    key[:] = packed[5] or []
-    return LayerCells(int(row.id), row.cell_size_m, bool(row.lattice), column(packed[1], ">i4").astype(np.int64),
-                      key, column(packed[2], ">f8"), np.column_stack([column(packed[3], ">f8"),
-                                                                        column(packed[4], ">f8")]))
+    key[:] = packed[2] or []
+    return LayerCells(int(row.id), row.cell_size_m, bool(row.lattice), rows["id"].astype(np.int64), key,
+                      rows["weight"].astype(float), np.column_stack([rows["x"].astype(float),
+                                                                      rows["y"].astype(float)]))
+
+
+CELL_ROW = np.dtype([("id", ">i4"), ("weight", ">f8"), ("x", ">f8"), ("y", ">f8")])
+"""A cell's numbers as ``layer_cells`` reads them: one row after another, each as the server sends it (big-endian):
+one aggregate sorts the cells once."""
 
 
 REIMPORTED = ("区域的需求在计算期间重新导入，请重新计算 / the area's demand was imported again while the run computed: "
