@@ -79,6 +79,7 @@ from yizhan.coverage.runs import layer_cell_size
 from yizhan.coverage.streets import PROFILES, graph_file, load_area_graph
 from yizhan.data.demand_points import cell_keys
 from yizhan.data.demand_times import zone_of
+from yizhan.data.h3_cells import point_keys, stray_points
 from yizhan.db.engine import database_url, make_engine
 from yizhan.db.models import SRID
 from yizhan.errors import InvalidInput, YizhanError
@@ -505,7 +506,9 @@ def part_points(conn: Connection, info: AreaInfo, layer_id: int, part: Part, cel
         FROM demand_points WHERE area_id = :a AND x >= :w AND x <= :e AND y >= :s AND y <= :n ORDER BY id"""),
         conn, params={"tz": zone_of(timezone).key, "a": info.id, "w": w, "s": s, "e": e, "n": n})
     x, y = df["x"].to_numpy(float), df["y"].to_numpy(float)
-    keys = cell_keys(size, np.floor(x / size).astype(np.int64), np.floor(y / size).astype(np.int64))
+    h3_keys = point_keys(cells["cell_key"], df["lon"].to_numpy(float), df["lat"].to_numpy(float))
+    keys = cell_keys(size, np.floor(x / size).astype(np.int64), np.floor(y / size).astype(np.int64)) \
+        if h3_keys is None else h3_keys  # a layer of H3 cells: the points' own H3 cells
     cell_of = pd.Index(cells["cell_key"].astype(str)).get_indexer(pd.Index(keys))
     mine = cell_of >= 0
     weight = df["weight"].to_numpy(float)[mine]
@@ -850,8 +853,9 @@ def _measured(conn: Connection, info: AreaInfo, layer_id: int, measure: str) -> 
             raise InvalidInput(f"区域 {info.name!r} 没有存储的需求点，无法按点计算 / area {info.name!r} has no stored "
                                f"demand points to measure (a grid was imported); use measure cells")
         return "cells", []
-    # keys as data.demand_points.cell_keys writes them (the size as PostgreSQL prints a float)
-    stray = conn.execute(text("""
+    # keys as data.demand_points.cell_keys writes them (the size as PostgreSQL prints a float); H3 cells' apart
+    stray = stray_points(conn, info.id, layer_id)
+    stray = stray if stray is not None else conn.execute(text("""
         SELECT count(*) FROM (
             SELECT :size || 'm:' || floor(x / :size)::bigint || ':' || floor(y / :size)::bigint AS k
             FROM demand_points WHERE area_id = :a) q

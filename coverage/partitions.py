@@ -35,6 +35,7 @@ from yizhan.areas import AreaInfo
 from yizhan.coverage.cell_coverage import NETWORK_LIMIT_FACTOR
 from yizhan.coverage.runs import layer_cell_size
 from yizhan.data.demand import MAX_CELL_SIZE_M
+from yizhan.data.h3_cells import layer_reach_m
 from yizhan.db.models import SRID
 from yizhan.errors import InvalidInput
 from yizhan.settings import MAX_RADIUS_M
@@ -202,6 +203,7 @@ def plan_partitions(conn: Connection, info: AreaInfo, n_parts: int, *, by: str =
              float(everything[:, 0].max()) + OUTER_M, float(everything[:, 1].max()) + OUTER_M)
     # a cell's points lie in its square: at most half its diagonal from its centre (plus a metre of rounding)
     margin = float(size) * np.sqrt(0.5) + 1.0 if size else 1.0
+    margin = layer_reach_m(conn, layer, crs) or margin  # a hexagon's points: as far as its farthest vertex
     if tiles is not None:
         boxes = [_box(t) for t in np.asarray(tiles, dtype=float).reshape(-1, 4)]
         owned = np.zeros(len(xy), dtype=np.int64)

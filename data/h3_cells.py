@@ -27,6 +27,7 @@ import numpy as np
 from psycopg import Connection as PgConnection
 from psycopg import sql
 from pyproj import Transformer
+from sqlalchemy import Connection, text
 
 from yizhan.areas import AreaInfo
 from yizhan.db.binary_copy import HEADER as COPY_HEADER
@@ -226,3 +227,31 @@ def point_keys(cell_keys_of_layer: Any, lon: np.ndarray, lat: np.ndarray) -> np.
         return None
     res = int(first.split(":")[1])
     return np.asarray(cell_keys(h3_indices(lon, lat, res), res), dtype=object)
+
+
+def layer_reach_m(conn: Connection, layer_id: int, crs_epsg: int) -> float | None:
+    """For a layer of H3 cells (its ``params``), the farthest a point of a cell lies from the cell's centre: the
+    largest distance from a centre (``x``, ``y``) to a vertex of its hexagon, in metres of EPSG ``crs_epsg``, plus a
+    metre (a point on an edge, the edge drawn straight between its vertices); None for any other layer."""
+    h3_layer = conn.execute(text("SELECT coalesce((params->>'h3')::boolean, false) FROM demand_layers WHERE id = :l"),
+                            {"l": layer_id}).scalar()
+    if not h3_layer:
+        return None
+    reach = conn.execute(text("SELECT max(ST_MaxDistance(ST_Transform(geom, :crs), ST_SetSRID(ST_MakePoint(x, y), "
+                              ":crs))) FROM demand_cells WHERE layer_id = :l"), {"l": layer_id, "crs": crs_epsg}
+                         ).scalar()
+    return None if reach is None else float(reach) + 1.0
+
+
+def stray_points(conn: Connection, area_id: int, layer_id: int) -> int | None:
+    """For a layer of H3 cells (its ``params``), how many of the area's stored points lie in none of its cells (their
+    own H3 cells at the layer's resolution, found here); None for any other layer."""
+    res = conn.execute(text("SELECT (params->>'h3_res')::int FROM demand_layers WHERE id = :l AND "
+                            "coalesce((params->>'h3')::boolean, false)"), {"l": layer_id}).scalar()
+    if res is None:
+        return None
+    lon, lat = conn.execute(text("SELECT coalesce(array_agg(lon), '{}'), coalesce(array_agg(lat), '{}') "
+                                 "FROM demand_points WHERE area_id = :a"), {"a": area_id}).one()
+    keys = set(conn.execute(text("SELECT cell_key FROM demand_cells WHERE layer_id = :l"), {"l": layer_id}).scalars())
+    found = cell_keys(h3_indices(np.asarray(lon, np.float64), np.asarray(lat, np.float64), int(res)), int(res))
+    return sum(k not in keys for k in found)
