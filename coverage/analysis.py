@@ -111,7 +111,7 @@ def run_coverage(engine: Any, *, area: str | None = None, radius_m: float = DEFA
         # in parts without the weekly figures, the parts measure: the points are not read here
         demand = measured_demand(conn, info, cells.frame(), cells_xy, cell_size,
                                  measure="cells" if partitioned and not weekly else measure, timezone=timezone,
-                                 times=weekly)
+                                 times=weekly, lattice=cells.lattice_index())
         week_profile = stored_profile(conn, info.id) if weekly else None
     active = stations[stations["status"] == "active"]
     st_m = active.to_crs(crs)

@@ -68,10 +68,14 @@ def check_measure(measure: str) -> None:
 
 def measured_demand(conn: Connection, area: AreaInfo, cells: pd.DataFrame, cells_xy: np.ndarray,
                     cell_size_m: float | None, *, measure: str = "auto", timezone: str,
-                    times: bool = True) -> Demand:
+                    times: bool = True, lattice: tuple[np.ndarray, np.ndarray] | None = None) -> Demand:
     """The locations a run of ``area`` judges (see ``MEASURES``), from its cell frame ``cells`` (``cell_key``,
     ``weight``, in ``cells_xy`` order: centres in metres of the area CRS) and its stored points (their times read as
-    hours of the week in ``timezone``). Measured on the cells with ``times`` False, the points are not read."""
+    hours of the week in ``timezone``). Measured on the cells with ``times`` False, the points are not read.
+
+    ``lattice``: the cells' column and row on the lattice of squares of ``cell_size_m`` metres
+    (``LayerCells.lattice_index``) when the layer is one; the points then find their cells by those numbers (the
+    cells' keys are made of them) instead of by their keys written out."""
     check_measure(measure)
     to_ll = Transformer.from_crs(area.crs_epsg, SRID, always_xy=True)
     cell_lonlat = np.column_stack(to_ll.transform(cells_xy[:, 0], cells_xy[:, 1])) if len(cells_xy) \
@@ -82,19 +86,22 @@ def measured_demand(conn: Connection, area: AreaInfo, cells: pd.DataFrame, cells
     pts = stored_points(conn, area, cell_size_m=cell_size_m, timezone=timezone) if cell_size_m and wanted else None
     notes: list[str] = []
     cell_of = np.empty(0, np.int64)
-    if pts is not None and len(pts):
+    if pts is not None and len(pts) and lattice is not None:
+        cell_of = pd.Index(_lattice_code(*lattice)).get_indexer(_lattice_code(pts.ix, pts.iy))
+    elif pts is not None and len(pts):
         index = pd.Index(cells["cell_key"].astype(str))
         h3_keys = point_keys(index, pts.lon, pts.lat)  # a layer of H3 cells: the points' own H3 cells
         cell_of = index.get_indexer(pd.Index((pts.cell_key if h3_keys is None else h3_keys).astype(str)))
-        if (cell_of < 0).any():  # points stored after the cells were made: the cells speak for the demand
-            stray = int((cell_of < 0).sum())
-            if measure == "points":
-                raise InvalidInput(f"区域 {area.name!r} 有 {stray} 个需求点不在已存的网格中，请重新导入需求 / "
-                                   f"{stray} demand points of area {area.name!r} lie in no stored cell: import the "
-                                   f"demand again")
-            notes.append(f"{stray} 个需求点不在已存的网格中，按网格中心计算 / {stray} demand points lie in no stored "
-                         f"cell: measured on the cell centres")
-            pts = None
+    if pts is not None and len(pts) and (cell_of < 0).any():
+        # points stored after the cells were made: the cells speak for the demand
+        stray = int((cell_of < 0).sum())
+        if measure == "points":
+            raise InvalidInput(f"区域 {area.name!r} 有 {stray} 个需求点不在已存的网格中，请重新导入需求 / "
+                               f"{stray} demand points of area {area.name!r} lie in no stored cell: import the "
+                               f"demand again")
+        notes.append(f"{stray} 个需求点不在已存的网格中，按网格中心计算 / {stray} demand points lie in no stored "
+                     f"cell: measured on the cell centres")
+        pts = None
     if measure == "points" and (pts is None or not len(pts)):
         raise InvalidInput(f"区域 {area.name!r} 没有存储的需求点，无法按点计算 / area {area.name!r} has no stored "
                            f"demand points to measure (a grid was imported); use measure cells")
@@ -109,6 +116,11 @@ def measured_demand(conn: Connection, area: AreaInfo, cells: pd.DataFrame, cells
                       pts.last_time, notes)
     return Demand("cells", cells_xy, cell_lonlat, np.arange(n_cells, dtype=np.int64), weights, cell_lonlat,
                   np.arange(n_cells, dtype=np.int64), np.full(n_cells, -1, np.int16), weights, notes=notes)
+
+
+def _lattice_code(ix: np.ndarray, iy: np.ndarray) -> np.ndarray:
+    """A square's column and row as one number (each within 32 bits, as any lattice on Earth in metres)."""
+    return (np.asarray(ix, np.int64) << 32) | (np.asarray(iy, np.int64) & 0xFFFFFFFF)
 
 
 def per_cell(demand: Demand, covered: np.ndarray, n_cells: int) -> np.ndarray:
