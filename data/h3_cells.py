@@ -2,17 +2,18 @@
 
 A point's cell is the H3 cell of resolution ``res`` holding it (``h3.latlng_to_cell`` on its WGS 84 latitude and
 longitude); cells are summed as the squares are (``data.demand_fast.CellSums``): each batch's points added to their
-cells' sums in the points' order (``np.add.at``: the same sums, to the last bit, as one ``np.bincount`` over all
-the points). A cell is stored with its hexagon (WGS 84 lon/lat polygon, as H3 draws its boundary), its centre (WGS
-84) and the centre's metres ``x``, ``y`` in the area's CRS; its key is ``h3:{res}:{index in hex}``; its
+cells' sums (``H3Sums``) in the points' order (``np.add.at``: the same sums, to the last bit, as one ``np.bincount``
+over all the points). A cell is stored with its hexagon (WGS 84 lon/lat polygon, as H3 draws its boundary), its
+centre (WGS 84) and the centre's metres ``x``, ``y`` in the area's CRS; its key is ``h3:{res}:{index in hex}``; its
 ``cell_size_m`` the square root of the average hexagon area at ``res`` (metres), as an imported grid records the
 square root of its mean cell area. The layer is no lattice (``data.layers``): gaps are found on the polygons.
 
 h3 4.x has no vectorised ``latlng_to_cell``: the points are indexed one call each (``h3.api.basic_int``, integer
-cells, about 0.6 s per million points on this project's benchmark machine), while the server stores the batch
-before. ``h3ronpy`` indexes a numpy array in one call (about 0.3 s per million) but brings a Rust build and
-``arro3-core`` besides ``h3``; the import reads a million points in about a second, so the half second it would
-save did not pay for two more binary dependencies (benchmarks/README.md, "Demand import at scale").
+cells, about 0.6 s per million points on a quiet benchmark machine), while the server stores the batch before; a
+cell's boundary is one call too. ``h3ronpy`` indexes numpy arrays in one call (0.3–0.4 s per million) but brings a
+Rust build and ``arro3-core`` besides ``h3``; it would save about a quarter of a second per million points of an
+import that takes several seconds, which did not pay for two more binary dependencies (benchmarks/README.md,
+"Demand import at scale").
 """
 
 from __future__ import annotations
@@ -36,9 +37,9 @@ from yizhan.db.models import SRID
 from yizhan.errors import InvalidInput
 
 H3_RESOLUTIONS = range(7, 11)
-"""The H3 resolutions a demand import takes: 7 (about 5.2 km², edge about 1.4 km) to 10 (about 0.015 km², edge about
-76 m); 9 (about 0.1 km², edge about 200 m) is the size of the default 200 m squares' neighbourhood for a 1 km
-radius."""
+"""The H3 resolutions a demand import takes, those sensible for a radius of about 1 km: 7 (about 5.2 km², edge about
+1.4 km) to 10 (about 0.015 km², edge about 76 m); 9 (about 0.1 km², edge about 200 m) is nearest the default 200 m
+squares (0.04 km²)."""
 
 
 def check_resolution(res: int) -> int:
