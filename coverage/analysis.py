@@ -99,8 +99,9 @@ def run_coverage(engine: Any, *, area: str | None = None, radius_m: float = DEFA
         info = resolve_area(conn, area)
         say(f"loading stations and demand of {info.name}")
         stations = stations_frame(conn, info.id)
-        # the keys match points to cells, and parts' results to the area's cells: without either, unread
-        cells = layer_cells(conn, info.id, keys=partitioned or measure != "cells" or weekly)
+        # the keys match parts' results to the area's cells, and points to cells when the layer is no lattice
+        points = measure != "cells" or weekly
+        cells = layer_cells(conn, info.id, keys=True if partitioned else None if points else False)
         units = units_frame(conn, info.id)
         if cells is None or not len(cells):
             raise InvalidInput(f"区域 {info.name!r} 没有需求网格，请先导入需求 / area {info.name!r} has no demand "

@@ -151,15 +151,18 @@ class LayerCells:
                 np.floor(self.xy[:, 1] / self.cell_size_m).astype(np.int64))
 
 
-def layer_cells(conn: Connection, area_id: int, *, keys: bool = True) -> LayerCells | None:
+def layer_cells(conn: Connection, area_id: int, *, keys: bool | None = True) -> LayerCells | None:
     """The area's current cells as numbers, in the order they were stored (one query: the rows packed into one
     byte string by the server, so no Python object per cell and no geometry is made), None before any demand
     import. ``keys`` False leaves the keys unread (``cell_key`` empty): a run that matches no points to cells does
-    without them, a string per cell."""
+    without them, a string per cell; None reads them only for a layer that is no lattice (on a lattice the points
+    find their cells by ``LayerCells.lattice_index``)."""
     row = conn.execute(text("SELECT id, cell_size_m, lattice FROM demand_layers WHERE area_id = :a "
                             "AND retired_at IS NULL"), {"a": area_id}).one_or_none()
     if row is None:
         return None
+    if keys is None:
+        keys = not (row.lattice and row.cell_size_m)
     packed = conn.execute(text(
         "SELECT count(*), string_agg(int4send(id) || float8send(weight) || float8send(x) || float8send(y), '' "
         f"ORDER BY id), {'array_agg(cell_key ORDER BY id)' if keys else 'NULL'} FROM demand_cells "
