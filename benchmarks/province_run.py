@@ -31,7 +31,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pyproj
-from shapely.geometry import box
+import shapely
+from shapely.geometry import Polygon, box
 
 from province_parts import N_DEMAND, N_STATIONS, RADIUS_M, SEED, UTM50N, _generated, province_bounds
 from yizhan.areas import ensure_area
@@ -57,11 +58,13 @@ def load_area(url: str, tiles: int, work: Path) -> dict[str, Any]:
     """The province as an area with its stations and demand points; the seconds of each import."""
     xmin, ymin, xmax, ymax = province_bounds(tiles)
     to_ll = pyproj.Transformer.from_crs(UTM50N, 4326, always_xy=True)
-    lon, lat = to_ll.transform([xmin, xmax, xmax, xmin], [ymin, ymin, ymax, ymax])
+    # the metric box's edges followed every 1 km in WGS 84 (a box in metres is not one in degrees), grown by 1 km
+    outline = shapely.segmentize(box(xmin - 1000, ymin - 1000, xmax + 1000, ymax + 1000), 1000.0)
+    lon, lat = to_ll.transform(*shapely.get_coordinates(outline).T)
     engine = make_engine(url)
     migrate(engine)
     with engine.begin() as conn:
-        ensure_area(conn, "province", boundary=box(min(lon), min(lat), max(lon), max(lat)), crs_epsg=UTM50N,
+        ensure_area(conn, "province", boundary=Polygon(np.column_stack([lon, lat])), crs_epsg=UTM50N,
                     source="benchmark")
     rng = np.random.default_rng(SEED)
     sx, sy = to_ll.transform(*rng.uniform((xmin, ymin), (xmax, ymax), (N_STATIONS, 2)).T)
