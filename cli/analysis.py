@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from yizhan.cli import common
@@ -113,10 +114,10 @@ def _coverage_of_areas(names: list[str] | None, as_json: bool, *, scheduler: str
         for o in result.outcomes:
             s = o.summary
             if s is None:
-                table.add_row(o.area, "-", "-", "-", "-", f"{o.seconds:.1f}", o.error or "")
+                table.add_row(escape(o.area), "-", "-", "-", "-", f"{o.seconds:.1f}", escape(o.error or ""))
             else:
-                table.add_row(o.area, str(s["run_id"]), f"{s['cells']:,}", f"{s['covered_share']:.1%}", str(s["gaps"]),
-                              f"{o.seconds:.1f}", "")
+                table.add_row(escape(o.area), str(s["run_id"]), f"{s['cells']:,}", f"{s['covered_share']:.1%}",
+                              str(s["gaps"]), f"{o.seconds:.1f}", "")
         common.out.print(table)
         done = [o.summary for o in result.outcomes if o.summary is not None]
         total = sum(s["demand_total"] for s in done)
@@ -126,7 +127,7 @@ def _coverage_of_areas(names: list[str] | None, as_json: bool, *, scheduler: str
                          f"{result.seconds:.1f} s", markup=False)
     if result.failed:
         common.err.print(f"[red]error:[/] {len(result.failed)} 个区域未能计算 / {len(result.failed)} area(s) could "
-                         f"not be run: {', '.join(o.area for o in result.failed)}")
+                         f"not be run: {escape(', '.join(o.area for o in result.failed))}")
         raise typer.Exit(1)
 
 
