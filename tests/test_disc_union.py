@@ -112,3 +112,18 @@ def test_points_between_the_polygons_inscribed_and_circumscribed_circles_are_jud
     got = covered_points(points, centre, RADIUS, 16)
     assert list(got) == [True, False, True, False]
     assert list(got) == list(shapely.intersects(points, disc))
+
+
+def test_a_lone_station_in_a_hole_leaves_the_hole_around_it_uncovered() -> None:
+    # a wide ring of stations 4–6 km around a centre, one station at the centre: its disc is an island in the
+    # hole, where a point inside the hole's outline (its middle) is covered though the hole around the island is not
+    rng = np.random.default_rng(23)
+    t = rng.uniform(0, 2 * np.pi, 3000)
+    rad = rng.uniform(4000, 6000, len(t))
+    centre = np.array([520_000.0, 3_100_000.0])
+    xy = np.concatenate([np.column_stack([rad * np.cos(t), rad * np.sin(t)]), [[0.0, 0.0]]]) + centre
+    assert inner_discs(xy, RADIUS, RADIUS / 4, 16).sum() > 500
+    got = disc_union(xy, RADIUS)
+    assert got.contains(shapely.Point(*centre))
+    assert not got.contains(shapely.Point(centre[0] + 2000.0, centre[1]))
+    _same(xy)
