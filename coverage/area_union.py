@@ -72,17 +72,21 @@ def _outline_union(outlines: np.ndarray) -> Any:
     side = int(np.ptp(centre[:, 1]) > np.ptp(centre[:, 0]))
     order = np.argsort(centre[:, side], kind="stable")
     half = len(order) // 2
+    # the two halves' parts are overlaid once, not halved again: apart from each other (a province's towns) they
+    # would come back as many parts as went in, and be halved for ever
     return area_union(np.array([_outline_union(outlines[order[:half]]), _outline_union(outlines[order[half:]])],
-                               dtype=object))
+                               dtype=object), halve=False)
 
 
-def area_union(polygons: np.ndarray) -> Any:
+def area_union(polygons: np.ndarray, *, halve: bool = True) -> Any:
     """Union of (multi)polygons that have many holes, overlaying only their outlines.
 
     Parameters
     ----------
     polygons : ndarray of shapely geometries
         Polygons, multipolygons or empty geometries, all in one projected CRS (metres, x east, y north).
+    halve : bool
+        Unite the outlines by halving the set (``_outline_union``); False: by one ``union_all`` (two halves' parts).
 
     Returns
     -------
@@ -95,7 +99,8 @@ def area_union(polygons: np.ndarray) -> Any:
     if len(parts) == 0:
         return shapely.Polygon()
     outlines, holes, hole_of = _rings_as_polygons(parts)
-    outer = np.asarray(shapely.get_parts(_outline_union(outlines)), dtype=object)
+    outer = np.asarray(shapely.get_parts(_outline_union(outlines) if halve else shapely.union_all(outlines)),
+                       dtype=object)
     untouched, cut = _cut_holes(holes, hole_of, outlines, parts)
     gaps = np.concatenate([untouched, cut])
     # what other polygons cover inside a cut hole (an island in a block) is a polygon of its own, with the holes
