@@ -11,6 +11,12 @@ route before issue 17 (one GEOS ``union_all``) and ``area_union`` (outlines over
 symmetric difference of the two (m², and relative to the area). ``service_areas`` as the callers run it is the
 pieces, buffering, per-station unions and ``area_union``. Peak RSS is read after each merge. The goal of issue 17
 is 10 s at 1M nodes; ``--no-old-merge-above`` skips the old merge on larger cases.
+
+Beside them the merged area on a grid (``area_raster.buffered_lines_area``, what ``network.covered_area`` runs)
+with 5 m and 10 m pixels, with its error against ``area_union``'s exact area: symmetric difference relative to the
+area, Hausdorff distance (m) and the widest part of the symmetric difference (twice its largest inscribed circle's
+radius, m). ``--no-per-station-above NODES`` runs only the grid route on larger cases (the exact route takes
+minutes at 1M nodes).
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ from typing import Any
 import numpy as np
 import shapely
 
+from yizhan.coverage.area_raster import buffered_lines_area
 from yizhan.coverage.area_union import area_union
 from yizhan.coverage.network import node_distances, reached_pieces, service_areas, snap_points
 from yizhan.geo.streets import compile_street_graph
@@ -41,7 +48,23 @@ def _timed(fn: Any, *args: Any, **kwargs: Any) -> tuple[Any, float]:
     return out, time.perf_counter() - t
 
 
-def run_case(n_nodes: int, n_stations: int, old_merge: bool) -> dict[str, Any]:
+def _raster(pieces: np.ndarray, exact: Any, pixel_m: float) -> dict[str, Any]:
+    """The raster route on the pieces: time, area, peak RSS, and its error against ``exact`` when given."""
+    got, t = _timed(buffered_lines_area, pieces, BUFFER_M, pixel_m=pixel_m)
+    row: dict[str, Any] = {f"raster_{pixel_m:g}": t, f"raster_{pixel_m:g}_km2": got.area / 1e6,
+                           f"raster_{pixel_m:g}_rss": rss_mb()}
+    if exact is not None:
+        sd = shapely.symmetric_difference(got, exact)
+        parts = shapely.get_parts(sd)
+        widest = max((shapely.maximum_inscribed_circle(p).length for p in parts), default=0.0)
+        row |= {f"raster_{pixel_m:g}_rel": f"{sd.area / exact.area:.1e}",
+                f"raster_{pixel_m:g}_haus": shapely.hausdorff_distance(got, exact),
+                f"raster_{pixel_m:g}_wide": 2 * widest}
+    return row
+
+
+def run_case(n_nodes: int, n_stations: int, old_merge: bool, per_station: bool = True,
+             pixels: tuple[float, ...] = (5.0, 10.0)) -> dict[str, Any]:
     """One lattice case; returns its timings (seconds), sizes, merged areas (km²), their difference and peak RSS."""
     rng = np.random.default_rng(SEED + n_nodes)
     data = lattice(n_nodes, SEED + n_nodes)
@@ -52,12 +75,18 @@ def run_case(n_nodes: int, n_stations: int, old_merge: bool) -> dict[str, Any]:
     (pieces, _), t_pieces = _timed(reached_pieces, graph, stations, node_dist, node_station, radius_m=RADIUS_M)
     _, t_buffer = _timed(shapely.buffer, pieces, BUFFER_M, quad_segs=4)
     rss_before = rss_mb()
+    if not per_station:
+        row: dict[str, Any] = {"case": f"{graph.n_nodes:,} nodes / {n_stations:,} st.", "pieces": len(pieces),
+                               "reached_pieces": t_pieces, "buffer": t_buffer, "rss_before_mb": rss_before}
+        for px in pixels:
+            row |= _raster(pieces, None, px)
+        return row
     (per_station, _), t_per = _timed(service_areas, graph, stations, node_dist, node_station, radius_m=RADIUS_M,
                                      buffer_m=BUFFER_M, merge=False)
     reached = per_station[~shapely.is_empty(per_station)]
     merged, t_new = _timed(area_union, reached)
     rss_new = rss_mb()
-    row: dict[str, Any] = {
+    row = {
         "case": f"{graph.n_nodes:,} nodes / {n_stations:,} st.", "pieces": len(pieces), "reached_pieces": t_pieces,
         "buffer": t_buffer, "per_station": t_per, "area_union": t_new, "service_areas": t_pieces + t_per + t_new,
         "holes": int(shapely.get_num_interior_rings(shapely.get_parts(merged)).sum()), "area_km2": merged.area / 1e6,
@@ -67,6 +96,8 @@ def run_case(n_nodes: int, n_stations: int, old_merge: bool) -> dict[str, Any]:
         once, t_old = _timed(shapely.union_all, reached)
         sd = shapely.symmetric_difference(once, merged).area
         row |= {"union_all": t_old, "symdiff_m2": sd, "symdiff_rel": f"{sd / once.area:.1e}", "rss_old_mb": rss_mb()}
+    for px in pixels:
+        row |= _raster(pieces, merged, px)
     return row
 
 
@@ -75,17 +106,21 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="skip the 1M-node case")
     parser.add_argument("--no-old-merge-above", type=int, default=None, metavar="NODES",
                         help="skip the old merge (one union_all) on cases with more nodes")
-    parser.add_argument("--one", nargs=3, type=int, metavar=("NODES", "STATIONS", "OLD"), help=argparse.SUPPRESS)
+    parser.add_argument("--no-per-station-above", type=int, default=None, metavar="NODES",
+                        help="on cases with more nodes run only the raster route (no per-station unions, no merge)")
+    parser.add_argument("--one", nargs=4, type=int, metavar=("NODES", "STATIONS", "OLD", "PER"),
+                        help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:
-        print(json.dumps(run_case(args.one[0], args.one[1], bool(args.one[2]))))
+        print(json.dumps(run_case(args.one[0], args.one[1], bool(args.one[2]), bool(args.one[3]))))
         return
     print(machine_line(f"shapely {shapely.__version__} (GEOS {shapely.geos_version_string})"))
     rows = []
     for n_nodes, n_stations in CASES[:1] if args.quick else CASES:
         old = args.no_old_merge_above is None or n_nodes <= args.no_old_merge_above
         print(f"running {n_nodes:,} nodes, {n_stations:,} stations ...", flush=True)
-        rows.append(json_from_child(__file__, ["--one", str(n_nodes), str(n_stations), str(int(old))]))
+        per = args.no_per_station_above is None or n_nodes <= args.no_per_station_above
+        rows.append(json_from_child(__file__, ["--one", str(n_nodes), str(n_stations), str(int(old)), str(int(per))]))
     print(f"\nService areas on lattices (seconds; radius {RADIUS_M:.0f} m, buffer {BUFFER_M:.0f} m)\n")
     print(dict_table(rows, [("case", "case"), ("pieces", "pieces"), ("reached pieces", "reached_pieces"),
                             ("buffer", "buffer"), ("per-station unions", "per_station"),
@@ -94,6 +129,13 @@ def main() -> None:
                             ("sym. diff. m²", "symdiff_m2"), ("sym. diff. / area", "symdiff_rel"),
                             ("RSS MB before", "rss_before_mb"), ("peak RSS MB new", "rss_new_mb"),
                             ("peak RSS MB old", "rss_old_mb")], fixed(3)))
+    print("\nThe merged area on a grid (buffered_lines_area; error against area_union's exact GEOS area)\n")
+    cols = [("case", "case")]
+    for px in ("5", "10"):
+        cols += [(f"{px} m pixels s", f"raster_{px}"), ("area km²", f"raster_{px}_km2"),
+                 ("sym. diff. / area", f"raster_{px}_rel"), ("Hausdorff m", f"raster_{px}_haus"),
+                 ("widest miss m", f"raster_{px}_wide"), ("peak RSS MB", f"raster_{px}_rss")]
+    print(dict_table(rows, cols, fixed(3)))
 
 
 if __name__ == "__main__":

@@ -34,6 +34,7 @@ import shapely
 from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import dijkstra
 
+from yizhan.coverage.area_raster import DEFAULT_PIXEL_M, buffered_lines_area
 from yizhan.coverage.area_union import area_union
 from yizhan.errors import InvalidInput
 from yizhan.geo.streets import StreetGraph, edge_costs
@@ -434,3 +435,20 @@ def service_areas(graph: StreetGraph, station_snap: Snapped, node_dist: np.ndarr
     for owner, group in zip(owners, np.split(blobs, first[1:]), strict=True):
         per_station[owner] = shapely.union_all(group)
     return per_station, (area_union(per_station[owners]) if merge else None)
+
+
+def covered_area(graph: StreetGraph, station_snap: Snapped, node_dist: np.ndarray, node_station: np.ndarray, *,
+                 radius_m: float, buffer_m: float = 25.0, include_access: bool = False,
+                 pixel_m: float = DEFAULT_PIXEL_M) -> Any:
+    """The merged service area of all stations: the street pieces within ``radius_m``, buffered and united,
+    drawn on a grid of ``pixel_m`` metres (``area_raster.buffered_lines_area``) instead of GEOS overlays.
+
+    Arguments as in ``service_areas``; the answer is in the graph's CRS (metres, x east, y north). The ground is
+    the exact buffer's (true circles where GEOS draws 16-gons) to a fraction of a pixel (benchmarks/README.md,
+    "Service areas"); ``service_areas(merge=True)`` gives the stations' own areas and their exact union.
+    """
+    if not buffer_m > 0:
+        raise InvalidInput(f"buffer {buffer_m} m: expected a positive number of metres")
+    pieces, _ = reached_pieces(graph, station_snap, node_dist, node_station, radius_m=radius_m,
+                               include_access=include_access)
+    return buffered_lines_area(pieces, buffer_m, pixel_m=pixel_m)
