@@ -234,6 +234,22 @@ class Scratch:
         return int((self.cluster.data / "postmaster.pid").read_text().split("\n")[0])
 
 
+
+@contextmanager
+def local_dask(workers: int) -> Iterator[tuple[Any, float]]:
+    """A Dask client on a LocalCluster of ``workers`` worker processes of one thread each (the machine's memory shared
+    among them) and the seconds its start took; ``(None, 0.0)`` for 0 workers (the case runs in this process).
+    Closed afterwards."""
+    if not workers:
+        yield None, 0.0
+        return
+    from distributed import Client, LocalCluster
+
+    t = time.perf_counter()
+    with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, memory_limit="auto",
+                      dashboard_address=":0") as cluster, Client(cluster) as client:
+        yield client, time.perf_counter() - t
+
 @contextmanager
 def throwaway_cluster(prefix: str, *, keep: bool) -> Iterator[Scratch]:
     """A fresh temporary folder with a non-durable cluster (``fsync=off``); the caller starts it.

@@ -55,7 +55,7 @@ from yizhan.stations.registry import stations_frame
 from yizhan.stations.service import import_stations
 
 from beijing_data import UTM50N, make_grid
-from common import json_from_child, machine_info, say, table, throwaway_cluster
+from common import json_from_child, local_dask, machine_info, say, table, throwaway_cluster
 
 SEED = 20261202
 RADIUS_M = 1000.0
@@ -112,20 +112,13 @@ def case_single(url: str, mode: str, data_dir: str) -> dict[str, Any]:
 
 def case_dask(url: str, mode: str, data_dir: str, workers: int, parts: int, reference: str) -> dict[str, Any]:
     """``partitioned_coverage`` on a LocalCluster of ``workers`` processes (twice: computed, then resumed)."""
-    from distributed import Client, LocalCluster
-
     settings = Settings(database_url=url, data_dir=Path(data_dir), partition_workers=workers)
     engine = make_engine(url)
     with engine.connect() as conn:
         info = get_area(conn, "grid")
     engine.dispose()
-    t_start = time.perf_counter()
-    cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, memory_limit="auto",
-                           dashboard_address=":0")
-    client = Client(cluster)
-    t_cluster = time.perf_counter() - t_start
     lines: list[tuple[float, str]] = []
-    try:
+    with local_dask(workers) as (client, t_cluster):
         t0 = time.perf_counter()
         got = partitioned_coverage(settings, info, mode=mode, radius_m=RADIUS_M, measure="auto", parts=parts,
                                    scheduler=client, progress=lambda m: lines.append((time.perf_counter() - t0, m)))
@@ -135,9 +128,6 @@ def case_dask(url: str, mode: str, data_dir: str, workers: int, parts: int, refe
         again = partitioned_coverage(settings, info, mode=mode, radius_m=RADIUS_M, measure="auto",
                                      parts=parts, scheduler=client)
         t_resume = time.perf_counter() - t1
-    finally:
-        client.close()
-        cluster.close()
     ref = np.load(reference)
     fin = np.isfinite(ref["distance_m"])
     same = bool(np.array_equal(got.coverage.covered, ref["covered"])
@@ -158,19 +148,9 @@ def case_weekly(url: str, data_dir: str, workers: int, parts: int) -> dict[str, 
 
     settings = Settings(database_url=url, data_dir=Path(data_dir), partition_workers=max(workers, 1))
     engine = make_engine(url)
-    client = cluster = None
     worker_peak: list[float] = []
-    t_cluster = 0.0
-    if workers:
-        from distributed import Client, LocalCluster
-
-        t = time.perf_counter()
-        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, memory_limit="auto",
-                               dashboard_address=":0")
-        client = Client(cluster)
-        t_cluster = time.perf_counter() - t
     lines: list[tuple[float, str]] = []
-    try:
+    with local_dask(workers) as (client, t_cluster):
         t0 = time.perf_counter()
         summary = run_coverage(engine, area="grid", radius_m=RADIUS_M, by_hour=True, capacity=True,
                                settings=settings, parts=parts if workers else 1, scheduler=client,
@@ -178,10 +158,6 @@ def case_weekly(url: str, data_dir: str, workers: int, parts: int) -> dict[str, 
         seconds = time.perf_counter() - t0
         if client is not None:
             worker_peak = sorted(client.run(peak_mb).values())
-    finally:
-        if client is not None and cluster is not None:
-            client.close()
-            cluster.close()
     run = load_run(engine, summary["run_id"])
     engine.dispose()
     assert run.hours is not None and run.loads is not None
@@ -200,27 +176,13 @@ def case_recommend(url: str, data_dir: str, workers: int, parts: int) -> dict[st
 
     settings = Settings(database_url=url, data_dir=Path(data_dir), partition_workers=max(workers, 1))
     engine = make_engine(url)
-    client = cluster = None
-    t_cluster = 0.0
-    if workers:
-        from distributed import Client, LocalCluster
-
-        t = time.perf_counter()
-        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, memory_limit="auto",
-                               dashboard_address=":0")
-        client = Client(cluster)
-        t_cluster = time.perf_counter() - t
     marks: list[tuple[float, str]] = []
-    try:
+    with local_dask(workers) as (client, t_cluster):
         t0 = time.perf_counter()
         got = recommend(engine, area="grid", k=50, radius_m=RADIUS_M, settings=settings,
                         parts=parts if workers else 1, scheduler=client,
                         progress=lambda m: marks.append((time.perf_counter() - t0, m)))
         seconds = time.perf_counter() - t0
-    finally:
-        if client is not None and cluster is not None:
-            client.close()
-            cluster.close()
     engine.dispose()
     solve = next((t for t, m in marks if " objective " in m), seconds)
     reach = next((t for t, m in marks if "reach of" in m), 0.0)

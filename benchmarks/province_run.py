@@ -43,7 +43,7 @@ from yizhan.db.engine import make_engine, migrate
 from yizhan.settings import Settings
 from yizhan.stations.service import import_stations
 
-from common import json_from_child, machine_line, say, throwaway_cluster
+from common import json_from_child, local_dask, machine_line, say, throwaway_cluster
 
 CELL_M = 200.0
 
@@ -107,19 +107,12 @@ def child_build(url: str, pbf: str, data: str, nx: int, ny: int) -> dict[str, An
 
 def child_run(url: str, data: str, workers: int, parts: int) -> dict[str, Any]:
     """Step 3 in a process of its own: the stored run in parts on a LocalCluster (its start timed apart)."""
-    from distributed import Client, LocalCluster
-
     from yizhan.coverage.analysis import run_coverage
 
     settings = Settings(database_url=url, data_dir=Path(data), partition_workers=workers)
     engine = make_engine(url)
-    t = time.perf_counter()
-    cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, memory_limit="auto",
-                           dashboard_address=":0")
-    client = Client(cluster)
-    started = time.perf_counter() - t
     marks: list[tuple[float, str]] = []
-    try:
+    with local_dask(workers) as (client, started):
         t0 = time.perf_counter()
         summary = run_coverage(engine, area="province", mode="network", radius_m=RADIUS_M, settings=settings,
                                parts=parts, scheduler=client,
@@ -128,9 +121,6 @@ def child_run(url: str, data: str, workers: int, parts: int) -> dict[str, Any]:
                                                          file=sys.stderr)))
         seconds = time.perf_counter() - t0
         workers_peak = sorted(client.run(peak_mb).values())
-    finally:
-        client.close()
-        cluster.close()
     engine.dispose()
     part_s = [float(m.split(", ")[-1].split(" s")[0]) for _, m in marks if " done: " in m and m.startswith("part ")]
     return {"seconds": seconds, "cluster_s": started, "caller_peak_mb": peak_mb(), "workers_peak_mb": workers_peak,

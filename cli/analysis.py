@@ -15,6 +15,8 @@ from yizhan.cli import common
 from yizhan.cli.common import (
     AreaOpt,
     CoordOpt,
+    PartsByOpt,
+    SchedulerOpt,
     app,
     candidates_app,
     engine,
@@ -48,11 +50,8 @@ def coverage(
                              ] = "open",
     partitions: Annotated[int, typer.Option(min=1, help="Compute in this many parts on Dask (a province, the "
                                                         "nation): each part exact inside it, then merged")] = 1,
-    parts_by: Annotated[str, typer.Option(help="Parts as balanced tiles or by the area's administrative units "
-                                               "(tiles, units)")] = "tiles",
-    scheduler: Annotated[str | None, typer.Option(help="A running Dask scheduler (tcp://HOST:8786) for the parts "
-                                                       "(default: YIZHAN_DASK_SCHEDULER, else a local cluster of "
-                                                       "YIZHAN_PARTITION_WORKERS processes)")] = None,
+    parts_by: PartsByOpt = "tiles",
+    scheduler: SchedulerOpt = None,
     areas: Annotated[str | None, typer.Option("--areas", help="Several areas at once, comma-separated (a "
                                                                  "province's cities, the nation's zones): each area "
                                                                  "a job on Dask, the largest first")] = None,
@@ -247,11 +246,8 @@ def recommend_cmd(
                                                  "default round the clock)")] = "24/7",
     partitions: Annotated[int, typer.Option(min=1, help="Find the reach in this many parts on Dask (a province): "
                                                         "each part exact inside it, one model solved on all")] = 1,
-    parts_by: Annotated[str, typer.Option(help="Parts as balanced tiles or by the area's administrative units "
-                                               "(tiles, units)")] = "tiles",
-    scheduler: Annotated[str | None, typer.Option(help="A running Dask scheduler (tcp://HOST:8786) for the parts "
-                                                       "(default: YIZHAN_DASK_SCHEDULER, else a local cluster of "
-                                                       "YIZHAN_PARTITION_WORKERS processes)")] = None,
+    parts_by: PartsByOpt = "tiles",
+    scheduler: SchedulerOpt = None,
 ) -> None:
     """Where to open the next stations: the best K sites, the fewest sites for a target share, or how good a
     proposed list is; with --hours, longer hours of existing stations ranked beside new sites. Existing active

@@ -63,6 +63,11 @@ def debug_from_environment() -> bool:
 
 AreaOpt = Annotated[str | None, typer.Option("--area", help="Area name (default: the only area)")]
 CoordOpt = Annotated[str, typer.Option("--coord", help="Coordinate system of the file: wgs84, gcj02 or bd09")]
+PartsByOpt = Annotated[str, typer.Option(help="Parts as balanced tiles or by the area's administrative units "
+                                              "(tiles, units)")]
+SchedulerOpt = Annotated[str | None, typer.Option(help="A running Dask scheduler (tcp://HOST:8786) for the parts "
+                                                      "(default: YIZHAN_DASK_SCHEDULER, else a local cluster of "
+                                                      "YIZHAN_PARTITION_WORKERS processes)")]
 
 
 @contextmanager
