@@ -53,6 +53,7 @@ from shapely.geometry.base import BaseGeometry
 from sqlalchemy import Connection, text
 
 from yizhan.areas import AreaInfo
+from yizhan.coverage.area_union import area_union
 from yizhan.coverage.by_hour import HourInputs, cell_masks, check_options, reach_pairs
 from yizhan.coverage.cell_coverage import (
     MODES,
@@ -809,17 +810,17 @@ def _merged_pairs(parts: list[PartResult], where: np.ndarray, measured: str) -> 
 
 
 def _merged_area(pieces: list[BaseGeometry]) -> BaseGeometry | None:
-    """The union of the parts' covered areas: they lie in disjoint regions, so ``coverage_union`` (no overlay) when
-    they form a valid coverage, else an ordinary union (a region's edge cut slightly differently on its two sides)."""
+    """The union of the parts' covered areas, by ``coverage.area_union``: a part's area along the streets holds a
+    hole per street block, and only the outlines are overlaid (a region's edge is cut slightly differently on its two
+    sides, so the pieces are no valid coverage). On 9 parts of a 760k-node province (2.66 M vertices, 166k holes):
+    7.4 s against 101.5 s for one ``union_all``, the same ground."""
     polys = [g for g in pieces if g is not None and not g.is_empty]
     if not polys:
         return None
     if len(polys) == 1:
         return polys[0]
-    arr = np.asarray(polys, dtype=object)
-    if bool(shapely.coverage_is_valid(arr)):
-        return shapely.coverage_union_all(arr)
-    return shapely.union_all(arr)
+    merged: BaseGeometry = area_union(np.asarray(polys, dtype=object))
+    return merged
 
 
 def _sites_near(sites: tuple[np.ndarray, np.ndarray] | None, part: Part, halo_m: float) -> dict[str, Any]:
