@@ -17,7 +17,7 @@ from typing import Any
 
 from sqlalchemy import text
 
-from yizhan.areas import get_area, list_areas
+from yizhan.areas import list_areas
 from yizhan.coverage.dask_jobs import run_on_dask
 from yizhan.coverage.runs import RunSummary
 from yizhan.db.engine import database_url, make_engine
@@ -102,7 +102,7 @@ def area_sizes(settings: Settings, names: Sequence[str] | None) -> list[tuple[st
                                    "some with --areas A,B")
             cells: dict[int, int] = {int(a): int(c) for a, c in conn.execute(text(
                 "SELECT area_id, cells FROM demand_layers WHERE retired_at IS NULL")).tuples()}
-            sizes = [(n, int(cells.get(get_area(conn, n).id, 0))) for n in wanted]
+            sizes = [(n, int(cells.get(known[n].id, 0))) for n in wanted]
     finally:
         engine.dispose()
     return sorted(sizes, key=lambda s: (-s[1], s[0]))
