@@ -12,6 +12,13 @@ for all areas, parts per area proportional to its cells), with the peak memory o
 (``coverage.area_runs.run_areas``: each worker runs an area's ``run_coverage`` end to end, the largest areas first),
 the cluster's start timed apart. (b) and (c) are checked to agree with (a): the covered share per area to 1e-12, the
 same gaps (count, ranks, demand). Times are wall seconds.
+
+(d) A province of raw orders (``--province-points``, 10,000,000 by default, 0 to skip): the largest area's demand
+replaced by that many order points, each drawn in a cell with the cell's orders as its odds and placed uniformly
+inside it (weight 1), imported through ``import_demand`` (Parquet), then its straight-line run measured on the
+points (``run_coverage(measure="points")``) end to end in one process beside its kernel (``nearest_from_arrays`` on
+the points' metres) and in parts on 1 and 2 Dask workers (agreeing with the one-process run as above), with the
+peak memory of each. Run last, since it replaces that area's demand.
 """
 
 from __future__ import annotations
@@ -54,9 +61,10 @@ def worker_mb() -> str:
     return f"{now:,.0f}/{peak:,.0f}"
 
 
-def load(engine: Engine, n_stations: int, n_cells: int, work: Path) -> list[str]:
+def load(engine: Engine, n_stations: int, n_cells: int, work: Path
+         ) -> tuple[list[str], dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]]:
     """Generate the nation, create its zone areas, upsert their stations and import their demand; the areas with
-    demand, largest first."""
+    demand, largest first, and the demand (``national_demand``'s)."""
     t = time.perf_counter()
     recs = national_registry(n_stations)
     demand = national_demand(n_cells)
@@ -91,7 +99,42 @@ def load(engine: Engine, n_stations: int, n_cells: int, work: Path) -> list[str]
     rows.append(["total", len(recs), total, f"{st_s:.2f}", f"{dem_s:.2f}", f"{total / dem_s:,.0f}"])
     print(table("load: stations upserted, demand imported (Parquet, one point per cell)",
                 ["area", "stations", "cells", "stations s", "demand s", "points/s"], rows))
-    return sorted(demand, key=lambda k: -len(demand[k][0]))
+    return sorted(demand, key=lambda k: -len(demand[k][0])), demand
+
+
+def province_points(lon: np.ndarray, lat: np.ndarray, weight: np.ndarray, epsg: int, n: int, cell_m: float,
+                    seed: int = 17) -> tuple[np.ndarray, np.ndarray]:
+    """``n`` order points over the cells centred on (``lon``, ``lat``) (WGS 84 degrees) of ``cell_m`` metres on
+    EPSG ``epsg``'s lattice: each cell draws its points with its ``weight`` as the odds, each point uniform inside
+    its cell (a hundredth of a millimetre off the edges, so it stays in it), less the few that fall over the zone's
+    band edge (``zone_of``: the area's boundary). WGS 84 lon, lat degrees."""
+    from pyproj import Transformer
+
+    rng = np.random.default_rng(seed)
+    x, y = Transformer.from_crs(4326, epsg, always_xy=True).transform(lon, lat)
+    counts = rng.multinomial(n, weight / weight.sum())
+    half = cell_m / 2 - 1e-5
+    px = np.repeat(np.asarray(x), counts) + rng.uniform(-half, half, n)
+    py = np.repeat(np.asarray(y), counts) + rng.uniform(-half, half, n)
+    plon, plat = Transformer.from_crs(epsg, 4326, always_xy=True).transform(px, py)
+    keep = zone_of(np.asarray(plon)) == epsg - 32600
+    return np.asarray(plon)[keep], np.asarray(plat)[keep]
+
+
+def points_kernel(engine: Engine, area: str) -> float:
+    """Seconds of the nearest-station search alone on the area's stored points and active stations."""
+    from yizhan.data.demand_points import stored_points
+
+    with engine.connect() as conn:
+        info = get_area(conn, area)
+        st = stations_frame(conn, info.id)
+        pts = stored_points(conn, info, cell_size_m=200.0, timezone="Asia/Shanghai")
+    st = st[st["status"] == "active"].to_crs(info.crs_epsg)
+    st_xy = np.column_stack([st.geometry.x, st.geometry.y])
+    xy = np.column_stack([pts.x, pts.y])
+    t = time.perf_counter()
+    nearest_from_arrays(xy, st_xy, RADIUS_M)
+    return time.perf_counter() - t
 
 
 def kernel(engine: Engine, area: str) -> float:
@@ -108,12 +151,13 @@ def kernel(engine: Engine, area: str) -> float:
     return time.perf_counter() - t
 
 
-def one_run(engine: Engine, area: str, **kw: Any) -> tuple[dict[str, Any], dict[str, float], float]:
+def one_run(engine: Engine, area: str, measure: str = "cells", **kw: Any
+            ) -> tuple[dict[str, Any], dict[str, float], float]:
     """``run_coverage`` of ``area``: its summary, its phases (seconds from one progress message to the next, named
     by the first words of the message) and its wall seconds."""
     marks: list[tuple[str, float]] = []
     t0 = time.perf_counter()
-    summary = run_coverage(engine, area=area, radius_m=RADIUS_M, measure="cells",
+    summary = run_coverage(engine, area=area, radius_m=RADIUS_M, measure=measure,
                            progress=lambda m: marks.append((" ".join(m.split()[:2]), time.perf_counter())), **kw)
     end = time.perf_counter()
     phases: dict[str, float] = {}
@@ -138,6 +182,10 @@ def main() -> int:
     parser.add_argument("--areas-workers", type=int, nargs="*", default=[1, 2],
                         help="worker processes of the (c) runs, whole areas as jobs (default 1 2)")
     parser.add_argument("--no-parts", action="store_true", help="skip (b), the runs in parts")
+    parser.add_argument("--province-points", type=int, default=10_000_000,
+                        help="(d): raw order points of the largest area, measured on the points (0 skips it)")
+    parser.add_argument("--province-workers", type=int, nargs="*", default=[1, 2],
+                        help="worker processes of (d)'s runs in parts (default 1 2)")
     parser.add_argument("--keep", action="store_true")
     args = parser.parse_args()
     print(table("machine", ["", ""], machine_info()))
@@ -145,7 +193,7 @@ def main() -> int:
         url = scratch.cluster.up()
         engine = make_engine(url)
         migrate(engine)
-        areas = load(engine, args.stations, args.cells, scratch.work)
+        areas, demand = load(engine, args.stations, args.cells, scratch.work)
         # (a) one process, area after area
         rows, ref, tot = [], {}, {"run": 0.0, "kernel": 0.0}
         for area in areas:
@@ -220,7 +268,62 @@ def main() -> int:
                         f"end to end {result.seconds:.2f} s (cluster start {started:.1f} s apart), agreement with "
                         f"(a); MB per worker now/peak {', '.join(per_worker.values())}",
                         ["area", "cells", "seconds in its worker", "same as (a)"], rows, "lrrl"))
+        if args.province_points > 0:
+            province(engine, url, scratch.work, areas[0], demand[areas[0]], args.province_points,
+                     args.province_workers)
     return 0
+
+
+def province(engine: Engine, url: str, work: Path, area: str, cells: tuple[np.ndarray, np.ndarray, np.ndarray],
+             n: int, workers_list: list[int]) -> None:
+    """(d): ``area``'s demand replaced by about ``n`` raw order points drawn over its ``cells`` (lon, lat, orders),
+    imported, then its straight-line run measured on the points in one process and in parts."""
+    from distributed import Client, LocalCluster
+
+    with engine.connect() as conn:
+        epsg = get_area(conn, area).crs_epsg
+    t = time.perf_counter()
+    lon, lat = province_points(*cells, epsg=epsg, n=n, cell_m=200.0)
+    path = work / f"{area}-points.parquet"
+    pq.write_table(pa.table({"lon": lon, "lat": lat, "weight": np.ones(len(lon))}), path)
+    say(f"(d) {len(lon):,} order points over {len(cells[0]):,} cells of {area} generated in "
+        f"{time.perf_counter() - t:.1f} s")
+    t = time.perf_counter()
+    summary = import_demand(engine, path, area=area, cell_size_m=200.0,
+                            limits=ImportLimits(max_rows=n, max_uncompressed_mb=1e6))
+    imported = time.perf_counter() - t
+    del lon, lat
+    say(f"(d) imported {summary.points:,} points into {summary.cells:,} cells in {imported:.2f} s "
+        f"({summary.points / imported:,.0f} points/s)")
+    rows = []
+    ref, phases, s = one_run(engine, area, measure="points")
+    k = points_kernel(engine, area)
+    ref_gaps = gaps_of(engine, ref["run_id"])
+    rows.append(["one process", f"{s:.2f}", f"{k:.2f}", f"{ref['covered_share']:.6f}", ref["gaps"], "(reference)",
+                 f"{rss_mb():,.0f}", "; ".join(f"{p} {v:.2f}" for p, v in phases.items())])
+    for workers in workers_list:
+        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, memory_limit="auto",
+                               dashboard_address=None)
+        client = Client(cluster)
+        settings = Settings(database_url=url, data_dir=work, partition_workers=workers)
+        try:
+            parts = max(2, round(summary.cells / CELLS_PER_PART))
+            got, phases, s = one_run(engine, area, measure="points", parts=parts, scheduler=client,
+                                     settings=settings)
+            per_worker = client.run(worker_mb)
+        finally:
+            client.close()
+            cluster.close()
+        same = (abs(got["covered_share"] - ref["covered_share"]) <= 1e-12
+                and gaps_of(engine, got["run_id"]) == ref_gaps)
+        rows.append([f"{workers} Dask worker(s), {parts} parts", f"{s:.2f}", "", f"{got['covered_share']:.6f}",
+                     got["gaps"], "yes" if same else "NO", ", ".join(per_worker.values()),
+                     "; ".join(f"{p} {v:.2f}" for p, v in phases.items())])
+    print(table(f"(d) a province of {summary.points:,} raw order points ({area}, {summary.cells:,} cells, "
+                f"{ref['stations']:,} stations), measured on the points: import {imported:.2f} s, then the run end "
+                f"to end beside its kernel", ["case", "end to end s", "kernel s", "share", "gaps", "same as one",
+                                              "MB (parent peak / per worker now/peak)", "phases s"], rows,
+                "lrrrrlll"))
 
 
 if __name__ == "__main__":
