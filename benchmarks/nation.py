@@ -299,6 +299,7 @@ def province(engine: Engine, url: str, work: Path, area: str, cells: tuple[np.nd
     ref, phases, s = one_run(engine, area, measure="points")
     k = points_kernel(engine, area)
     ref_gaps = gaps_of(engine, ref["run_id"])
+    say(f"(d) one process: {s:.2f} s end to end, kernel {k:.2f} s")
     rows.append(["one process", f"{s:.2f}", f"{k:.2f}", f"{ref['covered_share']:.6f}", ref["gaps"], "(reference)",
                  f"{rss_mb():,.0f}", "; ".join(f"{p} {v:.2f}" for p, v in phases.items())])
     for workers in workers_list:
@@ -316,6 +317,7 @@ def province(engine: Engine, url: str, work: Path, area: str, cells: tuple[np.nd
             cluster.close()
         same = (abs(got["covered_share"] - ref["covered_share"]) <= 1e-12
                 and gaps_of(engine, got["run_id"]) == ref_gaps)
+        say(f"(d) {workers} Dask worker(s), {parts} parts: {s:.2f} s end to end")
         rows.append([f"{workers} Dask worker(s), {parts} parts", f"{s:.2f}", "", f"{got['covered_share']:.6f}",
                      got["gaps"], "yes" if same else "NO", ", ".join(per_worker.values()),
                      "; ".join(f"{p} {v:.2f}" for p, v in phases.items())])

@@ -78,8 +78,7 @@ from yizhan.coverage.partitions import (
 )
 from yizhan.coverage.runs import layer_cell_size
 from yizhan.coverage.streets import PROFILES, graph_file, load_area_graph
-from yizhan.data.demand_points import cell_keys
-from yizhan.data.demand_times import zone_of
+from yizhan.data.demand_points import cell_keys, stored_points
 from yizhan.data.h3_cells import point_keys, stray_points
 from yizhan.db.engine import database_url, make_engine
 from yizhan.db.models import SRID
@@ -493,29 +492,21 @@ def part_points(conn: Connection, info: AreaInfo, layer_id: int, part: Part, cel
                 cell_lonlat: np.ndarray, margin_m: float, timezone: str) -> Demand:
     """The stored demand points of the part's ``cells`` (``cell_key``, ``weight``; centres ``cell_lonlat`` WGS 84) as
     the ``Demand`` a run measured on points judges: their cells keyed and their hours of the week read as
-    ``data.demand_points.stored_points`` does for the whole area, in its order (``id``). Points lie within
-    ``margin_m`` metres of their cell's centre, so only those of the part's box grown by it are read."""
+    ``data.demand_points.stored_points`` reads them for the whole area (the same reader, kept to the box), in its
+    order (``id``). Points lie within ``margin_m`` metres of their cell's centre, so only those of the part's box
+    grown by it are read."""
     recorded = layer_cell_size(conn, layer_id)
     assert recorded is not None, "an import of points records its layer's cell size"
     size = float(recorded)
-    w, s, e, n = grown(part.box, margin_m)
-    df = pd.read_sql(text("""
-        SELECT id, x, y, lon, lat, weight,
-               CASE WHEN observed_at IS NULL THEN -1
-                    ELSE (extract(isodow FROM observed_at AT TIME ZONE :tz)::int - 1) * 24
-                         + extract(hour FROM observed_at AT TIME ZONE :tz)::int END AS hour
-        FROM demand_points WHERE area_id = :a AND x >= :w AND x <= :e AND y >= :s AND y <= :n ORDER BY id"""),
-        conn, params={"tz": zone_of(timezone).key, "a": info.id, "w": w, "s": s, "e": e, "n": n})
-    x, y = df["x"].to_numpy(float), df["y"].to_numpy(float)
-    h3_keys = point_keys(cells["cell_key"], df["lon"].to_numpy(float), df["lat"].to_numpy(float))
-    keys = cell_keys(size, np.floor(x / size).astype(np.int64), np.floor(y / size).astype(np.int64)) \
-        if h3_keys is None else h3_keys  # a layer of H3 cells: the points' own H3 cells
+    pts = stored_points(conn, info, cell_size_m=size, timezone=timezone, box=grown(part.box, margin_m))
+    h3_keys = point_keys(cells["cell_key"], pts.lon, pts.lat)
+    keys = cell_keys(size, pts.ix, pts.iy) if h3_keys is None else h3_keys  # H3 cells: the points' own H3 cells
     cell_of = pd.Index(cells["cell_key"].astype(str)).get_indexer(pd.Index(keys))
     mine = cell_of >= 0
-    weight = df["weight"].to_numpy(float)[mine]
-    return Demand("points", np.column_stack([x, y])[mine], df[["lon", "lat"]].to_numpy(float)[mine],
+    weight = pts.weight[mine]
+    return Demand("points", np.column_stack([pts.x, pts.y])[mine], np.column_stack([pts.lon, pts.lat])[mine],
                   cell_of[mine].astype(np.int64), weight, cell_lonlat, np.arange(int(mine.sum()), dtype=np.int64),
-                  df["hour"].to_numpy(np.int16)[mine], weight, point_id=df["id"].to_numpy(np.int64)[mine])
+                  pts.hour.astype(np.int16)[mine], weight, point_id=None if pts.ids is None else pts.ids[mine])
 
 
 def _complete_straight(conn: Connection, info: AreaInfo, box: BoxT, halo_m: float, cells_xy: np.ndarray,

@@ -240,13 +240,18 @@ def _elements(data: bytes | None, kind: str) -> np.ndarray:
     return items["v"].astype(np.dtype(kind).newbyteorder("="))
 
 
-def _slice_query(table: str, start: int, bounded: bool) -> sql.Composed:
+def _slice_query(table: str, start: int, bounded: bool, box: tuple[float, float, float, float] | None = None
+                 ) -> sql.Composed:
     """Each column of the points on the table's pages from ``start`` (to ``start + READ_PAGES`` when ``bounded``,
-    else to the end) as one array: an array stays under PostgreSQL's 1 GB for a field."""
+    else to the end) as one array: an array stays under PostgreSQL's 1 GB for a field. With ``box`` (west, south,
+    east, north metres), only the points inside it, edges included."""
     upper = sql.SQL(" AND ctid < {}::tid").format(sql.Literal(f"({start + READ_PAGES},0)")) if bounded else sql.SQL("")
+    inside = sql.SQL("") if box is None else sql.SQL(" AND x >= {} AND x <= {} AND y >= {} AND y <= {}").format(
+        *(sql.Literal(float(v)) for v in (box[0], box[2], box[1], box[3])))
     return sql.SQL("SELECT array_agg(id), array_agg(lon), array_agg(lat), array_agg(x), array_agg(y), "
                    "array_agg(weight), array_agg(coalesce(observed_at, '-infinity')) FROM {} "
-                   "WHERE ctid >= {}::tid{}").format(sql.Identifier(table), sql.Literal(f"({start},0)"), upper)
+                   "WHERE ctid >= {}::tid{}{}").format(sql.Identifier(table), sql.Literal(f"({start},0)"), upper,
+                                                       inside)
 
 
 def _storage_order(ids: np.ndarray) -> np.ndarray | None:
@@ -325,10 +330,12 @@ def cell_keys(size: float, ix: np.ndarray, iy: np.ndarray) -> list[str]:
     return [f"{prefix}{x}:{y}" for x, y in zip(ix.tolist(), iy.tolist(), strict=True)]
 
 
-def stored_points(conn: Connection, area: AreaInfo, *, cell_size_m: float, timezone: str) -> StoredPoints:
+def stored_points(conn: Connection, area: AreaInfo, *, cell_size_m: float, timezone: str,
+                  box: tuple[float, float, float, float] | None = None) -> StoredPoints:
     """The area's stored demand points (see ``StoredPoints``), their cells squares of ``cell_size_m`` metres. The
     hour of the week is read in ``timezone`` (an IANA name). One query reads the area's partition, its pages in
-    slices of ``READ_PAGES`` (one array per column and slice), in one snapshot."""
+    slices of ``READ_PAGES`` (one array per column and slice), in one snapshot. ``box`` (west, south, east, north:
+    metres in the area's CRS) keeps only the points inside it, edges included (a part of a partitioned run)."""
     zone = zone_of(timezone)
     raw = driver_of(conn)
     with raw.cursor(binary=True) as cur:
@@ -347,7 +354,7 @@ def stored_points(conn: Connection, area: AreaInfo, *, cell_size_m: float, timez
             cur.execute("SELECT current_setting('max_parallel_workers_per_gather'), "
                         "set_config('max_parallel_workers_per_gather', '0', true)")
             setting = cur.fetchone()
-            cur.execute(sql.SQL(" UNION ALL ").join(_slice_query(table, start, start + READ_PAGES < pages)
+            cur.execute(sql.SQL(" UNION ALL ").join(_slice_query(table, start, start + READ_PAGES < pages, box)
                                                      for start in range(0, pages, READ_PAGES)))
             rows = cur.fetchall()
             if setting is not None:
