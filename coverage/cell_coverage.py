@@ -45,9 +45,11 @@ class CellCoverage:
 
 
 def straight_coverage(cells_xy: np.ndarray, st_xy: np.ndarray, radius_m: float, boundary_m: Any,
-                      demand: Demand | None = None, st_lonlat: np.ndarray | None = None) -> CellCoverage:
+                      demand: Demand | None = None, st_lonlat: np.ndarray | None = None, *,
+                      area: bool = True) -> CellCoverage:
     """Straight-line coverage of cell centres ``cells_xy`` by stations ``st_xy`` (both (n, 2) metres, x east,
-    y north); the covered area is the union of the stations' discs, clipped to ``boundary_m`` when given.
+    y north); the covered area is the union of the stations' discs, clipped to ``boundary_m`` when given (None
+    when ``area`` is False: a part of a partitioned run, whose caller draws the whole area's).
 
     With ``demand`` measured on points, each point is judged too (``loc_covered``). Given ``demand`` and
     ``st_lonlat`` (WGS 84), distances within ``euclidean.geodesic_band`` of the radius are decided on the ellipsoid,
@@ -56,7 +58,7 @@ def straight_coverage(cells_xy: np.ndarray, st_xy: np.ndarray, radius_m: float, 
     if demand is not None and st_lonlat is not None:
         recheck_nearest(res, cells_xy, st_xy, demand.cell_lonlat, st_lonlat, radius_m)
     geom = None
-    if len(st_xy):
+    if len(st_xy) and area:
         geom = disc_union(st_xy, radius_m)
         if boundary_m is not None:
             geom = geom.intersection(boundary_m)

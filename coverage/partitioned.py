@@ -64,6 +64,7 @@ from yizhan.coverage.cell_coverage import (
     straight_coverage,
 )
 from yizhan.coverage.dask_jobs import RETRIES, run_on_dask
+from yizhan.coverage.disc_union import disc_union
 from yizhan.coverage.euclidean import geodesic_band, nearest_from_arrays
 from yizhan.coverage.measure import Demand, check_measure, measured_demand, per_cell
 from yizhan.coverage.network import snap_points
@@ -80,7 +81,7 @@ from yizhan.coverage.runs import layer_cell_size
 from yizhan.coverage.streets import PROFILES, graph_file, load_area_graph
 from yizhan.data.demand_points import cell_keys, stored_points
 from yizhan.data.h3_cells import point_keys, stray_points
-from yizhan.db.engine import database_url, make_engine
+from yizhan.db.engine import database_url, driver_rows, make_engine
 from yizhan.db.models import SRID
 from yizhan.errors import InvalidInput, YizhanError
 from yizhan.geo.street_parts import load_street_part, read_street_parts
@@ -334,8 +335,9 @@ def part_coverage(task: PartTask) -> PartResult:
                 geom = cov.covered_geom.intersection(clip) if cov.covered_geom is not None else None
                 params.pop("stations_off_network_list", None)
             else:
-                cov = straight_coverage(cells_xy, st_xy, task.radius_m, clip, demand, st_lonlat)
-                geom = cov.covered_geom
+                # the covered area is the union of every station's disc: drawn whole by the caller
+                cov = straight_coverage(cells_xy, st_xy, task.radius_m, clip, demand, st_lonlat, area=False)
+                geom = None
             n = len(cells)
             station_id = np.full(n, -1, dtype=np.int64)
             found = cov.station >= 0
@@ -463,7 +465,8 @@ def part_cells(conn: Connection, layer_id: int, part: Part) -> pd.DataFrame:
         params = {}
     w, s, e, n = part.box
     params.update({"l": layer_id, "w": w, "s": s, "e": e, "n": n})
-    return pd.read_sql(text(sql), conn, params=params)
+    frame = pd.DataFrame(driver_rows(conn, sql, params), columns=["cell_key", "weight", "x", "y"])
+    return frame.astype({"cell_key": object, "weight": float, "x": float, "y": float})
 
 
 def active_stations(conn: Connection, info: AreaInfo, box: BoxT | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -476,7 +479,7 @@ def active_stations(conn: Connection, info: AreaInfo, box: BoxT | None) -> tuple
         env, extra = _envelope_sql(box)
         sql += f" AND s.geom && {env}"
         params.update(extra)
-    rows = conn.execute(text(sql + " ORDER BY s.external_id"), params).all()
+    rows = driver_rows(conn, sql + " ORDER BY s.external_id", params)
     ids = np.asarray([r[0] for r in rows], dtype=np.int64)
     lonlat = np.asarray([(r[1], r[2]) for r in rows], dtype=float).reshape(-1, 2)
     pts = gpd.GeoSeries(gpd.points_from_xy(lonlat[:, 0], lonlat[:, 1]), crs=SRID).to_crs(info.crs_epsg)
@@ -652,11 +655,10 @@ def partitioned_coverage(settings: Settings, info: AreaInfo, *, mode: str = "str
         with engine.connect() as conn:
             plan = plan_partitions(conn, info, parts, by=by, tiles=tiles)
             measured, notes = _measured(conn, info, plan.layer_id, measure)
-            keys = pd.read_sql(text("SELECT cell_key FROM demand_cells WHERE layer_id = :l ORDER BY cell_key"), conn,
-                               params={"l": plan.layer_id})["cell_key"].to_numpy(object)
-            station_ids = np.asarray(conn.execute(text(
-                "SELECT id FROM stations WHERE area_id = :a AND status = 'active' ORDER BY external_id"),
-                {"a": info.id}).scalars().all(), dtype=np.int64)
+            keys = np.asarray([r[0] for r in driver_rows(
+                conn, "SELECT cell_key FROM demand_cells WHERE layer_id = :l ORDER BY cell_key", {"l": plan.layer_id})],
+                dtype=object)
+            station_ids, station_xy, _ = active_stations(conn, info, None)
             job = _job_key(conn, info, plan, settings, mode=mode, profile=profile, radius_m=radius_m,
                            street_parts=manifest["path"] if manifest is not None else None,
                            measured=measured, hours=[by_hour, week_of.isoformat() if week_of else None,
@@ -710,7 +712,11 @@ def partitioned_coverage(settings: Settings, info: AreaInfo, *, mode: str = "str
                           f"{len(failures)} part(s) failed after {RETRIES} retries; running the same job again "
                           f"computes only the parts not done: {'; '.join(failures)}")
     shutil.rmtree(job_dir / "scratch", ignore_errors=True)  # the network parts' graphs (a local cluster's)
-    merged = merge_parts(plan, [results[p.index] for p in plan.parts], keys, station_ids, info, measured)
+    # in a straight line the covered area is the union of every active station's disc, as one process draws it
+    # (coverage.disc_union: the edge discs alone are overlaid), not the parts' areas overlaid along their edges
+    whole = disc_union(station_xy, radius_m) if mode == "straight" and len(station_xy) else None
+    merged = merge_parts(plan, [results[p.index] for p in plan.parts], keys, station_ids, info, measured,
+                         whole_area=whole)
     merged.params.update({"radius_m": radius_m, "mode": mode, "crs_epsg": info.crs_epsg, "measured": measured,
                           "partitions": {"parts": len(plan.parts), "by": plan.by, "halo_m": station_halo,
                                          "graph_halo_m": graph_halo if mode == "network" else None,
@@ -725,10 +731,10 @@ def partitioned_coverage(settings: Settings, info: AreaInfo, *, mode: str = "str
 
 
 def merge_parts(plan: PartitionPlan, parts: list[PartResult], keys: np.ndarray, station_ids: np.ndarray,
-                info: AreaInfo, measured: str) -> PartitionedCoverage:
+                info: AreaInfo, measured: str, whole_area: BaseGeometry | None = None) -> PartitionedCoverage:
     """The parts' results in the order of ``keys`` (the layer's cells by key), stations as positions in
-    ``station_ids``; the covered areas merged (``shapely.coverage_union``: the parts' regions are disjoint) and cut
-    to the area's boundary. Raises when the parts do not hold every cell exactly once."""
+    ``station_ids``; the covered area (``whole_area`` when given, else the parts' areas merged by ``_merged_area``)
+    cut to the area's boundary. Raises when the parts do not hold every cell exactly once."""
     n = len(keys)
     got = np.concatenate([p.cell_key for p in parts]) if parts else np.empty(0, dtype=object)
     where = pd.Index(keys.astype(str)).get_indexer(pd.Index(got.astype(str)))
@@ -754,8 +760,8 @@ def merge_parts(plan: PartitionPlan, parts: list[PartResult], keys: np.ndarray, 
         masks = np.empty((n, 21), dtype=np.uint8)
         masks[where] = np.concatenate([p.cell_masks for p in parts if p.cell_masks is not None])
     pair_fields = _merged_pairs(parts, where, measured)
-    pieces = [shapely.from_wkb(p.covered_wkb) for p in parts if p.covered_wkb]
-    geom = _merged_area(pieces)
+    geom = whole_area if whole_area is not None else _merged_area(
+        [shapely.from_wkb(p.covered_wkb) for p in parts if p.covered_wkb])
     if geom is not None and info.boundary is not None:
         boundary_m = gpd.GeoSeries([info.boundary], crs=SRID).to_crs(info.crs_epsg).iloc[0]
         geom = geom.intersection(boundary_m)

@@ -36,6 +36,7 @@ from yizhan.coverage.cell_coverage import NETWORK_LIMIT_FACTOR
 from yizhan.coverage.runs import layer_cell_size
 from yizhan.data.demand import MAX_CELL_SIZE_M
 from yizhan.data.h3_cells import layer_reach_m
+from yizhan.db.engine import driver_rows
 from yizhan.db.models import SRID
 from yizhan.errors import InvalidInput
 from yizhan.settings import MAX_RADIUS_M
@@ -155,8 +156,8 @@ def balanced_groups(counts: np.ndarray, n_parts: int) -> list[list[int]]:
 
 def numbers(conn: Connection, sql: str, params: dict[str, Any], width: int) -> np.ndarray:
     """The rows of a query of ``width`` numeric columns as an (n, width) float array."""
-    # plain tuples: numpy looks for array attributes on a Row, and each miss raises inside SQLAlchemy (slow)
-    rows = [tuple(r) for r in conn.execute(text(sql), params)]
+    # the driver's plain tuples: a SQLAlchemy Row per row costs more than the numbers
+    rows = driver_rows(conn, sql, params)
     return np.array(rows, dtype=float).reshape(-1, width) if rows else np.empty((0, width))
 
 

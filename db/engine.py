@@ -216,3 +216,13 @@ def driver_of(conn: Connection) -> Any:
     raw = conn.connection.driver_connection
     assert raw is not None, "an open connection has its psycopg connection"
     return raw
+
+
+def driver_rows(conn: Connection, sql: str, params: dict[str, Any] | None = None) -> list[tuple[Any, ...]]:
+    """The rows of ``sql`` (SQLAlchemy text with ``:name`` parameters) as psycopg's plain tuples, fetched in the
+    connection's transaction: no ``Row`` per row (about 2 µs each through SQLAlchemy), for reads of a million rows of
+    numbers or keys."""
+    compiled = text(sql).compile(dialect=conn.dialect)
+    with driver_of(conn).cursor() as cur:
+        cur.execute(str(compiled), compiled.construct_params(params or {}))
+        return list(cur.fetchall())
