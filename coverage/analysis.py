@@ -99,9 +99,9 @@ def run_coverage(engine: Any, *, area: str | None = None, radius_m: float = DEFA
         info = resolve_area(conn, area)
         say(f"loading stations and demand of {info.name}")
         stations = stations_frame(conn, info.id)
-        # the keys match parts' results to the area's cells, and points to cells when the layer is no lattice
+        # the keys match the parts' pairs to the area's cells, and points to cells when the layer is no lattice
         points = measure != "cells" or weekly
-        cells = layer_cells(conn, info.id, keys=True if partitioned else None if points else False)
+        cells = layer_cells(conn, info.id, keys=True if partitioned and weekly else None if points else False)
         units = units_frame(conn, info.id)
         if cells is None or not len(cells):
             raise InvalidInput(f"区域 {info.name!r} 没有需求网格，请先导入需求 / area {info.name!r} has no demand "
@@ -218,8 +218,10 @@ def _coverage_in_parts(pc: PartitionedCoverage, cells: LayerCells, station_ids: 
     """A partitioned run's merged coverage in the order of ``cells``, its stations as indices into ``station_ids``
     (the active stations' database ids, as the whole run holds them); measured on points, the covered orders per
     cell (run metric, straight line). Adds the parts' parameters to ``params``."""
-    at = pd.Index(pc.cell_keys).get_indexer(pd.Index(cells.cell_key))
-    if (at < 0).any() or len(pc.cell_keys) != len(cells):
+    ids = np.asarray(cells.cell_id, dtype=np.int64)
+    same = np.array_equal(pc.cell_ids, ids)  # both by id: the parts' merge is in this run's order
+    at = np.arange(len(ids)) if same else pd.Index(pc.cell_ids).get_indexer(pd.Index(ids))
+    if (at < 0).any() or len(pc.cell_ids) != len(cells):
         raise YizhanError("分区结果与需求网格不符，请重新计算 / the parts' cells differ from the area's demand cells "
                           "(demand imported during the run?): run again")
     c = pc.coverage

@@ -6,10 +6,11 @@ within the box grown by the halo plus ``max_snap_m``. A straight line or a stree
 within d of it, and a network distance is never shorter than the straight line, so:
 
 - straight line: the halo is the radius plus ``euclidean.geodesic_band`` (the stations the ellipsoid check looks at)
-  plus the plan's ``margin_m`` (a demand point's distance from its cell's centre) plus a metre. Coverage, the
-  distances up to the radius and the covered area are those of the whole area. A cell whose nearest station lies
-  beyond the halo is looked up again among the stations of a box four times as wide, and so on (``widened`` counts
-  them), so every straight distance is the whole area's too.
+  plus the plan's ``margin_m`` (a demand point's distance from its cell's centre) plus a metre. Coverage and the
+  distances up to the radius are those of the whole area; the covered area, the union of every active station's
+  disc, is drawn once by the caller (``coverage.disc_union``), as a whole run draws it. A cell whose nearest
+  station lies beyond the halo is looked up again among the stations of a box four times as wide, and so on
+  (``widened`` counts them), so every straight distance is the whole area's too.
 - along the streets: the search runs to ``NETWORK_LIMIT_FACTOR`` x radius (a farther station gives ``inf``, as in a
   whole run), so the halo is that limit plus the margin (at least the radius plus 50 m: the service area's 25 m
   buffer around the reached streets). Every street path the search could use, every station it could reach and
@@ -21,6 +22,9 @@ Street graphs: the area's stored graph cut to each part's grown box by the worke
 worker process), or, given the manifest of ``geo.street_parts`` (graphs per tile built from the province extract in
 one pass, on a shared path), the part's own graph: the parts are then its tiles, and its halo must reach the one
 this module needs.
+
+The parts' results are merged by the cells' database ids (integers: matching 1.6 M cells by their string keys
+took seconds), and a part measured on points reads them with ``data.demand_points.stored_points`` kept to its box.
 
 Ties (two stations at exactly the same distance) may be broken differently from a whole run: the distance is the
 same, the station named may differ.
@@ -90,7 +94,7 @@ from yizhan.settings import Settings
 from yizhan.weekly.availability import station_open
 from yizhan.weekly.masks import covered_masks, hours_set, pack
 
-JOB_FORMAT = "yizhan.partitioned/2"
+JOB_FORMAT = "yizhan.partitioned/3"
 """Written into every job key: a change of what a part computes changes it, so old parts are not reused (2: the
 parts' pairs, stations' hours and seats in the key)."""
 WIDEN = 4.0
@@ -139,7 +143,7 @@ class PartTask:
 
 @dataclass
 class PartResult:
-    """One part's results per cell, in ``cell_key`` order (the database's order of the part's keys).
+    """One part's results per cell, in the order of the cells' database ids (``cell_id``; ``cell_key`` their keys).
 
     ``station_id`` the nearest station's database id (-1 none, in the run's metric), ``distance_m`` the distance to it
     (metres, ``inf`` none), ``covered``, ``straight_m`` and ``covered_straight`` the straight-line figures,
@@ -156,6 +160,7 @@ class PartResult:
     for the task's other sites (``site_idx`` a position among all sites), else None."""
 
     index: int
+    cell_id: np.ndarray
     cell_key: np.ndarray
     weight: np.ndarray
     station_id: np.ndarray
@@ -182,7 +187,8 @@ class PartResult:
     def save(self, path: Path) -> None:
         """Write the result to ``path`` (``.npz``, no pickles), whole or not at all."""
         arrays: dict[str, Any] = {
-            "index": np.int64(self.index), "cell_key": np.asarray(self.cell_key, dtype=str), "weight": self.weight,
+            "index": np.int64(self.index), "cell_id": np.asarray(self.cell_id, dtype=np.int64),
+            "cell_key": np.asarray(self.cell_key, dtype=str), "weight": self.weight,
             "station_id": self.station_id, "distance_m": self.distance_m, "covered": self.covered,
             "straight_m": self.straight_m, "covered_straight": self.covered_straight,
             "covered_wkb": np.frombuffer(self.covered_wkb or b"", dtype=np.uint8),
@@ -210,7 +216,8 @@ class PartResult:
         with np.load(path, allow_pickle=False) as z:
             meta = json.loads(str(z["meta"]))
             wkb = z["covered_wkb"].tobytes()
-            return cls(index=int(z["index"]), cell_key=z["cell_key"].astype(object), weight=z["weight"],
+            return cls(index=int(z["index"]), cell_id=z["cell_id"], cell_key=z["cell_key"].astype(object),
+                       weight=z["weight"],
                        station_id=z["station_id"], distance_m=z["distance_m"], covered=z["covered"],
                        straight_m=z["straight_m"], covered_straight=z["covered_straight"],
                        covered_weight=z["covered_weight"] if meta["weights"] else None,
@@ -229,7 +236,8 @@ class PartResult:
 
 @dataclass
 class PartitionedCoverage:
-    """A partitioned run merged, in the order of the area's cells (by ``cell_key``, as ``coverage.runs`` orders them).
+    """A partitioned run merged, in the order of the area's cells (by database id, as ``coverage.runs.layer_cells``
+    reads them).
 
     Fields
     ------
@@ -238,8 +246,8 @@ class PartitionedCoverage:
         ``station_ids`` (-1 none), ``distance_m`` in the run's metric, ``covered``, ``straight_m``,
         ``covered_straight``, ``covered_geom`` (metres, area CRS, cut to the area's boundary); no per-point flags and
         no snaps (the covered orders per cell are below).
-    cell_keys, weights : ndarray, shape (n_cells,)
-        The cells' keys and orders.
+    cell_ids, cell_keys, weights : ndarray, shape (n_cells,)
+        The cells' database ids (ascending), keys and orders.
     station_ids : ndarray of int64
         The area's active stations' database ids, in the registry's order (by external id), as ``run_coverage`` reads
         them.
@@ -268,6 +276,7 @@ class PartitionedCoverage:
     """
 
     coverage: CellCoverage
+    cell_ids: np.ndarray
     cell_keys: np.ndarray
     weights: np.ndarray
     station_ids: np.ndarray
@@ -356,7 +365,8 @@ def part_coverage(task: PartTask) -> PartResult:
         covered_w = per_cell(demand, cov.loc_covered, n)
         straight_w = per_cell(demand, cov.loc_covered_straight, n)
     wkb = shapely.to_wkb(geom) if geom is not None and not geom.is_empty else None
-    return PartResult(index=part.index, cell_key=cells["cell_key"].to_numpy(object),
+    return PartResult(index=part.index, cell_id=cells["id"].to_numpy(np.int64),
+                      cell_key=cells["cell_key"].to_numpy(object),
                       weight=cells["weight"].to_numpy(float), station_id=station_id,
                       distance_m=np.asarray(cov.distance_m, float), covered=np.asarray(cov.covered, bool),
                       straight_m=np.asarray(cov.straight_m, float),
@@ -451,22 +461,22 @@ def _envelope_sql(box: BoxT) -> tuple[str, dict[str, Any]]:
 
 
 def part_cells(conn: Connection, layer_id: int, part: Part) -> pd.DataFrame:
-    """The cells of demand layer ``layer_id`` that ``part`` owns (``cell_key``, ``weight``, centre ``x``, ``y``
-    metres, area CRS), by key."""
+    """The cells of demand layer ``layer_id`` that ``part`` owns (database ``id``, ``cell_key``, ``weight``, centre
+    ``x``, ``y`` metres, area CRS), by id."""
     if part.units or part.unowned:
-        sql = (f"SELECT cell_key, weight, x, y FROM (SELECT c.cell_key, c.weight, c.x, c.y, {UNIT_OWNER_SQL} AS owner "
-               "FROM demand_cells c WHERE c.layer_id = :l AND c.x >= :w AND c.x <= :e AND c.y >= :s "
-               "AND c.y <= :n) t WHERE owner = ANY(:units) OR (CAST(:unowned AS boolean) AND owner IS NULL) "
-               "ORDER BY cell_key")
+        sql = ("SELECT id, cell_key, weight, x, y FROM (SELECT c.id, c.cell_key, c.weight, c.x, c.y, "
+               f"{UNIT_OWNER_SQL} AS owner FROM demand_cells c WHERE c.layer_id = :l AND c.x >= :w AND c.x <= :e "
+               "AND c.y >= :s AND c.y <= :n) t WHERE owner = ANY(:units) OR (CAST(:unowned AS boolean) AND owner IS "
+               "NULL) ORDER BY id")
         params: dict[str, Any] = {"units": list(part.units), "unowned": part.unowned}
     else:
-        sql = ("SELECT cell_key, weight, x, y FROM demand_cells WHERE layer_id = :l AND x >= :w AND x < :e "
-               "AND y >= :s AND y < :n ORDER BY cell_key")
+        sql = ("SELECT id, cell_key, weight, x, y FROM demand_cells WHERE layer_id = :l AND x >= :w AND x < :e "
+               "AND y >= :s AND y < :n ORDER BY id")
         params = {}
     w, s, e, n = part.box
     params.update({"l": layer_id, "w": w, "s": s, "e": e, "n": n})
-    frame = pd.DataFrame(driver_rows(conn, sql, params), columns=["cell_key", "weight", "x", "y"])
-    return frame.astype({"cell_key": object, "weight": float, "x": float, "y": float})
+    frame = pd.DataFrame(driver_rows(conn, sql, params), columns=["id", "cell_key", "weight", "x", "y"])
+    return frame.astype({"id": np.int64, "cell_key": object, "weight": float, "x": float, "y": float})
 
 
 def active_stations(conn: Connection, info: AreaInfo, box: BoxT | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -655,9 +665,9 @@ def partitioned_coverage(settings: Settings, info: AreaInfo, *, mode: str = "str
         with engine.connect() as conn:
             plan = plan_partitions(conn, info, parts, by=by, tiles=tiles)
             measured, notes = _measured(conn, info, plan.layer_id, measure)
-            keys = np.asarray([r[0] for r in driver_rows(
-                conn, "SELECT cell_key FROM demand_cells WHERE layer_id = :l ORDER BY cell_key", {"l": plan.layer_id})],
-                dtype=object)
+            ids = np.asarray([r[0] for r in driver_rows(
+                conn, "SELECT id FROM demand_cells WHERE layer_id = :l ORDER BY id", {"l": plan.layer_id})],
+                dtype=np.int64)
             station_ids, station_xy, _ = active_stations(conn, info, None)
             job = _job_key(conn, info, plan, settings, mode=mode, profile=profile, radius_m=radius_m,
                            street_parts=manifest["path"] if manifest is not None else None,
@@ -715,7 +725,7 @@ def partitioned_coverage(settings: Settings, info: AreaInfo, *, mode: str = "str
     # in a straight line the covered area is the union of every active station's disc, as one process draws it
     # (coverage.disc_union: the edge discs alone are overlaid), not the parts' areas overlaid along their edges
     whole = disc_union(station_xy, radius_m) if mode == "straight" and len(station_xy) else None
-    merged = merge_parts(plan, [results[p.index] for p in plan.parts], keys, station_ids, info, measured,
+    merged = merge_parts(plan, [results[p.index] for p in plan.parts], ids, station_ids, info, measured,
                          whole_area=whole)
     merged.params.update({"radius_m": radius_m, "mode": mode, "crs_epsg": info.crs_epsg, "measured": measured,
                           "partitions": {"parts": len(plan.parts), "by": plan.by, "halo_m": station_halo,
@@ -730,15 +740,15 @@ def partitioned_coverage(settings: Settings, info: AreaInfo, *, mode: str = "str
     return merged
 
 
-def merge_parts(plan: PartitionPlan, parts: list[PartResult], keys: np.ndarray, station_ids: np.ndarray,
+def merge_parts(plan: PartitionPlan, parts: list[PartResult], ids: np.ndarray, station_ids: np.ndarray,
                 info: AreaInfo, measured: str, whole_area: BaseGeometry | None = None) -> PartitionedCoverage:
-    """The parts' results in the order of ``keys`` (the layer's cells by key), stations as positions in
-    ``station_ids``; the covered area (``whole_area`` when given, else the parts' areas merged by ``_merged_area``)
-    cut to the area's boundary. Raises when the parts do not hold every cell exactly once."""
-    n = len(keys)
-    got = np.concatenate([p.cell_key for p in parts]) if parts else np.empty(0, dtype=object)
-    where = pd.Index(keys.astype(str)).get_indexer(pd.Index(got.astype(str)))
-    if len(got) != n or (where < 0).any() or len(np.unique(where)) != n:
+    """The parts' results in the order of ``ids`` (the layer's cells' database ids, ascending), stations as
+    positions in ``station_ids``; the covered area (``whole_area`` when given, else the parts' areas merged by
+    ``_merged_area``) cut to the area's boundary. Raises when the parts do not hold every cell exactly once."""
+    n = len(ids)
+    got = np.concatenate([p.cell_id for p in parts]) if parts else np.empty(0, dtype=np.int64)
+    where = np.minimum(np.searchsorted(ids, got), max(n - 1, 0))
+    if len(got) != n or (n and (ids[where] != got).any()) or len(np.unique(where)) != n:
         raise YizhanError(f"分区结果与需求网格不符，请重新运行 / the parts hold {len(got):,} cells, the demand layer "
                           f"{n:,}: the cells changed during the run; run it again")
 
@@ -778,7 +788,8 @@ def merge_parts(plan: PartitionPlan, parts: list[PartResult], keys: np.ndarray, 
         params["cells_off_network"] = int(sum(p.params.get("cells_off_network", 0) for p in parts))
     params.pop("graph_nodes", None)
     params.pop("graph_edges", None)
-    return PartitionedCoverage(coverage=cov, cell_keys=keys, weights=weights, station_ids=station_ids,
+    return PartitionedCoverage(coverage=cov, cell_ids=ids, cell_keys=gather("cell_key", object), weights=weights,
+                               station_ids=station_ids,
                                measured=measured, covered_weight=covered_w, covered_straight_weight=straight_w,
                                params=params, plan=plan, computed=[], reused=[], job_dir=Path(), cell_masks=masks,
                                hours_covered=hours_set(masks) if masks is not None else None, **pair_fields)
