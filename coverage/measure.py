@@ -87,7 +87,7 @@ def measured_demand(conn: Connection, area: AreaInfo, cells: pd.DataFrame, cells
     notes: list[str] = []
     cell_of = np.empty(0, np.int64)
     if pts is not None and len(pts) and lattice is not None:
-        cell_of = pd.Index(_lattice_code(*lattice)).get_indexer(_lattice_code(pts.ix, pts.iy))
+        cell_of = pd.Index(lattice_code(*lattice)).get_indexer(lattice_code(pts.ix, pts.iy))
     elif pts is not None and len(pts):
         index = pd.Index(cells["cell_key"].astype(str))
         h3_keys = point_keys(index, pts.lon, pts.lat)  # a layer of H3 cells: the points' own H3 cells
@@ -118,7 +118,7 @@ def measured_demand(conn: Connection, area: AreaInfo, cells: pd.DataFrame, cells
                   np.arange(n_cells, dtype=np.int64), np.full(n_cells, -1, np.int16), weights, notes=notes)
 
 
-def _lattice_code(ix: np.ndarray, iy: np.ndarray) -> np.ndarray:
+def lattice_code(ix: np.ndarray, iy: np.ndarray) -> np.ndarray:
     """A square's column and row as one number (each within 32 bits, as any lattice on Earth in metres)."""
     return (np.asarray(ix, np.int64) << 32) | (np.asarray(iy, np.int64) & 0xFFFFFFFF)
 

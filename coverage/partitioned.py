@@ -70,7 +70,7 @@ from yizhan.coverage.cell_coverage import (
 from yizhan.coverage.dask_jobs import RETRIES, run_on_dask
 from yizhan.coverage.disc_union import disc_union
 from yizhan.coverage.euclidean import geodesic_band, nearest_from_arrays
-from yizhan.coverage.measure import Demand, check_measure, measured_demand, per_cell
+from yizhan.coverage.measure import Demand, check_measure, lattice_code, measured_demand, per_cell
 from yizhan.coverage.network import snap_points
 from yizhan.coverage.partitions import (
     SERVICE_REACH_M,
@@ -83,7 +83,7 @@ from yizhan.coverage.partitions import (
 )
 from yizhan.coverage.runs import layer_cell_size
 from yizhan.coverage.streets import PROFILES, graph_file, load_area_graph
-from yizhan.data.demand_points import cell_keys, stored_points
+from yizhan.data.demand_points import stored_points
 from yizhan.data.h3_cells import point_keys, stray_points
 from yizhan.db.engine import database_url, driver_rows, make_engine
 from yizhan.db.models import SRID
@@ -513,8 +513,11 @@ def part_points(conn: Connection, info: AreaInfo, layer_id: int, part: Part, cel
     size = float(recorded)
     pts = stored_points(conn, info, cell_size_m=size, timezone=timezone, box=grown(part.box, margin_m))
     h3_keys = point_keys(cells["cell_key"], pts.lon, pts.lat)
-    keys = cell_keys(size, pts.ix, pts.iy) if h3_keys is None else h3_keys  # H3 cells: the points' own H3 cells
-    cell_of = pd.Index(cells["cell_key"].astype(str)).get_indexer(pd.Index(keys))
+    if h3_keys is None:  # squares of the lattice: the points find their cells by column and row, as a whole run
+        ix, iy = (np.floor(cells[c].to_numpy(float) / size).astype(np.int64) for c in ("x", "y"))
+        cell_of = pd.Index(lattice_code(ix, iy)).get_indexer(lattice_code(pts.ix, pts.iy))
+    else:  # H3 cells: the points' own H3 cells
+        cell_of = pd.Index(cells["cell_key"].astype(str)).get_indexer(pd.Index(h3_keys))
     mine = cell_of >= 0
     weight = pts.weight[mine]
     return Demand("points", np.column_stack([pts.x, pts.y])[mine], np.column_stack([pts.lon, pts.lat])[mine],
