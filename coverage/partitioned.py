@@ -96,7 +96,8 @@ from yizhan.weekly.masks import covered_masks, hours_set, pack
 
 JOB_FORMAT = "yizhan.partitioned/3"
 """Written into every job key: a change of what a part computes changes it, so old parts are not reused (2: the
-parts' pairs, stations' hours and seats in the key)."""
+parts' pairs, stations' hours and seats in the key; 3: the parts' cells by database id, a straight part without its
+covered area)."""
 WIDEN = 4.0
 """Each further search for a cell's nearest station beyond the halo looks in a box this many times as wide."""
 WIDEST_HALO_M = 1_000_000.0
