@@ -17,7 +17,7 @@ from yizhan.areas import AreaInfo
 from yizhan.coverage.disc_union import disc_union
 from yizhan.coverage.euclidean import nearest_from_arrays, recheck_nearest
 from yizhan.coverage.measure import Demand
-from yizhan.coverage.network import demand_distances, network_nearest, service_areas, snap_points
+from yizhan.coverage.network import covered_area, demand_distances, network_nearest, snap_points
 from yizhan.coverage.streets import load_area_graph
 from yizhan.errors import InvalidInput
 from yizhan.settings import MAX_RADIUS_M, Settings
@@ -107,8 +107,8 @@ def network_coverage(info: AreaInfo, profile: str, cells_xy: np.ndarray, st_xy: 
         loc_covered = at.covered
         loc_straight = points_straight(demand, st_xy, st_lonlat, radius_m)
     say("service areas from the reached streets")
-    _, merged = service_areas(graph, st_snap, res.node_dist, res.node_station, radius_m=radius_m,
-                              include_access=True)
+    merged = covered_area(graph, st_snap, res.node_dist, res.node_station, radius_m=radius_m,
+                          include_access=True)
     params.update({
         "distance": f"along the {profile} street network, metres door to door (legs to the nearest street "
                     "included)",

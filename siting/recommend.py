@@ -31,7 +31,7 @@ from yizhan.coverage.cell_coverage import points_straight
 from yizhan.coverage.euclidean import geodesic_band, recheck_pairs
 from yizhan.coverage.gaps import gaps_from_cells
 from yizhan.coverage.measure import HALF, Demand, measured_demand, per_cell
-from yizhan.coverage.network import Snapped, network_nearest, node_distances, service_areas, snap_points
+from yizhan.coverage.network import Snapped, covered_area, network_nearest, node_distances, snap_points
 from yizhan.coverage.partitioned import partitioned_coverage
 from yizhan.coverage.reach import Pairs, network_reach, straight_pairs
 from yizhan.coverage.runs import cell_size_of, cells_frame, multi_polygon, polygonal
@@ -466,7 +466,7 @@ def street_reach(rec: RecommendationData, settings: Settings) -> BaseGeometry | 
     snap = snap_points(graph, xy, max_snap_m=settings.max_snap_m)
     radius = float(s["radius_m"])
     node_dist, node_station = node_distances(graph, snap, limit_m=radius, include_access=True)
-    _, merged = service_areas(graph, snap, node_dist, node_station, radius_m=radius, include_access=True)
+    merged = covered_area(graph, snap, node_dist, node_station, radius_m=radius, include_access=True)
     reach = polygonal(merged)
     if reach is None:
         return None
