@@ -107,14 +107,16 @@ def network_coverage(info: AreaInfo, profile: str, cells_xy: np.ndarray, st_xy: 
         loc_covered = at.covered
         loc_straight = points_straight(demand, st_xy, st_lonlat, radius_m)
     say("service areas from the reached streets")
-    merged = covered_area(graph, st_snap, res.node_dist, res.node_station, radius_m=radius_m,
-                          include_access=True)
+    merged, pixel_m = covered_area(graph, st_snap, res.node_dist, res.node_station, radius_m=radius_m,
+                                   include_access=True)
     params.update({
         "distance": f"along the {profile} street network, metres door to door (legs to the nearest street "
                     "included)",
         "profile": profile, "graph_nodes": graph.n_nodes, "graph_edges": graph.n_edges, "search_limit_m": limit,
         "max_snap_m": settings.max_snap_m, "stations_off_network": int(st_snap.too_far.sum()),
-        "cells_off_network": int(cell_snap.too_far.sum())})
+        "cells_off_network": int(cell_snap.too_far.sum()),
+        "covered_area_drawn": "exact union of the reached streets buffered" if pixel_m is None
+                              else f"on a grid of {pixel_m:g} m pixels (the area a little larger than exact)"})
     if st_snap.too_far.any():
         far = [f"{station_names[i] if station_names else i} ({st_snap.offstreet_m[i]:.0f} m)"
                for i in np.flatnonzero(st_snap.too_far)[:100]]

@@ -27,7 +27,7 @@ Model
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 
 import numpy as np
 import shapely
@@ -305,12 +305,22 @@ def _substrings(lines: np.ndarray, start: np.ndarray, end: np.ndarray) -> np.nda
     coords, idx = shapely.get_coordinates(lines, return_index=True)
     seg = np.hypot(np.diff(coords[:, 0]), np.diff(coords[:, 1]))
     seg[idx[1:] != idx[:-1]] = 0.0
-    cum = np.concatenate([[0.0], np.cumsum(seg)])
+    along = np.concatenate([[0.0], np.cumsum(seg)])  # across all lines, not decreasing
     first = np.flatnonzero(np.r_[True, idx[1:] != idx[:-1]])
-    cum -= cum[first][idx]
+    last = np.r_[first[1:], len(idx)] - 1
+    cum = along - along[first][idx]
     inner = (cum > start[idx]) & (cum < end[idx])
-    p0 = shapely.get_coordinates(shapely.line_interpolate_point(lines, start))
-    p1 = shapely.get_coordinates(shapely.line_interpolate_point(lines, end))
+
+    def at(dist: np.ndarray) -> np.ndarray:
+        """The point ``dist`` along each line (``shapely.line_interpolate_point``, kept to the line's ends)."""
+        pos = along[first] + np.clip(dist, 0.0, along[last] - along[first])
+        i = np.clip(np.searchsorted(along, pos, side="right") - 1, first, np.maximum(last - 1, first))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            t = np.clip(np.nan_to_num((pos - along[i]) / (along[i + 1] - along[i])), 0.0, 1.0)
+        nxt = np.minimum(i + 1, last)
+        return cast(np.ndarray, coords[i] + t[:, None] * (coords[nxt] - coords[i]))
+
+    p0, p1 = at(start), at(end)
     k = np.arange(len(lines))
     line = np.concatenate([k, idx[inner], k])
     pos = np.concatenate([start, cum[inner], end])
@@ -438,27 +448,48 @@ def service_areas(graph: StreetGraph, station_snap: Snapped, node_dist: np.ndarr
 
 
 EXACT_BELOW_PIECES = 20_000
+FINE_GRID_BELOW_PIECES = 500_000
+FINE_PIXEL_M, COARSE_PIXEL_M = DEFAULT_PIXEL_M, 10.0
+
+
+class CoveredArea(NamedTuple):
+    """The merged service area (``area``, in the graph's CRS) and how it was drawn: ``pixel_m`` is the grid's
+    pixel in metres, None for the exact union."""
+
+    area: Any
+    pixel_m: float | None
+
+
+def area_pixel_m(n_pieces: int, *, exact_below: int = EXACT_BELOW_PIECES) -> float | None:
+    """How ``covered_area`` draws ``n_pieces`` reached street pieces: None for the exact union (below
+    ``exact_below``), a grid of ``FINE_PIXEL_M`` metres below ``FINE_GRID_BELOW_PIECES`` (a city: seconds), else of
+    ``COARSE_PIXEL_M`` (a metropolis or a province: 4 times fewer pixels; benchmarks/README.md, "Service areas")."""
+    if n_pieces < exact_below:
+        return None
+    return FINE_PIXEL_M if n_pieces < FINE_GRID_BELOW_PIECES else COARSE_PIXEL_M
 
 
 def covered_area(graph: StreetGraph, station_snap: Snapped, node_dist: np.ndarray, node_station: np.ndarray, *,
                  radius_m: float, buffer_m: float = 25.0, include_access: bool = False,
-                 pixel_m: float = DEFAULT_PIXEL_M, exact_below: int = EXACT_BELOW_PIECES) -> Any:
+                 pixel_m: float | None = None, exact_below: int = EXACT_BELOW_PIECES) -> CoveredArea:
     """The merged service area of all stations: the street pieces within ``radius_m``, buffered and united.
 
     Below ``exact_below`` reached pieces it is the exact GEOS union of the buffered pieces (the same ground as
-    ``service_areas(merge=True)``, about 50 µs a piece); from there on it is drawn on a grid of ``pixel_m`` metres
-    (``area_raster.buffered_lines_area``), seconds at a million nodes. Arguments as in ``service_areas``; the answer
-    is in the graph's CRS (metres, x east, y north). The grid's ground is the exact buffer's to within a pixel: true
-    circles where GEOS draws 16-gons, the blocks' sharp inner corners cut by the grid, so its area comes out a little
-    larger (+0.3 % with 5 m pixels, +1 % with 10 m on the benchmark's lattice; benchmarks/README.md, "Service
-    areas"). ``service_areas`` gives the stations' own areas.
+    ``service_areas(merge=True)``, about 50 µs a piece); from there on it is drawn on a grid
+    (``area_raster.buffered_lines_area``) of ``pixel_m`` metres, by default as ``area_pixel_m`` says for the
+    number of pieces. Arguments as in ``service_areas``; the area is in the graph's CRS (metres, x east, y north).
+    The grid's ground is the exact buffer's to within a pixel: true circles where GEOS draws 16-gons, the blocks'
+    sharp inner corners cut by the grid, so its area comes out a little larger (+0.3 % with 5 m pixels, +1 % with
+    10 m on the benchmark's lattice; benchmarks/README.md, "Service areas"). ``service_areas`` gives the stations'
+    own areas.
     """
     if not buffer_m > 0:
         raise InvalidInput(f"buffer {buffer_m} m: expected a positive number of metres")
     pieces, _ = reached_pieces(graph, station_snap, node_dist, node_station, radius_m=radius_m,
                                include_access=include_access)
     if len(pieces) == 0:
-        return shapely.Polygon()
+        return CoveredArea(shapely.Polygon(), None)
     if len(pieces) < exact_below:
-        return shapely.union_all(shapely.buffer(pieces, buffer_m, quad_segs=4))
-    return buffered_lines_area(pieces, buffer_m, pixel_m=pixel_m)
+        return CoveredArea(shapely.union_all(shapely.buffer(pieces, buffer_m, quad_segs=4)), None)
+    pixel = pixel_m if pixel_m is not None else cast(float, area_pixel_m(len(pieces), exact_below=exact_below))
+    return CoveredArea(buffered_lines_area(pieces, buffer_m, pixel_m=pixel), pixel)

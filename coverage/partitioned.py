@@ -785,9 +785,12 @@ def merge_parts(plan: PartitionPlan, parts: list[PartResult], ids: np.ndarray, s
     params: dict[str, Any] = {}
     for p in parts:
         for k, v in p.params.items():
-            if k in ("stations_off_network", "cells_off_network"):
+            if k in ("stations_off_network", "cells_off_network", "covered_area_drawn"):
                 continue
             params.setdefault(k, v)
+    drawn = sorted({str(p.params["covered_area_drawn"]) for p in parts if "covered_area_drawn" in p.params})
+    if drawn:  # each part draws its own covered area, exactly or on a grid as its size asks
+        params["covered_area_drawn"] = drawn[0] if len(drawn) == 1 else "per part: " + "; ".join(drawn)
     if any("cells_off_network" in p.params for p in parts):
         params["cells_off_network"] = int(sum(p.params.get("cells_off_network", 0) for p in parts))
     params.pop("graph_nodes", None)

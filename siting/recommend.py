@@ -466,7 +466,7 @@ def street_reach(rec: RecommendationData, settings: Settings) -> BaseGeometry | 
     snap = snap_points(graph, xy, max_snap_m=settings.max_snap_m)
     radius = float(s["radius_m"])
     node_dist, node_station = node_distances(graph, snap, limit_m=radius, include_access=True)
-    merged = covered_area(graph, snap, node_dist, node_station, radius_m=radius, include_access=True)
+    merged = covered_area(graph, snap, node_dist, node_station, radius_m=radius, include_access=True).area
     reach = polygonal(merged)
     if reach is None:
         return None

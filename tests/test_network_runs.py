@@ -58,6 +58,7 @@ def test_points_far_from_streets_are_reported(engine, sample_area, settings):
     params = load_run(engine, summary["run_id"]).params
     assert params["stations_off_network"] >= 1 and params["cells_off_network"] >= 1
     assert len(params["stations_off_network_list"]) == params["stations_off_network"]
+    assert params["covered_area_drawn"] == "exact union of the reached streets buffered"  # a district: few pieces
     assert any(m.startswith("warning:") and "DEMO-" in m for m in messages)
 
 
