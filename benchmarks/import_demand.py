@@ -31,6 +31,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import struct
 import subprocess
 import sys
 import time
@@ -169,11 +170,48 @@ _OLD_ROW = np.dtype([("n", ">i2"), ("la", ">i4"), ("a", ">i4"), ("lw", ">i4"), (
 """A row of the points table before migration 0013 (area, weight, time, an EWKB point), for the comparison."""
 
 
+BLOCK_POINTS = 65_536
+_BLOCK_COLUMNS = ("lon", "lat", "x", "y", "weight", "micros", "has_time")
+
+
+def _store_blocks(cur: Any, area_id: int, block: PointBlock, storage: str) -> int:
+    """The points as blocks of ``BLOCK_POINTS``, one row per block holding each column as one bytea (the numbers'
+    little-endian bytes), by binary COPY into a new table (``storage``: EXTERNAL stores the bytes as they are, EXTENDED
+    compresses them with lz4); the number of blocks. A storage this benchmark weighs against a row per point."""
+    cur.execute(f"CREATE TABLE point_blocks (area_id integer, first_id integer, n integer, "
+                f"{', '.join(f'{c} bytea COMPRESSION lz4' for c in _BLOCK_COLUMNS)})")
+    for c in _BLOCK_COLUMNS:
+        cur.execute(f"ALTER TABLE point_blocks ALTER COLUMN {c} SET STORAGE {storage}")
+    arrays = [block.lon, block.lat, block.x, block.y, block.weight, np.asarray(block.micros, np.int64),
+              np.asarray(block.has_time, bool)]
+    count = 0
+    with cur.copy("COPY point_blocks FROM STDIN (FORMAT BINARY, FREEZE)") as cp:
+        cp.write(HEADER)
+        for start in range(0, len(block), BLOCK_POINTS):
+            part = [np.ascontiguousarray(a[start:start + BLOCK_POINTS]) for a in arrays]
+            row = [struct.pack(">hiiiiii", 3 + len(part), 4, area_id, 4, start + 1, 4, len(part[0]))]
+            for a in part:
+                row += [struct.pack(">i", a.nbytes), a.tobytes()]
+            cp.write(b"".join(row))
+            count += 1
+        cp.write(TRAILER)
+    return count
+
+
+def _read_blocks(cur: Any) -> list[np.ndarray]:
+    """The blocks stored by ``_store_blocks`` back as one array per column, in the points' order."""
+    cur.execute(f"SELECT {', '.join(_BLOCK_COLUMNS)} FROM point_blocks ORDER BY first_id")
+    rows = cur.fetchall()
+    kinds = (np.float64,) * 5 + (np.int64, np.bool_)
+    return [np.concatenate([np.frombuffer(r[k], kinds[k]) for r in rows]) for k in range(len(kinds))]
+
+
 def copy_variants(url: str, n: int) -> dict[str, float]:
     """Wall seconds of ways to store ``n`` points held in memory, each in a transaction rolled back, and of ways to
     read them back: the table before 0013 (EWKB point, GiST index); a new table loaded in one COPY of one buffer;
     the same by blocks through the queued writer (what the import does); into the area's partition (an append);
-    read back as one array per column (what ``stored_points`` does) or as COPY TO rows (one Python call per row)."""
+    read back as one array per column (what ``stored_points`` does) or as COPY TO rows (one Python call per row);
+    last, a storage not used yet: a row per block of points, each column one bytea, stored and read back."""
     engine = make_engine(url, statement_timeout_ms=0)
     rng = np.random.default_rng(SEED)
     lon, lat = beijing_points(n, rng)
@@ -243,6 +281,17 @@ def copy_variants(url: str, n: int) -> dict[str, float]:
                     got += chunk
             out["read back: COPY TO rows"] = time.perf_counter() - t
             trans.rollback()
+        for label, storage in (("blocks of columns (bytea, stored as they are)", "EXTERNAL"),
+                               ("blocks of columns (bytea, lz4)", "EXTENDED")):
+            with conn.begin() as trans, raw.cursor(binary=True) as cur:
+                t = time.perf_counter()
+                n_blocks = _store_blocks(cur, info.id, block, storage)
+                out[f"{label}: store"] = time.perf_counter() - t
+                t = time.perf_counter()
+                back = _read_blocks(cur)
+                out[f"{label}: read back"] = time.perf_counter() - t
+                assert len(back[0]) == n and np.array_equal(back[2], x) and n_blocks == -(-n // BLOCK_POINTS)
+                trans.rollback()
         grid = grid_cells(x, y, block.weight, cell_size_m=CELL_M)
         out["cells"] = float(len(grid))
         for label, bare in (("cells: COPY into demand_cells", False),
