@@ -61,7 +61,8 @@ def _directed(a: Any, b: Any) -> float:
 
 def _hausdorff(a: Any, b: Any) -> float:
     """The discrete Hausdorff distance of two polygonal areas' outlines (m): as ``shapely.hausdorff_distance``
-    (each vertex's distance to the other's rings), in O(n log n) instead of its O(n · m), hours at 100k nodes."""
+    (each vertex's distance to the other's rings), in O(n log n) instead of its O(n · m) (over ten minutes at 100k
+    nodes)."""
     return max(_directed(a, b), _directed(b, a))
 
 
