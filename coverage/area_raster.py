@@ -49,6 +49,7 @@ else:
     finally:
         del sys.modules["coverage"]
 
+from yizhan.arrays import concat_ranges
 from yizhan.errors import InvalidInput
 
 DEFAULT_PIXEL_M = 5.0
@@ -270,18 +271,12 @@ def _segments_by_tile(seg_lo: np.ndarray, seg_hi: np.ndarray, lo: np.ndarray, ti
     span = t_hi - t_lo + 1
     count = span[:, 0] * span[:, 1]
     seg_of = np.repeat(np.arange(len(seg_lo)), count)
-    k = np.arange(len(seg_of)) - np.repeat(np.cumsum(count) - count, count)  # rank within its segment's tiles
+    k = concat_ranges(np.zeros_like(count), count)  # rank within its segment's tiles
     ti = t_lo[seg_of, 0] + k // span[seg_of, 1]
     tj = t_lo[seg_of, 1] + k % span[seg_of, 1]
     tile_of = ti * n_tj + tj
     order = np.argsort(tile_of, kind="stable")
     return tile_of[order], seg_of[order]
-
-
-def _ranges(start: np.ndarray, end: np.ndarray) -> np.ndarray:
-    """The indices start[0]..end[0]-1, start[1]..end[1]-1, ... in one array."""
-    size = end - start
-    return cast(np.ndarray, np.arange(size.sum()) - np.repeat(np.cumsum(size) - size - start, size))
 
 
 def _merge_tiles(tiles: list[_Tile], *, seamless: bool) -> Any:
@@ -316,7 +311,7 @@ def _merge_tiles(tiles: list[_Tile], *, seamless: bool) -> Any:
         out_poly[0] = np.repeat(np.arange(n_united), np.diff(u_polys))
         rank[0] = np.zeros(len(u_rings) - 1, np.int64)
         ring[0] = len(ring_start) + np.arange(len(u_rings) - 1)
-        ring[1] = _ranges(poly_ring[seam] + 1, poly_ring[seam] + poly_rings[seam])  # their holes
+        ring[1] = concat_ranges(poly_ring[seam] + 1, poly_rings[seam] - 1)  # their holes
         out_poly[1] = np.repeat(owner, poly_rings[seam] - 1)
         rank[1] = np.ones(len(ring[1]), np.int64)
         source = np.concatenate([source, np.full(len(u_rings) - 1, len(tiles))])
@@ -324,7 +319,7 @@ def _merge_tiles(tiles: list[_Tile], *, seamless: bool) -> Any:
         ring_end = np.concatenate([ring_end, u_rings[1:]])
         sources.append(u_points)
     if len(alone):
-        ring[2] = _ranges(poly_ring[alone], poly_ring[alone] + poly_rings[alone])
+        ring[2] = concat_ranges(poly_ring[alone], poly_rings[alone])
         out_poly[2] = n_united + np.repeat(np.arange(len(alone)), poly_rings[alone])
         rank[2] = np.zeros(len(ring[2]), np.int64)
     out_poly_all, rank_all, ring_all = (np.concatenate(a) for a in (out_poly, rank, ring))
@@ -346,8 +341,9 @@ def _merge_tiles(tiles: list[_Tile], *, seamless: bool) -> Any:
 def _shells(points: np.ndarray, rings: np.ndarray, shell_ring: np.ndarray) -> np.ndarray:
     """Polygons of the rings ``shell_ring`` alone (no holes)."""
     start, end = rings[shell_ring], rings[shell_ring + 1]
+    size = end - start
     return np.asarray(shapely.polygons(shapely.linearrings(
-        points[_ranges(start, end)], indices=np.repeat(np.arange(len(start)), end - start))), dtype=object)
+        points[concat_ranges(start, size)], indices=np.repeat(np.arange(len(start)), size))), dtype=object)
 
 
 @numba.njit(cache=True, nogil=True)

@@ -32,6 +32,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.sparse import csr_matrix
 
+from yizhan.arrays import concat_ranges
 from yizhan.errors import InvalidInput
 from yizhan.siting.solver import CoverageMatrix
 from yizhan.weekly.masks import covered_masks, pack
@@ -205,7 +206,7 @@ def action_pairs(station_pairs: tuple[np.ndarray, np.ndarray], site_pairs: tuple
         hi = np.searchsorted(by_ref, ref, side="right")
         n = hi - lo
         locs.append(np.repeat(dem, n))
-        acts.append(act_of[_ranges(lo, n)])
+        acts.append(act_of[concat_ranges(lo, n)])
     if not locs:
         return np.empty(0, np.int64), np.empty(0, np.int64)
     loc, act = np.concatenate(locs), np.concatenate(acts)
@@ -218,14 +219,6 @@ def _pairs_at(pairs: tuple[np.ndarray, np.ndarray], needed: np.ndarray) -> tuple
     dem, ref = (np.asarray(p, dtype=np.int64) for p in pairs)
     keep = needed[dem]
     return dem[keep], ref[keep]
-
-
-def _ranges(lo: np.ndarray, n: np.ndarray) -> np.ndarray:
-    """Concatenated ``arange(lo[i], lo[i] + n[i])``."""
-    total = int(n.sum())
-    if not total:
-        return np.empty(0, np.int64)
-    return np.repeat(lo - np.cumsum(n) + n, n) + np.arange(total)
 
 
 def hour_model(demand: csr_matrix, station_pairs: tuple[np.ndarray, np.ndarray], station_open: np.ndarray,
@@ -266,7 +259,7 @@ def hour_model(demand: csr_matrix, station_pairs: tuple[np.ndarray, np.ndarray],
         hi = min(max(hi, lo + 1), len(e_loc))
         n = deg[lo:hi]
         el = np.repeat(np.arange(lo, hi), n)
-        act = p_act[_ranges(starts[e_loc[lo:hi]], n)]
+        act = p_act[concat_ranges(starts[e_loc[lo:hi]], n)]
         h = e_hour[el]
         on = ((hours_packed[act, h >> 3] >> (h & 7)) & 1).astype(bool)
         rows.append(el[on])

@@ -9,7 +9,7 @@ Layers, top to bottom (a module may import from its own layer or any layer below
    ``yizhan.capacity`` (seats against demand), above ``yizhan.stations`` and ``yizhan.data``
 4. foundations: ``yizhan.geo``, ``yizhan.db``, ``yizhan.areas``, ``yizhan.keys``, ``yizhan.accounts``,
    ``yizhan.ratelimit``, ``yizhan.outputs``
-5. ground: ``yizhan.settings``, ``yizhan.errors`` (and the package's own ``__init__``)
+5. ground: ``yizhan.settings``, ``yizhan.errors``, ``yizhan.arrays`` (and the package's own ``__init__``)
 
 Besides the layers: ``yizhan.geo`` imports no domain package; no two top-level parts import each other, directly or
 round a longer circle; and no module imports another module's private name (``from yizhan.a.b import _x``, or
@@ -44,7 +44,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("weekly", "capacity"),
     ("stations", "data"),
     ("geo", "db", "areas", "keys", "accounts", "ratelimit", "outputs"),
-    ("settings", "errors", "__init__"),
+    ("settings", "errors", "arrays", "__init__"),
 )
 RANK: dict[str, int] = {part: len(LAYERS) - i for i, layer in enumerate(LAYERS) for part in layer}
 DOMAIN = ("siting", "coverage", "weekly", "capacity", "stations", "data")

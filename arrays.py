@@ -1,0 +1,15 @@
+"""Small numpy helpers shared by the analysis' array cores."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def concat_ranges(start: np.ndarray, count: np.ndarray) -> np.ndarray:
+    """Concatenated ``arange(start[i], start[i] + count[i])`` for every i, as one int64 array (the rows of many
+    runs of an array, or the rank within each run with ``start`` zero)."""
+    start, count = np.asarray(start, dtype=np.int64), np.asarray(count, dtype=np.int64)
+    total = int(count.sum())
+    if not total:
+        return np.empty(0, np.int64)
+    return np.repeat(start - np.cumsum(count) + count, count) + np.arange(total)
