@@ -31,7 +31,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import struct
 import subprocess
 import sys
 import time
@@ -49,10 +48,11 @@ from yizhan.areas import ensure_area, resolve_area
 from yizhan.data.demand import import_demand
 from yizhan.data.demand_fast import copy_cells, grid_cells, metres
 from yizhan.data.demand_points import (
+    BLOCK_POINTS,
     PointBlock,
     append_points,
-    encode_rows,
-    partition_name,
+    encode_block,
+    point_columns,
     replace_points,
     stored_points,
 )
@@ -123,7 +123,8 @@ def child(url: str, path: Path, general: bool, h3_res: int | None = None) -> dic
         block = PointBlock(pts.lon[:n], pts.lat[:n], pts.x[:n], pts.y[:n], pts.weight[:n],
                            np.zeros(n, np.int64), pts.hour[:n] >= 0)
         t = time.perf_counter()
-        encode_rows(info.id, 1, block)
+        for start in range(0, n, BLOCK_POINTS):
+            encode_block(info.id, start + 1, block.part(start, start + BLOCK_POINTS))
         out["encode"] = (time.perf_counter() - t) * summary.points / n
     engine.dispose()
     out["peak_mb"] = _high_water_mb()
@@ -170,48 +171,33 @@ _OLD_ROW = np.dtype([("n", ">i2"), ("la", ">i4"), ("a", ">i4"), ("lw", ">i4"), (
 """A row of the points table before migration 0013 (area, weight, time, an EWKB point), for the comparison."""
 
 
-BLOCK_POINTS = 65_536
-_BLOCK_COLUMNS = ("lon", "lat", "x", "y", "weight", "micros", "has_time")
+_ROWS_0013 = np.dtype([("n", ">i2"), ("la", ">i4"), ("a", ">i4"), ("li", ">i4"), ("id", ">i4"), ("llon", ">i4"),
+                       ("lon", ">f8"), ("llat", ">i4"), ("lat", ">f8"), ("lx", ">i4"), ("x", ">f8"), ("ly", ">i4"),
+                       ("y", ">f8"), ("lw", ">i4"), ("w", ">f8"), ("lt", ">i4"), ("t", ">i8")])
+"""A row of the points table of migrations 0013–0016 (a row per point, as numbers), for the comparison."""
+_COLUMNS_0013 = ("area_id integer NOT NULL, id integer NOT NULL, lon double precision NOT NULL, "
+                 "lat double precision NOT NULL, x double precision NOT NULL, y double precision NOT NULL, "
+                 "weight double precision NOT NULL, observed_at timestamp with time zone")
 
 
-def _store_blocks(cur: Any, area_id: int, block: PointBlock, storage: str) -> int:
-    """The points as blocks of ``BLOCK_POINTS``, one row per block holding each column as one bytea (the numbers'
-    little-endian bytes), by binary COPY into a new table (``storage``: EXTERNAL stores the bytes as they are, EXTENDED
-    compresses them with lz4); the number of blocks. A storage this benchmark weighs against a row per point."""
-    cur.execute(f"CREATE TABLE point_blocks (area_id integer, first_id integer, n integer, "
-                f"{', '.join(f'{c} bytea COMPRESSION lz4' for c in _BLOCK_COLUMNS)})")
-    for c in _BLOCK_COLUMNS:
-        cur.execute(f"ALTER TABLE point_blocks ALTER COLUMN {c} SET STORAGE {storage}")
-    arrays = [block.lon, block.lat, block.x, block.y, block.weight, np.asarray(block.micros, np.int64),
-              np.asarray(block.has_time, bool)]
-    count = 0
-    with cur.copy("COPY point_blocks FROM STDIN (FORMAT BINARY, FREEZE)") as cp:
-        cp.write(HEADER)
-        for start in range(0, len(block), BLOCK_POINTS):
-            part = [np.ascontiguousarray(a[start:start + BLOCK_POINTS]) for a in arrays]
-            row = [struct.pack(">hiiiiii", 3 + len(part), 4, area_id, 4, start + 1, 4, len(part[0]))]
-            for a in part:
-                row += [struct.pack(">i", a.nbytes), a.tobytes()]
-            cp.write(b"".join(row))
-            count += 1
-        cp.write(TRAILER)
-    return count
-
-
-def _read_blocks(cur: Any) -> list[np.ndarray]:
-    """The blocks stored by ``_store_blocks`` back as one array per column, in the points' order."""
-    cur.execute(f"SELECT {', '.join(_BLOCK_COLUMNS)} FROM point_blocks ORDER BY first_id")
-    rows = cur.fetchall()
-    kinds = (np.float64,) * 5 + (np.int64, np.bool_)
-    return [np.concatenate([np.frombuffer(r[k], kinds[k]) for r in rows]) for k in range(len(kinds))]
+def _rows_0013(area_id: int, block: PointBlock) -> bytes:
+    """The points as rows of the table of migrations 0013–0016 in binary COPY format (every point with a time)."""
+    rows = np.empty(len(block), _ROWS_0013)
+    rows["n"], rows["la"], rows["a"], rows["li"] = 8, 4, area_id, 4
+    rows["id"] = np.arange(1, len(block) + 1)
+    for length in ("llon", "llat", "lx", "ly", "lw", "lt"):
+        rows[length] = 8
+    rows["lon"], rows["lat"], rows["x"], rows["y"], rows["w"] = block.lon, block.lat, block.x, block.y, block.weight
+    rows["t"] = block.micros
+    return rows.tobytes()
 
 
 def copy_variants(url: str, n: int) -> dict[str, float]:
     """Wall seconds of ways to store ``n`` points held in memory, each in a transaction rolled back, and of ways to
-    read them back: the table before 0013 (EWKB point, GiST index); a new table loaded in one COPY of one buffer;
-    the same by blocks through the queued writer (what the import does); into the area's partition (an append);
-    read back as one array per column (what ``stored_points`` does) or as COPY TO rows (one Python call per row);
-    last, a storage not used yet: a row per block of points, each column one bytea, stored and read back."""
+    read them back: the table before 0013 (EWKB point, GiST index); a row per point as numbers (the table of
+    0013–0016), in one COPY of one buffer, and read back as one array per column built by the server (the reader of
+    0013–0016); blocks of column bytes (0017, what the import stores: ``replace_points``), appended
+    (``append_points``), and read back (``stored_points``, ``point_columns``)."""
     engine = make_engine(url, statement_timeout_ms=0)
     rng = np.random.default_rng(SEED)
     lon, lat = beijing_points(n, rng)
@@ -225,8 +211,12 @@ def copy_variants(url: str, n: int) -> dict[str, float]:
         micros = rng.integers(8 * 10**14, 9 * 10**14, n)
         block = PointBlock(lon, lat, x, y, rng.integers(1, 6, n).astype(float), micros, np.ones(n, bool))
         t = time.perf_counter()
-        body = encode_rows(info.id, 1, block)
-        out["encode"] = time.perf_counter() - t
+        for start in range(0, n, BLOCK_POINTS):
+            encode_block(info.id, start + 1, block.part(start, start + BLOCK_POINTS))
+        out["encode: blocks"] = time.perf_counter() - t
+        t = time.perf_counter()
+        body = _rows_0013(info.id, block)
+        out["encode: a row per point"] = time.perf_counter() - t
         with conn.begin() as trans:
             conn.execute(text("CREATE TABLE old_points (id serial PRIMARY KEY, area_id integer NOT NULL REFERENCES "
                               "areas (id), weight double precision, observed_at timestamptz, "
@@ -243,55 +233,42 @@ def copy_variants(url: str, n: int) -> dict[str, float]:
                 cp.write(HEADER)
                 cp.write(rows.data)
                 cp.write(TRAILER)
-            out["old table (GiST, foreign key)"] = time.perf_counter() - t
+            out["store: the table before 0013 (GiST, foreign key)"] = time.perf_counter() - t
             trans.rollback()
         with conn.begin() as trans:
             t = time.perf_counter()
-            with raw.cursor() as cur:
-                cur.execute(f"CREATE TABLE one_buffer (LIKE demand_points, CHECK (area_id = {info.id}))")
-                with cur.copy("COPY one_buffer FROM STDIN (FORMAT BINARY, FREEZE)") as cp:
+            with raw.cursor(binary=True) as cur:
+                cur.execute(f"CREATE TABLE row_points ({_COLUMNS_0013})")
+                with cur.copy("COPY row_points FROM STDIN (FORMAT BINARY, FREEZE)") as cp:
                     cp.write(HEADER)
                     cp.write(body)
                     cp.write(TRAILER)
-            out["new table, one buffer"] = time.perf_counter() - t
+                out["store: a row per point (0013-0016), one buffer"] = time.perf_counter() - t
+                t = time.perf_counter()
+                cur.execute("SELECT array_agg(id), array_agg(lon), array_agg(lat), array_agg(x), array_agg(y), "
+                            "array_agg(weight), array_agg(observed_at)::text FROM row_points")
+                cur.fetchall()
+                out["read back: a row per point, arrays built by the server (lists in Python)"] = \
+                    time.perf_counter() - t
             trans.rollback()
         with conn.begin() as trans:
             t = time.perf_counter()
             replace_points(raw, info.id, [block])
-            out["new table, queued blocks, swapped in"] = time.perf_counter() - t
+            out["store: blocks (what the import does)"] = time.perf_counter() - t
             t = time.perf_counter()
             append_points(raw, info.id, [block])
-            out["append to the partition"] = time.perf_counter() - t
+            out["store: blocks appended"] = time.perf_counter() - t
             trans.rollback()
         with conn.begin() as trans:
             replace_points(raw, info.id, [block])
             t = time.perf_counter()
             stored_points(conn, info, cell_size_m=CELL_M, timezone=TIMEZONE)
-            out["read back: stored_points (arrays decoded, hours, cells)"] = time.perf_counter() - t
+            out["read back: stored_points (columns decoded, hours, cells)"] = time.perf_counter() - t
             t = time.perf_counter()
-            with raw.cursor(binary=True) as cur:
-                cur.execute(f"SELECT array_agg(id), array_agg(lon), array_agg(lat), array_agg(x), array_agg(y), "
-                            f"array_agg(weight), array_agg(observed_at) FROM {partition_name(info.id)}")
-                cur.fetchall()
-            out["read back: the same arrays as Python lists (psycopg)"] = time.perf_counter() - t
-            t = time.perf_counter()
-            got = bytearray()
-            with raw.cursor() as cur, cur.copy(f"COPY {partition_name(info.id)} TO STDOUT (FORMAT BINARY)") as cp:
-                for chunk in cp:
-                    got += chunk
-            out["read back: COPY TO rows"] = time.perf_counter() - t
+            back = point_columns(conn, info.id, ("x", "y", "weight"))
+            out["read back: point_columns x, y, weight"] = time.perf_counter() - t
+            assert np.array_equal(back["x"], x)
             trans.rollback()
-        for label, storage in (("blocks of columns (bytea, stored as they are)", "EXTERNAL"),
-                               ("blocks of columns (bytea, lz4)", "EXTENDED")):
-            with conn.begin() as trans, raw.cursor(binary=True) as cur:
-                t = time.perf_counter()
-                n_blocks = _store_blocks(cur, info.id, block, storage)
-                out[f"{label}: store"] = time.perf_counter() - t
-                t = time.perf_counter()
-                back = _read_blocks(cur)
-                out[f"{label}: read back"] = time.perf_counter() - t
-                assert len(back[0]) == n and np.array_equal(back[2], x) and n_blocks == -(-n // BLOCK_POINTS)
-                trans.rollback()
         grid = grid_cells(x, y, block.weight, cell_size_m=CELL_M)
         out["cells"] = float(len(grid))
         for label, bare in (("cells: COPY into demand_cells", False),

@@ -48,6 +48,7 @@ from yizhan.coverage.measure import measured_demand
 from yizhan.coverage.partitioned import partitioned_coverage
 from yizhan.coverage.streets import graph_file
 from yizhan.data.demand import import_demand
+from yizhan.data.demand_points import point_columns
 from yizhan.db.engine import make_engine, migrate
 from yizhan.geo.streets import compile_street_graph
 from yizhan.settings import Settings
@@ -215,8 +216,9 @@ def _candidates(url: str, n: int, rng: np.random.Generator) -> None:
     engine = make_engine(url)
     with engine.begin() as conn:
         info = get_area(conn, "grid")
-        pts = np.asarray(conn.execute(text("SELECT lon, lat FROM demand_points WHERE area_id = :a ORDER BY random() "
-                                           "LIMIT :n"), {"a": info.id, "n": n}).all(), dtype=float)
+        got = point_columns(conn, info.id, ("lon", "lat"))
+        pick = rng.choice(len(got["lon"]), size=min(n, len(got["lon"])), replace=False)
+        pts = np.column_stack([got["lon"][pick], got["lat"][pick]])
         jitter = rng.uniform(-0.0015, 0.0015, pts.shape)
         geo = gpd.points_from_xy(pts[:, 0] + jitter[:, 0], pts[:, 1] + jitter[:, 1])
         inside = info.contains(np.asarray(geo.x), np.asarray(geo.y))

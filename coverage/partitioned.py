@@ -83,7 +83,7 @@ from yizhan.coverage.partitions import (
 )
 from yizhan.coverage.runs import layer_cell_size
 from yizhan.coverage.streets import PROFILES, graph_file, load_area_graph
-from yizhan.data.demand_points import stored_points
+from yizhan.data.demand_points import point_totals, stored_points, stray_squares
 from yizhan.data.h3_cells import point_keys, stray_points
 from yizhan.db.engine import database_url, driver_rows, make_engine
 from yizhan.db.models import SRID
@@ -863,20 +863,14 @@ def _measured(conn: Connection, info: AreaInfo, layer_id: int, measure: str) -> 
     if measure == "cells":
         return "cells", []
     size = layer_cell_size(conn, layer_id)
-    points = conn.execute(text("SELECT count(*) FROM demand_points WHERE area_id = :a"), {"a": info.id}).scalar_one()
+    points = point_totals(conn, info.id).count
     if not size or not points:
         if measure == "points":
             raise InvalidInput(f"区域 {info.name!r} 没有存储的需求点，无法按点计算 / area {info.name!r} has no stored "
                                f"demand points to measure (a grid was imported); use measure cells")
         return "cells", []
-    # keys as data.demand_points.cell_keys writes them (the size as PostgreSQL prints a float); H3 cells' apart
-    stray = stray_points(conn, info.id, layer_id)
-    stray = stray if stray is not None else conn.execute(text("""
-        SELECT count(*) FROM (
-            SELECT :size || 'm:' || floor(x / :size)::bigint || ':' || floor(y / :size)::bigint AS k
-            FROM demand_points WHERE area_id = :a) q
-        WHERE NOT EXISTS (SELECT 1 FROM demand_cells c WHERE c.layer_id = :l AND c.cell_key = q.k)"""),
-        {"size": float(size), "a": info.id, "l": layer_id}).scalar_one()
+    stray = stray_points(conn, info.id, layer_id)  # H3 cells; else squares
+    stray = stray if stray is not None else stray_squares(conn, info.id, layer_id, float(size))
     if stray:
         if measure == "points":
             raise InvalidInput(f"区域 {info.name!r} 有 {stray} 个需求点不在已存的网格中，请重新导入需求 / "
@@ -893,8 +887,8 @@ def _job_key(conn: Connection, info: AreaInfo, plan: PartitionPlan, settings: Se
     """The job folder's name: a hash of the area, its demand layer and points, its stations (their place, status,
     opening hours and seats), the street graph file (network runs), the plan and the parameters (by hour: the week,
     the policy for unknown hours and the time zone; whether the pairs are asked; the other sites' digest)."""
-    points = conn.execute(text("SELECT count(*), coalesce(max(id), 0), coalesce(sum(weight), 0) FROM demand_points "
-                               "WHERE area_id = :a"), {"a": info.id}).one()
+    totals = point_totals(conn, info.id)
+    points = (totals.count, totals.last_id, totals.weight)
     stations = conn.execute(text("""
         SELECT count(*), coalesce(sum(hashtextextended(id || ':' || external_id || ':' || status || ':'
                                                        || ST_AsText(geom) || ':' || coalesce(opening_hours, '')

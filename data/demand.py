@@ -32,6 +32,7 @@ from yizhan.data.demand_fast import (
     FastPoints,
     copy_cells,
     fast_file,
+    grid_cells,
     grid_indices,
     inside,
     metres,
@@ -44,6 +45,7 @@ from yizhan.data.demand_points import (
     append_points,
     drop_points,
     load_points,
+    point_columns,
     replace_points,
     stored_points,
     swap_points,
@@ -179,21 +181,16 @@ def _check_cell_size(cell_size_m: float) -> None:
 
 
 def aggregate_cells(conn: Connection, area: AreaInfo, cell_size_m: float, *, source: str = "") -> int:
-    """Sum the area's points into ``cell_size_m`` squares (metres, area CRS) as a new demand layer (``data.layers``)
-    that replaces its current cells; the number of cells."""
+    """Sum the area's stored points into ``cell_size_m`` squares (metres, area CRS) as a new demand layer
+    (``data.layers``) that replaces its current cells; the number of cells."""
     _check_cell_size(cell_size_m)
-    layer = new_layer(conn, area, source=source, cell_size_m=cell_size_m)
-    conn.execute(text(f"""
-        INSERT INTO demand_cells (area_id, layer_id, cell_key, cell_size_m, weight, points, geom, centroid, x, y)
-        SELECT :a, :layer, :size || 'm:' || ix || ':' || iy, :size, sum(weight), count(*),
-               ST_Transform(ST_MakeEnvelope(ix * :size, iy * :size, (ix + 1) * :size, (iy + 1) * :size, :crs),
-                            {SRID}),
-               ST_Transform(ST_SetSRID(ST_MakePoint((ix + 0.5) * :size, (iy + 0.5) * :size), :crs), {SRID}),
-               (ix + 0.5) * :size, (iy + 0.5) * :size
-        FROM (SELECT floor(x / :size)::bigint AS ix, floor(y / :size)::bigint AS iy, weight
-              FROM demand_points WHERE area_id = :a) g
-        GROUP BY ix, iy"""), {"a": area.id, "layer": layer, "size": float(cell_size_m), "crs": area.crs_epsg})
-    return close_layer(conn, layer)[0]
+    got = point_columns(conn, area.id, ("x", "y", "weight"))
+    layer = new_layer(conn, area, source=source, cell_size_m=cell_size_m, attach=False)
+    if len(got["x"]):
+        cells = grid_cells(got["x"], got["y"], got["weight"], cell_size_m=cell_size_m)
+        copy_cells(driver_of(conn), area, cells, layer, table=cells_table(layer))
+    attach_cells(conn, layer)
+    return close_layer(conn, layer, lattice=True)[0]
 
 
 def h3_params(res: int) -> dict[str, object]:
@@ -215,12 +212,8 @@ def write_h3_layer(conn: Connection, area: AreaInfo, cells: H3Cells, *, source: 
 def aggregate_h3(conn: Connection, area: AreaInfo, res: int, *, source: str = "") -> tuple[int, float]:
     """Sum the area's stored points into H3 cells of resolution ``res`` (``data.h3_cells``) as a new demand layer
     that replaces its current cells; the number of cells and their total weight."""
-    lon, lat, weight = conn.execute(text(
-        "SELECT coalesce(array_agg(lon ORDER BY id), '{}'), coalesce(array_agg(lat ORDER BY id), '{}'), "
-        "coalesce(array_agg(weight ORDER BY id), '{}') FROM demand_points WHERE area_id = :a"),
-        {"a": area.id}).one()
-    cells = h3_cells(np.asarray(lon, np.float64), np.asarray(lat, np.float64), np.asarray(weight, np.float64),
-                     check_resolution(res))
+    got = point_columns(conn, area.id, ("lon", "lat", "weight"))
+    cells = h3_cells(got["lon"], got["lat"], got["weight"], check_resolution(res))
     return write_h3_layer(conn, area, cells, source=source)
 
 

@@ -1,34 +1,38 @@
-"""An area's stored demand points: one partition of ``demand_points`` per area, written whole by binary COPY and
-read back whole as arrays.
+"""An area's stored demand points: one partition of ``demand_point_blocks`` per area, the points kept as blocks of
+column bytes (migration 0017), written whole by binary COPY and read back whole (or a box of them) as arrays.
 
-Each point is a row of numbers: ``lon``, ``lat`` (WGS 84 degrees), ``x``, ``y`` (metres in the area's metric CRS,
-east and north), ``weight`` (orders), ``observed_at`` (the order's instant, NULL without one) and ``id`` (its
-number in the area, from 1 in the order of the file; an appended file continues the numbers). There is no geometry
-and no index: nothing looks points up by place or by id, every reader takes all the points of an area (a coverage
-run, hours, capacity, site recommendation), and an index built on ten million points costs more time than the
-points take to load. A point's cell is its square of the layer's cell size, ``floor(x / size)``, ``floor(y /
-size)``, computed from the stored metres by the import and by the readers alike.
+A point is numbers: ``lon``, ``lat`` (WGS 84 degrees), ``x``, ``y`` (metres in the area's metric CRS, east and
+north), ``weight`` (orders), the order's instant (microseconds since 2000-01-01 UTC, or none) and its number in the
+area (from 1, in the order of the file; an appended file continues the numbers). The points are stored in blocks of
+up to ``BLOCK_POINTS``, one row per block: the number of its first point (``first_id``; the others follow), its
+count ``n``, its total weight, its box in metres (``west``, ``south``, ``east``, ``north``) and one ``bytea`` per
+column holding the values' 8-byte big-endian forms (PostgreSQL's own binary forms: ``float8send``,
+``timestamptz_send``). A block's ``micros`` is NULL when none of its points has a time; a point without one holds
+``-infinity`` (the smallest 64-bit number). Every reader takes an area's points whole (a coverage run, hours,
+capacity, site recommendation) or a part's box of them, which skips the blocks whose box lies outside: ten million
+points are 153 rows, stored in a second or two and read back in about as long, where a row per point took the
+server 5–8 s to store and 10 s to read. A point's cell is its square of the layer's cell size, ``floor(x / size)``,
+``floor(y / size)``, computed from the stored metres by the import and by the readers alike.
 
-``demand_points`` is partitioned by list of ``area_id``, one partition ``demand_points_a{id}`` per area, made on the
-area's first import. Replacing an area's points (``replace_points``) loads a new table created in the import's
-own transaction (``COPY ... FREEZE``: rows written frozen, and with ``wal_level=minimal`` written without WAL),
-then, still in that transaction, drops the old partition and attaches the new one: readers see the old points or
-the new ones, and a failed import leaves the stored points as they were. The swap takes the lock that every read of
-``demand_points`` waits for only at its end, for the moment of the swap and the commit. Imports of one area wait
-for each other (an advisory lock per area, for the transaction).
+``demand_point_blocks`` is partitioned by list of ``area_id``, one partition ``demand_point_blocks_a{id}`` per area,
+made on the area's first import. Replacing an area's points (``replace_points``) loads a new table created in the
+import's own transaction (``COPY ... FREEZE``: rows written frozen, and with ``wal_level=minimal`` written without
+WAL), then, still in that transaction, drops the old partition and attaches the new one: readers see the old points
+or the new ones, and a failed import leaves the stored points as they were. The swap takes the lock that every read
+waits for only at its end, for the moment of the swap and the commit. Imports of one area wait for each other (an
+advisory lock per area, for the transaction).
 
-No foreign key ties the points to ``areas``: PostgreSQL checks one per row (a million rows took seven times as
-long), and a partition is only made for an area the import has just found; deleting an area drops its partition
-(a trigger of migration 0014).
+No foreign key ties the blocks to ``areas``: a partition is only made for an area the import has just found, and
+deleting an area drops its partition (a trigger, migrations 0014 and 0017).
 
-Rows are encoded in numpy (big-endian structured arrays holding each field's length word) and sent through a
-queued writer, so the server takes one block while the next is encoded; ``stored_points`` reads each column back
-as one binary array (``array_agg``) and decodes it with numpy, with no Python per row.
+Blocks are encoded in numpy and sent through a queued writer, so the server takes one block while the next is
+made; a read fetches the blocks' bytes in one query (one snapshot) and decodes each column with numpy.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import struct
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -38,11 +42,11 @@ import pandas as pd
 import psycopg
 from psycopg import Connection as PgConnection
 from psycopg import sql
-from psycopg.adapt import Loader
 from psycopg.copy import QueuedLibpqWriter
-from sqlalchemy import Connection
+from sqlalchemy import Connection, text
 
 from yizhan.areas import AreaInfo
+from yizhan.arrays import concat_ranges
 from yizhan.data.demand_times import zone_of
 from yizhan.db.binary_copy import HEADER as COPY_HEADER
 from yizhan.db.binary_copy import TRAILER as COPY_TRAILER
@@ -50,28 +54,29 @@ from yizhan.db.engine import driver_of
 
 PG_EPOCH_US = 946_684_800_000_000
 """2000-01-01T00:00:00Z in microseconds since 1970: PostgreSQL's binary timestamps count from it."""
-ENCODE_ROWS = 1 << 18
-"""Rows encoded at a time (about 24 MB): the server takes one block while the next is encoded."""
+BLOCK_POINTS = 65_536
+"""Most points in a stored block (each column's bytes 512 kB)."""
 MAX_POINTS = 2**31 - 1
-"""Most points an area may hold: their numbers (``id``) are 32-bit. What a command-line import allows; uploads are
-bounded by ``YIZHAN_MAX_IMPORT_ROWS``."""
-READ_PAGES = 1 << 17
-"""Table pages (8 kB) read back as one array per column: about 12 million points, 150 MB an array."""
+"""Most points an area may hold: their numbers are 32-bit. What a command-line import allows; uploads are bounded by
+``YIZHAN_MAX_IMPORT_ROWS``."""
 LOCK_CLASS = 17_017
 """The first key of the advisory lock an import of an area's points takes (the second is the area's id)."""
-COLUMNS = ("area_id", "id", "lon", "lat", "x", "y", "weight", "observed_at")
-"""The columns of ``demand_points``, in the order a COPY sends them."""
-COLUMN_TYPES = ("area_id integer NOT NULL, id integer NOT NULL, lon double precision NOT NULL, "
-                "lat double precision NOT NULL, x double precision NOT NULL, y double precision NOT NULL, "
-                "weight double precision NOT NULL, observed_at timestamp with time zone")
-"""``COLUMNS`` with their types, as migration 0013 made ``demand_points`` (a partition must match them)."""
-_ROW = np.dtype([("n", ">i2"), ("la", ">i4"), ("a", ">i4"), ("li", ">i4"), ("id", ">i4"), ("llon", ">i4"),
-                 ("lon", ">f8"), ("llat", ">i4"), ("lat", ">f8"), ("lx", ">i4"), ("x", ">f8"), ("ly", ">i4"),
-                 ("y", ">f8"), ("lw", ">i4"), ("w", ">f8"), ("lt", ">i4"), ("t", ">i8")])
-_NO_TIME = _ROW.itemsize - 8
-"""A row without a time ends after the time's length word (-1, NULL)."""
+TABLE = "demand_point_blocks"
+"""The table of the areas' point blocks, partitioned by area."""
+BYTE_COLUMNS = ("lon", "lat", "x", "y", "weight", "micros")
+"""A block's columns of point values, each the values' 8-byte big-endian forms."""
+COLUMN_TYPES = ("area_id integer NOT NULL, first_id integer NOT NULL, n integer NOT NULL, "
+                "weight_sum double precision NOT NULL, west double precision NOT NULL, "
+                "south double precision NOT NULL, east double precision NOT NULL, north double precision NOT NULL, "
+                "lon bytea NOT NULL, lat bytea NOT NULL, x bytea NOT NULL, y bytea NOT NULL, weight bytea NOT NULL, "
+                "micros bytea")
+"""The columns of ``demand_point_blocks`` with their types, in the order a COPY sends them, as migration 0017 made
+it (a partition must match them)."""
+_HEAD = struct.Struct(">h" + "ii" * 3 + "id" * 5)
+"""A block's row up to its bytes: the number of fields, then each number after its length word."""
+_FIELDS = 8 + len(BYTE_COLUMNS)
 _NEVER = np.iinfo(np.int64).min
-"""``-infinity`` as a binary timestamp: how a read marks a point without a time."""
+"""``-infinity`` as a binary timestamp: how a block marks a point without a time."""
 
 
 @dataclass
@@ -90,62 +95,74 @@ class PointBlock:
     def __len__(self) -> int:
         return len(self.lon)
 
+    def part(self, start: int, stop: int) -> PointBlock:
+        """The points from ``start`` to ``stop`` (views, not copies)."""
+        if start == 0 and stop >= len(self):
+            return self
+        return PointBlock(*(getattr(self, f)[start:stop] for f in ("lon", "lat", "x", "y", "weight", "micros",
+                                                                    "has_time")))
+
 
 def partition_name(area_id: int) -> str:
-    """The partition of ``demand_points`` holding area ``area_id``'s points."""
-    return f"demand_points_a{int(area_id)}"
+    """The partition of ``demand_point_blocks`` holding area ``area_id``'s points."""
+    return f"{TABLE}_a{int(area_id)}"
 
 
-def encode_rows(area_id: int, first_id: int, block: PointBlock) -> bytes:
-    """The block's rows in PostgreSQL's binary COPY format (without the file header and trailer), numbered from
-    ``first_id``; a point without a time has a NULL ``observed_at``."""
+def _column(values: np.ndarray, kind: str) -> bytes:
+    data = np.ascontiguousarray(values, dtype=kind).tobytes()
+    return struct.pack(">i", len(data)) + data
+
+
+def encode_block(area_id: int, first_id: int, block: PointBlock) -> bytes:
+    """One stored block's row (at most ``BLOCK_POINTS`` points, numbered from ``first_id``) in PostgreSQL's binary
+    COPY format, without the file's header and trailer."""
     n = len(block)
-    rows = np.empty(n, _ROW)
-    rows["n"], rows["la"], rows["a"], rows["li"] = len(COLUMNS), 4, area_id, 4
-    rows["id"] = np.arange(first_id, first_id + n, dtype=np.int64)
-    for length in ("llon", "llat", "lx", "ly", "lw"):
-        rows[length] = 8
-    rows["lon"], rows["lat"], rows["x"], rows["y"], rows["w"] = block.lon, block.lat, block.x, block.y, block.weight
+    x, y = np.asarray(block.x, np.float64), np.asarray(block.y, np.float64)
+    weight = np.asarray(block.weight, np.float64)
+    head = _HEAD.pack(_FIELDS, 4, area_id, 4, first_id, 4, n, 8, float(weight.sum()), 8, float(x.min()),
+                      8, float(y.min()), 8, float(x.max()), 8, float(y.max()))
     has = np.asarray(block.has_time, dtype=bool)
-    rows["lt"] = np.where(has, 8, -1)
-    rows["t"] = block.micros
-    if has.all():
-        return rows.tobytes()
-    raw = rows.view(np.uint8).reshape(n, _ROW.itemsize)
-    if not has.any():
-        return np.ascontiguousarray(raw[:, :_NO_TIME]).tobytes()
-    keep = np.ones(raw.shape, dtype=bool)
-    keep[~has, _NO_TIME:] = False
-    return raw[keep].tobytes()
+    micros = (_column(np.where(has, block.micros, _NEVER), ">i8") if has.any()
+              else struct.pack(">i", -1))
+    return b"".join([head, *(_column(a, ">f8") for a in (block.lon, block.lat, x, y, weight)), micros])
 
 
 def _lock(cur: psycopg.Cursor[Any], area_id: int) -> None:
     cur.execute("SELECT pg_advisory_xact_lock(%s, %s)", (LOCK_CLASS, int(area_id)))
 
 
+def _stored_parts(blocks: Iterable[PointBlock]) -> Iterator[PointBlock]:
+    for block in blocks:
+        for start in range(0, len(block), BLOCK_POINTS):
+            yield block.part(start, start + BLOCK_POINTS)
+
+
 def _copy(cur: psycopg.Cursor[Any], table: str, area_id: int, first_id: int, blocks: Iterable[PointBlock], *,
           freeze: bool) -> int:
-    """Send the blocks into ``table`` by one binary COPY; the number of rows sent."""
-    statement = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT BINARY{})").format(
-        sql.Identifier(table), sql.SQL(", ").join(map(sql.Identifier, COLUMNS)),
-        sql.SQL(", FREEZE") if freeze else sql.SQL(""))
+    """Send the points into ``table`` as blocks of up to ``BLOCK_POINTS`` by one binary COPY; the number of points
+    sent. Each block given is cut into stored blocks of its own (a stored block never spans two)."""
+    statement = sql.SQL("COPY {} FROM STDIN (FORMAT BINARY{})").format(
+        sql.Identifier(table), sql.SQL(", FREEZE") if freeze else sql.SQL(""))
     count = 0
     with cur.copy(statement, writer=QueuedLibpqWriter(cur)) as cp:
         cp.write(COPY_HEADER)
-        for block in blocks:
-            for start in range(0, len(block), ENCODE_ROWS):
-                part = _slice(block, slice(start, start + ENCODE_ROWS))
-                cp.write(memoryview(encode_rows(area_id, first_id + count, part)))
+        for part in _stored_parts(blocks):
+            if len(part):
+                cp.write(encode_block(area_id, first_id + count, part))
                 count += len(part)
         cp.write(COPY_TRAILER)
     return count
 
 
-def _slice(block: PointBlock, part: slice) -> PointBlock:
-    if part.start == 0 and part.stop >= len(block):
-        return block
-    return PointBlock(block.lon[part], block.lat[part], block.x[part], block.y[part], block.weight[part],
-                      block.micros[part], block.has_time[part])
+def _create_table(cur: psycopg.Cursor[Any], table: str, area_id: int) -> None:
+    """A table shaped as a partition of ``demand_point_blocks`` for the area (its columns spelled out, and its bytes
+    stored as they are)."""
+    # the columns spelled out, not LIKE demand_point_blocks: LIKE would hold a lock on the parent table until commit,
+    # and two areas' imports, each then dropping its old partition, would wait for each other (a deadlock)
+    cur.execute(sql.SQL("CREATE TABLE {} (" + COLUMN_TYPES + ", CONSTRAINT {} CHECK (area_id = {}))").format(
+        sql.Identifier(table), sql.Identifier(f"{table}_area"), sql.Literal(int(area_id))))
+    cur.execute(sql.SQL("ALTER TABLE {} {}").format(sql.Identifier(table), sql.SQL(", ").join(
+        sql.SQL("ALTER COLUMN {} SET STORAGE EXTERNAL").format(sql.Identifier(c)) for c in BYTE_COLUMNS)))
 
 
 @dataclass(frozen=True)
@@ -165,23 +182,20 @@ def load_points(conn: PgConnection[Any], area_id: int, blocks: Iterable[PointBlo
     load = f"{partition_name(area_id)}_load"
     with conn.cursor() as cur:
         _lock(cur, area_id)
-        # the columns spelled out, not LIKE demand_points: LIKE would hold a lock on the parent table until commit,
-        # and two areas' imports, each then dropping its old partition, would wait for each other (a deadlock)
-        cur.execute(sql.SQL("CREATE TABLE {} (" + COLUMN_TYPES + ", CONSTRAINT {} CHECK (area_id = {}))").format(
-            sql.Identifier(load), sql.Identifier(f"{load}_area"), sql.Literal(int(area_id))))
+        _create_table(cur, load, area_id)
         count = _copy(cur, load, area_id, 1, blocks, freeze=True)
     return LoadedPoints(int(area_id), load, count)
 
 
 def swap_points(conn: PgConnection[Any], loaded: LoadedPoints) -> None:
-    """Make the loaded table the area's partition of ``demand_points`` in place of the one it had: the old one is
-    dropped and the new one attached (its CHECK constraint spares the scan attaching would make), in the open
-    transaction of ``conn``. Reads of ``demand_points`` wait from here until the transaction ends."""
+    """Make the loaded table the area's partition of ``demand_point_blocks`` in place of the one it had: the old one
+    is dropped and the new one attached (its CHECK constraint spares the scan attaching would make), in the open
+    transaction of ``conn``. Reads of the points wait from here until the transaction ends."""
     name = partition_name(loaded.area_id)
     with conn.cursor() as cur:
         cur.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(sql.Identifier(name)))
-        cur.execute(sql.SQL("ALTER TABLE demand_points ATTACH PARTITION {} FOR VALUES IN ({})").format(
-            sql.Identifier(loaded.table), sql.Literal(loaded.area_id)))
+        cur.execute(sql.SQL("ALTER TABLE {} ATTACH PARTITION {} FOR VALUES IN ({})").format(
+            sql.Identifier(TABLE), sql.Identifier(loaded.table), sql.Literal(loaded.area_id)))
         cur.execute(sql.SQL("ALTER TABLE {} RENAME TO {}").format(sql.Identifier(loaded.table),
                                                                  sql.Identifier(name)))
         cur.execute(sql.SQL("ALTER TABLE {} RENAME CONSTRAINT {} TO {}").format(
@@ -202,9 +216,13 @@ def append_points(conn: PgConnection[Any], area_id: int, blocks: Iterable[PointB
     name = partition_name(area_id)
     with conn.cursor() as cur:
         _lock(cur, area_id)
-        cur.execute(sql.SQL("CREATE TABLE IF NOT EXISTS {} PARTITION OF demand_points FOR VALUES IN ({})").format(
-            sql.Identifier(name), sql.Literal(int(area_id))))
-        cur.execute(sql.SQL("SELECT coalesce(max(id), 0) FROM {}").format(sql.Identifier(name)))
+        cur.execute(sql.SQL("SELECT to_regclass({})").format(sql.Literal(name)))
+        found = cur.fetchone()
+        if found is None or found[0] is None:
+            _create_table(cur, name, area_id)
+            cur.execute(sql.SQL("ALTER TABLE {} ATTACH PARTITION {} FOR VALUES IN ({})").format(
+                sql.Identifier(TABLE), sql.Identifier(name), sql.Literal(int(area_id))))
+        cur.execute(sql.SQL("SELECT coalesce(max(first_id + n - 1), 0) FROM {}").format(sql.Identifier(name)))
         row = cur.fetchone()
         last = int(row[0]) if row is not None else 0
         return _copy(cur, name, area_id, last + 1, blocks, freeze=False)
@@ -219,53 +237,69 @@ def drop_points(conn: PgConnection[Any], area_id: int) -> None:
 
 # --- reading -------------------------------------------------------------------------------------------------
 
-class _RawArray(Loader):
-    """An array column as the bytes of its binary form (decoded in numpy, not element by element)."""
+@dataclass(frozen=True)
+class PointTotals:
+    """An area's stored points in sum: their ``count``, the number of the last (``last_id``) and their total
+    ``weight``; read from the blocks' own numbers, without their bytes."""
 
-    format = psycopg.pq.Format.BINARY
-
-    def load(self, data: Any) -> bytes:
-        return bytes(data)
-
-
-_ARRAY_HEAD = 20
-"""Bytes before the first element of a one-dimensional binary array (dimensions, flags, type, size, lower bound)."""
+    count: int
+    last_id: int
+    weight: float
 
 
-def _elements(data: bytes | None, kind: str) -> np.ndarray:
-    """The elements of a one-dimensional binary array without NULLs (each after its length word) as numpy."""
-    if data is None:
-        return np.empty(0, np.dtype(kind).newbyteorder("="))
-    items = np.frombuffer(data, np.dtype([("len", ">i4"), ("v", kind)]), offset=_ARRAY_HEAD)
-    return items["v"].astype(np.dtype(kind).newbyteorder("="))
+def point_totals(conn: Connection, area_id: int) -> PointTotals:
+    """The area's stored points in sum (``PointTotals``)."""
+    with driver_of(conn).cursor() as cur:
+        cur.execute(sql.SQL("SELECT coalesce(sum(n), 0), coalesce(max(first_id + n - 1), 0), "
+                            "coalesce(sum(weight_sum), 0) FROM {} WHERE area_id = %s").format(sql.Identifier(TABLE)),
+                    (int(area_id),))
+        row = cur.fetchone()
+    assert row is not None
+    return PointTotals(int(row[0]), int(row[1]), float(row[2]))
 
 
-def _slice_query(table: str, start: int, bounded: bool, box: tuple[float, float, float, float] | None = None
-                 ) -> sql.Composed:
-    """Each column of the points on the table's pages from ``start`` (to ``start + READ_PAGES`` when ``bounded``,
-    else to the end) as one array: an array stays under PostgreSQL's 1 GB for a field. With ``box`` (west, south,
-    east, north metres), only the points inside it, edges included."""
-    upper = sql.SQL(" AND ctid < {}::tid").format(sql.Literal(f"({start + READ_PAGES},0)")) if bounded else sql.SQL("")
-    inside = sql.SQL("") if box is None else sql.SQL(" AND x >= {} AND x <= {} AND y >= {} AND y <= {}").format(
-        *(sql.Literal(float(v)) for v in (box[0], box[2], box[1], box[3])))
-    return sql.SQL("SELECT array_agg(id), array_agg(lon), array_agg(lat), array_agg(x), array_agg(y), "
-                   "array_agg(weight), array_agg(coalesce(observed_at, '-infinity')) FROM {} "
-                   "WHERE ctid >= {}::tid{}{}").format(sql.Identifier(table), sql.Literal(f"({start},0)"), upper,
-                                                       inside)
-
-
-def _storage_order(ids: np.ndarray) -> np.ndarray | None:
-    """The permutation putting points read in the order ``ids`` back in the order of their numbers; None when they
-    are in it. Linear when the numbers are 1 to n (as an import numbers them), else a sort."""
-    n = len(ids)
-    if n < 2 or (np.diff(ids) > 0).all():
-        return None
-    if int(ids.min()) == 1 and int(ids.max()) == n:
-        order = np.full(n, -1, np.int64)
-        order[ids.astype(np.int64) - 1] = np.arange(n)
-        if (order >= 0).all():
-            return order
-    return np.argsort(ids, kind="stable")
+def point_columns(conn: Connection, area_id: int, columns: Iterable[str], *,
+                  box: tuple[float, float, float, float] | None = None) -> dict[str, np.ndarray]:
+    """Columns of the area's stored points as arrays in the order of their numbers: any of ``BYTE_COLUMNS``
+    (``lon``, ``lat`` degrees, ``x``, ``y`` metres, ``weight``, ``micros``: -2**63 for a point without a time) and
+    ``id`` (their numbers). One query, one snapshot. ``box`` (west, south, east, north: metres in the area's CRS)
+    keeps the points inside it, edges included: blocks lying outside it are not read."""
+    wanted = list(dict.fromkeys(columns))
+    stored = [c for c in wanted if c != "id"]
+    unknown = set(stored) - set(BYTE_COLUMNS)
+    if unknown:
+        raise ValueError(f"no stored point column {sorted(unknown)}")
+    read = list(dict.fromkeys([*stored, *(("x", "y") if box is not None else ())]))
+    where = sql.SQL("area_id = %s")
+    params: list[Any] = [int(area_id)]
+    if box is not None:
+        where = sql.SQL("area_id = %s AND east >= %s AND west <= %s AND north >= %s AND south <= %s")
+        params += [float(box[0]), float(box[2]), float(box[1]), float(box[3])]
+    with driver_of(conn).cursor(binary=True) as cur:
+        cur.execute(sql.SQL("SELECT first_id, n{} FROM {} WHERE {} ORDER BY first_id").format(
+            sql.SQL("").join(sql.SQL(", ") + sql.Identifier(c) for c in read), sql.Identifier(TABLE), where),
+            params)
+        rows = cur.fetchall()
+    first = np.array([r[0] for r in rows], np.int64)
+    count = np.array([r[1] for r in rows], np.int64)
+    out: dict[str, np.ndarray] = {}
+    for k, name in enumerate(read, start=2):
+        if name == "micros":
+            parts = [np.frombuffer(r[k], ">i8") if r[k] is not None else np.full(r[1], _NEVER, ">i8") for r in rows]
+            kind: type = np.int64
+        else:
+            parts = [np.frombuffer(r[k], ">f8") for r in rows]
+            kind = np.float64
+        out[name] = np.concatenate(parts).astype(kind) if parts else np.empty(0, kind)
+    del rows
+    if "id" in wanted:
+        out["id"] = concat_ranges(first, count)
+    if box is not None:
+        x, y = out["x"], out["y"]
+        keep = (x >= box[0]) & (x <= box[2]) & (y >= box[1]) & (y <= box[3])
+        if not keep.all():
+            out = {name: a[keep] for name, a in out.items()}
+    return {name: out[name] for name in wanted}
 
 
 QUARTER_US = 900_000_000
@@ -330,43 +364,31 @@ def cell_keys(size: float, ix: np.ndarray, iy: np.ndarray) -> list[str]:
     return [f"{prefix}{x}:{y}" for x, y in zip(ix.tolist(), iy.tolist(), strict=True)]
 
 
+def stray_squares(conn: Connection, area_id: int, layer_id: int, cell_size_m: float) -> int:
+    """How many of the area's stored points lie in none of the layer's squares of ``cell_size_m`` metres (its cells'
+    keys, ``cell_keys``): points stored after the cells were made."""
+    got = point_columns(conn, area_id, ("x", "y"))
+    if not len(got["x"]):
+        return 0
+    size = float(cell_size_m)
+    code = (np.floor(got["x"] / size).astype(np.int64) << 32) | (np.floor(got["y"] / size).astype(np.int64)
+                                                                  & 0xFFFFFFFF)
+    squares, counts = np.unique(code, return_counts=True)
+    keys = cell_keys(size, squares >> 32, (squares & 0xFFFFFFFF).astype(np.uint32).astype(np.int32))
+    stored = set(conn.execute(text("SELECT cell_key FROM demand_cells WHERE layer_id = :l"),
+                              {"l": int(layer_id)}).scalars())
+    return int(counts[[k not in stored for k in keys]].sum())
+
+
 def stored_points(conn: Connection, area: AreaInfo, *, cell_size_m: float, timezone: str,
                   box: tuple[float, float, float, float] | None = None) -> StoredPoints:
     """The area's stored demand points (see ``StoredPoints``), their cells squares of ``cell_size_m`` metres. The
-    hour of the week is read in ``timezone`` (an IANA name). One query reads the area's partition, its pages in
-    slices of ``READ_PAGES`` (one array per column and slice), in one snapshot. ``box`` (west, south, east, north:
-    metres in the area's CRS) keeps only the points inside it, edges included (a part of a partitioned run)."""
+    hour of the week is read in ``timezone`` (an IANA name). One query reads the area's blocks (``point_columns``),
+    in one snapshot. ``box`` (west, south, east, north: metres in the area's CRS) keeps only the points inside it,
+    edges included (a part of a partitioned run)."""
     zone = zone_of(timezone)
-    raw = driver_of(conn)
-    with raw.cursor(binary=True) as cur:
-        for name in ("int4", "float8", "timestamptz"):
-            info = psycopg.postgres.types.get(name)
-            assert info is not None and info.array_oid, name
-            cur.adapters.register_loader(info.array_oid, _RawArray)
-        table = partition_name(area.id)
-        cur.execute("SELECT coalesce(pg_relation_size(to_regclass(%s)) / current_setting('block_size')::int, 0)",
-                    (table,))
-        found = cur.fetchone()
-        pages = int(found[0]) if found is not None else 0
-        if pages == 0:
-            rows: list[Any] = []
-        else:  # one process reads the pages in order: no parallel scan to put back in the order of storage
-            cur.execute("SELECT current_setting('max_parallel_workers_per_gather'), "
-                        "set_config('max_parallel_workers_per_gather', '0', true)")
-            setting = cur.fetchone()
-            cur.execute(sql.SQL(" UNION ALL ").join(_slice_query(table, start, start + READ_PAGES < pages, box)
-                                                     for start in range(0, pages, READ_PAGES)))
-            rows = cur.fetchall()
-            if setting is not None:
-                cur.execute("SELECT set_config('max_parallel_workers_per_gather', %s, true)", (setting[0],))
-    parts = [r for r in rows if r[0] is not None]
-    ids = np.concatenate([_elements(r[0], ">i4") for r in parts]) if parts else _elements(None, ">i4")
-    lon, lat, x, y, weight = (np.concatenate([_elements(r[i], ">f8") for r in parts]) if parts
-                              else _elements(None, ">f8") for i in range(1, 6))
-    micros = np.concatenate([_elements(r[6], ">i8") for r in parts]) if parts else _elements(None, ">i8")
-    order = _storage_order(ids)
-    if order is not None:  # a parallel scan, rows updated in place: back to the order of storage
-        lon, lat, x, y, weight, micros, ids = (a[order] for a in (lon, lat, x, y, weight, micros, ids))
+    got = point_columns(conn, area.id, ("id", *BYTE_COLUMNS), box=box)
+    x, y, micros = got["x"], got["y"], got["micros"]
     has = micros != _NEVER
     hour = np.full(len(micros), -1, np.int16)
     first = last = None
@@ -375,6 +397,6 @@ def stored_points(conn: Connection, area: AreaInfo, *, cell_size_m: float, timez
         hour[has] = hours_of_week(stamps, zone)
         first, last = (pd.Timestamp(int(v) + PG_EPOCH_US, unit="us", tz="UTC") for v in (stamps.min(), stamps.max()))
     size = float(cell_size_m)
-    return StoredPoints(x=x, y=y, lon=lon, lat=lat, weight=weight, hour=hour,
+    return StoredPoints(x=x, y=y, lon=got["lon"], lat=got["lat"], weight=got["weight"], hour=hour,
                         ix=np.floor(x / size).astype(np.int64), iy=np.floor(y / size).astype(np.int64),
-                        cell_size=size, first_time=first, last_time=last, ids=ids.astype(np.int64))
+                        cell_size=size, first_time=first, last_time=last, ids=got["id"])

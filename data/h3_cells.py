@@ -31,6 +31,7 @@ from pyproj import Transformer
 from sqlalchemy import Connection, text
 
 from yizhan.areas import AreaInfo
+from yizhan.data.demand_points import point_columns
 from yizhan.db.binary_copy import HEADER as COPY_HEADER
 from yizhan.db.binary_copy import TRAILER as COPY_TRAILER
 from yizhan.db.models import SRID
@@ -251,8 +252,8 @@ def stray_points(conn: Connection, area_id: int, layer_id: int) -> int | None:
                             "coalesce((params->>'h3')::boolean, false)"), {"l": layer_id}).scalar()
     if res is None:
         return None
-    lon, lat = conn.execute(text("SELECT coalesce(array_agg(lon), '{}'), coalesce(array_agg(lat), '{}') "
-                                 "FROM demand_points WHERE area_id = :a"), {"a": area_id}).one()
+    got = point_columns(conn, area_id, ("lon", "lat"))
+    lon, lat = got["lon"], got["lat"]
     keys = set(conn.execute(text("SELECT cell_key FROM demand_cells WHERE layer_id = :l"), {"l": layer_id}).scalars())
     found = cell_keys(h3_indices(np.asarray(lon, np.float64), np.asarray(lat, np.float64), int(res)), int(res))
     return sum(k not in keys for k in found)

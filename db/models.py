@@ -104,25 +104,35 @@ class Station(Base):
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
 
-class DemandPoint(Base):
-    """A raw delivery-demand observation (an order drop-off, a GPS ping) with a weight, as numbers (migration 0013):
-    ``lon``, ``lat`` WGS 84 degrees, ``x``, ``y`` metres in the area's metric CRS (x east, y north), ``id`` its number
-    in the area (from 1, in the order of the file). The table is partitioned by area (``demand_points_a{id}``) and
-    has no geometry, index, key or foreign key: ``data.demand_points`` writes and reads an area's points whole."""
+class DemandPointBlock(Base):
+    """A block of up to 65,536 raw delivery-demand observations (order drop-offs, GPS pings) of an area (migration
+    0017): ``first_id`` the number of its first point (the others follow, numbered in the area from 1 in the order
+    of the file), ``n`` its points, ``weight_sum`` their orders, ``west``, ``south``, ``east``, ``north`` their box
+    in metres of the area's metric CRS, and one ``bytea`` per column of 8-byte big-endian values: ``lon``, ``lat``
+    WGS 84 degrees, ``x``, ``y`` metres (x east, y north), ``weight``, ``micros`` (microseconds since 2000-01-01 UTC,
+    the smallest 64-bit number for none; NULL when no point has a time). Partitioned by area
+    (``demand_point_blocks_a{id}``), no index, key or foreign key: ``data.demand_points`` writes and reads an area's
+    points whole."""
 
-    __tablename__ = "demand_points"
+    __tablename__ = "demand_point_blocks"
     __table_args__ = ({"postgresql_partition_by": "LIST (area_id)"},)
 
     area_id: Mapped[int] = mapped_column(Integer)
-    id: Mapped[int] = mapped_column(Integer)
-    lon: Mapped[float] = mapped_column(Float)
-    lat: Mapped[float] = mapped_column(Float)
-    x: Mapped[float] = mapped_column(Float)
-    y: Mapped[float] = mapped_column(Float)
-    weight: Mapped[float] = mapped_column(Float)
-    observed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    __mapper_args__ = MappingProxyType({"primary_key": (area_id, id)})
-    """The ORM's identity of a point (no key in the table)."""
+    first_id: Mapped[int] = mapped_column(Integer)
+    n: Mapped[int] = mapped_column(Integer)
+    weight_sum: Mapped[float] = mapped_column(Float)
+    west: Mapped[float] = mapped_column(Float)
+    south: Mapped[float] = mapped_column(Float)
+    east: Mapped[float] = mapped_column(Float)
+    north: Mapped[float] = mapped_column(Float)
+    lon: Mapped[bytes] = mapped_column(LargeBinary)
+    lat: Mapped[bytes] = mapped_column(LargeBinary)
+    x: Mapped[bytes] = mapped_column(LargeBinary)
+    y: Mapped[bytes] = mapped_column(LargeBinary)
+    weight: Mapped[bytes] = mapped_column(LargeBinary)
+    micros: Mapped[bytes | None] = mapped_column(LargeBinary)
+    __mapper_args__ = MappingProxyType({"primary_key": (area_id, first_id)})
+    """The ORM's identity of a block (no key in the table)."""
 
 
 class DemandLayer(Base):

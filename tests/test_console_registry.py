@@ -288,7 +288,7 @@ ORDERS = (SAMPLES / "orders_sample.csv").read_bytes()
 def demand_stored(engine: Engine) -> tuple[int, int, float]:
     """The demand points and cells stored, and the cells' total."""
     with engine.connect() as conn:
-        points = conn.execute(text("SELECT count(*) FROM demand_points")).scalar_one()
+        points = conn.execute(text("SELECT coalesce(sum(n), 0) FROM demand_point_blocks")).scalar_one()
         cells, total = conn.execute(text("SELECT count(*), coalesce(sum(weight), 0) FROM area_cells")).one()
     return int(points), int(cells), float(total)
 

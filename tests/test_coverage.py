@@ -89,7 +89,7 @@ def test_demand_aggregates_in_postgis(engine, grid_area, tmp_path):
     s400 = import_demand(engine, path, area="grid", cell_size_m=400)  # replaces, re-aggregates
     assert s400.points == 450 and s400.weight_total == pytest.approx(675)
     with engine.connect() as conn:
-        n_points = conn.execute(text("SELECT count(*) FROM demand_points")).scalar_one()
+        n_points = conn.execute(text("SELECT coalesce(sum(n), 0) FROM demand_point_blocks")).scalar_one()
         sizes = conn.execute(text("SELECT DISTINCT cell_size_m FROM area_cells")).scalars().all()
         area = conn.execute(text("SELECT avg(ST_Area(ST_Transform(geom, 32650))) FROM area_cells")).scalar_one()
     assert n_points == 450 and sizes == [400.0] and area == pytest.approx(400 * 400, rel=1e-6)

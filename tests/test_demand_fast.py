@@ -13,6 +13,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pacsv
 import pytest
+from point_rows import point_frame
 from shapely import wkb
 from sqlalchemy import Engine, text
 
@@ -37,9 +38,7 @@ def _orders(n: int, *, seed: int = 7, margin: float = 0.0) -> pd.DataFrame:
 def _stored(engine: Engine) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The stored points (lon, lat, weight, observed_at in order of storage) and cells (by key)."""
     with engine.connect() as conn:
-        pts = pd.DataFrame(conn.execute(text(
-            "SELECT lon, lat, weight, observed_at FROM demand_points ORDER BY id"
-        )).mappings().all())
+        pts = point_frame(conn)[["lon", "lat", "weight", "observed_at"]]
         cells = pd.DataFrame(conn.execute(text(
             "SELECT cell_key, cell_size_m, weight, points, ST_AsBinary(geom) AS geom, ST_AsBinary(centroid) AS c, "
             "ST_SRID(geom) AS srid FROM area_cells ORDER BY cell_key")).mappings().all())
@@ -196,7 +195,7 @@ def test_bad_rows_give_the_same_problems(engine, wudaokou, tmp_path):
         outside.append(err.value.problems)
     assert outside[0] == outside[1] and outside[0]
     with engine.connect() as conn:
-        assert conn.execute(text("SELECT count(*) FROM demand_points")).scalar_one() == 0
+        assert conn.execute(text("SELECT count(*) FROM demand_point_blocks")).scalar_one() == 0
     plain = tmp_path / "bad.parquet"
     good = _orders(20, seed=31)
     frame = pd.DataFrame({"lon": good["lon"], "lat": good["lat"], "weight": good["weight"]})

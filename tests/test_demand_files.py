@@ -13,8 +13,8 @@ import openpyxl
 import pandas as pd
 import pytest
 from cli_runner import run_cli
+from point_rows import point_frame
 from pyproj import Geod, Transformer
-from sqlalchemy import text
 
 from yizhan.data.demand import import_demand
 from yizhan.data.demand_columns import DemandColumns, choose_columns
@@ -32,9 +32,7 @@ MERCHANTS = [(116.4000, 39.9000)] * 4
 def _points(engine) -> pd.DataFrame:  # type: ignore[no-untyped-def]
     """The stored demand points: lon, lat (WGS 84), weight, observed_at (UTC), in insertion order."""
     with engine.connect() as conn:
-        return pd.DataFrame(conn.execute(text(
-            "SELECT lon, lat, weight, observed_at FROM demand_points ORDER BY id"
-        )).mappings().all())
+        return point_frame(conn)[["lon", "lat", "weight", "observed_at"]]
 
 
 def _utc(*args: int) -> datetime:

@@ -70,7 +70,7 @@ def test_reimport_keeps_a_run_and_drops_unused_layers(engine: Engine, seeded: Ar
         assert conn.execute(text("SELECT count(*) FROM run_cells")).scalar_one() == 0
         assert conn.execute(text("SELECT count(*) FROM demand_layers")).scalar_one() == 0
         assert conn.execute(text("SELECT count(*) FROM demand_cells")).scalar_one() == 0
-        assert conn.execute(text("SELECT to_regclass(:t)"), {"t": f"demand_points_a{seeded.id}"}).scalar() is None
+        assert conn.execute(text("SELECT to_regclass(:t)"), {"t": f"demand_point_blocks_a{seeded.id}"}).scalar() is None
     assert second["cells"] > 0
 
 

@@ -1,6 +1,6 @@
-"""An area's demand points stored as numbers in its own partition (``data.demand_points``): what a re-import swaps
-in, what a failed one leaves, two areas apart, appended points numbered on, and the points read back against
-PostGIS's own transform and time zone arithmetic. Real files, a real PostGIS, migrations run down and up."""
+"""An area's demand points stored as blocks of column bytes in its own partition (``data.demand_points``): what a
+re-import swaps in, what a failed one leaves, two areas apart, appended points numbered on, and the points read back
+against PostGIS's own transform and time zone arithmetic. Real files, a real PostGIS, migrations run down and up."""
 
 from __future__ import annotations
 
@@ -12,12 +12,21 @@ import numpy as np
 import pandas as pd
 import pytest
 from alembic import command
+from point_rows import NO_TIME, point_frame, rewrite_points
 from shapely.geometry import box
 from sqlalchemy import Engine, text
 
 from yizhan.areas import AreaInfo, ensure_area, resolve_area
 from yizhan.data.demand import import_demand
-from yizhan.data.demand_points import PointBlock, load_points, partition_name, replace_points, stored_points
+from yizhan.data.demand_points import (
+    PointBlock,
+    drop_points,
+    load_points,
+    partition_name,
+    point_totals,
+    replace_points,
+    stored_points,
+)
 from yizhan.db.engine import alembic_config, make_engine
 from yizhan.errors import ImportRejected, InvalidInput
 
@@ -40,8 +49,7 @@ def _csv(tmp_path: Path, name: str, n: int, seed: int, *, blank_times: int = 0) 
 
 def _stored(engine: Engine, area_id: int) -> pd.DataFrame:
     with engine.connect() as conn:
-        return pd.DataFrame(conn.execute(text(
-            "SELECT id, lon, lat, weight FROM demand_points WHERE area_id = :a ORDER BY id"), {"a": area_id}).all())
+        return point_frame(conn, area_id)[["id", "lon", "lat", "weight"]]
 
 
 def _tables(engine: Engine, pattern: str) -> list[tuple[str, str, bool]]:
@@ -57,7 +65,7 @@ def test_a_reimport_swaps_the_partition_and_a_failed_one_leaves_the_points(engin
     first = _csv(tmp_path, "first.csv", 3000, seed=1)
     import_demand(engine, tmp_path / "first.csv", area="wudaokou")
     name = partition_name(wudaokou.id)
-    assert _tables(engine, "demand_points%") == [("demand_points", "p", False), (name, "r", True)]
+    assert _tables(engine, "demand_point%") == [("demand_point_blocks", "p", False), (name, "r", True)]
     with engine.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM pg_index WHERE indrelid = CAST(:t AS regclass)"),
                             {"t": name}).scalar_one() == 0
@@ -85,7 +93,7 @@ def test_a_reimport_swaps_the_partition_and_a_failed_one_leaves_the_points(engin
         raise RuntimeError("after the load")
     after = _stored(engine, wudaokou.id)
     assert after.equals(got)
-    assert _tables(engine, "demand_points%") == [("demand_points", "p", False), (name, "r", True)]
+    assert _tables(engine, "demand_point%") == [("demand_point_blocks", "p", False), (name, "r", True)]
 
 
 def _block(frame: pd.DataFrame, area: AreaInfo) -> PointBlock:
@@ -106,20 +114,24 @@ def test_two_areas_keep_their_own_partitions(engine: Engine, wudaokou: AreaInfo,
     import_demand(engine, tmp_path / "a.csv", area="wudaokou")
     import_demand(engine, tmp_path / "b.csv", area="east")
     import_demand(engine, tmp_path / "b.csv", area="wudaokou", fast=False)
-    assert [t[0] for t in _tables(engine, "demand_points_a%")] == sorted([partition_name(wudaokou.id),
+    assert [t[0] for t in _tables(engine, "demand_point_blocks_a%")] == sorted([partition_name(wudaokou.id),
                                                                            partition_name(east.id)])
     assert np.array_equal(_stored(engine, east.id)["lon"].to_numpy(), b["lon"].to_numpy())
     assert np.array_equal(_stored(engine, wudaokou.id)["lon"].to_numpy(), b["lon"].to_numpy())
     assert len(a) == 500
     with engine.begin() as conn:
-        conn.execute(text("DELETE FROM demand_points WHERE area_id = :a"), {"a": east.id})
+        drop_points(conn.connection.driver_connection, east.id)
     assert _stored(engine, east.id).empty and len(_stored(engine, wudaokou.id)) == 700
+    with engine.connect() as conn:
+        assert point_totals(conn, east.id).count == 0
+        totals = point_totals(conn, wudaokou.id)
+    assert (totals.count, totals.last_id, totals.weight) == (700, 700, pytest.approx(b["weight"].sum()))
 
 
 def test_points_read_back_as_postgis_reads_them(engine: Engine, wudaokou: AreaInfo, tmp_path: Path) -> None:
     """x, y against ST_Transform, the hour of the week against PostgreSQL's own time zone arithmetic, each point's
-    cell against the stored cells, the span of times; the order of storage kept after rows are updated in place;
-    appended points numbered on, by the general path as by the fast one."""
+    cell against the stored cells, the span of times; the order of storage kept after the points are stored again
+    with times taken away; appended points numbered on, by the general path as by the fast one."""
     first = _csv(tmp_path, "orders.csv", 4000, seed=5, blank_times=300)
     import_demand(engine, tmp_path / "orders.csv", area="wudaokou", cell_size_m=150.0)
     _csv(tmp_path, "more.csv", 600, seed=6, blank_times=50)
@@ -128,18 +140,22 @@ def test_points_read_back_as_postgis_reads_them(engine: Engine, wudaokou: AreaIn
     import_demand(engine, tmp_path / "more2.csv", area="wudaokou", cell_size_m=150.0, append=True, fast=False)
     with engine.connect() as conn:
         pts = stored_points(conn, wudaokou, cell_size_m=150.0, timezone=ZONE)
+        rows = point_frame(conn, wudaokou.id)
         ref = pd.DataFrame(conn.execute(text(f"""
-            SELECT id, ST_X(p) AS x, ST_Y(p) AS y,
-                   CASE WHEN observed_at IS NULL THEN -1
-                        ELSE (extract(isodow FROM observed_at AT TIME ZONE '{ZONE}')::int - 1) * 24
-                             + extract(hour FROM observed_at AT TIME ZONE '{ZONE}')::int END AS hour
-            FROM (SELECT id, observed_at, ST_Transform(ST_SetSRID(ST_MakePoint(lon, lat), 4326), :crs) AS p
-                  FROM demand_points WHERE area_id = :a) t ORDER BY id"""),
-            {"a": wudaokou.id, "crs": wudaokou.crs_epsg}).all())
-        span = conn.execute(text("SELECT min(observed_at), max(observed_at) FROM demand_points")).one()
+            SELECT k AS id, ST_X(p) AS x, ST_Y(p) AS y,
+                   CASE WHEN t IS NULL THEN -1
+                        ELSE (extract(isodow FROM t AT TIME ZONE '{ZONE}')::int - 1) * 24
+                             + extract(hour FROM t AT TIME ZONE '{ZONE}')::int END AS hour
+            FROM (SELECT k, t, ST_Transform(ST_SetSRID(ST_MakePoint(lon, lat), 4326), :crs) AS p
+                  FROM unnest(CAST(:lon AS float8[]), CAST(:lat AS float8[]), CAST(:t AS timestamptz[]))
+                       WITH ORDINALITY AS u(lon, lat, t, k)) q ORDER BY k"""),
+            {"crs": wudaokou.crs_epsg, "lon": rows["lon"].tolist(), "lat": rows["lat"].tolist(),
+             "t": [None if pd.isna(v) else v.to_pydatetime() for v in rows["observed_at"]]}).all())
+        span = (rows["observed_at"].min(), rows["observed_at"].max())
         cells = pd.DataFrame(conn.execute(text("SELECT cell_key, weight, points FROM area_cells WHERE area_id = :a"),
                                           {"a": wudaokou.id}).all()).set_index("cell_key")
-    assert len(pts) == 4700 and ref["id"].tolist() == list(range(1, 4701))
+    assert len(pts) == 4700 and rows["id"].tolist() == ref["id"].tolist() == list(range(1, 4701))
+    assert pts.ids is not None and pts.ids.tolist() == list(range(1, 4701))
     assert np.array_equal(pts.lon[:4000], first["lon"].to_numpy())
     assert np.abs(pts.x - ref["x"].to_numpy()).max() < 1e-6 and np.abs(pts.y - ref["y"].to_numpy()).max() < 1e-6
     assert np.array_equal(pts.hour, ref["hour"].to_numpy()) and (pts.hour == -1).sum() == 350
@@ -149,14 +165,15 @@ def test_points_read_back_as_postgis_reads_them(engine: Engine, wudaokou: AreaIn
     assert np.allclose(by_cell["sum"], cells.loc[by_cell.index, "weight"])
     assert (by_cell["count"] == cells.loc[by_cell.index, "points"]).all()
     with engine.begin() as conn:
-        conn.execute(text("UPDATE demand_points SET observed_at = NULL WHERE id % 2 = 0"))
+        rewrite_points(conn, wudaokou.id, lambda f: f.assign(micros=np.where(f["id"] % 2 == 0, NO_TIME,
+                                                                               f["micros"])))
         moved = stored_points(conn, wudaokou, cell_size_m=150.0, timezone=ZONE)
     assert np.array_equal(moved.lon, pts.lon) and (moved.hour[1::2] == -1).all()
 
 
 def test_migration_moves_stored_points(db_url: str) -> None:
     """Points stored with a geometry before 0013 come out as numbers (numbered in their former order, x, y in their
-    area's CRS), and the downgrade gives them their geometry back."""
+    area's CRS), then as blocks (0017), and the downgrade gives them a row each and their geometry back."""
     engine = make_engine(db_url)
     try:
         cfg = alembic_config(db_url)
@@ -170,14 +187,22 @@ def test_migration_moves_stored_points(db_url: str) -> None:
                              {"a": area, "w": w, "t": when, "lon": lon})
         command.upgrade(cfg, "head")
         with engine.connect() as conn:
-            rows = conn.execute(text("SELECT id, lon, lat, weight, observed_at IS NULL, x, y FROM demand_points "
-                                     "ORDER BY id")).all()
+            frame = point_frame(conn, area)
+            rows = list(zip(frame["id"], frame["lon"], frame["lat"], frame["weight"], frame["observed_at"].isna(),
+                            frame["x"], frame["y"], strict=True))
             info = resolve_area(conn, "old")
             pts = stored_points(conn, info, cell_size_m=200.0, timezone=ZONE)
         assert [tuple(r)[:5] for r in rows] == [(1, 116.31, 40.0, 2.0, False), (2, 116.32, 40.0, 3.0, True)]
         assert pts.hour.tolist() == [8, -1]  # Monday 08:00 in Beijing
-        assert 300_000 < rows[0].x < 500_000 and 4_400_000 < rows[0].y < 4_500_000  # UTM 50N metres
-        assert _tables(engine, "demand_points_a%") == [(partition_name(area), "r", True)]
+        assert 300_000 < rows[0][5] < 500_000 and 4_400_000 < rows[0][6] < 4_500_000  # UTM 50N metres
+        assert _tables(engine, "demand_point_blocks_a%") == [(partition_name(area), "r", True)]
+        command.downgrade(cfg, "0016")  # blocks back to a row per point, times and all
+        with engine.connect() as conn:
+            one = conn.execute(text("SELECT id, lon, weight, observed_at, x FROM demand_points ORDER BY id")).all()
+        assert [tuple(r)[:3] for r in one] == [(1, 116.31, 2.0), (2, 116.32, 3.0)]
+        assert one[0].observed_at == pd.Timestamp("2026-11-23T00:00:00Z") and one[1].observed_at is None
+        assert one[0].x == rows[0][5]
+        command.upgrade(cfg, "head")
         command.downgrade(cfg, "0012")
         with engine.connect() as conn:
             back = conn.execute(text("SELECT ST_X(geom), weight FROM demand_points ORDER BY id")).all()
@@ -215,10 +240,10 @@ def test_row_limit_bounds_uploads_not_the_command_line(engine: Engine, cli_env: 
         assert len(_stored(engine, resolve_area(conn, "wudaokou").id)) == 50
 
 
-def test_points_read_in_slices_of_pages(engine: Engine, wudaokou: AreaInfo, tmp_path: Path,
-                                        monkeypatch: pytest.MonkeyPatch) -> None:
-    """An area's points read back in slices of a few pages (one array per column and slice, as an area of more
-    than about 12 million points is read) are the points read in one piece; an area without points reads empty."""
+def test_points_stored_in_many_blocks(engine: Engine, wudaokou: AreaInfo, tmp_path: Path,
+                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """An area's points stored in many small blocks read back as the points stored in one; an area without points
+    reads empty."""
     from yizhan.data import demand_points
 
     with engine.connect() as conn:
@@ -228,10 +253,12 @@ def test_points_read_in_slices_of_pages(engine: Engine, wudaokou: AreaInfo, tmp_
     import_demand(engine, tmp_path / "orders.csv", area="wudaokou")
     with engine.connect() as conn:
         whole = stored_points(conn, wudaokou, cell_size_m=200.0, timezone=ZONE)
-        monkeypatch.setattr(demand_points, "READ_PAGES", 3)
-        pages = conn.execute(text("SELECT pg_relation_size(:t) / 8192"), {"t": partition_name(wudaokou.id)}).scalar()
+    monkeypatch.setattr(demand_points, "BLOCK_POINTS", 700)
+    import_demand(engine, tmp_path / "orders.csv", area="wudaokou")
+    with engine.connect() as conn:
+        blocks = conn.execute(text("SELECT count(*), min(n), max(n) FROM demand_point_blocks")).one()
         sliced = stored_points(conn, wudaokou, cell_size_m=200.0, timezone=ZONE)
-    assert pages is not None and pages > 3 * 5
+    assert blocks[0] >= 8 and blocks[2] == 700
     for name in ("x", "y", "lon", "lat", "weight", "hour", "ix", "iy"):
         assert np.array_equal(getattr(whole, name), getattr(sliced, name)), name
     assert len(whole) == 5000 and (whole.first_time, whole.last_time) == (sliced.first_time, sliced.last_time)

@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from alembic import command
+from point_rows import point_frame
 from pyproj import Transformer
 from shapely import wkb
 from sqlalchemy import Engine, text
@@ -44,8 +45,7 @@ def _cells(engine: Engine) -> pd.DataFrame:
 
 def _points(engine: Engine) -> pd.DataFrame:
     with engine.connect() as conn:
-        return pd.DataFrame(conn.execute(text("SELECT id, lon, lat, x, y, weight, observed_at FROM demand_points "
-                                              "ORDER BY id")).mappings().all())
+        return point_frame(conn)[["id", "lon", "lat", "x", "y", "weight", "observed_at"]]
 
 
 def _tables(engine: Engine) -> list[str]:

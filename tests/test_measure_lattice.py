@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from point_rows import rewrite_points
 from pyproj import Transformer
 from shapely.geometry import box
 from sqlalchemy import text
@@ -64,8 +65,9 @@ def test_points_find_the_same_cells_by_column_and_row_as_by_key(engine: Engine, 
 def test_a_point_in_no_stored_cell_is_found_either_way(engine: Engine, tmp_path: Path) -> None:
     _demand(engine, tmp_path)
     with engine.begin() as conn:  # a stored point moved to a square the layer has no cell for
-        conn.execute(text("UPDATE demand_points SET x = x + 50000, y = y + 50000 WHERE id = (SELECT min(id) "
-                          "FROM demand_points)"))
+        area_id = conn.execute(text("SELECT DISTINCT area_id FROM demand_point_blocks")).scalar_one()
+        rewrite_points(conn, area_id, lambda f: f.assign(x=f["x"] + np.r_[50000.0, np.zeros(len(f) - 1)],
+                                                        y=f["y"] + np.r_[50000.0, np.zeros(len(f) - 1)]))
     for lattice in (False, True):
         with pytest.raises(InvalidInput, match="1 demand points"):
             _measured(engine, "points", lattice=lattice)

@@ -18,6 +18,7 @@ from sqlalchemy import text
 from yizhan.areas import AreaInfo
 from yizhan.coverage.analysis import run_coverage
 from yizhan.coverage.runs import load_run
+from yizhan.data.demand_points import drop_points
 from yizhan.errors import ImportRejected, InvalidInput
 from yizhan.geo.coords import from_wgs84
 from yizhan.maps.folium_map import write_map
@@ -135,7 +136,7 @@ def test_without_stored_points_the_cell_centres_are_measured_as_runs_do(engine, 
     """An area holding only its cells (a grid was imported): the recommendation measures the cell centres, with
     the same ellipsoid re-check as a run, and the sites it picks cover in a run what it says."""
     with engine.begin() as conn:
-        conn.execute(text("DELETE FROM demand_points WHERE area_id = :a"), {"a": area.id})
+        drop_points(conn.connection.driver_connection, area.id)
     before = run_coverage(engine, radius_m=450)
     r = recommend(engine, k=2, radius_m=450, settings=settings)
     assert before["params"]["measured"] == r["params"]["measured"] == "cells" and "points" not in r["params"]

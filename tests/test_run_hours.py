@@ -7,6 +7,7 @@ from datetime import timedelta
 
 import numpy as np
 import pytest
+from point_rows import NO_TIME, point_frame, rewrite_points
 from sqlalchemy import text
 
 from yizhan.coverage.analysis import run_coverage
@@ -146,8 +147,8 @@ def test_capacity_loads(engine, sample_area, settings):
     # each hour per a typical week: divided by how often its weekday occurs between the first and last order's day
     pts, _ = _inputs(engine, sample_area)
     with engine.connect() as conn:
-        first, last = conn.execute(text("SELECT min(observed_at AT TIME ZONE 'Asia/Shanghai')::date, "
-                                        "max(observed_at AT TIME ZONE 'Asia/Shanghai')::date FROM demand_points")).one()
+        local = point_frame(conn)["observed_at"].dt.tz_convert("Asia/Shanghai").dt.date
+        first, last = local.min(), local.max()
     days = [first + timedelta(days=i) for i in range((last - first).days + 1)]
     per_day = np.bincount([d.weekday() for d in days], minlength=7)
     typical = np.bincount(pts.hour, weights=pts.weight, minlength=168) / np.repeat(np.maximum(per_day, 1), 24)
@@ -165,7 +166,8 @@ def test_capacity_loads(engine, sample_area, settings):
 
 def test_profile_and_refusals(engine, sample_area):
     with engine.begin() as conn:
-        conn.execute(text("UPDATE demand_points SET observed_at = NULL WHERE id % 2 = 0"))
+        rewrite_points(conn, sample_area.id, lambda f: f.assign(micros=np.where(f["id"] % 2 == 0, NO_TIME,
+                                                                                  f["micros"])))
         store_profile(conn, sample_area.id, np.r_[np.zeros(167), 1.0], source="周日深夜.csv")
     summary = run_coverage(engine, radius_m=RADIUS, by_hour=True)
     assert "file: 周日深夜.csv" in summary["by_hour"]["profile"]
