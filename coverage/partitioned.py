@@ -24,7 +24,8 @@ one pass, on a shared path), the part's own graph: the parts are then its tiles,
 this module needs.
 
 The parts' results are merged by the cells' database ids (integers: matching 1.6 M cells by their string keys
-took seconds), and a part measured on points reads them with ``data.demand_points.stored_points`` kept to its box.
+took seconds), and a part measured on points reads them with ``data.demand_points.stored_points`` kept to its box
+(the stored blocks of points lying outside it are not read).
 
 Ties (two stations at exactly the same distance) may be broken differently from a whole run: the distance is the
 same, the station named may differ.
