@@ -23,6 +23,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -543,10 +544,30 @@ class CellSums:
         return FastCells(ix[order], iy[order], weight[order], points[order], self.size)
 
 
+SPLIT_POINTS = 1 << 17
+"""Points from which ``metres`` transforms two halves on two threads."""
+
+
 def metres(lon: np.ndarray, lat: np.ndarray, crs_epsg: int) -> tuple[np.ndarray, np.ndarray]:
-    """WGS 84 lon, lat degrees as x, y metres (east, north) in EPSG ``crs_epsg``."""
-    x, y = Transformer.from_crs(SRID, crs_epsg, always_xy=True).transform(lon, lat)
-    return np.asarray(x, np.float64), np.asarray(y, np.float64)
+    """WGS 84 lon, lat degrees as x, y metres (east, north) in EPSG ``crs_epsg``. From ``SPLIT_POINTS`` points, the
+    second half is transformed on a thread of its own (PROJ releases the GIL), each thread with its own
+    transformer: an import's batch uses the core the server leaves while it stores the batch before (10 M points:
+    1.6 s on one thread), and the numbers are those of one call."""
+    x = np.array(lon, dtype=np.float64, copy=True, ndmin=1)
+    y = np.array(lat, dtype=np.float64, copy=True, ndmin=1)
+
+    def transform(part: slice) -> None:
+        Transformer.from_crs(SRID, crs_epsg, always_xy=True).transform(x[part], y[part], inplace=True)
+
+    n = len(x)
+    if n < SPLIT_POINTS:
+        transform(slice(0, n))
+        return x, y
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        second = pool.submit(transform, slice(n // 2, n))
+        transform(slice(0, n // 2))
+        second.result()
+    return x, y
 
 
 def grid_cells(x: np.ndarray, y: np.ndarray, weight: np.ndarray, *, cell_size_m: float) -> FastCells:

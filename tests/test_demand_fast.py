@@ -276,3 +276,24 @@ def test_files_read_in_many_batches_while_stored(engine, wudaokou, tmp_path, mon
         _same(before, _stored(engine))
     clipped = import_demand(engine, parquet, area="wudaokou", clip=True)
     assert clipped.points == 2998 and clipped.dropped_outside == 2
+
+
+@pytest.mark.parametrize("n", [0, 1, 1000, 300_001])
+def test_metres_on_two_threads_are_one_calls(n: int) -> None:
+    """Above ``SPLIT_POINTS`` the metres are transformed in two halves on two threads: the same numbers, to the
+    bit, as one PROJ call over all the points (NaN and points off the zone included); the inputs are left as
+    they were."""
+    from pyproj import Transformer
+
+    from yizhan.data.demand_fast import SPLIT_POINTS, metres
+
+    rng = np.random.default_rng(n)
+    lon, lat = rng.uniform(100.0, 125.0, n), rng.uniform(20.0, 50.0, n)
+    if n > 10:
+        lon[3], lat[7] = np.nan, np.nan
+    before = lon.copy(), lat.copy()
+    x, y = metres(lon, lat, 32650)
+    rx, ry = Transformer.from_crs(4326, 32650, always_xy=True).transform(lon, lat)
+    assert np.array_equal(x, np.asarray(rx), equal_nan=True) and np.array_equal(y, np.asarray(ry), equal_nan=True)
+    assert np.array_equal(lon, before[0], equal_nan=True) and np.array_equal(lat, before[1], equal_nan=True)
+    assert (n >= SPLIT_POINTS) == (n == 300_001)
