@@ -8,11 +8,11 @@ degrees, a weight 1 to 5, a Beijing time without an offset in the CSV, an aware 
 as a CSV and a GeoParquet file, and each file is imported in a new process of its own (so that its peak memory is
 its own) by ``import_demand`` end to end (points and 200 m cells stored, one transaction), with the wall time of
 each phase it reports: read (pyarrow), check (numpy, the rules of ``check_demand``), transform (coordinate system),
-area test, COPY points (into a new table: the metres in the area's CRS and the binary rows of each block made while
-the server stores the block before), cells (numpy), COPY cells (into the new layer's own table), index cells (that
-table attached to ``demand_cells``: its indexes built), close layer (its count and weight recorded, the retired
-layer dropped), swap (the old partition of points dropped, the new one attached), commit. Then the stored points are
-read back (``stored_points``), and the encoding of the rows is timed alone. Each file of the fast path is then
+area test, COPY points (into a new table: the metres in the area's CRS and each stored block of column bytes made
+while the server stores the block before), cells (numpy), COPY cells (into the new layer's own table), index cells
+(that table attached to ``demand_cells``: its indexes built), close layer (its count and weight recorded, the
+retired layer dropped), swap (the old partition of points dropped, the new one attached), commit. Then the stored
+points are read back (``stored_points``), and the encoding of the blocks is timed alone. Each file of the fast path is then
 imported again by ``yizhan demand import`` in a new process, as a clerk runs it (``--no-cli``: not), timed from the
 start of the process to its exit against the goal of 1,000,000 points/s, with the load average after it; where the
 goal is not met, the phases above say where the time goes. ``--old`` points go through both paths (``fast=False``:
