@@ -12,12 +12,12 @@ area test, COPY points (into a new table: the metres in the area's CRS and each 
 while the server stores the block before), cells (numpy), COPY cells (into the new layer's own table), index cells
 (that table attached to ``demand_cells``: its indexes built), close layer (its count and weight recorded, the
 retired layer dropped), swap (the old partition of points dropped, the new one attached), commit. Then the stored
-points are read back (``stored_points``), and the encoding of the blocks is timed alone. Each file of the fast path is then
-imported again by ``yizhan demand import`` in a new process, as a clerk runs it (``--no-cli``: not), timed from the
-start of the process to its exit against the goal of 1,000,000 points/s, with the load average after it; where the
-goal is not met, the phases above say where the time goes. ``--old`` points go through both paths (``fast=False``:
-the general reader, cells summed in PostGIS). ``--variants N`` points held in memory are stored and read back in
-several ways (``copy_variants``). Printed: wall seconds (``time.perf_counter``), points/s, the import process's peak
+points are read back (``stored_points``), and the encoding of the blocks is timed alone. Each file of the fast path
+is then imported again by ``yizhan demand import`` in a new process, as a clerk runs it (``--no-cli``: not), timed
+from the start of the process to its exit against the goal of 1,000,000 points/s, with the load average after it;
+where the goal is not met, the phases above say where the time goes. ``--old`` points go through both paths
+(``fast=False``: the general reader). ``--variants N`` points held in memory are stored and read back in several
+ways (``copy_variants``). Printed: wall seconds (``time.perf_counter``), points/s, the import process's peak
 resident memory (MB, ``VmHWM``) after the import and after the read back. The figures are printed, not asserted.
 
 ``--h3 RES`` imports each file of the fast path a second time with its cells H3 hexagons of resolution ``RES``
