@@ -212,7 +212,7 @@ def bench_coverage(engine: Engine, scale: Scale, rng: np.random.Generator, folde
     results.append([f"import_demand ({summary.points:,} points -> {summary.cells:,} cells)", f"{td['s']:.2f} s",
                     f"{summary.points / td['s']:,.0f} points/s"])
     results.append(["  read + check file (outside the DB)", f"{t_check:.2f} s", ""])
-    results.append(["  aggregate_cells alone (PostGIS)", f"{t_agg:.2f} s", ""])
+    results.append(["  aggregate_cells alone", f"{t_agg:.2f} s", ""])
     results.append(["  rest (COPY points, delete, commit)", f"{max(td['s'] - t_check - t_agg, 0):.2f} s", ""])
     results.append([f"run_coverage ({run['cells']:,} cells x {run['stations']:,} active stations)",
                     f"{tc['s']:.2f} s", f"covered share {run['covered_share'] * 100:.2f} %"])

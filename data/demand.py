@@ -2,9 +2,9 @@
 
 Files are read by ``data.demand_files`` (CSV, XLSX, GeoJSON, GeoParquet, shapefiles; the columns by the headers
 clerks and platforms write, ``data.demand_columns``), times by ``data.demand_times`` (a time without an offset is
-local time of the app's time zone). Cells are squares of ``cell_size_m`` metres in the area's metric CRS,
-aggregated in PostGIS, or (``h3_res``) H3 hexagons summed in numpy (``data.h3_cells``); each keeps its total
-weight, point count, polygon and centre (stored in WGS 84).
+local time of the app's time zone). Cells are squares of ``cell_size_m`` metres in the area's metric CRS, or
+(``h3_res``) H3 hexagons (``data.h3_cells``), the points summed into them in numpy; each keeps its total weight,
+point count, polygon and centre (stored in WGS 84).
 """
 
 from __future__ import annotations
@@ -298,7 +298,7 @@ def _import_fast(engine: Engine, opened: FastFile, *, source: str, area: str | N
     """The rest of ``import_demand`` for a file the fast path opened (``data.demand_fast``), in one transaction: its
     batches are read, checked, tested against the area and stored by binary COPY while the file is being read (the
     server stores one batch while the next is read), then the cells, summed in numpy (with ``append`` all the
-    area's points are summed again in PostGIS), are written and the new points swapped in. A point outside the
+    area's stored points are summed again), are written and the new points swapped in. A point outside the
     area is an error naming up to 200 of them (their rows) unless ``clip`` drops them, as in the general path; that
     error, and any other, rolls everything back. None, with nothing stored, when a batch shows that the general path
     is to read the file, or when points lie outside the area of a file whose rows the fast path cannot number: the
