@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 import threading
 from collections.abc import Sequence
 from pathlib import Path
@@ -54,8 +55,44 @@ def alembic_config(url: str) -> Config:
     return cfg
 
 
+_REVISION = re.compile(r'^revision: str = "([^"]+)"$', re.M)
+_DOWN_REVISION = re.compile(r'^down_revision: [^=]+= (?:"([^"]+)"|None)$', re.M)
+
+
+def head_revision() -> str | None:
+    """The newest revision of the migration scripts, read from their text (``revision``, ``down_revision``): the
+    one no other revises; None unless exactly one is."""
+    revisions, revised = set(), set()
+    for script in (MIGRATIONS / "versions").glob("*.py"):
+        source = script.read_text(encoding="utf-8")
+        found = _REVISION.search(source)
+        if found is None:
+            continue
+        revisions.add(found[1])
+        down = _DOWN_REVISION.search(source)
+        if down is None:
+            return None
+        if down[1]:
+            revised.add(down[1])
+    heads = revisions - revised
+    return heads.pop() if len(heads) == 1 else None
+
+
+def at_head(conn: Connection) -> bool:
+    """Whether the database's schema is at the scripts' newest revision (``head_revision``): one row in
+    ``alembic_version``, naming it."""
+    head = head_revision()
+    if head is None or not conn.execute(text("SELECT to_regclass('alembic_version') IS NOT NULL")).scalar_one():
+        return False
+    return conn.execute(text("SELECT array_agg(version_num) FROM alembic_version")).scalar_one() == [head]
+
+
 def migrate(engine: Engine) -> None:
-    """Create the PostGIS extension if missing and upgrade the schema to the newest revision."""
+    """Create the PostGIS extension if missing and upgrade the schema to the newest revision. A schema already at
+    it is left without loading the migrations (a command's start: 0.3 s of loading them)."""
+    with engine.connect() as conn:
+        if at_head(conn):
+            return
     with engine.begin() as conn:
         conn.execute(text("CREATE EXTENSION IF NOT EXISTS postgis"))
         conn.execute(text("SELECT pg_advisory_xact_lock(727001)"))  # one migrator at a time

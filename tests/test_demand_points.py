@@ -277,3 +277,27 @@ def test_hour_of_week_by_quarter_hours(zone: str) -> None:
         micros = rng.integers(8 * 10**14, 8 * 10**14 + spread, 200_000)
         local = pd.DatetimeIndex((micros + PG_EPOCH_US).astype("datetime64[us]")).tz_localize("UTC").tz_convert(zone)
         assert np.array_equal(hours_of_week(micros, ZoneInfo(zone)), local.day_of_week * 24 + local.hour)
+
+
+def test_a_schema_at_head_is_left_without_loading_the_migrations(db_url: str) -> None:
+    """``migrate`` reads the newest revision from the scripts' text (alembic's own head) and leaves a schema at it;
+    a schema below it is upgraded."""
+    from alembic.script import ScriptDirectory
+
+    from yizhan.db.engine import at_head, head_revision, migrate
+
+    cfg = alembic_config(db_url)
+    assert head_revision() == ScriptDirectory.from_config(cfg).get_current_head()
+    engine = make_engine(db_url)
+    try:
+        with engine.connect() as conn:
+            assert at_head(conn)
+        command.downgrade(cfg, "0016")
+        with engine.connect() as conn:
+            assert not at_head(conn)
+            assert conn.execute(text("SELECT to_regclass('demand_point_blocks')")).scalar() is None
+        migrate(engine)
+        with engine.connect() as conn:
+            assert at_head(conn) and conn.execute(text("SELECT to_regclass('demand_point_blocks')")).scalar()
+    finally:
+        engine.dispose()
