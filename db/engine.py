@@ -8,17 +8,18 @@ import re
 import threading
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import psycopg
-from alembic import command
-from alembic.config import Config
 from sqlalchemy import Connection, Engine, create_engine, text
 from sqlalchemy.exc import OperationalError
 
 from yizhan.db.cluster import Cluster
 from yizhan.errors import DATABASE_BUSY, DATABASE_DOWN, DatabaseUnavailable
 from yizhan.settings import Settings
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 
@@ -49,6 +50,10 @@ def database_url(settings: Settings) -> str:
 
 
 def alembic_config(url: str) -> Config:
+    """Alembic's configuration for the database at ``url`` (alembic imported here: a command whose schema is at
+    head does not load it)."""
+    from alembic.config import Config
+
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))
     cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
@@ -93,6 +98,8 @@ def migrate(engine: Engine) -> None:
     with engine.connect() as conn:
         if at_head(conn):
             return
+    from alembic import command
+
     with engine.begin() as conn:
         conn.execute(text("CREATE EXTENSION IF NOT EXISTS postgis"))
         conn.execute(text("SELECT pg_advisory_xact_lock(727001)"))  # one migrator at a time
