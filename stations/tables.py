@@ -34,16 +34,18 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from pathlib import Path
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
 import numpy as np
-import openpyxl
 import pandas as pd
 from pyproj import CRS, Transformer
 from pyproj.exceptions import CRSError
 
 from yizhan.errors import ImportCancelled, ImportRejected, InvalidInput, RowProblem
 from yizhan.settings import DEFAULT_MAX_IMPORT_ROWS, DEFAULT_MAX_UNCOMPRESSED_MB, Settings, get_settings
+
+if TYPE_CHECKING:
+    import openpyxl
 
 HeaderScore = Callable[[Sequence[str]], int]
 """How many cells of a row name a known column."""
@@ -496,6 +498,8 @@ def _read_xlsx(opener: Opener, source: str, score: HeaderScore, limits: ImportLi
 
 
 def _load_book(stream: IO[bytes], source: str, data_only: bool) -> openpyxl.Workbook:
+    import openpyxl  # only a workbook needs it (0.1 s of a command's start)
+
     try:
         return openpyxl.load_workbook(stream, read_only=True, data_only=data_only)
     except Exception as exc:  # openpyxl raises many kinds for a damaged workbook
