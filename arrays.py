@@ -13,3 +13,14 @@ def concat_ranges(start: np.ndarray, count: np.ndarray) -> np.ndarray:
     if not total:
         return np.empty(0, np.int64)
     return np.repeat(start - np.cumsum(count) + count, count) + np.arange(total)
+
+
+def lattice_code(ix: np.ndarray, iy: np.ndarray) -> np.ndarray:
+    """A square's column and row as one number (each within 32 bits, as any lattice on Earth in metres)."""
+    return (np.asarray(ix, np.int64) << 32) | (np.asarray(iy, np.int64) & 0xFFFFFFFF)
+
+
+def lattice_squares(code: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The columns and rows of squares numbered by ``lattice_code``."""
+    code = np.asarray(code, np.int64)
+    return code >> 32, (code & 0xFFFFFFFF).astype(np.uint32).astype(np.int32).astype(np.int64)

@@ -17,6 +17,7 @@ from pyproj import Transformer
 from sqlalchemy import Connection
 
 from yizhan.areas import AreaInfo
+from yizhan.arrays import lattice_code
 from yizhan.data.demand import stored_points
 from yizhan.data.h3_cells import point_keys
 from yizhan.db.models import SRID
@@ -116,11 +117,6 @@ def measured_demand(conn: Connection, area: AreaInfo, cells: pd.DataFrame, cells
                       pts.last_time, notes)
     return Demand("cells", cells_xy, cell_lonlat, np.arange(n_cells, dtype=np.int64), weights, cell_lonlat,
                   np.arange(n_cells, dtype=np.int64), np.full(n_cells, -1, np.int16), weights, notes=notes)
-
-
-def lattice_code(ix: np.ndarray, iy: np.ndarray) -> np.ndarray:
-    """A square's column and row as one number (each within 32 bits, as any lattice on Earth in metres)."""
-    return (np.asarray(ix, np.int64) << 32) | (np.asarray(iy, np.int64) & 0xFFFFFFFF)
 
 
 def per_cell(demand: Demand, covered: np.ndarray, n_cells: int) -> np.ndarray:

@@ -58,6 +58,7 @@ from shapely.geometry.base import BaseGeometry
 from sqlalchemy import Connection, text
 
 from yizhan.areas import AreaInfo
+from yizhan.arrays import lattice_code
 from yizhan.coverage.area_union import area_union
 from yizhan.coverage.by_hour import HourInputs, cell_masks, check_options, reach_pairs
 from yizhan.coverage.cell_coverage import (
@@ -71,7 +72,7 @@ from yizhan.coverage.cell_coverage import (
 from yizhan.coverage.dask_jobs import RETRIES, run_on_dask
 from yizhan.coverage.disc_union import disc_union
 from yizhan.coverage.euclidean import geodesic_band, nearest_from_arrays
-from yizhan.coverage.measure import Demand, check_measure, lattice_code, measured_demand, per_cell
+from yizhan.coverage.measure import Demand, check_measure, measured_demand, per_cell
 from yizhan.coverage.network import snap_points
 from yizhan.coverage.partitions import (
     SERVICE_REACH_M,

@@ -46,7 +46,7 @@ from psycopg.copy import QueuedLibpqWriter
 from sqlalchemy import Connection, text
 
 from yizhan.areas import AreaInfo
-from yizhan.arrays import concat_ranges
+from yizhan.arrays import concat_ranges, lattice_code, lattice_squares
 from yizhan.data.demand_times import zone_of
 from yizhan.db.binary_copy import HEADER as COPY_HEADER
 from yizhan.db.binary_copy import TRAILER as COPY_TRAILER
@@ -371,10 +371,9 @@ def stray_squares(conn: Connection, area_id: int, layer_id: int, cell_size_m: fl
     if not len(got["x"]):
         return 0
     size = float(cell_size_m)
-    code = (np.floor(got["x"] / size).astype(np.int64) << 32) | (np.floor(got["y"] / size).astype(np.int64)
-                                                                  & 0xFFFFFFFF)
-    squares, counts = np.unique(code, return_counts=True)
-    keys = cell_keys(size, squares >> 32, (squares & 0xFFFFFFFF).astype(np.uint32).astype(np.int32))
+    squares, counts = np.unique(lattice_code(np.floor(got["x"] / size), np.floor(got["y"] / size)),
+                                return_counts=True)
+    keys = cell_keys(size, *lattice_squares(squares))
     stored = set(conn.execute(text("SELECT cell_key FROM demand_cells WHERE layer_id = :l"),
                               {"l": int(layer_id)}).scalars())
     return int(counts[[k not in stored for k in keys]].sum())

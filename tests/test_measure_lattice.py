@@ -74,3 +74,15 @@ def test_a_point_in_no_stored_cell_is_found_either_way(engine: Engine, tmp_path:
     by_key, by_lattice = _both(engine, "auto")
     assert by_key.measured == by_lattice.measured == "cells"
     assert by_key.notes == by_lattice.notes and by_key.notes
+
+
+def test_lattice_numbers_round_trip() -> None:
+    """A square's column and row made one number (``arrays.lattice_code``) come back (``lattice_squares``), negative
+    and at the ends of 32 bits."""
+    from yizhan.arrays import lattice_code, lattice_squares
+
+    ix = np.array([-5, 0, 3, -2**31, 2**31 - 1, 3])
+    iy = np.array([7, -1, 0, 2**31 - 1, -2**31, -4])
+    col, row = lattice_squares(lattice_code(ix, iy))
+    assert col.tolist() == ix.tolist() and row.tolist() == iy.tolist()
+    assert len(set(lattice_code(ix, iy).tolist())) == len(set(zip(ix.tolist(), iy.tolist(), strict=True)))
