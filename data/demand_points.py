@@ -9,10 +9,12 @@ count ``n``, its total weight, its box in metres (``west``, ``south``, ``east``,
 column holding the values' 8-byte big-endian forms (PostgreSQL's own binary forms: ``float8send``,
 ``timestamptz_send``). A block's ``micros`` is NULL when none of its points has a time; a point without one holds
 ``-infinity`` (the smallest 64-bit number). Every reader takes an area's points whole (a coverage run, hours,
-capacity, site recommendation) or a part's box of them, which skips the blocks whose box lies outside: ten million
-points are 153 rows, stored in a second or two and read back in about as long, where a row per point took the
-server 5–8 s to store and 10 s to read. A point's cell is its square of the layer's cell size, ``floor(x / size)``,
-``floor(y / size)``, computed from the stored metres by the import and by the readers alike.
+capacity, site recommendation) or a part's box of them, which skips the blocks whose box lies outside (blocks are
+cut in the order of the file, so the blocks of a file in no order of place each span the area and a box reads them
+all): ten million points are some 160–190 rows (an import's batches each end a block), stored in a second or two and
+read back in about as long, where a row per point took the server 5–8 s to store and 10 s to read. A point's cell is
+its square of the layer's cell size, ``floor(x / size)``, ``floor(y / size)``, computed from the stored metres by
+the import and by the readers alike.
 
 ``demand_point_blocks`` is partitioned by list of ``area_id``, one partition ``demand_point_blocks_a{id}`` per area,
 made on the area's first import. Replacing an area's points (``replace_points``) loads a new table created in the
@@ -75,7 +77,7 @@ it (a partition must match them)."""
 _HEAD = struct.Struct(">h" + "ii" * 3 + "id" * 5)
 """A block's row up to its bytes: the number of fields, then each number after its length word."""
 _FIELDS = 8 + len(BYTE_COLUMNS)
-_NEVER = np.iinfo(np.int64).min
+NO_TIME = np.iinfo(np.int64).min
 """``-infinity`` as a binary timestamp: how a block marks a point without a time."""
 
 
@@ -122,7 +124,7 @@ def encode_block(area_id: int, first_id: int, block: PointBlock) -> bytes:
     head = _HEAD.pack(_FIELDS, 4, area_id, 4, first_id, 4, n, 8, float(weight.sum()), 8, float(x.min()),
                       8, float(y.min()), 8, float(x.max()), 8, float(y.max()))
     has = np.asarray(block.has_time, dtype=bool)
-    micros = (_column(np.where(has, block.micros, _NEVER), ">i8") if has.any()
+    micros = (_column(np.where(has, block.micros, NO_TIME), ">i8") if has.any()
               else struct.pack(">i", -1))
     return b"".join([head, *(_column(a, ">f8") for a in (block.lon, block.lat, x, y, weight)), micros])
 
@@ -261,7 +263,7 @@ def point_totals(conn: Connection, area_id: int) -> PointTotals:
 def point_columns(conn: Connection, area_id: int, columns: Iterable[str], *,
                   box: tuple[float, float, float, float] | None = None) -> dict[str, np.ndarray]:
     """Columns of the area's stored points as arrays in the order of their numbers: any of ``BYTE_COLUMNS``
-    (``lon``, ``lat`` degrees, ``x``, ``y`` metres, ``weight``, ``micros``: -2**63 for a point without a time) and
+    (``lon``, ``lat`` degrees, ``x``, ``y`` metres, ``weight``, ``micros``: ``NO_TIME`` for a point without a time) and
     ``id`` (their numbers). One query, one snapshot. ``box`` (west, south, east, north: metres in the area's CRS)
     keeps the points inside it, edges included: blocks lying outside it are not read."""
     wanted = list(dict.fromkeys(columns))
@@ -285,7 +287,7 @@ def point_columns(conn: Connection, area_id: int, columns: Iterable[str], *,
     out: dict[str, np.ndarray] = {}
     for k, name in enumerate(read, start=2):
         if name == "micros":
-            parts = [np.frombuffer(r[k], ">i8") if r[k] is not None else np.full(r[1], _NEVER, ">i8") for r in rows]
+            parts = [np.frombuffer(r[k], ">i8") if r[k] is not None else np.full(r[1], NO_TIME, ">i8") for r in rows]
             kind: type = np.int64
         else:
             parts = [np.frombuffer(r[k], ">f8") for r in rows]
@@ -388,7 +390,7 @@ def stored_points(conn: Connection, area: AreaInfo, *, cell_size_m: float, timez
     zone = zone_of(timezone)
     got = point_columns(conn, area.id, ("id", *BYTE_COLUMNS), box=box)
     x, y, micros = got["x"], got["y"], got["micros"]
-    has = micros != _NEVER
+    has = micros != NO_TIME
     hour = np.full(len(micros), -1, np.int16)
     first = last = None
     if has.any():

@@ -12,6 +12,7 @@ from sqlalchemy import Connection, text
 
 from yizhan.data.demand_points import (
     BYTE_COLUMNS,
+    NO_TIME,
     PG_EPOCH_US,
     TABLE,
     PointBlock,
@@ -20,7 +21,7 @@ from yizhan.data.demand_points import (
     replace_points,
 )
 
-NO_TIME = np.iinfo(np.int64).min
+__all__ = ["NO_TIME", "point_frame", "rewrite_points"]
 
 
 def point_frame(conn: Connection, area_id: int | None = None) -> pd.DataFrame:
