@@ -7,6 +7,7 @@ accounts). ``main`` is the installed ``yizhan`` command.
 
 from __future__ import annotations
 
+import atexit
 import gc
 import sys
 import traceback
@@ -24,6 +25,9 @@ def main() -> None:
     with ``--debug`` (or ``YIZHAN_DEBUG=1``) its traceback is printed first."""
     from yizhan.cli import common
 
+    # at exit, the objects alive are left to the system: the interpreter's last collection over the modules'
+    # objects (pandas, pyarrow, SQLAlchemy) took 0.25-0.45 s of every command, 0.03-0.07 s with them frozen
+    atexit.register(gc.freeze)
     common.debug = False
     try:
         with interrupts_raise():
