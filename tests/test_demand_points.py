@@ -114,8 +114,8 @@ def test_two_areas_keep_their_own_partitions(engine: Engine, wudaokou: AreaInfo,
     import_demand(engine, tmp_path / "a.csv", area="wudaokou")
     import_demand(engine, tmp_path / "b.csv", area="east")
     import_demand(engine, tmp_path / "b.csv", area="wudaokou", fast=False)
-    assert [t[0] for t in _tables(engine, "demand_point_blocks_a%")] == sorted([partition_name(wudaokou.id),
-                                                                           partition_name(east.id)])
+    assert [t[0] for t in _tables(engine, "demand_point_blocks_a%")] == sorted(
+        [partition_name(wudaokou.id), partition_name(east.id)])
     assert np.array_equal(_stored(engine, east.id)["lon"].to_numpy(), b["lon"].to_numpy())
     assert np.array_equal(_stored(engine, wudaokou.id)["lon"].to_numpy(), b["lon"].to_numpy())
     assert len(a) == 500
