@@ -8,7 +8,7 @@ import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
+from skips import skip_not_provided
 
 
 @contextlib.contextmanager
@@ -19,7 +19,7 @@ def tiny_disk(folder: Path, size: str = "256k") -> Iterator[Path]:
     mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(folder)],
                              capture_output=True, text=True)
     if mounted.returncode != 0:
-        pytest.skip(f"cannot mount a small file system here (needs root): {mounted.stderr.strip()}")
+        skip_not_provided(f"cannot mount a small file system here (needs root): {mounted.stderr.strip()}")
     try:
         yield folder
     finally:

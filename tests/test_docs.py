@@ -277,3 +277,43 @@ def test_fastapis_own_docs_stay_blank_offline(offline: Offline) -> None:
     with live_server(plain) as url, pytest.raises(PlaywrightTimeout):
         offline.open(f"{url}/docs", ".opblock-summary-path", timeout_ms=3_000)
     assert offline.outside and all(urlsplit(u).hostname not in ("127.0.0.1", "localhost") for u in offline.outside)
+
+
+def test_ci_runs_the_readmes_test_line_as_it_stands(tmp_path: Path) -> None:
+    """``.ci/run`` runs the line of the README's opening command block that runs the tests, as a user reads it,
+    with nothing added to the environment: in a copy of the repository whose ``run`` only reports how it was
+    called, it is called as the README says."""
+    import os
+    import shutil
+    import subprocess
+
+    root = Path(__file__).resolve().parents[1]
+    (tmp_path / ".ci").mkdir()
+    shutil.copy(root / ".ci" / "run", tmp_path / ".ci" / "run")
+    shutil.copy(root / "README.md", tmp_path / "README.md")
+    (tmp_path / "run").write_text('#!/usr/bin/env bash\necho "args=$*"\necho "CI=${CI-unset}"\n'
+                                  'echo "strict=${YIZHAN_STRICT_SKIPS-unset}"\n')
+    (tmp_path / "run").chmod(0o755)
+    env = {k: v for k, v in os.environ.items() if k not in ("CI", "YIZHAN_STRICT_SKIPS")}
+    done = subprocess.run(["bash", str(tmp_path / ".ci" / "run")], capture_output=True, text=True, env=env,
+                          check=True)
+    line = next(x for x in (root / "README.md").read_text(encoding="utf-8").splitlines() if x.startswith("./run test"))
+    assert done.stderr.strip() == f"CI: {line}"
+    assert done.stdout.splitlines() == ["args=test", "CI=unset", "strict=unset"]
+
+
+def test_a_skip_fails_under_run_test_unless_it_cannot_be_provided(monkeypatch: pytest.MonkeyPatch) -> None:
+    """With ``YIZHAN_STRICT_SKIPS`` (set by ``./run test``) a skip is refused, but not one of
+    ``skip_not_provided``, nor an expected failure; without it every skip stands."""
+    from types import SimpleNamespace
+
+    from skips import NOT_PROVIDED, refused
+
+    plain = SimpleNamespace(skipped=True, longrepr=("t.py", 3, "Skipped: chromium is not installed"))
+    unprovided = SimpleNamespace(skipped=True, longrepr=("t.py", 3, f"Skipped: {NOT_PROVIDED}no shared extract"))
+    xfail = SimpleNamespace(skipped=True, longrepr="", wasxfail="known")
+    passed = SimpleNamespace(skipped=False, longrepr=None)
+    monkeypatch.delenv("YIZHAN_STRICT_SKIPS", raising=False)
+    assert not any(refused(r) for r in (plain, unprovided, xfail, passed))
+    monkeypatch.setenv("YIZHAN_STRICT_SKIPS", "1")
+    assert [refused(r) for r in (plain, unprovided, xfail, passed)] == [True, False, False, False]

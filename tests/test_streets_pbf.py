@@ -19,7 +19,7 @@ from yizhan.geo.streets_pbf import street_graph_from_pbf
 UTM50N = 32650
 PROFILES = ("walk", "bike")
 # `extracts` (conftest, session scope): the shared Wudaokou extract as (.osm, .osm.pbf) under
-# Path(__file__).resolve().parents[2] / "shared" / "data" / "osm"; skipped when absent, a failure in CI
+# Path(__file__).resolve().parents[2] / "shared" / "data" / "osm"; skipped when absent (a bare clone)
 
 
 @pytest.fixture(scope="module")
