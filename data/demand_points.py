@@ -134,6 +134,7 @@ def _lock(cur: psycopg.Cursor[Any], area_id: int) -> None:
 
 
 def _stored_parts(blocks: Iterable[PointBlock]) -> Iterator[PointBlock]:
+    """The given blocks cut into stored blocks of up to ``BLOCK_POINTS`` points (an empty one yields none)."""
     for block in blocks:
         for start in range(0, len(block), BLOCK_POINTS):
             yield block.part(start, start + BLOCK_POINTS)
@@ -149,9 +150,8 @@ def _copy(cur: psycopg.Cursor[Any], table: str, area_id: int, first_id: int, blo
     with cur.copy(statement, writer=QueuedLibpqWriter(cur)) as cp:
         cp.write(COPY_HEADER)
         for part in _stored_parts(blocks):
-            if len(part):
-                cp.write(encode_block(area_id, first_id + count, part))
-                count += len(part)
+            cp.write(encode_block(area_id, first_id + count, part))
+            count += len(part)
         cp.write(COPY_TRAILER)
     return count
 
