@@ -167,6 +167,14 @@ def _run(args: list[str], url_or_path: str | Path, timeout: float = 120.0) -> su
     return done
 
 
+def page_width(page: Any) -> int:
+    """The width a page takes in CSS pixels (``document.documentElement.scrollWidth``), measured once the page has
+    loaded: a click that navigates returns when the new page commits, before its style sheet applies, and an
+    unstyled page is wider than a phone."""
+    page.wait_for_load_state("load")
+    return int(page.evaluate("document.documentElement.scrollWidth"))
+
+
 def open_map_file(browser: Any, path: Path, viewport: dict[str, int]) -> tuple[Any, Any, list[str]]:
     """A written map page ``path`` in Playwright's ``browser`` at ``viewport`` (a touch screen when it is phone
     width, under 600 px), every request off the disk refused (tiles fail, as offline), once its script has set up

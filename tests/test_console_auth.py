@@ -14,7 +14,7 @@ from urllib.parse import quote, urlsplit
 import httpx
 import pytest
 from api_data import KEY
-from browser import needs_chromium
+from browser import needs_chromium, page_width
 from console_session import HTML, PASSWORD, Clock, form_token, make_user, served, signed_in
 from playwright.sync_api import Route
 from sqlalchemy import Engine, text
@@ -275,7 +275,7 @@ def test_signing_in_in_a_browser_at_phone_and_desktop_sizes(site: httpx.Client, 
                 page.goto(f"{base}/map")  # the map sends the browser to sign in, then back
                 assert urlsplit(page.url).path == "/console/signin", page.url
                 page.screenshot(path=str(shots / f"signin-{label}.png"), full_page=True)
-                width = page.evaluate("document.documentElement.scrollWidth")
+                width = page_width(page)
                 assert width <= viewport["width"], (label, width)  # no sideways scrolling
                 for selector in ("#name", "#password", "button.primary"):
                     box = page.locator(selector).bounding_box()
@@ -292,11 +292,11 @@ def test_signing_in_in_a_browser_at_phone_and_desktop_sizes(site: httpx.Client, 
                 assert "王芳" in page.inner_text("header") and "管理员 administrator" in page.inner_text("header")
                 tiles = page.locator(".tile")
                 assert tiles.count() == 7
-                assert page.evaluate("document.documentElement.scrollWidth") <= viewport["width"]
+                assert page_width(page) <= viewport["width"]
                 page.screenshot(path=str(shots / f"home-{label}.png"), full_page=True)
                 page.click("a.tile[href='/console/users']")
                 assert page.locator("table.users td").first.inner_text() == "王芳"
-                assert page.evaluate("document.documentElement.scrollWidth") <= viewport["width"]
+                assert page_width(page) <= viewport["width"]
                 page.screenshot(path=str(shots / f"users-{label}.png"), full_page=True)
                 cookies = {c["name"]: c for c in context.cookies()}
                 assert cookies["yizhan_session"]["httpOnly"] and cookies["yizhan_session"]["sameSite"] == "Lax"

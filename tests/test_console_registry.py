@@ -17,7 +17,7 @@ from urllib.parse import quote, urlsplit
 import httpx
 import openpyxl
 import pytest
-from browser import needs_chromium
+from browser import needs_chromium, page_width
 from console_session import HTML, Clock, form_token, make_user, served, signed_in
 from sqlalchemy import Engine, text
 
@@ -258,7 +258,7 @@ def test_the_bad_row_table_in_a_browser_at_phone_and_desktop_sizes(site: httpx.C
                 for selector in ("#up-file", "form[enctype] button.primary", "#q"):
                     box = page.locator(selector).bounding_box()
                     assert box is not None and box["height"] >= 44, (label, selector, box)
-                assert page.evaluate("document.documentElement.scrollWidth") <= viewport["width"], label
+                assert page_width(page) <= viewport["width"], label
                 page.screenshot(path=str(shots / f"registry-bad-rows-{label}.png"), full_page=True)
                 with page.expect_download() as got:
                     page.click("a[href*='stations.xlsx'][href*='lang=zh']")
@@ -270,7 +270,7 @@ def test_the_bad_row_table_in_a_browser_at_phone_and_desktop_sizes(site: httpx.C
                 page.set_input_files("#up-file", str(orders))
                 page.click("form[enctype] button.primary")
                 assert page.locator(".result .figures li").first.inner_text().split()[:2] == ["400", "个需求点"]
-                assert page.evaluate("document.documentElement.scrollWidth") <= viewport["width"], label
+                assert page_width(page) <= viewport["width"], label
                 page.screenshot(path=str(shots / f"demand-{label}.png"), full_page=True)
                 context.close()
         finally:

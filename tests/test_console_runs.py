@@ -22,7 +22,7 @@ from zoneinfo import ZoneInfo
 import httpx
 import openpyxl
 import pytest
-from browser import needs_chromium
+from browser import needs_chromium, page_width
 from console_session import HTML, PASSWORD, form_token, make_user, served, signed_in
 from sqlalchemy import Engine, text
 
@@ -433,7 +433,7 @@ def test_a_planner_in_the_browser(site: httpx.Client, engine: Engine, sample_are
                     if name in ("runs", "recommendations"):
                         page.click("details.start > summary")  # the form, opened
                     page.wait_for_timeout(300)
-                    width = page.evaluate("document.documentElement.scrollWidth")
+                    width = page_width(page)
                     assert width <= viewport["width"], (name, label, width)  # no sideways scrolling
                     page.screenshot(path=str(shots / f"{name}-{label}.png"), full_page=True)
             outside = [u for u in asked if urlsplit(u).hostname != "127.0.0.1"]

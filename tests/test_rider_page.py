@@ -21,6 +21,7 @@ import geopandas as gpd
 import httpx
 import pytest
 from api_data import GEOD, STATIONS, Q
+from browser import page_width
 from playwright.sync_api import Browser, Page, Route
 from sqlalchemy import Engine
 
@@ -152,7 +153,7 @@ def test_the_page_lists_what_the_api_answers_and_filters_as_it_would(session: Se
     assert listed, "the held position has stations open around it at any hour (N-247, N-XSS are 24/7)"
     assert page.eval_on_selector("#list", "l => l.dataset.by") == by
     page.screenshot(path=str(tmp_path / "rider-390x844.png"), full_page=False)
-    assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]  # nothing runs off the side
+    assert page_width(page) <= PHONE["width"]  # nothing runs off the side
 
     # charging: the API's answer with amenity=charging
     n = searches(page)
@@ -244,7 +245,7 @@ def test_a_stations_own_page(session: Session, rider_site: httpx.Client, tmp_pat
         lon, lat = landing(href)
         assert GEOD.inv(STATIONS["N-WEEK"][0], STATIONS["N-WEEK"][1], lon, lat)[2] < 1.0, href
     page.screenshot(path=str(tmp_path / "station-390x844.png"), full_page=True)
-    assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+    assert page_width(page) <= PHONE["width"]
     tel = page.get_attribute("a.call", "href") if page.locator("a.call").count() else None
     assert tel is None  # N-WEEK has no phone number
     page.set_viewport_size(DESKTOP)
