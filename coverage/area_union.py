@@ -133,3 +133,61 @@ def area_union(polygons: np.ndarray, *, halve: bool = True) -> Any:
     lost[gap_i] = False
     lost &= ~inner
     return shapely.difference(union, shapely.union_all(gaps[lost])) if lost.any() else union
+
+
+def union_of_regions(pieces: np.ndarray, regions: np.ndarray, *, tolerance_m: float = 1e-3) -> Any:
+    """Union of areas each cut to its own region, the regions' interiors disjoint (a run in parts: each part's
+    covered area cut to the part's region).
+
+    Only a polygon that reaches its region's edge (to within ``tolerance_m``) can meet another region's; every
+    other polygon is a polygon of the union as it is, holes and all. The reaching ones' outlines are united
+    (``_outline_union``) and their holes, each inside its own region where no other piece lies, given to the united
+    part that holds their polygon. The holes, most of a covered area's vertices, are never overlaid.
+
+    Parameters
+    ----------
+    pieces : ndarray of shapely geometries
+        Polygons, multipolygons or empty geometries, ``pieces[i]`` inside ``regions[i]``; one projected CRS (metres,
+        x east, y north). Points and lines a cut left are no ground and are left out.
+    regions : ndarray of shapely geometries
+        The pieces' regions, interiors disjoint (they may share edges).
+    tolerance_m : float
+        How near its region's edge (metres) a polygon counts as reaching it: above the error of the cut.
+
+    Returns
+    -------
+    shapely geometry
+        A Polygon, a MultiPolygon or an empty Polygon; the same point set as ``shapely.union_all(pieces)``.
+    """
+    polys, of = shapely.get_parts(np.asarray(pieces, dtype=object), return_index=True)
+    keep = (shapely.get_type_id(polys) == shapely.GeometryType.POLYGON) & ~shapely.is_empty(polys)
+    polys, of = np.asarray(polys[keep], dtype=object), of[keep]  # a cut may leave a point or a line: no ground
+    if len(polys) == 0:
+        return shapely.Polygon()
+    edges = np.asarray(shapely.boundary(np.asarray(regions, dtype=object)), dtype=object)
+    shapely.prepare(edges)
+    reach = shapely.dwithin(edges[of], shapely.get_exterior_ring(polys), tolerance_m)
+    alone, meeting = polys[~reach], polys[reach]
+    if len(meeting) == 0:
+        return alone[0] if len(alone) == 1 else shapely.multipolygons(alone)
+    outlines = np.asarray(shapely.polygons(shapely.get_exterior_ring(meeting)), dtype=object)
+    united = np.asarray(shapely.get_parts(_outline_union(outlines)), dtype=object)
+    owner = np.zeros(len(meeting), dtype=np.int64)
+    if len(united) > 1:  # an outline's inner point lies inside exactly one united part
+        got, part = shapely.STRtree(united).query(shapely.point_on_surface(outlines), predicate="intersects")
+        owner[got] = part
+    rings, ring_of = shapely.get_rings(meeting, return_index=True)
+    first = np.concatenate([[0], np.cumsum(shapely.get_num_interior_rings(meeting) + 1)[:-1]])
+    is_hole = np.ones(len(rings), dtype=bool)
+    is_hole[first] = False
+    holes, hole_of = rings[is_hole], owner[ring_of[is_hole]]
+    order = np.argsort(hole_of, kind="stable")
+    holes, hole_of = holes[order], hole_of[order]
+    bounds = np.searchsorted(hole_of, np.arange(len(united) + 1))
+    out = []
+    for k, part in enumerate(united):
+        own = shapely.get_rings(part)[1:]
+        mine = np.concatenate([own, holes[bounds[k]:bounds[k + 1]]])
+        out.append(shapely.polygons(shapely.get_exterior_ring(part), holes=mine if len(mine) else None))
+    every = np.concatenate([np.asarray(out, dtype=object), alone])
+    return every[0] if len(every) == 1 else shapely.multipolygons(every)

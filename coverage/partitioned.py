@@ -59,7 +59,7 @@ from sqlalchemy import Connection, text
 
 from yizhan.areas import AreaInfo
 from yizhan.arrays import lattice_code
-from yizhan.coverage.area_union import area_union
+from yizhan.coverage.area_union import union_of_regions
 from yizhan.coverage.by_hour import HourInputs, cell_masks, check_options, reach_pairs
 from yizhan.coverage.cell_coverage import (
     MODES,
@@ -96,10 +96,10 @@ from yizhan.settings import Settings
 from yizhan.weekly.availability import station_open
 from yizhan.weekly.masks import covered_masks, hours_set, pack
 
-JOB_FORMAT = "yizhan.partitioned/3"
+JOB_FORMAT = "yizhan.partitioned/4"
 """Written into every job key: a change of what a part computes changes it, so old parts are not reused (2: the
 parts' pairs, stations' hours and seats in the key; 3: the parts' cells by database id, a straight part without its
-covered area)."""
+covered area; 4: a part's covered area cut to the area's boundary as well as to its region)."""
 WIDEN = 4.0
 """Each further search for a cell's nearest station beyond the halo looks in a box this many times as wide."""
 WIDEST_HALO_M = 1_000_000.0
@@ -148,19 +148,20 @@ class PartTask:
 class PartResult:
     """One part's results per cell, in the order of the cells' database ids (``cell_id``; ``cell_key`` their keys).
 
-    ``station_id`` the nearest station's database id (-1 none, in the run's metric), ``distance_m`` the distance to it
-    (metres, ``inf`` none), ``covered``, ``straight_m`` and ``covered_straight`` the straight-line figures,
+    ``station_id`` the nearest station's database id (-1 none, in the run's metric), ``distance_m`` the distance to
+    it (metres, ``inf`` none), ``covered``, ``straight_m`` and ``covered_straight`` the straight-line figures,
     ``weight`` the cell's orders; measured on points, ``covered_weight`` and ``covered_straight_weight`` the covered
-    orders per cell (else None). ``covered_wkb``: the covered area cut to the part's region (WKB, metres, area CRS;
-    None when empty). ``stations`` how many stations the part read, ``widened`` the cells whose straight nearest
-    station was looked up beyond the halo, ``seconds`` the part's time in its worker, ``params`` the network figures
-    (graph size, stations and cells off the network). ``cell_masks`` by hour of the week: (n, 21) uint8 packed, bit
-    h set when the cell is covered at hour h (``coverage.by_hour.cell_masks``), else None. ``pairs`` asked: every
-    (location, station) pair within the radius of the part's locations (``coverage.by_hour.reach_pairs``):
-    ``pair_loc`` the location (measured on cells, a position in ``cell_key``; on points, the point's database id),
-    ``pair_station`` the station's database id, ``pair_m`` the distance (run metric, metres), ``pair_checked`` how
-    many straight pairs were decided on the ellipsoid; else None. ``site_loc``, ``site_idx``, ``site_m``: the same
-    for the task's other sites (``site_idx`` a position among all sites), else None."""
+    orders per cell (else None). ``covered_wkb``: the covered area cut to the part's region and the area's boundary
+    (WKB, metres, area CRS; None when empty). ``stations`` how many stations the part read, ``widened`` the cells
+    whose straight nearest station was looked up beyond the halo, ``seconds`` the part's time in its worker,
+    ``params`` the network figures (graph size, stations and cells off the network). ``cell_masks`` by hour of the
+    week: (n, 21) uint8 packed, bit h set when the cell is covered at hour h (``coverage.by_hour.cell_masks``), else
+    None. ``pairs`` asked: every (location, station) pair within the radius of the part's locations
+    (``coverage.by_hour.reach_pairs``): ``pair_loc`` the location (measured on cells, a position in ``cell_key``; on
+    points, the point's database id), ``pair_station`` the station's database id, ``pair_m`` the distance (run
+    metric, metres), ``pair_checked`` how many straight pairs were decided on the ellipsoid; else None.
+    ``site_loc``, ``site_idx``, ``site_m``: the same for the task's other sites (``site_idx`` a position among all
+    sites), else None."""
 
     index: int
     cell_id: np.ndarray
@@ -344,7 +345,8 @@ def part_coverage(task: PartTask) -> PartResult:
                 part_settings = _part_graph_settings(task)
                 cov = network_coverage(info, task.profile, cells_xy, st_xy, task.radius_m, params, lambda _m: None,
                                        part_settings, [str(i) for i in st_ids], demand, st_lonlat)
-                geom = cov.covered_geom.intersection(clip) if cov.covered_geom is not None else None
+                region = clip if info.boundary is None else clip.intersection(_boundary_m(info))
+                geom = cov.covered_geom.intersection(region) if cov.covered_geom is not None else None
                 params.pop("stations_off_network_list", None)
             else:
                 # the covered area is the union of every station's disc: drawn whole by the caller
@@ -749,8 +751,9 @@ def partitioned_coverage(settings: Settings, info: AreaInfo, *, mode: str = "str
 def merge_parts(plan: PartitionPlan, parts: list[PartResult], ids: np.ndarray, station_ids: np.ndarray,
                 info: AreaInfo, measured: str, whole_area: BaseGeometry | None = None) -> PartitionedCoverage:
     """The parts' results in the order of ``ids`` (the layer's cells' database ids, ascending), stations as
-    positions in ``station_ids``; the covered area (``whole_area`` when given, else the parts' areas merged by
-    ``_merged_area``) cut to the area's boundary. Raises when the parts do not hold every cell exactly once."""
+    positions in ``station_ids``; the covered area (``whole_area`` when given, cut to the area's boundary here; else
+    the parts' areas, cut by their parts, merged by ``_merged_area``). Raises when the parts do not hold every cell
+    exactly once."""
     n = len(ids)
     got = np.concatenate([p.cell_id for p in parts]) if parts else np.empty(0, dtype=np.int64)
     where = np.minimum(np.searchsorted(ids, got), max(n - 1, 0))
@@ -776,11 +779,11 @@ def merge_parts(plan: PartitionPlan, parts: list[PartResult], ids: np.ndarray, s
         masks = np.empty((n, 21), dtype=np.uint8)
         masks[where] = np.concatenate([p.cell_masks for p in parts if p.cell_masks is not None])
     pair_fields = _merged_pairs(parts, where, measured)
-    geom = whole_area if whole_area is not None else _merged_area(
-        [shapely.from_wkb(p.covered_wkb) for p in parts if p.covered_wkb])
-    if geom is not None and info.boundary is not None:
-        boundary_m = gpd.GeoSeries([info.boundary], crs=SRID).to_crs(info.crs_epsg).iloc[0]
-        geom = geom.intersection(boundary_m)
+    geom: BaseGeometry | None = whole_area
+    if whole_area is not None and info.boundary is not None:
+        geom = whole_area.intersection(_boundary_m(info))
+    elif whole_area is None:  # each part's area is cut to its region and the boundary already
+        geom = _merged_area(plan, parts)
     cov = CellCoverage(station=station, distance_m=gather("distance_m", float), covered=gather("covered", bool),
                        straight_m=gather("straight_m", float), covered_straight=gather("covered_straight", bool),
                        covered_geom=None if geom is None or geom.is_empty else geom)
@@ -826,18 +829,24 @@ def _merged_pairs(parts: list[PartResult], where: np.ndarray, measured: str) -> 
     return out
 
 
-def _merged_area(pieces: list[BaseGeometry]) -> BaseGeometry | None:
-    """The union of the parts' covered areas, by ``coverage.area_union``: a part's area along the streets holds a
-    hole per street block, and only the outlines are overlaid (a region's edge is cut slightly differently on its two
-    sides, so the pieces are no valid coverage). On 9 parts of a 760k-node province (2.66 M vertices, 166k holes):
-    7.4 s against 101.5 s for one ``union_all``, the same ground."""
-    polys = [g for g in pieces if g is not None and not g.is_empty]
-    if not polys:
+def _merged_area(plan: PartitionPlan, parts: list[PartResult]) -> BaseGeometry | None:
+    """The union of the parts' covered areas (each cut to its part's region, the regions' interiors disjoint), by
+    ``coverage.area_union.union_of_regions``: only the polygons that reach their region's edge are overlaid, and
+    only their outlines; the blocks' holes and the polygons inside a region pass through. None when no part covers
+    anything."""
+    held = [p for p in parts if p.covered_wkb]
+    if not held:
         return None
-    if len(polys) == 1:
-        return polys[0]
-    merged: BaseGeometry = area_union(np.asarray(polys, dtype=object))
-    return merged
+    clips = {q.index: q.clip_geometry() for q in plan.parts}
+    merged: BaseGeometry = union_of_regions(np.asarray([shapely.from_wkb(p.covered_wkb) for p in held], dtype=object),
+                                            np.asarray([clips[p.index] for p in held], dtype=object))
+    return None if merged.is_empty else merged
+
+
+def _boundary_m(info: AreaInfo) -> BaseGeometry:
+    """The area's boundary in its metric CRS (metres, x east, y north)."""
+    boundary: BaseGeometry = gpd.GeoSeries([info.boundary], crs=SRID).to_crs(info.crs_epsg).iloc[0]
+    return boundary
 
 
 def _sites_near(sites: tuple[np.ndarray, np.ndarray] | None, part: Part, halo_m: float) -> dict[str, Any]:
