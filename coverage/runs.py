@@ -307,12 +307,12 @@ def store_run(engine: Engine, rec: RunRecord) -> RunSummary:
                                        demand_covered_straight, demand_by_hour, covered_by_hour, open_by_hour,
                                        layer_id)
             VALUES (:a, :mode, :r, CAST(:params AS jsonb), :st, :cells, :tot, :done, :share, :carea, :gaps,
-                    ST_Multi(ST_GeomFromText(:cg, {SRID})), :profile, :done_straight, :dh, :ch, :oh, :layer)
+                    ST_Multi(ST_GeomFromWKB(:cg, {SRID})), :profile, :done_straight, :dh, :ch, :oh, :layer)
             RETURNING id"""), {
             "a": rec.area_id, "mode": rec.mode, "r": rec.radius_m, "params": json.dumps(rec.params),
             "st": rec.stations, "cells": len(rec.cells), "tot": rec.demand_total, "done": rec.demand_covered,
             "share": rec.covered_share, "carea": rec.covered_area_m2, "gaps": len(rec.gaps),
-            "cg": rec.covered_geom.wkt if rec.covered_geom is not None else None, "profile": rec.profile,
+            "cg": shapely.to_wkb(rec.covered_geom) if rec.covered_geom is not None else None, "profile": rec.profile,
             "done_straight": rec.demand_covered_straight, "dh": _floats(hours.demand_by_hour),
             "ch": _floats(hours.covered_by_hour),
             "oh": None if hours.open_by_hour is None else [int(x) for x in hours.open_by_hour],
