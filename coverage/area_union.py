@@ -142,7 +142,9 @@ def union_of_regions(pieces: np.ndarray, regions: np.ndarray, *, tolerance_m: fl
     Only a polygon that reaches its region's edge (to within ``tolerance_m``) can meet another region's; every
     other polygon is a polygon of the union as it is, holes and all. The reaching ones' outlines are united
     (``_outline_union``) and their holes, each inside its own region where no other piece lies, given to the united
-    part that holds their polygon. The holes, most of a covered area's vertices, are never overlaid.
+    part that holds their polygon. The holes, most of a covered area's vertices, are never overlaid. When a
+    polygon's hole lies on its region's edge (a region with an enclave of another region in it), ``area_union``
+    unites the pieces instead.
 
     Parameters
     ----------
@@ -164,8 +166,16 @@ def union_of_regions(pieces: np.ndarray, regions: np.ndarray, *, tolerance_m: fl
     polys, of = np.asarray(polys[keep], dtype=object), of[keep]  # a cut may leave a point or a line: no ground
     if len(polys) == 0:
         return shapely.Polygon()
-    edges = np.asarray(shapely.boundary(np.asarray(regions, dtype=object)), dtype=object)
+    regions = np.asarray(regions, dtype=object)
+    edges = np.asarray(shapely.boundary(regions), dtype=object)
     shapely.prepare(edges)
+    # a region with a hole (an enclave of another region): a polygon's hole may lie on that edge, with the
+    # enclave's ground inside it; such holes are cut by the others' pieces, as area_union does for every hole
+    region_parts, part_of = shapely.get_parts(regions, return_index=True)
+    holed = np.bincount(part_of, weights=shapely.get_num_interior_rings(region_parts), minlength=len(regions)) > 0
+    around = np.flatnonzero(holed[of])
+    if len(around) and shapely.dwithin(edges[of[around]], shapely.boundary(polys[around]), tolerance_m).any():
+        return area_union(polys)
     reach = shapely.dwithin(edges[of], shapely.get_exterior_ring(polys), tolerance_m)
     alone, meeting = polys[~reach], polys[reach]
     if len(meeting) == 0:

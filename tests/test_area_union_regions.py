@@ -65,6 +65,18 @@ def test_irregular_regions_and_a_region_with_nothing() -> None:
     assert got.geom_type == "Polygon" and len(got.interiors) == 64
 
 
+def test_a_region_round_an_enclave_of_another() -> None:
+    ground = _lattice_area(0, 0, 8)
+    enclave = box(230, 230, 570, 570)  # through blocks on every side
+    around = box(-1e4, -1e4, 1e4, 1e4).difference(enclave)
+    got = _check(ground, [around, enclave])
+    assert got.geom_type == "Polygon" and len(got.interiors) == 64
+    # and an enclave whose piece lies apart, inside a hole of the piece around it
+    lake = box(330, 330, 370, 370)  # inside one block
+    got = _check(ground, [box(-1e4, -1e4, 1e4, 1e4).difference(lake), lake])
+    assert got.geom_type == "Polygon" and len(got.interiors) == 64
+
+
 def test_pieces_that_meet_no_seam_pass_through_as_they_are() -> None:
     towns = [_lattice_area(1_000 * i + 100, 100, 2) for i in range(3)]
     regions = [box(1_000 * i, 0, 1_000 * (i + 1), 1_000) for i in range(3)]
