@@ -34,7 +34,6 @@ from yizhan.data.demand_fast import (
     fast_file,
     grid_cells,
     grid_indices,
-    inside,
     metres,
 )
 from yizhan.data.demand_files import demand_rows_from_file
@@ -57,6 +56,7 @@ from yizhan.data.layers import attach_cells, cells_table, close_layer, new_layer
 from yizhan.db.engine import driver_of
 from yizhan.db.models import SRID
 from yizhan.errors import ImportRejected, InvalidInput, RowProblem
+from yizhan.geo.boundary_test import BoundaryTest
 from yizhan.geo.coords import COORD_SYSTEMS, to_wgs84
 from yizhan.settings import DEFAULT_TIMEZONE
 from yizhan.stations.tables import ImportLimits
@@ -378,6 +378,7 @@ class _Stream:
         self.dropped = 0
         self.sums: CellSums | H3Sums = CellSums(area, cell_size_m) if h3_res is None else H3Sums(h3_res)
         self.prepare = 0.0
+        self.within = BoundaryTest(area.boundary) if area.boundary is not None else None
 
     def busy(self) -> float:
         s = self.opened.seconds
@@ -392,7 +393,8 @@ class _Stream:
         problems: list[RowProblem] = []
         for batch in self.opened.batches:
             t = time.perf_counter()
-            ok = inside(self.area, batch.lon, batch.lat)
+            ok = (self.within(batch.lon, batch.lat) if self.within is not None
+                  else np.ones(len(batch.lon), dtype=bool))
             seconds["area test"] = seconds.get("area test", 0.0) + time.perf_counter() - t
             if not ok.all():
                 if not self.clip:

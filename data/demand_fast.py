@@ -698,13 +698,3 @@ def _ascii(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         text[rows[has], (lengths - 1 - k)[has]] = ord("0") + rest[has] % 10
         rest //= 10
     return text, lengths
-
-
-def inside(area: AreaInfo, lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
-    """Whether each point (WGS 84 lon, lat degrees) lies in the area's boundary, its edge included (as
-    ``AreaInfo.contains``), tested on the coordinates without making a geometry per point."""
-    if area.boundary is None:
-        return np.ones(len(lon), dtype=bool)
-    boundary = area.boundary
-    shapely.prepare(boundary)
-    return np.asarray(shapely.intersects_xy(boundary, lon, lat), dtype=bool)
