@@ -15,27 +15,17 @@ area has fewer) and with the whole by area; the first also by its symmetric diff
 from __future__ import annotations
 
 import argparse
-import time
-from typing import Any
 
 import numpy as np
 import shapely
 
+from service_areas import BUFFER_M, RADIUS_M, _timed  # the same case as the service areas' benchmark
 from yizhan.coverage.area_union import area_union, union_of_regions
 from yizhan.coverage.network import covered_area, node_distances, snap_points
 from yizhan.geo.streets import compile_street_graph
 
 from common import machine_line, rss_mb
 from network import SEED, lattice
-
-RADIUS_M = 1000.0
-BUFFER_M = 25.0
-
-
-def _timed(fn: Any, *args: Any, **kwargs: Any) -> tuple[Any, float]:
-    t = time.perf_counter()
-    out = fn(*args, **kwargs)
-    return out, time.perf_counter() - t
 
 
 def main() -> None:
