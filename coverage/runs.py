@@ -204,9 +204,12 @@ def multi_polygon(g: Any) -> MultiPolygon:
 
 
 def polygonal(g: Any) -> MultiPolygon | None:
-    """The polygon parts of a geometry (an intersection may add stray lines or points), or None if there are none."""
+    """The polygon parts of a geometry (an intersection may add stray lines or points), or None if there are none;
+    a MultiPolygon as it is (a province's covered area is hundreds of MB: not copied)."""
     if g is None or g.is_empty:
         return None
+    if isinstance(g, MultiPolygon):
+        return g
     parts = [p for p in shapely.get_parts(g) if isinstance(p, Polygon | MultiPolygon) and not p.is_empty]
     polys = [q for p in parts for q in (p.geoms if isinstance(p, MultiPolygon) else [p])]
     return MultiPolygon(polys) if polys else None
