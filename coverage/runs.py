@@ -421,8 +421,12 @@ def _copy_cells(conn: Connection, run_id: int, rec: RunRecord, hours: HourRecord
         cp.write(encode_rows(columns))
 
 
-RUNS_SQL = "SELECT r.*, a.name AS area FROM coverage_runs r JOIN areas a ON a.id = r.area_id"
-"""A stored run's row with its area's name: what ``run_summary`` reads."""
+RUNS_SQL = ("SELECT r.id, r.area_id, r.mode, r.radius_m, r.params, r.stations, r.cells, r.demand_total, "
+            "r.demand_covered, r.covered_share, r.covered_area_m2, r.gaps, r.profile, r.demand_covered_straight, "
+            "r.created_at, r.demand_by_hour, r.covered_by_hour, r.open_by_hour, r.layer_id, a.name AS area "
+            "FROM coverage_runs r JOIN areas a ON a.id = r.area_id")
+"""A stored run's row with its area's name, without its covered area (a province's is hundreds of MB): what
+``run_summary`` reads."""
 
 
 def run_summary(r: Row[Any]) -> RunSummary:
