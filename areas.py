@@ -38,6 +38,13 @@ class AreaInfo:
             return f"{self.display_name} ({self.name})"
         return self.name
 
+    def boundary_m(self) -> BaseGeometry | None:
+        """The boundary in the area's metric CRS (metres, x east, y north), or None without one."""
+        if self.boundary is None:
+            return None
+        projected: BaseGeometry = gpd.GeoSeries([self.boundary], crs=SRID).to_crs(self.crs_epsg).iloc[0]
+        return projected
+
     def contains(self, lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
         """For arrays of lon, lat (WGS 84 degrees): whether each point lies in the boundary (all True if none)."""
         if self.boundary is None:

@@ -116,8 +116,7 @@ def run_coverage(engine: Any, *, area: str | None = None, radius_m: float = DEFA
         week_profile = stored_profile(conn, info.id) if weekly else None
     active = stations[stations["status"] == "active"]
     st_m = active.to_crs(crs)
-    boundary_m = (gpd.GeoSeries([info.boundary], crs=SRID).to_crs(crs).iloc[0]
-                  if info.boundary is not None else None)
+    boundary_m = info.boundary_m()
     st_xy = np.column_stack([st_m.geometry.x, st_m.geometry.y])
     st_lonlat = np.column_stack([active.geometry.x, active.geometry.y])
     params: dict[str, Any] = {"radius_m": radius_m, "mode": mode, "crs_epsg": crs, "cell_size_m": cell_size,

@@ -345,7 +345,8 @@ def part_coverage(task: PartTask) -> PartResult:
                 part_settings = _part_graph_settings(task)
                 cov = network_coverage(info, task.profile, cells_xy, st_xy, task.radius_m, params, lambda _m: None,
                                        part_settings, [str(i) for i in st_ids], demand, st_lonlat)
-                region = clip if info.boundary is None else clip.intersection(_boundary_m(info))
+                boundary_m = info.boundary_m()
+                region = clip if boundary_m is None else clip.intersection(boundary_m)
                 geom = cov.covered_geom.intersection(region) if cov.covered_geom is not None else None
                 params.pop("stations_off_network_list", None)
             else:
@@ -779,11 +780,11 @@ def merge_parts(plan: PartitionPlan, parts: list[PartResult], ids: np.ndarray, s
         masks = np.empty((n, 21), dtype=np.uint8)
         masks[where] = np.concatenate([p.cell_masks for p in parts if p.cell_masks is not None])
     pair_fields = _merged_pairs(parts, where, measured)
-    geom: BaseGeometry | None = whole_area
-    if whole_area is not None and info.boundary is not None:
-        geom = whole_area.intersection(_boundary_m(info))
-    elif whole_area is None:  # each part's area is cut to its region and the boundary already
+    if whole_area is None:  # each part's area is cut to its region and the boundary already
         geom = _merged_area(plan, parts)
+    else:
+        boundary_m = info.boundary_m()
+        geom = whole_area if boundary_m is None else whole_area.intersection(boundary_m)
     cov = CellCoverage(station=station, distance_m=gather("distance_m", float), covered=gather("covered", bool),
                        straight_m=gather("straight_m", float), covered_straight=gather("covered_straight", bool),
                        covered_geom=None if geom is None or geom.is_empty else geom)
@@ -841,12 +842,6 @@ def _merged_area(plan: PartitionPlan, parts: list[PartResult]) -> BaseGeometry |
     merged: BaseGeometry = union_of_regions(np.asarray([shapely.from_wkb(p.covered_wkb) for p in held], dtype=object),
                                             np.asarray([clips[p.index] for p in held], dtype=object))
     return None if merged.is_empty else merged
-
-
-def _boundary_m(info: AreaInfo) -> BaseGeometry:
-    """The area's boundary in its metric CRS (metres, x east, y north)."""
-    boundary: BaseGeometry = gpd.GeoSeries([info.boundary], crs=SRID).to_crs(info.crs_epsg).iloc[0]
-    return boundary
 
 
 def _sites_near(sites: tuple[np.ndarray, np.ndarray] | None, part: Part, halo_m: float) -> dict[str, Any]:

@@ -174,8 +174,6 @@ def build_street_parts(area: AreaInfo, extract: Path, *, profile: str, tiles: tu
     uses them (its parts are these tiles; a halo narrower than the run needs is refused). The set is built in a
     folder beside the old one and then renamed into its place, so a run never reads a half-written set and a failed
     build leaves the old set as it was. Returns the manifest."""
-    import geopandas as gpd
-
     from yizhan.geo.street_parts import grid_tiles, partition_street_graphs
 
     if area.boundary is None:
@@ -183,8 +181,9 @@ def build_street_parts(area: AreaInfo, extract: Path, *, profile: str, tiles: tu
                            f"tiles")
     if not extract.is_file():
         raise InvalidInput(f"找不到 OSM 文件 / no OpenStreetMap extract at {extract.name!r}")
-    west, south, east, north = (float(b) for b in gpd.GeoSeries([area.boundary], crs=SRID).to_crs(area.crs_epsg)
-                                .total_bounds)
+    boundary_m = area.boundary_m()
+    assert boundary_m is not None  # checked above
+    west, south, east, north = (float(b) for b in boundary_m.bounds)
     # a demand cell's centre may lie outside the boundary by up to half the largest cell (5 km): the tiles hold it
     grow = MAX_CELL_SIZE_M / 2
     west, south, east, north = west - grow, south - grow, east + grow, north + grow
