@@ -24,8 +24,8 @@ import shapely
 _LEAF = 16  # outlines united by one GEOS union_all; more are halved first
 
 
-def _rings_as_polygons(parts: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Each polygon's outline filled, and its holes as polygons with the index of the polygon they belong to."""
+def _outlines_and_holes(parts: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each polygon's outline filled, and its holes' rings with the index of the polygon they belong to."""
     if len(parts) == 0:
         none = np.empty(0, dtype=object)
         return none, none, np.empty(0, dtype=np.int64)
@@ -34,7 +34,25 @@ def _rings_as_polygons(parts: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.nd
     first = np.concatenate([[0], np.cumsum(shapely.get_num_interior_rings(parts) + 1)[:-1]])
     is_hole = np.ones(len(rings), dtype=bool)
     is_hole[first] = False
-    return outlines, np.asarray(shapely.polygons(rings[is_hole]), dtype=object), owner[is_hole]
+    return outlines, np.asarray(rings[is_hole], dtype=object), owner[is_hole]
+
+
+def _rings_as_polygons(parts: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each polygon's outline filled, and its holes as polygons with the index of the polygon they belong to."""
+    outlines, holes, owner = _outlines_and_holes(parts)
+    return outlines, np.asarray(shapely.polygons(holes), dtype=object), owner
+
+
+def _with_holes(parts: np.ndarray, rings: np.ndarray, owner: np.ndarray) -> list[Any]:
+    """Each polygon of ``parts`` with its own holes, then the ``rings`` whose ``owner`` is its index, in order."""
+    order = np.argsort(owner, kind="stable")
+    rings, owner = rings[order], owner[order]
+    bounds = np.searchsorted(owner, np.arange(len(parts) + 1))
+    out = []
+    for k, part in enumerate(parts):
+        holes = np.concatenate([shapely.get_rings(part)[1:], rings[bounds[k]:bounds[k + 1]]])
+        out.append(shapely.polygons(shapely.get_exterior_ring(part), holes=holes if len(holes) else None))
+    return out
 
 
 def _cut_holes(holes: np.ndarray, hole_of: np.ndarray, outlines: np.ndarray,
@@ -116,16 +134,7 @@ def area_union(polygons: np.ndarray, *, halve: bool = True) -> Any:
     part_k, gap_i = points.query(outer, predicate="contains")
     keep = ~inner[gap_i]
     part_k, gap_i = part_k[keep], gap_i[keep]
-    order = np.argsort(part_k, kind="stable")
-    part_k, gap_i = part_k[order], gap_i[order]
-    bounds = np.searchsorted(part_k, np.arange(len(outer) + 1))
-    rings = shapely.get_exterior_ring(gaps)
-    out = []
-    for k, part in enumerate(outer):
-        own = [shapely.get_interior_ring(part, i) for i in range(shapely.get_num_interior_rings(part))]
-        mine = rings[gap_i[bounds[k]:bounds[k + 1]]]
-        out.append(shapely.polygons(shapely.get_exterior_ring(part), holes=np.concatenate(
-            [np.asarray(own, dtype=object), mine]) if own or len(mine) else None))
+    out = _with_holes(outer, np.asarray(shapely.get_exterior_ring(gaps[gap_i]), dtype=object), part_k)
     out.extend(islands[~shapely.is_empty(islands)])
     union = out[0] if len(out) == 1 else shapely.multipolygons(out)
     # a hole whose inner point no part contains (a sliver at the limits of floating point) is cut the slow way
@@ -180,24 +189,11 @@ def union_of_regions(pieces: np.ndarray, regions: np.ndarray, *, tolerance_m: fl
     alone, meeting = polys[~reach], polys[reach]
     if len(meeting) == 0:
         return alone[0] if len(alone) == 1 else shapely.multipolygons(alone)
-    outlines = np.asarray(shapely.polygons(shapely.get_exterior_ring(meeting)), dtype=object)
+    outlines, holes, hole_of = _outlines_and_holes(meeting)
     united = np.asarray(shapely.get_parts(_outline_union(outlines)), dtype=object)
     owner = np.zeros(len(meeting), dtype=np.int64)
     if len(united) > 1:  # an outline's inner point lies inside exactly one united part
         got, part = shapely.STRtree(united).query(shapely.point_on_surface(outlines), predicate="intersects")
         owner[got] = part
-    rings, ring_of = shapely.get_rings(meeting, return_index=True)
-    first = np.concatenate([[0], np.cumsum(shapely.get_num_interior_rings(meeting) + 1)[:-1]])
-    is_hole = np.ones(len(rings), dtype=bool)
-    is_hole[first] = False
-    holes, hole_of = rings[is_hole], owner[ring_of[is_hole]]
-    order = np.argsort(hole_of, kind="stable")
-    holes, hole_of = holes[order], hole_of[order]
-    bounds = np.searchsorted(hole_of, np.arange(len(united) + 1))
-    out = []
-    for k, part in enumerate(united):
-        own = shapely.get_rings(part)[1:]
-        mine = np.concatenate([own, holes[bounds[k]:bounds[k + 1]]])
-        out.append(shapely.polygons(shapely.get_exterior_ring(part), holes=mine if len(mine) else None))
-    every = np.concatenate([np.asarray(out, dtype=object), alone])
+    every = np.concatenate([np.asarray(_with_holes(united, holes, owner[hole_of]), dtype=object), alone])
     return every[0] if len(every) == 1 else shapely.multipolygons(every)
