@@ -70,9 +70,21 @@ class BoundaryTest:
         state[free[shapely.intersects_xy(boundary, cx, cy)]] = _IN
         self.state = state
 
-    def _cells(self, v: np.ndarray, lo: float, per: float) -> np.ndarray:
-        """The cell column (or row) of each value, 1 to ``side`` inside the box, 0 and ``side + 1`` the border."""
-        return np.clip(((v - lo) * per + 1.0).astype(np.int32), 0, self.side + 1)
+    def _cells(self, v: np.ndarray, lo: float, per: float, work: np.ndarray | None = None,
+               into: np.ndarray | None = None) -> np.ndarray:
+        """The cell column (or row) of each value: 1 to ``side`` inside the box, 0 and ``side + 1`` the border
+        (beyond the box, and NaN). ``work`` (float64) and ``into`` (int32), as long as ``v``, are used when given
+        instead of fresh arrays; ``into`` is returned."""
+        work = np.empty(len(v)) if work is None else work
+        into = np.empty(len(v), np.int32) if into is None else into
+        with np.errstate(over="ignore", invalid="ignore"):  # far beyond the box: inf, a border cell
+            np.subtract(v, lo, out=work)
+            work *= per
+            work += 1.0
+        np.fmax(work, 0.0, out=work)  # NaN: 0, a border cell
+        np.fmin(work, self.side + 1, out=work)
+        np.copyto(into, work, casting="unsafe")  # truncated: the cell
+        return into
 
     def __call__(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
         """Whether each point (arrays of x, y) lies in the boundary, its edge included.
@@ -87,15 +99,8 @@ class BoundaryTest:
         tested = []
         for a in range(0, n, CHUNK):
             m = min(n - a, CHUNK)
-            for v, lo, per, into in ((y, self.origin[1], self.per_y, cell), (x, self.origin[0], self.per_x, col)):
-                g = f[:m]
-                with np.errstate(over="ignore", invalid="ignore"):  # far beyond the box: inf, a border cell
-                    np.subtract(v[a:a + m], lo, out=g)
-                    g *= per
-                    g += 1.0
-                np.fmax(g, 0.0, out=g)  # NaN: 0, a border cell, out
-                np.fmin(g, self.side + 1, out=g)
-                np.copyto(into[:m], g, casting="unsafe")  # truncated: the cell
+            self._cells(y[a:a + m], self.origin[1], self.per_y, f[:m], cell[:m])
+            self._cells(x[a:a + m], self.origin[0], self.per_x, f[:m], col[:m])
             c = cell[:m]
             c *= full
             c += col[:m]
