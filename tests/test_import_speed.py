@@ -105,7 +105,14 @@ def test_cells_are_the_lattice_in_the_order_of_their_ids(engine, wudaokou, tmp_p
     centres = np.array([wkb.loads(bytes(g)).coords[0] for g in got["c"]])
     assert np.array_equal(centres, np.array(want["centre"].tolist()))
     layer = int(got["layer_id"].iloc[0])
-    with engine.connect() as conn:
+    with engine.connect() as conn:  # and PostGIS's own envelope of each key's square and its centre, to 1e-9 degrees
+        square = "ST_Transform(ST_MakeEnvelope(ix * s, iy * s, (ix + 1) * s, (iy + 1) * s, 32650), 4326)"
+        centre = "ST_Transform(ST_SetSRID(ST_MakePoint((ix + 0.5) * s, (iy + 0.5) * s), 32650), 4326)"
+        off = conn.execute(text(f"""
+            SELECT max(ST_HausdorffDistance(geom, {square})), max(ST_Distance(centroid, {centre}))
+            FROM (SELECT geom, centroid, cell_size_m AS s, split_part(cell_key, ':', 2)::bigint AS ix,
+                         split_part(cell_key, ':', 3)::bigint AS iy FROM area_cells) c""")).one()
+        assert off[0] < 1e-9 and off[1] < 1e-9
         assert conn.execute(text("SELECT lattice FROM demand_layers WHERE id = :l"), {"l": layer}).scalar_one()
         assert conn.execute(text("SELECT count(*) FROM demand_layers")).scalar_one() == 1
     assert _partitions(engine) == _tables(engine) == [f"demand_cells_l{layer}"]
