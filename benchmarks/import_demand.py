@@ -8,8 +8,10 @@ degrees, a weight 1 to 5, a Beijing time without an offset in the CSV, an aware 
 as a CSV and a GeoParquet file, and each file is imported in a new process of its own (so that its peak memory is
 its own) by ``import_demand`` end to end (points and 200 m cells stored, one transaction), with the wall time of
 each phase it reports: read (pyarrow), check (numpy, the rules of ``check_demand``), transform (coordinate system),
-area test, COPY points (into a new table: the metres in the area's CRS and each stored block of column bytes made
-while the server stores the block before), cells (numpy), COPY cells (into the new layer's own table), index cells
+area test, metres (the points in the area's CRS), cells (numpy: each batch's points summed into their squares,
+then the sums merged), COPY points (into a new table: the time beyond the phases before, each stored block of
+column bytes encoded and sent while the server stores the block before), COPY cells (into the new layer's own
+table), index cells
 (that table attached to ``demand_cells``: its indexes built), close layer (its count and weight recorded, the
 retired layer dropped), swap (the old partition of points dropped, the new one attached), commit. Then the stored
 points are read back (``stored_points``), and the encoding of the blocks is timed alone. Each file of the fast path
@@ -336,7 +338,7 @@ def main() -> None:
             engine.dispose()
         rows: list[list[Any]] = []
         phase_rows: list[list[Any]] = []
-        names = ["read", "check", "transform", "area test", "COPY points", "H3 cells", "cells", "COPY cells",
+        names = ["read", "check", "transform", "area test", "metres", "H3 cells", "cells", "COPY points", "COPY cells",
                  "index cells", "close layer", "swap", "commit"]
         cli_rows: list[list[Any]] = []
         fast = ["fast"] + ([f"h3:{args.h3}"] if args.h3 is not None else [])
@@ -396,9 +398,9 @@ def main() -> None:
                         ["points", "file", "cells", "wall time", "points/s", "goal met", "load 1/5/15 min after"],
                         cli_rows, "rllrrll"))
         if phase_rows:
-            print(table("fast path by phase, wall seconds of the same imports (COPY points includes the metres and the "
-                        "encoding of each block, made while the server stores the block before; H3 cells: the "
-                        "points' H3 cells found and summed, also while the server stores, apart from COPY points; "
+            print(table("fast path by phase, wall seconds of the same imports (the batches' read, check, area test, "
+                        "metres and cells or H3 cells are made while the server stores the block before; COPY "
+                        "points is the time beyond them: the encoding of each block and the wait for the server; "
                         "encode: that encoding alone, measured apart)",
                         ["points", "file", "cells", *names, "sum", "end to end", "encode"], phase_rows,
                         "rll" + "r" * (len(names) + 3)))

@@ -83,8 +83,10 @@ class DemandSummary:
     columns: str = ""
     notes: list[str] = field(default_factory=list)
     seconds: dict[str, float] = field(default_factory=dict, compare=False)
-    """Wall seconds of each phase of a fast import (``data.demand_fast``): read, check, transform, area test, COPY
-    points, cells, COPY cells, swap, commit; empty for the general path."""
+    """Wall seconds of each phase of a fast import (``data.demand_fast``): read, check, transform, area test,
+    metres, cells (the batches' sums and their merge) or H3 cells, COPY points (what the COPY took beyond those: the
+    encoding and the wait for the server), COPY cells, index cells, close layer, swap, commit; empty for the general
+    path."""
 
 
 MIN_CELL_SIZE_M, MAX_CELL_SIZE_M = 10.0, 5000.0
@@ -323,7 +325,7 @@ def _import_fast(engine: Engine, opened: FastFile, *, source: str, area: str | N
                     cells = aggregate_cells(conn, info, cell_size_m, source=source)
                     total = conn.execute(text("SELECT coalesce(sum(weight), 0) FROM area_cells WHERE area_id = :a"),
                                          {"a": info.id}).scalar_one()
-                seconds["cells"] = time.perf_counter() - t
+                seconds["cells"] = seconds.get("cells", 0.0) + time.perf_counter() - t
             else:
                 loaded = load_points(raw, info.id, stream.blocks())
                 seconds["COPY points"] = time.perf_counter() - start - (stream.busy() - busy)
@@ -331,7 +333,7 @@ def _import_fast(engine: Engine, opened: FastFile, *, source: str, area: str | N
                 _some_inside(count, source, info)
                 t = time.perf_counter()
                 grid = stream.cells()
-                seconds["cells"] = time.perf_counter() - t
+                seconds["cells"] = seconds.get("cells", 0.0) + time.perf_counter() - t
                 t = time.perf_counter()
                 layer = new_layer(conn, info, source=source, cell_size_m=cell_size_m, attach=False,
                                   params=None if h3_res is None else h3_params(h3_res))
@@ -369,20 +371,20 @@ class _Stream:
     """A fast file's batches made into blocks to store: each batch tested against the area (``clip`` drops the
     points outside it, else they are collected, up to 200, and raised as one ImportRejected after the last batch),
     its metres in the area's CRS computed and its points summed into their squares of ``cell_size_m`` metres, or
-    with ``h3_res`` into their H3 cells (while the server stores the batch before). ``busy`` is the time spent
-    reading, checking and preparing the blocks, so that the caller can tell the time the COPY itself took."""
+    with ``h3_res`` into their H3 cells (while the server stores the batch before), each timed in the file's
+    ``seconds`` (metres, cells, H3 cells). ``busy`` is the time spent reading, checking and preparing the blocks,
+    so that the caller can tell the time the COPY itself took."""
 
     def __init__(self, opened: FastFile, area: AreaInfo, *, clip: bool, source: str, cell_size_m: float,
                  h3_res: int | None = None) -> None:
         self.opened, self.area, self.clip, self.source, self.size = opened, area, clip, source, cell_size_m
         self.dropped = 0
         self.sums: CellSums | H3Sums = CellSums(area, cell_size_m) if h3_res is None else H3Sums(h3_res)
-        self.prepare = 0.0
         self.within = BoundaryTest(area.boundary) if area.boundary is not None else None
 
     def busy(self) -> float:
         s = self.opened.seconds
-        return sum(s.get(k, 0.0) for k in ("read", "check", "transform", "area test")) + self.prepare
+        return sum(s.get(k, 0.0) for k in ("read", "check", "transform", "area test", "metres", "cells", "H3 cells"))
 
     def cells(self) -> FastCells | H3Cells:
         """The points stored, summed by square (as they were stored: ``CellSums``) or by H3 cell (``H3Sums``)."""
@@ -408,13 +410,14 @@ class _Stream:
                 continue
             t = time.perf_counter()
             x, y = metres(batch.lon, batch.lat, self.area.crs_epsg)
+            seconds["metres"] = seconds.get("metres", 0.0) + time.perf_counter() - t
+            t = time.perf_counter()
             if isinstance(self.sums, H3Sums):
-                h = time.perf_counter()
                 self.sums.add_points(batch.lon, batch.lat, batch.weight)
-                seconds["H3 cells"] = seconds.get("H3 cells", 0.0) + time.perf_counter() - h
+                seconds["H3 cells"] = seconds.get("H3 cells", 0.0) + time.perf_counter() - t
             else:
                 self.sums.add(*grid_indices(x, y, self.size), batch.weight)
-            self.prepare += time.perf_counter() - t
+                seconds["cells"] = seconds.get("cells", 0.0) + time.perf_counter() - t
             yield PointBlock(batch.lon, batch.lat, x, y, batch.weight, batch.micros, batch.has_time)
         if problems:
             raise ImportRejected(self.source, problems)
