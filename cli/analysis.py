@@ -48,8 +48,10 @@ def coverage(
                        ] = None,
     unknown_hours: Annotated[str, typer.Option(help="Stations without readable hours count as open or closed")
                              ] = "open",
-    partitions: Annotated[int, typer.Option(min=1, help="Compute in this many parts on Dask (a province, the "
-                                                        "nation): each part exact inside it, then merged")] = 1,
+    partitions: Annotated[int | None, typer.Option(
+        min=1, help="Compute in this many parts on Dask (a province, the nation): each part exact inside it, then "
+                    "merged (default: in parts along the streets when the area's street graphs per partition were "
+                    "built, else whole)")] = None,
     parts_by: PartsByOpt = "tiles",
     scheduler: SchedulerOpt = None,
     areas: Annotated[str | None, typer.Option("--areas", help="Several areas at once, comma-separated (a "
@@ -69,7 +71,7 @@ def coverage(
                                  "--unknown-hours apply to --by-hour or --capacity only")
     week = parse_date(week_of, "--week-of") if week_of else None
     if areas is not None or all_areas:
-        if area or partitions > 1 or (areas is not None and all_areas):
+        if area or (partitions or 1) > 1 or (areas is not None and all_areas):
             raise typer.BadParameter("--areas/--all-areas 各区域整体计算，不与 --area、--partitions 同用 / "
                                      "--areas or --all-areas runs each area whole: not with --area, --partitions "
                                      "or each other")
@@ -244,8 +246,10 @@ def recommend_cmd(
                                                        "sites")] = None,
     site_hours: Annotated[str, typer.Option(help="--hours: the hours a new station keeps (OSM or Chinese rule; "
                                                  "default round the clock)")] = "24/7",
-    partitions: Annotated[int, typer.Option(min=1, help="Find the reach in this many parts on Dask (a province): "
-                                                        "each part exact inside it, one model solved on all")] = 1,
+    partitions: Annotated[int | None, typer.Option(
+        min=1, help="Find the reach in this many parts on Dask (a province): each part exact inside it, one model "
+                    "solved on all (default: in parts along the streets when the area's street graphs per partition "
+                    "were built, else whole)")] = None,
     parts_by: PartsByOpt = "tiles",
     scheduler: SchedulerOpt = None,
 ) -> None:
@@ -260,7 +264,7 @@ def recommend_cmd(
     if hours and (k is not None or target is not None or evaluate is not None):
         raise InvalidInput("--hours 自有上限，不与 --k/--target/--evaluate 同用 / --hours takes its own caps "
                            "(--max-extend, --max-24h, --max-sites): leave out --k, --target and --evaluate")
-    if hours and (partitions > 1 or scheduler is not None):
+    if hours and ((partitions or 1) > 1 or scheduler is not None):
         raise InvalidInput("--hours 在一个进程中计算，不与 --partitions 同用 / --hours is computed in one process: "
                            "leave out --partitions and --scheduler")
     if not hours and any(v is not None for v in caps.values()):

@@ -46,7 +46,7 @@ from yizhan.coverage.runs import (
     polygonal,
     store_run,
 )
-from yizhan.coverage.streets import street_parts_manifest
+from yizhan.coverage.streets import default_parts, street_parts_manifest
 from yizhan.data.demand_profile import stored_profile
 from yizhan.db.models import SRID
 from yizhan.errors import InvalidInput, YizhanError
@@ -58,7 +58,7 @@ def run_coverage(engine: Any, *, area: str | None = None, radius_m: float = DEFA
                  mode: str = "straight", profile: str = "walk", progress: Progress | None = None,
                  settings: Settings | None = None, measure: str = "auto", by_hour: bool = False,
                  capacity: bool = False, week_of: date | None = None, unknown_hours: str = "open",
-                 decay: str = "none", parts: int = 1, parts_by: str = "tiles",
+                 decay: str = "none", parts: int | None = None, parts_by: str = "tiles",
                  scheduler: Any = None) -> RunSummary:
     """Analyse coverage of an area's demand by its active stations within ``radius_m`` metres and store the run.
 
@@ -74,13 +74,14 @@ def run_coverage(engine: Any, *, area: str | None = None, radius_m: float = DEFA
     ``parts`` > 1 (or a ``scheduler``: a Dask scheduler's address ``tcp://HOST:8786`` or a ``distributed.Client``)
     computes the coverage in that many parts on Dask (``coverage.partitioned``: a local cluster of
     ``settings.partition_workers`` processes unless a scheduler is given; parts by ``parts_by`` "tiles" or "units"),
-    each part exact inside it, then merges, gaps and stores here as a whole run does (a run that fails before it
-    is stored keeps its finished parts: the same run again computes only the rest). By hour and with capacity,
-    the parts also find every (location, station) pair within the radius of their locations (the search, along the
-    streets the costly step), and the weekly figures and the two-step catchment are built here on all the pairs
-    together, so they are the whole run's (a station's catchment crosses the parts' edges). Along the streets,
-    when the area's street graphs per partition were built (``coverage.streets.build_street_parts``), the parts are
-    their tiles and each worker loads its own graph.
+    each part exact inside it, then merges, gaps and stores here as a whole run does (a run that fails before it is
+    stored keeps its finished parts: the same run again computes only the rest); ``parts`` None (the default) is
+    ``coverage.streets.default_parts``: in parts along the streets of an area whose street graphs per partition were
+    built, else whole. By hour and with capacity, the parts also find every (location, station) pair within the
+    radius of their locations (the search, along the streets the costly step), and the weekly figures and the
+    two-step catchment are built here on all the pairs together, so they are the whole run's (a station's catchment
+    crosses the parts' edges). Along the streets, when the area's street graphs per partition were built
+    (``coverage.streets.build_street_parts``), the parts are their tiles and each worker loads its own graph.
     """
     if mode not in MODES:
         raise InvalidInput(f"mode {mode!r}: expected one of {', '.join(MODES)}")
@@ -89,14 +90,16 @@ def run_coverage(engine: Any, *, area: str | None = None, radius_m: float = DEFA
         raise TypeError("run_coverage(mode='network') needs settings: they say where the street graphs are")
     check_options(unknown_hours=unknown_hours, decay=decay)
     check_measure(measure)
-    partitioned = parts > 1 or scheduler is not None
     weekly = by_hour or capacity
-    if partitioned and settings is None:
+    if ((parts is not None and parts > 1) or scheduler is not None) and settings is None:
         raise TypeError("run_coverage(parts=...) needs settings: they say how to reach the database and Dask")
     say = progress or (lambda _msg: None)
     timezone = settings.timezone if settings is not None else DEFAULT_TIMEZONE
     with engine.connect() as conn:
         info = resolve_area(conn, area)
+        if parts is None:
+            parts = default_parts(info, mode, profile, settings)
+        partitioned = parts > 1 or scheduler is not None
         say(f"loading stations and demand of {info.name}")
         stations = stations_frame(conn, info.id)
         # the keys match the parts' pairs to the area's cells, and points to cells when the layer is no lattice

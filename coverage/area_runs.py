@@ -73,7 +73,7 @@ def area_run(job: AreaJob) -> AreaOutcome:
     started = time.perf_counter()
     engine = make_engine(database_url(job.settings), statement_timeout_ms=0, pool_size=1, max_overflow=0)
     try:
-        summary = run_coverage(engine, area=job.area, settings=job.settings, **job.options)
+        summary = run_coverage(engine, area=job.area, settings=job.settings, parts=1, **job.options)
     except (InvalidInput, NotFound) as exc:
         return AreaOutcome(job.area, None, str(exc), time.perf_counter() - started)
     finally:

@@ -165,6 +165,22 @@ def street_parts_manifest(area: AreaInfo, profile: str, settings: Settings) -> P
     return path if path.is_file() else None
 
 
+def default_parts(area: AreaInfo, mode: str, profile: str, settings: Settings | None) -> int:
+    """How many parts a run (or a recommendation's reach) takes when the caller does not say: along the streets of
+    an area whose ``profile`` street graphs per partition were built, one part per graph (they are built for an area
+    whose whole graph does not fit one process: a run from the console or the command line then uses them without
+    being told), else 1, the whole area in one process. With the graphs the parts are their tiles however many are
+    asked, so the count is at least 2, which marks the run as one in parts."""
+    if mode != "network" or settings is None:
+        return 1
+    manifest = street_parts_manifest(area, profile, settings)
+    if manifest is None:
+        return 1
+    from yizhan.geo.street_parts import read_street_parts
+
+    return max(2, len(read_street_parts(manifest)["parts"]))
+
+
 def build_street_parts(area: AreaInfo, extract: Path, *, profile: str, tiles: tuple[int, int], halo_m: float,
                        settings: Settings, progress: Callable[[str], None] | None = None) -> Path:
     """Build the area's ``profile`` street graphs per partition from ``extract`` (a province's .osm.pbf) in one

@@ -35,7 +35,7 @@ from yizhan.coverage.network import Snapped, covered_area, network_nearest, node
 from yizhan.coverage.partitioned import partitioned_coverage
 from yizhan.coverage.reach import Pairs, network_reach, straight_pairs
 from yizhan.coverage.runs import cell_size_of, cells_frame, multi_polygon, polygonal
-from yizhan.coverage.streets import load_area_graph, street_parts_manifest
+from yizhan.coverage.streets import default_parts, load_area_graph, street_parts_manifest
 from yizhan.data.demand_profile import stored_profile
 from yizhan.db.models import SRID
 from yizhan.errors import InvalidInput, YizhanError
@@ -316,7 +316,7 @@ def recommend(engine: Engine, *, area: str | None = None, k: int | None = None, 
               radius_m: float = DEFAULT_RADIUS_M, candidates: gpd.GeoDataFrame | None = None,
               exclude_host_types: list[str] | None = None, no_go: BaseGeometry | None = None,
               time_limit_s: float = 60.0, exact: bool = True, progress: Progress | None = None,
-              settings: Settings, parts: int = 1, parts_by: str = "tiles",
+              settings: Settings, parts: int | None = None, parts_by: str = "tiles",
               scheduler: Any = None) -> RecommendationSummary:
     """Recommend sites for new stations in an area and store the run; returns ``recommendation_of``.
 
@@ -337,6 +337,7 @@ def recommend(engine: Engine, *, area: str | None = None, k: int | None = None, 
     run in parts (``coverage.partitioned``; ``parts_by`` tiles or units; along the streets, the area's street graphs
     per partition when built): each part pairs its own demand locations with the stations and candidates within its
     halo, and the one model is then solved here on all the pairs, so the sites chosen are those of one process.
+    ``parts`` None (the default) is ``coverage.streets.default_parts``, as for a run.
     """
     if sum(x is not None for x in (k, target, sites)) != 1:
         raise InvalidInput("give exactly one of k (number of new sites), target (covered share to reach) or sites "
@@ -346,7 +347,7 @@ def recommend(engine: Engine, *, area: str | None = None, k: int | None = None, 
         raise InvalidInput(f"k={k}: expected a whole number of new sites from 1 to {MAX_K}")
     if target is not None and not (np.isfinite(target) and 0 < target <= 1):
         raise InvalidInput(f"target={target}: expected a covered share above 0 and at most 1 (e.g. 0.95)")
-    if not 1 <= parts <= 4096:
+    if parts is not None and not 1 <= parts <= 4096:
         raise InvalidInput(f"分区数 parts {parts}: 应为 1 到 4096 / expected 1 to 4096 parts")
     if not (np.isfinite(time_limit_s) and 0 < time_limit_s <= 3600):
         raise InvalidInput(f"求解时限 {time_limit_s} 秒无效 / time limit {time_limit_s} s: expected 0 to 3600 "
@@ -359,6 +360,8 @@ def recommend(engine: Engine, *, area: str | None = None, k: int | None = None, 
             stored.pool = load_candidates(conn, stored.info.id)
     # no transaction is open from here to the store: reach and solving may take minutes
     info = stored.info
+    if parts is None:
+        parts = default_parts(info, mode, profile, settings)
     if sites is not None:
         if sites.empty:
             raise InvalidInput("sites: the list of proposed sites is empty")

@@ -104,3 +104,46 @@ def test_a_run_along_the_streets_uses_the_street_parts(engine: Engine, run_setti
     with pytest.raises(InvalidInput, match="halo"):  # a radius the parts' halo is too narrow for
         run_coverage(engine, area=sample_area.name, mode="network", radius_m=1500, settings=run_settings, parts=4,
                      scheduler=client)
+
+
+def test_an_area_with_only_street_parts_runs_in_them_untold(engine: Engine, run_settings: Settings,
+                                                            sample_area: AreaInfo, client: Any,
+                                                            extracts: tuple[Path, Path]) -> None:
+    """An area whose walk graphs per partition were built and whose whole graph is not there (a province's does not
+    fit one process): a run along the streets that does not say how many parts, as the console's runs and the
+    command line's without --partitions, runs in the tiles' parts on the settings' scheduler and equals the whole
+    run; so does the console's job; a straight-line run stays whole; a run asked whole says what is missing."""
+    from test_jobs import _wait
+
+    from yizhan.console.jobs import JobRunner
+    from yizhan.coverage.streets import default_parts, graph_file
+
+    whole = load_run(engine, run_coverage(engine, area=sample_area.name, mode="network", radius_m=500,
+                                          settings=run_settings)["run_id"])
+    assert default_parts(sample_area, "network", "walk", run_settings) == 1
+    build_street_parts(sample_area, extracts[1], profile="walk", tiles=(2, 2), halo_m=2500, settings=run_settings)
+    graph_file(sample_area, "walk", run_settings).unlink()
+    on = run_settings.model_copy(update={"dask_scheduler": client.scheduler.address})
+    assert default_parts(sample_area, "network", "walk", on) == 4
+    assert default_parts(sample_area, "network", "bike", on) == default_parts(sample_area, "straight", "walk", on) == 1
+    said: list[str] = []
+    summary = run_coverage(engine, area=sample_area.name, mode="network", radius_m=500, settings=on,
+                           progress=said.append)
+    assert summary["params"]["partitions"]["parts"] == 4  # type: ignore[typeddict-item]
+    assert sum("/4 done" in msg for msg in said) == 4
+    _same(whole, load_run(engine, summary["run_id"]))
+    straight = run_coverage(engine, area=sample_area.name, radius_m=500, settings=on)
+    assert "partitions" not in straight["params"]
+    runner = JobRunner(engine, on)
+    try:
+        job = _wait(engine, runner.submit("coverage", sample_area.name, {"radius_m": 500, "mode": "network",
+                                                                          "profile": "walk"}, user="planner1"))
+    finally:
+        runner.shutdown()
+    assert job.state == "done", job.error
+    assert job.result_id is not None
+    by_job = load_run(engine, job.result_id)
+    assert by_job.params["partitions"]["parts"] == 4
+    _same(whole, by_job)
+    with pytest.raises(InvalidInput, match="no walk street network"):
+        run_coverage(engine, area=sample_area.name, mode="network", radius_m=500, settings=on, parts=1)

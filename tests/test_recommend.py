@@ -382,3 +382,20 @@ def test_reach_in_parts_chooses_the_same_sites(engine, area, settings, db_url, c
     assert not jobs.exists() or not any(jobs.iterdir())
     with pytest.raises(InvalidInput, match="分区数 parts 0"):
         recommend(engine, k=2, settings=run_settings, parts=0)
+
+
+def test_reach_in_street_parts_untold(engine, area, settings, db_url, client, extracts):
+    """An area whose walk graphs per partition were built and whose whole graph is not there: a recommendation
+    along the streets that does not say how many parts (as the console's) finds the reach in the tiles' parts and
+    chooses the sites one process chose."""
+    from yizhan.coverage.streets import build_street_parts, graph_file
+
+    run_settings = settings.model_copy(update={"database_url": db_url})
+    whole = recommend(engine, k=3, mode="network", radius_m=800, settings=run_settings)
+    build_street_parts(area, extracts[1], profile="walk", tiles=(2, 2), halo_m=3000, settings=run_settings)
+    graph_file(area, "walk", run_settings).unlink()
+    on = run_settings.model_copy(update={"dask_scheduler": client.scheduler.address})
+    got = recommend(engine, k=3, mode="network", radius_m=800, settings=on)
+    assert got["params"]["partitions"]["parts"] == 4
+    assert [s["id"] for s in got["sites"]] == [s["id"] for s in whole["sites"]]
+    assert got["covered_share_after"] == pytest.approx(whole["covered_share_after"], abs=1e-12)
