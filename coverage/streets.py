@@ -90,6 +90,12 @@ def load_area_graph(area: AreaInfo, profile: str, settings: Settings) -> StreetG
     """The stored ``profile`` graph of ``area`` (kept in memory after the first load, until the file changes)."""
     path = graph_file(area, profile, settings)
     if not path.exists():
+        if street_parts_manifest(area, profile, settings) is not None:
+            raise InvalidInput(f"区域 {area.name!r} 的 {profile} 路网只按分区建成，这项计算需要整体路网 / area "
+                               f"{area.name!r} has no whole {profile} street network, only its graphs per partition "
+                               f"(`yizhan network parts`): runs and recommendations use them, but this is computed "
+                               f"in one process: build the whole graph with `yizhan network build --area "
+                               f"{area.name} --osm EXTRACT.osm.pbf`, or use the straight line")
         raise InvalidInput(f"area {area.name!r} has no {profile} street network yet: build it with "
                            f"`yizhan network build --area {area.name} --osm EXTRACT.osm.pbf`")
     key = (str(path), path.stat().st_mtime_ns)

@@ -145,5 +145,5 @@ def test_an_area_with_only_street_parts_runs_in_them_untold(engine: Engine, run_
     by_job = load_run(engine, job.result_id)
     assert by_job.params["partitions"]["parts"] == 4
     _same(whole, by_job)
-    with pytest.raises(InvalidInput, match="no walk street network"):
+    with pytest.raises(InvalidInput, match="no whole walk street network, only its graphs per partition"):
         run_coverage(engine, area=sample_area.name, mode="network", radius_m=500, settings=on, parts=1)
