@@ -8,21 +8,20 @@ degrees, a weight 1 to 5, a Beijing time without an offset in the CSV, an aware 
 as a CSV and a GeoParquet file, and each file is imported in a new process of its own (so that its peak memory is
 its own) by ``import_demand`` end to end (points and 200 m cells stored, one transaction), with the wall time of
 each phase it reports: read (pyarrow), check (numpy, the rules of ``check_demand``), transform (coordinate system),
-area test, metres (the points in the area's CRS), cells (numpy: each batch's points summed into their squares,
-then the sums merged), COPY points (into a new table: the time beyond the phases before, each stored block of
-column bytes encoded and sent while the server stores the block before), COPY cells (into the new layer's own
-table), index cells
-(that table attached to ``demand_cells``: its indexes built), close layer (its count and weight recorded, the
+area test, metres (the points in the area's CRS), cells (numpy: each batch's points summed into their squares, then
+the sums merged), COPY points (into a new table: the time beyond the phases before, each stored block of column
+bytes encoded and sent while the server stores the block before), COPY cells (into the new layer's own table), index
+cells (that table attached to ``demand_cells``: its indexes built), close layer (its count and weight recorded, the
 retired layer dropped), swap (the old partition of points dropped, the new one attached), commit. Then the stored
 points are read back (``stored_points``), whole and within the box a part of a run in parts reads (a tile of a 4 x 4
-grid over the points' box grown by 1 km: the points kept, and how many of the stored blocks lie across the box),
-and the encoding of the blocks is timed alone. Each file of the fast path
-is then imported again by ``yizhan demand import`` in a new process, as a clerk runs it (``--no-cli``: not), timed
-from the start of the process to its exit against the goal of 1,000,000 points/s, with the load average after it;
-where the goal is not met, the phases above say where the time goes. ``--old`` points go through both paths
-(``fast=False``: the general reader). ``--variants N`` points held in memory are stored and read back in several
-ways (``copy_variants``). Printed: wall seconds (``time.perf_counter``), points/s, the import process's peak
-resident memory (MB, ``VmHWM``) after the import and after the read back. The figures are printed, not asserted.
+grid over the points' box grown by 1 km: the points kept, and how many of the stored blocks lie across the box), and
+the encoding of the blocks is timed alone. Each file of the fast path is then imported again by ``yizhan demand
+import`` in a new process, as a clerk runs it (``--no-cli``: not), timed from the start of the process to its exit
+against the goal of 1,000,000 points/s, with the load average after it; where the goal is not met, the phases above
+say where the time goes. ``--old`` points go through both paths (``fast=False``: the general reader). ``--variants
+N`` points held in memory are stored and read back in several ways (``copy_variants``). Printed: wall seconds
+(``time.perf_counter``), points/s, the import process's peak resident memory (MB, ``VmHWM``) after the import and
+after the read back. The figures are printed, not asserted.
 
 ``--h3 RES`` imports each file of the fast path a second time with its cells H3 hexagons of resolution ``RES``
 (``import_demand(h3_res=RES)``, ``yizhan demand import --h3 RES``) in the same run, beside the squares, with the
